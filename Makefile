@@ -1,0 +1,70 @@
+# CurveBench: `make bench` runs the main study on the shipped tables, `make test` runs the tests.
+# Both set everything up first (a virtual environment in .venv) on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch by default. On a CUDA machine: make setup TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(subst ,,$(EXTRAS))
+# Raw datasets: $CURVEBENCH_DATA_ROOT, else ../shared/datasets when it exists beside the checkout.
+ifeq ($(origin CURVEBENCH_DATA_ROOT), undefined)
+ifneq ($(wildcard ../shared/datasets/SHA256SUMS),)
+export CURVEBENCH_DATA_ROOT := $(abspath ../shared/datasets)
+endif
+endif
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup test test-slow test-all bench report perf lint format surrogates tables clean-venv
+
+help:
+	@echo "make bench       run the default study on the shipped tables and write its report"
+	@echo "make test        run the test suite (fast tests; make test-slow for the slow ones)"
+	@echo "make perf        print performance against baselines measured in the same run"
+	@echo "make surrogates  fit the shipped surrogates and regenerate their quality cards"
+	@echo "make tables      regenerate the shipped tables from real training (hours on a CPU)"
+	@echo "make lint        ruff"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: setup
+	$(BIN)/python -m runners.bench
+
+report: setup
+	$(BIN)/python -m runners.report study=$(or $(STUDY),bench)
+
+perf: setup
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),perf]"
+	$(BIN)/python -m perf
+
+surrogates: setup
+	$(BIN)/python -m surrogates.build
+
+tables: setup
+	$(BIN)/python -m data.build
+
+lint: setup
+	$(BIN)/ruff check benchmarks surrogates data runners tests perf
+
+format: setup
+	$(BIN)/ruff format benchmarks surrogates data runners tests perf
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,26 @@
+"""CurveBench benchmarks: the protocol, the table format, tabular benchmarks and the catalog."""
+
+from .catalog import CATALOG, is_available, load, names
+from .protocol import (
+    BatchResult,
+    Benchmark,
+    ConfigError,
+    Curve,
+    CurveBenchError,
+    Fidelity,
+    FidelityError,
+    Metric,
+    MetricError,
+    Result,
+    SeedError,
+    TableFormatError,
+    UnknownBenchmarkError,
+)
+from .tabular import TabularBenchmark
+from .table import Table, read_table, write_table
+
+__all__ = [
+    "CATALOG", "BatchResult", "Benchmark", "ConfigError", "Curve", "CurveBenchError", "Fidelity", "FidelityError",
+    "Metric", "MetricError", "Result", "SeedError", "Table", "TableFormatError", "TabularBenchmark",
+    "UnknownBenchmarkError", "is_available", "load", "names", "read_table", "write_table",
+]

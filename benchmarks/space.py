@@ -1,0 +1,164 @@
+"""Search spaces: ConfigSpace spaces to and from a manifest, vectorized checks, numeric encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+import pandas as pd
+
+from .protocol import ConfigError
+
+
+def space_to_dict(space: CS.ConfigurationSpace) -> dict[str, Any]:
+    return space.to_serialized_dict()
+
+
+def space_from_dict(d: Mapping[str, Any]) -> CS.ConfigurationSpace:
+    return CS.ConfigurationSpace.from_serialized_dict(dict(d))
+
+
+def hp_names(space: CS.ConfigurationSpace) -> tuple[str, ...]:
+    return tuple(space.keys())
+
+
+def _choices(hp: Any) -> tuple | None:
+    if isinstance(hp, CS.CategoricalHyperparameter):
+        return tuple(hp.choices)
+    if isinstance(hp, CS.OrdinalHyperparameter):
+        return tuple(hp.sequence)
+    if isinstance(hp, CS.Constant):
+        return (hp.value,)
+    return None
+
+
+def column_dtype(hp: Any) -> str:
+    """The pandas dtype a hyperparameter's column has in ``configs.parquet``."""
+    choices = _choices(hp)
+    if choices is not None:
+        if all(isinstance(c, (bool, np.bool_)) for c in choices):
+            return "bool"
+        if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in choices):
+            return "int64"
+        if all(isinstance(c, (int, float, np.integer, np.floating)) for c in choices):
+            return "float64"
+        return "string"
+    if isinstance(hp, (CS.UniformIntegerHyperparameter, CS.NormalIntegerHyperparameter, CS.BetaIntegerHyperparameter)):
+        return "int64"
+    return "float64"
+
+
+def describe_hp(hp: Any) -> str:
+    choices = _choices(hp)
+    if choices is not None:
+        kind = "ordinal" if isinstance(hp, CS.OrdinalHyperparameter) else "categorical"
+        return f"{kind} {{{', '.join(map(str, choices))}}}"
+    log = ", log" if getattr(hp, "log", False) else ""
+    kind = "integer" if column_dtype(hp) == "int64" else "float"
+    return f"{kind} [{hp.lower:g}, {hp.upper:g}{log}]"
+
+
+def allowed_values(hp: Any) -> str:
+    choices = _choices(hp)
+    if choices is not None:
+        return "one of " + ", ".join(repr(c) for c in choices)
+    return f"a {'integer' if column_dtype(hp) == 'int64' else 'number'} in [{hp.lower:g}, {hp.upper:g}]"
+
+
+def check_value(space: CS.ConfigurationSpace, name: str, value: Any) -> None:
+    """Raise ConfigError unless ``value`` is a legal value of hyperparameter ``name``."""
+    if name not in space:
+        raise ConfigError(f"unknown hyperparameter {name!r}; allowed: {', '.join(space.keys())}")
+    hp = space[name]
+    choices = _choices(hp)
+    if choices is not None:
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} is outside the space; allowed: {allowed_values(hp)}")
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name}={value!r} is not a number; allowed: {allowed_values(hp)}")
+    if column_dtype(hp) == "int64" and float(value) != int(value):
+        raise ConfigError(f"{name}={value!r} is not an integer; allowed: {allowed_values(hp)}")
+    if not (hp.lower <= value <= hp.upper) or value != value:
+        raise ConfigError(f"{name}={value!r} is outside the space; allowed: {allowed_values(hp)}")
+
+
+def check_config(space: CS.ConfigurationSpace, config: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the first unknown, missing or out-of-space hyperparameter."""
+    names = hp_names(space)
+    unknown = [k for k in config if k not in space]
+    if unknown:
+        raise ConfigError(f"unknown hyperparameter {unknown[0]!r}; allowed: {', '.join(names)}")
+    active = space.get_active_hyperparameters(_fill_for_activity(space, config)) if space.conditions else set(names)
+    for name in names:
+        if name in config and config[name] is not None:
+            check_value(space, name, config[name])
+        elif name in active:
+            raise ConfigError(f"missing hyperparameter {name!r}; allowed: {allowed_values(space[name])}")
+
+
+def _fill_for_activity(space: CS.ConfigurationSpace, config: Mapping[str, Any]) -> CS.Configuration:
+    return CS.Configuration(space, values={k: v for k, v in config.items() if v is not None})
+
+
+def check_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> None:
+    """Vectorized check that every row of ``frame`` lies in ``space`` (used by the table writer)."""
+    names = hp_names(space)
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise ConfigError(f"configs lack hyperparameter column(s) {missing}; the space has {list(names)}")
+    for name in names:
+        hp = space[name]
+        col = frame[name]
+        present = col.notna()
+        choices = _choices(hp)
+        if choices is not None:
+            bad = present & ~col.isin(list(choices))
+        else:
+            vals = pd.to_numeric(col, errors="coerce")
+            bad = present & ~((vals >= hp.lower) & (vals <= hp.upper))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ConfigError(
+                f"config row {i}: {name}={col.iloc[i]!r} is outside the space; allowed: {allowed_values(hp)}"
+            )
+        if not space.conditions and not present.all():
+            i = int(np.flatnonzero(~present.to_numpy())[0])
+            raise ConfigError(f"config row {i}: hyperparameter {name!r} is missing")
+
+
+def is_finite_grid(space: CS.ConfigurationSpace) -> bool:
+    return all(_choices(hp) is not None for hp in space.values())
+
+
+def grid_size(space: CS.ConfigurationSpace) -> int | None:
+    if not is_finite_grid(space):
+        return None
+    n = 1
+    for hp in space.values():
+        n *= len(_choices(hp))
+    return n
+
+
+def encode_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> np.ndarray:
+    """Encode configurations as floats in [0, 1] per hyperparameter (log scales respected).
+
+    Categoricals become their choice index scaled to [0, 1]; ordinals their
+    rank. Used for nearest-neighbour projection and as a generic model input.
+    """
+    out = np.empty((len(frame), len(space)), dtype=np.float64)
+    for j, (name, hp) in enumerate(space.items()):
+        col = frame[name]
+        choices = _choices(hp)
+        if choices is not None:
+            idx = pd.Categorical(col, categories=list(choices)).codes.astype(np.float64)
+            out[:, j] = idx / max(len(choices) - 1, 1)
+        else:
+            v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            lo, hi = float(hp.lower), float(hp.upper)
+            if getattr(hp, "log", False):
+                v, lo, hi = np.log(v), np.log(lo), np.log(hi)
+            out[:, j] = (v - lo) / (hi - lo) if hi > lo else 0.0
+    return out

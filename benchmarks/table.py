@@ -1,0 +1,397 @@
+"""The CurveBench table format: one writer, one reader. See docs/table-format.md.
+
+A table is one folder::
+
+    NAME/
+      manifest.json     what the table is: space, fidelity, metrics, seeds, provenance, file checksums
+      configs.parquet   one row per configuration: config_id, then one typed column per hyperparameter,
+                        then the per-configuration attributes (e.g. n_params)
+      curves.parquet    one row per (config_id, seed) run, sorted by config_id then seed, every run present;
+                        each metric and the cumulative cost is a fixed-size list<float32> over the fidelity values
+
+In memory a table is one dense float32 array shaped (metric, config, seed,
+fidelity), with the cumulative cost as the last "metric"; a configuration's row
+is found through a dict, never a scan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .io import atomic_dir, atomic_write_json, code_version, sha256_file, utc_now
+from .protocol import Fidelity, Metric, TableFormatError
+from .space import check_frame, column_dtype, hp_names, space_from_dict, space_to_dict
+
+FORMAT = "curvebench-table"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CONFIGS = "configs.parquet"
+CURVES = "curves.parquet"
+COST = "cost"
+_RESERVED = {"config_id", "seed", COST}
+_ROW_GROUP = 16384
+
+
+@dataclass
+class Table:
+    """A table read into memory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    space: Any
+    fidelity: Fidelity
+    metrics: list[Metric]
+    seeds: tuple[int, ...]
+    configs: pd.DataFrame
+    #: float32 (n_metrics + 1, n_configs, n_seeds, n_fidelities); the last slice is the cumulative cost
+    values: np.ndarray = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.values[-1]
+
+    def metric_values(self, name: str) -> np.ndarray:
+        """(config, seed, fidelity) array of one metric (a view)."""
+        return self.values[self.metric_names.index(name)]
+
+    def to_long(self) -> pd.DataFrame:
+        """The table as one long DataFrame: a row per (config_id, seed, fidelity); for pandas and DuckDB users."""
+        C, S, F = self.values.shape[1:]
+        idx = pd.MultiIndex.from_product(
+            [np.arange(C), list(self.seeds), list(self.fidelity.values)],
+            names=["config_id", "seed", self.fidelity.name],
+        )
+        cols = {m: self.values[i].reshape(-1) for i, m in enumerate(self.metric_names)}
+        cols[COST] = self.cost.reshape(-1)
+        return pd.DataFrame(cols, index=idx).reset_index()
+
+
+# ---------------------------------------------------------------- writer
+def write_table(
+    path: str | Path,
+    *,
+    name: str,
+    space: Any,
+    fidelity: Fidelity,
+    metrics: Sequence[Metric],
+    objective: str,
+    test_objective: str | None,
+    seeds: Sequence[int],
+    configs: pd.DataFrame,
+    values: Mapping[str, np.ndarray],
+    cost: np.ndarray,
+    attributes: Mapping[str, str] | None = None,
+    description: str = "",
+    task: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write one table folder atomically and return its path.
+
+    ``configs`` holds one row per configuration (hyperparameter columns plus the
+    ``attributes`` columns); ``values[metric]`` and ``cost`` are arrays shaped
+    (n_configs, n_seeds, n_fidelities) aligned with ``configs``, ``seeds`` and
+    ``fidelity.values``. NaN marks a value that was not recorded (e.g. after a
+    run diverged). The cumulative cost must not decrease along the fidelity axis.
+    """
+    path = Path(path)
+    metrics = list(metrics)
+    names = hp_names(space)
+    attributes = dict(attributes or {})
+    seeds = [int(s) for s in seeds]
+    mnames = [m.name for m in metrics]
+    _check_names(mnames, names, attributes, objective, test_objective)
+    if len(set(seeds)) != len(seeds):
+        raise TableFormatError(f"table {name}: duplicate seeds in {seeds}")
+    C, S, F = len(configs), len(seeds), len(fidelity.values)
+    if C == 0:
+        raise TableFormatError(f"table {name}: no configurations")
+    configs = configs.reset_index(drop=True)
+    extra = [c for c in configs.columns if c not in names and c not in attributes and c != "config_id"]
+    if extra:
+        raise TableFormatError(
+            f"table {name}: configs has column(s) {extra} that are neither hyperparameters {list(names)} "
+            f"nor declared attributes {list(attributes)}"
+        )
+    check_frame(space, configs)
+    dup = configs.duplicated(subset=list(names))
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise TableFormatError(f"table {name}: config row {i} repeats an earlier configuration: {configs.iloc[i][list(names)].to_dict()}")
+    arrays: dict[str, np.ndarray] = {}
+    for m in metrics:
+        if m.name not in values:
+            raise TableFormatError(f"table {name}: no values for metric {m.name!r}")
+        a = np.asarray(values[m.name], dtype=np.float32)
+        if a.shape != (C, S, F):
+            raise TableFormatError(f"table {name}: metric {m.name!r} has shape {a.shape}, expected {(C, S, F)}")
+        finite = a[np.isfinite(a)]
+        if finite.size and (finite.min() < m.lower or finite.max() > m.upper):
+            raise TableFormatError(
+                f"table {name}: metric {m.name!r} has values in [{finite.min()}, {finite.max()}], "
+                f"outside its declared bounds [{m.lower}, {m.upper}]"
+            )
+        arrays[m.name] = a
+    unknown = set(values) - set(mnames)
+    if unknown:
+        raise TableFormatError(f"table {name}: values for undeclared metric(s) {sorted(unknown)}")
+    cost = np.asarray(cost, dtype=np.float32)
+    if cost.shape != (C, S, F):
+        raise TableFormatError(f"table {name}: cost has shape {cost.shape}, expected {(C, S, F)}")
+    if np.any(cost < 0):
+        raise TableFormatError(f"table {name}: negative cost")
+    if F > 1 and np.any(np.diff(cost, axis=-1) < 0):
+        raise TableFormatError(f"table {name}: cumulative cost decreases along {fidelity.name}")
+
+    frame = pd.DataFrame({"config_id": np.arange(C, dtype=np.int32)})
+    for n in names:
+        frame[n] = configs[n].astype(column_dtype(space[n]))
+    for a in attributes:
+        frame[a] = configs[a].to_numpy()
+    configs_tbl = pa.Table.from_pandas(frame, preserve_index=False)
+
+    run_cols: dict[str, pa.Array] = {
+        "config_id": pa.array(np.repeat(np.arange(C, dtype=np.int32), S)),
+        "seed": pa.array(np.tile(np.asarray(seeds, dtype=np.int32), C)),
+    }
+    for mname, a in [*arrays.items(), (COST, cost)]:
+        run_cols[mname] = pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), F)
+    curves_tbl = pa.table(run_cols)
+
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "description": description,
+        "task": dict(task or {}),
+        "space": space_to_dict(space),
+        "hyperparameters": list(names),
+        "attributes": attributes,
+        "fidelity": fidelity.to_dict(),
+        "metrics": [m.to_dict() for m in metrics],
+        "objective": objective,
+        "test_objective": test_objective,
+        "cost": {
+            "name": COST,
+            "unit": "seconds",
+            "description": "cumulative seconds to train the configuration alone, from scratch, to this fidelity",
+        },
+        "seeds": seeds,
+        "n_configs": C,
+        "provenance": {"created": utc_now(), "code_version": code_version(), **dict(provenance or {})},
+        "files": {},
+    }
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        pq.write_table(configs_tbl, tmp / CONFIGS, compression="zstd")
+        pq.write_table(
+            curves_tbl,
+            tmp / CURVES,
+            compression="zstd",
+            row_group_size=_ROW_GROUP,
+            use_dictionary=["config_id", "seed"],
+            use_byte_stream_split=[m for m in [*mnames, COST]],
+        )
+        for fname, rows in [(CONFIGS, C), (CURVES, C * S)]:
+            f = tmp / fname
+            manifest["files"][fname] = {"sha256": sha256_file(f), "bytes": f.stat().st_size, "rows": rows}
+        atomic_write_json(tmp / MANIFEST, manifest)
+    return path
+
+
+def _check_names(mnames, hps, attributes, objective, test_objective) -> None:
+    for n in mnames:
+        if n in _RESERVED or n in hps:
+            raise TableFormatError(f"metric name {n!r} clashes with a reserved or hyperparameter name")
+    if len(set(mnames)) != len(mnames):
+        raise TableFormatError(f"duplicate metric names in {mnames}")
+    for a in attributes:
+        if a in _RESERVED or a in hps:
+            raise TableFormatError(f"attribute name {a!r} clashes with a reserved or hyperparameter name")
+    if objective not in mnames:
+        raise TableFormatError(f"objective {objective!r} is not a metric; metrics: {mnames}")
+    if test_objective is not None and test_objective not in mnames:
+        raise TableFormatError(f"test_objective {test_objective!r} is not a metric; metrics: {mnames}")
+
+
+# ---------------------------------------------------------------- reader
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Read and check a table's manifest (not its data files)."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not path.is_dir():
+        raise TableFormatError(f"{path}: no such table folder")
+    if not mpath.is_file():
+        raise TableFormatError(f"{mpath}: missing manifest")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TableFormatError(f"{mpath}: not valid JSON ({e})") from None
+    if manifest.get("format") != FORMAT:
+        raise TableFormatError(f"{mpath}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise TableFormatError(
+            f"{mpath}: format_version {manifest.get('format_version')!r} is not supported (this reader reads {FORMAT_VERSION})"
+        )
+    required = ["name", "space", "hyperparameters", "fidelity", "metrics", "objective", "seeds", "n_configs", "files"]
+    missing = [k for k in required if k not in manifest]
+    if missing:
+        raise TableFormatError(f"{mpath}: missing field(s) {missing}")
+    for fname in (CONFIGS, CURVES):
+        if fname not in manifest["files"]:
+            raise TableFormatError(f"{mpath}: 'files' does not list {fname}")
+    return manifest
+
+
+def read_table(path: str | Path, *, verify: bool = True) -> Table:
+    """Read a table folder, validating its schema and (unless ``verify=False``) every file's checksum.
+
+    A missing, truncated, corrupted or mismatched file raises TableFormatError
+    naming the file and what is wrong.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    files = manifest["files"]
+    for fname in (CONFIGS, CURVES):
+        f = path / fname
+        if not f.is_file():
+            raise TableFormatError(f"{f}: missing (the manifest lists it)")
+        size, want = f.stat().st_size, files[fname]["bytes"]
+        if size != want:
+            what = "truncated" if size < want else "longer than recorded"
+            raise TableFormatError(f"{f}: {what}: {size} bytes, the manifest records {want}")
+
+    digests: dict[str, str] = {}
+    hasher = None
+    if verify:
+        def _hash_all() -> None:
+            for fname in (CONFIGS, CURVES):
+                digests[fname] = sha256_file(path / fname)
+
+        hasher = threading.Thread(target=_hash_all, daemon=True)
+        hasher.start()
+
+    def _checksums() -> None:
+        if hasher is None:
+            return
+        hasher.join()
+        for fname in (CONFIGS, CURVES):
+            if digests.get(fname) != files[fname]["sha256"]:
+                raise TableFormatError(
+                    f"{path / fname}: checksum mismatch (sha256 {digests.get(fname)}, manifest records "
+                    f"{files[fname]['sha256']}): the file is corrupted or belongs to another table"
+                )
+
+    try:
+        table = _read_data(path, manifest)
+    except TableFormatError:
+        _checksums()
+        raise
+    except (pa.ArrowException, OSError, ValueError, KeyError) as e:
+        _checksums()
+        raise TableFormatError(f"{path}: cannot read table data ({type(e).__name__}: {e})") from None
+    _checksums()
+    return table
+
+
+def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
+    space = space_from_dict(manifest["space"])
+    names = list(manifest["hyperparameters"])
+    if names != list(hp_names(space)):
+        raise TableFormatError(f"{path / MANIFEST}: 'hyperparameters' {names} does not match the space {list(hp_names(space))}")
+    fidelity = Fidelity(
+        name=manifest["fidelity"]["name"],
+        values=tuple(manifest["fidelity"]["values"]),
+        unit=manifest["fidelity"].get("unit", ""),
+    )
+    metrics = [Metric.from_dict(m) for m in manifest["metrics"]]
+    mnames = [m.name for m in metrics]
+    seeds = tuple(int(s) for s in manifest["seeds"])
+    C, S, F = int(manifest["n_configs"]), len(seeds), len(fidelity.values)
+
+    cpath = path / CONFIGS
+    configs = pq.read_table(cpath).to_pandas()
+    expected_cols = ["config_id", *names, *manifest.get("attributes", {})]
+    if list(configs.columns) != expected_cols:
+        raise TableFormatError(f"{cpath}: columns {list(configs.columns)}, expected {expected_cols}")
+    if len(configs) != C or not np.array_equal(configs["config_id"].to_numpy(), np.arange(C)):
+        raise TableFormatError(f"{cpath}: config_id must be 0..{C - 1} in order ({len(configs)} rows found)")
+    for n in names:
+        want = column_dtype(space[n])
+        got = str(configs[n].dtype)
+        if want == "string":
+            configs[n] = configs[n].astype(object)
+        elif not (got == want or (want == "float64" and got == "float32")):
+            raise TableFormatError(f"{cpath}: column {n!r} has dtype {got}, expected {want}")
+
+    upath = path / CURVES
+    pf = pq.ParquetFile(upath)
+    schema = pf.schema_arrow
+    want_cols = ["config_id", "seed", *mnames, COST]
+    if schema.names != want_cols:
+        raise TableFormatError(f"{upath}: columns {schema.names}, expected {want_cols}")
+    for col in [*mnames, COST]:
+        t = schema.field(col).type
+        if not (pa.types.is_fixed_size_list(t) and t.list_size == F and pa.types.is_float32(t.value_type)):
+            raise TableFormatError(f"{upath}: column {col!r} has type {t}, expected fixed_size_list<float32>[{F}]")
+    if pf.metadata.num_rows != C * S:
+        raise TableFormatError(f"{upath}: {pf.metadata.num_rows} rows, expected {C} configs x {S} seeds = {C * S}")
+
+    # key columns: the run order is fixed (config-major, seeds in manifest order); check it
+    keys = pf.read(columns=["config_id", "seed"])
+    cid = keys.column("config_id").to_numpy()
+    sid = keys.column("seed").to_numpy()
+    if not (np.array_equal(cid, np.repeat(np.arange(C, dtype=cid.dtype), S))
+            and np.array_equal(sid, np.tile(np.asarray(seeds, dtype=sid.dtype), C))):
+        raise TableFormatError(f"{upath}: rows are not one per (config_id, seed) in config-major order")
+    del keys, cid, sid
+
+    values = np.empty((len(metrics) + 1, C, S, F), dtype=np.float32)
+    for m, col in enumerate([*mnames, COST]):
+        flat = values[m].reshape(-1)
+        offset = 0
+        for rg in range(pf.num_row_groups):
+            chunk = pf.read_row_group(rg, columns=[col]).column(0)
+            for piece in chunk.chunks:
+                arr = piece.flatten().to_numpy(zero_copy_only=False)
+                flat[offset : offset + arr.size] = arr
+                offset += arr.size
+        if offset != flat.size:
+            raise TableFormatError(f"{upath}: column {col!r} holds {offset} values, expected {flat.size}")
+    return Table(path, manifest, space, fidelity, metrics, seeds, configs, values)
+
+
+def table_checksum(manifest: Mapping[str, Any]) -> str:
+    """One digest for a whole table: the sha256 of its data files' sha256s."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for fname in (CONFIGS, CURVES):
+        h.update(manifest["files"][fname]["sha256"].encode())
+    return h.hexdigest()
+
+
+def is_nan_free(a: np.ndarray) -> bool:
+    return bool(np.isfinite(a).all()) if a.size else True
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)

@@ -1,0 +1,267 @@
+"""TabularBenchmark: exact lookups in a learning-curve table, in microseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .protocol import BatchResult, Benchmark, ConfigError, Curve, FidelityError, Result, SeedError
+from .space import check_config, grid_size, hp_names
+from .table import Table, read_table, table_checksum
+
+
+class TabularBenchmark(Benchmark):
+    """A benchmark backed by a table: it answers for the configurations, seeds and fidelities it holds.
+
+    ``query`` accepts a configuration as a mapping (dict or ConfigSpace
+    ``Configuration``) or as its integer ``config_id`` in the table.
+    """
+
+    def __init__(self, table: Table, name: str | None = None) -> None:
+        self.table = table
+        m = table.manifest
+        self.name = name or m["name"]
+        self.space = table.space
+        self.fidelity = table.fidelity
+        self.metrics = {mt.name: mt for mt in table.metrics}
+        self.objective = m["objective"]
+        self.test_objective = m.get("test_objective")
+        self.seeds = table.seeds
+        self.default_seed = table.seeds[0]
+        self.description = m.get("description", "")
+        self.task = m.get("task", {})
+        self.provenance = {**m.get("provenance", {}), "checksum": table_checksum(m), "path": str(table.path)}
+
+        self._values = table.values
+        self._values.flags.writeable = False
+        self._names = hp_names(self.space)
+        self._n_hp = len(self._names)
+        self._plain = not self.space.conditions
+        self._mnames = tuple(self.metrics)
+        self._n_configs, self._n_seeds, self._n_fid = self._values.shape[1:]
+        self._seed_index = {s: i for i, s in enumerate(self.seeds)}
+        self._fid_values = np.asarray(self.fidelity.values)
+        self._fid_index = {v: i for i, v in enumerate(self.fidelity.values)}
+        self._fid_list = list(self.fidelity.values)
+        self._max_f = self._n_fid - 1
+        self._index = self._build_index(table.configs)
+        self._configs_cache: list[dict[str, Any]] | None = None
+        self._grid = grid_size(self.space)
+
+    @classmethod
+    def from_path(cls, path: str | Path, name: str | None = None, verify: bool = True) -> TabularBenchmark:
+        return cls(read_table(path, verify=verify), name=name)
+
+    def _build_index(self, configs: pd.DataFrame) -> dict[tuple, int]:
+        cols = []
+        for n in self._names:
+            col = configs[n].to_numpy(dtype=object)
+            mask = pd.isna(configs[n]).to_numpy()
+            if mask.any():
+                col = col.copy()
+                col[mask] = None
+            cols.append(col.tolist())
+        return {key: i for i, key in enumerate(zip(*cols))}
+
+    # ------------------------------------------------------------ lookups
+    @property
+    def n_configs(self) -> int:
+        return self._n_configs
+
+    @property
+    def configs_frame(self) -> pd.DataFrame:
+        """The table's configurations (hyperparameters and attributes), indexed by config_id."""
+        return self.table.configs.set_index("config_id")
+
+    @property
+    def is_exhaustive(self) -> bool:
+        """True when the table holds every configuration of a finite space."""
+        return self._grid is not None and self._grid == self._n_configs
+
+    def configurations(self) -> list[dict[str, Any]]:
+        if self._configs_cache is None:
+            frame = self.table.configs[list(self._names)]
+            recs = frame.to_dict(orient="records")
+            self._configs_cache = [{k: v for k, v in r.items() if v is not None and v == v} for r in recs]
+        return self._configs_cache
+
+    def config(self, config_id: int) -> dict[str, Any]:
+        """The configuration with this id."""
+        return dict(self.configurations()[self._check_id(config_id)])
+
+    def config_id(self, config: Mapping[str, Any] | int) -> int:
+        """The table row of ``config``; ConfigError if it is unknown, outside the space, or not in the table."""
+        if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
+            return self._check_id(config)
+        try:
+            key = tuple([config.get(n) for n in self._names])
+        except AttributeError:
+            raise ConfigError(f"a configuration must be a mapping or an integer config_id, got {type(config).__name__}") from None
+        cid = self._index.get(key)
+        if cid is None or len(config) != (self._n_hp if self._plain else sum(v is not None for v in key)):
+            self._explain_miss(config)
+        return cid
+
+    def config_ids(self, configs: pd.DataFrame | Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Vectorized ``config_id`` for many configurations at once."""
+        if not isinstance(configs, pd.DataFrame):
+            return np.fromiter((self.config_id(c) for c in configs), dtype=np.int64, count=len(configs))
+        missing = [n for n in self._names if n not in configs.columns]
+        if missing:
+            raise ConfigError(f"configs lack hyperparameter column(s) {missing}; the space has {list(self._names)}")
+        ids = pd.MultiIndex.from_frame(self.table.configs[list(self._names)]).get_indexer(
+            pd.MultiIndex.from_frame(configs[list(self._names)])
+        )
+        if (ids < 0).any():
+            i = int(np.flatnonzero(ids < 0)[0])
+            self._explain_miss(configs.iloc[i][list(self._names)].to_dict())
+        return ids.astype(np.int64)
+
+    def _check_id(self, config_id: int) -> int:
+        if not 0 <= config_id < self._n_configs:
+            raise ConfigError(f"config_id {config_id} is out of range; allowed: 0..{self._n_configs - 1}")
+        return int(config_id)
+
+    def _explain_miss(self, config: Mapping[str, Any]) -> None:
+        check_config(self.space, dict(config))  # raises for unknown/missing/out-of-space values
+        raise ConfigError(
+            f"configuration {dict(config)} is in the space but not in table {self.name!r}, which holds "
+            f"{self._n_configs} configurations; use benchmark.configurations(), or a surrogate benchmark"
+        )
+
+    def _seed_idx(self, seed: int | None) -> int:
+        if seed is None:
+            return 0
+        i = self._seed_index.get(seed)
+        if i is None or isinstance(seed, bool):
+            self.check_seed(seed)
+            raise SeedError(f"seed {seed!r} is not held by {self.name}; {self._seed_help()}")
+        return i
+
+    def _fid_idx(self, fidelity: float | None) -> int:
+        if fidelity is None:
+            return self._max_f
+        i = self._fid_index.get(fidelity)
+        if i is None or isinstance(fidelity, bool):
+            self.fidelity.check(fidelity)
+            raise FidelityError(f"fidelity {self.fidelity.name}={fidelity!r} is not held by this table")
+        return i
+
+    # ------------------------------------------------------------ protocol
+    def query(self, config: Mapping[str, Any] | int, fidelity: float | None = None, seed: int | None = None) -> Result:
+        c = self.config_id(config)
+        s = self._seed_idx(seed)
+        f = self._fid_idx(fidelity)
+        row = self._values[:, c, s, f].tolist()
+        cost = row.pop()
+        prev = self._values[-1, c, s, f - 1].item() if f else 0.0
+        return Result(
+            self._fid_list[f], self.seeds[s], dict(zip(self._mnames, row)), cost, cost - prev, c
+        )
+
+    def curve(self, config: Mapping[str, Any] | int, seed: int | None = None) -> Curve:
+        c = self.config_id(config)
+        s = self._seed_idx(seed)
+        block = self._values[:, c, s, :]
+        return Curve(
+            fidelities=self._fid_values,
+            seed=self.seeds[s],
+            metrics={m: block[i] for i, m in enumerate(self._mnames)},
+            cost=block[-1],
+            config_id=c,
+        )
+
+    def query_batch(
+        self,
+        configs: Any,
+        fidelities: Any = None,
+        seeds: Any = None,
+        metrics: Sequence[str] | None = None,
+    ) -> BatchResult:
+        """Vectorized queries. ``configs``: integer config ids, a DataFrame, or a list of mappings.
+
+        ``fidelities`` and ``seeds`` are scalars or arrays broadcast against
+        ``configs`` (None: the maximum fidelity, the default seed).
+        """
+        if isinstance(configs, np.ndarray) and configs.dtype.kind in "iu":
+            cid = configs
+            if cid.size and (cid.min() < 0 or cid.max() >= self._n_configs):
+                bad = cid[(cid < 0) | (cid >= self._n_configs)][0]
+                raise ConfigError(f"config_id {bad} is out of range; allowed: 0..{self._n_configs - 1}")
+        else:
+            cid = self.config_ids(configs)
+        n = cid.shape[0]
+        f = self._batch_index(fidelities, n, self._fid_values, self._max_f, "fidelity")
+        s = self._batch_index(seeds, n, np.asarray(self.seeds), 0, "seed")
+        F, S = self._n_fid, self._n_seeds
+        dtype = np.int32 if self._values[0].size < 2**31 else np.int64
+        flat = cid.astype(dtype, copy=False) * dtype(S * F)
+        if S > 1:
+            flat += s * dtype(F)
+        if F > 1:
+            flat += f
+        names = self._mnames if metrics is None else tuple(metrics)
+        out = {}
+        for m in names:
+            if m not in self.metrics:
+                self.metric(m)
+            out[m] = np.take(self._values[self._mnames.index(m)].reshape(-1), flat)
+        cost = np.take(self._values[-1].reshape(-1), flat)
+        return BatchResult(out, cost)
+
+    def _batch_index(self, v: Any, n: int, held: np.ndarray, default: int, what: str):
+        if v is None:
+            return default
+        arr = np.asarray(v)
+        if arr.ndim == 0:
+            if what == "seed":
+                return self._seed_idx(arr.item())
+            return self._fid_idx(arr.item())
+        if arr.shape != (n,):
+            raise ValueError(f"{what}s has shape {arr.shape}; expected a scalar or ({n},)")
+        lo = held[0]
+        if held.dtype.kind in "iu" or np.all(np.equal(np.mod(held, 1), 0)):
+            contiguous = held[-1] - lo == len(held) - 1
+        else:
+            contiguous = False
+        if contiguous:
+            idx = (arr - lo).astype(np.int32) if arr.dtype.kind != "i" or lo != 0 else arr.astype(np.int32, copy=False)
+            ok = (idx.min() >= 0 and idx.max() < len(held)) if n else True
+            if ok and (arr.dtype.kind in "iu" or np.array_equal(idx + lo, arr)):
+                return idx
+        else:
+            idx = np.searchsorted(held, arr).astype(np.int32)
+            idx_c = np.minimum(idx, len(held) - 1)
+            if np.array_equal(held[idx_c], arr):
+                return idx_c
+        # slow path: name the first bad value
+        for x in arr.tolist():
+            if what == "seed":
+                self._seed_idx(x)
+            else:
+                self._fid_idx(x)
+        raise AssertionError("unreachable")
+
+    def optimum(self, metric: str | None = None) -> float:
+        """The best value of ``metric`` over every configuration, seed and fidelity the table holds."""
+        mt = self.metric(metric)
+        a = self._values[self._mnames.index(mt.name)]
+        return float(np.nanmin(a) if mt.direction == "minimize" else np.nanmax(a))
+
+    def value_range(self, metric: str | None = None) -> tuple[float, float]:
+        """(best, worst) of ``metric`` over everything the table holds, for normalized regret."""
+        mt = self.metric(metric)
+        a = self._values[self._mnames.index(mt.name)]
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        return (lo, hi) if mt.direction == "minimize" else (hi, lo)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["exhaustive"] = self.is_exhaustive
+        d["description"] = self.description
+        d["task"] = self.task
+        return d
