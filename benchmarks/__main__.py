@@ -1,0 +1,107 @@
+"""Command line: ``python -m benchmarks list | show NAME | import``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import catalog
+from .protocol import CurveBenchError
+from .space import describe_hp
+
+
+def _list(kind: str | None, as_json: bool) -> int:
+    from tqdm.auto import tqdm
+
+    rows = []
+    for name in tqdm(catalog.names(kind), desc="loading catalog", leave=False, disable=as_json or not sys.stderr.isatty()):
+        e = catalog.entry(name)
+        ok, why = catalog.is_available(name)
+        row = {"name": name, "kind": e.kind}
+        if ok:
+            try:
+                b = catalog.load(name)
+                configs = b.configurations()
+                row.update(
+                    fidelity=b.fidelity.describe(),
+                    configs=len(configs) if configs is not None else "any",
+                    seeds=",".join(map(str, b.seeds)) if b.seeds is not None else "any",
+                    metrics=",".join(b.metrics),
+                )
+            except CurveBenchError as ex:
+                row["status"] = f"error: {ex}"
+        else:
+            row["status"] = why
+        rows.append(row)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = ["name", "kind", "fidelity", "configs", "seeds", "metrics"]
+    width = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols[:-1]}
+    print("  ".join(c.ljust(width.get(c, 0)) for c in cols))
+    for r in rows:
+        if "status" in r:
+            print("  ".join([r["name"].ljust(width["name"]), r["kind"].ljust(width["kind"]), f"({r['status']})"]))
+        else:
+            print("  ".join(str(r.get(c, "")).ljust(width.get(c, 0)) for c in cols))
+    return 0
+
+
+def _show(name: str, as_json: bool) -> int:
+    b = catalog.load(name)
+    d = b.describe()
+    d["optimum"] = {m: b.optimum(m) for m in b.metrics}
+    d["space"] = {n: describe_hp(hp) for n, hp in b.space.items()}
+    d["provenance"] = dict(b.provenance)
+    if as_json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    print(f"{b.name}  ({d['type']})")
+    if d.get("description"):
+        print(f"  {d['description']}")
+    print(f"\nfidelity   {d['fidelity']}")
+    print(f"configs    {d['n_configs'] if d['n_configs'] is not None else 'any in the space'}"
+          + (" (every configuration of the space)" if d.get("exhaustive") else ""))
+    print(f"seeds      {d['seeds']}  (seed=None means {b.default_seed})")
+    print(f"objective  {b.objective} ({b.objective_metric.direction}); test: {b.test_objective}")
+    print("\nsearch space")
+    for n, s in d["space"].items():
+        print(f"  {n:<22} {s}")
+    print("\nmetrics")
+    for m in b.metrics.values():
+        print(f"  {m.name:<26} {m.direction:<9} [{m.lower:g}, {m.upper:g}] {m.unit:<3} optimum {d['optimum'][m.name]:.6g}  {m.description}")
+    print("\nprovenance")
+    for k, v in d["provenance"].items():
+        print(f"  {k:<16} {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description="The CurveBench benchmark catalog.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pl = sub.add_parser("list", help="every benchmark with its fidelity range, configurations, seeds and metrics")
+    pl.add_argument("--kind", choices=["table", "published", "surrogate"])
+    pl.add_argument("--json", action="store_true")
+    ps = sub.add_parser("show", help="one benchmark's space, metrics, provenance and optimum")
+    ps.add_argument("name")
+    ps.add_argument("--json", action="store_true")
+    sub.add_parser("import", help="convert every published table into the cache now (otherwise done on first use)")
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "list":
+            return _list(args.kind, args.json)
+        if args.cmd == "show":
+            return _show(args.name, args.json)
+        from .importers.published import convert_all
+
+        for path in convert_all():
+            print(path.name)
+        return 0
+    except CurveBenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
