@@ -12,6 +12,11 @@ import pandas as pd
 from .protocol import ConfigError
 
 
+def _r(value: Any) -> str:
+    """repr of a value with numpy scalars shown as plain Python values."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def space_to_dict(space: CS.ConfigurationSpace) -> dict[str, Any]:
     return space.to_serialized_dict()
 
@@ -63,7 +68,7 @@ def describe_hp(hp: Any) -> str:
 def allowed_values(hp: Any) -> str:
     choices = _choices(hp)
     if choices is not None:
-        return "one of " + ", ".join(repr(c) for c in choices)
+        return "one of " + ", ".join(_r(c) for c in choices)
     return f"a {'integer' if column_dtype(hp) == 'int64' else 'number'} in [{hp.lower:g}, {hp.upper:g}]"
 
 
@@ -75,14 +80,14 @@ def check_value(space: CS.ConfigurationSpace, name: str, value: Any) -> None:
     choices = _choices(hp)
     if choices is not None:
         if value not in choices:
-            raise ConfigError(f"{name}={value!r} is outside the space; allowed: {allowed_values(hp)}")
+            raise ConfigError(f"{name}={_r(value)} is outside the space; allowed: {allowed_values(hp)}")
         return
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name}={value!r} is not a number; allowed: {allowed_values(hp)}")
+        raise ConfigError(f"{name}={_r(value)} is not a number; allowed: {allowed_values(hp)}")
     if column_dtype(hp) == "int64" and float(value) != int(value):
-        raise ConfigError(f"{name}={value!r} is not an integer; allowed: {allowed_values(hp)}")
+        raise ConfigError(f"{name}={_r(value)} is not an integer; allowed: {allowed_values(hp)}")
     if not (hp.lower <= value <= hp.upper) or value != value:
-        raise ConfigError(f"{name}={value!r} is outside the space; allowed: {allowed_values(hp)}")
+        raise ConfigError(f"{name}={_r(value)} is outside the space; allowed: {allowed_values(hp)}")
 
 
 def check_config(space: CS.ConfigurationSpace, config: Mapping[str, Any]) -> None:
@@ -122,7 +127,7 @@ def check_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> None:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise ConfigError(
-                f"config row {i}: {name}={col.iloc[i]!r} is outside the space; allowed: {allowed_values(hp)}"
+                f"config row {i}: {name}={_r(col.iloc[i])} is outside the space; allowed: {allowed_values(hp)}"
             )
         if not space.conditions and not present.all():
             i = int(np.flatnonzero(~present.to_numpy())[0])

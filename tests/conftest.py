@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny synthetic tables made in the test session, and the real-data marker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks.io import data_root
+from benchmarks.synthetic import make_synthetic_table
+from benchmarks.tabular import TabularBenchmark
+
+
+@pytest.fixture(scope="session")
+def synthetic_table_path(tmp_path_factory) -> Path:
+    """A 40-config x 2-seed x 10-epoch table over a mixed (continuous) space."""
+    return make_synthetic_table(tmp_path_factory.mktemp("tables") / "synthetic", n_configs=40, n_seeds=2, n_epochs=10)
+
+
+@pytest.fixture(scope="session")
+def synthetic_bench(synthetic_table_path) -> TabularBenchmark:
+    return TabularBenchmark.from_path(synthetic_table_path)
+
+
+@pytest.fixture(scope="session")
+def grid_bench(tmp_path_factory) -> TabularBenchmark:
+    """A table that holds every configuration of a small finite grid (4 x 3 x 2) x 3 seeds x 5 epochs."""
+    path = make_synthetic_table(
+        tmp_path_factory.mktemp("tables") / "grid", n_configs=None, space="grid", n_seeds=3, n_epochs=5, name="grid"
+    )
+    return TabularBenchmark.from_path(path)
+
+
+@pytest.fixture(scope="session")
+def one_fidelity_bench(tmp_path_factory) -> TabularBenchmark:
+    path = make_synthetic_table(
+        tmp_path_factory.mktemp("tables") / "one", n_configs=30, n_seeds=2, n_epochs=1, name="one-fidelity"
+    )
+    return TabularBenchmark.from_path(path)
+
+
+def real_data_available(*relpaths: str) -> bool:
+    root = data_root()
+    return all((root / p).is_file() for p in relpaths)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``realdata`` skip, with the reason, when the data root lacks the datasets."""
+    root = data_root()
+    if (root / "SHA256SUMS").is_file():
+        return
+    reason = (
+        f"real datasets not found under the data root {root} "
+        "(set CURVEBENCH_DATA_ROOT to a folder holding them; see data/README.md)"
+    )
+    for item in items:
+        if "realdata" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+os.environ.setdefault("MPLBACKEND", "Agg")
