@@ -36,13 +36,13 @@ class TabularBenchmark(Benchmark):
         self.task = m.get("task", {})
         self.provenance = {**m.get("provenance", {}), "checksum": table_checksum(m), "path": str(table.path)}
 
-        self._values = table.values
-        self._values.flags.writeable = False
+        self._arrays = [table.arrays[m] for m in table.metric_names] + [table.cost]
+        self._cost = table.cost
         self._names = hp_names(self.space)
         self._n_hp = len(self._names)
         self._plain = not self.space.conditions
         self._mnames = tuple(self.metrics)
-        self._n_configs, self._n_seeds, self._n_fid = self._values.shape[1:]
+        self._n_configs, self._n_seeds, self._n_fid = table.shape
         self._seed_index = {s: i for i, s in enumerate(self.seeds)}
         self._fid_values = np.asarray(self.fidelity.values)
         self._fid_index = {v: i for i, v in enumerate(self.fidelity.values)}
@@ -51,6 +51,7 @@ class TabularBenchmark(Benchmark):
         self._index = self._build_index(table.configs)
         self._configs_cache: list[dict[str, Any]] | None = None
         self._grid = grid_size(self.space)
+        self._ranges: dict[str, tuple[float, float]] = {}
 
     @classmethod
     def from_path(cls, path: str | Path, name: str | None = None, verify: bool = True) -> TabularBenchmark:
@@ -156,22 +157,19 @@ class TabularBenchmark(Benchmark):
         c = self.config_id(config)
         s = self._seed_idx(seed)
         f = self._fid_idx(fidelity)
-        row = self._values[:, c, s, f].tolist()
+        row = [a[c, s, f].item() for a in self._arrays]
         cost = row.pop()
-        prev = self._values[-1, c, s, f - 1].item() if f else 0.0
-        return Result(
-            self._fid_list[f], self.seeds[s], dict(zip(self._mnames, row)), cost, cost - prev, c
-        )
+        prev = self._cost[c, s, f - 1].item() if f else 0.0
+        return Result(self._fid_list[f], self.seeds[s], dict(zip(self._mnames, row)), cost, cost - prev, c)
 
     def curve(self, config: Mapping[str, Any] | int, seed: int | None = None) -> Curve:
         c = self.config_id(config)
         s = self._seed_idx(seed)
-        block = self._values[:, c, s, :]
         return Curve(
             fidelities=self._fid_values,
             seed=self.seeds[s],
-            metrics={m: block[i] for i, m in enumerate(self._mnames)},
-            cost=block[-1],
+            metrics={m: a[c, s] for m, a in zip(self._mnames, self._arrays)},
+            cost=self._cost[c, s],
             config_id=c,
         )
 
@@ -198,7 +196,7 @@ class TabularBenchmark(Benchmark):
         f = self._batch_index(fidelities, n, self._fid_values, self._max_f, "fidelity")
         s = self._batch_index(seeds, n, np.asarray(self.seeds), 0, "seed")
         F, S = self._n_fid, self._n_seeds
-        dtype = np.int32 if self._values[0].size < 2**31 else np.int64
+        dtype = np.int32 if self._cost.size < 2**31 else np.int64
         flat = cid.astype(dtype, copy=False) * dtype(S * F)
         if S > 1:
             flat += s * dtype(F)
@@ -209,8 +207,8 @@ class TabularBenchmark(Benchmark):
         for m in names:
             if m not in self.metrics:
                 self.metric(m)
-            out[m] = np.take(self._values[self._mnames.index(m)].reshape(-1), flat)
-        cost = np.take(self._values[-1].reshape(-1), flat)
+            out[m] = np.take(self._arrays[self._mnames.index(m)].reshape(-1), flat)
+        cost = np.take(self._cost.reshape(-1), flat)
         return BatchResult(out, cost)
 
     def _batch_index(self, v: Any, n: int, held: np.ndarray, default: int, what: str):
@@ -248,16 +246,16 @@ class TabularBenchmark(Benchmark):
 
     def optimum(self, metric: str | None = None) -> float:
         """The best value of ``metric`` over every configuration, seed and fidelity the table holds."""
-        mt = self.metric(metric)
-        a = self._values[self._mnames.index(mt.name)]
-        return float(np.nanmin(a) if mt.direction == "minimize" else np.nanmax(a))
+        return self.value_range(metric)[0]
 
     def value_range(self, metric: str | None = None) -> tuple[float, float]:
         """(best, worst) of ``metric`` over everything the table holds, for normalized regret."""
         mt = self.metric(metric)
-        a = self._values[self._mnames.index(mt.name)]
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        return (lo, hi) if mt.direction == "minimize" else (hi, lo)
+        if mt.name not in self._ranges:
+            a = self.table.arrays[mt.name]
+            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+            self._ranges[mt.name] = (lo, hi) if mt.direction == "minimize" else (hi, lo)
+        return self._ranges[mt.name]
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

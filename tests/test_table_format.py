@@ -57,7 +57,7 @@ def test_truncated_file_names_file(synthetic_table_path, tmp_path):
     p = _copy(synthetic_table_path, tmp_path)
     data = (p / CURVES).read_bytes()
     (p / CURVES).write_bytes(data[: len(data) // 2])
-    with pytest.raises(TableFormatError, match=r"curves\.parquet: truncated"):
+    with pytest.raises(TableFormatError, match=r"curves\.arrow: truncated"):
         read_table(p)
 
 
@@ -66,7 +66,7 @@ def test_corrupted_file_checksum(synthetic_table_path, tmp_path):
     data = bytearray((p / CURVES).read_bytes())
     data[len(data) // 2] ^= 0xFF
     (p / CURVES).write_bytes(bytes(data))
-    with pytest.raises(TableFormatError, match=r"curves\.parquet"):
+    with pytest.raises(TableFormatError, match=r"curves\.arrow"):
         read_table(p)
 
 
