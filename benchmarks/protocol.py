@@ -248,10 +248,10 @@ class BatchResult:
     """Answers for n queries at once: ``metrics[name]`` and ``cost`` are arrays of length n."""
 
     metrics: Mapping[str, np.ndarray]
-    cost: np.ndarray
+    cost: np.ndarray | None
 
     def __len__(self) -> int:
-        return len(self.cost)
+        return len(next(iter(self.metrics.values()))) if self.metrics else len(self.cost)
 
     def __getitem__(self, metric: str) -> np.ndarray:
         return self.metrics[metric]

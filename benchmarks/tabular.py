@@ -52,6 +52,12 @@ class TabularBenchmark(Benchmark):
         self._configs_cache: list[dict[str, Any]] | None = None
         self._grid = grid_size(self.space)
         self._ranges: dict[str, tuple[float, float]] = {}
+        self._held_seeds = np.asarray(self.seeds)
+        self._held_fids = np.asarray(self.fidelity.values)
+        self._contiguous = {
+            "seed": _is_int_range(self._held_seeds),
+            "fidelity": _is_int_range(self._held_fids),
+        }
 
     @classmethod
     def from_path(cls, path: str | Path, name: str | None = None, verify: bool = True) -> TabularBenchmark:
@@ -157,9 +163,9 @@ class TabularBenchmark(Benchmark):
         c = self.config_id(config)
         s = self._seed_idx(seed)
         f = self._fid_idx(fidelity)
-        row = [a[c, s, f].item() for a in self._arrays]
+        row = [a.item(c, s, f) for a in self._arrays]
         cost = row.pop()
-        prev = self._cost[c, s, f - 1].item() if f else 0.0
+        prev = self._cost.item(c, s, f - 1) if f else 0.0
         return Result(self._fid_list[f], self.seeds[s], dict(zip(self._mnames, row)), cost, cost - prev, c)
 
     def curve(self, config: Mapping[str, Any] | int, seed: int | None = None) -> Curve:
@@ -179,69 +185,86 @@ class TabularBenchmark(Benchmark):
         fidelities: Any = None,
         seeds: Any = None,
         metrics: Sequence[str] | None = None,
+        with_cost: bool = True,
     ) -> BatchResult:
         """Vectorized queries. ``configs``: integer config ids, a DataFrame, or a list of mappings.
 
         ``fidelities`` and ``seeds`` are scalars or arrays broadcast against
-        ``configs`` (None: the maximum fidelity, the default seed).
+        ``configs`` (None: the maximum fidelity, the default seed). ``metrics``
+        picks the metrics to return (default: all); ``with_cost=False`` skips the
+        cost (``BatchResult.cost`` is then None). The work is done in cache-sized
+        chunks, so temporary memory stays small whatever n is.
         """
         if isinstance(configs, np.ndarray) and configs.dtype.kind in "iu":
             cid = configs
-            if cid.size and (cid.min() < 0 or cid.max() >= self._n_configs):
-                bad = cid[(cid < 0) | (cid >= self._n_configs)][0]
-                raise ConfigError(f"config_id {bad} is out of range; allowed: 0..{self._n_configs - 1}")
         else:
             cid = self.config_ids(configs)
         n = cid.shape[0]
-        f = self._batch_index(fidelities, n, self._fid_values, self._max_f, "fidelity")
-        s = self._batch_index(seeds, n, np.asarray(self.seeds), 0, "seed")
-        F, S = self._n_fid, self._n_seeds
-        dtype = np.int32 if self._cost.size < 2**31 else np.int64
-        flat = cid.astype(dtype, copy=False) * dtype(S * F)
-        if S > 1:
-            flat += s * dtype(F)
-        if F > 1:
-            flat += f
         names = self._mnames if metrics is None else tuple(metrics)
-        out = {}
+        cols = []
         for m in names:
-            if m not in self.metrics:
-                self.metric(m)
-            out[m] = np.take(self._arrays[self._mnames.index(m)].reshape(-1), flat)
-        cost = np.take(self._cost.reshape(-1), flat)
-        return BatchResult(out, cost)
+            self.metric(m)
+            cols.append(self._arrays[self._mnames.index(m)].reshape(-1))
+        if with_cost:
+            cols.append(self._cost.reshape(-1))
+        outs = [np.empty(n, dtype=np.float32) for _ in cols]
+        fid = self._batch_arg(fidelities, n, "fidelity")
+        sd = self._batch_arg(seeds, n, "seed")
+        S, F = self._n_seeds, self._n_fid
+        idx_dtype = np.int32 if self._cost.size < 2**31 else np.int64
+        step = 1 << 16
+        flat = np.empty(min(step, n), dtype=idx_dtype)
+        tmp = np.empty(min(step, n), dtype=idx_dtype)
+        for i in range(0, n, step):
+            j = min(i + step, n)
+            k = j - i
+            c = cid[i:j]
+            if k and (c.min() < 0 or c.max() >= self._n_configs):
+                bad = c[(c < 0) | (c >= self._n_configs)][0]
+                raise ConfigError(f"config_id {bad} is out of range; allowed: 0..{self._n_configs - 1}")
+            fl, tm = flat[:k], tmp[:k]
+            np.multiply(c, S * F, out=fl, casting="unsafe")
+            if S > 1:
+                if isinstance(sd, int):
+                    fl += sd * F
+                else:
+                    np.multiply(self._to_index(sd[i:j], "seed", tm), F, out=tm)
+                    fl += tm
+            if F > 1:
+                if isinstance(fid, int):
+                    fl += fid
+                else:
+                    fl += self._to_index(fid[i:j], "fidelity", tm)
+            for col, out in zip(cols, outs):
+                np.take(col, fl, out=out[i:j])
+        return BatchResult(dict(zip(names, outs)), outs[-1] if with_cost else None)
 
-    def _batch_index(self, v: Any, n: int, held: np.ndarray, default: int, what: str):
+    def _batch_arg(self, v: Any, n: int, what: str) -> int | np.ndarray:
+        """An index (int) for a scalar or None, or the array of raw values to map chunk by chunk."""
         if v is None:
-            return default
+            return self._max_f if what == "fidelity" else 0
         arr = np.asarray(v)
         if arr.ndim == 0:
-            if what == "seed":
-                return self._seed_idx(arr.item())
-            return self._fid_idx(arr.item())
+            return self._seed_idx(arr.item()) if what == "seed" else self._fid_idx(arr.item())
         if arr.shape != (n,):
             raise ValueError(f"{what}s has shape {arr.shape}; expected a scalar or ({n},)")
-        lo = held[0]
-        if held.dtype.kind in "iu" or np.all(np.equal(np.mod(held, 1), 0)):
-            contiguous = held[-1] - lo == len(held) - 1
+        return arr
+
+    def _to_index(self, vals: np.ndarray, what: str, out: np.ndarray) -> np.ndarray:
+        """Map held seed or fidelity values to their positions (into ``out``); errors name the first bad value."""
+        held = self._held_seeds if what == "seed" else self._held_fids
+        lo, contiguous = held[0], self._contiguous[what]
+        if contiguous and vals.dtype.kind in "iu":
+            np.subtract(vals, lo, out=out, casting="unsafe")
+            if out.min() >= 0 and out.max() < len(held):
+                return out
         else:
-            contiguous = False
-        if contiguous:
-            idx = (arr - lo).astype(np.int32) if arr.dtype.kind != "i" or lo != 0 else arr.astype(np.int32, copy=False)
-            ok = (idx.min() >= 0 and idx.max() < len(held)) if n else True
-            if ok and (arr.dtype.kind in "iu" or np.array_equal(idx + lo, arr)):
-                return idx
-        else:
-            idx = np.searchsorted(held, arr).astype(np.int32)
-            idx_c = np.minimum(idx, len(held) - 1)
-            if np.array_equal(held[idx_c], arr):
-                return idx_c
-        # slow path: name the first bad value
-        for x in arr.tolist():
-            if what == "seed":
-                self._seed_idx(x)
-            else:
-                self._fid_idx(x)
+            pos = np.minimum(np.searchsorted(held, vals), len(held) - 1)
+            if np.array_equal(held[pos], vals):
+                out[:] = pos
+                return out
+        for x in vals.tolist():  # slow path: name the first bad value
+            self._seed_idx(x) if what == "seed" else self._fid_idx(x)
         raise AssertionError("unreachable")
 
     def optimum(self, metric: str | None = None) -> float:
@@ -263,3 +286,8 @@ class TabularBenchmark(Benchmark):
         d["description"] = self.description
         d["task"] = self.task
         return d
+
+
+def _is_int_range(held: np.ndarray) -> bool:
+    """True when ``held`` is lo, lo+1, ..., lo+n-1 (so a value's position is value - lo)."""
+    return bool(np.all(np.mod(held, 1) == 0) and held[-1] - held[0] == len(held) - 1)

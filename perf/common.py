@@ -1,0 +1,87 @@
+"""Shared helpers for the performance scripts: a side-by-side report and the FCNet-sized space."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ConfigSpace as CS
+
+from benchmarks.io import atomic_write_json, code_version, hardware, utc_now
+
+RESULTS_DIR = Path(".perf")
+
+
+def fcnet_like_space() -> CS.ConfigurationSpace:
+    """A space with the FCNet grid's 62,208 points (the real names and values)."""
+    grid = {
+        "n_units_1": [16, 32, 64, 128, 256, 512],
+        "n_units_2": [16, 32, 64, 128, 256, 512],
+        "dropout_1": [0.0, 0.3, 0.6],
+        "dropout_2": [0.0, 0.3, 0.6],
+        "activation_fn_1": ["tanh", "relu"],
+        "activation_fn_2": ["tanh", "relu"],
+        "init_lr": [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1],
+        "lr_schedule": ["cosine", "const"],
+        "batch_size": [8, 16, 32, 64],
+    }
+    space = CS.ConfigurationSpace(name="fcnet-like")
+    for name, choices in grid.items():
+        if isinstance(choices[0], str):
+            space.add(CS.CategoricalHyperparameter(name, choices))
+        else:
+            space.add(CS.OrdinalHyperparameter(name, choices))
+    return space
+
+
+@dataclass
+class Report:
+    """Rows of (measure, ours, baseline, baseline name, target) printed side by side with their ratio."""
+
+    name: str
+    rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, measure: str, ours: float, baseline: float | None, baseline_name: str, *,
+            target: float | None = None, lower_is_better: bool = True) -> None:
+        if baseline is None or baseline != baseline:
+            ratio = None
+        elif lower_is_better:
+            ratio = baseline / ours if ours else float("inf")
+        else:
+            ratio = ours / baseline if baseline else float("inf")
+        ok = None if target is None else (ours <= target if lower_is_better else ours >= target)
+        self.rows.append(dict(measure=measure, ours=ours, baseline=baseline, baseline_name=baseline_name,
+                              ratio=ratio, target=target, lower_is_better=lower_is_better, meets_target=ok))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def print(self) -> None:
+        print(f"\n== {self.name} ==  ({platform.processor() or platform.machine()}, {hardware().get('cpu_count')} cores)")
+        head = f"{'measure':<44} {'ours':>10} {'baseline':>10} {'x better':>9} {'target':>10}  baseline"
+        print(head)
+        print("-" * len(head))
+        for r in self.rows:
+            base = "" if r["baseline"] is None else f"{r['baseline']:.4g}"
+            ratio = "" if r["ratio"] is None else f"{r['ratio']:.1f}x"
+            tgt = ""
+            if r["target"] is not None:
+                tgt = ("<=" if r["lower_is_better"] else ">=") + f"{r['target']:g} " + ("ok" if r["meets_target"] else "MISS")
+            print(f"{r['measure']:<44} {r['ours']:>10.4g} {base:>10} {ratio:>9} {tgt:>10}  {r['baseline_name']}")
+        for n in self.notes:
+            print(f"  note: {n}")
+        self.save()
+
+    def save(self) -> Path:
+        path = RESULTS_DIR / f"{self.name}.json"
+        atomic_write_json(path, {"name": self.name, "rows": self.rows, "notes": self.notes, "created": utc_now(),
+                                 "code_version": code_version(), "hardware": hardware()})
+        return path
+
+
+def load_saved(name: str) -> dict | None:
+    p = RESULTS_DIR / f"{name}.json"
+    return json.loads(p.read_text()) if p.is_file() else None

@@ -1,0 +1,286 @@
+"""BOHB, DEHB, regularized evolution and top-K on their defining behaviour; every optimizer through the simulator."""
+
+from __future__ import annotations
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+from test_optimizers_support import (
+    by_fidelity,
+    drive,
+    line_loss,
+    make,
+    result,
+    write_line_table,
+)
+
+from benchmarks.synthetic import make_synthetic_table
+from benchmarks.tabular import TabularBenchmark
+from runners.optimizer import ConfigSampler
+from runners.optimizers import BOHB, DEHB, OPTIMIZERS, RegularizedEvolution, TopK
+from runners.optimizers.bohb import KDEModel
+from runners.optimizers.dehb import boundary_fix, crossover_bin, mutation_rand1
+from runners.optimizers.encoding import VectorSpace
+from runners.optimizers.evolution import mutate_one
+from runners.optimizers.kde import KDE
+from runners.simulator import Budget, simulate
+
+
+def bowl_space() -> CS.ConfigurationSpace:
+    space = CS.ConfigurationSpace()
+    space.add(CS.UniformFloatHyperparameter("a", 0.0, 1.0))
+    space.add(CS.UniformFloatHyperparameter("b", 1e-3, 1.0, log=True))
+    space.add(CS.CategoricalHyperparameter("c", ["p", "q", "r"]))
+    return space
+
+
+def bowl(config) -> float:
+    """An easy objective: best at a = 0.2, b = 0.01, c = "q"."""
+    return (config["a"] - 0.2) ** 2 + (np.log10(config["b"]) + 2) ** 2 / 9 + (config["c"] != "q") * 0.3
+
+
+# ---------------------------------------------------------------- encoding and KDE
+def test_vector_space_round_trips_and_stays_in_the_unit_cube():
+    space = bowl_space()
+    space.add(CS.UniformIntegerHyperparameter("n", 1, 9))
+    space.add(CS.OrdinalHyperparameter("o", [16, 32, 64]))
+    space.add(CS.Constant("k", "fixed"))
+    vs = VectorSpace(space)
+    configs = [dict(c) for c in space.sample_configuration(50)]
+    x = vs.encode(configs)
+    assert x.shape == (50, 5) and np.all((x >= 0) & (x <= 1))
+    back = vs.decode(x)
+    for a, b in zip(configs, back):
+        assert b["c"] == a["c"] and b["n"] == a["n"] and b["o"] == a["o"] and b["k"] == "fixed"
+        assert b["a"] == pytest.approx(a["a"]) and b["b"] == pytest.approx(a["b"])
+    idx = vs.encode(configs, mode="index")
+    assert set(idx[:, vs.names.index("c")]) <= {0.0, 1.0, 2.0}
+
+
+def test_kde_matches_statsmodels_when_every_category_is_present():
+    sm = pytest.importorskip("statsmodels.api", reason="statsmodels is not installed (only this cross-check needs it)")
+    rng = np.random.default_rng(0)
+    data = np.column_stack([rng.random(30), rng.random(30), np.arange(30) % 3])
+    ours = KDE(data, np.array([0, 0, 3]))
+    ref = sm.nonparametric.KDEMultivariate(data=data, var_type="ccu", bw="normal_reference")
+    query = np.column_stack([rng.random(7), rng.random(7), rng.integers(0, 3, 7)])
+    np.testing.assert_allclose(ours.bw, ref.bw)
+    np.testing.assert_allclose(ours.pdf(query), ref.pdf(query), rtol=1e-10)
+
+
+# ---------------------------------------------------------------- BOHB
+def test_bohb_is_random_until_both_kdes_have_d_plus_1_points():
+    space = bowl_space()
+    model = KDEModel(VectorSpace(space), random_fraction=0.0)
+    d = 3
+    assert model.min_points_in_model == d + 1
+    rng = np.random.default_rng(0)
+    configs = [dict(c) for c in space.sample_configuration(2 * (d + 1))]
+    for i, c in enumerate(configs):
+        assert model.propose(rng) is None, f"model-based proposal after only {i} observations"
+        model.observe(c, 9.0, bowl(c), rng)
+        # a smaller budget never replaces the model of a larger one
+        model.observe(c, 1.0, bowl(c), rng)
+    assert model.model_budget == 9.0
+    assert model.propose(rng) is not None
+
+
+def test_bohb_optimizer_uses_the_model_only_once_it_exists():
+    opt = make(BOHB, space=bowl_space(), fidelities=(1, 3, 9), seed=3, random_fraction=0.0)
+    trials = drive(opt, loss=lambda t: bowl(t.config), n_results=7)
+    assert opt.n_model_based == 0 and opt.model.model_budget is None  # d = 3: needs 8 results at one budget
+    drive(opt, loss=lambda t: bowl(t.config), n_results=12)
+    assert opt.model.model_budget is not None and opt.n_model_based > 0
+    assert len(trials) == 7
+
+
+def test_bohb_model_proposes_better_configs_than_random():
+    space = bowl_space()
+    rng = np.random.default_rng(42)
+    model = KDEModel(VectorSpace(space), random_fraction=0.0)
+    for c in ConfigSampler(space).sample(40, rng):
+        model.observe(c, 1.0, bowl(c), rng)
+    proposed = [bowl(model.propose(rng)) for _ in range(40)]
+    random = [bowl(c) for c in ConfigSampler(space).sample(40, rng)]
+    assert np.median(proposed) < 0.5 * np.median(random)
+
+
+def test_bohb_on_a_table_proposes_held_configurations(tmp_path):
+    bench = TabularBenchmark.from_path(make_synthetic_table(tmp_path / "s", n_configs=40, n_seeds=1, n_epochs=9))
+    run = simulate(bench, lambda **kw: BOHB(random_fraction=0.0, **kw), seed=0, n_workers=3,
+                   budget=Budget("evaluations", 40))
+    assert run.optimizer.n_model_based > 0
+    assert run.events["config_id"].notna().all()  # every evaluated configuration is in the table
+
+
+# ---------------------------------------------------------------- DEHB
+def test_rand1_mutant_is_r1_plus_f_times_r2_minus_r3():
+    pool = np.array([[0.1, 0.2], [0.5, 0.9], [0.3, 0.0]])
+    rng = np.random.default_rng(0)
+    from itertools import permutations
+
+    allowed = [pool[a] + 0.5 * (pool[b] - pool[c]) for a, b, c in permutations(range(3))]
+    for _ in range(20):
+        m = mutation_rand1(pool, 0.5, rng)
+        assert any(np.allclose(m, a) for a in allowed)
+    with pytest.raises(ValueError, match="at least 3"):
+        mutation_rand1(pool[:2], 0.5, rng)
+
+
+def test_binomial_crossover_takes_at_least_one_mutant_dimension():
+    rng = np.random.default_rng(1)
+    target, mutant = np.zeros(6), np.ones(6)
+    for _ in range(50):
+        child = crossover_bin(target, mutant, 0.0, rng)
+        assert child.sum() == 1  # probability 0: exactly the one forced dimension
+    assert np.array_equal(crossover_bin(target, mutant, 1.0, rng), mutant)
+    fractions = np.mean([crossover_bin(target, mutant, 0.5, rng).mean() for _ in range(400)])
+    assert 0.45 < fractions < 0.6
+
+
+def test_boundary_fix_redraws_or_clips_only_violations():
+    rng = np.random.default_rng(2)
+    v = np.array([-0.5, 0.3, 1.7])
+    fixed = boundary_fix(v, rng)
+    assert fixed[1] == 0.3 and np.all((fixed >= 0) & (fixed <= 1))
+    assert list(boundary_fix(v, rng, "clip")) == [0.0, 0.3, 1.0]
+
+
+def test_dehb_populations_and_first_iteration_promotions():
+    dehb = make(DEHB, fidelities=tuple(float(v) for v in range(1, 82)), seed=0)
+    assert [len(f) for f in dehb.fitness] == [81, 34, 15, 8, 5]  # the largest n_i per rung (Li sizing)
+    told = drive(dehb, n_results=350, n_workers=4)
+    by_id = {t.trial_id: t for t in told}
+    first = [t for t in told if t.info["bracket"] <= dehb.s_max]
+    later = [t for t in told if t.info["bracket"] > dehb.s_max]
+    assert later, "the run should reach the second Hyperband iteration"
+    # first iteration: higher rounds are promotions that continue the earlier trial
+    for t in first:
+        if t.info["rung"] > 0:
+            assert t.continues is not None and by_id[t.continues].config == t.config
+    # afterwards: DE offspring, trained from scratch
+    assert all(t.continues is None for t in later)
+    # selection keeps, for every evaluated member, a fitness no worse than what it replaced
+    assert np.isfinite(dehb.fitness[0]).all()
+
+
+def test_dehb_selection_replaces_the_target_only_when_not_worse():
+    dehb = make(DEHB, fidelities=(1, 3, 9), seed=0)
+    t = dehb.ask()
+    g, p = t.info["g"], t.info["parent"]
+    dehb.tell(t, result(t, 0.5))
+    assert dehb.fitness[g][p] == 0.5
+    dehb.observe(dehb.new_trial({"x": 1}, 1, g=g, parent=p), result(t, 0.7))
+    assert dehb.fitness[g][p] == 0.5 and dehb.pop_configs[g][p] == t.config
+    dehb.observe(dehb.new_trial({"x": 2}, 1, g=g, parent=p), result(t, 0.4))
+    assert dehb.fitness[g][p] == 0.4 and dehb.pop_configs[g][p] == {"x": 2}
+
+
+# ---------------------------------------------------------------- regularized evolution
+def test_re_removes_the_oldest_and_tournament_picks_the_best():
+    re = make(RegularizedEvolution, population_size=5, sample_size=5, seed=0)
+    told = drive(re, n_results=5)
+    assert [c for c, _ in re.population] == [dict(t.config) for t in told]
+    best = min(re.population, key=lambda m: m[1])[0]
+    assert re.tournament() == best  # S = P: the tournament sees everyone
+    extra = drive(re, n_results=1)
+    assert len(re.population) == 5
+    assert [c for c, _ in re.population] == [dict(t.config) for t in told[1:] + extra]
+
+
+def test_re_children_differ_from_their_parent_in_one_hyperparameter():
+    space = bowl_space()
+    rng = np.random.default_rng(0)
+    for c in ConfigSampler(space).sample(30, rng):
+        child = mutate_one(c, space, rng)
+        assert sum(child[k] != c[k] for k in c) == 1
+
+
+def test_re_evolves_after_the_random_population():
+    # OneMax: eight binary hyperparameters; the loss counts the ones that differ from the target
+    space = CS.ConfigurationSpace({f"h{i}": CS.CategoricalHyperparameter(f"h{i}", ["a", "b"]) for i in range(8)})
+    target = {f"h{i}": "a" for i in range(8)}
+
+    def mismatches(t):
+        return float(sum(t.config[k] != v for k, v in target.items()))
+
+    re = make(RegularizedEvolution, space=space, population_size=20, sample_size=5, seed=1)
+    told = drive(re, loss=mismatches, n_results=200)
+    assert all(t.fidelity == 27 for t in told)
+    first, later = told[:20], told[-40:]
+    assert np.mean([mismatches(t) for t in later]) < np.mean([mismatches(t) for t in first]) - 1
+    assert min(mismatches(t) for t in told) == 0
+
+
+# ---------------------------------------------------------------- top-K
+def test_topk_trains_exactly_k_configs_to_the_max_fidelity():
+    opt = make(TopK, k=3, n_configs=12, max_rounds=2, seed=0)
+    told = drive(opt, n_results=1000, n_workers=5)
+    assert opt.done
+    per = by_fidelity(told)
+    assert sorted(per) == [1, 27] and len(per[1]) == 24 and len(per[27]) == 6
+    lows = [t for t in told if t.fidelity == 1]
+    by_id = {t.trial_id: t for t in told}
+    for rnd in (0, 1):
+        low = [t for t in lows if t.info["bracket"] == rnd]
+        top = sorted(low, key=lambda t: (line_loss(t), told.index(t)))[:3]
+        kept = [by_id[t.continues] for t in told if t.fidelity == 27 and t.info["bracket"] == rnd]
+        assert {t.trial_id for t in kept} == {t.trial_id for t in top}
+
+
+def test_topk_default_round_size():
+    assert make(TopK).n_configs == 27  # round(max / min) = 27 / 1
+    with pytest.raises(ValueError, match="n_configs"):
+        make(TopK, k=3, n_configs=3)
+
+
+# ---------------------------------------------------------------- every optimizer, through the simulator
+@pytest.fixture(scope="module")
+def tiny_tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("opt-tables")
+    return {
+        "min": write_line_table(root / "min", "minimize", diverged=(3,)),
+        "max": write_line_table(root / "max", "maximize"),
+        "mixed": TabularBenchmark.from_path(make_synthetic_table(root / "mixed", n_configs=30, n_seeds=2, n_epochs=9)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("table", ["min", "max", "mixed"])
+def test_every_optimizer_runs_through_the_simulator_deterministically(name, table, tiny_tables):
+    bench = tiny_tables[table]
+    runs = [
+        simulate(bench, OPTIMIZERS[name], seed=s, n_workers=3, budget=Budget("evaluations", 12)) for s in (7, 7, 8)
+    ]
+    a, b, c = (r.events for r in runs)
+    assert len(a) > 0 and runs[0].summary["stop_reason"] == "budget"
+    cols = ["trial_id", "continues", "config_id", "fidelity", "t_start", "t_end"]
+    assert a[cols].equals(b[cols]), "same seed, different run"
+    if name != "rs" or table != "min":
+        assert not (len(a) == len(c) and a[cols].equals(c[cols])), "the seed changes nothing"
+
+
+@pytest.mark.parametrize("name", ["sh", "hyperband", "asha", "bohb", "dehb", "topk"])
+def test_maximize_objectives_promote_the_highest_values(name, tiny_tables):
+    run = simulate(tiny_tables["max"], OPTIMIZERS[name], seed=0, n_workers=2, budget=Budget("evaluations", 30))
+    ev = run.events
+    top = ev[ev["fidelity"] == ev["fidelity"].max()]
+    low = ev[ev["fidelity"] == ev["fidelity"].min()]
+    assert top["objective"].mean() > low["objective"].mean()
+    assert abs(top["config.x"].astype(int) - 7).mean() < abs(low["config.x"].astype(int) - 7).mean()
+
+
+def test_one_fidelity_tables_are_rejected_by_top_k_with_a_clear_error(tmp_path):
+    bench = write_line_table(tmp_path / "one", fidelities=(5,))
+    with pytest.raises(ValueError, match="minimum fidelity below the maximum"):
+        simulate(bench, TopK, seed=0, n_workers=1, budget=Budget("evaluations", 3))
+    # the bracket methods degrade to random search at the one fidelity
+    run = simulate(bench, OPTIMIZERS["hyperband"], seed=0, n_workers=1, budget=Budget("evaluations", 5))
+    assert set(run.events["fidelity"]) == {5.0}
+
+
+@pytest.mark.parametrize("name", ["sh", "hyperband", "asha", "bohb", "dehb", "re"])
+def test_one_fidelity_tables_work_for_every_other_optimizer(name, tmp_path):
+    bench = write_line_table(tmp_path / "one", fidelities=(5,))
+    run = simulate(bench, OPTIMIZERS[name], seed=0, n_workers=2, budget=Budget("evaluations", 8))
+    assert len(run.events) == 8 and set(run.events["fidelity"]) == {5.0}

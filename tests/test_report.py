@@ -1,0 +1,274 @@
+"""Analysis and report: known answers on hand-made results, then whole reports from synthetic studies."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runners.analysis import stats
+from runners.analysis import trajectory as tr
+from runners.analysis.load import MetricInfo, ResultsFormatError, load_study
+from runners.analysis.synthetic import write_run, write_synthetic_study
+from runners.report import ReportOptions, build_report, main
+
+
+def events(*rows):
+    """Events of one run from (t_end, objective, test_objective) triples."""
+    return pd.DataFrame([{"trial_id": i, "t_end": t, "objective": v, "test_objective": te, "fidelity": 1.0,
+                          "status": "ok" if v == v else "diverged"} for i, (t, v, te) in enumerate(rows)])
+
+
+def meta(direction="minimize", optimum=0.0, value_range=(0.0, 1.0), budget=100.0, n_workers=1, test=True):
+    obj = {"name": "loss", "direction": direction, "optimum": optimum,
+           "value_range": list(value_range) if value_range else None}
+    return {"n_workers": n_workers, "budget": {"kind": "time", "amount": budget}, "objective": obj,
+            "test_objective": {**obj, "name": "test_loss"} if test else None}
+
+
+def write(root, bench, opt, seed, ev, workers=1, **kw):
+    return write_run(root / bench / opt / f"workers-{workers}" / f"seed-{seed}", ev, meta(n_workers=workers, **kw))
+
+
+# ---------------------------------------------------------------- incumbent and regret
+def test_incumbent_steps_minimize_keeps_earlier_tie_and_skips_nan():
+    st = tr.incumbent_steps(t_end=[3, 1, 2, 5, 4], valid=[5, 7, 5, 1, np.nan], test=[30, 70, 50, 10, 0], sign=1.0)
+    assert st["t"].tolist() == [1, 2, 5]
+    assert st["valid"].tolist() == [7, 5, 1]
+    assert st["test"].tolist() == [70, 50, 10]  # the test value of the validation incumbent, not the best test
+
+
+def test_incumbent_steps_maximize():
+    st = tr.incumbent_steps(t_end=[1, 2, 3, 4], valid=[0.5, 0.4, 0.9, 0.7], test=[1, 2, 3, 4], sign=-1.0)
+    assert st["t"].tolist() == [1, 3] and st["valid"].tolist() == [0.5, 0.9] and st["test"].tolist() == [1, 3]
+
+
+def test_step_lookup_is_right_continuous_and_nan_before_first():
+    v = tr.step_lookup([2.0, 5.0], [0.7, 0.3], np.array([1.0, 2.0, 4.9, 5.0, 9.0]))
+    np.testing.assert_array_equal(v, [np.nan, 0.7, 0.7, 0.3, 0.3])
+
+
+def test_regret_and_normalized_regret_both_directions():
+    mx = MetricInfo("acc", "maximize", optimum=0.9, best=0.9, worst=0.5)
+    np.testing.assert_allclose(tr.regret([0.8, 0.9], mx), [0.1, 0.0])
+    np.testing.assert_allclose(tr.regret([0.8, 0.5], mx, normalized=True), [0.25, 1.0])
+    mn = MetricInfo("loss", "minimize", optimum=0.2, best=0.2, worst=2.2)
+    np.testing.assert_allclose(tr.regret([1.2], mn, normalized=True), [0.5])
+
+
+# ---------------------------------------------------------------- summaries
+def _summary(rows):
+    return pd.DataFrame(rows, columns=["benchmark", "method", "frac", "t", "mean", "se", "n"])
+
+
+def test_summarize_curves_mean_se_and_nan_until_every_seed_has_a_value():
+    curves = pd.DataFrame({"benchmark": "b", "method": "m", "seed": [0, 1, 0, 1], "frac": [0.5, 0.5, 1, 1],
+                           "t": [5, 5, 10, 10], "valid_regret": [np.nan, 0.4, 0.2, 0.4]})
+    s = stats.summarize_curves(curves, "valid_regret")
+    assert math.isnan(s["mean"].iat[0]) and math.isnan(s["se"].iat[0])
+    assert s["mean"].iat[1] == pytest.approx(0.3)
+    assert s["se"].iat[1] == pytest.approx(np.std([0.2, 0.4], ddof=1) / math.sqrt(2))
+
+
+def test_aggregate_combines_standard_errors_as_independent():
+    s = _summary([("x", "m", 1.0, 10, 0.2, 0.3, 3), ("y", "m", 1.0, 50, 0.4, 0.4, 3)])
+    agg = stats.aggregate_over_benchmarks(s)
+    assert agg["mean"].iat[0] == pytest.approx(0.3)
+    assert agg["se"].iat[0] == pytest.approx(math.sqrt(0.09 + 0.16) / 2)
+
+
+def test_ranks_average_ties_and_put_missing_last():
+    s = _summary([("x", "A", 1.0, 1, 1.0, 0, 1), ("x", "B", 1.0, 1, 1.0, 0, 1), ("x", "C", 1.0, 1, np.nan, 0, 1),
+                  ("y", "A", 1.0, 1, 2.0, 0, 1), ("y", "B", 1.0, 1, 1.0, 0, 1), ("y", "C", 1.0, 1, 3.0, 0, 1)])
+    r = stats.ranks_over_time(s).set_index("method")["rank"]
+    assert r.to_dict() == {"A": 1.75, "B": 1.25, "C": 3.0}
+
+
+def test_final_table_medians_and_rank_sum_test_against_best():
+    finals = pd.DataFrame({"benchmark": "b", "method": ["good"] * 5 + ["bad"] * 5, "seed": list(range(5)) * 2,
+                           "valid_regret": [0.1, 0.2, 0.3, 0.4, 0.5, 1.1, 1.2, 1.3, 1.4, 1.5]})
+    t = stats.final_table(finals, "valid_regret").set_index("method")
+    assert t.at["good", "best"] and not t.at["bad", "best"]
+    assert t.at["good", "median"] == pytest.approx(0.3) and t.at["bad", "q25"] == pytest.approx(1.2)
+    assert t.at["bad", "p_vs_best"] == pytest.approx(2 / 252)  # exact two-sided Mann-Whitney, complete separation
+    assert t.at["bad", "worse"] and math.isnan(t.at["good", "p_vs_best"])
+
+
+def test_final_table_across_benchmarks_is_paired_signed_rank():
+    rows = []
+    for i, b in enumerate("abcdef"):
+        rows += [{"benchmark": b, "method": "A", "seed": 0, "v": 0.1 * i}, {"benchmark": b, "method": "B", "seed": 0,
+                                                                           "v": 0.1 * i + 0.05 * (i + 1)}]
+    t = stats.final_table_across_benchmarks(pd.DataFrame(rows), "v").set_index("method")
+    assert t.at["A", "best"] and t.at["B", "p_vs_best"] == pytest.approx(2 / 64)  # all 6 differences one way
+
+
+def test_critical_difference_ranks_a_strict_order():
+    data = pd.DataFrame({"A": np.arange(6) * 0.1, "B": np.arange(6) * 0.1 + 0.5, "C": np.arange(6) * 0.1 + 1.0})
+    res = stats.critical_difference(data)
+    assert res.omnibus == "friedman" and res.posthoc == "nemenyi" and res.pvalue < 0.05
+    assert res.rankdf["meanrank"].to_dict() == {"A": 1.0, "B": 2.0, "C": 3.0}
+    with pytest.raises(ValueError, match="at least 3 methods"):
+        stats.critical_difference(data[["A", "B"]])
+
+
+# ---------------------------------------------------------------- speedup (hand-made study)
+@pytest.fixture
+def speed_study(tmp_path):
+    root = tmp_path / "speed"
+    write(root, "b", "rs", 0, events((10, 0.5, 0.6), (40, 0.2, 0.3)))
+    write(root, "b", "rs", 1, events((20, 0.4, 0.5), (60, 0.2, 0.25)))
+    write(root, "b", "fast", 0, events((5, 0.3, 0.3), (15, 0.1, 0.2)))
+    write(root, "b", "fast", 1, events((10, 0.3, 0.3), (30, 0.2, 0.2)))
+    write(root, "b", "slow", 0, events((50, 0.3, 0.3)))
+    write(root, "b", "slow", 1, events((50, 0.3, 0.3), (70, np.nan, np.nan)))
+    return load_study(root)
+
+
+def test_speedup_over_random_search(speed_study):
+    steps = tr.all_steps(speed_study)
+    t = stats.speedup_table(speed_study, steps, "rs").set_index("method")
+    # rs mean curve: 0.45 @20, 0.3 @40, 0.2 @60 -> target 0.2 reached at 60; fast's mean: 0.3 @10, 0.2 @15
+    assert t.at["rs", "target"] == pytest.approx(0.2) and t.at["rs", "t_baseline"] == 60
+    assert t.at["fast", "speedup"] == pytest.approx(4.0) and t.at["rs", "speedup"] == pytest.approx(1.0)
+    assert not t.at["slow", "reached"] and math.isnan(t.at["slow", "speedup"])
+    assert t.at["slow", "speedup_below"] == pytest.approx(60 / 100)
+
+
+def test_regret_curves_and_final_values(speed_study):
+    steps = tr.all_steps(speed_study)
+    curves = tr.regret_curves(speed_study, steps, np.array([0.05, 0.5, 1.0]))
+    fin = stats.final_values(curves).set_index(["method", "seed"])
+    assert fin.at[("fast", 0), "valid_regret"] == pytest.approx(0.1)
+    assert fin.at[("fast", 0), "test_regret"] == pytest.approx(0.2)
+    assert fin.at[("slow", 1), "valid_nregret"] == pytest.approx(0.3)  # the diverged event never counts
+    early = curves[(curves.frac == 0.05) & (curves.method == "rs")]
+    assert early["valid_regret"].isna().all()  # t = 5 s: no rs result yet
+
+
+def test_loader_counts_diverged_and_reads_budget(speed_study):
+    runs = speed_study.runs.set_index(["method", "seed"])
+    assert runs.at[("slow", 1), "n_failed"] == 1 and runs.at[("slow", 1), "n_events"] == 2
+    assert speed_study.tasks["b"].horizon == 100 and speed_study.tasks["b"].horizon_source == "time budget"
+
+
+# ---------------------------------------------------------------- loading: partial, missing, fallbacks
+def test_partial_missing_and_tampered_runs_are_listed(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1, 2))
+    (root / "a" / "x" / "workers-1" / "seed-1" / "meta.json").unlink()          # interrupted
+    shutil.rmtree(root / "a" / "x" / "workers-1" / "seed-2")                     # never started
+    m = root / "a" / "rs" / "workers-1" / "seed-2" / "meta.json"                 # events changed afterwards
+    d = json.loads(m.read_text())
+    d["events_sha256"] = "0" * 64
+    m.write_text(json.dumps(d))
+    st = load_study(root).runs.set_index(["method", "seed"])
+    assert st.at[("x", 1), "status"] == "partial" and "no meta.json" in st.at[("x", 1), "note"]
+    assert st.at[("x", 2), "status"] == "missing"
+    assert st.at[("rs", 2), "status"] == "partial" and "checksum" in st.at[("rs", 2), "note"]
+    assert (st["status"] == "complete").sum() == 3
+
+
+def test_range_falls_back_to_the_study_and_says_so(tmp_path):
+    root = tmp_path / "s"
+    write(root, "b", "rs", 0, events((1, 0.5, 0.5), (2, 0.3, 0.4)), value_range=None, optimum=0.1)
+    write(root, "b", "rs", 1, events((1, 0.9, 0.9)), value_range=None, optimum=0.1)
+    v = load_study(root).tasks["b"].valid
+    assert (v.best, v.worst, v.range_source, v.optimum_source) == (0.3, 0.9, "study", "meta")
+
+
+def test_contradictory_metadata_is_an_error(tmp_path):
+    root = tmp_path / "s"
+    write(root, "b", "rs", 0, events((1, 0.5, 0.5)), direction="minimize")
+    write(root, "b", "rs", 1, events((1, 0.5, 0.5)), direction="maximize")
+    with pytest.raises(ResultsFormatError, match="disagree on the direction"):
+        load_study(root)
+
+
+def test_empty_study_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "s").mkdir()
+    with pytest.raises(ResultsFormatError, match="no run folders"):
+        load_study(tmp_path / "s")
+
+
+# ---------------------------------------------------------------- whole reports
+FAST = {"grid": 40}
+
+
+def test_report_with_one_seed_and_one_optimizer(tmp_path):
+    root = write_synthetic_study(tmp_path, "one", benchmarks=("a",), optimizers={"rs": 1.0}, seeds=(0,))
+    index = build_report(root, tmp_path / "rep", **FAST)
+    html = index.read_text()
+    assert "Final performance" in html and "Speedup over random search" in html
+    assert "needs at least 3 methods" in html
+    info = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert info["methods"] == ["rs"] and info["figures"]
+    for name in info["figures"]:
+        assert (tmp_path / "rep" / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / "rep" / "figures" / f"{name}.svg").stat().st_size > 1000
+    for name in info["tables"]:
+        assert (tmp_path / "rep" / "tables" / f"{name}.csv").exists()
+    assert str(tmp_path) not in html  # no machine paths in the page
+
+
+def test_report_lists_partial_and_missing_runs(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a", "b"), optimizers={"rs": 1, "x": 2}, seeds=(0, 1))
+    (root / "b" / "x" / "workers-1" / "seed-0" / "meta.json").unlink()
+    shutil.rmtree(root / "a" / "rs" / "workers-1" / "seed-1")
+    build_report(root, tmp_path / "rep", **FAST)
+    inc = pd.read_csv(tmp_path / "rep" / "tables" / "incomplete_runs.csv")
+    got = set(zip(inc["benchmark"], inc["method"], inc["seed"], inc["status"]))
+    assert got == {("b", "x", 0, "partial"), ("a", "rs", 1, "missing")}
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "2 run(s) are partial or missing" in md
+    runs = pd.read_csv(tmp_path / "rep" / "tables" / "runs.csv")
+    assert len(runs) == 8 and (runs["status"] == "complete").sum() == 6
+
+
+def test_report_is_deterministic_and_replaces_only_reports(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 3}, seeds=(0, 1),
+                                 maximize=("a",))
+    out = build_report(root, tmp_path / "rep", **FAST).parent
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.suffix in (".csv", ".md", ".svg")}
+    assert len(first) > 10
+    build_report(root, out, **FAST)  # an existing report is replaced, with byte-identical figures and tables
+    second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.suffix in (".csv", ".md", ".svg")}
+    first.pop(type(next(iter(first)))("report.md"))  # holds the generation time
+    assert {k: v for k, v in second.items() if k in first} == first
+    other = tmp_path / "not-a-report"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="not a CurveBench report"):
+        build_report(root, other, **FAST)
+    assert (other / "keep.txt").read_text() == "x"
+
+
+def test_report_parallel_scaling_when_workers_vary(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1),
+                                 n_workers=(1, 4))
+    build_report(root, tmp_path / "rep", **FAST)
+    t = pd.read_csv(tmp_path / "rep" / "tables" / "parallel_scaling.csv")
+    assert sorted(set(t["n_workers"])) == [1, 4] and set(t["optimizer"]) == {"rs", "x"}
+    assert (t.loc[t.n_workers == 1, "speedup"] == 1.0).all()
+    assert (tmp_path / "rep" / "figures" / "parallel_scaling.svg").exists()
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="fractions"):
+        ReportOptions(fractions=(0.0,))
+    with pytest.raises(ValueError, match="alpha"):
+        ReportOptions(alpha=2)
+
+
+def test_command_line(tmp_path, capsys):
+    write_synthetic_study(tmp_path / "results", "cli", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0,))
+    out = tmp_path / "reports" / "cli"
+    assert main([f"study=cli", f"results_root={tmp_path / 'results'}", f"out={out}", "grid=20", "progress=false"]) == 0
+    assert (out / "index.html").exists() and "report written" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="bad argument 'studdy=cli'"):
+        main(["studdy=cli"])
+    with pytest.raises(SystemExit, match="no study folder"):
+        main(["study=nope", f"results_root={tmp_path / 'results'}"])

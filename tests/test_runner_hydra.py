@@ -1,0 +1,162 @@
+"""The Hydra config tree of the runner: composition, schemas, optimizer checks, one run through the API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+import runners.run as run_mod
+from benchmarks.catalog import CATALOG
+from runners.results import read_meta, run_state
+from runners.run import RunConfigError, check_optimizer_config, execute
+from runners.testing import write_toy_table
+
+CONF = Path(run_mod.__file__).parent / "conf"
+BUILTIN = ["rs", "sh", "hyperband", "asha", "bohb", "dehb", "re", "topk"]
+ADAPTERS = ["optuna-tpe", "dehb-lib", "smac"]
+
+
+def cfg_with(*overrides: str):
+    with initialize_config_module(config_module="runners.conf", version_base="1.3"):
+        return compose("run", overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def toy_path(tmp_path_factory):
+    return write_toy_table(tmp_path_factory.mktemp("hydra") / "toy")
+
+
+def test_default_config_composes():
+    cfg = cfg_with()
+    assert cfg.benchmark.name == "fcnet-naval" and cfg.optimizer.name == "rs"
+    assert cfg.n_workers == 4 and cfg.seed == 0 and cfg.budget.kind.value == "evaluations"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "benchmark").glob("*.yaml")))
+def test_benchmark_yamls_name_catalog_entries(name):
+    if name == "table":
+        return
+    cfg = cfg_with(f"benchmark={name}")
+    assert cfg.benchmark.name == name and cfg.benchmark.name in CATALOG
+    assert set(cfg.benchmark) == {"_target_", "name", "path"}  # only the name: the space lives in the table
+
+
+def test_required_benchmark_yamls_exist():
+    names = {p.stem for p in (CONF / "benchmark").glob("*.yaml")}
+    shipped = {n for n, e in CATALOG.items() if e.kind == "table"}
+    assert shipped <= names
+    assert {f"pub-fcnet-{d}" for d in ("naval", "parkinsons", "protein", "slice")} <= names
+    assert len([n for n in names if n.endswith("-surrogate")]) >= 2
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_optimizer_configs_match_their_classes(name):
+    cfg = cfg_with(f"optimizer={name}")
+    assert cfg.optimizer.name == name and cfg.optimizer._partial_ is True
+    check_optimizer_config(OmegaConf.to_container(cfg.optimizer))
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_adapter_configs_compose(name):
+    cfg = cfg_with(f"optimizer={name}")
+    assert cfg.optimizer.name == name and cfg.optimizer._target_.startswith("runners.adapters.")
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["n_worker=3", "budget.knd=time", "budget.kind=days", "seed=abc", "overhead=wall", "optimizer.etaa=2",
+     "benchmark.nmae=x", "benchmark=no-such-benchmark", "optimizer=no-such-optimizer"],
+)
+def test_misspelt_or_bad_values_fail_at_composition(override):
+    with pytest.raises((ConfigCompositionException, ValidationError, ConfigKeyError)):
+        cfg_with("optimizer=asha", override)
+
+
+def test_misspelt_key_in_a_benchmark_yaml_fails(tmp_path):
+    (tmp_path / "benchmark").mkdir()
+    (tmp_path / "benchmark" / "typo.yaml").write_text("defaults:\n  - schema\n  - _self_\nnmae: fcnet-naval\n")
+    with pytest.raises((ConfigCompositionException, ValidationError, ConfigKeyError)):
+        cfg_with(f"hydra.searchpath=[file://{tmp_path}]", "benchmark=typo")
+
+
+def test_misspelt_optimizer_hyperparameter_is_named():
+    node = {"_target_": "runners.optimizers.asha.ASHA", "_partial_": True, "name": "asha", "etta": 2}
+    with pytest.raises(RunConfigError, match="unknown hyperparameter 'etta'.*Did you mean 'eta'"):
+        check_optimizer_config(node)
+    with pytest.raises(RunConfigError, match="set by the runner"):
+        check_optimizer_config({"_target_": "runners.optimizers.asha.ASHA", "name": "asha", "seed": 3})
+    with pytest.raises(RunConfigError, match="no `name`"):
+        check_optimizer_config({"_target_": "runners.optimizer.RandomSearch"})
+    with pytest.raises(RunConfigError, match="no_such_module"):
+        check_optimizer_config({"_target_": "runners.no_such_module.X", "name": "x"})
+
+
+def test_missing_optional_library_names_the_extra(tmp_path, monkeypatch):
+    (tmp_path / "fake_adapter_mod.py").write_text("import optuna\nclass X: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if optuna were not installed
+    with pytest.raises(RunConfigError, match=r"pip install 'curvebench\[optuna\]'"):
+        check_optimizer_config({"_target_": "fake_adapter_mod.X", "name": "x"})
+
+
+def test_execute_through_compose_runs_then_skips(toy_path, tmp_path):
+    overrides = ["benchmark=table", f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=asha",
+                 "budget.kind=fidelity", "budget.amount=30", f"results_dir={tmp_path}", "study=t", "seed=2",
+                 "n_workers=3"]
+    out = execute(cfg_with(*overrides), quiet=True)
+    path = Path(out["path"])
+    assert out["state"] == "ran" and path == tmp_path / "t" / "toy" / "asha" / "workers-3" / "seed-2"
+    assert run_state(path) == "complete"
+    meta = read_meta(path)
+    assert meta["config"]["optimizer"]["eta"] == 3 and meta["optimizer_info"]
+    assert meta["budget"] == {"kind": "fidelity", "amount": 30.0} and meta["n_workers"] == 3
+    assert execute(cfg_with(*overrides), quiet=True)["state"] == "skipped"
+    with pytest.raises(Exception, match="different configuration"):
+        execute(cfg_with(*overrides, "optimizer.eta=2"), quiet=True)
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "runners.run", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_misspelt_key_fails(tmp_path):
+    p = _cli("n_worker=3", cwd=tmp_path)
+    assert p.returncode != 0 and "n_worker" in p.stderr
+
+
+def test_multirun_with_joblib_launcher(toy_path, tmp_path):
+    p = _cli("--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "benchmark=table",
+             f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=rs,hyperband", "seed=0,1",
+             "budget.amount=5", f"results_dir={tmp_path / 'res'}", "study=multi", f"hydra.sweep.dir={tmp_path / 'mr'}",
+             cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for opt in ("rs", "hyperband"):
+        for seed in (0, 1):
+            assert run_state(tmp_path / "res" / "multi" / "toy" / opt / "workers-4" / f"seed-{seed}") == "complete"
+
+
+@pytest.mark.slow
+def test_multirun_with_submitit_local_launcher(toy_path, tmp_path):
+    p = _cli("--multirun", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "benchmark=table",
+             f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=rs", "seed=0,1", "budget.amount=5",
+             f"results_dir={tmp_path / 'res'}", "study=sub", f"hydra.sweep.dir={tmp_path / 'mr'}", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for seed in (0, 1):
+        assert run_state(tmp_path / "res" / "sub" / "toy" / "rs" / "workers-4" / f"seed-{seed}") == "complete"
+
+
+def test_slurm_launcher_config_composes():
+    cfg_text = (CONF / "hydra" / "launcher" / "slurm.yaml").read_text()
+    assert "submitit_slurm" in cfg_text
+    with initialize_config_module(config_module="runners.conf", version_base="1.3"):
+        cfg = compose("run", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    assert "SlurmLauncher" in cfg.hydra.launcher._target_ and cfg.hydra.launcher.cpus_per_task == 1

@@ -1,0 +1,126 @@
+"""The optimizer interface: trial bookkeeping, sampling, projection onto a table, fidelity rungs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.protocol import Fidelity, FidelityError
+from benchmarks.space import check_config
+from runners.optimizer import ConfigSampler, OptimizerError, RandomSearch, TrialResult, rung_fidelities, snap_fidelity
+from runners.testing import toy_benchmark, toy_space
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return toy_benchmark(tmp_path_factory.mktemp("opt") / "toy", n_configs=12)
+
+
+def make_rs(bench, seed=0, **kw):
+    return RandomSearch(space=bench.space, fidelity=bench.fidelity, objective=bench.objective_metric, seed=seed,
+                        sampler=ConfigSampler.for_benchmark(bench), **kw)
+
+
+def result_for(trial, value=1.0):
+    return TrialResult(trial, value, value, {}, 1.0, 1.0)
+
+
+def test_ask_tell_tracks_pending_and_ids(toy):
+    rs = make_rs(toy)
+    a, b = rs.ask(), rs.ask()
+    assert (a.trial_id, b.trial_id) == (0, 1) and list(rs.pending) == [0, 1]
+    assert a.fidelity == toy.fidelity.max and a.continues is None
+    rs.tell(a, result_for(a))
+    assert list(rs.pending) == [1]
+    with pytest.raises(OptimizerError, match="not pending"):
+        rs.tell(a, result_for(a))
+
+
+def test_continue_trial_copies_config_and_needs_higher_fidelity(toy):
+    rs = make_rs(toy, fidelity_value=2.0)
+    a = rs.ask()
+    c = rs.continue_trial(a, 4.0, rung=1)
+    assert c.config is a.config and c.continues == a.trial_id and c.info == {"rung": 1} and c.trial_id == 1
+    with pytest.raises(OptimizerError, match="already reached"):
+        rs.continue_trial(a, 2.0)
+
+
+def test_random_search_is_reproducible_and_seed_dependent(toy):
+    def draws(seed):
+        rs = make_rs(toy, seed=seed)
+        return [toy.config_id(rs.ask().config) for _ in range(50)]
+
+    assert draws(3) == draws(3)
+    assert draws(3) != draws(4)
+
+
+def test_random_search_rejects_bad_settings(toy):
+    with pytest.raises(FidelityError):
+        make_rs(toy, fidelity_value=2.5)
+    with pytest.raises(ValueError, match="batch"):
+        make_rs(toy, batch=0)
+    with pytest.raises(ValueError, match="seed"):
+        make_rs(toy, seed=-3)
+
+
+def test_table_sampler_draws_table_configurations_uniformly(toy):
+    s = ConfigSampler.for_benchmark(toy)
+    assert s.is_finite and len(s) == toy.n_configs
+    rng = np.random.default_rng(0)
+    ids = [toy.config_id(c) for c in s.sample(6000, rng)]
+    counts = np.bincount(ids, minlength=toy.n_configs)
+    assert counts.min() > 350 and counts.max() < 650  # 500 expected per configuration
+    first = s.sample(3, np.random.default_rng(1))
+    again = s.sample(3, np.random.default_rng(1))
+    assert first == again
+    first[0]["lr"] = -1.0  # returned dicts are copies
+    assert s.configurations[toy.config_id(again[0])]["lr"] != -1.0
+
+
+def test_projection_returns_nearest_table_configuration(toy):
+    s = ConfigSampler.for_benchmark(toy)
+    for cid in range(toy.n_configs):
+        cfg = toy.config(cid)
+        assert s.project(cfg) == cfg
+        nudged = {**cfg, "lr": cfg["lr"] * 1.0001}
+        assert s.project(nudged) == cfg
+    anywhere = {"lr": 0.001234, "layers": 3, "units": 32, "act": "tanh"}
+    p = s.project(anywhere)
+    toy.config_id(p)  # in the table
+    # it is the closest by the documented encoding
+    from benchmarks.space import encode_frame
+    import pandas as pd
+
+    frame = pd.DataFrame(toy.configurations())
+    d = np.linalg.norm(encode_frame(toy.space, frame) - encode_frame(toy.space, pd.DataFrame([anywhere])), axis=1)
+    assert toy.config_id(p) == int(np.argmin(d))
+
+
+def test_continuous_sampler_stays_in_space_and_is_reproducible():
+    space = toy_space()
+    s = ConfigSampler(space)
+    assert not s.is_finite
+    a = s.sample(20, np.random.default_rng(5))
+    b = s.sample(20, np.random.default_rng(5))
+    assert a == b and len(a) == 20
+    for c in a:
+        check_config(space, c)
+    clipped = s.project({"lr": 5.0, "layers": 11.4, "units": 16, "act": "relu"})
+    assert clipped == {"lr": 1.0, "layers": 8, "units": 16, "act": "relu"}
+    assert s.sample(0, np.random.default_rng(0)) == []
+
+
+def test_snap_fidelity_and_rungs():
+    f = Fidelity("epoch", tuple(float(x) for x in range(1, 101)))
+    assert snap_fidelity(f, 11.1) == 11.0 and snap_fidelity(f, 0.2) == 1.0 and snap_fidelity(f, 400) == 100.0
+    assert rung_fidelities(f, 3) == [1.0, 4.0, 11.0, 33.0, 100.0]
+    assert rung_fidelities(f, 3, min_fidelity=10) == [11.0, 33.0, 100.0]
+    sparse = Fidelity("epoch", (1.0, 10.0, 50.0, 100.0))
+    assert rung_fidelities(sparse, 2) == [1.0, 10.0, 50.0, 100.0]
+    assert rung_fidelities(Fidelity("epoch", (200.0,)), 3) == [200.0]
+    cont = Fidelity("epoch", (1.0, 27.0), continuous=True)
+    assert rung_fidelities(cont, 3) == [1.0, 3.0, 9.0, 27.0]
+    with pytest.raises(ValueError, match="eta"):
+        rung_fidelities(f, 1)
+    with pytest.raises(FidelityError, match="min_fidelity"):
+        rung_fidelities(f, 3, min_fidelity=500)

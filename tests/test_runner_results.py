@@ -1,0 +1,96 @@
+"""Run folders: atomic files, meta.json as the completion marker, skip, resume and no overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from runners.optimizer import RandomSearch
+from runners.results import (
+    EVENTS_FILE,
+    META_FILE,
+    RunConflictError,
+    build_meta,
+    read_events,
+    read_meta,
+    run_dir,
+    run_state,
+    should_run,
+    write_run,
+)
+from runners.simulator import Budget, simulate
+from runners.testing import toy_benchmark
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return toy_benchmark(tmp_path_factory.mktemp("res") / "toy")
+
+
+def finished_run(toy, path, seed=0, amount=10):
+    r = simulate(toy, RandomSearch, seed=seed, n_workers=2, budget=Budget("results", amount))
+    cfg = {"benchmark": {"name": "toy"}, "seed": seed, "budget": {"kind": "results", "amount": amount}}
+    meta = build_meta(r, toy, study="s", benchmark_name="toy", optimizer_name="rs", run_config=cfg,
+                      started_utc="2000-01-01T00:00:00Z")
+    write_run(path, r, meta)
+    return r, cfg
+
+
+def test_run_dir_layout_and_labels(tmp_path):
+    p = run_dir(tmp_path, "study", "fcnet-naval", "hyperband", 4, 3)
+    assert p == tmp_path / "study" / "fcnet-naval" / "hyperband" / "workers-4" / "seed-3"
+    for bad in ("../x", "a/b", "", ".hidden", "a b"):
+        with pytest.raises(ValueError, match="cannot name a results folder"):
+            run_dir(tmp_path, bad, "b", "o", 1, 0)
+
+
+def test_write_then_read_roundtrip(toy, tmp_path):
+    path = tmp_path / "run"
+    assert run_state(path) == "missing"
+    r, cfg = finished_run(toy, path)
+    assert run_state(path) == "complete"
+    ev = read_events(path)
+    pd.testing.assert_frame_equal(ev, r.events)
+    meta = read_meta(path)
+    assert meta["status"] == "complete" and meta["config"] == json.loads(json.dumps(cfg))
+    assert meta["summary"]["n_events"] == 10 == len(ev)
+    assert meta["objective"]["name"] == "valid_loss" and meta["objective"]["direction"] == "minimize"
+    assert meta["objective"]["optimum"] == pytest.approx(toy.optimum())
+    assert meta["test_objective"]["name"] == "test_loss"
+    assert meta["benchmark_info"]["checksum"] == toy.checksum
+    assert {"numpy", "pandas", "pyarrow", "python"} <= set(meta["versions"]) and meta["code_version"]
+    from benchmarks.io import sha256_file
+
+    assert meta["events_sha256"] == sha256_file(path / EVENTS_FILE)
+
+
+def test_finished_run_is_skipped_and_a_different_config_is_an_error(toy, tmp_path):
+    path = tmp_path / "run"
+    _, cfg = finished_run(toy, path)
+    before = (path / EVENTS_FILE).read_bytes(), (path / META_FILE).read_bytes()
+    assert should_run(path, cfg) is False
+    with pytest.raises(RunConflictError, match=r"budget\.amount: 10 -> 11"):
+        should_run(path, {**cfg, "budget": {"kind": "results", "amount": 11}})
+    with pytest.raises(RunConflictError, match="refusing to overwrite"):
+        finished_run(toy, path, amount=11)
+    assert ((path / EVENTS_FILE).read_bytes(), (path / META_FILE).read_bytes()) == before
+
+
+def test_interrupted_run_is_redone(toy, tmp_path):
+    path = tmp_path / "run"
+    path.mkdir()
+    (path / EVENTS_FILE).write_bytes(b"truncated parquet")
+    assert run_state(path) == "partial"
+    assert should_run(path, {}) is True
+    r, _ = finished_run(toy, path)
+    pd.testing.assert_frame_equal(read_events(path), r.events)
+    # a meta.json that does not say complete is not a finished run either
+    (path / META_FILE).write_text(json.dumps({"status": "running"}))
+    assert run_state(path) == "partial"
+
+
+def test_read_events_of_unfinished_run_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no finished run"):
+        read_events(tmp_path)

@@ -1,0 +1,136 @@
+"""Studies: planning, running, resuming, status, skipping unavailable benchmarks, conflicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runners.results import META_FILE, RunConflictError, read_meta
+from runners.study import load_study, main, plan, run_study, status
+from runners.testing import write_toy_table
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study-tables")
+    return [write_toy_table(root / "toy-a", name="toy-a", rng_seed=1),
+            write_toy_table(root / "toy-b", name="toy-b", rng_seed=2, n_configs=9)]
+
+
+def study_file(tmp_path, tables, **extra):
+    d = {
+        "name": "mini",
+        "benchmarks": [{"name": p.name, "path": str(p)} for p in tables],
+        "optimizers": ["rs", "asha"],
+        "seeds": [0, 1],
+        "n_workers": [2],
+        "budget": {"kind": "evaluations", "amount": 4},
+        "results_dir": str(tmp_path / "results"),
+        "report": False,
+        **extra,
+    }
+    f = tmp_path / "mini.yaml"
+    f.write_text(yaml.safe_dump(d))
+    return f
+
+
+def test_study_runs_every_combination_then_skips(tmp_path, tables):
+    cfg = load_study(str(study_file(tmp_path, tables)))
+    out = run_study(cfg, progress=False)
+    assert (out["n_runs"], out["ran"], out["failed"]) == (8, 8, 0)
+    root = tmp_path / "results" / "mini"
+    for b in ("toy-a", "toy-b"):
+        for o in ("rs", "asha"):
+            for s in (0, 1):
+                meta = read_meta(root / b / o / "workers-2" / f"seed-{s}")
+                assert meta["status"] == "complete" and meta["study"] == "mini" and meta["seed"] == s
+    again = run_study(cfg, progress=False)
+    assert (again["ran"], again["skipped"]) == (0, 8)
+
+
+def test_interrupted_study_resumes_only_missing_runs(tmp_path, tables, capsys):
+    cfg = load_study(str(study_file(tmp_path, tables)))
+    run_study(cfg, progress=False)
+    victim = tmp_path / "results" / "mini" / "toy-b" / "asha" / "workers-2" / "seed-1"
+    events_before = (victim / "events.parquet").read_bytes()
+    (victim / META_FILE).unlink()  # as if the process died between the two writes
+    counts = status(cfg)
+    assert counts == {"complete": 7, "partial": 1}
+    assert str(victim) in capsys.readouterr().out
+    out = run_study(cfg, progress=False)
+    assert (out["ran"], out["skipped"]) == (1, 7)
+    assert (victim / "events.parquet").read_bytes() == events_before  # deterministic redo
+
+
+def test_changed_study_settings_conflict_before_running(tmp_path, tables):
+    run_study(load_study(str(study_file(tmp_path, tables))), progress=False)
+    cfg = load_study(str(study_file(tmp_path, tables)), ["budget.amount=5"])
+    assert {r.state for r in plan(cfg)} == {"conflict"}
+    with pytest.raises(RunConflictError, match="conflict"):
+        run_study(cfg, progress=False)
+
+
+def test_parallel_study_matches_serial(tmp_path, tables):
+    serial = tmp_path / "serial"
+    par = tmp_path / "par"
+    serial.mkdir()
+    par.mkdir()
+    run_study(load_study(str(study_file(serial, tables[:1]))), progress=False)
+    out = run_study(load_study(str(study_file(par, tables[:1], n_jobs=2))), progress=False)
+    assert out["ran"] == 4
+    for f in sorted((serial / "results").rglob("events.parquet")):
+        twin = par / "results" / f.relative_to(serial / "results")
+        assert twin.read_bytes() == f.read_bytes()
+
+
+def test_unavailable_benchmarks_are_skipped_loudly(tmp_path, tables, capsys):
+    missing = {"name": "toy-missing", "path": str(tmp_path / "nowhere")}
+    f = study_file(tmp_path, tables[:1])
+    cfg = load_study(str(f), ["skip_unavailable=true", "seeds=[0]", "optimizers=[rs]"])
+    cfg.benchmarks.append(missing)
+    out = run_study(cfg, progress=False)
+    assert out["ran"] == 1
+    assert "SKIPPING benchmark toy-missing" in capsys.readouterr().err
+    cfg.benchmarks = [missing]
+    with pytest.raises(RuntimeError, match="none of its benchmarks is available"):
+        run_study(cfg, progress=False)
+
+
+def test_study_config_errors(tmp_path, tables):
+    f = study_file(tmp_path, tables)
+    with pytest.raises(Exception, match="sedes"):
+        load_study(str(f), ["sedes=[1]"])
+    with pytest.raises(FileNotFoundError, match="known studies: .*bench"):
+        load_study("no-such-study")
+    with pytest.raises(ValueError, match="seeds"):
+        load_study(str(f), ["seeds=[]"])
+    cfg = load_study(str(f), ["optimizers=[no-such-optimizer]"])
+    with pytest.raises(Exception, match="no-such-optimizer"):
+        plan(cfg)
+
+
+def test_shipped_study_files_load():
+    cfg = load_study("bench")
+    assert len(cfg.optimizers) >= 6 and len(cfg.benchmarks) >= 4 and len(cfg.seeds) >= 5
+    assert list(cfg.n_workers) == [4]
+    load_study("published")
+
+
+def test_cli_status_and_run(tmp_path, tables, capsys):
+    f = study_file(tmp_path, tables[:1], optimizers=["rs"], seeds=[3])
+    assert main(["status", f"study={f}"]) == 0
+    assert "missing   1" in capsys.readouterr().out
+    assert main(["run", f"study={f}"]) == 0
+    assert main(["status", f"study={f}"]) == 0
+    assert "complete  1" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="study=NAME"):
+        main(["run"])
+
+
+def test_report_is_written_at_the_end(tmp_path, tables):
+    pytest.importorskip("runners.report")
+    f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"), seeds=[0, 1, 2])
+    out = run_study(load_study(str(f)), progress=False)
+    assert out["report"] and Path(out["report"]).is_file()
