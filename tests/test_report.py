@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,27 +20,54 @@ from runners.report import ReportOptions, build_report, main
 
 def events(*rows):
     """Events of one run from (t_end, objective, test_objective) triples."""
-    return pd.DataFrame([{"trial_id": i, "t_end": t, "objective": v, "test_objective": te, "fidelity": 1.0,
-                          "status": "ok" if v == v else "diverged"} for i, (t, v, te) in enumerate(rows)])
+    return pd.DataFrame(
+        [
+            {
+                "trial_id": i,
+                "t_end": t,
+                "objective": v,
+                "test_objective": te,
+                "fidelity": 1.0,
+                "status": "ok" if v == v else "diverged",
+            }
+            for i, (t, v, te) in enumerate(rows)
+        ]
+    )
 
 
 def meta(direction="minimize", optimum=0.0, value_range=(0.0, 1.0), budget=100.0, n_workers=1, test=True):
-    obj = {"name": "loss", "direction": direction, "optimum": optimum,
-           "value_range": list(value_range) if value_range else None}
-    return {"n_workers": n_workers, "budget": {"kind": "time", "amount": budget}, "objective": obj,
-            "test_objective": {**obj, "name": "test_loss"} if test else None}
+    obj = {
+        "name": "loss",
+        "direction": direction,
+        "optimum": optimum,
+        "value_range": list(value_range) if value_range else None,
+    }
+    return {
+        "n_workers": n_workers,
+        "budget": {"kind": "time", "amount": budget},
+        "objective": obj,
+        "test_objective": {**obj, "name": "test_loss"} if test else None,
+    }
 
 
 def write(root, bench, opt, seed, ev, workers=1, **kw):
-    return write_run(root / bench / opt / f"workers-{workers}" / f"seed-{seed}", ev, meta(n_workers=workers, **kw))
+    return write_run(
+        root / bench / opt / f"workers-{workers}" / f"seed-{seed}", ev, meta(n_workers=workers, **kw)
+    )
 
 
 # ---------------------------------------------------------------- incumbent and regret
 def test_incumbent_steps_minimize_keeps_earlier_tie_and_skips_nan():
-    st = tr.incumbent_steps(t_end=[3, 1, 2, 5, 4], valid=[5, 7, 5, 1, np.nan], test=[30, 70, 50, 10, 0], sign=1.0)
+    st = tr.incumbent_steps(
+        t_end=[3, 1, 2, 5, 4], valid=[5, 7, 5, 1, np.nan], test=[30, 70, 50, 10, 0], sign=1.0
+    )
     assert st["t"].tolist() == [1, 2, 5]
     assert st["valid"].tolist() == [7, 5, 1]
-    assert st["test"].tolist() == [70, 50, 10]  # the test value of the validation incumbent, not the best test
+    assert st["test"].tolist() == [
+        70,
+        50,
+        10,
+    ]  # the test value of the validation incumbent, not the best test
 
 
 def test_incumbent_steps_maximize():
@@ -66,8 +94,16 @@ def _summary(rows):
 
 
 def test_summarize_curves_mean_se_and_nan_until_every_seed_has_a_value():
-    curves = pd.DataFrame({"benchmark": "b", "method": "m", "seed": [0, 1, 0, 1], "frac": [0.5, 0.5, 1, 1],
-                           "t": [5, 5, 10, 10], "valid_regret": [np.nan, 0.4, 0.2, 0.4]})
+    curves = pd.DataFrame(
+        {
+            "benchmark": "b",
+            "method": "m",
+            "seed": [0, 1, 0, 1],
+            "frac": [0.5, 0.5, 1, 1],
+            "t": [5, 5, 10, 10],
+            "valid_regret": [np.nan, 0.4, 0.2, 0.4],
+        }
+    )
     s = stats.summarize_curves(curves, "valid_regret")
     assert math.isnan(s["mean"].iat[0]) and math.isnan(s["se"].iat[0])
     assert s["mean"].iat[1] == pytest.approx(0.3)
@@ -82,33 +118,53 @@ def test_aggregate_combines_standard_errors_as_independent():
 
 
 def test_ranks_average_ties_and_put_missing_last():
-    s = _summary([("x", "A", 1.0, 1, 1.0, 0, 1), ("x", "B", 1.0, 1, 1.0, 0, 1), ("x", "C", 1.0, 1, np.nan, 0, 1),
-                  ("y", "A", 1.0, 1, 2.0, 0, 1), ("y", "B", 1.0, 1, 1.0, 0, 1), ("y", "C", 1.0, 1, 3.0, 0, 1)])
+    s = _summary(
+        [
+            ("x", "A", 1.0, 1, 1.0, 0, 1),
+            ("x", "B", 1.0, 1, 1.0, 0, 1),
+            ("x", "C", 1.0, 1, np.nan, 0, 1),
+            ("y", "A", 1.0, 1, 2.0, 0, 1),
+            ("y", "B", 1.0, 1, 1.0, 0, 1),
+            ("y", "C", 1.0, 1, 3.0, 0, 1),
+        ]
+    )
     r = stats.ranks_over_time(s).set_index("method")["rank"]
     assert r.to_dict() == {"A": 1.75, "B": 1.25, "C": 3.0}
 
 
 def test_final_table_medians_and_rank_sum_test_against_best():
-    finals = pd.DataFrame({"benchmark": "b", "method": ["good"] * 5 + ["bad"] * 5, "seed": list(range(5)) * 2,
-                           "valid_regret": [0.1, 0.2, 0.3, 0.4, 0.5, 1.1, 1.2, 1.3, 1.4, 1.5]})
+    finals = pd.DataFrame(
+        {
+            "benchmark": "b",
+            "method": ["good"] * 5 + ["bad"] * 5,
+            "seed": list(range(5)) * 2,
+            "valid_regret": [0.1, 0.2, 0.3, 0.4, 0.5, 1.1, 1.2, 1.3, 1.4, 1.5],
+        }
+    )
     t = stats.final_table(finals, "valid_regret").set_index("method")
     assert t.at["good", "best"] and not t.at["bad", "best"]
     assert t.at["good", "median"] == pytest.approx(0.3) and t.at["bad", "q25"] == pytest.approx(1.2)
-    assert t.at["bad", "p_vs_best"] == pytest.approx(2 / 252)  # exact two-sided Mann-Whitney, complete separation
+    assert t.at["bad", "p_vs_best"] == pytest.approx(
+        2 / 252
+    )  # exact two-sided Mann-Whitney, complete separation
     assert t.at["bad", "worse"] and math.isnan(t.at["good", "p_vs_best"])
 
 
 def test_final_table_across_benchmarks_is_paired_signed_rank():
     rows = []
     for i, b in enumerate("abcdef"):
-        rows += [{"benchmark": b, "method": "A", "seed": 0, "v": 0.1 * i}, {"benchmark": b, "method": "B", "seed": 0,
-                                                                           "v": 0.1 * i + 0.05 * (i + 1)}]
+        rows += [
+            {"benchmark": b, "method": "A", "seed": 0, "v": 0.1 * i},
+            {"benchmark": b, "method": "B", "seed": 0, "v": 0.1 * i + 0.05 * (i + 1)},
+        ]
     t = stats.final_table_across_benchmarks(pd.DataFrame(rows), "v").set_index("method")
     assert t.at["A", "best"] and t.at["B", "p_vs_best"] == pytest.approx(2 / 64)  # all 6 differences one way
 
 
 def test_critical_difference_ranks_a_strict_order():
-    data = pd.DataFrame({"A": np.arange(6) * 0.1, "B": np.arange(6) * 0.1 + 0.5, "C": np.arange(6) * 0.1 + 1.0})
+    data = pd.DataFrame(
+        {"A": np.arange(6) * 0.1, "B": np.arange(6) * 0.1 + 0.5, "C": np.arange(6) * 0.1 + 1.0}
+    )
     res = stats.critical_difference(data)
     assert res.omnibus == "friedman" and res.posthoc == "nemenyi" and res.pvalue < 0.05
     assert res.rankdf["meanrank"].to_dict() == {"A": 1.0, "B": 2.0, "C": 3.0}
@@ -158,10 +214,12 @@ def test_loader_counts_diverged_and_reads_budget(speed_study):
 
 # ---------------------------------------------------------------- loading: partial, missing, fallbacks
 def test_partial_missing_and_tampered_runs_are_listed(tmp_path):
-    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1, 2))
-    (root / "a" / "x" / "workers-1" / "seed-1" / "meta.json").unlink()          # interrupted
-    shutil.rmtree(root / "a" / "x" / "workers-1" / "seed-2")                     # never started
-    m = root / "a" / "rs" / "workers-1" / "seed-2" / "meta.json"                 # events changed afterwards
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1, 2)
+    )
+    (root / "a" / "x" / "workers-1" / "seed-1" / "meta.json").unlink()  # interrupted
+    shutil.rmtree(root / "a" / "x" / "workers-1" / "seed-2")  # never started
+    m = root / "a" / "rs" / "workers-1" / "seed-2" / "meta.json"  # events changed afterwards
     d = json.loads(m.read_text())
     d["events_sha256"] = "0" * 64
     m.write_text(json.dumps(d))
@@ -215,7 +273,9 @@ def test_report_with_one_seed_and_one_optimizer(tmp_path):
 
 
 def test_report_lists_partial_and_missing_runs(tmp_path):
-    root = write_synthetic_study(tmp_path, "s", benchmarks=("a", "b"), optimizers={"rs": 1, "x": 2}, seeds=(0, 1))
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a", "b"), optimizers={"rs": 1, "x": 2}, seeds=(0, 1)
+    )
     (root / "b" / "x" / "workers-1" / "seed-0" / "meta.json").unlink()
     shutil.rmtree(root / "a" / "rs" / "workers-1" / "seed-1")
     build_report(root, tmp_path / "rep", **FAST)
@@ -229,14 +289,19 @@ def test_report_lists_partial_and_missing_runs(tmp_path):
 
 
 def test_report_is_deterministic_and_replaces_only_reports(tmp_path):
-    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 3}, seeds=(0, 1),
-                                 maximize=("a",))
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 3}, seeds=(0, 1), maximize=("a",)
+    )
     out = build_report(root, tmp_path / "rep", **FAST).parent
-    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.suffix in (".csv", ".md", ".svg")}
+    first = {
+        p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.suffix in (".csv", ".md", ".svg")
+    }
     assert len(first) > 10
     build_report(root, out, **FAST)  # an existing report is replaced, with byte-identical figures and tables
-    second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.suffix in (".csv", ".md", ".svg")}
-    first.pop(type(next(iter(first)))("report.md"))  # holds the generation time
+    second = {
+        p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.suffix in (".csv", ".md", ".svg")
+    }
+    first.pop(Path("report.md"))  # holds the generation time
     assert {k: v for k, v in second.items() if k in first} == first
     other = tmp_path / "not-a-report"
     other.mkdir()
@@ -247,8 +312,9 @@ def test_report_is_deterministic_and_replaces_only_reports(tmp_path):
 
 
 def test_report_parallel_scaling_when_workers_vary(tmp_path):
-    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1),
-                                 n_workers=(1, 4))
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1), n_workers=(1, 4)
+    )
     build_report(root, tmp_path / "rep", **FAST)
     t = pd.read_csv(tmp_path / "rep" / "tables" / "parallel_scaling.csv")
     assert sorted(set(t["n_workers"])) == [1, 4] and set(t["optimizer"]) == {"rs", "x"}
@@ -266,9 +332,23 @@ def test_options_are_validated():
 def test_command_line(tmp_path, capsys):
     write_synthetic_study(tmp_path / "results", "cli", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0,))
     out = tmp_path / "reports" / "cli"
-    assert main([f"study=cli", f"results_root={tmp_path / 'results'}", f"out={out}", "grid=20", "progress=false"]) == 0
+    assert (
+        main(["study=cli", f"results_root={tmp_path / 'results'}", f"out={out}", "grid=20", "progress=false"])
+        == 0
+    )
     assert (out / "index.html").exists() and "report written" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="bad argument 'studdy=cli'"):
         main(["studdy=cli"])
     with pytest.raises(SystemExit, match="no study folder"):
         main(["study=nope", f"results_root={tmp_path / 'results'}"])
+
+
+def test_report_without_test_objective(tmp_path):
+    root = tmp_path / "s"
+    for opt, v in (("rs", 0.5), ("x", 0.3)):
+        write(root, "b", opt, 0, events((1, 0.9, np.nan), (2, v, np.nan)), test=False)
+    build_report(root, tmp_path / "rep", **FAST)
+    tables = {p.stem for p in (tmp_path / "rep" / "tables").glob("*.csv")}
+    assert "final_valid" in tables and "final_test" not in tables
+    fin = pd.read_csv(tmp_path / "rep" / "tables" / "final_valid.csv").set_index(["benchmark", "method"])
+    assert fin.at[("b", "x"), "median"] == pytest.approx(0.3) and fin.at[("b", "x"), "best"]

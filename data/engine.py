@@ -1,0 +1,134 @@
+"""The training engine: trains a group of configurations at once, epoch by epoch, and records their curves.
+
+A model family turns G runs (configuration, seed) into a :class:`GroupSpec`: a
+batched network, a batched optimizer, a per-run learning-rate schedule and one
+batch size. :func:`train_group` then runs the usual loop (shuffle, minibatch
+steps, evaluate every split after every epoch) for all G runs together. A run
+whose loss or outputs become NaN or infinite is marked diverged at that epoch:
+its metrics from then on are NaN, its parameters are zeroed so it costs nothing
+more, and the other runs go on unaffected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import rng
+from .datasets import Splits
+from .metrics import SplitAccumulator, batch_loss, metrics_for
+from .nets import BatchedModel
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` means CUDA when torch sees a GPU, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use device=auto or cpu")
+    return d
+
+
+@dataclass
+class GroupSpec:
+    """Everything the engine needs to train G runs together."""
+
+    model: BatchedModel
+    optimizer: object  # BatchedAdam or BatchedSGD
+    lr: np.ndarray  # (G, epochs) learning rate of each run in each epoch
+    batch_size: int
+    keys: list[int]  # per-run random keys (data/rng.py)
+
+    @property
+    def epochs(self) -> int:
+        return int(self.lr.shape[1])
+
+
+@dataclass
+class GroupResult:
+    metrics: dict[str, np.ndarray]  # name -> (G, epochs) float64; NaN from the diverged epoch on
+    diverged_epoch: np.ndarray  # (G,) index of the epoch where the run diverged, -1 if it never did
+    epoch_seconds: np.ndarray  # (epochs,) wall seconds the whole group spent in each epoch
+    n_params: np.ndarray  # (G,)
+    macs_per_sample: int
+    device: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _eval_chunk(G: int, width: int) -> int:
+    return int(max(256, min(8192, 2**24 // max(1, G * width))))
+
+
+def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "cpu",
+                on_epoch: Callable[[int], None] | None = None) -> GroupResult:
+    """Train the G runs of ``spec`` on ``data``; ``on_epoch(e)`` is called after each epoch."""
+    device = torch.device(device)
+    model, opt, task = spec.model, spec.optimizer, data.task
+    G, E, B = len(spec.keys), spec.epochs, int(spec.batch_size)
+    if B < 1:
+        raise ValueError(f"batch_size must be >= 1, got {B}")
+    xs = {s: torch.as_tensor(getattr(data, f"x_{s}"), device=device) for s in ("train", "valid", "test")}
+    ys = {s: torch.as_tensor(getattr(data, f"y_{s}"), device=device) for s in ("train", "valid", "test")}
+    counts = {s: torch.bincount(ys[s], minlength=data.n_classes) if task == "classification" else None for s in ys}
+    n = xs["train"].shape[0]
+    steps = -(-n // B)
+    lr_all = torch.as_tensor(spec.lr, dtype=torch.float32, device=device)
+    alive = torch.ones(G, dtype=torch.bool, device=device)
+    names = [m.name for m in metrics_for(task)]
+    out = {m: np.full((G, E), np.nan) for m in names}
+    diverged = np.full(G, -1, dtype=np.int64)
+    seconds = np.zeros(E)
+    width = max(getattr(model, "sizes", [64]))
+    chunk = _eval_chunk(G, width)
+
+    for epoch in range(E):
+        t0 = time.perf_counter()
+        perm = torch.as_tensor(np.stack([rng.permutation(k, epoch, n) for k in spec.keys]), device=device)
+        lr = lr_all[:, epoch]
+        running = torch.zeros(G, dtype=torch.float64, device=device)
+        for s in range(steps):
+            idx = perm[:, s * B:(s + 1) * B]
+            xb, yb = xs["train"][idx], ys["train"][idx]
+            pred = model.forward(xb, train=True, counter=epoch * 65536 + s)
+            loss = torch.where(alive, batch_loss(task, pred, yb), torch.zeros((), device=device))
+            grads = torch.autograd.grad(loss.sum(), model.params)
+            opt.step(grads, lr)
+            running += loss.detach().to(torch.float64) * idx.shape[1]
+        stats: dict[str, torch.Tensor] = {"train_loss": running / n}
+        with torch.no_grad():
+            for split in ("train", "valid", "test"):
+                acc = SplitAccumulator(task, data.n_classes)
+                x, y = xs[split], ys[split]
+                for i in range(0, x.shape[0], chunk):
+                    acc.add(model.forward(x[i:i + chunk], train=False), y[i:i + chunk])
+                for k, v in acc.result(counts[split]).items():
+                    stats[f"{split}_{k}"] = v
+        if task == "regression":
+            stats["valid_loss"] = stats["valid_mse"]
+        else:
+            del stats["train_loss"]
+        finite = torch.stack([torch.isfinite(v) for v in stats.values()]).all(dim=0)
+        newly = alive & ~finite
+        if bool(newly.any()):
+            diverged[newly.cpu().numpy()] = epoch
+            alive &= ~newly
+            with torch.no_grad():
+                for p in model.params:
+                    p[newly] = 0
+            opt.reset(newly)
+        host = {k: v.cpu().numpy() for k, v in stats.items()}
+        a = alive.cpu().numpy()
+        for m in names:
+            out[m][a, epoch] = host[m][a]
+        seconds[epoch] = time.perf_counter() - t0
+        if on_epoch is not None:
+            on_epoch(epoch)
+    return GroupResult(out, diverged, seconds, model.n_params(), model.macs_per_sample(), str(device))

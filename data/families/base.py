@@ -1,0 +1,101 @@
+"""What a model family is: a search space, a sampler, a grouping rule, and how to build a group for the engine.
+
+See docs/data.md ("Adding a model family") for a worked example.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.protocol import Metric
+
+from ..costmodel import Workload
+from ..datasets import Splits
+from ..engine import GroupSpec
+from ..metrics import metrics_for
+
+
+class Family(ABC):
+    """A model family: one module per family under ``data/families/``."""
+
+    #: the name used on the command line (``family=NAME``) and in table names
+    name: str
+    #: the task it trains: "regression" or "classification"
+    task: str
+    #: the default (and maximum) number of epochs, the fidelity axis
+    epochs: int
+    #: the metric the tables optimize, and its test counterpart
+    objective: str
+    test_objective: str
+    description: str = ""
+
+    @abstractmethod
+    def space(self) -> CS.ConfigurationSpace:
+        """The search space (the table's manifest records it)."""
+
+    @abstractmethod
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        """``n`` distinct configurations, fixed by ``seed``, one per row (columns in space order)."""
+
+    @abstractmethod
+    def group_key(self, config: Mapping[str, Any], data: Splits) -> Hashable:
+        """Runs with equal keys have the same network shape and batch size, so they can train together."""
+
+    @abstractmethod
+    def build(self, configs: Sequence[Mapping[str, Any]], keys: Sequence[int], data: Splits, *,
+              epochs: int, device: torch.device) -> GroupSpec:
+        """The batched network, optimizer and schedule of G runs (one config and key per run)."""
+
+    def layer_sizes(self, config: Mapping[str, Any], data: Splits) -> list[int]:
+        """Input, hidden and output widths of an MLP family's network (used by :meth:`workload`)."""
+        raise NotImplementedError(f"family {self.name!r} must define layer_sizes or workload")
+
+    def within_group_order(self, config: Mapping[str, Any]) -> tuple:
+        """Sort key of runs inside a group (e.g. by activation, so that equal ones sit side by side)."""
+        return ()
+
+    def workload(self, config: Mapping[str, Any], data: Splits) -> Workload:
+        """What one epoch of this configuration does, for the cost model."""
+        sizes = self.layer_sizes(config, data)
+        n = len(data.y_train)
+        return Workload(
+            steps=-(-n // int(config["batch_size"])),
+            layers=len(sizes) - 1,
+            params=int(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))),
+            macs=int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))),
+            train_rows=n,
+            eval_rows=n + len(data.y_valid) + len(data.y_test),
+        )
+
+    def metrics(self) -> list[Metric]:
+        return metrics_for(self.task)
+
+    def check_data(self, data: Splits) -> None:
+        if data.task != self.task:
+            raise ValueError(f"family {self.name!r} trains {self.task} models, but dataset {data.name!r} is a "
+                             f"{data.task} task")
+
+    def attributes(self) -> dict[str, str]:
+        return {"n_params": "number of trainable parameters of the network"}
+
+
+def sample_grid(space: CS.ConfigurationSpace, n: int, seed: int) -> pd.DataFrame:
+    """``n`` distinct configurations drawn uniformly without replacement from a finite grid space."""
+    choices = [list(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices) for hp in space.values()]
+    sizes = [len(c) for c in choices]
+    total = int(np.prod(sizes))
+    if not 1 <= n <= total:
+        raise ValueError(f"n_configs={n} must be between 1 and the grid size {total}")
+    flat = np.random.default_rng(seed).choice(total, size=n, replace=False)
+    cols = {}
+    for name, ch, size in zip(reversed(list(space.keys())), reversed(choices), reversed(sizes)):
+        cols[name] = [ch[i] for i in flat % size]
+        flat = flat // size
+    return pd.DataFrame({k: cols[k] for k in space.keys()})

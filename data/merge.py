@@ -1,0 +1,177 @@
+"""Merge a finished sweep's shards into a CurveBench table (the one recipe every generated table goes through).
+
+Checks that every planned (config_id, seed) run is present exactly once, turns
+the cost model's per-epoch seconds into cumulative cost, and writes the table
+with :func:`benchmarks.table.write_table` plus a provenance manifest (code
+version, dataset checksums, split seed, hardware, torch version, compute spent,
+the cost model and its error) and a data card (CARD.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from benchmarks.io import atomic_write_text, hardware
+from benchmarks.protocol import Fidelity
+from benchmarks.table import write_table
+
+from . import costmodel
+from .shards import SweepStateError, done_shards, read_shard, shard_path
+
+if TYPE_CHECKING:
+    from .sweep import Sweep
+
+
+def collect(sw: Sweep) -> dict[str, Any]:
+    """Read every shard into dense (config, seed, epoch) arrays; refuse missing or repeated runs."""
+    plan = sw.plan
+    n = len(plan.shards)
+    missing = sorted(set(range(n)) - done_shards(sw.folder, n))
+    if missing:
+        raise SweepStateError(f"{sw.folder}: {len(missing)} of {n} shards are not done yet "
+                              f"(first: {shard_path(sw.folder, missing[0]).name}); rerun the sweep to finish them")
+    metric_names = [m.name for m in sw.family.metrics()]
+    seeds = [int(s) for s in plan.settings["seeds"]]
+    C, S, E = len(plan.configs), len(seeds), int(plan.settings["epochs"])
+    values = np.full((len(metric_names), C, S, E), np.nan, dtype=np.float32)
+    seen = np.zeros((C, S), dtype=np.int32)
+    n_params = np.zeros(C, dtype=np.int64)
+    diverged = []
+    wall, group_seconds, hw, devices = 0.0, 0.0, set(), set()
+    seed_pos = {s: i for i, s in enumerate(seeds)}
+    for i in range(n):
+        a, meta = read_shard(shard_path(sw.folder, i))
+        if meta.get("metric_names") != metric_names:
+            raise SweepStateError(f"shard {i}: metrics {meta.get('metric_names')} differ from {metric_names}")
+        planned = sorted(r for g in plan.shards[i] for r in g)
+        got = sorted(zip(a["config_id"].tolist(), a["seed"].tolist()))
+        if planned != got:
+            raise SweepStateError(f"shard {i} holds runs that differ from its plan; delete it and rerun")
+        for r, (cid, seed) in enumerate(zip(a["config_id"].tolist(), a["seed"].tolist())):
+            s = seed_pos[seed]
+            seen[cid, s] += 1
+            values[:, cid, s, :] = a["metrics"][r]
+            n_params[cid] = a["n_params"][r]
+            if a["diverged_epoch"][r] >= 0:
+                diverged.append({"config_id": cid, "seed": seed, "epoch": int(a["diverged_epoch"][r]) + 1})
+        wall += float(meta["wall_seconds"])
+        group_seconds += float(a["group_epoch_seconds"].sum())
+        hw.add(meta["hardware"].get("cpu", "")), devices.add(meta["device"])
+    if (seen != 1).any():
+        bad = np.argwhere(seen != 1)[0]
+        raise SweepStateError(f"run config_id={bad[0]} seed={seeds[bad[1]]} appears {seen[tuple(bad)]} times")
+    return {"values": values, "metric_names": metric_names, "n_params": n_params, "diverged": diverged,
+            "train_wall_seconds": wall, "group_seconds": group_seconds, "cpus": sorted(hw),
+            "devices": sorted(devices)}
+
+
+def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False) -> Path:
+    """Write the table of a finished sweep to ``out`` (and its CARD.md); return ``out``."""
+    from .sweep import calibrate
+
+    got = collect(sw)
+    calib = calibrate(sw, device)
+    records = [sw.config(c) for c in range(len(sw.plan.configs))]
+    per_epoch = costmodel.predict(calib["model"], [sw.family.workload(r, sw.data) for r in records])
+    per_epoch = np.maximum(per_epoch, 1e-6)
+    seeds = [int(s) for s in sw.plan.settings["seeds"]]
+    E = int(sw.plan.settings["epochs"])
+    cost = np.broadcast_to(per_epoch[:, None, None] * np.arange(1, E + 1)[None, None, :],
+                           (len(records), len(seeds), E)).astype(np.float32)
+    configs = sw.plan.configs.copy()
+    configs["n_params"] = got["n_params"]
+    predicted_alone = float(per_epoch.sum() * len(seeds) * E)
+    provenance = {
+        "generator": "data.sweep (CurveBench data-generation pipeline)",
+        "family": sw.family.name,
+        "dataset": sw.data.provenance,
+        "sweep": sw.plan.settings,
+        "sampling": _sampling_text(sw),
+        "hardware": hardware(),
+        "recording_hardware": {"cpus": got["cpus"], "devices": got["devices"],
+                               "threads": calib.get("threads")},
+        "torch_version": torch.__version__,
+        "compute_seconds": {
+            "training": got["train_wall_seconds"],
+            "calibration": calib.get("compute_seconds"),
+            "sum_of_predicted_solo_cost": predicted_alone,
+        },
+        "cost_model": {
+            "what": "cost = seconds to train the configuration alone to that epoch, from a model fitted on "
+                    "configurations timed alone (data/costmodel.py); groups trained together were not timed "
+                    "per configuration",
+            **calib["model"],
+            "calibration_runs": calib["runs"],
+            "calibration_hardware": calib.get("hardware"),
+        },
+        "diverged_runs": got["diverged"],
+    }
+    fam = sw.family
+    write_table(
+        out, name=out.name, space=fam.space(), fidelity=Fidelity("epoch", tuple(float(e) for e in range(1, E + 1)),
+                                                                  unit="epochs"),
+        metrics=fam.metrics(), objective=fam.objective, test_objective=fam.test_objective, seeds=seeds,
+        configs=configs, values={m: got["values"][i] for i, m in enumerate(got["metric_names"])}, cost=cost,
+        attributes=fam.attributes(), description=f"{fam.description} on {sw.data.name}",
+        task={"dataset": sw.data.name, "type": sw.data.task, "n_features": sw.data.n_features,
+              "n_classes": sw.data.n_classes, "rows": sw.data.provenance["rows"]},
+        provenance=provenance, overwrite=overwrite,
+    )
+    atomic_write_text(out / "CARD.md", card(sw, got, calib, provenance))
+    return out
+
+
+def _sampling_text(sw: Sweep) -> str:
+    s = sw.plan.settings
+    if sw.family.name == "fcnet":
+        how = "drawn uniformly without replacement from the 62,208-configuration FCNet grid"
+    else:
+        how = "drawn independently per hyperparameter (uniform, log-uniform where the space says log)"
+    return (f"{s['n_configs']} configurations {how} with numpy seed {s['sample_seed']}; "
+            f"each trained with seeds {s['seeds']} for {s['epochs']} epochs")
+
+
+def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, Any]) -> str:
+    """The data card of a generated table (Markdown)."""
+    s, d, m = sw.plan.settings, sw.data.provenance, calib["model"]
+    objective = got["values"][got["metric_names"].index(sw.family.objective)]
+    final = objective[:, :, -1]
+    rows = d["rows"]
+    sub = (f" The training split was subsampled to {s['max_train_rows']} rows (fixed by the split seed) to fit the "
+           f"CPU budget; valid and test are whole." if s.get("max_train_rows") else "")
+    return f"""# {s['name']}
+
+{sw.family.description} on the {d['dataset']} dataset, generated by CurveBench's data pipeline
+(`python -m data.sweep family={s['family']} dataset={s['dataset']} n_configs={s['n_configs']}`).
+
+## What it holds
+- Configurations: {prov['sampling']}.
+- Fidelity: epoch 1..{s['epochs']}. Metrics per epoch: {', '.join(got['metric_names'])}.
+- Objective: `{sw.family.objective}` (test counterpart `{sw.family.test_objective}`); attribute `n_params`.
+- Diverged runs (loss or outputs NaN/inf; metrics NaN from that epoch on): {len(got['diverged'])}.
+- Final-epoch {sw.family.objective}: median {np.nanmedian(final):.4g}, best {np.nanmin(final):.4g}.
+
+## Data
+- Source: {d['source']} ({d['licence']}).
+- Files and sha256: {', '.join(f'`{k}` {v}' for k, v in d['files'].items()) or 'bundled with scikit-learn'}.
+- Split: seed {d['split_seed']}, fractions {d['split_fractions']} (train/valid/test rows {rows['train']}/{rows['valid']}/{rows['test']}).{sub}
+- Preprocessing: {d['n_features']} features after dropping constant ones {d['dropped_constant_features']} and
+  one-hot encoding {d['one_hot_features'] or 'none'}; standardized with training statistics
+  {'(the target too)' if d['task'] == 'regression' else ''}.
+
+## Cost
+`cost` is the seconds to train the configuration alone, from scratch, to that epoch, on the recording
+hardware ({', '.join(got['cpus'])}; device {', '.join(got['devices'])}; {calib.get('threads')} thread(s)). Runs were trained
+in groups that share kernels, so cost comes from a model fitted on {m['n_calibration_runs']} configurations timed
+alone ({calib['epochs_timed']} epochs each, warm-up epoch left out): leave-one-out relative error median
+{100 * m['loo_relative_error_median']:.1f}%, max {100 * m['loo_relative_error_max']:.1f}%. Timings were taken on a
+shared machine and carry that noise. Compute spent: {got['train_wall_seconds'] / 3600:.2f} h of training wall time.
+
+## Known limits
+Details the original protocol does not publish are chosen openly in the family's module docstring
+(`data/families/{s['family']}.py`). Provenance (code version, torch version, hardware) is in manifest.json.
+"""

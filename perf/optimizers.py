@@ -1,0 +1,104 @@
+"""Optimizer performance: the optimizer's own time per result, and the regret reached, beside baselines.
+
+Run with ``make perf`` (or ``python -m perf optimizers``). Everything is
+measured in this run on a synthetic table with the FCNet grid's space
+(2,000 of its configurations x 100 epochs), 4 workers, a budget of full-training
+equivalents, zero optimizer-overhead policy (the optimizer's real seconds are
+measured on the side).
+
+Baselines, measured in the same run:
+* overhead: the same algorithm in an external library where one is installed
+  (DEHB: the ``dehb`` package; ASHA and Hyperband: Optuna's random sampler with
+  its successive-halving and Hyperband pruners; BOHB: Optuna's TPE), else
+  random search;
+* regret: random search at the maximum fidelity (normalized regret, median
+  over seeds; lower is better).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .common import Report, fcnet_like_space
+
+
+def _factories() -> dict[str, Callable[..., Any]]:
+    from runners.optimizers import OPTIMIZERS
+
+    out: dict[str, Callable[..., Any]] = dict(OPTIMIZERS)
+    if importlib.util.find_spec("optuna") is not None:
+        from runners.adapters.optuna_adapter import OptunaOptimizer, OptunaTPE
+
+        out["optuna-random-sha"] = lambda **kw: OptunaOptimizer(optuna_sampler="random", pruner="sha", **kw)
+        out["optuna-random-hyperband"] = lambda **kw: OptunaOptimizer(optuna_sampler="random", pruner="hyperband", **kw)
+        out["optuna-tpe"] = OptunaTPE
+    if importlib.util.find_spec("dehb") is not None:
+        from runners.adapters.dehb_adapter import DEHBLibrary
+
+        out["dehb-lib"] = DEHBLibrary
+    return out
+
+
+#: ours -> the library doing the same (or the closest) job
+OVERHEAD_BASELINE = {
+    "dehb": "dehb-lib",
+    "asha": "optuna-random-sha",
+    "hyperband": "optuna-random-hyperband",
+    "bohb": "optuna-tpe",
+}
+
+
+def main(quick: bool = False) -> Report:
+    from benchmarks.synthetic import make_synthetic_table
+    from benchmarks.tabular import TabularBenchmark
+    from runners.simulator import Budget, simulate
+
+    seeds = [0] if quick else [0, 1, 2]
+    evaluations = 30 if quick else 100
+    report = Report("optimizers")
+    with tempfile.TemporaryDirectory(prefix="curvebench-perf-") as tmp:
+        path = make_synthetic_table(
+            Path(tmp) / "fcnet-like", n_configs=2000, space=fcnet_like_space(), n_seeds=1, n_epochs=100,
+            name="fcnet-like",
+        )
+        bench = TabularBenchmark.from_path(path)
+        best, worst = bench.value_range()
+        factories = _factories()
+        ms_per_result: dict[str, float] = {}
+        regret: dict[str, float] = {}
+        for name, factory in factories.items():
+            secs, n, regrets = 0.0, 0, []
+            for seed in seeds:
+                run = simulate(bench, factory, seed=seed, n_workers=4, budget=Budget("evaluations", evaluations))
+                secs += run.summary["optimizer_seconds"]
+                n += run.summary["n_events"]
+                inc = run.events["objective"].min()
+                regrets.append((inc - best) / (worst - best))
+            ms_per_result[name] = 1000 * secs / max(n, 1)
+            regret[name] = statistics.median(regrets)
+        for name in sorted(n for n in factories if n in _builtin_names()):
+            base = OVERHEAD_BASELINE.get(name)
+            base = base if base in ms_per_result else "rs"
+            report.add(f"{name}: optimizer ms per result", ms_per_result[name], ms_per_result[base], base)
+        for name in sorted(n for n in factories if n in _builtin_names() and n != "rs"):
+            report.add(f"{name}: normalized regret @{evaluations} evals", regret[name], regret["rs"], "rs")
+        for name in sorted(n for n in factories if n not in _builtin_names()):
+            report.note(f"{name}: {ms_per_result[name]:.3g} ms per result, normalized regret {regret[name]:.3g}")
+        report.note(f"median over seeds {seeds}; 4 workers; {evaluations} full-training equivalents per run")
+    report.print()
+    return report
+
+
+def _builtin_names() -> set[str]:
+    from runners.optimizers import OPTIMIZERS
+
+    return set(OPTIMIZERS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Optuna through its ask/tell API: TPE alone, and TPE with a successive-halving or Hyperband pruner.
+
+The ConfigSpace space maps to Optuna distributions: categorical ->
+``CategoricalDistribution``; ordinal -> ``IntDistribution`` over the ranks (so
+TPE sees the order); float and integer -> ``FloatDistribution`` /
+``IntDistribution`` with their bounds and log scale; constants are fixed. In a
+conditional space every hyperparameter is sampled and the inactive ones are
+dropped afterwards.
+
+Multi-fidelity (``pruner`` set): an Optuna trial starts at the lowest rung of
+the ladder ``max * eta**-k``; after each result it reports the loss as an
+intermediate value at step ``eta**k`` (rung k) and asks the pruner; a trial
+that is not pruned continues to the next rung (a continued CurveBench trial,
+paying only the increment); one pruned is told ``PRUNED``; one that reaches the
+maximum fidelity is told its final loss. Continuations go before new trials.
+
+The values Optuna sees are CurveBench losses (lower is better, +inf for a
+diverged result). On a table that holds part of its space the proposal is
+projected onto a held configuration and Optuna is told that configuration's
+loss for the parameters it proposed. The study is in memory, named after the
+seed, and every draw is seeded, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import ConfigSpace as CS
+
+from ..optimizer import Optimizer, Trial, TrialResult
+from ..optimizers.brackets import rung_ladder
+from ._common import require
+
+__all__ = ["OptunaHyperband", "OptunaOptimizer", "OptunaSHA", "OptunaTPE", "optuna_distributions"]
+
+Pruner = Literal["none", "sha", "hyperband"]
+
+
+def _optuna():
+    return require("optuna", "optuna", "Optuna")
+
+
+def optuna_distributions(space: CS.ConfigurationSpace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(name -> Optuna distribution, name -> constant value) for a ConfigSpace space."""
+    optuna = _optuna()
+    D = optuna.distributions
+    dists: dict[str, Any] = {}
+    consts: dict[str, Any] = {}
+    for name, hp in space.items():
+        if isinstance(hp, CS.Constant):
+            consts[name] = hp.value
+        elif isinstance(hp, CS.CategoricalHyperparameter):
+            dists[name] = D.CategoricalDistribution([_plain(c) for c in hp.choices])
+        elif isinstance(hp, CS.OrdinalHyperparameter):
+            dists[name] = D.IntDistribution(0, len(hp.sequence) - 1)
+        elif isinstance(hp, CS.UniformIntegerHyperparameter):
+            dists[name] = D.IntDistribution(int(hp.lower), int(hp.upper), log=bool(hp.log))
+        elif isinstance(hp, CS.UniformFloatHyperparameter):
+            dists[name] = D.FloatDistribution(float(hp.lower), float(hp.upper), log=bool(hp.log))
+        else:
+            raise TypeError(
+                f"hyperparameter {name!r} of type {type(hp).__name__} has no Optuna distribution here; "
+                "supported: categorical, ordinal, uniform float/integer, constant"
+            )
+    return dists, consts
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+@contextmanager
+def _quiet(optuna):
+    """Optuna logs every finished trial at INFO; keep it to warnings while the adapter works."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+class OptunaOptimizer(Optimizer):
+    """Optuna's ask/tell API as a CurveBench optimizer (see the module docstring).
+
+    ``optuna_sampler``: ``"tpe"`` (``TPESampler(seed=...)``, Optuna's defaults) or ``"random"``.
+    ``pruner``: ``"none"`` (every trial at the maximum fidelity), ``"sha"``
+    (``SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)``) or
+    ``"hyperband"`` (``HyperbandPruner(min_resource=1, max_resource=eta**s_max,
+    reduction_factor=eta)``); steps are ``eta**k`` at rung k, so ``eta`` must be an integer.
+    """
+
+    name = "optuna"
+
+    def __init__(
+        self,
+        *,
+        optuna_sampler: Literal["tpe", "random"] = "tpe",
+        pruner: Pruner = "none",
+        eta: int = 3,
+        min_fidelity: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        optuna = _optuna()
+        self._optuna = optuna
+        if optuna_sampler not in ("tpe", "random"):
+            raise ValueError(f"optuna_sampler={optuna_sampler!r} is not one of 'tpe', 'random'")
+        if pruner not in ("none", "sha", "hyperband"):
+            raise ValueError(f"pruner={pruner!r} is not one of 'none', 'sha', 'hyperband'")
+        if isinstance(eta, bool) or not float(eta).is_integer() or eta < 2:
+            raise ValueError(f"eta={eta!r} must be an integer >= 2 (Optuna's pruners count integer steps)")
+        self.optuna_sampler, self.pruner_name, self.eta = optuna_sampler, pruner, int(eta)
+        self.rungs = rung_ladder(self.fidelity, self.eta, min_fidelity) if pruner != "none" else (self.fidelity.max,)
+        self.distributions, self.constants = optuna_distributions(self.space)
+        seed = self.seed
+        if optuna_sampler == "tpe":
+            samp = optuna.samplers.TPESampler(seed=seed)
+        else:
+            samp = optuna.samplers.RandomSampler(seed=seed)
+        top = self.eta ** (len(self.rungs) - 1)
+        if pruner == "sha":
+            prun = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=self.eta)
+        elif pruner == "hyperband":
+            prun = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(top, 1), reduction_factor=self.eta)
+        else:
+            prun = optuna.pruners.NopPruner()
+        with _quiet(optuna):
+            self.study = optuna.create_study(
+                study_name=f"curvebench-{seed}", sampler=samp, pruner=prun, direction="minimize"
+            )
+        self._live: dict[int, Any] = {}  # optuna trial number -> optuna Trial
+        self._next: deque[tuple[Trial, int]] = deque()  # (finished CurveBench trial, next rung)
+
+    def _ask(self) -> Trial:
+        if self._next:
+            prev, k = self._next.popleft()
+            return self.continue_trial(prev, self.rungs[k], optuna=prev.info["optuna"], rung=k)
+        with _quiet(self._optuna):
+            ot = self.study.ask(self.distributions)
+        self._live[ot.number] = ot
+        config = self.sampler.project(self._to_config(ot.params))
+        return self.new_trial(config, self.rungs[0], optuna=ot.number, rung=0)
+
+    def _to_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        conf = dict(self.constants)
+        for name, v in params.items():
+            hp = self.space[name]
+            conf[name] = hp.sequence[v] if isinstance(hp, CS.OrdinalHyperparameter) else v
+        if self.space.conditions:
+            from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+            conf = dict(deactivate_inactive_hyperparameters(configuration=conf, configuration_space=self.space))
+        return conf
+
+    def _tell(self, trial: Trial, result: TrialResult) -> None:
+        ot = self._live[trial.info["optuna"]]
+        k = trial.info["rung"]
+        loss = float(result.loss)
+        with _quiet(self._optuna):
+            if self.pruner_name != "none":
+                ot.report(loss, step=self.eta**k)
+                if k < len(self.rungs) - 1:
+                    if ot.should_prune():
+                        self.study.tell(ot, state=self._optuna.trial.TrialState.PRUNED)
+                        del self._live[ot.number]
+                    else:
+                        self._next.append((trial, k + 1))
+                    return
+            self.study.tell(ot, loss)
+        del self._live[ot.number]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "library": f"optuna {self._optuna.__version__}",
+            "optuna_sampler": self.optuna_sampler,
+            "pruner": self.pruner_name,
+            "eta": self.eta,
+            "rungs": list(self.rungs),
+        }
+
+
+class OptunaTPE(OptunaOptimizer):
+    """Optuna's TPE at the maximum fidelity."""
+
+    name = "optuna-tpe"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("pruner", "none")
+        super().__init__(**kwargs)
+
+
+class OptunaSHA(OptunaOptimizer):
+    """Optuna's TPE with the (asynchronous) successive-halving pruner."""
+
+    name = "optuna-sha"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("pruner", "sha")
+        super().__init__(**kwargs)
+
+
+class OptunaHyperband(OptunaOptimizer):
+    """Optuna's TPE with the Hyperband pruner."""
+
+    name = "optuna-hyperband"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("pruner", "hyperband")
+        super().__init__(**kwargs)

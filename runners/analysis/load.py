@@ -1,0 +1,466 @@
+"""Read a study's results folder into tidy tables, listing every incomplete or missing run.
+
+A study folder holds one folder per run (see docs/runner.md, "Results format")::
+
+    <study>/<benchmark>/<optimizer>/workers-<n>/seed-<k>/events.parquet   one row per recorded evaluation
+    <study>/<benchmark>/<optimizer>/workers-<n>/seed-<k>/meta.json        written last: the run is complete
+
+:func:`load_study` returns a :class:`Study`: the runs (complete, partial or
+missing), the events of the complete runs in a fixed column layout, and per
+benchmark the objective's direction, optimum and value range used for regret.
+Nothing is dropped silently: a run without ``meta.json`` is *partial*, a
+(benchmark, method, seed) cell that other methods have but this one lacks is
+*missing*, and both are listed in :attr:`Study.runs` with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+EVENTS_FILE = "events.parquet"
+META_FILE = "meta.json"
+_SEED_DIR = re.compile(r"^seed-(\d+)$")
+_WORKERS_DIR = re.compile(r"^workers-(\d+)$")
+
+#: the event columns the analysis uses, after renaming
+EVENT_COLUMNS = [
+    "benchmark",
+    "optimizer",
+    "n_workers",
+    "method",
+    "seed",
+    "t_end",
+    "valid",
+    "test",
+    "fidelity",
+]
+
+#: accepted spellings in events.parquet, first match wins
+_EVENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "t_end": ("t_end", "time_end", "end_time", "time"),
+    "valid": ("objective", "value", "valid", "objective_value"),
+    "test": ("test_objective", "test_value", "test", "test_objective_value"),
+    "fidelity": ("fidelity",),
+    "status": ("status",),
+}
+
+
+class ResultsFormatError(ValueError):
+    """A results folder that cannot be read: missing columns, unreadable files, contradictory metadata."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """What regret needs to know about one metric of one benchmark.
+
+    ``best`` and ``worst`` fix the range of normalized regret; ``optimum`` is
+    the reference of (raw) regret. ``*_source`` says where each number came
+    from: ``"meta"`` (the benchmark, recorded by the runner) or ``"study"``
+    (observed over every complete run of this study: a fallback, stated in the report).
+    """
+
+    name: str
+    direction: str
+    optimum: float
+    best: float
+    worst: float
+    optimum_source: str = "meta"
+    range_source: str = "meta"
+
+    @property
+    def sign(self) -> float:
+        """+1 for minimize, -1 for maximize: ``sign * value`` is a loss (lower is better)."""
+        return 1.0 if self.direction == "minimize" else -1.0
+
+    @property
+    def span(self) -> float:
+        """``|worst - best|``, the denominator of normalized regret (1 when the range is empty)."""
+        s = abs(self.worst - self.best)
+        return s if s > 0 and math.isfinite(s) else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """One benchmark of the study: its validation and test objective and the time horizon of its runs."""
+
+    benchmark: str
+    valid: MetricInfo
+    test: MetricInfo | None
+    horizon: float
+    horizon_source: str
+
+
+@dataclass
+class Study:
+    """Everything the report needs, read once from a study folder."""
+
+    name: str
+    root: Path
+    #: one row per (benchmark, method, seed): status complete / partial / missing, counts and notes
+    runs: pd.DataFrame
+    #: events of complete runs, columns :data:`EVENT_COLUMNS` (``test`` NaN when the study has no test objective)
+    events: pd.DataFrame
+    tasks: dict[str, TaskInfo]
+    #: meta.json of every complete run, keyed by (benchmark, method, seed)
+    metas: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return sorted(self.tasks)
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(self.events["method"].unique()) if len(self.events) else []
+
+    @property
+    def varies_workers(self) -> bool:
+        return self.runs["n_workers"].dropna().nunique() > 1
+
+    def complete_runs(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "complete"]
+
+
+# ---------------------------------------------------------------- reading
+def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
+    """Read every run under ``study_dir``; see the module docstring for the layout and the rules."""
+    root = Path(study_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"study folder {root} does not exist")
+    run_dirs = sorted(_find_run_dirs(root))
+    if not run_dirs:
+        raise ResultsFormatError(
+            f"no run folders under {root}; expected <benchmark>/<optimizer>/seed-<k>/ holding {EVENTS_FILE} and {META_FILE}"
+        )
+    it: Iterable[tuple[str, str, float, int, Path]] = run_dirs
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(run_dirs, desc=f"reading {root.name}", unit="run", leave=False)
+
+    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    metas: dict[tuple[str, str, float, int], dict[str, Any]] = {}
+    for bench, opt, workers, seed, path in it:
+        row, ev, meta = _read_run(bench, opt, workers, seed, path)
+        rows.append(row)
+        if ev is not None:
+            frames.append(ev)
+            metas[(bench, opt, _wkey(row["n_workers"]), seed)] = meta  # re-keyed by method below
+
+    runs = pd.DataFrame(rows)
+    runs["method"] = _method_labels(runs)
+    label_of = dict(
+        zip(zip(runs.benchmark, runs.optimizer, runs.n_workers.map(_wkey), runs.seed), runs.method)
+    )
+    events = pd.concat(frames, ignore_index=True) if frames else _empty_events()
+    events["method"] = [
+        label_of[(b, o, _wkey(w), s)]
+        for b, o, w, s in zip(events.benchmark, events.optimizer, events.n_workers, events.seed)
+    ]
+    events = events[EVENT_COLUMNS]
+    metas = {(b, label_of[(b, o, w, s)], s): m for (b, o, w, s), m in metas.items()}
+    runs = _add_missing(runs)
+    tasks = {
+        b: _task_info(b, [m for (bb, _, _), m in metas.items() if bb == b], events[events.benchmark == b])
+        for b in sorted(events["benchmark"].unique())
+    }
+    runs = runs.sort_values(["benchmark", "method", "seed"], kind="stable").reset_index(drop=True)
+    return Study(
+        name=root.name, root=root, runs=runs, events=events.reset_index(drop=True), tasks=tasks, metas=metas
+    )
+
+
+def _find_run_dirs(root: Path) -> Iterable[tuple[str, str, float, int, Path]]:
+    """Yield (benchmark, optimizer, n_workers or NaN, seed, folder) for every seed folder."""
+    for bench_dir in _subdirs(root):
+        for opt_dir in _subdirs(bench_dir):
+            for sub in _subdirs(opt_dir):
+                m = _SEED_DIR.match(sub.name)
+                if m:  # a layout without the workers level
+                    yield bench_dir.name, opt_dir.name, math.nan, int(m.group(1)), sub
+                    continue
+                w = _WORKERS_DIR.match(sub.name)
+                if not w:
+                    continue
+                for seed_dir in _subdirs(sub):
+                    m = _SEED_DIR.match(seed_dir.name)
+                    if m:
+                        yield bench_dir.name, opt_dir.name, float(w.group(1)), int(m.group(1)), seed_dir
+
+
+def _wkey(w: float) -> int:
+    """A dict key for a worker count that may be NaN (unknown): -1."""
+    return -1 if w != w else int(w)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _read_run(
+    bench: str, opt: str, workers: float, seed: int, path: Path
+) -> tuple[dict[str, Any], pd.DataFrame | None, dict]:
+    """One run folder -> (summary row, events in the standard layout or None, meta)."""
+    row: dict[str, Any] = {
+        "benchmark": bench,
+        "optimizer": opt,
+        "seed": seed,
+        "n_workers": workers,
+        "status": "partial",
+        "n_events": 0,
+        "n_failed": 0,
+        "t_last": np.nan,
+        "path": str(path),
+        "note": "",
+    }
+    meta_path, events_path = path / META_FILE, path / EVENTS_FILE
+    meta: dict[str, Any] = {}
+    if meta_path.exists():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            row["note"] = f"{META_FILE} unreadable ({e})"
+            return row, None, {}
+        if row["n_workers"] != row["n_workers"]:
+            row["n_workers"] = _num(meta.get("n_workers"))
+        if meta.get("status", "complete") != "complete":
+            row["note"] = f"{META_FILE} says status {meta.get('status')!r}; left out of every statistic"
+            return row, None, {}
+    if not events_path.exists():
+        row["note"] = f"no {EVENTS_FILE}" + (
+            "" if meta else f" and no {META_FILE} (run started, nothing recorded)"
+        )
+        return row, None, {}
+    want = meta.get("events_sha256")
+    if want:
+        from benchmarks.io import sha256_file
+
+        if sha256_file(events_path) != want:
+            row["note"] = f"{EVENTS_FILE} does not match the checksum in {META_FILE} (changed after the run)"
+            return row, None, {}
+    try:
+        raw = pd.read_parquet(events_path)
+    except Exception as e:  # pyarrow raises several types for a truncated file
+        row["note"] = f"{EVENTS_FILE} unreadable ({type(e).__name__}: {e})"
+        return row, None, {}
+    ev = _standard_events(raw, events_path)
+    ok = np.isfinite(ev["valid"].to_numpy(float))
+    if "status" in ev:
+        ok &= (ev["status"].astype(str) == "ok").to_numpy()
+    row["n_events"] = len(ev)
+    row["n_failed"] = int((~ok).sum())
+    row["t_last"] = float(ev["t_end"].max()) if len(ev) else np.nan
+    if not meta:
+        row["note"] = f"no {META_FILE}: interrupted or still running; left out of every statistic"
+        return row, None, {}
+    row["status"] = "complete"
+    if not ok.any():
+        row["note"] = "no evaluation with a finite validation value"
+    ev = ev.loc[ok, ["t_end", "valid", "test", "fidelity"]].copy()
+    ev.insert(0, "seed", seed)
+    ev.insert(0, "n_workers", row["n_workers"])
+    ev.insert(0, "optimizer", opt)
+    ev.insert(0, "benchmark", bench)
+    return row, ev, meta
+
+
+def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    out = {}
+    for col, names in _EVENT_ALIASES.items():
+        hit = next((n for n in names if n in raw.columns), None)
+        if hit is not None:
+            out[col] = raw[hit]
+        elif col in ("t_end", "valid"):
+            raise ResultsFormatError(
+                f"{path}: no column for {col!r} (looked for {', '.join(names)}); columns present: {', '.join(raw.columns)}"
+            )
+    ev = pd.DataFrame(out)
+    ev["t_end"] = ev["t_end"].astype(float)
+    ev["valid"] = ev["valid"].astype(float)
+    ev["test"] = ev["test"].astype(float) if "test" in ev else np.nan
+    ev["fidelity"] = ev["fidelity"].astype(float) if "fidelity" in ev else np.nan
+    return ev
+
+
+def _empty_events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype=object if c in ("benchmark", "optimizer", "method") else float)
+            for c in EVENT_COLUMNS
+        }
+    )
+
+
+def _method_labels(runs: pd.DataFrame) -> pd.Series:
+    """The optimizer name, plus the worker count when the study runs one optimizer with several counts."""
+    varies = runs.groupby("optimizer")["n_workers"].transform(lambda s: s.dropna().nunique() > 1)
+    if not varies.any():
+        return runs["optimizer"].astype(str)
+    w = runs["n_workers"].map(lambda x: "? workers" if x != x else f"{int(x)} worker{'' if x == 1 else 's'}")
+    return runs["optimizer"].astype(str).where(~varies, runs["optimizer"].astype(str) + " (" + w + ")")
+
+
+def _add_missing(runs: pd.DataFrame) -> pd.DataFrame:
+    """Add a ``missing`` row for every (benchmark, method, seed) that the study's own grid implies but lacks.
+
+    The grid is every benchmark x every method x every seed seen anywhere in
+    the study; a cell with no run folder at all is missing.
+    """
+    have = set(zip(runs.benchmark, runs.method, runs.seed))
+    extra = []
+    for b in sorted(runs.benchmark.unique()):
+        for meth in sorted(runs.method.unique()):
+            sub = runs[runs.method == meth]
+            for s in sorted(runs.seed.unique()):
+                if (b, meth, s) not in have:
+                    extra.append(
+                        {
+                            "benchmark": b,
+                            "optimizer": sub.optimizer.iat[0],
+                            "method": meth,
+                            "seed": s,
+                            "n_workers": sub.n_workers.iat[0],
+                            "status": "missing",
+                            "n_events": 0,
+                            "n_failed": 0,
+                            "t_last": np.nan,
+                            "path": "",
+                            "note": "no run folder",
+                        }
+                    )
+    return pd.concat([runs, pd.DataFrame(extra)], ignore_index=True) if extra else runs
+
+
+# ---------------------------------------------------------------- per-benchmark metadata
+def _task_info(bench: str, metas: list[Mapping[str, Any]], events: pd.DataFrame) -> TaskInfo:
+    valid = _metric_info(bench, metas, events["valid"].to_numpy(float), test=False)
+    test_vals = events["test"].to_numpy(float)
+    has_test = np.isfinite(test_vals).any()
+    test = (
+        _metric_info(bench, metas, test_vals[np.isfinite(test_vals)], test=True, fallback=valid)
+        if has_test
+        else None
+    )
+    budgets = [b for b in (_budget_seconds(m) for m in metas) if b is not None]
+    ends = [e for e in (_num((m.get("summary") or {}).get("end_time")) for m in metas) if e is not None]
+    if budgets:
+        horizon, src = max(budgets), "time budget"
+    elif ends:
+        horizon, src = max(max(ends), float(events["t_end"].max())), "latest run end"
+    else:
+        horizon, src = float(events["t_end"].max()), "latest evaluation"
+    if not (horizon > 0 and math.isfinite(horizon)):
+        horizon, src = 1.0, "none"
+    return TaskInfo(bench, valid, test, horizon, src)
+
+
+def _metric_info(
+    bench: str,
+    metas: list[Mapping[str, Any]],
+    values: np.ndarray,
+    *,
+    test: bool,
+    fallback: MetricInfo | None = None,
+) -> MetricInfo:
+    key = "test_objective" if test else "objective"
+    specs = [_metric_spec(m, key) for m in metas]
+    names = {s["name"] for s in specs if s.get("name")}
+    directions = {s["direction"] for s in specs if s.get("direction")}
+    if len(directions) > 1:
+        raise ResultsFormatError(
+            f"benchmark {bench}: runs disagree on the direction of {key}: {sorted(directions)}"
+        )
+    direction = directions.pop() if directions else (fallback.direction if fallback else None)
+    if direction not in ("minimize", "maximize"):
+        raise ResultsFormatError(
+            f"benchmark {bench}: {META_FILE} gives no direction for {key} (got {direction!r}; allowed: minimize, maximize)"
+        )
+    sign = 1.0 if direction == "minimize" else -1.0
+    finite = values[np.isfinite(values)]
+    seen_best = float(finite[np.argmin(sign * finite)]) if finite.size else math.nan
+    seen_worst = float(finite[np.argmax(sign * finite)]) if finite.size else math.nan
+
+    optimum = _consensus(bench, key, "optimum", [s.get("optimum") for s in specs])
+    rng = [s.get("range") for s in specs]
+    best = _consensus(bench, key, "best", [r[0] if r else None for r in rng])
+    worst = _consensus(bench, key, "worst", [r[1] if r else None for r in rng])
+    opt_src = rng_src = "meta"
+    if optimum is None:
+        optimum, opt_src = (best, "meta") if best is not None else (seen_best, "study")
+    if best is None or worst is None:
+        best, worst, rng_src = seen_best, seen_worst, "study"
+    # the range must contain the optimum and everything observed, else regrets leave [0, 1]
+    if finite.size and (sign * seen_best < sign * optimum - 1e-12 * abs(optimum)):
+        raise ResultsFormatError(
+            f"benchmark {bench}: an evaluation's {key} {seen_best} is better than the recorded optimum {optimum}"
+        )
+    name = names.pop() if len(names) == 1 else (fallback.name if fallback else key)
+    return MetricInfo(name, direction, float(optimum), float(best), float(worst), opt_src, rng_src)
+
+
+def _metric_spec(meta: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """Pull name, direction, optimum and (best, worst) for ``key`` out of one meta.json."""
+    spec = meta.get(key)
+    out: dict[str, Any] = {}
+    if isinstance(spec, Mapping):
+        out["name"] = spec.get("name")
+        out["direction"] = spec.get("direction")
+        out["optimum"] = _num(spec.get("optimum"))
+        out["range"] = _range(spec.get("value_range", spec.get("range")))
+    else:
+        out["name"] = spec if isinstance(spec, str) else None
+        out["direction"] = meta.get(f"{key}_direction", meta.get("direction") if key == "objective" else None)
+        out["optimum"] = _num(meta.get(f"{key}_optimum", meta.get("optimum") if key == "objective" else None))
+        out["range"] = _range(
+            meta.get(f"{key}_value_range", meta.get("value_range") if key == "objective" else None)
+        )
+    return out
+
+
+def _range(r: Any) -> tuple[float, float] | None:
+    if isinstance(r, Mapping):
+        r = (r.get("best"), r.get("worst"))
+    if isinstance(r, (list, tuple)) and len(r) == 2:
+        a, b = _num(r[0]), _num(r[1])
+        if a is not None and b is not None:
+            return (a, b)
+    return None
+
+
+def _budget_seconds(meta: Mapping[str, Any]) -> float | None:
+    """The simulated-time budget in seconds, when the run had one (``budget: {kind: time, amount}``)."""
+    b = meta.get("budget")
+    if isinstance(b, Mapping) and b.get("kind") == "time":
+        return _num(b.get("amount"))
+    return None
+
+
+def _consensus(bench: str, key: str, what: str, values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    if not np.allclose(vals, vals[0], rtol=1e-9, atol=0):
+        raise ResultsFormatError(
+            f"benchmark {bench}: runs disagree on the {what} of {key} ({min(vals)} vs {max(vals)});"
+            " were they made with different versions of the benchmark?"
+        )
+    return float(vals[0])
+
+
+def _num(x: Any) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None

@@ -1,0 +1,259 @@
+"""Figures of the report: regret over time, average rank, critical differences, parallel scaling.
+
+Every figure is a :class:`matplotlib.figure.Figure` built without pyplot's
+global state (except the critical-difference diagram, which autorank draws),
+saved as PNG and SVG with fixed metadata so that the same data gives the same
+files. One :class:`Palette` gives each method the same colour and line style
+in every figure: colour by optimizer, line style by worker count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from benchmarks.io import atomic_path
+
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6,
+    "svg.hashsalt": "curvebench",
+    "svg.fonttype": "none",
+}
+_LINESTYLES = ["-", "--", ":", "-."]
+#: spacing between panels; the outer margins are cropped by ``bbox_inches="tight"`` when saving
+_GRID = {"wspace": 0.34, "hspace": 0.5}
+_BASELINE_COLOR = "#4d4d4d"
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colour and line style per method, fixed for the whole report."""
+
+    color: Mapping[str, str]
+    linestyle: Mapping[str, str]
+    order: tuple[str, ...]
+
+    @classmethod
+    def for_methods(cls, runs: pd.DataFrame, baseline: str | None = None) -> Palette:
+        """Colour by optimizer (the baseline in dark grey), line style by worker count, for every method in ``runs``."""
+        opts = sorted(o for o in runs["optimizer"].unique() if o != baseline)
+        cmap = matplotlib.colormaps["tab10" if len(opts) <= 10 else "tab20"]
+        ocol = {o: matplotlib.colors.to_hex(cmap(i % cmap.N)) for i, o in enumerate(opts)}
+        if baseline is not None:
+            ocol[baseline] = _BASELINE_COLOR
+        pairs = runs[["method", "optimizer", "n_workers"]].drop_duplicates("method")
+        workers = sorted(pairs["n_workers"].dropna().unique())
+        color, style = {}, {}
+        for m, o, w in pairs.itertuples(index=False):
+            color[m] = ocol[o]
+            style[m] = (
+                _LINESTYLES[workers.index(w) % len(_LINESTYLES)] if w == w and len(workers) > 1 else "-"
+            )
+        order = tuple(sorted(color, key=lambda m: (m.split(" (")[0] != baseline, m)))
+        return cls(color, style, order)
+
+    def kw(self, method: str) -> dict[str, str]:
+        return {"color": self.color.get(method, "k"), "linestyle": self.linestyle.get(method, "-")}
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
+    """Write ``name.png`` (150 dpi) and ``name.svg`` under ``out_dir`` atomically; return both paths."""
+    paths = {}
+    for ext, extra in (
+        ("png", {"dpi": 150, "metadata": {"Software": None}}),
+        ("svg", {"metadata": {"Date": None, "Creator": None}}),
+    ):
+        path = out_dir / f"{name}.{ext}"
+        with matplotlib.rc_context(RC), atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, bbox_inches="tight", facecolor="white", **extra)
+        paths[ext] = path
+    return paths
+
+
+# ---------------------------------------------------------------- regret over time
+def regret_over_time(
+    summaries: Mapping[str, pd.DataFrame],
+    palette: Palette,
+    *,
+    x: str,
+    ylabel: str,
+    titles: Mapping[str, str],
+    xlabel: str,
+    band: bool = True,
+) -> Figure:
+    """One panel per entry of ``summaries`` (title -> mean/se per method over ``x``), log-log axes.
+
+    Each summary has columns method, ``x``, mean and se; the band is mean ± se
+    where se is defined. A panel whose values include zero uses a symmetric-log
+    y axis so that a regret of exactly 0 stays visible.
+    """
+    n = len(summaries)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=_GRID)
+        for ax, (key, s) in zip(axes.flat, summaries.items()):
+            for m in palette.order:
+                g = s[s["method"] == m]
+                if not len(g):
+                    continue
+                xs, mean, se = g[x].to_numpy(float), g["mean"].to_numpy(float), g["se"].to_numpy(float)
+                ax.plot(xs, mean, label=m, **palette.kw(m))
+                if band and np.isfinite(se).any():
+                    ax.fill_between(xs, mean - se, mean + se, color=palette.color[m], alpha=0.15, linewidth=0)
+            ax.set_xscale("log")
+            _set_regret_yscale(ax, s["mean"].to_numpy(float))
+            _plain_log_ticks(ax)
+            ax.set_title(titles.get(key, key))
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        _legend_outside(fig, axes.flat[0])
+    return fig
+
+
+def rank_over_time(
+    ranks: Mapping[str, pd.DataFrame], palette: Palette, *, xlabel: str, n_methods: int
+) -> Figure:
+    """Average rank over budget fraction, one panel per entry (title -> method/frac/rank); rank 1 is best."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.6 * len(ranks), 2.8))
+        axes = fig.subplots(1, len(ranks), squeeze=False, gridspec_kw=_GRID)
+        for ax, (title, r) in zip(axes.flat, ranks.items()):
+            for m in palette.order:
+                g = r[r["method"] == m]
+                if len(g):
+                    ax.plot(g["frac"], g["rank"], label=m, **palette.kw(m))
+            ax.set_xscale("log")
+            ax.set_ylim(n_methods + 0.3, 0.7)  # best at the top
+            ax.set_yticks(range(1, n_methods + 1))
+            _plain_log_ticks(ax, "x")
+            ax.set_title(title)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("average rank (1 = best)")
+        _legend_outside(fig, axes.flat[0])
+    return fig
+
+
+def scaling(summary: pd.DataFrame, table: pd.DataFrame, palette_by_optimizer: Mapping[str, str]) -> Figure:
+    """Parallel speedup (time to target with the fewest workers / time with w workers) versus workers, log2-log2.
+
+    Thin markers: single benchmarks; thick line: the geometric mean; dashed: linear scaling.
+    """
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(4.4, 3.4))
+        ax = fig.subplots()
+        ws = sorted(table["n_workers"].unique())
+        for opt, g in summary.groupby("optimizer", sort=True):
+            c = palette_by_optimizer.get(opt, "k")
+            t = table[table["optimizer"] == opt]
+            ax.scatter(t["n_workers"], t["speedup"], color=c, s=10, alpha=0.35, linewidths=0)
+            ax.plot(g["n_workers"], g["geomean_speedup"], color=c, marker="o", label=opt)
+        ax.plot(
+            ws,
+            [w / ws[0] for w in ws],
+            color="k",
+            linestyle="--",
+            linewidth=1,
+            label="linear scaling",
+            zorder=5,
+        )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xticks(ws, [str(int(w)) for w in ws])
+        ax.set_xlabel("number of workers")
+        ax.set_ylabel("speedup in time to target")
+        ax.set_title("Parallel scaling (geometric mean over benchmarks)")
+        _legend_outside(fig, ax)
+    return fig
+
+
+def cd_diagram(result, title: str) -> Figure:
+    """The critical-difference diagram of an autorank result (Nemenyi), drawn by autorank."""
+    import matplotlib.pyplot as plt
+    from autorank import plot_stats
+
+    with matplotlib.rc_context(RC | {"axes.grid": False}):
+        ax = plot_stats(result, allow_insignificant=True, width=6)
+        fig = ax.figure
+        fig.suptitle(title, y=1.18, fontsize=10)
+    plt.close(fig)  # detach from pyplot; the Figure object still saves
+    return fig
+
+
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def _pow10_label(x: float, pos: int | None = None) -> str:
+    """Tick label on a log axis in plain text (no mathtext, which is slow): 0.01, 0.1, 1, 10, 100, else 10⁻³."""
+    if x <= 0:
+        return "0"
+    e = math.log10(x)
+    if abs(e - round(e)) > 1e-9:
+        return f"{x:g}"
+    e = int(round(e))
+    return f"{x:g}" if -2 <= e <= 2 else "10" + str(e).translate(_SUPERSCRIPT)
+
+
+def _plain_log_ticks(ax, which: str = "xy") -> None:
+    """Plain-text tick labels on the log axes of ``ax``: pretty decades, and minor labels only on short ranges."""
+    from matplotlib import ticker
+
+    for name in which:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        if axis.get_scale() in ("log", "symlog"):
+            axis.set_major_formatter(ticker.FuncFormatter(_pow10_label))
+            axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
+def _set_regret_yscale(ax, values: np.ndarray) -> None:
+    v = values[np.isfinite(values)]
+    if not len(v):
+        return
+    if (v > 0).all():
+        ax.set_yscale("log")
+    else:
+        pos = v[v > 0]
+        # the linear zone reaches up to the smallest positive value, but spans at most 6 decades below the largest
+        low = max(pos.min(), pos.max() * 1e-6) if len(pos) else 1e-6
+        thresh = 10 ** math.floor(math.log10(low))
+        ax.set_yscale("symlog", linthresh=thresh)
+        ax.set_ylim(bottom=0)
+
+
+def _legend_outside(fig: Figure, ax=None) -> None:
+    """One legend for the whole figure, right of the panels, with every labelled line of any panel."""
+    seen: dict[str, object] = {}
+    for a in fig.axes:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        right = max(a.get_position().x1 for a in fig.axes if a.get_visible())
+        top = max(a.get_position().y1 for a in fig.axes if a.get_visible())
+        fig.legend(
+            list(seen.values()),
+            list(seen.keys()),
+            loc="upper left",
+            bbox_to_anchor=(right + 0.01, top),
+            frameon=False,
+        )

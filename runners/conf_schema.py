@@ -1,0 +1,70 @@
+"""Structured-config schemas of the runner's Hydra config tree (runners/conf), registered in the ConfigStore.
+
+``run.yaml`` and every ``benchmark/*.yaml`` are merged onto these dataclasses,
+so an unknown or misspelt key, or a value of the wrong type or outside an
+enum, fails when the config is composed. Optimizer configs carry each
+optimizer's own hyperparameters; they are checked against the optimizer's
+constructor signature before anything runs (:func:`runners.run.check_optimizer_config`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class BudgetKind(str, Enum):
+    time = "time"
+    fidelity = "fidelity"
+    evaluations = "evaluations"
+    results = "results"
+
+
+class Overhead(str, Enum):
+    zero = "zero"
+    measured = "measured"
+
+
+@dataclass
+class BudgetConf:
+    kind: BudgetKind = BudgetKind.evaluations
+    amount: float = 100.0
+
+
+@dataclass
+class BenchmarkConf:
+    """A benchmark by catalog name, or (``path`` set) a table folder given that name."""
+
+    _target_: str = "runners.run.load_benchmark"
+    name: str = MISSING
+    path: str | None = None
+
+
+@dataclass
+class RunConf:
+    benchmark: BenchmarkConf = MISSING
+    optimizer: Any = MISSING
+    study: str = "default"
+    seed: int = 0
+    n_workers: int = 4
+    budget: BudgetConf = field(default_factory=BudgetConf)
+    overhead: Overhead = Overhead.zero
+    results_dir: str = "results"
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register the schemas (idempotent; called by every entry point before composing)."""
+    global _registered
+    if _registered:
+        return
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConf)
+    cs.store(group="benchmark", name="schema", node=BenchmarkConf)
+    _registered = True

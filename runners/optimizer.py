@@ -1,0 +1,381 @@
+"""The optimizer interface: ask/tell trials that carry a configuration, a fidelity and a continuation.
+
+An optimizer proposes :class:`Trial` objects (``ask``) and learns from
+:class:`TrialResult` objects (``tell``). The simulator in
+:mod:`runners.simulator` drives it with N asynchronous workers on a simulated
+clock; nothing here knows about workers or time.
+
+Writing an optimizer: subclass :class:`Optimizer` and implement ``_ask`` and
+``_tell``. Create trials only through :meth:`Optimizer.new_trial` (a fresh
+configuration) and :meth:`Optimizer.continue_trial` (resume a finished trial of
+the same configuration at a higher fidelity, paying only the extra cost)::
+
+    class GreedyFidelity(Optimizer):
+        def _ask(self):
+            return self.new_trial(self.sampler.sample_one(self.rng), self.fidelity.max)
+
+        def _tell(self, trial, result):
+            pass
+
+The base class assigns trial ids, keeps the pending trials (``self.pending``,
+trial id -> Trial, in the order they were asked) and checks that every told
+trial was pending. See docs/runner.md for the full contract.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.protocol import Benchmark, Fidelity, FidelityError, Metric
+from benchmarks.space import encode_frame, hp_names
+
+Status = Literal["ok", "diverged"]
+
+__all__ = [
+    "ConfigSampler",
+    "Optimizer",
+    "OptimizerError",
+    "RandomSearch",
+    "Status",
+    "Trial",
+    "TrialResult",
+    "rung_fidelities",
+    "snap_fidelity",
+]
+
+
+class OptimizerError(RuntimeError):
+    """An optimizer broke the ask/tell contract (e.g. told a trial it never asked, or stalled)."""
+
+
+# ---------------------------------------------------------------- records
+@dataclass(frozen=True, eq=False, slots=True)
+class Trial:
+    """One unit of work for a worker: train ``config`` up to ``fidelity``.
+
+    ``continues`` is the ``trial_id`` of an earlier, finished trial of the same
+    configuration that this trial resumes (None: train from scratch). A
+    continued trial is charged only ``cost(fidelity) - cost(previous fidelity)``
+    and keeps the earlier trial's benchmark seed. A trial can be continued at
+    most once (its checkpoint is consumed). ``info`` is free-form bookkeeping
+    for the optimizer (bracket, rung, ...); it is not stored in results.
+
+    Trials compare and hash by identity; use ``trial_id`` as a key.
+    """
+
+    trial_id: int
+    config: Mapping[str, Any]
+    fidelity: float
+    continues: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class TrialResult:
+    """What an optimizer learns when a trial finishes. Validation information only.
+
+    * ``value``: the objective metric as the benchmark stores it (may be NaN).
+    * ``loss``: ``sign * value`` so that lower is better for every objective;
+      ``+inf`` when the value is NaN (status ``"diverged"``), so sorting works.
+    * ``metrics``: every metric except test-split ones (and never the test objective).
+    * ``cost``: seconds charged for this trial (the increment if it continued another).
+    * ``time``: the simulated time at which the trial finished.
+    """
+
+    trial: Trial
+    value: float
+    loss: float
+    metrics: Mapping[str, float]
+    cost: float
+    time: float
+    status: Status = "ok"
+
+    @property
+    def trial_id(self) -> int:
+        return self.trial.trial_id
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.trial.config
+
+    @property
+    def fidelity(self) -> float:
+        return self.trial.fidelity
+
+
+def loss_of(value: float, objective: Metric) -> float:
+    """``sign * value`` (lower is better); ``+inf`` for NaN."""
+    return math.inf if value != value else objective.sign * value
+
+
+# ---------------------------------------------------------------- fidelity helpers
+def snap_fidelity(fidelity: Fidelity, value: float) -> float:
+    """The held fidelity value nearest to ``value`` (ties go to the larger one); clipped for continuous axes."""
+    if value != value:
+        raise FidelityError(f"fidelity {fidelity.name}=nan is not a number")
+    if fidelity.continuous:
+        return float(min(max(value, fidelity.min), fidelity.max))
+    held = np.asarray(fidelity.values, dtype=float)
+    i = int(np.searchsorted(held, value))
+    if i <= 0:
+        return fidelity.values[0]
+    if i >= len(held):
+        return fidelity.values[-1]
+    lo, hi = held[i - 1], held[i]
+    return fidelity.values[i - 1] if value - lo < hi - value else fidelity.values[i]
+
+
+def rung_fidelities(fidelity: Fidelity, eta: float, min_fidelity: float | None = None) -> list[float]:
+    """Successive-halving rungs ``max * eta**-k`` down to ``min_fidelity``, snapped to held values.
+
+    Returned ascending and without duplicates; the last rung is always the
+    maximum fidelity. ``min_fidelity`` defaults to the smallest held value.
+    """
+    if not eta > 1:
+        raise ValueError(f"eta={eta!r} must be > 1")
+    lo = fidelity.min if min_fidelity is None else float(min_fidelity)
+    if not fidelity.min <= lo <= fidelity.max:
+        raise FidelityError(
+            f"min_fidelity={min_fidelity!r} is outside [{fidelity.min:g}, {fidelity.max:g}] of {fidelity.name}"
+        )
+    rungs: list[float] = []
+    r = float(fidelity.max)
+    while r >= lo * (1 - 1e-9):
+        s = snap_fidelity(fidelity, r)
+        if s >= lo and s not in rungs:
+            rungs.append(s)
+        r /= eta
+    return sorted(rungs)
+
+
+# ---------------------------------------------------------------- sampling
+class ConfigSampler:
+    """Draws configurations, and maps proposals onto what the benchmark can answer.
+
+    * For a benchmark that holds a finite set of configurations (a table), both
+      :meth:`sample` and :meth:`project` stay inside that set: sampling is
+      uniform over the table's configurations (for an exhaustive table this is
+      uniform over the space), and ``project`` returns the nearest table
+      configuration in the [0, 1] encoding of :func:`benchmarks.space.encode_frame`.
+    * Otherwise (surrogates) sampling is ConfigSpace's uniform sampling, and
+      ``project`` clips numbers into their bounds and rounds integers.
+
+    Every draw comes from the ``rng`` the caller passes, so runs are reproducible.
+    Returned configurations are fresh dicts the caller may modify.
+    """
+
+    def __init__(self, space: Any, configurations: Sequence[Mapping[str, Any]] | None = None) -> None:
+        self.space = space
+        self.names = hp_names(space)
+        self.configurations = list(configurations) if configurations is not None else None
+        self._tree: Any = None
+        self._cs: Any = None
+
+    @classmethod
+    def for_benchmark(cls, benchmark: Benchmark) -> ConfigSampler:
+        return cls(benchmark.space, benchmark.configurations())
+
+    @property
+    def is_finite(self) -> bool:
+        """True when sampling and projection are restricted to a finite list of configurations."""
+        return self.configurations is not None
+
+    def __len__(self) -> int:
+        if self.configurations is None:
+            raise TypeError("this sampler draws from a continuous space; it has no length")
+        return len(self.configurations)
+
+    def sample_ids(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` indices into :attr:`configurations`, uniformly with replacement (finite samplers only)."""
+        if self.configurations is None:
+            raise TypeError("sample_ids needs a finite sampler (a table's configurations)")
+        return rng.integers(0, len(self.configurations), size=n)
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+        """``n`` configurations drawn uniformly (with replacement)."""
+        if n < 0:
+            raise ValueError(f"n={n} must be >= 0")
+        if self.configurations is not None:
+            confs = self.configurations
+            return [dict(confs[i]) for i in rng.integers(0, len(confs), size=n).tolist()]
+        if n == 0:
+            return []
+        if self._cs is None:
+            self._cs = copy.deepcopy(self.space)
+        self._cs.seed(int(rng.integers(0, 2**31 - 1)))
+        out = self._cs.sample_configuration(n)
+        out = [out] if n == 1 and not isinstance(out, list) else out
+        return [dict(c) for c in out]
+
+    def sample_one(self, rng: np.random.Generator) -> dict[str, Any]:
+        return self.sample(1, rng)[0]
+
+    def project(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The configuration the benchmark can answer that is nearest to ``config``."""
+        return self.project_many([config])[0]
+
+    def project_many(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        if not configs:
+            return []
+        if self.configurations is None:
+            return [self._clip(c) for c in configs]
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+
+            frame = pd.DataFrame.from_records(self.configurations, columns=list(self.names))
+            self._tree = cKDTree(np.nan_to_num(encode_frame(self.space, frame), nan=-1.0))
+        frame = pd.DataFrame.from_records([dict(c) for c in configs], columns=list(self.names))
+        x = np.nan_to_num(encode_frame(self.space, frame), nan=-1.0)
+        _, idx = self._tree.query(x, k=1)
+        return [dict(self.configurations[i]) for i in np.atleast_1d(idx).tolist()]
+
+    def _clip(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(config)
+        for name in self.names:
+            hp = self.space[name]
+            v = out.get(name)
+            if v is None or not hasattr(hp, "lower"):
+                continue
+            v = min(max(v, hp.lower), hp.upper)
+            if "Integer" in type(hp).__name__:
+                v = int(round(v))
+            out[name] = v
+        return out
+
+
+# ---------------------------------------------------------------- the base class
+class Optimizer:
+    """Base class of every optimizer. Subclasses implement ``_ask`` and ``_tell``.
+
+    Constructor arguments (keyword-only, all given by the runner):
+
+    * ``space``: the ConfigSpace search space;
+    * ``fidelity``: the benchmark's :class:`~benchmarks.protocol.Fidelity` axis;
+    * ``objective``: the :class:`~benchmarks.protocol.Metric` to optimize (its
+      direction is in ``objective.direction``; or use ``TrialResult.loss``);
+    * ``seed``: the run seed; ``self.rng`` is a ``numpy.random.Generator`` seeded with it;
+    * ``sampler``: a :class:`ConfigSampler` (default: uniform over the space).
+
+    Subclass hyperparameters go after these as keyword arguments with defaults,
+    so Hydra can build the optimizer with ``_partial_: true``.
+
+    ``done`` may be set to True by an optimizer that has nothing left to do
+    ever; the simulator then ends the run once pending trials finish. Returning
+    None from ``_ask`` while nothing is pending and ``done`` is False is a bug.
+    """
+
+    #: a short name used in logs
+    name: ClassVar[str] = "optimizer"
+
+    def __init__(
+        self,
+        *,
+        space: Any,
+        fidelity: Fidelity,
+        objective: Metric,
+        seed: int,
+        sampler: ConfigSampler | None = None,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        self.space = space
+        self.fidelity = fidelity
+        self.objective = objective
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.sampler = sampler if sampler is not None else ConfigSampler(space)
+        self.pending: dict[int, Trial] = {}
+        self.done = False
+        self._next_id = 0
+
+    # -------------------------------------------------- public API (called by the simulator)
+    def ask(self) -> Trial | None:
+        """The next trial to start, or None to wait until a pending trial finishes."""
+        trial = self._ask()
+        if trial is not None:
+            if trial.trial_id in self.pending or trial.trial_id >= self._next_id:
+                raise OptimizerError(
+                    f"{type(self).__name__}._ask returned trial {trial.trial_id}, which was not made by "
+                    "new_trial/continue_trial or is already pending"
+                )
+            self.pending[trial.trial_id] = trial
+        return trial
+
+    def tell(self, trial: Trial, result: TrialResult) -> None:
+        """Report the result of a pending trial."""
+        if self.pending.pop(trial.trial_id, None) is None:
+            raise OptimizerError(f"trial {trial.trial_id} was told to {type(self).__name__} but is not pending")
+        self._tell(trial, result)
+
+    # -------------------------------------------------- to implement
+    def _ask(self) -> Trial | None:
+        raise NotImplementedError
+
+    def _tell(self, trial: Trial, result: TrialResult) -> None:
+        raise NotImplementedError
+
+    # -------------------------------------------------- helpers for subclasses
+    def new_trial(self, config: Mapping[str, Any], fidelity: float | None = None, **info: Any) -> Trial:
+        """A trial that trains ``config`` from scratch to ``fidelity`` (default: the maximum)."""
+        tid = self._next_id
+        self._next_id = tid + 1
+        return Trial(tid, config, self.fidelity.max if fidelity is None else fidelity, None, info)
+
+    def continue_trial(self, previous: Trial, fidelity: float, **info: Any) -> Trial:
+        """A trial that resumes the finished trial ``previous`` up to the higher ``fidelity``."""
+        if not fidelity > previous.fidelity:
+            raise OptimizerError(
+                f"cannot continue trial {previous.trial_id} at fidelity {fidelity!r}: it already reached "
+                f"{previous.fidelity!r}"
+            )
+        tid = self._next_id
+        self._next_id = tid + 1
+        return Trial(tid, previous.config, fidelity, previous.trial_id, info)
+
+    @property
+    def n_trials(self) -> int:
+        """How many trials were created so far."""
+        return self._next_id
+
+    def describe(self) -> dict[str, Any]:
+        """The optimizer's settings, recorded in the run's meta.json (override to add hyperparameters)."""
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}"}
+
+
+# ---------------------------------------------------------------- random search
+class RandomSearch(Optimizer):
+    """Random search at one fidelity (default: the maximum): the reference every method is compared with.
+
+    Draws configurations uniformly with :class:`ConfigSampler` (for a table:
+    uniformly over its configurations, with replacement).
+    """
+
+    name = "rs"
+
+    def __init__(self, *, fidelity_value: float | None = None, batch: int = 1024, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fidelity_value = self.fidelity.max if fidelity_value is None else self.fidelity.check(fidelity_value)
+        if batch < 1:
+            raise ValueError(f"batch={batch!r} must be >= 1")
+        self.batch = int(batch)
+        self._buffer: list[dict[str, Any]] = []
+
+    def _ask(self) -> Trial:
+        if not self._buffer:
+            # drawn in batches for speed (the draws depend on ``batch``; it is recorded in meta.json)
+            self._buffer = self.sampler.sample(self.batch, self.rng)
+            self._buffer.reverse()
+        return self.new_trial(self._buffer.pop(), self.fidelity_value)
+
+    def _tell(self, trial: Trial, result: TrialResult) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "fidelity_value": self.fidelity_value, "batch": self.batch}

@@ -1,0 +1,240 @@
+"""One simulated run from the Hydra config tree in runners/conf.
+
+    python -m runners.run benchmark=fcnet-naval optimizer=hyperband seed=3 n_workers=4 \\
+        budget.kind=evaluations budget.amount=200
+    python -m runners.run --multirun hydra/launcher=joblib optimizer=rs,asha seed=0,1,2
+
+Each run writes ``<results_dir>/<study>/<benchmark>/<optimizer>/workers-<n>/seed-<k>/``
+(docs/runner.md). A finished run with the same configuration is skipped; one
+with a different configuration is an error, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks.io import utc_now
+from benchmarks.protocol import Benchmark
+
+from . import conf_schema
+from .optimizer import Optimizer
+from .results import build_meta, run_dir, should_run, write_run
+from .simulator import Budget, simulate
+
+log = logging.getLogger(__name__)
+
+#: optional libraries and the extra of the curvebench distribution that installs each
+OPTIONAL_EXTRAS = {"optuna": "optuna", "dehb": "dehb", "smac": "smac", "syne_tune": "perf"}
+#: keys of an optimizer node that are not constructor arguments
+_META_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_", "name")
+#: arguments the runner passes to every optimizer at run time
+_RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler")
+
+conf_schema.register()
+
+
+class RunConfigError(ValueError):
+    """A run configuration that cannot work (unknown optimizer argument, missing extra, ...)."""
+
+
+# ---------------------------------------------------------------- building blocks
+def load_benchmark(name: str, path: str | None = None) -> Benchmark:
+    """A catalog benchmark, or the table at ``path`` under ``name``."""
+    if path is None:
+        import benchmarks
+
+        return benchmarks.load(name)
+    from benchmarks.tabular import TabularBenchmark
+
+    return _load_table(str(Path(path).resolve()), name)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_table(path: str, name: str) -> Benchmark:
+    from benchmarks.tabular import TabularBenchmark
+
+    return TabularBenchmark.from_path(path, name=name)
+
+
+def _missing_extra(exc: BaseException) -> str | None:
+    """The name of the optional library whose absence caused ``exc``, if any."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ModuleNotFoundError) and e.name:
+            root = e.name.split(".")[0]
+            if root in OPTIONAL_EXTRAS:
+                return root
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _resolve_target(target: str) -> Callable[..., Any]:
+    """Import ``package.module.Attr`` (or ``package.module:Attr``)."""
+    import importlib
+
+    path = target.replace(":", ".")
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj: Any = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            lib = _missing_extra(e)
+            if lib is not None:
+                raise RunConfigError(
+                    f"optimizer {target} needs the optional library {lib!r}: "
+                    f"pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
+                ) from e
+            if e.name and (module == e.name or module.startswith(e.name + ".")):
+                continue  # this prefix is not a module; try a shorter one
+            raise RunConfigError(f"cannot import optimizer target {target!r}: {e}") from e
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            raise RunConfigError(f"optimizer target {target!r}: {module} has no {'.'.join(parts[i:])}") from None
+        return obj
+    raise RunConfigError(f"cannot import optimizer target {target!r}: no such module")
+
+
+def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
+    """Check an optimizer node against its class; return the class.
+
+    Unknown hyperparameters (misspelt keys) are an error naming the allowed ones.
+    """
+    if "_target_" not in node:
+        raise RunConfigError(f"optimizer config has no _target_: {dict(node)}")
+    if "name" not in node:
+        raise RunConfigError(f"optimizer config for {node['_target_']} has no `name` (the results folder label)")
+    cls = _resolve_target(str(node["_target_"]))
+    if isinstance(cls, type) and not issubclass(cls, Optimizer):
+        raise RunConfigError(f"{node['_target_']} is not a runners.optimizer.Optimizer subclass")
+    params = _accepted_params(cls)
+    if params is not None:
+        given = [k for k in node if k not in _META_KEYS]
+        for k in given:
+            if k in _RUNTIME_ARGS:
+                raise RunConfigError(f"optimizer key {k!r} is set by the runner at run time; remove it from the config")
+            if k not in params:
+                close = difflib.get_close_matches(k, params, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise RunConfigError(
+                    f"unknown hyperparameter {k!r} for optimizer {node['name']} ({node['_target_']}).{hint} "
+                    f"Allowed: {', '.join(sorted(params)) or '(none)'}"
+                )
+    return cls
+
+
+def _accepted_params(cls: Callable[..., Any]) -> set[str] | None:
+    """Keyword arguments accepted by ``cls`` through its MRO (None when it takes arbitrary keywords)."""
+    names: set[str] = set()
+    targets = [c.__init__ for c in cls.__mro__ if "__init__" in vars(c)] if isinstance(cls, type) else [cls]
+    for fn in targets:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+        var_kw = False
+        for p in sig.parameters.values():
+            if p.kind is p.VAR_KEYWORD:
+                var_kw = True
+            elif p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
+                names.add(p.name)
+        if not var_kw:
+            return names - set(_RUNTIME_ARGS)
+    return None
+
+
+def run_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a resolved config that identifies a run's results (not where they are written)."""
+    keep = ("study", "benchmark", "optimizer", "seed", "n_workers", "budget", "overhead")
+    out = {k: cfg[k] for k in keep}
+    bench = dict(out["benchmark"])
+    if bench.get("path") is None:
+        bench.pop("path", None)
+    out["benchmark"] = bench
+    return out
+
+
+def _to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(cfg, DictConfig):
+        cont = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    else:
+        cont = OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True, enum_to_str=True)
+    cont.pop("hydra", None)
+    return cont
+
+
+# ---------------------------------------------------------------- one run
+def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict[str, Any]:
+    """Run (or skip) one configured run. Returns ``{"path", "state": "ran" | "skipped", "summary"}``."""
+    c = _to_container(cfg)
+    ident = run_config(c)
+    bname = c["benchmark"]["name"]
+    oname = c["optimizer"].get("name")
+    if not oname:
+        raise RunConfigError("optimizer config has no `name` (the results folder label)")
+    path = run_dir(c["results_dir"], c["study"], bname, oname, c["n_workers"], c["seed"])
+    if not should_run(path, ident):
+        if not quiet:
+            log.info("skip %s (finished with the same configuration)", path)
+        return {"path": str(path), "state": "skipped", "summary": None}
+
+    check_optimizer_config(c["optimizer"])
+    onode = {k: v for k, v in c["optimizer"].items() if k != "name"}
+    onode["_partial_"] = True
+    try:
+        factory = instantiate(onode)
+    except Exception as e:
+        lib = _missing_extra(e)
+        if lib is not None:
+            raise RunConfigError(
+                f"optimizer {oname} needs the optional library {lib!r}: pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
+            ) from e
+        raise
+    bench = instantiate(c["benchmark"])
+    budget = Budget(c["budget"]["kind"], float(c["budget"]["amount"]))
+    started = utc_now()
+    result = simulate(
+        bench, factory, seed=int(c["seed"]), n_workers=int(c["n_workers"]), budget=budget, overhead=c["overhead"]
+    )
+    meta = build_meta(
+        result,
+        bench,
+        study=c["study"],
+        benchmark_name=bname,
+        optimizer_name=oname,
+        run_config=ident,
+        started_utc=started,
+    )
+    meta["resolved_config"] = c
+    write_run(path, result, meta)
+    if not quiet:
+        s = result.summary
+        log.info(
+            "%s: %d evaluations, %d trials, simulated %.1f s, stop: %s", path, s["n_events"], s["n_trials"],
+            s["end_time"], s["stop_reason"],
+        )
+    return {"path": str(path), "state": "ran", "summary": result.summary}
+
+
+@hydra.main(config_path="conf", config_name="run", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    out = execute(cfg)
+    print(f"{out['state']}: {out['path']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Turn configurations of a ConfigSpace space into model inputs, and hash them for seeded noise.
+
+Every hyperparameter becomes one column in [0, 1] (``benchmarks.space.encode_frame``:
+log scales respected, ordinals by rank); a categorical with more than two
+unordered choices adds one indicator column per choice, so that distance-based
+models (k-nearest neighbours, MLPs) do not read an order into it. Inactive
+values of a conditional space are encoded as -0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+import pandas as pd
+
+from benchmarks.protocol import ConfigError
+from benchmarks.space import check_config, check_frame, encode_frame, hp_names
+
+INACTIVE = -0.5
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+class SpaceEncoder:
+    """Encodes configurations of ``space`` as a float64 matrix (one row per configuration)."""
+
+    def __init__(self, space: CS.ConfigurationSpace) -> None:
+        self.space = space
+        self.names = hp_names(space)
+        self.onehot = {
+            n: tuple(hp.choices)
+            for n, hp in space.items()
+            if isinstance(hp, CS.CategoricalHyperparameter) and len(hp.choices) > 2
+        }
+
+    @property
+    def n_features(self) -> int:
+        return len(self.names) + sum(len(c) for c in self.onehot.values())
+
+    def frame(self, configs: Any) -> pd.DataFrame:
+        """Validate ``configs`` (a DataFrame, one mapping, or a sequence of mappings) and return a DataFrame.
+
+        Raises ConfigError naming the first unknown, missing or out-of-space value.
+        """
+        if isinstance(configs, pd.DataFrame):
+            unknown = [c for c in configs.columns if c not in self.space]
+            if unknown:
+                raise ConfigError(f"unknown hyperparameter {unknown[0]!r}; allowed: {', '.join(self.names)}")
+            check_frame(self.space, configs)
+            return configs
+        if isinstance(configs, Mapping):
+            configs = [configs]
+        if not isinstance(configs, Sequence) or isinstance(configs, (str, bytes)):
+            raise ConfigError(
+                f"configurations must be a mapping, a sequence of mappings or a DataFrame, got {type(configs).__name__}"
+            )
+        rows = []
+        for c in configs:
+            if not isinstance(c, Mapping):
+                raise ConfigError(f"a configuration must be a mapping, got {type(c).__name__}: {c!r}")
+            c = dict(c)
+            check_config(self.space, c)
+            rows.append(c)
+        return pd.DataFrame(rows, columns=list(self.names))
+
+    def encode(self, configs: Any, *, validated: bool = False) -> np.ndarray:
+        """(n, n_features) float64 inputs for ``configs`` (validated first unless ``validated``)."""
+        frame = configs if validated else self.frame(configs)
+        x = encode_frame(self.space, frame)
+        x[~np.isfinite(x) | (x < 0)] = INACTIVE
+        if not self.onehot:
+            return x
+        extra = [
+            (frame[n].to_numpy(dtype=object)[:, None] == np.asarray(choices, dtype=object)[None, :]).astype(np.float64)
+            for n, choices in self.onehot.items()
+        ]
+        return np.concatenate([x, *extra], axis=1)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer, vectorized (uint64 arithmetic wraps modulo 2**64)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _M1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _M2
+    return h ^ (h >> np.uint64(31))
+
+
+def config_seed_hash(x: np.ndarray, seeds: np.ndarray, salt: int = 0) -> np.ndarray:
+    """A 64-bit hash of each (encoded configuration, seed) pair: same inputs, same hash, on any machine.
+
+    ``x`` is the encoded configuration matrix; values are quantized to 1e-9
+    before hashing, so a configuration given as a dict or as a DataFrame row
+    hashes alike.
+    """
+    q = np.round(np.asarray(x, dtype=np.float64) * 1e9).astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(q.shape[0], np.uint64(salt) * _GOLDEN + _GOLDEN, dtype=np.uint64)
+        for j in range(q.shape[1]):
+            h = _mix(h ^ q[:, j])
+        s = np.asarray(seeds, dtype=np.int64).astype(np.uint64)
+        return _mix(h ^ _mix(s + _GOLDEN))

@@ -1,0 +1,175 @@
+"""The training engine: grouped training equals solo training, divergence is contained, optimizers match torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from data import rng
+from data.datasets import load_splits
+from data.engine import GroupSpec, resolve_device, train_group
+from data.families import get_family
+from data.families.lcbench import architecture, funnel
+from data.nets import BatchedMLP
+from data.optim import BatchedAdam, BatchedSGD
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_splits("diabetes", split_seed=0)
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return load_splits("wine", split_seed=0)
+
+
+def _group(family, configs, seeds, data, epochs):
+    keys = [rng.run_key(c, s) for c, s in zip(configs, seeds)]
+    configs = [c for c, _ in sorted(zip(configs, keys), key=lambda t: family.within_group_order(t[0]))]
+    return configs, keys
+
+
+def test_fcnet_group_equals_alone(diabetes):
+    fam = get_family("fcnet")
+    base = {"n_units_1": 32, "n_units_2": 16, "batch_size": 16}
+    configs = [
+        {**base, "dropout_1": 0.0, "dropout_2": 0.3, "activation_fn_1": "relu", "activation_fn_2": "tanh",
+         "init_lr": 1e-3, "lr_schedule": "cosine"},
+        {**base, "dropout_1": 0.6, "dropout_2": 0.0, "activation_fn_1": "relu", "activation_fn_2": "relu",
+         "init_lr": 1e-2, "lr_schedule": "const"},
+        {**base, "dropout_1": 0.3, "dropout_2": 0.6, "activation_fn_1": "tanh", "activation_fn_2": "relu",
+         "init_lr": 5e-3, "lr_schedule": "cosine"},
+        {**base, "dropout_1": 0.0, "dropout_2": 0.0, "activation_fn_1": "tanh", "activation_fn_2": "tanh",
+         "init_lr": 5e-4, "lr_schedule": "const"},
+    ]
+    keys = [rng.run_key(c, 0) for c in configs]
+    cpu = torch.device("cpu")
+    together = train_group(fam.build(configs, keys, diabetes, epochs=4, device=cpu), diabetes)
+    for g, (c, k) in enumerate(zip(configs, keys)):
+        alone = train_group(fam.build([c], [k], diabetes, epochs=4, device=cpu), diabetes)
+        for m, a in together.metrics.items():
+            np.testing.assert_allclose(a[g], alone.metrics[m][0], rtol=1e-5, atol=1e-7, err_msg=m)
+    # the runs differ from one another (the test would be empty otherwise)
+    assert len({round(float(v), 6) for v in together.metrics["valid_mse"][:, -1]}) == len(configs)
+
+
+def test_lcbench_group_equals_alone(wine):
+    fam = get_family("lcbench")
+    c = {"batch_size": 32, "learning_rate": 0.02, "momentum": 0.9, "weight_decay": 1e-3, "num_layers": 3,
+         "max_units": 64, "max_dropout": 0.5}
+    c2 = {**c, "learning_rate": 0.005, "momentum": 0.5, "max_dropout": 0.1}
+    keys = [rng.run_key(c, 0), rng.run_key(c, 1), rng.run_key(c2, 0)]
+    cpu = torch.device("cpu")
+    together = train_group(fam.build([c, c, c2], keys, wine, epochs=3, device=cpu), wine)
+    for g, cfg in enumerate([c, c, c2]):
+        alone = train_group(fam.build([cfg], [keys[g]], wine, epochs=3, device=cpu), wine)
+        for m, a in together.metrics.items():
+            np.testing.assert_allclose(a[g], alone.metrics[m][0], rtol=1e-5, atol=1e-7, err_msg=m)
+    # two seeds of one configuration give different curves
+    assert not np.allclose(together.metrics["valid_cross_entropy"][0], together.metrics["valid_cross_entropy"][1])
+
+
+def test_same_seed_same_curve(diabetes):
+    fam = get_family("fcnet")
+    c = fam.sample(1, seed=3).iloc[0].to_dict()
+    k = rng.run_key(c, 0)
+    a = train_group(fam.build([c], [k], diabetes, epochs=2, device=torch.device("cpu")), diabetes)
+    b = train_group(fam.build([c], [k], diabetes, epochs=2, device=torch.device("cpu")), diabetes)
+    for m in a.metrics:
+        np.testing.assert_array_equal(a.metrics[m], b.metrics[m])
+
+
+def test_diverging_run_is_recorded_not_fatal(diabetes):
+    keys = [11, 12]
+    model = BatchedMLP(diabetes.n_features, [16, 16], 1, keys=keys, activations=[["relu", "relu"]] * 2,
+                       dropout=np.zeros((2, 2)), init="glorot_uniform")
+    lr = np.array([[1e-3] * 4, [1e9] * 4])  # the second run blows up
+    res = train_group(GroupSpec(model, BatchedAdam(model.params), lr, 8, keys), diabetes)
+    assert res.diverged_epoch[0] == -1
+    assert res.diverged_epoch[1] >= 0
+    e = res.diverged_epoch[1]
+    assert np.isnan(res.metrics["valid_mse"][1, e:]).all()
+    assert np.isfinite(res.metrics["valid_mse"][0]).all()
+    # the healthy run is unaffected by its diverged neighbour
+    solo = BatchedMLP(diabetes.n_features, [16, 16], 1, keys=keys[:1], activations=[["relu", "relu"]],
+                      dropout=np.zeros((1, 2)), init="glorot_uniform")
+    alone = train_group(GroupSpec(solo, BatchedAdam(solo.params), lr[:1], 8, keys[:1]), diabetes)
+    np.testing.assert_allclose(res.metrics["valid_mse"][0], alone.metrics["valid_mse"][0], rtol=1e-5)
+
+
+def test_batched_adam_matches_torch():
+    torch.manual_seed(0)
+    w0 = torch.randn(3, 5, 4)
+    lrs = torch.tensor([1e-3, 1e-2, 5e-2])
+    mine = w0.clone().requires_grad_(True)
+    opt = BatchedAdam([mine])
+    refs = [w0[i].clone().requires_grad_(True) for i in range(3)]
+    ref_opts = [torch.optim.Adam([r], lr=float(lrs[i])) for i, r in enumerate(refs)]
+    for step in range(5):
+        g = torch.randn(3, 5, 4)
+        opt.step([g], lrs)
+        for i in range(3):
+            refs[i].grad = g[i].clone()
+            ref_opts[i].step()
+    for i in range(3):
+        torch.testing.assert_close(mine[i].detach(), refs[i].detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_batched_sgd_matches_torch():
+    torch.manual_seed(1)
+    w0 = torch.randn(2, 4, 3)
+    lrs, mom, wd = torch.tensor([0.1, 0.01]), torch.tensor([0.9, 0.3]), torch.tensor([1e-2, 1e-4])
+    mine = w0.clone().requires_grad_(True)
+    opt = BatchedSGD([mine], momentum=mom, weight_decay=wd)
+    refs = [w0[i].clone().requires_grad_(True) for i in range(2)]
+    ref_opts = [torch.optim.SGD([r], lr=float(lrs[i]), momentum=float(mom[i]), weight_decay=float(wd[i]))
+                for i, r in enumerate(refs)]
+    for _ in range(4):
+        g = torch.randn(2, 4, 3)
+        opt.step([g], lrs)
+        for i in range(2):
+            refs[i].grad = g[i].clone()
+            ref_opts[i].step()
+    for i in range(2):
+        torch.testing.assert_close(mine[i].detach(), refs[i].detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_batched_mlp_matches_torch_layers():
+    """The batched network computes what torch.nn layers compute with the same weights (eval mode)."""
+    m = BatchedMLP(5, [7, 3], 2, keys=[1, 2], activations=[["tanh", "relu"], ["relu", "relu"]],
+                   dropout=np.zeros((2, 2)), init="torch_default")
+    x = torch.randn(6, 5)
+    out = m.forward(x, train=False)
+    for g, acts in enumerate([("tanh", "relu"), ("relu", "relu")]):
+        h = x
+        for i in range(3):
+            h = h @ m.params[2 * i][g] + m.params[2 * i + 1][g]
+            if i < 2:
+                h = torch.tanh(h) if acts[i] == "tanh" else torch.relu(h)
+        torch.testing.assert_close(out[g], h.detach())
+
+
+def test_dropout_rate_and_independence():
+    keys = torch.tensor([5, 6], dtype=torch.int64)
+    u = rng.uniform(keys, counter=3, n=20000)
+    assert 0.49 < float(u.mean()) < 0.51
+    assert float((u[0] - u[1]).abs().mean()) > 0.2  # different runs, different masks
+    assert torch.equal(u[0], rng.uniform(keys[:1], counter=3, n=20000)[0])  # independent of the group
+
+
+def test_funnel_follows_auto_pytorch():
+    assert funnel(10, 2, 100, 1) == [2]
+    assert funnel(10, 2, 100, 3) == [100, 51, 2]
+    assert funnel(0, 0, 1000, 4) == [1000, 667, 334, 0]
+    widths, drops = architecture({"num_layers": 3, "max_units": 100, "max_dropout": 0.5}, 10, 2)
+    assert widths == [100, 51] and drops == [0.5, 0.25]
+    assert architecture({"num_layers": 1, "max_units": 100, "max_dropout": 0.5}, 10, 2) == ([], [])
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
