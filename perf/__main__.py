@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ["tables", "simulator", "training", "surrogates"]
+SCRIPTS = ["tables", "simulator", "optimizers", "training", "surrogates"]
 
 
 def main(argv: list[str]) -> int:

@@ -57,6 +57,7 @@ class TopK(BracketOptimizer):
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
-        d.pop("eta", None)
-        d.pop("rungs", None)
-        return {**d, "k": self.k, "n_configs": self.n_configs, "min_fidelity": self.min_fidelity}
+        for key in ("eta", "rungs", "max_brackets"):
+            d.pop(key, None)
+        return {**d, "k": self.k, "n_configs": self.n_configs, "min_fidelity": self.min_fidelity,
+                "max_rounds": self.max_brackets}
