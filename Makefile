@@ -6,8 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch by default. On a CUDA machine: make setup TORCH_SPEC=torch
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev
-STAMP := $(VENV)/.installed-$(subst ,,$(EXTRAS))
+EXTRAS ?= dev,optuna,smac,dehb
+# dehb 0.1.2 pins numpy<2 but runs on numpy 2 (which pyarrow needs): install it without its pins
+DEHB_SPEC ?= dehb==0.1.2
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # Raw datasets: $CURVEBENCH_DATA_ROOT, else ../shared/datasets when it exists beside the checkout.
 ifeq ($(origin CURVEBENCH_DATA_ROOT), undefined)
 ifneq ($(wildcard ../shared/datasets/SHA256SUMS),)
@@ -33,6 +36,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(if $(findstring dehb,$(EXTRAS)),$(BIN)/python -m pip install --quiet --no-deps "$(DEHB_SPEC)")
 	@touch $@
 
 test: setup
@@ -50,9 +54,13 @@ bench: setup
 report: setup
 	$(BIN)/python -m runners.report study=$(or $(STUDY),bench)
 
-perf: setup
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),perf]"
+perf: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf
+
+$(VENV)/.installed-perf: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),perf]" || echo "Syne Tune (extra 'perf') did not install: make perf skips its comparison"
+	$(if $(findstring dehb,$(EXTRAS)),$(BIN)/python -m pip install --quiet --no-deps "$(DEHB_SPEC)")
+	@touch $@
 
 surrogates: setup
 	$(BIN)/python -m surrogates.build
