@@ -105,10 +105,10 @@ class _Builder:
         self.written: dict[str, list[str]] = {"figures": [], "tables": []}
 
     # ------------------------------------------------------------ helpers
-    def figure(self, fig, name: str, caption: str) -> FigureBlock:
+    def figure(self, fig, name: str, caption: str, half: bool = False) -> FigureBlock:
         plots.save_figure(fig, self.out / "figures", name)
         self.written["figures"].append(name)
-        return FigureBlock(name, caption)
+        return FigureBlock(name, caption, half)
 
     def table(
         self, name: str, display: pd.DataFrame, caption: str, data: pd.DataFrame | None = None
@@ -166,8 +166,10 @@ class _Builder:
         n = runs["status"].value_counts()
         seeds = sorted(runs["seed"].unique())
         items = [
-            f"Benchmarks ({len(s.benchmarks)}): " + ", ".join(f"`{b}`" for b in s.benchmarks),
-            f"Methods ({len(s.methods)}): " + ", ".join(f"`{m}`" for m in s.methods),
+            f"Benchmarks ({runs['benchmark'].nunique()}): "
+            + ", ".join(f"`{b}`" for b in sorted(runs["benchmark"].unique())),
+            f"Methods ({runs['method'].nunique()}): "
+            + ", ".join(f"`{m}`" for m in sorted(runs["method"].unique())),
             f"Seeds: {len(seeds)} ({', '.join(map(str, seeds))})",
             f"Runs: {n.get('complete', 0)} complete, {n.get('partial', 0)} partial, {n.get('missing', 0)} missing"
             + (" (see Runs)" if n.get("partial", 0) + n.get("missing", 0) else ""),
@@ -175,13 +177,14 @@ class _Builder:
         if self.baseline:
             items.append(f"Baseline for speedups: `{self.baseline}`")
         blocks: list = [items]
-        if len(s.events) and self.has_test:
-            fin = stats.final_table_across_benchmarks(stats.final_values(self.curves), "test_nregret")
-            if len(fin):
-                best = fin.loc[fin["best"], "method"].iat[0]
+        if len(s.events):
+            metric = "test" if self.has_test else "valid"
+            fin = stats.final_table_across_benchmarks(stats.final_values(self.curves), f"{metric}_nregret")
+            if fin["best"].any():
+                best = fin.loc[fin["best"]].iloc[0]
                 blocks.append(
-                    f"Lowest median final normalized test regret across benchmarks: **{best}** "
-                    f"({fmt(fin.loc[fin['best'], 'median'].iat[0])}); see Final performance."
+                    f"Lowest median final normalized {self.label(metric)} regret across benchmarks: "
+                    f"**{best['method']}** ({fmt(best['median'])}); see Final performance."
                 )
         if not len(s.events):
             blocks.append(
@@ -411,6 +414,7 @@ class _Builder:
                         name,
                         f"{tag.capitalize()}: Friedman p = {fmt(res.pvalue)} ({verdict}), critical "
                         f"difference {fmt(res.cd)}; {note}.",
+                        half=True,
                     )
                 )
                 for m, r in res.rankdf.iterrows():
@@ -562,11 +566,15 @@ def _quartile_cell(r) -> str:
     s = f"{fmt(r.median)} [{fmt(r.q25)}, {fmt(r.q75)}]"
     if r.best:
         s = f"**{s}**"
+    if r.n_finite < r.n:
+        s += f" ({r.n_finite}/{r.n} runs)"
     return s + (" *" if r.worse else "")
 
 
 def _source(src: str) -> str:
-    return {"meta": "runner", "study": "this study's runs"}.get(src, src)
+    return {"meta": "runner", "study": "this study's runs"}.get(
+        src, src.replace("study", "this study's runs")
+    )
 
 
 def _relative(p: str, root: Path) -> str:

@@ -352,3 +352,65 @@ def test_report_without_test_objective(tmp_path):
     assert "final_valid" in tables and "final_test" not in tables
     fin = pd.read_csv(tmp_path / "rep" / "tables" / "final_valid.csv").set_index(["benchmark", "method"])
     assert fin.at[("b", "x"), "median"] == pytest.approx(0.3) and fin.at[("b", "x"), "best"]
+
+
+def test_a_value_beyond_the_recorded_optimum_becomes_the_reference(tmp_path):
+    root = tmp_path / "s"
+    write(root, "b", "rs", 0, events((1, 0.5, 0.5), (2, -0.2, 0.4)), optimum=0.0, value_range=(0.0, 1.0))
+    v = load_study(root).tasks["b"].valid
+    assert v.optimum == v.best == -0.2 and v.worst == 1.0 and "beats the recorded optimum" in v.optimum_source
+
+
+def test_reads_what_the_runner_writes(tmp_path):
+    """Runs written by the runner's own code (simulator + results writer) load and report."""
+    from runners.optimizer import RandomSearch
+    from runners.optimizers.asha import ASHA
+    from runners.results import build_meta, run_dir
+    from runners.results import write_run as runner_write_run
+    from runners.simulator import Budget, simulate
+    from runners.testing import toy_benchmark
+
+    toy = toy_benchmark(tmp_path / "toy")
+    for name, cls in (("rs", RandomSearch), ("asha", ASHA)):
+        for seed in (0, 1):
+            r = simulate(toy, cls, seed=seed, n_workers=2, budget=Budget("evaluations", 6))
+            m = build_meta(
+                r,
+                toy,
+                study="s",
+                benchmark_name="toy",
+                optimizer_name=name,
+                run_config={},
+                started_utc="2000-01-01T00:00:00Z",
+            )
+            runner_write_run(run_dir(tmp_path / "results", "s", "toy", name, 2, seed), r, m)
+    study = load_study(tmp_path / "results" / "s")
+    assert (study.runs["status"] == "complete").all() and study.methods == ["asha", "rs"]
+    task = study.tasks["toy"]
+    assert task.valid.optimum == pytest.approx(toy.optimum()) and task.valid.range_source == "meta"
+    assert task.test is not None and task.horizon_source == "latest run end"
+    first = (
+        study.events[(study.events.method == "rs") & (study.events.seed == 0)].sort_values("t_end").iloc[0]
+    )
+    raw = pd.read_parquet(run_dir(tmp_path / "results", "s", "toy", "rs", 2, 0) / "events.parquet")
+    assert first["valid"] == raw.sort_values("t_end", kind="stable")["objective"].iloc[0]
+    build_report(tmp_path / "results" / "s", tmp_path / "rep", **FAST)
+    sp = pd.read_csv(tmp_path / "rep" / "tables" / "speedup.csv").set_index("method")
+    assert sp.at["rs", "speedup"] == pytest.approx(1.0)
+
+
+def test_a_run_without_any_result_keeps_means_undefined():
+    steps = pd.DataFrame({"seed": [0, 0], "t": [1.0, 3.0], "valid": [0.5, 0.2]})
+    t, m = tr.mean_step_curve(steps, "valid", seeds=[0, 1])  # seed 1 has no result at all
+    assert t.tolist() == [1.0, 3.0] and np.isnan(m).all()
+    assert tr.mean_step_curve(steps, "valid", seeds=[0])[1].tolist() == [0.5, 0.2]
+    finals = pd.DataFrame(
+        {
+            "benchmark": ["a", "a", "b", "b"],
+            "method": ["A", "B", "A", "B"],
+            "seed": 0,
+            "v": [0.1, np.nan, 0.2, 0.3],
+        }
+    )
+    agg = stats.final_table_across_benchmarks(finals, "v").set_index("method")
+    assert agg.at["A", "n"] == 1 and agg.at["B", "median"] == pytest.approx(0.3)  # benchmark a left out

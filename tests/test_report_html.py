@@ -35,10 +35,10 @@ def report(tmp_path_factory):
         "html",
         benchmarks=("a", "b"),
         optimizers={"rs": 1, "x": 2, "y": 3},
-        seeds=(0, 1),
+        seeds=(0, 1, 2),  # 2 benchmarks x 3 seeds = 6 blocks: enough for critical-difference diagrams
         maximize=("b",),
     )
-    return build_report(root, tmp / "report", grid=40)
+    return build_report(root, tmp / "report", grid=40, fractions=(0.5, 1.0))
 
 
 def test_page_is_self_contained(report):
@@ -51,6 +51,15 @@ def test_page_is_self_contained(report):
     )
     srcs = re.findall(r'<img src="([^"]+)"', html)
     assert srcs and all(s.startswith("data:image/svg+xml;base64,") for s in srcs)
+    for kind in (
+        "regret_valid_per_benchmark",
+        "regret_test_per_benchmark",
+        "nregret_over_time",
+        "rank_over_time",
+        "cd_valid_1",
+        "cd_test_0p5",
+    ):
+        assert f'id="fig-{kind}"' in html
 
 
 @pytest.mark.skipif(

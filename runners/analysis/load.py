@@ -115,11 +115,13 @@ class Study:
 
     @property
     def benchmarks(self) -> list[str]:
+        """Benchmarks with at least one finished evaluation in a complete run."""
         return sorted(self.tasks)
 
     @property
     def methods(self) -> list[str]:
-        return sorted(self.events["method"].unique()) if len(self.events) else []
+        """Methods with at least one complete run."""
+        return sorted(self.complete_runs()["method"].unique())
 
     @property
     def varies_workers(self) -> bool:
@@ -398,11 +400,12 @@ def _metric_info(
         optimum, opt_src = (best, "meta") if best is not None else (seen_best, "study")
     if best is None or worst is None:
         best, worst, rng_src = seen_best, seen_worst, "study"
-    # the range must contain the optimum and everything observed, else regrets leave [0, 1]
-    if finite.size and (sign * seen_best < sign * optimum - 1e-12 * abs(optimum)):
-        raise ResultsFormatError(
-            f"benchmark {bench}: an evaluation's {key} {seen_best} is better than the recorded optimum {optimum}"
-        )
+    # a value better than the recorded optimum (a surrogate can predict one): regret would turn negative, so the
+    # best value seen becomes the reference, and the report says so
+    if finite.size and sign * seen_best < sign * optimum - 1e-9 * max(abs(optimum), 1e-12):
+        optimum, opt_src = seen_best, "study (beats the recorded optimum)"
+        if sign * seen_best < sign * best:
+            best = seen_best
     name = names.pop() if len(names) == 1 else (fallback.name if fallback else key)
     return MetricInfo(name, direction, float(optimum), float(best), float(worst), opt_src, rng_src)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -179,6 +180,8 @@ def scaling(summary: pd.DataFrame, table: pd.DataFrame, palette_by_optimizer: Ma
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
         ax.set_xticks(ws, [str(int(w)) for w in ws])
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, pos: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("number of workers")
         ax.set_ylabel("speedup in time to target")
         ax.set_title("Parallel scaling (geometric mean over benchmarks)")
@@ -204,26 +207,48 @@ _SUPERSCRIPT = str.maketrans(
 )
 
 
-def _pow10_label(x: float, pos: int | None = None) -> str:
-    """Tick label on a log axis in plain text (no mathtext, which is slow): 0.01, 0.1, 1, 10, 100, else 10⁻³."""
-    if x <= 0:
+def _tick_label(x: float, pos: int | None = None) -> str:
+    """A tick label in plain text (mathtext is slow): 0.02, 0.1, 1, 300, 10⁴, 2×10⁻⁵."""
+    if x == 0:
         return "0"
-    e = math.log10(x)
-    if abs(e - round(e)) > 1e-9:
+    if 1e-2 <= abs(x) < 1e4:
         return f"{x:g}"
-    e = int(round(e))
-    return f"{x:g}" if -2 <= e <= 2 else "10" + str(e).translate(_SUPERSCRIPT)
+    e = math.floor(math.log10(abs(x)) + 1e-9)
+    m = round(x / 10**e, 6)
+    sup = "10" + str(e).translate(_SUPERSCRIPT)
+    return sup if m == 1 else f"{m:g}×{sup}"
 
 
 def _plain_log_ticks(ax, which: str = "xy") -> None:
-    """Plain-text tick labels on the log axes of ``ax``: pretty decades, and minor labels only on short ranges."""
+    """Plain-text labels on the log axes of ``ax``: every decade, and on short ranges a few minor ticks too.
+
+    Minor ticks get labels only where the view holds fewer than two decades:
+    multiples 2 and 5 with one decade tick in view, 2, 3 and 5 with none. Call it after plotting.
+    """
     from matplotlib import ticker
 
     for name in which:
         axis = ax.xaxis if name == "x" else ax.yaxis
-        if axis.get_scale() in ("log", "symlog"):
-            axis.set_major_formatter(ticker.FuncFormatter(_pow10_label))
-            axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+        if axis.get_scale() not in ("log", "symlog"):
+            continue
+        lo, hi = sorted(ax.get_xlim() if name == "x" else ax.get_ylim())
+        if axis.get_scale() == "symlog":
+            lo = max(lo, axis.get_transform().linthresh)
+        lo = max(lo, 1e-300)
+        n_decades = math.floor(math.log10(hi) + 1e-9) - math.ceil(math.log10(lo) - 1e-9) + 1 if hi > lo else 0
+        axis.set_major_formatter(ticker.FuncFormatter(_tick_label))
+        if n_decades >= 2:
+            axis.set_minor_formatter(ticker.NullFormatter())
+            continue
+        subs = {2, 5} if n_decades == 1 else {2, 3, 5}
+
+        def minor(x: float, pos: int | None = None, subs: set[int] = subs) -> str:
+            if x <= 0:
+                return ""
+            m = round(x / 10 ** math.floor(math.log10(x) + 1e-9), 6)
+            return _tick_label(x) if m in subs else ""
+
+        axis.set_minor_formatter(ticker.FuncFormatter(minor))
 
 
 def _set_regret_yscale(ax, values: np.ndarray) -> None:

@@ -23,6 +23,7 @@ from benchmarks.io import atomic_write_text
 class FigureBlock:
     name: str  # file stem under figures/
     caption: str
+    half: bool = False  # two side by side on a wide page
 
 
 @dataclass
@@ -105,7 +106,7 @@ body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:118
 color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 .meta{color:#666;font-size:.9em} nav{font-size:.9em;margin:1em 0} nav a{margin-right:1em}
-figure{margin:1.2em 0} figure img{max-width:100%;height:auto;display:block}
+figure{margin:1.2em 0} figure.half{display:inline-block;width:48%;margin-right:1.5%;vertical-align:top} figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:.88em;color:#444;margin-top:.4em} figcaption a{margin-left:.5em}
 table{border-collapse:collapse;font-size:.85em;margin:.8em 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;white-space:nowrap}
@@ -143,8 +144,10 @@ def _html_block(b: str | list[str] | FigureBlock | TableBlock, out_dir: Path) ->
     if isinstance(b, FigureBlock):
         svg = (out_dir / "figures" / f"{b.name}.svg").read_bytes()
         uri = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+        cls = ' class="half"' if b.half else ""
         return (
-            f'<figure id="fig-{html.escape(b.name)}"><img src="{uri}" alt="{html.escape(b.caption)}">'
+            f'<figure id="fig-{html.escape(b.name)}"{cls}>'
+            f'<img src="{uri}" alt="{html.escape(b.caption)}">'
             f"<figcaption>{_inline(b.caption)}"
             f'<a href="figures/{b.name}.png">PNG</a><a href="figures/{b.name}.svg">SVG</a></figcaption></figure>'
         )

@@ -128,9 +128,15 @@ def final_table_across_benchmarks(finals: pd.DataFrame, value: str) -> pd.DataFr
 
     Methods are paired by benchmark, so the comparison with the best (lowest
     median) is the two-sided Wilcoxon signed-rank test on the per-benchmark
-    means; only benchmarks where every method has a finite mean take part.
+    means; only benchmarks where every method has a finite mean take part (a
+    method's mean on a benchmark is undefined when any of its runs has no value).
     """
-    means = finals.groupby(["benchmark", "method"])[value].mean().unstack("method")
+    keys = [finals["benchmark"], finals["method"]]
+    means = finals[value].groupby(keys).mean()
+    means[finals[value].isna().groupby(keys).any()] = (
+        np.nan
+    )  # a run without a value leaves the mean undefined
+    means = means.unstack("method")
     means = means.dropna(axis=0, how="any")
     per = {m: means[m].to_numpy(float) for m in means.columns}
     best = _best_of(per)
@@ -214,6 +220,7 @@ def speedup_table(study: Study, steps: pd.DataFrame, baseline: str) -> pd.DataFr
     """
     runs = study.complete_runs()
     workers_of = dict(zip(runs["method"], runs["n_workers"].fillna(-1)))
+    seeds_of = runs.groupby(["benchmark", "method"])["seed"].agg(list).to_dict()
     base_of_workers = {
         w: m for m, w in workers_of.items() if m in set(runs.loc[runs.optimizer == baseline, "method"])
     }
@@ -227,13 +234,13 @@ def speedup_table(study: Study, steps: pd.DataFrame, baseline: str) -> pd.DataFr
             if base_m is None:
                 continue
             if base_m not in targets:
-                bt, bmean = mean_step_curve(sb[sb.method == base_m], "valid")
+                bt, bmean = mean_step_curve(sb[sb.method == base_m], "valid", seeds_of.get((b, base_m)))
                 if not len(bmean) or not np.isfinite(bmean[-1]):
                     continue
                 target = sign * bmean[-1]  # as a loss
                 targets[base_m] = (target, first_time_at_or_below(bt, sign * bmean, target))
             target, t_base = targets[base_m]
-            mt, mmean = mean_step_curve(g, "valid")
+            mt, mmean = mean_step_curve(g, "valid", seeds_of.get((b, m)))
             t_m = first_time_at_or_below(mt, sign * mmean, target)
             reached = math.isfinite(t_m) and t_m <= task.horizon
             rows.append(
@@ -334,7 +341,9 @@ def scaling_table(study: Study, steps: pd.DataFrame) -> pd.DataFrame:
     never does), and ``speedup`` is ``time(fewest workers) / time``. Empty when
     no optimizer was run with more than one worker count.
     """
-    runs = study.complete_runs()[["benchmark", "optimizer", "method", "n_workers"]].drop_duplicates()
+    complete = study.complete_runs()
+    seeds_of = complete.groupby(["benchmark", "method"])["seed"].agg(list).to_dict()
+    runs = complete[["benchmark", "optimizer", "method", "n_workers"]].drop_duplicates()
     rows = []
     for (b, opt), g in runs.groupby(["benchmark", "optimizer"], sort=True):
         if g["n_workers"].nunique() < 2 or b not in study.tasks:
@@ -344,7 +353,9 @@ def scaling_table(study: Study, steps: pd.DataFrame) -> pd.DataFrame:
         g = g.sort_values("n_workers")
         curves = {}
         for meth, w in zip(g["method"], g["n_workers"]):
-            curves[w] = mean_step_curve(steps[(steps.benchmark == b) & (steps.method == meth)], "valid")
+            curves[w] = mean_step_curve(
+                steps[(steps.benchmark == b) & (steps.method == meth)], "valid", seeds_of.get((b, meth))
+            )
         w0 = g["n_workers"].iat[0]
         t0, m0 = curves[w0]
         if not len(m0) or not np.isfinite(m0[-1]):

@@ -17,6 +17,8 @@ Conventions (stated again in every report):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -135,16 +137,21 @@ def regret_curves(study: Study, steps: pd.DataFrame, fractions: np.ndarray) -> p
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
-def mean_step_curve(steps: pd.DataFrame, value: str = "valid") -> tuple[np.ndarray, np.ndarray]:
+def mean_step_curve(
+    steps: pd.DataFrame, value: str = "valid", seeds: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The exact mean over runs of their step functions ``value(t)``.
 
     ``steps`` holds the steps of several runs (column ``seed`` tells them
-    apart). Returns ``(t, mean)`` at every time any run changes; the mean is
-    NaN until every run has a first value.
+    apart); ``seeds`` lists the runs that count (default: those in ``steps``),
+    so a run without any step keeps the mean undefined. Returns ``(t, mean)``
+    at every time any run changes; the mean is NaN until every run has a first value.
     """
     if not len(steps):
         return np.array([]), np.array([])
     times = np.unique(steps["t"].to_numpy(float))
+    if seeds is not None and set(seeds) - set(steps["seed"]):
+        return times, np.full(len(times), np.nan)
     per_run = [step_lookup(g["t"].to_numpy(), g[value].to_numpy(), times) for _, g in steps.groupby("seed")]
     return times, np.mean(per_run, axis=0)
 
