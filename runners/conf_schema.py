@@ -10,21 +10,21 @@ constructor signature before anything runs (:func:`runners.run.check_optimizer_c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 
-class BudgetKind(str, Enum):
+class BudgetKind(StrEnum):
     time = "time"
     fidelity = "fidelity"
     evaluations = "evaluations"
     results = "results"
 
 
-class Overhead(str, Enum):
+class Overhead(StrEnum):
     zero = "zero"
     measured = "measured"
 

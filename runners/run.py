@@ -54,7 +54,6 @@ def load_benchmark(name: str, path: str | None = None) -> Benchmark:
         import benchmarks
 
         return benchmarks.load(name)
-    from benchmarks.tabular import TabularBenchmark
 
     return _load_table(str(Path(path).resolve()), name)
 

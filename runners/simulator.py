@@ -27,6 +27,8 @@ from .optimizer import ConfigSampler, Optimizer, OptimizerError, Trial, TrialRes
 BudgetKind = Literal["time", "fidelity", "evaluations", "results"]
 BUDGET_KINDS: tuple[str, ...] = ("time", "fidelity", "evaluations", "results")
 OVERHEAD_POLICIES: tuple[str, ...] = ("zero", "measured")
+#: with a time budget, this many evaluations finishing at one simulated instant means the clock is stuck
+MAX_EVENTS_AT_ONE_TIME = 1_000_000
 
 __all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "RunResult", "simulate"]
 
@@ -241,6 +243,7 @@ def simulate(
     opt_clock = fill(0.0)
     end_time = 0.0
     n_cancelled = 0
+    stuck = 0
     while True:
         if not heap:
             if opt.done:
@@ -251,10 +254,20 @@ def simulate(
                 f"(after {len(c_tid)} evaluations). An optimizer that is finished must set `done = True`."
             )
         t, _, worker, trial, key, cum, ffrom, t0, s, ask_s = pop(heap)
-        if time_budget and t > amount:
-            n_cancelled = 1  # this one, plus those still in the heap
-            end_time = amount
-            break
+        if time_budget:
+            if t > amount:
+                n_cancelled = 1  # this one, plus those still in the heap
+                end_time = amount
+                break
+            if t == end_time:
+                stuck += 1
+                if stuck > MAX_EVENTS_AT_ONE_TIME:
+                    raise OptimizerError(
+                        f"{MAX_EVENTS_AT_ONE_TIME:,} evaluations finished at simulated time {t} without the clock "
+                        f"advancing (zero-cost evaluations of {benchmark.name}); a time budget cannot end this run"
+                    )
+            else:
+                stuck = 0
         tid = trial.trial_id
         fid = trial.fidelity
         c_tid.append(tid)
@@ -360,8 +373,7 @@ class _TableLookup:
         self.cost_flat = self.flat[-1]
         test = benchmark.test_objective
         vis = [n for n, m in benchmark.metrics.items() if m.split != "test" and n != test]
-        self.vis_names = tuple(vis)
-        self.vis_idx = np.asarray([self.metric_names.index(n) for n in vis], dtype=np.intp)
+        self.vis = tuple((n, self.flat[self.metric_names.index(n)]) for n in vis)
         self.seed_index = {s: i for i, s in enumerate(benchmark.seeds)}
         self.fid_index = {v: i for i, v in enumerate(benchmark.fidelity.values)}
 
@@ -378,7 +390,7 @@ class _TableLookup:
         return self.obj_flat.item(key)
 
     def visible(self, key: int) -> dict[str, float]:
-        return dict(zip(self.vis_names, self.flat[self.vis_idx, key].tolist()))
+        return {n: a.item(key) for n, a in self.vis}
 
     def config_ids(self, keys: list[int]) -> np.ndarray:
         return np.asarray(keys, dtype=np.int64) // (self.S * self.F)

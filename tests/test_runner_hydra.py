@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from runners.testing import write_toy_table
 
 CONF = Path(run_mod.__file__).parent / "conf"
 BUILTIN = ["rs", "sh", "hyperband", "asha", "bohb", "dehb", "re", "topk"]
-ADAPTERS = ["optuna-tpe", "dehb-lib", "smac"]
+ADAPTERS = ["optuna-tpe", "optuna-sha", "optuna-hyperband", "dehb-lib", "smac", "smac-hyperband"]
 
 
 def cfg_with(*overrides: str):
@@ -65,9 +64,10 @@ def test_builtin_optimizer_configs_match_their_classes(name):
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
-def test_adapter_configs_compose(name):
+def test_adapter_configs_compose_and_match_their_classes(name):
     cfg = cfg_with(f"optimizer={name}")
     assert cfg.optimizer.name == name and cfg.optimizer._target_.startswith("runners.adapters.")
+    check_optimizer_config(OmegaConf.to_container(cfg.optimizer))  # importing an adapter needs no extra
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,14 @@ import pytest
 
 from benchmarks.protocol import Fidelity, FidelityError
 from benchmarks.space import check_config
-from runners.optimizer import ConfigSampler, OptimizerError, RandomSearch, TrialResult, rung_fidelities, snap_fidelity
+from runners.optimizer import (
+    ConfigSampler,
+    OptimizerError,
+    RandomSearch,
+    TrialResult,
+    rung_fidelities,
+    snap_fidelity,
+)
 from runners.testing import toy_benchmark, toy_space
 
 
@@ -88,8 +95,9 @@ def test_projection_returns_nearest_table_configuration(toy):
     p = s.project(anywhere)
     toy.config_id(p)  # in the table
     # it is the closest by the documented encoding
-    from benchmarks.space import encode_frame
     import pandas as pd
+
+    from benchmarks.space import encode_frame
 
     frame = pd.DataFrame(toy.configurations())
     d = np.linalg.norm(encode_frame(toy.space, frame) - encode_frame(toy.space, pd.DataFrame([anywhere])), axis=1)

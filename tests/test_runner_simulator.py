@@ -67,7 +67,10 @@ def scripted(bench, steps, **kw):
     return lambda **base: Scripted(bench=bench, steps=steps, **kw, **base)
 
 
-def run(bench, opt, budget=Budget("results", 100), n_workers=2, seed=0, **kw):
+RESULTS_100 = Budget("results", 100)
+
+
+def run(bench, opt, budget=RESULTS_100, n_workers=2, seed=0, **kw):
     return simulate(bench, opt, seed=seed, n_workers=n_workers, budget=budget, **kw)
 
 
@@ -325,3 +328,30 @@ def test_measured_overhead_enters_the_clock(toy):
     assert (ev["optimizer_seconds"] >= 0.02).all()
     assert ev["t_start"].iloc[0] >= 0.02
     assert (ev["t_start"].iloc[1:].to_numpy() - ev["t_end"].iloc[:-1].to_numpy() >= 0.02).all()
+
+
+def test_time_budget_with_a_stuck_clock_is_an_error(tmp_path, monkeypatch):
+    import runners.simulator as sim
+
+    free = toy_benchmark(tmp_path / "free", n_configs=3, cost_per_unit=[0.0, 0.0, 0.0], name="free")
+    monkeypatch.setattr(sim, "MAX_EVENTS_AT_ONE_TIME", 50)
+    with pytest.raises(OptimizerError, match="without the clock advancing"):
+        run(free, RandomSearch, budget=Budget("time", 10.0))
+
+
+def test_random_search_on_published_fcnet_naval():
+    import benchmarks
+
+    try:
+        bench = benchmarks.load("pub-fcnet-naval")
+    except Exception as e:  # noqa: BLE001 - the published tables are optional here
+        pytest.skip(f"pub-fcnet-naval cannot be loaded: {e}")
+    r = run(bench, RandomSearch, n_workers=4, budget=Budget("evaluations", 50), seed=1)
+    ev = r.events
+    assert len(ev) == 50 and (ev["fidelity"] == bench.fidelity.max).all()
+    assert set(ev["seed"]) <= set(bench.seeds)
+    for _, row in ev.head(5).iterrows():
+        q = bench.query(int(row["config_id"]), row["fidelity"], int(row["seed"]))
+        assert row["objective"] == pytest.approx(q[bench.objective]) and row["cost"] == pytest.approx(q.cost)
+    # events happen in finish order and the 4 workers overlap in time
+    assert ev["t_end"].is_monotonic_increasing and ev["worker"].nunique() == 4
