@@ -16,8 +16,8 @@ from .protocol import (
     TableFormatError,
     UnknownBenchmarkError,
 )
-from .tabular import TabularBenchmark
 from .table import Table, read_table, write_table
+from .tabular import TabularBenchmark
 
 __all__ = [
     "CATALOG", "BatchResult", "Benchmark", "ConfigError", "Curve", "CurveBenchError", "Fidelity", "FidelityError",

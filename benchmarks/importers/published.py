@@ -23,6 +23,7 @@ import pickle
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
 import ConfigSpace as CS
 import numpy as np
 import pandas as pd
