@@ -1,4 +1,9 @@
-"""``python -m perf [NAME ...] [--quick]``: run the performance scripts (all by default)."""
+"""``python -m perf [NAME ...] [--quick] [--markdown FILE]``: run the performance scripts (all by default).
+
+Each script prints its measures beside a baseline measured in the same run and
+saves them under ``.perf/NAME.json``; ``--markdown FILE`` also writes every
+saved result as one Markdown page (docs/performance.md is made this way).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,14 @@ SCRIPTS = ["tables", "simulator", "optimizers", "training", "surrogates"]
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
+    markdown = None
+    if "--markdown" in argv:
+        i = argv.index("--markdown")
+        if i + 1 >= len(argv):
+            print("--markdown needs a file name", file=sys.stderr)
+            return 2
+        markdown = argv[i + 1]
+        argv = argv[:i] + argv[i + 2:]
     names = [a for a in argv if not a.startswith("-")] or SCRIPTS
     unknown = [n for n in names if n not in SCRIPTS]
     if unknown:
@@ -29,6 +42,10 @@ def main(argv: list[str]) -> int:
             print(f"\n== {name} ==  FAILED: {type(e).__name__}: {e}")
             failed.append(name)
     print(f"\nperf results saved under .perf/ ({', '.join(n for n in names if n not in failed)})")
+    if markdown:
+        from .common import write_markdown
+
+        print(f"written: {write_markdown(markdown, SCRIPTS)}")
     return 1 if failed else 0
 
 

@@ -85,3 +85,38 @@ class Report:
 def load_saved(name: str) -> dict | None:
     p = RESULTS_DIR / f"{name}.json"
     return json.loads(p.read_text()) if p.is_file() else None
+
+
+def write_markdown(path: str | Path, names: list[str]) -> Path:
+    """Every saved perf result (``.perf/NAME.json``) as one Markdown page."""
+    from benchmarks.io import atomic_write_text
+
+    lines = [
+        "# Performance",
+        "",
+        "Written by `python -m perf --markdown docs/performance.md` (what `make perf` runs, plus this page).",
+        "Each measure stands beside a baseline measured in the same run on the same machine; rerun to",
+        "reproduce on yours. \"x better\" is the baseline's time divided by ours (or our rate divided by the",
+        "baseline's).",
+    ]
+    for name in names:
+        saved = load_saved(name)
+        if saved is None:
+            continue
+        hw = saved.get("hardware", {})
+        lines += ["", f"## {name}", "",
+                  f"Measured {saved.get('created', '?')} with CurveBench {saved.get('code_version', '?')} on "
+                  f"{hw.get('cpu', '?')} ({hw.get('cpu_count', '?')} cores, {hw.get('memory_gib', '?')} GiB), "
+                  f"torch {hw.get('torch', '-')}" + (f", GPU {hw['gpu']}" if hw.get("gpu") else "") + ".",
+                  "", "| measure | ours | baseline | x better | target | baseline is |", "|---|---:|---:|---:|---|---|"]
+        for r in saved["rows"]:
+            base = "" if r["baseline"] is None else f"{r['baseline']:.4g}"
+            ratio = "" if r["ratio"] is None else f"{r['ratio']:.1f}x"
+            tgt = ""
+            if r["target"] is not None:
+                tgt = ("<= " if r["lower_is_better"] else ">= ") + f"{r['target']:g}: " + ("met" if r["meets_target"] else "**missed**")
+            lines.append(f"| {r['measure']} | {r['ours']:.4g} | {base} | {ratio} | {tgt} | {r['baseline_name']} |")
+        for n in saved.get("notes", []):
+            lines.append(f"\n- {n}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return Path(path)
