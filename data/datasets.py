@@ -140,8 +140,9 @@ def _pmlb_categorical(paths: list[Path]) -> list[str]:
 
 
 def _read_mnist(paths: list[Path]) -> tuple[pd.DataFrame, np.ndarray]:
+    """784 pixel columns (0-255, scaled to [0, 1]) then the label in the last column."""
     a = np.loadtxt(paths[0], delimiter=",", dtype=np.float32)
-    return pd.DataFrame(a[:, 1:] / 255.0, columns=[f"px{i}" for i in range(a.shape[1] - 1)]), a[:, 0].astype(np.int64)
+    return pd.DataFrame(a[:, :-1] / 255.0, columns=[f"px{i}" for i in range(a.shape[1] - 1)]), a[:, -1].astype(np.int64)
 
 
 def _sklearn_reader(loader: str):
@@ -384,11 +385,13 @@ def split_indices(n: int, *, split_seed: int, fractions: tuple[float, float, flo
 
 
 def load_splits(name: str, *, split_seed: int = 0, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                max_train_rows: int | None = None) -> Splits:
+                max_train_rows: int | None = None, raw_features: bool = False) -> Splits:
     """Load, split and preprocess a dataset (see the module docstring for what is done, in order).
 
     ``max_train_rows`` subsamples the training split (fixed by ``split_seed``) for
     tables whose full training set costs too much CPU time; valid and test are kept whole.
+    ``raw_features`` keeps every feature as stored (no dropping, no standardization),
+    for families that need the data's layout, e.g. a CNN on image pixels.
     """
     s = spec(name)
     x, y, cats = load_raw(name)
@@ -410,8 +413,11 @@ def load_splits(name: str, *, split_seed: int = 0, fractions: tuple[float, float
     xa = x.to_numpy()
     mean, std = xa[tr].mean(axis=0), xa[tr].std(axis=0)
     keep = std > 0
+    if raw_features:
+        keep[:] = True
     names = [c for c, k in zip(x.columns, keep) if k]
-    xa = (xa[:, keep] - mean[keep]) / std[keep]
+    if not raw_features:
+        xa = (xa[:, keep] - mean[keep]) / std[keep]
     prov = {
         "dataset": name,
         "task": s.task,
@@ -422,6 +428,7 @@ def load_splits(name: str, *, split_seed: int = 0, fractions: tuple[float, float
         "split_fractions": list(fractions),
         "rows": {"train": int(len(tr)), "valid": int(len(va)), "test": int(len(te))},
         "n_features": int(keep.sum()),
+        "raw_features": raw_features,
         "dropped_constant_features": [c for c, k in zip(x.columns, keep) if not k],
         "one_hot_features": multi,
     }

@@ -63,6 +63,9 @@ class GroupResult:
     extra: dict = field(default_factory=dict)
 
 
+_EPOCH_GATHER_BYTES = 64 * 2**20
+
+
 def _eval_chunk(G: int, width: int) -> int:
     return int(max(256, min(8192, 2**24 // max(1, G * width))))
 
@@ -89,18 +92,31 @@ def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "
     width = max(getattr(model, "sizes", [64]))
     chunk = _eval_chunk(G, width)
 
+    # persistent gradient buffers (backward accumulates into them; zeroed after every step), so the
+    # optimizer can keep views of them instead of slicing fresh tensors each step
+    for p in model.params:
+        p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in model.params]
     for epoch in range(E):
         t0 = time.perf_counter()
         perm = torch.as_tensor(np.stack([rng.permutation(k, epoch, n) for k in spec.keys]), device=device)
         lr = lr_all[:, epoch]
         running = torch.zeros(G, dtype=torch.float64, device=device)
+        # gather the epoch's shuffled copy once when it is small, else per step
+        whole = G * n * xs["train"][0].numel() * 4 <= _EPOCH_GATHER_BYTES
+        x_ep, y_ep = (xs["train"][perm], ys["train"][perm]) if whole else (None, None)
         for s in range(steps):
             idx = perm[:, s * B:(s + 1) * B]
-            xb, yb = xs["train"][idx], ys["train"][idx]
+            if whole:
+                xb, yb = x_ep[:, s * B:(s + 1) * B], y_ep[:, s * B:(s + 1) * B]
+            else:
+                xb, yb = xs["train"][idx], ys["train"][idx]
             pred = model.forward(xb, train=True, counter=epoch * 65536 + s)
             loss = torch.where(alive, batch_loss(task, pred, yb), torch.zeros((), device=device))
-            grads = torch.autograd.grad(loss.sum(), model.params)
+            loss.sum().backward()  # each run's gradient is its own: the runs share no parameter
             opt.step(grads, lr)
+            for gr in grads:
+                gr.zero_()
             running += loss.detach().to(torch.float64) * idx.shape[1]
         stats: dict[str, torch.Tensor] = {"train_loss": running / n}
         with torch.no_grad():

@@ -135,6 +135,16 @@ def _sampling_text(sw: Sweep) -> str:
             f"each trained with seeds {s['seeds']} for {s['epochs']} epochs")
 
 
+def _preprocessing_text(d: dict[str, Any]) -> str:
+    if d.get("raw_features"):
+        return f"{d['n_features']} features fed as stored (no standardization)."
+    dropped = ", ".join(d["dropped_constant_features"]) or "none"
+    onehot = ", ".join(d["one_hot_features"]) or "none"
+    target = " The target is standardized the same way." if d["task"] == "regression" else ""
+    return (f"{d['n_features']} features after dropping constant ones ({dropped}) and one-hot encoding "
+            f"integer-coded categoricals ({onehot}); standardized with the training split's mean and std.{target}")
+
+
 def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, Any]) -> str:
     """The data card of a generated table (Markdown)."""
     s, d, m = sw.plan.settings, sw.data.provenance, calib["model"]
@@ -159,9 +169,7 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 - Source: {d['source']} ({d['licence']}).
 - Files and sha256: {', '.join(f'`{k}` {v}' for k, v in d['files'].items()) or 'bundled with scikit-learn'}.
 - Split: seed {d['split_seed']}, fractions {d['split_fractions']} (train/valid/test rows {rows['train']}/{rows['valid']}/{rows['test']}).{sub}
-- Preprocessing: {d['n_features']} features after dropping constant ones {d['dropped_constant_features']} and
-  one-hot encoding {d['one_hot_features'] or 'none'}; standardized with training statistics
-  {'(the target too)' if d['task'] == 'regression' else ''}.
+- Preprocessing: {_preprocessing_text(d)}
 
 ## Cost
 `cost` is the seconds to train the configuration alone, from scratch, to that epoch, on the recording
@@ -175,3 +183,40 @@ shared machine and carry that noise. Compute spent: {got['train_wall_seconds'] /
 Details the original protocol does not publish are chosen openly in the family's module docstring
 (`data/families/{s['family']}.py`). Provenance (code version, torch version, hardware) is in manifest.json.
 """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m data.merge NAME``: merge a shipped table's finished sweep (or only rewrite its CARD.md)."""
+    import argparse
+    import sys
+
+    from .recipes import TABLES
+    from .sweep import SweepConfig, prepare, table_folder
+
+    p = argparse.ArgumentParser(prog="python -m data.merge", description=main.__doc__)
+    p.add_argument("name", choices=sorted(TABLES))
+    p.add_argument("--overwrite", action="store_true", help="rewrite an existing table")
+    p.add_argument("--card-only", action="store_true", help="only rewrite CARD.md of an existing table")
+    args = p.parse_args(argv)
+    cfg = SweepConfig(name=args.name, **TABLES[args.name])
+    sw = prepare(cfg)
+    out = table_folder(cfg)
+    try:
+        if args.card_only:
+            from benchmarks.table import read_manifest
+
+            from .sweep import calibrate
+
+            prov = read_manifest(out)["provenance"]
+            atomic_write_text(out / "CARD.md", card(sw, collect(sw), calibrate(sw, torch.device("cpu")), prov))
+        else:
+            merge(sw, device=torch.device("cpu"), out=out, overwrite=args.overwrite)
+    except (SweepStateError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

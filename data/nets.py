@@ -105,7 +105,14 @@ class BatchedMLP:
         h = x
         for i in range(n_hidden + 1):
             w, b = self.params[2 * i], self.params[2 * i + 1]
-            h = torch.baddbmm(b, h, w) if h.dim() == 3 else torch.matmul(h, w) + b
+            if w.shape[-1] == 1:
+                # a one-column product takes another kernel (gemv) when G == 1, which rounds differently;
+                # a zero second column keeps grouped and solo runs bit-identical
+                w = torch.cat([w, torch.zeros_like(w)], dim=-1)
+                b = torch.cat([b, torch.zeros_like(b)], dim=-1)
+                h = (torch.baddbmm(b, h, w) if h.dim() == 3 else torch.matmul(h, w) + b)[..., :1]
+            else:
+                h = torch.baddbmm(b, h, w) if h.dim() == 3 else torch.matmul(h, w) + b
             if i == n_hidden:
                 break
             blocks = self._blocks[i]

@@ -15,15 +15,33 @@ def _col(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class BatchedAdam:
-    def __init__(self, params: list[torch.Tensor], *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    """Adam over stacked parameters with a learning rate per run (betas, eps as torch's defaults).
+
+    Uses torch's fused CPU/GPU Adam kernel (one pass over each run's tensors, called
+    once per distinct learning rate) when this torch has it, else plain tensor ops.
+    Each run's slice is updated by itself, so grouping never changes a run's numbers.
+    """
+
+    def __init__(self, params: list[torch.Tensor], *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 fused: bool | None = None):
         self.params, self.b1, self.b2, self.eps = params, betas[0], betas[1], eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
         self.t = 0
+        self.fused = hasattr(torch, "_fused_adam_") if fused is None else fused
+        if self.fused:
+            G = params[0].shape[0]
+            self._pv = [[p.detach()[g] for p in params] for g in range(G)]
+            self._mv = [[m[g] for m in self.m] for g in range(G)]
+            self._vv = [[v[g] for v in self.v] for g in range(G)]
+            self._step = torch.zeros((), dtype=torch.float32, device=params[0].device)  # shared: all runs step together
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
         self.t += 1
+        if self.fused:
+            self._fused_step(grads, lr)
+            return
         c1 = 1 - self.b1 ** self.t
         c2 = 1 - self.b2 ** self.t
         # p -= lr/c1 * m / (sqrt(v/c2) + eps), written as lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2))
@@ -33,6 +51,31 @@ class BatchedAdam:
             v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
             denom = v.sqrt().add_(self.eps * c2 ** 0.5)
             p.addcdiv_(m * _col(step, p), denom, value=-1.0)
+
+    def _grad_views(self, grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+        """Per-run views of the gradient tensors, kept while the engine reuses the same buffers."""
+        if getattr(self, "_gsrc", None) is None or any(a is not b for a, b in zip(self._gsrc, grads)):
+            self._gsrc = list(grads)
+            self._gv = [[gr[g] for gr in grads] for g in range(len(self._pv))]
+        return self._gv
+
+    def _fused_step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
+        self._step += 1  # the fused kernel reads the step count; torch.optim.Adam increments it before the call
+        gv = self._grad_views(grads)
+        by_lr: dict[float, list[int]] = {}
+        for g, value in enumerate(lr.tolist()):
+            by_lr.setdefault(value, []).append(g)
+        for value, runs in by_lr.items():
+            torch._fused_adam_(
+                [t for g in runs for t in self._pv[g]],
+                [t for g in runs for t in gv[g]],
+                [t for g in runs for t in self._mv[g]],
+                [t for g in runs for t in self._vv[g]],
+                [],
+                [self._step] * (len(runs) * len(self.params)),
+                lr=value, beta1=self.b1, beta2=self.b2, weight_decay=0.0, eps=self.eps, amsgrad=False,
+                maximize=False,
+            )
 
     @torch.no_grad()
     def reset(self, mask: torch.Tensor) -> None:

@@ -45,12 +45,31 @@ def hash32(x: torch.Tensor) -> torch.Tensor:
     return (x >> 16) ^ x
 
 
+def _hash32_int(x: int) -> int:
+    """:func:`hash32` of one Python integer (same values, no tensor)."""
+    x = ((x >> 16) ^ x) * _MIX & _M32
+    x = ((x >> 16) ^ x) * _MIX & _M32
+    return (x >> 16) ^ x
+
+
+_IDX: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _golden_index(n: int, device: torch.device) -> torch.Tensor:
+    key = (n, str(device))
+    t = _IDX.get(key)
+    if t is None:
+        if len(_IDX) > 64:
+            _IDX.clear()
+        t = _IDX[key] = torch.arange(n, dtype=torch.int64, device=device) * _GOLDEN
+    return t
+
+
 def uniform(keys: torch.Tensor, counter: int, n: int) -> torch.Tensor:
     """(G, n) float32 uniforms in [0, 1): row g depends only on (keys[g], counter, column index)."""
-    c = hash32(torch.tensor([counter & _M32], dtype=torch.int64, device=keys.device))
+    c = _hash32_int(counter & _M32)
     base = hash32((keys ^ c) & _M32)
-    idx = torch.arange(n, dtype=torch.int64, device=keys.device) * _GOLDEN
-    bits = hash32((base[:, None] + idx[None, :]) & _M32)
+    bits = hash32((base[:, None] + _golden_index(n, keys.device)[None, :]) & _M32)
     return (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 

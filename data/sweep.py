@@ -129,7 +129,8 @@ def prepare(cfg: SweepConfig) -> Sweep:
     """Load the data, sample the configurations and write (or check) the plan."""
     _check(cfg)
     family = get_family(cfg.family)
-    data = load_splits(cfg.dataset, split_seed=cfg.split_seed, max_train_rows=cfg.max_train_rows)
+    data = load_splits(cfg.dataset, split_seed=cfg.split_seed, max_train_rows=cfg.max_train_rows,
+                       **family.preprocessing)
     family.check_data(data)
     epochs = int(cfg.epochs or family.epochs)
     configs = family.sample(cfg.n_configs, cfg.sample_seed)
@@ -191,6 +192,10 @@ def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
     return out
 
 
+def _progress(bar, step: float):
+    return None if bar is None else (lambda epoch: bar.update(step))
+
+
 def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
     """Train every group of one shard and write the shard file."""
     groups = sw.plan.shards[index]
@@ -198,8 +203,7 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
     rows, metrics, diverged, n_params, group_of, group_seconds = [], [], [], [], [], []
     started, t0 = utc_now(), time.perf_counter()
     for gi, runs in enumerate(groups):
-        step = len(runs) / sw.epochs
-        res = train_runs(sw, runs, device, on_epoch=(lambda e: bar.update(step)) if bar is not None else None)
+        res = train_runs(sw, runs, device, on_epoch=_progress(bar, len(runs) / sw.epochs))
         rows += runs
         metrics.append(np.stack([res.metrics[m] for m in metric_names], axis=1))  # (G, M, E)
         diverged.append(res.diverged_epoch)
@@ -254,7 +258,17 @@ def run_sweep(cfg: SweepConfig) -> Path | None:
     if cfg.merge and len(done_shards(sw.folder, n)) == n:
         from .merge import merge
 
-        return merge(sw, device=device, out=table_folder(cfg), overwrite=cfg.overwrite_table)
+        out = table_folder(cfg)
+        if out.exists() and not cfg.overwrite_table:
+            log.info("table %s already written; not merging again (overwrite_table=true to rewrite it)", out)
+            return out
+        try:
+            return merge(sw, device=device, out=out, overwrite=cfg.overwrite_table)
+        except (FileExistsError, OSError) as e:
+            if out.is_dir() and (out / "manifest.json").is_file():  # another worker merged first
+                log.info("table %s was written by another worker (%s)", out, e)
+                return out
+            raise
     return None
 
 

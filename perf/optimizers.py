@@ -24,7 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import Report, fcnet_like_space
+from runners.testing import fcnet_like_space
+
+from .common import Report
 
 
 def _factories() -> dict[str, Callable[..., Any]]:
@@ -70,28 +72,61 @@ def main(quick: bool = False) -> Report:
         best, worst = bench.value_range()
         factories = _factories()
         ms_per_result: dict[str, float] = {}
+        ms_per_ask: dict[str, float] = {}
         regret: dict[str, float] = {}
         for name, factory in factories.items():
             secs, n, regrets = 0.0, 0, []
+            asks = [0.0, 0]
             for seed in seeds:
-                run = simulate(bench, factory, seed=seed, n_workers=4, budget=Budget("evaluations", evaluations))
+                run = simulate(bench, _timing_asks(factory, asks), seed=seed, n_workers=4,
+                               budget=Budget("evaluations", evaluations))
                 secs += run.summary["optimizer_seconds"]
                 n += run.summary["n_events"]
                 inc = run.events["objective"].min()
                 regrets.append((inc - best) / (worst - best))
             ms_per_result[name] = 1000 * secs / max(n, 1)
+            ms_per_ask[name] = 1000 * asks[0] / max(asks[1], 1)
             regret[name] = statistics.median(regrets)
         for name in sorted(n for n in factories if n in _builtin_names()):
             base = OVERHEAD_BASELINE.get(name)
             base = base if base in ms_per_result else "rs"
             report.add(f"{name}: optimizer ms per result", ms_per_result[name], ms_per_result[base], base)
+        for name in sorted(n for n in factories if n in _builtin_names()):
+            base = OVERHEAD_BASELINE.get(name)
+            base = base if base in ms_per_ask else "rs"
+            report.add(f"{name}: optimizer ms per ask", ms_per_ask[name], ms_per_ask[base], base)
         for name in sorted(n for n in factories if n in _builtin_names() and n != "rs"):
             report.add(f"{name}: normalized regret @{evaluations} evals", regret[name], regret["rs"], "rs")
         for name in sorted(n for n in factories if n not in _builtin_names()):
-            report.note(f"{name}: {ms_per_result[name]:.3g} ms per result, normalized regret {regret[name]:.3g}")
+            report.note(
+                f"{name}: {ms_per_result[name]:.3g} ms per result, {ms_per_ask[name]:.3g} ms per ask, "
+                f"normalized regret {regret[name]:.3g}"
+            )
         report.note(f"median over seeds {seeds}; 4 workers; {evaluations} full-training equivalents per run")
     report.print()
     return report
+
+
+def _timing_asks(factory: Callable[..., Any], acc: list) -> Callable[..., Any]:
+    """``factory`` whose optimizers add the seconds and the number of their ``ask`` calls to ``acc``."""
+    import time
+
+    def build(**kwargs: Any) -> Any:
+        opt = factory(**kwargs)
+        ask = opt.ask
+
+        def timed_ask() -> Any:
+            t0 = time.perf_counter()
+            try:
+                return ask()
+            finally:
+                acc[0] += time.perf_counter() - t0
+                acc[1] += 1
+
+        opt.ask = timed_ask
+        return opt
+
+    return build
 
 
 def _builtin_names() -> set[str]:

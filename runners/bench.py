@@ -2,10 +2,20 @@
 
     python -m runners.bench                         # results/bench, reports/bench
     python -m runners.bench seeds=[0,1] n_jobs=1    # any study key can be overridden
+    python -m runners.bench standin=DIR             # the same study on synthetic stand-in tables (timing check)
 
 Benchmarks of the study that are not available here (a shipped table not
-generated yet) are skipped with a loud message; if none is available the
-command fails. Finished runs are skipped, so a second call only redoes the report.
+generated yet) are skipped with a loud message at the start and again in the
+summary; their runs stay in the study plan, so the report lists them as
+missing. If none is available the command fails. Finished runs are skipped, so
+a second call only redoes the report. A progress bar shows the runs; the
+summary at the end gives the counts, the time spent and where everything is.
+
+``standin=DIR`` writes (or reuses) six synthetic tables shaped like the shipped
+ones (3 FCNet-like: 1,000 configurations x 2 seeds x 100 epochs; 3 LCBench-like:
+500 x 2 x 50; :func:`runners.testing.write_standin_tables`) under DIR and runs
+the bench study on them as study ``bench-standin``: the way to check how long
+``make bench`` takes before the real tables exist.
 """
 
 from __future__ import annotations
@@ -14,36 +24,88 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
 
 from .study import load_study, run_study
 
 STUDY = "bench"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    args = list(sys.argv[1:] if argv is None else argv)
-    study = STUDY
-    rest = []
-    for a in args:
+def _configure(argv: Sequence[str]) -> DictConfig:
+    study, standin, rest = STUDY, None, []
+    for a in argv:
         if a.startswith("study="):
             study = a.split("=", 1)[1]
+        elif a.startswith("standin="):
+            standin = a.split("=", 1)[1]
         else:
             rest.append(a)
-    cfg = load_study(study, ["skip_unavailable=true", *rest])
+    extra = [f"name={study}-standin"] if standin else []
+    cfg = load_study(study, ["skip_unavailable=true", *extra, *rest])
+    if standin:
+        from .testing import write_standin_tables
+
+        cfg.benchmarks = write_standin_tables(standin)
+    return cfg
+
+
+def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
+    b, o = len(cfg.benchmarks), len(cfg.optimizers)
+    lines = [
+        "",
+        f"== {cfg.name}: {out['n_runs']} runs = {b} benchmarks x {o} optimizers x {len(cfg.seeds)} seeds "
+        f"x workers {list(cfg.n_workers)}; budget {cfg.budget.amount:g} {_kind(cfg)} per run ==",
+        f"  ran {out['ran']}, already finished {out['skipped']}, failed {out['failed']}, "
+        f"not run (benchmark or optimizer not available) {out['n_unavailable_runs']}",
+        f"  time: runs {out['seconds_runs']:.0f} s, report {out['seconds_report']:.0f} s, total {seconds:.0f} s",
+        f"  results: {out['study_dir']}",
+    ]
+    if out["report"]:
+        lines.append(f"  report:  {out['report']}")
+    elif out["report_error"]:
+        lines.append(f"  NO REPORT: {out['report_error']}")
+    for f in out["failures"][:10]:
+        lines.append(f"  FAILED: {f['benchmark']} / {f['optimizer']} / {f['n_workers']} workers / seed {f['seed']}: "
+                     f"{f['error']}")
+    if len(out["failures"]) > 10:
+        lines.append(f"  ... and {len(out['failures']) - 10} more failures (listed in the report)")
+    missing_b = [u for u in out["unavailable"] if u["kind"] == "benchmark"]
+    missing_o = [u for u in out["unavailable"] if u["kind"] == "optimizer"]
+    if missing_b or missing_o:
+        bar = "!" * 100
+        lines.append(bar)
+        if missing_b:
+            lines += [
+                f"! MISSING BENCHMARKS ({len(missing_b)} of {b}): {', '.join(u['name'] for u in missing_b)}",
+                "!   not available here (a shipped table not generated yet?). Generate them with `make tables`,",
+                "!   then run `make bench` again (finished runs are kept).",
+            ]
+        for u in missing_o:
+            lines.append(f"! MISSING OPTIMIZER {u['name']}: {u['reason']}")
+        lines += ["! Their runs are listed as missing in the report.", bar]
+    return "\n".join(lines)
+
+
+def _kind(cfg: DictConfig) -> str:
+    kind = cfg.budget.kind
+    kind = kind.value if hasattr(kind, "value") else str(kind)
+    return {"evaluations": "full-fidelity evaluations", "time": "simulated seconds"}.get(kind, kind)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    cfg = _configure(list(sys.argv[1:] if argv is None else argv))
+    print(f"{cfg.name}: {OmegaConf.select(cfg, 'description') or ''}".rstrip(": "), flush=True)
     t0 = time.perf_counter()
     try:
         out = run_study(cfg)
     except RuntimeError as e:
         print(f"make bench: {e}", file=sys.stderr)
         return 1
-    print(
-        f"bench: {out['n_runs']} runs ({out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed) "
-        f"in {time.perf_counter() - t0:.0f} s; results in {out['study_dir']}"
-    )
-    if out["report"]:
-        print(f"report: {out['report']}")
-    return 1 if out["failed"] else 0
+    print(_summary(cfg, out, time.perf_counter() - t0), flush=True)
+    return 1 if out["failed"] or out["report_error"] else 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.protocol import Benchmark, Fidelity, FidelityError, Metric
-from benchmarks.space import encode_frame, hp_names
+from benchmarks.space import _choices, encode_frame, hp_names
 
 Status = Literal["ok", "diverged"]
 
@@ -176,6 +177,8 @@ class ConfigSampler:
         self.names = hp_names(space)
         self.configurations = list(configurations) if configurations is not None else None
         self._tree: Any = None
+        self._encoder: _RowEncoder | None = None
+        self._held: dict[tuple, int] = {}
         self._cs: Any = None
 
     @classmethod
@@ -210,8 +213,8 @@ class ConfigSampler:
         if self._cs is None:
             self._cs = copy.deepcopy(self.space)
         self._cs.seed(int(rng.integers(0, 2**31 - 1)))
-        out = self._cs.sample_configuration(n)
-        out = [out] if n == 1 and not isinstance(out, list) else out
+        # ConfigSpace deprecates size=1 (it will return a list); without a size it returns one configuration
+        out = [self._cs.sample_configuration()] if n == 1 else self._cs.sample_configuration(n)
         return [dict(c) for c in out]
 
     def sample_one(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -219,22 +222,51 @@ class ConfigSampler:
 
     def project(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The configuration the benchmark can answer that is nearest to ``config``."""
-        return self.project_many([config])[0]
+        if self.configurations is None:
+            return self._clip(config)
+        return dict(self.configurations[self._nearest(config)])
 
     def project_many(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        if not configs:
-            return []
+        """:meth:`project` for each of ``configs``."""
         if self.configurations is None:
             return [self._clip(c) for c in configs]
-        if self._tree is None:
-            from scipy.spatial import cKDTree
+        return [dict(self.configurations[self._nearest(c)]) for c in configs]
 
-            frame = pd.DataFrame.from_records(self.configurations, columns=list(self.names))
-            self._tree = cKDTree(np.nan_to_num(encode_frame(self.space, frame), nan=-1.0))
-        frame = pd.DataFrame.from_records([dict(c) for c in configs], columns=list(self.names))
+    def _nearest(self, config: Mapping[str, Any]) -> int:
+        """Index of the held configuration nearest to ``config`` in the [0, 1] encoding.
+
+        A held configuration asked for as is comes from a dict; anything else is
+        encoded in plain Python and looked up in a k-d tree built once. The
+        dict holds only configurations whose encoding no other one shares, so
+        it answers exactly what the tree would.
+        """
+        if self._tree is None:
+            self._build_index()
+        try:
+            i = self._held.get(tuple(config.get(n) for n in self.names))
+        except TypeError:  # an unhashable value: not a held configuration
+            i = None
+        if i is None:
+            assert self._encoder is not None
+            _, i = self._tree.query(self._encoder.encode(config), k=1)
+        return int(i)
+
+    def _build_index(self) -> None:
+        from scipy.spatial import cKDTree
+
+        frame = pd.DataFrame.from_records(self.configurations, columns=list(self.names))
         x = np.nan_to_num(encode_frame(self.space, frame), nan=-1.0)
-        _, idx = self._tree.query(x, k=1)
-        return [dict(self.configurations[i]) for i in np.atleast_1d(idx).tolist()]
+        self._tree = cKDTree(x)
+        self._encoder = _RowEncoder(self.space)
+        rows = [r.tobytes() for r in x]
+        shared = {r for r, n in Counter(rows).items() if n > 1}
+        self._held = {}
+        for i, (c, r) in enumerate(zip(self.configurations or [], rows)):
+            if r not in shared:
+                try:
+                    self._held[tuple(c.get(n) for n in self.names)] = i
+                except TypeError:
+                    pass
 
     def _clip(self, config: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(config)
@@ -248,6 +280,64 @@ class ConfigSampler:
                 v = int(round(v))
             out[name] = v
         return out
+
+
+class _RowEncoder:
+    """One configuration -> the row :func:`benchmarks.space.encode_frame` gives it, with NaN as -1.
+
+    The same numbers as ``np.nan_to_num(encode_frame(space, one_row_frame), nan=-1.0)``
+    (a test checks it), computed in plain Python: a projection costs
+    microseconds instead of the milliseconds of building a one-row DataFrame.
+    Choices map through a dict (a value outside them gets code -1, as in
+    ``pd.Categorical``); numbers are scaled to [0, 1] (log scale for log
+    hyperparameters); a value that is not a number encodes as -1, an infinite
+    one (0 on a log scale) as -/+1e150, where ``encode_frame`` gives no neighbour at all.
+    """
+
+    def __init__(self, space: Any) -> None:
+        #: per hyperparameter: (name, {choice: code / (n - 1)}) or (name, (lo, span, log)) in encoded units
+        self.columns: list[tuple[str, dict[Any, float] | tuple[float, float, bool]]] = []
+        for name in hp_names(space):
+            hp = space[name]
+            choices = _choices(hp)
+            if choices is not None:
+                scale = max(len(choices) - 1, 1)
+                self.columns.append((name, {c: k / scale for k, c in enumerate(choices)}))
+                continue
+            log = bool(getattr(hp, "log", False))
+            lo, hi = float(hp.lower), float(hp.upper)
+            if log:
+                lo, hi = math.log(lo), math.log(hi)
+            self.columns.append((name, (lo, hi - lo, log)))
+
+    def encode(self, config: Mapping[str, Any]) -> np.ndarray:
+        row = []
+        for name, how in self.columns:
+            v = config.get(name)
+            if isinstance(how, dict):
+                try:
+                    row.append(how.get(v, -1.0))
+                except TypeError:  # an unhashable value is not one of the choices
+                    row.append(-1.0)
+                continue
+            lo, span, log = how
+            x = _to_float(v)
+            if log:
+                x = math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+            x = (x - lo) / span if span > 0 else 0.0
+            row.append(-1.0 if x != x else x)
+        # an infinite coordinate (0 on a log scale) would leave the k-d tree without a neighbour: make it huge
+        return np.nan_to_num(np.array(row), nan=-1.0, posinf=1e150, neginf=-1e150)
+
+
+def _to_float(value: Any) -> float:
+    """A value as ``pd.to_numeric(..., errors="coerce")`` reads it: NaN when it is not a number."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 # ---------------------------------------------------------------- the base class

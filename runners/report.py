@@ -500,6 +500,12 @@ class _Builder:
                         " or, where it was not recorded, the range over all runs of this study (see Benchmarks)."
                         if "study" in srcs
                         else "."
+                    )
+                    + (
+                        " For benchmarks that hold no range of their own (surrogates) the runner estimated it once, "
+                        "from a fixed, seeded sample of configurations at the maximum fidelity (see Benchmarks)."
+                        if any(s.startswith("runner, ") for s in srcs)
+                        else ""
                     ),
                     "Time is the simulated clock of the runs, in seconds, shown on a log scale. Averages across benchmarks "
                     "use the fraction of each benchmark's time horizon: its time budget, else the latest end of any of its "

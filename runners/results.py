@@ -156,7 +156,56 @@ def _code_version() -> str:
     return code_version()
 
 
+#: a benchmark without a value range of its own (a surrogate) gets one estimated from this many configurations,
+#: sampled uniformly from its space with this seed, at the maximum fidelity and every seed: fixed, so that
+#: normalized regret is comparable across studies
+RANGE_SAMPLES = 1000
+RANGE_SEED = 0
+_ESTIMATED_RANGES: dict[tuple, tuple[float, float]] = {}
+
+
+def estimated_value_range(benchmark: Benchmark, name: str) -> tuple[float, float]:
+    """(best, worst) of metric ``name`` over a fixed sample of configurations (module constants).
+
+    Computed once per benchmark (checksum) and metric in a process. The best is
+    widened to the benchmark's optimum when that is better.
+    """
+    key = (type(benchmark).__name__, benchmark.name, benchmark.checksum, name)
+    if key not in _ESTIMATED_RANGES:
+        import numpy as np
+
+        from .optimizer import ConfigSampler
+
+        m = benchmark.metric(name)
+        configs = ConfigSampler(benchmark.space).sample(RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
+        seeds = list(benchmark.seeds) if benchmark.seeds else [None]
+        vals = np.concatenate(
+            [
+                np.asarray(benchmark.query_batch(configs, fidelities=benchmark.fidelity.max, seeds=s, metrics=[name])[name],
+                           dtype=float)
+                for s in seeds
+            ]
+        )
+        loss = m.sign * vals[np.isfinite(vals)]
+        if not loss.size:
+            raise ValueError(f"benchmark {benchmark.name}: no finite value of {name} in {RANGE_SAMPLES} sampled configurations")
+        best, worst = float(loss.min()), float(loss.max())
+        try:
+            best = min(best, m.sign * float(benchmark.optimum(name)))
+        except (NotImplementedError, AttributeError):
+            pass
+        _ESTIMATED_RANGES[key] = (m.sign * best, m.sign * worst)
+    return _ESTIMATED_RANGES[key]
+
+
+RANGE_ESTIMATE_NOTE = (
+    f"estimated from {RANGE_SAMPLES} configurations sampled uniformly (seed {RANGE_SEED}) at the maximum "
+    "fidelity, every seed; best widened to the optimum"
+)
+
+
 def _metric_info(benchmark: Benchmark, name: str | None) -> dict[str, Any] | None:
+    """Name, direction, optimum and value range (with where the range comes from) of one metric."""
     if not name:
         return None
     m = benchmark.metric(name)
@@ -166,7 +215,14 @@ def _metric_info(benchmark: Benchmark, name: str | None) -> dict[str, Any] | Non
     except (NotImplementedError, AttributeError):
         info["optimum"] = None
     vr = getattr(benchmark, "value_range", None)
-    info["value_range"] = [float(x) for x in vr(name)] if callable(vr) else None
+    try:
+        if not callable(vr):
+            raise NotImplementedError
+        info["value_range"] = [float(x) for x in vr(name)]
+        info["value_range_source"] = "benchmark"
+    except NotImplementedError:
+        info["value_range"] = list(estimated_value_range(benchmark, name))
+        info["value_range_source"] = RANGE_ESTIMATE_NOTE
     return info
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -24,12 +25,17 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmarks.io import atomic_write_json, utc_now
+
 from . import conf_schema
 from .conf_schema import BudgetConf, Overhead
 from .results import RunConflictError, run_dir, run_state, should_run
 
 log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parent / "conf"
+#: the study plan, written into the study's results folder before the first run
+PLAN_FILE = "study.json"
+PLAN_FORMAT = "curvebench-study"
 
 
 @dataclass
@@ -90,8 +96,12 @@ class PlannedRun:
     seed: int
     config: dict[str, Any]
     path: Path
-    state: str = "missing"  # complete | partial | missing | conflict
+    state: str = "missing"  # complete | partial | missing | conflict | unavailable
     note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        return (self.benchmark, self.optimizer, self.n_workers, self.seed)
 
 
 def _benchmark_overrides(item: Any) -> tuple[str, list[str]]:
@@ -119,8 +129,7 @@ def available(item: Any) -> tuple[bool, str]:
         return ok, "" if ok else f"no table folder at {item['path']}"
     import benchmarks
 
-    name = item["name"] if isinstance(item, (DictConfig, dict)) else str(item)
-    return benchmarks.is_available(name)
+    return benchmarks.is_available(_benchmark_name(item))
 
 
 def plan(cfg: DictConfig) -> list[PlannedRun]:
@@ -172,67 +181,191 @@ def _execute(config: dict[str, Any]) -> dict[str, Any]:
         return {"path": None, "state": "failed", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}
 
 
+def _benchmark_name(item: Any) -> str:
+    return str(item["name"] if isinstance(item, (DictConfig, dict)) else item)
+
+
+def unavailable_parts(cfg: DictConfig, runs: Sequence[PlannedRun]) -> list[dict[str, str]]:
+    """The study's benchmarks and optimizers that cannot run here: ``{kind, name, reason}`` each.
+
+    A benchmark is unavailable when it cannot be loaded (a shipped table not
+    generated yet); an optimizer when it needs an optional library that is not installed.
+    """
+    from .adapters._common import missing_library
+
+    out = []
+    for item in cfg.benchmarks:
+        ok, why = available(item)
+        if not ok:
+            out.append({"kind": "benchmark", "name": _benchmark_name(item), "reason": why})
+    seen = set()
+    for r in runs:
+        if r.optimizer not in seen:
+            seen.add(r.optimizer)
+            why = missing_library(str(r.config["optimizer"].get("_target_", "")))
+            if why:
+                out.append({"kind": "optimizer", "name": r.optimizer, "reason": why})
+    return out
+
+
+def write_plan(
+    cfg: DictConfig,
+    runs: Sequence[PlannedRun],
+    *,
+    unavailable: Sequence[dict[str, str]] = (),
+    failures: Sequence[dict[str, Any]] = (),
+    status: str = "running",
+) -> Path:
+    """Write ``<results_dir>/<study>/study.json``: every planned run, written atomically (docs/runner.md).
+
+    The report reads it to list planned runs that never started (or failed) as
+    missing. ``status`` is ``"running"`` before the runs and ``"finished"`` after them.
+    """
+    study_dir = Path(cfg.results_dir) / cfg.name
+    budget = OmegaConf.to_container(cfg.budget, enum_to_str=True)
+    plan = {
+        "format": PLAN_FORMAT,
+        "format_version": 1,
+        "study": cfg.name,
+        "description": cfg.description,
+        "status": status,
+        "written_utc": utc_now(),
+        "benchmarks": [_benchmark_name(b) for b in cfg.benchmarks],
+        "optimizers": sorted({r.optimizer for r in runs}, key=[r.optimizer for r in runs].index),
+        "n_workers": [int(n) for n in cfg.n_workers],
+        "seeds": [int(x) for x in cfg.seeds],
+        "budget": budget,
+        "overhead": cfg.overhead.value if hasattr(cfg.overhead, "value") else str(cfg.overhead),
+        "unavailable": list(unavailable),
+        "runs": [
+            {
+                "benchmark": r.benchmark,
+                "optimizer": r.optimizer,
+                "n_workers": r.n_workers,
+                "seed": r.seed,
+                "path": r.path.relative_to(study_dir).as_posix(),
+                **({"note": r.note} if r.state == "unavailable" else {}),
+            }
+            for r in runs
+        ],
+        "failures": list(failures),
+    }
+    atomic_write_json(study_dir / PLAN_FILE, plan)
+    return study_dir / PLAN_FILE
+
+
 def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Run every run of the study that is not finished yet; then write the report (``cfg.report``)."""
-    items = list(cfg.benchmarks)
-    if cfg.skip_unavailable:
-        keep = []
-        for item in items:
-            ok, why = available(item)
-            if ok:
-                keep.append(item)
-            else:
-                name = item["name"] if isinstance(item, (DictConfig, dict)) else item
-                _loud(f"SKIPPING benchmark {name}: {why}")
-        if not keep:
-            raise RuntimeError(f"study {cfg.name}: none of its benchmarks is available here")
-        cfg = OmegaConf.merge(cfg, {"benchmarks": keep})  # type: ignore[assignment]
+    """Run every run of the study that is not finished yet; then write the report (``cfg.report``).
+
+    Writes the plan (``study.json``) before the first run and again, with the
+    failures, after the last. With ``skip_unavailable`` the runs of benchmarks
+    and optimizers not available here are skipped loudly and stay in the plan
+    (the report lists them as missing). The report is written even when runs
+    failed; it lists them.
+    """
     runs = plan(cfg)
+    unavailable = unavailable_parts(cfg, runs) if cfg.skip_unavailable else []
+    skip = {(u["kind"], u["name"]): u["reason"] for u in unavailable}
+    for u in unavailable:
+        _loud(f"SKIPPING {u['kind']} {u['name']}: {u['reason']}")
+    for r in runs:
+        for kind, name in (("benchmark", r.benchmark), ("optimizer", r.optimizer)):
+            if (kind, name) in skip:
+                r.state, r.note = "unavailable", f"{kind} not available here: {skip[(kind, name)]}"
+    if runs and all(r.state == "unavailable" for r in runs):
+        kinds = {u["kind"] for u in unavailable if sum(v["kind"] == u["kind"] for v in unavailable)
+                 == len(cfg.benchmarks if u["kind"] == "benchmark" else cfg.optimizers)}
+        what = " and ".join(f"none of its {k}s is available here" for k in sorted(kinds)) or "nothing can run here"
+        raise RuntimeError(f"study {cfg.name}: {what} (see the messages above)")
     conflicts = [r for r in runs if r.state == "conflict"]
     if conflicts:
         raise RunConflictError(f"{len(conflicts)} finished run(s) conflict with this study: {conflicts[0].note}")
-    todo = [r for r in runs if r.state != "complete"]
-    print(f"study {cfg.name}: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to run", flush=True)
-    outcomes = list(_run_all([r.config for r in todo], int(cfg.n_jobs), progress))
-    failed = [o for o in outcomes if o["state"] == "failed"]
-    for o in failed[:5]:
+    todo = [r for r in runs if r.state not in ("complete", "unavailable")]
+    n_done = sum(r.state == "complete" for r in runs)
+    write_plan(cfg, runs, unavailable=unavailable)
+    print(
+        f"study {cfg.name}: {len(runs)} runs planned, {n_done} already finished, {len(todo)} to run"
+        + (f", {len(runs) - n_done - len(todo)} skipped (not available here)" if unavailable else ""),
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    outcomes = dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress))
+    t_runs = time.perf_counter() - t0
+    failed = {k: o for k, o in outcomes.items() if o["state"] == "failed"}
+    for o in list(failed.values())[:5]:
         print(f"FAILED run: {o['error']}\n{o['trace']}", file=sys.stderr)
-    counts = Counter(o["state"] for o in outcomes)
+    failures = [
+        {"benchmark": b, "optimizer": o, "n_workers": w, "seed": s, "error": failed[(b, o, w, s)]["error"]}
+        for (b, o, w, s) in sorted(failed)
+    ]
     study_dir = Path(cfg.results_dir) / cfg.name
-    report = None
-    if cfg.report and not failed:
-        report = write_report(study_dir, Path(cfg.report_dir) / cfg.name)
-    return {"study_dir": str(study_dir), "n_runs": len(runs), "ran": counts.get("ran", 0),
-            "skipped": len(runs) - len(todo) + counts.get("skipped", 0), "failed": len(failed), "report": report}
+    write_plan(cfg, runs, unavailable=unavailable, failures=failures, status="finished")
+    counts = Counter(o["state"] for o in outcomes.values())
+    out: dict[str, Any] = {
+        "study_dir": str(study_dir),
+        "n_runs": len(runs),
+        "ran": counts.get("ran", 0),
+        "skipped": n_done + counts.get("skipped", 0),
+        "unavailable": list(unavailable),
+        "n_unavailable_runs": sum(r.state == "unavailable" for r in runs),
+        "failed": len(failed),
+        "failures": failures,
+        "report": None,
+        "report_error": None,
+        "seconds_runs": t_runs,
+        "seconds_report": 0.0,
+    }
+    if cfg.report:
+        t0 = time.perf_counter()
+        try:
+            out["report"] = write_report(study_dir, Path(cfg.report_dir) / cfg.name, progress=progress)
+        except Exception as e:  # noqa: BLE001 - the runs are safe on disk; say why the report is missing
+            out["report_error"] = f"{type(e).__name__}: {e}"
+            _loud(f"the report of study {cfg.name} could not be written: {out['report_error']}")
+        out["seconds_report"] = time.perf_counter() - t0
+    return out
 
 
-def _run_all(configs: list[dict[str, Any]], n_jobs: int, progress: bool) -> Iterable[dict[str, Any]]:
+def _run_all(
+    configs: dict[tuple, dict[str, Any]], n_jobs: int, progress: bool
+) -> Iterable[tuple[tuple, dict[str, Any]]]:
+    """Run every config (keyed by run), yielding ``(key, outcome)`` as runs finish, with a progress bar."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(configs), desc="runs", unit="run", disable=not progress or not configs, file=sys.stderr)
+    bar = tqdm(total=len(configs), desc="runs", unit="run", disable=not progress or not configs, file=sys.stderr,
+               dynamic_ncols=True)
+    n_failed = 0
+
+    def done(key: tuple, out: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        nonlocal n_failed
+        n_failed += out["state"] == "failed"
+        bar.set_postfix_str(f"{key[0]} {key[1]}" + (f", {n_failed} failed" if n_failed else ""), refresh=False)
+        bar.update()
+        return key, out
+
     if n_jobs == 1 or len(configs) <= 1:
-        for c in configs:
-            out = _execute(c)
-            bar.update()
-            yield out
+        for key, c in configs.items():
+            yield done(key, _execute(c))
     else:
         from joblib import Parallel, delayed
 
         par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
-        for out in par(delayed(_execute)(c) for c in configs):
-            bar.update()
-            yield out
+        for key, out in par(delayed(_keyed)(key, c) for key, c in configs.items()):
+            yield done(key, out)
     bar.close()
 
 
-def write_report(study_dir: Path, out_dir: Path) -> str | None:
-    """The study's report through runners.report; None (with a loud message) if that module is unavailable."""
-    try:
-        from .report import build_report
-    except ImportError as e:
-        _loud(f"no report: runners.report.build_report cannot be imported ({e})")
-        return None
-    return str(build_report(study_dir, out_dir))
+def _keyed(key: tuple, config: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return key, _execute(config)
+
+
+def write_report(study_dir: Path, out_dir: Path, *, progress: bool = False) -> str:
+    """The study's report (runners.report) in ``out_dir``; returns the path of its index.html."""
+    from .report import build_report
+
+    if progress:
+        print(f"writing the report of {study_dir} into {out_dir} ...", file=sys.stderr, flush=True)
+    return str(build_report(study_dir, out_dir, progress=progress))
 
 
 def _loud(msg: str) -> None:
@@ -290,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"study {out['study_dir']}: {out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed")
     if out["report"]:
         print(f"report: {out['report']}")
-    return 1 if out["failed"] else 0
+    return 1 if out["failed"] or out["report_error"] else 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from benchmarks.protocol import Fidelity, Metric
 from benchmarks.table import write_table
 from benchmarks.tabular import TabularBenchmark
 
-__all__ = ["toy_space", "write_toy_table", "toy_benchmark"]
+__all__ = ["toy_space", "write_toy_table", "toy_benchmark", "fcnet_like_space", "lcbench_like_space", "write_standin_tables"]
 
 
 def toy_space() -> CS.ConfigurationSpace:
@@ -105,3 +105,70 @@ def toy_benchmark(path: str | Path, **kwargs) -> TabularBenchmark:
     if not (path / "manifest.json").exists():
         write_toy_table(path, **kwargs)
     return TabularBenchmark.from_path(path)
+
+
+# ---------------------------------------------------------------- stand-ins for the shipped tables
+def fcnet_like_space() -> CS.ConfigurationSpace:
+    """The FCNet grid's space (names and values of Klein & Hutter 2019; 62,208 points)."""
+    grid = {
+        "n_units_1": [16, 32, 64, 128, 256, 512],
+        "n_units_2": [16, 32, 64, 128, 256, 512],
+        "dropout_1": [0.0, 0.3, 0.6],
+        "dropout_2": [0.0, 0.3, 0.6],
+        "activation_fn_1": ["tanh", "relu"],
+        "activation_fn_2": ["tanh", "relu"],
+        "init_lr": [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1],
+        "lr_schedule": ["cosine", "const"],
+        "batch_size": [8, 16, 32, 64],
+    }
+    space = CS.ConfigurationSpace(name="fcnet-like")
+    for name, choices in grid.items():
+        kind = CS.CategoricalHyperparameter if isinstance(choices[0], str) else CS.OrdinalHyperparameter
+        space.add(kind(name, choices))
+    return space
+
+
+def lcbench_like_space() -> CS.ConfigurationSpace:
+    """LCBench's seven hyperparameters and ranges (Zimmer et al. 2021)."""
+    space = CS.ConfigurationSpace(name="lcbench-like")
+    space.add(
+        [
+            CS.UniformIntegerHyperparameter("batch_size", 16, 512, log=True),
+            CS.UniformFloatHyperparameter("learning_rate", 1e-4, 1e-1, log=True),
+            CS.UniformFloatHyperparameter("momentum", 0.1, 0.99),
+            CS.UniformFloatHyperparameter("weight_decay", 1e-5, 1e-1),
+            CS.UniformIntegerHyperparameter("num_layers", 1, 5),
+            CS.UniformIntegerHyperparameter("max_units", 64, 1024, log=True),
+            CS.UniformFloatHyperparameter("max_dropout", 0.0, 1.0),
+        ]
+    )
+    return space
+
+
+#: shape of a stand-in table: (configurations, seeds, epochs), as the shipped tables are planned
+STANDIN_SHAPES = {"fcnet": (1000, 2, 100), "lcbench": (500, 2, 50)}
+
+
+def write_standin_tables(root: str | Path, *, n_fcnet: int = 3, n_lcbench: int = 3) -> list[dict[str, str]]:
+    """Synthetic tables shaped like the shipped ones, for timing a study before those exist.
+
+    ``n_fcnet`` FCNet-like tables (1,000 draws from the FCNet grid, the few
+    repeated ones dropped, x 2 seeds x 100 epochs) and ``n_lcbench``
+    LCBench-like ones (500 x 2 x 50),
+    named ``standin-fcnet-<k>`` / ``standin-lcbench-<k>`` under ``root``
+    (existing ones are reused). Returns study entries ``{name, path}``. The
+    curves are synthetic (:mod:`benchmarks.synthetic`): only their shape is realistic.
+    """
+    from benchmarks.synthetic import make_synthetic_table
+
+    root = Path(root)
+    out = []
+    for family, n, space in (("fcnet", n_fcnet, fcnet_like_space), ("lcbench", n_lcbench, lcbench_like_space)):
+        C, S, F = STANDIN_SHAPES[family]
+        for k in range(n):
+            name = f"standin-{family}-{k}"
+            path = root / name
+            if not (path / "manifest.json").is_file():
+                make_synthetic_table(path, n_configs=C, n_seeds=S, n_epochs=F, space=space(), seed=k, name=name)
+            out.append({"name": name, "path": str(path)})
+    return out

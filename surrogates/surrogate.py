@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
-from benchmarks.protocol import Fidelity, Metric, MetricError
+from benchmarks.protocol import Fidelity, MetricError
 from benchmarks.table import Table
 
 from .encoding import SpaceEncoder, config_seed_hash
@@ -26,7 +27,8 @@ from .models import check_model, make_regressor
 from .targets import CostBlock, MetricBlock
 
 #: at most this many (config, seed) residual vectors are kept for the seed noise
-BANK_SIZE = 4096
+BANK_SIZE = 1024
+_BIG_BATCH = 4096
 
 
 class CurveSurrogate(BaseEstimator):
@@ -68,6 +70,7 @@ class CurveSurrogate(BaseEstimator):
         if not isinstance(table, Table):
             raise TypeError(f"fit needs a benchmarks.table.Table or a TabularBenchmark, got {type(table).__name__}")
         t0 = time.perf_counter()
+        self.__dict__.pop("_bank32_cache", None)
         ids = np.arange(len(table.configs)) if config_ids is None else np.asarray(config_ids, dtype=np.int64)
         if ids.size < 2:
             raise ValueError(f"fit needs at least 2 configurations, got {ids.size}")
@@ -85,8 +88,8 @@ class CurveSurrogate(BaseEstimator):
         X = self.encoder_.encode(table.configs.iloc[ids], validated=True)
         blocks: list[MetricBlock | CostBlock] = []
         targets, resids, amps = [], [], []
-        for i, m in enumerate(table.metrics):
-            b, t, r, a = MetricBlock.fit(m, table.values[i][ids], self.max_components)
+        for m in table.metrics:
+            b, t, r, a = MetricBlock.fit(m, table.metric_values(m.name)[ids], self.max_components)
             blocks.append(b), targets.append(t), resids.append(r), amps.append(a)
         b, t, r, a = CostBlock.fit(table.cost[ids], self.max_components)
         blocks.append(b), targets.append(t), resids.append(r), amps.append(a)
@@ -102,29 +105,38 @@ class CurveSurrogate(BaseEstimator):
             self.target_mean_.append(mean)
             self.target_std_.append(std)
             self.regressors_.append(reg)
-        self.amp_calibration_ = self._calibrate(X, amps)
         self.bank_ = self._make_bank(resids, amps)
+        self.noise_calibration_ = self._noise_calibration(X, resids) if self.noise_scale_ > 0 else np.ones(len(blocks))
         self.n_features_in_ = X.shape[1]
         self.n_train_configs_ = int(ids.size)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _calibrate(self, X: np.ndarray, amps: list[np.ndarray]) -> np.ndarray:
-        """Per block, rms(true amplitude) / rms(predicted amplitude) on the training configurations.
+    def _noise_calibration(self, X: np.ndarray, resids: list[np.ndarray]) -> np.ndarray:
+        """Per block, the factor that makes the median seed-to-seed difference match the table's.
 
-        A regressor of the log amplitude predicts something like its geometric
-        mean, which is smaller than the RMS that sets the seed spread; this
-        factor puts the predicted spread back on the table's scale.
+        On the training configurations, the median absolute difference between
+        two real seeds (on the model scale) is divided by the same median for
+        the surrogate's seeds (drawn exactly as predictions draw them). The
+        predicted amplitude is a typical (geometric-mean-like) value; this one
+        factor per block puts the typical spread back on the table's scale.
         """
+        S = resids[0].shape[1]
+        n = X.shape[0]
+        pairs = [(s, t) for s in range(S) for t in range(s + 1, S)]
+        idx = [(config_seed_hash(X, np.full(n, s)) % np.uint64(len(self.bank_[0]))).astype(np.int64) for s in range(S)]
         out = []
-        for j, a_true in enumerate(amps):
-            a_pred = self._decode(j, self._predict_targets(j, X))[-1]
-            num, den = np.sqrt(np.mean(a_true**2)), np.sqrt(np.mean(a_pred**2))
-            out.append(float(num / den) if den > 0 else 1.0)
+        for j, r in enumerate(resids):
+            amp = np.maximum(np.exp(self._predict_targets(j, X)[:, -1]) - self.blocks_[j].amp_floor, 0.0)
+            bank = self.bank_[j].astype(np.float64)
+            fake = [amp[:, None] * self.noise_scale_ * bank[i] for i in idx]
+            real_d = np.median(np.concatenate([np.abs(r[:, s] - r[:, t]).ravel() for s, t in pairs]))
+            fake_d = np.median(np.concatenate([np.abs(fake[s] - fake[t]).ravel() for s, t in pairs]))
+            out.append(float(real_d / fake_d) if real_d > 0 and fake_d > 0 else 1.0)
         return np.asarray(out)
 
     def _make_bank(self, resids: list[np.ndarray], amps: list[np.ndarray]) -> list[np.ndarray]:
-        """Residual shapes per block, (n_bank, F_block), one row per sampled (config, seed) of the table."""
+        """Residual shapes per block, (n_bank, F_block) float16, one row per sampled (config, seed) of the table."""
         C, S = resids[0].shape[:2]
         rng = np.random.default_rng(self.random_state)
         rows = np.arange(C * S)
@@ -134,7 +146,7 @@ class CurveSurrogate(BaseEstimator):
         bank = []
         for r, a in zip(resids, amps):
             scale = np.where(a[c] > 0, a[c], 1.0)[:, None]
-            bank.append((r[c, s] / scale).astype(np.float32))
+            bank.append((r[c, s] / scale).astype(np.float16))  # shapes; 3 significant digits are plenty
         return bank
 
     # ------------------------------------------------------------ predict
@@ -144,8 +156,12 @@ class CurveSurrogate(BaseEstimator):
             z = z[:, None]
         return z * self.target_std_[j] + self.target_mean_[j]
 
-    def _decode(self, j: int, t: np.ndarray):
-        return self.blocks_[j].decode(t)
+    def _bank32(self, j: int) -> np.ndarray:
+        """The noise bank of block ``j`` as float32 (converted once, then kept)."""
+        cache = self.__dict__.setdefault("_bank32_cache", {})
+        if j not in cache:
+            cache[j] = np.asarray(self.bank_[j], dtype=np.float32)
+        return cache[j]
 
     @property
     def metric_names(self) -> list[str]:
@@ -164,13 +180,20 @@ class CurveSurrogate(BaseEstimator):
     ) -> dict[str, np.ndarray]:
         """Curves at the fidelity grid for encoded configurations ``X`` (see :meth:`encode`).
 
-        Returns ``{metric: (n, F) float64, ..., "cost": (n, F)}``. ``seeds``: one
+        Returns ``{metric: (n, F) float32, ..., "cost": (n, F) float64}``. ``seeds``: one
         int or an (n,) array; None gives the seed-mean curves (no noise).
         """
         names = self.metric_names if metrics is None else list(metrics)
         for m in names:
             if m not in self.metrics_:
                 raise MetricError(f"unknown metric {m!r}; allowed: {', '.join(self.metrics_)}")
+        if X.shape[0] < _BIG_BATCH:
+            return self._predict_curves(X, seeds, names, cost)
+        # big batches: one BLAS thread; on a busy machine more threads than free cores are many times slower
+        with threadpool_limits(1, user_api="blas"):
+            return self._predict_curves(X, seeds, names, cost)
+
+    def _predict_curves(self, X: np.ndarray, seeds: Any, names: list[str], cost: bool) -> dict[str, np.ndarray]:
         n = X.shape[0]
         shape_idx = None
         if seeds is not None and self.noise_scale_ > 0:
@@ -182,15 +205,16 @@ class CurveSurrogate(BaseEstimator):
             want.append((len(self.blocks_) - 1, self.blocks_[-1]))
         for j, b in want:
             t = self._predict_targets(j, X)
-            shape = None
+            decoded = b.decode(t)
+            shape = amp = None
             if shape_idx is not None:
-                shape = self.bank_[j][shape_idx].astype(np.float64) * (self.noise_scale_ * self.amp_calibration_[j])
+                shape = self._bank32(j)[shape_idx]
+                shape *= np.float32(self.noise_scale_ * self.noise_calibration_[j])
+                amp = np.maximum(np.exp(decoded[-1]) - b.amp_floor, 0.0).astype(np.float32)
             if b.kind == "metric":
-                mean, amp = b.decode(t)
-                out[b.name] = b.curves(mean, amp, shape, self.metrics_[b.name])
+                out[b.name] = b.curves(decoded[0], amp, shape, self.metrics_[b.name])
             else:
-                log_total, cum, amp = b.decode(t)
-                out["cost"] = b.curves(log_total, cum, amp, shape)
+                out["cost"] = b.curves(decoded[0], decoded[1], amp, shape)
         return out
 
     def predict_frame(self, configs: Any, seeds: np.ndarray | int | None = None, **kw: Any) -> dict[str, np.ndarray]:

@@ -75,9 +75,9 @@ def synthetic_table(
     offset = rng.normal(size=(C, S, 1)) * scale
     wiggle = rng.normal(size=(C, S, 1)) * scale * np.sin(np.pi * t / F)
     jitter = rng.normal(size=(C, S, F)) * scale * 0.3
-    valid = np.maximum(base + offset + wiggle + jitter, 1e-4)
-    test = np.maximum(valid * 1.02 + rng.normal(size=(C, S, F)) * scale * 0.3, 1e-4)
-    train = np.maximum(base * 0.7 + offset * 0.5, 1e-4)
+    valid = base * np.exp(offset + wiggle + jitter)
+    test = valid * np.exp(0.02 + rng.normal(size=(C, S, F)) * scale * 0.3)
+    train = base * 0.7 * np.exp(offset * 0.5)
     acc = np.clip(1.0 - valid / (1.0 + valid), 0.0, 1.0)
     width = configs["width"].to_numpy(float)
     per_epoch = 0.5 + width / 64.0

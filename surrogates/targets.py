@@ -9,9 +9,11 @@ back into curves:
   distance to the metric's best bound when there is one, e.g. log(loss) or
   log(1 - accuracy); otherwise none). The seed-mean curve is compressed by PCA
   over the fidelity grid to at most ``max_components`` scores (a whole curve
-  from one model call). The seed-to-seed spread is one more target: the log of
-  the per-configuration noise amplitude (the RMS, over seeds and fidelities, of
-  each seed's deviation from the seed mean).
+  from one model call); predicted mean curves stay within the range of the
+  training curves at each fidelity, and a seed's curve within the range the
+  table's runs reached there. The seed-to-seed spread is one more
+  target: the log of the per-configuration noise amplitude (the RMS, over
+  seeds and fidelities, of each seed's deviation from the seed mean).
 * the cost block: cumulative cost = total cost x cumulative share. The targets
   are the seed-mean log total cost, the PCA scores of the per-step share
   (increments / total), and the log noise amplitude of the log total cost.
@@ -22,8 +24,11 @@ Seed noise: each (config, seed) row of the table gives one residual vector
 (every block's deviation from the seed mean, divided by that configuration's
 amplitude). A bank of these vectors is kept; a queried (config, seed) picks one
 by a hash, so the same pair always gets the same curve, the metrics of one
-seed stay correlated as in the table, and the spread is the predicted
-amplitude times the empirical shape.
+seed stay correlated as in the table, and the spread is the amplitude times
+the empirical shape. The amplitude is the regressor's prediction of the log
+amplitude, exponentiated (robust to the few runs that diverged), times one
+factor per block that matches the median seed-to-seed difference to the
+table's (``CurveSurrogate._noise_calibration``).
 """
 
 from __future__ import annotations
@@ -62,7 +67,14 @@ class Transform:
         else:
             return cls("identity")
         pos = dist[dist > 0]
-        eps = 1e-3 * float(np.percentile(pos, 1)) if pos.size else 1e-6
+        if not pos.size:
+            eps = 1e-6
+        elif np.any(dist <= 0):
+            # values on the bound (e.g. an accuracy of exactly 1 on a small split): a discrete metric;
+            # half its smallest step keeps the bound close to its neighbours on the log scale
+            eps = 0.5 * float(pos.min())
+        else:
+            eps = 1e-3 * float(np.percentile(pos, 1))
         return cls(kind, bound, max(eps, _TINY))
 
     def forward(self, y: np.ndarray) -> np.ndarray:
@@ -74,12 +86,25 @@ class Transform:
                 return -np.log(np.maximum(self.bound - y, 0.0) + self.eps)
         return y
 
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        if self.kind == "log_lower":
-            return self.bound + np.maximum(np.exp(z) - self.eps, 0.0)
+    def inverse(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The inverse map; ``out=z`` works in place (no temporary arrays, for speed on big batches)."""
+        z = np.asarray(z)
+        if out is None:
+            out = np.empty_like(z, dtype=np.result_type(z.dtype, np.float32))
+        if self.kind == "identity":
+            out[...] = z
+            return out
         if self.kind == "log_upper":
-            return self.bound - np.maximum(np.exp(-z) - self.eps, 0.0)
-        return z
+            np.negative(z, out=out)
+            np.exp(out, out=out)
+        else:
+            np.exp(z, out=out)
+        out -= out.dtype.type(self.eps)
+        np.maximum(out, 0, out=out)
+        if self.kind == "log_upper":
+            np.negative(out, out=out)
+        out += out.dtype.type(self.bound)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "bound": self.bound, "eps": self.eps}
@@ -120,6 +145,12 @@ def _fill_along(a: np.ndarray, worst: np.ndarray) -> np.ndarray:
     return a
 
 
+def _amp_floor(amp: np.ndarray) -> float:
+    """A small positive offset so that log(amplitude + floor) is finite for noise-free configurations."""
+    pos = amp[amp > 0]
+    return float(1e-3 * np.median(pos)) if pos.size else 1e-12
+
+
 def _amplitude(resid: np.ndarray) -> np.ndarray:
     """RMS over every axis but the first (configs)."""
     return np.sqrt(np.mean(resid.reshape(resid.shape[0], -1) ** 2, axis=1))
@@ -131,12 +162,19 @@ class MetricBlock:
 
     kind = "metric"
 
-    def __init__(self, name: str, transform: Transform, mu: np.ndarray, comps: np.ndarray, amp_floor: float) -> None:
+    def __init__(
+        self, name: str, transform: Transform, mu: np.ndarray, comps: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+        amp_floor: float, seed_lo: np.ndarray | None = None, seed_hi: np.ndarray | None = None,
+    ) -> None:
         self.name = name
         self.transform = transform
         self.mu = mu
         self.comps = comps
+        self.lo = lo
+        self.hi = hi
         self.amp_floor = amp_floor
+        self.seed_lo = lo if seed_lo is None else seed_lo
+        self.seed_hi = hi if seed_hi is None else seed_hi
 
     @property
     def n_targets(self) -> int:
@@ -159,31 +197,53 @@ class MetricBlock:
         mean = _fill_along(mean, worst)
         resid = np.nan_to_num(g - mean[:, None, :], nan=0.0)
         amp = _amplitude(resid)
-        floor = max(1e-6 * float(np.std(mean)), _TINY)
+        floor = _amp_floor(amp)
         mu, comps = fit_pca(mean, max_components)
         scores = (mean - mu) @ comps.T
         targets = np.column_stack([scores, np.log(amp + floor)])
-        return cls(metric.name, transform, mu, comps, floor), targets, resid, amp
+        lo, hi = mean.min(axis=0), mean.max(axis=0)
+        with _quiet():
+            seed_lo = np.fmin(np.nanmin(g, axis=(0, 1)), lo)
+            seed_hi = np.fmax(np.nanmax(g, axis=(0, 1)), hi)
+        block = cls(metric.name, transform, mu, comps, lo, hi, floor, seed_lo, seed_hi)
+        return block, targets, resid, amp
 
     def decode(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted targets (n, k+1) -> transformed mean curves (n, F) and noise amplitudes (n,)."""
+        """Predicted targets (n, k+1) -> transformed mean curves (n, F) float32 and log noise amplitudes (n,).
+
+        The mean curves are kept within the range of the training curves at each fidelity: a mix of
+        principal components can otherwise leave it where the regressor is unsure.
+        """
         k = self.comps.shape[0]
-        mean = self.mu + t[:, :k] @ self.comps
-        amp = np.maximum(np.exp(t[:, k]) - self.amp_floor, 0.0)
-        return mean, amp
+        mean = np.ascontiguousarray(t[:, :k], dtype=np.float32) @ self.comps.astype(np.float32)
+        mean += self.mu.astype(np.float32)
+        np.clip(mean, self.lo.astype(np.float32), self.hi.astype(np.float32), out=mean)
+        return mean, t[:, k]
 
     def curves(self, mean: np.ndarray, amp: np.ndarray, shape: np.ndarray | None, bounds: Metric) -> np.ndarray:
-        """Raw curves (n, F): mean + amplitude x residual shape, transformed back and kept within the bounds."""
-        z = mean if shape is None else mean + amp[:, None] * shape
-        return np.clip(self.transform.inverse(z), bounds.lower, bounds.upper)
+        """Raw curves (n, F) float32: mean + amplitude x residual shape, transformed back, within the bounds.
+
+        Works in place on ``mean`` and ``shape`` (both fresh arrays from :meth:`decode` and the noise bank).
+        """
+        z = mean
+        if shape is not None:
+            shape *= amp[:, None]
+            z += shape
+            # a seed's curve stays within what the table's runs reached at each fidelity
+            np.clip(z, self.seed_lo.astype(np.float32), self.seed_hi.astype(np.float32), out=z)
+        self.transform.inverse(z, out=z)
+        lo, hi = max(bounds.lower, float(np.finfo(np.float32).min)), min(bounds.upper, float(np.finfo(np.float32).max))
+        return np.clip(z, lo, hi, out=z)
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"kind": self.kind, "name": self.name, "transform": self.transform.to_dict(), "amp_floor": self.amp_floor}
-        return meta, {"mu": self.mu, "comps": self.comps}
+        return meta, {"mu": self.mu, "comps": self.comps, "lo": self.lo, "hi": self.hi, "seed_lo": self.seed_lo,
+                      "seed_hi": self.seed_hi}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> MetricBlock:
-        return cls(meta["name"], Transform(**meta["transform"]), arrays["mu"], arrays["comps"], meta["amp_floor"])
+        return cls(meta["name"], Transform(**meta["transform"]), arrays["mu"], arrays["comps"], arrays["lo"], arrays["hi"],
+                   meta["amp_floor"], arrays["seed_lo"], arrays["seed_hi"])
 
 
 class CostBlock:
@@ -192,10 +252,13 @@ class CostBlock:
     kind = "cost"
     name = "cost"
 
-    def __init__(self, mu: np.ndarray | None, comps: np.ndarray | None, n_fid: int, amp_floor: float) -> None:
+    def __init__(
+        self, mu: np.ndarray | None, comps: np.ndarray | None, n_fid: int, log_range: tuple[float, float], amp_floor: float
+    ) -> None:
         self.mu = mu
         self.comps = comps
         self.n_fid = n_fid
+        self.log_range = log_range
         self.amp_floor = amp_floor
 
     @property
@@ -219,7 +282,6 @@ class CostBlock:
         mean_log = log_total.mean(axis=1)
         resid = (log_total - mean_log[:, None])[..., None]
         amp = _amplitude(resid)
-        floor = 1e-6
         cols = [mean_log[:, None]]
         mu = comps = None
         if F > 1:
@@ -227,22 +289,26 @@ class CostBlock:
             share = inc.mean(axis=1)
             mu, comps = fit_pca(share, max_components)
             cols.append((share - mu) @ comps.T)
+        floor = _amp_floor(amp)
         cols.append(np.log(amp + floor)[:, None])
-        return cls(mu, comps, F, floor), np.column_stack(cols), resid, amp
+        block = cls(mu, comps, F, (float(mean_log.min()), float(mean_log.max())), floor)
+        return block, np.column_stack(cols), resid, amp
 
     def decode(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Predicted targets -> log total cost (n,), cumulative share (n, F) ending at 1, amplitude (n,)."""
+        """Predicted targets -> log total cost (n,), cumulative share (n, F) ending at 1, log amplitude (n,)."""
         k = self.n_components
         if k:
-            share = np.maximum(self.mu + t[:, 1 : 1 + k] @ self.comps, 0.0)
-            tot = share.sum(axis=1, keepdims=True)
-            share = np.where(tot > 0, share / np.where(tot > 0, tot, 1.0), 1.0 / self.n_fid)
-            cum = np.cumsum(share, axis=1)
-            cum[:, -1] = 1.0
+            share = np.ascontiguousarray(t[:, 1 : 1 + k], dtype=np.float32) @ self.comps.astype(np.float32)
+            share += self.mu.astype(np.float32)
+            np.maximum(share, 0, out=share)
+            cum = np.cumsum(share, axis=1, out=share)
+            empty = cum[:, -1] <= 0
+            if empty.any():  # no positive share predicted: spread the cost evenly
+                cum[empty] = np.arange(1, self.n_fid + 1, dtype=np.float32)
+            cum /= cum[:, -1:]  # ends at exactly 1 and stays non-decreasing
         else:
             cum = np.ones((t.shape[0], 1))
-        amp = np.maximum(np.exp(t[:, -1]) - self.amp_floor, 0.0)
-        return t[:, 0], cum, amp
+        return np.clip(t[:, 0], *self.log_range), cum, t[:, -1]
 
     def curves(self, log_total: np.ndarray, cum: np.ndarray, amp: np.ndarray, shape: np.ndarray | None) -> np.ndarray:
         """Cumulative cost (n, F), non-decreasing along the fidelity axis."""
@@ -251,11 +317,13 @@ class CostBlock:
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays = {} if self.comps is None else {"mu": self.mu, "comps": self.comps}
-        return {"kind": self.kind, "name": self.name, "n_fid": self.n_fid, "amp_floor": self.amp_floor}, arrays
+        meta = {"kind": self.kind, "name": self.name, "n_fid": self.n_fid, "log_range": list(self.log_range),
+                "amp_floor": self.amp_floor}
+        return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> CostBlock:
-        return cls(arrays.get("mu"), arrays.get("comps"), meta["n_fid"], meta["amp_floor"])
+        return cls(arrays.get("mu"), arrays.get("comps"), meta["n_fid"], tuple(meta["log_range"]), meta["amp_floor"])
 
 
 def block_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> MetricBlock | CostBlock:

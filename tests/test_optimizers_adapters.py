@@ -152,10 +152,14 @@ def test_dehb_package_runs_and_continues_promotions(multi_fidelity):
 
 
 @needs("dehb")
-def test_dehb_package_on_the_real_benchmark(real):
-    # the published FCNet table holds the final epoch only; DEHB needs a range of fidelities
-    with pytest.raises(ValueError, match="minimum fidelity below the maximum"):
-        run(real, "dehb-lib")
+def test_dehb_package_on_a_one_fidelity_benchmark_runs_its_de(real):
+    # the published FCNet table holds the final epoch only; the DEHB class needs min < max, so the package's DE runs
+    r = run(real, "dehb-lib", seed=0, n=30, workers=2)
+    assert len(r.events) == 30 and set(r.events["fidelity"]) == {real.fidelity.max}
+    assert r.events["continues"].isna().all()
+    assert "DE at the single fidelity" in r.optimizer.describe()["mode"]
+    assert same(r, run(real, "dehb-lib", seed=0, n=30, workers=2))
+    assert not same(r, run(real, "dehb-lib", seed=1, n=30, workers=2))
 
 
 # ---------------------------------------------------------------- SMAC3
@@ -171,5 +175,8 @@ def test_smac_hyperband_runs_on_a_multi_fidelity_table(multi_fidelity):
     r = run(multi_fidelity, "smac-hyperband", seed=0, n=4, workers=2)
     ev = r.events
     assert ev["fidelity"].nunique() > 1
-    with pytest.raises(ValueError, match="minimum fidelity below the maximum"):
-        run(multi_fidelity, "smac-hyperband", min_fidelity=multi_fidelity.fidelity.max)
+    assert r.optimizer.describe()["multi_fidelity"] is True
+    # with one fidelity SMAC's Hyperband has nothing to schedule: the HPO facade runs at that fidelity
+    one = run(multi_fidelity, "smac-hyperband", seed=0, n=3, workers=1, min_fidelity=multi_fidelity.fidelity.max)
+    assert set(one.events["fidelity"]) == {multi_fidelity.fidelity.max}
+    assert one.optimizer.describe()["multi_fidelity"] is False and "one fidelity" in one.optimizer.describe()["fallback"]

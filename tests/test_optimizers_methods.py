@@ -270,10 +270,12 @@ def test_maximize_objectives_promote_the_highest_values(name, tiny_tables):
     assert abs(top["config.x"].astype(int) - 7).mean() < abs(low["config.x"].astype(int) - 7).mean()
 
 
-def test_one_fidelity_tables_are_rejected_by_top_k_with_a_clear_error(tmp_path):
+def test_top_k_on_one_fidelity_runs_rounds_of_random_configurations(tmp_path):
     bench = write_line_table(tmp_path / "one", fidelities=(5,))
-    with pytest.raises(ValueError, match="minimum fidelity below the maximum"):
-        simulate(bench, TopK, seed=0, n_workers=1, budget=Budget("evaluations", 3))
+    run = simulate(bench, TopK, seed=0, n_workers=2, budget=Budget("evaluations", 9))
+    assert len(run.events) == 9 and set(run.events["fidelity"]) == {5.0}
+    assert run.events["continues"].isna().all() and run.optimizer.describe()["single_fidelity"] is True
+    assert run.optimizer.plan(0) == ((4,), (5.0,))  # k + 1 configurations per round
     # the bracket methods degrade to random search at the one fidelity
     run = simulate(bench, OPTIMIZERS["hyperband"], seed=0, n_workers=1, budget=Budget("evaluations", 5))
     assert set(run.events["fidelity"]) == {5.0}

@@ -414,3 +414,56 @@ def test_a_run_without_any_result_keeps_means_undefined():
     )
     agg = stats.final_table_across_benchmarks(finals, "v").set_index("method")
     assert agg.at["A", "n"] == 1 and agg.at["B", "median"] == pytest.approx(0.3)  # benchmark a left out
+
+
+# ---------------------------------------------------------------- the study plan (study.json)
+def write_plan(root, runs, failures=(), unavailable=()):
+    plan = {"format": "curvebench-study", "format_version": 1, "study": root.name, "status": "finished",
+            "runs": [{"benchmark": b, "optimizer": o, "n_workers": w, "seed": s, "path": f"{b}/{o}/workers-{w}/seed-{s}",
+                      **({"note": n} if n else {})} for b, o, w, s, n in runs],
+            "failures": list(failures), "unavailable": list(unavailable)}
+    (root / "study.json").write_text(json.dumps(plan))
+
+
+def test_planned_runs_without_a_folder_are_missing_with_their_reason(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1))
+    shutil.rmtree(root / "a" / "x" / "workers-1" / "seed-1")
+    # a method that never ran anywhere, a benchmark that was not available, and a failed run
+    runs = [(b, o, 1, s, None) for b in ("a",) for o in ("rs", "x", "ghost") for s in (0, 1)]
+    runs += [("gone", o, 1, s, "benchmark not available here: no table") for o in ("rs", "x") for s in (0, 1)]
+    write_plan(root, runs, failures=[{"benchmark": "a", "optimizer": "x", "n_workers": 1, "seed": 1,
+                                      "error": "ValueError: boom"}])
+    st = load_study(root).runs.set_index(["benchmark", "method", "seed"])
+    assert (st["status"] == "complete").sum() == 3 and (st["status"] == "missing").sum() == 7
+    assert "run failed: ValueError: boom" in st.at[("a", "x", 1), "note"]
+    assert "never started" in st.at[("a", "ghost", 0), "note"]
+    assert st.at[("gone", "rs", 1), "note"] == "benchmark not available here: no table"
+    out = build_report(root, tmp_path / "rep", **FAST)
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert sum(r["status"] == "missing" for r in rep["runs"]) == 7 and out.is_file()
+    assert "ghost" in (tmp_path / "rep" / "tables" / "incomplete_runs.csv").read_text()
+
+
+def test_a_plan_without_any_finished_run_still_gives_a_report(tmp_path):
+    root = tmp_path / "s"
+    root.mkdir()
+    write_plan(root, [("a", "rs", 4, 0, None)], failures=[{"benchmark": "a", "optimizer": "rs", "n_workers": 4,
+                                                          "seed": 0, "error": "RuntimeError: no"}])
+    study = load_study(root)
+    assert list(study.runs["status"]) == ["missing"] and len(study.events) == 0
+    build_report(root, tmp_path / "rep", **FAST)
+    assert "RuntimeError: no" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_an_estimated_range_is_named_in_the_report(tmp_path):
+    root = tmp_path / "s"
+    how = "estimated from 1000 configurations sampled uniformly (seed 0) at the maximum fidelity"
+    for s in (0, 1):
+        m = meta()
+        m["objective"]["value_range_source"] = how
+        write_run(root / "b" / "rs" / "workers-1" / f"seed-{s}", events((1, 0.5, 0.5), (2, 0.3, 0.4)), m)
+    v = load_study(root).tasks["b"].valid
+    assert (v.best, v.worst) == (0.0, 1.0) and v.range_source == f"runner, {how}"
+    build_report(root, tmp_path / "rep", **FAST)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert how in md and "estimated it once" in md

@@ -104,6 +104,76 @@ def test_projection_returns_nearest_table_configuration(toy):
     assert toy.config_id(p) == int(np.argmin(d))
 
 
+def _reference_projection(sampler, configs):
+    """Projection as first published: encode a DataFrame, query a k-d tree over the table's encoding."""
+    import pandas as pd
+    from scipy.spatial import cKDTree
+
+    from benchmarks.space import encode_frame
+
+    names = list(sampler.names)
+    tree = cKDTree(np.nan_to_num(encode_frame(sampler.space, pd.DataFrame(sampler.configurations, columns=names)),
+                                 nan=-1.0))
+    x = np.nan_to_num(encode_frame(sampler.space, pd.DataFrame([dict(c) for c in configs], columns=names)), nan=-1.0)
+    return np.atleast_1d(tree.query(x, k=1)[1]).tolist()
+
+
+@pytest.mark.filterwarnings("ignore:Constructing a Categorical", "ignore:invalid value encountered in log")
+@pytest.mark.parametrize("space", ["mixed", "grid"])
+def test_fast_projection_matches_the_dataframe_reference(tmp_path, space):
+    from benchmarks.synthetic import make_synthetic_table
+    from benchmarks.tabular import TabularBenchmark
+    from runners.optimizers.evolution import mutate_one
+
+    bench = TabularBenchmark.from_path(make_synthetic_table(tmp_path / "t", n_configs=None if space == "grid" else 300,
+                                                            space=space, n_seeds=1, n_epochs=2))
+    s = ConfigSampler.for_benchmark(bench)
+    rng = np.random.default_rng(1)
+    held = s.sample(50, rng)
+    proposals = held + [mutate_one(c, bench.space, rng) for c in held] + ConfigSampler(bench.space).sample(100, rng)
+    # values outside the space, missing and of the wrong type encode as the DataFrame path encodes them
+    first = dict(held[0])
+    for name in s.names:
+        for bad in (None, "not-a-value", -1e9, 1e9):
+            proposals.append({**first, name: bad})
+        proposals.append({k: v for k, v in first.items() if k != name})
+    want = [dict(s.configurations[i]) for i in _reference_projection(s, proposals)]
+    assert [s.project(c) for c in proposals] == want
+    assert s.project_many(proposals) == want
+    # 0 on a log scale (and infinity) encode to infinity, where the DataFrame path found no neighbour at all
+    for name in s.names:
+        for bad in (0.0, float("inf"), float("-inf")):
+            bench.config_id(s.project({**first, name: bad}))
+
+
+def test_projection_builds_its_index_once_and_needs_no_dataframe(toy, monkeypatch):
+    import runners.optimizer as opt
+
+    s = ConfigSampler.for_benchmark(toy)
+    s.project(toy.config(0))  # builds the index
+
+    def no_frames(*args, **kwargs):
+        raise AssertionError("projection of one configuration must not build a DataFrame")
+
+    monkeypatch.setattr(opt, "encode_frame", no_frames)
+    monkeypatch.setattr(opt.pd, "DataFrame", no_frames)
+    anywhere = {"lr": 0.001234, "layers": 3, "units": 32, "act": "tanh"}
+    toy.config_id(s.project(anywhere))
+    assert s.project(toy.config(3)) == toy.config(3)
+
+
+def test_sampling_one_configuration_raises_no_deprecation_warning():
+    import warnings
+
+    s = ConfigSampler(toy_space())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = s.sample(1, np.random.default_rng(0))
+        s.sample_one(np.random.default_rng(0))
+    assert len(one) == 1 and isinstance(one[0], dict)
+    check_config(toy_space(), one[0])
+
+
 def test_continuous_sampler_stays_in_space_and_is_reproducible():
     space = toy_space()
     s = ConfigSampler(space)

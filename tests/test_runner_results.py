@@ -94,3 +94,63 @@ def test_interrupted_run_is_redone(toy, tmp_path):
 def test_read_events_of_unfinished_run_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished run"):
         read_events(tmp_path)
+
+
+# ---------------------------------------------------------------- value ranges of benchmarks without one
+class _Formula:
+    """A benchmark that answers anywhere in the toy space (like a surrogate) and holds no value range."""
+
+    def __init__(self):
+        from benchmarks.protocol import Fidelity, Metric
+        from runners.testing import toy_space
+
+        self.name, self.space, self.seeds, self.checksum = "formula", toy_space(), (0, 1), "formula-v1"
+        self.fidelity = Fidelity("epoch", (1.0, 2.0))
+        self.metrics = {"acc": Metric("acc", "maximize", 0.0, 1.0, split="valid")}
+        self.calls = 0
+
+    def metric(self, name):
+        return self.metrics[name or "acc"]
+
+    def values(self, configs, seed):
+        import numpy as np
+
+        lr = np.array([c["lr"] for c in configs])
+        return 1.0 / (1.0 + (np.log10(lr) + 2.0) ** 2) - 0.01 * seed
+
+    def query_batch(self, configs, fidelities=None, seeds=None, metrics=None):
+        from benchmarks.protocol import BatchResult
+
+        assert fidelities == 2.0  # the maximum
+        self.calls += 1
+        return BatchResult({"acc": self.values(configs, seeds)}, None)
+
+    def optimum(self, metric=None):
+        return 0.999
+
+
+def test_a_benchmark_without_a_value_range_gets_a_fixed_estimate():
+    import numpy as np
+
+    from runners.optimizer import ConfigSampler
+    from runners.results import RANGE_SAMPLES, RANGE_SEED, _metric_info
+
+    bench = _Formula()
+    info = _metric_info(bench, "acc")
+    sample = ConfigSampler(bench.space).sample(RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
+    allv = np.concatenate([bench.values(sample, s) for s in bench.seeds])
+    # maximize: best = the higher of the sample's best and the optimum; worst = the sample's lowest
+    assert info["value_range"] == [pytest.approx(max(allv.max(), 0.999)), pytest.approx(allv.min())]
+    assert info["optimum"] == 0.999 and "estimated from 1000 configurations" in info["value_range_source"]
+    calls = bench.calls
+    again = _Formula()
+    again.calls = 0
+    assert _metric_info(again, "acc") == info and again.calls == 0  # once per benchmark (name and checksum)
+    assert calls == len(bench.seeds)
+
+
+def test_a_table_records_its_own_range(toy, tmp_path):
+    finished_run(toy, tmp_path / "run")
+    obj = read_meta(tmp_path / "run")["objective"]
+    assert obj["value_range"] == [pytest.approx(x) for x in toy.value_range()]
+    assert obj["value_range_source"] == "benchmark"

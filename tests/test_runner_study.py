@@ -94,7 +94,7 @@ def test_unavailable_benchmarks_are_skipped_loudly(tmp_path, tables, capsys):
     assert out["ran"] == 1
     assert "SKIPPING benchmark toy-missing" in capsys.readouterr().err
     cfg.benchmarks = [missing]
-    with pytest.raises(RuntimeError, match="none of its benchmarks is available"):
+    with pytest.raises(RuntimeError, match="none of its benchmarks is available here"):
         run_study(cfg, progress=False)
 
 
@@ -134,3 +134,95 @@ def test_report_is_written_at_the_end(tmp_path, tables):
     f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"), seeds=[0, 1, 2])
     out = run_study(load_study(str(f)), progress=False)
     assert out["report"] and Path(out["report"]).is_file()
+
+
+# ---------------------------------------------------------------- the plan file, failures, unavailable parts
+def _plan(tmp_path):
+    import json
+
+    return json.loads((tmp_path / "results" / "mini" / "study.json").read_text())
+
+
+def test_plan_is_written_before_the_first_run_and_completed_after(tmp_path, tables, monkeypatch):
+    import runners.study as study_mod
+
+    seen = {}
+    original = study_mod._run_all
+
+    def spy(configs, n_jobs, progress):
+        seen["plan"] = _plan(tmp_path)  # the plan must exist before any run starts
+        seen["folders"] = list((tmp_path / "results" / "mini").rglob("meta.json"))
+        yield from original(configs, n_jobs, progress)
+
+    monkeypatch.setattr(study_mod, "_run_all", spy)
+    run_study(load_study(str(study_file(tmp_path, tables))), progress=False)
+    before, after = seen["plan"], _plan(tmp_path)
+    assert seen["folders"] == [] and before["status"] == "running" and after["status"] == "finished"
+    planned = {(r["benchmark"], r["optimizer"], r["n_workers"], r["seed"]) for r in before["runs"]}
+    assert planned == {(b, o, 2, s) for b in ("toy-a", "toy-b") for o in ("rs", "asha") for s in (0, 1)}
+    assert before["budget"] == {"kind": "evaluations", "amount": 4.0} and after["failures"] == []
+    for r in after["runs"]:
+        assert read_meta(tmp_path / "results" / "mini" / r["path"])["status"] == "complete"
+
+
+def test_failed_runs_are_recorded_and_the_report_is_still_written(tmp_path, tables, monkeypatch):
+    import json
+
+    import runners.run as run_mod
+
+    real = run_mod.execute
+
+    def flaky(config, quiet=False):
+        if config["seed"] == 1 and config["optimizer"]["name"] == "asha":
+            raise ValueError("boom on purpose")
+        return real(config, quiet=quiet)
+
+    monkeypatch.setattr(run_mod, "execute", flaky)
+    f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"))
+    out = run_study(load_study(str(f)), progress=False)
+    assert (out["ran"], out["failed"]) == (3, 1)
+    assert out["failures"] == [{"benchmark": "toy-a", "optimizer": "asha", "n_workers": 2, "seed": 1,
+                                "error": "ValueError: boom on purpose"}]
+    assert _plan(tmp_path)["failures"] == out["failures"]
+    assert out["report"] and Path(out["report"]).is_file()
+    runs = json.loads((tmp_path / "reports" / "mini" / "report.json").read_text())["runs"]
+    bad = [r for r in runs if r["status"] != "complete"]
+    assert len(bad) == 1 and bad[0]["method"] == "asha" and bad[0]["seed"] == 1
+    assert "run failed: ValueError: boom on purpose" in bad[0]["note"]
+    assert main(["run", f"study={f}"]) == 1  # failures make the command fail (here: the run fails again)
+
+
+def test_unavailable_parts_stay_in_the_plan_and_the_report_lists_their_runs(tmp_path, tables, capsys, monkeypatch):
+    import json
+
+    from runners.adapters import _common
+
+    monkeypatch.setitem(_common.LIBRARIES, "runners.adapters.optuna_adapter", ("curvebench_no_such_lib", "optuna"))
+    missing = {"name": "toy-missing", "path": str(tmp_path / "nowhere")}
+    f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"),
+                   optimizers=["rs", "optuna-tpe"], seeds=[0, 1, 2])
+    cfg = load_study(str(f), ["skip_unavailable=true"])
+    cfg.benchmarks.append(missing)
+    out = run_study(cfg, progress=False)
+    err = capsys.readouterr().err
+    assert "SKIPPING benchmark toy-missing" in err and "SKIPPING optimizer optuna-tpe" in err
+    assert "pip install 'curvebench[optuna]'" in err
+    assert (out["ran"], out["n_runs"], out["n_unavailable_runs"]) == (3, 12, 9)
+    plan_file = _plan(tmp_path)
+    assert {u["name"] for u in plan_file["unavailable"]} == {"toy-missing", "optuna-tpe"}
+    assert len(plan_file["runs"]) == 12
+    runs = json.loads((tmp_path / "reports" / "mini" / "report.json").read_text())["runs"]
+    missing_runs = [r for r in runs if r["status"] == "missing"]
+    assert len(missing_runs) == 9
+    assert all("not available here" in r["note"] for r in missing_runs)
+    assert {r["benchmark"] for r in missing_runs} == {"toy-a", "toy-missing"}
+
+
+def test_missing_library_is_found_without_importing_it(monkeypatch):
+    from runners.adapters import _common
+
+    assert _common.missing_library("runners.optimizer.RandomSearch") is None
+    assert _common.missing_library("runners.adapters.optuna_adapter:OptunaTPE") is None  # installed here
+    monkeypatch.setitem(_common.LIBRARIES, "runners.adapters.smac_adapter", ("curvebench_no_such_lib", "smac"))
+    why = _common.missing_library("runners.adapters.smac_adapter.SMACBO")
+    assert "curvebench_no_such_lib" in why and "curvebench[smac]" in why

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .base import Family
+from .cnn import CNN
 from .fcnet import FCNet
 from .lcbench import LCBench
 
-FAMILIES: dict[str, type[Family]] = {"fcnet": FCNet, "lcbench": LCBench}
+FAMILIES: dict[str, type[Family]] = {"fcnet": FCNet, "lcbench": LCBench, "cnn": CNN}
 
 
 def get_family(name: str) -> Family:

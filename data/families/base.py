@@ -35,6 +35,8 @@ class Family(ABC):
     objective: str
     test_objective: str
     description: str = ""
+    #: keyword arguments for data.datasets.load_splits (e.g. {"raw_features": True} for image layouts)
+    preprocessing: dict = {}
 
     @abstractmethod
     def space(self) -> CS.ConfigurationSpace:

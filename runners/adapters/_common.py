@@ -1,17 +1,43 @@
-"""What the adapters share: optional imports with a clear error, and resumable checkpoints."""
+"""What the adapters share: optional imports with a clear error, scratch folders, resumable checkpoints."""
 
 from __future__ import annotations
 
 import importlib
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ..optimizer import Trial
+from ..optimizer import Optimizer, Trial
 
 
 class MissingExtraError(ImportError):
     """An adapter's library is not installed."""
+
+
+#: adapter module -> (the optional library it needs, the extra of the curvebench distribution that installs it)
+LIBRARIES: dict[str, tuple[str, str]] = {
+    "runners.adapters.optuna_adapter": ("optuna", "optuna"),
+    "runners.adapters.dehb_adapter": ("dehb", "dehb"),
+    "runners.adapters.smac_adapter": ("smac", "smac"),
+}
+
+
+def missing_library(target: str) -> str | None:
+    """Why the optimizer class ``target`` (``module.Class`` or ``module:Class``) cannot be built here, or None.
+
+    Only adapters need optional libraries; the check looks for the library
+    without importing it.
+    """
+    import importlib.util
+
+    module = target.replace(":", ".").rsplit(".", 1)[0]
+    need = LIBRARIES.get(module)
+    if need is None or importlib.util.find_spec(need[0]) is not None:
+        return None
+    return f"needs the optional library {need[0]!r}, which is not installed: pip install 'curvebench[{need[1]}]'"
 
 
 def require(module: str, extra: str, adapter: str) -> ModuleType:
@@ -23,6 +49,20 @@ def require(module: str, extra: str, adapter: str) -> ModuleType:
             f"the {adapter} adapter needs the optional library {module!r}, which is not installed "
             f"({e}); install it with: pip install 'curvebench[{extra}]'"
         ) from e
+
+
+def scratch_dir(owner: object, prefix: str) -> str:
+    """A new temporary folder for a library's own files, removed (with its contents) when ``owner`` is collected."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    weakref.finalize(owner, shutil.rmtree, path, True)
+    return path
+
+
+def library_version(distribution: str) -> str:
+    """``"NAME VERSION"`` of an installed distribution, for an adapter's ``describe()``."""
+    from importlib.metadata import version
+
+    return f"{distribution} {version(distribution)}"
 
 
 def config_key(config: Mapping[str, Any]) -> tuple:
@@ -57,3 +97,9 @@ class Checkpoints:
         best = max(below, key=lambda t: (t.fidelity, -t.trial_id))
         trials.remove(best)
         return best
+
+    def trial_for(self, optimizer: Optimizer, config: Mapping[str, Any], fidelity: float) -> Trial:
+        """A trial of ``optimizer`` training ``config`` to ``fidelity``: continuing a checkpoint (:meth:`take`)
+        when there is one, else from scratch."""
+        prev = self.take(config, fidelity)
+        return optimizer.continue_trial(prev, fidelity) if prev is not None else optimizer.new_trial(config, fidelity)

@@ -11,24 +11,34 @@ earlier trial when one is available, paying only the increment.
 DEHB writes a log file into an output folder and reconfigures the global
 ``loguru`` logger; the adapter gives it a temporary folder (removed with the
 optimizer) and level ERROR.
+
+On a benchmark with one fidelity (or ``min_fidelity`` equal to the maximum)
+the package's DEHB refuses to run (it needs min < max and points to its plain
+DE instead). The adapter then runs the package's ``DE`` (same strategy,
+mutation factor and crossover) asynchronously at that fidelity: a random
+population of ``pop_size`` (the package's default, 20) is evaluated first;
+afterwards each trial is one ``rand1_bin`` step on the next member (round
+robin) and replaces it when not worse. ``describe()`` records the mode.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
-import weakref
 from typing import Any
 
+import numpy as np
+
 from ..optimizer import Optimizer, Trial, TrialResult, snap_fidelity
-from ._common import Checkpoints, require
+from ._common import Checkpoints, library_version, require, scratch_dir
 
 __all__ = ["DEHBLibrary"]
 
 
 class DEHBLibrary(Optimizer):
-    """The ``dehb`` package's DEHB (defaults: rand1_bin, mutation 0.5, crossover 0.5, eta 3)."""
+    """The ``dehb`` package's DEHB (defaults: rand1_bin, mutation 0.5, crossover 0.5, eta 3).
+
+    ``pop_size`` is used only with one fidelity, where the package's DE runs instead (see the module docstring).
+    """
 
     name = "dehb-lib"
 
@@ -39,18 +49,23 @@ class DEHBLibrary(Optimizer):
         min_fidelity: float | None = None,
         mutation_factor: float = 0.5,
         crossover_prob: float = 0.5,
+        pop_size: int = 20,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         dehb = require("dehb", "dehb", "DEHB")
         lo = self.fidelity.min if min_fidelity is None else self.fidelity.check(min_fidelity)
-        if not lo < self.fidelity.max:
-            raise ValueError(
-                f"the DEHB package needs a minimum fidelity below the maximum {self.fidelity.max:g}; got {lo:g}"
-            )
-        self._dir = tempfile.mkdtemp(prefix="curvebench-dehb-")
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self.eta, self.mutation_factor, self.crossover_prob = eta, mutation_factor, crossover_prob
+        self.pop_size = int(pop_size)
+        self._dir = scratch_dir(self, "curvebench-dehb-")
         space = copy.deepcopy(self.space)
+        self.checkpoints = Checkpoints()
+        self._jobs: dict[int, dict[str, Any]] = {}
+        self._de: _OneFidelityDE | None = None
+        if not lo < self.fidelity.max:  # DEHB needs min < max; its own advice for one fidelity is plain DE
+            self._de = _OneFidelityDE(dehb, space, self.pop_size, mutation_factor, crossover_prob, self.seed, self._dir)
+            self.dehb = None
+            return
         self.dehb = dehb.DEHB(
             cs=space,
             f=None,
@@ -66,31 +81,75 @@ class DEHBLibrary(Optimizer):
             log_level="ERROR",
             save_freq="end",
         )
-        self.eta, self.mutation_factor, self.crossover_prob = eta, mutation_factor, crossover_prob
-        self.checkpoints = Checkpoints()
-        self._jobs: dict[int, dict[str, Any]] = {}
 
     def _ask(self) -> Trial:
+        if self._de is not None:
+            key, config = self._de.ask()
+            trial = self.new_trial(self.sampler.project(config), self.fidelity.max)
+            self._jobs[trial.trial_id] = {"de_key": key}
+            return trial
         job = self.dehb.ask()
         config = self.sampler.project(dict(job["config"]))
         fid = snap_fidelity(self.fidelity, float(job["fidelity"]))
-        prev = self.checkpoints.take(config, fid)
-        trial = self.continue_trial(prev, fid) if prev is not None else self.new_trial(config, fid)
+        trial = self.checkpoints.trial_for(self, config, fid)
         self._jobs[trial.trial_id] = job
         return trial
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         job = self._jobs.pop(trial.trial_id)
+        if self._de is not None:
+            self._de.tell(job["de_key"], float(result.loss))
+            return
         self.dehb.tell(job, {"fitness": float(result.loss), "cost": float(result.cost)})
         self.checkpoints.add(trial)
 
     def describe(self) -> dict[str, Any]:
-        from importlib.metadata import version
-
         return {
             **super().describe(),
-            "library": f"dehb {version('dehb')}",
+            "library": library_version("dehb"),
             "eta": self.eta,
             "mutation_factor": self.mutation_factor,
             "crossover_prob": self.crossover_prob,
+            "mode": "DEHB" if self._de is None else f"DE at the single fidelity (pop_size {self.pop_size})",
         }
+
+
+class _OneFidelityDE:
+    """The package's DE (``dehb.DE``, rand1_bin) driven asynchronously, for a benchmark with one fidelity.
+
+    ``ask`` returns (member index, configuration): first each member of the
+    random initial population, then offspring of the members in turn. ``tell``
+    puts an offspring in its member's place when its loss is not worse.
+    """
+
+    def __init__(self, dehb: Any, space: Any, pop_size: int, mutation_factor: float, crossover_prob: float,
+                 seed: int, output_path: str) -> None:
+        if pop_size < 4:
+            raise ValueError(f"pop_size={pop_size!r}: DE's rand1 mutation needs at least 4 members")
+        self.de = dehb.DE(cs=space, f=None, dimensions=len(list(space.keys())), pop_size=pop_size,
+                          mutation_factor=mutation_factor, crossover_prob=crossover_prob, strategy="rand1_bin",
+                          seed=seed, output_path=output_path)
+        self.de.population = self.de.init_population(pop_size)
+        self.de.fitness = np.full(pop_size, np.inf)
+        self._next = 0
+        self._vectors: dict[int, tuple[int, np.ndarray]] = {}
+        self._n_asked = 0
+
+    def ask(self) -> tuple[int, dict[str, Any]]:
+        de = self.de
+        j = self._next
+        self._next = (j + 1) % de.pop_size
+        if self._n_asked < de.pop_size:  # evaluate the initial population first
+            vector = de.population[j].copy()
+        else:
+            mutant = de.mutation(current=de.population[j], best=None, alt_pop=None)
+            vector = de.boundary_check(de.crossover(de.population[j].copy(), mutant))
+        self._n_asked += 1
+        self._vectors[self._n_asked] = (j, vector)
+        return self._n_asked, dict(de.vector_to_configspace(vector))
+
+    def tell(self, key: int, loss: float) -> None:
+        j, vector = self._vectors.pop(key)
+        if loss <= self.de.fitness[j]:
+            self.de.population[j] = vector
+            self.de.fitness[j] = loss

@@ -7,6 +7,12 @@
   held values; a configuration SMAC runs again at a higher budget continues the
   earlier trial when one is available, paying only the increment.
 
+With one fidelity (or ``min_fidelity`` equal to the maximum) Hyperband has
+nothing to schedule (SMAC's multi-fidelity facade needs min < max budget):
+``SMACHyperband`` then runs the HPO facade at that fidelity, i.e. what
+``SMACBO`` does, and records ``multi_fidelity: false`` and the reason in its
+``describe()``.
+
 The scenario is deterministic (one evaluation per configuration and budget),
 seeded with the run seed, and writes SMAC's files into a temporary folder that
 is removed with the optimizer. SMAC's random forest cannot take infinite costs,
@@ -19,14 +25,11 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
-import tempfile
-import weakref
 from pathlib import Path
 from typing import Any
 
 from ..optimizer import Optimizer, Trial, TrialResult, snap_fidelity
-from ._common import Checkpoints, require
+from ._common import Checkpoints, library_version, require, scratch_dir
 
 __all__ = ["SMACBO", "SMACHyperband", "SMACOptimizer"]
 
@@ -50,18 +53,19 @@ class SMACOptimizer(Optimizer):
     ) -> None:
         super().__init__(**kwargs)
         smac = require("smac", "smac", "SMAC3")
-        self._dir = tempfile.mkdtemp(prefix="curvebench-smac-")
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._dir = scratch_dir(self, "curvebench-smac-")
         space = copy.deepcopy(self.space)
-        self.multi_fidelity = bool(multi_fidelity)
+        lo = self.fidelity.min if min_fidelity is None else self.fidelity.check(min_fidelity)
+        self.multi_fidelity = bool(multi_fidelity) and lo < self.fidelity.max
+        #: why a multi-fidelity request runs single-fidelity (one fidelity to run at), else None
+        self.fallback = (
+            f"one fidelity ({lo:g} = max): SMAC's HPO facade at that fidelity"
+            if multi_fidelity and not self.multi_fidelity
+            else None
+        )
         self.eta = eta
         common = dict(deterministic=True, n_trials=int(n_trials), seed=self.seed, output_directory=Path(self._dir) / "smac")
         if self.multi_fidelity:
-            lo = self.fidelity.min if min_fidelity is None else self.fidelity.check(min_fidelity)
-            if not lo < self.fidelity.max:
-                raise ValueError(
-                    f"SMAC's Hyperband needs a minimum fidelity below the maximum {self.fidelity.max:g}; got {lo:g}"
-                )
             scenario = smac.Scenario(space, min_budget=float(lo), max_budget=float(self.fidelity.max), **common)
             facade = smac.MultiFidelityFacade
             self.smac = facade(
@@ -90,8 +94,7 @@ class SMACOptimizer(Optimizer):
             fid = snap_fidelity(self.fidelity, float(info.budget))
         else:
             fid = self.fidelity.max
-        prev = self.checkpoints.take(config, fid)
-        trial = self.continue_trial(prev, fid) if prev is not None else self.new_trial(config, fid)
+        trial = self.checkpoints.trial_for(self, config, fid)
         self._infos[trial.trial_id] = info
         return trial
 
@@ -106,13 +109,12 @@ class SMACOptimizer(Optimizer):
         self.checkpoints.add(trial)
 
     def describe(self) -> dict[str, Any]:
-        from importlib.metadata import version
-
         return {
             **super().describe(),
-            "library": f"smac {version('smac')}",
+            "library": library_version("smac"),
             "multi_fidelity": self.multi_fidelity,
             "eta": self.eta,
+            **({"fallback": self.fallback} if self.fallback else {}),
         }
 
 

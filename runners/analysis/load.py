@@ -10,7 +10,12 @@ missing), the events of the complete runs in a fixed column layout, and per
 benchmark the objective's direction, optimum and value range used for regret.
 Nothing is dropped silently: a run without ``meta.json`` is *partial*, a
 (benchmark, method, seed) cell that other methods have but this one lacks is
-*missing*, and both are listed in :attr:`Study.runs` with a note.
+*missing*, and both are listed in :attr:`Study.runs` with a note. When the
+study folder holds the plan that ``runners.study`` writes before its runs
+(``study.json``), the plan defines the grid instead: every planned run without
+a folder is *missing*, with the reason the plan gives (its benchmark or
+optimizer was not available, the run failed with the recorded error, or it
+never started).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import pandas as pd
 
 EVENTS_FILE = "events.parquet"
 META_FILE = "meta.json"
+#: the study plan written by runners.study before the first run (optional)
+PLAN_FILE = "study.json"
 _SEED_DIR = re.compile(r"^seed-(\d+)$")
 _WORKERS_DIR = re.compile(r"^workers-(\d+)$")
 
@@ -138,7 +145,8 @@ def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
     if not root.is_dir():
         raise FileNotFoundError(f"study folder {root} does not exist")
     run_dirs = sorted(_find_run_dirs(root))
-    if not run_dirs:
+    plan = read_plan(root)
+    if not run_dirs and not plan:
         raise ResultsFormatError(
             f"no run folders under {root}; expected <benchmark>/<optimizer>/seed-<k>/ holding {EVENTS_FILE} and {META_FILE}"
         )
@@ -158,6 +166,7 @@ def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
             frames.append(ev)
             metas[(bench, opt, _wkey(row["n_workers"]), seed)] = meta  # re-keyed by method below
 
+    rows = _add_planned(rows, plan)
     runs = pd.DataFrame(rows)
     runs["method"] = _method_labels(runs)
     label_of = dict(
@@ -170,7 +179,8 @@ def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
     ]
     events = events[EVENT_COLUMNS]
     metas = {(b, label_of[(b, o, w, s)], s): m for (b, o, w, s), m in metas.items()}
-    runs = _add_missing(runs)
+    if not plan:  # without a plan the grid is inferred from the folders present
+        runs = _add_missing(runs)
     tasks = {
         b: _task_info(b, [m for (bb, _, _), m in metas.items() if bb == b], events[events.benchmark == b])
         for b in sorted(events["benchmark"].unique())
@@ -179,6 +189,62 @@ def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
     return Study(
         name=root.name, root=root, runs=runs, events=events.reset_index(drop=True), tasks=tasks, metas=metas
     )
+
+
+def read_plan(root: str | Path) -> dict[str, Any] | None:
+    """The study plan ``<root>/study.json`` (see docs/runner.md), or None when the study has none."""
+    f = Path(root) / PLAN_FILE
+    if not f.is_file():
+        return None
+    try:
+        plan = json.loads(f.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ResultsFormatError(f"{f} is not a readable study plan ({e})") from None
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("runs"), list):
+        raise ResultsFormatError(f"{f} is not a study plan: it has no list of `runs`")
+    return dict(plan)
+
+
+def _add_planned(rows: list[dict[str, Any]], plan: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Rows plus a ``missing`` row for every planned run without a folder; failures noted on their rows."""
+    if not plan:
+        return rows
+    failures = {
+        (f["benchmark"], f["optimizer"], int(f["n_workers"]), int(f["seed"])): str(f.get("error", ""))
+        for f in plan.get("failures", [])
+    }
+    have = {(r["benchmark"], r["optimizer"], _wkey(r["n_workers"]), int(r["seed"])): r for r in rows}
+    out = list(rows)
+    for p in plan["runs"]:
+        key = (str(p["benchmark"]), str(p["optimizer"]), int(p["n_workers"]), int(p["seed"]))
+        error = failures.get(key)
+        row = have.get(key)
+        if row is not None:
+            if error and row["status"] != "complete":
+                row["note"] = f"run failed: {error}" + (f"; {row['note']}" if row["note"] else "")
+            continue
+        if error:
+            note = f"run failed: {error}"
+        elif p.get("note"):
+            note = str(p["note"])
+        else:
+            note = f"planned in {PLAN_FILE}, never started (or interrupted before its folder was made)"
+        out.append(
+            {
+                "benchmark": key[0],
+                "optimizer": key[1],
+                "seed": key[3],
+                "n_workers": float(key[2]),
+                "status": "missing",
+                "n_events": 0,
+                "n_failed": 0,
+                "t_last": np.nan,
+                "path": "",
+                "note": note,
+            }
+        )
+        have[key] = out[-1]
+    return out
 
 
 def _find_run_dirs(root: Path) -> Iterable[tuple[str, str, float, int, Path]]:
@@ -400,6 +466,11 @@ def _metric_info(
         optimum, opt_src = (best, "meta") if best is not None else (seen_best, "study")
     if best is None or worst is None:
         best, worst, rng_src = seen_best, seen_worst, "study"
+    else:
+        # the runner says how it got a range that the benchmark does not hold (e.g. estimated for a surrogate)
+        how = sorted({str(s["range_source"]) for s in specs if s.get("range_source") not in (None, "benchmark")})
+        if how:
+            rng_src = "runner, " + "; ".join(how)
     # a value better than the recorded optimum (a surrogate can predict one): regret would turn negative, so the
     # best value seen becomes the reference, and the report says so
     if finite.size and sign * seen_best < sign * optimum - 1e-9 * max(abs(optimum), 1e-12):
@@ -419,6 +490,7 @@ def _metric_spec(meta: Mapping[str, Any], key: str) -> dict[str, Any]:
         out["direction"] = spec.get("direction")
         out["optimum"] = _num(spec.get("optimum"))
         out["range"] = _range(spec.get("value_range", spec.get("range")))
+        out["range_source"] = spec.get("value_range_source")
     else:
         out["name"] = spec if isinstance(spec, str) else None
         out["direction"] = meta.get(f"{key}_direction", meta.get("direction") if key == "objective" else None)

@@ -86,6 +86,10 @@ def final_values(curves: pd.DataFrame) -> pd.DataFrame:
     return curves.loc[curves["frac"] == last, cols].reset_index(drop=True)
 
 
+#: the columns of :func:`final_table` and :func:`final_table_across_benchmarks`
+FINAL_COLUMNS = ["benchmark", "method", "n", "n_finite", "median", "q25", "q75", "mean", "best", "p_vs_best", "worse"]
+
+
 def final_table(finals: pd.DataFrame, value: str) -> pd.DataFrame:
     """Median and quartiles over seeds of ``value`` per (benchmark, method), with a test against the best.
 
@@ -105,22 +109,7 @@ def final_table(finals: pd.DataFrame, value: str) -> pd.DataFrame:
             if m != best and len(f) and best is not None and len(per[best][np.isfinite(per[best])]):
                 p = _ranksum_p(f, per[best][np.isfinite(per[best])])
             rows.append(_quartile_row(b, m, v, f, best, p))
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "benchmark",
-            "method",
-            "n",
-            "n_finite",
-            "median",
-            "q25",
-            "q75",
-            "mean",
-            "best",
-            "p_vs_best",
-            "worse",
-        ],
-    )
+    return pd.DataFrame(rows, columns=FINAL_COLUMNS)
 
 
 def final_table_across_benchmarks(finals: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -144,22 +133,7 @@ def final_table_across_benchmarks(finals: pd.DataFrame, value: str) -> pd.DataFr
     for m, v in per.items():
         p = _signed_rank_p(v, per[best]) if m != best and best is not None else np.nan
         rows.append(_quartile_row("all", m, v, v, best, p))
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            "benchmark",
-            "method",
-            "n",
-            "n_finite",
-            "median",
-            "q25",
-            "q75",
-            "mean",
-            "best",
-            "p_vs_best",
-            "worse",
-        ],
-    )
+    out = pd.DataFrame(rows, columns=FINAL_COLUMNS)
     return out.sort_values("method").reset_index(drop=True)
 
 

@@ -24,6 +24,10 @@ class TopK(BracketOptimizer):
     whole round about ``k + 1`` full trainings. Rounds repeat until the budget
     is spent (or ``max_rounds``); while a round waits for its low-fidelity
     results, the next round starts.
+
+    With one fidelity (``min_fidelity`` equal to the maximum) there is nothing
+    to select at a lower cost: each round is ``n_configs`` configurations
+    (default ``k + 1``) at that fidelity, i.e. random search in rounds.
     """
 
     name = "topk"
@@ -39,10 +43,8 @@ class TopK(BracketOptimizer):
     ) -> None:
         super().__init__(min_fidelity=min_fidelity, max_brackets=max_rounds, **kwargs)
         self.min_fidelity = self.fidelity.min if min_fidelity is None else self.fidelity.check(min_fidelity)
-        if not self.min_fidelity < self.fidelity.max:
-            raise ValueError(
-                f"top-K needs a minimum fidelity below the maximum {self.fidelity.max:g}; got {self.min_fidelity:g}"
-            )
+        #: one fidelity: no cheap selection phase; rounds of configurations at the maximum (random search)
+        self.single_fidelity = not self.min_fidelity < self.fidelity.max
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k={k!r} must be an integer >= 1")
         if n_configs is None:
@@ -53,6 +55,8 @@ class TopK(BracketOptimizer):
         self.n_configs = n_configs
 
     def plan(self, k: int) -> tuple[Sequence[int], Sequence[float]]:
+        if self.single_fidelity:
+            return (self.n_configs,), (self.fidelity.max,)
         return (self.n_configs, self.k), (self.min_fidelity, self.fidelity.max)
 
     def describe(self) -> dict[str, Any]:
@@ -60,4 +64,4 @@ class TopK(BracketOptimizer):
         for key in ("eta", "rungs", "max_brackets"):
             d.pop(key, None)
         return {**d, "k": self.k, "n_configs": self.n_configs, "min_fidelity": self.min_fidelity,
-                "max_rounds": self.max_brackets}
+                "max_rounds": self.max_brackets, "single_fidelity": self.single_fidelity}

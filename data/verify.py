@@ -1,0 +1,91 @@
+"""Re-train a table's rows live and compare them with what the table holds (faithfulness checks).
+
+    python -m data.verify data/tables/lcbench-australian --configs 3 --epochs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.table import read_table
+
+from .datasets import load_splits
+from .engine import resolve_device, train_group
+from .families import get_family
+from .rng import run_key
+
+
+def _py(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def retrain(path: str | Path, config_id: int, seed: int, *, epochs: int | None = None,
+            device: str = "cpu") -> dict[str, np.ndarray]:
+    """Train one (config_id, seed) row of a generated table again; returns metric -> per-epoch values.
+
+    ``epochs`` trains only the first epochs (the schedule stays the table's, so
+    those epochs are the same as in the full run).
+    """
+    table = read_table(path)
+    sweep = table.manifest["provenance"]["sweep"]
+    family = get_family(sweep["family"])
+    data = load_splits(sweep["dataset"], split_seed=sweep["split_seed"], max_train_rows=sweep.get("max_train_rows"),
+                       **family.preprocessing)
+    config = {k: _py(table.configs.iloc[config_id][k]) for k in table.manifest["hyperparameters"]}
+    dev = resolve_device(device)
+    spec = family.build([config], [run_key(config, seed)], data, epochs=int(sweep["epochs"]), device=dev)
+    if epochs is not None:
+        spec.lr = spec.lr[:, :epochs]
+    res = train_group(spec, data, device=dev)
+    return res.metrics
+
+
+def compare(path: str | Path, config_id: int, seed: int, *, epochs: int | None = None) -> float:
+    """Largest relative difference between a table row and its live re-run (NaN where both are NaN)."""
+    table = read_table(path)
+    live = retrain(path, config_id, seed, epochs=epochs)
+    s = list(table.seeds).index(seed)
+    worst = 0.0
+    for m, v in live.items():
+        stored = table.metric_values(m)[config_id, s, : v.shape[1]]
+        both_nan = np.isnan(stored) & np.isnan(v[0])
+        rel = np.abs(stored - v[0]) / np.maximum(np.abs(v[0]), 1e-6)
+        worst = max(worst, float(np.nanmax(np.where(both_nan, 0.0, rel))))
+    return worst
+
+
+def cheapest_rows(path: str | Path, n: int) -> list[int]:
+    """The ``n`` configurations with the fewest parameters times steps (quick to re-train)."""
+    table = read_table(path, verify=False)
+    cfg = table.configs
+    work = cfg["n_params"].to_numpy(dtype=float) / cfg["batch_size"].to_numpy(dtype=float)
+    return [int(i) for i in np.argsort(work, kind="stable")[:n]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m data.verify", description=__doc__.split("\n")[0])
+    p.add_argument("table")
+    p.add_argument("--configs", type=int, default=3, help="how many (cheapest) configurations to re-train")
+    p.add_argument("--epochs", type=int, default=None, help="re-train only the first epochs")
+    p.add_argument("--tolerance", type=float, default=1e-3)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    table = read_table(args.table)
+    bad = 0
+    for cid in cheapest_rows(args.table, args.configs):
+        for seed in table.seeds:
+            d = compare(args.table, cid, seed, epochs=args.epochs)
+            ok = d <= args.tolerance
+            bad += not ok
+            print(f"config {cid} seed {seed}: max relative difference {d:.2e} {'ok' if ok else 'MISMATCH'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

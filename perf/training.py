@@ -1,0 +1,150 @@
+"""Batched training throughput against one-configuration-at-a-time training, measured in the same run.
+
+    python -m perf.training [--groups 6] [--epochs 1] [--dataset naval]
+
+Takes groups of the fcnet-naval sweep plan (runs that share batch size and
+widths, so the engine trains them together), drawn at random with a fixed seed,
+and trains each group's runs for the same epochs twice: all together in one
+batched group, and one run at a time. Prints configuration-epochs per second
+for both and their ratio (the speed-up), per group and overall. Needs the naval
+dataset under the data root; without it, synthetic data of naval's shape is used
+and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from data import costmodel
+from data.datasets import DatasetMissingError, Splits, load_splits
+from data.engine import train_group
+from data.families import get_family
+from data.recipes import TABLES
+from data.rng import run_key
+from data.shards import make_plan
+
+
+def _synthetic_like_naval() -> Splits:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(11934, 15)).astype(np.float32)
+    y = (np.tanh(x @ rng.normal(size=15)) + 0.1 * rng.normal(size=11934)).astype(np.float32)
+    y = (y - y.mean()) / y.std()
+    tr, va = 7160, 7160 + 2387
+    return Splits("synthetic-naval-shape", "regression", x[:tr], y[:tr], x[tr:va], y[tr:va], x[va:], y[va:], 0,
+                  [f"x{i}" for i in range(15)], {})
+
+
+def _groups(data: Splits, n_groups: int, seed: int) -> list[list[dict]]:
+    fam = get_family("fcnet")
+    recipe = TABLES["fcnet-naval"]
+    configs = fam.sample(recipe["n_configs"], 0)
+    records = configs.to_dict(orient="records")
+    plan = make_plan({}, configs, [fam.group_key(r, data) for r in records],
+                     [fam.within_group_order(r) for r in records], recipe["seeds"], max_group=32, shard_runs=32,
+                     weights=[100 * costmodel.rough_seconds(fam.workload(r, data)) for r in records],
+                     shard_weight=900.0)
+    groups = [g for shard in plan.shards for g in shard]
+    pick = np.random.default_rng(seed).choice(len(groups), size=min(n_groups, len(groups)), replace=False)
+    return [[{**records[c], "_seed": s} for c, s in groups[i]] for i in sorted(pick)]
+
+
+def _train(fam, runs: list[dict], data: Splits, epochs: int) -> float:
+    configs = [{k: v for k, v in r.items() if k != "_seed"} for r in runs]
+    keys = [run_key(c, r["_seed"]) for c, r in zip(configs, runs)]
+    spec = fam.build(configs, keys, data, epochs=epochs, device=torch.device("cpu"))
+    t0 = time.perf_counter()
+    train_group(spec, data)
+    return time.perf_counter() - t0
+
+
+def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 0.25) -> dict:
+    """Measured FLOPs (torch's FlopCounterMode) of the full FCNet grid: 62,208 configs x 4 seeds x 100 epochs.
+
+    Counts one training step (forward and backward) at each (batch size, widths)
+    shape and the per-epoch evaluation of all splits, then sums over the grid
+    (each shape occurs 62,208 / 144 = 432 times). Elementwise work (activations,
+    dropout, Adam) is not in FlopCounterMode's count; it is memory-bound and
+    adds roughly 10-20 bytes per parameter per step.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from data.families.fcnet import BATCH_SIZES, UNITS
+
+    fam = get_family("fcnet")
+    n_train = len(data.y_train)
+    n_eval = n_train + len(data.y_valid) + len(data.y_test)
+    per_config_epoch = []
+    base = {"dropout_1": 0.0, "dropout_2": 0.0, "activation_fn_1": "relu", "activation_fn_2": "relu",
+            "init_lr": 1e-3, "lr_schedule": "const"}
+    for bs in BATCH_SIZES:
+        for n1 in UNITS:
+            for n2 in UNITS:
+                c = {**base, "batch_size": bs, "n_units_1": n1, "n_units_2": n2}
+                spec = fam.build([c], [0], data, epochs=1, device=torch.device("cpu"))
+                xb = torch.as_tensor(data.x_train[:bs]).unsqueeze(0)
+                yb = torch.as_tensor(data.y_train[:bs]).unsqueeze(0)
+                with FlopCounterMode(display=False) as fc:
+                    out = spec.model.forward(xb, train=True)
+                    loss = (out.squeeze(-1) - yb).pow(2).mean()
+                    torch.autograd.grad(loss, spec.model.params)
+                step = fc.get_total_flops()
+                with FlopCounterMode(display=False) as fc:
+                    with torch.no_grad():
+                        spec.model.forward(torch.as_tensor(data.x_valid[:1000]), train=False)
+                eval_per_row = fc.get_total_flops() / 1000
+                steps = -(-n_train // bs)
+                per_config_epoch.append(steps * step + n_eval * eval_per_row)
+    per_shape = np.asarray(per_config_epoch)
+    total = float(per_shape.sum() * (62208 / per_shape.size) * 4 * 100)
+    seconds = total / (gpu_tflops * 1e12 * efficiency)
+    return {"flops_total": total, "flops_per_config_epoch_mean": float(per_shape.mean()),
+            "gpu_tflops": gpu_tflops, "efficiency": efficiency, "gpu_hours": seconds / 3600}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m perf.training", description=__doc__.split("\n")[0])
+    p.add_argument("--groups", type=int, default=6, help="how many groups of the fcnet-naval plan to time")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="which groups are drawn")
+    p.add_argument("--flops", action="store_true", help="also print the FLOP projection of the full FCNet grid")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        data = load_splits("naval", split_seed=0)
+        note = "naval (real data)"
+    except DatasetMissingError:
+        data = _synthetic_like_naval()
+        note = "synthetic data of naval's shape (naval not under the data root)"
+    fam = get_family("fcnet")
+    groups = _groups(data, args.groups, args.seed)
+    print(f"FCNet training throughput on {note}: {len(groups)} groups, {args.epochs} epoch(s), "
+          f"{args.threads} thread(s), device cpu")
+    print(f"{'batch':>5} {'widths':>9} {'runs':>4} {'batched cfg-ep/s':>17} {'one-by-one cfg-ep/s':>20} {'speed-up':>8}")
+    tot_b = tot_a = 0.0
+    n_total = 0
+    for runs in groups:
+        t_batched = _train(fam, runs, data, args.epochs)
+        t_alone = sum(_train(fam, [r], data, args.epochs) for r in runs)
+        n = len(runs) * args.epochs
+        tot_b += t_batched
+        tot_a += t_alone
+        n_total += n
+        r0 = runs[0]
+        print(f"{r0['batch_size']:>5} {r0['n_units_1']:>4}x{r0['n_units_2']:<4} {len(runs):>4} {n / t_batched:>17.3f} "
+              f"{n / t_alone:>20.3f} {t_alone / t_batched:>7.2f}x")
+    print(f"overall: batched {n_total / tot_b:.3f} configuration-epochs/s, one at a time {n_total / tot_a:.3f} "
+          f"configuration-epochs/s, speed-up {tot_a / tot_b:.2f}x")
+    if args.flops:
+        f = flop_projection(data)
+        print(f"FLOP projection, full FCNet grid on {note} (62,208 configs x 4 seeds x 100 epochs): "
+              f"{f['flops_total']:.3e} FLOPs (mean {f['flops_per_config_epoch_mean']:.3e} per configuration-epoch); "
+              f"at {f['gpu_tflops']:.0f} TFLOP/s x {f['efficiency']:.0%} utilization: {f['gpu_hours']:.1f} GPU-hours")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""SurrogateBenchmark: the Benchmark protocol answered by a fitted surrogate, for any configuration.
+
+Differences from a table (everything else is the same protocol):
+
+* any configuration of the space is accepted (not only those the table holds);
+  an integer config_id is not (a surrogate has no rows);
+* the fidelity is continuous: any value in ``[fidelity.min, fidelity.max]``;
+  between two grid values of the table, metrics are interpolated linearly in
+  the model's transformed space (e.g. log loss) and the cumulative cost
+  linearly, so the cost still never decreases;
+* ``seeds`` is None: any non-negative integer is a seed, ``default_seed`` is 0.
+  One (config, seed) pair always gives the same curve; different seeds differ
+  about as much as the table's real seeds (see :mod:`surrogates.targets`);
+* ``cost_increment`` at fidelity f is ``cost(f) - cost(g)`` with g the largest
+  grid value below f (0 when there is none);
+* ``optimum(metric)`` is an estimate: the best value predicted over
+  ``OPTIMUM_SAMPLES`` configurations sampled from the space with a fixed seed
+  (the whole space when it is a finite grid of at most ``OPTIMUM_GRID_LIMIT``
+  points, e.g. FCNet's 62,208), for
+  as many seeds as the table held, at every grid fidelity. It is computed
+  once per metric and cached.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.io import shipped_tables_dir
+from benchmarks.protocol import (
+    BatchResult,
+    Benchmark,
+    ConfigError,
+    Curve,
+    FidelityError,
+    Result,
+    UnknownBenchmarkError,
+)
+from benchmarks.space import grid_size
+
+from .store import load_surrogate, read_surrogate_manifest
+from .surrogate import CurveSurrogate
+
+#: how many (config, seed) curves query() and curve() keep (least recently used first out)
+CACHE_SIZE = 4096
+#: how many configurations optimum() predicts on
+OPTIMUM_SAMPLES = 20_000
+#: a finite space of at most this many points is searched whole by optimum()
+OPTIMUM_GRID_LIMIT = 100_000
+#: the seed of the configurations optimum() samples
+OPTIMUM_SEED = 12345
+
+
+def surrogates_dir() -> Path:
+    """Where the shipped surrogates live: ``data/surrogates/<table>-<model>/`` beside the shipped tables."""
+    return shipped_tables_dir().parent / "surrogates"
+
+
+def shipped_path(table: str, model: str = "xgboost") -> Path:
+    """The folder of the shipped ``model`` surrogate of ``table`` (it may not exist yet: make surrogates)."""
+    return surrogates_dir() / f"{table}-{model}"
+
+
+def load_shipped(table: str, model: str = "xgboost") -> SurrogateBenchmark:
+    """Catalog loader of a shipped surrogate (entries ``NAME-surrogate``)."""
+    path = shipped_path(table, model)
+    if not (path / "manifest.json").is_file():
+        raise UnknownBenchmarkError(
+            f"the {model} surrogate of {table!r} is not fitted yet ({path.parent.name}/{path.name}); "
+            f"fit it with `make surrogates` or `python -m surrogates.fit benchmark={table} model={model}`"
+        )
+    return SurrogateBenchmark.from_path(path, name=f"{table}-surrogate")
+
+
+class SurrogateBenchmark(Benchmark):
+    """A benchmark answered by a fitted :class:`CurveSurrogate`."""
+
+    def __init__(self, surrogate: CurveSurrogate, name: str | None = None, provenance: Mapping[str, Any] | None = None):
+        self.surrogate = surrogate
+        self.name = name or f"{surrogate.table_name_}-surrogate"
+        self.space = surrogate.space_
+        self.fidelity = surrogate.fidelity_
+        self.metrics = dict(surrogate.metrics_)
+        self.objective = surrogate.objective_
+        self.test_objective = surrogate.test_objective_
+        self.seeds = None
+        self.default_seed = 0
+        self.provenance = dict(provenance or {})
+        self._grid = np.asarray(self.fidelity.values, dtype=np.float64)
+        self._mnames = tuple(self.metrics)
+        self._optimum: dict[str, float] = {}
+        self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+
+    @classmethod
+    def from_path(cls, path: str | Path, name: str | None = None, verify: bool = True) -> SurrogateBenchmark:
+        sur, manifest = load_surrogate(path, verify=verify)
+        prov = {
+            **manifest.get("provenance", {}),
+            "table": manifest["table"],
+            "model": manifest["model"],
+            "checksum": _folder_checksum(manifest),
+            "path": str(path),
+        }
+        return cls(sur, name=name, provenance=prov)
+
+    # ------------------------------------------------------------ helpers
+    def _encode(self, configs: Any) -> np.ndarray:
+        if isinstance(configs, (int, np.integer)) and not isinstance(configs, bool):
+            raise ConfigError(
+                f"config_id {configs} given, but a surrogate benchmark has no table rows; pass the configuration itself"
+            )
+        if isinstance(configs, np.ndarray):
+            raise ConfigError("a surrogate benchmark takes configurations as a DataFrame or mappings, not an array of ids")
+        return self.surrogate.encode(configs)
+
+    def _fid_positions(self, fidelities: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grid interval (lo, hi) and weight w of each fidelity; None means the maximum."""
+        if fidelities is None:
+            f = np.full(n, self._grid[-1])
+        else:
+            arr = np.asarray(fidelities)
+            if arr.ndim == 0:
+                f = np.full(n, float(self.fidelity.check(arr.item())))
+            else:
+                if arr.shape != (n,):
+                    raise ValueError(f"fidelities has shape {arr.shape}; expected a scalar or ({n},)")
+                if arr.dtype.kind not in "iuf":
+                    raise FidelityError(f"fidelities must be numbers; got dtype {arr.dtype}")
+                f = arr.astype(np.float64)
+                bad = ~((f >= self._grid[0]) & (f <= self._grid[-1]))
+                if bad.any():
+                    self.fidelity.check(f[bad][0].item())
+        hi = np.clip(np.searchsorted(self._grid, f, side="left"), 0, len(self._grid) - 1)
+        lo = np.maximum(hi - 1, 0)
+        span = self._grid[hi] - self._grid[lo]
+        w = np.where(span > 0, (f - self._grid[lo]) / np.where(span > 0, span, 1.0), 1.0)
+        return lo, hi, w
+
+    def _seeds(self, seeds: Any, n: int) -> np.ndarray:
+        if seeds is None:
+            return np.full(n, self.default_seed, dtype=np.int64)
+        arr = np.asarray(seeds)
+        if arr.ndim == 0:
+            return np.full(n, self.check_seed(arr.item()), dtype=np.int64)
+        if arr.shape != (n,):
+            raise ValueError(f"seeds has shape {arr.shape}; expected a scalar or ({n},)")
+        if arr.dtype.kind not in "iu" or (n and arr.min() < 0):
+            bad = next((s for s in arr.tolist() if not isinstance(s, int) or s < 0), arr.tolist()[0])
+            self.check_seed(bad)
+        return arr.astype(np.int64)
+
+    def _interp(self, name: str, curves: np.ndarray, lo, hi, w) -> np.ndarray:
+        rows = np.arange(curves.shape[0])
+        a, b = curves[rows, lo], curves[rows, hi]
+        inner = (w > 0) & (w < 1)
+        if not inner.any():  # on grid values: exactly the curve's numbers
+            return np.where(w >= 1, b, a)
+        if name == "cost":
+            mid = (1 - w) * a + w * b
+        else:
+            tr = self.surrogate.blocks_[self._mnames.index(name)].transform
+            mid = tr.inverse((1 - w) * tr.forward(a) + w * tr.forward(b))
+        return np.where(inner, mid, np.where(w >= 1, b, a))
+
+    # ------------------------------------------------------------ protocol
+    def _predict_one(self, config: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
+        """Curves of one (config, seed), from a small cache: a continued trial asks for the same curve again."""
+        try:
+            key = (tuple(sorted(config.items())), seed)
+            hash(key)
+        except (TypeError, AttributeError):
+            key = None
+        if key is not None and key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
+            self._encode(config)  # raises the surrogate's config_id error
+        pred = self.surrogate.predict_curves(self.surrogate.encoder_.encode_one(config), seeds=seed)
+        for a in pred.values():
+            a.flags.writeable = False  # callers share these arrays
+        if key is not None:  # only configurations that passed validation get here
+            self._cache[key] = pred
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return pred
+
+    def query(self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None) -> Result:
+        """Every metric and the cost of ``config`` at ``fidelity`` (any value in range; default max) for ``seed``."""
+        s = self.check_seed(seed)
+        f = self._grid[-1] if fidelity is None else float(self.fidelity.check(fidelity))
+        pred = self._predict_one(config, s)
+        lo, hi, w = self._fid_positions(f, 1)
+        metrics = {m: float(self._interp(m, pred[m], lo, hi, w)[0]) for m in self._mnames}
+        cost = pred["cost"][0]
+        c = float(self._interp("cost", pred["cost"], lo, hi, w)[0])
+        below = np.flatnonzero(self._grid < f)
+        prev = float(cost[below[-1]]) if below.size else 0.0
+        return Result(self.fidelity.max if fidelity is None else fidelity, s, metrics, c, c - prev, None)
+
+    def curve(self, config: Mapping[str, Any], seed: int | None = None) -> Curve:
+        """The curve of ``config`` for ``seed`` at every grid fidelity of the table."""
+        s = self.check_seed(seed)
+        pred = self._predict_one(config, s)
+        return Curve(
+            fidelities=np.asarray(self.fidelity.values),
+            seed=s,
+            metrics={m: pred[m][0] for m in self._mnames},
+            cost=pred["cost"][0],
+            config_id=None,
+        )
+
+    def query_batch(
+        self,
+        configs: Any,
+        fidelities: Any = None,
+        seeds: Any = None,
+        metrics: Sequence[str] | None = None,
+    ) -> BatchResult:
+        """Many queries at once. ``configs``: a DataFrame (one column per hyperparameter) or mappings.
+
+        ``fidelities`` and ``seeds``: scalars or arrays broadcast against the
+        configurations (None: the maximum fidelity, seed 0).
+        """
+        x = self._encode(configs)
+        n = x.shape[0]
+        names = self._mnames if metrics is None else tuple(metrics)
+        for m in names:
+            self.metric(m)
+        lo, hi, w = self._fid_positions(fidelities, n)
+        s = self._seeds(seeds, n)
+        pred = self.surrogate.predict_curves(x, seeds=s, metrics=names)
+        out = {m: self._interp(m, pred[m], lo, hi, w) for m in names}
+        return BatchResult(out, self._interp("cost", pred["cost"], lo, hi, w))
+
+    def optimum(self, metric: str | None = None) -> float:
+        """Estimated best value of ``metric`` (see the module docstring for how it is estimated)."""
+        mt = self.metric(metric)
+        if mt.name not in self._optimum:
+            x = self.surrogate.encode(self.candidate_configs(), validated=True)
+            best = []
+            for s in range(max(len(self.surrogate.table_seeds_), 1)):
+                c = self.surrogate.predict_curves(x, seeds=s, metrics=[mt.name], cost=False)[mt.name]
+                best.append(np.nanmin(c) if mt.direction == "minimize" else np.nanmax(c))
+            self._optimum[mt.name] = float(min(best) if mt.direction == "minimize" else max(best))
+        return self._optimum[mt.name]
+
+    def candidate_configs(self) -> pd.DataFrame:
+        """The configurations :meth:`optimum` predicts on (fixed: the whole grid, or a seeded sample)."""
+        size = grid_size(self.space)
+        if size is not None and size <= OPTIMUM_GRID_LIMIT:
+            from itertools import product
+
+            names = list(self.space.keys())
+            choices = [_choices(self.space[n]) for n in names]
+            return pd.DataFrame(list(product(*choices)), columns=names)
+        space = type(self.space).from_serialized_dict(self.space.to_serialized_dict())
+        space.seed(OPTIMUM_SEED)
+        return pd.DataFrame([dict(c) for c in space.sample_configuration(OPTIMUM_SAMPLES)], columns=list(space.keys()))
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["model"] = self.surrogate.model
+        d["table"] = self.surrogate.table_name_
+        return d
+
+
+def _choices(hp: Any) -> list:
+    return list(getattr(hp, "choices", None) or getattr(hp, "sequence", None) or [hp.value])
+
+
+def _folder_checksum(manifest: Mapping[str, Any]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for fname in sorted(manifest["files"]):
+        h.update(manifest["files"][fname]["sha256"].encode())
+    return h.hexdigest()
+
+
+def surrogate_table_name(path: str | Path) -> str:
+    """The name of the table a saved surrogate was fitted on (reads only its manifest)."""
+    return read_surrogate_manifest(path)["table"]["name"]

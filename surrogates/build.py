@@ -1,0 +1,79 @@
+"""``make surrogates``: fit the shipped surrogates and regenerate their quality cards.
+
+    python -m surrogates.build                      every shipped table that exists here
+    python -m surrogates.build fcnet-naval pub-fcnet-naval --model xgboost --force
+
+A surrogate whose folder already records the current table checksum, model
+and code version is skipped unless ``--force``; every other one is refitted
+and its folder replaced (that replacement is what this command is for). Tables
+not generated yet are reported and skipped. The optimizer-ranking part of the
+cards is a runner study: ``python -m surrogates.card_study`` (see there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.catalog import entry, is_available, names
+from benchmarks.io import code_version
+
+from .benchmark import shipped_path
+from .fit import fit_benchmark
+from .models import MODELS
+from .store import read_surrogate_manifest
+
+
+def default_tables() -> list[str]:
+    """The tables whose surrogates the catalog lists (entries NAME-surrogate)."""
+    return [entry(n).kwargs["table"] for n in names(kind="surrogate")]
+
+
+def up_to_date(table: str, model: str) -> bool:
+    """True when the saved surrogate was fitted on the current table by the current code."""
+    from benchmarks.catalog import load
+    from benchmarks.table import table_checksum
+
+    path = shipped_path(table, model)
+    if not (path / "manifest.json").is_file() or not (path / "card.json").is_file():
+        return False
+    try:
+        m = read_surrogate_manifest(path)
+    except ValueError:
+        return False
+    checksum = table_checksum(load(table).table.manifest)
+    code = code_version()
+    return m["table"].get("checksum") == checksum and m["provenance"].get("code_version") == code and "+dirty" not in code
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m surrogates.build", description=__doc__.splitlines()[0])
+    ap.add_argument("tables", nargs="*", help="table benchmarks to fit (default: every table the catalog has a surrogate entry for)")
+    ap.add_argument("--model", default="xgboost", choices=MODELS)
+    ap.add_argument("--force", action="store_true", help="refit even when up to date")
+    args = ap.parse_args(argv)
+    tables = args.tables or default_tables()
+    failed = []
+    for t in tables:
+        ok, why = is_available(t)
+        if not ok:
+            print(f"skip {t}: {why}")
+            continue
+        if not args.force and up_to_date(t, args.model):
+            print(f"up to date: {t} ({args.model})")
+            continue
+        path, card = fit_benchmark(t, args.model, overwrite=True)
+        tg = card["target"]
+        verdict = "PASS" if tg["passes"] else "FAIL"
+        print(f"{t}: {args.model} surrogate in {path.parent.name}/{path.name}; held-out Spearman "
+              f"{tg['spearman_final']:.3f} (ceiling {tg['ceiling_final']:.3f}) {verdict}; "
+              f"fit {card['shipped_fit_seconds']} s")
+        if not tg["passes"]:
+            failed.append(t)
+    if failed:
+        print(f"below the quality target: {', '.join(failed)} (see their card.md)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Fit a surrogate on a table benchmark and save it, with its quality card: a Hydra app.
+
+    python -m surrogates.fit benchmark=fcnet-naval model=xgboost
+    python -m surrogates.fit benchmark=pub-fcnet-naval model=rf +model_params.n_estimators=50 out=some/folder
+
+``benchmark`` is a catalog name or the path of a table folder.
+By default the surrogate goes to ``data/surrogates/<benchmark>-<model>/`` (the
+folder ``benchmarks.load("<benchmark>-surrogate")`` reads for the default
+model); an existing folder is replaced only with ``overwrite=true``. The card
+(``card.json``, ``card.md``) is written into the same folder unless
+``card=false``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from benchmarks.catalog import load
+from benchmarks.table import table_checksum
+
+from .benchmark import shipped_path
+from .models import MODELS, check_model
+from .quality import quality_card, write_card
+from .store import save_surrogate
+from .surrogate import CurveSurrogate
+
+
+@dataclass
+class FitConfig:
+    """Settings of ``python -m surrogates.fit`` (a misspelt key fails when the config is composed)."""
+
+    benchmark: str = "???"
+    model: str = "xgboost"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    max_components: int = 8
+    noise: bool = True
+    seed: int = 0
+    out: str | None = None
+    overwrite: bool = False
+    card: bool = True
+    card_test_size: float = 0.2
+
+
+ConfigStore.instance().store(name="fit_schema", node=FitConfig)
+
+
+def fit_benchmark(
+    benchmark: str,
+    model: str = "xgboost",
+    *,
+    model_params: dict[str, Any] | None = None,
+    max_components: int = 8,
+    noise: bool = True,
+    seed: int = 0,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    card: bool = True,
+    card_test_size: float = 0.2,
+) -> tuple[Path, dict[str, Any] | None]:
+    """Fit the ``model`` surrogate of the table benchmark ``benchmark``, save it, and make its card.
+
+    Returns the surrogate folder and the card (None when ``card`` is False).
+    """
+    check_model(model)
+    if (Path(benchmark) / "manifest.json").is_file():  # a table folder rather than a catalog name
+        from benchmarks.tabular import TabularBenchmark
+
+        bench = TabularBenchmark.from_path(benchmark)
+        benchmark = bench.name
+    else:
+        bench = load(benchmark)
+    table = getattr(bench, "table", None)
+    if table is None:
+        raise ValueError(f"benchmark {benchmark!r} is a {type(bench).__name__}; a surrogate is fitted on a table benchmark")
+    path = Path(out) if out else shipped_path(benchmark, model)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=true to replace it")
+    params = dict(model_params or {})
+    sur = CurveSurrogate(model=model, model_params=params or None, max_components=max_components, noise=noise,
+                         random_state=seed).fit(table)
+    save_surrogate(sur, path, table_checksum=table_checksum(table.manifest), extra={"benchmark": benchmark},
+                   overwrite=overwrite)
+    result = None
+    if card:
+        result = quality_card(table, model=model, model_params=params or None, test_size=card_test_size, seed=seed,
+                              benchmark=benchmark)
+        result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
+        write_card(result, path, "card")
+    return path, result
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="fit")
+def main(cfg: FitConfig) -> None:
+    c = OmegaConf.to_object(cfg)
+    if c.model not in MODELS:
+        raise SystemExit(f"model={c.model!r} is not one of {', '.join(MODELS)}")
+    t0 = time.perf_counter()
+    path, card = fit_benchmark(
+        c.benchmark, c.model, model_params=c.model_params, max_components=c.max_components, noise=c.noise,
+        seed=c.seed, out=c.out, overwrite=c.overwrite, card=c.card, card_test_size=c.card_test_size,
+    )
+    print(f"saved {c.model} surrogate of {c.benchmark} to {path} ({time.perf_counter() - t0:.1f} s)")
+    if card:
+        t = card["target"]
+        print(f"held-out Spearman at the final fidelity {t['spearman_final']:.3f} "
+              f"(seed ceiling {t['ceiling_final']:.3f}): {'PASS' if t['passes'] else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The quality card of a surrogate: how well it predicts held-out configurations, beside the seed ceiling.
+
+Protocol (the same for every table and model):
+
+1. Split the table's configurations once (``GroupShuffleSplit`` with the
+   configuration as the group, ``test_size`` of them held out, fixed seed):
+   every seed and fidelity of a configuration falls on one side.
+2. Fit a surrogate with the shipped settings on the training configurations
+   only.
+3. On the held-out configurations, at several fidelities, compare the
+   surrogate's seed-mean prediction with each real seed s of the table, and
+   average over s: Spearman and Kendall rank correlation, R² (on the scale the
+   model works in: log of the distance to the metric's bound, e.g. log loss)
+   and top-10 regret (the best real value among the 10 configurations
+   predicted best, minus the best real value; 0 is perfect).
+4. The ceiling beside each number: the same statistic when one real seed t
+   "predicts" another real seed s (averaged over ordered pairs s != t). It is
+   how well the table agrees with itself; a surrogate can reach or pass it
+   because its seed-mean prediction is less noisy than one seed.
+5. Seed noise: the median and the RMS absolute difference between two seeds
+   of the surrogate against those between two real seeds, over held-out
+   configurations and all fidelities, on the model's scale (e.g. log loss);
+   1.0 is a perfect match. The median speaks for typical configurations, the
+   RMS also for the few very noisy ones.
+
+The target: Spearman at the final fidelity >= 0.9 and >= 95% of the ceiling.
+The agreement of optimizer rankings on table and surrogate is a study run by
+the runner (``surrogates/card_study.py``) and merged into the card there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+from sklearn.model_selection import GroupShuffleSplit
+
+from benchmarks.io import atomic_write_json, atomic_write_text, code_version, utc_now
+from benchmarks.table import Table, table_checksum
+
+from .surrogate import CurveSurrogate
+
+TARGET_SPEARMAN = 0.9
+TARGET_CEILING_FRACTION = 0.95
+TOP_K = 10
+
+
+def split_configs(n_configs: int, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test configuration ids, split by configuration (the group)."""
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size={test_size!r}; allowed: a fraction in (0, 1)")
+    groups = np.arange(n_configs)
+    split = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    train, test = next(split.split(groups, groups=groups))
+    return np.sort(train), np.sort(test)
+
+
+def card_fidelity_indices(n_fid: int) -> list[int]:
+    """Grid indices the card reports: first, ~10%, ~25%, ~50% and last."""
+    return sorted({0, *(round(q * (n_fid - 1)) for q in (0.1, 0.25, 0.5)), n_fid - 1})
+
+
+def _stats(pred: np.ndarray, real: np.ndarray, sign: float, fwd) -> dict[str, float]:
+    ok = np.isfinite(pred) & np.isfinite(real)
+    p, r = pred[ok], real[ok]
+    if p.size < 3 or np.ptp(p) == 0 or np.ptp(r) == 0:
+        return {"spearman": math.nan, "kendall": math.nan, "r2": math.nan, "top10_regret": math.nan}
+    gp, gr = fwd(p), fwd(r)
+    ss = np.sum((gr - gr.mean()) ** 2)
+    top = np.argsort(sign * p, kind="stable")[:TOP_K]
+    return {
+        "spearman": float(spearmanr(p, r)[0]),
+        "kendall": float(kendalltau(p, r)[0]),
+        "r2": float(1 - np.sum((gr - gp) ** 2) / ss) if ss > 0 else math.nan,
+        "top10_regret": float(np.min(sign * r[top]) - np.min(sign * r)),
+    }
+
+
+def _mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
+    if not rows:
+        return {k: math.nan for k in ("spearman", "kendall", "r2", "top10_regret")}
+    return {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else math.nan
+            for k in rows[0]}
+
+
+def evaluate(sur: CurveSurrogate, table: Table, test_ids: np.ndarray, metric: str) -> dict[str, Any]:
+    """Card statistics of ``metric`` for a surrogate fitted without ``test_ids``."""
+    mi = table.metric_names.index(metric)
+    mt = table.metrics[mi]
+    sign = mt.sign
+    fwd = sur.blocks_[mi].transform.forward
+    y = table.metric_values(metric)[test_ids].astype(np.float64)  # (C, S, F)
+    S, F = y.shape[1], y.shape[2]
+    x = sur.encode(table.configs.iloc[test_ids], validated=True)
+    pred = sur.predict_curves(x, metrics=[metric], cost=False)[metric]
+    rows = []
+    for f in card_fidelity_indices(F):
+        surr = _mean_stats([_stats(pred[:, f], y[:, s, f], sign, fwd) for s in range(S)])
+        ceil = _mean_stats([_stats(y[:, t, f], y[:, s, f], sign, fwd) for s, t in itertools.permutations(range(S), 2)])
+        rows.append({"fidelity": float(table.fidelity.values[f]), "surrogate": surr, "ceiling": ceil})
+    noise = None
+    if S > 1:
+        gy = fwd(y)
+        pairs = list(itertools.combinations(range(S), 2))
+        seeded = [fwd(sur.predict_curves(x, seeds=s, metrics=[metric], cost=False)[metric]) for s in range(S)]
+        real_d = np.concatenate([np.abs(gy[:, s] - gy[:, t]).ravel() for s, t in pairs])
+        surr_d = np.concatenate([np.abs(seeded[s] - seeded[t]).ravel() for s, t in pairs])
+        real_d = real_d[np.isfinite(real_d)]
+        real, surr = np.sqrt(np.mean(real_d**2)), np.sqrt(np.mean(surr_d**2))
+        real_med, surr_med = np.median(real_d), np.median(surr_d)
+        noise = {"real_rms_seed_difference": float(real), "surrogate_rms_seed_difference": float(surr),
+                 "ratio": float(surr / real) if real > 0 else math.nan,
+                 "real_median_seed_difference": float(real_med), "surrogate_median_seed_difference": float(surr_med),
+                 "median_ratio": float(surr_med / real_med) if real_med > 0 else math.nan}
+    return {"metric": metric, "direction": mt.direction, "by_fidelity": rows, "seed_noise": noise}
+
+
+def quality_card(
+    table: Table,
+    *,
+    model: str = "xgboost",
+    model_params: dict[str, Any] | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    benchmark: str | None = None,
+) -> dict[str, Any]:
+    """Fit on a training split of ``table`` and return the card (a JSON-ready dict)."""
+    table = getattr(table, "table", table)
+    train, test = split_configs(len(table.configs), test_size, seed)
+    sur = CurveSurrogate(model=model, model_params=model_params, random_state=seed).fit(table, train)
+    metrics = [table.manifest["objective"]]
+    if table.manifest.get("test_objective") and table.manifest["test_objective"] not in metrics:
+        metrics.append(table.manifest["test_objective"])
+    evals = [evaluate(sur, table, test, m) for m in metrics]
+    x = sur.encode(table.configs.iloc[test], validated=True)
+    cost_pred = sur.predict_curves(x, metrics=[], cost=True)["cost"]
+    real_total = table.cost[test][..., -1].mean(axis=1)
+    cost = {
+        "spearman_total": float(spearmanr(cost_pred[:, -1], real_total)[0]) if len(test) > 2 else math.nan,
+        "median_relative_error_total": float(np.median(np.abs(cost_pred[:, -1] / real_total - 1))),
+        "never_decreases": bool(np.all(np.diff(cost_pred, axis=1) >= 0)),
+    }
+    final = evals[0]["by_fidelity"][-1]
+    rho, ceil = final["surrogate"]["spearman"], final["ceiling"]["spearman"]
+    passes = bool(rho >= TARGET_SPEARMAN and (not np.isfinite(ceil) or rho >= TARGET_CEILING_FRACTION * ceil))
+    return {
+        "benchmark": benchmark or table.name,
+        "table": {"name": table.name, "checksum": table_checksum(table.manifest), "n_configs": len(table.configs),
+                  "seeds": list(table.seeds), "n_fidelities": len(table.fidelity.values)},
+        "model": model,
+        "split": {"method": "GroupShuffleSplit by configuration", "test_size": test_size, "seed": seed,
+                  "n_train_configs": int(len(train)), "n_test_configs": int(len(test))},
+        "fit_seconds": round(sur.fit_seconds_, 2),
+        "metrics": evals,
+        "cost": cost,
+        "target": {"spearman_final_at_least": TARGET_SPEARMAN, "fraction_of_ceiling_at_least": TARGET_CEILING_FRACTION,
+                   "spearman_final": rho, "ceiling_final": ceil, "passes": passes},
+        "optimizer_ranking": None,
+        "created": utc_now(),
+        "code_version": code_version(),
+    }
+
+
+def _f(x: Any, nd: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
+
+
+def _g(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3g}"
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card as a Markdown page."""
+    t = card["target"]
+    lines = [
+        f"# Quality card: {card['benchmark']} ({card['model']} surrogate)",
+        "",
+        f"Table `{card['table']['name']}` ({card['table']['n_configs']} configurations, seeds {card['table']['seeds']}, "
+        f"{card['table']['n_fidelities']} fidelities; checksum `{card['table']['checksum'][:12]}`). "
+        f"Held out: {card['split']['n_test_configs']} configurations ({card['split']['method']}, seed {card['split']['seed']}); "
+        f"fit on the other {card['split']['n_train_configs']} in {card['fit_seconds']} s.",
+        "",
+        f"**Target** (Spearman at the final fidelity >= {t['spearman_final_at_least']} and >= "
+        f"{t['fraction_of_ceiling_at_least']:.0%} of the seed ceiling): "
+        f"{'PASS' if t['passes'] else 'FAIL'} (Spearman {_f(t['spearman_final'])}, ceiling {_f(t['ceiling_final'])}).",
+        "",
+        "Each cell: surrogate / ceiling (the agreement of two real seeds). R² is on the model's scale "
+        "(log distance to the metric's bound). Top-10 regret: best real value among the 10 predicted best minus the best real value.",
+    ]
+    for ev in card["metrics"]:
+        lines += ["", f"## {ev['metric']} ({ev['direction']})", "",
+                  "| fidelity | Spearman | Kendall | R² | top-10 regret |", "|---:|---:|---:|---:|---:|"]
+        for r in ev["by_fidelity"]:
+            s, c = r["surrogate"], r["ceiling"]
+            cells = [f"{_f(s[k])} / {_f(c[k])}" for k in ("spearman", "kendall", "r2")]
+            cells.append(f"{_g(s['top10_regret'])} / {_g(c['top10_regret'])}")
+            lines.append(f"| {r['fidelity']:g} | " + " | ".join(cells) + " |")
+        if ev["seed_noise"]:
+            n = ev["seed_noise"]
+            lines += ["", f"Seed noise (model scale), difference between two seeds, surrogate vs real: "
+                          f"median {_g(n['surrogate_median_seed_difference'])} vs {_g(n['real_median_seed_difference'])} "
+                          f"(ratio {_f(n['median_ratio'], 2)}); RMS {_g(n['surrogate_rms_seed_difference'])} vs "
+                          f"{_g(n['real_rms_seed_difference'])} (ratio {_f(n['ratio'], 2)})."]
+    c = card["cost"]
+    lines += ["", "## Cost", "",
+              f"Spearman of the total cost {_f(c['spearman_total'])}, median relative error {_f(c['median_relative_error_total'])}, "
+              f"cumulative cost never decreases: {'yes' if c['never_decreases'] else 'NO'}."]
+    rk = card.get("optimizer_ranking")
+    lines += ["", "## Optimizer ranking: table vs surrogate", ""]
+    if rk:
+        lines.append(f"Kendall tau between the rankings of {len(rk['optimizers'])} optimizers x {rk['n_seeds']} seeds "
+                     f"on the table and on the surrogate: {_f(rk['kendall_tau'])}.")
+        lines.append("")
+        lines.append("| optimizer | mean final regret (table) | mean final regret (surrogate) |")
+        lines.append("|---|---:|---:|")
+        for o in rk["optimizers"]:
+            lines.append(f"| {o} | {_g(rk['table'][o])} | {_g(rk['surrogate'][o])} |")
+    else:
+        lines.append("Not measured yet (run by the runner's card study).")
+    lines += ["", f"_Made {card['created']} by CurveBench {card['code_version']}._", ""]
+    return "\n".join(lines)
+
+
+def write_card(card: dict[str, Any], folder: str | Path, stem: str) -> tuple[Path, Path]:
+    """Write ``stem.json`` and ``stem.md`` into ``folder`` atomically."""
+    folder = Path(folder)
+    j, m = folder / f"{stem}.json", folder / f"{stem}.md"
+    atomic_write_json(j, _clean(card))
+    atomic_write_text(m, card_markdown(card))
+    return j, m
+
+
+def _clean(o: Any) -> Any:
+    """NaN -> None, so that the JSON is standard."""
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o

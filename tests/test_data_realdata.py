@@ -1,0 +1,80 @@
+"""Tests on the real datasets and the shipped tables (marked realdata; skipped where the data root lacks them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.io import data_root, shipped_tables_dir
+from benchmarks.table import read_table
+from data.datasets import DATASETS, dataset_files, load_splits
+from data.recipes import TABLES
+from data.verify import cheapest_rows, compare
+
+pytestmark = pytest.mark.realdata
+
+
+def _present(name: str) -> bool:
+    return all((data_root() / f.path).is_file() for f in DATASETS[name].files)
+
+
+def _need(name: str) -> None:
+    if not _present(name):
+        pytest.skip(f"dataset {name!r} is not under the data root {data_root()} (set CURVEBENCH_DATA_ROOT)")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("name,features,train_rows", [
+    ("naval", 15, 7160), ("parkinsons", 20, 3525), ("protein", 9, 27438),
+])
+def test_fcnet_datasets_load_as_in_the_paper(name, features, train_rows):
+    _need(name)
+    d = load_splits(name, split_seed=0)
+    assert d.n_features == features and len(d.y_train) == train_rows
+    assert np.isfinite(d.x_train).all() and abs(float(d.y_train.mean())) < 1e-4
+
+
+@pytest.mark.parametrize("name", [n for n, s in DATASETS.items() if s.files])
+def test_every_real_file_matches_its_pinned_checksum(name):
+    _need(name)
+    assert len(dataset_files(name)) == len(DATASETS[name].files)
+
+
+@pytest.mark.parametrize("name", ["australian", "credit_g", "vehicle", "mnist_5k"])
+def test_classification_sets_load(name):
+    _need(name)
+    d = load_splits(name, split_seed=0)
+    assert d.n_classes >= 2 and set(np.unique(d.y_train)) == set(range(d.n_classes))
+
+
+def _table_or_skip(name: str):
+    path = shipped_tables_dir() / name
+    if not (path / "manifest.json").is_file():
+        pytest.skip(f"table {name} is not generated yet (python -m data.build {name})")
+    _need(TABLES[name]["dataset"])
+    return path
+
+
+@pytest.mark.parametrize("name", [n for n in TABLES if n.startswith("lcbench")])
+def test_lcbench_table_rows_match_a_live_rerun(name):
+    path = _table_or_skip(name)
+    seed = read_table(path, verify=False).seeds[0]
+    for cid in cheapest_rows(path, 2):
+        assert compare(path, cid, seed) < 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in TABLES if n.startswith("fcnet")])
+def test_fcnet_table_rows_match_a_live_rerun(name):
+    path = _table_or_skip(name)
+    seed = read_table(path, verify=False).seeds[0]
+    for cid in cheapest_rows(path, 2):
+        assert compare(path, cid, seed) < 1e-3

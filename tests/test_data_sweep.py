@@ -1,0 +1,153 @@
+"""The sweep driver: plans, shards, resuming after a kill, Hydra composition and launchers, merging."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from benchmarks.table import read_table
+from data.shards import SweepStateError
+from data.sweep import SweepConfig, prepare, run_sweep, train_runs
+from data.verify import compare
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "data" / "conf"
+TINY = ["family=fcnet", "dataset=diabetes", "n_configs=6", "epochs=3", "shard_runs=2", "max_group=2",
+        "calib_configs=3", "calib_epochs=2", "progress=false"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _cfg(tmp: Path, **kw) -> SweepConfig:
+    base = dict(family="fcnet", dataset="diabetes", n_configs=6, epochs=3, shard_runs=2, max_group=2,
+                calib_configs=3, calib_epochs=2, progress=False, sweeps_dir=str(tmp / "sweeps"),
+                tables_dir=str(tmp / "tables"))
+    return SweepConfig(**{**base, **kw})
+
+
+def _sweep_cmd(tmp: Path, *extra: str, multirun: bool = False) -> list[str]:
+    flags = ["--multirun"] if multirun else []
+    return [sys.executable, "-m", "data.sweep", *flags, *TINY, f"sweeps_dir={tmp / 'sweeps'}",
+            f"tables_dir={tmp / 'tables'}", *extra]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def test_sweep_writes_a_readable_table(tmp_path):
+    path = run_sweep(_cfg(tmp_path))
+    t = read_table(path)
+    assert t.values.shape == (6, 6, 2, 3)  # 5 metrics + cost, 6 configs, 2 seeds, 3 epochs
+    assert np.isfinite(t.values).all()
+    assert (np.diff(t.cost, axis=-1) > 0).all()
+    prov = t.manifest["provenance"]
+    assert prov["dataset"]["split_seed"] == 0 and prov["torch_version"] == torch.__version__
+    assert "loo_relative_error_median" in prov["cost_model"]
+    assert (path / "CARD.md").is_file()
+    assert set(t.configs["n_params"]) and (t.configs["n_params"] > 0).all()
+    # a table row equals a live re-run of that configuration (through the sweep, and from the table alone)
+    sw = prepare(_cfg(tmp_path))
+    res = train_runs(sw, [(4, 1)], torch.device("cpu"))
+    np.testing.assert_allclose(t.metric_values("valid_mse")[4, 1], res.metrics["valid_mse"][0], rtol=1e-5)
+    assert compare(path, 2, 0) < 1e-5
+    assert compare(path, 5, 1, epochs=2) < 1e-5
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path):
+    run_sweep(_cfg(tmp_path, merge=False, max_shards=1))
+    with pytest.raises(SweepStateError, match="other settings"):
+        prepare(_cfg(tmp_path, epochs=4))
+
+
+def test_killed_sweep_resumes_without_lost_or_repeated_runs(tmp_path):
+    shards = tmp_path / "sweeps" / "fcnet-diabetes" / "shards"
+    proc = subprocess.Popen(_sweep_cmd(tmp_path), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (shards / "shard-00001.npz").exists():
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended early: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = sorted(p.name for p in shards.glob("shard-*.npz"))
+    assert 2 <= len(done_before) < 6, done_before  # killed mid-sweep
+    assert not (tmp_path / "tables" / "fcnet-diabetes").exists()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in shards.glob("shard-*.npz")}
+    out = subprocess.run(_sweep_cmd(tmp_path), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    # finished shards were not redone, and the table holds every run once (merge checks it)
+    assert all(p.stat().st_mtime_ns == mtimes[p.name] for p in shards.glob("shard-*.npz") if p.name in mtimes)
+    t = read_table(tmp_path / "tables" / "fcnet-diabetes")
+    assert np.isfinite(t.values).all()
+    # and equals an uninterrupted sweep
+    fresh = read_table(run_sweep(_cfg(tmp_path / "fresh")))
+    np.testing.assert_allclose(t.values[:-1], fresh.values[:-1], rtol=1e-5)
+
+
+def test_hydra_config_composes_and_rejects_typos():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="sweep", overrides=["family=lcbench", "dataset=wine", "seeds=[0,1,2]"])
+        assert cfg.family == "lcbench" and list(cfg.seeds) == [0, 1, 2]
+        with pytest.raises(ConfigCompositionException):
+            compose(config_name="sweep", overrides=["n_config=5"])
+        with pytest.raises(ConfigCompositionException):
+            compose(config_name="sweep", overrides=["n_configs=many"])
+        slurm = compose(config_name="sweep", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+        assert slurm.hydra.launcher._target_.endswith("SlurmLauncher")
+
+
+def test_bad_settings_name_the_value(tmp_path):
+    with pytest.raises(ValueError, match="unknown family 'mlp'"):
+        prepare(_cfg(tmp_path, family="mlp"))
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        prepare(_cfg(tmp_path, dataset="mnist"))
+    with pytest.raises(ValueError, match="classification"):
+        prepare(_cfg(tmp_path, dataset="wine"))  # fcnet is a regression family
+    with pytest.raises(ValueError, match="worker=2"):
+        prepare(_cfg(tmp_path, worker=2, n_workers=2))
+
+
+def test_multirun_with_joblib_launcher(tmp_path):
+    cmd = _sweep_cmd(tmp_path, "worker=0,1", "n_workers=2", "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'multirun'}", multirun=True)
+    out = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    t = read_table(tmp_path / "tables" / "fcnet-diabetes")
+    assert t.values.shape[1:] == (6, 2, 3) and np.isfinite(t.values).all()
+
+
+@pytest.mark.slow
+def test_multirun_with_submitit_local_launcher(tmp_path):
+    cmd = _sweep_cmd(tmp_path, "worker=0,1", "n_workers=2", "hydra/launcher=submitit_local",
+                     "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={tmp_path / 'multirun'}", multirun=True)
+    out = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    # each job merges when it sees every shard done; at least the last one does
+    t = read_table(tmp_path / "tables" / "fcnet-diabetes")
+    assert np.isfinite(t.values).all()
+
+
+def test_lcbench_sweep_on_bundled_classification_data(tmp_path):
+    path = run_sweep(_cfg(tmp_path, family="lcbench", dataset="wine", n_configs=4, epochs=2))
+    t = read_table(path)
+    acc = t.metric_values("valid_accuracy")
+    assert ((acc >= 0) & (acc <= 1)).all()
+    assert t.manifest["objective"] == "valid_cross_entropy"

@@ -1,0 +1,226 @@
+"""SurrogateBenchmark: the Benchmark contract, continuous fidelity, saving/loading, the fit app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_contract import (  # the same contract tests every benchmark passes, run on a surrogate here
+    test_default_fidelity_is_max_and_default_seed,
+    test_metadata,
+    test_optimum_is_best,
+    test_query_batch_matches_query,
+    test_query_matches_curve_and_repeats,
+    test_values_within_bounds_and_cost_monotone,
+)
+
+from benchmarks.protocol import ConfigError, FidelityError, SeedError, UnknownBenchmarkError
+from benchmarks.table import read_table
+from surrogates import benchmark as sb
+from surrogates.benchmark import SurrogateBenchmark, load_shipped, shipped_path
+from surrogates.store import SurrogateFormatError, load_surrogate, save_surrogate
+from surrogates.surrogate import CurveSurrogate
+from surrogates.synthetic import synthetic_table
+
+__all__ = [
+    "test_default_fidelity_is_max_and_default_seed", "test_metadata",
+    "test_optimum_is_best", "test_query_batch_matches_query", "test_query_matches_curve_and_repeats",
+    "test_values_within_bounds_and_cost_monotone",
+]
+
+FAST = {"xgboost": {"n_estimators": 25}, "rf": {"n_estimators": 10}, "knn": {}, "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16}}
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory) -> Path:
+    return synthetic_table(tmp_path_factory.mktemp("t") / "syn", n_configs=60, n_seeds=3, n_epochs=6)
+
+
+@pytest.fixture(scope="module")
+def saved(table_path, tmp_path_factory) -> dict[str, Path]:
+    table = read_table(table_path)
+    out = {}
+    for model, params in FAST.items():
+        sur = CurveSurrogate(model=model, model_params=params).fit(table)
+        out[model] = save_surrogate(sur, tmp_path_factory.mktemp("s") / model, table_checksum="abc")
+    return out
+
+
+@pytest.fixture(scope="module", params=["xgboost", "mlp"])
+def bench(request, saved, monkeypatch_module) -> SurrogateBenchmark:
+    monkeypatch_module.setattr(sb, "OPTIMUM_SAMPLES", 3000)
+    return SurrogateBenchmark.from_path(saved[request.param])
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.mark.parametrize("model", list(FAST))
+def test_saved_model_loads_and_predicts_identically(saved, table_path, model):
+    table = read_table(table_path)
+    sur = CurveSurrogate(model=model, model_params=FAST[model]).fit(table)
+    loaded, manifest = load_surrogate(saved[model])
+    cfgs = [dict(c) for c in table.space.sample_configuration(25)]
+    a, b = sur.predict_frame(cfgs, seeds=2), loaded.predict_frame(cfgs, seeds=2)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5)
+    assert manifest["model"] == model and manifest["table"]["checksum"] == "abc"
+    names = set(manifest["files"])
+    assert "arrays.npz" in names and all(f in {p.name for p in saved[model].iterdir()} for f in names)
+    assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in saved[model].iterdir())
+
+
+def test_corrupted_or_foreign_files_are_refused(saved, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(saved["xgboost"], bad)
+    f = bad / "block0.ubj.gz"
+    f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(SurrogateFormatError, match="block0.ubj.gz: checksum mismatch"):
+        load_surrogate(bad)
+    (bad / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(SurrogateFormatError, match="format 'something-else'"):
+        load_surrogate(bad)
+    with pytest.raises(SurrogateFormatError, match="missing"):
+        load_surrogate(tmp_path / "nothing-here")
+
+
+def test_save_refuses_to_overwrite(saved, table_path):
+    sur = CurveSurrogate(model="knn").fit(read_table(table_path))
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        save_surrogate(sur, saved["knn"])
+    with pytest.raises(ValueError, match="not fitted"):
+        save_surrogate(CurveSurrogate(), saved["knn"].parent / "new")
+
+
+def test_continuous_fidelity_interpolates_between_grid_values(saved):
+    b = SurrogateBenchmark.from_path(saved["xgboost"])
+    assert b.fidelity.continuous and b.seeds is None and b.default_seed == 0
+    c = dict(b.space.sample_configuration())
+    cv = b.curve(c, seed=3)
+    lo, hi = cv.fidelities[1].item(), cv.fidelities[2].item()
+    mid = b.query(c, fidelity=(lo + hi) / 2, seed=3)
+    r_lo, r_hi = b.query(c, fidelity=lo, seed=3), b.query(c, fidelity=hi, seed=3)
+    assert r_lo.cost < mid.cost < r_hi.cost
+    assert mid.cost_increment == pytest.approx(mid.cost - r_lo.cost)
+    v = mid.metrics["valid_loss"]
+    assert min(r_lo["valid_loss"], r_hi["valid_loss"]) <= v <= max(r_lo["valid_loss"], r_hi["valid_loss"])
+    fids = np.linspace(b.fidelity.min, b.fidelity.max, 37)
+    costs = b.query_batch([c] * 37, fids, 3).cost
+    assert np.all(np.diff(costs) >= 0)
+
+
+def test_bad_inputs_name_the_value(bench):
+    """The contract's bad-input checks (its version samples one config in a way ConfigSpace answers differently)."""
+    from benchmarks.protocol import MetricError
+
+    c = dict(bench.space.sample_configuration())
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'no_such_hp'"):
+        bench.query({**c, "no_such_hp": 1})
+    name = next(iter(c))
+    with pytest.raises(ConfigError, match=f"missing hyperparameter '{name}'"):
+        bench.query({k: v for k, v in c.items() if k != name})
+    with pytest.raises(ConfigError, match=f"{name}=.*(outside the space|not a number)"):
+        bench.query({**c, name: "definitely-not-allowed"})
+    with pytest.raises(FidelityError, match=r"outside the range; allowed"):
+        bench.query(c, fidelity=bench.fidelity.max + 1000)
+    with pytest.raises(FidelityError, match=r"outside the range"):
+        bench.query(c, fidelity=bench.fidelity.min - 1000)
+    with pytest.raises(SeedError, match="not an integer"):
+        bench.query(c, seed="zero")
+    with pytest.raises(MetricError, match="unknown metric 'nope'"):
+        bench.optimum("nope")
+
+
+def test_surrogate_specific_errors(saved):
+    b = SurrogateBenchmark.from_path(saved["knn"])
+    c = dict(b.space.sample_configuration())
+    with pytest.raises(ConfigError, match="config_id 3 given"):
+        b.query(3)
+    with pytest.raises(SeedError, match="seed -1 is negative; allowed: any non-negative integer"):
+        b.query(c, seed=-1)
+    with pytest.raises(FidelityError, match="outside the range; allowed: any value in"):
+        b.query_batch([c, c], [1.0, 99.0])
+    with pytest.raises(SeedError, match="seed -2 is negative"):
+        b.query_batch([c, c], None, [0, -2])
+
+
+def test_cached_curves_are_read_only_and_do_not_skip_validation(saved):
+    b = SurrogateBenchmark.from_path(saved["knn"])
+    c = dict(b.space.sample_configuration())
+    cv = b.curve(c, seed=1)
+    assert b.query(c, seed=1)["valid_loss"] == cv["valid_loss"][-1]
+    with pytest.raises(ValueError, match="read-only"):
+        cv["valid_loss"][0] = 0.0
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'extra'"):
+        b.query({**c, "extra": 1}, seed=1)
+
+
+def test_query_batch_is_vectorized_over_a_dataframe(saved):
+    import pandas as pd
+
+    b = SurrogateBenchmark.from_path(saved["xgboost"])
+    frame = pd.DataFrame([dict(c) for c in b.space.sample_configuration(200)])
+    res = b.query_batch(frame, fidelities=b.fidelity.max, seeds=np.arange(200), metrics=["valid_loss"])
+    assert set(res.metrics) == {"valid_loss"} and len(res) == 200
+    one = b.query(frame.iloc[7].to_dict(), seed=7)
+    assert res["valid_loss"][7] == pytest.approx(one["valid_loss"])
+
+
+def test_optimum_estimate_is_cached_and_not_worse_than_samples(saved, monkeypatch):
+    monkeypatch.setattr(sb, "OPTIMUM_SAMPLES", 2000)
+    b = SurrogateBenchmark.from_path(saved["rf"])
+    best = b.optimum()
+    assert b.optimum() == best and b.optimum("valid_acc") <= 1.0
+    cand = b.candidate_configs()
+    assert len(cand) == 2000
+    vals = b.query_batch(cand.iloc[:200], seeds=0, metrics=["valid_loss"])["valid_loss"]
+    assert best <= vals.min()
+
+
+def test_shipped_paths_and_clear_error_when_missing():
+    p = shipped_path("no-such-table", "xgboost")
+    assert p.name == "no-such-table-xgboost" and p.parent.name == "surrogates"
+    with pytest.raises(UnknownBenchmarkError, match="not fitted yet.*make surrogates"):
+        load_shipped("no-such-table")
+
+
+def test_fit_app_end_to_end(table_path, tmp_path):
+    out = tmp_path / "sur"
+    cmd = [sys.executable, "-m", "surrogates.fit", f"benchmark={table_path}", "model=knn", f"out={out}",
+           "card_test_size=0.3"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "saved knn surrogate" in run.stdout
+    card = json.loads((out / "card.json").read_text())
+    assert card["model"] == "knn" and card["split"]["n_test_configs"] == 18
+    assert (out / "card.md").read_text().startswith("# Quality card")
+    b = SurrogateBenchmark.from_path(out)
+    assert np.isfinite(b.query(dict(b.space.sample_configuration()))["valid_loss"])
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    typo = subprocess.run([*cmd[:4], "modle=knn"], capture_output=True, text=True, timeout=300)
+    assert typo.returncode != 0 and "modle" in typo.stderr
+
+
+def test_surrogate_of_a_finite_grid_searches_the_whole_grid_for_its_optimum(tmp_path):
+    from benchmarks.synthetic import make_synthetic_table
+
+    path = make_synthetic_table(tmp_path / "grid", n_configs=None, space="grid", n_seeds=3, n_epochs=5, name="grid")
+    b = SurrogateBenchmark(CurveSurrogate(model="knn").fit(read_table(path)))
+    cand = b.candidate_configs()
+    assert len(cand) == 24 and not cand.duplicated().any()
+    best = b.optimum()
+    vals = [b.query_batch(cand, fidelities=f, seeds=s, metrics=[b.objective])[b.objective].min()
+            for f in b.fidelity.values for s in range(3)]
+    want = min(vals) if b.objective_metric.direction == "minimize" else max(vals)
+    assert best == pytest.approx(want)

@@ -1,0 +1,204 @@
+"""CurveSurrogate: every model fits and predicts sane curves; seed noise; estimator conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from benchmarks.table import read_table
+from surrogates.encoding import SpaceEncoder, config_seed_hash
+from surrogates.surrogate import CurveSurrogate
+from surrogates.synthetic import synthetic_table
+from surrogates.targets import Transform, fit_pca
+
+FAST = {
+    "xgboost": {"n_estimators": 25},
+    "rf": {"n_estimators": 15},
+    "knn": {},
+    "mlp": {"max_steps": 150, "n_members": 2, "hidden": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return read_table(synthetic_table(tmp_path_factory.mktemp("s") / "t", n_configs=80, n_seeds=3, n_epochs=8))
+
+
+@pytest.fixture(scope="module")
+def fitted(table):
+    return {m: CurveSurrogate(model=m, model_params=p).fit(table) for m, p in FAST.items()}
+
+
+@pytest.mark.parametrize("model", list(FAST))
+def test_predicts_every_metric_within_bounds_and_monotone_cost(fitted, table, model):
+    sur = fitted[model]
+    cfgs = [dict(c) for c in table.space.sample_configuration(50)]
+    out = sur.predict_frame(cfgs, seeds=3)
+    assert set(out) == {*table.metric_names, "cost"}
+    for m in table.metrics:
+        v = out[m.name]
+        assert v.shape == (50, 8) and np.isfinite(v).all()
+        assert (v >= m.lower).all() and (v <= m.upper).all()
+    assert (out["cost"] > 0).all() and (np.diff(out["cost"], axis=1) >= 0).all()
+    # the curves fall with epochs on average, as in the table
+    assert np.mean(out["valid_loss"][:, -1] < out["valid_loss"][:, 0]) > 0.9
+
+
+@pytest.mark.parametrize("model", list(FAST))
+def test_learns_the_table(fitted, table, model):
+    """On its own training configurations the mean prediction ranks configs like the table does."""
+    from scipy.stats import spearmanr
+
+    sur = fitted[model]
+    pred = sur.predict_frame(table.configs.drop(columns="config_id"))["valid_loss"][:, -1]
+    real = table.metric_values("valid_loss")[:, :, -1].mean(axis=1)
+    assert spearmanr(pred, real)[0] > 0.8
+
+
+def test_estimator_conventions(table):
+    sur = CurveSurrogate(model="knn", max_components=3, random_state=4)
+    assert sur.get_params()["max_components"] == 3
+    assert not any(k.endswith("_") for k in vars(sur))  # __init__ only stores parameters
+    assert sur.fit(table) is sur
+    assert hasattr(sur, "regressors_") and hasattr(sur, "blocks_")
+    twin = clone(sur)
+    assert twin.get_params() == sur.get_params() and not hasattr(twin, "regressors_")
+
+
+def test_same_seed_same_result_different_random_state_differs(table):
+    a = CurveSurrogate(model="xgboost", model_params=FAST["xgboost"], random_state=1).fit(table)
+    b = CurveSurrogate(model="xgboost", model_params=FAST["xgboost"], random_state=1).fit(table)
+    cfgs = [dict(c) for c in table.space.sample_configuration(20)]
+    pa, pb = a.predict_frame(cfgs, seeds=5), b.predict_frame(cfgs, seeds=5)
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k])
+
+
+def test_seed_gives_one_consistent_curve_and_seeds_differ(fitted, table):
+    sur = fitted["xgboost"]
+    cfgs = [dict(c) for c in table.space.sample_configuration(30)]
+    x = sur.encode(cfgs)
+    a1 = sur.predict_curves(x, seeds=1)["valid_loss"]
+    a2 = sur.predict_curves(x[::-1], seeds=1)["valid_loss"][::-1]  # order and batch do not matter
+    np.testing.assert_array_equal(a1, a2)
+    b = sur.predict_curves(x, seeds=2)["valid_loss"]
+    assert np.mean(np.any(a1 != b, axis=1)) > 0.9
+    mean = sur.predict_curves(x)["valid_loss"]
+    assert not np.array_equal(mean, a1)
+
+
+def test_seed_spread_matches_the_table(tmp_path):
+    """Two surrogate seeds differ about as much as two real seeds, on held-out configurations."""
+    t = read_table(synthetic_table(tmp_path / "t", n_configs=240, n_seeds=4, n_epochs=10, seed=3))
+    train, test = np.arange(0, 200), np.arange(200, len(t.configs))
+    sur = CurveSurrogate(model="xgboost", model_params={"n_estimators": 60}).fit(t, train)
+    x = sur.encode(t.configs.iloc[test], validated=True)
+    g = np.log  # the losses are modelled on the log scale
+    real = t.metric_values("valid_loss")[test]
+    fake = np.stack([sur.predict_curves(x, seeds=s)["valid_loss"] for s in range(4)], axis=1)
+    pairs = [(0, 1), (0, 2), (1, 3), (2, 3)]
+    rms = lambda a: np.sqrt(np.mean([np.mean((g(a[:, i]) - g(a[:, j])) ** 2) for i, j in pairs]))  # noqa: E731
+    ratio = rms(fake) / rms(real)
+    assert 0.7 < ratio < 1.4, ratio
+    # and configurations the table shows as noisier (high dropout) are noisier in the surrogate too
+    hi = t.configs["dropout"].to_numpy()[test] == 0.5
+    lo = t.configs["dropout"].to_numpy()[test] == 0.0
+    assert rms(fake[hi]) > 1.3 * rms(fake[lo])
+
+
+def test_noise_off_gives_the_mean(table):
+    sur = CurveSurrogate(model="knn", noise=False).fit(table)
+    x = sur.encode([dict(table.space.sample_configuration())])
+    np.testing.assert_array_equal(sur.predict_curves(x, seeds=1)["valid_loss"], sur.predict_curves(x)["valid_loss"])
+
+
+def test_config_between_grid_points_and_validation(fitted, table):
+    from benchmarks.protocol import ConfigError
+
+    sur = fitted["rf"]
+    c = dict(table.configs.iloc[0].drop("config_id"))
+    c["learning_rate"] = float(np.sqrt(table.configs["learning_rate"].iloc[0] * table.configs["learning_rate"].iloc[1]))
+    assert np.isfinite(sur.predict_frame([c])["valid_loss"]).all()
+    with pytest.raises(ConfigError, match="learning_rate=5.0 is outside the space"):
+        sur.predict_frame([{**c, "learning_rate": 5.0}])
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'lr'"):
+        sur.predict_frame([{**c, "lr": 0.1}])
+
+
+def test_bad_parameters_are_named(table):
+    with pytest.raises(ValueError, match="unknown surrogate model 'gbm'; allowed: xgboost, rf, knn, mlp"):
+        CurveSurrogate(model="gbm").fit(table)
+    with pytest.raises(ValueError, match="max_components=0"):
+        CurveSurrogate(max_components=0).fit(table)
+
+
+def test_nan_runs_are_filled_not_propagated(tmp_path):
+    from benchmarks.protocol import Fidelity, Metric
+    from benchmarks.table import write_table
+    from surrogates.synthetic import synthetic_space
+
+    space = synthetic_space()
+    src = read_table(synthetic_table(tmp_path / "src", n_configs=40, n_seeds=2, n_epochs=5))
+    vals = src.metric_values("valid_loss").copy()
+    vals[3, 0, 2:] = np.nan  # one run diverged
+    vals[5] = np.nan  # one config never produced a value
+    path = write_table(
+        tmp_path / "nan", name="nan", space=space, fidelity=Fidelity("epoch", src.fidelity.values),
+        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")], objective="valid_loss", test_objective=None,
+        seeds=[0, 1], configs=src.configs.drop(columns="config_id"), values={"valid_loss": vals}, cost=src.cost,
+    )
+    sur = CurveSurrogate(model="knn").fit(read_table(path))
+    assert np.isfinite(sur.predict_frame(src.configs.drop(columns="config_id"), seeds=0)["valid_loss"]).all()
+
+
+def test_transforms_round_trip_and_pca():
+    from benchmarks.protocol import Metric
+
+    y = np.array([0.0, 1e-4, 0.5, 3.0])
+    for m in (Metric("loss", "minimize", 0.0), Metric("acc", "maximize", 0.0, 1.0)):
+        t = Transform.for_metric(m, np.clip(y, 0, 1))
+        assert t.kind in ("log_lower", "log_upper")
+        np.testing.assert_allclose(t.inverse(t.forward(np.clip(y, 0, 1))), np.clip(y, 0, 1), atol=1e-12)
+    assert Transform.for_metric(Metric("r", "maximize"), y).kind == "identity"
+    m = np.outer(np.arange(10.0), np.linspace(0, 1, 6)) + 3
+    mu, comps = fit_pca(m, 4)
+    assert comps.shape == (1, 6)  # a rank-one family of curves needs one direction
+    np.testing.assert_allclose(mu + ((m - mu) @ comps.T) @ comps, m, atol=1e-9)
+
+
+def test_config_hash_is_stable_and_distinct(table):
+    enc = SpaceEncoder(table.space)
+    x = enc.encode(table.configs.drop(columns="config_id"))
+    h0, h1 = config_seed_hash(x, np.zeros(len(x))), config_seed_hash(x, np.ones(len(x)))
+    assert len(set(h0.tolist())) == len(x) and not np.any(h0 == h1)
+    np.testing.assert_array_equal(h0, config_seed_hash(x.copy(), np.zeros(len(x), dtype=np.int64)))
+
+
+def test_discrete_metric_on_its_bound_gets_a_half_step_offset():
+    from benchmarks.protocol import Metric
+
+    acc = np.array([0.5, 0.75, 0.98, 1.0, 1.0])
+    t = Transform.for_metric(Metric("acc", "maximize", 0.0, 1.0), acc)
+    assert t.eps == pytest.approx(0.01)  # half the smallest positive distance to the bound (0.02)
+    g = t.forward(acc)
+    assert g[3] - g[2] < 2.0 and np.all(np.diff(g) >= 0)
+
+
+def test_single_config_fast_path_encodes_bit_identically(table):
+    enc = SpaceEncoder(table.space)
+    cfgs = [dict(c) for c in table.space.sample_configuration(300)]
+    many = enc.encode(cfgs)
+    one = np.concatenate([enc.encode_one(c) for c in cfgs])
+    np.testing.assert_array_equal(one, many)
+
+
+def test_seeded_curves_stay_within_what_the_table_reached(fitted, table):
+    sur = fitted["xgboost"]
+    cfgs = [dict(c) for c in table.space.sample_configuration(200)]
+    x = sur.encode(cfgs)
+    real = table.metric_values("valid_loss")
+    lo, hi = np.nanmin(real, axis=(0, 1)), np.nanmax(real, axis=(0, 1))
+    for s in range(5):
+        v = sur.predict_curves(x, seeds=s, metrics=["valid_loss"], cost=False)["valid_loss"]
+        assert np.all(v >= lo * (1 - 1e-5)) and np.all(v <= hi * (1 + 1e-5))
