@@ -94,6 +94,7 @@ CATALOG: dict[str, Entry] = {
         for ds in _NB201
     },
     **{f"{t}-surrogate": _surrogate(t) for t, _ in SHIPPED_TABLES},
+    **{f"pub-fcnet-{short}-surrogate": _surrogate(f"pub-fcnet-{short}") for short in _FCNET},
 }
 
 _cache: dict[tuple, Benchmark] = {}

@@ -231,7 +231,7 @@ def write_plan(
         "status": status,
         "written_utc": utc_now(),
         "benchmarks": [_benchmark_name(b) for b in cfg.benchmarks],
-        "optimizers": sorted({r.optimizer for r in runs}, key=[r.optimizer for r in runs].index),
+        "optimizers": list(dict.fromkeys(r.optimizer for r in runs)),
         "n_workers": [int(n) for n in cfg.n_workers],
         "seeds": [int(x) for x in cfg.seeds],
         "budget": budget,
@@ -273,9 +273,9 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
             if (kind, name) in skip:
                 r.state, r.note = "unavailable", f"{kind} not available here: {skip[(kind, name)]}"
     if runs and all(r.state == "unavailable" for r in runs):
-        kinds = {u["kind"] for u in unavailable if sum(v["kind"] == u["kind"] for v in unavailable)
-                 == len(cfg.benchmarks if u["kind"] == "benchmark" else cfg.optimizers)}
-        what = " and ".join(f"none of its {k}s is available here" for k in sorted(kinds)) or "nothing can run here"
+        total = {"benchmark": len({r.benchmark for r in runs}), "optimizer": len({r.optimizer for r in runs})}
+        none = [k for k, n in total.items() if sum(u["kind"] == k for u in unavailable) == n]
+        what = " and ".join(f"none of its {k}s is available here" for k in none)
         raise RuntimeError(f"study {cfg.name}: {what} (see the messages above)")
     conflicts = [r for r in runs if r.state == "conflict"]
     if conflicts:

@@ -86,13 +86,9 @@ class CurveSurrogate(BaseEstimator):
         self.noise_scale_ = float(np.sqrt(n_seeds / (n_seeds - 1))) if (self.noise and n_seeds > 1) else 0.0
 
         X = self.encoder_.encode(table.configs.iloc[ids], validated=True)
-        blocks: list[MetricBlock | CostBlock] = []
-        targets, resids, amps = [], [], []
-        for m in table.metrics:
-            b, t, r, a = MetricBlock.fit(m, table.metric_values(m.name)[ids], self.max_components)
-            blocks.append(b), targets.append(t), resids.append(r), amps.append(a)
-        b, t, r, a = CostBlock.fit(table.cost[ids], self.max_components)
-        blocks.append(b), targets.append(t), resids.append(r), amps.append(a)
+        fitted = [MetricBlock.fit(m, table.metric_values(m.name)[ids], self.max_components) for m in table.metrics]
+        fitted.append(CostBlock.fit(table.cost[ids], self.max_components))
+        blocks, targets, resids, amps = (list(col) for col in zip(*fitted))
 
         self.blocks_ = blocks
         self.target_mean_, self.target_std_, self.regressors_ = [], [], []

@@ -27,7 +27,9 @@ def _configs(b: Benchmark, n: int = 5) -> list[dict]:
     if held is not None:
         idx = np.linspace(0, len(held) - 1, n).astype(int)
         return [held[i] for i in idx]
-    return [dict(c) for c in b.space.sample_configuration(n)]
+    sampled = b.space.sample_configuration(n)
+    sampled = sampled if isinstance(sampled, list) else [sampled]
+    return [dict(c) for c in sampled]
 
 
 def _seeds(b: Benchmark) -> list[int]:

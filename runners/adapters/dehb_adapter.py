@@ -24,6 +24,8 @@ robin) and replaces it when not worse. ``describe()`` records the mode.
 from __future__ import annotations
 
 import copy
+import functools
+import warnings
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,18 @@ from ._common import Checkpoints, library_version, require, scratch_dir
 __all__ = ["DEHBLibrary"]
 
 
+def _quiet(method: Any) -> Any:
+    """``method`` with the dehb package's DeprecationWarnings (its calls of older ConfigSpace APIs) silenced."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"dehb(\.|$)")
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 class DEHBLibrary(Optimizer):
     """The ``dehb`` package's DEHB (defaults: rand1_bin, mutation 0.5, crossover 0.5, eta 3).
 
@@ -42,6 +56,7 @@ class DEHBLibrary(Optimizer):
 
     name = "dehb-lib"
 
+    @_quiet
     def __init__(
         self,
         *,
@@ -82,6 +97,7 @@ class DEHBLibrary(Optimizer):
             save_freq="end",
         )
 
+    @_quiet
     def _ask(self) -> Trial:
         if self._de is not None:
             key, config = self._de.ask()
@@ -95,6 +111,7 @@ class DEHBLibrary(Optimizer):
         self._jobs[trial.trial_id] = job
         return trial
 
+    @_quiet
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         job = self._jobs.pop(trial.trial_id)
         if self._de is not None:
