@@ -7,33 +7,10 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ConfigSpace as CS
-
 from benchmarks.io import atomic_write_json, code_version, hardware, utc_now
+from runners.testing import fcnet_like_space  # noqa: F401  (re-exported for the perf scripts)
 
 RESULTS_DIR = Path(".perf")
-
-
-def fcnet_like_space() -> CS.ConfigurationSpace:
-    """A space with the FCNet grid's 62,208 points (the real names and values)."""
-    grid = {
-        "n_units_1": [16, 32, 64, 128, 256, 512],
-        "n_units_2": [16, 32, 64, 128, 256, 512],
-        "dropout_1": [0.0, 0.3, 0.6],
-        "dropout_2": [0.0, 0.3, 0.6],
-        "activation_fn_1": ["tanh", "relu"],
-        "activation_fn_2": ["tanh", "relu"],
-        "init_lr": [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1],
-        "lr_schedule": ["cosine", "const"],
-        "batch_size": [8, 16, 32, 64],
-    }
-    space = CS.ConfigurationSpace(name="fcnet-like")
-    for name, choices in grid.items():
-        if isinstance(choices[0], str):
-            space.add(CS.CategoricalHyperparameter(name, choices))
-        else:
-            space.add(CS.OrdinalHyperparameter(name, choices))
-    return space
 
 
 @dataclass

@@ -502,8 +502,9 @@ class _Builder:
                         else "."
                     )
                     + (
-                        " For benchmarks that hold no range of their own (surrogates) the runner estimated it once, "
-                        "from a fixed, seeded sample of configurations at the maximum fidelity (see Benchmarks)."
+                        " The runner records the range from the benchmark's optimum to its worst value at the maximum "
+                        "fidelity (over every configuration and seed of a table; for a surrogate, over a fixed, seeded "
+                        "sample of configurations); see Benchmarks."
                         if any(s.startswith("runner, ") for s in srcs)
                         else ""
                     ),

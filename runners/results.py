@@ -156,28 +156,42 @@ def _code_version() -> str:
     return code_version()
 
 
-#: a benchmark without a value range of its own (a surrogate) gets one estimated from this many configurations,
-#: sampled uniformly from its space with this seed, at the maximum fidelity and every seed: fixed, so that
-#: normalized regret is comparable across studies
+#: Normalized regret needs a fixed range per benchmark and metric. The runner records one convention for every
+#: benchmark: from the optimum (the best value the benchmark holds, what regret is measured against) to the worst
+#: finite value at the maximum fidelity on every seed, over every configuration of a table, or, for a benchmark
+#: that answers anywhere (a surrogate), over RANGE_SAMPLES configurations sampled uniformly with RANGE_SEED.
+#: The worst value of a table at *any* fidelity is useless as a reference: a run that blows up early in training
+#: has a validation loss of 1e37 there.
 RANGE_SAMPLES = 1000
 RANGE_SEED = 0
-_ESTIMATED_RANGES: dict[tuple, tuple[float, float]] = {}
+RANGE_NOTE_TABLE = "optimum to the worst value at the maximum fidelity over every configuration and seed of the table"
+RANGE_NOTE_SAMPLE = (
+    f"estimated: optimum to the worst value at the maximum fidelity over {RANGE_SAMPLES} configurations "
+    f"sampled uniformly (seed {RANGE_SEED}), every seed"
+)
+_RANGES: dict[tuple, tuple[float, float, str]] = {}
 
 
-def estimated_value_range(benchmark: Benchmark, name: str) -> tuple[float, float]:
-    """(best, worst) of metric ``name`` over a fixed sample of configurations (module constants).
+def value_range(benchmark: Benchmark, name: str) -> tuple[float, float, str]:
+    """(best, worst, how it was obtained) of metric ``name``, by the convention above.
 
-    Computed once per benchmark (checksum) and metric in a process. The best is
-    widened to the benchmark's optimum when that is better.
+    Computed once per benchmark (type, name and checksum) and metric in a process.
     """
     key = (type(benchmark).__name__, benchmark.name, benchmark.checksum, name)
-    if key not in _ESTIMATED_RANGES:
+    if key not in _RANGES:
         import numpy as np
 
-        from .optimizer import ConfigSampler
-
         m = benchmark.metric(name)
-        configs = ConfigSampler(benchmark.space).sample(RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
+        held = benchmark.configurations()
+        if held is not None:
+            n = getattr(benchmark, "n_configs", None)
+            configs: Any = np.arange(n) if isinstance(n, int) and n == len(held) else held
+            how = RANGE_NOTE_TABLE
+        else:
+            from .optimizer import ConfigSampler
+
+            configs = ConfigSampler(benchmark.space).sample(RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
+            how = RANGE_NOTE_SAMPLE
         seeds = list(benchmark.seeds) if benchmark.seeds else [None]
         vals = np.concatenate(
             [
@@ -188,24 +202,18 @@ def estimated_value_range(benchmark: Benchmark, name: str) -> tuple[float, float
         )
         loss = m.sign * vals[np.isfinite(vals)]
         if not loss.size:
-            raise ValueError(f"benchmark {benchmark.name}: no finite value of {name} in {RANGE_SAMPLES} sampled configurations")
+            raise ValueError(f"benchmark {benchmark.name}: no finite value of {name} at the maximum fidelity")
         best, worst = float(loss.min()), float(loss.max())
         try:
             best = min(best, m.sign * float(benchmark.optimum(name)))
         except (NotImplementedError, AttributeError):
             pass
-        _ESTIMATED_RANGES[key] = (m.sign * best, m.sign * worst)
-    return _ESTIMATED_RANGES[key]
-
-
-RANGE_ESTIMATE_NOTE = (
-    f"estimated from {RANGE_SAMPLES} configurations sampled uniformly (seed {RANGE_SEED}) at the maximum "
-    "fidelity, every seed; best widened to the optimum"
-)
+        _RANGES[key] = (m.sign * best, m.sign * worst, how)
+    return _RANGES[key]
 
 
 def _metric_info(benchmark: Benchmark, name: str | None) -> dict[str, Any] | None:
-    """Name, direction, optimum and value range (with where the range comes from) of one metric."""
+    """Name, direction, optimum and value range (with how the range was obtained) of one metric."""
     if not name:
         return None
     m = benchmark.metric(name)
@@ -214,15 +222,9 @@ def _metric_info(benchmark: Benchmark, name: str | None) -> dict[str, Any] | Non
         info["optimum"] = float(benchmark.optimum(name))
     except (NotImplementedError, AttributeError):
         info["optimum"] = None
-    vr = getattr(benchmark, "value_range", None)
-    try:
-        if not callable(vr):
-            raise NotImplementedError
-        info["value_range"] = [float(x) for x in vr(name)]
-        info["value_range_source"] = "benchmark"
-    except NotImplementedError:
-        info["value_range"] = list(estimated_value_range(benchmark, name))
-        info["value_range_source"] = RANGE_ESTIMATE_NOTE
+    best, worst, how = value_range(benchmark, name)
+    info["value_range"] = [best, worst]
+    info["value_range_source"] = how
     return info
 
 

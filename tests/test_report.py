@@ -387,7 +387,8 @@ def test_reads_what_the_runner_writes(tmp_path):
     study = load_study(tmp_path / "results" / "s")
     assert (study.runs["status"] == "complete").all() and study.methods == ["asha", "rs"]
     task = study.tasks["toy"]
-    assert task.valid.optimum == pytest.approx(toy.optimum()) and task.valid.range_source == "meta"
+    assert task.valid.optimum == pytest.approx(toy.optimum())
+    assert task.valid.range_source.startswith("runner, ") and "maximum fidelity" in task.valid.range_source
     assert task.test is not None and task.horizon_source == "latest run end"
     first = (
         study.events[(study.events.method == "rs") & (study.events.seed == 0)].sort_values("t_end").iloc[0]
@@ -466,4 +467,4 @@ def test_an_estimated_range_is_named_in_the_report(tmp_path):
     assert (v.best, v.worst) == (0.0, 1.0) and v.range_source == f"runner, {how}"
     build_report(root, tmp_path / "rep", **FAST)
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert how in md and "estimated it once" in md
+    assert how in md and "The runner records the range from the benchmark's optimum" in md

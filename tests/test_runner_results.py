@@ -128,6 +128,9 @@ class _Formula:
     def optimum(self, metric=None):
         return 0.999
 
+    def configurations(self):
+        return None
+
 
 def test_a_benchmark_without_a_value_range_gets_a_fixed_estimate():
     import numpy as np
@@ -141,7 +144,7 @@ def test_a_benchmark_without_a_value_range_gets_a_fixed_estimate():
     allv = np.concatenate([bench.values(sample, s) for s in bench.seeds])
     # maximize: best = the higher of the sample's best and the optimum; worst = the sample's lowest
     assert info["value_range"] == [pytest.approx(max(allv.max(), 0.999)), pytest.approx(allv.min())]
-    assert info["optimum"] == 0.999 and "estimated from 1000 configurations" in info["value_range_source"]
+    assert info["optimum"] == 0.999 and "over 1000 configurations sampled" in info["value_range_source"]
     calls = bench.calls
     again = _Formula()
     again.calls = 0
@@ -149,8 +152,24 @@ def test_a_benchmark_without_a_value_range_gets_a_fixed_estimate():
     assert calls == len(bench.seeds)
 
 
-def test_a_table_records_its_own_range(toy, tmp_path):
-    finished_run(toy, tmp_path / "run")
+def test_a_table_records_the_range_at_its_maximum_fidelity(tmp_path):
+    import numpy as np
+
+    from benchmarks.protocol import Fidelity, Metric
+    from benchmarks.table import write_table
+    from benchmarks.tabular import TabularBenchmark
+    from runners.testing import toy_space
+
+    # configuration 0 blows up at epoch 2 and recovers; configuration 2 diverges for good
+    valid = np.array([[[1.0, 1e30, 0.5]], [[0.9, 0.8, 0.7]], [[0.6, np.nan, np.nan]]])
+    configs = pd.DataFrame({"lr": [1e-3, 1e-2, 1e-1], "layers": [1, 2, 3], "units": [16, 32, 64],
+                            "act": ["relu", "tanh", "relu"]})
+    path = write_table(tmp_path / "t", name="blowup", space=toy_space(), fidelity=Fidelity("epoch", (1.0, 2.0, 3.0)),
+                       metrics=[Metric("valid_loss", "minimize", 0.0, split="valid")], objective="valid_loss", test_objective=None,
+                       seeds=[0], configs=configs, values={"valid_loss": valid},
+                       cost=np.cumsum(np.ones((3, 1, 3)), axis=-1))
+    bench = TabularBenchmark.from_path(path)
+    finished_run(bench, tmp_path / "run", amount=3)
     obj = read_meta(tmp_path / "run")["objective"]
-    assert obj["value_range"] == [pytest.approx(x) for x in toy.value_range()]
-    assert obj["value_range_source"] == "benchmark"
+    assert obj["value_range"] == [0.5, pytest.approx(0.7)] and obj["optimum"] == 0.5  # float32 table
+    assert "maximum fidelity" in obj["value_range_source"]
