@@ -68,6 +68,7 @@ SHIPPED_TABLES = [
     ("lcbench-australian", "LCBench-style funnel MLP on australian, 50 epochs (generated here)"),
     ("lcbench-credit_g", "LCBench-style funnel MLP on credit-g, 50 epochs (generated here)"),
     ("lcbench-vehicle", "LCBench-style funnel MLP on vehicle, 50 epochs (generated here)"),
+    ("lcbench-car", "LCBench-style funnel MLP on car, 50 epochs (generated here)"),
 ]
 
 CATALOG: dict[str, Entry] = {

@@ -14,6 +14,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "lcbench-australian": {"family": "lcbench", "dataset": "australian", "n_configs": 500, "seeds": [0, 1]},
     "lcbench-credit_g": {"family": "lcbench", "dataset": "credit_g", "n_configs": 500, "seeds": [0, 1]},
     "lcbench-vehicle": {"family": "lcbench", "dataset": "vehicle", "n_configs": 500, "seeds": [0, 1]},
+    "lcbench-car": {"family": "lcbench", "dataset": "car", "n_configs": 500, "seeds": [0, 1]},
     "fcnet-parkinsons": {"family": "fcnet", "dataset": "parkinsons", "n_configs": 1000, "seeds": [0, 1]},
     "fcnet-naval": {"family": "fcnet", "dataset": "naval", "n_configs": 1000, "seeds": [0, 1]},
     # protein's training split (27,438 rows) is subsampled to 10,000 rows to fit the CPU budget (see its card)
