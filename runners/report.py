@@ -212,14 +212,28 @@ class _Builder:
         ]
         bad = runs[runs["status"] != "complete"]
         if len(bad):
-            disp = bad[["benchmark", "method", "seed", "status", "n_events", "note"]].copy()
-            disp["seed"] = disp["seed"].astype(str)
-            disp = disp.set_index("benchmark")
+            cols = ["benchmark", "method", "seed", "status", "n_events", "note"]
+            grouped = (
+                bad[cols]
+                .assign(note=bad["note"].fillna(""))
+                .groupby(["benchmark", "method", "status", "note"], sort=True, dropna=False)
+                .agg(seeds=("seed", _seed_ranges), runs=("seed", "size"), n_events=("n_events", "sum"))
+                .reset_index()
+            )
+            disp = grouped[["benchmark", "method", "seeds", "runs", "status", "n_events", "note"]].set_index("benchmark")
             blocks.append(
                 f"**{len(bad)} run(s) are partial or missing; they are left out of every figure and "
                 "table below** (a partial run has no `meta.json`, or a bad one)."
             )
-            blocks.append(self.table("incomplete_runs", disp, "Partial and missing runs."))
+            blocks.append(
+                self.table(
+                    "incomplete_runs",
+                    disp,
+                    "Partial and missing runs, grouped by benchmark, method, status and reason "
+                    "(the CSV lists every run).",
+                    data=bad[cols],
+                )
+            )
         else:
             blocks.append(f"All {len(runs)} runs are complete.")
         empty = runs[(runs["status"] == "complete") & (runs["n_events"] - runs["n_failed"] <= 0)]
@@ -400,7 +414,7 @@ class _Builder:
         for metric in self.metrics:
             for frac in stats.nearest_fractions(self.opts.fractions, self.grid):
                 data, note = stats.cd_blocks(self.curves, f"{metric}_nregret", frac)
-                tag = f"{self.label(metric)}, {frac:.3g} of the budget"
+                tag = f"{self.label(metric)}, {frac:.0%} of the budget"
                 try:
                     res = stats.critical_difference(data, self.opts.alpha)
                 except ValueError as e:
@@ -645,6 +659,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     index = build_report(study_dir, out, opts)
     print(f"report written: {index}")
     return 0
+
+
+def _seed_ranges(seeds: pd.Series) -> str:
+    """Seeds as compact ranges: 0-4, 7, 9."""
+    vals = sorted(int(v) for v in seeds)
+    parts: list[str] = []
+    start = prev = vals[0]
+    for v in vals[1:] + [None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":
