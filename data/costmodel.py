@@ -56,24 +56,33 @@ def rough_seconds(w: Workload) -> float:
     return float(w.features() @ ROUGH)
 
 
+def _nnls_relative(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients minimizing the squared *relative* error sum(((X c - y) / y)**2)."""
+    W = X / y[:, None]
+    scale = W.max(axis=0)
+    scale[scale == 0] = 1.0
+    c, _ = nnls(W / scale, np.ones_like(y))
+    return c / scale
+
+
 def fit(workloads: Sequence[Workload], seconds: Sequence[float]) -> dict[str, Any]:
-    """Fit the model; return its coefficients and leave-one-out error as a JSON-able dict."""
+    """Fit the model (least squares on relative error, so small and large configurations count alike);
+    return its coefficients and leave-one-out relative error as a JSON-able dict."""
     X = np.stack([w.features() for w in workloads])
     y = np.asarray(seconds, dtype=np.float64)
-    scale = X.max(axis=0)
-    scale[scale == 0] = 1.0
-    coef, _ = nnls(X / scale, y)
-    coef = coef / scale
+    if np.any(y <= 0):
+        raise ValueError(f"timed seconds must be positive, got {y[y <= 0][:3]}")
+    coef = _nnls_relative(X, y)
     loo = []
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        c, _ = nnls(X[keep] / scale, y[keep])
-        pred = float((X[i] / scale) @ c)
-        loo.append((pred - y[i]) / y[i])
+        c = _nnls_relative(X[keep], y[keep])
+        loo.append((float(X[i] @ c) - y[i]) / y[i])
     loo = np.abs(np.asarray(loo)) if loo else np.array([np.nan])
     fitted = X @ coef
     return {
         "features": FEATURES,
+        "fit": "non-negative least squares on relative error",
         "coefficients": coef.tolist(),
         "n_calibration_runs": int(len(y)),
         "fit_relative_error_median": float(np.median(np.abs(fitted - y) / y)),

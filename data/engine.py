@@ -67,7 +67,8 @@ _EPOCH_GATHER_BYTES = 64 * 2**20
 
 
 def _eval_chunk(G: int, width: int) -> int:
-    return int(max(256, min(8192, 2**24 // max(1, G * width))))
+    """Rows per evaluation chunk: keep the (G, rows, width) activations near cache size (about 4 MB)."""
+    return int(max(64, min(4096, 2**20 // max(1, G * width))))
 
 
 def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "cpu",

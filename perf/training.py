@@ -105,14 +105,19 @@ def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 
             "gpu_tflops": gpu_tflops, "efficiency": efficiency, "gpu_hours": seconds / 3600}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, quick: bool = False):
+    """Print (and save under .perf/training.json) batched vs one-at-a-time throughput; ``quick`` times 3 groups."""
+    from perf.common import Report
+
     p = argparse.ArgumentParser(prog="python -m perf.training", description=__doc__.split("\n")[0])
-    p.add_argument("--groups", type=int, default=6, help="how many groups of the fcnet-naval plan to time")
+    p.add_argument("--groups", type=int, default=3 if quick else 6, help="how many groups of the fcnet-naval plan to time")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="which groups are drawn")
-    p.add_argument("--flops", action="store_true", help="also print the FLOP projection of the full FCNet grid")
-    args = p.parse_args(argv)
+    p.add_argument("--flops", action="store_true", default=not quick,
+                   help="also print the FLOP projection of the full FCNet grid (default unless quick)")
+    args = p.parse_args([] if argv is None and quick else argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
         data = load_splits("naval", split_seed=0)
@@ -122,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
         note = "synthetic data of naval's shape (naval not under the data root)"
     fam = get_family("fcnet")
     groups = _groups(data, args.groups, args.seed)
-    print(f"FCNet training throughput on {note}: {len(groups)} groups, {args.epochs} epoch(s), "
-          f"{args.threads} thread(s), device cpu")
-    print(f"{'batch':>5} {'widths':>9} {'runs':>4} {'batched cfg-ep/s':>17} {'one-by-one cfg-ep/s':>20} {'speed-up':>8}")
+    report = Report("training")
+    report.note(f"FCNet on {note}; {len(groups)} groups of the fcnet-naval plan, {args.epochs} epoch(s), "
+                f"{args.threads} thread(s), cpu; rates in configuration-epochs per second")
     tot_b = tot_a = 0.0
     n_total = 0
     for runs in groups:
@@ -135,15 +140,19 @@ def main(argv: list[str] | None = None) -> None:
         tot_a += t_alone
         n_total += n
         r0 = runs[0]
-        print(f"{r0['batch_size']:>5} {r0['n_units_1']:>4}x{r0['n_units_2']:<4} {len(runs):>4} {n / t_batched:>17.3f} "
-              f"{n / t_alone:>20.3f} {t_alone / t_batched:>7.2f}x")
-    print(f"overall: batched {n_total / tot_b:.3f} configuration-epochs/s, one at a time {n_total / tot_a:.3f} "
-          f"configuration-epochs/s, speed-up {tot_a / tot_b:.2f}x")
+        report.add(f"cfg-epochs/s bs {r0['batch_size']} {r0['n_units_1']}x{r0['n_units_2']} ({len(runs)} runs)",
+                   n / t_batched, n / t_alone, "one config at a time", lower_is_better=False)
+    report.add("cfg-epochs/s, all groups", n_total / tot_b, n_total / tot_a, "one config at a time",
+               target=5 * n_total / tot_a, lower_is_better=False)
     if args.flops:
         f = flop_projection(data)
-        print(f"FLOP projection, full FCNet grid on {note} (62,208 configs x 4 seeds x 100 epochs): "
-              f"{f['flops_total']:.3e} FLOPs (mean {f['flops_per_config_epoch_mean']:.3e} per configuration-epoch); "
-              f"at {f['gpu_tflops']:.0f} TFLOP/s x {f['efficiency']:.0%} utilization: {f['gpu_hours']:.1f} GPU-hours")
+        report.note(f"FLOP projection, full FCNet grid on {note} (62,208 configs x 4 seeds x 100 epochs): "
+                    f"{f['flops_total']:.3e} FLOPs (mean {f['flops_per_config_epoch_mean']:.3e} per "
+                    f"configuration-epoch); at {f['gpu_tflops']:.0f} TFLOP/s x {f['efficiency']:.0%} utilization: "
+                    f"{f['gpu_hours']:.1f} GPU-hours")
+    torch.set_num_threads(threads)
+    report.print()
+    return report
 
 
 if __name__ == "__main__":

@@ -145,6 +145,31 @@ def _fill_along(a: np.ndarray, worst: np.ndarray) -> np.ndarray:
     return a
 
 
+#: values beyond the upper quartile by more than this many interquartile ranges (on the model's scale,
+#: at one fidelity, on the worse side) count as blow-ups and are capped there
+FENCE_IQR = 3.0
+
+
+def cap_blowups(g: np.ndarray, direction: str) -> np.ndarray:
+    """Cap blow-ups of (C, S, F) transformed values at a per-fidelity fence on the worse side.
+
+    Runs that blow up reach losses like 1e30 (log 70) where typical runs have
+    log losses near 0; left alone, the few of them dominate the PCA of the
+    curves and the regressors' squared error. The fence at one fidelity is
+    Q3 + 3 IQR of the values there (Q1 - 3 IQR when maximizing); only the
+    worse side is capped, so the best values, and the optimum, are untouched.
+    NaNs stay NaN.
+    """
+    with _quiet():
+        q1, q3 = np.nanpercentile(g, [25, 75], axis=(0, 1))
+    iqr = q3 - q1
+    if direction == "minimize":
+        fence = np.where(np.isfinite(q3), q3 + FENCE_IQR * iqr, np.inf)
+        return np.minimum(g, fence)
+    fence = np.where(np.isfinite(q1), q1 - FENCE_IQR * iqr, -np.inf)
+    return np.maximum(g, fence)
+
+
 def _amp_floor(amp: np.ndarray) -> float:
     """A small positive offset so that log(amplitude + floor) is finite for noise-free configurations."""
     pos = amp[amp > 0]
@@ -189,12 +214,16 @@ class MetricBlock:
         g[~np.isfinite(g)] = np.nan
         if np.isnan(g).all():
             raise TableFormatError(f"metric {metric.name!r} holds no finite value")
+        g = cap_blowups(g, metric.direction)
         # every transform is increasing, so the worst value is the largest when minimizing
         with _quiet():
             worst = np.nanmax(g, axis=(0, 1)) if metric.direction == "minimize" else np.nanmin(g, axis=(0, 1))
-            worst = np.where(np.isnan(worst), np.nanmean(g), worst)
             mean = np.nanmean(g, axis=1)
-        mean = _fill_along(mean, worst)
+        # a fidelity no run reached takes the worst value of its nearest neighbour fidelity
+        worst = _fill_along(worst[None], np.nanmean(g))[0]
+        # a diverged run (NaN) counts as the worst value the table holds at that fidelity; carrying its
+        # last finite value forward would carry a blow-up (e.g. a loss of 1e25) to the final fidelity
+        mean = np.where(np.isnan(mean), worst[None], mean)
         resid = np.nan_to_num(g - mean[:, None, :], nan=0.0)
         amp = _amplitude(resid)
         floor = _amp_floor(amp)
