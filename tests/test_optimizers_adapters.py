@@ -18,7 +18,7 @@ from runners.adapters import ADAPTERS, Checkpoints, MissingExtraError, require
 from runners.simulator import Budget, simulate
 
 REAL = "pub-fcnet-naval"  # one fidelity (the published final epoch), 62,208 configurations
-REAL_MF = "fcnet-naval"  # the shipped multi-fidelity table, once generated
+REAL_MF = "lcbench-credit_g"  # a shipped multi-fidelity table (50 epochs, 500 configurations)
 
 
 def needs(module: str):
@@ -43,7 +43,7 @@ def real():
 
 @pytest.fixture(scope="module")
 def multi_fidelity(tmp_path_factory):
-    """The shipped multi-fidelity FCNet table when it exists, else a synthetic grid table."""
+    """A shipped multi-fidelity table when it exists here, else a synthetic grid table."""
     ok, _ = is_available(REAL_MF)
     if ok:
         return benchmarks.load(REAL_MF)
