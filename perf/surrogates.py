@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +65,8 @@ def _fidelity_as_feature_baseline(table, x_train: np.ndarray, x_query: np.ndarra
 
 def main(quick: bool = False) -> Report:
     rep = Report("surrogates")
+    if hasattr(os, "getloadavg"):  # other jobs on the machine slow every timing below
+        rep.note(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     n_pred = 20_000 if quick else N_PREDICT
     with tempfile.TemporaryDirectory() as tmp:
         table = read_table(synthetic_table(Path(tmp) / "syn", n_configs=1000, n_seeds=4, n_epochs=100, seed=1))

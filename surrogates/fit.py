@@ -8,7 +8,8 @@ By default the surrogate goes to ``data/surrogates/<benchmark>-<model>/`` (the
 folder ``benchmarks.load("<benchmark>-surrogate")`` reads for the default
 model); an existing folder is replaced only with ``overwrite=true``. The card
 (``card.json``, ``card.md``) is written into the same folder unless
-``card=false``.
+``card=false``; it cross-validates over ``card_folds`` (5) folds of the
+configurations (``card_folds=null``: one split holding out ``card_test_size``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FitConfig:
     out: str | None = None
     overwrite: bool = False
     card: bool = True
+    card_folds: int | None = 5
     card_test_size: float = 0.2
 
 
@@ -62,6 +64,7 @@ def fit_benchmark(
     out: str | Path | None = None,
     overwrite: bool = False,
     card: bool = True,
+    card_folds: int | None = 5,
     card_test_size: float = 0.2,
 ) -> tuple[Path, dict[str, Any] | None]:
     """Fit the ``model`` surrogate of the table benchmark ``benchmark``, save it, and make its card.
@@ -89,7 +92,7 @@ def fit_benchmark(
                    overwrite=overwrite)
     result = None
     if card:
-        result = quality_card(table, model=model, model_params=params or None, test_size=card_test_size, seed=seed,
+        result = quality_card(table, model=model, model_params=params or None, n_folds=card_folds, test_size=card_test_size, seed=seed,
                               benchmark=benchmark)
         result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
         write_card(result, path, "card")
@@ -104,7 +107,7 @@ def main(cfg: FitConfig) -> None:
     t0 = time.perf_counter()
     path, card = fit_benchmark(
         c.benchmark, c.model, model_params=c.model_params, max_components=c.max_components, noise=c.noise,
-        seed=c.seed, out=c.out, overwrite=c.overwrite, card=c.card, card_test_size=c.card_test_size,
+        seed=c.seed, out=c.out, overwrite=c.overwrite, card=c.card, card_folds=c.card_folds, card_test_size=c.card_test_size,
     )
     print(f"saved {c.model} surrogate of {c.benchmark} to {path} ({time.perf_counter() - t0:.1f} s)")
     if card:

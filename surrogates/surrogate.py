@@ -11,6 +11,7 @@ configuration.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,8 @@ from .targets import CostBlock, MetricBlock
 #: at most this many (config, seed) residual vectors are kept for the seed noise
 BANK_SIZE = 1024
 _BIG_BATCH = 4096
+#: threads for xgboost predictions on big batches (at most 2: the machines this runs on are often shared)
+_PREDICT_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 class CurveSurrogate(BaseEstimator):
@@ -147,7 +150,17 @@ class CurveSurrogate(BaseEstimator):
 
     # ------------------------------------------------------------ predict
     def _predict_targets(self, j: int, X: np.ndarray) -> np.ndarray:
-        z = np.asarray(self.regressors_[j].predict(X), dtype=np.float64)
+        reg = self.regressors_[j]
+        if self.model == "xgboost" and X.shape[0] >= _BIG_BATCH:
+            # a big batch: tree prediction splits rows across threads with no contention, unlike fitting
+            booster = reg.get_booster()
+            booster.set_param({"nthread": _PREDICT_THREADS})
+            try:
+                z = np.asarray(booster.inplace_predict(X), dtype=np.float64)
+            finally:
+                booster.set_param({"nthread": 1})
+        else:
+            z = np.asarray(reg.predict(X), dtype=np.float64)
         if z.ndim == 1:
             z = z[:, None]
         return z * self.target_std_[j] + self.target_mean_[j]

@@ -197,7 +197,7 @@ def test_shipped_paths_and_clear_error_when_missing():
 def test_fit_app_end_to_end(table_path, tmp_path):
     out = tmp_path / "sur"
     cmd = [sys.executable, "-m", "surrogates.fit", f"benchmark={table_path}", "model=knn", f"out={out}",
-           "card_test_size=0.3"]
+           "card_folds=null", "card_test_size=0.3"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "saved knn surrogate" in run.stdout

@@ -202,3 +202,54 @@ def test_seeded_curves_stay_within_what_the_table_reached(fitted, table):
     for s in range(5):
         v = sur.predict_curves(x, seeds=s, metrics=["valid_loss"], cost=False)["valid_loss"]
         assert np.all(v >= lo * (1 - 1e-5)) and np.all(v <= hi * (1 + 1e-5))
+
+
+def test_blow_ups_stay_where_they_happened(tmp_path):
+    """A run that blows up (loss 1e30) and then goes NaN must not carry its blow-up to later fidelities."""
+    from benchmarks.protocol import Fidelity, Metric
+    from benchmarks.table import write_table
+    from surrogates.synthetic import synthetic_space
+
+    src = read_table(synthetic_table(tmp_path / "src", n_configs=60, n_seeds=2, n_epochs=6))
+    vals = src.metric_values("valid_loss").copy()
+    vals[:8, :, 2] = 1e30  # eight configurations blow up at the third epoch ...
+    vals[:8, :, 3:] = np.nan  # ... and produce NaN from then on
+    path = write_table(
+        tmp_path / "blow", name="blow", space=synthetic_space(), fidelity=Fidelity("epoch", src.fidelity.values),
+        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")], objective="valid_loss", test_objective=None,
+        seeds=[0, 1], configs=src.configs.drop(columns="config_id"), values={"valid_loss": vals}, cost=src.cost,
+    )
+    t = read_table(path)
+    sur = CurveSurrogate(model="xgboost", model_params={"n_estimators": 25}).fit(t)
+    cfgs = [dict(c) for c in t.space.sample_configuration(300)]
+    finite_hi = np.nanmax(np.where(vals < 1e29, vals, np.nan), axis=(0, 1))
+    for seeds in (None, 0, 1, 7):
+        v = sur.predict_frame(cfgs, seeds=seeds, metrics=["valid_loss"], cost=False)["valid_loss"]
+        assert np.isfinite(v).all()
+        # after the blow-up, nothing beyond what the table's finite runs reached at that fidelity
+        assert np.all(v[:, 3:] <= finite_hi[3:] * (1 + 1e-4))
+        # at the blow-up epoch itself: capped at the fence, far below 1e30, yet the worst the table holds there
+        assert v[:, 2].max() < 1e6
+
+
+def test_normal_scores_round_trip_and_keep_ranks():
+    from surrogates.targets import ScoreTable, fit_knots, from_normal_scores, normal_scores
+
+    rng = np.random.default_rng(0)
+    g = np.log(rng.lognormal(size=(300, 2, 4)))
+    g[:100, :, 1] = -0.37  # a crowd of tied values, like runs stuck at the class-prior loss
+    g[0, 0, 0] = np.nan
+    knots = fit_knots(g)
+    z = normal_scores(g, knots)
+    assert np.isnan(z[0, 0, 0]) and np.isfinite(z[1:]).all()
+    ok = np.isfinite(g[:, 0, 0])
+    assert np.all(np.diff(z[ok, 0, 0][np.argsort(g[ok, 0, 0])]) >= 0)  # monotone: ranks kept
+    assert abs(np.nanmean(z[:, :, 0])) < 0.05 and 0.9 < np.nanstd(z[:, :, 0]) < 1.1
+    zz = z[:, 0].astype(np.float32)
+    np.testing.assert_allclose(from_normal_scores(zz, knots)[ok], g[ok, 0], atol=1e-4)
+    fast = ScoreTable.from_knots(knots).inverse(zz.copy())
+    np.testing.assert_allclose(fast[ok], g[ok, 0], atol=2e-3)
+    assert np.isnan(fast[0, 0])
+    # scores beyond the ends map to the table's extremes, never beyond
+    far = ScoreTable.from_knots(knots).inverse(np.full((2, 4), 50.0, dtype=np.float32))
+    np.testing.assert_allclose(far[0], np.nanmax(g, axis=(0, 1)), rtol=1e-5)

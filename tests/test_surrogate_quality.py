@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from benchmarks.table import read_table
-from surrogates.quality import _stats, card_fidelity_indices, quality_card, split_configs, write_card
+from surrogates.quality import (
+    _stats,
+    card_fidelity_indices,
+    fold_configs,
+    quality_card,
+    split_configs,
+    write_card,
+)
 from surrogates.synthetic import synthetic_table
 
 
@@ -25,6 +32,30 @@ def test_split_is_by_configuration_and_reproducible():
     assert not np.array_equal(test, split_configs(100, 0.2, seed=4)[1])
     with pytest.raises(ValueError, match="test_size=1.5"):
         split_configs(10, 1.5)
+
+
+def test_folds_hold_out_every_configuration_once():
+    folds = fold_configs(53, 5, seed=1)
+    tests = np.concatenate([te for _, te in folds])
+    assert len(folds) == 5 and sorted(tests) == list(range(53))
+    for tr, te in folds:
+        assert not set(tr) & set(te) and len(tr) + len(te) == 53
+    np.testing.assert_array_equal(folds[0][1], fold_configs(53, 5, seed=1)[0][1])
+    with pytest.raises(ValueError, match="n_folds=1"):
+        fold_configs(10, 1)
+
+
+def test_cross_validated_card_covers_every_configuration(table):
+    card = quality_card(table, model="knn", n_folds=3)
+    assert card["split"]["n_test_configs"] == 150 and card["split"]["n_folds"] == 3
+    assert card["split"]["n_train_configs"] == 100
+    final = card["metrics"][0]["by_fidelity"][-1]
+    # the ceiling is over every configuration: the same number as the two real seeds of the whole table give
+    y = table.metric_values("valid_loss")[:, :, -1]
+    from scipy.stats import spearmanr
+    pairs = [spearmanr(y[:, t], y[:, s])[0] for s in range(3) for t in range(3) if s != t]
+    assert final["ceiling"]["spearman"] == pytest.approx(np.mean(pairs))
+    assert final["surrogate"]["spearman"] > 0.7
 
 
 def test_card_fidelities():
@@ -47,7 +78,7 @@ def test_statistics_are_right_on_known_cases():
 
 
 def test_card_reports_surrogate_beside_ceiling(table, tmp_path):
-    card = quality_card(table, model="xgboost", model_params={"n_estimators": 40}, test_size=0.2)
+    card = quality_card(table, model="xgboost", model_params={"n_estimators": 40}, n_folds=None, test_size=0.2)
     assert card["split"]["n_test_configs"] == 30 and card["split"]["n_train_configs"] == 120
     ev = {e["metric"]: e for e in card["metrics"]}
     assert set(ev) == {"valid_loss", "test_loss"}
