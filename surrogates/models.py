@@ -12,12 +12,21 @@ rf         ``sklearn.ensemble.RandomForestRegressor``      skops (``.skops``), n
 knn        ``sklearn.neighbors.KNeighborsRegressor``       skops (``.skops``)
 mlp        :class:`MLPEnsembleRegressor` (torch)           torch ``state_dict`` (``.pt``, loaded with
                                                            ``weights_only=True``) + its parameters
+gp         :class:`GPRegressor` (exact Gaussian process,   arrays (``.npz``, no pickle): training
+           hyperparameters by scikit-learn)                inputs, weights, kernel hyperparameters
+ensemble   the mean of several of the above (default:   one file per member, each in its own
+           xgboost, gp, mlp), fitted by CurveSurrogate     format
 =========  ==============================================  ======================================
+
+``gp`` and ``mlp`` are *joint* models: the surrogate fits one of them on the
+targets of every block at once (one kernel, one network), which is what makes
+them fast enough to fit and to predict; the others are fitted per block.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +34,9 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
-MODELS = ("xgboost", "rf", "knn", "mlp")
+MODELS = ("xgboost", "rf", "knn", "mlp", "gp", "ensemble")
+#: models fitted once on every block's targets together (see CurveSurrogate); the others once per block
+JOINT = ("mlp", "gp")
 
 #: default parameters per model (overridable by ``model_params``)
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -44,7 +55,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "rf": {"n_estimators": 100, "min_samples_leaf": 2, "max_features": 0.6, "n_jobs": 1},
     "knn": {"n_neighbors": 8, "weights": "distance"},
     "mlp": {"n_members": 3, "hidden": 96, "n_layers": 3, "max_steps": 1500, "batch_size": 256, "lr": 3e-3,
-            "weight_decay": 1e-5},
+            "weight_decay": 1e-3},
+    "gp": {"nu": 2.5, "n_restarts": 1, "max_train": 1500},
+    "ensemble": {"members": ["xgboost", "gp", "mlp"]},
 }
 
 
@@ -54,10 +67,30 @@ def check_model(name: str) -> str:
     return name
 
 
+def member_params(params: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """An ensemble's members and each one's parameters, from ``model_params`` of ``model="ensemble"``.
+
+    ``{"members": [...], "xgboost": {...}, ...}``: ``members`` lists the member models (default
+    xgboost, gp, mlp); a key named after a member overrides that member's defaults.
+    """
+    p = {**DEFAULTS["ensemble"], **(params or {})}
+    members = list(p["members"])
+    bad = [m for m in members if m not in MODELS or m == "ensemble"] + [k for k in p if k != "members" and k not in members]
+    if bad or not members or len(set(members)) != len(members):
+        allowed = ", ".join(m for m in MODELS if m != "ensemble")
+        raise ValueError(f"ensemble members {members!r} with parameters for {sorted(k for k in p if k != 'members')}: "
+                         f"each member once, from {allowed}; parameter keys must name members (bad: {bad})")
+    return {m: dict(p.get(m) or {}) for m in members}
+
+
 def make_regressor(name: str, params: dict[str, Any] | None = None, random_state: int = 0) -> Any:
     """A fresh, unfitted regressor ``name`` with the defaults updated by ``params``."""
     check_model(name)
+    if name == "ensemble":
+        raise ValueError("an ensemble is not one regressor: CurveSurrogate fits its members (see member_params)")
     p = {**DEFAULTS[name], **(params or {})}
+    if name == "gp":
+        return GPRegressor(random_state=random_state, **p)
     if name == "xgboost":
         import xgboost as xgb
 
@@ -186,8 +219,182 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         return est
 
 
+# ---------------------------------------------------------------- Gaussian process
+def _matern_torch(d, nu: float):
+    """Matern correlation of scaled distances ``d`` (a torch tensor, modified in place)."""
+    import torch
+
+    if nu == 0.5:
+        return torch.exp(d.neg_())
+    d.mul_(np.sqrt(3.0 if nu == 1.5 else 5.0))
+    e = torch.exp(-d)
+    if nu == 1.5:
+        return e.mul_(d.add_(1.0))
+    poly = d * d
+    poly.mul_(1.0 / 3.0).add_(d).add_(1.0)
+    return e.mul_(poly)
+
+
+_LOG_BOUNDS = {"signal": (1e-3, 1e3), "length": (1e-2, 1e3), "noise": (1e-4, 1.0)}
+
+
+def _matern_and_grads(X: np.ndarray, theta: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
+    """K (n, n) with white noise on the diagonal, and dK/dtheta (p, n, n) for theta = log(signal, l_1..l_d, noise)."""
+    sig, ls, noise = np.exp(theta[0]), np.exp(theta[1:-1]), np.exp(theta[-1])
+    Z = X / ls
+    diff2 = (Z[:, None, :] - Z[None, :, :]) ** 2  # (n, n, d): squared scaled differences per input
+    r = np.sqrt(diff2.sum(axis=-1))
+    if nu == 0.5:
+        e = np.exp(-r)
+        k = e
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dk_dr2 = np.where(r > 0, -e / (2 * r), 0.0)  # d k / d (r^2)
+    elif nu == 1.5:
+        a = np.sqrt(3.0)
+        e = np.exp(-a * r)
+        k = (1 + a * r) * e
+        dk_dr2 = -1.5 * e
+    else:
+        a = np.sqrt(5.0)
+        e = np.exp(-a * r)
+        k = (1 + a * r + 5.0 / 3.0 * r * r) * e
+        dk_dr2 = -5.0 / 6.0 * (1 + a * r) * e
+    grads = np.empty((len(theta), *r.shape))
+    grads[0] = sig * k
+    # d r^2 / d log l_d = -2 diff2_d
+    grads[1:-1] = np.moveaxis(sig * dk_dr2[..., None] * (-2.0 * diff2), -1, 0)
+    grads[-1] = noise * np.eye(len(X))
+    K = sig * k + noise * np.eye(len(X))
+    return K, grads
+
+
+def _neg_lml(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, nu: float) -> tuple[float, np.ndarray]:
+    """Negative log marginal likelihood summed over the columns of Y, and its gradient."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    K, grads = _matern_and_grads(X, theta, nu)
+    try:
+        L = cho_factor(K, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return 1e25, np.zeros_like(theta)
+    A = cho_solve(L, Y, check_finite=False)  # (n, m)
+    n, m = Y.shape
+    logdet = 2.0 * np.log(np.diag(L[0])).sum()
+    lml = -0.5 * np.sum(Y * A) - 0.5 * m * logdet - 0.5 * n * m * np.log(2 * np.pi)
+    W = A @ A.T - m * cho_solve(L, np.eye(n), check_finite=False)
+    grad = 0.5 * np.einsum("ij,pij->p", W, grads)
+    return -lml, -grad
+
+
+class GPRegressor(RegressorMixin, BaseEstimator):
+    """Exact Gaussian-process regression of multi-output targets that share one kernel.
+
+    Kernel: a signal variance times a Matern kernel (``nu`` 0.5, 1.5 or 2.5) with one
+    length scale per input, plus white noise; the same kernel as scikit-learn's
+    ``ConstantKernel * Matern + WhiteKernel``. The hyperparameters maximize the
+    marginal likelihood summed over the outputs (L-BFGS-B on log scales, from a
+    fixed start and ``n_restarts`` random ones). The likelihood is written here
+    rather than taken from ``sklearn.gaussian_process`` because its gradient for m
+    outputs builds an (n, n, m) tensor: with the 80 or so targets of a whole
+    surrogate that is most of a minute per evaluation, against a few hundredths
+    here (the gradient needs only the n x n matrix ``A A^T - m K^-1``); a test
+    checks both give the same likelihood. The fitted model keeps only what the
+    posterior mean needs (scaled training inputs, weights), so a prediction is a
+    distance matrix and a matrix product, and the file is a plain array file.
+    Above ``max_train`` training rows a fixed random subset of that size is used
+    (an exact GP costs cubic time in its rows). Targets are expected to be
+    standardized (the surrogate does it).
+    """
+
+    def __init__(self, nu: float = 2.5, n_restarts: int = 1, max_train: int = 1500, random_state: int = 0) -> None:
+        self.nu = nu
+        self.n_restarts = n_restarts
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GPRegressor:
+        from scipy.linalg import cho_factor, cho_solve
+        from scipy.optimize import minimize
+
+        if self.nu not in (0.5, 1.5, 2.5):
+            raise ValueError(f"nu={self.nu!r}; allowed: 0.5, 1.5, 2.5")
+        if int(self.max_train) < 2:
+            raise ValueError(f"max_train={self.max_train!r}; allowed: an integer >= 2")
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(y, dtype=np.float64)
+        Y = Y[:, None] if Y.ndim == 1 else Y
+        rng = np.random.default_rng(self.random_state)
+        if len(X) > int(self.max_train):
+            keep = np.sort(rng.choice(len(X), int(self.max_train), replace=False))
+            X, Y = X[keep], Y[keep]
+        d = X.shape[1]
+        bounds = np.log([_LOG_BOUNDS["signal"], *[_LOG_BOUNDS["length"]] * d, _LOG_BOUNDS["noise"]])
+        starts = [np.log([1.0, *[1.0] * d, 0.1])]
+        starts += [rng.uniform(bounds[:, 0], bounds[:, 1]) for _ in range(int(self.n_restarts))]
+        best = None
+        for x0 in starts:
+            res = minimize(_neg_lml, x0, args=(X, Y, float(self.nu)), jac=True, method="L-BFGS-B", bounds=bounds)
+            if best is None or res.fun < best.fun:
+                best = res
+        theta = best.x
+        K, _ = _matern_and_grads(X, theta, float(self.nu))
+        alpha = cho_solve(cho_factor(K, lower=True), Y)
+        self.signal_variance_ = float(np.exp(theta[0]))
+        self.length_scale_ = np.exp(theta[1:-1])
+        self.noise_variance_ = float(np.exp(theta[-1]))
+        self.X_train_ = X / self.length_scale_
+        self.alpha_ = alpha * self.signal_variance_
+        self.n_features_in_ = d
+        self.n_outputs_ = Y.shape[1]
+        self.log_marginal_likelihood_ = float(-best.fun)
+        probe = X[: min(len(X), 256)] + 0.01
+        self.float32_ok_ = True
+        diff = np.abs(self.predict(probe) - self.predict(probe, exact=True)).max()
+        self.float32_ok_ = bool(diff <= 1e-4)
+        return self
+
+    def predict(self, X: np.ndarray, chunk: int = 1024, exact: bool | None = None) -> np.ndarray:
+        """Posterior mean, in row chunks that stay in cache.
+
+        In float32 (torch) when the fit found that float32 reproduces float64 within 1e-4
+        on the training inputs (``float32_ok_``), else in float64; ``exact=True`` forces float64.
+        """
+        import torch
+
+        use32 = getattr(self, "float32_ok_", False) if exact is None else not exact
+        dtype = torch.float32 if use32 else torch.float64
+        Xs = torch.as_tensor(np.asarray(X, dtype=np.float64) / self.length_scale_).to(dtype)
+        xt = torch.as_tensor(self.X_train_).to(dtype)
+        alpha = torch.as_tensor(self.alpha_).to(dtype)
+        out = np.empty((len(Xs), self.n_outputs_), dtype=np.float64)
+        with torch.inference_mode():
+            for i in range(0, len(Xs), chunk):
+                k = _matern_torch(torch.cdist(Xs[i:i + chunk], xt), self.nu)
+                out[i:i + chunk] = (k @ alpha).numpy()
+        return out[:, 0] if self.n_outputs_ == 1 else out
+
+    def save(self, path: Path) -> None:
+        from benchmarks.io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, X_train=self.X_train_, alpha=self.alpha_, length_scale=self.length_scale_,
+                            signal_variance=np.float64(self.signal_variance_),
+                            noise_variance=np.float64(self.noise_variance_), float32_ok=np.bool_(self.float32_ok_))
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: Path, params: dict[str, Any]) -> GPRegressor:
+        est = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
+        with np.load(path, allow_pickle=False) as z:
+            est.X_train_, est.alpha_, est.length_scale_ = z["X_train"], z["alpha"], z["length_scale"]
+            est.signal_variance_, est.noise_variance_ = float(z["signal_variance"]), float(z["noise_variance"])
+            est.float32_ok_ = bool(z["float32_ok"])
+        est.n_features_in_, est.n_outputs_ = est.X_train_.shape[1], est.alpha_.shape[1]
+        return est
+
+
 # ---------------------------------------------------------------- files
-SUFFIX = {"xgboost": ".ubj.gz", "rf": ".skops", "knn": ".skops", "mlp": ".pt"}
+SUFFIX = {"xgboost": ".ubj.gz", "rf": ".skops", "knn": ".skops", "mlp": ".pt", "gp": ".npz"}
 
 #: the only types a skops file may hold when loaded (beyond skops' own defaults)
 _SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
@@ -206,8 +413,10 @@ def save_regressor(name: str, reg: Any, path: Path) -> None:
 
         with atomic_path(path) as tmp:
             sio.dump(reg, tmp)
-    else:
+    elif name in ("mlp", "gp"):
         reg.save(path)
+    else:
+        raise ValueError(f"no file format for model {name!r}; allowed: {', '.join(SUFFIX)}")
 
 
 def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: int, n_outputs: int) -> Any:
@@ -227,6 +436,10 @@ def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: in
         if bad:
             raise ValueError(f"{path}: refusing to load types outside scikit-learn/numpy/scipy: {bad}")
         return sio.load(path, trusted=untrusted)
+    if name == "gp":
+        return GPRegressor.load(path, params)
+    if name != "mlp":
+        raise ValueError(f"no file format for model {name!r}; allowed: {', '.join(SUFFIX)}")
     p = {k: v for k, v in params.items() if k in MLPEnsembleRegressor().get_params()}
     return MLPEnsembleRegressor.load(path, p, n_features, n_outputs)
 

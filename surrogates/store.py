@@ -8,6 +8,8 @@ A surrogate folder::
                      read with allow_pickle=False
     block<j>.<ext>   one regressor per block (metric or cost): .ubj.gz (gzipped XGBoost UBJSON), .skops (scikit-learn),
                      .pt (torch state_dict, loaded with weights_only=True)
+    joint.<ext>      a joint model (gp, mlp): one regressor for every block (.npz arrays for gp)
+                     (an ensemble writes each member's files as <member>.block<j>.<ext> or <member>.joint.<ext>)
     card.json/.md    the quality card, when one was made (see surrogates.quality)
 
 Loading checks every file against the manifest's checksums first, so a
@@ -41,7 +43,9 @@ from .surrogate import CurveSurrogate
 from .targets import block_from_state
 
 FORMAT = "curvebench-surrogate"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: versions this reader reads (1: one model, one file per block)
+READS = (1, 2)
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 
@@ -64,10 +68,11 @@ def save_surrogate(
         raise ValueError("this CurveSurrogate is not fitted yet; call fit(table) first")
     arrays: dict[str, np.ndarray] = {}
     blocks_meta = []
+    members = sur.members()
+    files = {name: _regressor_files(name, len(sur.blocks_), len(members) > 1, sur.joint_[name]) for name in members}
     for j, b in enumerate(sur.blocks_):
         meta, arr = b.state()
         meta["n_targets"] = int(len(sur.target_mean_[j]))
-        meta["file"] = f"block{j}{SUFFIX[sur.model]}"
         blocks_meta.append(meta)
         for k, v in arr.items():
             arrays[f"block{j}.{k}"] = v
@@ -79,7 +84,9 @@ def save_surrogate(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": sur.model,
-        "model_params": {**DEFAULTS[sur.model], **(sur.model_params or {})},
+        "model_params": _full_params(sur),
+        "regressors": {name: {"params": {**DEFAULTS[name], **p}, "joint": sur.joint_[name], "files": files[name]}
+                       for name, p in members.items()},
         "max_components": sur.max_components,
         "noise": sur.noise,
         "random_state": sur.random_state,
@@ -110,12 +117,38 @@ def save_surrogate(
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write_bytes(tmp / ARRAYS, buf.getvalue())
-        for j, meta in enumerate(blocks_meta):
-            save_regressor(sur.model, sur.regressors_[j], tmp / meta["file"])
+        for name, regs in sur.regressors_.items():
+            for reg, fname in zip(regs, files[name], strict=True):
+                save_regressor(name, reg, tmp / fname)
         for f in sorted(tmp.iterdir()):
             manifest["files"][f.name] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
         atomic_write_json(tmp / MANIFEST, manifest)
     return path
+
+
+def _regressor_files(name: str, n_blocks: int, prefixed: bool, joint: bool) -> list[str]:
+    pre = f"{name}." if prefixed else ""
+    if joint:
+        return [f"{pre}joint{SUFFIX[name]}"]
+    return [f"{pre}block{j}{SUFFIX[name]}" for j in range(n_blocks)]
+
+
+def _full_params(sur: CurveSurrogate) -> dict[str, Any]:
+    if sur.model == "ensemble":
+        return {"members": list(sur.members()), **{n: {**DEFAULTS[n], **p} for n, p in sur.members().items()}}
+    return {**DEFAULTS[sur.model], **(sur.model_params or {})}
+
+
+def _overrides(model: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The model_params that differ from the defaults (what the surrogate was constructed with)."""
+    if model == "ensemble":
+        out: dict[str, Any] = {"members": params["members"]}
+        for n in params["members"]:
+            diff = {k: v for k, v in params.get(n, {}).items() if DEFAULTS[n].get(k) != v}
+            if diff:
+                out[n] = diff
+        return None if out == DEFAULTS["ensemble"] else out
+    return {k: v for k, v in params.items() if DEFAULTS[model].get(k) != v} or None
 
 
 def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
@@ -127,11 +160,14 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SurrogateFormatError(f"{mpath}: not valid JSON ({e})") from None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READS:
         raise SurrogateFormatError(
             f"{mpath}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
-            f"this reader reads {FORMAT!r} version {FORMAT_VERSION}"
+            f"this reader reads {FORMAT!r} versions {', '.join(map(str, READS))}"
         )
+    if manifest["format_version"] == 1:  # one model, one file per block
+        manifest["regressors"] = {manifest["model"]: {"params": manifest["model_params"], "joint": False,
+                                                      "files": [b["file"] for b in manifest["blocks"]]}}
     return manifest
 
 
@@ -150,8 +186,7 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
 
     sur = CurveSurrogate(
         model=manifest["model"],
-        model_params={k: v for k, v in manifest["model_params"].items() if DEFAULTS[manifest["model"]].get(k) != v}
-        or None,
+        model_params=_overrides(manifest["model"], manifest["model_params"]),
         max_components=manifest["max_components"],
         noise=manifest["noise"],
         random_state=manifest["random_state"],
@@ -170,7 +205,7 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
     sur.n_features_in_ = int(manifest["n_features"])
     sur.fit_seconds_ = float(manifest["provenance"].get("fit_seconds", 0.0))
     sur.noise_calibration_ = arrays["noise_calibration"]
-    sur.blocks_, sur.target_mean_, sur.target_std_, sur.bank_, sur.regressors_ = [], [], [], [], []
+    sur.blocks_, sur.target_mean_, sur.target_std_, sur.bank_ = [], [], [], []
     for j, meta in enumerate(manifest["blocks"]):
         prefix = f"block{j}."
         own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -178,7 +213,12 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
         sur.target_mean_.append(own["target_mean"])
         sur.target_std_.append(own["target_std"])
         sur.bank_.append(own["bank"])
-        sur.regressors_.append(
-            load_regressor(sur.model, path / meta["file"], manifest["model_params"], sur.n_features_in_, meta["n_targets"])
-        )
+    n_targets = [int(meta["n_targets"]) for meta in manifest["blocks"]]
+    sur.block_columns_ = np.cumsum([0, *n_targets])
+    sur.regressors_ = {}
+    sur.joint_ = {name: bool(rec["joint"]) for name, rec in manifest["regressors"].items()}
+    for name, rec in manifest["regressors"].items():
+        outs = [sum(n_targets)] if sur.joint_[name] else n_targets
+        sur.regressors_[name] = [load_regressor(name, path / f, rec["params"], sur.n_features_in_, k)
+                                 for f, k in zip(rec["files"], outs, strict=True)]
     return sur, manifest

@@ -24,7 +24,7 @@ from benchmarks.protocol import Fidelity, MetricError
 from benchmarks.table import Table
 
 from .encoding import SpaceEncoder, config_seed_hash
-from .models import check_model, make_regressor
+from .models import JOINT, check_model, make_regressor, member_params
 from .targets import CostBlock, MetricBlock
 
 #: at most this many (config, seed) residual vectors are kept for the seed noise
@@ -39,8 +39,10 @@ class CurveSurrogate(BaseEstimator):
 
     Parameters
     ----------
-    model: "xgboost" (default), "rf", "knn" or "mlp" (see :mod:`surrogates.models`).
-    model_params: overrides of the model's default parameters.
+    model: "xgboost" (default), "rf", "knn", "mlp", "gp" or "ensemble" (see :mod:`surrogates.models`).
+        An ensemble averages its members' standardized predictions, block by block.
+    model_params: overrides of the model's default parameters (for an ensemble, see
+        :func:`surrogates.models.member_params`).
     max_components: at most this many PCA scores describe one mean curve.
     noise: reproduce seed-to-seed variation (False: every seed gets the mean curve).
     random_state: seeds the regressors and the choice of the noise bank.
@@ -94,16 +96,22 @@ class CurveSurrogate(BaseEstimator):
         blocks, targets, resids, amps = (list(col) for col in zip(*fitted))
 
         self.blocks_ = blocks
-        self.target_mean_, self.target_std_, self.regressors_ = [], [], []
+        self.target_mean_, self.target_std_, zs = [], [], []
         for t in targets:
             mean, std = t.mean(axis=0), t.std(axis=0)
             std = np.where(std > 1e-12, std, 1.0)
-            reg = make_regressor(self.model, self.model_params, self.random_state)
-            z = (t - mean) / std
-            reg.fit(X, z if z.shape[1] > 1 else z[:, 0])
+            zs.append((t - mean) / std)
             self.target_mean_.append(mean)
             self.target_std_.append(std)
-            self.regressors_.append(reg)
+        self.block_columns_ = np.cumsum([0] + [z.shape[1] for z in zs])
+        self.regressors_ = {}
+        self.joint_ = {name: name in JOINT for name in self.members()}
+        for name, params in self.members().items():
+            if self.joint_[name]:  # one regressor for every block's targets together
+                self.regressors_[name] = [make_regressor(name, params, self.random_state).fit(X, np.hstack(zs))]
+            else:
+                self.regressors_[name] = [make_regressor(name, params, self.random_state).fit(X, z if z.shape[1] > 1 else z[:, 0])
+                                          for z in zs]
         self.bank_ = self._make_bank(resids, amps)
         self.noise_calibration_ = self._noise_calibration(X, resids) if self.noise_scale_ > 0 else np.ones(len(blocks))
         self.n_features_in_ = X.shape[1]
@@ -125,8 +133,9 @@ class CurveSurrogate(BaseEstimator):
         pairs = [(s, t) for s in range(S) for t in range(s + 1, S)]
         idx = [(config_seed_hash(X, np.full(n, s)) % np.uint64(len(self.bank_[0]))).astype(np.int64) for s in range(S)]
         out = []
+        predicted = self._predict_targets(range(len(resids)), X)
         for j, r in enumerate(resids):
-            amp = np.maximum(np.exp(self._predict_targets(j, X)[:, -1]) - self.blocks_[j].amp_floor, 0.0)
+            amp = np.maximum(np.exp(predicted[j][:, -1]) - self.blocks_[j].amp_floor, 0.0)
             bank = self.bank_[j].astype(np.float64)
             fake = [amp[:, None] * self.noise_scale_ * bank[i] for i in idx]
             real_d = np.median(np.concatenate([np.abs(r[:, s] - r[:, t]).ravel() for s, t in pairs]))
@@ -149,9 +158,15 @@ class CurveSurrogate(BaseEstimator):
         return bank
 
     # ------------------------------------------------------------ predict
-    def _predict_targets(self, j: int, X: np.ndarray) -> np.ndarray:
-        reg = self.regressors_[j]
-        if self.model == "xgboost" and X.shape[0] >= _BIG_BATCH:
+    def members(self) -> dict[str, dict[str, Any]]:
+        """The regressor kinds this surrogate fits, each with its parameter overrides (one unless an ensemble)."""
+        if self.model == "ensemble":
+            return member_params(self.model_params)
+        return {self.model: dict(self.model_params or {})}
+
+    @staticmethod
+    def _predict_one(name: str, reg: Any, X: np.ndarray) -> np.ndarray:
+        if name == "xgboost" and X.shape[0] >= _BIG_BATCH:
             # a big batch: tree prediction splits rows across threads with no contention, unlike fitting
             booster = reg.get_booster()
             booster.set_param({"nthread": _PREDICT_THREADS})
@@ -161,9 +176,31 @@ class CurveSurrogate(BaseEstimator):
                 booster.set_param({"nthread": 1})
         else:
             z = np.asarray(reg.predict(X), dtype=np.float64)
-        if z.ndim == 1:
-            z = z[:, None]
-        return z * self.target_std_[j] + self.target_mean_[j]
+        return z[:, None] if z.ndim == 1 else z
+
+    def _predict_targets(self, blocks: Sequence[int], X: np.ndarray) -> dict[int, np.ndarray]:
+        """Predicted targets of each block in ``blocks`` on the model's scale: {j: (n, k_j)}.
+
+        A joint member is called once for all blocks; an ensemble averages its members'
+        standardized predictions before they are scaled back.
+        """
+        blocks = list(blocks)
+        cols = self.block_columns_
+        total: dict[int, np.ndarray] = {}
+        for name, regs in self.regressors_.items():
+            joint = self.joint_[name]
+            if joint:
+                z = self._predict_one(name, regs[0], X)
+                parts = {j: z[:, cols[j]:cols[j + 1]] for j in blocks}
+            else:
+                parts = {j: self._predict_one(name, regs[j], X) for j in blocks}
+            for j, z in parts.items():
+                if j in total:
+                    total[j] += z
+                else:
+                    total[j] = z.copy() if joint else z
+        k = float(len(self.regressors_))
+        return {j: (total[j] / k if k > 1 else total[j]) * self.target_std_[j] + self.target_mean_[j] for j in blocks}
 
     def _bank32(self, j: int) -> np.ndarray:
         """The noise bank of block ``j`` as float32 (converted once, then kept)."""
@@ -212,9 +249,9 @@ class CurveSurrogate(BaseEstimator):
         want = [(j, b) for j, b in enumerate(self.blocks_) if (b.kind == "metric" and b.name in names)]
         if cost:
             want.append((len(self.blocks_) - 1, self.blocks_[-1]))
+        predicted = self._predict_targets([j for j, _ in want], X)
         for j, b in want:
-            t = self._predict_targets(j, X)
-            decoded = b.decode(t)
+            decoded = b.decode(predicted.pop(j))
             shape = amp = None
             if shape_idx is not None:
                 shape = self._bank32(j)[shape_idx]

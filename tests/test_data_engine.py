@@ -109,6 +109,157 @@ def test_diverging_run_is_recorded_not_fatal(diabetes):
     np.testing.assert_allclose(res.metrics["valid_mse"][0], alone.metrics["valid_mse"][0], rtol=1e-5)
 
 
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    """The raw bits of a float32 tensor, so that equality is bitwise (NaN payloads and zero signs included)."""
+    return t.detach().contiguous().view(torch.int32)
+
+
+def _train_both(make_spec, data):
+    """Train the spec from ``make_spec()`` with autograd and with the manual step; return both (spec, result)."""
+    out = {}
+    for backward in ("autograd", "manual"):
+        spec = make_spec()
+        spec.backward = backward
+        out[backward] = spec, train_group(spec, data)
+    return out["autograd"], out["manual"]
+
+
+def _assert_bitwise_same(a, b):
+    (spec_a, res_a), (spec_m, res_m) = a, b
+    assert res_a.metrics.keys() == res_m.metrics.keys()
+    for m in res_a.metrics:
+        np.testing.assert_array_equal(res_a.metrics[m], res_m.metrics[m], err_msg=m)
+    np.testing.assert_array_equal(res_a.diverged_epoch, res_m.diverged_epoch)
+    opt_a, opt_m = spec_a.optimizer, spec_m.optimizer
+    for name, xs, ys in [("params", spec_a.model.params, spec_m.model.params), ("adam m", opt_a.m, opt_m.m),
+                         ("adam v", opt_a.v, opt_m.v)]:
+        for k, (x, y) in enumerate(zip(xs, ys)):
+            assert torch.equal(_bits(x), _bits(y)), f"{name}[{k}] differ"
+
+
+_FCNET_BASE = {"lr_schedule": "cosine", "activation_fn_1": "relu", "activation_fn_2": "relu",
+               "dropout_1": 0.0, "dropout_2": 0.0}
+
+
+def _fcnet_configs(n_units_1, n_units_2, batch_size, runs):
+    """FCNet configurations of one group from (act_1, act_2, dropout_1, dropout_2, init_lr) tuples."""
+    return [{**_FCNET_BASE, "n_units_1": n_units_1, "n_units_2": n_units_2, "batch_size": batch_size,
+             "activation_fn_1": a1, "activation_fn_2": a2, "dropout_1": p1, "dropout_2": p2, "init_lr": lr}
+            for a1, a2, p1, p2, lr in runs]
+
+
+# diabetes has 265 training rows: batch sizes 16 and 64 leave a last minibatch of 9 rows, 8 one of a single row
+_MANUAL_GROUPS = {
+    "mixed-activations-G6": _fcnet_configs(32, 16, 16, [
+        ("relu", "relu", 0.0, 0.3, 1e-3), ("relu", "tanh", 0.6, 0.0, 1e-2), ("relu", "tanh", 0.3, 0.6, 5e-3),
+        ("tanh", "relu", 0.3, 0.3, 5e-4), ("tanh", "relu", 0.0, 0.6, 1e-1), ("tanh", "tanh", 0.6, 0.6, 5e-2)]),
+    "no-dropout-G3": _fcnet_configs(64, 32, 64, [
+        ("tanh", "relu", 0.0, 0.0, 1e-2), ("relu", "relu", 0.0, 0.0, 5e-3), ("tanh", "tanh", 0.0, 0.0, 1e-3)]),
+    "solo-relu-dropout": _fcnet_configs(16, 64, 8, [("relu", "relu", 0.6, 0.3, 5e-3)]),
+    "solo-tanh": _fcnet_configs(16, 128, 16, [("tanh", "tanh", 0.0, 0.3, 1e-2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MANUAL_GROUPS))
+def test_fcnet_manual_step_is_bitwise_autograd(diabetes, name):
+    """The hand-written MSE step gives exactly autograd's curves, parameters and Adam state (sweeps resume on it)."""
+    fam = get_family("fcnet")
+    configs = sorted(_MANUAL_GROUPS[name], key=fam.within_group_order)
+    keys = [rng.run_key(c, 0) for c in configs]
+    a, m = _train_both(lambda: fam.build(configs, keys, diabetes, epochs=3, device=torch.device("cpu")), diabetes)
+    _assert_bitwise_same(a, m)
+    assert np.isfinite(a[1].metrics["valid_mse"]).all()
+    assert (a[1].metrics["train_loss"][:, -1] < a[1].metrics["train_loss"][:, 0]).any()  # it trained
+
+
+@pytest.mark.realdata
+def test_manual_step_is_bitwise_autograd_on_naval_heavy_group():
+    """A sweep-sized shape (BLAS kernels, not the small-product loop): 4 runs, batch 8, 256x512, on real data."""
+    import dataclasses
+
+    from data.datasets import DatasetMissingError
+
+    try:
+        full = load_splits("naval", split_seed=0)
+    except DatasetMissingError:
+        pytest.skip("naval is not under the data root")
+    data = dataclasses.replace(full, x_train=full.x_train[:800], y_train=full.y_train[:800],
+                               x_valid=full.x_valid[:200], y_valid=full.y_valid[:200],
+                               x_test=full.x_test[:200], y_test=full.y_test[:200])
+    fam = get_family("fcnet")
+    configs = sorted(_fcnet_configs(256, 512, 8, [
+        ("relu", "tanh", 0.0, 0.3, 1e-3), ("relu", "relu", 0.6, 0.0, 5e-3), ("tanh", "relu", 0.3, 0.6, 5e-4),
+        ("tanh", "tanh", 0.0, 0.0, 1e-2)]), key=fam.within_group_order)
+    keys = [rng.run_key(c, 0) for c in configs]
+    a, m = _train_both(lambda: fam.build(configs, keys, data, epochs=1, device=torch.device("cpu")), data)
+    _assert_bitwise_same(a, m)
+
+
+def test_manual_step_with_diverging_run_is_bitwise_autograd(diabetes):
+    keys = [11, 12, 13]
+
+    def make():
+        model = BatchedMLP(diabetes.n_features, [16, 32], 1, keys=keys,
+                           activations=[["relu", "tanh"], ["relu", "relu"], ["tanh", "relu"]],
+                           dropout=np.array([[0.0, 0.3], [0.3, 0.0], [0.6, 0.0]]), init="glorot_uniform")
+        lr = np.array([[1e-3] * 4, [1e9] * 4, [5e-3] * 4])  # the second run blows up
+        return GroupSpec(model, BatchedAdam(model.params), lr, 16, keys)
+
+    a, m = _train_both(make, diabetes)
+    assert a[1].diverged_epoch[1] >= 0 and a[1].diverged_epoch[[0, 2]].tolist() == [-1, -1]
+    _assert_bitwise_same(a, m)
+
+
+def test_manual_step_gradients_equal_autograd(diabetes):
+    """One step's gradients, a dead run's (all zero) included, and a minibatch smaller than the others."""
+    from data.metrics import batch_loss
+    from data.nets import MSEStep
+
+    keys = [3, 4, 5, 6]
+    model = BatchedMLP(diabetes.n_features, [24, 8], 1, keys=keys,
+                       activations=[["relu", "tanh"], ["tanh", "relu"], ["tanh", "relu"], ["tanh", "tanh"]],
+                       dropout=np.array([[0.3, 0.0], [0.0, 0.6], [0.3, 0.3], [0.6, 0.0]]), init="glorot_uniform")
+    alive = torch.tensor([True, False, True, True])
+    ref = [torch.zeros_like(p) for p in model.params]
+    grads = [torch.zeros_like(p) for p in model.params]
+    step = MSEStep(model, grads)
+    for rows in (16, 9):
+        idx = torch.as_tensor(np.stack([rng.permutation(k, 0, len(diabetes.y_train))[:rows] for k in keys]))
+        xb, yb = torch.as_tensor(diabetes.x_train)[idx], torch.as_tensor(diabetes.y_train)[idx]
+        for p, r in zip(model.params, ref):
+            p.grad = r.zero_()
+        loss_ref = torch.where(alive, batch_loss("regression", model.forward(xb, train=True, counter=7), yb),
+                               torch.zeros(()))
+        loss_ref.sum().backward()
+        loss = step(xb, yb, alive, counter=7)
+        assert torch.equal(_bits(loss), _bits(loss_ref))
+        for k, (g, r) in enumerate(zip(grads, ref)):
+            assert torch.equal(g, r), f"gradient {k}"  # values; a zero's sign may differ (see MSEStep)
+            assert not g[1].any()  # the dead run learns nothing
+            assert g[0].abs().sum() > 0
+
+
+def test_backward_path_is_chosen_by_task_and_model(diabetes, wine):
+    from data.engine import _manual_step
+
+    fcnet = get_family("fcnet").build([{**_FCNET_BASE, "n_units_1": 16, "n_units_2": 16, "batch_size": 8,
+                                        "init_lr": 1e-3}], [1], diabetes, epochs=1, device=torch.device("cpu"))
+    c = {"batch_size": 32, "learning_rate": 0.02, "momentum": 0.9, "weight_decay": 1e-3, "num_layers": 3,
+         "max_units": 64, "max_dropout": 0.5}
+    lcbench = get_family("lcbench").build([c], [1], wine, epochs=1, device=torch.device("cpu"))
+    grads = [torch.zeros_like(p) for p in fcnet.model.params]
+    assert _manual_step(fcnet, "regression", grads) is not None  # on by default for FCNet
+    fcnet.backward = "autograd"
+    assert _manual_step(fcnet, "regression", grads) is None
+    assert _manual_step(lcbench, "classification", grads) is None  # classification keeps autograd
+    lcbench.backward = "manual"
+    with pytest.raises(ValueError, match="manual"):
+        _manual_step(lcbench, "classification", grads)
+    lcbench.backward = "fast"
+    with pytest.raises(ValueError, match="backward"):
+        _manual_step(lcbench, "classification", grads)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_batched_adam_matches_torch(fused):
     torch.manual_seed(0)

@@ -32,7 +32,10 @@ __all__ = [
     "test_values_within_bounds_and_cost_monotone",
 ]
 
-FAST = {"xgboost": {"n_estimators": 25}, "rf": {"n_estimators": 10}, "knn": {}, "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16}}
+FAST = {"xgboost": {"n_estimators": 25}, "rf": {"n_estimators": 10}, "knn": {}, "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16},
+        "gp": {"n_restarts": 0},
+        "ensemble": {"members": ["xgboost", "gp", "mlp"], "xgboost": {"n_estimators": 25}, "gp": {"n_restarts": 0},
+                     "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16}}}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def saved(table_path, tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-@pytest.fixture(scope="module", params=["xgboost", "mlp"])
+@pytest.fixture(scope="module", params=["xgboost", "mlp", "ensemble"])
 def bench(request, saved, monkeypatch_module) -> SurrogateBenchmark:
     monkeypatch_module.setattr(sb, "OPTIMUM_SAMPLES", 3000)
     return SurrogateBenchmark.from_path(saved[request.param])
@@ -224,3 +227,16 @@ def test_surrogate_of_a_finite_grid_searches_the_whole_grid_for_its_optimum(tmp_
             for f in b.fidelity.values for s in range(3)]
     want = min(vals) if b.objective_metric.direction == "minimize" else max(vals)
     assert best == pytest.approx(want)
+
+
+def test_version_1_folders_still_load():
+    """Folders written before ensembles (format version 1: one model, one file per block) load unchanged."""
+    from surrogates.benchmark import shipped_path
+
+    path = shipped_path("pub-fcnet-naval", "xgboost")
+    if not (path / "manifest.json").is_file() or json.loads((path / "manifest.json").read_text())["format_version"] != 1:
+        pytest.skip("no version-1 surrogate folder in this checkout")
+    sur, manifest = load_surrogate(path)
+    assert list(sur.regressors_) == ["xgboost"] and len(sur.regressors_["xgboost"]) == len(manifest["blocks"])
+    out = sur.predict_frame([dict(c) for c in sur.space_.sample_configuration(5)], seeds=1)
+    assert all(np.isfinite(v).all() for v in out.values())

@@ -17,6 +17,9 @@ FAST = {
     "rf": {"n_estimators": 15},
     "knn": {},
     "mlp": {"max_steps": 150, "n_members": 2, "hidden": 32},
+    "gp": {"n_restarts": 0},
+    "ensemble": {"members": ["xgboost", "gp", "mlp"], "xgboost": {"n_estimators": 25}, "gp": {"n_restarts": 0},
+                 "mlp": {"max_steps": 150, "n_members": 2, "hidden": 32}},
 }
 
 
