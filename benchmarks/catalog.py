@@ -71,6 +71,9 @@ SHIPPED_TABLES = [
     ("lcbench-car", "LCBench-style funnel MLP on car, 50 epochs (generated here)"),
 ]
 
+#: the model of the shipped surrogates of the generated tables
+SURROGATE_MODEL = "ensemble"
+
 CATALOG: dict[str, Entry] = {
     **{name: _shipped(name, summary) for name, summary in SHIPPED_TABLES},
     **{
@@ -94,7 +97,10 @@ CATALOG: dict[str, Entry] = {
         )
         for ds in _NB201
     },
-    **{f"{t}-surrogate": _surrogate(t) for t, _ in SHIPPED_TABLES},
+    # the generated tables hold 300-1,000 configurations: an ensemble (xgboost, Gaussian process, MLP) ranks
+    # held-out configurations best there; on the 62,208-configuration published tables xgboost alone is at
+    # the seed ceiling (the quality cards under data/surrogates/ give the numbers)
+    **{f"{t}-surrogate": _surrogate(t, SURROGATE_MODEL) for t, _ in SHIPPED_TABLES},
     **{f"pub-fcnet-{short}-surrogate": _surrogate(f"pub-fcnet-{short}") for short in _FCNET},
 }
 

@@ -3,6 +3,10 @@
     python -m surrogates.build                      every shipped table that exists here
     python -m surrogates.build fcnet-naval pub-fcnet-naval --model xgboost --force
 
+Each table's surrogate uses the model its catalog entry names (``NAME-surrogate``):
+the ensemble for the generated tables, xgboost for the published FCNet tables;
+``--model`` fits another one instead (into its own folder, not the catalog's).
+
 A surrogate whose folder already records the current table checksum, model
 and code version is skipped unless ``--force``; every other one is refitted
 and its folder replaced (that replacement is what this command is for). Tables
@@ -24,9 +28,19 @@ from .models import MODELS
 from .store import read_surrogate_manifest
 
 
+#: fit settings of the shipped surrogates, per model (anything else: the model's defaults)
+SHIPPED_SETTINGS: dict[str, dict] = {"ensemble": {"distill": 0}}
+
+
 def default_tables() -> list[str]:
     """The tables whose surrogates the catalog lists (entries NAME-surrogate)."""
     return [entry(n).kwargs["table"] for n in names(kind="surrogate")]
+
+
+def catalog_model(table: str) -> str:
+    """The model of the catalog's surrogate of ``table`` (xgboost when the catalog lists none)."""
+    name = f"{table}-surrogate"
+    return entry(name).kwargs.get("model", "xgboost") if name in names(kind="surrogate") else "xgboost"
 
 
 def up_to_date(table: str, model: str) -> bool:
@@ -49,7 +63,7 @@ def up_to_date(table: str, model: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m surrogates.build", description=__doc__.splitlines()[0])
     ap.add_argument("tables", nargs="*", help="table benchmarks to fit (default: every table the catalog has a surrogate entry for)")
-    ap.add_argument("--model", default="xgboost", choices=MODELS)
+    ap.add_argument("--model", default=None, choices=MODELS, help="default: the model the catalog names for each table")
     ap.add_argument("--force", action="store_true", help="refit even when up to date")
     args = ap.parse_args(argv)
     tables = args.tables or default_tables()
@@ -59,13 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             print(f"skip {t}: {why}")
             continue
-        if not args.force and up_to_date(t, args.model):
-            print(f"up to date: {t} ({args.model})")
+        model = args.model or catalog_model(t)
+        if not args.force and up_to_date(t, model):
+            print(f"up to date: {t} ({model})")
             continue
-        path, card = fit_benchmark(t, args.model, overwrite=True)
+        path, card = fit_benchmark(t, model, overwrite=True, **SHIPPED_SETTINGS.get(model, {}))
         tg = card["target"]
         verdict = "PASS" if tg["passes"] else "FAIL"
-        print(f"{t}: {args.model} surrogate in {path.parent.name}/{path.name}; held-out Spearman "
+        print(f"{t}: {model} surrogate in {path.parent.name}/{path.name}; held-out Spearman "
               f"{tg['spearman_final']:.3f} (ceiling {tg['ceiling_final']:.3f}) {verdict}; "
               f"fit {card['shipped_fit_seconds']} s")
         if not tg["passes"]:

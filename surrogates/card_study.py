@@ -94,18 +94,18 @@ def ranking_agreement(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .build import default_tables
+    from .build import catalog_model, default_tables
 
     ap = argparse.ArgumentParser(prog="python -m surrogates.card_study", description=__doc__.splitlines()[0])
     ap.add_argument("tables", nargs="*", help="tables whose surrogate card to complete (default: all shipped)")
-    ap.add_argument("--model", default="xgboost")
+    ap.add_argument("--model", default=None, help="default: the model the catalog names for each table")
     ap.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), help="comma-separated optimizer names")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--budget", type=float, default=20.0, help="full-fidelity-equivalent evaluations per run")
     args = ap.parse_args(argv)
     for t in args.tables or default_tables():
-        path = shipped_path(t, args.model)
+        path = shipped_path(t, args.model or catalog_model(t))
         if not is_available(t)[0] or not (path / "card.json").is_file():
             print(f"skip {t}: table or fitted surrogate with a card missing (make tables; make surrogates)")
             continue

@@ -48,6 +48,8 @@ class FitConfig:
     card: bool = True
     card_folds: int | None = 5
     card_test_size: float = 0.2
+    distill: int = 0
+    distill_params: dict[str, Any] = field(default_factory=dict)
 
 
 ConfigStore.instance().store(name="fit_schema", node=FitConfig)
@@ -66,6 +68,8 @@ def fit_benchmark(
     card: bool = True,
     card_folds: int | None = 5,
     card_test_size: float = 0.2,
+    distill: int = 0,
+    distill_params: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
     """Fit the ``model`` surrogate of the table benchmark ``benchmark``, save it, and make its card.
 
@@ -86,14 +90,15 @@ def fit_benchmark(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=true to replace it")
     params = dict(model_params or {})
+    dparams = dict(distill_params or {}) or None
     sur = CurveSurrogate(model=model, model_params=params or None, max_components=max_components, noise=noise,
-                         random_state=seed).fit(table)
+                         random_state=seed, distill=distill, distill_params=dparams).fit(table)
     save_surrogate(sur, path, table_checksum=table_checksum(table.manifest), extra={"benchmark": benchmark},
                    overwrite=overwrite)
     result = None
     if card:
-        result = quality_card(table, model=model, model_params=params or None, n_folds=card_folds, test_size=card_test_size, seed=seed,
-                              benchmark=benchmark)
+        result = quality_card(table, model=model, model_params=params or None, n_folds=card_folds, test_size=card_test_size,
+                              seed=seed, benchmark=benchmark, distill=distill, distill_params=dparams)
         result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
         write_card(result, path, "card")
     return path, result
@@ -108,6 +113,7 @@ def main(cfg: FitConfig) -> None:
     path, card = fit_benchmark(
         c.benchmark, c.model, model_params=c.model_params, max_components=c.max_components, noise=c.noise,
         seed=c.seed, out=c.out, overwrite=c.overwrite, card=c.card, card_folds=c.card_folds, card_test_size=c.card_test_size,
+        distill=c.distill, distill_params=c.distill_params,
     )
     print(f"saved {c.model} surrogate of {c.benchmark} to {path} ({time.perf_counter() - t0:.1f} s)")
     if card:

@@ -59,6 +59,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "gp": {"nu": 2.5, "n_restarts": 1, "max_train": 1500},
     "ensemble": {"members": ["xgboost", "gp", "mlp"]},
 }
+#: what a member of an ensemble changes from its model's defaults (five networks: the MLP is the strongest member)
+ENSEMBLE_MEMBER_DEFAULTS: dict[str, dict[str, Any]] = {"mlp": {"n_members": 5}}
 
 
 def check_model(name: str) -> str:
@@ -71,7 +73,8 @@ def member_params(params: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """An ensemble's members and each one's parameters, from ``model_params`` of ``model="ensemble"``.
 
     ``{"members": [...], "xgboost": {...}, ...}``: ``members`` lists the member models (default
-    xgboost, gp, mlp); a key named after a member overrides that member's defaults.
+    xgboost, gp, mlp); a key named after a member overrides that member's defaults (and
+    :data:`ENSEMBLE_MEMBER_DEFAULTS`).
     """
     p = {**DEFAULTS["ensemble"], **(params or {})}
     members = list(p["members"])
@@ -80,7 +83,7 @@ def member_params(params: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         allowed = ", ".join(m for m in MODELS if m != "ensemble")
         raise ValueError(f"ensemble members {members!r} with parameters for {sorted(k for k in p if k != 'members')}: "
                          f"each member once, from {allowed}; parameter keys must name members (bad: {bad})")
-    return {m: dict(p.get(m) or {}) for m in members}
+    return {m: {**ENSEMBLE_MEMBER_DEFAULTS.get(m, {}), **(p.get(m) or {})} for m in members}
 
 
 def make_regressor(name: str, params: dict[str, Any] | None = None, random_state: int = 0) -> Any:

@@ -184,6 +184,8 @@ def quality_card(
     test_size: float = 0.2,
     seed: int = 0,
     benchmark: str | None = None,
+    distill: int = 0,
+    distill_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit on training folds of ``table`` and return the card (a JSON-ready dict).
 
@@ -205,7 +207,8 @@ def quality_card(
     held = HeldOut(metrics, len(table.seeds))
     fit_seconds = []
     for train, test in folds:
-        sur = CurveSurrogate(model=model, model_params=model_params, random_state=seed).fit(table, train)
+        sur = CurveSurrogate(model=model, model_params=model_params, random_state=seed, distill=distill,
+                             distill_params=distill_params).fit(table, train)
         fit_seconds.append(sur.fit_seconds_)
         held.add(sur, table, test)
     test, pred, seeded, cost_pred = held.done()
@@ -225,6 +228,7 @@ def quality_card(
         "table": {"name": table.name, "checksum": table_checksum(table.manifest), "n_configs": len(table.configs),
                   "seeds": list(table.seeds), "n_fidelities": len(table.fidelity.values)},
         "model": model,
+        "distill": {"n_sampled": int(distill), "student": distill_params} if distill else None,
         "split": split,
         "fit_seconds": round(float(np.mean(fit_seconds)), 2),
         "metrics": evals,

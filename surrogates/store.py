@@ -38,7 +38,7 @@ from benchmarks.protocol import Fidelity, Metric
 from benchmarks.space import space_from_dict, space_to_dict
 
 from .encoding import SpaceEncoder
-from .models import DEFAULTS, SUFFIX, load_regressor, save_regressor
+from .models import DEFAULTS, ENSEMBLE_MEMBER_DEFAULTS, SUFFIX, load_regressor, save_regressor
 from .surrogate import CurveSurrogate
 from .targets import block_from_state
 
@@ -68,8 +68,8 @@ def save_surrogate(
         raise ValueError("this CurveSurrogate is not fitted yet; call fit(table) first")
     arrays: dict[str, np.ndarray] = {}
     blocks_meta = []
-    members = sur.members()
-    files = {name: _regressor_files(name, len(sur.blocks_), len(members) > 1, sur.joint_[name]) for name in members}
+    fitted = sur.fitted_params()
+    files = {name: _regressor_files(name, len(sur.blocks_), len(fitted) > 1, sur.joint_[name]) for name in fitted}
     for j, b in enumerate(sur.blocks_):
         meta, arr = b.state()
         meta["n_targets"] = int(len(sur.target_mean_[j]))
@@ -85,8 +85,10 @@ def save_surrogate(
         "format_version": FORMAT_VERSION,
         "model": sur.model,
         "model_params": _full_params(sur),
-        "regressors": {name: {"params": {**DEFAULTS[name], **p}, "joint": sur.joint_[name], "files": files[name]}
-                       for name, p in members.items()},
+        "regressors": {name: {"params": p, "joint": sur.joint_[name], "files": files[name]} for name, p in fitted.items()},
+        "distill": sur.distill,
+        "distill_params": sur.distill_params,
+        "distilled_from": sur.distilled_from_,
         "max_components": sur.max_components,
         "noise": sur.noise,
         "random_state": sur.random_state,
@@ -144,7 +146,8 @@ def _overrides(model: str, params: dict[str, Any]) -> dict[str, Any] | None:
     if model == "ensemble":
         out: dict[str, Any] = {"members": params["members"]}
         for n in params["members"]:
-            diff = {k: v for k, v in params.get(n, {}).items() if DEFAULTS[n].get(k) != v}
+            base = {**DEFAULTS[n], **ENSEMBLE_MEMBER_DEFAULTS.get(n, {})}
+            diff = {k: v for k, v in params.get(n, {}).items() if base.get(k) != v}
             if diff:
                 out[n] = diff
         return None if out == DEFAULTS["ensemble"] else out
@@ -190,7 +193,10 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
         max_components=manifest["max_components"],
         noise=manifest["noise"],
         random_state=manifest["random_state"],
+        distill=manifest.get("distill", 0),
+        distill_params=manifest.get("distill_params"),
     )
+    sur.distilled_from_ = manifest.get("distilled_from")
     sur.space_ = space_from_dict(manifest["space"])
     sur.encoder_ = SpaceEncoder(sur.space_)
     fd = manifest["fidelity"]

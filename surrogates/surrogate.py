@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
@@ -24,12 +25,15 @@ from benchmarks.protocol import Fidelity, MetricError
 from benchmarks.table import Table
 
 from .encoding import SpaceEncoder, config_seed_hash
-from .models import JOINT, check_model, make_regressor, member_params
+from .models import DEFAULTS, JOINT, check_model, make_regressor, member_params
 from .targets import CostBlock, MetricBlock
 
 #: at most this many (config, seed) residual vectors are kept for the seed noise
 BANK_SIZE = 1024
 _BIG_BATCH = 4096
+#: the student network of a distilled surrogate (see CurveSurrogate.distill)
+DISTILL_MLP: dict[str, Any] = {"n_members": 1, "hidden": 128, "n_layers": 3, "max_steps": 3000, "batch_size": 512,
+                               "lr": 3e-3, "weight_decay": 1e-5}
 #: threads for xgboost predictions on big batches (at most 2: the machines this runs on are often shared)
 _PREDICT_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -46,6 +50,13 @@ class CurveSurrogate(BaseEstimator):
     max_components: at most this many PCA scores describe one mean curve.
     noise: reproduce seed-to-seed variation (False: every seed gets the mean curve).
     random_state: seeds the regressors and the choice of the noise bank.
+    distill: 0 (default) keeps the fitted model. A positive number n distills it: the model
+        labels n configurations sampled from the space (plus the training ones) with its
+        predicted targets of every block, one MLP (``distill_params``, see :data:`DISTILL_MLP`)
+        is fitted to those labels and replaces it. The student predicts in one small
+        network call what an ensemble needs three models and a Gaussian-process kernel
+        for; the quality card measures the student, since it is what answers.
+    distill_params: overrides of :data:`DISTILL_MLP`.
     """
 
     def __init__(
@@ -55,12 +66,16 @@ class CurveSurrogate(BaseEstimator):
         max_components: int = 8,
         noise: bool = True,
         random_state: int = 0,
+        distill: int = 0,
+        distill_params: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.model_params = model_params
         self.max_components = max_components
         self.noise = noise
         self.random_state = random_state
+        self.distill = distill
+        self.distill_params = distill_params
 
     # ------------------------------------------------------------ fit
     def fit(self, table: Table | Any, config_ids: Sequence[int] | np.ndarray | None = None) -> CurveSurrogate:
@@ -112,12 +127,37 @@ class CurveSurrogate(BaseEstimator):
             else:
                 self.regressors_[name] = [make_regressor(name, params, self.random_state).fit(X, z if z.shape[1] > 1 else z[:, 0])
                                           for z in zs]
+        self.distilled_from_ = None
+        if self.distill:
+            self._distill(X)
         self.bank_ = self._make_bank(resids, amps)
         self.noise_calibration_ = self._noise_calibration(X, resids) if self.noise_scale_ > 0 else np.ones(len(blocks))
         self.n_features_in_ = X.shape[1]
         self.n_train_configs_ = int(ids.size)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _distill(self, X: np.ndarray) -> None:
+        """Replace the fitted model by one MLP fitted to its predictions (see ``distill``)."""
+        import copy
+
+        n = int(self.distill)
+        if n < 0:
+            raise ValueError(f"distill={self.distill!r}; allowed: 0 (off) or a number of sampled configurations")
+        space = copy.deepcopy(self.space_)
+        space.seed(int(self.random_state))
+        configs = space.sample_configuration(n) if n > 1 else [space.sample_configuration()]
+        sampled = self.encoder_.encode(pd.DataFrame([dict(c) for c in configs], columns=list(space.keys())),
+                                       validated=True)
+        xs = np.vstack([X, sampled])
+        blocks = range(len(self.blocks_))
+        labels = np.hstack([z for _, z in sorted(self._predict_z(blocks, xs).items())])
+        params = {**DISTILL_MLP, **(self.distill_params or {})}
+        student = make_regressor("mlp", params, self.random_state).fit(xs, labels)
+        self.distilled_from_ = {"members": list(self.regressors_), "n_sampled": n, "n_train": int(len(X)),
+                                "student": params}
+        self.regressors_ = {"mlp": [student]}
+        self.joint_ = {"mlp": True}
 
     def _noise_calibration(self, X: np.ndarray, resids: list[np.ndarray]) -> np.ndarray:
         """Per block, the factor that makes the median seed-to-seed difference match the table's.
@@ -164,6 +204,12 @@ class CurveSurrogate(BaseEstimator):
             return member_params(self.model_params)
         return {self.model: dict(self.model_params or {})}
 
+    def fitted_params(self) -> dict[str, dict[str, Any]]:
+        """Full parameters of each fitted regressor kind (after distillation: the student MLP only)."""
+        if getattr(self, "distilled_from_", None):
+            return {"mlp": {**DEFAULTS["mlp"], **self.distilled_from_["student"]}}
+        return {name: {**DEFAULTS[name], **p} for name, p in self.members().items()}
+
     @staticmethod
     def _predict_one(name: str, reg: Any, X: np.ndarray) -> np.ndarray:
         if name == "xgboost" and X.shape[0] >= _BIG_BATCH:
@@ -179,10 +225,14 @@ class CurveSurrogate(BaseEstimator):
         return z[:, None] if z.ndim == 1 else z
 
     def _predict_targets(self, blocks: Sequence[int], X: np.ndarray) -> dict[int, np.ndarray]:
-        """Predicted targets of each block in ``blocks`` on the model's scale: {j: (n, k_j)}.
+        """Predicted targets of each block in ``blocks`` on the model's scale: {j: (n, k_j)}."""
+        return {j: z * self.target_std_[j] + self.target_mean_[j] for j, z in self._predict_z(blocks, X).items()}
+
+    def _predict_z(self, blocks: Sequence[int], X: np.ndarray) -> dict[int, np.ndarray]:
+        """Standardized predicted targets of each block in ``blocks``: {j: (n, k_j)}.
 
         A joint member is called once for all blocks; an ensemble averages its members'
-        standardized predictions before they are scaled back.
+        standardized predictions.
         """
         blocks = list(blocks)
         cols = self.block_columns_
@@ -200,7 +250,7 @@ class CurveSurrogate(BaseEstimator):
                 else:
                     total[j] = z.copy() if joint else z
         k = float(len(self.regressors_))
-        return {j: (total[j] / k if k > 1 else total[j]) * self.target_std_[j] + self.target_mean_[j] for j in blocks}
+        return {j: (total[j] / k if k > 1 else total[j]) for j in blocks}
 
     def _bank32(self, j: int) -> np.ndarray:
         """The noise bank of block ``j`` as float32 (converted once, then kept)."""

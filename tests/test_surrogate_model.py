@@ -256,3 +256,25 @@ def test_normal_scores_round_trip_and_keep_ranks():
     # scores beyond the ends map to the table's extremes, never beyond
     far = ScoreTable.from_knots(knots).inverse(np.full((2, 4), 50.0, dtype=np.float32))
     np.testing.assert_allclose(far[0], np.nanmax(g, axis=(0, 1)), rtol=1e-5)
+
+
+def test_distilled_surrogate_follows_its_teacher_with_one_network(table, tmp_path):
+    """distill=n: one MLP fitted to the ensemble's predictions replaces the ensemble, and answers like it."""
+    from scipy.stats import spearmanr
+
+    from surrogates.store import load_surrogate, save_surrogate
+
+    params = FAST["ensemble"]
+    teacher = CurveSurrogate(model="ensemble", model_params=params).fit(table)
+    student = CurveSurrogate(model="ensemble", model_params=params, distill=3000,
+                             distill_params={"max_steps": 800}).fit(table)
+    assert list(student.regressors_) == ["mlp"] and student.distilled_from_["members"] == ["xgboost", "gp", "mlp"]
+    cfgs = [dict(c) for c in table.space.sample_configuration(200)]
+    a, b = teacher.predict_frame(cfgs)["valid_loss"][:, -1], student.predict_frame(cfgs)["valid_loss"][:, -1]
+    assert spearmanr(a, b)[0] > 0.9
+    with pytest.raises(ValueError, match="distill=-1"):
+        CurveSurrogate(model="xgboost", model_params=FAST["xgboost"], distill=-1).fit(table)
+    save_surrogate(student, tmp_path / "s")
+    loaded, manifest = load_surrogate(tmp_path / "s")
+    assert manifest["distilled_from"]["n_sampled"] == 3000 and list(manifest["regressors"]) == ["mlp"]
+    np.testing.assert_array_equal(loaded.predict_frame(cfgs, seeds=1)["valid_loss"], student.predict_frame(cfgs, seeds=1)["valid_loss"])
