@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +114,8 @@ def main(quick: bool = False) -> Report:
         fr = pd.DataFrame([dict(c) for c in sp.sample_configuration(n_pred)], columns=list(sp.keys()))
         xs = sur_s.encode(fr, validated=True)
         sd = np.arange(n_pred) % max(1, len(sur_s.table_seeds_))
-        t_oc = _best_of(lambda: sur_s.predict_curves(xs, seeds=sd, metrics=[sur_s.objective_]), 1 if quick else 2)
-        t_am = _best_of(lambda: sur_s.predict_curves(xs, seeds=sd), 1)
+        t_oc = _best_of(partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1 if quick else 2)
+        t_am = _best_of(partial(sur_s.predict_curves, xs, seeds=sd), 1)
         rep.add(f"{name}-surrogate ({model}): 100k objective + cost (s)", t_oc * scale, None, "", target=PREDICT_TARGET_S)
         rep.add(f"{name}-surrogate ({model}): 100k every metric + cost (s)", t_am * scale, None, "")
     extra = [] if quick else ["pub-fcnet-naval"]

@@ -27,9 +27,8 @@ from .fit import fit_benchmark
 from .models import MODELS
 from .store import read_surrogate_manifest
 
-
 #: fit settings of the shipped surrogates, per model (anything else: the model's defaults)
-SHIPPED_SETTINGS: dict[str, dict] = {"ensemble": {"distill": 0}}
+SHIPPED_SETTINGS: dict[str, dict] = {"ensemble": {"distill": 50_000}}
 
 
 def default_tables() -> list[str]:

@@ -32,7 +32,7 @@ from .targets import CostBlock, MetricBlock
 BANK_SIZE = 1024
 _BIG_BATCH = 4096
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
-DISTILL_MLP: dict[str, Any] = {"n_members": 1, "hidden": 128, "n_layers": 3, "max_steps": 3000, "batch_size": 512,
+DISTILL_MLP: dict[str, Any] = {"n_members": 1, "hidden": 192, "n_layers": 3, "max_steps": 5000, "batch_size": 512,
                                "lr": 3e-3, "weight_decay": 1e-5}
 #: threads for xgboost predictions on big batches (at most 2: the machines this runs on are often shared)
 _PREDICT_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
@@ -203,6 +203,17 @@ class CurveSurrogate(BaseEstimator):
         if self.model == "ensemble":
             return member_params(self.model_params)
         return {self.model: dict(self.model_params or {})}
+
+    def only(self, member: str) -> CurveSurrogate:
+        """A shallow copy that predicts with one member of this ensemble alone (for the quality card)."""
+        import copy
+
+        if member not in self.regressors_:
+            raise ValueError(f"member {member!r}; allowed: {', '.join(self.regressors_)}")
+        twin = copy.copy(self)
+        twin.regressors_ = {member: self.regressors_[member]}
+        twin.joint_ = {member: self.joint_[member]}
+        return twin
 
     def fitted_params(self) -> dict[str, dict[str, Any]]:
         """Full parameters of each fitted regressor kind (after distillation: the student MLP only)."""

@@ -267,7 +267,7 @@ def test_distilled_surrogate_follows_its_teacher_with_one_network(table, tmp_pat
     params = FAST["ensemble"]
     teacher = CurveSurrogate(model="ensemble", model_params=params).fit(table)
     student = CurveSurrogate(model="ensemble", model_params=params, distill=3000,
-                             distill_params={"max_steps": 800}).fit(table)
+                             distill_params={"max_steps": 800, "hidden": 64}).fit(table)
     assert list(student.regressors_) == ["mlp"] and student.distilled_from_["members"] == ["xgboost", "gp", "mlp"]
     cfgs = [dict(c) for c in table.space.sample_configuration(200)]
     a, b = teacher.predict_frame(cfgs)["valid_loss"][:, -1], student.predict_frame(cfgs)["valid_loss"][:, -1]

@@ -106,3 +106,15 @@ def test_one_seed_table_has_no_ceiling(tmp_path):
     final = card["metrics"][0]["by_fidelity"][-1]
     assert np.isnan(final["ceiling"]["spearman"]) and card["metrics"][0]["seed_noise"] is None
     json.dumps(card)  # NaN are written as null by write_card; the dict itself is still plain data
+
+
+def test_ensemble_card_reports_each_member_alone(table, tmp_path):
+    params = {"members": ["knn", "gp"], "gp": {"n_restarts": 0}}
+    card = quality_card(table, model="ensemble", model_params=params, n_folds=3)
+    alone = card["members_alone"]
+    assert set(alone) == {"knn", "gp"} and all(-1 <= v["spearman"] <= 1 for v in alone.values())
+    # a member alone is scored like the ensemble: the knn member equals a knn surrogate on the same folds
+    knn = quality_card(table, model="knn", n_folds=3)
+    assert alone["knn"]["spearman"] == pytest.approx(knn["target"]["spearman_final"], abs=1e-9)
+    _, md = write_card(card, tmp_path, "card")
+    assert "Ensemble members alone" in md.read_text() and "| knn |" in md.read_text()
