@@ -125,9 +125,15 @@ class HeldOut:
         pred = sur.predict_curves(x, metrics=names, cost=True)
         for m in names:
             self.mean[m].append(pred[m])
-        if len(sur.regressors_) > 1:  # what each member of an ensemble would have answered alone
-            for member in sur.regressors_:
-                alone = sur.only(member).predict_curves(x, metrics=names[:1], cost=False)[names[0]]
+        # what each member of an ensemble would have answered alone, and a distilled model's teacher
+        teacher = getattr(sur, "teacher_", None)
+        base = teacher if teacher is not None else sur
+        if teacher is not None:
+            self.member_mean.setdefault("teacher (before distillation)", []).append(
+                teacher.predict_curves(x, metrics=names[:1], cost=False)[names[0]])
+        if len(base.regressors_) > 1:
+            for member in base.regressors_:
+                alone = base.only(member).predict_curves(x, metrics=names[:1], cost=False)[names[0]]
                 self.member_mean.setdefault(member, []).append(alone)
         self.cost.append(pred["cost"])
         if len(table.seeds) > 1:
@@ -299,12 +305,13 @@ def card_markdown(card: dict[str, Any]) -> str:
     if card.get("members_alone"):
         lines += ["", "## Ensemble members alone", "",
                   f"Held-out {card['metrics'][0]['metric']} at the final fidelity, each member of the ensemble answering alone "
-                  "(the same fitted fold models; the ensemble averages their standardized predictions):", "",
+                  "(the same fitted fold models; the ensemble averages their standardized predictions; a distilled "
+                  "surrogate also shows its teacher, the ensemble it was distilled from):", "",
                   "| member | Spearman | Kendall | R² | top-10 regret |", "|---|---:|---:|---:|---:|"]
         for name, st in card["members_alone"].items():
             lines.append(f"| {name} | {_f(st['spearman'])} | {_f(st['kendall'])} | {_f(st['r2'])} | {_g(st['top10_regret'])} |")
         fin = card["metrics"][0]["by_fidelity"][-1]["surrogate"]
-        lines.append(f"| **ensemble** | {_f(fin['spearman'])} | {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |")
+        lines.append(f"| **{'distilled student' if card.get('distill') else 'ensemble'}** | {_f(fin['spearman'])} | {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |")
     c = card["cost"]
     lines += ["", "## Cost", "",
               f"Spearman of the total cost {_f(c['spearman_total'])}, median relative error {_f(c['median_relative_error_total'])}, "

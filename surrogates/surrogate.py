@@ -156,6 +156,8 @@ class CurveSurrogate(BaseEstimator):
         student = make_regressor("mlp", params, self.random_state).fit(xs, labels)
         self.distilled_from_ = {"members": list(self.regressors_), "n_sampled": n, "n_train": int(len(X)),
                                 "student": params}
+        # the model before distillation, kept in memory only (not saved), so the quality card can compare
+        self.teacher_ = copy.copy(self)
         self.regressors_ = {"mlp": [student]}
         self.joint_ = {"mlp": True}
 
