@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
     p.add_argument("--seed", type=int, default=0, help="which groups are drawn")
     p.add_argument("--flops", action="store_true", default=not quick,
                    help="also print the FLOP projection of the full FCNet grid (default unless quick)")
-    args = p.parse_args([] if argv is None and quick else argv)
+    args = p.parse_args([] if argv is None else argv)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
