@@ -38,6 +38,27 @@ MODELS = ("xgboost", "rf", "knn", "mlp", "gp", "ensemble")
 #: models fitted once on every block's targets together (see CurveSurrogate); the others once per block
 JOINT = ("mlp", "gp")
 
+#: rows per call of a torch model at prediction time (see :func:`_in_fixed_chunks`)
+ROW_CHUNK = 64
+
+
+def _in_fixed_chunks(fn: Any, x: Any, chunk: int = ROW_CHUNK) -> Any:
+    """``fn`` applied to row chunks of exactly ``chunk`` rows (the last one padded with zeros), joined.
+
+    A matrix product's rounding depends on the shape of the call and on where a
+    row falls in it, so the same configuration predicted alone or in a batch of
+    7 could differ in the last bit. Calling the model on blocks of one fixed
+    shape gives each row the same arithmetic whatever batch it came in (checked
+    by a test); small chunks also stay in cache, so big batches get no slower.
+    """
+    import torch
+
+    n = x.shape[0]
+    pad = (-n) % chunk
+    if pad:
+        x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])
+    return torch.cat([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)])[:n]
+
 #: default parameters per model (overridable by ``model_params``)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "xgboost": {
@@ -192,7 +213,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
         xt = torch.from_numpy(np.asarray(X, dtype=np.float32))
         with torch.inference_mode():
-            out = sum(net(xt) for net in self.members_) / len(self.members_)
+            out = _in_fixed_chunks(lambda x: sum(net(x) for net in self.members_) / len(self.members_), xt)
         out = out.numpy().astype(np.float64)
         return out[:, 0] if self.n_outputs_ == 1 else out
 
@@ -356,8 +377,8 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         self.float32_ok_ = bool(diff <= 1e-4)
         return self
 
-    def predict(self, X: np.ndarray, chunk: int = 1024, exact: bool | None = None) -> np.ndarray:
-        """Posterior mean, in row chunks that stay in cache.
+    def predict(self, X: np.ndarray, exact: bool | None = None) -> np.ndarray:
+        """Posterior mean, in row chunks of one fixed size (see :func:`_in_fixed_chunks`).
 
         In float32 (torch) when the fit found that float32 reproduces float64 within 1e-4
         on the training inputs (``float32_ok_``), else in float64; ``exact=True`` forces float64.
@@ -369,11 +390,9 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         Xs = torch.as_tensor(np.asarray(X, dtype=np.float64) / self.length_scale_).to(dtype)
         xt = torch.as_tensor(self.X_train_).to(dtype)
         alpha = torch.as_tensor(self.alpha_).to(dtype)
-        out = np.empty((len(Xs), self.n_outputs_), dtype=np.float64)
         with torch.inference_mode():
-            for i in range(0, len(Xs), chunk):
-                k = _matern_torch(torch.cdist(Xs[i:i + chunk], xt), self.nu)
-                out[i:i + chunk] = (k @ alpha).numpy()
+            out = _in_fixed_chunks(lambda x: _matern_torch(torch.cdist(x, xt), self.nu) @ alpha, Xs).numpy()
+        out = out.astype(np.float64, copy=False)
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def save(self, path: Path) -> None:

@@ -131,7 +131,10 @@ class CurveSurrogate(BaseEstimator):
         if self.distill:
             self._distill(X)
         self.bank_ = self._make_bank(resids, amps)
-        self.noise_calibration_ = self._noise_calibration(X, resids) if self.noise_scale_ > 0 else np.ones(len(blocks))
+        self.noise_calibration_ = np.ones(len(blocks))
+        if self.noise_scale_ > 0:
+            raw = {m.name: table.metric_values(m.name)[ids] for m in table.metrics}
+            self.noise_calibration_ = self._noise_calibration(X, resids, raw)
         self.n_features_in_ = X.shape[1]
         self.n_train_configs_ = int(ids.size)
         self.fit_seconds_ = time.perf_counter() - t0
@@ -165,20 +168,27 @@ class CurveSurrogate(BaseEstimator):
         self.regressors_ = {"mlp": [student]}
         self.joint_ = {"mlp": True}
 
-    def _noise_calibration(self, X: np.ndarray, resids: list[np.ndarray]) -> np.ndarray:
+    def _noise_calibration(self, X: np.ndarray, resids: list[np.ndarray],
+                           raw: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Per block, the factor that makes the median seed-to-seed difference match the table's.
 
-        The median absolute difference between two real seeds (on the model
-        scale) over the training configurations is divided by the same median
-        for the surrogate's seeds (drawn exactly as predictions draw them) over
-        as many configurations sampled from the space. The surrogate's side is
-        taken on configurations it was not fitted on because that is where it is
-        used: on its own training configurations a flexible regressor predicts
-        the large amplitudes of the noisiest runs, elsewhere it predicts typical
-        ones, and a factor calibrated on the training set left held-out seeds
-        about 40% too close together. The predicted amplitude is a typical
-        (geometric-mean-like) value; this one factor per block puts the typical
-        spread back on the table's scale.
+        The median absolute difference between two real seeds over the training
+        configurations is divided by the same median for the surrogate's seeds
+        (drawn exactly as predictions draw them) over as many configurations
+        sampled from the space. The surrogate's side is taken on configurations
+        it was not fitted on because that is where it is used: on its own
+        training configurations a flexible regressor predicts the large
+        amplitudes of the noisiest runs, elsewhere it predicts typical ones.
+
+        The factor is first found on the scale the residuals live on (normal
+        scores of the log distance to the metric's bound), then, for each metric
+        whose raw values ``raw`` (C, S, F) are given, refined on the log scale
+        of the metric itself, where a difference between two seeds means the
+        same at every level of the metric: the normal-score map stretches
+        crowded ranges (a plateau of runs stuck at one loss), so a factor right
+        in normal scores left seeds there too close together on the metric's
+        own scale. The refinement rescales the factor until the medians agree
+        (the map is monotone; a few steps suffice).
         """
         S = resids[0].shape[1]
         X = self._sample_space(max(256, X.shape[0]), salt=1)
@@ -188,13 +198,50 @@ class CurveSurrogate(BaseEstimator):
         out = []
         predicted = self._predict_targets(range(len(resids)), X)
         for j, r in enumerate(resids):
-            amp = np.maximum(np.exp(predicted[j][:, -1]) - self.blocks_[j].amp_floor, 0.0)
+            b = self.blocks_[j]
+            amp = np.maximum(np.exp(predicted[j][:, -1]) - b.amp_floor, 0.0)
             bank = self.bank_[j].astype(np.float64)
             fake = [amp[:, None] * self.noise_scale_ * bank[i] for i in idx]
             real_d = np.median(np.concatenate([np.abs(r[:, s] - r[:, t]).ravel() for s, t in pairs]))
             fake_d = np.median(np.concatenate([np.abs(fake[s] - fake[t]).ravel() for s, t in pairs]))
-            out.append(float(real_d / fake_d) if real_d > 0 and fake_d > 0 else 1.0)
+            factor = float(real_d / fake_d) if real_d > 0 and fake_d > 0 else 1.0
+            if raw is not None and b.kind == "metric" and b.name in raw:
+                factor = self._refine_on_metric_scale(j, predicted[j], idx, pairs, raw[b.name], factor)
+            out.append(factor)
         return np.asarray(out)
+
+    def _refine_on_metric_scale(self, j: int, targets: np.ndarray, idx: list[np.ndarray],
+                                pairs: list[tuple[int, int]], raw: np.ndarray, factor: float) -> float:
+        """Rescale block ``j``'s noise factor until the median seed difference matches on the metric's log scale."""
+        b = self.blocks_[j]
+        fwd = b.transform.forward
+        with np.errstate(invalid="ignore"):
+            g = fwd(raw.astype(np.float64))
+            real = np.concatenate([np.abs(g[:, s] - g[:, t]).ravel() for s, t in pairs])
+        real = real[np.isfinite(real)]
+        if not real.size or np.median(real) <= 0:
+            return factor
+        real_med = float(np.median(real))
+        mean, log_amp = b.decode(targets)
+        amp = np.maximum(np.exp(log_amp) - b.amp_floor, 0.0).astype(np.float32)
+        lo, hi = factor / 8.0, factor * 8.0
+
+        def median_at(c: float) -> float:
+            curves = [fwd(b.curves(mean.copy(), amp, self._bank32(j)[i] * np.float32(self.noise_scale_ * c),
+                                   self.metrics_[b.name])) for i in idx]
+            d = np.concatenate([np.abs(curves[s] - curves[t]).ravel() for s, t in pairs])
+            d = d[np.isfinite(d)]
+            return float(np.median(d)) if d.size else 0.0
+
+        for _ in range(6):
+            m = median_at(factor)
+            if m <= 0:
+                break
+            ratio = real_med / m
+            if abs(ratio - 1.0) < 0.01:
+                break
+            factor = float(np.clip(factor * ratio, lo, hi))
+        return factor
 
     def _make_bank(self, resids: list[np.ndarray], amps: list[np.ndarray]) -> list[np.ndarray]:
         """Residual shapes per block, (n_bank, F_block) float16, one row per sampled (config, seed) of the table."""

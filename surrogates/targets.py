@@ -317,6 +317,28 @@ def _amplitude(resid: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(resid.reshape(resid.shape[0], -1) ** 2, axis=1))
 
 
+def _combine(scores: np.ndarray, comps: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``scores @ comps + mu`` in float32, one row at a time in effect: (n, k) x (k, F) -> (n, F).
+
+    Written as k elementwise passes, not a matrix product: a BLAS kernel's
+    rounding depends on where a row falls in the batch, so the same
+    configuration queried alone or among others could differ in the last
+    bit. Elementwise products and sums round the same wherever they run,
+    and k (at most a few dozen principal components) passes cost no more
+    than the product did.
+    """
+    s = scores.astype(np.float32)
+    c = comps.astype(np.float32)
+    if not c.shape[0]:
+        return np.repeat(mu.astype(np.float32)[None], s.shape[0], axis=0)
+    out = np.add(np.multiply(s[:, 0:1], c[0]), mu.astype(np.float32))
+    tmp = np.empty_like(out)
+    for i in range(1, c.shape[0]):
+        np.multiply(s[:, i : i + 1], c[i], out=tmp)
+        out += tmp
+    return out
+
+
 # ---------------------------------------------------------------- blocks
 class MetricBlock:
     """The curve model of one metric (see the module docstring)."""
@@ -384,8 +406,7 @@ class MetricBlock:
         principal components can otherwise leave it where the regressor is unsure.
         """
         k = self.comps.shape[0]
-        mean = np.ascontiguousarray(t[:, :k], dtype=np.float32) @ self.comps.astype(np.float32)
-        mean += self.mu.astype(np.float32)
+        mean = _combine(t[:, :k], self.comps, self.mu)
         _clip_(mean, self.lo, self.hi)
         return mean, t[:, k]
 
@@ -474,8 +495,7 @@ class CostBlock:
         """Predicted targets -> log total cost (n,), cumulative share (n, F) ending at 1, log amplitude (n,)."""
         k = self.n_components
         if k:
-            share = np.ascontiguousarray(t[:, 1 : 1 + k], dtype=np.float32) @ self.comps.astype(np.float32)
-            share += self.mu.astype(np.float32)
+            share = _combine(t[:, 1 : 1 + k], self.comps, self.mu)
             np.maximum(share, 0, out=share)
             cum = np.cumsum(share, axis=1, out=share)
             empty = cum[:, -1] <= 0
