@@ -229,14 +229,29 @@ def test_surrogate_of_a_finite_grid_searches_the_whole_grid_for_its_optimum(tmp_
     assert best == pytest.approx(want)
 
 
-def test_version_1_folders_still_load():
-    """Folders written before ensembles (format version 1: one model, one file per block) load unchanged."""
-    from surrogates.benchmark import shipped_path
+def test_version_1_folders_still_load(saved, tmp_path):
+    """Folders written before ensembles (format version 1: one model, one file per block) load unchanged.
 
-    path = shipped_path("pub-fcnet-naval", "xgboost")
-    if not (path / "manifest.json").is_file() or json.loads((path / "manifest.json").read_text())["format_version"] != 1:
-        pytest.skip("no version-1 surrogate folder in this checkout")
-    sur, manifest = load_surrogate(path)
-    assert list(sur.regressors_) == ["xgboost"] and len(sur.regressors_["xgboost"]) == len(manifest["blocks"])
-    out = sur.predict_frame([dict(c) for c in sur.space_.sample_configuration(5)], seeds=1)
-    assert all(np.isfinite(v).all() for v in out.values())
+    A version-2 xgboost folder is rewritten in the version-1 layout (the manifest had no
+    ``regressors`` or distillation keys; each block named its own file) and must load and
+    predict exactly as the original.
+    """
+    import shutil
+
+    v1 = tmp_path / "v1"
+    shutil.copytree(saved["xgboost"], v1)
+    manifest = json.loads((v1 / "manifest.json").read_text())
+    files = manifest.pop("regressors")["xgboost"]["files"]
+    for key in ("distill", "distill_params", "distilled_from"):
+        manifest.pop(key)
+    manifest["format_version"] = 1
+    for block, f in zip(manifest["blocks"], files, strict=True):
+        block["file"] = f
+    (v1 / "manifest.json").write_text(json.dumps(manifest))
+    old, _ = load_surrogate(v1)
+    new, _ = load_surrogate(saved["xgboost"])
+    assert list(old.regressors_) == ["xgboost"] and len(old.regressors_["xgboost"]) == len(manifest["blocks"])
+    x = new.encode([dict(c) for c in new.space_.sample_configuration(5)])
+    a, b = old.predict_curves(x, seeds=1), new.predict_curves(x, seeds=1)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
