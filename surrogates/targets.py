@@ -317,25 +317,28 @@ def _amplitude(resid: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(resid.reshape(resid.shape[0], -1) ** 2, axis=1))
 
 
-def _combine(scores: np.ndarray, comps: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """``scores @ comps + mu`` in float32, one row at a time in effect: (n, k) x (k, F) -> (n, F).
+def _combine(scores: np.ndarray, comps: np.ndarray, mu: np.ndarray, rows: int = 4096) -> np.ndarray:
+    """``scores @ comps + mu`` in float32: (n, k) x (k, F) -> (n, F).
 
     Written as k elementwise passes, not a matrix product: a BLAS kernel's
     rounding depends on where a row falls in the batch, so the same
     configuration queried alone or among others could differ in the last
-    bit. Elementwise products and sums round the same wherever they run,
-    and k (at most a few dozen principal components) passes cost no more
-    than the product did.
+    bit. Elementwise products and sums round the same wherever they run. The
+    passes go over blocks of ``rows`` rows that stay in cache, which makes them
+    faster than the matrix product was.
     """
     s = scores.astype(np.float32)
     c = comps.astype(np.float32)
-    if not c.shape[0]:
-        return np.repeat(mu.astype(np.float32)[None], s.shape[0], axis=0)
-    out = np.add(np.multiply(s[:, 0:1], c[0]), mu.astype(np.float32))
-    tmp = np.empty_like(out)
-    for i in range(1, c.shape[0]):
-        np.multiply(s[:, i : i + 1], c[i], out=tmp)
-        out += tmp
+    m = mu.astype(np.float32)
+    out = np.empty((s.shape[0], m.shape[0]), dtype=np.float32)
+    tmp = np.empty((min(rows, s.shape[0]), m.shape[0]), dtype=np.float32)
+    for i in range(0, s.shape[0], rows):
+        o, si = out[i:i + rows], s[i:i + rows]
+        o[:] = m
+        for j in range(c.shape[0]):
+            t = tmp[: len(si)]
+            np.multiply(si[:, j : j + 1], c[j], out=t)
+            o += t
     return out
 
 
