@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -130,13 +131,30 @@ def shard_path(folder: Path, index: int) -> Path:
     return folder / "shards" / f"shard-{index:05d}.npz"
 
 
-def write_shard(folder: Path, index: int, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
-    """Write one finished shard atomically."""
+def write_shard(folder: Path, index: int, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bool:
+    """Write one finished shard atomically; never replace one that exists.
+
+    The file appears whole or not at all (written to a temporary file, then
+    hard-linked into place, which fails if the name exists). Returns False,
+    writing nothing, when another process wrote the same shard first: its rows
+    are kept, not silently replaced.
+    """
     buf = io.BytesIO()
     np.savez_compressed(buf, meta=np.array(json.dumps(meta, default=str)), **arrays)
     path = shard_path(folder, index)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    atomic_write_bytes(tmp, buf.getvalue())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: check, then rename (not atomic against a racing writer)
+        if path.exists():
+            return False
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def read_shard(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

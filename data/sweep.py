@@ -32,7 +32,7 @@ from .datasets import Splits, load_splits
 from .engine import resolve_device, train_group
 from .families import Family, get_family
 from .rng import run_key
-from .shards import Plan, done_shards, load_or_write_plan, make_plan, write_shard
+from .shards import Plan, done_shards, load_or_write_plan, make_plan, shard_path, write_shard
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -222,7 +222,9 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
     meta = {"shard": index, "metric_names": metric_names, "started": started, "finished": utc_now(),
             "wall_seconds": time.perf_counter() - t0, "device": str(device), "threads": torch.get_num_threads(),
             "hardware": hardware(), "code_version": code_version()}
-    write_shard(sw.folder, index, arrays, meta)
+    if not write_shard(sw.folder, index, arrays, meta):
+        log.warning("shard %d of %s was written by another process meanwhile; its file is kept, this one dropped",
+                    index, sw.folder.name)
 
 
 def run_sweep(cfg: SweepConfig) -> Path | None:
@@ -251,6 +253,9 @@ def run_sweep(cfg: SweepConfig) -> Path | None:
                               "[{elapsed}<{remaining}, {rate_fmt}]")
     try:
         for i in todo:
+            if shard_path(sw.folder, i).is_file():  # another process (a second worker, a rerun) finished it meanwhile
+                log.info("shard %d of %s already done by another process; skipped", i, sw.folder.name)
+                continue
             run_shard(sw, i, device, bar)
     finally:
         if bar is not None:

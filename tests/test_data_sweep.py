@@ -102,6 +102,38 @@ def test_killed_sweep_resumes_without_lost_or_repeated_runs(tmp_path):
     np.testing.assert_allclose(t.values[:-1], fresh.values[:-1], rtol=1e-5)
 
 
+def test_a_shard_is_never_replaced(tmp_path):
+    """Two processes that run the same shard: the first file stays, the second is dropped with a warning."""
+    from data.shards import read_shard, shard_path, write_shard
+
+    assert write_shard(tmp_path, 3, {"x": np.arange(3)}, {"by": "first"})
+    assert not write_shard(tmp_path, 3, {"x": np.arange(5)}, {"by": "second"})
+    arrays, meta = read_shard(shard_path(tmp_path, 3))
+    assert meta["by"] == "first" and arrays["x"].tolist() == [0, 1, 2]
+    assert [p.name for p in shard_path(tmp_path, 3).parent.iterdir()] == [shard_path(tmp_path, 3).name]  # no temporary file left
+
+
+def test_sweep_skips_a_shard_another_worker_finished(tmp_path, monkeypatch, caplog):
+    import data.sweep as ds
+
+    cfg = _cfg(tmp_path, merge=False)
+    sw = prepare(cfg)
+    real = ds.run_shard
+    done = []
+
+    def run_and_steal_next(sw_, i, device, bar=None):  # while shard i runs, "another worker" finishes i + 1
+        real(sw_, i, device, bar)
+        done.append(i)
+        nxt = ds.shard_path(sw.folder, i + 1)
+        if i == 0 and not nxt.exists():
+            nxt.write_bytes(ds.shard_path(sw.folder, 0).read_bytes())
+
+    monkeypatch.setattr(ds, "run_shard", run_and_steal_next)
+    with caplog.at_level("INFO", logger=ds.log.name):
+        run_sweep(cfg)
+    assert 1 not in done and "shard 1 of" in caplog.text and "already done by another process" in caplog.text
+
+
 def test_hydra_config_composes_and_rejects_typos():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="sweep", overrides=["family=lcbench", "dataset=wine", "seeds=[0,1,2]"])
