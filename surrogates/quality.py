@@ -319,13 +319,25 @@ def card_markdown(card: dict[str, Any]) -> str:
     rk = card.get("optimizer_ranking")
     lines += ["", "## Optimizer ranking: table vs surrogate", ""]
     if rk:
-        lines.append(f"Kendall tau between the rankings of {len(rk['optimizers'])} optimizers x {rk['n_seeds']} seeds "
-                     f"on the table and on the surrogate: {_f(rk['kendall_tau'])}.")
+        line = (f"Kendall tau between the rankings of {len(rk['optimizers'])} optimizers x {rk['n_seeds']} seeds "
+                f"on the table and on the surrogate: {_f(rk['kendall_tau'])}")
+        if rk.get("kendall_tau_interval"):
+            lo, hi = rk["kendall_tau_interval"]
+            line += f" (90% bootstrap interval over run seeds: {_f(lo)} to {_f(hi)})"
+        lines.append(line + ".")
+        other = rk.get("table_other_seeds")
+        if other:
+            lo, hi = rk["table_self_tau_interval"]
+            lines += ["", f"The table against itself, the same runs with {rk['n_seeds']} other seeds: tau "
+                          f"{_f(rk['table_self_tau'])} (interval {_f(lo)} to {_f(hi)}). With this few seeds that is "
+                          "the agreement to expect even from a perfect surrogate."]
         lines.append("")
-        lines.append("| optimizer | mean final regret (table) | mean final regret (surrogate) |")
-        lines.append("|---|---:|---:|")
+        head = "| optimizer | mean final regret (table) | mean final regret (surrogate) |"
+        lines.append(head + (" table, other seeds |" if other else ""))
+        lines.append("|---|---:|---:|" + ("---:|" if other else ""))
         for o in rk["optimizers"]:
-            lines.append(f"| {o} | {_g(rk['table'][o])} | {_g(rk['surrogate'][o])} |")
+            lines.append(f"| {o} | {_g(rk['table'][o])} | {_g(rk['surrogate'][o])} |"
+                         + (f" {_g(other[o])} |" if other else ""))
     else:
         lines.append("Not measured yet (run by the runner's card study).")
     lines += ["", f"_Made {card['created']} by CurveBench {card['code_version']}._", ""]
