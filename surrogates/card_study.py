@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from benchmarks.catalog import is_available, load
+from benchmarks.io import code_version, utc_now
 from benchmarks.protocol import Benchmark
 from runners.optimizers import OPTIMIZERS
 from runners.simulator import Budget, simulate
@@ -138,6 +139,8 @@ def ranking_agreement(
         "final_incumbents": raw,
         **extra,
         "note": "ranked by mean final regret over seeds; regret against each benchmark's own optimum",
+        "created": utc_now(),
+        "code_version": code_version(),
     }
 
 

@@ -338,6 +338,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         for o in rk["optimizers"]:
             lines.append(f"| {o} | {_g(rk['table'][o])} | {_g(rk['surrogate'][o])} |"
                          + (f" {_g(other[o])} |" if other else ""))
+        if rk.get("created"):
+            lines += ["", f"_Ranking study made {rk['created']} by CurveBench {rk['code_version']}._"]
     else:
         lines.append("Not measured yet (run by the runner's card study).")
     lines += ["", f"_Made {card['created']} by CurveBench {card['code_version']}._", ""]
