@@ -38,6 +38,14 @@ DISTILL_MLP: dict[str, Any] = {"n_members": 1, "hidden": 192, "n_layers": 3, "ma
 _PREDICT_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+def _median_seed_difference(by_seed: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]]) -> float:
+    """Median absolute difference between seeds s and t over the given pairs, finite values only (0 if none)."""
+    with np.errstate(invalid="ignore"):
+        d = np.concatenate([np.abs(by_seed[s] - by_seed[t]).ravel() for s, t in pairs])
+    d = d[np.isfinite(d)]
+    return float(np.median(d)) if d.size else 0.0
+
+
 class CurveSurrogate(BaseEstimator):
     """Predicts every metric's learning curve and the cumulative cost of any configuration, for any seed.
 
@@ -202,8 +210,8 @@ class CurveSurrogate(BaseEstimator):
             amp = np.maximum(np.exp(predicted[j][:, -1]) - b.amp_floor, 0.0)
             bank = self.bank_[j].astype(np.float64)
             fake = [amp[:, None] * self.noise_scale_ * bank[i] for i in idx]
-            real_d = np.median(np.concatenate([np.abs(r[:, s] - r[:, t]).ravel() for s, t in pairs]))
-            fake_d = np.median(np.concatenate([np.abs(fake[s] - fake[t]).ravel() for s, t in pairs]))
+            real_d = _median_seed_difference([r[:, s] for s in range(S)], pairs)
+            fake_d = _median_seed_difference(fake, pairs)
             factor = float(real_d / fake_d) if real_d > 0 and fake_d > 0 else 1.0
             if raw is not None and b.kind == "metric" and b.name in raw:
                 factor = self._refine_on_metric_scale(j, predicted[j], idx, pairs, raw[b.name], factor)
@@ -217,11 +225,9 @@ class CurveSurrogate(BaseEstimator):
         fwd = b.transform.forward
         with np.errstate(invalid="ignore"):
             g = fwd(raw.astype(np.float64))
-            real = np.concatenate([np.abs(g[:, s] - g[:, t]).ravel() for s, t in pairs])
-        real = real[np.isfinite(real)]
-        if not real.size or np.median(real) <= 0:
+            real_med = _median_seed_difference([g[:, s] for s in range(g.shape[1])], pairs)
+        if not real_med > 0:
             return factor
-        real_med = float(np.median(real))
         mean, log_amp = b.decode(targets)
         amp = np.maximum(np.exp(log_amp) - b.amp_floor, 0.0).astype(np.float32)
         lo, hi = factor / 8.0, factor * 8.0
@@ -229,9 +235,7 @@ class CurveSurrogate(BaseEstimator):
         def median_at(c: float) -> float:
             curves = [fwd(b.curves(mean.copy(), amp, self._bank32(j)[i] * np.float32(self.noise_scale_ * c),
                                    self.metrics_[b.name])) for i in idx]
-            d = np.concatenate([np.abs(curves[s] - curves[t]).ravel() for s, t in pairs])
-            d = d[np.isfinite(d)]
-            return float(np.median(d)) if d.size else 0.0
+            return _median_seed_difference(curves, pairs)
 
         for _ in range(6):
             m = median_at(factor)
