@@ -214,4 +214,6 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -321,6 +321,30 @@ def test_dropout_rate_and_independence():
     assert torch.equal(u[0], rng.uniform(keys[:1], counter=3, n=20000)[0])  # independent of the group
 
 
+def _uniform_int64_reference(keys: torch.Tensor, counter: int, n: int) -> torch.Tensor:
+    """The dropout uniforms as first written (int64 arithmetic): the shipped tables were trained with these."""
+    m32 = 0xFFFFFFFF
+    c = rng._hash32_int(counter & m32)
+    base = rng.hash32((keys ^ c) & m32)
+    bits = rng.hash32((base[:, None] + torch.arange(n, dtype=torch.int64)[None, :] * 0x9E3779B9) & m32)
+    return (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
+
+
+@pytest.mark.parametrize("counter", [0, 1, 7, 65535 * 8 + 3, 99 * 65536 * 8 + 1, 2**32 + 5])
+def test_int32_dropout_bits_match_int64_reference(counter):
+    """The int32 hash gives the bits of the int64 one (so tables made before it reproduce), masks included."""
+    keys = torch.tensor([0, 1, 5, 2**31 - 1, 0x7F3A_91C4, 123456789], dtype=torch.int64)
+    n = 5000
+    ref = _uniform_int64_reference(keys, counter, n)
+    assert torch.equal(rng.uniform(keys, counter, n), ref)
+    p = torch.tensor([0.0, 0.3, 0.6, 1.0, 0.5, float(ref[5, 17])])  # the last: a uniform drawn exactly equal to p
+    scale = torch.where(p < 1, 1 / (1 - p).clamp_min(1e-12), torch.zeros(()))
+    want = (ref >= p[:, None]).to(torch.float32) * scale[:, None]
+    got = rng.dropout_multiplier(keys, counter, n, rng.keep_threshold(p[:, None]), scale[:, None])
+    assert torch.equal(got, want)
+    assert 0.25 < float((got[1] == 0).float().mean()) < 0.35  # p=0.3 drops about 30%
+
+
 def test_funnel_follows_auto_pytorch():
     assert funnel(10, 2, 100, 1) == [2]
     assert funnel(10, 2, 100, 3) == [100, 51, 2]

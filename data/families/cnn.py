@@ -41,6 +41,7 @@ class BatchedCNN:
         self._p = torch.tensor(p, dtype=torch.float32, device=device).view(-1, 1, 1)
         self._scale = torch.tensor(np.where(p < 1, 1 / np.maximum(1 - p, 1e-12), 0.0), dtype=torch.float32,
                                    device=device).view(-1, 1, 1)
+        self._keep = rng.keep_threshold(self._p.view(-1, 1))
         self.flat = f2 * (SIDE // 4) ** 2
         shapes = [(f1, 1, 3, 3), (f1,), (f2, f1, 3, 3), (f2,), (self.flat, n_out), (1, n_out)]
         fans = [9, 9, 9 * f1, 9 * f1, self.flat, self.flat]
@@ -62,8 +63,9 @@ class BatchedCNN:
                                          groups=G)), 2)
         h = h.reshape(B, G, self.flat).transpose(0, 1)  # (G, B, flat)
         if train:
-            u = rng.uniform(self.keys, counter * 8, B * self.flat).view(G, B, self.flat)
-            h = h * ((u >= self._p).to(h.dtype) * self._scale)
+            mask = rng.dropout_multiplier(self.keys, counter * 8, B * self.flat, self._keep,
+                                          self._scale.view(-1, 1).to(h.dtype))
+            h = h * mask.view(G, B, self.flat)
         return torch.baddbmm(b3, h, w3)
 
     def n_params(self) -> np.ndarray:
