@@ -75,12 +75,13 @@ class BatchedMLP:
         p = np.asarray(dropout, dtype=np.float64).reshape(self.G, len(widths))
         if np.any((p < 0) | (p > 1)):
             raise ValueError(f"dropout rates must lie in [0, 1], got {p[(p < 0) | (p > 1)][:3]}")
-        self._p = [torch.tensor(p[:, i], dtype=torch.float32, device=self.device).view(-1, 1, 1) for i in range(len(widths))]
         scale = np.where(p < 1, 1.0 / np.maximum(1.0 - p, 1e-12), 0.0)
-        self._scale = [torch.tensor(scale[:, i], dtype=torch.float32, device=self.device).view(-1, 1, 1)
+        # per layer, (G, 1): the integer form of `uniform >= p` (data/rng.py) and the kept units' multiplier
+        self._keep = [rng.keep_threshold(torch.tensor(p[:, i], dtype=torch.float32, device=self.device).view(-1, 1))
+                      for i in range(len(widths))]
+        self._scale = [torch.tensor(scale[:, i], dtype=torch.float32, device=self.device).view(-1, 1)
                        for i in range(len(widths))]
         self._any_dropout = [bool((p[:, i] > 0).any()) for i in range(len(widths))]
-        self._keep = [rng.keep_threshold(t.view(-1, 1)) for t in self._p]  # integer form of `uniform >= p`
         self.keys = torch.tensor(list(keys), dtype=torch.int64, device=self.device)
         self.params = self._init(list(keys), init)
 
@@ -132,8 +133,8 @@ class BatchedMLP:
     def dropout_mask(self, i: int, rows: int, counter: int) -> torch.Tensor:
         """(G, rows, widths[i]) inverted-dropout multiplier of hidden layer i: 0 or 1/(1-p), from (key, counter, i)."""
         H = self.sizes[i + 1]
-        scale = self._scale[i].view(-1, 1).to(self.params[0].dtype)
-        return rng.dropout_multiplier(self.keys, counter * 8 + i, rows * H, self._keep[i], scale).view(self.G, rows, H)
+        return rng.dropout_multiplier(self.keys, counter * 8 + i, rows * H, self._keep[i],
+                                      self._scale[i]).view(self.G, rows, H)
 
     def n_params(self) -> np.ndarray:
         n = sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))

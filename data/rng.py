@@ -82,12 +82,9 @@ def _hash32_inplace(x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
     """
     for _ in range(2):
         torch.bitwise_right_shift(x, 16, out=tmp).bitwise_and_(_LOW16)
-        x.bitwise_xor_(tmp).mul_(_MIX_I32)
+        x.bitwise_xor_(tmp).mul_(_MIX)  # _MIX < 2**31: the same constant as an int32
     torch.bitwise_right_shift(x, 16, out=tmp).bitwise_and_(_LOW16)
     return x.bitwise_xor_(tmp)
-
-
-_MIX_I32 = _MIX  # below 2**31, so the same constant as an int32
 
 
 def bits24(keys: torch.Tensor, counter: int, n: int) -> torch.Tensor:

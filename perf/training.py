@@ -179,23 +179,20 @@ def _plain_side_by_side(groups: list[list[dict]], data: Splits, epochs: int, wor
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    runs = sorted((r for g in groups for r in g), key=lambda r: costmodel_weight(r, data), reverse=True)
+    fam = get_family("fcnet")
+    weighed = [(costmodel.rough_seconds(fam.workload({k: v for k, v in r.items() if k != "_seed"}, data)), r)
+               for g in groups for r in g]
     shares: list[list[dict]] = [[] for _ in range(workers)]
     loads = [0.0] * workers
-    for r in runs:
+    for w, r in sorted(weighed, key=lambda wr: -wr[0]):
         k = loads.index(min(loads))
         shares[k].append(r)
-        loads[k] += costmodel_weight(r, data)
+        loads[k] += w
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_plain_worker_init) as ex:
         list(ex.map(_plain_batch, [[]] * workers, [data] * workers, [epochs] * workers))  # start and import
         t0 = time.perf_counter()
         list(ex.map(_plain_batch, shares, [data] * workers, [epochs] * workers))
         return time.perf_counter() - t0
-
-
-def costmodel_weight(run: dict, data: Splits) -> float:
-    fam = get_family("fcnet")
-    return costmodel.rough_seconds(fam.workload({k: v for k, v in run.items() if k != "_seed"}, data))
 
 
 def _thread_counts(text: str | None) -> list[int]:

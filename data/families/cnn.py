@@ -38,10 +38,10 @@ class BatchedCNN:
         self.G, self.f1, self.f2, self.n_out = len(keys), f1, f2, n_out
         self.keys = torch.tensor(list(keys), dtype=torch.int64, device=device)
         p = np.asarray(dropout, dtype=np.float64).reshape(self.G)
-        self._p = torch.tensor(p, dtype=torch.float32, device=device).view(-1, 1, 1)
+        # (G, 1): the integer form of `uniform >= p` (data/rng.py) and the kept units' multiplier
+        self._keep = rng.keep_threshold(torch.tensor(p, dtype=torch.float32, device=device).view(-1, 1))
         self._scale = torch.tensor(np.where(p < 1, 1 / np.maximum(1 - p, 1e-12), 0.0), dtype=torch.float32,
-                                   device=device).view(-1, 1, 1)
-        self._keep = rng.keep_threshold(self._p.view(-1, 1))
+                                   device=device).view(-1, 1)
         self.flat = f2 * (SIDE // 4) ** 2
         shapes = [(f1, 1, 3, 3), (f1,), (f2, f1, 3, 3), (f2,), (self.flat, n_out), (1, n_out)]
         fans = [9, 9, 9 * f1, 9 * f1, self.flat, self.flat]
@@ -63,8 +63,7 @@ class BatchedCNN:
                                          groups=G)), 2)
         h = h.reshape(B, G, self.flat).transpose(0, 1)  # (G, B, flat)
         if train:
-            mask = rng.dropout_multiplier(self.keys, counter * 8, B * self.flat, self._keep,
-                                          self._scale.view(-1, 1).to(h.dtype))
+            mask = rng.dropout_multiplier(self.keys, counter * 8, B * self.flat, self._keep, self._scale)
             h = h * mask.view(G, B, self.flat)
         return torch.baddbmm(b3, h, w3)
 
