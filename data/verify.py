@@ -26,13 +26,29 @@ def _py(v: Any) -> Any:
 
 
 def retrain(path: str | Path, config_id: int, seed: int, *, epochs: int | None = None,
-            device: str = "cpu") -> dict[str, np.ndarray]:
+            device: str = "cpu", threads: int | None = None) -> dict[str, np.ndarray]:
     """Train one (config_id, seed) row of a generated table again; returns metric -> per-epoch values.
 
     ``epochs`` trains only the first epochs (the schedule stays the table's, so
-    those epochs are the same as in the full run).
+    those epochs are the same as in the full run). ``threads`` is the CPU
+    thread count to train with; by default the one the table was recorded
+    with, because a different count changes the floating-point rounding of
+    the reductions, and 100 epochs of training can amplify that to
+    differences of several percent. The caller's thread count is restored.
     """
     table = read_table(path)
+    if threads is None:
+        threads = table.manifest["provenance"].get("recording_hardware", {}).get("threads")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _retrain(table, config_id, seed, epochs=epochs, device=device)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _retrain(table, config_id: int, seed: int, *, epochs: int | None, device: str) -> dict[str, np.ndarray]:
     sweep = table.manifest["provenance"]["sweep"]
     family = get_family(sweep["family"])
     data = load_splits(sweep["dataset"], split_seed=sweep["split_seed"], max_train_rows=sweep.get("max_train_rows"),

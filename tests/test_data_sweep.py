@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from benchmarks.table import read_table
+from data import verify
 from data.shards import SweepStateError
 from data.sweep import SweepConfig, prepare, run_sweep, train_runs
 from data.verify import compare
@@ -51,7 +52,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
-def test_sweep_writes_a_readable_table(tmp_path):
+def test_sweep_writes_a_readable_table(tmp_path, monkeypatch):
     path = run_sweep(_cfg(tmp_path))
     t = read_table(path)
     assert t.values.shape == (6, 6, 2, 3)  # 5 metrics + cost, 6 configs, 2 seeds, 3 epochs
@@ -68,6 +69,19 @@ def test_sweep_writes_a_readable_table(tmp_path):
     np.testing.assert_allclose(t.metric_values("valid_mse")[4, 1], res.metrics["valid_mse"][0], rtol=1e-5)
     assert compare(path, 2, 0) < 1e-5
     assert compare(path, 5, 1, epochs=2) < 1e-5
+    # the re-run trains at the table's recorded thread count and gives the caller's back
+    recorded = t.manifest["provenance"]["recording_hardware"]["threads"]
+    seen = []
+    real = verify._retrain
+    monkeypatch.setattr(verify, "_retrain", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(recorded + 1)
+        verify.retrain(path, 2, 0, epochs=1)
+        verify.retrain(path, 2, 0, epochs=1, threads=recorded + 1)
+        assert seen == [recorded, recorded + 1] and torch.get_num_threads() == recorded + 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_rerun_with_other_settings_is_refused(tmp_path):
