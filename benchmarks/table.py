@@ -122,8 +122,12 @@ def write_table(
     task: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    extra_files: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one table folder atomically and return its path.
+
+    ``extra_files`` maps file names to text written into the folder with the rest (a data card, say),
+    so the folder never appears without them.
 
     ``configs`` holds one row per configuration (hyperparameter columns plus the
     ``attributes`` columns); ``values[metric]`` and ``cost`` are arrays shaped
@@ -230,6 +234,11 @@ def write_table(
         for fname, rows in [(CONFIGS, C), (CURVES, C * S)]:
             f = tmp / fname
             manifest["files"][fname] = {"sha256": sha256_file(f), "bytes": f.stat().st_size, "rows": rows}
+        for fname, text in (extra_files or {}).items():
+            if fname in (CONFIGS, CURVES, MANIFEST) or Path(fname).name != fname:
+                raise TableFormatError(f"extra file name {fname!r} must be a plain file name other than "
+                                       f"{CONFIGS}, {CURVES} and {MANIFEST}")
+            (tmp / fname).write_text(text, encoding="utf-8")
         atomic_write_json(tmp / MANIFEST, manifest)
     return path
 

@@ -5,8 +5,8 @@ batched network, a batched optimizer, a per-run learning-rate schedule and one
 batch size. :func:`train_group` then runs the usual loop (shuffle, minibatch
 steps, evaluate every split after every epoch) for all G runs together. A run
 whose loss or outputs become NaN or infinite is marked diverged at that epoch:
-its metrics from then on are NaN, its parameters are zeroed so it costs nothing
-more, and the other runs go on unaffected. Gradients come from autograd, except
+its metrics from then on are NaN, its parameters are zeroed (it still rides through the group's
+kernels, so it saves no time), and the other runs go on unaffected. Gradients come from autograd, except
 for MLP regressors (FCNet), whose hand-written step (:class:`nets.MSEStep`)
 gives the same bits faster; ``GroupSpec.backward`` can force either.
 """
@@ -69,6 +69,8 @@ class GroupResult:
     extra: dict = field(default_factory=dict)
 
 
+#: steps per epoch the dropout counter (epoch * this + step) can tell apart
+_STEPS_PER_EPOCH_MAX = 65536
 _EPOCH_GATHER_BYTES = 64 * 2**20
 
 
@@ -100,6 +102,9 @@ def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "
     counts = {s: torch.bincount(ys[s], minlength=data.n_classes) if task == "classification" else None for s in ys}
     n = xs["train"].shape[0]
     steps = -(-n // B)
+    if steps > _STEPS_PER_EPOCH_MAX:  # the dropout counter packs (epoch, step); more steps would reuse masks
+        raise ValueError(f"{steps} steps per epoch (training rows {n}, batch size {B}) exceed the "
+                         f"{_STEPS_PER_EPOCH_MAX} the dropout stream allows; use a larger batch size or max_train_rows")
     lr_all = torch.as_tensor(spec.lr, dtype=torch.float32, device=device)
     alive = torch.ones(G, dtype=torch.bool, device=device)
     names = [m.name for m in metrics_for(task)]
@@ -131,7 +136,7 @@ def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "
                 xb, yb = x_ep[:, s * B:(s + 1) * B], y_ep[:, s * B:(s + 1) * B]
             else:
                 xb, yb = xs["train"][idx], ys["train"][idx]
-            counter = epoch * 65536 + s
+            counter = epoch * _STEPS_PER_EPOCH_MAX + s
             if manual is not None:
                 loss = manual(xb, yb, alive, counter=counter)
                 opt.step(grads, lr)

@@ -41,7 +41,7 @@ def collect(sw: Sweep) -> dict[str, Any]:
     seen = np.zeros((C, S), dtype=np.int32)
     n_params = np.zeros(C, dtype=np.int64)
     diverged = []
-    wall, group_seconds, hw, devices = 0.0, 0.0, set(), set()
+    wall, group_seconds, hw, devices, threads, versions = 0.0, 0.0, set(), set(), set(), set()
     seed_pos = {s: i for i, s in enumerate(seeds)}
     for i in range(n):
         a, meta = read_shard(shard_path(sw.folder, i))
@@ -61,12 +61,14 @@ def collect(sw: Sweep) -> dict[str, Any]:
         wall += float(meta["wall_seconds"])
         group_seconds += float(a["group_epoch_seconds"].sum())
         hw.add(meta["hardware"].get("cpu", "")), devices.add(meta["device"])
+        threads.add(meta.get("threads")), versions.add(meta.get("code_version"))
     if (seen != 1).any():
         bad = np.argwhere(seen != 1)[0]
         raise SweepStateError(f"run config_id={bad[0]} seed={seeds[bad[1]]} appears {seen[tuple(bad)]} times")
     return {"values": values, "metric_names": metric_names, "n_params": n_params, "diverged": diverged,
             "train_wall_seconds": wall, "group_seconds": group_seconds, "cpus": sorted(hw),
-            "devices": sorted(devices)}
+            "devices": sorted(devices), "threads": sorted(t for t in threads if t is not None),
+            "code_versions": sorted(v for v in versions if v)}
 
 
 def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False) -> Path:
@@ -74,6 +76,10 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
     from .sweep import calibrate
 
     got = collect(sw)
+    shard_types = sorted({d.split(":")[0] for d in got["devices"]})
+    if not (sw.folder / "calibration.json").exists() and shard_types != [device.type]:
+        raise SweepStateError(f"{sw.folder}: the shards trained on {shard_types} but the cost model would be "
+                              f"calibrated on {device.type}; merge on the device the sweep ran on")
     calib = calibrate(sw, device)
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     per_epoch = costmodel.predict(calib["model"], [sw.family.workload(r, sw.data) for r in records])
@@ -92,8 +98,10 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
         "sweep": sw.plan.settings,
         "sampling": _sampling_text(sw),
         "hardware": hardware(),
+        # the thread count the shards trained with (one, unless shards of an older sweep mixed them)
         "recording_hardware": {"cpus": got["cpus"], "devices": got["devices"],
-                               "threads": calib.get("threads")},
+                               "threads": got["threads"][0] if len(got["threads"]) == 1 else got["threads"]},
+        "shard_code_versions": got["code_versions"],
         "torch_version": torch.__version__,
         "compute_seconds": {
             "training": got["train_wall_seconds"],
@@ -119,18 +127,14 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
         attributes=fam.attributes(), description=f"{fam.description} on {sw.data.name}",
         task={"dataset": sw.data.name, "type": sw.data.task, "n_features": sw.data.n_features,
               "n_classes": sw.data.n_classes, "rows": sw.data.provenance["rows"]},
-        provenance=provenance, overwrite=overwrite,
+        provenance=provenance, overwrite=overwrite, extra_files={"CARD.md": card(sw, got, calib, provenance)},
     )
-    atomic_write_text(out / "CARD.md", card(sw, got, calib, provenance))
     return out
 
 
 def _sampling_text(sw: Sweep) -> str:
     s = sw.plan.settings
-    if sw.family.name == "fcnet":
-        how = "drawn uniformly without replacement from the 62,208-configuration FCNet grid"
-    else:
-        how = "drawn independently per hyperparameter (uniform, log-uniform where the space says log)"
+    how = sw.family.sampling_description()
     return (f"{s['n_configs']} configurations {how} with numpy seed {s['sample_seed']}; "
             f"each trained with seeds {s['seeds']} for {s['epochs']} epochs")
 
@@ -173,7 +177,7 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 
 ## Cost
 `cost` is the seconds to train the configuration alone, from scratch, to that epoch, on the recording
-hardware ({', '.join(got['cpus'])}; device {', '.join(got['devices'])}; {calib.get('threads')} thread(s)). Runs were trained
+hardware ({', '.join(got['cpus'])}; device {', '.join(got['devices'])}; {prov['recording_hardware']['threads']} thread(s)). Runs were trained
 in groups that share kernels, so cost comes from a model fitted on {m['n_calibration_runs']} configurations timed
 alone ({calib['epochs_timed']} epochs each, warm-up epoch left out): leave-one-out relative error median
 {100 * m['loo_relative_error_median']:.1f}%, max {100 * m['loo_relative_error_max']:.1f}%. Timings were taken on a

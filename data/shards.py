@@ -121,6 +121,14 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
             f"{path} was planned with other settings (stored vs asked: {diff}); finish it with the same "
             f"settings, or give this sweep another name (name=...)"
         )
+    stored_rows, want_rows = (json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str))
+                              for p in (stored, plan))
+    if stored_rows != want_rows:
+        first = next((i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if a != b), min(map(len, (
+            stored_rows, want_rows))))
+        raise SweepStateError(f"{path}: the stored configurations differ from the ones these settings sample "
+                              f"(first at config_id {first}); the sampling code changed. Use another name or "
+                              f"remove the folder.")
     if stored.shards != plan.shards:
         raise SweepStateError(f"{path}: the stored shards differ from the ones these settings give; "
                               f"the code that groups runs changed. Use another name or remove the folder.")

@@ -14,6 +14,7 @@ every shard is done the sweep merges them into a table (see :mod:`data.merge`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +33,16 @@ from .datasets import Splits, load_splits
 from .engine import resolve_device, train_group
 from .families import Family, get_family
 from .rng import run_key
-from .shards import Plan, done_shards, load_or_write_plan, make_plan, shard_path, write_shard
+from .shards import (
+    Plan,
+    SweepStateError,
+    done_shards,
+    load_or_write_plan,
+    make_plan,
+    read_shard,
+    shard_path,
+    write_shard,
+)
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -64,6 +74,8 @@ class SweepConfig:
     n_workers: int = 1
     device: str = "auto"
     threads: int = 1
+    #: where the raw datasets live; default $CURVEBENCH_DATA_ROOT, else the cache's datasets folder
+    data_root: str | None = None
     #: where sweep folders and tables go; default the package's data/sweeps and data/tables
     sweeps_dir: str | None = None
     tables_dir: str | None = None
@@ -104,6 +116,15 @@ def _check(cfg: SweepConfig) -> None:
         raise ValueError(f"worker={cfg.worker} must lie in [0, n_workers={cfg.n_workers})")
     if cfg.threads < 1:
         raise ValueError(f"threads={cfg.threads} must be >= 1")
+    at_least = {"max_group": (cfg.max_group, 1), "shard_runs": (cfg.shard_runs, 1), "calib_epochs": (cfg.calib_epochs, 1),
+                "calib_configs": (cfg.calib_configs, 2), "max_train_rows": (cfg.max_train_rows, 2),
+                "max_shards": (cfg.max_shards, 0)}
+    for key, (value, low) in at_least.items():
+        if value is not None and value < low:
+            raise ValueError(f"{key}={value} must be >= {low}" + (" (or null)" if key in ("max_train_rows", "max_shards")
+                                                                   else ""))
+    if not cfg.shard_seconds > 0:
+        raise ValueError(f"shard_seconds={cfg.shard_seconds} must be > 0")
 
 
 @dataclass
@@ -128,6 +149,11 @@ def _py(v: Any) -> Any:
 def prepare(cfg: SweepConfig) -> Sweep:
     """Load the data, sample the configurations and write (or check) the plan."""
     _check(cfg)
+    if cfg.data_root:  # through the environment, so that every loader (and any child process) sees it
+        root = Path(cfg.data_root).expanduser().resolve()
+        if not root.is_dir():
+            raise ValueError(f"data_root={cfg.data_root} must be an existing folder holding the datasets")
+        os.environ["CURVEBENCH_DATA_ROOT"] = str(root)
     family = get_family(cfg.family)
     data = load_splits(cfg.dataset, split_seed=cfg.split_seed, max_train_rows=cfg.max_train_rows,
                        **family.preprocessing)
@@ -227,6 +253,21 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
                     index, sw.folder.name)
 
 
+def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> None:
+    """Refuse to resume on another device type or thread count than the finished shards used.
+
+    Both change the floating-point rounding, so a table mixing them could not be re-run row by row.
+    """
+    for i in done:
+        meta = read_shard(shard_path(sw.folder, i))[1]
+        was_device, was_threads = str(meta.get("device", "")).split(":")[0], meta.get("threads")
+        if was_device != device.type or was_threads != torch.get_num_threads():
+            raise SweepStateError(
+                f"{sw.folder}: shard {i} was trained with device={was_device} threads={was_threads}, this run "
+                f"has device={device.type} threads={torch.get_num_threads()}; resume with the same device and "
+                f"threads (mixing them changes the rounding row by row), or sweep into another sweeps_dir")
+
+
 def run_sweep(cfg: SweepConfig) -> Path | None:
     """Run (or resume) a sweep; return the table folder once merged, else None."""
     torch.set_num_threads(cfg.threads)
@@ -238,6 +279,8 @@ def run_sweep(cfg: SweepConfig) -> Path | None:
     todo = [i for i in mine if i not in done]
     if cfg.max_shards is not None:
         todo = todo[: cfg.max_shards]
+    if todo:
+        _check_same_numerics(sw, sorted(done), device)
     log.info("sweep %s: %d shards (%d runs); this worker: %d shards, %d left", sw.folder.name, n, sw.plan.n_runs,
              len(mine), len(todo))
     if cfg.worker == 0 and todo:

@@ -39,6 +39,8 @@ def retrain(path: str | Path, config_id: int, seed: int, *, epochs: int | None =
     table = read_table(path)
     if threads is None:
         threads = table.manifest["provenance"].get("recording_hardware", {}).get("threads")
+        if not isinstance(threads, int):  # not recorded, or shards that mixed thread counts: no single answer
+            threads = None
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -63,16 +65,24 @@ def _retrain(table, config_id: int, seed: int, *, epochs: int | None, device: st
 
 
 def compare(path: str | Path, config_id: int, seed: int, *, epochs: int | None = None) -> float:
-    """Largest relative difference between a table row and its live re-run (NaN where both are NaN)."""
+    """Largest relative difference between a table row and its live re-run.
+
+    Epochs where both are NaN (a run that diverged in both) agree; an epoch where only one of them is
+    NaN is a mismatch and gives ``inf``.
+    """
     table = read_table(path)
     live = retrain(path, config_id, seed, epochs=epochs)
     s = list(table.seeds).index(seed)
     worst = 0.0
     for m, v in live.items():
         stored = table.metric_values(m)[config_id, s, : v.shape[1]]
-        both_nan = np.isnan(stored) & np.isnan(v[0])
-        rel = np.abs(stored - v[0]) / np.maximum(np.abs(v[0]), 1e-6)
-        worst = max(worst, float(np.nanmax(np.where(both_nan, 0.0, rel))))
+        ns, nl = np.isnan(stored), np.isnan(v[0])
+        if (ns != nl).any():
+            return float("inf")
+        ok = ~ns
+        if ok.any():
+            rel = np.abs(stored[ok] - v[0][ok]) / np.maximum(np.abs(v[0][ok]), 1e-6)
+            worst = max(worst, float(rel.max()))
     return worst
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.io import data_root
 from benchmarks.synthetic import make_synthetic_table
 from benchmarks.tabular import TabularBenchmark
 
@@ -38,25 +37,6 @@ def one_fidelity_bench(tmp_path_factory) -> TabularBenchmark:
         tmp_path_factory.mktemp("tables") / "one", n_configs=30, n_seeds=2, n_epochs=1, name="one-fidelity"
     )
     return TabularBenchmark.from_path(path)
-
-
-def real_data_available(*relpaths: str) -> bool:
-    root = data_root()
-    return all((root / p).is_file() for p in relpaths)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Tests marked ``realdata`` skip, with the reason, when the data root lacks the datasets."""
-    root = data_root()
-    if (root / "SHA256SUMS").is_file():
-        return
-    reason = (
-        f"real datasets not found under the data root {root} "
-        "(set CURVEBENCH_DATA_ROOT to a folder holding them; see data/README.md)"
-    )
-    for item in items:
-        if "realdata" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")

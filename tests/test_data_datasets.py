@@ -126,6 +126,15 @@ def test_download_unpacks_a_zip_member_and_checks_its_content(tmp_path, monkeypa
     assert gzip.decompress((tmp_path / "z/data.txt.gz").read_bytes()) == content
     x, y, _ = ds.load_raw("zipped")
     np.testing.assert_array_equal(y, [3, 6])
+    # a source that changed shape (not a zip, or the member gone) is a clear error, and nothing is written
+    (tmp_path / "z/data.txt.gz").unlink()
+    other = io.BytesIO()
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("folder/renamed.txt", content)
+    for payload in (b"<html>moved</html>", other.getvalue()):
+        with pytest.raises(DatasetError, match="https://example.org/z.zip is not what 'zip:folder/data.txt'"):
+            ds.download("zipped", opener=lambda url, timeout, p=payload: io.BytesIO(p))
+        assert not (tmp_path / "z/data.txt.gz").exists()
 
 
 def test_casp_conversion_moves_target_last():

@@ -33,12 +33,6 @@ def wine():
     return load_splits("wine", split_seed=0)
 
 
-def _group(family, configs, seeds, data, epochs):
-    keys = [rng.run_key(c, s) for c, s in zip(configs, seeds)]
-    configs = [c for c, _ in sorted(zip(configs, keys), key=lambda t: family.within_group_order(t[0]))]
-    return configs, keys
-
-
 def test_fcnet_group_equals_alone(diabetes):
     fam = get_family("fcnet")
     base = {"n_units_1": 32, "n_units_2": 16, "batch_size": 16}

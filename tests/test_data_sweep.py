@@ -82,12 +82,33 @@ def test_sweep_writes_a_readable_table(tmp_path, monkeypatch):
         assert seen == [recorded, recorded + 1] and torch.get_num_threads() == recorded + 1
     finally:
         torch.set_num_threads(before)
+    # a re-run that diverges where the table did not (or the reverse) is a mismatch, not a match
+    live = verify.retrain(path, 2, 0, epochs=2)
+    live["valid_mse"][0, 1] = np.nan
+    monkeypatch.setattr(verify, "retrain", lambda *a, **k: live)
+    assert compare(path, 2, 0, epochs=2) == float("inf")
 
 
-def test_rerun_with_other_settings_is_refused(tmp_path):
+def test_rerun_with_other_settings_is_refused(tmp_path, monkeypatch):
     run_sweep(_cfg(tmp_path, merge=False, max_shards=1))
     with pytest.raises(SweepStateError, match="other settings"):
         prepare(_cfg(tmp_path, epochs=4))
+    # resuming at another thread count would mix rounding between rows: refused, naming both
+    before = torch.get_num_threads()
+    try:
+        with pytest.raises(SweepStateError, match="threads=1, this run has device=cpu threads=2"):
+            run_sweep(_cfg(tmp_path, merge=False, threads=2))
+    finally:
+        torch.set_num_threads(before)
+    run_sweep(_cfg(tmp_path, merge=False, max_shards=1))  # the same settings resume
+    # the same settings but sampling code that now draws other configurations: refused, not mixed
+    from data.families import get_family
+
+    fam = type(get_family("fcnet"))
+    real_sample = fam.sample
+    monkeypatch.setattr(fam, "sample", lambda self, n, seed: real_sample(self, n, seed + 1))
+    with pytest.raises(SweepStateError, match="stored configurations differ"):
+        prepare(_cfg(tmp_path))
 
 
 def test_killed_sweep_resumes_without_lost_or_repeated_runs(tmp_path):
@@ -169,6 +190,10 @@ def test_bad_settings_name_the_value(tmp_path):
         prepare(_cfg(tmp_path, dataset="wine"))  # fcnet is a regression family
     with pytest.raises(ValueError, match="worker=2"):
         prepare(_cfg(tmp_path, worker=2, n_workers=2))
+    for key, bad in [("max_train_rows", 0), ("max_shards", -1), ("calib_configs", 1), ("calib_epochs", 0),
+                     ("shard_runs", 0), ("shard_seconds", 0.0), ("data_root", str(tmp_path / "nowhere"))]:
+        with pytest.raises(ValueError, match=f"{key}={bad} must be"):
+            prepare(_cfg(tmp_path, **{key: bad}))
 
 
 def test_multirun_with_joblib_launcher(tmp_path):

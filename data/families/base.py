@@ -46,6 +46,15 @@ class Family(ABC):
     def sample(self, n: int, seed: int) -> pd.DataFrame:
         """``n`` distinct configurations, fixed by ``seed``, one per row (columns in space order)."""
 
+    def sampling_description(self) -> str:
+        """How :meth:`sample` draws, in words, for the data card (override when a family samples otherwise)."""
+        hps = list(self.space().values())
+        if all(isinstance(hp, (CS.OrdinalHyperparameter, CS.CategoricalHyperparameter)) for hp in hps):
+            total = int(np.prod([len(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices)
+                                 for hp in hps]))
+            return f"drawn uniformly without replacement from the {total:,}-configuration grid of the {self.name} space"
+        return "drawn independently per hyperparameter (uniform, log-uniform where the space says log)"
+
     @abstractmethod
     def group_key(self, config: Mapping[str, Any], data: Splits) -> Hashable:
         """Runs with equal keys have the same network shape and batch size, so they can train together."""

@@ -78,6 +78,9 @@ class FCNet(Family):
     def sample(self, n: int, seed: int) -> pd.DataFrame:
         return sample_grid(self.space(), n, seed)
 
+    def sampling_description(self) -> str:
+        return "drawn uniformly without replacement from the 62,208-configuration FCNet grid"
+
     def group_key(self, config: Mapping[str, Any], data: Splits):
         return (int(config["batch_size"]), int(config["n_units_1"]), int(config["n_units_2"]))
 
