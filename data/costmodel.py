@@ -70,6 +70,8 @@ def fit(workloads: Sequence[Workload], seconds: Sequence[float]) -> dict[str, An
     return its coefficients and leave-one-out relative error as a JSON-able dict."""
     X = np.stack([w.features() for w in workloads])
     y = np.asarray(seconds, dtype=np.float64)
+    if len(y) < 2:
+        raise ValueError(f"the cost model needs at least 2 timed configurations (for its leave-one-out error), got {len(y)}")
     if np.any(y <= 0):
         raise ValueError(f"timed seconds must be positive, got {y[y <= 0][:3]}")
     coef = _nnls_relative(X, y)
