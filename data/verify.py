@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.io import hardware
 from benchmarks.table import read_table
 
 from .datasets import load_splits
@@ -86,6 +87,19 @@ def compare(path: str | Path, config_id: int, seed: int, *, epochs: int | None =
     return worst
 
 
+def on_recording_cpu(path: str | Path) -> tuple[bool, str, list[str]]:
+    """Whether this machine's CPU is the one the table's runs were trained on: (same, this cpu, recording cpus).
+
+    Only there does a full-length re-run reproduce a row to float rounding. Another CPU model can pick
+    other BLAS and vector kernels, whose rounding differs in the last bits; a training run is chaotic
+    enough that 100 epochs of it can grow that into differences as large as seed noise (docs/data.md).
+    """
+    table = read_table(path, verify=False)
+    cpus = list(table.manifest["provenance"].get("recording_hardware", {}).get("cpus", []))
+    here = hardware().get("cpu", "")
+    return here in cpus, here, cpus
+
+
 def cheapest_rows(path: str | Path, n: int) -> list[int]:
     """The ``n`` configurations with the fewest parameters times steps (quick to re-train)."""
     table = read_table(path, verify=False)
@@ -103,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     table = read_table(args.table)
+    same, here, cpus = on_recording_cpu(args.table)
+    if not same:
+        print(f"note: this CPU ({here}) is not the one the table was recorded on ({', '.join(cpus) or 'unknown'}); "
+              f"expect the first epoch to agree and later epochs to drift apart (see docs/data.md)")
     bad = 0
     for cid in cheapest_rows(args.table, args.configs):
         for seed in table.seeds:

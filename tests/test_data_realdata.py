@@ -10,7 +10,7 @@ from benchmarks.io import data_root, shipped_tables_dir
 from benchmarks.table import read_table
 from data.datasets import DATASETS, dataset_files, load_splits
 from data.recipes import TABLES
-from data.verify import cheapest_rows, compare
+from data.verify import cheapest_rows, compare, on_recording_cpu
 
 pytestmark = pytest.mark.realdata
 
@@ -73,10 +73,24 @@ def test_lcbench_table_rows_match_a_live_rerun(name):
         assert compare(path, cid, seed) < 1e-3
 
 
+@pytest.mark.parametrize("name", [n for n in TABLES if n.startswith("fcnet")])
+def test_fcnet_table_rows_match_a_live_rerun_first_epoch(name):
+    """On any CPU: the first epoch re-trained live matches the table (same data, split, init, dropout, steps)."""
+    path = _table_or_skip(name)
+    seed = read_table(path, verify=False).seeds[0]
+    for cid in cheapest_rows(path, 2):
+        assert compare(path, cid, seed, epochs=1) < 1e-3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in TABLES if n.startswith("fcnet")])
 def test_fcnet_table_rows_match_a_live_rerun(name):
+    """On the recording CPU: all 100 epochs re-trained live match the table."""
     path = _table_or_skip(name)
+    same, here, cpus = on_recording_cpu(path)
+    if not same:
+        pytest.skip(f"{name} was recorded on {cpus}, this CPU is {here!r}: a 100-epoch FCNet run reproduces to "
+                    f"float rounding only on the recording CPU (the first epoch is checked everywhere)")
     seed = read_table(path, verify=False).seeds[0]
     for cid in cheapest_rows(path, 2):
         assert compare(path, cid, seed) < 1e-3
