@@ -90,6 +90,15 @@ def test_seed_gives_one_consistent_curve_and_seeds_differ(fitted, table, model):
                         (sur.predict_curves(x[75:76], seeds=1), slice(75, 76))):
         for k in a1:
             np.testing.assert_array_equal(a1[k][rows], other[k], err_msg=f"{model}: {k}")
+    # a big batch (one BLAS thread, the blocks decoded in parallel threads) gives the same bits too
+    from surrogates.surrogate import _BIG_BATCH
+
+    reps = -(-_BIG_BATCH // len(x)) + 1
+    big = sur.predict_curves(np.tile(x, (reps, 1)), seeds=1)
+    assert list(big) == list(a1)
+    for k in a1:
+        np.testing.assert_array_equal(big[k].reshape(reps, len(x), -1), np.broadcast_to(a1[k], (reps, *a1[k].shape)),
+                                      err_msg=f"{model}: {k} in a batch of {reps * len(x)}")
     a1 = a1["valid_loss"]
     b = sur.predict_curves(x, seeds=2)["valid_loss"]
     assert np.mean(np.any(a1 != b, axis=1)) > 0.9
