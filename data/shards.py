@@ -124,8 +124,8 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     stored_rows, want_rows = (json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str))
                               for p in (stored, plan))
     if stored_rows != want_rows:
-        first = next((i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if a != b), min(map(len, (
-            stored_rows, want_rows))))
+        same_prefix = min(len(stored_rows), len(want_rows))  # where they differ when one only adds rows
+        first = next((i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if a != b), same_prefix)
         raise SweepStateError(f"{path}: the stored configurations differ from the ones these settings sample "
                               f"(first at config_id {first}); the sampling code changed. Use another name or "
                               f"remove the folder.")
@@ -165,14 +165,15 @@ def write_shard(folder: Path, index: int, arrays: Mapping[str, np.ndarray], meta
     return True
 
 
-def read_shard(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_shard(path: Path, *, arrays: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A shard's arrays and metadata; ``arrays=False`` reads the metadata alone (the arrays come back empty)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if k != "meta"}
+            data = {k: z[k] for k in z.files if k != "meta"} if arrays else {}
             meta = json.loads(str(z["meta"]))
     except (OSError, ValueError, KeyError) as e:
         raise SweepStateError(f"{path}: unreadable shard ({e}); delete it and rerun the sweep to redo it") from None
-    return arrays, meta
+    return data, meta
 
 
 def done_shards(folder: Path, n_shards: int) -> set[int]:

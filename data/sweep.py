@@ -262,7 +262,7 @@ def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> No
     Both change the floating-point rounding, so a table mixing them could not be re-run row by row.
     """
     for i in done:
-        meta = read_shard(shard_path(sw.folder, i))[1]
+        meta = read_shard(shard_path(sw.folder, i), arrays=False)[1]
         was_device, was_threads = str(meta.get("device", "")).split(":")[0], meta.get("threads")
         if was_device != device.type or was_threads != torch.get_num_threads():
             raise SweepStateError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -370,7 +371,6 @@ class CurveSurrogate(BaseEstimator):
         if seeds is not None and self.noise_scale_ > 0:
             seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int64), (n,))
             shape_idx = (config_seed_hash(X, seeds) % np.uint64(len(self.bank_[0]))).astype(np.int64)
-        out: dict[str, np.ndarray] = {}
         want = [(j, b) for j, b in enumerate(self.blocks_) if (b.kind == "metric" and b.name in names)]
         if cost:
             want.append((len(self.blocks_) - 1, self.blocks_[-1]))
@@ -393,13 +393,10 @@ class CurveSurrogate(BaseEstimator):
             return dict(one(*job) for job in jobs)
         # big batches: the blocks are independent elementwise numpy work, which releases the GIL, so one
         # thread per block uses the cores; each block's arithmetic is the same as in one thread
-        from concurrent.futures import ThreadPoolExecutor
-
         for j, _, _ in jobs:
             self._bank32(j)  # fill the cache before the threads read it
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            out.update(pool.map(lambda job: one(*job), jobs))
-        return out
+            return dict(pool.map(lambda job: one(*job), jobs))
 
     def predict_frame(self, configs: Any, seeds: np.ndarray | int | None = None, **kw: Any) -> dict[str, np.ndarray]:
         """:meth:`predict_curves` for configurations given as a DataFrame or mappings (validated)."""

@@ -48,10 +48,9 @@ class Family(ABC):
 
     def sampling_description(self) -> str:
         """How :meth:`sample` draws, in words, for the data card (override when a family samples otherwise)."""
-        hps = list(self.space().values())
-        if all(isinstance(hp, (CS.OrdinalHyperparameter, CS.CategoricalHyperparameter)) for hp in hps):
-            total = int(np.prod([len(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices)
-                                 for hp in hps]))
+        space = self.space()
+        if all(isinstance(hp, (CS.OrdinalHyperparameter, CS.CategoricalHyperparameter)) for hp in space.values()):
+            total = int(np.prod([len(c) for c in grid_choices(space)]))
             return f"drawn uniformly without replacement from the {total:,}-configuration grid of the {self.name} space"
         return "drawn independently per hyperparameter (uniform, log-uniform where the space says log)"
 
@@ -97,9 +96,14 @@ class Family(ABC):
         return {"n_params": "number of trainable parameters of the network"}
 
 
+def grid_choices(space: CS.ConfigurationSpace) -> list[list[Any]]:
+    """Each hyperparameter's values of a finite grid space (ordinal sequences, categorical choices), in order."""
+    return [list(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices) for hp in space.values()]
+
+
 def sample_grid(space: CS.ConfigurationSpace, n: int, seed: int) -> pd.DataFrame:
     """``n`` distinct configurations drawn uniformly without replacement from a finite grid space."""
-    choices = [list(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices) for hp in space.values()]
+    choices = grid_choices(space)
     sizes = [len(c) for c in choices]
     total = int(np.prod(sizes))
     if not 1 <= n <= total:
