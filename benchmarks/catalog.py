@@ -114,6 +114,10 @@ def names(kind: str | None = None) -> list[str]:
 
 
 def entry(name: str) -> Entry:
+    if not isinstance(name, str):
+        raise UnknownBenchmarkError(
+            f"a benchmark name is a string, got {name!r} ({type(name).__name__}); allowed: {', '.join(CATALOG)}"
+        )
     try:
         return CATALOG[name]
     except KeyError:

@@ -15,7 +15,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,53 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+#: manifest fields that describe how a folder was made, not what it answers: left out of its digest, so that
+#: converting the same published data twice (a new ``created`` time) gives the same checksum
+DIGEST_EXCLUDES = ("provenance", "description")
+
+
+def manifest_digest(manifest: Mapping[str, Any], exclude: tuple[str, ...] = DIGEST_EXCLUDES) -> str:
+    """One sha256 for a whole manifest folder (table, surrogate): its manifest, data files' digests included.
+
+    The manifest is hashed as canonical JSON (sorted keys, no whitespace), so any change to what the
+    folder answers (a metric's direction, the fidelity values, the space, a file's checksum) changes
+    the digest; only the fields in ``exclude`` (how and when it was made) do not.
+    """
+    body = {k: v for k, v in manifest.items() if k not in exclude}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_default)
+    return sha256_bytes(text.encode("ascii"))
+
+
+def member_path(folder: str | os.PathLike, name: Any, *, what: str, error: type[Exception] = ValueError) -> Path:
+    """``folder / name`` for a file that a manifest names, refusing anything but a plain file name.
+
+    A shared manifest is untrusted: a name with a path separator, ``..``, an absolute path or a
+    non-string would let it point outside its folder (where no checksum covers the file).
+    """
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
+            or "\0" in name or Path(name).name != name:
+        raise error(f"{what}: file name {name!r} is not allowed; a manifest may only name plain files inside its folder")
+    return Path(folder) / name
+
+
+def expect(value: Any, types: type | tuple[type, ...], what: str, error: type[Exception] = ValueError) -> Any:
+    """Return ``value`` if it has one of ``types`` (a bool is never taken for a number), else raise ``error``.
+
+    For fields of untrusted manifests: a wrong type is an error naming the field, not a bare exception later.
+    """
+    types = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        names = " or ".join("a number" if t is float else {str: "a string", int: "an integer", list: "a list",
+                                                           dict: "a mapping", bool: "true/false"}.get(t, t.__name__)
+                            for t in types)
+        raise error(f"{what} is {value!r} ({type(value).__name__}); expected {names}")
+    return value
 
 
 # ---------------------------------------------------------------- atomic writes

@@ -43,6 +43,9 @@ import numpy as np
 
 Direction = Literal["minimize", "maximize"]
 
+#: the largest seed a benchmark that takes any seed (a surrogate) accepts: seeds are hashed as 64-bit integers
+MAX_SEED = 2**63 - 1
+
 
 # ---------------------------------------------------------------- errors
 class CurveBenchError(Exception):
@@ -270,7 +273,7 @@ class Benchmark(ABC):
     #: the main validation metric optimizers see, and its test counterpart
     objective: str
     test_objective: str | None
-    #: the seeds the benchmark holds (None: any non-negative integer)
+    #: the seeds the benchmark holds (None: any integer in 0..MAX_SEED)
     seeds: tuple[int, ...] | None
     default_seed: int
     #: where the numbers come from (code version, data checksum, hardware, citation, ...)
@@ -324,8 +327,8 @@ class Benchmark(ABC):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise SeedError(f"seed {seed!r} is not an integer; {self._seed_help()}")
         if self.seeds is None:
-            if seed < 0:
-                raise SeedError(f"seed {seed!r} is negative; {self._seed_help()}")
+            if not 0 <= seed <= MAX_SEED:
+                raise SeedError(f"seed {seed!r} is outside the allowed range; {self._seed_help()}")
             return int(seed)
         if seed not in self.seeds:
             raise SeedError(f"seed {seed!r} is not held by {self.name}; {self._seed_help()}")
@@ -333,7 +336,7 @@ class Benchmark(ABC):
 
     def _seed_help(self) -> str:
         if self.seeds is None:
-            return "allowed: any non-negative integer"
+            return f"allowed: any integer in 0..2**63-1 ({MAX_SEED})"
         return f"allowed: one of {', '.join(map(str, self.seeds))} (None means {self.default_seed})"
 
     def describe(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,7 +70,7 @@ def allowed_values(hp: Any) -> str:
     choices = _choices(hp)
     if choices is not None:
         return "one of " + ", ".join(_r(c) for c in choices)
-    return f"a {'integer' if column_dtype(hp) == 'int64' else 'number'} in [{hp.lower:g}, {hp.upper:g}]"
+    return f"{'an integer' if column_dtype(hp) == 'int64' else 'a number'} in [{hp.lower:g}, {hp.upper:g}]"
 
 
 def check_value(space: CS.ConfigurationSpace, name: str, value: Any) -> None:
@@ -84,6 +85,8 @@ def check_value(space: CS.ConfigurationSpace, name: str, value: Any) -> None:
         return
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"{name}={_r(value)} is not a number; allowed: {allowed_values(hp)}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={_r(value)} is not a finite number; allowed: {allowed_values(hp)}")
     if column_dtype(hp) == "int64" and float(value) != int(value):
         raise ConfigError(f"{name}={_r(value)} is not an integer; allowed: {allowed_values(hp)}")
     if not (hp.lower <= value <= hp.upper) or value != value:

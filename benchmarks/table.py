@@ -37,8 +37,17 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from .io import atomic_dir, atomic_write_json, code_version, sha256_file, utc_now
-from .protocol import Fidelity, Metric, TableFormatError
+from .io import (
+    atomic_dir,
+    atomic_write_json,
+    code_version,
+    expect,
+    manifest_digest,
+    member_path,
+    sha256_file,
+    utc_now,
+)
+from .protocol import ConfigError, Fidelity, Metric, TableFormatError
 from .space import check_frame, column_dtype, hp_names, space_from_dict, space_to_dict
 
 FORMAT = "curvebench-table"
@@ -142,8 +151,7 @@ def write_table(
     seeds = [int(s) for s in seeds]
     mnames = [m.name for m in metrics]
     _check_names(mnames, names, attributes, objective, test_objective)
-    if len(set(seeds)) != len(seeds):
-        raise TableFormatError(f"table {name}: duplicate seeds in {seeds}")
+    _check_seeds(f"table {name}", seeds)
     C, S, F = len(configs), len(seeds), len(fidelity.values)
     if C == 0:
         raise TableFormatError(f"table {name}: no configurations")
@@ -154,11 +162,7 @@ def write_table(
             f"table {name}: configs has column(s) {extra} that are neither hyperparameters {list(names)} "
             f"nor declared attributes {list(attributes)}"
         )
-    check_frame(space, configs)
-    dup = configs.duplicated(subset=list(names))
-    if dup.any():
-        i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise TableFormatError(f"table {name}: config row {i} repeats an earlier configuration: {configs.iloc[i][list(names)].to_dict()}")
+    check_configs(f"table {name}", space, configs)
     arrays: dict[str, np.ndarray] = {}
     for m in metrics:
         if m.name not in values:
@@ -166,12 +170,6 @@ def write_table(
         a = np.asarray(values[m.name], dtype=np.float32)
         if a.shape != (C, S, F):
             raise TableFormatError(f"table {name}: metric {m.name!r} has shape {a.shape}, expected {(C, S, F)}")
-        finite = a[np.isfinite(a)]
-        if finite.size and (finite.min() < m.lower or finite.max() > m.upper):
-            raise TableFormatError(
-                f"table {name}: metric {m.name!r} has values in [{finite.min()}, {finite.max()}], "
-                f"outside its declared bounds [{m.lower}, {m.upper}]"
-            )
         arrays[m.name] = a
     unknown = set(values) - set(mnames)
     if unknown:
@@ -179,10 +177,7 @@ def write_table(
     cost = np.asarray(cost, dtype=np.float32)
     if cost.shape != (C, S, F):
         raise TableFormatError(f"table {name}: cost has shape {cost.shape}, expected {(C, S, F)}")
-    if np.any(cost < 0):
-        raise TableFormatError(f"table {name}: negative cost")
-    if F > 1 and np.any(np.diff(cost, axis=-1) < 0):
-        raise TableFormatError(f"table {name}: cumulative cost decreases along {fidelity.name}")
+    check_values(f"table {name}", metrics, {**arrays, COST: cost}, seeds, fidelity)
 
     frame = pd.DataFrame({"config_id": np.arange(C, dtype=np.int32)})
     for n in names:
@@ -243,6 +238,80 @@ def write_table(
     return path
 
 
+# ---------------------------------------------------------------- the rules (one owner: writer and reader)
+#: seeds are stored as int32
+MAX_SEED = 2**31 - 1
+
+
+def _check_seeds(where: str, seeds: Sequence[int]) -> None:
+    if len(set(seeds)) != len(seeds):
+        raise TableFormatError(f"{where}: duplicate seeds in {list(seeds)}")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise TableFormatError(f"{where}: seed {bad[0]} is outside the allowed range 0..{MAX_SEED}")
+
+
+def check_configs(where: str, space: Any, configs: pd.DataFrame) -> None:
+    """Every configuration lies in ``space`` and none repeats another (TableFormatError naming the row)."""
+    try:
+        check_frame(space, configs)
+    except ConfigError as e:
+        raise TableFormatError(f"{where}: {e}") from None
+    names = list(hp_names(space))
+    dup = configs.duplicated(subset=names)
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise TableFormatError(f"{where}: config row {i} repeats an earlier configuration: {configs.iloc[i][names].to_dict()}")
+
+
+def check_values(
+    where: str, metrics: Sequence[Metric], arrays: Mapping[str, np.ndarray], seeds: Sequence[int], fidelity: Fidelity
+) -> None:
+    """The rules every table's numbers obey, checked by the writer and again by the reader.
+
+    * cost: finite, non-negative and non-decreasing along the fidelity axis, for every run;
+    * each metric: NaN (a value that was not recorded, e.g. after a run diverged) or a finite value
+      within the metric's declared bounds; never +-inf.
+
+    The error names the column, the first offending (config_id, seed, fidelity) and the rule.
+    """
+    fid = np.asarray(fidelity.values)
+    if not np.all(np.isfinite(fid.astype(float))):
+        raise TableFormatError(f"{where}: fidelity values must be finite, got {list(fidelity.values)}")
+
+    def at(mask: np.ndarray) -> str:
+        c, s, f = np.unravel_index(int(np.flatnonzero(mask.reshape(-1))[0]), mask.shape)
+        return f"config_id {int(c)}, seed {seeds[s]}, {fidelity.name}={fid[f].item()}"
+
+    cost = arrays[COST]
+    bad = ~np.isfinite(cost)
+    if bad.any():
+        raise TableFormatError(f"{where}: column {COST!r} at {at(bad)} is {cost[bad][0]}; cost must be finite")
+    bad = cost < 0
+    if bad.any():
+        raise TableFormatError(f"{where}: column {COST!r} at {at(bad)} is {cost[bad][0]}; negative cost is not allowed")
+    if cost.shape[-1] > 1:
+        dec = np.diff(cost, axis=-1) < 0
+        if dec.any():
+            dec = np.concatenate([np.zeros_like(dec[..., :1]), dec], axis=-1)
+            raise TableFormatError(f"{where}: column {COST!r} at {at(dec)}: cumulative cost decreases along "
+                                   f"{fidelity.name} (it must never decrease)")
+    for m in metrics:
+        a = arrays[m.name]
+        bad = np.isinf(a)
+        if bad.any():
+            raise TableFormatError(f"{where}: metric {m.name!r} at {at(bad)} is {a[bad][0]}; values are finite, "
+                                   "or NaN where not recorded")
+        with np.errstate(invalid="ignore"):
+            bad = (a < m.lower) | (a > m.upper)
+        if bad.any():
+            finite = a[np.isfinite(a)]
+            raise TableFormatError(
+                f"{where}: metric {m.name!r} at {at(bad)} is {a[bad][0]}: values in [{finite.min()}, {finite.max()}], "
+                f"outside its declared bounds [{m.lower}, {m.upper}]"
+            )
+
+
 def _check_names(mnames, hps, attributes, objective, test_objective) -> None:
     for n in mnames:
         if n in _RESERVED or n in hps:
@@ -260,7 +329,11 @@ def _check_names(mnames, hps, attributes, objective, test_objective) -> None:
 
 # ---------------------------------------------------------------- reader
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """Read and check a table's manifest (not its data files)."""
+    """Read and check a table's manifest (not its data files): every field the reader uses has the right type.
+
+    A manifest is untrusted input (tables are shared): a wrong type, a file name outside the folder or a
+    malformed checksum is a TableFormatError naming the manifest and the field.
+    """
     path = Path(path)
     mpath = path / MANIFEST
     if not path.is_dir():
@@ -271,6 +344,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TableFormatError(f"{mpath}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise TableFormatError(f"{mpath}: a manifest is a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT:
         raise TableFormatError(f"{mpath}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -281,10 +356,59 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     missing = [k for k in required if k not in manifest]
     if missing:
         raise TableFormatError(f"{mpath}: missing field(s) {missing}")
-    for fname in (CONFIGS, CURVES):
-        if fname not in manifest["files"]:
-            raise TableFormatError(f"{mpath}: 'files' does not list {fname}")
+    _check_manifest_types(mpath, manifest)
     return manifest
+
+
+def _check_manifest_types(mpath: Path, m: dict[str, Any]) -> None:
+    def field(value: Any, types: Any, what: str) -> Any:
+        return expect(value, types, f"{mpath}: {what}", TableFormatError)
+
+    field(m["name"], str, "'name'")
+    field(m["space"], dict, "'space'")
+    for i, h in enumerate(field(m["hyperparameters"], list, "'hyperparameters'")):
+        field(h, str, f"'hyperparameters'[{i}]")
+    fd = field(m["fidelity"], dict, "'fidelity'")
+    field(fd.get("name"), str, "'fidelity.name'")
+    values = field(fd.get("values"), list, "'fidelity.values'")
+    if not values:
+        raise TableFormatError(f"{mpath}: 'fidelity.values' is empty")
+    for i, v in enumerate(values):
+        field(v, (int, float), f"'fidelity.values'[{i}]")
+    field(fd.get("unit", ""), str, "'fidelity.unit'")
+    for i, md in enumerate(field(m["metrics"], list, "'metrics'")):
+        field(md, dict, f"'metrics'[{i}]")
+        field(md.get("name"), str, f"'metrics'[{i}].name")
+        field(md.get("direction"), str, f"'metrics'[{i}].direction")
+        for bound in ("lower", "upper"):
+            v = md.get(bound, 0.0)
+            if isinstance(v, str) and v not in ("inf", "-inf"):
+                raise TableFormatError(f"{mpath}: 'metrics'[{i}].{bound} is {v!r}; expected a number, 'inf' or '-inf'")
+            field(v, (int, float, str), f"'metrics'[{i}].{bound}")
+    field(m["objective"], str, "'objective'")
+    field(m.get("test_objective"), (str, type(None)), "'test_objective'")
+    for i, sd in enumerate(field(m["seeds"], list, "'seeds'")):
+        field(sd, int, f"'seeds'[{i}]")
+    if not m["seeds"]:
+        raise TableFormatError(f"{mpath}: 'seeds' is empty")
+    n = field(m["n_configs"], int, "'n_configs'")
+    if n < 1:
+        raise TableFormatError(f"{mpath}: 'n_configs' is {n}; a table holds at least one configuration")
+    attrs = field(m.get("attributes", {}), dict, "'attributes'")
+    for k, v in attrs.items():
+        field(v, str, f"'attributes'.{k}")
+    files = field(m["files"], dict, "'files'")
+    for fname, rec in files.items():
+        member_path(mpath.parent, fname, what=f"{mpath}: 'files'", error=TableFormatError)
+        field(rec, dict, f"'files'.{fname}")
+        digest = field(rec.get("sha256"), str, f"'files'.{fname}.sha256")
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise TableFormatError(f"{mpath}: 'files'.{fname}.sha256 is {digest!r}; expected 64 lowercase hex digits")
+        if field(rec.get("bytes"), int, f"'files'.{fname}.bytes") < 0:
+            raise TableFormatError(f"{mpath}: 'files'.{fname}.bytes is negative")
+    for fname in (CONFIGS, CURVES):
+        if fname not in files:
+            raise TableFormatError(f"{mpath}: 'files' does not list {fname}")
 
 
 def read_table(path: str | Path, *, verify: bool = True) -> Table:
@@ -298,8 +422,8 @@ def read_table(path: str | Path, *, verify: bool = True) -> Table:
     files = manifest["files"]
     for fname in (CONFIGS, CURVES):
         f = path / fname
-        if not f.is_file():
-            raise TableFormatError(f"{f}: missing (the manifest lists it)")
+        if not f.is_file() or f.is_symlink():
+            raise TableFormatError(f"{f}: missing or not a plain file (the manifest lists it)")
         size, want = f.stat().st_size, files[fname]["bytes"]
         if size != want:
             what = "truncated" if size < want else "longer than recorded"
@@ -338,19 +462,39 @@ def read_table(path: str | Path, *, verify: bool = True) -> Table:
     return table
 
 
-def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
-    space = space_from_dict(manifest["space"])
+def _manifest_objects(path: Path, manifest: dict[str, Any]) -> tuple[Any, Fidelity, list[Metric], tuple[int, ...]]:
+    """The space, fidelity, metrics and seeds a (type-checked) manifest declares, checked by the writer's rules."""
+    mpath = path / MANIFEST
+    try:
+        space = space_from_dict(manifest["space"])
+    except Exception as e:  # noqa: BLE001 - ConfigSpace raises many types on a malformed space
+        raise TableFormatError(f"{mpath}: 'space' is not a valid ConfigSpace space ({type(e).__name__}: {e})") from None
+    try:
+        fidelity = Fidelity(
+            name=manifest["fidelity"]["name"],
+            values=tuple(manifest["fidelity"]["values"]),
+            unit=manifest["fidelity"].get("unit", ""),
+        )
+        metrics = [Metric.from_dict(m) for m in manifest["metrics"]]
+    except (ValueError, TypeError, KeyError) as e:
+        raise TableFormatError(f"{mpath}: {e}") from None
+    seeds = tuple(manifest["seeds"])
+    _check_seeds(str(mpath), seeds)
     names = list(manifest["hyperparameters"])
     if names != list(hp_names(space)):
-        raise TableFormatError(f"{path / MANIFEST}: 'hyperparameters' {names} does not match the space {list(hp_names(space))}")
-    fidelity = Fidelity(
-        name=manifest["fidelity"]["name"],
-        values=tuple(manifest["fidelity"]["values"]),
-        unit=manifest["fidelity"].get("unit", ""),
-    )
-    metrics = [Metric.from_dict(m) for m in manifest["metrics"]]
+        raise TableFormatError(f"{mpath}: 'hyperparameters' {names} does not match the space {list(hp_names(space))}")
+    try:
+        _check_names([m.name for m in metrics], names, manifest.get("attributes", {}), manifest["objective"],
+                     manifest.get("test_objective"))
+    except TableFormatError as e:
+        raise TableFormatError(f"{mpath}: {e}") from None
+    return space, fidelity, metrics, seeds
+
+
+def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
+    space, fidelity, metrics, seeds = _manifest_objects(path, manifest)
+    names = list(manifest["hyperparameters"])
     mnames = [m.name for m in metrics]
-    seeds = tuple(int(s) for s in manifest["seeds"])
     C, S, F = int(manifest["n_configs"]), len(seeds), len(fidelity.values)
 
     cpath = path / CONFIGS
@@ -403,6 +547,8 @@ def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
         a = flat.reshape(C, S, F)
         a.flags.writeable = False
         arrays[col] = a
+    check_configs(str(cpath), space, configs)
+    check_values(str(upath), metrics, arrays, seeds, fidelity)
     return Table(path, manifest, space, fidelity, metrics, seeds, configs, arrays)
 
 
@@ -414,10 +560,6 @@ def _column_numpy(tbl: pa.Table, name: str, where: Path) -> np.ndarray:
 
 
 def table_checksum(manifest: Mapping[str, Any]) -> str:
-    """One digest for a whole table: the sha256 of its data files' sha256s."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for fname in (CONFIGS, CURVES):
-        h.update(manifest["files"][fname]["sha256"].encode())
-    return h.hexdigest()
+    """One digest for a whole table: its manifest (every field but provenance and description), whose
+    ``files`` entry holds the data files' sha256s. Runs record it; see :func:`benchmarks.io.manifest_digest`."""
+    return manifest_digest(manifest)

@@ -196,6 +196,8 @@ class TabularBenchmark(Benchmark):
         chunks, so temporary memory stays small whatever n is.
         """
         if isinstance(configs, np.ndarray) and configs.dtype.kind in "iu":
+            if configs.ndim != 1:
+                raise ConfigError(f"config ids must be a 1-D array; got shape {configs.shape}")
             cid = configs
         else:
             cid = self.config_ids(configs)
@@ -255,8 +257,9 @@ class TabularBenchmark(Benchmark):
         held = self._held_seeds if what == "seed" else self._held_fids
         lo, contiguous = held[0], self._contiguous[what]
         if contiguous and vals.dtype.kind in "iu":
-            np.subtract(vals, lo, out=out, casting="unsafe")
-            if out.min() >= 0 and out.max() < len(held):
+            # range-check the raw values first: a value past the index dtype (e.g. seed 2**32) must not wrap
+            if vals.min() >= lo and vals.max() <= held[-1]:
+                np.subtract(vals, lo, out=out, casting="unsafe")
                 return out
         else:
             pos = np.minimum(np.searchsorted(held, vals), len(held) - 1)

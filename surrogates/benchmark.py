@@ -8,7 +8,7 @@ Differences from a table (everything else is the same protocol):
   between two grid values of the table, metrics are interpolated linearly in
   the model's transformed space (e.g. log loss) and the cumulative cost
   linearly, so the cost still never decreases;
-* ``seeds`` is None: any non-negative integer is a seed, ``default_seed`` is 0.
+* ``seeds`` is None: any integer in 0..2**63-1 is a seed, ``default_seed`` is 0.
   One (config, seed) pair always gives the same curve; different seeds differ
   about as much as the table's real seeds (see :mod:`surrogates.targets`);
 * ``cost_increment`` at fidelity f is ``cost(f) - cost(g)`` with g the largest
@@ -33,6 +33,7 @@ import pandas as pd
 
 from benchmarks.io import shipped_tables_dir
 from benchmarks.protocol import (
+    MAX_SEED,
     BatchResult,
     Benchmark,
     ConfigError,
@@ -43,7 +44,7 @@ from benchmarks.protocol import (
 )
 from benchmarks.space import grid_size
 
-from .store import load_surrogate, read_surrogate_manifest
+from .store import folder_checksum, load_surrogate, read_surrogate_manifest
 from .surrogate import CurveSurrogate
 
 #: how many (config, seed) curves query() and curve() keep (least recently used first out)
@@ -103,7 +104,7 @@ class SurrogateBenchmark(Benchmark):
             **manifest.get("provenance", {}),
             "table": manifest["table"],
             "model": manifest["model"],
-            "checksum": _folder_checksum(manifest),
+            "checksum": folder_checksum(manifest),
             "path": str(path),
         }
         return cls(sur, name=name, provenance=prov)
@@ -149,8 +150,8 @@ class SurrogateBenchmark(Benchmark):
             return np.full(n, self.check_seed(arr.item()), dtype=np.int64)
         if arr.shape != (n,):
             raise ValueError(f"seeds has shape {arr.shape}; expected a scalar or ({n},)")
-        if arr.dtype.kind not in "iu" or (n and arr.min() < 0):
-            bad = next((s for s in arr.tolist() if not isinstance(s, int) or s < 0), arr.tolist()[0])
+        if arr.dtype.kind not in "iu" or (n and (arr.min() < 0 or arr.max() > MAX_SEED)):
+            bad = next((s for s in arr.tolist() if not isinstance(s, int) or not 0 <= s <= MAX_SEED), arr.tolist()[0])
             self.check_seed(bad)
         return arr.astype(np.int64)
 
@@ -271,15 +272,6 @@ class SurrogateBenchmark(Benchmark):
 
 def _choices(hp: Any) -> list:
     return list(getattr(hp, "choices", None) or getattr(hp, "sequence", None) or [hp.value])
-
-
-def _folder_checksum(manifest: Mapping[str, Any]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for fname in sorted(manifest["files"]):
-        h.update(manifest["files"][fname]["sha256"].encode())
-    return h.hexdigest()
 
 
 def surrogate_table_name(path: str | Path) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -418,8 +419,21 @@ class GPRegressor(RegressorMixin, BaseEstimator):
 # ---------------------------------------------------------------- files
 SUFFIX = {"xgboost": ".ubj.gz", "rf": ".skops", "knn": ".skops", "mlp": ".pt", "gp": ".npz"}
 
-#: the only types a skops file may hold when loaded (beyond skops' own defaults)
-_SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+#: the exact types, beyond skops' own safe defaults, that a fitted RandomForestRegressor or KNeighborsRegressor
+#: holds; a skops file naming any other type is refused before anything in it is built
+SKOPS_ALLOWED_TYPES = frozenset({
+    "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.EuclideanDistance32",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+})
+#: the class each skops model file must hold
+_SKOPS_CLASS = {"rf": "sklearn.ensemble.RandomForestRegressor", "knn": "sklearn.neighbors.KNeighborsRegressor"}
+#: a gzipped XGBoost model larger than this when decompressed is refused (no decompression bombs)
+MAX_MODEL_BYTES = 4 << 30
 
 
 def save_regressor(name: str, reg: Any, path: Path) -> None:
@@ -448,22 +462,41 @@ def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: in
         import xgboost as xgb
 
         reg = xgb.XGBRegressor(**{k: v for k, v in params.items() if k in ("n_jobs",)})
-        reg.load_model(bytearray(gzip.decompress(Path(path).read_bytes())))
+        try:
+            reg.load_model(_gunzip(Path(path)))
+        except (OSError, EOFError, zlib.error, xgb.core.XGBoostError) as e:
+            raise ValueError(f"{path}: not a gzipped XGBoost model ({type(e).__name__}: {e})") from None
         return reg
     if name in ("rf", "knn"):
+        import importlib
+
         import skops.io as sio
 
         untrusted = sio.get_untrusted_types(file=path)
-        bad = [t for t in untrusted if not t.startswith(_SKOPS_TRUSTED_PREFIXES)]
+        bad = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
         if bad:
-            raise ValueError(f"{path}: refusing to load types outside scikit-learn/numpy/scipy: {bad}")
-        return sio.load(path, trusted=untrusted)
+            raise ValueError(f"{path}: refusing to load type(s) {bad}: a {name} model file may hold only "
+                             f"skops' defaults and {sorted(SKOPS_ALLOWED_TYPES)}")
+        reg = sio.load(path, trusted=list(untrusted))
+        module, cls = _SKOPS_CLASS[name].rsplit(".", 1)
+        if type(reg) is not getattr(importlib.import_module(module), cls):
+            raise ValueError(f"{path}: holds a {type(reg).__module__}.{type(reg).__name__}, expected {_SKOPS_CLASS[name]}")
+        return reg
     if name == "gp":
         return GPRegressor.load(path, params)
     if name != "mlp":
         raise ValueError(f"no file format for model {name!r}; allowed: {', '.join(SUFFIX)}")
     p = {k: v for k, v in params.items() if k in MLPEnsembleRegressor().get_params()}
     return MLPEnsembleRegressor.load(path, p, n_features, n_outputs)
+
+
+def _gunzip(path: Path) -> bytearray:
+    """Decompress a gzip file, refusing output beyond MAX_MODEL_BYTES."""
+    d = zlib.decompressobj(wbits=31)
+    out = bytearray(d.decompress(path.read_bytes(), MAX_MODEL_BYTES + 1))
+    if len(out) > MAX_MODEL_BYTES or d.unconsumed_tail:
+        raise ValueError(f"{path}: decompresses to more than {MAX_MODEL_BYTES} bytes; refusing it")
+    return out
 
 
 def params_json(params: dict[str, Any]) -> str:

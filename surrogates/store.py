@@ -30,7 +30,10 @@ from benchmarks.io import (
     atomic_write_bytes,
     atomic_write_json,
     code_version,
+    expect,
     hardware,
+    manifest_digest,
+    member_path,
     sha256_file,
     utc_now,
 )
@@ -154,7 +157,22 @@ def _overrides(model: str, params: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v for k, v in params.items() if DEFAULTS[model].get(k) != v} or None
 
 
+#: the top-level manifest fields the reader uses, and their JSON types
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "model": (str,), "model_params": (dict,), "max_components": (int,), "noise": (bool, str, int, float),
+    "random_state": (int, type(None)), "table": (dict,), "space": (dict,), "fidelity": (dict,), "metrics": (list,),
+    "objective": (str,), "noise_scale": (int, float), "n_features": (int,), "blocks": (list,), "files": (dict,),
+}
+#: a probe of this many configurations is predicted at load time and checked against the writer's rules
+PROBE_CONFIGS = 8
+
+
 def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
+    """Read and check a surrogate's manifest: field types, and every file it names a plain name inside the folder.
+
+    A shared manifest is untrusted: a regressor file that the ``files`` checksums do not cover, a name
+    outside the folder or a field of the wrong type is a SurrogateFormatError naming the manifest and field.
+    """
     path = Path(path)
     mpath = path / MANIFEST
     if not mpath.is_file():
@@ -163,30 +181,89 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SurrogateFormatError(f"{mpath}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise SurrogateFormatError(f"{mpath}: a manifest is a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT or manifest.get("format_version") not in READS:
         raise SurrogateFormatError(
             f"{mpath}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
             f"this reader reads {FORMAT!r} versions {', '.join(map(str, READS))}"
         )
+
+    def field(value: Any, types: Any, what: str) -> Any:
+        return expect(value, types, f"{mpath}: {what}", SurrogateFormatError)
+
+    missing = [k for k in _FIELDS if k not in manifest]
+    if missing:
+        raise SurrogateFormatError(f"{mpath}: missing field(s) {missing}")
+    for k, types in _FIELDS.items():
+        field(manifest[k], types, repr(k))
+    files = manifest["files"]
+    for fname, rec in files.items():
+        member_path(path, fname, what=f"{mpath}: 'files'", error=SurrogateFormatError)
+        field(rec, dict, f"'files'.{fname}")
+        digest = field(rec.get("sha256"), str, f"'files'.{fname}.sha256")
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise SurrogateFormatError(f"{mpath}: 'files'.{fname}.sha256 is {digest!r}; expected 64 lowercase hex digits")
+        field(rec.get("bytes"), int, f"'files'.{fname}.bytes")
+    if ARRAYS not in files:
+        raise SurrogateFormatError(f"{mpath}: 'files' does not list {ARRAYS}")
+    for j, b in enumerate(manifest["blocks"]):
+        field(b, dict, f"'blocks'[{j}]")
+        field(b.get("n_targets"), int, f"'blocks'[{j}].n_targets")
     if manifest["format_version"] == 1:  # one model, one file per block
         manifest["regressors"] = {manifest["model"]: {"params": manifest["model_params"], "joint": False,
-                                                      "files": [b["file"] for b in manifest["blocks"]]}}
+                                                      "files": [b.get("file") for b in manifest["blocks"]]}}
+    for name, rec in field(manifest.get("regressors"), dict, "'regressors'").items():
+        field(rec, dict, f"'regressors'.{name}")
+        field(rec.get("params"), dict, f"'regressors'.{name}.params")
+        field(rec.get("joint"), bool, f"'regressors'.{name}.joint")
+        for fname in field(rec.get("files"), list, f"'regressors'.{name}.files"):
+            member_path(path, fname, what=f"{mpath}: 'regressors'.{name}.files", error=SurrogateFormatError)
+            if fname not in files:
+                raise SurrogateFormatError(
+                    f"{mpath}: regressor file {fname!r} is not listed (with its checksum) under 'files'; "
+                    "every file a surrogate loads must be checksummed"
+                )
     return manifest
 
 
+def folder_checksum(manifest: dict[str, Any]) -> str:
+    """The digest runs record for a surrogate: its whole manifest (file checksums included), see manifest_digest."""
+    return manifest_digest(manifest)
+
+
 def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurrogate, dict[str, Any]]:
-    """Read a folder written by :func:`save_surrogate`; return the fitted surrogate and its manifest."""
+    """Read a folder written by :func:`save_surrogate`; return the fitted surrogate and its manifest.
+
+    Nothing in the folder can run code: the manifest and arrays are plain data, regressors load
+    through formats that hold no code (XGBoost UBJSON, torch weights only, skops with an exact type
+    allow-list). The surrogate is then checked against the writer's rules on a small probe.
+    """
     path = Path(path)
     manifest = read_surrogate_manifest(path)
     for fname, rec in manifest["files"].items():
         f = path / fname
-        if not f.is_file():
-            raise SurrogateFormatError(f"{f}: missing (the manifest lists it)")
+        if not f.is_file() or f.is_symlink():
+            raise SurrogateFormatError(f"{f}: missing or not a plain file (the manifest lists it)")
         if verify and (f.stat().st_size != rec["bytes"] or sha256_file(f) != rec["sha256"]):
             raise SurrogateFormatError(f"{f}: checksum mismatch with the manifest: the file is corrupted or foreign")
-    with np.load(path / ARRAYS, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        with np.load(path / ARRAYS, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError) as e:
+        raise SurrogateFormatError(f"{path / ARRAYS}: cannot read ({type(e).__name__}: {e})") from None
+    try:
+        sur = _build(path, manifest, arrays)
+    except SurrogateFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+        raise SurrogateFormatError(f"{path}: cannot load this surrogate ({type(e).__name__}: {e})") from None
+    check_surrogate(path, sur)
+    return sur, manifest
 
+
+def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> CurveSurrogate:
+    mpath = path / MANIFEST
     sur = CurveSurrogate(
         model=manifest["model"],
         model_params=_overrides(manifest["model"], manifest["model_params"]),
@@ -227,4 +304,63 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
         outs = [sum(n_targets)] if sur.joint_[name] else n_targets
         sur.regressors_[name] = [load_regressor(name, path / f, rec["params"], sur.n_features_in_, k)
                                  for f, k in zip(rec["files"], outs, strict=True)]
-    return sur, manifest
+    _check_parts(mpath, sur, arrays)
+    return sur
+
+
+def _check_parts(mpath: Path, sur: CurveSurrogate, arrays: dict[str, np.ndarray]) -> None:
+    """The pieces fit together as the writer made them (one block per metric, then the cost; finite numbers)."""
+    names = [b.name for b in sur.blocks_]
+    want = [*sur.metrics_, "cost"]
+    if names != want:
+        raise SurrogateFormatError(f"{mpath}: blocks {names} do not match the metrics and cost {want}")
+    if sur.objective_ not in sur.metrics_:
+        raise SurrogateFormatError(f"{mpath}: objective {sur.objective_!r} is not a metric; metrics: {list(sur.metrics_)}")
+    if sur.test_objective_ is not None and sur.test_objective_ not in sur.metrics_:
+        raise SurrogateFormatError(f"{mpath}: test_objective {sur.test_objective_!r} is not a metric")
+    if not (np.isfinite(sur.noise_scale_) and sur.noise_scale_ >= 0):
+        raise SurrogateFormatError(f"{mpath}: noise_scale {sur.noise_scale_} must be finite and non-negative")
+    if sur.n_features_in_ != sur.encoder_.n_features:
+        raise SurrogateFormatError(
+            f"{mpath}: n_features {sur.n_features_in_} does not match the space, which encodes to "
+            f"{sur.encoder_.n_features} features"
+        )
+    for key, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise SurrogateFormatError(f"{mpath.parent / ARRAYS}: array {key!r} has dtype {a.dtype}; numbers expected")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise SurrogateFormatError(f"{mpath.parent / ARRAYS}: array {key!r} holds NaN or infinite values")
+    for j, (mean, std) in enumerate(zip(sur.target_mean_, sur.target_std_, strict=True)):
+        if mean.shape != std.shape or not np.all(std > 0):
+            raise SurrogateFormatError(f"{mpath.parent / ARRAYS}: block {j}: target scaling is malformed")
+
+
+def check_surrogate(path: Path, sur: CurveSurrogate) -> None:
+    """Predict a fixed probe of configurations and check the writer's rules on the answers.
+
+    Every metric finite (or NaN nowhere) and within its declared bounds; cost finite, non-negative and
+    non-decreasing along the fidelity grid. A surrogate that breaks them is a SurrogateFormatError.
+    """
+    space = type(sur.space_).from_serialized_dict(sur.space_.to_serialized_dict())
+    space.seed(0)
+    probe = [dict(c) for c in space.sample_configuration(PROBE_CONFIGS)]
+    try:
+        X = sur.encode(probe)
+        curves = sur.predict_curves(X, seeds=np.arange(PROBE_CONFIGS, dtype=np.int64))
+    except Exception as e:  # noqa: BLE001 - any failure of a foreign model is a bad folder
+        raise SurrogateFormatError(f"{path}: the surrogate fails on a probe query ({type(e).__name__}: {e})") from None
+    F = len(sur.fidelity_.values)
+    for name, a in curves.items():
+        if a.shape != (PROBE_CONFIGS, F):
+            raise SurrogateFormatError(f"{path}: {name} predictions have shape {a.shape}, expected {(PROBE_CONFIGS, F)}")
+        if not np.all(np.isfinite(a)):
+            raise SurrogateFormatError(f"{path}: {name} predictions on the probe are not all finite")
+        if name == "cost":
+            if np.any(a < 0) or np.any(np.diff(a, axis=1) < 0):
+                raise SurrogateFormatError(f"{path}: predicted cost is negative or decreases along the fidelity")
+        else:
+            m = sur.metrics_[name]
+            if np.any(a < m.lower) or np.any(a > m.upper):
+                raise SurrogateFormatError(
+                    f"{path}: {name} predictions in [{a.min()}, {a.max()}] leave its bounds [{m.lower}, {m.upper}]"
+                )

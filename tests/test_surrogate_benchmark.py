@@ -149,11 +149,11 @@ def test_surrogate_specific_errors(saved):
     c = dict(b.space.sample_configuration())
     with pytest.raises(ConfigError, match="config_id 3 given"):
         b.query(3)
-    with pytest.raises(SeedError, match="seed -1 is negative; allowed: any non-negative integer"):
+    with pytest.raises(SeedError, match=r"seed -1 is outside the allowed range; allowed: any integer in 0\.\.2\*\*63-1"):
         b.query(c, seed=-1)
     with pytest.raises(FidelityError, match="outside the range; allowed: any value in"):
         b.query_batch([c, c], [1.0, 99.0])
-    with pytest.raises(SeedError, match="seed -2 is negative"):
+    with pytest.raises(SeedError, match="seed -2 is outside the allowed range"):
         b.query_batch([c, c], None, [0, -2])
 
 

