@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,8 @@ def space_to_dict(space: CS.ConfigurationSpace) -> dict[str, Any]:
 
 
 def space_from_dict(d: Mapping[str, Any]) -> CS.ConfigurationSpace:
-    return CS.ConfigurationSpace.from_serialized_dict(dict(d))
+    """The space a manifest describes; ``d`` is left as it is (ConfigSpace pops keys from what it is given)."""
+    return CS.ConfigurationSpace.from_serialized_dict(copy.deepcopy(dict(d)))
 
 
 def hp_names(space: CS.ConfigurationSpace) -> tuple[str, ...]:

@@ -281,7 +281,7 @@ def check_values(
 
     def at(mask: np.ndarray) -> str:
         c, s, f = np.unravel_index(int(np.flatnonzero(mask.reshape(-1))[0]), mask.shape)
-        return f"config_id {int(c)}, seed {seeds[s]}, {fidelity.name}={fid[f].item()}"
+        return f"config_id {int(c)}, seed {seeds[s]}, {fidelity.name}={fid[f].item():g}"
 
     cost = arrays[COST]
     bad = ~np.isfinite(cost)

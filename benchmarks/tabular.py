@@ -108,7 +108,10 @@ class TabularBenchmark(Benchmark):
             key = tuple([config.get(n) for n in self._names])
         except AttributeError:
             raise ConfigError(f"a configuration must be a mapping or an integer config_id, got {type(config).__name__}") from None
-        cid = self._index.get(key)
+        try:
+            cid = self._index.get(key)
+        except TypeError:  # an unhashable value (a list, say): not in the table; _explain_miss names it
+            cid = None
         if cid is None or len(config) != (self._n_hp if self._plain else sum(v is not None for v in key)):
             self._explain_miss(config)
         return cid
@@ -249,7 +252,8 @@ class TabularBenchmark(Benchmark):
         if arr.ndim == 0:
             return self._seed_idx(arr.item()) if what == "seed" else self._fid_idx(arr.item())
         if arr.shape != (n,):
-            raise ValueError(f"{what}s has shape {arr.shape}; expected a scalar or ({n},)")
+            error = SeedError if what == "seed" else FidelityError
+            raise error(f"{what} values have shape {arr.shape}; expected a scalar or ({n},), one per configuration")
         return arr
 
     def _to_index(self, vals: np.ndarray, what: str, out: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ from benchmarks.protocol import (
     Curve,
     FidelityError,
     Result,
+    SeedError,
     UnknownBenchmarkError,
 )
 from benchmarks.space import grid_size
@@ -129,7 +130,7 @@ class SurrogateBenchmark(Benchmark):
                 f = np.full(n, float(self.fidelity.check(arr.item())))
             else:
                 if arr.shape != (n,):
-                    raise ValueError(f"fidelities has shape {arr.shape}; expected a scalar or ({n},)")
+                    raise FidelityError(f"fidelities have shape {arr.shape}; expected a scalar or ({n},), one per configuration")
                 if arr.dtype.kind not in "iuf":
                     raise FidelityError(f"fidelities must be numbers; got dtype {arr.dtype}")
                 f = arr.astype(np.float64)
@@ -149,7 +150,7 @@ class SurrogateBenchmark(Benchmark):
         if arr.ndim == 0:
             return np.full(n, self.check_seed(arr.item()), dtype=np.int64)
         if arr.shape != (n,):
-            raise ValueError(f"seeds has shape {arr.shape}; expected a scalar or ({n},)")
+            raise SeedError(f"seeds have shape {arr.shape}; expected a scalar or ({n},), one per configuration")
         if arr.dtype.kind not in "iu" or (n and (arr.min() < 0 or arr.max() > MAX_SEED)):
             bad = next((s for s in arr.tolist() if not isinstance(s, int) or not 0 <= s <= MAX_SEED), arr.tolist()[0])
             self.check_seed(bad)

@@ -37,7 +37,7 @@ from benchmarks.io import (
     sha256_file,
     utc_now,
 )
-from benchmarks.protocol import Fidelity, Metric
+from benchmarks.protocol import CurveBenchError, Fidelity, Metric
 from benchmarks.space import space_from_dict, space_to_dict
 
 from .encoding import SpaceEncoder
@@ -53,7 +53,7 @@ MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 
 
-class SurrogateFormatError(ValueError):
+class SurrogateFormatError(CurveBenchError, ValueError):
     """A surrogate folder whose files are missing, corrupted or of another format."""
 
 
