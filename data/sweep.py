@@ -25,12 +25,14 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.config_store import ConfigStore
+from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from benchmarks.io import atomic_write_json, code_version, hardware, utc_now
 
 from . import costmodel
 from .checks import (
+    INT_LIMITS,
     MAX_RUNS,
     MAX_SEEDS,
     MAX_SHARD_SECONDS,
@@ -149,9 +151,10 @@ def check_settings(cfg: SweepConfig) -> None:
                             f"distinct integers in {SEED_RANGE[0]}..{SEED_RANGE[1]}")
     if cfg.n_configs * len(seeds) > MAX_RUNS:
         raise SettingsError(f"n_configs={cfg.n_configs} x {len(seeds)} seeds = {cfg.n_configs * len(seeds)} runs is "
-                            f"not allowed: a sweep may hold at most {MAX_RUNS} runs")
+                            f"too many: a sweep may hold at most {MAX_RUNS} runs")
     if not cfg.worker < cfg.n_workers:
-        raise SettingsError(f"worker={cfg.worker} must lie in [0, n_workers={cfg.n_workers})")
+        raise SettingsError(f"worker={cfg.worker} must be an integer in 0..{cfg.n_workers - 1} "
+                            f"(below n_workers={cfg.n_workers})")
     check_float("shard_seconds", cfg.shard_seconds, 0.0, MAX_SHARD_SECONDS, low_open=True)
     if cfg.name is not None and not isinstance(cfg.name, str):
         raise SettingsError(f"name={cfg.name!r} must be a string (or null)")
@@ -427,6 +430,25 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
     if not (out.is_dir() and (out / "manifest.json").is_file()):
         raise SweepStateError(f"the merge of {sw.folder} finished but {out} holds no table; nothing was written")
     return SweepOutcome("written", out, n_done, n)
+
+
+class LauncherCheck(Callback):
+    """Hydra callback (data/conf/sweep.yaml): refuse a launcher setting that would fail only inside the launcher.
+
+    ``hydra.launcher.n_jobs`` (joblib) must be -1 (all cores) or 1..1024; joblib itself only fails on 0
+    after the multirun has started. The check exits the program (SystemExit with the message), since
+    Hydra reports a callback's exception only as a warning.
+    """
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        launcher = config.hydra.get("launcher") or {}
+        if "n_jobs" in launcher:
+            n_jobs = launcher.get("n_jobs")
+            low, high = INT_LIMITS["threads"]
+            if not (is_int(n_jobs) and (n_jobs == -1 or low <= n_jobs <= high)):
+                # Hydra turns a callback's exception into a warning and goes on, so stop here, with the message
+                raise SystemExit(f"error: hydra.launcher.n_jobs={n_jobs!r} must be -1 (all cores) or an integer "
+                                 f"in {low}..{high}")
 
 
 @hydra.main(config_path="conf", config_name="sweep", version_base="1.3")
