@@ -21,6 +21,7 @@ import re
 import stat
 import time
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -341,7 +342,7 @@ def read_shard(path: Path, *, arrays: bool = True) -> tuple[dict[str, np.ndarray
                 data = {k: npz[k] for k in SHARD_ARRAYS} if arrays else {}
         if arrays:
             _arrays_checked(data, meta)
-    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile,
+    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
             NotImplementedError, RuntimeError, OverflowError, MemoryError) as e:
         raise SweepStateError(f"{path}: unreadable shard ({type(e).__name__}: {str(e)[:300]}); delete it and "
                               f"rerun the sweep to redo it") from None
