@@ -375,6 +375,9 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     sw = prepare(cfg)
+    if (sw.folder / "shards").is_symlink():  # a shared sweep folder must not send this run's writes elsewhere
+        raise SweepStateError(f"{sw.folder / 'shards'} is a symbolic link (to {os.readlink(sw.folder / 'shards')}); "
+                              f"shards are written only inside the sweep folder. Replace it with a real folder.")
     removed = clean_stale_tmp(sw.folder)
     if removed:
         log.info("removed %d temporary file(s) left in %s by a killed process: %s", len(removed), sw.folder,

@@ -534,3 +534,16 @@ def test_errors_are_curvebench_errors():
     for cls in (SettingsError, SweepStateError, DatasetError):
         assert issubclass(cls, CurveBenchError) and issubclass(cls, ValueError if cls is not SweepStateError
                                                                 else RuntimeError)
+
+
+def test_a_shards_link_in_a_shared_sweep_folder_is_refused(tiny, tmp_path):
+    """A sweep folder from elsewhere whose shards/ points outside would send this run's writes there."""
+    tmp = _copy_sweep(tiny, tmp_path)
+    folder = sweep_folder(_cfg(tmp))
+    outside = tmp_path / "outside"
+    shutil.move(folder / "shards", outside)
+    (folder / "shards").symlink_to(outside)
+    before = sorted(p.name for p in outside.iterdir())
+    with pytest.raises(SweepStateError, match="is a symbolic link"):
+        run_sweep_outcome(_cfg(tmp, overwrite_table=True))
+    assert sorted(p.name for p in outside.iterdir()) == before
