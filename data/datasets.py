@@ -38,11 +38,12 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.io import atomic_write_bytes, data_root, sha256_file
+from benchmarks.protocol import CurveBenchError
 
 Task = Literal["regression", "classification"]
 
 
-class DatasetError(ValueError):
+class DatasetError(CurveBenchError, ValueError):
     """A dataset that cannot be used: unknown name, bad checksum, bad contents."""
 
 
@@ -297,6 +298,18 @@ def checksums(name: str) -> dict[str, str]:
     return {f.path: f.sha256 for f in spec(name).files}
 
 
+#: the largest file a download may be, and the largest content unpacked from an archive member
+MAX_DOWNLOAD_BYTES = 512 * 2**20
+MAX_CONTENT_BYTES = 1 * 2**30
+
+
+def _unsafe_member(name: str) -> bool:
+    """An archive member name that would point outside an extraction folder (absolute, a drive, '..')."""
+    parts = name.replace("\\", "/").split("/")
+    return (not name or "\x00" in name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":")
+            or ".." in parts)
+
+
 def download(name: str, *, timeout: float = 60.0, opener: Callable[..., io.BufferedIOBase] | None = None) -> list[Path]:
     """Fetch a dataset's files from their public sources into the data root, verifying each sha256.
 
@@ -312,18 +325,26 @@ def download(name: str, *, timeout: float = 60.0, opener: Callable[..., io.Buffe
         if dest.is_file() and sha256_file(dest) == f.sha256:
             out.append(dest)
             continue
+        if _unsafe_member(f.path) or f.path.startswith("./"):
+            raise DatasetError(f"dataset {name!r}: file path {f.path!r} must be relative, inside the data root")
         try:
             with opener(f.url, timeout=timeout) as r:
-                payload = r.read()
+                payload = r.read(MAX_DOWNLOAD_BYTES + 1)
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             raise DatasetMissingError(
                 f"dataset {name!r}: could not download {f.url} ({e}); without network, copy {f.path} into the "
                 f"data root {root} by hand (CURVEBENCH_DATA_ROOT)"
             ) from None
+        if len(payload) > MAX_DOWNLOAD_BYTES:
+            raise DatasetError(f"dataset {name!r}: {f.url} is larger than the {MAX_DOWNLOAD_BYTES} bytes a download "
+                               f"may be; refused. Nothing was written.")
         if f.source != "same":
             try:
                 payload = _to_content(f.source, payload)
-            except (zipfile.BadZipFile, KeyError, ValueError, EOFError, IndexError) as e:
+            except DatasetError as e:
+                raise DatasetError(f"dataset {name!r}: the file downloaded from {f.url}: {e}. Nothing was written.") from None
+            except (zipfile.BadZipFile, KeyError, ValueError, EOFError, IndexError, RuntimeError,
+                    NotImplementedError) as e:
                 raise DatasetError(
                     f"dataset {name!r}: the file downloaded from {f.url} is not what {f.source!r} expects ({e!r}); "
                     f"the source changed. Nothing was written."
@@ -351,8 +372,19 @@ def _to_content(source: str, payload: bytes) -> bytes:
     if source == "gzip":
         return payload
     if source.startswith("zip:"):
+        # nothing is extracted to disk: only the expected member is read, in memory, and an archive that
+        # names any member outside its folder (absolute, '..') or unpacks too large is refused as a whole
         with zipfile.ZipFile(io.BytesIO(payload)) as z:
-            return z.read(source[4:])
+            unsafe = [n for n in z.namelist() if _unsafe_member(n)]
+            if unsafe:
+                raise DatasetError(f"archive member(s) {unsafe[:5]!r} point outside the archive's folder "
+                                   f"(absolute paths and '..' are refused)")
+            info = z.getinfo(source[4:])
+            if info.file_size > MAX_CONTENT_BYTES:
+                raise DatasetError(f"archive member {info.filename!r} unpacks to {info.file_size} bytes, more than "
+                                   f"the {MAX_CONTENT_BYTES} allowed")
+            with z.open(info) as member:
+                return member.read(MAX_CONTENT_BYTES + 1)
     if source == "casp":
         lines = payload.decode().splitlines()[1:]
         rows = [line.split(",") for line in lines if line.strip()]

@@ -47,10 +47,14 @@ def collect(sw: Sweep) -> dict[str, Any]:
         a, meta = read_shard(shard_path(sw.folder, i))
         if meta.get("metric_names") != metric_names:
             raise SweepStateError(f"shard {i}: metrics {meta.get('metric_names')} differ from {metric_names}")
+        if a["metrics"].shape[2] != E:
+            raise SweepStateError(f"{shard_path(sw.folder, i)}: {a['metrics'].shape[2]} epochs, the plan has {E}; "
+                                  f"delete it and rerun")
         planned = sorted(r for g in plan.shards[i] for r in g)
         got = sorted(zip(a["config_id"].tolist(), a["seed"].tolist()))
         if planned != got:
-            raise SweepStateError(f"shard {i} holds runs that differ from its plan; delete it and rerun")
+            raise SweepStateError(f"{shard_path(sw.folder, i)}: holds runs that differ from its plan; delete it "
+                                  f"and rerun")
         for r, (cid, seed) in enumerate(zip(a["config_id"].tolist(), a["seed"].tolist())):
             s = seed_pos[seed]
             seen[cid, s] += 1

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
+import stat
+import time
+import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +32,25 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.io import atomic_write_bytes, atomic_write_json
+from benchmarks.protocol import CurveBenchError
 
 PLAN_VERSION = 1
+#: the largest plan.json or calibration.json read (a 100,000-configuration plan is about 40 MB)
+MAX_JSON_BYTES = 512 * 2**20
+#: the largest shard file read, and the most its arrays may hold uncompressed
+MAX_SHARD_BYTES = 1 * 2**30
+#: the arrays a shard holds (besides ``meta``), with their dtypes and number of dimensions
+SHARD_ARRAYS = {"config_id": ("int32", 1), "seed": ("int32", 1), "metrics": ("float32", 3),
+                "diverged_epoch": ("int32", 1), "n_params": ("int64", 1), "group": ("int32", 1),
+                "group_epoch_seconds": ("float64", 2)}
+#: temporary files of atomic writes (``.<name>.<random>.tmp``) older than this are a killed process's leftovers
+STALE_TMP_SECONDS = 600.0
+_TMP_RE = re.compile(r"\..+\.tmp")
+_SHARD_RE = re.compile(r"shard-(\d{5,})\.npz")
 
 
-class SweepStateError(RuntimeError):
-    """A sweep folder that does not match the settings asked for, or holds inconsistent shards."""
+class SweepStateError(CurveBenchError, RuntimeError):
+    """A sweep folder that does not match the settings asked for, or holds inconsistent or malformed files."""
 
 
 @dataclass
@@ -53,11 +72,28 @@ class Plan:
         }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Plan:
+    def from_json(cls, d: Mapping[str, Any], *, source: str = "plan") -> Plan:
+        """A plan from its JSON form, checked against what :meth:`to_json` writes (SweepStateError naming ``source``)."""
+        if not isinstance(d, Mapping):
+            raise SweepStateError(f"{source}: not a plan (a JSON object is expected, got {type(d).__name__})")
         if d.get("plan_version") != PLAN_VERSION:
-            raise SweepStateError(f"plan_version {d.get('plan_version')!r} is not supported (expected {PLAN_VERSION})")
-        shards = [[[(int(c), int(s)) for c, s in g] for g in sh] for sh in d["shards"]]
-        return cls(dict(d["settings"]), pd.DataFrame(d["configs"]), shards)
+            raise SweepStateError(f"{source}: plan_version {d.get('plan_version')!r} is not supported "
+                                  f"(expected {PLAN_VERSION})")
+        settings, configs, raw = d.get("settings"), d.get("configs"), d.get("shards")
+        if not isinstance(settings, Mapping):
+            raise SweepStateError(f"{source}: 'settings' must be an object")
+        if not isinstance(configs, list) or not all(isinstance(c, Mapping) for c in configs):
+            raise SweepStateError(f"{source}: 'configs' must be a list of objects")
+        if not isinstance(raw, list):
+            raise SweepStateError(f"{source}: 'shards' must be a list")
+        shards = []
+        for i, sh in enumerate(raw):
+            ok = isinstance(sh, list) and all(isinstance(g, list) and all(
+                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) for r in g) for g in sh)
+            if not ok:
+                raise SweepStateError(f"{source}: shard {i} must be a list of groups of [config_id, seed] integer pairs")
+            shards.append([[(c, s) for c, s in g] for g in sh])
+        return cls(dict(settings), pd.DataFrame(configs), shards)
 
 
 def make_plan(settings: Mapping[str, Any], configs: pd.DataFrame, group_keys: Sequence[Any],
@@ -109,10 +145,10 @@ def make_plan(settings: Mapping[str, Any], configs: pd.DataFrame, group_keys: Se
 def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     """Write ``plan`` if the folder has none; else check the stored one has the same settings and configs."""
     path = folder / "plan.json"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         atomic_write_json(path, plan.to_json())
         return plan
-    stored = Plan.from_json(json.loads(path.read_text()))
+    stored = read_plan(path)
     want = json.loads(json.dumps(plan.settings, default=str))
     if stored.settings != want:
         diff = {k: (stored.settings.get(k), want.get(k)) for k in set(stored.settings) | set(want)
@@ -133,6 +169,28 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
         raise SweepStateError(f"{path}: the stored shards differ from the ones these settings give; "
                               f"the code that groups runs changed. Use another name or remove the folder.")
     return stored
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A JSON file of a sweep folder (which may come from another machine): SweepStateError naming it if bad."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise SweepStateError(f"{path}: the {what} is not a regular file")
+        if st.st_size > MAX_JSON_BYTES:
+            raise SweepStateError(f"{path}: the {what} has {st.st_size} bytes, more than the {MAX_JSON_BYTES} allowed")
+        with open(path, "rb") as f:
+            return json.loads(f.read(MAX_JSON_BYTES + 1).decode("utf-8"))
+    except SweepStateError:
+        raise
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
+        raise SweepStateError(f"{path}: unreadable {what} ({type(e).__name__}: {str(e)[:200]}); delete the sweep "
+                              f"folder to start over, or use another name") from None
+
+
+def read_plan(path: Path) -> Plan:
+    """Read and check a sweep's ``plan.json`` (SweepStateError naming the file when it is not a valid plan)."""
+    return Plan.from_json(read_json_file(path, "plan"), source=str(path))
 
 
 def shard_path(folder: Path, index: int) -> Path:
@@ -165,15 +223,162 @@ def write_shard(folder: Path, index: int, arrays: Mapping[str, np.ndarray], meta
     return True
 
 
+def _check_zip(path: Path, z: zipfile.ZipFile, arrays: bool) -> None:
+    """Refuse a shard archive whose members are not the writer's, or whose arrays would not fit the limits.
+
+    Each member's ``.npy`` header is read first, so a header that announces a huge
+    array (numpy would allocate it before noticing the data is missing) or a
+    pickled object array is refused before anything is allocated.
+    """
+    names = [i.filename for i in z.infolist()]
+    want = {"meta", *SHARD_ARRAYS} if arrays else {"meta"}
+    if len(names) != len(set(names)) or not all(n.endswith(".npy") for n in names):
+        raise ValueError(f"members {names[:10]} are not the writer's (unique .npy arrays)")
+    have = {n[:-4] for n in names}
+    if arrays and have != want:
+        raise ValueError(f"arrays {sorted(have)} differ from the writer's {sorted(want)}")
+    if "meta" not in have:
+        raise ValueError("no 'meta' array")
+    total = 0
+    for info in z.infolist():
+        if info.filename[:-4] not in want:
+            continue
+        total += info.file_size
+        if total > MAX_SHARD_BYTES:
+            raise ValueError(f"its arrays hold more than the {MAX_SHARD_BYTES} bytes a shard may hold")
+        with z.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"{info.filename}: .npy format version {version} is not the writer's")
+            header = f.tell() if f.seekable() else None
+        if dtype.hasobject:
+            raise ValueError(f"{info.filename}: object arrays (pickled data) are refused")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if header is not None and nbytes != info.file_size - header:
+            raise ValueError(f"{info.filename}: its header announces {nbytes} bytes of data, the file holds "
+                             f"{info.file_size - header}")
+
+
+def _meta_checked(meta: Any, index: int | None) -> dict[str, Any]:
+    """The shard's metadata, checked against what :func:`data.sweep.run_shard` writes."""
+    if not isinstance(meta, dict):
+        raise ValueError("its metadata is not a JSON object")
+    need = {"shard": int, "metric_names": list, "wall_seconds": (int, float), "device": str, "threads": int,
+            "hardware": dict}
+    for key, typ in need.items():
+        if key not in meta or not isinstance(meta[key], typ) or isinstance(meta[key], bool):
+            raise ValueError(f"metadata {key}={meta.get(key)!r} is missing or of the wrong type")
+    if index is not None and meta["shard"] != index:
+        raise ValueError(f"metadata says shard {meta['shard']!r}, the file name says {index}")
+    if not meta["metric_names"] or not all(isinstance(m, str) for m in meta["metric_names"]):
+        raise ValueError(f"metadata metric_names={meta['metric_names']!r} must be a non-empty list of names")
+    if not (math.isfinite(meta["wall_seconds"]) and meta["wall_seconds"] >= 0):
+        raise ValueError(f"metadata wall_seconds={meta['wall_seconds']!r} must be a finite number >= 0")
+    if not 1 <= meta["threads"] <= 1024:
+        raise ValueError(f"metadata threads={meta['threads']!r} must be in 1..1024")
+    for key in ("code_version", "started", "finished"):
+        if key in meta and not isinstance(meta[key], str):
+            raise ValueError(f"metadata {key}={meta[key]!r} must be a string")
+    return meta
+
+
+def _arrays_checked(a: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """The writer's rules for a shard's arrays: dtypes, dimensions, matching lengths and value ranges."""
+    for key, (dtype, ndim) in SHARD_ARRAYS.items():
+        if a[key].dtype != np.dtype(dtype) or a[key].ndim != ndim:
+            raise ValueError(f"array {key} is {a[key].dtype} with {a[key].ndim} dimension(s), expected {dtype} "
+                             f"with {ndim}")
+    n, m, e = a["metrics"].shape
+    if n < 1 or e < 1 or m != len(meta["metric_names"]):
+        raise ValueError(f"array metrics has shape {a['metrics'].shape}; expected (runs >= 1, "
+                         f"{len(meta['metric_names'])} metrics, epochs >= 1)")
+    for key in ("config_id", "seed", "diverged_epoch", "n_params", "group"):
+        if a[key].shape != (n,):
+            raise ValueError(f"array {key} has shape {a[key].shape}, expected ({n},) like metrics")
+    g = a["group_epoch_seconds"].shape[0]
+    if a["group_epoch_seconds"].shape != (g, e) or g < 1:
+        raise ValueError(f"array group_epoch_seconds has shape {a['group_epoch_seconds'].shape}, expected "
+                         f"(groups, {e})")
+    if (a["config_id"] < 0).any() or (a["n_params"] < 0).any():
+        raise ValueError("negative config_id or n_params")
+    if ((a["diverged_epoch"] < -1) | (a["diverged_epoch"] >= e)).any():
+        raise ValueError(f"diverged_epoch outside -1..{e - 1}")
+    if ((a["group"] < 0) | (a["group"] >= g)).any():
+        raise ValueError(f"group outside 0..{g - 1}")
+    if not (np.isfinite(a["group_epoch_seconds"]).all() and (a["group_epoch_seconds"] >= 0).all()):
+        raise ValueError("group_epoch_seconds holds negative or non-finite times")
+
+
 def read_shard(path: Path, *, arrays: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """A shard's arrays and metadata; ``arrays=False`` reads the metadata alone (the arrays come back empty)."""
+    """A shard's arrays and metadata; ``arrays=False`` reads the metadata alone (the arrays come back empty).
+
+    A shard may come from another machine (a sweep resumed elsewhere), so it is
+    read as untrusted: never unpickled, its archive members and ``.npy`` headers
+    checked before any array is allocated, and its arrays and metadata checked
+    against the writer's rules. Anything else raises SweepStateError naming the file.
+    """
+    path = Path(path)
+    m = _SHARD_RE.fullmatch(path.name)
+    index = int(m.group(1)) if m else None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files if k != "meta"} if arrays else {}
-            meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError) as e:
-        raise SweepStateError(f"{path}: unreadable shard ({e}); delete it and rerun the sweep to redo it") from None
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > MAX_SHARD_BYTES:
+            raise ValueError(f"{st.st_size} bytes, more than the {MAX_SHARD_BYTES} a shard may have")
+        with open(path, "rb") as fh:
+            with zipfile.ZipFile(fh) as z:
+                _check_zip(path, z, arrays)
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as npz:
+                meta_arr = npz["meta"]
+                if meta_arr.dtype.kind != "U" or meta_arr.shape != ():
+                    raise ValueError("its metadata is not one JSON string")
+                meta = _meta_checked(json.loads(str(meta_arr)), index)
+                data = {k: npz[k] for k in SHARD_ARRAYS} if arrays else {}
+        if arrays:
+            _arrays_checked(data, meta)
+    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
+            NotImplementedError, RuntimeError, OverflowError, MemoryError) as e:
+        raise SweepStateError(f"{path}: unreadable shard ({type(e).__name__}: {str(e)[:300]}); delete it and "
+                              f"rerun the sweep to redo it") from None
     return data, meta
+
+
+def clean_stale_tmp(folder: Path, *, older_than: float = STALE_TMP_SECONDS, now: float | None = None) -> list[Path]:
+    """Remove the temporary files a killed process left in a sweep folder; return what was removed.
+
+    Only names of the atomic writes' pattern (``.<name>.<random>.tmp``, and the
+    shard writer's ``.shard-NNNNN.npz.<pid>.tmp``), only directly in ``folder``
+    and ``folder/shards`` (never through a symbolic link to a folder, never
+    recursing), and only files older than ``older_than`` seconds: a younger one may
+    be another worker's write in progress on the same folder.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for d in (folder, folder / "shards"):
+        try:
+            if not stat.S_ISDIR(os.lstat(d).st_mode):
+                continue
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            if not _TMP_RE.fullmatch(entry.name):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) or now - st.st_mtime < older_than:
+                    continue
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                continue
+    return removed
 
 
 def done_shards(folder: Path, n_shards: int) -> set[int]:

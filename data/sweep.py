@@ -14,6 +14,7 @@ every shard is done the sweep merges them into a table (see :mod:`data.merge`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,11 +25,25 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.config_store import ConfigStore
+from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from benchmarks.io import atomic_write_json, code_version, hardware, utc_now
 
 from . import costmodel
+from .checks import (
+    INT_LIMITS,
+    MAX_RUNS,
+    MAX_SEEDS,
+    MAX_SHARD_SECONDS,
+    SEED_RANGE,
+    SettingsError,
+    check_float,
+    check_limit,
+    check_name,
+    check_str,
+    is_int,
+)
 from .datasets import Splits, load_splits
 from .engine import resolve_device, train_group
 from .families import Family, get_family
@@ -36,9 +51,11 @@ from .rng import run_key
 from .shards import (
     Plan,
     SweepStateError,
+    clean_stale_tmp,
     done_shards,
     load_or_write_plan,
     make_plan,
+    read_json_file,
     read_shard,
     shard_path,
     write_shard,
@@ -94,7 +111,11 @@ ConfigStore.instance().store(name="sweep_schema", node=SweepConfig)
 
 
 def sweep_name(cfg: SweepConfig) -> str:
-    return cfg.name or f"{cfg.family}-{cfg.dataset}"
+    """The sweep's folder and table name (``name``, else "<family>-<dataset>"), refused unless a safe folder name."""
+    if cfg.name:
+        return check_name("name", cfg.name)
+    return check_name(f"name (default from family={cfg.family!r}, dataset={cfg.dataset!r})",
+                      f"{cfg.family}-{cfg.dataset}")
 
 
 def sweep_folder(cfg: SweepConfig) -> Path:
@@ -105,26 +126,42 @@ def table_folder(cfg: SweepConfig) -> Path:
     return Path(cfg.tables_dir or PACKAGE_DIR / "tables") / sweep_name(cfg)
 
 
-def _check(cfg: SweepConfig) -> None:
-    if cfg.n_configs < 1:
-        raise ValueError(f"n_configs={cfg.n_configs} must be >= 1")
-    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ValueError(f"seeds={cfg.seeds} must be a non-empty list of distinct integers")
-    if cfg.epochs is not None and cfg.epochs < 1:
-        raise ValueError(f"epochs={cfg.epochs} must be >= 1")
-    if not 0 <= cfg.worker < cfg.n_workers:
-        raise ValueError(f"worker={cfg.worker} must lie in [0, n_workers={cfg.n_workers})")
-    if cfg.threads < 1:
-        raise ValueError(f"threads={cfg.threads} must be >= 1")
-    at_least = {"max_group": (cfg.max_group, 1), "shard_runs": (cfg.shard_runs, 1), "calib_epochs": (cfg.calib_epochs, 1),
-                "calib_configs": (cfg.calib_configs, 2), "max_train_rows": (cfg.max_train_rows, 2),
-                "max_shards": (cfg.max_shards, 0)}
-    for key, (value, low) in at_least.items():
-        if value is not None and value < low:
-            raise ValueError(f"{key}={value} must be >= {low}" + (" (or null)" if key in ("max_train_rows", "max_shards")
-                                                                   else ""))
-    if not cfg.shard_seconds > 0:
-        raise ValueError(f"shard_seconds={cfg.shard_seconds} must be > 0")
+def check_settings(cfg: SweepConfig) -> None:
+    """Refuse any setting outside what is allowed, naming the value and the allowed range (SettingsError).
+
+    Every integer has a documented upper limit (``data.checks.INT_LIMITS``, docs/data.md), and the
+    sweep's name, which becomes a folder name, may not hold path separators or '..'.
+    """
+    for key in ("n_configs", "sample_seed", "split_seed", "max_group", "shard_runs", "worker", "n_workers",
+                "threads", "calib_configs", "calib_epochs"):
+        check_limit(key, getattr(cfg, key))
+    for key in ("epochs", "max_train_rows", "max_shards"):
+        check_limit(key, getattr(cfg, key), nullable=True)
+    for key in ("family", "dataset", "device"):
+        check_str(key, getattr(cfg, key))
+    for key in ("data_root", "sweeps_dir", "tables_dir"):
+        check_str(key, getattr(cfg, key), nullable=True)
+    for key in ("merge", "overwrite_table", "progress"):
+        if not isinstance(getattr(cfg, key), bool):
+            raise SettingsError(f"{key}={getattr(cfg, key)!r} must be true or false")
+    seeds = cfg.seeds
+    if (not isinstance(seeds, (list, tuple)) or not 1 <= len(seeds) <= MAX_SEEDS or len(set(map(repr, seeds))) != len(seeds)
+            or not all(is_int(s) and SEED_RANGE[0] <= s <= SEED_RANGE[1] for s in seeds)):
+        raise SettingsError(f"seeds={seeds!r} must be a non-empty list of at most {MAX_SEEDS} "
+                            f"distinct integers in {SEED_RANGE[0]}..{SEED_RANGE[1]}")
+    if cfg.n_configs * len(seeds) > MAX_RUNS:
+        raise SettingsError(f"n_configs={cfg.n_configs} x {len(seeds)} seeds = {cfg.n_configs * len(seeds)} runs is "
+                            f"too many: a sweep may hold at most {MAX_RUNS} runs")
+    if not cfg.worker < cfg.n_workers:
+        raise SettingsError(f"worker={cfg.worker} must be an integer in 0..{cfg.n_workers - 1} "
+                            f"(below n_workers={cfg.n_workers})")
+    check_float("shard_seconds", cfg.shard_seconds, 0.0, MAX_SHARD_SECONDS, low_open=True)
+    if cfg.name is not None and not isinstance(cfg.name, str):
+        raise SettingsError(f"name={cfg.name!r} must be a string (or null)")
+    sweep_name(cfg)  # the name becomes a folder name; the default one comes from family and dataset
+
+
+_check = check_settings  # the former name
 
 
 @dataclass
@@ -148,7 +185,7 @@ def _py(v: Any) -> Any:
 
 def prepare(cfg: SweepConfig) -> Sweep:
     """Load the data, sample the configurations and write (or check) the plan."""
-    _check(cfg)
+    check_settings(cfg)
     if cfg.data_root:  # through the environment, so that every loader (and any child process) sees it
         root = Path(cfg.data_root).expanduser().resolve()
         if not root.is_dir():
@@ -190,10 +227,8 @@ def train_runs(sw: Sweep, runs: list[tuple[int, int]], device: torch.device, *, 
 def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
     """Time a spread of configurations alone and fit the cost model (once per sweep folder)."""
     path = sw.folder / "calibration.json"
-    if path.exists():
-        import json
-
-        return json.loads(path.read_text())
+    if path.exists() or path.is_symlink():
+        return read_calibration(path)
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     work = [sw.family.workload(r, sw.data) for r in records]
     picks = costmodel.pick_calibration(sw.plan.configs, work, sw.cfg.calib_configs)
@@ -219,6 +254,30 @@ def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
              "relative error %.1f%%", sw.folder.name, len(picks), out["compute_seconds"],
              100 * model["loo_relative_error_median"])
     return out
+
+
+def read_calibration(path: Path) -> dict[str, Any]:
+    """Read and check a sweep's ``calibration.json`` (SweepStateError naming the file when it is malformed)."""
+    d = read_json_file(path, "calibration")
+
+    def bad(what: str) -> SweepStateError:
+        return SweepStateError(f"{path}: {what}; delete the file to time the calibration again")
+
+    if not isinstance(d, dict) or not isinstance(d.get("model"), dict) or not isinstance(d.get("runs"), list):
+        raise bad("not a calibration (an object with 'model' and 'runs' is expected)")
+    m = d["model"]
+    coef = m.get("coefficients")
+    if (not isinstance(coef, list) or len(coef) != len(costmodel.FEATURES)
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) and c >= 0
+                       for c in coef)):
+        raise bad(f"model coefficients {coef!r} must be {len(costmodel.FEATURES)} finite numbers >= 0")
+    for key in ("loo_relative_error_median", "loo_relative_error_max"):
+        v = m.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise bad(f"model {key}={v!r} must be a number")
+    if not is_int(m.get("n_calibration_runs")) or not is_int(d.get("epochs_timed")):
+        raise bad("model n_calibration_runs and epochs_timed must be integers")
+    return d
 
 
 def _progress(bar, step: float):
@@ -271,11 +330,58 @@ def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> No
                 f"threads (mixing them changes the rounding row by row), or sweep into another sweeps_dir")
 
 
+@dataclass
+class SweepOutcome:
+    """What a run of a sweep did: whether the table exists now, and whether this run wrote it."""
+
+    #: "written" (this run merged the table), "exists" (written before; not rewritten), "written_by_other"
+    #: (another worker merged it meanwhile), "unfinished" (shards left), "not_merged" (merge=false)
+    status: str
+    table: Path | None
+    shards_done: int
+    shards: int
+
+    def message(self) -> str:
+        if self.status == "written":
+            return f"table written: {self.table}"
+        if self.status == "exists":
+            return f"table already written before this run, not rewritten: {self.table} (overwrite_table=true rewrites it)"
+        if self.status == "written_by_other":
+            return f"table written by another worker: {self.table}"
+        if self.status == "not_merged":
+            return f"table not written (merge=false): all {self.shards} shards are done"
+        return (f"table not written: {self.shards_done} of {self.shards} shards are done; rerun the same command "
+                f"to continue")
+
+
+def table_exists(out: Path) -> bool:
+    """Whether ``out`` holds a table (a folder with a manifest); a folder that is something else is an error."""
+    if not out.exists() and not out.is_symlink():
+        return False
+    if out.is_dir() and (out / "manifest.json").is_file():
+        return True
+    raise SweepStateError(f"{out} exists but is not a table (no manifest.json); remove it, or write the table "
+                          f"elsewhere (tables_dir=...)")
+
+
 def run_sweep(cfg: SweepConfig) -> Path | None:
-    """Run (or resume) a sweep; return the table folder once merged, else None."""
+    """Run (or resume) a sweep; return the table folder once merged (or found written), else None."""
+    return run_sweep_outcome(cfg).table
+
+
+def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
+    """Run (or resume) a sweep; say what happened to its table (see :class:`SweepOutcome`)."""
+    check_settings(cfg)  # before anything acts on a setting (threads=0 would fail inside torch)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     sw = prepare(cfg)
+    if (sw.folder / "shards").is_symlink():  # a shared sweep folder must not send this run's writes elsewhere
+        raise SweepStateError(f"{sw.folder / 'shards'} is a symbolic link (to {os.readlink(sw.folder / 'shards')}); "
+                              f"shards are written only inside the sweep folder. Replace it with a real folder.")
+    removed = clean_stale_tmp(sw.folder)
+    if removed:
+        log.info("removed %d temporary file(s) left in %s by a killed process: %s", len(removed), sw.folder,
+                 ", ".join(p.name for p in removed))
     n = len(sw.plan.shards)
     mine = [i for i in range(n) if i % cfg.n_workers == cfg.worker]
     done = done_shards(sw.folder, n)
@@ -306,29 +412,52 @@ def run_sweep(cfg: SweepConfig) -> Path | None:
     finally:
         if bar is not None:
             bar.close()
-    if cfg.merge and len(done_shards(sw.folder, n)) == n:
-        from .merge import merge
+    n_done = len(done_shards(sw.folder, n))
+    if n_done < n:
+        return SweepOutcome("unfinished", None, n_done, n)
+    if not cfg.merge:
+        return SweepOutcome("not_merged", None, n_done, n)
+    from .merge import merge
 
-        out = table_folder(cfg)
-        if out.exists() and not cfg.overwrite_table:
-            log.info("table %s already written; not merging again (overwrite_table=true to rewrite it)", out)
-            return out
-        try:
-            return merge(sw, device=device, out=out, overwrite=cfg.overwrite_table)
-        except (FileExistsError, OSError) as e:
-            if out.is_dir() and (out / "manifest.json").is_file():  # another worker merged first
-                log.info("table %s was written by another worker (%s)", out, e)
-                return out
-            raise
-    return None
+    out = table_folder(cfg)
+    if table_exists(out) and not cfg.overwrite_table:
+        log.info("table %s already written; not merging again (overwrite_table=true to rewrite it)", out)
+        return SweepOutcome("exists", out, n_done, n)
+    try:
+        merge(sw, device=device, out=out, overwrite=cfg.overwrite_table)
+    except (FileExistsError, OSError) as e:
+        if out.is_dir() and (out / "manifest.json").is_file():  # another worker merged first
+            log.info("table %s was written by another worker (%s)", out, e)
+            return SweepOutcome("written_by_other", out, n_done, n)
+        raise
+    if not (out.is_dir() and (out / "manifest.json").is_file()):
+        raise SweepStateError(f"the merge of {sw.folder} finished but {out} holds no table; nothing was written")
+    return SweepOutcome("written", out, n_done, n)
+
+
+class LauncherCheck(Callback):
+    """Hydra callback (data/conf/sweep.yaml): refuse a launcher setting that would fail only inside the launcher.
+
+    ``hydra.launcher.n_jobs`` (joblib) must be -1 (all cores) or 1..1024; joblib itself only fails on 0
+    after the multirun has started. The check exits the program (SystemExit with the message), since
+    Hydra reports a callback's exception only as a warning.
+    """
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        launcher = config.hydra.get("launcher") or {}
+        if "n_jobs" in launcher:
+            n_jobs = launcher.get("n_jobs")
+            low, high = INT_LIMITS["threads"]
+            if not (is_int(n_jobs) and (n_jobs == -1 or low <= n_jobs <= high)):
+                # Hydra turns a callback's exception into a warning and goes on, so stop here, with the message
+                raise SystemExit(f"error: hydra.launcher.n_jobs={n_jobs!r} must be -1 (all cores) or an integer "
+                                 f"in {low}..{high}")
 
 
 @hydra.main(config_path="conf", config_name="sweep", version_base="1.3")
 def main(cfg: Any) -> None:
     sc = SweepConfig(**OmegaConf.to_container(cfg, resolve=True))
-    path = run_sweep(sc)
-    if path is not None:
-        print(f"table written: {path}")
+    print(run_sweep_outcome(sc).message())
 
 
 if __name__ == "__main__":

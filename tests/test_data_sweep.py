@@ -141,10 +141,18 @@ def test_a_shard_is_never_replaced(tmp_path):
     """Two processes that run the same shard: the first file stays, the second is dropped with a warning."""
     from data.shards import read_shard, shard_path, write_shard
 
-    assert write_shard(tmp_path, 3, {"x": np.arange(3)}, {"by": "first"})
-    assert not write_shard(tmp_path, 3, {"x": np.arange(5)}, {"by": "second"})
-    arrays, meta = read_shard(shard_path(tmp_path, 3))
-    assert meta["by"] == "first" and arrays["x"].tolist() == [0, 1, 2]
+    def arrays(n):
+        return {"config_id": np.arange(n, dtype=np.int32), "seed": np.zeros(n, np.int32),
+                "metrics": np.zeros((n, 2, 3), np.float32), "diverged_epoch": np.full(n, -1, np.int32),
+                "n_params": np.ones(n, np.int64), "group": np.zeros(n, np.int32),
+                "group_epoch_seconds": np.ones((1, 3))}
+
+    meta = {"shard": 3, "metric_names": ["a", "b"], "wall_seconds": 1.0, "device": "cpu", "threads": 1,
+            "hardware": {}}
+    assert write_shard(tmp_path, 3, arrays(3), {**meta, "by": "first"})
+    assert not write_shard(tmp_path, 3, arrays(5), {**meta, "by": "second"})
+    got, meta = read_shard(shard_path(tmp_path, 3))
+    assert meta["by"] == "first" and got["config_id"].tolist() == [0, 1, 2]
     assert [p.name for p in shard_path(tmp_path, 3).parent.iterdir()] == [shard_path(tmp_path, 3).name]  # no temporary file left
 
 
