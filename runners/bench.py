@@ -58,7 +58,9 @@ def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
         f"== {cfg.name}: {out['n_runs']} runs = {b} benchmarks x {o} optimizers x {len(cfg.seeds)} seeds "
         f"x workers {list(cfg.n_workers)}; budget {cfg.budget.amount:g} {_kind(cfg)} per run ==",
         f"  ran {out['ran']}, already finished {out['skipped']}, failed {out['failed']}, "
-        f"not run (benchmark or optimizer not available) {out['n_unavailable_runs']}",
+        f"not run (benchmark or optimizer not available) {out['n_unavailable_runs']}"
+        + (f", taken by another process {out['taken']}" if out.get("taken") else "")
+        + (f", conflicting with runs another study finished {len(out['conflicts'])}" if out.get("conflicts") else ""),
         f"  time: runs {out['seconds_runs']:.0f} s, report {out['seconds_report']:.0f} s, total {seconds:.0f} s",
         f"  results: {out['study_dir']}",
     ]
@@ -105,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"make bench: {e}", file=sys.stderr)
         return 1
     print(_summary(cfg, out, time.perf_counter() - t0), flush=True)
-    return 1 if out["failed"] or out["report_error"] else 0
+    return 1 if out["failed"] or out.get("conflicts") or out["report_error"] else 0
 
 
 if __name__ == "__main__":

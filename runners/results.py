@@ -11,16 +11,28 @@ rules that make studies resumable and safe:
   differs: a result is never silently overwritten;
 * a folder without a complete meta.json is an interrupted run; it is redone from
   scratch (its events file is replaced), which is correct because runs are
-  deterministic.
+  deterministic;
+* a finished run is verified before it is skipped: meta.json parses, says
+  complete, and events.parquet exists with the checksum meta.json records.
+  Otherwise the run is *damaged*: it is never skipped and never written over;
+  the next run of it moves the folder aside (``seed-<k>.damaged-<UTC time>``)
+  and redoes it;
+* one process at a time writes a run folder: a lock file beside it
+  (``.seed-<k>.lock``, :func:`run_lock`) is held from the last completion
+  check to the write of meta.json. A process that finds it held reports the run
+  as taken by another process (:class:`RunTakenError`), not as failed.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import json
+import os
 import platform
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -39,17 +51,25 @@ EVENTS_FILE = "events.parquet"
 META_FILE = "meta.json"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
-RunState = Literal["complete", "partial", "missing"]
+#: lock files live beside the run folder: ``<workers-n>/.seed-<k>.lock``
+LOCK_SUFFIX = ".lock"
+#: how a damaged run folder is renamed before the run is redone: ``seed-<k>.damaged-<UTC time>``
+DAMAGED_INFIX = ".damaged-"
+
+RunState = Literal["complete", "damaged", "partial", "missing"]
 
 __all__ = [
     "EVENTS_FILE",
     "META_FILE",
     "RunConflictError",
+    "RunTakenError",
     "build_meta",
     "read_events",
     "read_meta",
     "run_dir",
+    "run_lock",
     "run_state",
+    "verify_run",
     "should_run",
     "write_run",
 ]
@@ -57,6 +77,10 @@ __all__ = [
 
 class RunConflictError(RuntimeError):
     """A finished run exists in the requested folder but was made with a different configuration."""
+
+
+class RunTakenError(RuntimeError):
+    """Another process holds the run folder's lock (it is running or writing that run right now)."""
 
 
 def check_label(kind: str, value: str) -> str:
@@ -82,23 +106,129 @@ def run_dir(root: str | Path, study: str, benchmark: str, optimizer: str, n_work
 
 
 def read_meta(path: str | Path) -> dict[str, Any] | None:
-    """The run's meta.json, or None when there is none."""
+    """The run's meta.json, or None when there is none.
+
+    A meta.json that is not a JSON object raises :class:`RunConflictError` naming the file.
+    """
     f = Path(path) / META_FILE
     if not f.is_file():
         return None
     try:
-        return json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise RunConflictError(f"{f} is not valid JSON ({e}); inspect and remove it by hand") from None
+        meta = json.loads(f.read_bytes())
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
+        raise RunConflictError(f"{f} is not valid JSON ({e}); the run is damaged") from None
+    if not isinstance(meta, dict):
+        raise RunConflictError(f"{f} holds a JSON {type(meta).__name__}, not an object; the run is damaged")
+    return meta
+
+
+def verify_run(path: str | Path) -> tuple[RunState, str]:
+    """The state of a run folder and, unless complete or missing, why.
+
+    ``complete``: meta.json parses, says ``"status": "complete"``, and events.parquet
+    exists with the sha256 meta.json records. ``damaged``: meta.json is unreadable,
+    or it says complete but the events file is missing or differs. ``partial``: the
+    folder exists without a complete meta.json (an interrupted run, or one running
+    now). ``missing``: no folder.
+    """
+    path = Path(path)
+    if not path.exists():
+        return "missing", ""
+    try:
+        meta = read_meta(path)
+    except RunConflictError as e:
+        return "damaged", str(e)
+    except OSError as e:
+        return "damaged", f"{path / META_FILE} cannot be read ({e})"
+    if meta is None:
+        return "partial", f"no {META_FILE}: interrupted, or running now"
+    if meta.get("status") != "complete":
+        return "partial", f"{META_FILE} says status {meta.get('status')!r}"
+    events = path / EVENTS_FILE
+    if not events.is_file():
+        return "damaged", f"{META_FILE} says complete but {events} is missing"
+    want = meta.get("events_sha256")
+    if not isinstance(want, str):
+        return "damaged", f"{path / META_FILE} records no events_sha256"
+    try:
+        have = sha256_file(events)
+    except OSError as e:
+        return "damaged", f"{events} cannot be read ({e})"
+    if have != want:
+        return "damaged", f"{events} does not match the checksum in {META_FILE} (changed or torn after the run)"
+    return "complete", ""
 
 
 def run_state(path: str | Path) -> RunState:
-    """``"complete"`` (meta.json says so), ``"partial"`` (folder without it) or ``"missing"``."""
+    """``complete`` (verified), ``damaged``, ``partial`` (folder without a complete meta.json) or ``missing``."""
+    return verify_run(path)[0]
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of a run folder: ``.<folder name>.lock`` beside it."""
     path = Path(path)
-    meta = read_meta(path)
-    if meta is not None and meta.get("status") == "complete":
-        return "complete"
-    return "partial" if path.exists() else "missing"
+    return path.parent / f".{path.name}{LOCK_SUFFIX}"
+
+
+@contextmanager
+def run_lock(path: str | Path, *, timeout: float = 0) -> Iterator[Path]:
+    """Hold the run folder's lock (``filelock``); :class:`RunTakenError` when another process holds it.
+
+    ``timeout`` seconds to wait for it (0: do not wait). The lock file is left in
+    place afterwards (removing it would race with a process waiting for it).
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    lp = lock_path(path)
+    lp.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lp), timeout=timeout, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunTakenError(f"{path} is taken by another process (it holds {lp})") from None
+    try:
+        yield lp
+    finally:
+        lock.release()
+
+
+def is_locked(path: str | Path) -> bool:
+    """Whether another process holds the run folder's lock right now."""
+    if not lock_path(path).exists():
+        return False
+    try:
+        with run_lock(path):
+            return False
+    except RunTakenError:
+        return True
+
+
+def clean_stale_tmp(path: str | Path) -> list[Path]:
+    """Remove the temporary files an interrupted write left in a run folder (``.<name>.<random>.tmp``).
+
+    Call only while holding the folder's lock: no other writer can be using them then.
+    """
+    path = Path(path)
+    gone = []
+    if path.is_dir():
+        for p in path.glob(".*.tmp"):
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                gone.append(p)
+    return gone
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename a (damaged) run folder to ``<name>.damaged-<UTC time>`` beside it; return the new path."""
+    path = Path(path)
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for i in range(1000):
+        dest = path.with_name(f"{path.name}{DAMAGED_INFIX}{stamp}" + (f"-{i}" if i else ""))
+        if not dest.exists():
+            os.replace(path, dest)
+            return dest
+    raise RuntimeError(f"cannot find a free name to move {path} aside")  # pragma: no cover
 
 
 def _canonical(obj: Any) -> Any:
@@ -128,7 +258,7 @@ def should_run(path: str | Path, run_config: Mapping[str, Any]) -> bool:
     """
     path = Path(path)
     if run_state(path) != "complete":
-        return True
+        return True  # missing, partial or damaged: it must run (a damaged folder is moved aside first)
     meta = read_meta(path) or {}
     old, new = _canonical(meta.get("config", {})), _canonical(dict(run_config))
     if old != new:
@@ -278,8 +408,11 @@ def write_run(path: str | Path, result: RunResult, meta: Mapping[str, Any]) -> P
     Refuses to write over a complete run (check with :func:`should_run` first).
     """
     path = Path(path)
-    if run_state(path) == "complete":
+    state, why = verify_run(path)
+    if state == "complete":
         raise RunConflictError(f"{path} already holds a finished run; refusing to overwrite it")
+    if state == "damaged":
+        raise RunConflictError(f"{path} holds a damaged run ({why}); move it aside first (set_aside)")
     path.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(result.events, preserve_index=False)
     with atomic_path(path / EVENTS_FILE) as tmp:
@@ -292,6 +425,7 @@ def write_run(path: str | Path, result: RunResult, meta: Mapping[str, Any]) -> P
 def read_events(path: str | Path) -> Any:
     """The events of a finished run as a pandas DataFrame."""
     path = Path(path)
-    if run_state(path) != "complete":
-        raise FileNotFoundError(f"{path} holds no finished run (no complete {META_FILE})")
+    state, why = verify_run(path)
+    if state != "complete":
+        raise FileNotFoundError(f"{path} holds no finished run (no complete {META_FILE})" + (f": {why}" if why else ""))
     return pq.read_table(path / EVENTS_FILE).to_pandas()

@@ -6,7 +6,10 @@
 
 Each run writes ``<results_dir>/<study>/<benchmark>/<optimizer>/workers-<n>/seed-<k>/``
 (docs/runner.md). A finished run with the same configuration is skipped; one
-with a different configuration is an error, never an overwrite.
+with a different configuration is an error, never an overwrite. One process at
+a time writes a run folder (a lock beside it); a damaged run is moved aside and
+redone. Command-line overrides are data: ``_target_`` and Hydra's other
+instantiation keys come only from the config groups (:mod:`runners.checks`).
 """
 
 from __future__ import annotations
@@ -20,15 +23,25 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.io import utc_now
 from benchmarks.protocol import Benchmark
 
 from . import conf_schema
+from .checks import RunConfigError, check_composed, check_override
 from .optimizer import Optimizer
-from .results import build_meta, run_dir, should_run, write_run
+from .results import (
+    RunTakenError,
+    build_meta,
+    clean_stale_tmp,
+    run_dir,
+    run_lock,
+    set_aside,
+    should_run,
+    verify_run,
+    write_run,
+)
 from .simulator import Budget, simulate
 
 log = logging.getLogger(__name__)
@@ -42,9 +55,7 @@ _RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler")
 
 conf_schema.register()
 
-
-class RunConfigError(ValueError):
-    """A run configuration that cannot work (unknown optimizer argument, missing extra, ...)."""
+__all__ = ["RunConfigError", "check_optimizer_config", "execute", "load_benchmark", "run_config"]
 
 
 # ---------------------------------------------------------------- building blocks
@@ -112,14 +123,19 @@ def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
     """Check an optimizer node against its class; return the class.
 
     Unknown hyperparameters (misspelt keys) are an error naming the allowed ones.
+    The target must be a class that subclasses :class:`runners.optimizer.Optimizer`
+    (``package.module.Class`` or ``package.module:Class``); no other callable is called.
     """
     if "_target_" not in node:
         raise RunConfigError(f"optimizer config has no _target_: {dict(node)}")
     if "name" not in node:
         raise RunConfigError(f"optimizer config for {node['_target_']} has no `name` (the results folder label)")
     cls = _resolve_target(str(node["_target_"]))
-    if isinstance(cls, type) and not issubclass(cls, Optimizer):
-        raise RunConfigError(f"{node['_target_']} is not a runners.optimizer.Optimizer subclass")
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise RunConfigError(
+            f"optimizer _target_ {node['_target_']!r} is not a runners.optimizer.Optimizer subclass "
+            f"(it is {type(cls).__name__} {getattr(cls, '__qualname__', cls)!r}); only optimizer classes are allowed"
+        )
     params = _accepted_params(cls)
     if params is not None:
         given = [k for k in node if k not in _META_KEYS]
@@ -177,62 +193,107 @@ def _to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- one run
+def optimizer_factory(node: Mapping[str, Any]) -> Callable[..., Optimizer]:
+    """The optimizer class of a checked node with its hyperparameters bound (no recursive instantiation)."""
+    cls = check_optimizer_config(node)
+    params = {k: v for k, v in node.items() if k not in _META_KEYS}
+    return functools.partial(cls, **params)
+
+
 def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict[str, Any]:
-    """Run (or skip) one configured run. Returns ``{"path", "state": "ran" | "skipped", "summary"}``."""
+    """Run (or skip) one configured run.
+
+    Returns ``{"path", "state", "summary"}`` with state ``"ran"``, ``"skipped"``
+    (finished with the same configuration, verified) or ``"taken"`` (another
+    process holds the run's lock: it runs it now); ``"note"`` says when a
+    damaged folder was moved aside. Raises :class:`RunConflictError` when a
+    finished run there has a different configuration, :class:`RunConfigError`
+    for a configuration that is not allowed.
+    """
     c = _to_container(cfg)
+    check_composed(c)
     ident = run_config(c)
     bname = c["benchmark"]["name"]
-    oname = c["optimizer"].get("name")
-    if not oname:
-        raise RunConfigError("optimizer config has no `name` (the results folder label)")
+    oname = c["optimizer"]["name"]
     path = run_dir(c["results_dir"], c["study"], bname, oname, c["n_workers"], c["seed"])
     if not should_run(path, ident):
         if not quiet:
             log.info("skip %s (finished with the same configuration)", path)
         return {"path": str(path), "state": "skipped", "summary": None}
 
-    check_optimizer_config(c["optimizer"])
-    onode = {k: v for k, v in c["optimizer"].items() if k != "name"}
-    onode["_partial_"] = True
+    factory = optimizer_factory(c["optimizer"])
     try:
-        factory = instantiate(onode)
-    except Exception as e:
-        lib = _missing_extra(e)
-        if lib is not None:
-            raise RunConfigError(
-                f"optimizer {oname} needs the optional library {lib!r}: pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
-            ) from e
-        raise
-    bench = instantiate(c["benchmark"])
-    budget = Budget(c["budget"]["kind"], float(c["budget"]["amount"]))
-    started = utc_now()
-    result = simulate(
-        bench, factory, seed=int(c["seed"]), n_workers=int(c["n_workers"]), budget=budget, overhead=c["overhead"]
-    )
-    meta = build_meta(
-        result,
-        bench,
-        study=c["study"],
-        benchmark_name=bname,
-        optimizer_name=oname,
-        run_config=ident,
-        started_utc=started,
-    )
-    meta["resolved_config"] = c
-    write_run(path, result, meta)
+        with run_lock(path):
+            # another process may have finished (or damaged) it between the check above and the lock
+            if not should_run(path, ident):
+                return {"path": str(path), "state": "skipped", "summary": None}
+            note = ""
+            state, why = verify_run(path)
+            if state == "damaged":
+                moved = set_aside(path)
+                note = f"damaged run ({why}) moved aside to {moved.name} and redone"
+                log.warning("%s: %s", path, note)
+            clean_stale_tmp(path)
+            result, meta = _simulate(c, factory, ident)
+            write_run(path, result, meta)
+    except RunTakenError as e:
+        if not quiet:
+            log.info("%s", e)
+        return {"path": str(path), "state": "taken", "summary": None, "note": str(e)}
     if not quiet:
         s = result.summary
         log.info(
             "%s: %d evaluations, %d trials, simulated %.1f s, stop: %s", path, s["n_events"], s["n_trials"],
             s["end_time"], s["stop_reason"],
         )
-    return {"path": str(path), "state": "ran", "summary": result.summary}
+    out = {"path": str(path), "state": "ran", "summary": result.summary}
+    if note:
+        out["note"] = note
+    return out
+
+
+def _simulate(c: dict[str, Any], factory: Callable[..., Optimizer], ident: dict[str, Any]) -> tuple[Any, dict]:
+    bench = load_benchmark(c["benchmark"]["name"], c["benchmark"].get("path"))  # never a configurable _target_
+    budget = Budget(c["budget"]["kind"], float(c["budget"]["amount"]))
+    started = utc_now()
+    try:
+        result = simulate(
+            bench, factory, seed=int(c["seed"]), n_workers=int(c["n_workers"]), budget=budget, overhead=c["overhead"]
+        )
+    except ModuleNotFoundError as e:
+        lib = _missing_extra(e)
+        if lib is not None:
+            raise RunConfigError(
+                f"optimizer {c['optimizer']['name']} needs the optional library {lib!r}: "
+                f"pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
+            ) from e
+        raise
+    meta = build_meta(
+        result,
+        bench,
+        study=c["study"],
+        benchmark_name=c["benchmark"]["name"],
+        optimizer_name=c["optimizer"]["name"],
+        run_config=ident,
+        started_utc=started,
+    )
+    meta["resolved_config"] = c
+    return result, meta
+
+
+def check_task_overrides(overrides: list[str]) -> None:
+    """Refuse command-line overrides that name code to call (``optimizer._target_=...``, ``x={_target_: ...}``)."""
+    for o in overrides:
+        check_override(o, "command line", study=False)
 
 
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    check_task_overrides(list(HydraConfig.get().overrides.task))
     out = execute(cfg)
-    print(f"{out['state']}: {out['path']}")
+    print(f"{out['state']}: {out['path']}" + (f" ({out['note']})" if out.get("note") else ""))
 
 
 if __name__ == "__main__":

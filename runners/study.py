@@ -9,6 +9,11 @@ A study is a YAML file in runners/conf/studies/ (or a path to one), merged onto
 dotlist syntax). Every run is composed from the same Hydra config tree as
 ``python -m runners.run`` and lands in its fixed folder, so an interrupted
 study resumes where it stopped and a finished run is never redone.
+
+A study file is data, not code: it may not hold ``_target_`` or Hydra's other
+instantiation keys at any depth, nor may its overrides (which can only set
+optimizer hyperparameters); names that become folders must be plain labels, and
+every size has a limit (:mod:`runners.checks`, docs/runner.md "Limits").
 """
 
 from __future__ import annotations
@@ -28,8 +33,22 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from benchmarks.io import atomic_write_json, utc_now
 
 from . import conf_schema
+from .checks import (
+    MAX_N_JOBS,
+    MAX_N_WORKERS,
+    MAX_SEED,
+    MAX_STUDY_FILE_BYTES,
+    MAX_STUDY_RUNS,
+    RunConfigError,
+    check_budget,
+    check_composed,
+    check_data,
+    check_int,
+    check_keys,
+    check_override,
+)
 from .conf_schema import BudgetConf, Overhead
-from .results import RunConflictError, run_dir, run_state, should_run
+from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
 
 log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -69,21 +88,93 @@ class StudyConf:
 
 # ---------------------------------------------------------------- loading
 def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
-    """The study config: a study YAML merged onto :class:`StudyConf`, then ``key=value`` overrides."""
+    """The study config: a study YAML merged onto :class:`StudyConf`, then ``key=value`` overrides.
+
+    Both are checked as data (no instantiation keys at any depth, only the keys
+    of :class:`StudyConf`, only optimizer hyperparameters in ``overrides``) and
+    every value against its limits: :class:`RunConfigError` names the key, the
+    value and where it came from.
+    """
     p = Path(name_or_path)
     f = p if p.suffix in (".yaml", ".yml") else CONF_DIR / "studies" / f"{name_or_path}.yaml"
     if not f.is_file():
         known = sorted(x.stem for x in (CONF_DIR / "studies").glob("*.yaml"))
         raise FileNotFoundError(f"unknown study {name_or_path!r}; known studies: {', '.join(known)} (or a YAML path)")
+    size = f.stat().st_size
+    if size > MAX_STUDY_FILE_BYTES:
+        raise RunConfigError(f"study file {f} has {size:,} bytes; the limit is {MAX_STUDY_FILE_BYTES:,}")
+    fields = list(StudyConf.__dataclass_fields__)
+    src = f"study file {f}"
+    try:
+        raw = OmegaConf.load(f)
+    except Exception as e:  # noqa: BLE001 - yaml and OmegaConf raise several types
+        raise RunConfigError(f"{src} is not a valid YAML mapping ({type(e).__name__}: {e})") from None
+    if not isinstance(raw, DictConfig):
+        raise RunConfigError(f"{src} must be a YAML mapping of study keys ({', '.join(fields)})")
+    check_data(raw, src)
+    check_keys(raw, fields, "the study", src)
+    cli = []
+    for o in overrides:
+        where = f"command-line override {o!r}"
+        if not isinstance(o, str) or "=" not in o:
+            raise RunConfigError(f"{where} is not key=value")
+        key = o.split("=", 1)[0].strip()
+        check_data({k: None for k in key.split(".")}, where)
+        check_keys({key.split(".", 1)[0]: None}, fields, "the study", where)
+        try:
+            parsed = OmegaConf.from_dotlist([o])
+        except Exception as e:  # noqa: BLE001
+            raise RunConfigError(f"{where} cannot be parsed ({type(e).__name__}: {e})") from None
+        check_data(parsed, where)
+        cli.append(parsed)
     base = OmegaConf.structured(StudyConf)
-    cfg = OmegaConf.merge(base, OmegaConf.load(f), OmegaConf.from_dotlist(list(overrides)))
+    try:
+        cfg = OmegaConf.merge(base, raw, *cli)
+        resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    except RunConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - OmegaConf validation errors name the key; keep them, add the source
+        raise RunConfigError(f"{src} (with overrides {list(overrides)}): {type(e).__name__}: {e}") from None
     assert isinstance(cfg, DictConfig)
+    check_data(resolved, f"{src} after resolving interpolations")
     if OmegaConf.is_missing(cfg, "name"):
         cfg.name = f.stem
     for key in ("benchmarks", "optimizers", "seeds", "n_workers"):
         if OmegaConf.is_missing(cfg, key) or len(cfg[key]) == 0:
             raise ValueError(f"study {cfg.name}: `{key}` is empty; it needs at least one value")
+    check_study(cfg, src)
     return cfg
+
+
+def check_study(cfg: DictConfig, source: str = "study") -> None:
+    """Labels, overrides and limits of a merged study config (RunConfigError naming the value and the rule)."""
+    check_label("study", cfg.name)
+    for item in cfg.benchmarks:
+        if isinstance(item, (DictConfig, dict)):
+            item = dict(item)
+            if set(item) - {"name", "path"} or "name" not in item:
+                raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {{name: ..., path: ...}}")
+            if item.get("path") is not None and (not isinstance(item["path"], str) or "${" in item["path"]):
+                raise RunConfigError(f"{source}: benchmark path {item['path']!r} must be a plain folder path")
+            item = item["name"]
+        check_label("benchmark", item)
+    for o in cfg.optimizers:
+        check_label("optimizer", o)
+    for x in cfg.seeds:
+        check_int("seeds entry", x, 0, MAX_SEED, source)
+    for x in cfg.n_workers:
+        check_int("n_workers entry", x, 1, MAX_N_WORKERS, source)
+    check_int("n_jobs", cfg.n_jobs, 1, MAX_N_JOBS, source)
+    check_budget(cfg.budget.kind, cfg.budget.amount, source)
+    for key in ("results_dir", "report_dir"):
+        v = cfg[key]
+        if not isinstance(v, str) or not v or "${" in v:
+            raise RunConfigError(f"{source}: {key}={v!r} must be a plain folder path")
+    n = len(cfg.benchmarks) * len(cfg.optimizers) * len(cfg.seeds) * len(cfg.n_workers)
+    if n > MAX_STUDY_RUNS:
+        raise RunConfigError(f"{source}: the study has {n:,} runs; the limit is {MAX_STUDY_RUNS:,} per study")
+    for o in cfg.overrides:
+        check_override(o, f"{source}, `overrides`", study=True)
 
 
 @dataclass
@@ -96,7 +187,7 @@ class PlannedRun:
     seed: int
     config: dict[str, Any]
     path: Path
-    state: str = "missing"  # complete | partial | missing | conflict | unavailable
+    state: str = "missing"  # complete | damaged | partial | missing | conflict | unavailable
     note: str = ""
 
     @property
@@ -104,22 +195,26 @@ class PlannedRun:
         return (self.benchmark, self.optimizer, self.n_workers, self.seed)
 
 
-def _benchmark_overrides(item: Any) -> tuple[str, list[str]]:
+def _benchmark_node(item: Any) -> tuple[str, list[str], dict[str, Any]]:
+    """(name, the benchmark group choice, the benchmark node to set after composing)."""
+    from .checks import BENCHMARK_LOADER
+
     if isinstance(item, (DictConfig, dict)):
         item = dict(item)
         unknown = set(item) - {"name", "path"}
         if unknown or "name" not in item:
             raise ValueError(f"benchmark entry {item} must be a name or {{name: ..., path: ...}}")
         if item.get("path"):
-            return item["name"], ["benchmark=table", f"benchmark.name={item['name']}", f"benchmark.path={item['path']}"]
+            name = check_label("benchmark", item["name"])
+            return name, ["benchmark=table"], {"_target_": BENCHMARK_LOADER, "name": name, "path": str(item["path"])}
         item = item["name"]
-    name = str(item)
+    name = check_label("benchmark", str(item))
     if (CONF_DIR / "benchmark" / f"{name}.yaml").is_file():
-        return name, [f"benchmark={name}"]
+        return name, [f"benchmark={name}"], {}
     from benchmarks.catalog import entry
 
     entry(name)  # UnknownBenchmarkError with suggestions
-    return name, ["benchmark=schema", f"benchmark.name={name}"]
+    return name, ["benchmark=schema"], {"_target_": BENCHMARK_LOADER, "name": name, "path": None}
 
 
 def available(item: Any) -> tuple[bool, str]:
@@ -139,32 +234,39 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
     from .run import _to_container, run_config
 
     conf_schema.register()
+    check_study(cfg)
     runs: list[PlannedRun] = []
-    common = [
-        f"study={cfg.name}",
-        f"budget.kind={cfg.budget.kind.value if hasattr(cfg.budget.kind, 'value') else cfg.budget.kind}",
-        f"budget.amount={cfg.budget.amount}",
-        f"overhead={cfg.overhead.value if hasattr(cfg.overhead, 'value') else cfg.overhead}",
-        f"results_dir={cfg.results_dir}",
-    ]
+    # the study's own values are set on the composed config, never pasted into override strings
+    common = {
+        "study": str(cfg.name),
+        "budget": {"kind": str(getattr(cfg.budget.kind, "value", cfg.budget.kind)), "amount": float(cfg.budget.amount)},
+        "overhead": str(getattr(cfg.overhead, "value", cfg.overhead)),
+        "results_dir": str(cfg.results_dir),
+    }
     with initialize_config_module(config_module="runners.conf", version_base="1.3"):
         for item in cfg.benchmarks:
-            bname, bover = _benchmark_overrides(item)
+            bname, bover, bnode = _benchmark_node(item)
             for oname in cfg.optimizers:
-                composed = compose("run", overrides=[*bover, f"optimizer={oname}", *common, *cfg.overrides])
+                check_label("optimizer", oname)
+                composed = compose("run", overrides=[*bover, f"optimizer={oname}", *cfg.overrides])
                 base = _to_container(composed)
+                base.update(common)
+                if bnode:
+                    base["benchmark"] = dict(bnode)
                 for n in cfg.n_workers:
                     for seed in cfg.seeds:
                         c = {**base, "n_workers": int(n), "seed": int(seed)}
+                        check_composed(c, f"study {cfg.name}, {bname} x {oname}")
                         path = run_dir(c["results_dir"], c["study"], bname, c["optimizer"]["name"], n, seed)
                         pr = PlannedRun(bname, c["optimizer"]["name"], int(n), int(seed), c, path)
-                        state = run_state(path)
+                        state, why = verify_run(path)
                         if state == "complete":
                             try:
                                 should_run(path, run_config(c))
                             except RunConflictError as e:
-                                state, pr.note = "conflict", str(e)
+                                state, why = "conflict", str(e)
                         pr.state = state
+                        pr.note = why if state in ("damaged", "conflict") else ""
                         runs.append(pr)
     return runs
 
@@ -177,6 +279,8 @@ def _execute(config: dict[str, Any]) -> dict[str, Any]:
     logging.getLogger("runners").setLevel(logging.WARNING)
     try:
         return execute(config, quiet=True)
+    except RunConflictError as e:  # another study finished this run with other settings meanwhile
+        return {"path": None, "state": "conflict", "error": f"{type(e).__name__}: {e}", "trace": ""}
     except Exception as e:  # noqa: BLE001 - reported per run at the end of the study
         return {"path": None, "state": "failed", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}
 
@@ -250,8 +354,26 @@ def write_plan(
         ],
         "failures": list(failures),
     }
+    _clean_old_tmp(study_dir)
     atomic_write_json(study_dir / PLAN_FILE, plan)
     return study_dir / PLAN_FILE
+
+
+#: a temporary file of the plan older than this was left by a killed process (a live write takes milliseconds)
+STALE_TMP_SECONDS = 3600
+
+
+def _clean_old_tmp(study_dir: Path) -> None:
+    """Remove ``.study.json.<random>.tmp`` files that a killed study left (older than STALE_TMP_SECONDS)."""
+    if not study_dir.is_dir():
+        return
+    now = time.time()
+    for p in study_dir.glob(f".{PLAN_FILE}.*.tmp"):
+        try:
+            if p.is_file() and not p.is_symlink() and now - p.stat().st_mtime > STALE_TMP_SECONDS:
+                p.unlink()
+        except OSError:
+            pass
 
 
 def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
@@ -282,9 +404,16 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         raise RunConflictError(f"{len(conflicts)} finished run(s) conflict with this study: {conflicts[0].note}")
     todo = [r for r in runs if r.state not in ("complete", "unavailable")]
     n_done = sum(r.state == "complete" for r in runs)
+    damaged = [r for r in runs if r.state == "damaged"]
+    if damaged:
+        _loud(
+            f"{len(damaged)} damaged run(s) will be redone; each damaged folder is kept beside it as "
+            f"seed-<k>.damaged-<UTC time>. First: {damaged[0].path}: {damaged[0].note}"
+        )
     write_plan(cfg, runs, unavailable=unavailable)
     print(
         f"study {cfg.name}: {len(runs)} runs planned, {n_done} already finished, {len(todo)} to run"
+        + (f" ({len(damaged)} of them damaged)" if damaged else "")
         + (f", {len(runs) - n_done - len(todo)} skipped (not available here)" if unavailable else ""),
         flush=True,
     )
@@ -294,18 +423,35 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     failed = {k: o for k, o in outcomes.items() if o["state"] == "failed"}
     for o in list(failed.values())[:5]:
         print(f"FAILED run: {o['error']}\n{o['trace']}", file=sys.stderr)
-    failures = [
-        {"benchmark": b, "optimizer": o, "n_workers": w, "seed": s, "error": failed[(b, o, w, s)]["error"]}
-        for (b, o, w, s) in sorted(failed)
-    ]
+    conflicted = {k: o for k, o in outcomes.items() if o["state"] == "conflict"}
+    for o in list(conflicted.values())[:3]:
+        print(f"CONFLICT: {o['error']}", file=sys.stderr)
+    taken = sorted(k for k, o in outcomes.items() if o["state"] == "taken")
+    if taken:
+        print(
+            f"study {cfg.name}: {len(taken)} run(s) were taken by another process (it runs them now); "
+            "not counted as failures: see `python -m runners.study status` later",
+            file=sys.stderr,
+        )
+
+    def rows(d: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"benchmark": b, "optimizer": o, "n_workers": w, "seed": s, "error": d[(b, o, w, s)]["error"]}
+            for (b, o, w, s) in sorted(d)
+        ]
+
+    failures, conflicts = rows(failed), rows(conflicted)
     study_dir = Path(cfg.results_dir) / cfg.name
-    write_plan(cfg, runs, unavailable=unavailable, failures=failures, status="finished")
+    write_plan(cfg, runs, unavailable=unavailable, failures=failures + conflicts, status="finished")
     counts = Counter(o["state"] for o in outcomes.values())
     out: dict[str, Any] = {
         "study_dir": str(study_dir),
         "n_runs": len(runs),
         "ran": counts.get("ran", 0),
         "skipped": n_done + counts.get("skipped", 0),
+        "taken": len(taken),
+        "conflicts": conflicts,
+        "redone_damaged": [o["note"] for o in outcomes.values() if o.get("note") and o["state"] == "ran"],
         "unavailable": list(unavailable),
         "n_unavailable_runs": sum(r.state == "unavailable" for r in runs),
         "failed": len(failed),
@@ -375,13 +521,23 @@ def _loud(msg: str) -> None:
 
 # ---------------------------------------------------------------- status
 def status(cfg: DictConfig, *, show: int = 20) -> dict[str, int]:
-    """Print what the study holds: counts per state and the first runs that are not complete."""
+    """Print what the study holds: counts per state and the first runs that are not complete.
+
+    States: complete (verified against its checksum), damaged (meta.json
+    unreadable, or the events file missing or changed; redone by the next
+    ``run``, the damaged folder kept aside), running (a partial run whose lock
+    another process holds), partial, missing, conflict.
+    """
     runs = plan(cfg)
+    for r in runs:
+        if r.state in ("partial", "missing") and is_locked(r.path):
+            r.state, r.note = "running", "taken by another process (it holds the run's lock)"
     counts = Counter(r.state for r in runs)
     print(f"study {cfg.name} in {Path(cfg.results_dir) / cfg.name}: {len(runs)} runs")
-    for state in ("complete", "partial", "missing", "conflict"):
+    for state in ("complete", "damaged", "running", "partial", "missing", "conflict"):
         print(f"  {state:9s} {counts.get(state, 0)}")
-    pending = [r for r in runs if r.state != "complete"]
+    order = {"damaged": 0, "conflict": 1, "running": 2, "partial": 3, "missing": 4}
+    pending = sorted((r for r in runs if r.state != "complete"), key=lambda r: order.get(r.state, 9))
     for r in pending[:show]:
         print(f"  {r.state:9s} {r.path}" + (f"  ({r.note})" if r.note else ""))
     if len(pending) > show:
@@ -415,15 +571,22 @@ def parse_args(argv: Sequence[str]) -> tuple[str, str, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     action, study, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = load_study(study, overrides)
+    try:
+        cfg = load_study(study, overrides)
+    except (RunConfigError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
     if action == "status":
         status(cfg)
         return 0
     out = run_study(cfg)
-    print(f"study {out['study_dir']}: {out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed")
+    print(
+        f"study {out['study_dir']}: {out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed"
+        + (f", {out['taken']} taken by another process" if out["taken"] else "")
+        + (f", {len(out['conflicts'])} conflict(s) with runs another study finished" if out["conflicts"] else "")
+    )
     if out["report"]:
         print(f"report: {out['report']}")
-    return 1 if out["failed"] or out["report_error"] else 0
+    return 1 if out["failed"] or out["conflicts"] or out["report_error"] else 0
 
 
 if __name__ == "__main__":

@@ -197,11 +197,26 @@ def read_plan(root: str | Path) -> dict[str, Any] | None:
     if not f.is_file():
         return None
     try:
-        plan = json.loads(f.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ResultsFormatError(f"{f} is not a readable study plan ({e})") from None
+        plan = json.loads(f.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ResultsFormatError(f"{f} is not a readable study plan ({type(e).__name__}: {e})") from None
     if not isinstance(plan, Mapping) or not isinstance(plan.get("runs"), list):
         raise ResultsFormatError(f"{f} is not a study plan: it has no list of `runs`")
+    for key, need in (("runs", ("benchmark", "optimizer", "n_workers", "seed")),
+                      ("failures", ("benchmark", "optimizer", "n_workers", "seed"))):
+        items = plan.get(key, [])
+        if not isinstance(items, list):
+            raise ResultsFormatError(f"{f}: `{key}` must be a list, got {type(items).__name__}")
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping) or any(k not in item for k in need):
+                raise ResultsFormatError(f"{f}: {key}[{i}] must be an object with {', '.join(need)}; got {item!r:.200}")
+            for k in ("n_workers", "seed"):
+                v = item[k]
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ResultsFormatError(f"{f}: {key}[{i}].{k} must be an integer, got {v!r:.100}")
+            for k in ("benchmark", "optimizer"):
+                if not isinstance(item[k], str):
+                    raise ResultsFormatError(f"{f}: {key}[{i}].{k} must be a string, got {item[k]!r:.100}")
     return dict(plan)
 
 
@@ -294,9 +309,12 @@ def _read_run(
     meta: dict[str, Any] = {}
     if meta_path.exists():
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            row["note"] = f"{META_FILE} unreadable ({e})"
+            meta = json.loads(meta_path.read_bytes())
+        except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            row["note"] = f"damaged: {meta_path} unreadable ({type(e).__name__}: {e})"
+            return row, None, {}
+        if not isinstance(meta, dict):
+            row["note"] = f"damaged: {meta_path} holds a JSON {type(meta).__name__}, not an object"
             return row, None, {}
         if row["n_workers"] != row["n_workers"]:
             row["n_workers"] = _num(meta.get("n_workers"))
@@ -313,12 +331,15 @@ def _read_run(
         from benchmarks.io import sha256_file
 
         if sha256_file(events_path) != want:
-            row["note"] = f"{EVENTS_FILE} does not match the checksum in {META_FILE} (changed after the run)"
+            row["note"] = f"damaged: {events_path} does not match the checksum in {META_FILE} (changed after the run)"
             return row, None, {}
+    elif meta:
+        row["note"] = f"damaged: {meta_path} records no events_sha256; the events cannot be verified"
+        return row, None, {}
     try:
         raw = pd.read_parquet(events_path)
     except Exception as e:  # pyarrow raises several types for a truncated file
-        row["note"] = f"{EVENTS_FILE} unreadable ({type(e).__name__}: {e})"
+        row["note"] = f"{events_path} unreadable ({type(e).__name__}: {e})"
         return row, None, {}
     ev = _standard_events(raw, events_path)
     ok = np.isfinite(ev["valid"].to_numpy(float))
@@ -352,10 +373,14 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"{path}: no column for {col!r} (looked for {', '.join(names)}); columns present: {', '.join(raw.columns)}"
             )
     ev = pd.DataFrame(out)
-    ev["t_end"] = ev["t_end"].astype(float)
-    ev["valid"] = ev["valid"].astype(float)
-    ev["test"] = ev["test"].astype(float) if "test" in ev else np.nan
-    ev["fidelity"] = ev["fidelity"].astype(float) if "fidelity" in ev else np.nan
+    for col in ("t_end", "valid", "test", "fidelity"):
+        if col not in ev:
+            ev[col] = np.nan
+            continue
+        try:
+            ev[col] = ev[col].astype(float)
+        except (TypeError, ValueError) as e:
+            raise ResultsFormatError(f"{path}: column for {col!r} is not numeric ({type(e).__name__}: {e})") from None
     return ev
 
 
