@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks list | show NAME | import``."""
+"""Command line: ``python -m benchmarks list | show NAME | verify NAME-OR-PATH [--expect SHA256] | import``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,21 @@ def _show(name: str, as_json: bool) -> int:
     return 0
 
 
+def _verify(target: str, expect: str | None) -> int:
+    """Load a catalog benchmark or a table/surrogate folder with every check, print its checksum."""
+    from pathlib import Path
+
+    b = catalog.load_folder(target) if Path(target).is_dir() else catalog.load(target, cache=False)
+    print(f"{b.name}: {type(b).__name__}, every file checksummed and every rule of its writer holds")
+    print(f"checksum  {b.checksum}")
+    if expect is not None:
+        if expect.strip().lower() != b.checksum:
+            print(f"MISMATCH: expected {expect.strip().lower()}", file=sys.stderr)
+            return 1
+        print("matches the expected checksum")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="The CurveBench benchmark catalog.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -87,12 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     ps.add_argument("name")
     ps.add_argument("--json", action="store_true")
     sub.add_parser("import", help="convert every published table into the cache now (otherwise done on first use)")
+    pv = sub.add_parser("verify", help="validate a catalog benchmark or a table/surrogate folder and print its checksum")
+    pv.add_argument("target", help="a catalog name or the path of a table or surrogate folder")
+    pv.add_argument("--expect", help="the checksum it must have (e.g. published beside a download); exit 1 if not")
     args = p.parse_args(argv)
     try:
         if args.cmd == "list":
             return _list(args.kind, args.json)
         if args.cmd == "show":
             return _show(args.name, args.json)
+        if args.cmd == "verify":
+            return _verify(args.target, args.expect)
         from .importers.published import convert_all
 
         for path in convert_all():

@@ -163,6 +163,29 @@ def is_available(name: str) -> tuple[bool, str]:
     return (True, "")
 
 
+#: how to load a folder by the ``format`` its manifest declares (strings, resolved on use: no upward import)
+FOLDER_LOADERS = {
+    "curvebench-table": "benchmarks.tabular:TabularBenchmark.from_path",
+    "curvebench-surrogate": "surrogates.benchmark:SurrogateBenchmark.from_path",
+}
+
+
+def load_folder(path: str | Any, name: str | None = None) -> Benchmark:
+    """Load a table or surrogate folder (by its manifest's ``format``), validating everything it holds."""
+    import json
+    from pathlib import Path
+
+    mpath = Path(path) / "manifest.json"
+    try:
+        fmt = json.loads(mpath.read_text()).get("format")
+    except (OSError, ValueError, AttributeError) as e:
+        raise UnknownBenchmarkError(f"{mpath}: not a readable table or surrogate manifest ({e})") from None
+    if fmt not in FOLDER_LOADERS:
+        raise UnknownBenchmarkError(f"{mpath}: format {fmt!r} is not one of {', '.join(FOLDER_LOADERS)}")
+    loader = Entry(str(path), FOLDER_LOADERS[fmt]).resolve()
+    return loader(path, name=name)
+
+
 def load_shipped(table: str) -> Benchmark:
     """Loader of a table shipped in data/tables."""
     from .tabular import TabularBenchmark
