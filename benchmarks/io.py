@@ -12,9 +12,12 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,6 +150,55 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+#: a temporary file or folder of an atomic write older than this was left by a killed process
+STALE_TMP_SECONDS = 600.0
+#: the names atomic writes give their temporaries: ``.<name>.<random>.tmp``
+TMP_PATTERN = r"\..+\.tmp"
+
+
+def clean_stale_tmp(
+    folder: str | os.PathLike,
+    *,
+    older_than: float = STALE_TMP_SECONDS,
+    pattern: str = TMP_PATTERN,
+    folders: bool = False,
+    now: float | None = None,
+) -> list[Path]:
+    """Remove the temporaries a killed process left directly in ``folder``; return what was removed.
+
+    Only entries whose whole name matches ``pattern``, only in ``folder`` itself (no recursion; a
+    ``folder`` that is a symbolic link is left alone), only older than ``older_than`` seconds (a younger
+    one may be another process's write in progress; pass 0 when a lock excludes other writers), files
+    and links always, temporary folders (of :func:`atomic_dir`) only with ``folders=True``.
+    """
+    rx = re.compile(pattern)
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return removed
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not rx.fullmatch(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if now - st.st_mtime < older_than:
+                continue
+            if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                os.unlink(entry.path)
+            elif folders and stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(entry.path)
+            else:
+                continue
+            removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it becomes ``path`` in one rename.
@@ -158,6 +210,8 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; refusing to overwrite it (pass overwrite=True)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a killed writer of this folder left its temporary folder (or an old copy) beside it: clear old ones
+    clean_stale_tmp(path.parent, pattern=rf"\.{re.escape(path.name)}\.(.+\.tmp|old-\d+)", folders=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp

@@ -19,7 +19,6 @@ import math
 import os
 import re
 import stat
-import time
 import zipfile
 import zlib
 from collections import defaultdict
@@ -31,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import atomic_write_bytes, atomic_write_json
+from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json
+from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import CurveBenchError
 
 PLAN_VERSION = 1
@@ -44,8 +44,6 @@ SHARD_ARRAYS = {"config_id": ("int32", 1), "seed": ("int32", 1), "metrics": ("fl
                 "diverged_epoch": ("int32", 1), "n_params": ("int64", 1), "group": ("int32", 1),
                 "group_epoch_seconds": ("float64", 2)}
 #: temporary files of atomic writes (``.<name>.<random>.tmp``) older than this are a killed process's leftovers
-STALE_TMP_SECONDS = 600.0
-_TMP_RE = re.compile(r"\..+\.tmp")
 _SHARD_RE = re.compile(r"shard-(\d{5,})\.npz")
 
 
@@ -358,27 +356,8 @@ def clean_stale_tmp(folder: Path, *, older_than: float = STALE_TMP_SECONDS, now:
     recursing), and only files older than ``older_than`` seconds: a younger one may
     be another worker's write in progress on the same folder.
     """
-    now = time.time() if now is None else now
-    removed = []
-    for d in (folder, folder / "shards"):
-        try:
-            if not stat.S_ISDIR(os.lstat(d).st_mode):
-                continue
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for entry in entries:
-            if not _TMP_RE.fullmatch(entry.name):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) or now - st.st_mtime < older_than:
-                    continue
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-            except OSError:
-                continue
-    return removed
+    return [p for d in (folder, folder / "shards")
+            for p in clean_tmp(d, older_than=older_than, now=now)]
 
 
 def done_shards(folder: Path, n_shards: int) -> set[int]:

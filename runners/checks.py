@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from benchmarks.protocol import CurveBenchError
 
 #: Hydra's instantiation keys: never accepted from a study file or an override
 RESERVED_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
@@ -54,7 +57,7 @@ BUDGET_KEYS = ("kind", "amount")
 BENCHMARK_KEYS = ("_target_", "name", "path")
 
 
-class RunConfigError(ValueError):
+class RunConfigError(CurveBenchError, ValueError):
     """A run or study configuration that cannot work or is not allowed (names the key, the value and the rule)."""
 
 
@@ -103,6 +106,33 @@ def check_data(obj: Any, source: str) -> None:
     bad = reserved_paths(obj)
     if bad:
         raise _refuse(source, bad[0])
+
+
+_RESOLVER = re.compile(r"\$\{\s*[A-Za-z_][\w.]*\s*:")
+
+
+def check_no_resolvers(obj: Any, source: str) -> None:
+    """Refuse OmegaConf resolver calls (``${oc.env:HOME}``, ``${oc.create:...}``) anywhere in a shared file.
+
+    Plain interpolations (``${name}``, a reference to another key of the same file) stay allowed;
+    a resolver could read the environment (a secret into study.json) or build new nodes.
+    """
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(obj, (DictConfig, ListConfig)):
+        obj = OmegaConf.to_container(obj, resolve=False)
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in node.items())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(node))
+        elif isinstance(node, str) and _RESOLVER.search(node):
+            raise UnsafeConfigError(
+                f"{source}: `{where}` calls a resolver ({node!r}); a study file may interpolate its own keys "
+                "(${name}) but may not call resolvers such as oc.env or oc.create"
+            )
 
 
 def _mentions_reserved(text: str) -> str | None:

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.io import atomic_path, atomic_write_json, code_version, sha256_file, utc_now
+from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import Benchmark
 
 from .simulator import RunResult
@@ -209,14 +210,7 @@ def clean_stale_tmp(path: str | Path) -> list[Path]:
 
     Call only while holding the folder's lock: no other writer can be using them then.
     """
-    path = Path(path)
-    gone = []
-    if path.is_dir():
-        for p in path.glob(".*.tmp"):
-            if p.is_file() and not p.is_symlink():
-                p.unlink()
-                gone.append(p)
-    return gone
+    return clean_tmp(path, older_than=0)
 
 
 def set_aside(path: str | Path) -> Path:

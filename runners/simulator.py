@@ -29,6 +29,9 @@ BUDGET_KINDS: tuple[str, ...] = ("time", "fidelity", "evaluations", "results")
 OVERHEAD_POLICIES: tuple[str, ...] = ("zero", "measured")
 #: with a time budget, this many evaluations finishing at one simulated instant means the clock is stuck
 MAX_EVENTS_AT_ONE_TIME = 1_000_000
+#: a run stops after this many evaluations whatever its budget (stop_reason "event_limit"): a budget within
+#: its limits (a ten-year time budget on a benchmark of cheap evaluations) cannot run for ever or fill memory
+MAX_EVENTS = 10_000_000
 
 __all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "RunResult", "simulate"]
 
@@ -240,6 +243,7 @@ def simulate(
         return t
 
     stop_reason = "budget"
+    max_events = MAX_EVENTS
     opt_clock = fill(0.0)
     end_time = 0.0
     n_cancelled = 0
@@ -301,6 +305,9 @@ def simulate(
             meter += 1.0 if kind == "results" else fid - ffrom
             if meter >= amount:
                 break
+        if len(c_tid) >= max_events:
+            stop_reason = "event_limit"
+            break
         # the freed worker joins the idle ones (kept sorted), then idle workers ask
         idle.append(worker)
         if len(idle) > 1 and worker < idle[-2]:

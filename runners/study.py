@@ -19,6 +19,7 @@ every size has a limit (:mod:`runners.checks`, docs/runner.md "Limits").
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 import traceback
@@ -30,7 +31,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks.io import atomic_write_json, utc_now
+from benchmarks.io import atomic_write_json, clean_stale_tmp, utc_now
 
 from . import conf_schema
 from .checks import (
@@ -45,6 +46,7 @@ from .checks import (
     check_data,
     check_int,
     check_keys,
+    check_no_resolvers,
     check_override,
 )
 from .conf_schema import BudgetConf, Overhead
@@ -112,6 +114,7 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
     if not isinstance(raw, DictConfig):
         raise RunConfigError(f"{src} must be a YAML mapping of study keys ({', '.join(fields)})")
     check_data(raw, src)
+    check_no_resolvers(raw, src)
     check_keys(raw, fields, "the study", src)
     cli = []
     for o in overrides:
@@ -365,15 +368,7 @@ STALE_TMP_SECONDS = 3600
 
 def _clean_old_tmp(study_dir: Path) -> None:
     """Remove ``.study.json.<random>.tmp`` files that a killed study left (older than STALE_TMP_SECONDS)."""
-    if not study_dir.is_dir():
-        return
-    now = time.time()
-    for p in study_dir.glob(f".{PLAN_FILE}.*.tmp"):
-        try:
-            if p.is_file() and not p.is_symlink() and now - p.stat().st_mtime > STALE_TMP_SECONDS:
-                p.unlink()
-        except OSError:
-            pass
+    clean_stale_tmp(study_dir, older_than=STALE_TMP_SECONDS, pattern=rf"\.{re.escape(PLAN_FILE)}\..+\.tmp")
 
 
 def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:

@@ -166,6 +166,16 @@ def test_an_interpolation_that_builds_a_target_is_refused(tmp_path, table):
     assert not marker.exists()
 
 
+def test_a_study_file_cannot_read_the_environment(tmp_path, table, monkeypatch):
+    monkeypatch.setenv("CURVEBENCH_TEST_SECRET", "s3cret")
+    f = study_file(tmp_path, table)
+    f.write_text(f.read_text() + "description: 'leak ${oc.env:CURVEBENCH_TEST_SECRET}'\n")
+    with pytest.raises(UnsafeConfigError, match=r"`description` calls a resolver .*oc.env"):
+        load_study(str(f))
+    f.write_text(study_file(tmp_path, table).read_text() + "description: 'study ${name}'\n")
+    assert load_study(str(f)).description.startswith("study ")  # its own keys may still be interpolated
+
+
 @pytest.mark.parametrize(
     "override, match",
     [
@@ -596,3 +606,14 @@ def test_a_run_finished_by_another_study_meanwhile_is_a_conflict_not_a_failure(t
     monkeypatch.undo()
     with pytest.raises(RunConflictError):
         run_study(load_study(str(fb)), progress=False)
+
+
+def test_a_run_stops_at_the_event_limit_whatever_its_budget(table, monkeypatch):
+    import runners.simulator as sim
+    from benchmarks.tabular import TabularBenchmark
+    from runners.optimizer import RandomSearch
+
+    monkeypatch.setattr(sim, "MAX_EVENTS", 25)
+    bench = TabularBenchmark.from_path(table)
+    out = sim.simulate(bench, RandomSearch, seed=0, n_workers=2, budget=sim.Budget("time", MAX_BUDGET["time"]))
+    assert out.summary["stop_reason"] == "event_limit" and out.summary["n_events"] == 25
