@@ -297,4 +297,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the task from the module imported under its own name, not from __main__: launchers that pickle the
+    # task (joblib, submitit) then refer to runners.run's functions, which every worker process can import
+    from runners.run import main as _main
+
+    _main()

@@ -358,3 +358,46 @@ def test_published_pickles_are_read_as_plain_data(tmp_path):
         _DataOnlyUnpickler(io.BytesIO(data)).load()
     assert not marker.exists()
     assert _DataOnlyUnpickler(io.BytesIO(pickle.dumps({"x": {"y": [1, 2.5, "s"]}}))).load() == {"x": {"y": [1, 2.5, "s"]}}
+
+
+# ---------------------------------------------------------------- leftovers and the verify command
+def test_a_killed_folder_write_leaves_nothing_the_next_write_keeps(table_path, tmp_path):
+    import os
+    import time
+
+    from benchmarks.io import STALE_TMP_SECONDS, atomic_dir
+
+    old = time.time() - STALE_TMP_SECONDS - 60
+    stale = tmp_path / ".table.abc123.tmp"  # what a process killed inside atomic_dir leaves
+    stale.mkdir()
+    (stale / "configs.parquet").write_bytes(b"half")
+    fresh = tmp_path / ".table.def456.tmp"  # another writer's, in progress: kept
+    fresh.mkdir()
+    other = tmp_path / ".other.abc.tmp"  # not this folder's: kept
+    other.mkdir()
+    for p in (stale, other):
+        os.utime(p, (old, old))
+    with atomic_dir(tmp_path / "table") as tmp:
+        (tmp / "x").write_text("x")
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert (tmp_path / "table" / "x").read_text() == "x"
+
+
+def test_verify_command_checks_a_folder_and_its_expected_checksum(table_copy, capsys):
+    from benchmarks.__main__ import main
+
+    assert main(["verify", str(table_copy)]) == 0
+    checksum = capsys.readouterr().out.split("checksum  ")[1].split()[0]
+    assert checksum == table_checksum(_manifest(table_copy))
+    assert main(["verify", str(table_copy), "--expect", checksum]) == 0
+    assert main(["verify", str(table_copy), "--expect", "0" * 64]) == 1
+    _tamper_curves(table_copy, COST, (0, 0, 0), -5.0)
+    assert main(["verify", str(table_copy)]) == 2
+    assert "negative cost" in capsys.readouterr().err
+
+
+def test_verify_command_loads_a_surrogate_folder(surrogate_copy, capsys):
+    from benchmarks.__main__ import main
+
+    assert main(["verify", str(surrogate_copy)]) == 0
+    assert "SurrogateBenchmark" in capsys.readouterr().out
