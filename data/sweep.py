@@ -205,6 +205,8 @@ def prepare(cfg: SweepConfig) -> Sweep:
         "shard_seconds": cfg.shard_seconds,
         "dataset_files": data.provenance["files"],
     }
+    if data.provenance["revision"] != 1:  # recorded from revision 2 on: plans made before revisions stay valid
+        settings["dataset_revision"] = data.provenance["revision"]
     plan = make_plan(settings, configs, [family.group_key(r, data) for r in records],
                      [family.within_group_order(r) for r in records], cfg.seeds,
                      max_group=cfg.max_group, shard_runs=cfg.shard_runs,

@@ -55,6 +55,9 @@ def sweep_settings(table: Table) -> dict[str, Any]:
         check_limit("max_train_rows", sweep.get("max_train_rows"), nullable=True)
     except SettingsError as e:
         raise TableFormatError(f"{where}: {e}") from None
+    rev = sweep.get("dataset_revision", 1)
+    if not is_int(rev) or not 1 <= rev <= 1000:
+        raise TableFormatError(f"{where}: dataset_revision={rev!r} must be an integer in 1..1000")
     if int(sweep["epochs"]) != len(table.fidelity.values):
         raise TableFormatError(f"{where}: epochs={sweep['epochs']} but the table holds "
                                f"{len(table.fidelity.values)} epochs")
@@ -110,7 +113,9 @@ def retrain(path: str | Path | Table, config_id: int, seed: int, *, epochs: int 
 def _retrain(table: Table, config_id: int, seed: int, *, epochs: int | None, device: str) -> dict[str, np.ndarray]:
     sweep = sweep_settings(table)
     family = get_family(sweep["family"])
+    # a table records the dataset revision it was trained on from revision 2 on; one without it used revision 1
     data = load_splits(sweep["dataset"], split_seed=sweep["split_seed"], max_train_rows=sweep.get("max_train_rows"),
+                       revision=sweep.get("dataset_revision", 1),
                        **family.preprocessing)
     config = {k: _py(table.configs.iloc[config_id][k]) for k in table.manifest["hyperparameters"]}
     dev = resolve_device(device)

@@ -195,7 +195,8 @@ def test_shipped_sweep_files_pass_the_checks():
     assert folders
     for folder in folders:
         plan = read_plan(folder / "plan.json")
-        read_calibration(folder / "calibration.json")
+        if (folder / "calibration.json").exists():  # a sweep in progress has one once worker 0 has started
+            read_calibration(folder / "calibration.json")
         for i in (0, len(plan.shards) - 1):
             if shard_path(folder, i).is_file():
                 read_shard(shard_path(folder, i))
