@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .io import shipped_tables_dir
+from .io import shipped_surrogate_path, shipped_tables_dir
 from .protocol import Benchmark, UnknownBenchmarkError
 
 
@@ -153,13 +153,8 @@ def is_available(name: str) -> tuple[bool, str]:
         p = shipped_tables_dir() / e.kwargs["table"]
         return (p.is_dir(), "" if p.is_dir() else f"table not generated yet ({p.name}; make tables)")
     if e.kind == "surrogate":
-        try:
-            from surrogates.benchmark import shipped_path  # resolved lazily, not at import
-
-            p = shipped_path(e.kwargs["table"], e.kwargs["model"])
-            return (p.is_dir(), "" if p.is_dir() else "surrogate not fitted yet (make surrogates)")
-        except ImportError as ex:
-            return (False, f"surrogates unavailable ({ex})")
+        p = shipped_surrogate_path(e.kwargs["table"], e.kwargs["model"])
+        return (p.is_dir(), "" if p.is_dir() else "surrogate not fitted yet (make surrogates)")
     return (True, "")
 
 

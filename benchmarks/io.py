@@ -48,6 +48,16 @@ def shipped_tables_dir() -> Path:
     return _REPO_ROOT / "data" / "tables"
 
 
+def shipped_surrogates_dir() -> Path:
+    """The surrogates that ship with CurveBench (fitted by ``surrogates/``): ``<table>-<model>/`` each."""
+    return _REPO_ROOT / "data" / "surrogates"
+
+
+def shipped_surrogate_path(table: str, model: str = "xgboost") -> Path:
+    """The folder of the shipped ``model`` surrogate of ``table`` (it may not exist yet: make surrogates)."""
+    return shipped_surrogates_dir() / f"{table}-{model}"
+
+
 # ---------------------------------------------------------------- checksums
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
