@@ -306,8 +306,9 @@ RANGE_NOTE_SAMPLE = (
 _RANGES: dict[tuple, dict[str, Any]] = {}
 
 
-def max_fidelity_values(benchmark: Benchmark, name: str) -> tuple[Any, str]:
-    """Metric ``name`` at the maximum fidelity: an array (configurations, seeds) and how the configurations were chosen.
+def max_fidelity_values(benchmark: Benchmark, name: str, fidelity: float | None = None) -> tuple[Any, str]:
+    """Metric ``name`` at the maximum fidelity (or ``fidelity``): an array (configurations, seeds) and how the
+    configurations were chosen (``"table"`` or ``"sample"``).
 
     A table: every configuration it holds, in its order. A benchmark that answers anywhere (a surrogate):
     RANGE_SAMPLES configurations sampled uniformly with RANGE_SEED. Columns are the benchmark's seeds (one
@@ -327,7 +328,8 @@ def max_fidelity_values(benchmark: Benchmark, name: str) -> tuple[Any, str]:
         how = "sample"
     seeds = list(benchmark.seeds) if benchmark.seeds else [None]
     cols = [
-        np.asarray(benchmark.query_batch(configs, fidelities=benchmark.fidelity.max, seeds=s, metrics=[name])[name],
+        np.asarray(benchmark.query_batch(configs, fidelities=benchmark.fidelity.max if fidelity is None else fidelity,
+                                         seeds=s, metrics=[name])[name],
                    dtype=float)
         for s in seeds
     ]

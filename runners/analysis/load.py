@@ -49,7 +49,12 @@ EVENT_COLUMNS = [
     "valid",
     "test",
     "fidelity",
+    "trial_id",
+    "draw",
 ]
+
+#: per-run counts of repeated evaluations and of the table drawn, computed from events.parquet (see :func:`repeat_counts`)
+REPEAT_COLUMNS = ["n_repeated", "n_distinct_configs", "n_distinct_configs_max", "n_configs"]
 
 #: accepted spellings in events.parquet, first match wins
 _EVENT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -57,6 +62,7 @@ _EVENT_ALIASES: dict[str, tuple[str, ...]] = {
     "valid": ("objective", "value", "valid", "objective_value"),
     "test": ("test_objective", "test_value", "test", "test_objective_value"),
     "fidelity": ("fidelity",),
+    "trial_id": ("trial_id",),
     "status": ("status",),
 }
 
@@ -315,6 +321,7 @@ def _read_run(
         "t_last": np.nan,
         "path": str(path),
         "note": "",
+        **{c: np.nan for c in REPEAT_COLUMNS},
     }
     meta_path, events_path = path / META_FILE, path / EVENTS_FILE
     meta: dict[str, Any] = {}
@@ -353,6 +360,13 @@ def _read_run(
         row["note"] = f"{events_path} unreadable ({type(e).__name__}: {e})"
         return row, None, {}
     ev = _standard_events(raw, events_path)
+    # position of each evaluation in the order the optimizer asked for them (trial_id, then file order), counting
+    # every evaluation, diverged ones included: the x axis of random search's exact expectation
+    ask = ev["trial_id"].to_numpy(float)
+    ev["draw"] = (np.argsort(np.argsort(np.where(np.isfinite(ask), ask, np.inf), kind="stable"), kind="stable") + 1).astype(float)
+    row.update(repeat_counts(raw, _max_fidelity(meta)))
+    n_cfg = _num((meta.get("benchmark_info") or {}).get("n_configs")) if meta else None
+    row["n_configs"] = n_cfg if n_cfg is not None else np.nan
     ok = np.isfinite(ev["valid"].to_numpy(float))
     if "status" in ev:
         ok &= (ev["status"].astype(str) == "ok").to_numpy()
@@ -365,7 +379,7 @@ def _read_run(
     row["status"] = "complete"
     if not ok.any():
         row["note"] = "no evaluation with a finite validation value"
-    ev = ev.loc[ok, ["t_end", "valid", "test", "fidelity"]].copy()
+    ev = ev.loc[ok, ["t_end", "valid", "test", "fidelity", "trial_id", "draw"]].copy()
     ev.insert(0, "seed", seed)
     ev.insert(0, "n_workers", row["n_workers"])
     ev.insert(0, "optimizer", opt)
@@ -384,7 +398,7 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"{path}: no column for {col!r} (looked for {', '.join(names)}); columns present: {', '.join(raw.columns)}"
             )
     ev = pd.DataFrame(out)
-    for col in ("t_end", "valid", "test", "fidelity"):
+    for col in ("t_end", "valid", "test", "fidelity", "trial_id"):
         if col not in ev:
             ev[col] = np.nan
             continue
@@ -393,6 +407,52 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         except (TypeError, ValueError) as e:
             raise ResultsFormatError(f"{path}: column for {col!r} is not numeric ({type(e).__name__}: {e})") from None
     return ev
+
+
+def _max_fidelity(meta: Mapping[str, Any]) -> float | None:
+    f = (meta or {}).get("fidelity")
+    if isinstance(f, Mapping):
+        vals = f.get("values")
+        if isinstance(vals, list) and vals:
+            nums = [v for v in (_num(x) for x in vals) if v is not None]
+            return max(nums) if nums else None
+        return _num(f.get("max"))
+    return None
+
+
+def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[str, float]:
+    """Repeated evaluations and distinct configurations of one run, from its events.
+
+    A configuration is its ``config_id`` (tables) or, where that is missing, the tuple of its ``config.*`` columns
+    (surrogates). An evaluation is *repeated* when the run already evaluated the same configuration at the same
+    fidelity (any seed; events taken in the order of ``t_end``): a continuation to a new fidelity (freeze-thaw,
+    a promotion) is not a repeat. Returns ``n_repeated``, ``n_distinct_configs`` (at any fidelity) and
+    ``n_distinct_configs_max`` (evaluated at ``max_fidelity``, default the run's highest); NaN when the events name
+    no configuration.
+    """
+    nan = {"n_repeated": np.nan, "n_distinct_configs": np.nan, "n_distinct_configs_max": np.nan}
+    if not len(raw):
+        return {**nan, "n_repeated": 0.0, "n_distinct_configs": 0.0, "n_distinct_configs_max": 0.0}
+    if "config_id" in raw and raw["config_id"].notna().all():
+        key = pd.Series(pd.factorize(raw["config_id"].astype("int64"))[0], index=raw.index)
+    else:
+        cols = sorted(c for c in raw.columns if str(c).startswith("config."))
+        if not cols:
+            return nan
+        key = pd.Series(
+            pd.MultiIndex.from_frame(raw[cols].astype(str)).factorize()[0] if len(cols) > 1
+            else pd.factorize(raw[cols[0]].astype(str))[0],
+            index=raw.index,
+        )
+    fid = raw["fidelity"].astype(float) if "fidelity" in raw else pd.Series(0.0, index=raw.index)
+    order = np.argsort(raw["t_end"].to_numpy(float), kind="stable") if "t_end" in raw else np.arange(len(raw))
+    pairs = pd.DataFrame({"c": key.to_numpy()[order], "f": fid.to_numpy()[order]})
+    top = max_fidelity if max_fidelity is not None else (np.nanmax(pairs["f"]) if pairs["f"].notna().any() else np.nan)
+    return {
+        "n_repeated": float(pairs.duplicated().sum()),
+        "n_distinct_configs": float(pairs["c"].nunique()),
+        "n_distinct_configs_max": float(pairs.loc[pairs["f"] == top, "c"].nunique()),
+    }
 
 
 def _empty_events() -> pd.DataFrame:
