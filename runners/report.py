@@ -522,7 +522,13 @@ class _Builder:
                     "Test regret always uses the test value of the validation incumbent, never the best test value seen.",
                     "Regret = sign · (y_incumbent − y*), with y* the benchmark's optimum (the best value it holds, recorded "
                     "by the runner) and sign +1 to minimize, −1 to maximize: 0 is optimal, lower is better.",
-                    "Normalized regret = regret / |y_worst − y_best|, with the range fixed per benchmark and metric: the "
+                    "Normalized regret = regret / |y_ref − y_best|, with the range fixed per benchmark and metric. The "
+                    "reference y_ref is the median value at the maximum fidelity over the table's configurations and "
+                    "seeds (for a surrogate, over a fixed sample): normalized regret 1 is a typical random "
+                    "configuration, 0 the optimum, and values above 1 are possible. Results recorded before this "
+                    "convention (reference = the worst value at the maximum fidelity, a divergence on FCNet that made "
+                    "its normalized regrets 1e-5 … 1e-9) are recomputed from the benchmark when it loads here with the "
+                    "same checksum; otherwise the Benchmarks table names the convention each benchmark uses. Range: the "
                     "benchmark's value range recorded with the runs"
                     + (
                         " or, where it was not recorded, the range over all runs of this study (see Benchmarks)."
@@ -530,9 +536,7 @@ class _Builder:
                         else "."
                     )
                     + (
-                        " The runner records the range from the benchmark's optimum to its worst value at the maximum "
-                        "fidelity (over every configuration and seed of a table; for a surrogate, over a fixed, seeded "
-                        "sample of configurations); see Benchmarks."
+                        " See Benchmarks for where each range comes from."
                         if any(s.startswith("runner, ") for s in srcs)
                         else ""
                     ),
@@ -566,6 +570,7 @@ class _Builder:
                         "worst": fmt(m.worst),
                         "optimum from": _source(m.optimum_source),
                         "range from": _source(m.range_source),
+                        "range convention": convention_label(m.convention),
                         "horizon": fmt_seconds(t.horizon),
                         "horizon from": t.horizon_source,
                     }
@@ -906,7 +911,7 @@ class _Builder:
             seed_ceiling=lambda d: d["seed_ceiling"].map(lambda x: fmt(x, 2) if isinstance(x, float) else "–"),
             rs_coverage_expected=lambda d: d["rs_coverage_expected"].map(
                 lambda x: f"{x:.0%}" if isinstance(x, float) and x == x else "–"),
-        ).fillna("–")
+        ).astype(object).fillna("–")
         blocks.append(self.table("validity", disp, "Validity of each benchmark at this study's budget.", data=df))
         n_disc = int((df["verdict"].str.startswith("better") | df["verdict"].str.contains("worse:")).sum())
         blocks.append(f"{n_disc} of {len(df)} benchmark(s) tell at least one method apart from random search; "

@@ -237,9 +237,12 @@ def _signed_rank(d: np.ndarray, alternative: str) -> float:
     d = d[np.isfinite(d)]
     if not d.size or np.all(d == 0):
         return 1.0 if d.size else math.nan
+    nz = np.abs(d[d != 0])
+    # the exact null distribution without ties (fast for small n); the normal approximation with ties
+    method = "exact" if len(np.unique(nz)) == len(nz) and len(nz) <= 50 else "approx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(stats.wilcoxon(d, alternative=alternative, zero_method="wilcox").pvalue)
+        return float(stats.wilcoxon(d, alternative=alternative, zero_method="wilcox", method=method).pvalue)
 
 
 def rank_biserial(d: np.ndarray) -> float:
