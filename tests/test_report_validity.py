@@ -179,3 +179,14 @@ def test_report_has_the_new_sections(tmp_path):
     val = pd.read_csv(out / "tables" / "validity.csv")
     assert "benchmark not loadable" in val["rung_spearman"].iloc[0]
     assert set(json.loads((out / "report.json").read_text())["tables"]) >= {"validity", "repeats"}
+
+
+def test_the_signed_rank_test_on_ranks_equals_scipy_on_the_differences():
+    from scipy import stats as st
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        d = np.round(rng.normal(size=10), 1)
+        d[rng.random(10) < 0.2] = 0
+        for alt in ("less", "greater"):
+            assert validity._signed_rank(d, alt) == pytest.approx(st.wilcoxon(d, alternative=alt).pvalue, abs=1e-12)
