@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.io import atomic_dir, atomic_write_json, atomic_write_text, code_version, utc_now
-from runners.analysis import plots, stats
+from runners.analysis import plots, stats, validity
 from runners.analysis import trajectory as tr
-from runners.analysis.load import Study, load_study
+from runners.analysis.load import Study, convention_label, load_benchmark, load_study
 from runners.analysis.render import (
     FigureBlock,
     Section,
@@ -103,6 +103,9 @@ class _Builder:
         self.has_test = any(t.test is not None for t in study.tasks.values())
         self.metrics = ["valid", "test"] if self.has_test else ["valid"]
         self.written: dict[str, list[str]] = {"figures": [], "tables": []}
+        self._tables: dict[str, dict | None] = {}
+        self._cross: dict[str, pd.DataFrame] = {}
+        self._order: pd.DataFrame | None = None
 
     # ------------------------------------------------------------ helpers
     def figure(self, fig, name: str, caption: str, half: bool = False) -> FigureBlock:
@@ -129,12 +132,14 @@ class _Builder:
             sections += [
                 self.over_time_section(),
                 self.aggregate_section(),
+                self.cross_section(),
                 self.final_section(),
                 self.speedup_section(),
                 self.cd_section(),
             ]
             if s.varies_workers:
                 sections.append(self.scaling_section())
+            sections += [self.rs_expected_section(), self.repeats_section(), self.validity_section()]
         sections += [self.conventions_section(), self.tasks_section()]
         sections.insert(0, self.summary_section())
         title = f"CurveBench study report: {s.name}"
@@ -264,8 +269,15 @@ class _Builder:
                 for b, t in self.study.tasks.items()
             }
             ylab = f"{self.label(metric)} regret"
+            markers = {}
+            if metric == "valid":
+                for b in per:
+                    exp = self.rs_expected(b)
+                    if exp is not None:
+                        markers[b] = (self.study.tasks[b].horizon, float(exp[0][-1]),
+                                      "rs, exact expected final regret")
             fig = plots.regret_over_time(
-                per, self.palette, x="t", ylabel=ylab, titles=names, xlabel="simulated time (s)"
+                per, self.palette, x="t", ylabel=ylab, titles=names, xlabel="simulated time (s)", markers=markers
             )
             objs = ", ".join(f"`{b}`: {name_of[b]}" for b in per)
             blocks.append(
@@ -274,7 +286,9 @@ class _Builder:
                     f"regret_{metric}_per_benchmark",
                     f"{self.label(metric).capitalize()} regret of the incumbent over simulated "
                     f"time, mean over seeds ± one standard error ({objs}). "
-                    + ("Test values are those of the validation incumbent." if metric == "test" else ""),
+                    + ("Test values are those of the validation incumbent." if metric == "test" else "")
+                    + (" Black star: random search's exact expected final regret on the table (order statistics; "
+                       "see the section on random search)." if metric == "valid" and self.baseline else ""),
                 )
             )
         return Section("Regret over time per benchmark", blocks)
@@ -508,7 +522,13 @@ class _Builder:
                     "Test regret always uses the test value of the validation incumbent, never the best test value seen.",
                     "Regret = sign · (y_incumbent − y*), with y* the benchmark's optimum (the best value it holds, recorded "
                     "by the runner) and sign +1 to minimize, −1 to maximize: 0 is optimal, lower is better.",
-                    "Normalized regret = regret / |y_worst − y_best|, with the range fixed per benchmark and metric: the "
+                    "Normalized regret = regret / |y_ref − y_best|, with the range fixed per benchmark and metric. The "
+                    "reference y_ref is the median value at the maximum fidelity over the table's configurations and "
+                    "seeds (for a surrogate, over a fixed sample): normalized regret 1 is a typical random "
+                    "configuration, 0 the optimum, and values above 1 are possible. Results recorded before this "
+                    "convention (reference = the worst value at the maximum fidelity, a divergence on FCNet that made "
+                    "its normalized regrets 1e-5 … 1e-9) are recomputed from the benchmark when it loads here with the "
+                    "same checksum; otherwise the Benchmarks table names the convention each benchmark uses. Range: the "
                     "benchmark's value range recorded with the runs"
                     + (
                         " or, where it was not recorded, the range over all runs of this study (see Benchmarks)."
@@ -516,9 +536,7 @@ class _Builder:
                         else "."
                     )
                     + (
-                        " The runner records the range from the benchmark's optimum to its worst value at the maximum "
-                        "fidelity (over every configuration and seed of a table; for a surrogate, over a fixed, seeded "
-                        "sample of configurations); see Benchmarks."
+                        " See Benchmarks for where each range comes from."
                         if any(s.startswith("runner, ") for s in srcs)
                         else ""
                     ),
@@ -552,6 +570,7 @@ class _Builder:
                         "worst": fmt(m.worst),
                         "optimum from": _source(m.optimum_source),
                         "range from": _source(m.range_source),
+                        "range convention": convention_label(m.convention),
                         "horizon": fmt_seconds(t.horizon),
                         "horizon from": t.horizon_source,
                     }
@@ -569,6 +588,364 @@ class _Builder:
                 )
             ],
         )
+
+
+    # ------------------------------------------------------------ trustworthy comparisons
+    @property
+    def headline(self) -> str:
+        """The metric cross-benchmark summaries and the validity checks use: test when the study has one."""
+        return "test" if self.has_test else "valid"
+
+    def table_data(self, bench: str) -> dict | None:
+        """The benchmark's objective at the maximum fidelity and at Hyperband's rungs (loaded once), or None.
+
+        None when the benchmark cannot be loaded here with the checksum its runs recorded. ``top``: losses
+        (sign * value) at the maximum fidelity, (configurations, seeds); ``rungs``: fidelity -> losses;
+        ``exhaustive``: whether the configurations are the benchmark's own (a table) or a fixed sample.
+        """
+        if bench not in self._tables:
+            metas = [m for (b, _, _), m in self.study.metas.items() if b == bench]
+            b = load_benchmark(bench, metas)
+            out = None
+            if b is not None:
+                try:
+                    from runners.results import max_fidelity_values
+
+                    task = self.study.tasks[bench]
+                    name, sign = task.valid.name, task.valid.sign
+                    fids = validity.rung_fidelities(b.fidelity.values)
+                    rungs = {f: sign * max_fidelity_values(b, name, f)[0] for f in fids}
+                    top, how = max_fidelity_values(b, name)
+                    out = {"top": sign * top, "rungs": rungs, "exhaustive": how == "table",
+                           "n_configs": top.shape[0], "n_seeds": top.shape[1]}
+                except Exception as e:  # noqa: BLE001 - a benchmark that cannot answer: stated, not fatal
+                    out = {"error": f"{type(e).__name__}: {e}"}
+            self._tables[bench] = out
+        return self._tables[bench]
+
+    def baseline_runs(self, bench: str) -> pd.DataFrame:
+        runs = self.study.complete_runs()
+        return runs[(runs["benchmark"] == bench) & (runs["optimizer"] == self.baseline)]
+
+    def rs_expected(self, bench: str) -> tuple[np.ndarray, bool] | None:
+        """(exact expected validation regret after k = 1..n evaluations, drawn without replacement?) or None."""
+        data = self.table_data(bench)
+        base = self.baseline_runs(bench) if self.baseline else pd.DataFrame()
+        if not data or "top" not in data or not data["exhaustive"] or not len(base):
+            return None
+        n = int(base["n_events"].max())
+        if n < 1:
+            return None
+        metas = [self.study.metas.get((bench, m, sd)) or {} for m, sd in zip(base["method"], base["seed"])]
+        without = any(validity.draws_without_replacement(m.get("optimizer_info")) for m in metas)
+        task = self.study.tasks[bench]
+        loss = validity.expected_rs_curve(data["top"], n, without_replacement=without)
+        return loss - task.valid.sign * task.valid.optimum, without
+
+    def cross_section(self) -> Section:
+        metric = self.headline
+        blocks: list = [
+            "Summaries that no single benchmark can dominate: ranks are taken within each benchmark (so its scale "
+            "does not matter), and ratios to random search are averaged geometrically. Both use the benchmarks on "
+            "which every method has complete runs."
+        ]
+        rows = []
+        for met in self.metrics:
+            summ = stats.summarize_curves(self.curves, f"{met}_regret")
+            r = stats.ranks_at(summ, self.opts.fractions)
+            r = r.assign(col=f"{self.label(met)} @ " + r["frac"].map(lambda f: f"{f:.3g}"))
+            rows.append(r)
+        ranks = pd.concat(rows, ignore_index=True)
+        self._cross["ranks"] = ranks
+        disp = ranks.pivot(index="method", columns="col", values="rank")
+        final_col = f"{self.label(metric)} @ 1"
+        disp = disp.sort_values(final_col) if final_col in disp else disp
+        blocks.append(
+            self.table(
+                "mean_rank",
+                disp.map(lambda x: f"{x:.2f}"),
+                f"Mean rank over {int(ranks['n_benchmarks'].max()) if len(ranks) else 0} benchmark(s) at fractions of "
+                "the time horizon (1 = final); per benchmark the methods are ranked by their mean regret over seeds "
+                "(ties share the average rank). Sorted by the final rank.",
+                data=ranks.drop(columns="col"),
+            )
+        )
+        if self.baseline is None:
+            blocks.append("No ratio to random search: the study has no random search (pass `baseline=NAME`).")
+            return Section("Cross-benchmark summary", blocks)
+        finals = stats.final_values(self.curves)
+        base_methods = sorted(self.study.complete_runs().query("optimizer == @self.baseline")["method"].unique())
+        base_m = base_methods[0] if base_methods else self.baseline
+        ratios = stats.ratio_to_baseline(finals, f"{metric}_nregret", base_m)
+        geo = stats.geomean_ratio(ratios)
+        self._cross["geo"] = geo
+        cells = ratios.pivot(index="method", columns="benchmark", values="ratio").map(lambda x: fmt(x))
+        cells.columns.name = None
+        g = geo.set_index("method")
+        cells["geometric mean"] = [
+            f"{g.at[m, 'geomean']:.3g} ({g.at[m, 'n_better']} better, {g.at[m, 'n_worse']} worse of "
+            f"{g.at[m, 'n_benchmarks']})" if m in g.index and g.at[m, "geomean"] == g.at[m, "geomean"] else "–"
+            for m in cells.index
+        ]
+        order = geo.sort_values(["geomean", "method"])["method"].tolist()
+        cells = cells.reindex([m for m in order if m in cells.index] + [m for m in cells.index if m not in order])
+        blocks.append(
+            self.table(
+                "ratio_to_rs",
+                cells,
+                f"Final {self.label(metric)} regret relative to `{base_m}`: per benchmark, the median over seeds of "
+                f"the method's normalized regret / the median of `{base_m}`'s (each floored at "
+                f"{stats.RATIO_FLOOR:g}, so that a regret of 0 has a ratio); below 1 is better. Last column: the "
+                "geometric mean over benchmarks (`scipy.stats.gmean`) and on how many benchmarks the ratio is below "
+                "/ above 1. Sorted by the geometric mean.",
+                data=ratios,
+            )
+        )
+        return Section("Cross-benchmark summary", blocks)
+
+    def rs_expected_section(self) -> Section:
+        title = "Random search: simulated against its exact expectation"
+        blocks: list = [
+            "On a table, random search's expected incumbent after k evaluations follows from order statistics of "
+            "the table's values at the maximum fidelity, with no simulation and so no luck: with replacement (a "
+            "configuration and a seed drawn uniformly, what `RandomSearch` does unless its description says "
+            "otherwise) E[min of k] = Σ_i v_(i)·[((N−i+1)/N)^k − ((N−i)/N)^k] over the N sorted values of all "
+            "configurations and seeds; without replacement (k distinct configurations, each with a seed drawn "
+            "uniformly; chosen when the run's `optimizer_info` says `replace: false` or `sampling: "
+            "without_replacement`) the exact average over k-subsets. Diverged values never become incumbents (the "
+            "expectation is conditional on one finite draw). The x axis counts evaluations in the order random "
+            "search drew them (trial ids), not simulated time: with asynchronous workers the time of the k-th "
+            "evaluation depends on the costs, so an exact curve in time is not given. See docs/validity.md."
+        ]
+        if self.baseline is None:
+            blocks.append("Not drawn: the study has no random search.")
+            return Section(title, blocks)
+        panels, rows, skipped = {}, [], []
+        for b in self.study.benchmarks:
+            base = self.baseline_runs(b)
+            if not len(base):
+                continue
+            exp = self.rs_expected(b)
+            ev = self.study.events[(self.study.events["benchmark"] == b)
+                                   & self.study.events["method"].isin(base["method"].unique())]
+            task = self.study.tasks[b]
+            n = int(base["n_events"].max())
+            per = []
+            for _, g in ev.groupby("seed", sort=True):
+                inc = np.full(n, np.nan)
+                d = g["draw"].to_numpy(float)
+                loss = task.valid.sign * g["valid"].to_numpy(float)
+                ok = np.isfinite(d) & (d >= 1) & (d <= n)
+                inc[(d[ok] - 1).astype(int)] = loss[ok]
+                best = np.fmin.accumulate(np.where(np.isnan(inc), np.inf, inc))
+                best[~np.isfinite(best)] = np.nan
+                per.append(best - task.valid.sign * task.valid.optimum)
+            if len(per) < len(base):  # a run without any finite value keeps the mean undefined
+                per += [np.full(n, np.nan)] * (len(base) - len(per))
+            arr = np.vstack(per)
+            sim = pd.DataFrame({"k": np.arange(1, n + 1), "mean": arr.mean(axis=0),
+                                "se": arr.std(axis=0, ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else np.nan})
+            if exp is None:
+                data = self.table_data(b)
+                why = ("not a table (a surrogate answers anywhere)" if data and data.get("exhaustive") is False
+                       else data["error"] if data and "error" in data
+                       else "the benchmark cannot be loaded here with the checksum its runs recorded")
+                skipped.append(f"`{b}`: {why}")
+                continue
+            curve, without = exp
+            label = ("rs, exact expectation (without replacement)" if without
+                     else "rs, exact expectation (with replacement)")
+            panels[b] = (sim, curve, label)
+            fin = arr[:, -1]
+            rows.append({"benchmark": b, "evaluations": n, "draws": "without replacement" if without else "with replacement",
+                         "expected_final_regret": float(curve[-1]), "simulated_mean": float(np.mean(fin)),
+                         "simulated_median": float(np.median(fin)), "n_seeds": len(fin),
+                         "expected_after_1": float(curve[0])})
+        if panels:
+            blocks.append(
+                self.figure(
+                    plots.rs_expected(panels, self.palette.color.get(self.baseline, "#4d4d4d"),
+                                      ylabel="validation regret"),
+                    "rs_expected",
+                    "Validation regret of random search's incumbent after k evaluations: the simulated runs (mean over "
+                    "seeds ± one standard error) and the exact expectation (dashed). A simulated curve far from the "
+                    "dashed one means the seeds were lucky or unlucky, not that the method is good or bad.",
+                )
+            )
+            df = pd.DataFrame(rows)
+            disp = df.set_index("benchmark")[["evaluations", "draws", "expected_after_1", "expected_final_regret",
+                                               "simulated_mean", "simulated_median", "n_seeds"]]
+            for c in ("expected_after_1", "expected_final_regret", "simulated_mean", "simulated_median"):
+                disp[c] = disp[c].map(fmt)
+            blocks.append(self.table("rs_expected", disp, "Random search's final validation regret: exact "
+                                     "expectation and simulated runs.", data=df))
+        if skipped:
+            blocks.append("No exact expectation for: " + "; ".join(skipped) + ".")
+        return Section(title, blocks)
+
+    def repeats_section(self) -> Section:
+        runs = self.study.complete_runs()
+        df = runs.assign(
+            repeated=runs["n_repeated"] / runs["n_events"].where(runs["n_events"] > 0),
+            table=runs["n_distinct_configs"] / runs["n_configs"],
+            table_max=runs["n_distinct_configs_max"] / runs["n_configs"],
+        )
+        # what the runner recorded in meta.json (summary.n_repeated, n_distinct_configs, table_fraction), if anything
+        rec, mismatch = [], []
+        for r in df.itertuples():
+            summ = (self.study.metas.get((r.benchmark, r.method, r.seed)) or {}).get("summary") or {}
+            rec.append({k: summ.get(k) for k in ("n_repeated", "n_distinct_configs", "table_fraction", "stop_reason")})
+            for k, mine in (("n_repeated", r.n_repeated), ("n_distinct_configs", r.n_distinct_configs)):
+                v = summ.get(k)
+                if isinstance(v, (int, float)) and mine == mine and int(v) != int(mine):
+                    mismatch.append(f"{r.benchmark}/{r.method}/seed {r.seed}: {k} {v} recorded, {int(mine)} in the events")
+        rec_df = pd.DataFrame(rec, index=df.index)
+        df = pd.concat([df, rec_df.add_prefix("recorded_")], axis=1)
+        g = df.groupby(["method", "benchmark"], sort=True)
+        med = g.agg(repeated=("repeated", "median"), table=("table", "median"), table_max=("table_max", "median"),
+                    n=("seed", "size")).reset_index()
+        exhausted = df[df["recorded_stop_reason"] == "table_exhausted"].groupby(["method", "benchmark"]).size()
+
+        def cell(r) -> str:
+            rep = "n/a" if r.repeated != r.repeated else f"{r.repeated:.0%}"
+            tab = "n/a" if r.table != r.table else f"{r.table:.0%}"
+            s = f"{rep} / {tab}"
+            k = exhausted.get((r.method, r.benchmark), 0)
+            return s + (f" ({k} exhausted)" if k else "")
+
+        disp = med.assign(cell=[cell(r) for r in med.itertuples()]).pivot(
+            index="method", columns="benchmark", values="cell").fillna("–")
+        disp.columns.name = None
+        blocks: list = [
+            "Per optimizer and benchmark, the median over seeds of the fraction of evaluations that repeat an earlier "
+            "one of the same run (same configuration at the same fidelity, any seed) and of the table's "
+            "configurations the run evaluated at any fidelity. Counted from `events.parquet` (configuration id, or "
+            "the configuration's values for a surrogate); `n/a` where the benchmark holds no list of "
+            "configurations (a surrogate) or the events name none. A repeat on a table returns a value already "
+            "known (or another seed's): budget that does not explore. A run that evaluated most of the table has "
+            "seen nearly every answer, so the benchmark no longer tells optimizers apart at that budget.",
+            self.table("repeats", disp, "Repeated evaluations / fraction of the table evaluated (median over seeds).",
+                       data=df[["benchmark", "method", "seed", "n_events", "n_repeated", "n_distinct_configs",
+                                "n_distinct_configs_max", "n_configs", "repeated", "table", "table_max",
+                                *rec_df.add_prefix("recorded_").columns]]),
+        ]
+        have_rec = rec_df[["n_repeated", "n_distinct_configs"]].notna().any(axis=None)
+        if not have_rec:
+            blocks.append("The runs' `meta.json` record no `summary.n_repeated` / `n_distinct_configs` (older "
+                          "results); the counts above come from the events only.")
+        elif mismatch:
+            blocks.append(f"**The counts recorded in `meta.json` differ from the events in {len(mismatch)} run(s)**, "
+                          "e.g. " + "; ".join(mismatch[:5]) + ".")
+        else:
+            blocks.append("The counts recorded in `meta.json` agree with the events in every run that records them.")
+        return Section("Repeated evaluations and coverage of the table", blocks)
+
+    def validity_section(self) -> Section:
+        metric = self.headline
+        alpha = self.opts.alpha
+        blocks: list = [
+            "Can each benchmark rank optimizers at this budget? Per benchmark: (i) Spearman rank correlation between "
+            "each fidelity Hyperband (η = 3) uses and the maximum fidelity, over the table's configurations "
+            "(values averaged over seeds); (ii) the seed-noise ceiling, Spearman between seeds 0 and 1 at the "
+            "maximum fidelity (no ranking of configurations can be more reproducible than this); (iii) coverage: "
+            "the expected fraction of the table random search draws at this budget, and the largest median fraction "
+            "any optimizer evaluated; (iv) the order of the optimizers against random search: per method, one-sided "
+            f"Wilcoxon signed-rank tests of the final {self.label(metric)} regret across seeds (paired by seed "
+            "number), better and worse, Holm-corrected over all methods and both directions of the benchmark, "
+            f"α = {alpha}; effect size: the matched-pairs rank-biserial correlation r (−1: always better than "
+            "random search, +1: always worse). A benchmark where no method differs from random search **cannot "
+            "discriminate at this budget**. (v) When a table and its surrogate (`X` and `X-surrogate`) are both in the "
+            "study: Kendall τ between the methods' median final regret on each, with a bootstrap interval over "
+            "seeds. docs/validity.md explains each number.",
+        ]
+        if self.baseline is None:
+            blocks.append("Order against random search not computed: the study has no random search.")
+        finals = stats.final_values(self.curves)
+        base_methods = sorted(self.study.complete_runs().query("optimizer == @self.baseline")["method"].unique()) \
+            if self.baseline else []
+        order = (validity.compare_with_baseline(finals, f"{metric}_regret", base_methods[0], alpha)
+                 if base_methods else pd.DataFrame(columns=["benchmark", "method", "verdict", "n_pairs"]))
+        self._order = order
+        runs = self.study.complete_runs()
+        table_frac = (runs["n_distinct_configs"] / runs["n_configs"]).groupby([runs["benchmark"], runs["method"]]).median()
+        rows, notes = [], []
+        for b in self.study.benchmarks:
+            data = self.table_data(b)
+            row: dict = {"benchmark": b}
+            if data and "top" in data:
+                rc = validity.rung_correlations(data["rungs"])
+                row["rung_spearman"] = "; ".join(f"{f:g}: {fmt(r, 2)}" for f, r in zip(rc["fidelity"], rc["spearman"])
+                                                 if f != max(data["rungs"]))
+                row["seed_ceiling"] = validity.seed_ceiling(data["top"])
+                row["configurations"] = data["n_configs"] if data["exhaustive"] else f"{data['n_configs']} (sample)"
+                row["seeds"] = data["n_seeds"]
+                exp = self.rs_expected(b)
+                base = self.baseline_runs(b) if self.baseline else pd.DataFrame()
+                if data["exhaustive"] and len(base):
+                    row["rs_coverage_expected"] = validity.expected_coverage(
+                        data["n_configs"], int(base["n_events"].max()), without_replacement=bool(exp and exp[1]))
+            else:
+                row["rung_spearman"] = "n/a (" + (data["error"] if data and "error" in data else
+                                                  "benchmark not loadable here with the runs' checksum") + ")"
+            tf = table_frac.get(b)
+            if tf is not None and tf.notna().any():
+                row["max_table_fraction"] = f"{tf.max():.0%} ({tf.idxmax()})"
+            o = order[order["benchmark"] == b]
+            n_seeds = int(o["n_pairs"].max()) if len(o) else 0
+            better = sorted(o.loc[o["verdict"] == "better", "method"])
+            worse = sorted(o.loc[o["verdict"] == "worse", "method"])
+            if not len(o):
+                row["verdict"] = "n/a"
+            elif not better and not worse:
+                row["verdict"] = "cannot discriminate at this budget"
+            else:
+                row["verdict"] = (f"better than rs: {', '.join(better) or 'none'}; worse: {', '.join(worse) or 'none'}")
+            if len(o) and n_seeds < validity.MIN_SEEDS:
+                row["verdict"] += f" (only {n_seeds} seeds: below the {validity.MIN_SEEDS} this check needs)"
+            row["n_seeds_paired"] = n_seeds
+            rows.append(row)
+        cols = ["benchmark", "configurations", "seeds", "rung_spearman", "seed_ceiling", "rs_coverage_expected",
+                "max_table_fraction", "n_seeds_paired", "verdict"]
+        df = pd.DataFrame(rows).reindex(columns=cols)
+        disp = df.set_index("benchmark").assign(
+            seed_ceiling=lambda d: d["seed_ceiling"].map(lambda x: fmt(x, 2) if isinstance(x, float) else "–"),
+            rs_coverage_expected=lambda d: d["rs_coverage_expected"].map(
+                lambda x: f"{x:.0%}" if isinstance(x, float) and x == x else "–"),
+        ).astype(object).fillna("–")
+        blocks.append(self.table("validity", disp, "Validity of each benchmark at this study's budget.", data=df))
+        n_disc = int((df["verdict"].str.startswith("better") | df["verdict"].str.contains("worse:")).sum())
+        blocks.append(f"{n_disc} of {len(df)} benchmark(s) tell at least one method apart from random search; "
+                      + (", ".join(f"`{b}`" for b in df.loc[df["verdict"].str.startswith("cannot"), "benchmark"])
+                         + " cannot discriminate at this budget." if (df["verdict"].str.startswith("cannot")).any()
+                         else "every benchmark tells some method apart."))
+        if len(order):
+            cells = order.assign(cell=[
+                f"{'**' if r.verdict != 'no difference' else ''}{r.verdict}{'**' if r.verdict != 'no difference' else ''}"
+                f" (r = {r.rank_biserial:+.2f}, p = {fmt(min(r.p_better, r.p_worse), 2)})"
+                for r in order.itertuples()
+            ]).pivot(index="method", columns="benchmark", values="cell").fillna("–")
+            cells.columns.name = None
+            blocks.append(self.table(
+                "order_vs_rs", cells,
+                f"Each method against random search on final {self.label(metric)} regret (Holm-adjusted p of the "
+                "direction shown; r: rank-biserial effect size, negative = lower regret than random search).",
+                data=order))
+        pairs = validity.surrogate_pairs(self.study.benchmarks)
+        if pairs:
+            agree = pd.DataFrame([validity.ranking_agreement(finals, t, sg, f"{metric}_regret") for t, sg in pairs])
+            disp = agree.assign(
+                tau=agree["tau"].map(lambda x: fmt(x, 2)),
+                interval=[f"[{fmt(a, 2)}, {fmt(b, 2)}]" for a, b in zip(agree["low"], agree["high"])],
+            ).set_index("table")[["surrogate", "n_methods", "tau", "interval"]]
+            blocks.append(self.table(
+                "table_vs_surrogate", disp,
+                "Ranking agreement between a table and its surrogate: Kendall τ of the methods' median final "
+                f"{self.label(metric)} regret, 95 % percentile bootstrap over seeds (1,000 resamples, fixed seed).",
+                data=agree))
+        else:
+            blocks.append("No table and its surrogate (`X` and `X-surrogate`) are both in this study, so the "
+                          "ranking agreement between them is not computed.")
+        return Section("Validity of each benchmark", blocks)
 
 
 # ---------------------------------------------------------------- small helpers

@@ -142,8 +142,9 @@ def test_a_benchmark_without_a_value_range_gets_a_fixed_estimate():
     info = _metric_info(bench, "acc")
     sample = ConfigSampler(bench.space).sample(RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
     allv = np.concatenate([bench.values(sample, s) for s in bench.seeds])
-    # maximize: best = the higher of the sample's best and the optimum; worst = the sample's lowest
-    assert info["value_range"] == [pytest.approx(max(allv.max(), 0.999)), pytest.approx(allv.min())]
+    # maximize: best = the higher of the sample's best and the optimum; reference = the sample's median
+    assert info["value_range"] == [pytest.approx(max(allv.max(), 0.999)), pytest.approx(np.median(allv))]
+    assert info["worst_value"] == pytest.approx(allv.min()) and info["value_range_convention"] == "median-at-max-fidelity"
     assert info["optimum"] == 0.999 and "over 1000 configurations sampled" in info["value_range_source"]
     calls = bench.calls
     again = _Formula()
@@ -171,5 +172,7 @@ def test_a_table_records_the_range_at_its_maximum_fidelity(tmp_path):
     bench = TabularBenchmark.from_path(path)
     finished_run(bench, tmp_path / "run", amount=3)
     obj = read_meta(tmp_path / "run")["objective"]
-    assert obj["value_range"] == [0.5, pytest.approx(0.7)] and obj["optimum"] == 0.5  # float32 table
-    assert "maximum fidelity" in obj["value_range_source"]
+    # reference: the median of the finite values at the last epoch (0.5, 0.7; the divergence is left out)
+    assert obj["value_range"] == [0.5, pytest.approx(0.6)] and obj["optimum"] == 0.5  # float32 table
+    assert obj["worst_value"] == pytest.approx(0.7) and obj["value_range_convention"] == "median-at-max-fidelity"
+    assert "maximum fidelity" in obj["value_range_source"] and "median" in obj["value_range_source"]

@@ -49,7 +49,12 @@ EVENT_COLUMNS = [
     "valid",
     "test",
     "fidelity",
+    "trial_id",
+    "draw",
 ]
+
+#: per-run counts of repeated evaluations and of the table drawn, computed from events.parquet (see :func:`repeat_counts`)
+REPEAT_COLUMNS = ["n_repeated", "n_distinct_configs", "n_distinct_configs_max", "n_configs"]
 
 #: accepted spellings in events.parquet, first match wins
 _EVENT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -57,6 +62,7 @@ _EVENT_ALIASES: dict[str, tuple[str, ...]] = {
     "valid": ("objective", "value", "valid", "objective_value"),
     "test": ("test_objective", "test_value", "test", "test_objective_value"),
     "fidelity": ("fidelity",),
+    "trial_id": ("trial_id",),
     "status": ("status",),
 }
 
@@ -82,6 +88,9 @@ class MetricInfo:
     worst: float
     optimum_source: str = "meta"
     range_source: str = "meta"
+    #: which reference ``worst`` is: ``median-at-max-fidelity`` (the current convention),
+    #: ``worst-at-max-fidelity`` (results recorded before it changed), ``study`` (observed in this study's runs)
+    convention: str = "median-at-max-fidelity"
 
     @property
     def sign(self) -> float:
@@ -139,8 +148,14 @@ class Study:
 
 
 # ---------------------------------------------------------------- reading
-def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
-    """Read every run under ``study_dir``; see the module docstring for the layout and the rules."""
+def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool = True) -> Study:
+    """Read every run under ``study_dir``; see the module docstring for the layout and the rules.
+
+    ``recompute``: when the runs of a benchmark recorded their value range by an older convention (the worst value
+    at the maximum fidelity) and the benchmark can be loaded here with the checksum the runs recorded, the range is
+    recomputed from it by the current convention (:func:`runners.results.range_info`); otherwise the recorded range
+    is used and :attr:`MetricInfo.convention` says which convention it follows.
+    """
     root = Path(study_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"study folder {root} does not exist")
@@ -182,7 +197,9 @@ def load_study(study_dir: str | Path, *, progress: bool = False) -> Study:
     if not plan:  # without a plan the grid is inferred from the folders present
         runs = _add_missing(runs)
     tasks = {
-        b: _task_info(b, [m for (bb, _, _), m in metas.items() if bb == b], events[events.benchmark == b])
+        b: _task_info(
+            b, [m for (bb, _, _), m in metas.items() if bb == b], events[events.benchmark == b], recompute=recompute
+        )
         for b in sorted(events["benchmark"].unique())
     }
     runs = runs.sort_values(["benchmark", "method", "seed"], kind="stable").reset_index(drop=True)
@@ -304,6 +321,7 @@ def _read_run(
         "t_last": np.nan,
         "path": str(path),
         "note": "",
+        **{c: np.nan for c in REPEAT_COLUMNS},
     }
     meta_path, events_path = path / META_FILE, path / EVENTS_FILE
     meta: dict[str, Any] = {}
@@ -342,6 +360,13 @@ def _read_run(
         row["note"] = f"{events_path} unreadable ({type(e).__name__}: {e})"
         return row, None, {}
     ev = _standard_events(raw, events_path)
+    # position of each evaluation in the order the optimizer asked for them (trial_id, then file order), counting
+    # every evaluation, diverged ones included: the x axis of random search's exact expectation
+    ask = ev["trial_id"].to_numpy(float)
+    ev["draw"] = (np.argsort(np.argsort(np.where(np.isfinite(ask), ask, np.inf), kind="stable"), kind="stable") + 1).astype(float)
+    row.update(repeat_counts(raw, _max_fidelity(meta)))
+    n_cfg = _num((meta.get("benchmark_info") or {}).get("n_configs")) if meta else None
+    row["n_configs"] = n_cfg if n_cfg is not None else np.nan
     ok = np.isfinite(ev["valid"].to_numpy(float))
     if "status" in ev:
         ok &= (ev["status"].astype(str) == "ok").to_numpy()
@@ -354,7 +379,7 @@ def _read_run(
     row["status"] = "complete"
     if not ok.any():
         row["note"] = "no evaluation with a finite validation value"
-    ev = ev.loc[ok, ["t_end", "valid", "test", "fidelity"]].copy()
+    ev = ev.loc[ok, ["t_end", "valid", "test", "fidelity", "trial_id", "draw"]].copy()
     ev.insert(0, "seed", seed)
     ev.insert(0, "n_workers", row["n_workers"])
     ev.insert(0, "optimizer", opt)
@@ -373,7 +398,7 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"{path}: no column for {col!r} (looked for {', '.join(names)}); columns present: {', '.join(raw.columns)}"
             )
     ev = pd.DataFrame(out)
-    for col in ("t_end", "valid", "test", "fidelity"):
+    for col in ("t_end", "valid", "test", "fidelity", "trial_id"):
         if col not in ev:
             ev[col] = np.nan
             continue
@@ -382,6 +407,52 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         except (TypeError, ValueError) as e:
             raise ResultsFormatError(f"{path}: column for {col!r} is not numeric ({type(e).__name__}: {e})") from None
     return ev
+
+
+def _max_fidelity(meta: Mapping[str, Any]) -> float | None:
+    f = (meta or {}).get("fidelity")
+    if isinstance(f, Mapping):
+        vals = f.get("values")
+        if isinstance(vals, list) and vals:
+            nums = [v for v in (_num(x) for x in vals) if v is not None]
+            return max(nums) if nums else None
+        return _num(f.get("max"))
+    return None
+
+
+def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[str, float]:
+    """Repeated evaluations and distinct configurations of one run, from its events.
+
+    A configuration is its ``config_id`` (tables) or, where that is missing, the tuple of its ``config.*`` columns
+    (surrogates). An evaluation is *repeated* when the run already evaluated the same configuration at the same
+    fidelity (any seed; events taken in the order of ``t_end``): a continuation to a new fidelity (freeze-thaw,
+    a promotion) is not a repeat. Returns ``n_repeated``, ``n_distinct_configs`` (at any fidelity) and
+    ``n_distinct_configs_max`` (evaluated at ``max_fidelity``, default the run's highest); NaN when the events name
+    no configuration.
+    """
+    nan = {"n_repeated": np.nan, "n_distinct_configs": np.nan, "n_distinct_configs_max": np.nan}
+    if not len(raw):
+        return {**nan, "n_repeated": 0.0, "n_distinct_configs": 0.0, "n_distinct_configs_max": 0.0}
+    if "config_id" in raw and raw["config_id"].notna().all():
+        key = pd.Series(pd.factorize(raw["config_id"].astype("int64"))[0], index=raw.index)
+    else:
+        cols = sorted(c for c in raw.columns if str(c).startswith("config."))
+        if not cols:
+            return nan
+        key = pd.Series(
+            pd.MultiIndex.from_frame(raw[cols].astype(str)).factorize()[0] if len(cols) > 1
+            else pd.factorize(raw[cols[0]].astype(str))[0],
+            index=raw.index,
+        )
+    fid = raw["fidelity"].astype(float) if "fidelity" in raw else pd.Series(0.0, index=raw.index)
+    order = np.argsort(raw["t_end"].to_numpy(float), kind="stable") if "t_end" in raw else np.arange(len(raw))
+    pairs = pd.DataFrame({"c": key.to_numpy()[order], "f": fid.to_numpy()[order]})
+    top = max_fidelity if max_fidelity is not None else (np.nanmax(pairs["f"]) if pairs["f"].notna().any() else np.nan)
+    return {
+        "n_repeated": float(pairs.duplicated().sum()),
+        "n_distinct_configs": float(pairs["c"].nunique()),
+        "n_distinct_configs_max": float(pairs.loc[pairs["f"] == top, "c"].nunique()),
+    }
 
 
 def _empty_events() -> pd.DataFrame:
@@ -434,12 +505,19 @@ def _add_missing(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- per-benchmark metadata
-def _task_info(bench: str, metas: list[Mapping[str, Any]], events: pd.DataFrame) -> TaskInfo:
-    valid = _metric_info(bench, metas, events["valid"].to_numpy(float), test=False)
+def _task_info(bench: str, metas: list[Mapping[str, Any]], events: pd.DataFrame, *, recompute: bool = True) -> TaskInfo:
+    fresh = None
+    if recompute and any(
+        _metric_spec(m, k).get("range") is not None and _metric_spec(m, k).get("convention") != CONVENTION
+        for m in metas
+        for k in ("objective", "test_objective")
+    ):
+        fresh = _recomputed_ranges(bench, metas)
+    valid = _metric_info(bench, metas, events["valid"].to_numpy(float), test=False, fresh=fresh)
     test_vals = events["test"].to_numpy(float)
     has_test = np.isfinite(test_vals).any()
     test = (
-        _metric_info(bench, metas, test_vals[np.isfinite(test_vals)], test=True, fallback=valid)
+        _metric_info(bench, metas, test_vals[np.isfinite(test_vals)], test=True, fallback=valid, fresh=fresh)
         if has_test
         else None
     )
@@ -463,6 +541,7 @@ def _metric_info(
     *,
     test: bool,
     fallback: MetricInfo | None = None,
+    fresh: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MetricInfo:
     key = "test_objective" if test else "objective"
     specs = [_metric_spec(m, key) for m in metas]
@@ -483,17 +562,29 @@ def _metric_info(
     seen_worst = float(finite[np.argmax(sign * finite)]) if finite.size else math.nan
 
     optimum = _consensus(bench, key, "optimum", [s.get("optimum") for s in specs])
-    rng = [s.get("range") for s in specs]
+    # runs may hold ranges by different conventions (a study resumed after the convention changed): the current
+    # convention wins; each convention's runs must agree among themselves
+    conventions = {s.get("convention") for s in specs if s.get("range") is not None}
+    convention = CONVENTION if CONVENTION in conventions or not conventions else sorted(conventions)[0]
+    rng = [s.get("range") if s.get("convention") == convention else None for s in specs]
     best = _consensus(bench, key, "best", [r[0] if r else None for r in rng])
     worst = _consensus(bench, key, "worst", [r[1] if r else None for r in rng])
     opt_src = rng_src = "meta"
     if optimum is None:
         optimum, opt_src = (best, "meta") if best is not None else (seen_best, "study")
-    if best is None or worst is None:
-        best, worst, rng_src = seen_best, seen_worst, "study"
+    new = (fresh or {}).get(next(iter(names)) if len(names) == 1 else "")
+    if new is not None and convention != CONVENTION:
+        best, worst, convention = new["best"], new["median"], CONVENTION
+        rng_src = (
+            f"recomputed from the benchmark (same checksum as the runs, which recorded the older "
+            f"{convention_label(sorted(conventions)[0])} range): {new['source']}"
+        )
+    elif best is None or worst is None:
+        best, worst, rng_src, convention = seen_best, seen_worst, "study", "study"
     else:
         # the runner says how it got a range that the benchmark does not hold (e.g. estimated for a surrogate)
-        how = sorted({str(s["range_source"]) for s in specs if s.get("range_source") not in (None, "benchmark")})
+        how = sorted({str(s["range_source"]) for s in specs
+                      if s.get("range_source") not in (None, "benchmark") and s.get("convention") == convention})
         if how:
             rng_src = "runner, " + "; ".join(how)
     # a value better than the recorded optimum (a surrogate can predict one): regret would turn negative, so the
@@ -503,7 +594,75 @@ def _metric_info(
         if sign * seen_best < sign * best:
             best = seen_best
     name = names.pop() if len(names) == 1 else (fallback.name if fallback else key)
-    return MetricInfo(name, direction, float(optimum), float(best), float(worst), opt_src, rng_src)
+    return MetricInfo(name, direction, float(optimum), float(best), float(worst), opt_src, rng_src, convention)
+
+
+#: the current convention of the normalized-regret range (runners.results.RANGE_CONVENTION)
+CONVENTION = "median-at-max-fidelity"
+CONVENTION_WORST = "worst-at-max-fidelity"
+
+
+def convention_label(convention: str) -> str:
+    """A short phrase for a range convention, as the report prints it."""
+    return {
+        CONVENTION: "optimum to median at max fidelity",
+        CONVENTION_WORST: "optimum to worst at max fidelity (older convention)",
+        "study": "best to worst seen in this study's runs",
+    }.get(convention, convention)
+
+
+def _convention_of(spec: Mapping[str, Any]) -> str | None:
+    """The convention of a recorded range: the field ``value_range_convention``, else read from its source sentence."""
+    if spec.get("range") is None:
+        return None
+    c = spec.get("range_convention")
+    if isinstance(c, str) and c:
+        return c
+    src = str(spec.get("range_source") or "")
+    return CONVENTION if "median" in src else CONVENTION_WORST
+
+
+_BENCHMARKS: dict[tuple[str, str], Any] = {}
+
+
+def load_benchmark(bench: str, metas: Iterable[Mapping[str, Any]]) -> Any | None:
+    """The benchmark ``bench`` from the catalog when it loads here with the checksum the runs recorded, else None.
+
+    Never raises: a benchmark that is unknown, not generated here, or different from the one the runs used gives
+    None. Kept for the process (a table is read once).
+    """
+    sums = {str((m.get("benchmark_info") or {}).get("checksum")) for m in metas}
+    sums.discard("None")
+    if len(sums) != 1:
+        return None
+    key = (bench, sums.pop())
+    if key not in _BENCHMARKS:
+        try:
+            from benchmarks import catalog
+
+            ok, _ = catalog.is_available(bench)
+            b = catalog.load(bench) if ok else None
+            _BENCHMARKS[key] = b if b is not None and str(b.checksum) == key[1] else None
+        except Exception:  # noqa: BLE001 - any failure means: not comparable here
+            _BENCHMARKS[key] = None
+    return _BENCHMARKS[key]
+
+
+def _recomputed_ranges(bench: str, metas: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]] | None:
+    """Per metric name, :func:`runners.results.range_info` of the benchmark, when it can be loaded (else None)."""
+    b = load_benchmark(bench, metas)
+    if b is None:
+        return None
+    out = {}
+    try:
+        from runners.results import range_info
+
+        for name in (b.objective, b.test_objective):
+            if name:
+                out[name] = range_info(b, name)
+    except Exception:  # noqa: BLE001 - a benchmark that cannot answer leaves the recorded range
+        return None
+    return out
 
 
 def _metric_spec(meta: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -516,6 +675,7 @@ def _metric_spec(meta: Mapping[str, Any], key: str) -> dict[str, Any]:
         out["optimum"] = _num(spec.get("optimum"))
         out["range"] = _range(spec.get("value_range", spec.get("range")))
         out["range_source"] = spec.get("value_range_source")
+        out["range_convention"] = spec.get("value_range_convention")
     else:
         out["name"] = spec if isinstance(spec, str) else None
         out["direction"] = meta.get(f"{key}_direction", meta.get("direction") if key == "objective" else None)
@@ -523,6 +683,7 @@ def _metric_spec(meta: Mapping[str, Any], key: str) -> dict[str, Any]:
         out["range"] = _range(
             meta.get(f"{key}_value_range", meta.get("value_range") if key == "objective" else None)
         )
+    out["convention"] = _convention_of(out)
     return out
 
 

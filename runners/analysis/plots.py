@@ -97,12 +97,15 @@ def regret_over_time(
     titles: Mapping[str, str],
     xlabel: str,
     band: bool = True,
+    markers: Mapping[str, tuple[float, float, str]] | None = None,
 ) -> Figure:
     """One panel per entry of ``summaries`` (title -> mean/se per method over ``x``), log-log axes.
 
     Each summary has columns method, ``x``, mean and se; the band is mean ± se
     where se is defined. A panel whose values include zero uses a symmetric-log
-    y axis so that a regret of exactly 0 stays visible.
+    y axis so that a regret of exactly 0 stays visible. ``markers``: per panel
+    key, one labelled point ``(x, y, label)`` drawn as a black star (e.g. random
+    search's exact expected final regret at the horizon).
     """
     n = len(summaries)
     ncols = min(n, 3)
@@ -119,11 +122,51 @@ def regret_over_time(
                 ax.plot(xs, mean, label=m, **palette.kw(m))
                 if band and np.isfinite(se).any():
                     ax.fill_between(xs, mean - se, mean + se, color=palette.color[m], alpha=0.15, linewidth=0)
+            extra = np.array([])
+            if markers and key in markers and np.isfinite(markers[key][1]):
+                mx, my, mlabel = markers[key]
+                ax.plot([mx], [my], marker="*", color="k", linestyle="none", markersize=8, label=mlabel, zorder=6)
+                extra = np.array([my])
             ax.set_xscale("log")
-            _set_regret_yscale(ax, s["mean"].to_numpy(float))
+            _set_regret_yscale(ax, np.concatenate([s["mean"].to_numpy(float), extra]))
             _plain_log_ticks(ax)
             ax.set_title(titles.get(key, key))
             ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        _legend_outside(fig, axes.flat[0])
+    return fig
+
+
+def rs_expected(
+    panels: Mapping[str, tuple[pd.DataFrame, np.ndarray | None, str]], color: str, *, ylabel: str
+) -> Figure:
+    """Random search on each table: simulated mean regret ± se over evaluations, and its exact expectation.
+
+    ``panels``: title -> (DataFrame with columns k, mean, se of the simulated runs; the expected regret after
+    k = 1..n evaluations or None; the label of the expected curve). Log-log axes.
+    """
+    n = len(panels)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=_GRID)
+        for ax, (title, (sim, exp, label)) in zip(axes.flat, panels.items()):
+            ks, mean, se = sim["k"].to_numpy(float), sim["mean"].to_numpy(float), sim["se"].to_numpy(float)
+            ax.plot(ks, mean, color=color, label="rs, simulated (mean over seeds ± se)")
+            if np.isfinite(se).any():
+                ax.fill_between(ks, mean - se, mean + se, color=color, alpha=0.15, linewidth=0)
+            vals = [mean]
+            if exp is not None:
+                ax.plot(np.arange(1, len(exp) + 1), exp, color="k", linestyle="--", linewidth=1.2, label=label)
+                vals.append(np.asarray(exp, float))
+            ax.set_xscale("log")
+            _set_regret_yscale(ax, np.concatenate(vals))
+            _plain_log_ticks(ax)
+            ax.set_title(title)
+            ax.set_xlabel("evaluations (in the order drawn)")
             ax.set_ylabel(ylabel)
         for ax in list(axes.flat)[n:]:
             ax.set_visible(False)

@@ -375,3 +375,56 @@ def scaling_summary(table: pd.DataFrame) -> pd.DataFrame:
 def nearest_fractions(fracs: Sequence[float], grid: np.ndarray) -> list[float]:
     """The grid points nearest to each requested budget fraction."""
     return [float(grid[np.argmin(np.abs(grid - f))]) for f in fracs]
+
+
+# ---------------------------------------------------------------- summaries no single benchmark dominates
+#: regrets below this normalized regret count as this value in ratios (a regret of exactly 0 has no ratio)
+RATIO_FLOOR = 1e-3
+
+
+def ranks_at(summary: pd.DataFrame, fracs: Sequence[float]) -> pd.DataFrame:
+    """Mean rank over benchmarks at the grid points nearest to ``fracs`` (see :func:`ranks_over_time`).
+
+    Ranks are taken within each benchmark (on the mean over seeds), so no benchmark weighs more than another
+    whatever its scale. Columns: method, frac, rank, n_benchmarks.
+    """
+    grid = np.sort(summary["frac"].unique())
+    at = [float(grid[np.argmin(np.abs(grid - f))]) for f in fracs]
+    r = ranks_over_time(summary[summary["frac"].isin(at)])
+    r["n_benchmarks"] = len(common_benchmarks(summary))
+    return r
+
+
+def ratio_to_baseline(finals: pd.DataFrame, value: str, baseline: str, floor: float = RATIO_FLOOR) -> pd.DataFrame:
+    """Per benchmark and method: median over seeds of the final ``value`` / the baseline's median, both floored.
+
+    ``value`` should be a normalized regret so that ``floor`` means the same on every benchmark (a median below
+    ``floor`` counts as ``floor``: a regret of 0 would make the ratio 0 or undefined). Ratio < 1: better than the
+    baseline. Columns: benchmark, method, median, baseline_median, ratio.
+    """
+    med = finals.groupby(["benchmark", "method"], sort=True)[value].median().unstack("method")
+    if baseline not in med:
+        return pd.DataFrame(columns=["benchmark", "method", "median", "baseline_median", "ratio"])
+    rows = []
+    for b, r in med.iterrows():
+        base = r[baseline]
+        for m, v in r.items():
+            ok = np.isfinite(v) and np.isfinite(base)
+            rows.append({"benchmark": b, "method": m, "median": v, "baseline_median": base,
+                         "ratio": max(v, floor) / max(base, floor) if ok else np.nan})
+    return pd.DataFrame(rows, columns=["benchmark", "method", "median", "baseline_median", "ratio"])
+
+
+def geomean_ratio(ratios: pd.DataFrame) -> pd.DataFrame:
+    """Per method: geometric mean (``scipy.stats.gmean``) over the benchmarks where every method has a ratio.
+
+    Also the number of benchmarks where the ratio is below 1 (better than the baseline) and above 1.
+    Columns: method, geomean, n_better, n_worse, n_benchmarks.
+    """
+    wide = ratios.pivot(index="benchmark", columns="method", values="ratio").dropna(how="any")
+    rows = []
+    for m in sorted(wide.columns):
+        v = wide[m].to_numpy(float)
+        rows.append({"method": m, "geomean": float(stats.gmean(v)) if len(v) else np.nan,
+                     "n_better": int((v < 1).sum()), "n_worse": int((v > 1).sum()), "n_benchmarks": len(v)})
+    return pd.DataFrame(rows, columns=["method", "geomean", "n_better", "n_worse", "n_benchmarks"])
