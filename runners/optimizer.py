@@ -222,10 +222,11 @@ class ConfigSampler:
         if self.configurations is None:
             return
         n = len(self.configurations)
-        #: per held configuration: the highest fidelity a trial of this run trains it to (-inf: never evaluated)
-        self.reached = np.full(n, -np.inf)
-        self._free = np.arange(n, dtype=np.int64)  # never-evaluated configurations: the first _n_free entries
-        self._pos = np.arange(n, dtype=np.int64)  # position of each configuration in _free
+        #: per held configuration: the highest fidelity a trial of this run trains it to (-inf: never evaluated);
+        #: a list, read per trial in plain Python (``reached_array`` gives it as an array)
+        self.reached: list[float] = [-math.inf] * n
+        self._free = list(range(n))  # never-evaluated configurations: the first _n_free entries
+        self._pos = list(range(n))  # position of each configuration in _free
         self._n_free = n
         self.n_evaluated = 0  #: configurations evaluated at least once
         self.n_at_top = 0  #: configurations trained to ``top_fidelity``
@@ -257,11 +258,11 @@ class ConfigSampler:
         i = self.index(config) if index is None else index
         if i is None:
             return None
-        old = self.reached.item(i)
-        if old == -np.inf:
+        old = self.reached[i]
+        if old == -math.inf:
             # swap-remove from the never-evaluated list
-            p, last = self._pos.item(i), self._n_free - 1
-            j = self._free.item(last)
+            p, last = self._pos[i], self._n_free - 1
+            j = self._free[last]
             self._free[p], self._free[last] = j, i
             self._pos[j], self._pos[i] = p, last
             self._n_free = last
@@ -276,7 +277,11 @@ class ConfigSampler:
     def fidelity_reached(self, config: Mapping[str, Any]) -> float:
         """The highest fidelity ``config`` was trained to in this run (-inf: never; also for unheld configurations)."""
         i = self.index(config)
-        return -math.inf if i is None else self.reached.item(i)
+        return -math.inf if i is None else self.reached[i]
+
+    def reached_array(self) -> np.ndarray:
+        """:attr:`reached` as a float array."""
+        return np.asarray(self.reached, dtype=float)
 
     @property
     def n_unevaluated(self) -> int:
@@ -318,12 +323,14 @@ class ConfigSampler:
         if self.configurations is not None:
             confs = self.configurations
             nf = self._n_free
+            free = self._free
             if n == 1 and nf:
-                return [dict(confs[self._free.item(int(rng.integers(nf)))])]
+                return [dict(confs[free[int(rng.integers(nf))]])]
             k = min(n, nf)
-            ids = self._free[rng.choice(nf, size=k, replace=False)].tolist() if k else []
+            ids = [free[j] for j in rng.choice(nf, size=k, replace=False).tolist()] if k else []
             if k < n and fidelity is not None:
-                rest = np.flatnonzero((self.reached > -np.inf) & (self.reached < fidelity))
+                reached = self.reached_array()
+                rest = np.flatnonzero((reached > -np.inf) & (reached < fidelity))
                 if rest.size:
                     ids += rest[rng.choice(rest.size, size=min(n - k, rest.size), replace=False)].tolist()
             return [dict(confs[i]) for i in ids]
@@ -356,20 +363,20 @@ class ConfigSampler:
         if self.configurations is None:
             return self._clip(config)
         i = self._nearest(config)
-        if fidelity is not None and not self.reached.item(i) < fidelity:
+        if fidelity is not None and not self.reached[i] < fidelity:
             i = self._nearest_open(config, fidelity)
         return dict(self.configurations[i])
 
     def _nearest_open(self, config: Mapping[str, Any], fidelity: float) -> int:
         """The nearest held configuration with ``reached < fidelity``: k-d tree queries with growing k."""
         assert self._encoder is not None
-        open_ = self.reached < fidelity
+        open_ = self.reached_array() < fidelity
         if not open_.any():
             raise TableExhausted(
                 f"every one of the {len(self)} configurations was already trained to fidelity {fidelity:g}"
             )
         x = self._encoder.encode(config)
-        n = len(self.reached)
+        n = open_.size
         k = 16
         while True:
             k = min(k, n)
@@ -639,7 +646,7 @@ class Optimizer:
                 fid = trial.fidelity
                 if (
                     i is not None and trial.continues is None and self.repeats != "allow"
-                    and not sampler.reached.item(i) < fid
+                    and not sampler.reached[i] < fid
                 ):
                     try:
                         moved = sampler.project(trial.config, fid)
@@ -743,16 +750,14 @@ class RandomSearch(Optimizer):
         sampler = self.sampler
         if sampler.is_finite and self.repeats != "allow":
             # a batch of distinct configurations not evaluated yet, in random order; only this optimizer
-            # evaluates, so they stay unevaluated until popped (checked anyway, in case a subclass interleaves)
-            while True:
+            # evaluates, so they stay unevaluated until popped (a subclass that interleaves other trials
+            # would have a popped one moved by ask, which never lets a repeat through)
+            if not self._buffer:
+                self._buffer = sampler.sample(min(self.batch, sampler.n_unevaluated), self.rng)
                 if not self._buffer:
-                    self._buffer = sampler.sample(min(self.batch, sampler.n_unevaluated), self.rng)
-                    if not self._buffer:
-                        raise TableExhausted(f"random search drew every one of the {len(sampler)} configurations")
-                    self._buffer.reverse()
-                config = self._buffer.pop()
-                if sampler.fidelity_reached(config) == -math.inf:
-                    return self.new_trial(config, self.fidelity_value)
+                    raise TableExhausted(f"random search drew every one of the {len(sampler)} configurations")
+                self._buffer.reverse()
+            return self.new_trial(self._buffer.pop(), self.fidelity_value)
         if not self._buffer:
             # drawn in batches for speed (the draws depend on ``batch``; it is recorded in meta.json)
             if sampler.is_finite:  # repeats allowed: uniformly with replacement
