@@ -43,8 +43,10 @@ __all__ = [
     "ConfigSampler",
     "Optimizer",
     "OptimizerError",
+    "REPEAT_POLICIES",
     "RandomSearch",
     "Status",
+    "TableExhausted",
     "Trial",
     "TrialResult",
     "rung_fidelities",
@@ -54,6 +56,19 @@ __all__ = [
 
 class OptimizerError(RuntimeError):
     """An optimizer broke the ask/tell contract (e.g. told a trial it never asked, or stalled)."""
+
+
+class TableExhausted(RuntimeError):
+    """A finite sampler holds no configuration for a fresh trial at the asked fidelity.
+
+    Every held configuration was already trained (or is being trained) to that
+    fidelity in this run. :meth:`Optimizer.ask` turns it into the end of the
+    run (the simulator's ``stop_reason = "table_exhausted"``).
+    """
+
+
+#: what :meth:`Optimizer.ask` does with a fresh trial of a configuration already trained to its fidelity
+REPEAT_POLICIES: tuple[str, ...] = ("avoid", "allow")
 
 
 # ---------------------------------------------------------------- records
@@ -157,6 +172,10 @@ def rung_fidelities(fidelity: Fidelity, eta: float, min_fidelity: float | None =
 
 
 # ---------------------------------------------------------------- sampling
+#: (id of a configurations list, names) -> (the list, its exact-match index); the list is kept so its id stays unique
+_IDS_CACHE: dict[tuple, tuple[list, dict[tuple, int]]] = {}
+
+
 class ConfigSampler:
     """Draws configurations, and maps proposals onto what the benchmark can answer.
 
@@ -170,16 +189,104 @@ class ConfigSampler:
 
     Every draw comes from the ``rng`` the caller passes, so runs are reproducible.
     Returned configurations are fresh dicts the caller may modify.
+
+    A finite sampler also keeps the run's record of what was evaluated: per
+    held configuration, the highest fidelity it has been (or is being) trained
+    to, across trials (:meth:`note`, called by :meth:`Optimizer.ask` for every
+    trial it hands out; :meth:`reset` empties it at the start of a run). With
+    the record, :meth:`sample` draws only configurations never evaluated in the
+    run (without replacement across the run), and ``project(config, fidelity)``
+    returns the nearest held configuration not yet trained to ``fidelity``.
+    When nothing is left, :meth:`sample` returns fewer configurations (possibly
+    none), and :meth:`sample_one` and ``project(config, fidelity)`` raise
+    :class:`TableExhausted`.
     """
 
     def __init__(self, space: Any, configurations: Sequence[Mapping[str, Any]] | None = None) -> None:
         self.space = space
         self.names = hp_names(space)
         self.configurations = list(configurations) if configurations is not None else None
+        self._source = configurations if isinstance(configurations, list) else None
         self._tree: Any = None
         self._encoder: _RowEncoder | None = None
         self._held: dict[tuple, int] = {}
+        self._ids: dict[tuple, int] = {}
+        self._ids_built = False
         self._cs: Any = None
+        self.reset()
+
+    # -------------------------------------------------- the run's record (finite samplers)
+    def reset(self, top_fidelity: float | None = None) -> None:
+        """Forget every evaluation (a new run). ``top_fidelity``: the fidelity that counts as "fully trained"."""
+        self.top_fidelity = top_fidelity
+        if self.configurations is None:
+            return
+        n = len(self.configurations)
+        #: per held configuration: the highest fidelity a trial of this run trains it to (-inf: never evaluated);
+        #: a list, read per trial in plain Python (``reached_array`` gives it as an array)
+        self.reached: list[float] = [-math.inf] * n
+        self._free = list(range(n))  # never-evaluated configurations: the first _n_free entries
+        self._pos = list(range(n))  # position of each configuration in _free
+        self._n_free = n
+        self.n_evaluated = 0  #: configurations evaluated at least once
+        self.n_at_top = 0  #: configurations trained to ``top_fidelity``
+
+    def index(self, config: Mapping[str, Any]) -> int | None:
+        """The index of ``config`` among the held configurations (exact match), or None (finite samplers)."""
+        if self.configurations is None:
+            return None
+        if self._ids_built is False:
+            self._build_ids()
+        try:
+            i = self._ids.get(tuple(map(config.get, self.names)))
+        except TypeError:
+            return None
+        if i is None:  # e.g. NaN values, which never compare equal: an exact match in the encoding
+            if self._tree is None:
+                self._build_index()
+            assert self._encoder is not None
+            d, j = self._tree.query(self._encoder.encode(config), k=1)
+            if d == 0.0 and self.configurations[int(j)] == dict(config):
+                i = int(j)
+        return i
+
+    def note(self, config: Mapping[str, Any], fidelity: float, index: int | None = None) -> int | None:
+        """Record that a trial trains ``config`` to ``fidelity``; returns its index (None: not held / infinite).
+
+        ``index``: the configuration's :meth:`index` when the caller knows it already.
+        """
+        i = self.index(config) if index is None else index
+        if i is None:
+            return None
+        old = self.reached[i]
+        if old == -math.inf:
+            # swap-remove from the never-evaluated list
+            p, last = self._pos[i], self._n_free - 1
+            j = self._free[last]
+            self._free[p], self._free[last] = j, i
+            self._pos[j], self._pos[i] = p, last
+            self._n_free = last
+            self.n_evaluated += 1
+        if fidelity > old:
+            self.reached[i] = fidelity
+            top = self.top_fidelity
+            if top is not None and old < top <= fidelity:
+                self.n_at_top += 1
+        return i
+
+    def fidelity_reached(self, config: Mapping[str, Any]) -> float:
+        """The highest fidelity ``config`` was trained to in this run (-inf: never; also for unheld configurations)."""
+        i = self.index(config)
+        return -math.inf if i is None else self.reached[i]
+
+    def reached_array(self) -> np.ndarray:
+        """:attr:`reached` as a float array."""
+        return np.asarray(self.reached, dtype=float)
+
+    @property
+    def n_unevaluated(self) -> int:
+        """How many held configurations no trial of this run has trained yet."""
+        return self._n_free
 
     @classmethod
     def for_benchmark(cls, benchmark: Benchmark) -> ConfigSampler:
@@ -201,13 +308,32 @@ class ConfigSampler:
             raise TypeError("sample_ids needs a finite sampler (a table's configurations)")
         return rng.integers(0, len(self.configurations), size=n)
 
-    def sample(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-        """``n`` configurations drawn uniformly (with replacement)."""
+    def sample(self, n: int, rng: np.random.Generator, fidelity: float | None = None) -> list[dict[str, Any]]:
+        """``n`` configurations drawn uniformly.
+
+        Finite samplers: ``n`` distinct configurations drawn uniformly among
+        those never evaluated in this run (see :meth:`note`). When fewer are
+        left and ``fidelity`` is given, the rest is drawn uniformly among the
+        configurations evaluated only to lower fidelities. The list is shorter
+        than ``n`` when the table holds no more (empty: nothing left).
+        Infinite samplers: ConfigSpace's uniform sampling, ``fidelity`` ignored.
+        """
         if n < 0:
             raise ValueError(f"n={n} must be >= 0")
         if self.configurations is not None:
             confs = self.configurations
-            return [dict(confs[i]) for i in rng.integers(0, len(confs), size=n).tolist()]
+            nf = self._n_free
+            free = self._free
+            if n == 1 and nf:
+                return [dict(confs[free[int(rng.integers(nf))]])]
+            k = min(n, nf)
+            ids = [free[j] for j in rng.choice(nf, size=k, replace=False).tolist()] if k else []
+            if k < n and fidelity is not None:
+                reached = self.reached_array()
+                rest = np.flatnonzero((reached > -np.inf) & (reached < fidelity))
+                if rest.size:
+                    ids += rest[rng.choice(rest.size, size=min(n - k, rest.size), replace=False)].tolist()
+            return [dict(confs[i]) for i in ids]
         if n == 0:
             return []
         if self._cs is None:
@@ -217,20 +343,57 @@ class ConfigSampler:
         out = [self._cs.sample_configuration()] if n == 1 else self._cs.sample_configuration(n)
         return [dict(c) for c in out]
 
-    def sample_one(self, rng: np.random.Generator) -> dict[str, Any]:
-        return self.sample(1, rng)[0]
+    def sample_one(self, rng: np.random.Generator, fidelity: float | None = None) -> dict[str, Any]:
+        """One configuration (:meth:`sample`); :class:`TableExhausted` when a finite sampler has none left."""
+        out = self.sample(1, rng, fidelity)
+        if not out:
+            raise TableExhausted(
+                f"every one of the {len(self)} configurations was already evaluated"
+                + ("" if fidelity is None else f" to fidelity {fidelity:g}")
+            )
+        return out[0]
 
-    def project(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The configuration the benchmark can answer that is nearest to ``config``."""
+    def project(self, config: Mapping[str, Any], fidelity: float | None = None) -> dict[str, Any]:
+        """The configuration the benchmark can answer that is nearest to ``config``.
+
+        With ``fidelity`` (finite samplers): the nearest held configuration that
+        no trial of this run has trained to ``fidelity`` or beyond (a fresh trial
+        of it is not a repeat); :class:`TableExhausted` when there is none.
+        """
         if self.configurations is None:
             return self._clip(config)
-        return dict(self.configurations[self._nearest(config)])
+        i = self._nearest(config)
+        if fidelity is not None and not self.reached[i] < fidelity:
+            i = self._nearest_open(config, fidelity)
+        return dict(self.configurations[i])
 
-    def project_many(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """:meth:`project` for each of ``configs``."""
+    def _nearest_open(self, config: Mapping[str, Any], fidelity: float) -> int:
+        """The nearest held configuration with ``reached < fidelity``: k-d tree queries with growing k."""
+        assert self._encoder is not None
+        open_ = self.reached_array() < fidelity
+        if not open_.any():
+            raise TableExhausted(
+                f"every one of the {len(self)} configurations was already trained to fidelity {fidelity:g}"
+            )
+        x = self._encoder.encode(config)
+        n = open_.size
+        k = 16
+        while True:
+            k = min(k, n)
+            _, idx = self._tree.query(x, k=k)
+            idx = np.atleast_1d(idx)
+            hit = np.flatnonzero(open_[idx])
+            if hit.size:
+                return int(idx[hit[0]])
+            if k == n:  # unreachable: open_ has a True entry
+                raise AssertionError("no open configuration found by a full k-d tree query")
+            k *= 8
+
+    def project_many(self, configs: Sequence[Mapping[str, Any]], fidelity: float | None = None) -> list[dict[str, Any]]:
+        """:meth:`project` for each of ``configs`` (independently: the results may coincide)."""
         if self.configurations is None:
             return [self._clip(c) for c in configs]
-        return [dict(self.configurations[self._nearest(c)]) for c in configs]
+        return [self.project(c, fidelity) for c in configs]
 
     def _nearest(self, config: Mapping[str, Any]) -> int:
         """Index of the held configuration nearest to ``config`` in the [0, 1] encoding.
@@ -267,6 +430,31 @@ class ConfigSampler:
                     self._held[tuple(c.get(n) for n in self.names)] = i
                 except TypeError:
                     pass
+
+    def _build_ids(self) -> None:
+        """The exact-match index of :meth:`index` (a dict; no k-d tree, which random search never needs).
+
+        Shared by the samplers of one list of configurations (each run of a
+        benchmark builds a sampler over the benchmark's cached list).
+        """
+        src = self._source
+        key = (id(src), tuple(self.names))
+        hit = _IDS_CACHE.get(key)
+        if hit is not None and hit[0] is src and len(src) == len(self.configurations or []):
+            self._ids = hit[1]
+        else:
+            ids: dict[tuple, int] = {}
+            for i, c in enumerate(self.configurations or []):
+                try:
+                    ids.setdefault(tuple(map(c.get, self.names)), i)
+                except TypeError:
+                    pass
+            self._ids = ids
+            if src is not None:
+                _IDS_CACHE[key] = (src, ids)
+                while len(_IDS_CACHE) > 16:
+                    _IDS_CACHE.pop(next(iter(_IDS_CACHE)))
+        self._ids_built = True
 
     def _clip(self, config: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(config)
@@ -340,6 +528,25 @@ def _to_float(value: Any) -> float:
         return math.nan
 
 
+def budget_in_evaluations(budget: Any, max_fidelity: float) -> float | None:
+    """A run budget in full-fidelity-equivalent evaluations (None: unknown, e.g. a time budget).
+
+    ``budget`` is a :class:`runners.simulator.Budget`, a mapping with ``kind``
+    and ``amount``, or None. ``evaluations``: the amount; ``fidelity``: amount /
+    max fidelity; ``results``: the amount (one result per evaluation; an upper
+    bound for multi-fidelity optimizers); ``time``: None.
+    """
+    if budget is None:
+        return None
+    kind = budget["kind"] if isinstance(budget, Mapping) else budget.kind
+    amount = float(budget["amount"] if isinstance(budget, Mapping) else budget.amount)
+    if kind == "evaluations" or kind == "results":
+        return amount
+    if kind == "fidelity":
+        return amount / max_fidelity if max_fidelity > 0 else None
+    return None
+
+
 # ---------------------------------------------------------------- the base class
 class Optimizer:
     """Base class of every optimizer. Subclasses implement ``_ask`` and ``_tell``.
@@ -351,10 +558,30 @@ class Optimizer:
     * ``objective``: the :class:`~benchmarks.protocol.Metric` to optimize (its
       direction is in ``objective.direction``; or use ``TrialResult.loss``);
     * ``seed``: the run seed; ``self.rng`` is a ``numpy.random.Generator`` seeded with it;
-    * ``sampler``: a :class:`ConfigSampler` (default: uniform over the space).
+    * ``sampler``: a :class:`ConfigSampler` (default: uniform over the space);
+    * ``budget``: the run's :class:`runners.simulator.Budget` (or None when
+      unknown). ``self.budget_evaluations`` is it in full-fidelity-equivalent
+      evaluations (None for a time budget); optimizers whose defaults are scaled
+      to the budget read it (docs/optimizers.md, "Defaults scaled to the budget").
 
     Subclass hyperparameters go after these as keyword arguments with defaults,
     so Hydra can build the optimizer with ``_partial_: true``.
+
+    Repeats. On a finite sampler (a table) a *repeat* is a fresh trial
+    (:meth:`new_trial`) of a configuration that a trial of this run already
+    trained (or is training) to its fidelity or beyond; continuing a trial is
+    never one. With ``repeats = "avoid"`` (the default, a class or instance
+    attribute) :meth:`ask` moves such a trial to the nearest held configuration
+    not yet trained to that fidelity (``sampler.project(config, fidelity)``),
+    so no optimizer spends budget re-training silently. An optimizer that keeps
+    its own record of its proposals should project with the fidelity itself
+    and learn from ``trial.config`` (the configuration evaluated); the built-in
+    ones and the adapters do. ``repeats = "allow"`` lets repeats happen (e.g. to
+    average seeds); the simulator counts them (``summary.n_repeated``). The
+    policy is recorded by :meth:`describe`. When no configuration is left for
+    a fresh trial (:class:`TableExhausted`) or every one was trained to the
+    maximum fidelity, ``exhausted`` is set, :meth:`ask` returns None from then
+    on and the simulator ends the run with ``stop_reason = "table_exhausted"``.
 
     ``done`` may be set to True by an optimizer that has nothing left to do
     ever; the simulator then ends the run once pending trials finish. Returning
@@ -363,6 +590,8 @@ class Optimizer:
 
     #: a short name used in logs
     name: ClassVar[str] = "optimizer"
+    #: what :meth:`ask` does with a repeat (see the class docstring): "avoid" or "allow"
+    repeats: str = "avoid"
 
     def __init__(
         self,
@@ -372,6 +601,7 @@ class Optimizer:
         objective: Metric,
         seed: int,
         sampler: ConfigSampler | None = None,
+        budget: Any = None,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed={seed!r} must be a non-negative integer")
@@ -381,20 +611,54 @@ class Optimizer:
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.sampler = sampler if sampler is not None else ConfigSampler(space)
+        self.sampler.reset(float(fidelity.max))
+        self.budget = budget
+        self.budget_evaluations = budget_in_evaluations(budget, float(fidelity.max))
+        #: hyperparameter -> (value, rule) for every default this optimizer scaled to the budget (see describe)
+        self.scaled: dict[str, dict[str, Any]] = {}
         self.pending: dict[int, Trial] = {}
         self.done = False
+        #: True once a finite sampler has nothing left for a fresh trial (the run ends: "table_exhausted")
+        self.exhausted = False
+        #: fresh trials :meth:`ask` moved to another configuration because they would have repeated one
+        self.n_redirected = 0
         self._next_id = 0
 
     # -------------------------------------------------- public API (called by the simulator)
     def ask(self) -> Trial | None:
-        """The next trial to start, or None to wait until a pending trial finishes."""
-        trial = self._ask()
+        """The next trial to start, or None to wait until a pending trial finishes (always None once exhausted)."""
+        if self.exhausted:
+            return None
+        try:
+            trial = self._ask()
+        except TableExhausted:
+            self.exhausted = True
+            return None
         if trial is not None:
             if trial.trial_id in self.pending or trial.trial_id >= self._next_id:
                 raise OptimizerError(
                     f"{type(self).__name__}._ask returned trial {trial.trial_id}, which was not made by "
                     "new_trial/continue_trial or is already pending"
                 )
+            sampler = self.sampler
+            if sampler.is_finite:
+                i = sampler.index(trial.config)
+                fid = trial.fidelity
+                if (
+                    i is not None and trial.continues is None and self.repeats != "allow"
+                    and not sampler.reached[i] < fid
+                ):
+                    try:
+                        moved = sampler.project(trial.config, fid)
+                    except TableExhausted:
+                        self.exhausted = True
+                        return None
+                    trial = Trial(trial.trial_id, moved, fid, None, trial.info)
+                    i = sampler.index(moved)
+                    self.n_redirected += 1
+                sampler.note(trial.config, fid, i)
+                if sampler.n_at_top >= len(sampler) and self.repeats != "allow":
+                    self.exhausted = True  # every configuration trained to the maximum: nothing left to ask
             self.pending[trial.trial_id] = trial
         return trial
 
@@ -435,16 +699,41 @@ class Optimizer:
         return self._next_id
 
     def describe(self) -> dict[str, Any]:
-        """The optimizer's settings, recorded in the run's meta.json (override to add hyperparameters)."""
-        return {"class": f"{type(self).__module__}.{type(self).__qualname__}"}
+        """The optimizer's settings, recorded in the run's meta.json (override to add hyperparameters).
+
+        Always: the class, the repeat policy and, when a default was scaled to
+        the budget, ``scaled_to_budget`` (hyperparameter -> value and rule).
+        """
+        d: dict[str, Any] = {"class": f"{type(self).__module__}.{type(self).__qualname__}", "repeats": self.repeats}
+        if self.scaled:
+            d["scaled_to_budget"] = {k: dict(v) for k, v in self.scaled.items()}
+        return d
+
+    def scale_default(self, name: str, given: Any, value: Any, rule: str, paper: Any) -> Any:
+        """``given`` when the user set it (not None); else ``value`` (scaled to the budget by ``rule``), recorded.
+
+        Without a known budget (``budget_evaluations is None``) the default is
+        ``paper`` (the published setting), recorded with the reason.
+        """
+        if given is not None:
+            return given
+        if self.budget_evaluations is None:
+            self.scaled[name] = {"value": paper, "rule": f"{rule}; budget unknown: the published default"}
+            return paper
+        self.scaled[name] = {"value": value, "rule": rule, "budget_evaluations": self.budget_evaluations}
+        return value
 
 
 # ---------------------------------------------------------------- random search
 class RandomSearch(Optimizer):
     """Random search at one fidelity (default: the maximum): the reference every method is compared with.
 
-    Draws configurations uniformly with :class:`ConfigSampler` (for a table:
-    uniformly over its configurations, with replacement).
+    Draws configurations uniformly with :class:`ConfigSampler`, in batches of
+    ``batch`` (the draws depend on it; it is recorded). On a table: without
+    replacement across the run (a random permutation of the table), so the run
+    ends when every configuration was evaluated (``table_exhausted``). With
+    ``repeats="allow"`` (an instance attribute, or a subclass) it draws with
+    replacement instead, as before version 2 of the interface (docs/runner.md).
     """
 
     name = "rs"
@@ -458,9 +747,24 @@ class RandomSearch(Optimizer):
         self._buffer: list[dict[str, Any]] = []
 
     def _ask(self) -> Trial:
+        sampler = self.sampler
+        if sampler.is_finite and self.repeats != "allow":
+            # a batch of distinct configurations not evaluated yet, in random order; only this optimizer
+            # evaluates, so they stay unevaluated until popped (a subclass that interleaves other trials
+            # would have a popped one moved by ask, which never lets a repeat through)
+            if not self._buffer:
+                self._buffer = sampler.sample(min(self.batch, sampler.n_unevaluated), self.rng)
+                if not self._buffer:
+                    raise TableExhausted(f"random search drew every one of the {len(sampler)} configurations")
+                self._buffer.reverse()
+            return self.new_trial(self._buffer.pop(), self.fidelity_value)
         if not self._buffer:
             # drawn in batches for speed (the draws depend on ``batch``; it is recorded in meta.json)
-            self._buffer = self.sampler.sample(self.batch, self.rng)
+            if sampler.is_finite:  # repeats allowed: uniformly with replacement
+                confs = sampler.configurations
+                self._buffer = [dict(confs[i]) for i in sampler.sample_ids(self.batch, self.rng).tolist()]
+            else:
+                self._buffer = sampler.sample(self.batch, self.rng)
             self._buffer.reverse()
         return self.new_trial(self._buffer.pop(), self.fidelity_value)
 

@@ -51,7 +51,7 @@ OPTIONAL_EXTRAS = {"optuna": "optuna", "dehb": "dehb", "smac": "smac", "syne_tun
 #: keys of an optimizer node that are not constructor arguments
 _META_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_", "name")
 #: arguments the runner passes to every optimizer at run time
-_RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler")
+_RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler", "budget")
 
 conf_schema.register()
 

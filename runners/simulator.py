@@ -9,6 +9,7 @@ the budget is spent) are specified in docs/runner.md, "Simulator semantics".
 from __future__ import annotations
 
 import heapq
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -79,20 +80,40 @@ class RunResult:
 OptimizerFactory = Callable[..., Optimizer]
 
 
+def _takes_budget(factory: Callable[..., Any]) -> bool:
+    """True when ``factory`` accepts a ``budget`` keyword (explicitly or through ``**kwargs``)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "budget" and p.kind is not p.POSITIONAL_ONLY) for p in params)
+
+
 def make_optimizer(
-    benchmark: Benchmark, optimizer: Optimizer | OptimizerFactory, seed: int, sampler: ConfigSampler | None = None
+    benchmark: Benchmark,
+    optimizer: Optimizer | OptimizerFactory,
+    seed: int,
+    sampler: ConfigSampler | None = None,
+    budget: Budget | None = None,
 ) -> Optimizer:
-    """Build the optimizer for ``benchmark`` (a factory gets space, fidelity, objective, seed and sampler)."""
+    """Build the optimizer for ``benchmark``.
+
+    A factory gets space, fidelity, objective, seed and sampler, and ``budget``
+    when it accepts that keyword (every :class:`Optimizer` subclass does, through
+    its base class), so defaults can be scaled to the run's budget.
+    """
     if isinstance(optimizer, Optimizer):
         return optimizer
     if not callable(optimizer):
         raise TypeError(f"optimizer must be an Optimizer or a factory callable, got {type(optimizer).__name__}")
+    extra = {"budget": budget} if budget is not None and _takes_budget(optimizer) else {}
     opt = optimizer(
         space=benchmark.space,
         fidelity=benchmark.fidelity,
         objective=benchmark.objective_metric,
         seed=seed,
         sampler=sampler if sampler is not None else ConfigSampler.for_benchmark(benchmark),
+        **extra,
     )
     if not isinstance(opt, Optimizer):
         raise TypeError(f"the optimizer factory returned {type(opt).__name__}, not a runners.optimizer.Optimizer")
@@ -144,7 +165,7 @@ def simulate(
         raise TypeError(f"budget must be a runners.simulator.Budget, got {type(budget).__name__}")
     seed, n_workers = int(seed), int(n_workers)
     wall0 = time.perf_counter()
-    opt = make_optimizer(benchmark, optimizer, seed, sampler)
+    opt = make_optimizer(benchmark, optimizer, seed, sampler, budget)
     measured = overhead == "measured"
 
     obj_sign = benchmark.objective_metric.sign
@@ -250,6 +271,9 @@ def simulate(
     stuck = 0
     while True:
         if not heap:
+            if opt.exhausted:
+                stop_reason = "table_exhausted"
+                break
             if opt.done:
                 stop_reason = "optimizer_done"
                 break
@@ -330,10 +354,59 @@ def simulate(
         "end_time": float(end_time),
         "budget_used": float(meter / fmax if budget.kind == "evaluations" else meter),
         "stop_reason": stop_reason,
+        **_coverage(benchmark, opt, events, table),
         "optimizer_seconds": opt_seconds,
         "wall_seconds": time.perf_counter() - wall0,
     }
     return RunResult(events, summary, opt, budget, overhead, n_workers, seed)
+
+
+def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table: Any) -> dict[str, Any]:
+    """``n_repeated``, ``n_distinct_configs``, ``table_fraction`` and ``n_redirected`` of a run's events.
+
+    A repeat is a fresh evaluation (``continues`` null) of a configuration that an
+    earlier trial (lower trial id: asked before) had trained to the same
+    fidelity or beyond. Configurations are identified by ``config_id`` on a
+    table, else by the values of their hyperparameters.
+    """
+    n = len(events)
+    if n == 0:
+        ids = np.zeros(0, dtype=np.int64)
+    elif isinstance(table, _TableLookup):
+        ids = events["config_id"].to_numpy(dtype=np.int64)
+    else:
+        cols = [c for c in events.columns if c.startswith("config.")]
+        hashed = pd.util.hash_pandas_object(events[cols].astype(object), index=False).to_numpy()
+        ids = pd.factorize(hashed)[0].astype(np.int64)
+    n_distinct = int(np.unique(ids).size)
+    n_repeated = 0
+    if n:
+        fid = events["fidelity"].to_numpy(dtype=np.float64)
+        fresh = events["continues"].isna().to_numpy()
+        order = np.lexsort((events["trial_id"].to_numpy(), ids))
+        g, f = ids[order], fid[order]
+        # the highest fidelity reached by the earlier trials of the same configuration (exclusive running max)
+        span = float(np.nanmax(np.abs(f))) * 2 + 2
+        key = g.astype(np.float64) * span + f
+        run = np.maximum.accumulate(key)
+        prev = np.empty_like(run)
+        prev[0] = -np.inf
+        prev[1:] = run[:-1]
+        same = np.zeros(n, dtype=bool)
+        same[1:] = g[1:] == g[:-1]
+        n_repeated = int((fresh[order] & same & (prev - g * span >= f - 1e-9 * span)).sum())
+    if isinstance(table, _TableLookup):
+        size: int | None = int(table.b.n_configs)
+    elif opt.sampler.is_finite:
+        size = len(opt.sampler)
+    else:
+        size = None
+    return {
+        "n_repeated": n_repeated,
+        "n_distinct_configs": n_distinct,
+        "table_fraction": (n_distinct / size) if size else None,
+        "n_redirected": int(opt.n_redirected),
+    }
 
 
 # ---------------------------------------------------------------- benchmark lookups

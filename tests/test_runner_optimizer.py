@@ -53,12 +53,18 @@ def test_continue_trial_copies_config_and_needs_higher_fidelity(toy):
 
 
 def test_random_search_is_reproducible_and_seed_dependent(toy):
-    def draws(seed):
+    def draws(seed, n=toy.n_configs):
         rs = make_rs(toy, seed=seed)
-        return [toy.config_id(rs.ask().config) for _ in range(50)]
+        return [toy.config_id(rs.ask().config) for _ in range(n)]
 
     assert draws(3) == draws(3)
     assert draws(3) != draws(4)
+    # on a table: without replacement, a permutation of the table; then the table is exhausted
+    assert sorted(draws(5)) == list(range(toy.n_configs))
+    rs = make_rs(toy, seed=5)
+    for _ in range(toy.n_configs):
+        rs.ask()
+    assert rs.ask() is None and rs.exhausted
 
 
 def test_random_search_rejects_bad_settings(toy):
@@ -74,9 +80,14 @@ def test_table_sampler_draws_table_configurations_uniformly(toy):
     s = ConfigSampler.for_benchmark(toy)
     assert s.is_finite and len(s) == toy.n_configs
     rng = np.random.default_rng(0)
-    ids = [toy.config_id(c) for c in s.sample(6000, rng)]
-    counts = np.bincount(ids, minlength=toy.n_configs)
+    # with nothing evaluated: n distinct configurations, uniformly (each configuration equally often over many calls)
+    counts = np.zeros(toy.n_configs)
+    for _ in range(1500):
+        ids = [toy.config_id(c) for c in s.sample(4, rng)]
+        assert len(set(ids)) == 4
+        counts += np.bincount(ids, minlength=toy.n_configs)
     assert counts.min() > 350 and counts.max() < 650  # 500 expected per configuration
+    assert len(s.sample(100, rng)) == toy.n_configs  # no more than the table holds
     first = s.sample(3, np.random.default_rng(1))
     again = s.sample(3, np.random.default_rng(1))
     assert first == again

@@ -15,6 +15,12 @@ from runners.results import write_run
 from runners.simulator import Budget, simulate
 from runners.testing import toy_benchmark
 
+class RepeatingRS(RandomSearch):
+    """Random search with replacement (repeats allowed): runs longer than the toy table's size."""
+
+    repeats = "allow"
+
+
 # In the toy table, configuration c costs (c + 1) seconds per epoch, fidelities are 1..4 epochs.
 
 
@@ -29,6 +35,8 @@ def toy_diverged(tmp_path_factory):
 
 
 class Scripted(Optimizer):
+    repeats = "allow"  # the script says what to run, repeats included
+
     """Asks the scripted (config_id, fidelity, index of the trial to continue or None) steps in order.
 
     A step whose continued trial has not been told yet makes ``ask`` return None (wait).
@@ -118,7 +126,7 @@ def test_benchmark_seed_is_drawn_from_run_seed(toy):
 def test_optimizer_sees_validation_metrics_only(toy):
     seen = []
 
-    class Spy(RandomSearch):
+    class Spy(RepeatingRS):
         def _tell(self, trial, result):
             seen.append(result)
 
@@ -163,8 +171,8 @@ def test_pending_trials_are_known_to_the_optimizer(toy):
 
 # ---------------------------------------------------------------- budgets
 def test_time_budget_records_events_up_to_the_time(toy):
-    full = run(toy, RandomSearch, budget=Budget("results", 200)).events
-    r = run(toy, RandomSearch, budget=Budget("time", 50.0))
+    full = run(toy, RepeatingRS, budget=Budget("results", 200)).events
+    r = run(toy, RepeatingRS, budget=Budget("time", 50.0))
     ev = r.events
     assert (ev["t_end"] <= 50.0).all()
     expected = full[full["t_end"] <= 50.0]
@@ -189,10 +197,10 @@ def test_fidelity_and_evaluation_budgets(toy):
 
 
 def test_results_budget_and_random_search_at_max_fidelity(toy):
-    r = run(toy, RandomSearch, n_workers=3, budget=Budget("results", 17))
+    r = run(toy, RepeatingRS, n_workers=3, budget=Budget("results", 17))
     assert len(r.events) == 17 and (r.events["fidelity"] == 4.0).all()
     assert r.summary["n_cancelled"] == 2  # the two other workers were busy
-    r2 = run(toy, RandomSearch, n_workers=3, budget=Budget("evaluations", 17))
+    r2 = run(toy, RepeatingRS, n_workers=3, budget=Budget("evaluations", 17))
     pd.testing.assert_frame_equal(r.events, r2.events)
 
 
@@ -336,7 +344,7 @@ def test_time_budget_with_a_stuck_clock_is_an_error(tmp_path, monkeypatch):
     free = toy_benchmark(tmp_path / "free", n_configs=3, cost_per_unit=[0.0, 0.0, 0.0], name="free")
     monkeypatch.setattr(sim, "MAX_EVENTS_AT_ONE_TIME", 50)
     with pytest.raises(OptimizerError, match="without the clock advancing"):
-        run(free, RandomSearch, budget=Budget("time", 10.0))
+        run(free, RepeatingRS, budget=Budget("time", 10.0))
 
 
 def test_random_search_on_published_fcnet_naval():

@@ -98,8 +98,20 @@ class Checkpoints:
         trials.remove(best)
         return best
 
-    def trial_for(self, optimizer: Optimizer, config: Mapping[str, Any], fidelity: float) -> Trial:
+    def trial_for(
+        self, optimizer: Optimizer, config: Mapping[str, Any], fidelity: float, proposal: Mapping[str, Any] | None = None
+    ) -> Trial:
         """A trial of ``optimizer`` training ``config`` to ``fidelity``: continuing a checkpoint (:meth:`take`)
-        when there is one, else from scratch."""
+        when there is one, else from scratch.
+
+        From scratch on a table, the configuration is ``sampler.project(proposal or config, fidelity)``: the
+        nearest held one not yet trained to ``fidelity`` in the run, so the trial is no repeat. The adapter
+        must then tell its library ``trial.config`` (what was evaluated), not its proposal.
+        """
         prev = self.take(config, fidelity)
-        return optimizer.continue_trial(prev, fidelity) if prev is not None else optimizer.new_trial(config, fidelity)
+        if prev is not None:
+            return optimizer.continue_trial(prev, fidelity)
+        sampler = optimizer.sampler
+        if sampler.is_finite:
+            config = sampler.project(config if proposal is None else proposal, fidelity)
+        return optimizer.new_trial(config, fidelity)

@@ -4,7 +4,13 @@
 jobs (configuration, fidelity, bookkeeping ids); each becomes a CurveBench
 trial and its loss and cost go back with ``tell``. DEHB's fidelities
 ``max * eta**-k`` are rounded to held values; its configurations are projected
-with the sampler onto what the benchmark holds. A configuration DEHB asks for
+with the sampler onto what the benchmark holds: on a table, a fresh trial goes
+to the nearest held configuration not yet trained to its fidelity in the run
+(no repeats). When the projection moved the proposal, the package is told the
+configuration evaluated: before ``tell``, the vector stored for the job's
+``config_id`` in its config repository (which ``tell`` reads back and puts into
+the population) is replaced by the evaluated configuration's vector, as the
+package's own ``tell(..., replay=True)`` does. A configuration DEHB asks for
 again at a higher fidelity (its first-iteration promotions) continues the
 earlier trial when one is available, paying only the increment.
 
@@ -77,6 +83,7 @@ class DEHBLibrary(Optimizer):
         self.checkpoints = Checkpoints()
         self._jobs: dict[int, dict[str, Any]] = {}
         self._de: _OneFidelityDE | None = None
+        self.n_moved = 0  # proposals the projection moved (the package is told the evaluated configuration)
         if not lo < self.fidelity.max:  # DEHB needs min < max; its own advice for one fidelity is plain DE
             self._de = _OneFidelityDE(dehb, space, self.pop_size, mutation_factor, crossover_prob, self.seed, self._dir)
             self.dehb = None
@@ -101,22 +108,37 @@ class DEHBLibrary(Optimizer):
     def _ask(self) -> Trial:
         if self._de is not None:
             key, config = self._de.ask()
-            trial = self.new_trial(self.sampler.project(config), self.fidelity.max)
-            self._jobs[trial.trial_id] = {"de_key": key}
+            fid = self.fidelity.max
+            trial = self.new_trial(self.sampler.project(config, fid if self.sampler.is_finite else None), fid)
+            self._jobs[trial.trial_id] = {"de_key": key, "asked": config}
             return trial
         job = self.dehb.ask()
-        config = self.sampler.project(dict(job["config"]))
+        proposal = dict(job["config"])
         fid = snap_fidelity(self.fidelity, float(job["fidelity"]))
-        trial = self.checkpoints.trial_for(self, config, fid)
-        self._jobs[trial.trial_id] = job
+        trial = self.checkpoints.trial_for(self, self.sampler.project(proposal), fid, proposal)
+        self._jobs[trial.trial_id] = {**job, "asked": proposal}
         return trial
+
+    def _vector(self, config: dict[str, Any]) -> np.ndarray:
+        """The package's [0, 1] vector of a configuration (to tell it the configuration evaluated)."""
+        import ConfigSpace as CS
+
+        de = self._de.de if self._de is not None else self.dehb
+        return de.configspace_to_vector(CS.Configuration(de.cs, values=config))
 
     @_quiet
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         job = self._jobs.pop(trial.trial_id)
+        evaluated = dict(trial.config)
+        moved = evaluated != job.pop("asked")
         if self._de is not None:
-            self._de.tell(job["de_key"], float(result.loss))
+            self._de.tell(job["de_key"], float(result.loss), self._vector(evaluated) if moved else None)
             return
+        if moved:
+            # the package learns from the vector it stored for this config_id (its tell reads it back from its
+            # config repository, as its own replay does): store the evaluated configuration's vector there
+            self.dehb.config_repository.configs[job["config_id"]].config = self._vector(evaluated)
+            self.n_moved += 1
         self.dehb.tell(job, {"fitness": float(result.loss), "cost": float(result.cost)})
         self.checkpoints.add(trial)
 
@@ -127,6 +149,8 @@ class DEHBLibrary(Optimizer):
             "eta": self.eta,
             "mutation_factor": self.mutation_factor,
             "crossover_prob": self.crossover_prob,
+            "told": "the evaluated configuration (its vector replaces the proposal's in the package's records)",
+            "n_moved": self.n_moved,
             "mode": "DEHB" if self._de is None else f"DE at the single fidelity (pop_size {self.pop_size})",
         }
 
@@ -165,8 +189,12 @@ class _OneFidelityDE:
         self._vectors[self._n_asked] = (j, vector)
         return self._n_asked, dict(de.vector_to_configspace(vector))
 
-    def tell(self, key: int, loss: float) -> None:
+    def tell(self, key: int, loss: float, evaluated: np.ndarray | None = None) -> None:
+        """The result of offspring ``key``; ``evaluated``: the vector of the configuration evaluated when the
+        projection moved the proposal (it then enters the population instead)."""
         j, vector = self._vectors.pop(key)
+        if evaluated is not None:
+            vector = evaluated
         if loss <= self.de.fitness[j]:
             self.de.population[j] = vector
             self.de.fitness[j] = loss

@@ -15,10 +15,23 @@ paying only the increment); one pruned is told ``PRUNED``; one that reaches the
 maximum fidelity is told its final loss. Continuations go before new trials.
 
 The values Optuna sees are CurveBench losses (lower is better, +inf for a
-diverged result). On a table that holds part of its space the proposal is
-projected onto a held configuration and Optuna is told that configuration's
-loss for the parameters it proposed. The study is in memory, named after the
-seed, and every draw is seeded, so a run is reproducible.
+diverged result). On a table the proposal is projected onto the nearest held
+configuration not yet trained to the trial's fidelity in the run
+(``sampler.project(config, fidelity)``: no repeats). When that moves it, the
+study must learn the configuration evaluated, not the proposal: the asked
+Optuna trial is told ``FAIL`` (TPE ignores failed trials; it is a proposal that
+was never evaluated), the evaluated parameters are put in the queue with
+``study.enqueue_trial`` and asked again, and that trial (with exactly the
+evaluated parameters) is the one that reports, is pruned or is told its loss.
+So every COMPLETE or PRUNED trial of the study is a configuration that was
+evaluated, with its own result. On surrogates (no projection) nothing changes.
+The study is in memory, named after the seed, and every draw is seeded, so a
+run is reproducible.
+
+``n_startup_trials`` (TPE's random start; Optuna's default 10) is scaled to the
+budget when not set: ``min(10, max(2, round(B / 10)))`` with B the budget in
+full-fidelity evaluations, i.e. at most a tenth of the budget (10 for the
+default study's B = 100).
 """
 
 from __future__ import annotations
@@ -101,10 +114,18 @@ class OptunaOptimizer(Optimizer):
         pruner: Pruner = "none",
         eta: int = 3,
         min_fidelity: float | None = None,
+        n_startup_trials: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         optuna = _optuna()
+        b = self.budget_evaluations
+        self.n_startup_trials = int(self.scale_default(
+            "n_startup_trials", n_startup_trials, None if b is None else int(min(10, max(2, round(b / 10)))),
+            "min(10, max(2, round(B / 10))), B = budget in full-fidelity evaluations", 10,
+        ))
+        #: proposals moved by the projection (told FAIL, the evaluated parameters asked again)
+        self.n_moved = 0
         self._optuna = optuna
         if optuna_sampler not in ("tpe", "random"):
             raise ValueError(f"optuna_sampler={optuna_sampler!r} is not one of 'tpe', 'random'")
@@ -117,7 +138,7 @@ class OptunaOptimizer(Optimizer):
         self.distributions, self.constants = optuna_distributions(self.space)
         seed = self.seed
         if optuna_sampler == "tpe":
-            samp = optuna.samplers.TPESampler(seed=seed)
+            samp = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials)
         else:
             samp = optuna.samplers.RandomSampler(seed=seed)
         top = self.eta ** (len(self.rungs) - 1)
@@ -138,11 +159,39 @@ class OptunaOptimizer(Optimizer):
         if self._next:
             prev, k = self._next.popleft()
             return self.continue_trial(prev, self.rungs[k], optuna=prev.info["optuna"], rung=k)
+        fid = self.rungs[0]
         with _quiet(self._optuna):
             ot = self.study.ask(self.distributions)
+            config = self.sampler.project(self._to_config(ot.params), fid if self.sampler.is_finite else None)
+            if self.sampler.is_finite:
+                params = self._to_params(config)
+                if params != ot.params:
+                    # tell the study what is evaluated: the proposal was not; the evaluated parameters are
+                    optuna = self._optuna
+                    level = optuna.logging.get_verbosity()
+                    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no "trial failed" line per move
+                    try:
+                        self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
+                    finally:
+                        optuna.logging.set_verbosity(level)
+                    self.study.enqueue_trial(params)
+                    ot = self.study.ask(self.distributions)
+                    self.n_moved += 1
         self._live[ot.number] = ot
-        config = self.sampler.project(self._to_config(ot.params))
-        return self.new_trial(config, self.rungs[0], optuna=ot.number, rung=0)
+        return self.new_trial(config, fid, optuna=ot.number, rung=0)
+
+    def _to_params(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The Optuna parameters of a configuration (the inverse of :meth:`_to_config`; inactive ones absent)."""
+        out: dict[str, Any] = {}
+        for name in self.distributions:
+            if name not in config or config[name] is None:
+                continue
+            hp = self.space[name]
+            v = config[name]
+            if isinstance(hp, CS.OrdinalHyperparameter):
+                v = list(hp.sequence).index(v)
+            out[name] = _plain(v)
+        return out
 
     def _to_config(self, params: dict[str, Any]) -> dict[str, Any]:
         conf = dict(self.constants)
@@ -178,6 +227,9 @@ class OptunaOptimizer(Optimizer):
             "library": f"optuna {self._optuna.__version__}",
             "optuna_sampler": self.optuna_sampler,
             "pruner": self.pruner_name,
+            "n_startup_trials": self.n_startup_trials,
+            "told": "the evaluated configuration (a moved proposal is told FAIL and re-asked via enqueue_trial)",
+            "n_moved": self.n_moved,
             "eta": self.eta,
             "rungs": list(self.rungs),
         }

@@ -37,9 +37,13 @@ class ASHA(Optimizer):
             return self.continue_trial(entry.trial, self.rungs[k + 1], rung=k + 1)
         return self.new_trial(self.new_config(), self.rungs[0], rung=0)
 
+
     def new_config(self) -> dict[str, Any]:
-        """A configuration for the bottom rung (uniform; model-based variants override this)."""
-        return self.sampler.sample_one(self.rng)
+        """A configuration for the bottom rung (uniform; model-based variants override this).
+
+        On a table: one never evaluated in this run (or else not yet trained to the bottom rung).
+        """
+        return self.sampler.sample_one(self.rng, self.rungs[0])
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         self.asha.record(trial.info["rung"], trial, result.loss)

@@ -18,8 +18,10 @@ The model follows hpbandster's ``config_generators/bohb.py`` with its defaults:
   with the smallest ``g(x) / l(x)``.
 
 Proposals go through the :class:`~runners.optimizer.ConfigSampler`'s
-``project``, so on a table that holds part of its space BOHB proposes
-configurations the table holds.
+``project(proposal, fidelity)``, so on a table that holds part of its space
+BOHB proposes the nearest configuration the table holds that was not yet
+trained to that fidelity in the run, and the KDEs are fitted on the
+configurations evaluated (``trial.config``), not on the proposals.
 """
 
 from __future__ import annotations
@@ -182,9 +184,11 @@ class BOHB(Hyperband):
     def new_config(self, bracket: SyncBracket, fidelity: float) -> dict[str, Any]:
         proposal = self.model.propose(self.rng)
         if proposal is None:
-            return self.sampler.sample_one(self.rng)
+            return self.sampler.sample_one(self.rng, fidelity)
         self.n_model_based += 1
-        return self.sampler.project(proposal)
+        # on a table: the nearest configuration not yet trained to this fidelity; the model learns from
+        # trial.config (observe), i.e. the configuration evaluated, not the proposal
+        return self.sampler.project(proposal, fidelity)
 
     def observe(self, trial: Trial, result: TrialResult) -> None:
         self.model.observe(dict(trial.config), trial.fidelity, result.loss, self.rng)

@@ -23,8 +23,10 @@ bracket logic:
   not worse.
 
 DE offspring are new configurations, trained from scratch at their rung (as in
-DEHB). On tables, offspring are projected with the sampler onto configurations
-the table holds; the projected configuration is what enters the population.
+DEHB). On tables, offspring (and the random initial population) are projected
+with ``sampler.project(child, fidelity)`` onto the nearest configuration the
+table holds that was not yet trained to that fidelity in the run; the
+configuration evaluated (``trial.config``) is what enters the population.
 """
 
 from __future__ import annotations
@@ -104,10 +106,19 @@ class DEHB(Hyperband):
             for i, n in enumerate(b):
                 g = len(self.rungs) - len(b) + i
                 sizes[g] = max(sizes[g], n)
-        self.pop_configs: list[list[dict[str, Any]]] = [self.sampler.sample(n, self.rng) for n in sizes]
+        self.pop_configs: list[list[dict[str, Any]]] = [self._initial(n) for n in sizes]
         self.population: list[np.ndarray] = [self._encode(c) for c in self.pop_configs]
         self.fitness: list[np.ndarray] = [np.full(n, np.inf) for n in sizes]
         self._parent = [0] * len(self.rungs)
+
+    def _initial(self, n: int) -> list[dict[str, Any]]:
+        """``n`` random configurations; on a table smaller than ``n``, padded with draws with replacement (the
+        projection at ask time then moves each onto one not yet evaluated)."""
+        out = self.sampler.sample(n, self.rng)
+        if len(out) < n and self.sampler.is_finite:
+            confs = self.sampler.configurations
+            out += [dict(confs[i]) for i in self.sampler.sample_ids(n - len(out), self.rng).tolist()]
+        return out
 
     def _encode(self, configs: list[dict[str, Any]]) -> np.ndarray:
         x = self.vspace.encode(configs, mode="unit")
@@ -131,11 +142,11 @@ class DEHB(Hyperband):
         if first_iteration and rung > 0:
             return self.continue_trial(bracket.promotion(rung, index).trial, fid, **info)
         if bracket.bracket_id == 0:
-            return self.new_trial(dict(self.pop_configs[g][parent]), fid, **info)
+            return self.new_trial(self.sampler.project(self.pop_configs[g][parent], fid), fid, **info)
         g_low = self.rungs.index(bracket.fidelities[max(rung - 1, 0)])
-        return self.new_trial(self._offspring(g, g_low, parent, bracket.sizes[rung]), fid, **info)
+        return self.new_trial(self._offspring(g, g_low, parent, bracket.sizes[rung], fid), fid, **info)
 
-    def _offspring(self, g: int, g_low: int, parent: int, n_pool: int) -> dict[str, Any]:
+    def _offspring(self, g: int, g_low: int, parent: int, n_pool: int, fidelity: float) -> dict[str, Any]:
         """One rand1_bin step for the target ``parent`` of subpopulation ``g``, parents from rung ``g_low``."""
         order = np.argsort(self.fitness[g_low], kind="stable")[:n_pool]
         pool = self.population[g_low][order]
@@ -148,7 +159,7 @@ class DEHB(Hyperband):
         mutant = mutation_rand1(pool, self.mutation_factor, self.rng)
         child = crossover_bin(self.population[g][parent], mutant, self.crossover_prob, self.rng)
         child = boundary_fix(child, self.rng, self.boundary_fix_type)
-        return self.sampler.project(self.vspace.decode(child[None, :], mode="unit")[0])
+        return self.sampler.project(self.vspace.decode(child[None, :], mode="unit")[0], fidelity)
 
     def observe(self, trial: Trial, result: TrialResult) -> None:
         g, parent = trial.info["g"], trial.info["parent"]

@@ -69,9 +69,21 @@ class RegularizedEvolution(Optimizer):
     workers the population holds the finished trials only; while it is empty,
     trials are random, and tournaments use ``min(sample_size, |population|)``.
     Every trial runs at ``fidelity_value`` (default: the maximum). On a table
-    the child is projected onto held configurations; if the projection gives
-    back the parent, the mutation is redrawn (up to ``max_retries`` times).
-    Defaults (P = 100, S = 10) as in the FCNet paper.
+    the child is projected onto the nearest held configuration; if that is the
+    parent or a configuration already trained to ``fidelity_value`` in the run,
+    the mutation is redrawn (up to ``max_retries`` times), and then the child
+    goes to the nearest configuration not yet trained to it
+    (``sampler.project(child, fidelity)``). The population holds the
+    configurations evaluated (``trial.config``).
+
+    Defaults scaled to the budget (docs/optimizers.md): the FCNet paper's
+    P = 100, S = 10 need thousands of evaluations; with B full-fidelity
+    evaluations, ``population_size = min(100, max(10, round(B / 10)))`` and
+    ``sample_size = max(2, round(P / 10))`` (the paper's S/P = 1/10, at least a
+    binary tournament), so that B = 100 gives P = 10, S = 2 (90 mutations
+    after 10 random configurations) and B >= 1000 gives the paper's values.
+    A value set explicitly is kept; without a known budget the paper's values
+    are used. ``describe()`` records values and rules (``scaled_to_budget``).
     """
 
     name = "re"
@@ -79,13 +91,25 @@ class RegularizedEvolution(Optimizer):
     def __init__(
         self,
         *,
-        population_size: int = 100,
-        sample_size: int = 10,
+        population_size: int | None = None,
+        sample_size: int | None = None,
         fidelity_value: float | None = None,
         max_retries: int = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        b = self.budget_evaluations
+        population_size = self.scale_default(
+            "population_size", population_size,
+            None if b is None else int(min(100, max(10, round(b / 10)))),
+            "min(100, max(10, round(B / 10))), B = budget in full-fidelity evaluations", 100,
+        )
+        if sample_size is None:  # relative to the population, whatever set it
+            sample_size = min(int(population_size), max(2, round(population_size / 10)))
+            self.scaled["sample_size"] = {
+                "value": sample_size,
+                "rule": "min(population_size, max(2, round(population_size / 10))) (the paper's S/P = 10/100)",
+            }
         if population_size < 1 or sample_size < 1:
             raise ValueError(f"population_size={population_size!r} and sample_size={sample_size!r} must be >= 1")
         if sample_size > population_size:
@@ -98,15 +122,20 @@ class RegularizedEvolution(Optimizer):
         self.population: deque[tuple[dict[str, Any], float]] = deque()
 
     def _ask(self) -> Trial:
+        fid = self.fidelity_value
+        sampler = self.sampler
         if self.n_trials < self.population_size or not self.population:
-            return self.new_trial(self.sampler.sample_one(self.rng), self.fidelity_value)
+            return self.new_trial(sampler.sample_one(self.rng, fid), fid)
         parent = self.tournament()
         child = parent
         for _ in range(self.max_retries + 1):
-            child = self.sampler.project(mutate_one(parent, self.space, self.rng))
-            if child != parent:
-                break
-        return self.new_trial(child, self.fidelity_value)
+            raw = mutate_one(parent, self.space, self.rng)
+            child = sampler.project(raw)
+            if child != parent and (not sampler.is_finite or sampler.fidelity_reached(child) < fid):
+                return self.new_trial(child, fid)
+        if sampler.is_finite:  # every retry hit the parent or an evaluated configuration: the nearest open one
+            child = sampler.project(raw, fid)
+        return self.new_trial(child, fid)
 
     def tournament(self) -> dict[str, Any]:
         """The best of ``min(sample_size, |population|)`` members drawn uniformly without replacement."""

@@ -58,8 +58,11 @@ class BracketOptimizer(Optimizer):
         raise NotImplementedError
 
     def new_config(self, bracket: SyncBracket, fidelity: float) -> dict[str, Any]:
-        """A configuration for the first round of ``bracket`` (default: uniform from the sampler)."""
-        return self.sampler.sample_one(self.rng)
+        """A configuration for the first round of ``bracket`` (default: uniform from the sampler).
+
+        On a table: one not yet trained to ``fidelity`` in this run (never evaluated, when one is left).
+        """
+        return self.sampler.sample_one(self.rng, fidelity)
 
     def observe(self, trial: Trial, result: TrialResult) -> None:
         """Learn from a finished trial (default: nothing)."""
