@@ -580,8 +580,12 @@ class Optimizer:
     average seeds); the simulator counts them (``summary.n_repeated``). The
     policy is recorded by :meth:`describe`. When no configuration is left for
     a fresh trial (:class:`TableExhausted`) or every one was trained to the
-    maximum fidelity, ``exhausted`` is set, :meth:`ask` returns None from then
-    on and the simulator ends the run with ``stop_reason = "table_exhausted"``.
+    maximum fidelity, ``exhausted`` is set: from then on :meth:`ask` still
+    gives the trials that *continue* earlier ones (a multi-fidelity method's
+    promotions are not repeats, and finishing them is what the table is for),
+    and None where the optimizer wants a fresh configuration; once nothing is
+    running and nothing can be continued, the simulator ends the run with
+    ``stop_reason = "table_exhausted"``.
 
     ``done`` may be set to True by an optimizer that has nothing left to do
     ever; the simulator then ends the run once pending trials finish. Returning
@@ -626,9 +630,8 @@ class Optimizer:
 
     # -------------------------------------------------- public API (called by the simulator)
     def ask(self) -> Trial | None:
-        """The next trial to start, or None to wait until a pending trial finishes (always None once exhausted)."""
-        if self.exhausted:
-            return None
+        """The next trial to start, or None to wait until a pending trial finishes (once the table is
+        exhausted: None for every fresh trial, continuations still go ahead)."""
         try:
             trial = self._ask()
         except TableExhausted:

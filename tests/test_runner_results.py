@@ -55,7 +55,7 @@ def test_write_then_read_roundtrip(toy, tmp_path):
     pd.testing.assert_frame_equal(ev, r.events)
     meta = read_meta(path)
     assert meta["status"] == "complete" and meta["config"] == json.loads(json.dumps(cfg))
-    assert meta["summary"]["n_events"] == 10 == len(ev)
+    assert meta["summary"]["n_events"] == len(ev) == r.summary["n_events"] > 0
     assert meta["objective"]["name"] == "valid_loss" and meta["objective"]["direction"] == "minimize"
     assert meta["objective"]["optimum"] == pytest.approx(toy.optimum())
     assert meta["test_objective"]["name"] == "test_loss"
