@@ -10,7 +10,7 @@ the cost model and its error) and a data card (CARD.md).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +20,8 @@ from benchmarks.protocol import Fidelity
 from benchmarks.table import write_table
 
 from . import costmodel
+from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
 from .shards import SweepStateError, done_shards, read_shard, shard_path
-
-if TYPE_CHECKING:
-    from .sweep import Sweep
 
 
 def collect(sw: Sweep) -> dict[str, Any]:
@@ -77,8 +75,6 @@ def collect(sw: Sweep) -> dict[str, Any]:
 
 def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False) -> Path:
     """Write the table of a finished sweep to ``out`` (and its CARD.md); return ``out``."""
-    from .sweep import calibrate
-
     got = collect(sw)
     shard_types = sorted({d.split(":")[0] for d in got["devices"]})
     if not (sw.folder / "calibration.json").exists() and shard_types != [device.type]:
@@ -199,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from .recipes import TABLES
-    from .sweep import SweepConfig, prepare, table_folder
 
     p = argparse.ArgumentParser(prog="python -m data.merge", description=main.__doc__)
     p.add_argument("name", choices=sorted(TABLES))
@@ -212,8 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.card_only:
             from benchmarks.table import read_manifest
-
-            from .sweep import calibrate
 
             prov = read_manifest(out)["provenance"]
             atomic_write_text(out / "CARD.md", card(sw, collect(sw), calibrate(sw, torch.device("cpu")), prov))
