@@ -64,7 +64,7 @@ $(VENV)/.installed-perf: $(STAMP)
 
 surrogates: setup
 	$(BIN)/python -m surrogates.build
-	$(BIN)/python -m surrogates.card_study
+	$(BIN)/python -m runners.card_study
 
 tables: setup
 	$(BIN)/python -m data.build

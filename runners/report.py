@@ -868,7 +868,7 @@ class _Builder:
         self._order = order
         runs = self.study.complete_runs()
         table_frac = (runs["n_distinct_configs"] / runs["n_configs"]).groupby([runs["benchmark"], runs["method"]]).median()
-        rows, notes = [], []
+        rows = []
         for b in self.study.benchmarks:
             data = self.table_data(b)
             row: dict = {"benchmark": b}

@@ -11,7 +11,7 @@ A surrogate whose folder already records the current table checksum, model
 and code version is skipped unless ``--force``; every other one is refitted
 and its folder replaced (that replacement is what this command is for). Tables
 not generated yet are reported and skipped. The optimizer-ranking part of the
-cards is a runner study: ``python -m surrogates.card_study`` (see there).
+cards is a runner study: ``python -m runners.card_study`` (see there).
 """
 
 from __future__ import annotations

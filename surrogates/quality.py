@@ -32,7 +32,7 @@ Protocol (the same for every table and model):
 
 The target: Spearman at the final fidelity >= 0.9 and >= 95% of the ceiling.
 The agreement of optimizer rankings on table and surrogate is a study run by
-the runner (``surrogates/card_study.py``) and merged into the card there.
+the runner (``runners/card_study.py``) and merged into the card there.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import ConfigSpace as CS
 import numpy as np
 import pytest
 from test_optimizers_support import (
-    line_space,
     by_fidelity,
     drive,
     line_loss,
+    line_space,
     make,
     result,
     write_line_table,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from runners.optimizer import ConfigSampler, Optimizer, RandomSearch, TableExhausted
-from runners.optimizers import OPTIMIZERS, DEHB, BOHB, RegularizedEvolution
+from runners.optimizers import BOHB, DEHB, OPTIMIZERS, RegularizedEvolution
 from runners.simulator import Budget, simulate
 
 ADAPTERS = {

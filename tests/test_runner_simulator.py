@@ -15,6 +15,7 @@ from runners.results import write_run
 from runners.simulator import Budget, simulate
 from runners.testing import toy_benchmark
 
+
 class RepeatingRS(RandomSearch):
     """Random search with replacement (repeats allowed): runs longer than the toy table's size."""
 

@@ -7,9 +7,9 @@ import pytest
 
 from benchmarks.table import read_table
 from benchmarks.tabular import TabularBenchmark
+from runners.card_study import bootstrap_tau, ranking_agreement
 from surrogates import benchmark as sb
 from surrogates.benchmark import SurrogateBenchmark
-from surrogates.card_study import bootstrap_tau, ranking_agreement
 from surrogates.surrogate import CurveSurrogate
 from surrogates.synthetic import synthetic_table
 

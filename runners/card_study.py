@@ -1,10 +1,10 @@
 """Do optimizers rank the same on a table and on its surrogate? The runner study behind the card's last part.
 
-    python -m surrogates.card_study                    every shipped surrogate with a card
-    python -m surrogates.card_study fcnet-naval --seeds 5 --budget 20
+    python -m runners.card_study                    every shipped surrogate with a card
+    python -m runners.card_study fcnet-naval --seeds 5 --budget 20
 
-This module imports ``runners`` (the simulator and the optimizers), so it is a
-study built on top of both packages: nothing in the surrogates core imports it.
+It runs optimizers on both a table and its surrogate, so it is a runner study built on top of
+both packages (imports run one way: ``surrogates`` never imports ``runners``).
 
 Protocol: each optimizer (default: random search, Hyperband, ASHA,
 BOHB, DEHB) runs with ``n_workers`` asynchronous workers on
@@ -33,11 +33,11 @@ from scipy.stats import kendalltau
 from benchmarks.catalog import is_available, load
 from benchmarks.io import code_version, utc_now
 from benchmarks.protocol import Benchmark
-from runners.optimizers import OPTIMIZERS
-from runners.simulator import Budget, simulate
+from surrogates.benchmark import SurrogateBenchmark, shipped_path
+from surrogates.quality import card_markdown, write_card
 
-from .benchmark import SurrogateBenchmark, shipped_path
-from .quality import card_markdown, write_card
+from .optimizers import OPTIMIZERS
+from .simulator import Budget, simulate
 
 #: five methods that differ within the default budget. Regularized evolution is not among them: its
 #: first population (100 random configurations) outlasts a budget of 20 full-fidelity evaluations, so
@@ -145,9 +145,9 @@ def ranking_agreement(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .build import catalog_model, default_tables
+    from surrogates.build import catalog_model, default_tables
 
-    ap = argparse.ArgumentParser(prog="python -m surrogates.card_study", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m runners.card_study", description=__doc__.splitlines()[0])
     ap.add_argument("tables", nargs="*", help="tables whose surrogate card to complete (default: all shipped)")
     ap.add_argument("--model", default=None, help="default: the model the catalog names for each table")
     ap.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), help="comma-separated optimizer names")
