@@ -331,12 +331,14 @@ class Extrapolation:
             self.mean_lo, self.mean_hi, self.seed_lo, self.seed_hi = b.lo, b.hi, b.seed_lo, b.seed_hi
             self.zk0 = None
             self.margin_g = np.zeros_like(b.lo)
+            self._finish(b)
             return
         if b.knots is None:  # saved before the normal scores: the model's scale is g itself, no map to extend
             self.zk0 = None
             self.margin_g = m = frac * (b.seed_hi - b.seed_lo) / 4.0  # ~ the IQR of a few hundred values
             self.mean_lo, self.mean_hi = b.lo - m, b.hi + m
             self.seed_lo, self.seed_hi = b.seed_lo - m, b.seed_hi + m
+            self._finish(b)
             return
         q = np.asarray(b.knots, dtype=np.float64)  # (K, F)
         K = q.shape[0]
@@ -363,6 +365,14 @@ class Extrapolation:
         self.mean_hi = np.maximum(self.score(g_of(b.hi) + m, b.knots), b.hi)
         self.seed_lo = np.minimum(self.score(g_of(b.seed_lo) - m, b.knots), b.seed_lo)
         self.seed_hi = np.maximum(self.score(g_of(b.seed_hi) + m, b.knots), b.seed_hi)
+        self._finish(b)
+
+    def _finish(self, b: MetricBlock) -> None:
+        """float32 copies of what every prediction reads (made once, not per call)."""
+        self.comps32 = np.asarray(b.comps, dtype=np.float32)
+        self.mu32 = np.asarray(b.mu, dtype=np.float32)
+        for k in ("mean_lo", "mean_hi", "seed_lo", "seed_hi"):
+            setattr(self, k + "32", np.asarray(getattr(self, k), dtype=np.float32))
 
     def score(self, g: np.ndarray, knots: np.ndarray) -> np.ndarray:
         """The extended normal-score map of (F,) values ``g`` (float64)."""
@@ -425,8 +435,8 @@ def _combine(scores: np.ndarray, comps: np.ndarray, mu: np.ndarray, rows: int = 
     faster than the matrix product was.
     """
     s = scores.astype(np.float32)
-    c = comps.astype(np.float32)
-    m = mu.astype(np.float32)
+    c = comps if comps.dtype == np.float32 else comps.astype(np.float32)
+    m = mu if mu.dtype == np.float32 else mu.astype(np.float32)
     out = np.empty((s.shape[0], m.shape[0]), dtype=np.float32)
     tmp = np.empty((min(rows, s.shape[0]), m.shape[0]), dtype=np.float32)
     for i in range(0, s.shape[0], rows):
@@ -512,9 +522,9 @@ class MetricBlock:
         leave it far where the regressor is unsure.
         """
         k = self.comps.shape[0]
-        mean = _combine(t[:, :k], self.comps, self.mu)
         ex = self.extrapolation
-        _clip_(mean, ex.mean_lo, ex.mean_hi)
+        mean = _combine(t[:, :k], ex.comps32, ex.mu32)
+        _clip_(mean, ex.mean_lo32, ex.mean_hi32)
         return mean, t[:, k]
 
     def curves(self, mean: np.ndarray, amp: np.ndarray, shape: np.ndarray | None, bounds: Metric) -> np.ndarray:
@@ -530,14 +540,17 @@ class MetricBlock:
             shape *= amp[:, None]
             z += shape
             # a seed's curve stays within what the table's runs reached at each fidelity (and the margin)
-            _clip_(z, ex.seed_lo, ex.seed_hi)
+            _clip_(z, ex.seed_lo32, ex.seed_hi32)
         if self.knots is not None:
             if getattr(self, "_lut", None) is None:
                 self._lut = ScoreTable.from_knots(self.knots)
             z = ex.extend(z, self._lut.inverse(z))
         self.transform.inverse(z, out=z)
-        lo, hi = max(bounds.lower, float(np.finfo(np.float32).min)), min(bounds.upper, float(np.finfo(np.float32).max))
-        return _clip_(z, lo, hi)
+        key = (bounds.lower, bounds.upper)
+        if getattr(self, "_bounds32", (None,))[0] != key:
+            f32 = np.finfo(np.float32)
+            self._bounds32 = (key, np.float32(max(bounds.lower, float(f32.min))), np.float32(min(bounds.upper, float(f32.max))))
+        return _clip_(z, self._bounds32[1], self._bounds32[2])
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"kind": self.kind, "name": self.name, "transform": self.transform.to_dict(), "amp_floor": self.amp_floor}
