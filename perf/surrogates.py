@@ -81,8 +81,8 @@ def single_query(rep: Report, quick: bool = False) -> None:
     rounds = 3 if quick else 5
     n_q = 100 if quick else 300
     n_curves = 20_000 if quick else N_PREDICT
-    for load in ("idle", "loaded"):
-        procs = _busy_loops() if load == "loaded" else []
+    for state in ("idle", "loaded"):
+        procs = _busy_loops() if state == "loaded" else []
         try:
             if procs:
                 time.sleep(3.0)  # let the load average see them
@@ -134,14 +134,14 @@ def single_query(rep: Report, quick: bool = False) -> None:
                     cur.append((time.perf_counter() - t0) * (N_PREDICT / n_curves))
                     loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
                 med = float(np.median(loads))
-                rep.add(f"{name}: one unseen-config query, {load} (ms)", float(np.median(q)), float(np.median(b1)),
+                rep.add(f"{name}: one unseen-config query, {state} (ms)", float(np.median(q)), float(np.median(b1)),
                         "xgboost one-row predict, 1 thread", target=QUERY_TARGET_MS)
-                rep.add(f"{name}: model call of one config, {load} (ms)", float(np.median(mc)), float(np.median(b1)),
+                rep.add(f"{name}: model call of one config, {state} (ms)", float(np.median(mc)), float(np.median(b1)),
                         "xgboost one-row predict, 1 thread")
-                rep.add(f"{name}: validate + encode one config, {load} (ms)", float(np.median(enc)), None, "")
-                rep.add(f"{name}: 100k objective curves, {load} (s)", float(np.median(cur)), None, "",
+                rep.add(f"{name}: validate + encode one config, {state} (ms)", float(np.median(enc)), None, "")
+                rep.add(f"{name}: 100k objective curves, {state} (s)", float(np.median(cur)), None, "",
                         target=OBJECTIVE_TARGET_S)
-                rep.note(f"{name} {load}: load average (1 min) {med:.2f} during the rounds "
+                rep.note(f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
                          f"({rounds} alternating rounds, medians; {n_q} queries per round)")
         finally:
             _stop(procs)
