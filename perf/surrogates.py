@@ -14,7 +14,15 @@
    table that is fitted here): the same two predictions on 100,000
    configurations of their own space (the objective with its cost, which is
    what an optimizer queries, and every metric).
-3. Fitting: the shipped recipe (the catalog's model, with its settings) on
+3. One unseen configuration (what a sequential optimizer pays for every new configuration it
+   proposes): ``SurrogateBenchmark.query`` of a configuration not asked before (the whole query:
+   validation, encoding, the model call, every metric's curve, the cost), on the shipped surrogates
+   named in ``QUERY_SURROGATES``, beside an xgboost one-row predict (``Booster.inplace_predict``,
+   one thread, the surrogate's model call alone) and with its parts (model call; encoding) shown;
+   and 100,000 full curves of the objective. Both idle and with two busy-loop processes started by
+   the script (load >= 2 on top of whatever runs), as the median of alternating rounds; the load
+   average is recorded beside each. Targets: a query <= 0.2 ms, 100k objective curves <= 1 s.
+4. Fitting: the shipped recipe (the catalog's model, with its settings) on
    every shipped table present (data/tables), and xgboost on the published
    FCNet naval table (62,208 configurations x 4 seeds) when it can be loaded.
    Target: at most 120 s each.
@@ -44,6 +52,99 @@ N_PREDICT = 100_000
 N_BASELINE = 10_000
 PREDICT_TARGET_S = 2.0
 FIT_TARGET_S = 120.0
+QUERY_TARGET_MS = 0.2
+OBJECTIVE_TARGET_S = 1.0
+#: the shipped surrogates whose single-configuration speed is measured (an MLP ensemble of each family, an xgboost one)
+QUERY_SURROGATES = ("lcbench-car-ensemble", "fcnet-naval-ensemble", "pub-fcnet-naval-xgboost")
+
+
+def _busy_loops(n: int = 2) -> list:
+    """Start ``n`` busy-loop processes (a loaded machine); the caller stops them."""
+    import subprocess
+    import sys
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _stop(procs: list) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def single_query(rep: Report, quick: bool = False) -> None:
+    """Section 3 of the module docstring."""
+    import xgboost as xgb
+
+    from surrogates.benchmark import SurrogateBenchmark, surrogates_dir
+
+    rounds = 3 if quick else 5
+    n_q = 100 if quick else 300
+    n_curves = 20_000 if quick else N_PREDICT
+    for state in ("idle", "loaded"):
+        procs = _busy_loops() if state == "loaded" else []
+        try:
+            if procs:
+                time.sleep(3.0)  # let the load average see them
+            for name in QUERY_SURROGATES:
+                path = surrogates_dir() / name
+                if not (path / "manifest.json").is_file():
+                    rep.note(f"{name}: not fitted here; single-query speed not measured")
+                    continue
+                bench = SurrogateBenchmark.from_path(path)
+                sur = bench.surrogate
+                sp = type(bench.space).from_serialized_dict(bench.space.to_serialized_dict())
+                sp.seed(11)
+                cfgs = [dict(c) for c in sp.sample_configuration(n_q * rounds + 20)]
+                sp.seed(7)
+                fr = pd.DataFrame([dict(c) for c in sp.sample_configuration(n_curves)], columns=list(sp.keys()))
+                x = sur.encode(fr, validated=True)
+                seeds = np.arange(n_curves) % 4
+                x1 = sur.encoder_.encode_one(cfgs[0])
+                # the baseline: one row through an xgboost booster (150 multi-output trees of depth 6, one thread)
+                rng = np.random.default_rng(0)
+                xb = rng.random((500, x.shape[1]))
+                base = xgb.XGBRegressor(**{**DEFAULTS["xgboost"], "n_jobs": 1}).fit(xb, rng.random((500, 9)))
+                booster = base.get_booster()
+                booster.set_param({"nthread": 1})
+                for c in cfgs[:20]:
+                    bench.query(c)
+                q, b1, mc, enc, cur, loads = [], [], [], [], [], []
+                k = 20
+                for _ in range(rounds):  # alternate the measures, take medians
+                    t0 = time.perf_counter()
+                    for c in cfgs[k:k + n_q]:
+                        bench.query(c)
+                    q.append((time.perf_counter() - t0) / n_q * 1e3)
+                    t0 = time.perf_counter()
+                    for _ in range(n_q):
+                        booster.inplace_predict(x1)
+                    b1.append((time.perf_counter() - t0) / n_q * 1e3)
+                    t0 = time.perf_counter()
+                    for _ in range(n_q):
+                        sur._predict_z(range(len(sur.blocks_)), x1)
+                    mc.append((time.perf_counter() - t0) / n_q * 1e3)
+                    t0 = time.perf_counter()
+                    for c in cfgs[k:k + n_q]:
+                        sur.encoder_.encode_one(c)
+                    enc.append((time.perf_counter() - t0) / n_q * 1e3)
+                    k += n_q
+                    t0 = time.perf_counter()
+                    sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False)
+                    cur.append((time.perf_counter() - t0) * (N_PREDICT / n_curves))
+                    loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+                med = float(np.median(loads))
+                rep.add(f"{name}: one unseen-config query, {state} (ms)", float(np.median(q)), float(np.median(b1)),
+                        "xgboost one-row predict, 1 thread", target=QUERY_TARGET_MS)
+                rep.add(f"{name}: model call of one config, {state} (ms)", float(np.median(mc)), float(np.median(b1)),
+                        "xgboost one-row predict, 1 thread")
+                rep.add(f"{name}: validate + encode one config, {state} (ms)", float(np.median(enc)), None, "")
+                rep.add(f"{name}: 100k objective curves, {state} (s)", float(np.median(cur)), None, "",
+                        target=OBJECTIVE_TARGET_S)
+                rep.note(f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
+                         f"({rounds} alternating rounds, medians; {n_q} queries per round)")
+        finally:
+            _stop(procs)
 
 
 def _best_of(fn, repeat: int) -> float:
@@ -73,6 +174,7 @@ def main(quick: bool = False) -> Report:
     rep = Report("surrogates")
     if hasattr(os, "getloadavg"):  # other jobs on the machine slow every timing below
         rep.note(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    single_query(rep, quick)
     n_pred = 20_000 if quick else N_PREDICT
     with tempfile.TemporaryDirectory() as tmp:
         table = read_table(synthetic_table(Path(tmp) / "syn", n_configs=1000, n_seeds=4, n_epochs=100, seed=1))

@@ -28,7 +28,7 @@ from benchmarks.table import table_checksum
 
 from .benchmark import shipped_path
 from .models import MODELS, check_model
-from .quality import quality_card, write_card
+from .quality import predicted_optimum, quality_card, write_card
 from .store import save_surrogate
 from .surrogate import CurveSurrogate
 
@@ -100,6 +100,7 @@ def fit_benchmark(
         result = quality_card(table, model=model, model_params=params or None, n_folds=card_folds, test_size=card_test_size,
                               seed=seed, benchmark=benchmark, distill=distill, distill_params=dparams)
         result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
+        result["optimum"] = predicted_optimum(sur, table)
         write_card(result, path, "card")
     return path, result
 

@@ -186,6 +186,118 @@ def evaluate(
     return {"metric": metric, "direction": mt.direction, "by_fidelity": rows, "seed_noise": noise}
 
 
+#: the share of the table's configurations (the best by final-fidelity seed-mean objective) held out by
+#: :func:`top_holdout_check`
+TOP_SHARE = 0.1
+#: the extrapolation fractions (of the per-fidelity IQR) the top hold-out reports beside the shipped one
+CHECK_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+def top_holdout_check(
+    table: Table, *, model: str = "xgboost", model_params: dict[str, Any] | None = None, seed: int = 0,
+    distill: int = 0, distill_params: dict[str, Any] | None = None, fractions: tuple[float, ...] = CHECK_FRACTIONS,
+    surrogate: CurveSurrogate | None = None,
+) -> dict[str, Any]:
+    """Calibration beyond the table's range: fit without the top ``TOP_SHARE`` configurations, predict them.
+
+    The best tenth of the configurations (seed-mean objective at the final fidelity) is held out and a
+    surrogate with the card's settings is fitted on the rest (``surrogate``: one fitted so already).
+    Every held-out configuration is truly better than the training best, so a calibrated surrogate
+    predicts many of them beyond it, and few beyond the table's true best. For each extrapolation
+    fraction (see :class:`surrogates.targets.Extrapolation`; applied at prediction time, one fit
+    serves them all): the share of held-out top configurations predicted better than the training
+    best, the share predicted better than the table's best, the share pinned at the limit (the
+    regressor asked for more than the margin allows), Spearman within the held-out top, the
+    median absolute error on the model's scale (log distance to the bound) and the best prediction.
+    ``true_excess_iqr``: how far the table's best lies beyond the training best, in IQRs of the
+    model's scale at the final fidelity (what a margin must cover to reach it).
+    """
+    obj = table.manifest["objective"]
+    mt = next(m for m in table.metrics if m.name == obj)
+    sign = mt.sign
+    y = table.metric_values(obj).astype(np.float64)
+    with np.errstate(invalid="ignore"), warnings_quiet():
+        final = np.nanmean(y[:, :, -1], axis=1)
+    key = np.where(np.isfinite(final), sign * final, np.inf)
+    order = np.argsort(key, kind="stable")
+    n_top = max(3, int(round(TOP_SHARE * len(order))))
+    top, rest = np.sort(order[:n_top]), np.sort(order[n_top:])
+    sur = surrogate or CurveSurrogate(model=model, model_params=model_params, random_state=seed, distill=distill,
+                                      distill_params=distill_params).fit(table, rest)
+    j = list(sur.metrics_).index(obj)
+    block = sur.blocks_[j]
+    fwd = Transform.for_metric(mt, y).forward
+    train_best = float(np.min(key[rest]) * sign)
+    table_best = float(np.min(key) * sign)
+    g = fwd(np.array([train_best, table_best]))
+    if block.knots is not None:  # the IQR the margin is measured in: the fitted block's, at the final fidelity
+        pk = np.linspace(0.0, 1.0, block.knots.shape[0])
+        iqr = float(np.interp(0.75, pk, block.knots[:, -1]) - np.interp(0.25, pk, block.knots[:, -1]))
+    else:
+        last = fwd(y[rest][:, :, -1])
+        iqr = float(np.subtract(*np.quantile(last[np.isfinite(last)], [0.75, 0.25])))
+    x = sur.encode(table.configs.iloc[top], validated=True)
+    true = final[top]
+    rows = []
+    before = block.extrapolation.frac
+    try:
+        for frac in sorted({*fractions, before}):
+            block.set_extrapolation(frac)
+            pred = sur.predict_curves(x, metrics=[obj], cost=False)[obj][:, -1].astype(np.float64)
+            ok = np.isfinite(pred) & np.isfinite(true)
+            z, _ = block.decode(sur._predict_targets([j], x)[j])  # the mean curve on the model's scale, after the limit
+            limit = block.extrapolation.mean_lo[-1] if sign > 0 else block.extrapolation.mean_hi[-1]
+            pinned = sign * z[:, -1].astype(np.float64) <= sign * limit + 1e-6
+            rows.append({
+                "extrapolation": float(frac),
+                "shipped": bool(frac == before),
+                "share_beyond_training_best": float(np.mean(sign * pred < sign * train_best)),
+                "share_beyond_table_best": float(np.mean(sign * pred < sign * table_best)),
+                "share_at_limit": float(np.mean(pinned)),
+                "spearman_within_top": float(spearmanr(pred[ok], true[ok])[0]) if ok.sum() > 2 else math.nan,
+                "median_abs_error_model_scale": float(np.median(np.abs(fwd(pred[ok]) - fwd(true[ok])))),
+                "best_predicted": float(np.min(sign * pred) * sign),
+            })
+    finally:
+        block.set_extrapolation(before)
+    return {
+        "metric": obj, "direction": mt.direction, "n_held_out": int(n_top), "n_train": int(len(rest)),
+        "training_best": train_best, "table_best": table_best,
+        "true_excess_iqr": float(abs(g[0] - g[1]) / iqr) if iqr > 0 else math.nan,
+        "by_extrapolation": rows,
+    }
+
+
+def predicted_optimum(sur: CurveSurrogate, table: Table) -> dict[str, Any]:
+    """The surrogate's predicted optimum of the objective (:meth:`SurrogateBenchmark.optimum`) beside the table's best."""
+    from .benchmark import SurrogateBenchmark
+
+    bench = SurrogateBenchmark(sur)
+    obj = sur.objective_
+    mt = sur.metrics_[obj]
+    y = table.metric_values(obj)
+    best = float(np.nanmin(y) if mt.direction == "minimize" else np.nanmax(y))
+    opt = bench.optimum(obj)
+    n = len(bench.candidate_configs())
+    return {"metric": obj, "direction": mt.direction, "predicted": opt, "table_best": best,
+            "predicted_beyond_table": bool(mt.sign * opt < mt.sign * best), "n_candidates": int(n),
+            "extrapolation": float(sur.blocks_[list(sur.metrics_).index(obj)].extrapolation.frac)}
+
+
+class warnings_quiet:
+    """Silence numpy's 'mean of empty slice' for configurations with no finite value."""
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
 def quality_card(
     table: Table,
     *,
@@ -197,8 +309,13 @@ def quality_card(
     benchmark: str | None = None,
     distill: int = 0,
     distill_params: dict[str, Any] | None = None,
+    top_holdout: bool = True,
 ) -> dict[str, Any]:
     """Fit on training folds of ``table`` and return the card (a JSON-ready dict).
+
+    ``top_holdout``: also fit once without the best tenth of the configurations and check the
+    predictions for them (:func:`top_holdout_check`). The predicted optimum of the shipped surrogate
+    (``card["optimum"]``, :func:`predicted_optimum`) is filled by :func:`surrogates.fit.fit_benchmark`.
 
     ``n_folds``: cross-validation over configurations (every configuration held out once);
     None: one split with ``test_size`` of the configurations held out.
@@ -233,6 +350,8 @@ def quality_card(
         "never_decreases": bool(np.all(np.diff(cost_pred, axis=1) >= 0)),
     }
     split.update({"n_train_configs": int(len(folds[0][0])), "n_test_configs": int(len(test))})
+    top = top_holdout_check(table, model=model, model_params=model_params, seed=seed, distill=distill,
+                            distill_params=distill_params) if top_holdout else None
     final = evals[0]["by_fidelity"][-1]
     rho, ceil = final["surrogate"]["spearman"], final["ceiling"]["spearman"]
     passes = bool(rho >= TARGET_SPEARMAN and (not np.isfinite(ceil) or rho >= TARGET_CEILING_FRACTION * ceil))
@@ -249,6 +368,8 @@ def quality_card(
         "target": {"spearman_final_at_least": TARGET_SPEARMAN, "fraction_of_ceiling_at_least": TARGET_CEILING_FRACTION,
                    "spearman_final": rho, "ceiling_final": ceil, "passes": passes},
         "members_alone": members or None,
+        "top_holdout": top,
+        "optimum": None,
         "optimizer_ranking": None,
         "created": utc_now(),
         "code_version": code_version(),
@@ -312,6 +433,7 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(f"| {name} | {_f(st['spearman'])} | {_f(st['kendall'])} | {_f(st['r2'])} | {_g(st['top10_regret'])} |")
         fin = card["metrics"][0]["by_fidelity"][-1]["surrogate"]
         lines.append(f"| **{'distilled student' if card.get('distill') else 'ensemble'}** | {_f(fin['spearman'])} | {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |")
+    lines += beyond_range_markdown(card)
     c = card["cost"]
     lines += ["", "## Cost", "",
               f"Spearman of the total cost {_f(c['spearman_total'])}, median relative error {_f(c['median_relative_error_total'])}, "
@@ -344,6 +466,36 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines.append("Not measured yet (run by the runner's card study).")
     lines += ["", f"_Made {card['created']} by CurveBench {card['code_version']}._", ""]
     return "\n".join(lines)
+
+
+def beyond_range_markdown(card: dict[str, Any]) -> list[str]:
+    """The card's section on predictions beyond the table's range (optimum, top hold-out)."""
+    lines = ["", "## Beyond the table's range", ""]
+    opt, top = card.get("optimum"), card.get("top_holdout")
+    if opt:
+        lines.append(f"Predicted optimum of {opt['metric']} ({opt['direction']}, best over {opt['n_candidates']:,} "
+                     f"candidate configurations, every seed of the table and every fidelity; extrapolation "
+                     f"{opt['extrapolation']:g} IQR): {_g(opt['predicted'])}; the table's best: {_g(opt['table_best'])}"
+                     f" ({'beyond' if opt['predicted_beyond_table'] else 'not beyond'} it).")
+    else:
+        lines.append("Predicted optimum: not measured (made with the shipped surrogate by surrogates.fit).")
+    if top:
+        lines += ["", f"Top hold-out: the best {top['n_held_out']} configurations (seed-mean {top['metric']} at the "
+                      f"final fidelity) held out, a surrogate fitted on the other {top['n_train']}. Training best "
+                      f"{_g(top['training_best'])}, table best {_g(top['table_best'])} ({_f(top['true_excess_iqr'], 2)} "
+                      "IQR of the model's scale beyond it). Every held-out configuration is truly better than the "
+                      "training best.", "",
+                  "| extrapolation (IQR) | predicted beyond training best | beyond table best | at the limit "
+                  "| Spearman within top | median abs error (model scale) | best predicted |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in top["by_extrapolation"]:
+            mark = " (shipped)" if r["shipped"] else ""
+            lines.append(f"| {r['extrapolation']:g}{mark} | {r['share_beyond_training_best']:.0%} | "
+                         f"{r['share_beyond_table_best']:.0%} | {r['share_at_limit']:.0%} | {_f(r['spearman_within_top'])} | "
+                         f"{_g(r['median_abs_error_model_scale'])} | {_g(r['best_predicted'])} |")
+    else:
+        lines += ["", "Top hold-out: not measured for this card (regenerate it with `make surrogates`)."]
+    return lines
 
 
 def write_card(card: dict[str, Any], folder: str | Path, stem: str) -> tuple[Path, Path]:

@@ -296,6 +296,113 @@ class ScoreTable:
         return a
 
 
+#: how far predictions may go beyond the table's range, as a fraction of the interquartile range of the
+#: table's values at each fidelity on the model's scale (e.g. log loss); see :class:`Extrapolation`
+EXTRAPOLATION = 0.25
+#: the outermost share of the knots whose slope continues the normal-score map beyond the table's range
+TAIL_SHARE = 0.025
+
+
+class Extrapolation:
+    """How far one metric block's predictions may go beyond the range its table holds, per fidelity.
+
+    The rule (docs/surrogates.md, "Beyond the table's range"): on the model's scale g (the log
+    distance to the metric's bound, before normal scores), a predicted seed-mean curve may reach
+    ``frac`` x IQR beyond the best and the worst seed-mean curve of the training configurations at
+    each fidelity, and a seed's curve ``frac`` x IQR beyond the best and the worst run there; IQR is
+    the interquartile range of the table's values at that fidelity (read off the stored knots). The
+    metric's declared bounds (a loss >= 0, an accuracy <= 1) hold in any case. Beyond the end knots
+    the normal-score map continues linearly, with the slope of its outermost ``TAIL_SHARE`` of knots
+    (the tail of the table's distribution), so a score the regressor puts beyond the table's range
+    maps to a value beyond it, monotonically.
+
+    ``frac=0`` is the earlier rule (every prediction pinned inside the table's range), bit for bit.
+    Everything is derived from arrays every saved surrogate holds (knots, lo/hi, seed_lo/seed_hi),
+    so no refit is needed.
+    """
+
+    def __init__(self, block: MetricBlock, frac: float) -> None:
+        frac = float(frac)
+        if not (np.isfinite(frac) and frac >= 0):
+            raise ValueError(f"extrapolation={frac!r}; allowed: a finite fraction >= 0 of the interquartile range")
+        self.frac = frac
+        b = block
+        if frac == 0:
+            self.mean_lo, self.mean_hi, self.seed_lo, self.seed_hi = b.lo, b.hi, b.seed_lo, b.seed_hi
+            self.zk0 = None
+            self.margin_g = np.zeros_like(b.lo)
+            self._finish(b)
+            return
+        if b.knots is None:  # saved before the normal scores: the model's scale is g itself, no map to extend
+            self.zk0 = None
+            self.margin_g = m = frac * (b.seed_hi - b.seed_lo) / 4.0  # ~ the IQR of a few hundred values
+            self.mean_lo, self.mean_hi = b.lo - m, b.hi + m
+            self.seed_lo, self.seed_hi = b.seed_lo - m, b.seed_hi + m
+            self._finish(b)
+            return
+        q = np.asarray(b.knots, dtype=np.float64)  # (K, F)
+        K = q.shape[0]
+        zk = _knot_scores(K)
+        p = np.linspace(0.0, 1.0, K)
+        iqr = np.array([np.interp(0.75, p, q[:, f]) - np.interp(0.25, p, q[:, f]) for f in range(q.shape[1])])
+        j = max(1, int(round(TAIL_SHARE * (K - 1))))
+        z25, z75 = np.interp([0.25, 0.75], p, zk)
+        fallback = iqr / (z75 - z25)
+        s_lo = (q[j] - q[0]) / (zk[j] - zk[0])
+        s_hi = (q[-1] - q[-1 - j]) / (zk[-1] - zk[-1 - j])
+        self.s_lo = np.where(s_lo > 0, s_lo, fallback)
+        self.s_hi = np.where(s_hi > 0, s_hi, fallback)
+        self.q0, self.q1 = q[0], q[-1]
+        self.zk0, self.zk1 = float(zk[0]), float(zk[-1])
+        self.margin_g = m = frac * iqr
+        # float32 copies for the prediction path
+        self._f32 = [np.asarray(a, dtype=np.float32) for a in (self.q0, self.s_lo, self.q1, self.s_hi)]
+
+        def g_of(z: np.ndarray) -> np.ndarray:  # inside the knots' range: the plain inverse
+            return from_normal_scores(np.asarray(z, dtype=np.float32)[None, :], b.knots)[0].astype(np.float64)
+
+        self.mean_lo = np.minimum(self.score(g_of(b.lo) - m, b.knots), b.lo)
+        self.mean_hi = np.maximum(self.score(g_of(b.hi) + m, b.knots), b.hi)
+        self.seed_lo = np.minimum(self.score(g_of(b.seed_lo) - m, b.knots), b.seed_lo)
+        self.seed_hi = np.maximum(self.score(g_of(b.seed_hi) + m, b.knots), b.seed_hi)
+        self._finish(b)
+
+    def _finish(self, b: MetricBlock) -> None:
+        """float32 copies of what every prediction reads (made once, not per call)."""
+        self.comps32 = np.asarray(b.comps, dtype=np.float32)
+        self.mu32 = np.asarray(b.mu, dtype=np.float32)
+        for k in ("mean_lo", "mean_hi", "seed_lo", "seed_hi"):
+            setattr(self, k + "32", np.asarray(getattr(self, k), dtype=np.float32))
+
+    def score(self, g: np.ndarray, knots: np.ndarray) -> np.ndarray:
+        """The extended normal-score map of (F,) values ``g`` (float64)."""
+        z = normal_scores(np.asarray(g, dtype=np.float64)[None, :], knots)[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            below = self.zk0 - (self.q0 - g) / self.s_lo
+            above = self.zk1 + (g - self.q1) / self.s_hi
+        return np.where(g < self.q0, below, np.where(g > self.q1, above, z))
+
+    def extend(self, z: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """In ``g`` (n, F) float32, the values whose score ``z`` lies beyond the end knots, from the linear tails.
+
+        Elementwise, so a value does not depend on the batch it came in.
+        """
+        if self.zk0 is None:
+            return g
+        q0, s_lo, q1, s_hi = self._f32
+        for side in (0, 1):
+            out = z < np.float32(self.zk0) if side == 0 else z > np.float32(self.zk1)
+            if not out.any():
+                continue
+            r, c = np.nonzero(out)
+            zz = z[r, c]
+            if side == 0:
+                g[r, c] = q0[c] - s_lo[c] * (np.float32(self.zk0) - zz)
+            else:
+                g[r, c] = q1[c] + s_hi[c] * (zz - np.float32(self.zk1))
+        return g
+
+
 def _clip_(a: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
     """Clip ``a`` in place to [lo, hi] (scalars or per-column arrays) in ``a``'s dtype.
 
@@ -328,8 +435,8 @@ def _combine(scores: np.ndarray, comps: np.ndarray, mu: np.ndarray, rows: int = 
     faster than the matrix product was.
     """
     s = scores.astype(np.float32)
-    c = comps.astype(np.float32)
-    m = mu.astype(np.float32)
+    c = comps if comps.dtype == np.float32 else comps.astype(np.float32)
+    m = mu if mu.dtype == np.float32 else mu.astype(np.float32)
     out = np.empty((s.shape[0], m.shape[0]), dtype=np.float32)
     tmp = np.empty((min(rows, s.shape[0]), m.shape[0]), dtype=np.float32)
     for i in range(0, s.shape[0], rows):
@@ -363,6 +470,11 @@ class MetricBlock:
         self.amp_floor = amp_floor
         self.seed_lo = lo if seed_lo is None else seed_lo
         self.seed_hi = hi if seed_hi is None else seed_hi
+        self.set_extrapolation(EXTRAPOLATION)
+
+    def set_extrapolation(self, frac: float) -> None:
+        """Let predictions go ``frac`` x IQR beyond the table's range (see :class:`Extrapolation`; 0: pinned inside)."""
+        self.extrapolation = Extrapolation(self, frac)
 
     @property
     def n_targets(self) -> int:
@@ -405,32 +517,40 @@ class MetricBlock:
     def decode(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted targets (n, k+1) -> transformed mean curves (n, F) float32 and log noise amplitudes (n,).
 
-        The mean curves are kept within the range of the training curves at each fidelity: a mix of
-        principal components can otherwise leave it where the regressor is unsure.
+        The mean curves are kept within the range of the training curves at each fidelity, widened by
+        the extrapolation margin (:class:`Extrapolation`): a mix of principal components can otherwise
+        leave it far where the regressor is unsure.
         """
         k = self.comps.shape[0]
-        mean = _combine(t[:, :k], self.comps, self.mu)
-        _clip_(mean, self.lo, self.hi)
+        ex = self.extrapolation
+        mean = _combine(t[:, :k], ex.comps32, ex.mu32)
+        _clip_(mean, ex.mean_lo32, ex.mean_hi32)
         return mean, t[:, k]
 
     def curves(self, mean: np.ndarray, amp: np.ndarray, shape: np.ndarray | None, bounds: Metric) -> np.ndarray:
         """Raw curves (n, F) float32: mean + amplitude x residual shape, transformed back, within the bounds.
 
+        Beyond the table's range only as far as :class:`Extrapolation` allows; always within the metric's bounds.
+
         Works in place on ``mean`` and ``shape`` (both fresh arrays from :meth:`decode` and the noise bank).
         """
         z = mean
+        ex = self.extrapolation
         if shape is not None:
             shape *= amp[:, None]
             z += shape
-            # a seed's curve stays within what the table's runs reached at each fidelity
-            _clip_(z, self.seed_lo, self.seed_hi)
+            # a seed's curve stays within what the table's runs reached at each fidelity (and the margin)
+            _clip_(z, ex.seed_lo32, ex.seed_hi32)
         if self.knots is not None:
             if getattr(self, "_lut", None) is None:
                 self._lut = ScoreTable.from_knots(self.knots)
-            z = self._lut.inverse(z)
+            z = ex.extend(z, self._lut.inverse(z))
         self.transform.inverse(z, out=z)
-        lo, hi = max(bounds.lower, float(np.finfo(np.float32).min)), min(bounds.upper, float(np.finfo(np.float32).max))
-        return _clip_(z, lo, hi)
+        key = (bounds.lower, bounds.upper)
+        if getattr(self, "_bounds32", (None,))[0] != key:
+            f32 = np.finfo(np.float32)
+            self._bounds32 = (key, np.float32(max(bounds.lower, float(f32.min))), np.float32(min(bounds.upper, float(f32.max))))
+        return _clip_(z, self._bounds32[1], self._bounds32[2])
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"kind": self.kind, "name": self.name, "transform": self.transform.to_dict(), "amp_floor": self.amp_floor}
