@@ -613,7 +613,10 @@ def test_a_run_stops_at_the_event_limit_whatever_its_budget(table, monkeypatch):
     from benchmarks.tabular import TabularBenchmark
     from runners.optimizer import RandomSearch
 
+    class Repeating(RandomSearch):  # a small table would otherwise end the run first ("table_exhausted")
+        repeats = "allow"
+
     monkeypatch.setattr(sim, "MAX_EVENTS", 25)
     bench = TabularBenchmark.from_path(table)
-    out = sim.simulate(bench, RandomSearch, seed=0, n_workers=2, budget=sim.Budget("time", MAX_BUDGET["time"]))
+    out = sim.simulate(bench, Repeating, seed=0, n_workers=2, budget=sim.Budget("time", MAX_BUDGET["time"]))
     assert out.summary["stop_reason"] == "event_limit" and out.summary["n_events"] == 25
