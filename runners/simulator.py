@@ -12,7 +12,7 @@ import heapq
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -411,33 +411,84 @@ def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table:
 
 # ---------------------------------------------------------------- benchmark lookups
 class _GenericLookup:
-    """Any Benchmark: one ``query`` per started trial; the key is the Result."""
+    """Any Benchmark: one ``query`` per started trial; the key is the Result.
+
+    A benchmark with ``objective_and_cost(config, fidelity, seed)`` (a surrogate, whose every metric
+    costs a model evaluation) is asked only for the objective and the cost while the run goes on; the
+    key is then a :class:`_Point`, the metrics the optimizer is told decode only if it reads them, and
+    the events' metric columns come from one ``query_batch`` over the whole run (the same numbers).
+    """
 
     def __init__(self, benchmark: Benchmark) -> None:
+        self.b = benchmark
         self.query = benchmark.query
+        self.fast = getattr(benchmark, "objective_and_cost", None)
         self.obj = benchmark.objective
         test = benchmark.test_objective
         self.vis = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
         self.metric_names = list(benchmark.metrics)
 
     def lookup(self, config: Any, fidelity: float, seed: int) -> tuple[Any, float]:
+        if self.fast is not None:
+            value, cost = self.fast(config, fidelity, seed)
+            return _Point(config, fidelity, seed, value), cost
         res = self.query(config, fidelity, seed)
         return res, res.cost
 
-    def objective(self, res: Any) -> float:
-        return float(res.metrics[self.obj])
+    def objective(self, key: Any) -> float:
+        if isinstance(key, _Point):
+            return key.value
+        return float(key.metrics[self.obj])
 
-    def visible(self, res: Any) -> dict[str, float]:
-        m = res.metrics
+    def visible(self, key: Any) -> Mapping[str, float]:
+        if isinstance(key, _Point):
+            return _LazyMetrics(lambda: self.query(key.config, key.fidelity, key.seed).metrics, self.vis)
+        m = key.metrics
         return {k: m[k] for k in self.vis}
 
     def config_ids(self, keys: list[Any]) -> list[int | None]:
-        return [r.config_id for r in keys]
+        return [None if isinstance(r, _Point) else r.config_id for r in keys]
 
     def metric_columns(self, keys: list[Any]) -> dict[str, np.ndarray]:
         n = len(keys)
+        if n and all(isinstance(k, _Point) for k in keys):
+            out = self.b.query_batch([k.config for k in keys], fidelities=np.array([k.fidelity for k in keys], dtype=np.float64),
+                                     seeds=np.array([k.seed for k in keys], dtype=np.int64))
+            return {m: np.asarray(out[m], dtype=np.float64) for m in self.metric_names}
         frame = pd.DataFrame.from_records([r.metrics for r in keys], columns=self.metric_names, nrows=n)
         return {m: frame[m].to_numpy(dtype=np.float64) for m in self.metric_names}
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One evaluation of a benchmark answered through ``objective_and_cost``."""
+
+    config: Any
+    fidelity: float
+    seed: int
+    value: float
+
+
+class _LazyMetrics(Mapping):
+    """The metrics told to an optimizer, computed on first access (no optimizer in this package reads them)."""
+
+    def __init__(self, compute: Any, names: tuple[str, ...]) -> None:
+        self._compute, self._names, self._values = compute, names, None
+
+    def _get(self) -> Mapping[str, float]:
+        if self._values is None:
+            m = self._compute()
+            self._values = {k: m[k] for k in self._names}
+        return self._values
+
+    def __getitem__(self, k: str) -> float:
+        return self._get()[k]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 class _TableLookup:

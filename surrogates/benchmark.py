@@ -170,26 +170,52 @@ class SurrogateBenchmark(Benchmark):
         return np.where(inner, mid, np.where(w >= 1, b, a))
 
     # ------------------------------------------------------------ protocol
-    def _predict_one(self, config: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
-        """Curves of one (config, seed), from a small cache: a continued trial asks for the same curve again."""
+    def _predict_one(self, config: Mapping[str, Any], seed: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Curves of one (config, seed) for ``names`` (default: every metric) and the cost, from a small cache.
+
+        A continued trial asks for the same curve again; a simulator asks only for the objective at first,
+        so the other metrics are decoded when they are asked for (the same numbers: every block's
+        prediction is independent of the others).
+        """
+        want = self._mnames if names is None else tuple(names)
         try:
             key = (tuple(sorted(config.items())), seed)
             hash(key)
         except (TypeError, AttributeError):
             key = None
-        if key is not None and key in self._cache:
+        have = self._cache.get(key) if key is not None else None
+        if have is not None:
             self._cache.move_to_end(key)
-            return self._cache[key]
-        if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
-            self._encode(config)  # raises the surrogate's config_id error
-        pred = self.surrogate.predict_curves(self.surrogate.encoder_.encode_one(config), seeds=seed)
+            missing = [m for m in want if m not in have]
+            if not missing:
+                return have
+        else:
+            if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
+                self._encode(config)  # raises the surrogate's config_id error
+            have, missing = {}, list(want)
+        x = self.surrogate.encoder_.encode_one(config)
+        pred = self.surrogate.predict_curves(x, seeds=seed, metrics=missing, cost="cost" not in have)
         for a in pred.values():
             a.flags.writeable = False  # callers share these arrays
+        pred = {**have, **pred}
         if key is not None:  # only configurations that passed validation get here
             self._cache[key] = pred
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return pred
+
+    def objective_and_cost(self, config: Mapping[str, Any], fidelity: float | None, seed: int | None) -> tuple[float, float]:
+        """The objective and the cumulative cost at one point: what a simulator needs per evaluation.
+
+        The same numbers as :meth:`query` (which decodes every metric); the others are left for
+        :meth:`query_batch` over all the evaluations of a run at once.
+        """
+        s = self.check_seed(seed)
+        f = self._grid[-1] if fidelity is None else float(self.fidelity.check(fidelity))
+        pred = self._predict_one(config, s, (self.objective,))
+        lo, hi, w = self._fid_positions(f, 1)
+        return (float(self._interp(self.objective, pred[self.objective], lo, hi, w)[0]),
+                float(self._interp("cost", pred["cost"], lo, hi, w)[0]))
 
     def query(self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None) -> Result:
         """Every metric and the cost of ``config`` at ``fidelity`` (any value in range; default max) for ``seed``."""

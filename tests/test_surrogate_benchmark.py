@@ -255,3 +255,33 @@ def test_version_1_folders_still_load(saved, tmp_path):
     a, b = old.predict_curves(x, seeds=1), new.predict_curves(x, seeds=1)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_simulator_fast_path_on_a_surrogate_gives_the_same_events():
+    """The simulator asks a surrogate only for the objective and cost while it runs (objective_and_cost) and
+    decodes the other metrics in one query_batch at the end: the events equal those of one full query per
+    evaluation, bit for bit."""
+    import pandas as pd
+
+    import benchmarks
+    from runners.optimizers import OPTIMIZERS
+    from runners.simulator import Budget, simulate
+
+    b = benchmarks.load("lcbench-car-surrogate")
+
+    class QueryOnly:  # the benchmark without the fast path
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name == "objective_and_cost":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    fast = simulate(b, OPTIMIZERS["hyperband"], seed=3, n_workers=4, budget=Budget("evaluations", 20))
+    slow = simulate(QueryOnly(b), OPTIMIZERS["hyperband"], seed=3, n_workers=4, budget=Budget("evaluations", 20))
+    assert len(fast.events) > 50
+    pd.testing.assert_frame_equal(fast.events, slow.events)
+    value, cost = b.objective_and_cost(b.space.get_default_configuration(), None, 7)
+    full = b.query(dict(b.space.get_default_configuration()), None, 7)
+    assert value == full.metrics[b.objective] and cost == full.cost
