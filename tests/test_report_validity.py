@@ -65,6 +65,8 @@ def test_the_flag_that_selects_the_formula():
     assert not validity.draws_without_replacement({"name": "rs", "batch": 1024})
     assert validity.draws_without_replacement({"replace": False})
     assert validity.draws_without_replacement({"sampling": "without_replacement"})
+    assert validity.draws_without_replacement({"class": "runners.optimizer.RandomSearch", "repeats": "avoid"})
+    assert not validity.draws_without_replacement({"class": "runners.optimizer.RandomSearch", "repeats": "allow"})
     assert not validity.draws_without_replacement({"sampling": "with_replacement"})
     assert validity.expected_coverage(1000, 100, without_replacement=True) == 0.1
     assert validity.expected_coverage(1000, 100, without_replacement=False) == pytest.approx(1 - 0.999**100)

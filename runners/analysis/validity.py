@@ -141,10 +141,14 @@ def expected_min_distinct_configs(matrix: np.ndarray, n: int) -> np.ndarray:
 def draws_without_replacement(optimizer_info: Mapping[str, Any] | None) -> bool:
     """Whether a random search's ``describe()`` says it draws a table's configurations without replacement.
 
-    Read from ``replace: false``, ``with_replacement: false``, ``without_replacement: true`` or a ``sampling``
-    string containing "without". Absent: with replacement (what RandomSearch did when this was written).
+    Read from ``repeats: "avoid"`` (the runner's policy since partial tables are handled honestly: random
+    search on a table is then a random permutation of it), ``replace: false``, ``with_replacement: false``,
+    ``without_replacement: true`` or a ``sampling`` string containing "without". Absent: with replacement
+    (what RandomSearch did before the repeat policy).
     """
     info = optimizer_info or {}
+    if info.get("repeats") == "avoid":
+        return True
     if info.get("replace") is False or info.get("with_replacement") is False:
         return True
     if info.get("without_replacement") is True:
