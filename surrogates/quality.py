@@ -50,7 +50,7 @@ from benchmarks.io import atomic_write_json, atomic_write_text, code_version, ut
 from benchmarks.table import Table, table_checksum
 
 from .surrogate import CurveSurrogate
-from .targets import Transform
+from .targets import Transform, quiet_empty_slices
 
 TARGET_SPEARMAN = 0.9
 TARGET_CEILING_FRACTION = 0.95
@@ -216,7 +216,7 @@ def top_holdout_check(
     mt = next(m for m in table.metrics if m.name == obj)
     sign = mt.sign
     y = table.metric_values(obj).astype(np.float64)
-    with np.errstate(invalid="ignore"), warnings_quiet():
+    with np.errstate(invalid="ignore"), quiet_empty_slices():
         final = np.nanmean(y[:, :, -1], axis=1)
     key = np.where(np.isfinite(final), sign * final, np.inf)
     order = np.argsort(key, kind="stable")
@@ -282,20 +282,6 @@ def predicted_optimum(sur: CurveSurrogate, table: Table) -> dict[str, Any]:
     return {"metric": obj, "direction": mt.direction, "predicted": opt, "table_best": best,
             "predicted_beyond_table": bool(mt.sign * opt < mt.sign * best), "n_candidates": int(n),
             "extrapolation": float(sur.blocks_[list(sur.metrics_).index(obj)].extrapolation.frac)}
-
-
-class warnings_quiet:
-    """Silence numpy's 'mean of empty slice' for configurations with no finite value."""
-
-    def __enter__(self):
-        import warnings
-
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
 
 
 def quality_card(

@@ -165,7 +165,7 @@ def cap_blowups(g: np.ndarray, direction: str) -> np.ndarray:
     worse side is capped, so the best values, and the optimum, are untouched.
     NaNs stay NaN.
     """
-    with _quiet():
+    with quiet_empty_slices():
         q1, q3 = np.nanpercentile(g, [25, 75], axis=(0, 1))
     iqr = q3 - q1
     if direction == "minimize":
@@ -185,7 +185,7 @@ def fit_knots(g: np.ndarray, n_knots: int = N_KNOTS) -> np.ndarray:
     NaNs are ignored; a fidelity without any value copies its nearest neighbour's knots.
     """
     p = np.linspace(0.0, 1.0, n_knots)
-    with _quiet():
+    with quiet_empty_slices():
         q = np.nanquantile(g.reshape(-1, g.shape[-1]), p, axis=0)
     return _fill_along(q.T, np.nanmean(g)).T if np.isnan(q).any() else q
 
@@ -493,7 +493,7 @@ class MetricBlock:
         knots = fit_knots(g)
         g = normal_scores(g, knots)
         # every transform is increasing, so the worst value is the largest when minimizing
-        with _quiet():
+        with quiet_empty_slices():
             worst = np.nanmax(g, axis=(0, 1)) if metric.direction == "minimize" else np.nanmin(g, axis=(0, 1))
             mean = np.nanmean(g, axis=1)
         # a fidelity no run reached takes the worst value of its nearest neighbour fidelity
@@ -508,7 +508,7 @@ class MetricBlock:
         scores = (mean - mu) @ comps.T
         targets = np.column_stack([scores, np.log(amp + floor)])
         lo, hi = mean.min(axis=0), mean.max(axis=0)
-        with _quiet():
+        with quiet_empty_slices():
             seed_lo = np.fmin(np.nanmin(g, axis=(0, 1)), lo)
             seed_hi = np.fmax(np.nanmax(g, axis=(0, 1)), hi)
         block = cls(metric.name, transform, mu, comps, lo, hi, floor, seed_lo, seed_hi, knots)
@@ -653,7 +653,7 @@ def block_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Met
     raise ValueError(f"unknown block kind {meta['kind']!r}; allowed: 'metric', 'cost'")
 
 
-class _quiet:
+class quiet_empty_slices:
     """Silence numpy's 'mean of empty slice' warning for all-NaN columns (filled right after)."""
 
     def __enter__(self):

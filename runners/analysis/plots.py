@@ -39,6 +39,16 @@ RC = {
 _LINESTYLES = ["-", "--", ":", "-."]
 #: spacing between panels; the outer margins are cropped by ``bbox_inches="tight"`` when saving
 _GRID = {"wspace": 0.34, "hspace": 0.5}
+
+
+def _panel_grid(n: int) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` small panels, three to a row (call inside the rc context)."""
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows))
+    return fig, fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=_GRID)
+
+
 _BASELINE_COLOR = "#4d4d4d"
 
 
@@ -108,11 +118,8 @@ def regret_over_time(
     search's exact expected final regret at the horizon).
     """
     n = len(summaries)
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows))
-        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=_GRID)
+        fig, axes = _panel_grid(n)
         for ax, (key, s) in zip(axes.flat, summaries.items()):
             for m in palette.order:
                 g = s[s["method"] == m]
@@ -148,11 +155,8 @@ def rs_expected(
     k = 1..n evaluations or None; the label of the expected curve). Log-log axes.
     """
     n = len(panels)
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(3.6 * ncols, 2.8 * nrows))
-        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=_GRID)
+        fig, axes = _panel_grid(n)
         for ax, (title, (sim, exp, label)) in zip(axes.flat, panels.items()):
             ks, mean, se = sim["k"].to_numpy(float), sim["mean"].to_numpy(float), sim["se"].to_numpy(float)
             ax.plot(ks, mean, color=color, label="rs, simulated (mean over seeds ± se)")

@@ -58,19 +58,27 @@ def _expectation(x: np.ndarray, survival: np.ndarray) -> np.ndarray:
         return (x[:, None] * pmf).sum(axis=0) / finite_mass
 
 
+def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The distinct finite values, how many values lie above each (non-finite ones included), and N; None if none."""
+    fin, n_bad = _sorted_finite(values)
+    if not fin.size:
+        return None
+    N = fin.size + n_bad
+    x, first = np.unique(fin, return_index=True)
+    counts = np.diff(np.append(first, fin.size))
+    return x, N - np.cumsum(counts), N
+
+
 def expected_min_with_replacement(values: np.ndarray, n: int) -> np.ndarray:
     """E[min of k draws], k = 1..n, each draw uniform over ``values`` (all of them, with replacement).
 
     With the values sorted, ``v_(1) <= ... <= v_(N)``: ``E = sum_k v_(k) [((N-k+1)/N)^n - ((N-k)/N)^n]``;
     non-finite values are never incumbents (conditional on one finite draw). Values are losses (lower is better).
     """
-    fin, n_bad = _sorted_finite(values)
-    if not fin.size:
+    levels = _levels(values)
+    if levels is None:
         return np.full(n, np.nan)
-    N = fin.size + n_bad
-    x, first = np.unique(fin, return_index=True)
-    counts = np.diff(np.append(first, fin.size))
-    above = N - np.cumsum(counts)  # how many values are > x_i (non-finite ones included)
+    x, above, N = levels
     k = np.arange(1, n + 1)
     survival = (above[:, None] / N) ** k[None, :]
     return _expectation(x, survival)
@@ -89,13 +97,10 @@ def expected_min_without_replacement(values: np.ndarray, n: int) -> np.ndarray:
 
     ``P(min > x) = C(#{v > x}, k) / C(N, k)``; beyond N draws the value stays at the minimum. Losses, as above.
     """
-    fin, n_bad = _sorted_finite(values)
-    if not fin.size:
+    levels = _levels(values)
+    if levels is None:
         return np.full(n, np.nan)
-    N = fin.size + n_bad
-    x, first = np.unique(fin, return_index=True)
-    counts = np.diff(np.append(first, fin.size))
-    above = N - np.cumsum(counts)
+    x, above, N = levels
     k = np.minimum(np.arange(1, n + 1), N)
     survival = np.exp(_log_comb(above[:, None], k[None, :]) - _log_comb(np.full(1, N), k)[None, :])
     return _expectation(x, survival)
