@@ -19,10 +19,11 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all bench report perf lint format surrogates tables clean-venv
+.PHONY: help setup test test-slow test-all bench bench-surrogates report perf lint format surrogates tables clean-venv
 
 help:
 	@echo "make bench       run the default study on the shipped tables and write its report"
+	@echo "make bench-surrogates  the default study on the tables and their surrogates (about 17 minutes)"
 	@echo "make test        run the test suite (fast tests; make test-slow for the slow ones)"
 	@echo "make perf        print performance against baselines measured in the same run"
 	@echo "make surrogates  fit the shipped surrogates and regenerate their quality cards"
@@ -50,6 +51,9 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python -m runners.bench
+
+bench-surrogates: setup
+	$(BIN)/python -m runners.bench study=bench-surrogates
 
 report: setup
 	$(BIN)/python -m runners.report study=$(or $(STUDY),bench)
