@@ -484,6 +484,29 @@ def beyond_range_markdown(card: dict[str, Any]) -> list[str]:
     return lines
 
 
+def add_beyond_range(folder: str | Path, table: Table) -> dict[str, Any]:
+    """Fill a saved surrogate's card with the section on predictions beyond the table's range, without refitting it.
+
+    The predicted optimum comes from the saved surrogate; the top hold-out check fits one surrogate with
+    the saved one's settings (model, parameters, distillation, seed) without the best tenth of the
+    table. Rewrites ``card.json`` and ``card.md`` in ``folder``; the rest of the card is kept as it was.
+    """
+    import json
+
+    from .store import load_surrogate
+
+    folder = Path(folder)
+    sur, _ = load_surrogate(folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["optimum"] = predicted_optimum(sur, table)
+    card["top_holdout"] = top_holdout_check(table, model=sur.model, model_params=sur.model_params,
+                                            seed=sur.random_state or 0, distill=sur.distill,
+                                            distill_params=sur.distill_params)
+    card["beyond_range_added"] = {"created": utc_now(), "code_version": code_version()}
+    write_card(card, folder, "card")
+    return card
+
+
 def write_card(card: dict[str, Any], folder: str | Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.json`` and ``stem.md`` into ``folder`` atomically."""
     folder = Path(folder)

@@ -260,3 +260,28 @@ def test_top_holdout_check_and_optimum(syn):
     assert opt["metric"] == table.manifest["objective"] and np.isfinite(opt["predicted"])
     text = "\n".join(beyond_range_markdown({"optimum": opt, "top_holdout": r}))
     assert "Predicted optimum" in text and "Top hold-out" in text and "(shipped)" in text
+
+
+def test_a_saved_card_gains_the_beyond_range_section_without_a_refit(tmp_path):
+    """surrogates.build --beyond-range: the card gets the predicted optimum and the top hold-out check;
+    the saved model files are untouched (the folder still loads with every checksum)."""
+    import json
+
+    from benchmarks.table import read_table
+    from surrogates.quality import add_beyond_range, quality_card, write_card
+    from surrogates.store import load_surrogate, save_surrogate
+    from surrogates.surrogate import CurveSurrogate
+    from surrogates.synthetic import synthetic_table
+
+    table = read_table(synthetic_table(tmp_path / "t", n_configs=60, n_seeds=2, n_epochs=5))
+    params = {"n_estimators": 20}
+    path = save_surrogate(CurveSurrogate(model="xgboost", model_params=params).fit(table), tmp_path / "s")
+    write_card(quality_card(table, model="xgboost", model_params=params, n_folds=None, top_holdout=False), path, "card")
+    before = {p.name: p.read_bytes() for p in path.iterdir() if not p.name.startswith("card")}
+    assert "Top hold-out: not measured" in (path / "card.md").read_text()
+    card = add_beyond_range(path, table)
+    assert card["optimum"]["metric"] == table.manifest["objective"] and card["top_holdout"]["n_held_out"] == 6
+    assert json.loads((path / "card.json").read_text())["top_holdout"]["by_extrapolation"]
+    assert "Top hold-out: the best 6 configurations" in (path / "card.md").read_text()
+    assert before == {p.name: p.read_bytes() for p in path.iterdir() if not p.name.startswith("card")}
+    load_surrogate(path)
