@@ -113,7 +113,8 @@ def _mlp_mean(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray)
             h += b
             if i < last:  # SiLU: h * sigmoid(h) = h / (1 + exp(-h)), in place
                 t = np.negative(h)
-                np.exp(t, out=t)
+                with np.errstate(over="ignore"):  # exp(-h) = inf for h << 0 gives h / inf = 0, SiLU's limit
+                    np.exp(t, out=t)
                 t += np.float32(1.0)
                 np.divide(h, t, out=h)
         total = h if total is None else total + h
