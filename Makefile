@@ -22,13 +22,17 @@ export PYTHONHASHSEED := 0
 .PHONY: help setup test test-slow test-all bench bench-surrogates report perf lint format surrogates tables clean-venv
 
 help:
-	@echo "make bench       run the default study on the shipped tables and write its report"
+	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
+	@echo "make bench             run the default study on the shipped tables and write its report"
 	@echo "make bench-surrogates  the default study on the tables and their surrogates (about 17 minutes)"
-	@echo "make test        run the test suite (fast tests; make test-slow for the slow ones)"
-	@echo "make perf        print performance against baselines measured in the same run"
-	@echo "make surrogates  fit the shipped surrogates and regenerate their quality cards"
-	@echo "make tables      regenerate the shipped tables from real training (hours on a CPU)"
-	@echo "make lint        ruff"
+	@echo "make report STUDY=NAME write the report of a study's results"
+	@echo "make test              run the test suite (fast tests)"
+	@echo "make test-slow         the slow tests only; make test-all: every test"
+	@echo "make perf              print performance against baselines measured in the same run"
+	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
+	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
+	@echo "make lint              ruff check; make format: ruff format"
+	@echo "make clean-venv        remove .venv"
 
 setup: $(STAMP)
 
