@@ -289,10 +289,24 @@ def check_task_overrides(overrides: list[str]) -> None:
 
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
+    import os
+    import sys
 
-    check_task_overrides(list(HydraConfig.get().overrides.task))
-    out = execute(cfg)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from benchmarks.protocol import CurveBenchError
+
+    try:
+        check_task_overrides(list(HydraConfig.get().overrides.task))
+        out = execute(cfg)
+    except CurveBenchError as e:
+        # one run from the command line: the message alone (HYDRA_FULL_ERROR=1 keeps the traceback);
+        # in a multirun the launcher reports each job's error itself
+        if HydraConfig.get().mode != RunMode.RUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     print(f"{out['state']}: {out['path']}" + (f" ({out['note']})" if out.get("note") else ""))
 
 

@@ -159,3 +159,19 @@ def test_slurm_launcher_config_composes():
     with initialize_config_module(config_module="runners.conf", version_base="1.3"):
         cfg = compose("run", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     assert "SlurmLauncher" in cfg.hydra.launcher._target_ and cfg.hydra.launcher.cpus_per_task == 1
+
+
+def test_a_bad_run_prints_the_message_alone():
+    """One run from the command line: `error: <message>` and exit 2, no traceback (HYDRA_FULL_ERROR=1 keeps it)."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "runners.run", "+n_worker=2", "hydra.run.dir=/tmp/curvebench-test-hydra"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    assert p.returncode == 2 and p.stderr.startswith("error: run config: unknown key 'n_worker'")
+    assert "Traceback" not in p.stderr
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**env, "HYDRA_FULL_ERROR": "1"},
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert p.returncode != 0 and "Traceback" in p.stderr
