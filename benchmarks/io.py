@@ -118,6 +118,20 @@ def expect(value: Any, types: type | tuple[type, ...], what: str, error: type[Ex
     return value
 
 
+def check_file_records(mpath: Path, files: Any, error: type[Exception]) -> dict[str, Any]:
+    """A manifest's ``files`` entry: plain member names, each with a 64-hex-digit sha256 and a byte count."""
+    expect(files, dict, f"{mpath}: 'files'", error)
+    for fname, rec in files.items():
+        member_path(mpath.parent, fname, what=f"{mpath}: 'files'", error=error)
+        expect(rec, dict, f"{mpath}: 'files'.{fname}", error)
+        digest = expect(rec.get("sha256"), str, f"{mpath}: 'files'.{fname}.sha256", error)
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise error(f"{mpath}: 'files'.{fname}.sha256 is {digest!r}; expected 64 lowercase hex digits")
+        if expect(rec.get("bytes"), int, f"{mpath}: 'files'.{fname}.bytes", error) < 0:
+            raise error(f"{mpath}: 'files'.{fname}.bytes is negative")
+    return files
+
+
 # ---------------------------------------------------------------- atomic writes
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and one rename."""

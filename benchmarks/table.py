@@ -40,10 +40,10 @@ import pyarrow.parquet as pq
 from .io import (
     atomic_dir,
     atomic_write_json,
+    check_file_records,
     code_version,
     expect,
     manifest_digest,
-    member_path,
     sha256_file,
     utc_now,
 )
@@ -397,15 +397,7 @@ def _check_manifest_types(mpath: Path, m: dict[str, Any]) -> None:
     attrs = field(m.get("attributes", {}), dict, "'attributes'")
     for k, v in attrs.items():
         field(v, str, f"'attributes'.{k}")
-    files = field(m["files"], dict, "'files'")
-    for fname, rec in files.items():
-        member_path(mpath.parent, fname, what=f"{mpath}: 'files'", error=TableFormatError)
-        field(rec, dict, f"'files'.{fname}")
-        digest = field(rec.get("sha256"), str, f"'files'.{fname}.sha256")
-        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
-            raise TableFormatError(f"{mpath}: 'files'.{fname}.sha256 is {digest!r}; expected 64 lowercase hex digits")
-        if field(rec.get("bytes"), int, f"'files'.{fname}.bytes") < 0:
-            raise TableFormatError(f"{mpath}: 'files'.{fname}.bytes is negative")
+    files = check_file_records(mpath, m["files"], TableFormatError)
     for fname in (CONFIGS, CURVES):
         if fname not in files:
             raise TableFormatError(f"{mpath}: 'files' does not list {fname}")

@@ -29,6 +29,7 @@ from benchmarks.io import (
     atomic_dir,
     atomic_write_bytes,
     atomic_write_json,
+    check_file_records,
     code_version,
     expect,
     hardware,
@@ -197,14 +198,7 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
         raise SurrogateFormatError(f"{mpath}: missing field(s) {missing}")
     for k, types in _FIELDS.items():
         field(manifest[k], types, repr(k))
-    files = manifest["files"]
-    for fname, rec in files.items():
-        member_path(path, fname, what=f"{mpath}: 'files'", error=SurrogateFormatError)
-        field(rec, dict, f"'files'.{fname}")
-        digest = field(rec.get("sha256"), str, f"'files'.{fname}.sha256")
-        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
-            raise SurrogateFormatError(f"{mpath}: 'files'.{fname}.sha256 is {digest!r}; expected 64 lowercase hex digits")
-        field(rec.get("bytes"), int, f"'files'.{fname}.bytes")
+    files = check_file_records(mpath, manifest["files"], SurrogateFormatError)
     if ARRAYS not in files:
         raise SurrogateFormatError(f"{mpath}: 'files' does not list {ARRAYS}")
     for j, b in enumerate(manifest["blocks"]):
