@@ -115,6 +115,22 @@ def test_ranking_agreement_is_deterministic():
     assert a["tau"] == 1.0 and a == validity.ranking_agreement(f, "t", "t-surrogate", "r", n_boot=50)
 
 
+def test_ranking_agreement_interval_holds_its_estimate_when_methods_tie():
+    # six methods; on the table 45 % of each method's seeds end at the optimum (a tie), the rest scattered
+    g = np.random.default_rng(35)
+    rows = []
+    for i, m in enumerate("abcdef"):
+        for s in range(10):
+            rows.append({"benchmark": "t", "method": m, "seed": s, "r": 0.0 if g.random() < 0.45 else round(g.random(), 1)})
+            rows.append({"benchmark": "t-surrogate", "method": m, "seed": s, "r": 0.05 * i + g.normal(0, 0.1)})
+    a = validity.ranking_agreement(pd.DataFrame(rows), "t", "t-surrogate", "r", n_boot=300)
+    assert math.isfinite(a["tau"]) and a["low"] <= a["tau"] <= a["high"]  # a percentile interval misses it here
+    # every method tied on one side: no order, no interval
+    flat = pd.DataFrame([{**r, "r": 0.0} if r["benchmark"] == "t" else r for r in rows])
+    b = validity.ranking_agreement(flat, "t", "t-surrogate", "r", n_boot=50)
+    assert math.isnan(b["tau"]) and math.isnan(b["low"]) and math.isnan(b["high"])
+
+
 # ---------------------------------------------------------------- repeats from the events
 def test_repeat_counts_from_events():
     ev = pd.DataFrame({"config_id": [3, 3, 5, 3, 5], "fidelity": [1.0, 3.0, 1.0, 1.0, 3.0],

@@ -225,11 +225,26 @@ def test_dehb_library_is_told_the_evaluated_configuration(synthetic_bench, monke
 
 
 @pytest.mark.parametrize("name", ["smac", "smac-hyperband"])
-def test_smac_never_repeats(name, synthetic_bench):
+def test_smac_proposes_held_configurations_and_learns_what_was_evaluated(name, synthetic_bench):
     cls = _adapter(name)
-    run = simulate(synthetic_bench, cls, seed=0, n_workers=2, budget=Budget("evaluations", 4))
+    run = simulate(synthetic_bench, cls, seed=0, n_workers=2, budget=Budget("evaluations", 12))
     check_no_repeats(run, synthetic_bench)
-    assert "proposed" in run.optimizer.describe()["told"]  # documented limitation
+    opt = run.optimizer
+    d = opt.describe()
+    assert d["n_moved"] == 0 and "evaluated" in d["told"]
+    # SMAC's run history holds exactly the configurations evaluated, at their fidelities, with their losses
+    from ConfigSpace import Configuration
+
+    def key(config):  # SMAC's model input: the configuration's vector in the space
+        return tuple(np.round(config.get_array(), 12).tolist())
+
+    rh = opt.smac.runhistory
+    told = [key(rh.get_config(k.config_id)) for k, v in rh.items() if v.status.name != "RUNNING"]
+    final = run.events.sort_values("fidelity").groupby("trial_id").tail(1)  # one tell per trial, at its last fidelity
+    evaluated = {key(Configuration(synthetic_bench.space, values=synthetic_bench.config(int(c)))) for c in final["config_id"]}
+    assert len(told) == len(final) and set(told) == evaluated
+    if name == "smac":
+        assert d["scaled_to_budget"]["initial_design"]["value"] == 3  # 0.25 x 12 evaluations
 
 
 # ---------------------------------------------------------------- defaults scaled to the budget
