@@ -19,12 +19,11 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all bench bench-surrogates report perf lint format surrogates tables clean-venv
+.PHONY: help setup test test-slow test-all bench report perf lint format surrogates tables clean-venv
 
 help:
 	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
-	@echo "make bench             run the default study on the shipped tables and write its report"
-	@echo "make bench-surrogates  the default study on the tables and their surrogates (about 17 minutes)"
+	@echo "make bench             run the default study (shipped tables, their surrogates, published tables) and its report"
 	@echo "make report STUDY=NAME write the report of a study's results"
 	@echo "make test              run the test suite (fast tests)"
 	@echo "make test-slow         the slow tests only; make test-all: every test"
@@ -55,9 +54,6 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python -m runners.bench
-
-bench-surrogates: setup
-	$(BIN)/python -m runners.bench study=bench-surrogates
 
 report: setup
 	$(BIN)/python -m runners.report study=$(or $(STUDY),bench)

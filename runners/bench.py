@@ -52,10 +52,15 @@ def _configure(argv: Sequence[str]) -> DictConfig:
 
 
 def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
+    from .study import entry_optimizers
+
     b, o = len(cfg.benchmarks), len(cfg.optimizers)
+    pairs = sum(len(entry_optimizers(item, cfg)) for item in cfg.benchmarks)
+    shape = (f"{b} benchmarks x {o} optimizers" if pairs == b * o
+             else f"{pairs} (benchmark, optimizer) pairs on {b} benchmarks")
     lines = [
         "",
-        f"== {cfg.name}: {out['n_runs']} runs = {b} benchmarks x {o} optimizers x {len(cfg.seeds)} seeds "
+        f"== {cfg.name}: {out['n_runs']} runs = {shape} x {len(cfg.seeds)} seeds "
         f"x workers {list(cfg.n_workers)}; budget {cfg.budget.amount:g} {_kind(cfg)} per run ==",
         f"  ran {out['ran']}, already finished {out['skipped']}, failed {out['failed']}, "
         f"not run (benchmark or optimizer not available) {out['n_unavailable_runs']}"

@@ -24,6 +24,7 @@ trial was pending. See docs/runner.md for the full contract.
 
 from __future__ import annotations
 
+import collections
 import copy
 import math
 from collections import Counter
@@ -40,6 +41,9 @@ from benchmarks.protocol import Benchmark, Fidelity, FidelityError, Metric
 from benchmarks.space import _choices, encode_frame, hp_names
 
 Status = Literal["ok", "diverged"]
+
+#: a continuous-space :class:`ConfigSampler` asked for one configuration draws this many from the rng at once
+SINGLE_BATCH = 32
 
 __all__ = [
     "ConfigSampler",
@@ -246,6 +250,8 @@ class ConfigSampler:
     def reset(self, top_fidelity: float | None = None) -> None:
         """Forget every evaluation (a new run). ``top_fidelity``: the fidelity that counts as "fully trained"."""
         self.top_fidelity = top_fidelity
+        self._batch: collections.deque = collections.deque()  # continuous spaces: drawn, not handed out yet
+        self._batch_rng: Any = None
         if self.configurations is None:
             return
         n = len(self.configurations)
@@ -349,7 +355,9 @@ class ConfigSampler:
         left and ``fidelity`` is given, the rest is drawn uniformly among the
         configurations evaluated only to lower fidelities. The list is shorter
         than ``n`` when the table holds no more (empty: nothing left).
-        Infinite samplers: ConfigSpace's uniform sampling from ``rng``'s stream, ``fidelity`` ignored.
+        Infinite samplers: ConfigSpace's uniform sampling from ``rng``'s stream, ``fidelity`` ignored;
+        single configurations are drawn :data:`SINGLE_BATCH` at a time from the same ``rng`` and handed
+        out in order (a run's draws depend only on its seed and its sequence of calls).
         """
         if n < 0:
             raise ValueError(f"n={n} must be >= 0")
@@ -371,6 +379,16 @@ class ConfigSampler:
             return []
         if self._cs is None:
             self._cs = copy.deepcopy(self.space)
+        if n == 1:
+            # one at a time (Hyperband's brackets, ASHA): drawn SINGLE_BATCH at a time from ``rng``'s stream and
+            # handed out in order; ConfigSpace's per-call cost is most of the cost of one configuration
+            if rng is not self._batch_rng or not self._batch:
+                self._batch = collections.deque(self._draw(SINGLE_BATCH, rng))
+                self._batch_rng = rng
+            return [self._batch.popleft()]
+        return self._draw(n, rng)
+
+    def _draw(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
         # ConfigSpace draws from a RandomState; one over ``rng``'s own bit generator (no seeding, which costs
         # more than the draw) makes every draw come from ``rng``'s stream
         self._cs.random = np.random.RandomState(rng.bit_generator)

@@ -64,8 +64,10 @@ class StudyConf:
     """A study: every combination of ``benchmarks`` x ``optimizers`` x ``n_workers`` x ``seeds``.
 
     ``benchmarks`` items are names (a YAML in conf/benchmark, or any catalog
-    name) or ``{name: ..., path: ...}`` for a table folder outside the catalog.
-    ``optimizers`` items are names of YAMLs in conf/optimizer. ``overrides``
+    name) or ``{name: ..., path: ...}`` for a table folder outside the catalog;
+    an item may also say ``optimizers: [...]``, which then run on that benchmark
+    in place of the study's list (e.g. only the one-fidelity methods on a table
+    of final values). ``optimizers`` items are names of YAMLs in conf/optimizer. ``overrides``
     are extra Hydra overrides applied to every run.
     """
 
@@ -149,18 +151,41 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
     return cfg
 
 
+#: the keys of a benchmark entry given as a mapping
+ENTRY_KEYS = {"name", "path", "optimizers"}
+ENTRY_FORM = "{name: ..., path: ..., optimizers: [...]} (path and optimizers optional)"
+
+
+def entry_optimizers(item: Any, cfg: DictConfig, source: str = "study") -> list[str]:
+    """The optimizers that run on benchmark entry ``item``: its own ``optimizers`` list, else the study's."""
+    own = item.get("optimizers") if isinstance(item, (DictConfig, dict)) else None
+    if own is None:
+        return [str(o) for o in cfg.optimizers]
+    if isinstance(own, str) or not hasattr(own, "__iter__") or len(own) == 0:
+        raise RunConfigError(f"{source}: benchmark entry {item.get('name')!r}: optimizers={own!r} must be a non-empty list")
+    out = [str(o) for o in own]
+    for o in out:
+        check_label("optimizer", o)
+    if len(set(out)) != len(out):
+        raise RunConfigError(f"{source}: benchmark entry {item.get('name')!r} lists an optimizer twice: {out}")
+    return out
+
+
 def check_study(cfg: DictConfig, source: str = "study") -> None:
     """Labels, overrides and limits of a merged study config (RunConfigError naming the value and the rule)."""
     check_label("study", cfg.name)
-    for item in cfg.benchmarks:
+    n_pairs = 0
+    for entry in cfg.benchmarks:
+        item = entry
         if isinstance(item, (DictConfig, dict)):
             item = dict(item)
-            if set(item) - {"name", "path"} or "name" not in item:
-                raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {{name: ..., path: ...}}")
+            if set(item) - ENTRY_KEYS or "name" not in item:
+                raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {ENTRY_FORM}")
             if item.get("path") is not None and (not isinstance(item["path"], str) or "${" in item["path"]):
                 raise RunConfigError(f"{source}: benchmark path {item['path']!r} must be a plain folder path")
             item = item["name"]
         check_label("benchmark", item)
+        n_pairs += len(entry_optimizers(entry, cfg, source))
     for o in cfg.optimizers:
         check_label("optimizer", o)
     for x in cfg.seeds:
@@ -173,7 +198,7 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
         v = cfg[key]
         if not isinstance(v, str) or not v or "${" in v:
             raise RunConfigError(f"{source}: {key}={v!r} must be a plain folder path")
-    n = len(cfg.benchmarks) * len(cfg.optimizers) * len(cfg.seeds) * len(cfg.n_workers)
+    n = n_pairs * len(cfg.seeds) * len(cfg.n_workers)
     if n > MAX_STUDY_RUNS:
         raise RunConfigError(f"{source}: the study has {n:,} runs; the limit is {MAX_STUDY_RUNS:,} per study")
     for o in cfg.overrides:
@@ -204,9 +229,9 @@ def _benchmark_node(item: Any) -> tuple[str, list[str], dict[str, Any]]:
 
     if isinstance(item, (DictConfig, dict)):
         item = dict(item)
-        unknown = set(item) - {"name", "path"}
+        unknown = set(item) - ENTRY_KEYS
         if unknown or "name" not in item:
-            raise ValueError(f"benchmark entry {item} must be a name or {{name: ..., path: ...}}")
+            raise ValueError(f"benchmark entry {item} must be a name or {ENTRY_FORM}")
         if item.get("path"):
             name = check_label("benchmark", item["name"])
             return name, ["benchmark=table"], {"_target_": BENCHMARK_LOADER, "name": name, "path": str(item["path"])}
@@ -249,8 +274,7 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
     with initialize_config_module(config_module="runners.conf", version_base="1.3"):
         for item in cfg.benchmarks:
             bname, bover, bnode = _benchmark_node(item)
-            for oname in cfg.optimizers:
-                check_label("optimizer", oname)
+            for oname in entry_optimizers(item, cfg):
                 composed = compose("run", overrides=[*bover, f"optimizer={oname}", *cfg.overrides])
                 base = _to_container(composed)
                 base.update(common)

@@ -23,6 +23,7 @@ Differences from a table (everything else is the same protocol):
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -94,6 +95,7 @@ class SurrogateBenchmark(Benchmark):
         self.default_seed = 0
         self.provenance = dict(provenance or {})
         self._grid = np.asarray(self.fidelity.values, dtype=np.float64)
+        self._grid_list = self._grid.tolist()
         self._mnames = tuple(self.metrics)
         self._optimum: dict[str, float] = {}
         self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
@@ -211,11 +213,21 @@ class SurrogateBenchmark(Benchmark):
         :meth:`query_batch` over all the evaluations of a run at once.
         """
         s = self.check_seed(seed)
-        f = self._grid[-1] if fidelity is None else float(self.fidelity.check(fidelity))
+        f = self._grid_list[-1] if fidelity is None else float(self.fidelity.check(fidelity))
         pred = self._predict_one(config, s, (self.objective,))
-        lo, hi, w = self._fid_positions(f, 1)
-        return (float(self._interp(self.objective, pred[self.objective], lo, hi, w)[0]),
-                float(self._interp("cost", pred["cost"], lo, hi, w)[0]))
+        return self._interp_one(self.objective, pred[self.objective], f), self._interp_one("cost", pred["cost"], f)
+
+    def _interp_one(self, name: str, curve: np.ndarray, f: float) -> float:
+        """:meth:`_interp` of a (1, F) curve at one fidelity, in Python floats (the same numbers; a simulator
+        asks this once per evaluation, where numpy's per-call overhead is most of the cost)."""
+        grid = self._grid_list
+        hi = min(bisect.bisect_left(grid, f), len(grid) - 1)
+        lo = max(hi - 1, 0)
+        span = grid[hi] - grid[lo]
+        w = (f - grid[lo]) / span if span > 0 else 1.0
+        if 0 < w < 1:  # between grid values: the vectorized form (metric transforms are numpy functions)
+            return float(self._interp(name, curve, np.array([lo]), np.array([hi]), np.array([w]))[0])
+        return float(curve[0, hi] if w >= 1 else curve[0, lo])
 
     def query(self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None) -> Result:
         """Every metric and the cost of ``config`` at ``fidelity`` (any value in range; default max) for ``seed``."""

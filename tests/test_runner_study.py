@@ -111,6 +111,25 @@ def test_study_config_errors(tmp_path, tables):
         plan(cfg)
 
 
+def test_a_benchmark_entry_can_name_its_own_optimizers(tmp_path, tables):
+    a, b = tables
+    entries = [{"name": a.name, "path": str(a)}, {"name": b.name, "path": str(b), "optimizers": ["rs", "re"]}]
+    cfg = load_study(str(study_file(tmp_path, tables, benchmarks=entries)))
+    pairs = {(r.benchmark, r.optimizer) for r in plan(cfg)}
+    assert pairs == {("toy-a", "rs"), ("toy-a", "asha"), ("toy-b", "rs"), ("toy-b", "re")}
+    out = run_study(cfg, progress=False)
+    assert (out["n_runs"], out["ran"], out["failed"]) == (8, 8, 0)
+    for bad, match in (([], "non-empty list"), (["rs", "rs"], "twice"), ("rs", "non-empty list"),
+                       (["../x"], "optimizer")):
+        entries[1]["optimizers"] = bad
+        with pytest.raises(Exception, match=match):
+            load_study(str(study_file(tmp_path, tables, benchmarks=entries)))
+    entries[1]["optimizers"] = ["rs"]
+    entries[1]["seeds"] = [3]
+    with pytest.raises(Exception, match="optimizers"):  # the error names the keys an entry may have
+        load_study(str(study_file(tmp_path, tables, benchmarks=entries)))
+
+
 def test_shipped_study_files_load():
     cfg = load_study("bench")
     assert len(cfg.optimizers) >= 6 and len(cfg.benchmarks) >= 4 and len(cfg.seeds) >= 5

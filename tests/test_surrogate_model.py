@@ -193,6 +193,18 @@ def test_config_hash_is_stable_and_distinct(table):
     np.testing.assert_array_equal(h0, config_seed_hash(x.copy(), np.zeros(len(x), dtype=np.int64)))
 
 
+def test_config_hash_of_one_row_equals_the_vectorized_hash():
+    rng = np.random.default_rng(0)
+    x = rng.random((500, 7))
+    x[::3, 2] = -1.0  # inactive
+    x[::5, 0] = np.arange(0, 100, 1)[:, None].ravel()[: len(x[::5])] * 0.5e-9  # ties at half a quantum
+    seeds = rng.integers(0, 2**31, len(x))
+    for salt in (0, 3):
+        batch = config_seed_hash(x, seeds, salt)
+        ones = [config_seed_hash(x[i:i + 1], seeds[i], salt)[0] for i in range(len(x))]
+        np.testing.assert_array_equal(batch, np.array(ones, dtype=np.uint64))
+
+
 def test_discrete_metric_on_its_bound_gets_a_half_step_offset():
     from benchmarks.protocol import Metric
 
