@@ -4,6 +4,8 @@
     python -m runners.bench seeds=[0,1] n_jobs=1    # any study key can be overridden
     python -m runners.bench standin=DIR             # the same study on synthetic stand-in tables (timing check)
 
+A bad study key or value prints ``error: <message>`` and exits 2 (``CURVEBENCH_TRACEBACK=1`` shows the traceback).
+
 Benchmarks of the study that are not available here (a shipped table not
 generated yet) are skipped with a loud message at the start and again in the
 summary; their runs stay in the study plan, so the report lists them as
@@ -102,12 +104,27 @@ def _kind(cfg: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    from benchmarks.protocol import CurveBenchError
+
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    cfg = _configure(list(sys.argv[1:] if argv is None else argv))
+    try:
+        cfg = _configure(list(sys.argv[1:] if argv is None else argv))
+    except (CurveBenchError, FileNotFoundError, ValueError) as e:
+        if os.environ.get("CURVEBENCH_TRACEBACK") == "1":
+            raise
+        print(f"error: {e}", file=sys.stderr)  # the message first: a bad key or value is the user's to fix
+        return 2
     print(f"{cfg.name}: {OmegaConf.select(cfg, 'description') or ''}".rstrip(": "), flush=True)
     t0 = time.perf_counter()
     try:
         out = run_study(cfg)
+    except CurveBenchError as e:
+        if os.environ.get("CURVEBENCH_TRACEBACK") == "1":
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except RuntimeError as e:
         print(f"make bench: {e}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """Structured-config schemas of the runner's Hydra config tree (runners/conf), registered in the ConfigStore.
 
-``run.yaml`` and every ``benchmark/*.yaml`` are merged onto these dataclasses,
-so an unknown or misspelt key, or a value of the wrong type or outside an
+``run.yaml``, the benchmark nodes (one per catalog name, stored by
+:func:`register`) and ``benchmark/table.yaml`` are merged onto these
+dataclasses, so an unknown or misspelt key, or a value of the wrong type or outside an
 enum, fails when the config is composed. Optimizer configs carry each
 optimizer's own hyperparameters; they are checked against the optimizer's
 constructor signature before anything runs (:func:`runners.run.check_optimizer_config`).
@@ -64,7 +65,13 @@ def register() -> None:
     global _registered
     if _registered:
         return
+    from benchmarks.catalog import names
+
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConf)
     cs.store(group="benchmark", name="schema", node=BenchmarkConf)
+    # the benchmark group is the catalog: every catalog name works as benchmark=NAME (the catalog owns the list;
+    # conf/benchmark/ holds only table.yaml, for a table folder outside the catalog)
+    for name in names():
+        cs.store(group="benchmark", name=name, node=BenchmarkConf(name=name))
     _registered = True

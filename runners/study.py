@@ -63,8 +63,7 @@ PLAN_FORMAT = "curvebench-study"
 class StudyConf:
     """A study: every combination of ``benchmarks`` x ``optimizers`` x ``n_workers`` x ``seeds``.
 
-    ``benchmarks`` items are names (a YAML in conf/benchmark, or any catalog
-    name) or ``{name: ..., path: ...}`` for a table folder outside the catalog;
+    ``benchmarks`` items are catalog names or ``{name: ..., path: ...}`` for a table folder outside the catalog;
     an item may also say ``optimizers: [...]``, which then run on that benchmark
     in place of the study's list (e.g. only the one-fidelity methods on a table
     of final values). ``optimizers`` items are names of YAMLs in conf/optimizer. ``overrides``
@@ -237,12 +236,10 @@ def _benchmark_node(item: Any) -> tuple[str, list[str], dict[str, Any]]:
             return name, ["benchmark=table"], {"_target_": BENCHMARK_LOADER, "name": name, "path": str(item["path"])}
         item = item["name"]
     name = check_label("benchmark", str(item))
-    if (CONF_DIR / "benchmark" / f"{name}.yaml").is_file():
-        return name, [f"benchmark={name}"], {}
     from benchmarks.catalog import entry
 
     entry(name)  # UnknownBenchmarkError with suggestions
-    return name, ["benchmark=schema"], {"_target_": BENCHMARK_LOADER, "name": name, "path": None}
+    return name, [f"benchmark={name}"], {}  # the benchmark group holds every catalog name (conf_schema.register)
 
 
 def available(item: Any) -> tuple[bool, str]:

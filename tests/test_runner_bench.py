@@ -33,6 +33,18 @@ def test_bench_runs_what_exists_and_names_what_is_missing(tmp_path, capsys):
     assert "ran 0, already finished 4" in capsys.readouterr().out
 
 
+def test_bench_bad_key_or_study_prints_the_message_and_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CURVEBENCH_TRACEBACK", raising=False)
+    assert bench.main(["out_dir=/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "out_dir" in err and "report_dir" in err and "Traceback" not in err
+    assert bench.main(["study=no-such-study"]) == 2
+    assert "known studies" in capsys.readouterr().err
+    monkeypatch.setenv("CURVEBENCH_TRACEBACK", "1")
+    with pytest.raises(Exception, match="out_dir"):
+        bench.main(["out_dir=/x"])
+
+
 def test_bench_fails_when_nothing_is_available(tmp_path, capsys):
     assert bench.main([f"results_dir={tmp_path}", f"report_dir={tmp_path}",
                        f"benchmarks=[{{name: x, path: {tmp_path / 'none'}}}]"]) == 1
