@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import shipped_tables_dir
+from benchmarks.io import shipped_surrogate_path, shipped_surrogates_dir
 from benchmarks.protocol import (
     MAX_SEED,
     BatchResult,
@@ -59,14 +59,9 @@ OPTIMUM_GRID_LIMIT = 100_000
 OPTIMUM_SEED = 12345
 
 
-def surrogates_dir() -> Path:
-    """Where the shipped surrogates live: ``data/surrogates/<table>-<model>/`` beside the shipped tables."""
-    return shipped_tables_dir().parent / "surrogates"
-
-
-def shipped_path(table: str, model: str = "xgboost") -> Path:
-    """The folder of the shipped ``model`` surrogate of ``table`` (it may not exist yet: make surrogates)."""
-    return surrogates_dir() / f"{table}-{model}"
+# the path rule has one owner, benchmarks.io (the catalog needs it below the surrogates layer); these names stay
+surrogates_dir = shipped_surrogates_dir
+shipped_path = shipped_surrogate_path
 
 
 def load_shipped(table: str, model: str = "xgboost") -> SurrogateBenchmark:

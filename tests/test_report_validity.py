@@ -61,6 +61,15 @@ def test_expected_min_without_replacement_and_distinct_configs_are_exact():
     assert (validity.expected_min_without_replacement(flat, 5) <= validity.expected_min_with_replacement(flat, 5) + 1e-12).all()
 
 
+def test_exact_expectation_refuses_a_table_beyond_its_limit(monkeypatch):
+    m = np.arange(40.0).reshape(20, 2)  # 20 configurations x 40 distinct values = 800 cells
+    monkeypatch.setattr(validity, "MAX_EXACT_CELLS", 799)
+    with pytest.raises(validity.TooLargeForExact, match="20 configurations x 40 distinct values"):
+        validity.expected_min_distinct_configs(m, 3)
+    monkeypatch.setattr(validity, "MAX_EXACT_CELLS", 800)
+    assert np.isfinite(validity.expected_min_distinct_configs(m, 3)).all()
+
+
 def test_the_flag_that_selects_the_formula():
     assert not validity.draws_without_replacement({"name": "rs", "batch": 1024})
     assert validity.draws_without_replacement({"replace": False})
@@ -113,6 +122,22 @@ def test_ranking_agreement_is_deterministic():
     assert validity.surrogate_pairs(["t", "t-surrogate", "u"]) == [("t", "t-surrogate")]
     a = validity.ranking_agreement(f, "t", "t-surrogate", "r", n_boot=50)
     assert a["tau"] == 1.0 and a == validity.ranking_agreement(f, "t", "t-surrogate", "r", n_boot=50)
+
+
+def test_vectorized_kendall_tau_b_equals_scipy():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    xs = rng.integers(0, 4, (300, 7)).astype(float)  # many ties
+    ys = np.where(rng.random((300, 7)) < 0.5, rng.integers(0, 3, (300, 7)), rng.random((300, 7)))
+    got = validity.kendall_tau_b(xs, ys)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = np.array([kendalltau(x, y).statistic for x, y in zip(xs, ys)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.isnan(validity.kendall_tau_b(np.ones(5), np.arange(5.0)))
 
 
 def test_ranking_agreement_interval_holds_its_estimate_when_methods_tie():

@@ -420,6 +420,16 @@ def _max_fidelity(meta: Mapping[str, Any]) -> float | None:
     return None
 
 
+def _row_codes(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """One int code per distinct row of ``frame[cols]`` (missing values equal each other): each column factorized
+    on its own, then the codes combined pairwise and factorized again (never beyond len(frame)**2)."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for c in cols:
+        col, uniques = pd.factorize(frame[c].to_numpy(dtype=object), use_na_sentinel=False)
+        codes = pd.factorize(codes * max(len(uniques), 1) + col)[0].astype(np.int64)
+    return codes
+
+
 def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[str, float]:
     """Repeated evaluations and distinct configurations of one run, from its events.
 
@@ -439,11 +449,7 @@ def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[
         cols = sorted(c for c in raw.columns if str(c).startswith("config."))
         if not cols:
             return nan
-        key = pd.Series(
-            pd.MultiIndex.from_frame(raw[cols].astype(str)).factorize()[0] if len(cols) > 1
-            else pd.factorize(raw[cols[0]].astype(str))[0],
-            index=raw.index,
-        )
+        key = pd.Series(_row_codes(raw, cols), index=raw.index)
     fid = raw["fidelity"].astype(float) if "fidelity" in raw else pd.Series(0.0, index=raw.index)
     order = np.argsort(raw["t_end"].to_numpy(float), kind="stable") if "t_end" in raw else np.arange(len(raw))
     pairs = pd.DataFrame({"c": key.to_numpy()[order], "f": fid.to_numpy()[order]})
