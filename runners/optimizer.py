@@ -622,8 +622,10 @@ class Optimizer:
 
     Repeats. On a finite sampler (a table) a *repeat* is a fresh trial
     (:meth:`new_trial`) of a configuration that a trial of this run already
-    trained (or is training) to its fidelity or beyond; continuing a trial is
-    never one. With ``repeats = "avoid"`` (the default, a class or instance
+    trained (or is training) to its fidelity or beyond. (A continuation that
+    takes a configuration to a fidelity another trial already took it to is
+    counted as a repeat by the simulator, ``summary.n_repeated``, but not
+    prevented: it is the optimizer's promotion decision.) With ``repeats = "avoid"`` (the default, a class or instance
     attribute) :meth:`ask` moves such a trial to the nearest held configuration
     not yet trained to that fidelity (``sampler.project(config, fidelity)``),
     so no optimizer spends budget re-training silently. An optimizer that keeps

@@ -361,13 +361,43 @@ def simulate(
     return RunResult(events, summary, opt, budget, overhead, n_workers, seed)
 
 
+def repeated_mask(ids: np.ndarray, fidelity: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Which evaluations are repeats: an earlier one (smaller ``order``, e.g. the trial id) of the same
+    configuration (equal ``ids``) reached the same fidelity or beyond. Vectorized; the one definition the
+    runner's summary and the report's counts share."""
+    ids = np.asarray(ids, dtype=np.int64)
+    fid = np.asarray(fidelity, dtype=np.float64)
+    n = ids.size
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    idx = np.lexsort((np.asarray(order), ids))
+    g, f = ids[idx], fid[idx]
+    # the highest fidelity reached by the earlier evaluations of the same configuration (exclusive running max)
+    span = float(np.nanmax(np.abs(f))) * 2 + 2
+    key = (g - g.min()).astype(np.float64) * span + f
+    run = np.maximum.accumulate(key)
+    prev = np.empty_like(run)
+    prev[0] = -np.inf
+    prev[1:] = run[:-1]
+    same = np.zeros(n, dtype=bool)
+    same[1:] = g[1:] == g[:-1]
+    out[idx] = same & (prev - (g - g.min()) * span >= f - 1e-9 * span)
+    return out
+
+
 def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table: Any) -> dict[str, Any]:
     """``n_repeated``, ``n_distinct_configs``, ``table_fraction`` and ``n_redirected`` of a run's events.
 
-    A repeat is a fresh evaluation (``continues`` null) of a configuration that an
-    earlier trial (lower trial id: asked before) had trained to the same
-    fidelity or beyond. Configurations are identified by ``config_id`` on a
-    table, else by the values of their hyperparameters.
+    A repeat is an evaluation of a configuration to a fidelity that an earlier
+    trial (lower trial id: asked before) of the same configuration had been
+    trained to, or beyond: a fresh trial (``continues`` null), or a continuation
+    whose configuration another trial had already taken that far (a
+    multi-fidelity method promoting a configuration that another of its brackets
+    trained, or is training, at that rung). Configurations are identified by
+    ``config_id`` on a table, else by the values of their hyperparameters.
+    ``n_repeated_fresh`` counts the fresh ones alone (what the ``avoid`` policy
+    prevents on a table).
     """
     n = len(events)
     if n == 0:
@@ -379,22 +409,11 @@ def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table:
         hashed = pd.util.hash_pandas_object(events[cols].astype(object), index=False).to_numpy()
         ids = pd.factorize(hashed)[0].astype(np.int64)
     n_distinct = int(np.unique(ids).size)
-    n_repeated = 0
+    n_repeated = n_repeated_fresh = 0
     if n:
-        fid = events["fidelity"].to_numpy(dtype=np.float64)
-        fresh = events["continues"].isna().to_numpy()
-        order = np.lexsort((events["trial_id"].to_numpy(), ids))
-        g, f = ids[order], fid[order]
-        # the highest fidelity reached by the earlier trials of the same configuration (exclusive running max)
-        span = float(np.nanmax(np.abs(f))) * 2 + 2
-        key = g.astype(np.float64) * span + f
-        run = np.maximum.accumulate(key)
-        prev = np.empty_like(run)
-        prev[0] = -np.inf
-        prev[1:] = run[:-1]
-        same = np.zeros(n, dtype=bool)
-        same[1:] = g[1:] == g[:-1]
-        n_repeated = int((fresh[order] & same & (prev - g * span >= f - 1e-9 * span)).sum())
+        rep = repeated_mask(ids, events["fidelity"].to_numpy(dtype=np.float64), events["trial_id"].to_numpy())
+        n_repeated = int(rep.sum())
+        n_repeated_fresh = int((events["continues"].isna().to_numpy() & rep).sum())
     if isinstance(table, _TableLookup):
         size: int | None = int(table.b.n_configs)
     elif opt.sampler.is_finite:
@@ -403,6 +422,7 @@ def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table:
         size = None
     return {
         "n_repeated": n_repeated,
+        "n_repeated_fresh": n_repeated_fresh,
         "n_distinct_configs": n_distinct,
         "table_fraction": (n_distinct / size) if size else None,
         "n_redirected": int(opt.n_redirected),

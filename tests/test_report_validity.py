@@ -164,6 +164,20 @@ def test_repeat_counts_from_events():
     sur = pd.DataFrame({"config.lr": [0.1, 0.1, 0.2], "config.act": ["a", "a", "a"], "fidelity": [1.0] * 3,
                         "t_end": [1.0, 2, 3]})
     assert repeat_counts(sur)["n_repeated"] == 1.0 and repeat_counts(sur)["n_distinct_configs"] == 2.0
+    # in ask order (trial ids): a fresh trial below a fidelity already reached, and a continuation to a rung another
+    # trial of the same configuration took it to, are repeats; a continuation to a new fidelity is not
+    asked = pd.DataFrame({"trial_id": [0, 1, 2, 3], "config_id": [7, 7, 7, 7], "fidelity": [3.0, 1.0, 9.0, 9.0],
+                          "t_end": [5.0, 1.0, 9.0, 8.0]})
+    assert repeat_counts(asked)["n_repeated"] == 2.0  # trial 1 (1 <= 3) and trial 3 (9 <= 9)
+
+
+def test_runner_and_report_count_repeats_alike(synthetic_bench):
+    from runners.optimizers import OPTIMIZERS
+    from runners.simulator import Budget, simulate
+
+    for name in ("bohb", "hyperband", "dehb"):
+        run = simulate(synthetic_bench, OPTIMIZERS[name], seed=1, n_workers=3, budget=Budget("evaluations", 10))
+        assert repeat_counts(run.events)["n_repeated"] == run.summary["n_repeated"]
 
 
 # ---------------------------------------------------------------- conventions of recorded ranges

@@ -434,9 +434,12 @@ def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[
     """Repeated evaluations and distinct configurations of one run, from its events.
 
     A configuration is its ``config_id`` (tables) or, where that is missing, the tuple of its ``config.*`` columns
-    (surrogates). An evaluation is *repeated* when the run already evaluated the same configuration at the same
-    fidelity (any seed; events taken in the order of ``t_end``): a continuation to a new fidelity (freeze-thaw,
-    a promotion) is not a repeat. Returns ``n_repeated``, ``n_distinct_configs`` (at any fidelity) and
+    (surrogates). An evaluation is *repeated* when an earlier trial of the run (lower ``trial_id``: asked before;
+    ``t_end`` order for events without trial ids) had trained the same configuration to the same fidelity or
+    beyond, any seed: a fresh trial, or a continuation whose configuration another trial had already taken that
+    far. A continuation of a configuration to a fidelity no trial reached before (freeze-thaw, a promotion) is
+    not a repeat. The runner counts the same way (``summary.n_repeated``, :func:`runners.simulator._coverage`).
+    Returns ``n_repeated``, ``n_distinct_configs`` (at any fidelity) and
     ``n_distinct_configs_max`` (evaluated at ``max_fidelity``, default the run's highest); NaN when the events name
     no configuration.
     """
@@ -451,11 +454,18 @@ def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[
             return nan
         key = pd.Series(_row_codes(raw, cols), index=raw.index)
     fid = raw["fidelity"].astype(float) if "fidelity" in raw else pd.Series(0.0, index=raw.index)
-    order = np.argsort(raw["t_end"].to_numpy(float), kind="stable") if "t_end" in raw else np.arange(len(raw))
-    pairs = pd.DataFrame({"c": key.to_numpy()[order], "f": fid.to_numpy()[order]})
+    from ..simulator import repeated_mask
+
+    if "trial_id" in raw and raw["trial_id"].notna().all():
+        order = raw["trial_id"].to_numpy(np.int64)
+    elif "t_end" in raw:
+        order = np.argsort(np.argsort(raw["t_end"].to_numpy(float), kind="stable"), kind="stable")
+    else:
+        order = np.arange(len(raw))
+    pairs = pd.DataFrame({"c": key.to_numpy(), "f": fid.to_numpy()})
     top = max_fidelity if max_fidelity is not None else (np.nanmax(pairs["f"]) if pairs["f"].notna().any() else np.nan)
     return {
-        "n_repeated": float(pairs.duplicated().sum()),
+        "n_repeated": float(repeated_mask(pairs["c"].to_numpy(), pairs["f"].to_numpy(), order).sum()),
         "n_distinct_configs": float(pairs["c"].nunique()),
         "n_distinct_configs_max": float(pairs.loc[pairs["f"] == top, "c"].nunique()),
     }
