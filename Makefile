@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch by default. On a CUDA machine: make setup TORCH_SPEC=torch
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,optuna,smac,dehb
+EXTRAS ?= dev,optuna,smac,dehb,adastop
 # dehb 0.1.2 pins numpy<2 but runs on numpy 2 (which pyarrow needs): install it without its pins
 DEHB_SPEC ?= dehb==0.1.2
 comma := ,

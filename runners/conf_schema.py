@@ -63,11 +63,13 @@ _registered = False
 def register() -> None:
     """Register the schemas (idempotent; called by every entry point before composing)."""
     global _registered
-    if _registered:
+    cs = ConfigStore.instance()
+    # Hydra's launchers restore the ConfigStore of the parent process in reused worker processes, so the flag
+    # alone is not enough: check that the store still holds the schema
+    if _registered and "run_schema.yaml" in cs.repo:
         return
     from benchmarks.catalog import names
 
-    cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConf)
     cs.store(group="benchmark", name="schema", node=BenchmarkConf)
     # the benchmark group is the catalog: every catalog name works as benchmark=NAME (the catalog owns the list;

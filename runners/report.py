@@ -33,6 +33,7 @@ import pandas as pd
 from benchmarks.io import atomic_dir, atomic_write_json, atomic_write_text, code_version, utc_now
 from runners.analysis import plots, stats, validity
 from runners.analysis import trajectory as tr
+from runners.analysis.adastop import adastop_section
 from runners.analysis.load import Study, convention_label, load_benchmark, load_study
 from runners.analysis.render import (
     FigureBlock,
@@ -140,6 +141,9 @@ class _Builder:
             if s.varies_workers:
                 sections.append(self.scaling_section())
             sections += [self.rs_expected_section(), self.repeats_section(), self.validity_section()]
+        adaptive = adastop_section(s.root, self.table, self.opts.alpha)
+        if adaptive is not None:
+            sections.append(adaptive)
         sections += [self.conventions_section(), self.tasks_section()]
         sections.insert(0, self.summary_section())
         title = f"CurveBench study report: {s.name}"

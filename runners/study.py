@@ -18,13 +18,14 @@ every size has a limit (:mod:`runners.checks`, docs/runner.md "Limits").
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from benchmarks.io import atomic_write_json, clean_stale_tmp, utc_now
 
 from . import conf_schema
+from .adaptive import AdaStopConf, run_adaptive
+from .adaptive import settings as adastop_settings
 from .checks import (
     MAX_N_JOBS,
     MAX_N_WORKERS,
@@ -87,6 +90,12 @@ class StudyConf:
     report: bool = True
     report_dir: str = "reports"
     description: str = ""
+    #: ``none``: every seed of every pair; ``adastop``: seeds in interims until AdaStop decides (runners.adaptive)
+    stopping: str = "none"
+    adastop: AdaStopConf = field(default_factory=AdaStopConf)
+    #: run only the runs whose index in the plan is ``shard`` modulo ``n_shards`` (no report; see docs/runner.md)
+    shard: int = 0
+    n_shards: int = 1
 
 
 # ---------------------------------------------------------------- loading
@@ -150,6 +159,11 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
     return cfg
 
 
+#: the values of ``stopping``
+STOPPING = ("none", "adastop")
+#: the most shards a study may be split into
+MAX_SHARDS = 100_000
+
 #: the keys of a benchmark entry given as a mapping
 ENTRY_KEYS = {"name", "path", "optimizers"}
 ENTRY_FORM = "{name: ..., path: ..., optimizers: [...]} (path and optimizers optional)"
@@ -192,6 +206,15 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
     for x in cfg.n_workers:
         check_int("n_workers entry", x, 1, MAX_N_WORKERS, source)
     check_int("n_jobs", cfg.n_jobs, 1, MAX_N_JOBS, source)
+    n_shards = check_int("n_shards", cfg.n_shards, 1, MAX_SHARDS, source)
+    check_int("shard", cfg.shard, 0, n_shards - 1, source)
+    if cfg.stopping not in STOPPING:
+        raise RunConfigError(f"{source}: stopping={cfg.stopping!r}; allowed: {', '.join(STOPPING)}")
+    if cfg.stopping == "adastop":
+        adastop_settings(cfg, source)
+        if n_shards > 1:
+            raise RunConfigError(f"{source}: stopping=adastop decides after each interim from every run of it, so it "
+                                 f"runs in one process pool; n_shards={n_shards} is not allowed with it (use n_jobs)")
     check_budget(cfg.budget.kind, cfg.budget.amount, source)
     for key in ("results_dir", "report_dir"):
         v = cfg[key]
@@ -268,7 +291,7 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
         "overhead": str(getattr(cfg.overhead, "value", cfg.overhead)),
         "results_dir": str(cfg.results_dir),
     }
-    with initialize_config_module(config_module="runners.conf", version_base="1.3"):
+    with _own_hydra(), initialize_config_module(config_module="runners.conf", version_base="1.3"):
         for item in cfg.benchmarks:
             bname, bover, bnode = _benchmark_node(item)
             for oname in entry_optimizers(item, cfg):
@@ -293,6 +316,22 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
                         pr.note = why if state in ("damaged", "conflict") else ""
                         runs.append(pr)
     return runs
+
+
+@contextlib.contextmanager
+def _own_hydra() -> Iterator[None]:
+    """Compose a study's runs inside another Hydra app (runners.shard): set its GlobalHydra aside meanwhile."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    outer = gh.hydra
+    gh.clear()
+    try:
+        yield
+    finally:
+        gh.clear()
+        if outer is not None:
+            gh.initialize(outer)
 
 
 # ---------------------------------------------------------------- running
@@ -364,6 +403,7 @@ def write_plan(
         "seeds": [int(x) for x in cfg.seeds],
         "budget": budget,
         "overhead": cfg.overhead.value if hasattr(cfg.overhead, "value") else str(cfg.overhead),
+        "stopping": str(cfg.stopping),
         "unavailable": list(unavailable),
         "runs": [
             {
@@ -426,15 +466,36 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
             f"{len(damaged)} damaged run(s) will be redone; each damaged folder is kept beside it as "
             f"seed-<k>.damaged-<UTC time>. First: {damaged[0].path}: {damaged[0].note}"
         )
+    n_shards, shard = int(cfg.n_shards), int(cfg.shard)
+    if n_shards > 1:  # this process's slice: plan positions shard, shard + n_shards, ... (stable across restarts)
+        mine = {r.key for i, r in enumerate(runs) if i % n_shards == shard}
+        todo = [r for r in todo if r.key in mine]
+        n_done = sum(r.state == "complete" and r.key in mine for r in runs)
+    adaptive = cfg.stopping == "adastop"
     write_plan(cfg, runs, unavailable=unavailable)
     print(
-        f"study {cfg.name}: {len(runs)} runs planned, {n_done} already finished, {len(todo)} to run"
+        f"study {cfg.name}: {len(runs)} runs planned, {n_done} already finished, "
+        + (f"up to {len(todo)} to run (stopping=adastop: seeds in interims until AdaStop decides)" if adaptive
+           else f"{len(todo)} to run")
+        + (f" in shard {shard} of {n_shards}" if n_shards > 1 else "")
         + (f" ({len(damaged)} of them damaged)" if damaged else "")
         + (f", {len(runs) - n_done - len(todo)} skipped (not available here)" if unavailable else ""),
         flush=True,
     )
     t0 = time.perf_counter()
-    outcomes = dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress))
+    study_dir = Path(cfg.results_dir) / cfg.name
+    adastop: dict[str, Any] | None = None
+    if adaptive:
+        def run_batch(batch: Sequence[PlannedRun]) -> dict[tuple, dict[str, Any]]:
+            return dict(_run_all({r.key: r.config for r in batch if r.state not in ("complete", "unavailable")},
+                                 int(cfg.n_jobs), progress))
+
+        adastop = run_adaptive(cfg, runs, run_batch, study_dir=study_dir, echo=lambda m: print(m, flush=True))
+        outcomes = adastop["outcomes"]
+        ran = {r.key for r in adastop["runs"]}
+        runs = [r for r in runs if r.key in ran or r.state == "unavailable"]  # the plan lists the runs AdaStop took
+    else:
+        outcomes = dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress))
     t_runs = time.perf_counter() - t0
     failed = {k: o for k, o in outcomes.items() if o["state"] == "failed"}
     for o in list(failed.values())[:5]:
@@ -457,8 +518,13 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         ]
 
     failures, conflicts = rows(failed), rows(conflicted)
-    study_dir = Path(cfg.results_dir) / cfg.name
-    write_plan(cfg, runs, unavailable=unavailable, failures=failures + conflicts, status="finished")
+    if n_shards > 1:  # the shards share study.json; each writes its own outcome beside it
+        atomic_write_json(study_dir / f"shard-{shard}-of-{n_shards}.json", {
+            "study": cfg.name, "shard": shard, "n_shards": n_shards, "written_utc": utc_now(),
+            "ran": sum(o["state"] == "ran" for o in outcomes.values()), "failures": failures + conflicts,
+        })
+    else:
+        write_plan(cfg, runs, unavailable=unavailable, failures=failures + conflicts, status="finished")
     counts = Counter(o["state"] for o in outcomes.values())
     out: dict[str, Any] = {
         "study_dir": str(study_dir),
@@ -476,8 +542,12 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         "report_error": None,
         "seconds_runs": t_runs,
         "seconds_report": 0.0,
+        "adastop": adastop["file"] if adastop else None,
     }
-    if cfg.report:
+    if cfg.report and n_shards > 1:
+        print(f"shard {shard} of {n_shards} done; no report from a shard: once every shard is done, "
+              f"`python -m runners.report study={cfg.name}` writes it", flush=True)
+    elif cfg.report:
         t0 = time.perf_counter()
         try:
             out["report"] = write_report(study_dir, Path(cfg.report_dir) / cfg.name, progress=progress)

@@ -1,0 +1,180 @@
+"""Adaptive studies (AdaStop) and sharded studies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from runners.adaptive import ADASTOP_FILE, Comparison, Group, decisions_table, read_decisions, run_score
+from runners.checks import RunConfigError
+from runners.report import build_report
+from runners.study import PLAN_FILE, load_study, run_study
+from runners.testing import write_toy_table
+
+pytest.importorskip("adastop")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adaptive-tables")
+    return [write_toy_table(root / "toy-a", name="toy-a", rng_seed=1),
+            write_toy_table(root / "toy-b", name="toy-b", rng_seed=2, n_configs=9)]
+
+
+def study_file(tmp_path, tables, name="ada", **extra):
+    d = {
+        "name": name,
+        "benchmarks": [{"name": p.name, "path": str(p)} for p in tables],
+        "optimizers": ["rs", "asha"],
+        "seeds": list(range(6)),
+        "n_workers": [2],
+        "budget": {"kind": "evaluations", "amount": 4},
+        "results_dir": str(tmp_path / "results"),
+        "report": False,
+        **extra,
+    }
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(yaml.safe_dump(d))
+    return f
+
+
+CONF = {"alpha": 0.05, "batch": 5, "n_interims": 4, "permutations": 10_000, "metric": "valid"}
+
+
+def test_a_clearly_worse_method_is_decided_at_the_first_interim_and_gets_no_more_seeds():
+    rng = np.random.default_rng(0)
+    c = Comparison(Group("b", 1, ["good", "bad", "also-good"]), CONF, seed=0)
+    assert c.active() == ["good", "bad", "also-good"]
+    scores = {"good": rng.normal(0, 1, 5), "bad": rng.normal(20, 1, 5), "also-good": rng.normal(0, 1, 5)}
+    c.add(0, scores, seeds=range(5))
+    rows = {(d["method"], d["other"]): d for d in c.decisions()}
+    assert rows[("good", "bad")]["decision"] == "better" and rows[("good", "bad")]["interim"] == 0
+    assert rows[("bad", "also-good")]["decision"] == "worse"
+    assert rows[("good", "also-good")]["decision"] == "undecided" and rows[("good", "also-good")]["interim"] is None
+    assert c.active() == ["good", "also-good"]  # the bad method is out of every open comparison
+    for k in range(1, 4):
+        c.add(k, {m: rng.normal(0, 1, 5) for m in c.active()}, seeds=range(5 * k, 5 * k + 5))
+    final = {(d["method"], d["other"]): d for d in c.decisions()}
+    assert final[("good", "also-good")]["decision"] == "equal"  # undecided at the last interim: equal
+    assert final[("good", "also-good")]["n_seeds"] == 20 and final[("good", "bad")]["n_seeds_other"] == 5
+
+
+def test_the_same_scores_give_the_same_decisions():
+    rng = np.random.default_rng(3)
+    batches = [{m: rng.normal(mu, 1, 5) for m, mu in (("a", 0), ("b", 0.8), ("c", 1.5))} for _ in range(3)]
+
+    def decide():
+        c = Comparison(Group("x", 1, ["a", "b", "c"]), {**CONF, "n_interims": 3, "permutations": 2000}, seed=11)
+        for k, b in enumerate(batches):
+            c.add(k, {m: b[m] for m in c.active()}, seeds=range(5 * k, 5 * k + 5))
+        return c.decisions()
+
+    assert decide() == decide()
+
+
+def test_bad_adastop_settings_name_the_value(tmp_path, tables):
+    f = study_file(tmp_path, tables)
+    with pytest.raises(RunConfigError, match=r"needs 20 seeds; the study lists 6"):
+        load_study(str(f), ["stopping=adastop", "adastop.n_interims=4"])
+    with pytest.raises(RunConfigError, match=r"adastop.alpha=1.5"):
+        load_study(str(f), ["stopping=adastop", "adastop.alpha=1.5"])
+    with pytest.raises(RunConfigError, match=r"adastop.metric='best'"):
+        load_study(str(f), ["stopping=adastop", "adastop.metric=best"])
+    with pytest.raises(RunConfigError, match=r"stopping='sometimes'"):
+        load_study(str(f), ["stopping=sometimes"])
+    with pytest.raises(RunConfigError, match=r"n_shards=2 is not allowed"):
+        load_study(str(f), ["stopping=adastop", "n_shards=2"])
+    with pytest.raises(RunConfigError, match=r"shard"):
+        load_study(str(f), ["shard=3", "n_shards=2"])
+
+
+def test_an_adaptive_study_runs_interims_writes_its_decisions_and_replays_on_rerun(tmp_path, tables):
+    cfg = load_study(str(study_file(tmp_path, tables)),
+                     ["stopping=adastop", "adastop.batch=3", "adastop.permutations=200"])
+    out = run_study(cfg, progress=False)
+    assert out["failed"] == 0 and out["adastop"]
+    data = read_decisions(tmp_path / "results" / "ada")
+    assert data["status"] == "finished" and data["settings"]["n_interims"] == 2
+    assert [g["benchmark"] for g in data["groups"]] == ["toy-a", "toy-b"]
+    for g in data["groups"]:
+        assert g["interims"][0]["seeds"] == [0, 1, 2]
+        assert set(g["seeds"]) == {"rs", "asha"}
+        [d] = g["decisions"]
+        assert d["decision"] in ("better", "worse", "equal")
+        for m, seeds in g["seeds"].items():  # every score is the run's own final incumbent
+            for s, v in zip(seeds, g["scores"][m], strict=True):
+                path = tmp_path / "results" / "ada" / g["benchmark"] / m / "workers-2" / f"seed-{s}"
+                assert run_score(path) == v
+    # the plan lists exactly the runs AdaStop took
+    plan = json.loads((tmp_path / "results" / "ada" / PLAN_FILE).read_text())
+    taken = {(g["benchmark"], m, s) for g in data["groups"] for m, ss in g["seeds"].items() for s in ss}
+    assert {(r["benchmark"], r["optimizer"], r["seed"]) for r in plan["runs"]} == taken
+    assert out["ran"] == len(taken)
+    table = decisions_table(data)
+    assert len(table) == 2 and {"benchmark", "method", "other", "decision", "n_seeds"} <= set(table.columns)
+    # a rerun runs nothing and decides the same
+    again = run_study(cfg, progress=False)
+    assert again["ran"] == 0
+    assert read_decisions(tmp_path / "results" / "ada")["groups"] == data["groups"]
+    assert (tmp_path / "results" / "ada" / ADASTOP_FILE).is_file()
+    # the report shows the decisions beside the fixed-seed statistics
+    build_report(tmp_path / "results" / "ada", tmp_path / "report")
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Adaptive stopping (AdaStop)" in md and "rs vs asha" in md and "rank-sum p" in md
+    assert (tmp_path / "report" / "tables" / "adastop_decisions.csv").is_file()
+
+
+def test_shards_split_the_runs_without_overlap_and_together_cover_the_study(tmp_path, tables):
+    f = study_file(tmp_path, tables, name="sharded", seeds=[0, 1, 2])
+    ran = 0
+    for i in range(3):
+        out = run_study(load_study(str(f), [f"shard={i}", "n_shards=3"]), progress=False)
+        assert out["failed"] == 0 and out["report"] is None
+        ran += out["ran"]
+        assert (tmp_path / "results" / "sharded" / f"shard-{i}-of-3.json").is_file()
+    assert ran == 2 * 2 * 3  # benchmarks x optimizers x seeds, each run once
+    whole = run_study(load_study(str(f)), progress=False)
+    assert whole["ran"] == 0 and whole["skipped"] == 12
+
+
+def _shard_cmd(study, launcher, n=2):
+    return [sys.executable, "-m", "runners.shard", "--multirun", f"study={study}", f"n_shards={n}",
+            f"shard=range({n})", f"hydra/launcher={launcher}", "hydra.sweep.dir=multirun/shards"]
+
+
+def test_the_shard_app_runs_every_shard_through_a_hydra_launcher(tmp_path, tables):
+    f = study_file(tmp_path, tables, name="launched", seeds=[0, 1])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(_shard_cmd(f, "joblib"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "shard 0 of 2:" in out.stdout and "shard 1 of 2:" in out.stdout
+    whole = run_study(load_study(str(f)), progress=False)
+    assert whole["ran"] == 0 and whole["skipped"] == 8
+
+
+def test_the_shard_app_refuses_shard_settings_inside_set(tmp_path, tables):
+    f = study_file(tmp_path, tables, name="refused")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "runners.shard", f"study={f}", 'set="n_shards=4"'], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "sets n_shards" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_submitit_local_array_runs_every_shard(tmp_path, tables):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    f = study_file(tmp_path, tables, name="submitted", seeds=[0, 1])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(_shard_cmd(f, "submitit_local"), cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    whole = run_study(load_study(str(f)), progress=False)
+    assert whole["ran"] == 0 and whole["skipped"] == 8
