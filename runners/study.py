@@ -19,6 +19,7 @@ every size has a limit (:mod:`runners.checks`, docs/runner.md "Limits").
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import re
 import sys
@@ -291,12 +292,15 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
         "overhead": str(getattr(cfg.overhead, "value", cfg.overhead)),
         "results_dir": str(cfg.results_dir),
     }
+    composed: dict[tuple[str, ...], dict[str, Any]] = {}  # table entries share one composition per optimizer
     with _own_hydra(), initialize_config_module(config_module="runners.conf", version_base="1.3"):
         for item in cfg.benchmarks:
             bname, bover, bnode = _benchmark_node(item)
             for oname in entry_optimizers(item, cfg):
-                composed = compose("run", overrides=[*bover, f"optimizer={oname}", *cfg.overrides])
-                base = _to_container(composed)
+                overrides = (*bover, f"optimizer={oname}", *cfg.overrides)
+                if overrides not in composed:
+                    composed[overrides] = _to_container(compose("run", overrides=list(overrides)))
+                base = copy.deepcopy(composed[overrides])
                 base.update(common)
                 if bnode:
                     base["benchmark"] = dict(bnode)
