@@ -68,7 +68,7 @@ def test_command_line_on_the_shipped_tables(capsys):
 @pytest.mark.realdata
 def test_the_naval_target_fix_closes_the_gap_on_the_best_published_configuration():
     """Re-trained with the compressor target (dataset revision 2), the best published shared configuration lands
-    near its published value; the shipped table (revision 1, turbine target) is several times worse there."""
+    near its published value; a table on revision 1 (turbine target) is several times worse there."""
     import benchmarks
     from benchmarks.io import data_root
     from data.faithfulness import retrain_top
@@ -80,3 +80,5 @@ def test_the_naval_target_fix_closes_the_gap_on_the_best_published_configuration
     assert 0.5 < row["now"] / row["published_mean"] < 2.0
     if row["table_dataset_revision"] == 1:
         assert row["table"] / row["published_mean"] > 3.0
+    else:  # the shipped table, regenerated on revision 2, lands there too
+        assert 0.5 < row["table"] / row["published_mean"] < 2.0

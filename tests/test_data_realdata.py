@@ -118,15 +118,27 @@ def test_naval_revision_2_predicts_the_compressor_decay_as_the_published_fcnet_t
     np.testing.assert_array_equal(new.x_train, old.x_train)  # the features are the same
 
 
-def test_a_table_without_a_dataset_revision_is_retrained_on_revision_1():
-    from data.verify import sweep_settings
+def test_a_table_is_retrained_on_the_dataset_revision_it_records_and_none_means_revision_1():
+    """fcnet-naval: revision 1 (turbine target) and revision 2 (compressor) train differently from the first epoch,
+    so the re-run of a table's first row matches the table only on the revision the table records."""
+    import copy
+
+    from data.verify import retrain, sweep_settings
 
     path = _table_or_skip("fcnet-naval")
-    table = read_table(path)
-    if "dataset_revision" in sweep_settings(table):
-        pytest.skip("fcnet-naval was regenerated with a recorded dataset revision")
     _need("naval")
-    from data.verify import retrain
-
-    got = retrain(table, 0, table.seeds[0], epochs=1)
-    np.testing.assert_allclose(got["valid_mse"][..., 0].reshape(-1)[0], table.arrays["valid_mse"][0, 0, 0], rtol=1e-4)
+    table = read_table(path)
+    recorded = sweep_settings(table).get("dataset_revision", 1)
+    seed = table.seeds[0]
+    stored = table.arrays["valid_mse"][0, 0, 0]
+    got = retrain(table, 0, seed, epochs=1)
+    np.testing.assert_allclose(got["valid_mse"][..., 0].reshape(-1)[0], stored, rtol=1e-4)
+    other = copy.copy(table)  # the same table, its recorded revision flipped: 1 <-> 2 (no key means 1)
+    other.manifest = copy.deepcopy(table.manifest)
+    sweep = other.manifest["provenance"]["sweep"]
+    if recorded == 1:
+        sweep["dataset_revision"] = 2
+    else:
+        sweep.pop("dataset_revision")
+    flipped = retrain(other, 0, seed, epochs=1)["valid_mse"][..., 0].reshape(-1)[0]
+    assert abs(flipped - stored) > 1e-3 * abs(stored), "the other revision trained to the same value"
