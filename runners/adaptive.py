@@ -40,7 +40,7 @@ import pandas as pd
 from benchmarks.io import atomic_write_json, utc_now
 
 from .checks import RunConfigError, check_int
-from .results import EVENTS_FILE, META_FILE, verify_run
+from .results import EVENTS_FILE, META_FILE, PLAN_FILE, verify_run
 
 #: the file of decisions in a study's results folder
 ADASTOP_FILE = "adastop.json"
@@ -295,10 +295,19 @@ def write_decisions(path: Path, cfg: Any, conf: Mapping[str, Any], comps: Sequen
 
 
 def read_decisions(study_dir: str | Path) -> dict[str, Any] | None:
-    """A study's AdaStop decisions (``adastop.json``), or None when the study was not adaptive."""
+    """A study's AdaStop decisions (``adastop.json``), or None when the study was not adaptive.
+
+    None too when the study's plan (``study.json``) says its last run was not adaptive: a fixed-seed rerun
+    of an adaptive study leaves the old decisions on disk, but they no longer describe the study's runs.
+    """
     f = Path(study_dir) / ADASTOP_FILE
     if not f.is_file():
         return None
+    plan = Path(study_dir) / PLAN_FILE
+    if plan.is_file():  # the study was run again without stopping=adastop since: these decisions are not its
+        recorded = json.loads(plan.read_bytes())
+        if isinstance(recorded, dict) and recorded.get("stopping", "none") != "adastop":
+            return None
     data = json.loads(f.read_bytes())
     if not isinstance(data, dict) or data.get("format") != ADASTOP_FORMAT:
         raise ValueError(f"{f} is not an AdaStop decisions file (format {data.get('format')!r})")

@@ -50,6 +50,8 @@ FORMAT = "curvebench-run"
 FORMAT_VERSION = 1
 EVENTS_FILE = "events.parquet"
 META_FILE = "meta.json"
+#: a study's plan, in its results folder (written by runners.study)
+PLAN_FILE = "study.json"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 #: lock files live beside the run folder: ``<workers-n>/.seed-<k>.lock``

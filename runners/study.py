@@ -54,12 +54,11 @@ from .checks import (
     check_override,
 )
 from .conf_schema import BudgetConf, Overhead
-from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
+from .results import PLAN_FILE, RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
 
 log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 #: the study plan, written into the study's results folder before the first run
-PLAN_FILE = "study.json"
 PLAN_FORMAT = "curvebench-study"
 
 

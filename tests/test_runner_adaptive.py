@@ -130,6 +130,12 @@ def test_an_adaptive_study_runs_interims_writes_its_decisions_and_replays_on_rer
     md = (tmp_path / "report" / "report.md").read_text()
     assert "## Adaptive stopping (AdaStop)" in md and "rs vs asha" in md and "rank-sum p" in md
     assert (tmp_path / "report" / "tables" / "adastop_decisions.csv").is_file()
+    # run again with every seed (no stopping): the old decisions stay on disk but no longer describe the study
+    fixed = run_study(load_study(str(study_file(tmp_path, tables))), progress=False)
+    assert fixed["failed"] == 0 and (tmp_path / "results" / "ada" / ADASTOP_FILE).is_file()
+    assert read_decisions(tmp_path / "results" / "ada") is None
+    build_report(tmp_path / "results" / "ada", tmp_path / "report-fixed")
+    assert "Adaptive stopping" not in (tmp_path / "report-fixed" / "report.md").read_text()
 
 
 def test_shards_split_the_runs_without_overlap_and_together_cover_the_study(tmp_path, tables):
