@@ -468,3 +468,22 @@ def test_an_estimated_range_is_named_in_the_report(tmp_path):
     build_report(root, tmp_path / "rep", **FAST)
     md = (tmp_path / "rep" / "report.md").read_text()
     assert how in md and "See Benchmarks for where each range comes from" in md
+
+
+def test_the_palette_keeps_fifteen_methods_apart_in_colour_and_in_grey_print():
+    import matplotlib.colors as mc
+
+    from runners.analysis.plots import Palette
+
+    opts = [f"opt{i:02d}" for i in range(15)] + ["rs"]
+    runs = pd.DataFrame({"method": opts, "optimizer": opts, "n_workers": 4})
+    pal = Palette.for_methods(runs, baseline="rs")
+    others = [m for m in opts if m != "rs"]
+    assert len({pal.color[m] for m in others}) == 15  # distinct colours
+    assert len({pal.marker[m] for m in others}) == 15 and all(pal.marker[m] for m in others)  # distinct markers
+    for m in others:  # no method but the baseline is a mid grey, which would read as the baseline
+        r, g, b = mc.to_rgb(pal.color[m])
+        assert not (abs(r - g) < 0.05 and abs(g - b) < 0.05 and 0.15 < r < 0.85), (m, pal.color[m])
+    assert pal.marker["rs"] == "" and "marker" not in pal.kw("rs")
+    kw = pal.kw("opt03")
+    assert kw["marker"] == pal.marker["opt03"] and kw["color"] == pal.color["opt03"]

@@ -9,6 +9,7 @@ in every figure: colour by optimizer, line style by worker count.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,14 @@ RC = {
     "svg.fonttype": "none",
 }
 _LINESTYLES = ["-", "--", ":", "-."]
+#: 15 qualitative colours, none of them grey (grey is the baseline's): the Okabe-Ito colour-blind-safe set first,
+#: then Paul Tol's "muted" set; beyond 15 methods colours repeat and the markers keep methods apart
+_COLORS = ["#e69f00", "#56b4e9", "#009e73", "#0072b2", "#d55e00", "#cc79a7", "#f0e442", "#000000",
+           "#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#cc6677", "#882255"]
+#: one marker per optimizer, so that methods stay apart in grey print and where colours are close
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "d", "*", "H", "8"]
+#: markers at about this fraction of the axes' diagonal along each line
+_MARKEVERY = 0.12
 #: spacing between panels; the outer margins are cropped by ``bbox_inches="tight"`` when saving
 _GRID = {"wspace": 0.34, "hspace": 0.5}
 
@@ -59,28 +68,37 @@ class Palette:
     color: Mapping[str, str]
     linestyle: Mapping[str, str]
     order: tuple[str, ...]
+    marker: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def for_methods(cls, runs: pd.DataFrame, baseline: str | None = None) -> Palette:
-        """Colour by optimizer (the baseline in dark grey), line style by worker count, for every method in ``runs``."""
+        """Colour and marker by optimizer (the baseline dark grey, no marker), line style by worker count.
+
+        Up to 15 optimizers get 15 different colours (none grey) and 15 different markers, so
+        that every method stays distinct in colour and in grey print.
+        """
         opts = sorted(o for o in runs["optimizer"].unique() if o != baseline)
-        cmap = matplotlib.colormaps["tab10" if len(opts) <= 10 else "tab20"]
-        ocol = {o: matplotlib.colors.to_hex(cmap(i % cmap.N)) for i, o in enumerate(opts)}
+        ocol = {o: _COLORS[i % len(_COLORS)] for i, o in enumerate(opts)}
+        omark = {o: _MARKERS[i % len(_MARKERS)] for i, o in enumerate(opts)}
         if baseline is not None:
-            ocol[baseline] = _BASELINE_COLOR
+            ocol[baseline], omark[baseline] = _BASELINE_COLOR, ""
         pairs = runs[["method", "optimizer", "n_workers"]].drop_duplicates("method")
         workers = sorted(pairs["n_workers"].dropna().unique())
-        color, style = {}, {}
+        color, style, marker = {}, {}, {}
         for m, o, w in pairs.itertuples(index=False):
-            color[m] = ocol[o]
+            color[m], marker[m] = ocol[o], omark[o]
             style[m] = (
                 _LINESTYLES[workers.index(w) % len(_LINESTYLES)] if w == w and len(workers) > 1 else "-"
             )
         order = tuple(sorted(color, key=lambda m: (m.split(" (")[0] != baseline, m)))
-        return cls(color, style, order)
+        return cls(color, style, order, marker)
 
-    def kw(self, method: str) -> dict[str, str]:
-        return {"color": self.color.get(method, "k"), "linestyle": self.linestyle.get(method, "-")}
+    def kw(self, method: str) -> dict[str, object]:
+        """Keyword arguments of ``Axes.plot`` for one method's line."""
+        out: dict[str, object] = {"color": self.color.get(method, "k"), "linestyle": self.linestyle.get(method, "-")}
+        if self.marker.get(method):
+            out.update(marker=self.marker[method], markevery=_MARKEVERY, markersize=4)
+        return out
 
 
 def save_figure(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
