@@ -291,8 +291,14 @@ def _json_default(o: Any) -> Any:
 
 
 # ---------------------------------------------------------------- provenance
+#: what counts as code for '+dirty': the packages' Python and YAML files, not the tables, sweeps and surrogates
+#: under data/ (writing a surrogate's card after fitting it must not mark its own provenance dirty)
+_CODE_PATHSPECS = tuple(f"{pkg}/*.{ext}" for pkg in ("benchmarks", "surrogates", "data", "runners")
+                        for ext in ("py", "yaml"))
+
+
 def code_version() -> str:
-    """The package version plus the git commit (and '+dirty') when run from a checkout."""
+    """The package version plus the git commit (and '+dirty' when the packages' code differs from it)."""
     from importlib import metadata
 
     try:
@@ -305,7 +311,7 @@ def code_version() -> str:
         )
         if commit.returncode == 0:
             dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no", "--", "benchmarks", "surrogates", "data", "runners"],
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", *_CODE_PATHSPECS],
                 cwd=_REPO_ROOT,
                 capture_output=True,
                 text=True,
