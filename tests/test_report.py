@@ -487,3 +487,20 @@ def test_the_palette_keeps_fifteen_methods_apart_in_colour_and_in_grey_print():
     assert pal.marker["rs"] == "" and "marker" not in pal.kw("rs")
     kw = pal.kw("opt03")
     assert kw["marker"] == pal.marker["opt03"] and kw["color"] == pal.color["opt03"]
+
+
+def test_regret_lines_with_markers_survive_values_a_log_axis_cannot_draw(tmp_path):
+    """A method whose summary is all NaN (or non-positive on a log axis) draws nothing, and saving must not fail."""
+    from runners.analysis.plots import Palette, regret_over_time, save_figure
+
+    runs = pd.DataFrame({"method": ["rs", "a", "b"], "optimizer": ["rs", "a", "b"], "n_workers": 4})
+    pal = Palette.for_methods(runs, baseline="rs")
+    xs = np.geomspace(0.01, 1, 50)
+    s = pd.concat([
+        pd.DataFrame({"method": "rs", "frac": xs, "mean": 1 / (1 + 10 * xs), "se": 0.01}),
+        pd.DataFrame({"method": "a", "frac": xs, "mean": np.nan, "se": np.nan}),
+        pd.DataFrame({"method": "b", "frac": xs, "mean": np.where(xs < 0.5, np.nan, 0.1), "se": np.nan}),
+    ])
+    fig = regret_over_time({"t": s}, pal, x="frac", ylabel="regret", titles={"t": "t"}, xlabel="fraction")
+    paths = save_figure(fig, tmp_path, "regret")
+    assert paths["png"].stat().st_size > 0

@@ -44,8 +44,8 @@ _COLORS = ["#e69f00", "#56b4e9", "#009e73", "#0072b2", "#d55e00", "#cc79a7", "#f
            "#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#cc6677", "#882255"]
 #: one marker per optimizer, so that methods stay apart in grey print and where colours are close
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "d", "*", "H", "8"]
-#: markers at about this fraction of the axes' diagonal along each line
-_MARKEVERY = 0.12
+#: markers along each line, spread by index
+_MARKERS_PER_LINE = 8
 #: spacing between panels; the outer margins are cropped by ``bbox_inches="tight"`` when saving
 _GRID = {"wspace": 0.34, "hspace": 0.5}
 
@@ -93,11 +93,13 @@ class Palette:
         order = tuple(sorted(color, key=lambda m: (m.split(" (")[0] != baseline, m)))
         return cls(color, style, order, marker)
 
-    def kw(self, method: str) -> dict[str, object]:
-        """Keyword arguments of ``Axes.plot`` for one method's line."""
+    def kw(self, method: str, n_points: int = 0) -> dict[str, object]:
+        """Keyword arguments of ``Axes.plot`` for one method's line of ``n_points`` points (markers on about
+        ``_MARKERS_PER_LINE`` of them, by index: robust to lines that a log axis clips to nothing)."""
         out: dict[str, object] = {"color": self.color.get(method, "k"), "linestyle": self.linestyle.get(method, "-")}
         if self.marker.get(method):
-            out.update(marker=self.marker[method], markevery=_MARKEVERY, markersize=4)
+            out.update(marker=self.marker[method], markersize=4,
+                       markevery=max(1, int(n_points) // _MARKERS_PER_LINE) if n_points else None)
         return out
 
 
@@ -144,7 +146,7 @@ def regret_over_time(
                 if not len(g):
                     continue
                 xs, mean, se = g[x].to_numpy(float), g["mean"].to_numpy(float), g["se"].to_numpy(float)
-                ax.plot(xs, mean, label=m, **palette.kw(m))
+                ax.plot(xs, mean, label=m, **palette.kw(m, len(xs)))
                 if band and np.isfinite(se).any():
                     ax.fill_between(xs, mean - se, mean + se, color=palette.color[m], alpha=0.15, linewidth=0)
             extra = np.array([])
@@ -207,7 +209,7 @@ def rank_over_time(
             for m in palette.order:
                 g = r[r["method"] == m]
                 if len(g):
-                    ax.plot(g["frac"], g["rank"], label=m, **palette.kw(m))
+                    ax.plot(g["frac"], g["rank"], label=m, **palette.kw(m, len(g)))
             ax.set_xscale("log")
             ax.set_ylim(n_methods + 0.3, 0.7)  # best at the top
             ax.set_yticks(range(1, n_methods + 1))
