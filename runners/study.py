@@ -487,19 +487,11 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     )
     t0 = time.perf_counter()
     study_dir = Path(cfg.results_dir) / cfg.name
-    adastop: dict[str, Any] | None = None
-    if adaptive:
-        def run_batch(batch: Sequence[PlannedRun]) -> dict[tuple, dict[str, Any]]:
-            return dict(_run_all({r.key: r.config for r in batch if r.state not in ("complete", "unavailable")},
-                                 int(cfg.n_jobs), progress))
-
-        adastop = run_adaptive(cfg, runs, run_batch, study_dir=study_dir, echo=lambda m: print(m, flush=True))
-        outcomes = adastop["outcomes"]
-        ran = {r.key for r in adastop["runs"]}
-        runs = [r for r in runs if r.key in ran or r.state == "unavailable"]  # the plan lists the runs AdaStop took
-    else:
-        outcomes = dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress))
+    log_name = f"shard-{shard}-of-{n_shards}.log" if n_shards > 1 else "study.log"
+    with _warnings_to_file(study_dir / log_name):
+        outcomes, runs, adastop = _run_todo(cfg, runs, todo, study_dir, progress)
     t_runs = time.perf_counter() - t0
+
     failed = {k: o for k, o in outcomes.items() if o["state"] == "failed"}
     for o in list(failed.values())[:5]:
         print(f"FAILED run: {o['error']}\n{o['trace']}", file=sys.stderr)
@@ -559,6 +551,47 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
             _loud(f"the report of study {cfg.name} could not be written: {out['report_error']}")
         out["seconds_report"] = time.perf_counter() - t0
     return out
+
+
+def _run_todo(
+    cfg: DictConfig, runs: list[PlannedRun], todo: list[PlannedRun], study_dir: Path, progress: bool
+) -> tuple[dict[tuple, dict[str, Any]], list[PlannedRun], dict[str, Any] | None]:
+    """Run what is missing: every run of ``todo``, or AdaStop's interims; (outcomes, the runs of the plan, AdaStop)."""
+    if cfg.stopping != "adastop":
+        return dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress)), runs, None
+
+    def run_batch(batch: Sequence[PlannedRun]) -> dict[tuple, dict[str, Any]]:
+        return dict(_run_all({r.key: r.config for r in batch if r.state not in ("complete", "unavailable")},
+                             int(cfg.n_jobs), progress))
+
+    adastop = run_adaptive(cfg, runs, run_batch, study_dir=study_dir, echo=lambda m: print(m, flush=True))
+    ran = {r.key for r in adastop["runs"]}
+    runs = [r for r in runs if r.key in ran or r.state == "unavailable"]  # the plan lists the runs AdaStop took
+    return adastop["outcomes"], runs, adastop
+
+
+@contextlib.contextmanager
+def _warnings_to_file(path: Path) -> Iterator[None]:
+    """Send Python warnings (the libraries' and joblib's) to ``path`` instead of the console, for the duration.
+
+    The console keeps the progress bar and the study's own messages; the file
+    (appended to, one line per warning with its time) keeps everything else.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    wlog = logging.getLogger("py.warnings")
+    before = wlog.propagate
+    wlog.addHandler(handler)
+    wlog.propagate = False
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        wlog.removeHandler(handler)
+        wlog.propagate = before
+        handler.close()
 
 
 def _run_all(

@@ -245,3 +245,17 @@ def test_missing_library_is_found_without_importing_it(monkeypatch):
     monkeypatch.setitem(_common.LIBRARIES, "runners.adapters.smac_adapter", ("curvebench_no_such_lib", "smac"))
     why = _common.missing_library("runners.adapters.smac_adapter.SMACBO")
     assert "curvebench_no_such_lib" in why and "curvebench[smac]" in why
+
+
+def test_library_warnings_during_a_study_go_to_its_log_file_not_the_console(tmp_path, capsys):
+    import warnings
+
+    from runners.study import _warnings_to_file
+
+    with _warnings_to_file(tmp_path / "s" / "study.log"):
+        warnings.warn("A worker stopped while some jobs were given to the executor.", UserWarning, stacklevel=1)
+    warnings.warn("after the study", UserWarning, stacklevel=1)  # outside: back to normal handling
+    err = capsys.readouterr().err
+    assert "A worker stopped" not in err
+    assert "A worker stopped" in (tmp_path / "s" / "study.log").read_text()
+    assert "after the study" not in (tmp_path / "s" / "study.log").read_text()
