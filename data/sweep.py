@@ -27,10 +27,19 @@ from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
+from benchmarks.cli import (
+    check_config_keys,
+    check_override_keys,
+    cli_errors,
+    hydra_overrides,
+    traceback_wanted,
+)
 from benchmarks.io import code_version, hardware, utc_now
+from benchmarks.protocol import CurveBenchError
 
 from .checks import (
     INT_LIMITS,
+    SettingsError,
     is_int,
 )
 from .engine import resolve_device
@@ -224,11 +233,38 @@ class LauncherCheck(Callback):
                                  f"in {low}..{high}")
 
 
+#: what the settings are called in an error message
+WHAT = "the sweep's settings"
+
+
 @hydra.main(config_path="conf", config_name="sweep", version_base="1.3")
 def main(cfg: Any) -> None:
-    sc = SweepConfig(**OmegaConf.to_container(cfg, resolve=True))
-    print(run_sweep_outcome(sc).message())
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        check_config_keys(cfg, SweepConfig, what=WHAT, source="sweep config", error=SettingsError)  # `+key` too
+        sc = SweepConfig(**OmegaConf.to_container(cfg, resolve=True))
+        outcome = run_sweep_outcome(sc)
+    except CurveBenchError as e:
+        # one sweep from the command line: the message alone (HYDRA_FULL_ERROR=1 or CURVEBENCH_TRACEBACK=1 keeps
+        # the traceback); in a multirun the launcher reports each job's error itself
+        if HydraConfig.get().mode != RunMode.RUN or traceback_wanted():
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(outcome.message())
+
+
+def cli() -> None:
+    """``python -m data.sweep``: every key of the command line must be a setting of :class:`SweepConfig`
+    (``+key`` and ``++key`` too), else ``error: <message>`` and exit 2 before anything runs."""
+    with cli_errors(CurveBenchError):
+        check_override_keys(hydra_overrides(), SweepConfig, what=WHAT, error=SettingsError)
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -4,7 +4,8 @@
     python -m runners.bench seeds=[0,1] n_jobs=1    # any study key can be overridden
     python -m runners.bench standin=DIR             # the same study on synthetic stand-in tables (timing check)
 
-A bad study key or value prints ``error: <message>`` and exits 2 (``CURVEBENCH_TRACEBACK=1`` shows the traceback).
+A bad study key or value prints ``error: <message>`` and exits 2 (``CURVEBENCH_TRACEBACK=1`` or
+``HYDRA_FULL_ERROR=1`` shows the traceback).
 
 Benchmarks of the study that are not available here (a shipped table not
 generated yet) are skipped with a loud message at the start and again in the
@@ -104,15 +105,14 @@ def _kind(cfg: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
+    from benchmarks.cli import traceback_wanted
     from benchmarks.protocol import CurveBenchError
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         cfg = _configure(list(sys.argv[1:] if argv is None else argv))
     except (CurveBenchError, FileNotFoundError, ValueError) as e:
-        if os.environ.get("CURVEBENCH_TRACEBACK") == "1":
+        if traceback_wanted():
             raise
         print(f"error: {e}", file=sys.stderr)  # the message first: a bad key or value is the user's to fix
         return 2
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         out = run_study(cfg)
     except CurveBenchError as e:
-        if os.environ.get("CURVEBENCH_TRACEBACK") == "1":
+        if traceback_wanted():
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2

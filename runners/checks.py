@@ -23,13 +23,15 @@ came from and what is allowed.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from benchmarks.cli import schema_fields, unknown_key_message
 from benchmarks.protocol import CurveBenchError
+
+from .conf_schema import BenchmarkConf, BudgetConf, RunConf
 
 #: Hydra's instantiation keys: never accepted from a study file or an override
 RESERVED_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
@@ -51,10 +53,10 @@ MAX_BUDGET = {
 MAX_STUDY_RUNS = 100_000
 #: bytes of a study file
 MAX_STUDY_FILE_BYTES = 1 << 20
-#: top-level keys of a composed run config (runners/conf_schema.py, RunConf)
-RUN_KEYS = ("benchmark", "optimizer", "study", "seed", "n_workers", "budget", "overhead", "results_dir")
-BUDGET_KEYS = ("kind", "amount")
-BENCHMARK_KEYS = ("_target_", "name", "path")
+#: keys of a composed run config, of its budget and of its benchmark: the schema's (runners/conf_schema.py)
+RUN_KEYS = tuple(schema_fields(RunConf))
+BUDGET_KEYS = tuple(schema_fields(BudgetConf))
+BENCHMARK_KEYS = tuple(schema_fields(BenchmarkConf))
 
 
 class RunConfigError(CurveBenchError, ValueError):
@@ -63,11 +65,6 @@ class RunConfigError(CurveBenchError, ValueError):
 
 class UnsafeConfigError(RunConfigError):
     """A study file or override that tries to name code to call (``_target_`` and the like)."""
-
-
-def _hint(key: str, allowed: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 # ---------------------------------------------------------------- instantiation keys
@@ -252,9 +249,7 @@ def check_keys(node: Any, allowed: Sequence[str], what: str, source: str = "") -
         raise RunConfigError(f"{where}{what} must be a mapping with keys {', '.join(allowed)}, got {node!r}")
     for k in node:
         if k not in allowed:
-            raise RunConfigError(
-                f"{where}unknown key {k!r} in {what}.{_hint(str(k), allowed)} Allowed: {', '.join(allowed)}"
-            )
+            raise RunConfigError(unknown_key_message(str(k), list(allowed), what, source))
 
 
 def check_composed(c: Mapping[str, Any], source: str = "run config") -> None:

@@ -14,22 +14,30 @@ instantiation keys come only from the config groups (:mod:`runners.checks`).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from benchmarks.cli import (
+    check_override_keys,
+    cli_errors,
+    hint,
+    hydra_overrides,
+    parse_override,
+    traceback_wanted,
+)
 from benchmarks.io import utc_now
 from benchmarks.protocol import Benchmark
 
 from . import conf_schema
 from .checks import RunConfigError, check_composed, check_override
+from .conf_schema import RunConf
 from .optimizer import Optimizer
 from .results import (
     RunTakenError,
@@ -52,10 +60,12 @@ OPTIONAL_EXTRAS = {"optuna": "optuna", "dehb": "dehb", "smac": "smac", "syne_tun
 _META_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_", "name")
 #: arguments the runner passes to every optimizer at run time
 _RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler", "budget")
+#: the runner's Hydra config tree
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 conf_schema.register()
 
-__all__ = ["RunConfigError", "check_optimizer_config", "execute", "load_benchmark", "run_config"]
+__all__ = ["RunConfigError", "check_cli", "check_optimizer_config", "execute", "load_benchmark", "run_config"]
 
 
 # ---------------------------------------------------------------- building blocks
@@ -138,18 +148,114 @@ def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
         )
     params = _accepted_params(cls)
     if params is not None:
-        given = [k for k in node if k not in _META_KEYS]
-        for k in given:
-            if k in _RUNTIME_ARGS:
-                raise RunConfigError(f"optimizer key {k!r} is set by the runner at run time; remove it from the config")
-            if k not in params:
-                close = difflib.get_close_matches(k, params, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise RunConfigError(
-                    f"unknown hyperparameter {k!r} for optimizer {node['name']} ({node['_target_']}).{hint} "
-                    f"Allowed: {', '.join(sorted(params)) or '(none)'}"
-                )
+        check_hyperparameters([k for k in node if k not in _META_KEYS], str(node["name"]), str(node["_target_"]), params)
     return cls
+
+
+def check_hyperparameters(keys: Iterable[str], name: str, target: str, params: Collection[str], source: str = "") -> None:
+    """Every key a hyperparameter of the optimizer (``params``: its constructor's keywords), or RunConfigError.
+
+    The error names the key, the optimizer, its class, the nearest hyperparameter and every allowed one.
+    """
+    where = f"{source}: " if source else ""
+    for k in keys:
+        if k in _RUNTIME_ARGS:
+            raise RunConfigError(f"{where}optimizer key {k!r} is set by the runner at run time; remove it from the config")
+        if k not in params:
+            raise RunConfigError(
+                f"{where}unknown hyperparameter {k!r} for optimizer {name} ({target}).{hint(k, sorted(params))} "
+                f"Allowed: {', '.join(sorted(params)) or '(none)'}"
+            )
+
+
+def optimizer_choices() -> list[str]:
+    """The names of the optimizer group (runners/conf/optimizer/NAME.yaml)."""
+    return sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
+
+
+def optimizer_hyperparameters(choice: str) -> tuple[dict[str, Any], set[str]] | None:
+    """The node of ``optimizer=<choice>`` and the hyperparameters its class accepts.
+
+    None when the check cannot be made here: no such YAML in runners/conf/optimizer
+    (a group of the user's own search path), a class that takes any keyword, or
+    one whose optional library is not installed (the run says so itself).
+    """
+    f = CONF_DIR / "optimizer" / f"{choice}.yaml"
+    if not f.is_file():
+        return None
+    node = OmegaConf.to_container(OmegaConf.load(f), resolve=False)
+    if not isinstance(node, dict) or not isinstance(node.get("_target_"), str):
+        return None
+    try:
+        params = _accepted_params(_resolve_target(node["_target_"]))
+    except RunConfigError:
+        return None
+    return (node, params) if params is not None else None
+
+
+def _default_choice(group: str) -> str | None:
+    """The default of a config group in run.yaml's defaults list (``optimizer: rs``)."""
+    for d in OmegaConf.load(CONF_DIR / "run.yaml").get("defaults", []):
+        if isinstance(d, Mapping) and group in d:
+            return str(d[group])
+    return None
+
+
+def _chosen_optimizers(overrides: list[str]) -> list[str]:
+    """The optimizers a command line chooses (``optimizer=a,b``, ``glob(...)`` expanded), else run.yaml's default."""
+    from hydra.core.override_parser.types import Glob
+
+    group = "optimizer"
+    chosen: list[str] | None = None
+    for text in overrides:
+        ov = parse_override(text, "command line", RunConfigError)
+        if str(ov.key_or_group) != group or ov.package is not None or ov.is_delete():
+            continue
+        value = ov.value()
+        if isinstance(value, Glob):
+            chosen = value.filter(optimizer_choices())
+        elif ov.is_sweep_override():
+            chosen = [str(v) for v in ov.sweep_string_iterator()]
+        else:
+            chosen = [ov.get_value_element_as_str()]
+    if chosen is None:
+        default = _default_choice(group)
+        chosen = [default] if default else []
+    return chosen
+
+
+def check_cli(overrides: list[str]) -> None:
+    """Check a ``python -m runners.run`` command line before Hydra composes it.
+
+    No override may name code to call (:func:`runners.checks.check_override`);
+    every key must be one of the run schema's (:class:`runners.conf_schema.RunConf`),
+    whether set, added with ``+``/``++`` or deleted with ``~``; an
+    ``optimizer.KEY`` must be a hyperparameter of every optimizer the command
+    line chooses (``optimizer=hyperband``, ``optimizer=rs,asha``, the default).
+    The composed config is checked again before the run (:func:`execute`).
+    """
+    for o in overrides:
+        check_override(o, "command line", study=False)
+    optimizers: list[str] | None = None
+
+    def open_key(path: list[str], rest: list[str], text: str) -> None:
+        nonlocal optimizers
+        if path != ["optimizer"]:
+            return
+        if optimizers is None:
+            optimizers = _chosen_optimizers(overrides)
+        key = rest[0]
+        if key in _META_KEYS:
+            return
+        for choice in optimizers:
+            known = optimizer_hyperparameters(choice)
+            if known is not None:
+                node, params = known
+                check_hyperparameters([key], str(node.get("name", choice)), str(node["_target_"]), params,
+                                      f"command line, override {text!r}")
+
+    check_override_keys(overrides, RunConf, what="the run config", source="command line",
+                        error=RunConfigError, groups=("benchmark", "optimizer"), open_key=open_key)
 
 
 def _accepted_params(cls: Callable[..., Any]) -> set[str] | None:
@@ -289,7 +395,6 @@ def check_task_overrides(overrides: list[str]) -> None:
 
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    import os
     import sys
 
     from hydra.core.hydra_config import HydraConfig
@@ -301,18 +406,31 @@ def main(cfg: DictConfig) -> None:
         check_task_overrides(list(HydraConfig.get().overrides.task))
         out = execute(cfg)
     except CurveBenchError as e:
-        # one run from the command line: the message alone (HYDRA_FULL_ERROR=1 keeps the traceback);
-        # in a multirun the launcher reports each job's error itself
-        if HydraConfig.get().mode != RunMode.RUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        # one run from the command line: the message alone (HYDRA_FULL_ERROR=1 or CURVEBENCH_TRACEBACK=1 keeps
+        # the traceback); in a multirun the launcher reports each job's error itself
+        if HydraConfig.get().mode != RunMode.RUN or traceback_wanted():
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"{out['state']}: {out['path']}" + (f" ({out['note']})" if out.get("note") else ""))
 
 
+def cli() -> None:
+    """``python -m runners.run``: check the command line's keys (:func:`check_cli`), then run Hydra's app.
+
+    A misspelt or unknown key, also with ``+`` or ``++``, prints ``error: <message>`` and exits 2 before
+    Hydra composes anything (in a multirun too, before any job starts).
+    """
+    from benchmarks.protocol import CurveBenchError
+
+    with cli_errors(CurveBenchError):
+        check_cli(hydra_overrides())
+    main()
+
+
 if __name__ == "__main__":
     # run the task from the module imported under its own name, not from __main__: launchers that pickle the
     # task (joblib, submitit) then refer to runners.run's functions, which every worker process can import
-    from runners.run import main as _main
+    from runners.run import cli as _cli
 
-    _main()
+    _cli()

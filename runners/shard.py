@@ -15,7 +15,6 @@ every shard is done (``python -m runners.study status study=NAME`` says).
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,15 @@ from dataclasses import dataclass
 import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
+
+from benchmarks.cli import (
+    check_config_keys,
+    check_override_keys,
+    cli_errors,
+    hydra_overrides,
+    traceback_wanted,
+)
+from benchmarks.protocol import CurveBenchError
 
 from .checks import RunConfigError
 from .study import load_study, run_study
@@ -47,6 +55,7 @@ ConfigStore.instance().store(name="shard_schema", node=ShardConf)
 
 def run_shard(cfg: DictConfig) -> dict:
     """Load the study with this shard's settings and run its slice; returns run_study's outcome."""
+    check_config_keys(cfg, ShardConf, what="runners.shard's settings", source="shard config", error=RunConfigError)
     overrides = shlex.split(str(cfg.set))
     for key in ("shard", "n_shards"):
         if any(o.split("=", 1)[0].strip() == key for o in overrides):
@@ -59,8 +68,8 @@ def run_shard(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     try:
         out = run_shard(cfg)
-    except (RunConfigError, FileNotFoundError, ValueError) as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except (CurveBenchError, FileNotFoundError, ValueError) as e:
+        if traceback_wanted():
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -70,7 +79,14 @@ def main(cfg: DictConfig) -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
-    from runners.shard import main as _main  # launchers pickle the task: refer to the importable module
+def cli() -> None:
+    """``python -m runners.shard``: every key of the command line must be one of :class:`ShardConf`'s (``+`` too)."""
+    with cli_errors(CurveBenchError):
+        check_override_keys(hydra_overrides(), ShardConf, what="runners.shard's settings", error=RunConfigError)
+    main()
 
-    _main()
+
+if __name__ == "__main__":
+    from runners.shard import cli as _cli  # launchers pickle the task: refer to the importable module
+
+    _cli()

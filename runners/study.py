@@ -33,7 +33,9 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmarks.cli import check_key, hint, traceback_wanted
 from benchmarks.io import atomic_write_json, clean_stale_tmp, utc_now
+from benchmarks.protocol import CurveBenchError
 
 from . import conf_schema
 from .adaptive import AdaStopConf, run_adaptive
@@ -131,13 +133,16 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
         where = f"command-line override {o!r}"
         if not isinstance(o, str) or "=" not in o:
             raise RunConfigError(f"{where} is not key=value")
-        key = o.split("=", 1)[0].strip()
+        key, value = o.split("=", 1)
+        # `+key=value` / `++key=value` (Hydra's add / force-add) set a study key like `key=value`; the key
+        # must still be one of the schema's, at every depth (budget.amount, adastop.alpha)
+        key = key.strip().removeprefix("++").removeprefix("+").strip()
         check_data({k: None for k in key.split(".")}, where)
-        check_keys({key.split(".", 1)[0]: None}, fields, "the study", where)
+        check_key(key, StudyConf, what="the study", source=where, error=RunConfigError)
         try:
-            parsed = OmegaConf.from_dotlist([o])
+            parsed = OmegaConf.from_dotlist([f"{key}={value}"])
         except Exception as e:  # noqa: BLE001
-            raise RunConfigError(f"{where} cannot be parsed ({type(e).__name__}: {e})") from None
+            raise RunConfigError(f"{where} cannot be parsed ({type(e).__name__}: {_one_line(e)})") from None
         check_data(parsed, where)
         cli.append(parsed)
     base = OmegaConf.structured(StudyConf)
@@ -147,7 +152,7 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
     except RunConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - OmegaConf validation errors name the key; keep them, add the source
-        raise RunConfigError(f"{src} (with overrides {list(overrides)}): {type(e).__name__}: {e}") from None
+        raise RunConfigError(f"{src} (with overrides {list(overrides)}): {type(e).__name__}: {_one_line(e)}") from None
     assert isinstance(cfg, DictConfig)
     check_data(resolved, f"{src} after resolving interpolations")
     if OmegaConf.is_missing(cfg, "name"):
@@ -157,6 +162,13 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
             raise ValueError(f"study {cfg.name}: `{key}` is empty; it needs at least one value")
     check_study(cfg, src)
     return cfg
+
+
+def _one_line(e: BaseException) -> str:
+    """An OmegaConf error's message and the key it is about, on one line."""
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    key = getattr(e, "full_key", None)
+    return f"{lines[0].strip()} (key {key})" if key else " ".join(" ".join(lines).split())
 
 
 #: the values of ``stopping``
@@ -201,6 +213,9 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
         n_pairs += len(entry_optimizers(entry, cfg, source))
     for o in cfg.optimizers:
         check_label("optimizer", o)
+    used = list(dict.fromkeys([str(o) for o in cfg.optimizers]
+                              + [o for item in cfg.benchmarks for o in entry_optimizers(item, cfg, source)]))
+    check_optimizer_names(used, source)
     for x in cfg.seeds:
         check_int("seeds entry", x, 0, MAX_SEED, source)
     for x in cfg.n_workers:
@@ -224,7 +239,33 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
     if n > MAX_STUDY_RUNS:
         raise RunConfigError(f"{source}: the study has {n:,} runs; the limit is {MAX_STUDY_RUNS:,} per study")
     for o in cfg.overrides:
-        check_override(o, f"{source}, `overrides`", study=True)
+        ov = check_override(o, f"{source}, `overrides`", study=True)
+        check_study_hyperparameter(str(ov.key_or_group).split(".")[1], used, f"{source}, `overrides` entry {o!r}")
+
+
+def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
+    """Every optimizer a study names must be a config of runners/conf/optimizer (RunConfigError with the nearest)."""
+    from .run import optimizer_choices
+
+    known = optimizer_choices()
+    for o in names:
+        if o not in known:
+            raise RunConfigError(f"{source}: unknown optimizer {o!r}.{hint(o, known)} Known: {', '.join(known)} "
+                                 "(runners/conf/optimizer/NAME.yaml)")
+
+
+def check_study_hyperparameter(key: str, optimizers: Sequence[str], source: str) -> None:
+    """A study's ``overrides:`` entry ``optimizer.KEY=...`` applies to every run: KEY must be a hyperparameter of
+    every optimizer of the study (RunConfigError naming the optimizer and its hyperparameters)."""
+    from .run import _META_KEYS, check_hyperparameters, optimizer_hyperparameters
+
+    if key in _META_KEYS:
+        return
+    for o in optimizers:
+        known = optimizer_hyperparameters(o)
+        if known is not None:
+            node, params = known
+            check_hyperparameters([key], str(node.get("name", o)), str(node["_target_"]), params, source)
 
 
 @dataclass
@@ -669,38 +710,49 @@ def status(cfg: DictConfig, *, show: int = 20) -> dict[str, int]:
 
 # ---------------------------------------------------------------- command line
 def parse_args(argv: Sequence[str]) -> tuple[str, str, list[str]]:
-    """``[run|status] study=NAME key=value ...`` -> (action, study, overrides)."""
+    """``[run|status] study=NAME key=value ...`` -> (action, study, overrides); RunConfigError if not."""
     args = list(argv)
     action = "run"
     if args and "=" not in args[0]:
         action = args.pop(0)
     if action not in ("run", "status"):
-        raise SystemExit(f"unknown action {action!r}; use `run` or `status`")
+        raise RunConfigError(f"unknown action {action!r}; use `run` or `status`")
     study = None
     rest = []
     for a in args:
         if "=" not in a:
-            raise SystemExit(f"argument {a!r} is not key=value")
+            raise RunConfigError(f"argument {a!r} is not key=value")
         if a.startswith("study="):
             study = a.split("=", 1)[1]
         else:
             rest.append(a)
     if not study:
-        raise SystemExit("which study? pass study=NAME (a YAML in runners/conf/studies) or study=PATH.yaml")
+        raise RunConfigError("which study? pass study=NAME (a YAML in runners/conf/studies) or study=PATH.yaml")
     return action, study, rest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m runners.study``: a bad argument, key or value prints ``error: <message>`` and returns 2
+    (``CURVEBENCH_TRACEBACK=1`` or ``HYDRA_FULL_ERROR=1`` raises it, traceback and all)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    action, study, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        action, study, overrides = parse_args(sys.argv[1:] if argv is None else argv)
         cfg = load_study(study, overrides)
-    except (RunConfigError, FileNotFoundError) as e:
-        raise SystemExit(f"error: {e}") from None
-    if action == "status":
-        status(cfg)
-        return 0
-    out = run_study(cfg)
+    except (CurveBenchError, FileNotFoundError, ValueError) as e:
+        if traceback_wanted():
+            raise
+        print(f"error: {e}", file=sys.stderr)  # the message first: a bad key or value is the user's to fix
+        return 2
+    try:
+        if action == "status":
+            status(cfg)
+            return 0
+        out = run_study(cfg)
+    except CurveBenchError as e:  # found while planning: an unknown benchmark, a conflicting finished run
+        if traceback_wanted():
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(
         f"study {out['study_dir']}: {out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed"
         + (f", {out['taken']} taken by another process" if out["taken"] else "")

@@ -24,6 +24,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from benchmarks.catalog import load
+from benchmarks.cli import check_config_keys, check_override_keys, cli_errors, hydra_overrides
+from benchmarks.protocol import CurveBenchError
 from benchmarks.table import table_checksum
 
 from .benchmark import shipped_path
@@ -35,7 +37,7 @@ from .surrogate import CurveSurrogate
 
 @dataclass
 class FitConfig:
-    """Settings of ``python -m surrogates.fit`` (a misspelt key fails when the config is composed)."""
+    """Settings of ``python -m surrogates.fit`` (a misspelt key fails before anything runs, ``+key`` too)."""
 
     benchmark: str = "???"
     model: str = "xgboost"
@@ -107,6 +109,12 @@ def fit_benchmark(
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="fit")
 def main(cfg: FitConfig) -> None:
+    with cli_errors(CurveBenchError):  # `error: <message>`, exit 2 (HYDRA_FULL_ERROR=1 keeps the traceback)
+        _fit(cfg)
+
+
+def _fit(cfg: FitConfig) -> None:
+    check_config_keys(cfg, FitConfig, what="surrogates.fit's settings", source="fit config")  # `+key` too
     c = OmegaConf.to_object(cfg)
     if c.model not in MODELS:
         raise SystemExit(f"model={c.model!r} is not one of {', '.join(MODELS)}")
@@ -123,5 +131,13 @@ def main(cfg: FitConfig) -> None:
               f"(seed ceiling {t['ceiling_final']:.3f}): {'PASS' if t['passes'] else 'FAIL'}")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m surrogates.fit``: every key of the command line must be a setting of :class:`FitConfig`
+    (``+key`` and ``++key`` too; ``model_params`` and ``distill_params`` hold the model's own keys)."""
+    with cli_errors(CurveBenchError):
+        check_override_keys(hydra_overrides(), FitConfig, what="surrogates.fit's settings")
     main()
+
+
+if __name__ == "__main__":
+    cli()

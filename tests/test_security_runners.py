@@ -296,7 +296,9 @@ def test_names_that_become_folders_are_labels(tmp_path, table):
         ("budget.amount=.nan", "must be a finite number > 0"),
         (f"budget.amount={MAX_BUDGET['evaluations'] * 10}", "over the limit for budget kind evaluations"),
         ("n_worker=[2]", r"unknown key 'n_worker'.*Did you mean 'n_workers'.*Allowed:"),
-        ("+n_worker=[2]", r"unknown key '\+n_worker'.*Allowed:"),
+        ("+n_worker=[2]", r"unknown key 'n_worker'.*Did you mean 'n_workers'.*Allowed:"),
+        ("++budget.amountt=3", r"unknown key 'amountt' in budget.*Did you mean 'amount'.*Allowed: kind, amount"),
+        ("adastop.alphaa=0.1", r"unknown key 'alphaa' in adastop.*Did you mean 'alpha'"),
     ],
 )
 def test_bad_study_values_name_the_value_and_what_is_allowed(tmp_path, table, override, match):
@@ -335,9 +337,12 @@ def test_cli_unknown_plus_key_fails(tmp_path, table):
     assert p.returncode != 0 and "n_worker" in p.stderr and "Allowed" in p.stderr
 
 
-def test_study_cli_reports_bad_input_without_a_traceback(tmp_path, table, capsys):
-    with pytest.raises(SystemExit, match="n_jobs=0"):
-        main(["run", f"study={study_file(tmp_path, table)}", "n_jobs=0"])
+def test_study_cli_reports_bad_input_without_a_traceback(tmp_path, table, capsys, monkeypatch):
+    for switch in ("CURVEBENCH_TRACEBACK", "HYDRA_FULL_ERROR"):
+        monkeypatch.delenv(switch, raising=False)
+    assert main(["run", f"study={study_file(tmp_path, table)}", "n_jobs=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "n_jobs=0" in err and "Traceback" not in err
 
 
 # ---------------------------------------------------------------- 3. torn, damaged and concurrent runs

@@ -1,0 +1,189 @@
+"""Misspelt keys never run silently: every command-line app refuses a key its schema does not know.
+
+Also with Hydra's ``+key`` / ``++key`` (which add a key to a struct config without a check), with the
+message first, one line ``error: ...``, exit status 2 and no traceback (HYDRA_FULL_ERROR=1 or
+CURVEBENCH_TRACEBACK=1 keeps it). Optimizer hyperparameters are open per optimizer: a key its class does
+not accept fails too, naming the optimizer and its hyperparameters.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from benchmarks.cli import UnknownKeyError, check_config_keys, check_key, check_override_keys, hydra_overrides
+from runners.checks import RunConfigError
+from runners.conf_schema import RunConf
+from runners.run import CONF_DIR, check_cli, optimizer_choices, optimizer_hyperparameters
+from runners.study import load_study
+
+ROOT = Path(__file__).resolve().parent.parent
+SWITCHES = ("HYDRA_FULL_ERROR", "CURVEBENCH_TRACEBACK")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return {**env, **extra}
+
+
+def _app(module: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=_env(**env), capture_output=True,
+                          text=True, timeout=300)
+
+
+# ---------------------------------------------------------------- every app, in a subprocess
+CASES = [
+    # (app, arguments, what the message must say)
+    ("runners.run", ["+optimizer.etaa=3"], "unknown hyperparameter 'etaa' for optimizer rs"),
+    ("runners.run", ["optimizer=dehb", "++optimizer.etaa=3"],
+     "unknown hyperparameter 'etaa' for optimizer dehb (runners.optimizers.dehb.DEHB). Did you mean 'eta'? Allowed:"),
+    ("runners.run", ["+budgt.amount=5"], "unknown key 'budgt' in the run config. Did you mean 'budget'? Allowed:"),
+    ("runners.run", ["+benchmark.nmae=x"], "unknown key 'nmae' in benchmark. Did you mean 'name'? Allowed: _target_"),
+    ("runners.run", ["budget.amountt=5"], "unknown key 'amountt' in budget. Did you mean 'amount'? Allowed: kind"),
+    ("runners.run", ["--multirun", "seed=0,1", "++budgt.amount=5"], "unknown key 'budgt' in the run config"),
+    ("runners.shard", ["study=bench", "+studyy=x"], "unknown key 'studyy' in runners.shard's settings"),
+    ("runners.study", ["status", "study=bench", "+budgt.amount=5"], "unknown key 'budgt' in the study"),
+    ("runners.study", ["status", "study=bench", "overrides=[+optimizer.etaa=3]"],
+     "unknown hyperparameter 'etaa' for optimizer rs"),
+    ("runners.bench", ["++budget.amountt=5"], "unknown key 'amountt' in budget"),
+    ("data.sweep", ["+n_config=3"], "unknown key 'n_config' in the sweep's settings. Did you mean 'n_configs'?"),
+    ("surrogates.fit", ["benchmark=fcnet-naval", "+modle=knn"], "unknown key 'modle' in surrogates.fit's settings"),
+]
+
+
+@pytest.mark.parametrize("app, args, message", CASES, ids=[f"{c[0]} {' '.join(c[1])}" for c in CASES])
+def test_a_misspelt_key_fails_with_the_message_alone(tmp_path, app, args, message):
+    p = _app(app, *args, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr[-3000:]
+    assert p.stderr.startswith("error: ") and message in p.stderr.splitlines()[0], p.stderr[-3000:]
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
+    assert list(tmp_path.iterdir()) == []  # nothing ran: no Hydra output folder, no results
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_switch_keeps_the_traceback(tmp_path, switch):
+    p = _app("runners.run", "+budgt.amount=5", cwd=tmp_path, **{switch: "1"})
+    assert p.returncode != 0 and "Traceback" in p.stderr and "unknown key 'budgt'" in p.stderr
+
+
+def test_a_study_switch_keeps_the_traceback(tmp_path):
+    p = _app("runners.study", "status", "study=bench", "+budgt.amount=5", cwd=tmp_path, HYDRA_FULL_ERROR="1")
+    assert p.returncode != 0 and "Traceback" in p.stderr and "unknown key 'budgt'" in p.stderr
+
+
+def test_a_bad_value_inside_the_run_prints_the_message_alone(tmp_path):
+    """Errors found after composing (here a value over its limit) are printed the same way."""
+    p = _app("runners.run", "budget.amount=-1", f"results_dir={tmp_path / 'res'}", f"hydra.run.dir={tmp_path / 'h'}",
+             cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.startswith("error: ") and "budget.amount=-1.0" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------- the checks themselves (in process)
+@dataclass
+class Inner:
+    alpha: float = 0.1
+    beta: int | None = None
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+    params: dict[str, Any] = field(default_factory=dict)
+    anything: Any = None
+    seeds: list[int] = field(default_factory=list)
+
+
+def test_check_key_walks_the_schema():
+    assert check_key("inner.alpha", Outer, what="t") == (["inner", "alpha"], [])
+    assert check_key("params.n_estimators", Outer, what="t") == (["params"], ["n_estimators"])
+    assert check_key("anything.x.y", Outer, what="t") == (["anything"], ["x", "y"])
+    with pytest.raises(UnknownKeyError, match=r"unknown key 'alpah' in inner. Did you mean 'alpha'\? Allowed: alpha, beta"):
+        check_key("inner.alpah", Outer, what="t")
+    with pytest.raises(UnknownKeyError, match=r"src: unknown key 'nmae' in t. Did you mean 'name'\?"):
+        check_key("nmae", Outer, what="t", source="src")
+    with pytest.raises(UnknownKeyError, match=r"seeds is a value, not a mapping"):
+        check_key("seeds.x", Outer, what="t")
+    with pytest.raises(RunConfigError):
+        check_key("zzz", Outer, what="t", error=RunConfigError)
+
+
+def test_check_config_keys_at_every_depth():
+    check_config_keys({"name": "a", "inner": {"alpha": 1}, "params": {"free": 1}, "hydra": {}}, Outer, what="t")
+    with pytest.raises(UnknownKeyError, match="unknown key 'gamma' in inner"):
+        check_config_keys({"inner": {"gamma": 1}}, Outer, what="t")
+    seen = []
+    check_config_keys({"params": {"k": 1}}, Outer, what="t", open_key=lambda path, node: seen.append((path, dict(node))))
+    assert seen == [(["params"], {"k": 1})]
+
+
+@pytest.mark.parametrize("override", ["+nmae=x", "++nmae=x", "nmae=x", "~nmae", "+inner.alpah=1", "inner={alpah: 1}"])
+def test_check_override_keys_every_form(override):
+    with pytest.raises(UnknownKeyError, match="alpah|nmae"):
+        check_override_keys([override], Outer, what="t")
+
+
+def test_check_override_keys_leaves_hydra_and_groups_alone():
+    check_override_keys(["hydra.run.dir=x", "hydra/launcher=joblib", "+hydra.job.name=n", "inner=small",
+                         "name=x", "+params.free=1", "inner.alpha=0.2", "seeds=[1,2]"], Outer, what="t",
+                        groups=("inner",))
+
+
+def test_hydra_overrides_leave_the_flags_out():
+    assert hydra_overrides(["--multirun", "-cn", "run", "a=1", "+b=2"]) == ["a=1", "+b=2"]
+
+
+def test_run_command_lines_that_are_valid_pass():
+    check_cli(["benchmark=table", "benchmark.path=/x", "benchmark.name=t", "optimizer=hyperband", "optimizer.eta=2",
+               "optimizer.name=hb2", "seed=3", "n_workers=2", "budget.kind=time", "budget.amount=5", "study=s",
+               "overhead=measured", "results_dir=r", "hydra.run.dir=x", "hydra/launcher=joblib"])
+    check_cli(["optimizer=hyperband,asha,sh", "+optimizer.min_fidelity=2"])  # every chosen optimizer has it
+    check_cli(["optimizer=glob(*hyperband*)", "optimizer.eta=2"])  # hyperband, optuna-hyperband, smac-hyperband
+
+
+def test_a_hyperparameter_must_fit_every_chosen_optimizer():
+    with pytest.raises(RunConfigError, match="unknown hyperparameter 'eta' for optimizer rs"):
+        check_cli(["optimizer=hyperband,rs", "optimizer.eta=2"])
+    with pytest.raises(RunConfigError, match="unknown hyperparameter 'eta' for optimizer rs"):
+        check_cli(["optimizer.eta=2"])  # the default optimizer (run.yaml) is rs
+    with pytest.raises(RunConfigError, match="set by the runner at run time"):
+        check_cli(["+optimizer.seed=2"])
+
+
+@pytest.mark.parametrize("name", optimizer_choices())
+def test_every_optimizer_yaml_key_passes_and_a_misspelt_one_fails(name):
+    known = optimizer_hyperparameters(name)
+    if known is None:
+        pytest.skip(f"{name}: its class cannot be imported here")
+    node = yaml.safe_load((CONF_DIR / "optimizer" / f"{name}.yaml").read_text())
+    keys = [k for k in node if not k.startswith("_") and k != "name"]
+    check_cli([f"optimizer={name}", *(f"optimizer.{k}=1" for k in keys)])
+    with pytest.raises(RunConfigError, match=rf"unknown hyperparameter 'zzz_typo' for optimizer {name} .*Allowed:"):
+        check_cli([f"optimizer={name}", "+optimizer.zzz_typo=1"])
+
+
+def test_the_run_schema_keys_are_the_checks_keys():
+    from runners.checks import BENCHMARK_KEYS, BUDGET_KEYS, RUN_KEYS
+
+    assert RUN_KEYS == tuple(RunConf.__dataclass_fields__)
+    assert set(BUDGET_KEYS) == {"kind", "amount"} and set(BENCHMARK_KEYS) == {"_target_", "name", "path"}
+
+
+def test_a_study_takes_plus_keys_it_knows(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("benchmarks: [fcnet-naval]\noptimizers: [hyperband, asha]\n")
+    cfg = load_study(str(f), ["+budget.amount=7", "++seeds=[1]", "overrides=[optimizer.eta=2]"])
+    assert cfg.budget.amount == 7 and list(cfg.seeds) == [1]
+    with pytest.raises(RunConfigError, match="unknown hyperparameter 'etaa' for optimizer hyperband"):
+        load_study(str(f), ["overrides=[+optimizer.etaa=2]"])
+    with pytest.raises(RunConfigError, match="unknown hyperparameter 'batch' for optimizer hyperband"):
+        load_study(str(f), ["optimizers=[rs, hyperband]", "overrides=[optimizer.batch=2]"])
