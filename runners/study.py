@@ -316,14 +316,24 @@ def available(item: Any) -> tuple[bool, str]:
     return benchmarks.is_available(_benchmark_name(item))
 
 
+#: the state of a planned run that belongs to another shard (not checked by this one)
+OTHER_SHARD = "other-shard"
+
+
 def plan(cfg: DictConfig) -> list[PlannedRun]:
-    """Every run of the study with its state, composing each (benchmark, optimizer) config once."""
+    """Every run of the study with its state, composing each (benchmark, optimizer) config once.
+
+    With ``n_shards > 1`` only this shard's runs (plan positions ``shard``, ``shard + n_shards``, ...)
+    are checked on disk; the others get the state ``other-shard``, so that a shard's start-up reads
+    its own slice of the results folder, not the whole study's.
+    """
     from hydra import compose, initialize_config_module
 
     from .run import _to_container, run_config
 
     conf_schema.register()
     check_study(cfg)
+    n_shards, shard = int(cfg.n_shards), int(cfg.shard)
     runs: list[PlannedRun] = []
     # the study's own values are set on the composed config, never pasted into override strings
     common = {
@@ -350,6 +360,10 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
                         check_composed(c, f"study {cfg.name}, {bname} x {oname}")
                         path = run_dir(c["results_dir"], c["study"], bname, c["optimizer"]["name"], n, seed)
                         pr = PlannedRun(bname, c["optimizer"]["name"], int(n), int(seed), c, path)
+                        if len(runs) % n_shards != shard:  # another shard's run: its shard checks it
+                            pr.state = OTHER_SHARD
+                            runs.append(pr)
+                            continue
                         state, why = verify_run(path)
                         if state == "complete":
                             try:
@@ -502,7 +516,7 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     conflicts = [r for r in runs if r.state == "conflict"]
     if conflicts:
         raise RunConflictError(f"{len(conflicts)} finished run(s) conflict with this study: {conflicts[0].note}")
-    todo = [r for r in runs if r.state not in ("complete", "unavailable")]
+    todo = [r for r in runs if r.state not in ("complete", "unavailable", OTHER_SHARD)]
     n_done = sum(r.state == "complete" for r in runs)
     damaged = [r for r in runs if r.state == "damaged"]
     if damaged:

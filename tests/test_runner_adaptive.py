@@ -151,6 +151,20 @@ def test_shards_split_the_runs_without_overlap_and_together_cover_the_study(tmp_
     assert whole["ran"] == 0 and whole["skipped"] == 12
 
 
+def test_a_shard_checks_only_its_own_runs_on_disk(tmp_path, tables, monkeypatch):
+    import runners.study as study_mod
+
+    f = study_file(tmp_path, tables, name="slice", seeds=[0, 1, 2])
+    run_study(load_study(str(f)), progress=False)  # 12 runs, all finished
+    checked = []
+    real = study_mod.verify_run
+    monkeypatch.setattr(study_mod, "verify_run", lambda p: (checked.append(p), real(p))[1])
+    runs = study_mod.plan(load_study(str(f), ["shard=1", "n_shards=3"]))
+    assert len(runs) == 12 and len(checked) == 4
+    assert [r.state for r in runs] == ["other-shard", "complete", "other-shard"] * 4
+    assert set(checked) == {r.path for r in runs[1::3]}
+
+
 def _shard_cmd(study, launcher, n=2):
     return [sys.executable, "-m", "runners.shard", "--multirun", f"study={study}", f"n_shards={n}",
             f"shard=range({n})", f"hydra/launcher={launcher}", "hydra.sweep.dir=multirun/shards"]
