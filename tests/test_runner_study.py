@@ -254,9 +254,11 @@ def test_library_warnings_during_a_study_go_to_its_log_file_not_the_console(tmp_
 
     from runners.study import _warnings_to_file
 
-    with _warnings_to_file(tmp_path / "s" / "study.log"):
-        warnings.warn("A worker stopped while some jobs were given to the executor.", UserWarning, stacklevel=1)
-    warnings.warn("after the study", UserWarning, stacklevel=1)  # outside: back to normal handling
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # whatever filters earlier tests or libraries left
+        with _warnings_to_file(tmp_path / "s" / "study.log"):
+            warnings.warn("A worker stopped while some jobs were given to the executor.", UserWarning, stacklevel=1)
+        warnings.warn("after the study", UserWarning, stacklevel=1)  # outside: back to normal handling
     err = capsys.readouterr().err
     assert "A worker stopped" not in err
     assert "A worker stopped" in (tmp_path / "s" / "study.log").read_text()
