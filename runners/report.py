@@ -307,6 +307,10 @@ class _Builder:
             ranks[f"{self.label(metric)} regret"] = stats.ranks_over_time(summ)
         left_out = sorted(set(self.study.benchmarks) - set(common))
         n_b = len(common)
+        if n_b == 0:  # no figure rather than empty axes
+            return Section("Averaged over benchmarks", [
+                "No average: no benchmark has complete runs of every method. The per-benchmark figures above "
+                "show what there is."])
         fig = plots.regret_over_time(
             panels,
             self.palette,
@@ -324,17 +328,18 @@ class _Builder:
                 "errors over seeds combined as independent).",
             )
         )
-        fig = plots.rank_over_time(
-            ranks, self.palette, xlabel="fraction of the time budget", n_methods=len(self.study.methods)
-        )
-        blocks.append(
-            self.figure(
-                fig,
-                "rank_over_time",
-                f"Average rank over {n_b} benchmark(s) (rank of the mean over seeds at each time; "
-                "ties share the average rank; no result yet ranks last).",
+        if len(self.study.methods) > 1:  # one method has rank 1 throughout: nothing to draw
+            fig = plots.rank_over_time(
+                ranks, self.palette, xlabel="fraction of the time budget", n_methods=len(self.study.methods)
             )
-        )
+            blocks.append(
+                self.figure(
+                    fig,
+                    "rank_over_time",
+                    f"Average rank over {n_b} benchmark(s) (rank of the mean over seeds at each time; "
+                    "ties share the average rank; no result yet ranks last).",
+                )
+            )
         if left_out:
             blocks.append(
                 "Left out of these averages because some method has no complete run there: "
@@ -662,6 +667,9 @@ class _Builder:
             "does not matter), and ratios to random search are averaged geometrically. Both use the benchmarks on "
             "which every method has complete runs."
         ]
+        if not stats.common_benchmarks(stats.summarize_curves(self.curves, f"{metric}_regret")):
+            blocks.append("No summary: no benchmark has complete runs of every method.")
+            return Section("Cross-benchmark summary", blocks)
         rows = []
         for met in self.metrics:
             summ = stats.summarize_curves(self.curves, f"{met}_regret")

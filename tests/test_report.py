@@ -264,12 +264,25 @@ def test_report_with_one_seed_and_one_optimizer(tmp_path):
     assert "needs at least 3 methods" in html
     info = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert info["methods"] == ["rs"] and info["figures"]
+    assert "rank_over_time" not in info["figures"]  # one method: no rank to draw
     for name in info["figures"]:
         assert (tmp_path / "rep" / "figures" / f"{name}.png").stat().st_size > 1000
         assert (tmp_path / "rep" / "figures" / f"{name}.svg").stat().st_size > 1000
     for name in info["tables"]:
         assert (tmp_path / "rep" / "tables" / f"{name}.csv").exists()
     assert str(tmp_path) not in html  # no machine paths in the page
+
+
+def test_report_draws_no_average_when_no_benchmark_has_every_method(tmp_path):
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a", "b"), optimizers={"rs": 1, "x": 2}, seeds=(0, 1)
+    )
+    shutil.rmtree(root / "a" / "x")
+    shutil.rmtree(root / "b" / "rs")
+    build_report(root, tmp_path / "rep", **FAST)
+    info = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert "nregret_over_time" not in info["figures"] and "rank_over_time" not in info["figures"]
+    assert "No average: no benchmark has complete runs of every method" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_report_lists_partial_and_missing_runs(tmp_path):
@@ -504,3 +517,20 @@ def test_regret_lines_with_markers_survive_values_a_log_axis_cannot_draw(tmp_pat
     fig = regret_over_time({"t": s}, pal, x="frac", ylabel="regret", titles={"t": "t"}, xlabel="fraction")
     paths = save_figure(fig, tmp_path, "regret")
     assert paths["png"].stat().st_size > 0
+
+
+def test_wide_tables_are_split_into_tables_that_fit_the_page_and_keep_every_cell():
+    from runners.analysis.render import PAGE_CHARS, column_chunks, html_table, markdown_table
+
+    cols = [f"benchmark-{i:02d}" for i in range(19)]
+    df = pd.DataFrame([[f"**better** (r = -0.9{i}, p = 0.0{j})" for i in range(19)] for j in range(9)],
+                      index=pd.Index([f"method-{j}" for j in range(9)], name="method"), columns=cols)
+    parts = column_chunks(df)
+    assert len(parts) > 1 and [c for p in parts for c in p.columns] == cols  # every column once, in order
+    md = markdown_table(df)
+    for block in md.split("\n\n"):
+        assert max(len(line) for line in block.splitlines()) <= PAGE_CHARS + 10
+        assert block.count("\n") == 1 + 9  # header, rule and every row in each part
+    assert html_table(df).count("<table>") == len(parts)
+    small = df.iloc[:, :2]
+    assert len(column_chunks(small)) == 1 and "\n\n" not in markdown_table(small)

@@ -71,24 +71,52 @@ def write_table(table: TableBlock, out_dir: Path) -> None:
     atomic_write_text(out_dir / "tables" / f"{table.name}.md", markdown_table(table.display) + "\n")
 
 
+#: a table wider than this (characters of its widest cells, the index column included) is split into
+#: several tables of consecutive columns, each repeating the index column, so that it fits the page
+PAGE_CHARS = 150
+
+
+def column_chunks(df: pd.DataFrame, max_chars: int = PAGE_CHARS) -> list[pd.DataFrame]:
+    """``df`` as consecutive column slices that each fit ``max_chars`` (at least one column per slice)."""
+    width = lambda values: max((len(str(v)) for v in values), default=0) + 3  # noqa: E731  (cell + separator)
+    index_w = width([df.index.name or "", *df.index])
+    chunks: list[list] = [[]]
+    used = index_w
+    for c in df.columns:
+        w = width([c, *df[c]])
+        if chunks[-1] and used + w > max_chars:
+            chunks.append([])
+            used = index_w
+        chunks[-1].append(c)
+        used += w
+    return [df[cols] for cols in chunks if cols] or [df]
+
+
 def markdown_table(df: pd.DataFrame) -> str:
-    """A GitHub Markdown table of ``df`` with its index as the first column (strings as given)."""
-    cols = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    """A GitHub Markdown table of ``df`` with its index as the first column (strings as given); a table
+    wider than the page is split into several (``column_chunks``), separated by a blank line."""
     esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["| " + " | ".join(esc(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in df.iterrows():
-        lines.append("| " + " | ".join(esc(v) for v in [idx, *row.tolist()]) + " |")
-    return "\n".join(lines)
+    parts = []
+    for part in column_chunks(df):
+        cols = [str(part.index.name or "")] + [str(c) for c in part.columns]
+        lines = ["| " + " | ".join(esc(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+        for idx, row in part.iterrows():
+            lines.append("| " + " | ".join(esc(v) for v in [idx, *row.tolist()]) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def html_table(df: pd.DataFrame) -> str:
-    """An HTML table of ``df`` (index first); ``**x**`` in a cell becomes bold."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or "", *df.columns])
-    body = []
-    for idx, row in df.iterrows():
-        cells = [f"<th>{_inline(str(idx))}</th>"] + [f"<td>{_inline(str(v))}</td>" for v in row.tolist()]
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    """An HTML table of ``df`` (index first); ``**x**`` in a cell becomes bold; split as ``markdown_table``."""
+    out = []
+    for part in column_chunks(df):
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [part.index.name or "", *part.columns])
+        body = []
+        for idx, row in part.iterrows():
+            cells = [f"<th>{_inline(str(idx))}</th>"] + [f"<td>{_inline(str(v))}</td>" for v in row.tolist()]
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return "".join(out)
 
 
 def _inline(s: str) -> str:
