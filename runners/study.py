@@ -636,16 +636,17 @@ def _warnings_to_file(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     wlog = logging.getLogger("py.warnings")
-    before = wlog.propagate
+    before = wlog.propagate, wlog.disabled
     wlog.addHandler(handler)
     wlog.propagate = False
+    wlog.disabled = False  # a logging configuration applied earlier (Hydra's) may have disabled existing loggers
     logging.captureWarnings(True)
     try:
         yield
     finally:
         logging.captureWarnings(False)
         wlog.removeHandler(handler)
-        wlog.propagate = before
+        wlog.propagate, wlog.disabled = before
         handler.close()
 
 

@@ -249,10 +249,14 @@ def test_missing_library_is_found_without_importing_it(monkeypatch):
     assert "curvebench_no_such_lib" in why and "curvebench[smac]" in why
 
 
-def test_library_warnings_during_a_study_go_to_its_log_file_not_the_console(tmp_path, capsys):
+def test_library_warnings_during_a_study_go_to_its_log_file_not_the_console(tmp_path, capsys, monkeypatch):
+    import logging
     import warnings
 
     from runners.study import _warnings_to_file
+
+    # as after a logging configuration with disable_existing_loggers (what Hydra's job logging applies)
+    monkeypatch.setattr(logging.getLogger("py.warnings"), "disabled", True)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # whatever filters earlier tests or libraries left
