@@ -1,0 +1,35 @@
+"""The console scripts of pyproject.toml point at the same functions as ``python -m MODULE``."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_every_entry_point_names_a_callable_of_a_module_the_readme_documents(name):
+    module, func = SCRIPTS[name].split(":")
+    assert callable(getattr(importlib.import_module(module), func))
+    readme = (ROOT / "README.md").read_text()
+    assert f"`{name}`" in readme, f"{name} is not in the README"
+
+
+def test_an_entry_point_runs_like_its_module(tmp_path):
+    """``curvebench-run`` refuses a misspelt key exactly as ``python -m runners.run`` does (no run starts)."""
+    exe = Path(sys.executable).parent / "curvebench-run"
+    if not exe.is_file():
+        pytest.skip("the console scripts are not installed in this environment (pip install -e .)")
+    a = subprocess.run([str(exe), "+budgt.amount=3"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    b = subprocess.run([sys.executable, "-m", "runners.run", "+budgt.amount=3"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert a.returncode == b.returncode == 2
+    assert a.stderr.strip().splitlines()[0] == b.stderr.strip().splitlines()[0]
+    assert "unknown key 'budgt'" in a.stderr
