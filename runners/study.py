@@ -630,24 +630,24 @@ def _warnings_to_file(path: Path) -> Iterator[None]:
     """Send Python warnings (the libraries' and joblib's) to ``path`` instead of the console, for the duration.
 
     The console keeps the progress bar and the study's own messages; the file
-    (appended to, one line per warning with its time) keeps everything else.
+    (appended to, one entry per warning with its UTC time) keeps everything else.
+    Warnings are written by replacing ``warnings.showwarning`` (restored after),
+    so no logging configuration applied meanwhile (Hydra's, a library's) can
+    drop them.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    wlog = logging.getLogger("py.warnings")
-    before = wlog.propagate, wlog.disabled
-    wlog.addHandler(handler)
-    wlog.propagate = False
-    wlog.disabled = False  # a logging configuration applied earlier (Hydra's) may have disabled existing loggers
-    logging.captureWarnings(True)
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{utc_now()} {warnings.formatwarning(message, category, filename, lineno, line)}")
+
+    before = warnings.showwarning
+    warnings.showwarning = show
     try:
         yield
     finally:
-        logging.captureWarnings(False)
-        wlog.removeHandler(handler)
-        wlog.propagate, wlog.disabled = before
-        handler.close()
+        warnings.showwarning = before
 
 
 def _run_all(

