@@ -19,7 +19,7 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all bench report perf lint format surrogates tables clean-venv
+.PHONY: help setup test test-slow test-all bench report perf perf-quick $(PERF_TARGETS) lint format surrogates tables clean-venv
 
 help:
 	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
@@ -27,7 +27,9 @@ help:
 	@echo "make report STUDY=NAME write the report of a study's results"
 	@echo "make test              run the test suite (fast tests)"
 	@echo "make test-slow         the slow tests only; make test-all: every test"
-	@echo "make perf              print performance against baselines measured in the same run"
+	@echo "make perf              print performance against baselines measured in the same run (every section)"
+	@echo "make perf-quick        every section in its quick mode (smaller sizes, one repetition: a smoke test)"
+	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies: one section"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
 	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
 	@echo "make lint              ruff check; make format: ruff format"
@@ -60,6 +62,13 @@ report: setup
 
 perf: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf
+
+perf-quick: setup $(VENV)/.installed-perf
+	$(BIN)/python -m perf --quick
+
+PERF_TARGETS := perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies
+perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies: setup $(VENV)/.installed-perf
+	$(BIN)/python -m perf $(patsubst perf-%,%,$@)
 
 $(VENV)/.installed-perf: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),perf]" || echo "Syne Tune (extra 'perf') did not install: make perf skips its comparison"
