@@ -7,8 +7,9 @@ A command line starts with ``python -m``, ``.venv/bin/python -m`` (the README's 
 are joined and a trailing ``# comment`` is dropped. How each one runs is decided by the rule table below
 (:data:`RULES`, keyed on the module); a command no rule covers fails :func:`test_every_command_has_a_rule`
 (fast), so a new command in the docs needs a rule here. The fast tests (extraction, the rule table, the count
-above) run in ``make test``; the command cases are ``slow`` (about 4-5 minutes on 2 busy cores) and run with
-``make test-docs``. ``python tests/test_docs_commands.py`` prints every case with what it runs.
+above) run in ``make test``; the command cases are ``slow`` (5 min 35 s wall, 3.6 CPU-minutes, on 2 cores
+under a load of 4-5 from other work) and run with ``make test-docs``. ``python tests/test_docs_commands.py``
+prints every case with what it runs.
 
 Rule table (``{tmp}`` is the case's temporary folder, its working directory; ``{python}`` sys.executable):
 
