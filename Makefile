@@ -19,7 +19,7 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all bench report perf perf-quick $(PERF_TARGETS) lint format surrogates tables clean-venv
+.PHONY: help setup test test-slow test-all test-docs bench report perf perf-quick $(PERF_TARGETS) lint format surrogates tables clean-venv
 
 help:
 	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
@@ -27,6 +27,7 @@ help:
 	@echo "make report STUDY=NAME write the report of a study's results"
 	@echo "make test              run the test suite (fast tests)"
 	@echo "make test-slow         the slow tests only; make test-all: every test"
+	@echo "make test-docs         run every command of README.md, docs/ and data/README.md with small budgets (minutes)"
 	@echo "make perf              print performance against baselines measured in the same run (every section)"
 	@echo "make perf-quick        every section in its quick mode (smaller sizes, one repetition: a smoke test)"
 	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies: one section"
@@ -53,6 +54,9 @@ test-slow: setup
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+test-docs: setup
+	$(BIN)/python -m pytest -q -m "slow or not slow" tests/test_docs_commands.py
 
 bench: setup
 	$(BIN)/python -m runners.bench
