@@ -139,6 +139,8 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
         key = key.strip().removeprefix("++").removeprefix("+").strip()
         check_data({k: None for k in key.split(".")}, where)
         check_key(key, StudyConf, what="the study", source=where, error=RunConfigError)
+        if key == "seeds":
+            value = _seed_range(value, where)
         try:
             parsed = OmegaConf.from_dotlist([f"{key}={value}"])
         except Exception as e:  # noqa: BLE001
@@ -162,6 +164,24 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
             raise ValueError(f"study {cfg.name}: `{key}` is empty; it needs at least one value")
     check_study(cfg, src)
     return cfg
+
+
+_RANGE = re.compile(r"\s*range\(\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?(?:,\s*(-?\d+)\s*)?\)\s*")
+
+
+def _seed_range(value: str, where: str) -> str:
+    """``seeds=range(n)`` (or ``range(a, b)``, ``range(a, b, step)``, as on Hydra's command line) as a list;
+    anything else unchanged. Only integer literals are read: nothing is evaluated."""
+    m = _RANGE.fullmatch(value)
+    if not m:
+        return value
+    args = [int(g) for g in m.groups() if g is not None]
+    if len(args) == 3 and args[2] == 0:
+        raise RunConfigError(f"{where}: range() step must not be zero")
+    seeds = list(range(*args))
+    if not seeds or len(seeds) > 100_000:
+        raise RunConfigError(f"{where}: {value} gives {len(seeds)} seeds; allowed: 1 to 100,000")
+    return "[" + ",".join(map(str, seeds)) + "]"
 
 
 def _one_line(e: BaseException) -> str:

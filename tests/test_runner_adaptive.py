@@ -198,3 +198,15 @@ def test_a_submitit_local_array_runs_every_shard(tmp_path, tables):
     assert out.returncode == 0, out.stderr[-3000:]
     whole = run_study(load_study(str(f)), progress=False)
     assert whole["ran"] == 0 and whole["skipped"] == 8
+
+
+def test_study_seeds_take_hydra_style_ranges_and_nothing_else_is_evaluated(tmp_path, tables):
+    f = study_file(tmp_path, tables, name="ranges")
+    assert list(load_study(str(f), ["seeds=range(12)"]).seeds) == list(range(12))
+    assert list(load_study(str(f), ["seeds=range(3, 9, 2)"]).seeds) == [3, 5, 7]
+    with pytest.raises(RunConfigError, match=r"range\(5, 5\) gives 0 seeds"):
+        load_study(str(f), ["seeds=range(5, 5)"])
+    with pytest.raises(RunConfigError, match="step must not be zero"):
+        load_study(str(f), ["seeds=range(0, 5, 0)"])
+    with pytest.raises(RunConfigError):
+        load_study(str(f), ["seeds=range(__import__('os').getpid())"])
