@@ -16,12 +16,16 @@
    what an optimizer queries, and every metric).
 3. One unseen configuration (what a sequential optimizer pays for every new configuration it
    proposes): ``SurrogateBenchmark.query`` of a configuration not asked before (the whole query:
-   validation, encoding, the model call, every metric's curve, the cost), on the shipped surrogates
-   named in ``QUERY_SURROGATES``, beside an xgboost one-row predict (``Booster.inplace_predict``,
-   one thread, the surrogate's model call alone) and with its parts (model call; encoding) shown;
-   and 100,000 full curves of the objective. Both idle and with two busy-loop processes started by
-   the script (load >= 2 on top of whatever runs), as the median of alternating rounds; the load
-   average is recorded beside each. Targets: a query <= 0.2 ms, 100k objective curves <= 1 s.
+   validation, encoding, the model call, every metric's curve, the cost; one thread: a numpy
+   forward pass below the size at which BLAS starts threads), on the shipped surrogates named in
+   ``QUERY_SURROGATES``, beside an xgboost one-row predict at the same thread count
+   (``Booster.inplace_predict``, one thread, the surrogate's model call alone) and with its parts
+   (model call; encoding) and its CPU time shown; and 100,000 full curves of the objective
+   (``predict_curves``: row chunks over ``_PREDICT_THREADS`` workers, BLAS at one thread each) beside
+   an xgboost predict of as many rows at that thread count. Both idle and with two busy-loop
+   processes started by the script (load >= 2 on top of whatever runs), as the median of
+   alternating rounds; the load average is recorded beside each. Targets: a query <= 0.2 ms, 100k
+   objective curves <= 1 s. ``python -m perf.surrogates --query [--quick]`` runs this section alone.
 4. Fitting: the shipped recipe (the catalog's model, with its settings) on
    every shipped table present (data/tables), and xgboost on the published
    FCNet naval table (62,208 configurations x 4 seeds) when it can be loaded.
@@ -77,6 +81,7 @@ def single_query(rep: Report, quick: bool = False) -> None:
     import xgboost as xgb
 
     from surrogates.benchmark import SurrogateBenchmark, surrogates_dir
+    from surrogates.surrogate import _PREDICT_THREADS
 
     rounds = 3 if quick else 5
     n_q = 100 if quick else 300
@@ -109,13 +114,17 @@ def single_query(rep: Report, quick: bool = False) -> None:
                 booster.set_param({"nthread": 1})
                 for c in cfgs[:20]:
                     bench.query(c)
-                q, b1, mc, enc, cur, loads = [], [], [], [], [], []
+                big = xgb.XGBRegressor(**{**DEFAULTS["xgboost"], "n_jobs": _PREDICT_THREADS}).fit(xb, rng.random((500, 9)))
+                big_booster = big.get_booster()
+                big_booster.set_param({"nthread": _PREDICT_THREADS})
+                q, qcpu, b1, mc, enc, cur, bbig, loads = [], [], [], [], [], [], [], []
                 k = 20
                 for _ in range(rounds):  # alternate the measures, take medians
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     for c in cfgs[k:k + n_q]:
                         bench.query(c)
                     q.append((time.perf_counter() - t0) / n_q * 1e3)
+                    qcpu.append((time.process_time() - c0) / n_q * 1e3)
                     t0 = time.perf_counter()
                     for _ in range(n_q):
                         booster.inplace_predict(x1)
@@ -132,17 +141,24 @@ def single_query(rep: Report, quick: bool = False) -> None:
                     t0 = time.perf_counter()
                     sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False)
                     cur.append((time.perf_counter() - t0) * (N_PREDICT / n_curves))
+                    t0 = time.perf_counter()
+                    big_booster.inplace_predict(x)
+                    bbig.append((time.perf_counter() - t0) * (N_PREDICT / n_curves))
                     loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
                 med = float(np.median(loads))
                 rep.add(f"{name}: one unseen-config query, {state} (ms)", float(np.median(q)), float(np.median(b1)),
                         "xgboost one-row predict, 1 thread", target=QUERY_TARGET_MS)
+                rep.add(f"{name}: the same, CPU time, {state} (ms)", float(np.median(qcpu)), None, "")
                 rep.add(f"{name}: model call of one config, {state} (ms)", float(np.median(mc)), float(np.median(b1)),
                         "xgboost one-row predict, 1 thread")
                 rep.add(f"{name}: validate + encode one config, {state} (ms)", float(np.median(enc)), None, "")
-                rep.add(f"{name}: 100k objective curves, {state} (s)", float(np.median(cur)), None, "",
+                rep.add(f"{name}: 100k objective curves, {state} (s)", float(np.median(cur)), float(np.median(bbig)),
+                        f"xgboost predict of 100k rows (model call only), {_PREDICT_THREADS} threads",
                         target=OBJECTIVE_TARGET_S)
                 rep.note(f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
-                         f"({rounds} alternating rounds, medians; {n_q} queries per round)")
+                         f"({rounds} alternating rounds, medians; {n_q} queries per round; 100k curves on "
+                         f"{_PREDICT_THREADS} worker threads, BLAS at 1"
+                         + (f"; timed on {n_curves:,} and scaled" if n_curves != N_PREDICT else "") + ")")
         finally:
             _stop(procs)
 
@@ -240,4 +256,11 @@ def main(quick: bool = False) -> Report:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--query" in sys.argv:  # section 3 alone
+        _rep = Report("surrogates-query")
+        single_query(_rep, quick="--quick" in sys.argv)
+        _rep.print()
+    else:
+        main(quick="--quick" in sys.argv)

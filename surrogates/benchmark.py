@@ -227,14 +227,13 @@ class SurrogateBenchmark(Benchmark):
     def query(self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None) -> Result:
         """Every metric and the cost of ``config`` at ``fidelity`` (any value in range; default max) for ``seed``."""
         s = self.check_seed(seed)
-        f = self._grid[-1] if fidelity is None else float(self.fidelity.check(fidelity))
+        f = self._grid_list[-1] if fidelity is None else float(self.fidelity.check(fidelity))
         pred = self._predict_one(config, s)
-        lo, hi, w = self._fid_positions(f, 1)
-        metrics = {m: float(self._interp(m, pred[m], lo, hi, w)[0]) for m in self._mnames}
-        cost = pred["cost"][0]
-        c = float(self._interp("cost", pred["cost"], lo, hi, w)[0])
-        below = np.flatnonzero(self._grid < f)
-        prev = float(cost[below[-1]]) if below.size else 0.0
+        # per value in Python floats (_interp_one: the numbers of the vectorized _interp, for less overhead)
+        metrics = {m: self._interp_one(m, pred[m], f) for m in self._mnames}
+        c = self._interp_one("cost", pred["cost"], f)
+        below = bisect.bisect_left(self._grid_list, f)  # how many grid values lie below f
+        prev = float(pred["cost"][0, below - 1]) if below else 0.0
         return Result(self.fidelity.max if fidelity is None else fidelity, s, metrics, c, c - prev, None)
 
     def curve(self, config: Mapping[str, Any], seed: int | None = None) -> Curve:

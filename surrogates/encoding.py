@@ -9,6 +9,7 @@ values of a conditional space are encoded as -0.5.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.protocol import ConfigError
-from benchmarks.space import check_config, check_frame, encode_frame, hp_names
+from benchmarks.space import check_config, check_frame, column_dtype, encode_frame, hp_names
 
 INACTIVE = -0.5
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -39,17 +40,55 @@ class SpaceEncoder:
 
         self._plain = not space.conditions
         self._cols = []  # per hyperparameter: ("choice", {value: scaled index}) or ("num", log, lo, hi)
-        for hp in space.values():
+        # encode_one's quick check: per hyperparameter its choices, or (lower, upper, integer-valued)
+        self._quick: list[tuple[str, bool, Any]] = []
+        for name, hp in space.items():
             choices = getattr(hp, "choices", None) or getattr(hp, "sequence", None)
             if isinstance(hp, CS.Constant):
                 choices = (hp.value,)
             if choices is not None:
                 denom = max(len(choices) - 1, 1)
                 self._cols.append(("choice", {c: np.float64(i) / denom for i, c in enumerate(choices)}))
+                self._quick.append((name, True, tuple(choices)))
             else:
                 log = bool(getattr(hp, "log", False))
                 lo, hi = float(hp.lower), float(hp.upper)
                 self._cols.append(("num", log, np.log(lo) if log else lo, np.log(hi) if log else hi))
+                self._quick.append((name, False, (hp.lower, hp.upper, column_dtype(hp) == "int64")))
+        # the numeric columns of encode_one as arrays: (x - lo) / (hi - lo), log first where the scale is
+        self._num = [j for j, c in enumerate(self._cols) if c[0] == "num"]
+        self._num_names = [self.names[j] for j in self._num]
+        self._num_log = np.array([i for i, j in enumerate(self._num) if self._cols[j][1]], dtype=np.intp)
+        self._num_lo = np.array([self._cols[j][2] for j in self._num], dtype=np.float64)
+        self._num_flat = np.array([not self._cols[j][3] > self._cols[j][2] for j in self._num], dtype=bool)
+        self._num_span = np.array([self._cols[j][3] - self._cols[j][2] for j in self._num], dtype=np.float64)
+        self._num_span[self._num_flat] = 1.0  # a one-point range encodes as 0 (set after the division)
+        self._choice = [(j, self.names[j], self._cols[j][1]) for j, c in enumerate(self._cols) if c[0] == "choice"]
+
+    def _plainly_valid(self, config: Mapping[str, Any]) -> bool:
+        """True when ``config`` holds exactly the space's names, each with a plainly legal value.
+
+        A quick form of :func:`benchmarks.space.check_config` for the common case: a float or int
+        within the bounds (integral where the column is), or one of the choices. Anything else
+        (another type, None, a missing or an unknown name) answers False, and the caller runs the
+        full check, which names the problem; this never accepts what the full check refuses.
+        """
+        if len(config) != len(self._quick):
+            return False
+        for name, is_choice, rule in self._quick:
+            if name not in config:
+                return False
+            v = config[name]
+            if is_choice:
+                if v is None or v not in rule:
+                    return False
+                continue
+            lo, hi, integral = rule
+            if type(v) is not float and type(v) is not int:
+                return False
+            if not (math.isfinite(v) and lo <= v <= hi) or (integral and float(v) != int(v)):
+                return False
+        return True
 
     def encode_one(self, config: Any) -> np.ndarray:
         """(1, n_features) inputs of one configuration, validated; bit-identical to :meth:`encode` of that row.
@@ -58,18 +97,20 @@ class SpaceEncoder:
         """
         if not self._plain or not isinstance(config, Mapping):
             return self.encode([config] if isinstance(config, Mapping) else config)
-        check_config(self.space, config)
+        if not self._plainly_valid(config):
+            check_config(self.space, config)
         row = np.empty((1, len(self.names)), dtype=np.float64)
-        for j, (name, col) in enumerate(zip(self.names, self._cols)):
-            v = config[name]
-            if col[0] == "choice":
-                row[0, j] = col[1][v]
-            else:
-                _, log, lo, hi = col
-                a = np.array([v], dtype=np.float64)
-                if log:
-                    a = np.log(a)
-                row[0, j] = ((a - lo) / (hi - lo))[0] if hi > lo else 0.0
+        if self._num:  # encode_frame's elementwise arithmetic, on every numeric column at once
+            a = np.array([config[n] for n in self._num_names], dtype=np.float64)
+            if self._num_log.size:
+                a[self._num_log] = np.log(a[self._num_log])
+            a -= self._num_lo
+            a /= self._num_span
+            if self._num_flat.any():
+                a[self._num_flat] = 0.0
+            row[0, self._num] = a
+        for j, name, index in self._choice:
+            row[0, j] = index[config[name]]
         if not self.onehot:
             return row
         extra = [np.array([[float(config[n] == c) for c in choices]]) for n, choices in self.onehot.items()]
@@ -148,6 +189,11 @@ def _hash_one(row: list[float], seed: int, salt: int) -> int:
         # np.round (half to even) of the same float64 product, then int64 -> uint64 (two's complement)
         h = _mix_int(h ^ (round(v * 1e9) & _MASK64))
     return _mix_int(h ^ _mix_int((seed + _GOLDEN_INT) & _MASK64))
+
+
+def seed_hash_one(row: list[float], seed: int) -> int:
+    """:func:`config_seed_hash` of one encoded row (as a list of floats) and one seed, as a Python int."""
+    return _hash_one(row, seed, 0)
 
 
 def config_seed_hash(x: np.ndarray, seeds: np.ndarray, salt: int = 0) -> np.ndarray:

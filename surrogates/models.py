@@ -29,6 +29,7 @@ import gzip
 import io
 import json
 import zlib
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def _blas_one_thread() -> Any:
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def mlp_forward(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray) -> np.ndarray:
+def mlp_forward(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray, limit_blas: bool = True) -> np.ndarray:
     """The mean of MLPs (Linear, SiLU, ..., Linear) on float32 rows ``x``: numpy, float32, one BLAS thread.
 
     The same arithmetic for a row in any batch: BLAS picks its kernel by the shape of a product (a
@@ -88,7 +89,9 @@ def mlp_forward(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarra
     of 1 to 4,133 rows). A 4 x 192 x 192 product is below the size at which OpenBLAS starts threads,
     so one query pays no thread start-up; big batches are held at one BLAS thread as well. The
     members' mean is taken as torch took it: ((m1 + m2) + ...) / n. Compared with the torch forward
-    pass it replaces, outputs differ by about 1e-6 (float32 rounding; tested).
+    pass it replaces, outputs differ by about 1e-6 (float32 rounding; tested). ``limit_blas=False``: the
+    caller already holds BLAS at one thread (threadpoolctl's limit is process-wide; setting it from
+    several threads at once could leave it wrong).
     """
     n = x.shape[0]
     pad = (-n) % NP_MIN_ROWS
@@ -97,27 +100,29 @@ def mlp_forward(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarra
     x = x.reshape(-1, NP_MIN_ROWS, x.shape[1])
     if x.shape[0] == 1:
         return _mlp_mean(members, x).reshape(-1, members[0][-1][1].shape[0])[:n]
-    with _blas_one_thread():
-        parts = [_mlp_mean(members, x[i:i + NP_CHUNK // NP_MIN_ROWS]) for i in range(0, x.shape[0], NP_CHUNK // NP_MIN_ROWS)]
+    step = NP_CHUNK // NP_MIN_ROWS
+    with _blas_one_thread() if limit_blas else nullcontext():
+        parts = [_mlp_mean(members, x[i:i + step]) for i in range(0, x.shape[0], step)]
     out = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return out.reshape(-1, out.shape[-1])[:n]
 
 
 def _mlp_mean(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray) -> np.ndarray:
     total = None
-    for layers in members:
-        h = x
-        last = len(layers) - 1
-        for i, (w, b) in enumerate(layers):
-            h = np.matmul(h, w)  # a stack of (4, in) x (in, out) products
-            h += b
-            if i < last:  # SiLU: h * sigmoid(h) = h / (1 + exp(-h)), in place
-                t = np.negative(h)
-                with np.errstate(over="ignore"):  # exp(-h) = inf for h << 0 gives h / inf = 0, SiLU's limit
+    one = np.float32(1.0)
+    with np.errstate(over="ignore"):  # exp(-h) = inf for h << 0 gives h / inf = 0, SiLU's limit
+        for layers in members:
+            h = x
+            last = len(layers) - 1
+            for i, (w, b) in enumerate(layers):
+                h = np.matmul(h, w)  # a stack of (4, in) x (in, out) products
+                h += b
+                if i < last:  # SiLU: h * sigmoid(h) = h / (1 + exp(-h)), in place
+                    t = np.negative(h)
                     np.exp(t, out=t)
-                t += np.float32(1.0)
-                np.divide(h, t, out=h)
-        total = h if total is None else total + h
+                    t += one
+                    np.divide(h, t, out=h)
+            total = h if total is None else total + h
     if len(members) > 1:
         total /= np.float32(len(members))
     return total
@@ -272,9 +277,9 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         self.members_ = members
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, limit_blas: bool = True) -> np.ndarray:
         """The members' mean prediction, by a numpy forward pass (:func:`mlp_forward`), float64 out."""
-        out = mlp_forward(self.numpy_weights(), np.asarray(X, dtype=np.float32)).astype(np.float64)
+        out = mlp_forward(self.numpy_weights(), np.asarray(X, dtype=np.float32), limit_blas).astype(np.float64)
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def predict_torch(self, X: np.ndarray) -> np.ndarray:

@@ -25,8 +25,9 @@ from threadpoolctl import threadpool_limits
 from benchmarks.protocol import Fidelity, MetricError
 from benchmarks.table import Table
 
-from .encoding import SpaceEncoder, config_seed_hash
-from .models import DEFAULTS, JOINT, check_model, make_regressor, member_params
+from .encoding import SpaceEncoder, config_seed_hash, seed_hash_one
+from .models import DEFAULTS, JOINT, MLPEnsembleRegressor, check_model, make_regressor, member_params
+from .stacked import CostCurves, StackedMetrics, stackable
 from .targets import CostBlock, MetricBlock
 
 #: at most this many (config, seed) residual vectors are kept for the seed noise
@@ -36,8 +37,11 @@ _CPUS = os.cpu_count() or 1
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
 DISTILL_MLP: dict[str, Any] = {"n_members": 1, "hidden": 192, "n_layers": 3, "max_steps": 5000, "batch_size": 512,
                                "lr": 3e-3, "weight_decay": 1e-5}
-#: threads for xgboost predictions on big batches (at most 2: the machines this runs on are often shared)
+#: threads for predictions on big batches (at most 2: the machines this runs on are often shared): xgboost's own,
+#: or the workers of CurveSurrogate._predict_in_chunks
 _PREDICT_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+#: a big batch of a numpy surrogate is predicted in row chunks of about this many float32 values per curve array
+_CHUNK_VALUES = 1 << 17
 
 
 def _median_seed_difference(by_seed: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]]) -> float:
@@ -87,6 +91,12 @@ class CurveSurrogate(BaseEstimator):
         self.distill = distill
         self.distill_params = distill_params
 
+    def __getstate__(self):  # the caches of derived arrays are not copied or pickled (remade on use)
+        state = dict(super().__getstate__())
+        for k in ("_bank32_cache", "_stacked_cache", "_columns_cache"):
+            state.pop(k, None)
+        return state
+
     # ------------------------------------------------------------ fit
     def fit(self, table: Table | Any, config_ids: Sequence[int] | np.ndarray | None = None) -> CurveSurrogate:
         """Fit on a table (a :class:`benchmarks.table.Table`, or a benchmark holding one as ``.table``).
@@ -101,6 +111,8 @@ class CurveSurrogate(BaseEstimator):
             raise TypeError(f"fit needs a benchmarks.table.Table or a TabularBenchmark, got {type(table).__name__}")
         t0 = time.perf_counter()
         self.__dict__.pop("_bank32_cache", None)
+        self.__dict__.pop("_stacked_cache", None)
+        self.__dict__.pop("_columns_cache", None)
         ids = np.arange(len(table.configs)) if config_ids is None else np.asarray(config_ids, dtype=np.int64)
         if ids.size < 2:
             raise ValueError(f"fit needs at least 2 configurations, got {ids.size}")
@@ -359,6 +371,13 @@ class CurveSurrogate(BaseEstimator):
 
         Returns ``{metric: (n, F) float32, ..., "cost": (n, F) float64}``. ``seeds``: one
         int or an (n,) array; None gives the seed-mean curves (no noise).
+
+        The metric blocks are decoded together (:mod:`surrogates.stacked`; a few dozen numpy calls
+        for one configuration and every metric). A big batch (``_BIG_BATCH`` rows or more) runs with
+        BLAS at one thread; for a surrogate whose model is a numpy MLP it goes in row chunks that stay
+        in cache, spread over ``_PREDICT_THREADS`` worker threads that share nothing but the output
+        (no barrier for a descheduled thread to hold up: on a busy machine the other one takes the
+        next chunk). Every path gives each row the same numbers (tested bit for bit).
         """
         names = self.metric_names if metrics is None else list(metrics)
         for m in names:
@@ -368,40 +387,195 @@ class CurveSurrogate(BaseEstimator):
             return self._predict_curves(X, seeds, names, cost)
         # big batches: one BLAS thread; on a busy machine more threads than free cores are many times slower
         with threadpool_limits(1, user_api="blas"):
-            return self._predict_curves(X, seeds, names, cost)
+            if self._numpy_model():
+                return self._predict_in_chunks(X, seeds, names, cost)
+            return self._predict_curves_blockwise(X, seeds, names, cost)
 
-    def _predict_curves(self, X: np.ndarray, seeds: Any, names: list[str], cost: bool) -> dict[str, np.ndarray]:
-        n = X.shape[0]
-        shape_idx = None
-        if seeds is not None and self.noise_scale_ > 0:
-            seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int64), (n,))
-            shape_idx = (config_seed_hash(X, seeds) % np.uint64(len(self.bank_[0]))).astype(np.int64)
-        want = [(j, b) for j, b in enumerate(self.blocks_) if (b.kind == "metric" and b.name in names)]
+    def _shape_rows(self, X: np.ndarray, seeds: Any) -> np.ndarray | None:
+        """The noise bank row of each (configuration, seed), or None for seed-mean curves."""
+        if seeds is None or self.noise_scale_ <= 0:
+            return None
+        if X.shape[0] == 1 and isinstance(seeds, (int, np.integer)) and -(1 << 63) <= seeds < (1 << 63):
+            # one query: the hash in Python ints (config_seed_hash's one-row form, without its array handling)
+            return np.array([seed_hash_one(X[0].tolist(), int(seeds)) % len(self.bank_[0])], dtype=np.int64)
+        seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int64), (X.shape[0],))
+        return (config_seed_hash(X, seeds) % np.uint64(len(self.bank_[0]))).astype(np.int64)
+
+    def _metric_blocks(self, names: Sequence[str]) -> tuple[int, ...]:
+        return tuple(j for j, b in enumerate(self.blocks_) if b.kind == "metric" and b.name in names)
+
+    def _predict_curves(self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool,
+                        limit_blas: bool = True) -> dict[str, np.ndarray]:
+        """The curves of ``X``: every requested metric block decoded at once (see :mod:`surrogates.stacked`)."""
+        js = self._metric_blocks(names)
+        if not js and not cost:
+            return {}
+        dec = self._stacked(js) if js else None
+        if js and dec is None:  # blocks saved before the normal scores
+            return self._predict_curves_blockwise(X, seeds, names, cost)
+        shape_idx = self._shape_rows(X, seeds)
+        cj = len(self.blocks_) - 1
+        t = self._targets_of(js + ((cj,) if cost else ()), X, limit_blas)
+        out: dict[str, np.ndarray] = {}
+        width = 0
+        if dec is not None:
+            width = dec.width
+            out = dict(zip(dec.names, dec.curves(t[:, :width], shape_idx)))
         if cost:
-            want.append((len(self.blocks_) - 1, self.blocks_[-1]))
-        predicted = self._predict_targets([j for j, _ in want], X)
+            out["cost"] = self._cost_curves().curves(t[:, width:], shape_idx)
+        return out
 
-        def one(j: int, b: Any, t: np.ndarray) -> tuple[str, np.ndarray]:
-            decoded = b.decode(t)
-            shape = amp = None
-            if shape_idx is not None:
-                shape = self._bank32(j)[shape_idx]
-                shape *= np.float32(self.noise_scale_ * self.noise_calibration_[j])
-                amp = np.maximum(np.exp(decoded[-1]) - b.amp_floor, 0.0).astype(np.float32)
-            if b.kind == "metric":
-                return b.name, b.curves(decoded[0], amp, shape, self.metrics_[b.name])
-            return "cost", b.curves(decoded[0], decoded[1], amp, shape)
+    def _numpy_model(self) -> bool:
+        """Whether the model is one joint numpy MLP (a distilled surrogate, or model="mlp")."""
+        regs = self.regressors_
+        return (len(regs) == 1 and "mlp" in regs and self.joint_["mlp"]
+                and isinstance(regs["mlp"][0], MLPEnsembleRegressor))
 
-        jobs = [(j, b, predicted.pop(j)) for j, b in want]
+    def _predict_in_chunks(self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool) -> dict[str, np.ndarray]:
+        """A big batch of a numpy model, in row chunks over worker threads (see :meth:`predict_curves`).
+
+        A chunk goes the whole way (network, targets, curves) while its arrays stay in cache; the
+        numpy calls release the GIL, so the workers run on separate cores. Rows are independent
+        everywhere, so the chunks give the numbers of one call (tested). The caller holds BLAS at one
+        thread.
+        """
+        n = X.shape[0]
+        js = self._metric_blocks(names)
+        if js and self._stacked(js) is None:
+            return self._predict_curves_blockwise(X, seeds, names, cost)
+        F = len(self.fidelity_.values)
+        rows = max(64, _CHUNK_VALUES // (F * max(1, len(js))) // 4 * 4)
+        if seeds is not None:
+            seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int64), (n,))
+        for j in js + ((len(self.blocks_) - 1,) if cost else ()):
+            self._bank32(j)  # fill the caches before the threads read them
+        if cost:
+            self._cost_curves()
+        self._columns(js + ((len(self.blocks_) - 1,) if cost else ()))
+        self.regressors_["mlp"][0].numpy_weights()
+        out = {self.blocks_[j].name: np.empty((n, F), dtype=np.float32) for j in js}
+        if cost:
+            out["cost"] = np.empty((n, F), dtype=np.float64)
+
+        def work(i: int) -> None:
+            part = self._predict_curves(X[i:i + rows], None if seeds is None else seeds[i:i + rows], names, cost,
+                                        limit_blas=False)
+            for k, v in part.items():
+                out[k][i:i + rows] = v
+
+        starts = range(0, n, rows)
+        workers = min(_PREDICT_THREADS, len(starts))
+        if workers < 2:
+            for i in starts:
+                work(i)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(work, starts))
+        return out
+
+    def _stacked(self, js: tuple[int, ...]) -> StackedMetrics | None:
+        """The decoder of metric blocks ``js`` together (None if they cannot be stacked), made once.
+
+        Remade when what it copies changes: a block's extrapolation rule, the noise bank or its calibration.
+        """
+        blocks = self.blocks_
+        keep = (*(blocks[j].extrapolation for j in js), self.bank_, self.noise_calibration_)
+        stamp = (tuple(map(id, keep)), self.noise_scale_)
+        cache = self.__dict__.setdefault("_stacked_cache", {})
+        hit = cache.get(js)
+        if hit is not None and hit[0] == stamp:
+            return hit[2]
+        bs = [blocks[j] for j in js]
+        dec = None
+        if stackable(bs):
+            dec = StackedMetrics(bs, [self.metrics_[b.name] for b in bs],
+                                 [self.noise_scale_ * self.noise_calibration_[j] for j in js],
+                                 [self._bank32(j) for j in js])
+        cache[js] = (stamp, keep, dec)  # keep: the objects stay alive, so their ids stay theirs
+        return dec
+
+    def _cost_curves(self) -> CostCurves:
+        """The cost block's decoder (:class:`surrogates.stacked.CostCurves`), made once, remade as :meth:`_stacked`."""
+        j = len(self.blocks_) - 1
+        keep = (self.blocks_[j], self.bank_, self.noise_calibration_)
+        stamp = (tuple(map(id, keep)), self.noise_scale_)
+        cache = self.__dict__.setdefault("_stacked_cache", {})
+        hit = cache.get("cost")
+        if hit is None or hit[0] != stamp:
+            hit = cache["cost"] = (stamp, keep, CostCurves(self.blocks_[j], self.noise_scale_ * self.noise_calibration_[j],
+                                                          self._bank32(j)))
+        return hit[2]
+
+    def _columns(self, blocks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's output columns of ``blocks`` side by side, and their target scaling (std, mean)."""
+        cache = self.__dict__.setdefault("_columns_cache", {})
+        if blocks not in cache:
+            cols = self.block_columns_
+            cache[blocks] = (np.concatenate([np.arange(cols[j], cols[j + 1]) for j in blocks]),
+                             np.concatenate([self.target_std_[j] for j in blocks]),
+                             np.concatenate([self.target_mean_[j] for j in blocks]))
+        return cache[blocks]
+
+    def _targets_of(self, blocks: tuple[int, ...], X: np.ndarray, limit_blas: bool = True) -> np.ndarray:
+        """Predicted targets of ``blocks`` side by side (n, their targets), on the model's scale.
+
+        The numbers of :meth:`_predict_targets` (z x std + mean, elementwise), in one array; a joint
+        model is called once and its columns picked.
+        """
+        sel, std, mean = self._columns(blocks)
+        if len(self.regressors_) == 1:
+            (name, regs), = self.regressors_.items()
+            if self.joint_[name]:
+                if isinstance(regs[0], MLPEnsembleRegressor):
+                    z = regs[0].predict(X, limit_blas=limit_blas)
+                else:
+                    z = self._predict_one(name, regs[0], X)
+                z = z[:, None] if z.ndim == 1 else z
+                t = z[:, sel]
+                t *= std
+                t += mean
+                return t
+        zs = self._predict_z(blocks, X)
+        t = np.hstack([zs[j] for j in blocks])
+        t *= std
+        t += mean
+        return t
+
+    def _block_curves(self, j: int, t: np.ndarray, shape_idx: np.ndarray | None) -> tuple[str, np.ndarray]:
+        """The curves of block ``j`` alone from its predicted targets ``t`` (block by block; the cost block)."""
+        b = self.blocks_[j]
+        decoded = b.decode(t)
+        shape = amp = None
+        if shape_idx is not None:
+            shape = self._bank32(j)[shape_idx]
+            shape *= np.float32(self.noise_scale_ * self.noise_calibration_[j])
+            amp = np.maximum(np.exp(decoded[-1]) - b.amp_floor, 0.0).astype(np.float32)
+        if b.kind == "metric":
+            return b.name, b.curves(decoded[0], amp, shape, self.metrics_[b.name])
+        return "cost", b.curves(decoded[0], decoded[1], amp, shape)
+
+    def _predict_curves_blockwise(self, X: np.ndarray, seeds: Any, names: Sequence[str],
+                                  cost: bool) -> dict[str, np.ndarray]:
+        """The curves of ``X`` block by block (the path before :mod:`surrogates.stacked`; the tests compare the two).
+
+        Big batches of a model other than a numpy MLP take it: one thread per block.
+        """
+        n = X.shape[0]
+        shape_idx = self._shape_rows(X, seeds)
+        want = [j for j, b in enumerate(self.blocks_) if (b.kind == "metric" and b.name in names)]
+        if cost:
+            want.append(len(self.blocks_) - 1)
+        predicted = self._predict_targets(want, X)
+        jobs = [(j, predicted.pop(j)) for j in want]
         workers = min(len(jobs), _CPUS)
         if n < _BIG_BATCH or workers < 2:
-            return dict(one(*job) for job in jobs)
+            return dict(self._block_curves(j, t, shape_idx) for j, t in jobs)
         # big batches: the blocks are independent elementwise numpy work, which releases the GIL, so one
         # thread per block uses the cores; each block's arithmetic is the same as in one thread
-        for j, _, _ in jobs:
+        for j, _ in jobs:
             self._bank32(j)  # fill the cache before the threads read it
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return dict(pool.map(lambda job: one(*job), jobs))
+            return dict(pool.map(lambda job: self._block_curves(job[0], job[1], shape_idx), jobs))
 
     def predict_frame(self, configs: Any, seeds: np.ndarray | int | None = None, **kw: Any) -> dict[str, np.ndarray]:
         """:meth:`predict_curves` for configurations given as a DataFrame or mappings (validated)."""
