@@ -93,6 +93,7 @@ class SurrogateBenchmark(Benchmark):
         self._grid_list = self._grid.tolist()
         self._mnames = tuple(self.metrics)
         self._optimum: dict[str, float] = {}
+        self._candidates: pd.DataFrame | None = None
         self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
 
     @classmethod
@@ -272,35 +273,44 @@ class SurrogateBenchmark(Benchmark):
         return BatchResult(out, self._interp("cost", pred["cost"], lo, hi, w))
 
     def optimum(self, metric: str | None = None) -> float:
-        """Estimated best value of ``metric`` (see the module docstring for how it is estimated)."""
+        """Estimated best value of ``metric`` (see the module docstring for how it is estimated).
+
+        The first call predicts every metric over the candidates in one pass per seed (the same
+        numbers as one metric at a time) and keeps them, so the optima of all metrics cost one pass.
+        """
         mt = self.metric(metric)
         if mt.name not in self._optimum:
             x = self.surrogate.encode(self.candidate_configs(), validated=True)
-            best = []
+            todo = [self.metric(m) for m in self._mnames if m not in self._optimum]
+            best: dict[str, list[float]] = {m.name: [] for m in todo}
             for s in range(max(len(self.surrogate.table_seeds_), 1)):
-                c = self.surrogate.predict_curves(x, seeds=s, metrics=[mt.name], cost=False)[mt.name]
-                best.append(np.nanmin(c) if mt.direction == "minimize" else np.nanmax(c))
-            self._optimum[mt.name] = float(min(best) if mt.direction == "minimize" else max(best))
+                pred = self.surrogate.predict_curves(x, seeds=s, metrics=[m.name for m in todo], cost=False)
+                for m in todo:
+                    c = pred[m.name]
+                    best[m.name].append(np.nanmin(c) if m.direction == "minimize" else np.nanmax(c))
+            for m in todo:
+                self._optimum[m.name] = float(min(best[m.name]) if m.direction == "minimize" else max(best[m.name]))
         return self._optimum[mt.name]
 
     def candidate_configs(self) -> pd.DataFrame:
         """The configurations :meth:`optimum` predicts on (fixed: the whole grid, or a seeded sample)."""
+        if self._candidates is None:
+            self._candidates = self._make_candidates()
+        return self._candidates
+
+    def _make_candidates(self) -> pd.DataFrame:
         size = grid_size(self.space)
+        names = list(self.space.keys())
         if size is not None and size <= OPTIMUM_GRID_LIMIT:
             from itertools import product
 
-            names = list(self.space.keys())
             choices = [_choices(self.space[n]) for n in names]
             return pd.DataFrame(list(product(*choices)), columns=names)
         space = type(self.space).from_serialized_dict(self.space.to_serialized_dict())
         space.seed(OPTIMUM_SEED)
-        return pd.DataFrame([dict(c) for c in space.sample_configuration(OPTIMUM_SAMPLES)], columns=list(space.keys()))
-
-    def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d["model"] = self.surrogate.model
-        d["table"] = self.surrogate.table_name_
-        return d
+        # dict(c) per configuration: ConfigSpace's scalar conversion (its vectorized one rounds log-scale
+        # values differently in the last bit, which would move the optimum)
+        return pd.DataFrame([dict(c) for c in space.sample_configuration(OPTIMUM_SAMPLES)], columns=names)
 
 
 def _choices(hp: Any) -> list:
