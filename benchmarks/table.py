@@ -447,7 +447,8 @@ def read_table(path: str | Path, *, verify: bool = True) -> Table:
     except TableFormatError:
         _checksums()
         raise
-    except (pa.ArrowException, OSError, ValueError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 - a damaged file can make pyarrow or pandas raise anything (a flipped
+        # byte in the pandas metadata gives a TypeError on an unknown dtype); the checksums say which file
         _checksums()
         raise TableFormatError(f"{path}: cannot read table data ({type(e).__name__}: {e})") from None
     _checksums()

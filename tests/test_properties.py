@@ -122,3 +122,24 @@ def test_batch_rejects_what_query_rejects(synthetic_bench, cid, fid):
             b.query(cid, fidelity=fid)
         with pytest.raises(ValueError):
             b.query_batch(np.array([cid]), np.array([fid]))
+
+
+def test_any_exception_while_reading_a_damaged_file_is_a_table_format_error(tmp_path, monkeypatch):
+    """Found by the property above: a flipped byte in configs.parquet's pandas metadata ('int32' -> 'jnt32') made
+    pandas raise a TypeError. Whatever a parser raises on a damaged file, the reader answers with a
+    TableFormatError naming the file (from the checksums)."""
+    import benchmarks.table as table_mod
+    from benchmarks.synthetic import make_synthetic_table
+
+    path = make_synthetic_table(tmp_path / "t", n_configs=12, n_seeds=1, n_epochs=2)
+    f = path / CONFIGS
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 1
+    f.write_bytes(bytes(data))
+
+    def parser_fails(*a, **k):
+        raise TypeError("data type 'jnt32' not understood")
+
+    monkeypatch.setattr(table_mod, "_read_data", parser_fails)
+    with pytest.raises(TableFormatError, match=r"configs\.parquet: checksum mismatch"):
+        read_table(path)
