@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ["tables", "simulator", "optimizers", "training", "surrogates", "studies"]
+SCRIPTS = ["tables", "simulator", "optimizers", "scaling", "training", "surrogates", "studies"]
 
 
 def main(argv: list[str]) -> int:

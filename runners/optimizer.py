@@ -258,6 +258,7 @@ class ConfigSampler:
         #: per held configuration: the highest fidelity a trial of this run trains it to (-inf: never evaluated);
         #: a list, read per trial in plain Python (``reached_array`` gives it as an array)
         self.reached: list[float] = [-math.inf] * n
+        self._reached = np.full(n, -np.inf)  # the same numbers as an array, kept in step by note()
         self._free = list(range(n))  # never-evaluated configurations: the first _n_free entries
         self._pos = list(range(n))  # position of each configuration in _free
         self._n_free = n
@@ -302,6 +303,7 @@ class ConfigSampler:
             self.n_evaluated += 1
         if fidelity > old:
             self.reached[i] = fidelity
+            self._reached[i] = fidelity
             top = self.top_fidelity
             if top is not None and old < top <= fidelity:
                 self.n_at_top += 1
@@ -313,8 +315,8 @@ class ConfigSampler:
         return -math.inf if i is None else self.reached[i]
 
     def reached_array(self) -> np.ndarray:
-        """:attr:`reached` as a float array."""
-        return np.asarray(self.reached, dtype=float)
+        """:attr:`reached` as a float array (a copy)."""
+        return self._reached.copy()
 
     def unevaluated(self) -> list[int]:
         """Indices (ascending) of the held configurations no trial of this run has trained yet (finite samplers)."""
@@ -370,7 +372,7 @@ class ConfigSampler:
             k = min(n, nf)
             ids = [free[j] for j in rng.choice(nf, size=k, replace=False).tolist()] if k else []
             if k < n and fidelity is not None:
-                reached = self.reached_array()
+                reached = self._reached
                 rest = np.flatnonzero((reached > -np.inf) & (reached < fidelity))
                 if rest.size:
                     ids += rest[rng.choice(rest.size, size=min(n - k, rest.size), replace=False)].tolist()
@@ -421,25 +423,30 @@ class ConfigSampler:
         return dict(self.configurations[i])
 
     def _nearest_open(self, config: Mapping[str, Any], fidelity: float) -> int:
-        """The nearest held configuration with ``reached < fidelity``: k-d tree queries with growing k."""
+        """The nearest held configuration with ``reached < fidelity``: k-d tree queries with growing k.
+
+        Only the neighbours a query returns are checked (against the array of
+        :attr:`reached`), so a call costs O(k log n) for the k it needed, not
+        O(n): while a fraction p of the table is open, k is about 1 / p.
+        """
         assert self._encoder is not None
-        open_ = self.reached_array() < fidelity
-        if not open_.any():
-            raise TableExhausted(
-                f"every one of the {len(self)} configurations was already trained to fidelity {fidelity:g}"
-            )
+        reached = self._reached
         x = self._encoder.encode(config)
-        n = open_.size
+        n = reached.size
         k = 16
         while True:
             k = min(k, n)
+            if k == 0:
+                raise TableExhausted("the table holds no configuration")
             _, idx = self._tree.query(x, k=k)
             idx = np.atleast_1d(idx)
-            hit = np.flatnonzero(open_[idx])
+            hit = np.flatnonzero(reached[idx] < fidelity)
             if hit.size:
                 return int(idx[hit[0]])
-            if k == n:  # unreachable: open_ has a True entry
-                raise AssertionError("no open configuration found by a full k-d tree query")
+            if k == n:  # the full query found none: every configuration is trained that far
+                raise TableExhausted(
+                    f"every one of the {len(self)} configurations was already trained to fidelity {fidelity:g}"
+                )
             k *= 8
 
     def project_many(self, configs: Sequence[Mapping[str, Any]], fidelity: float | None = None) -> list[dict[str, Any]]:

@@ -13,8 +13,12 @@ The numbers are made so that results can be checked by hand:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+import math
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import ConfigSpace as CS
 import numpy as np
@@ -24,7 +28,13 @@ from benchmarks.protocol import Fidelity, Metric
 from benchmarks.table import write_table
 from benchmarks.tabular import TabularBenchmark
 
-__all__ = ["toy_space", "write_toy_table", "toy_benchmark", "fcnet_like_space", "lcbench_like_space", "write_standin_tables"]
+from .optimizer import ConfigSampler, Optimizer, TrialResult
+from .optimizers import OPTIMIZERS
+
+__all__ = [
+    "toy_space", "write_toy_table", "toy_benchmark", "fcnet_like_space", "lcbench_like_space", "write_standin_tables",
+    "time_ask_tell",
+]
 
 
 def toy_space() -> CS.ConfigurationSpace:
@@ -172,3 +182,107 @@ def write_standin_tables(root: str | Path, *, n_fcnet: int = 3, n_lcbench: int =
                 make_synthetic_table(path, n_configs=C, n_seeds=S, n_epochs=F, space=space(), seed=k, name=name)
             out.append({"name": name, "path": str(path)})
     return out
+
+
+# ---------------------------------------------------------------- cost per ask and tell at a growing history
+_UNITS_LOSS = {16: 0.3, 32: 0.1, 64: 0.0, 128: 0.05}
+_ACT_LOSS = {"relu": 0.0, "tanh": 0.1}
+
+
+def _synthetic_loss(config: Any, fidelity: float, trial_id: int) -> float:
+    """A smooth loss over :func:`toy_space` that falls with fidelity, plus a small per-trial jitter."""
+    return (
+        (math.log10(config["lr"]) + 2.0) ** 2 / 4 + 0.05 * abs(config["layers"] - 4) + _UNITS_LOSS[config["units"]]
+        + _ACT_LOSS[config["act"]] + 1.0 / fidelity + ((trial_id * 2654435761) % 1000) * 1e-7
+    )
+
+
+def time_ask_tell(
+    optimizer: str | Callable[..., Optimizer],
+    n_results: int,
+    checkpoints: Sequence[int] = (),
+    *,
+    block: int = 2048,
+    n_blocks: int = 5,
+    n_workers: int = 4,
+    seed: int = 0,
+    fidelities: Sequence[float] = tuple(float(f) for f in range(1, 82)),
+    **hyperparameters: Any,
+) -> dict[str, Any]:
+    """Drive an optimizer by ask and tell to ``n_results`` results; time its ask + tell at each checkpoint.
+
+    The optimizer (a name of :data:`~runners.optimizers.OPTIMIZERS` or a
+    factory) works on :func:`toy_space` with an unbounded sampler (no table to
+    exhaust, so a run can go to millions of results), fidelities 1..81 by
+    default (five rungs at eta = 3), and ``n_workers`` asynchronous workers as in
+    the simulator: a trial takes ``fidelity increment x (1 + layers / 8)``
+    simulated seconds, results are told in finishing order, idle workers ask
+    until the optimizer answers None. The loss is a smooth synthetic function
+    of the configuration and the fidelity. Nothing else runs in the loop, so
+    the times are the optimizer's own.
+
+    At each checkpoint h (results told so far), the next ``n_blocks`` blocks of
+    ``block`` results are timed (process CPU time of the ask and tell calls
+    alone); the median over blocks of the mean per result is reported, so a
+    block disturbed by the machine's other work, or by a garbage collection,
+    does not move it. The run goes on until every window is complete.
+
+    Returns ``{"n_results", "stop", "cpu_seconds", "wall_seconds", "times"}``;
+    ``times[h]`` is ``{"ask_tell", "ask", "tell"}`` in seconds per result.
+    """
+    space = toy_space()
+    factory = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
+    opt = factory(space=space, fidelity=Fidelity("epoch", tuple(float(f) for f in fidelities), unit="epochs"),
+                  objective=Metric("valid_loss", "minimize"), seed=seed, sampler=ConfigSampler(space),
+                  **hyperparameters)
+    cps = sorted(set(int(c) for c in checkpoints))
+    window = block * n_blocks
+    n_total = max([int(n_results)] + [c + window for c in cps])
+    clock = time.process_time
+    wall0, cpu0 = time.perf_counter(), clock()
+    heap: list[tuple[float, int, Any]] = []
+    reached: dict[int, float] = {}  # trial id -> fidelity it trained to (the start of its continuation)
+    pending = opt.pending
+    seq, now, told = 0, 0.0, 0
+    ask_s = tell_s = 0.0  # cumulative seconds inside ask and tell
+    #: results told -> checkpoints that take a mark (the cumulative seconds) there: h, h + block, ...
+    due: dict[int, list[int]] = {}
+    for c in cps:
+        for j in range(n_blocks + 1):
+            due.setdefault(c + j * block, []).append(c)
+    marks: dict[int, list[tuple[float, float]]] = {c: [] for c in cps}
+    stop = "n_results"
+    while told < n_total:
+        while len(pending) < n_workers:
+            a = clock()
+            trial = opt.ask()
+            ask_s += clock() - a
+            if trial is None:
+                break
+            start = 0.0 if trial.continues is None else reached.pop(trial.continues)
+            heapq.heappush(heap, (now + (trial.fidelity - start) * (1 + trial.config["layers"] / 8), seq, trial))
+            seq += 1
+        if not heap:
+            stop = "exhausted" if opt.exhausted else "done"
+            break
+        now, _, trial = heapq.heappop(heap)
+        reached[trial.trial_id] = trial.fidelity
+        loss = _synthetic_loss(trial.config, trial.fidelity, trial.trial_id)
+        result = TrialResult(trial, loss, loss, {}, 1.0, now)
+        a = clock()
+        opt.tell(trial, result)
+        tell_s += clock() - a
+        told += 1
+        if told in due:
+            for c in due.pop(told):
+                marks[c].append((ask_s, tell_s))
+    times: dict[int, dict[str, float]] = {}
+    for c, m in marks.items():
+        if len(m) < 2:
+            continue
+        asks = [(b[0] - a[0]) / block for a, b in zip(m, m[1:])]
+        tells = [(b[1] - a[1]) / block for a, b in zip(m, m[1:])]
+        both = [x + y for x, y in zip(asks, tells)]
+        times[c] = {"ask_tell": float(np.median(both)), "ask": float(np.median(asks)), "tell": float(np.median(tells))}
+    return {"n_results": told, "stop": stop, "cpu_seconds": clock() - cpu0,
+            "wall_seconds": time.perf_counter() - wall0, "times": times}

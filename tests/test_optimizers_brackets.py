@@ -144,3 +144,74 @@ def test_asha_looks_from_the_top_rung_down():
     k, e = rungs.next_promotion()
     assert k == 0 and e.trial is bottom[0]
     assert rungs.n_top(0) == 3
+
+
+class _ScanAshaRungs:
+    """ASHA's rule as it was written before the heaps: sorted rungs, a scan of each rung's top per ask."""
+
+    def __init__(self, fidelities, eta):
+        self.fidelities, self.eta = tuple(fidelities), float(eta)
+        self.rungs = [[] for _ in self.fidelities]
+        self.promoted = [set() for _ in self.fidelities]
+        self._order = 0
+
+    def record(self, rung, trial, loss):
+        import bisect
+
+        from runners.optimizers.brackets import Entry
+
+        bisect.insort(self.rungs[rung], Entry(loss, self._order, trial), key=lambda x: x.key)
+        self._order += 1
+
+    def n_top(self, rung):
+        return math.floor(len(self.rungs[rung]) / self.eta + 1e-9)
+
+    def next_promotion(self):
+        for k in range(len(self.fidelities) - 2, -1, -1):
+            for e in self.rungs[k][: self.n_top(k)]:
+                if e.trial.trial_id not in self.promoted[k]:
+                    return k, e
+        return None
+
+    def mark_promoted(self, rung, entry):
+        self.promoted[rung].add(entry.trial.trial_id)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("eta", [2, 3, 2.5])
+def test_asha_heaps_choose_exactly_what_the_sorted_scan_chose(seed, eta):
+    """The heap-based rule (O(log n) per record and ask) returns the same (rung, entry) as a scan of the
+    sorted rungs at every step, with ties (few distinct losses), infinite (diverged) losses, promotions
+    of entries the rule did not pick, and results arriving in any rung order."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    fids = (1, 3, 9, 27)
+    new, old = AshaRungs(fids, eta), _ScanAshaRungs(fids, eta)
+    hb = make(Hyperband, fidelities=(1, 3, 9, 27))  # only used to make trials
+    recorded: list[tuple[int, object]] = []
+    for step in range(3000):
+        u = rng.random()
+        if u < 0.55 or not recorded:
+            k = int(rng.choice(len(fids) - 1, p=[0.6, 0.3, 0.1]))
+            t = hb.new_trial({"x": step}, fids[k])
+            loss = math.inf if rng.random() < 0.05 else float(rng.integers(0, 20)) / 4
+            new.record(k, t, loss)
+            old.record(k, t, loss)
+            recorded.append((k, t))
+        elif u < 0.97:
+            a, b = new.next_promotion(), old.next_promotion()
+            assert (a is None) == (b is None), step
+            if a is not None:
+                assert a[0] == b[0] and a[1].trial is b[1].trial and a[1].key == b[1].key, step
+                new.mark_promoted(*a)
+                old.mark_promoted(*b)
+        else:  # a promotion the rule did not choose (an entry anywhere in its rung)
+            k, t = recorded[int(rng.integers(len(recorded)))]
+            e = next(x for x in old.rungs[k] if x.trial is t)
+            new.mark_promoted(k, e)
+            old.mark_promoted(k, e)
+        if step % 500 == 0:
+            for k in range(len(fids)):
+                assert new.n_top(k) == old.n_top(k)
+                assert [e.trial for e in new.ranked(k)] == [e.trial for e in old.rungs[k]]

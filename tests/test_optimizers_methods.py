@@ -114,6 +114,117 @@ def test_bohb_on_a_table_proposes_held_configurations(tmp_path):
     assert run.events["config_id"].notna().all()  # every evaluated configuration is in the table
 
 
+@pytest.mark.parametrize("n", [1, 9, 300, 40_000])
+def test_kde_pdf_by_dimension_and_in_chunks_is_bit_identical_to_the_full_array(n, monkeypatch):
+    """The density computed a dimension at a time (and in chunks of queries) equals, bit for bit, the
+    product over the (m, n, d) array of kernel values, so BOHB's proposals did not change."""
+    from runners.optimizers import kde
+
+    rng = np.random.default_rng(n)
+    levels = np.array([0, 3, 0, 2, 0])
+    data = rng.random((n, levels.size))
+    query = rng.random((64, levels.size))
+    for j in np.flatnonzero(levels):
+        data[:, j] = rng.integers(0, levels[j], n)
+        query[:, j] = rng.integers(0, levels[j], 64)
+    k = KDE(data, levels)
+    ref = k._pdf_reference(query)
+    assert np.array_equal(k.pdf(query), ref)
+    monkeypatch.setattr(kde, "PDF_CHUNK", 7 * data.size)  # chunks of 7 queries
+    assert np.array_equal(k.pdf(query), ref)
+
+
+class _EagerKDEModel(KDEModel):
+    """BOHB's model as first written: refitted at every result of the modelled budget (hpbandster's
+    schedule), with the published imputation loop; the reference the deferred fit must equal."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eager: dict[float, tuple[KDE, KDE]] = {}
+
+    def observe(self, config, budget, loss, rng):
+        loss = loss if np.isfinite(loss) else np.inf
+        xs, ys = self.observations.setdefault(budget, ([], []))
+        xs.append(self.vspace.encode([config], mode="index")[0])
+        ys.append(loss)
+        if self.eager and max(self.eager) > budget:
+            return
+        n = len(xs)
+        if n < self.min_points_in_model:
+            return
+        n_good = max(self.min_points_in_model, (self.top_n_percent * n) // 100)
+        n_bad = max(self.min_points_in_model, ((100 - self.top_n_percent) * n) // 100)
+        order = np.argsort(np.asarray(ys), kind="stable")
+        data = np.asarray(xs)
+        good = self._impute_loop(data[order[:n_good]], rng)
+        bad = self._impute_loop(data[order[n_good : n_good + n_bad]], rng)
+        d = self.vspace.dim
+        if good.shape[0] <= d or bad.shape[0] <= d:
+            return
+        self.eager[budget] = (KDE(good, self.vspace.categorical_levels, self.min_bandwidth),
+                              KDE(bad, self.vspace.categorical_levels, self.min_bandwidth))
+
+    def _impute_loop(self, array, rng):
+        if not np.isnan(array).any():
+            return array
+        out = array.copy()
+        for i in range(out.shape[0]):
+            for j in np.flatnonzero(np.isnan(out[i])):
+                valid = np.flatnonzero(~np.isnan(array[:, j]))
+                if valid.size:
+                    out[i, j] = array[rng.choice(valid), j]
+                elif self.vspace.categorical_levels[j] > 0:
+                    out[i, j] = rng.integers(self.vspace.categorical_levels[j])
+                else:
+                    out[i, j] = rng.random()
+        return out
+
+    @property
+    def fitted_on(self):  # what propose and model_budget read: the eagerly fitted models
+        return {b: 0 for b in getattr(self, "eager", {})}
+
+    @fitted_on.setter
+    def fitted_on(self, value):
+        pass
+
+    def model(self, budget):
+        return self.eager[budget]
+
+
+def conditional_space() -> CS.ConfigurationSpace:
+    space = bowl_space()
+    opt = CS.CategoricalHyperparameter("opt", ["adam", "sgd"])
+    mom = CS.UniformFloatHyperparameter("momentum", 0.0, 0.99)
+    space.add([opt, mom])
+    space.add(CS.EqualsCondition(mom, opt, "sgd"))
+    return space
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bohb_deferred_fit_proposes_exactly_what_refitting_at_every_result_proposed(conditional, seed):
+    """The model fitted when a proposal needs it (cached until new observations of its budget) gives the
+    same proposals and leaves the random stream where refitting at every result left it; on a
+    conditional space (imputation draws from the stream) it refits at every result, as before."""
+    space = conditional_space() if conditional else bowl_space()
+    vs = VectorSpace(space)
+    rngs = [np.random.default_rng(seed), np.random.default_rng(seed)]
+    models = [KDEModel(vs, random_fraction=0.2), _EagerKDEModel(vs, random_fraction=0.2)]
+    draw = np.random.default_rng(100 + seed)
+    configs = [dict(c) for c in space.sample_configuration(600)]
+    budgets = (1.0, 3.0, 9.0)
+    for step, c in enumerate(configs):
+        b = budgets[int(draw.choice(3, p=[0.6, 0.3, 0.1]))]
+        loss = np.inf if draw.random() < 0.03 else bowl(c) + b / 10
+        for m, r in zip(models, rngs):
+            m.observe(c, b, loss, r)
+        if step % 3 == 0:
+            a, e = (m.propose(r) for m, r in zip(models, rngs))
+            assert a == e, step
+            assert rngs[0].bit_generator.state == rngs[1].bit_generator.state, step
+    assert models[0].model_budget == models[1].model_budget == 9.0
+
+
 # ---------------------------------------------------------------- DEHB
 def test_rand1_mutant_is_r1_plus_f_times_r2_minus_r3():
     pool = np.array([[0.1, 0.2], [0.5, 0.9], [0.3, 0.0]])

@@ -75,60 +75,138 @@ class KDEModel:
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
         self.observations: dict[float, tuple[list[np.ndarray], list[float]]] = {}
-        self.models: dict[float, tuple[KDE, KDE]] = {}
+        #: budget -> how many of its observations (the first ones) its current model is fitted on
+        self.fitted_on: dict[float, int] = {}
+        self._fits: dict[float, tuple[int, tuple[KDE, KDE]]] = {}  # budget -> (n, the KDE pair fitted on n)
+        self._arrays: dict[float, tuple[np.ndarray, np.ndarray, int]] = {}  # budget -> (X, y, rows filled)
+        self._has_nan: set[float] = set()  # budgets with an inactive (NaN) value among their observations
 
     @property
     def model_budget(self) -> float | None:
         """The largest budget that has a fitted model (None: no model yet)."""
-        return max(self.models) if self.models else None
+        return max(self.fitted_on) if self.fitted_on else None
+
+    @property
+    def models(self) -> dict[float, tuple[KDE, KDE]]:
+        """budget -> (good KDE, bad KDE), every budget that has a model (fitted now where it is not yet)."""
+        return {b: self.model(b) for b in self.fitted_on}
+
+    def _sizes(self, n: int) -> tuple[int, int]:
+        """(n_good, n_bad) at a budget with ``n`` results."""
+        return (
+            max(self.min_points_in_model, (self.top_n_percent * n) // 100),
+            max(self.min_points_in_model, ((100 - self.top_n_percent) * n) // 100),
+        )
 
     def observe(self, config: dict[str, Any], budget: float, loss: float, rng: np.random.Generator) -> None:
-        """Add a result; refit the KDEs of ``budget`` if it is at least the largest modelled budget."""
+        """Add a result; refit the KDEs of ``budget`` if it is at least the largest modelled budget.
+
+        hpbandster refits at every such result. The fit here is deferred to the
+        first proposal that uses it (:meth:`model`), which fits on the same
+        observations, so a result costs O(1) and a budget is fitted at most once
+        per proposal. One exception keeps the random stream: a budget whose
+        observations hold an inactive (NaN) value is refitted here at once, as
+        its fit imputes those values with draws from ``rng`` (hpbandster's rule).
+        """
         loss = loss if np.isfinite(loss) else np.inf
         xs, ys = self.observations.setdefault(budget, ([], []))
-        xs.append(self.vspace.encode([config], mode="index")[0])
+        x = self.vspace.encode([config], mode="index")[0]
+        xs.append(x)
         ys.append(loss)
+        if budget not in self._has_nan and np.isnan(x).any():
+            self._has_nan.add(budget)
         mb = self.model_budget
         if mb is not None and mb > budget:
             return
         n = len(xs)
         if n < self.min_points_in_model:
             return
-        n_good = max(self.min_points_in_model, (self.top_n_percent * n) // 100)
-        n_bad = max(self.min_points_in_model, ((100 - self.top_n_percent) * n) // 100)
-        order = np.argsort(np.asarray(ys), kind="stable")
-        data = np.asarray(xs)
-        good = self._impute(data[order[:n_good]], rng)
-        bad = self._impute(data[order[n_good : n_good + n_bad]], rng)
+        n_good, n_bad = self._sizes(n)
         d = self.vspace.dim
-        if good.shape[0] <= d or bad.shape[0] <= d:
+        if budget in self._has_nan:  # imputation draws from rng: fit now, as hpbandster does
+            order = np.argsort(np.asarray(ys), kind="stable")
+            data = np.asarray(xs)
+            good = self._impute(data[order[:n_good]], rng)
+            bad = self._impute(data[order[n_good : n_good + n_bad]], rng)
+            if good.shape[0] <= d or bad.shape[0] <= d:
+                return
+            self.fitted_on[budget] = n
+            self._fits[budget] = (n, self._kdes(good, bad))
             return
-        self.models[budget] = (
+        # the row counts of the good and bad sets do not depend on the data: decide now, fit when used
+        if min(n_good, n) <= d or max(0, min(n, n_good + n_bad) - n_good) <= d:
+            return
+        self.fitted_on[budget] = n
+
+    def _kdes(self, good: np.ndarray, bad: np.ndarray) -> tuple[KDE, KDE]:
+        return (
             KDE(good, self.vspace.categorical_levels, self.min_bandwidth),
             KDE(bad, self.vspace.categorical_levels, self.min_bandwidth),
         )
 
+    def model(self, budget: float) -> tuple[KDE, KDE]:
+        """(good KDE, bad KDE) of ``budget``, fitted on its first ``fitted_on[budget]`` observations.
+
+        Cached: refitted only when observations that the model takes in arrived
+        since the last fit. A fit costs O(n log n) in the budget's n observations
+        (the ranking) and O(n d) (the KDEs), as in hpbandster.
+        """
+        n = self.fitted_on[budget]
+        hit = self._fits.get(budget)
+        if hit is not None and hit[0] == n:
+            return hit[1]
+        xs, ys = self.observations[budget]
+        # the observations as arrays, grown by doubling: each observation is copied O(1) times
+        X, y, filled = self._arrays.get(budget, (np.empty((0, self.vspace.dim)), np.empty(0), 0))
+        if X.shape[0] < n:
+            cap = max(n, 2 * X.shape[0], 64)
+            X2, y2 = np.empty((cap, self.vspace.dim), dtype=X.dtype), np.empty(cap)
+            X2[:filled], y2[:filled] = X[:filled], y[:filled]
+            X, y = X2, y2
+        if filled < n:
+            X[filled:n] = xs[filled:n]
+            y[filled:n] = ys[filled:n]
+            filled = n
+        self._arrays[budget] = (X, y, filled)
+        n_good, n_bad = self._sizes(n)
+        order = np.argsort(y[:n], kind="stable")
+        # no inactive value among these n observations (a budget's first one makes observe fit it at once):
+        # nothing to impute, so no draws from the rng
+        kdes = self._kdes(X[order[:n_good]], X[order[n_good : n_good + n_bad]])
+        self._fits[budget] = (n, kdes)
+        return kdes
+
     def _impute(self, array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Fill inactive (NaN) values from a random row where that dimension is active (hpbandster's rule)."""
-        if not np.isnan(array).any():
+        """Fill inactive (NaN) values from a random row where that dimension is active (hpbandster's rule).
+
+        Cells are filled row by row, dimensions in order within a row, one draw each (the order of the
+        draws is the published rule's); the rows a dimension can be drawn from are found once per
+        dimension, so a call costs O(n d) plus one draw per inactive value.
+        """
+        nan = np.isnan(array)
+        if not nan.any():
             return array
         out = array.copy()
-        for i in range(out.shape[0]):
-            for j in np.flatnonzero(np.isnan(out[i])):
-                valid = np.flatnonzero(~np.isnan(array[:, j]))
-                if valid.size:
-                    out[i, j] = array[rng.choice(valid), j]
-                elif self.vspace.categorical_levels[j] > 0:
-                    out[i, j] = rng.integers(self.vspace.categorical_levels[j])
-                else:
-                    out[i, j] = rng.random()
+        levels = self.vspace.categorical_levels
+        valid: dict[int, np.ndarray] = {}
+        rows, cols = np.nonzero(nan)  # row-major: the order of the published loop
+        for i, j in zip(rows.tolist(), cols.tolist()):
+            v = valid.get(j)
+            if v is None:
+                v = valid[j] = np.flatnonzero(~nan[:, j])
+            if v.size:
+                out[i, j] = array[rng.choice(v), j]
+            elif levels[j] > 0:
+                out[i, j] = rng.integers(levels[j])
+            else:
+                out[i, j] = rng.random()
         return out
 
     def propose(self, rng: np.random.Generator) -> dict[str, Any] | None:
         """A model-based configuration, or None when the caller should sample at random."""
-        if not self.models or rng.random() < self.random_fraction:
+        if not self.fitted_on or rng.random() < self.random_fraction:
             return None
-        good, bad = self.models[max(self.models)]
+        good, bad = self.model(max(self.fitted_on))
         m = self.num_samples
         idx = rng.integers(0, good.data.shape[0], size=m)
         centers = good.data[idx]

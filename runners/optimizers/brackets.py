@@ -22,7 +22,7 @@ results arrived, so every decision is deterministic.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -266,6 +266,15 @@ class AshaRungs:
     configuration in the best ``floor(|rung| / eta)`` of its rung that was not
     promoted yet; None means "start a new configuration at the bottom rung".
     It never waits for a rung to fill.
+
+    Cost: O(log n) per :meth:`record` and amortized per :meth:`next_promotion`
+    (n: the results in a rung), with no scan of a rung. Each rung is split into
+    its best ``floor(|rung| / eta)`` entries (a max-heap) and the others (a
+    min-heap), and keeps a min-heap of its entries not yet promoted. The first
+    not-promoted entry of the rung's top in rank order is the best not-promoted
+    entry of the whole rung when that one is in the top, and there is none
+    otherwise (everything ranked before it was promoted): the same entry a scan
+    of the ranked top would find, ties broken by arrival as before.
     """
 
     def __init__(self, fidelities: Sequence[float], eta: float) -> None:
@@ -273,25 +282,56 @@ class AshaRungs:
         if not self.fidelities:
             raise ValueError("ASHA needs at least one rung")
         self.eta = check_eta(eta)
-        self.rungs: list[list[Entry]] = [[] for _ in self.fidelities]  # kept sorted by (loss, order)
-        self.promoted: list[set[int]] = [set() for _ in self.fidelities]
+        n = len(self.fidelities)
+        self.promoted: list[set[int]] = [set() for _ in range(n)]
+        self._size = [0] * n
+        #: per rung: its best n_top entries as a max-heap of (-loss, -order, entry)
+        self._top: list[list[tuple[float, int, Entry]]] = [[] for _ in range(n)]
+        #: per rung: the other entries as a min-heap of (loss, order, entry)
+        self._rest: list[list[tuple[float, int, Entry]]] = [[] for _ in range(n)]
+        #: per rung: the entries not promoted yet (promoted ones leave lazily) as a min-heap of (loss, order, entry)
+        self._open: list[list[tuple[float, int, Entry]]] = [[] for _ in range(n)]
         self._order = 0
 
     def record(self, rung: int, trial: Trial, loss: float) -> None:
-        e = Entry(loss, self._order, trial)
-        self._order += 1
-        bisect.insort(self.rungs[rung], e, key=lambda x: x.key)
+        order = self._order
+        e = Entry(loss, order, trial)
+        self._order = order + 1
+        self._size[rung] += 1
+        top, rest = self._top[rung], self._rest[rung]
+        if top and (loss, order) < (-top[0][0], -top[0][1]):
+            heapq.heappush(top, (-loss, -order, e))
+        else:
+            heapq.heappush(rest, (loss, order, e))
+        want = self.n_top(rung)
+        while len(top) > want:
+            _, _, m = heapq.heappop(top)
+            heapq.heappush(rest, (m.loss, m.order, m))
+        while len(top) < want and rest:
+            _, _, m = heapq.heappop(rest)
+            heapq.heappush(top, (-m.loss, -m.order, m))
+        heapq.heappush(self._open[rung], (loss, order, e))
 
     def n_top(self, rung: int) -> int:
         """``floor(|rung| / eta)``: how many of a rung's configurations may be promoted."""
-        return math.floor(len(self.rungs[rung]) / self.eta + 1e-9)
+        return math.floor(self._size[rung] / self.eta + 1e-9)
+
+    def ranked(self, rung: int) -> list[Entry]:
+        """Every entry of ``rung``, best first (ties: earlier result first); O(n log n), for inspection."""
+        return sorted((t[2] for t in self._top[rung] + self._rest[rung]), key=lambda e: e.key)
 
     def next_promotion(self) -> tuple[int, Entry] | None:
         """(rung, entry) of the configuration to promote to rung + 1, or None."""
         for k in range(len(self.fidelities) - 2, -1, -1):
-            done = self.promoted[k]
-            for e in self.rungs[k][: self.n_top(k)]:
-                if e.trial.trial_id not in done:
+            top = self._top[k]
+            if not top:
+                continue
+            done, open_ = self.promoted[k], self._open[k]
+            while open_ and open_[0][2].trial.trial_id in done:
+                heapq.heappop(open_)
+            if open_:
+                loss, order, e = open_[0]
+                if (loss, order) <= (-top[0][0], -top[0][1]):
                     return k, e
         return None
 

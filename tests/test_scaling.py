@@ -1,0 +1,72 @@
+"""Every built-in optimizer's cost per ask and tell stays flat as its history grows.
+
+The optimizers are driven by ask and tell (:func:`runners.testing.time_ask_tell`:
+4 workers, a synthetic loss, fidelities 1..81, an unbounded sampler) and their
+own CPU time per result is the median over blocks of 2,048 results after each
+checkpoint. Growth is asserted, not speed: the time per result at a large
+history must stay within a small factor of the time at 1,000 results (an
+O(log n) cost grows by about 2x from 1k to 1M; a scan of the history by
+1,000x). The slow tests run to 1,000,000 results (``make test-slow``; a few
+minutes on a 2-core machine); ``python -m perf scaling`` prints the numbers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from runners.testing import time_ask_tell
+
+#: the time per result at the large history over the time at 1,000 results must stay below this
+GROWTH = 3.0
+
+
+def _growth(times: dict, key: str, at: int, base: int = 1_000) -> float:
+    return times[at][key] / times[base][key]
+
+
+def test_time_ask_tell_runs_to_its_checkpoints_and_times_each_window():
+    run = time_ask_tell("hyperband", 1_500, [200, 700], block=128, n_blocks=3)
+    assert run["n_results"] == 1_500 and run["stop"] == "n_results"
+    assert sorted(run["times"]) == [200, 700]
+    for t in run["times"].values():
+        assert t["ask"] > 0 and t["tell"] > 0 and t["ask_tell"] > 0
+    done = time_ask_tell("sh", 10_000, [], max_brackets=2)  # the optimizer ends the run
+    assert done["stop"] == "done" and done["n_results"] < 10_000
+
+
+def test_asha_cost_does_not_grow_with_its_rungs():
+    """A quick guard: ASHA scanned each rung's top on every ask (about 30x slower at 30,000 results than
+    at 1,000 before its rungs were kept in heaps)."""
+    run = time_ask_tell("asha", 0, [1_000, 30_000], block=1_024, n_blocks=3)
+    assert _growth(run["times"], "ask_tell", 30_000) < GROWTH + 1, run["times"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["rs", "sh", "hyperband", "asha", "topk"])
+def test_a_million_results_at_a_flat_cost_per_result(name):
+    """Random search and the successive-halving family run to 1,000,000 results; the cost of a result
+    there is within GROWTH of its cost at 1,000."""
+    run = time_ask_tell(name, 1_000_000, [1_000, 1_000_000])
+    assert run["stop"] == "n_results" and run["n_results"] >= 1_000_000
+    assert _growth(run["times"], "ask_tell", 1_000_000) < GROWTH, run["times"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["re", "dehb"])
+def test_evolutionary_methods_at_100x_history_at_a_flat_cost(name):
+    """Regularized evolution (a bounded population) and DEHB (bounded subpopulations) at 100,000 results
+    cost what they cost at 1,000 (within GROWTH); ``python -m perf scaling`` runs them to 1,000,000."""
+    run = time_ask_tell(name, 0, [1_000, 100_000])
+    assert _growth(run["times"], "ask_tell", 100_000) < GROWTH, run["times"]
+
+
+@pytest.mark.slow
+def test_bohb_tell_is_flat_and_its_ask_grows_at_most_linearly():
+    """BOHB's model-based proposal evaluates its KDEs over every result of the modelled budget, as the
+    published method does: linear in that number by design. A result costs O(1) (the refit is deferred to
+    the proposal that needs it); at 10x the history an ask costs at most about 10x (not 100x: no refit
+    over every result on every tell, no quadratic imputation)."""
+    run = time_ask_tell("bohb", 0, [1_000, 10_000])
+    t = run["times"]
+    assert _growth(t, "tell", 10_000) < GROWTH, t
+    assert _growth(t, "ask", 10_000) < 10 * 1.5, t
