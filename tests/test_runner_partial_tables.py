@@ -134,6 +134,31 @@ def test_projection_with_fidelity_skips_trained_configurations(synthetic_bench):
         s.project(c0, 10.0)
 
 
+@pytest.mark.parametrize("bench_name", ["synthetic_bench", "grid_bench"])
+def test_nearest_open_is_the_first_open_configuration_of_the_full_tree_order(bench_name, request):
+    """The projection onto a configuration not yet trained to a fidelity checks only the neighbours its
+    queries return; it picks what the first open entry of a query over the whole table picks (ties of an
+    exhaustive grid included), however much of the table is trained."""
+    bench = request.getfixturevalue(bench_name)
+    s = ConfigSampler.for_benchmark(bench)
+    s.reset(10.0)
+    rng = np.random.default_rng(0)
+    n = len(s)
+    s.project(bench.config(0))  # builds the k-d tree
+    for c in (bench.config(i) for i in rng.permutation(n)):
+        for f in (2.0, 5.0, 10.0):
+            open_ = np.asarray(s.reached) < f
+            if not open_.any():
+                with pytest.raises(TableExhausted):
+                    s.project(c, f)
+                continue
+            _, order = s._tree.query(s._encoder.encode(c), k=n)
+            expected = s.configurations[int(np.atleast_1d(order)[np.flatnonzero(open_[np.atleast_1d(order)])[0]])]
+            assert s.project(c, f) == expected
+        s.note(c, float(rng.choice([2.0, 5.0, 10.0])))
+    assert np.array_equal(s.reached_array(), np.asarray(s.reached))
+
+
 def test_continuations_are_never_repeats(synthetic_bench):
     run = simulate(synthetic_bench, OPTIMIZERS["hyperband"], seed=1, n_workers=2, budget=Budget("evaluations", 12))
     ev = run.events
