@@ -30,7 +30,7 @@ help:
 	@echo "make test-docs         run every command of README.md, docs/ and data/README.md with small budgets (minutes)"
 	@echo "make perf              print performance against baselines measured in the same run (every section)"
 	@echo "make perf-quick        every section in its quick mode (smaller sizes, one repetition: a smoke test)"
-	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies: one section"
+	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies, make perf-scaling: one section"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
 	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
 	@echo "make lint              ruff check; make format: ruff format"
@@ -70,8 +70,8 @@ perf: setup $(VENV)/.installed-perf
 perf-quick: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf --quick
 
-PERF_TARGETS := perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies
-perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies: setup $(VENV)/.installed-perf
+PERF_TARGETS := perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling
+perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf $(patsubst perf-%,%,$@)
 
 $(VENV)/.installed-perf: $(STAMP)
