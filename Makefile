@@ -33,7 +33,7 @@ help:
 	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies, make perf-scaling: one section"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
 	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
-	@echo "make lint              ruff check; make format: ruff format"
+	@echo "make lint              ruff check and ruff format --check; make format: ruff format"
 	@echo "make clean-venv        remove .venv"
 
 setup: $(STAMP)
@@ -88,6 +88,7 @@ tables: setup
 
 lint: setup
 	$(BIN)/ruff check benchmarks surrogates data runners tests perf
+	$(BIN)/ruff format --check benchmarks surrogates data runners tests perf
 
 format: setup
 	$(BIN)/ruff format benchmarks surrogates data runners tests perf

@@ -20,7 +20,25 @@ from .table import Table, read_table, write_table
 from .tabular import TabularBenchmark
 
 __all__ = [
-    "CATALOG", "BatchResult", "Benchmark", "ConfigError", "Curve", "CurveBenchError", "Fidelity", "FidelityError",
-    "Metric", "MetricError", "Result", "SeedError", "Table", "TableFormatError", "TabularBenchmark",
-    "UnknownBenchmarkError", "is_available", "load", "names", "read_table", "write_table",
+    "CATALOG",
+    "BatchResult",
+    "Benchmark",
+    "ConfigError",
+    "Curve",
+    "CurveBenchError",
+    "Fidelity",
+    "FidelityError",
+    "Metric",
+    "MetricError",
+    "Result",
+    "SeedError",
+    "Table",
+    "TableFormatError",
+    "TabularBenchmark",
+    "UnknownBenchmarkError",
+    "is_available",
+    "load",
+    "names",
+    "read_table",
+    "write_table",
 ]

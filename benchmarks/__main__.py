@@ -15,7 +15,9 @@ def _list(kind: str | None, as_json: bool) -> int:
     from tqdm.auto import tqdm
 
     rows = []
-    for name in tqdm(catalog.names(kind), desc="loading catalog", leave=False, disable=as_json or not sys.stderr.isatty()):
+    for name in tqdm(
+        catalog.names(kind), desc="loading catalog", leave=False, disable=as_json or not sys.stderr.isatty()
+    ):
         e = catalog.entry(name)
         ok, why = catalog.is_available(name)
         row = {"name": name, "kind": e.kind}
@@ -42,7 +44,11 @@ def _list(kind: str | None, as_json: bool) -> int:
     print("  ".join(c.ljust(width.get(c, 0)) for c in cols))
     for r in rows:
         if "status" in r:
-            print("  ".join([r["name"].ljust(width["name"]), r["kind"].ljust(width["kind"]), f"({r['status']})"]))
+            print(
+                "  ".join(
+                    [r["name"].ljust(width["name"]), r["kind"].ljust(width["kind"]), f"({r['status']})"]
+                )
+            )
         else:
             print("  ".join(str(r.get(c, "")).ljust(width.get(c, 0)) for c in cols))
     return 0
@@ -61,8 +67,10 @@ def _show(name: str, as_json: bool) -> int:
     if d.get("description"):
         print(f"  {d['description']}")
     print(f"\nfidelity   {d['fidelity']}")
-    print(f"configs    {d['n_configs'] if d['n_configs'] is not None else 'any in the space'}"
-          + (" (every configuration of the space)" if d.get("exhaustive") else ""))
+    print(
+        f"configs    {d['n_configs'] if d['n_configs'] is not None else 'any in the space'}"
+        + (" (every configuration of the space)" if d.get("exhaustive") else "")
+    )
     print(f"seeds      {d['seeds']}  (seed=None means {b.default_seed})")
     print(f"objective  {b.objective} ({b.objective_metric.direction}); test: {b.test_objective}")
     print("\nsearch space")
@@ -70,7 +78,9 @@ def _show(name: str, as_json: bool) -> int:
         print(f"  {n:<22} {s}")
     print("\nmetrics")
     for m in b.metrics.values():
-        print(f"  {m.name:<26} {m.direction:<9} [{m.lower:g}, {m.upper:g}] {m.unit:<3} optimum {d['optimum'][m.name]:.6g}  {m.description}")
+        print(
+            f"  {m.name:<26} {m.direction:<9} [{m.lower:g}, {m.upper:g}] {m.unit:<3} optimum {d['optimum'][m.name]:.6g}  {m.description}"
+        )
     print("\nprovenance")
     for k, v in d["provenance"].items():
         print(f"  {k:<16} {v}")
@@ -95,16 +105,24 @@ def _verify(target: str, expect: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="The CurveBench benchmark catalog.")
     sub = p.add_subparsers(dest="cmd", required=True)
-    pl = sub.add_parser("list", help="every benchmark with its fidelity range, configurations, seeds and metrics")
+    pl = sub.add_parser(
+        "list", help="every benchmark with its fidelity range, configurations, seeds and metrics"
+    )
     pl.add_argument("--kind", choices=["table", "published", "surrogate"])
     pl.add_argument("--json", action="store_true")
     ps = sub.add_parser("show", help="one benchmark's space, metrics, provenance and optimum")
     ps.add_argument("name")
     ps.add_argument("--json", action="store_true")
-    sub.add_parser("import", help="convert every published table into the cache now (otherwise done on first use)")
-    pv = sub.add_parser("verify", help="validate a catalog benchmark or a table/surrogate folder and print its checksum")
+    sub.add_parser(
+        "import", help="convert every published table into the cache now (otherwise done on first use)"
+    )
+    pv = sub.add_parser(
+        "verify", help="validate a catalog benchmark or a table/surrogate folder and print its checksum"
+    )
     pv.add_argument("target", help="a catalog name or the path of a table or surrogate folder")
-    pv.add_argument("--expect", help="the checksum it must have (e.g. published beside a download); exit 1 if not")
+    pv.add_argument(
+        "--expect", help="the checksum it must have (e.g. published beside a download); exit 1 if not"
+    )
     args = p.parse_args(argv)
     try:
         if args.cmd == "list":

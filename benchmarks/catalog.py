@@ -78,22 +78,31 @@ CATALOG: dict[str, Entry] = {
     **{name: _shipped(name, summary) for name, summary in SHIPPED_TABLES},
     **{
         f"pub-fcnet-{short}": _published(
-            f"pub-fcnet-{short}", "benchmarks.importers:load", f"{summary} (published, final epoch only)",
-            source="hpolib", dataset=ds,
+            f"pub-fcnet-{short}",
+            "benchmarks.importers:load",
+            f"{summary} (published, final epoch only)",
+            source="hpolib",
+            dataset=ds,
         )
         for short, (ds, summary) in _FCNET.items()
     },
     **{
         f"pub-hpobench-mlp-{ds}": _published(
-            f"pub-hpobench-mlp-{ds}", "benchmarks.importers:load",
-            f"HPOBench tabular MLP on {ds} (published, final budget only)", source="hpobench", dataset=ds,
+            f"pub-hpobench-mlp-{ds}",
+            "benchmarks.importers:load",
+            f"HPOBench tabular MLP on {ds} (published, final budget only)",
+            source="hpobench",
+            dataset=ds,
         )
         for ds in _HPOBENCH_ML
     },
     **{
         f"pub-nb201-{ds}": _published(
-            f"pub-nb201-{ds}", "benchmarks.importers:load",
-            f"NAS-Bench-201 on {ds} (published, 200 epochs only)", source="nasbench201", dataset=ds,
+            f"pub-nb201-{ds}",
+            "benchmarks.importers:load",
+            f"NAS-Bench-201 on {ds} (published, 200 epochs only)",
+            source="nasbench201",
+            dataset=ds,
         )
         for ds in _NB201
     },

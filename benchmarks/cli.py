@@ -61,8 +61,10 @@ def hint(key: str, allowed: Sequence[str]) -> str:
 def unknown_key_message(key: str, allowed: Sequence[str], what: str, source: str = "") -> str:
     """``<source>: unknown key 'k' in <what>. Did you mean 'x'? Allowed: a, b, c`` (one line)."""
     where = f"{source}: " if source else ""
-    return (f"{where}unknown key {str(key)!r} in {what}.{hint(str(key), allowed)} "
-            f"Allowed: {', '.join(map(str, allowed)) or '(none)'}")
+    return (
+        f"{where}unknown key {str(key)!r} in {what}.{hint(str(key), allowed)} "
+        f"Allowed: {', '.join(map(str, allowed)) or '(none)'}"
+    )
 
 
 # ---------------------------------------------------------------- schemas
@@ -89,8 +91,9 @@ def field_schema(tp: Any) -> Any:
     return None
 
 
-def check_key(key: str, schema: type, *, what: str, source: str = "",
-              error: type[Exception] = UnknownKeyError) -> tuple[list[str], list[str]]:
+def check_key(
+    key: str, schema: type, *, what: str, source: str = "", error: type[Exception] = UnknownKeyError
+) -> tuple[list[str], list[str]]:
     """Walk the dotted ``key`` through ``schema``: every part must be a field of its level.
 
     Returns ``(path, rest)``: ``rest`` is empty when the whole key is in the
@@ -112,16 +115,25 @@ def check_key(key: str, schema: type, *, what: str, source: str = "",
             return parts[: i + 1], parts[i + 1 :]
         if sub is None:
             where = f"{source}: " if source else ""
-            raise error(f"{where}{'.'.join(parts[: i + 1])} is a value, not a mapping: it has no key "
-                        f"{'.'.join(parts[i + 1 :])!r} ({key!r} does not exist)")
+            raise error(
+                f"{where}{'.'.join(parts[: i + 1])} is a value, not a mapping: it has no key "
+                f"{'.'.join(parts[i + 1 :])!r} ({key!r} does not exist)"
+            )
         node = sub
     return parts, []
 
 
-def check_config_keys(node: Mapping[str, Any], schema: type, *, what: str, source: str = "",
-                      error: type[Exception] = UnknownKeyError, skip: Sequence[str] = ("hydra",),
-                      open_key: Callable[[list[str], Mapping[str, Any]], None] | None = None,
-                      _path: tuple[str, ...] = ()) -> None:
+def check_config_keys(
+    node: Mapping[str, Any],
+    schema: type,
+    *,
+    what: str,
+    source: str = "",
+    error: type[Exception] = UnknownKeyError,
+    skip: Sequence[str] = ("hydra",),
+    open_key: Callable[[list[str], Mapping[str, Any]], None] | None = None,
+    _path: tuple[str, ...] = (),
+) -> None:
     """Every key of a composed config (a mapping, DictConfig too) in ``schema``, at every depth.
 
     Keys in ``skip`` (at the top) are not the schema's (``hydra``). ``open_key(path, mapping)`` is called for
@@ -143,8 +155,16 @@ def check_config_keys(node: Mapping[str, Any], schema: type, *, what: str, sourc
                 if open_key is not None:
                     open_key([*_path, str(k)], value)
             elif sub is not None:
-                check_config_keys(value, sub, what=what, source=source, error=error, skip=(), open_key=open_key,
-                                  _path=(*_path, str(k)))
+                check_config_keys(
+                    value,
+                    sub,
+                    what=what,
+                    source=source,
+                    error=error,
+                    skip=(),
+                    open_key=open_key,
+                    _path=(*_path, str(k)),
+                )
 
 
 # ---------------------------------------------------------------- Hydra command lines

@@ -88,15 +88,26 @@ def manifest_digest(manifest: Mapping[str, Any], exclude: tuple[str, ...] = DIGE
     return sha256_bytes(text.encode("ascii"))
 
 
-def member_path(folder: str | os.PathLike, name: Any, *, what: str, error: type[Exception] = ValueError) -> Path:
+def member_path(
+    folder: str | os.PathLike, name: Any, *, what: str, error: type[Exception] = ValueError
+) -> Path:
     """``folder / name`` for a file that a manifest names, refusing anything but a plain file name.
 
     A shared manifest is untrusted: a name with a path separator, ``..``, an absolute path or a
     non-string would let it point outside its folder (where no checksum covers the file).
     """
-    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
-            or "\0" in name or Path(name).name != name:
-        raise error(f"{what}: file name {name!r} is not allowed; a manifest may only name plain files inside its folder")
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or Path(name).name != name
+    ):
+        raise error(
+            f"{what}: file name {name!r} is not allowed; a manifest may only name plain files inside its folder"
+        )
     return Path(folder) / name
 
 
@@ -111,9 +122,18 @@ def expect(value: Any, types: type | tuple[type, ...], what: str, error: type[Ex
     else:
         ok = isinstance(value, types)
     if not ok:
-        names = " or ".join("a number" if t is float else {str: "a string", int: "an integer", list: "a list",
-                                                           dict: "a mapping", bool: "true/false"}.get(t, t.__name__)
-                            for t in types)
+        names = " or ".join(
+            "a number"
+            if t is float
+            else {
+                str: "a string",
+                int: "an integer",
+                list: "a list",
+                dict: "a mapping",
+                bool: "true/false",
+            }.get(t, t.__name__)
+            for t in types
+        )
         raise error(f"{what} is {value!r} ({type(value).__name__}); expected {names}")
     return value
 
@@ -293,8 +313,9 @@ def _json_default(o: Any) -> Any:
 # ---------------------------------------------------------------- provenance
 #: what counts as code for '+dirty': the packages' Python and YAML files, not the tables, sweeps and surrogates
 #: under data/ (writing a surrogate's card after fitting it must not mark its own provenance dirty)
-_CODE_PATHSPECS = tuple(f"{pkg}/*.{ext}" for pkg in ("benchmarks", "surrogates", "data", "runners")
-                        for ext in ("py", "yaml"))
+_CODE_PATHSPECS = tuple(
+    f"{pkg}/*.{ext}" for pkg in ("benchmarks", "surrogates", "data", "runners") for ext in ("py", "yaml")
+)
 
 
 def code_version() -> str:
@@ -307,7 +328,11 @@ def code_version() -> str:
         version = "0+unknown"
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=_REPO_ROOT, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=_REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         if commit.returncode == 0:
             dirty = subprocess.run(

@@ -178,12 +178,20 @@ class Fidelity:
 
     def check(self, value: float) -> float:
         """Return ``value`` if a benchmark on this axis can answer at it, else raise FidelityError."""
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if (
+            value is None
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+        ):
             raise FidelityError(f"fidelity {self.name}={value!r} is not a number; allowed: {self._allowed()}")
         if not (self.min <= value <= self.max):
-            raise FidelityError(f"fidelity {self.name}={value!r} is outside the range; allowed: {self._allowed()}")
+            raise FidelityError(
+                f"fidelity {self.name}={value!r} is outside the range; allowed: {self._allowed()}"
+            )
         if not self.continuous and value not in self.values:
-            raise FidelityError(f"fidelity {self.name}={value!r} is not held by this table; allowed: {self._allowed()}")
+            raise FidelityError(
+                f"fidelity {self.name}={value!r} is not held by this table; allowed: {self._allowed()}"
+            )
         return value
 
     def _allowed(self) -> str:
@@ -280,7 +288,9 @@ class Benchmark(ABC):
     provenance: Mapping[str, Any]
 
     @abstractmethod
-    def query(self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None) -> Result:
+    def query(
+        self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None
+    ) -> Result:
         """Every metric and the cost of ``config`` at ``fidelity`` (default: max) for ``seed``."""
 
     @abstractmethod
@@ -319,7 +329,9 @@ class Benchmark(ABC):
         try:
             return self.metrics[name]
         except KeyError:
-            raise MetricError(f"unknown metric {name!r} for {self.name}; allowed: {', '.join(self.metrics)}") from None
+            raise MetricError(
+                f"unknown metric {name!r} for {self.name}; allowed: {', '.join(self.metrics)}"
+            ) from None
 
     def check_seed(self, seed: int | None) -> int:
         if seed is None:

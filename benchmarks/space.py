@@ -53,7 +53,9 @@ def column_dtype(hp: Any) -> str:
         if all(isinstance(c, (int, float, np.integer, np.floating)) for c in choices):
             return "float64"
         return "string"
-    if isinstance(hp, (CS.UniformIntegerHyperparameter, CS.NormalIntegerHyperparameter, CS.BetaIntegerHyperparameter)):
+    if isinstance(
+        hp, (CS.UniformIntegerHyperparameter, CS.NormalIntegerHyperparameter, CS.BetaIntegerHyperparameter)
+    ):
         return "int64"
     return "float64"
 
@@ -101,7 +103,11 @@ def check_config(space: CS.ConfigurationSpace, config: Mapping[str, Any]) -> Non
     unknown = [k for k in config if k not in space]
     if unknown:
         raise ConfigError(f"unknown hyperparameter {unknown[0]!r}; allowed: {', '.join(names)}")
-    active = space.get_active_hyperparameters(_fill_for_activity(space, config)) if space.conditions else set(names)
+    active = (
+        space.get_active_hyperparameters(_fill_for_activity(space, config))
+        if space.conditions
+        else set(names)
+    )
     for name in names:
         if name in config and config[name] is not None:
             check_value(space, name, config[name])

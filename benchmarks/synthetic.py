@@ -57,7 +57,9 @@ def synthetic_configs(space: CS.ConfigurationSpace, n: int | None, seed: int = 0
                 cols[name] = cols[name].astype(type(ch[0]))
         elif isinstance(hp, CS.UniformIntegerHyperparameter):
             lo, hi = np.log(hp.lower), np.log(hp.upper + 1)
-            cols[name] = np.clip(np.floor(np.exp(rng.uniform(lo, hi, n))), hp.lower, hp.upper).astype(np.int64)
+            cols[name] = np.clip(np.floor(np.exp(rng.uniform(lo, hi, n))), hp.lower, hp.upper).astype(
+                np.int64
+            )
         else:
             if hp.log:
                 cols[name] = np.exp(rng.uniform(np.log(hp.lower), np.log(hp.upper), n))
@@ -95,7 +97,9 @@ def synthetic_curves(
     names = ["train_loss", "test_loss", "valid_error"]
     for k in range(min(n_metrics, 4) - 1):
         shift = (0.9, 1.05, 0.8)[k]
-        values[names[k]] = np.clip(valid * shift + rng.normal(scale=noise / 3, size=(C, S, F)), 1e-4, None).astype(np.float32)
+        values[names[k]] = np.clip(
+            valid * shift + rng.normal(scale=noise / 3, size=(C, S, F)), 1e-4, None
+        ).astype(np.float32)
     width = X[:, 1] if X.shape[1] > 1 else np.ones(C)
     per_epoch = (0.5 + 4.0 * width)[:, None, None] * rng.uniform(0.9, 1.1, size=(C, S, 1))
     cost = np.cumsum(np.broadcast_to(per_epoch, (C, S, F)), axis=-1).astype(np.float32)
@@ -103,10 +107,16 @@ def synthetic_curves(
 
 
 _METRICS = {
-    "valid_loss": Metric("valid_loss", "minimize", 0.0, np.inf, "valid", description="synthetic validation loss"),
-    "train_loss": Metric("train_loss", "minimize", 0.0, np.inf, "train", description="synthetic training loss"),
+    "valid_loss": Metric(
+        "valid_loss", "minimize", 0.0, np.inf, "valid", description="synthetic validation loss"
+    ),
+    "train_loss": Metric(
+        "train_loss", "minimize", 0.0, np.inf, "train", description="synthetic training loss"
+    ),
     "test_loss": Metric("test_loss", "minimize", 0.0, np.inf, "test", description="synthetic test loss"),
-    "valid_error": Metric("valid_error", "minimize", 0.0, np.inf, "valid", description="synthetic validation error"),
+    "valid_error": Metric(
+        "valid_error", "minimize", 0.0, np.inf, "valid", description="synthetic validation error"
+    ),
 }
 
 

@@ -169,7 +169,9 @@ def write_table(
             raise TableFormatError(f"table {name}: no values for metric {m.name!r}")
         a = np.asarray(values[m.name], dtype=np.float32)
         if a.shape != (C, S, F):
-            raise TableFormatError(f"table {name}: metric {m.name!r} has shape {a.shape}, expected {(C, S, F)}")
+            raise TableFormatError(
+                f"table {name}: metric {m.name!r} has shape {a.shape}, expected {(C, S, F)}"
+            )
         arrays[m.name] = a
     unknown = set(values) - set(mnames)
     if unknown:
@@ -231,8 +233,10 @@ def write_table(
             manifest["files"][fname] = {"sha256": sha256_file(f), "bytes": f.stat().st_size, "rows": rows}
         for fname, text in (extra_files or {}).items():
             if fname in (CONFIGS, CURVES, MANIFEST) or Path(fname).name != fname:
-                raise TableFormatError(f"extra file name {fname!r} must be a plain file name other than "
-                                       f"{CONFIGS}, {CURVES} and {MANIFEST}")
+                raise TableFormatError(
+                    f"extra file name {fname!r} must be a plain file name other than "
+                    f"{CONFIGS}, {CURVES} and {MANIFEST}"
+                )
             (tmp / fname).write_text(text, encoding="utf-8")
         atomic_write_json(tmp / MANIFEST, manifest)
     return path
@@ -261,11 +265,17 @@ def check_configs(where: str, space: Any, configs: pd.DataFrame) -> None:
     dup = configs.duplicated(subset=names)
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise TableFormatError(f"{where}: config row {i} repeats an earlier configuration: {configs.iloc[i][names].to_dict()}")
+        raise TableFormatError(
+            f"{where}: config row {i} repeats an earlier configuration: {configs.iloc[i][names].to_dict()}"
+        )
 
 
 def check_values(
-    where: str, metrics: Sequence[Metric], arrays: Mapping[str, np.ndarray], seeds: Sequence[int], fidelity: Fidelity
+    where: str,
+    metrics: Sequence[Metric],
+    arrays: Mapping[str, np.ndarray],
+    seeds: Sequence[int],
+    fidelity: Fidelity,
 ) -> None:
     """The rules every table's numbers obey, checked by the writer and again by the reader.
 
@@ -286,22 +296,30 @@ def check_values(
     cost = arrays[COST]
     bad = ~np.isfinite(cost)
     if bad.any():
-        raise TableFormatError(f"{where}: column {COST!r} at {at(bad)} is {cost[bad][0]}; cost must be finite")
+        raise TableFormatError(
+            f"{where}: column {COST!r} at {at(bad)} is {cost[bad][0]}; cost must be finite"
+        )
     bad = cost < 0
     if bad.any():
-        raise TableFormatError(f"{where}: column {COST!r} at {at(bad)} is {cost[bad][0]}; negative cost is not allowed")
+        raise TableFormatError(
+            f"{where}: column {COST!r} at {at(bad)} is {cost[bad][0]}; negative cost is not allowed"
+        )
     if cost.shape[-1] > 1:
         dec = np.diff(cost, axis=-1) < 0
         if dec.any():
             dec = np.concatenate([np.zeros_like(dec[..., :1]), dec], axis=-1)
-            raise TableFormatError(f"{where}: column {COST!r} at {at(dec)}: cumulative cost decreases along "
-                                   f"{fidelity.name} (it must never decrease)")
+            raise TableFormatError(
+                f"{where}: column {COST!r} at {at(dec)}: cumulative cost decreases along "
+                f"{fidelity.name} (it must never decrease)"
+            )
     for m in metrics:
         a = arrays[m.name]
         bad = np.isinf(a)
         if bad.any():
-            raise TableFormatError(f"{where}: metric {m.name!r} at {at(bad)} is {a[bad][0]}; values are finite, "
-                                   "or NaN where not recorded")
+            raise TableFormatError(
+                f"{where}: metric {m.name!r} at {at(bad)} is {a[bad][0]}; values are finite, "
+                "or NaN where not recorded"
+            )
         with np.errstate(invalid="ignore"):
             bad = (a < m.lower) | (a > m.upper)
         if bad.any():
@@ -352,7 +370,17 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise TableFormatError(
             f"{mpath}: format_version {manifest.get('format_version')!r} is not supported (this reader reads {FORMAT_VERSION})"
         )
-    required = ["name", "space", "hyperparameters", "fidelity", "metrics", "objective", "seeds", "n_configs", "files"]
+    required = [
+        "name",
+        "space",
+        "hyperparameters",
+        "fidelity",
+        "metrics",
+        "objective",
+        "seeds",
+        "n_configs",
+        "files",
+    ]
     missing = [k for k in required if k not in manifest]
     if missing:
         raise TableFormatError(f"{mpath}: missing field(s) {missing}")
@@ -383,7 +411,9 @@ def _check_manifest_types(mpath: Path, m: dict[str, Any]) -> None:
         for bound in ("lower", "upper"):
             v = md.get(bound, 0.0)
             if isinstance(v, str) and v not in ("inf", "-inf"):
-                raise TableFormatError(f"{mpath}: 'metrics'[{i}].{bound} is {v!r}; expected a number, 'inf' or '-inf'")
+                raise TableFormatError(
+                    f"{mpath}: 'metrics'[{i}].{bound} is {v!r}; expected a number, 'inf' or '-inf'"
+                )
             field(v, (int, float, str), f"'metrics'[{i}].{bound}")
     field(m["objective"], str, "'objective'")
     field(m.get("test_objective"), (str, type(None)), "'test_objective'")
@@ -424,6 +454,7 @@ def read_table(path: str | Path, *, verify: bool = True) -> Table:
     digests: dict[str, str] = {}
     hasher = None
     if verify:
+
         def _hash_all() -> None:
             for fname in (CONFIGS, CURVES):
                 digests[fname] = sha256_file(path / fname)
@@ -455,13 +486,17 @@ def read_table(path: str | Path, *, verify: bool = True) -> Table:
     return table
 
 
-def _manifest_objects(path: Path, manifest: dict[str, Any]) -> tuple[Any, Fidelity, list[Metric], tuple[int, ...]]:
+def _manifest_objects(
+    path: Path, manifest: dict[str, Any]
+) -> tuple[Any, Fidelity, list[Metric], tuple[int, ...]]:
     """The space, fidelity, metrics and seeds a (type-checked) manifest declares, checked by the writer's rules."""
     mpath = path / MANIFEST
     try:
         space = space_from_dict(manifest["space"])
     except Exception as e:  # noqa: BLE001 - ConfigSpace raises many types on a malformed space
-        raise TableFormatError(f"{mpath}: 'space' is not a valid ConfigSpace space ({type(e).__name__}: {e})") from None
+        raise TableFormatError(
+            f"{mpath}: 'space' is not a valid ConfigSpace space ({type(e).__name__}: {e})"
+        ) from None
     try:
         fidelity = Fidelity(
             name=manifest["fidelity"]["name"],
@@ -475,10 +510,17 @@ def _manifest_objects(path: Path, manifest: dict[str, Any]) -> tuple[Any, Fideli
     _check_seeds(str(mpath), seeds)
     names = list(manifest["hyperparameters"])
     if names != list(hp_names(space)):
-        raise TableFormatError(f"{mpath}: 'hyperparameters' {names} does not match the space {list(hp_names(space))}")
+        raise TableFormatError(
+            f"{mpath}: 'hyperparameters' {names} does not match the space {list(hp_names(space))}"
+        )
     try:
-        _check_names([m.name for m in metrics], names, manifest.get("attributes", {}), manifest["objective"],
-                     manifest.get("test_objective"))
+        _check_names(
+            [m.name for m in metrics],
+            names,
+            manifest.get("attributes", {}),
+            manifest["objective"],
+            manifest.get("test_objective"),
+        )
     except TableFormatError as e:
         raise TableFormatError(f"{mpath}: {e}") from None
     return space, fidelity, metrics, seeds
@@ -517,14 +559,18 @@ def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
     for col in [*mnames, COST]:
         t = schema.field(col).type
         if not (pa.types.is_fixed_size_list(t) and t.list_size == F and pa.types.is_float32(t.value_type)):
-            raise TableFormatError(f"{upath}: column {col!r} has type {t}, expected fixed_size_list<float32>[{F}]")
+            raise TableFormatError(
+                f"{upath}: column {col!r} has type {t}, expected fixed_size_list<float32>[{F}]"
+            )
     curves = reader.read_all()  # zero-copy views of the mapped file
     if curves.num_rows != C * S:
         raise TableFormatError(f"{upath}: {curves.num_rows} rows, expected {C} configs x {S} seeds = {C * S}")
     cid = _column_numpy(curves, "config_id", upath)
     sid = _column_numpy(curves, "seed", upath)
-    if not (np.array_equal(cid, np.repeat(np.arange(C, dtype=cid.dtype), S))
-            and np.array_equal(sid, np.tile(np.asarray(seeds, dtype=sid.dtype), C))):
+    if not (
+        np.array_equal(cid, np.repeat(np.arange(C, dtype=cid.dtype), S))
+        and np.array_equal(sid, np.tile(np.asarray(seeds, dtype=sid.dtype), C))
+    ):
         raise TableFormatError(f"{upath}: rows are not one per (config_id, seed) in config-major order")
     arrays: dict[str, np.ndarray] = {}
     for col in [*mnames, COST]:

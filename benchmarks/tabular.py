@@ -107,7 +107,9 @@ class TabularBenchmark(Benchmark):
         try:
             key = tuple([config.get(n) for n in self._names])
         except AttributeError:
-            raise ConfigError(f"a configuration must be a mapping or an integer config_id, got {type(config).__name__}") from None
+            raise ConfigError(
+                f"a configuration must be a mapping or an integer config_id, got {type(config).__name__}"
+            ) from None
         try:
             cid = self._index.get(key)
         except TypeError:  # an unhashable value (a list, say): not in the table; _explain_miss names it
@@ -122,7 +124,9 @@ class TabularBenchmark(Benchmark):
             return np.fromiter((self.config_id(c) for c in configs), dtype=np.int64, count=len(configs))
         missing = [n for n in self._names if n not in configs.columns]
         if missing:
-            raise ConfigError(f"configs lack hyperparameter column(s) {missing}; the space has {list(self._names)}")
+            raise ConfigError(
+                f"configs lack hyperparameter column(s) {missing}; the space has {list(self._names)}"
+            )
         ids = pd.MultiIndex.from_frame(self.table.configs[list(self._names)]).get_indexer(
             pd.MultiIndex.from_frame(configs[list(self._names)])
         )
@@ -162,7 +166,9 @@ class TabularBenchmark(Benchmark):
         return i
 
     # ------------------------------------------------------------ protocol
-    def query(self, config: Mapping[str, Any] | int, fidelity: float | None = None, seed: int | None = None) -> Result:
+    def query(
+        self, config: Mapping[str, Any] | int, fidelity: float | None = None, seed: int | None = None
+    ) -> Result:
         c = self.config_id(config)
         s = self._seed_idx(seed)
         f = self._fid_idx(fidelity)
@@ -253,7 +259,9 @@ class TabularBenchmark(Benchmark):
             return self._seed_idx(arr.item()) if what == "seed" else self._fid_idx(arr.item())
         if arr.shape != (n,):
             error = SeedError if what == "seed" else FidelityError
-            raise error(f"{what} values have shape {arr.shape}; expected a scalar or ({n},), one per configuration")
+            raise error(
+                f"{what} values have shape {arr.shape}; expected a scalar or ({n},), one per configuration"
+            )
         return arr
 
     def _to_index(self, vals: np.ndarray, what: str, out: np.ndarray) -> np.ndarray:

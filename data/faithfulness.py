@@ -61,9 +61,14 @@ class Agreement:
 
     def verdict(self) -> str:
         """Where the like-for-like agreement falls short of the published seeds' own, by more than 0.05."""
-        gaps = [name for name, a, b in (("overall", self.seed_vs_seed[0], self.published_seeds[0]),
-                                         ("top decile", self.seed_vs_seed[1], self.published_seeds[1]))
-                if a < b - 0.05]
+        gaps = [
+            name
+            for name, a, b in (
+                ("overall", self.seed_vs_seed[0], self.published_seeds[0]),
+                ("top decile", self.seed_vs_seed[1], self.published_seeds[1]),
+            )
+            if a < b - 0.05
+        ]
         if not gaps:
             return "agrees with the published table as well as its seeds agree with each other"
         return "agrees less than the published seeds agree with each other: " + ", ".join(gaps)
@@ -82,7 +87,9 @@ def compare(generated: TabularBenchmark, published: TabularBenchmark, metric: st
         raise CurveBenchError(f"{generated.name} and {published.name} have different spaces")
     fid = published.fidelity.max
     if fid not in generated.fidelity.values:
-        raise CurveBenchError(f"{generated.name} holds no {generated.fidelity.name}={fid}, the published fidelity")
+        raise CurveBenchError(
+            f"{generated.name} holds no {generated.fidelity.name}={fid}, the published fidelity"
+        )
     gi = generated.fidelity.values.index(fid)
     frame = generated.table.configs[names]
     pids = published.config_ids(frame)
@@ -96,13 +103,19 @@ def compare(generated: TabularBenchmark, published: TabularBenchmark, metric: st
     top = sign * pm <= cut
 
     def pairs(a: np.ndarray, b: np.ndarray | None, mask: np.ndarray) -> float:
-        idx = (combinations(range(a.shape[1]), 2) if b is None else product(range(a.shape[1]), range(b.shape[1])))
+        idx = (
+            combinations(range(a.shape[1]), 2) if b is None else product(range(a.shape[1]), range(b.shape[1]))
+        )
         vals = [_rho(a[:, i], (a if b is None else b)[:, j], mask) for i, j in idx]
         return float(np.nanmean(vals)) if vals else float("nan")
 
     ratio = np.exp(gm - pm)
     return Agreement(
-        generated=generated.name, published=published.name, metric=metric, n_shared=len(pm), n_top=int(top.sum()),
+        generated=generated.name,
+        published=published.name,
+        metric=metric,
+        n_shared=len(pm),
+        n_top=int(top.sum()),
         means=(_rho(gm, pm, every), _rho(gm, pm, top)),
         seed_vs_seed=(pairs(g, p, every), pairs(g, p, top)),
         published_seeds=(pairs(p, None, every), pairs(p, None, top)),
@@ -112,8 +125,15 @@ def compare(generated: TabularBenchmark, published: TabularBenchmark, metric: st
     )
 
 
-def retrain_top(generated: TabularBenchmark, published: TabularBenchmark, n: int, *, seed: int = 0,
-                threads: int = 1, progress: bool = True) -> list[dict[str, Any]]:
+def retrain_top(
+    generated: TabularBenchmark,
+    published: TabularBenchmark,
+    n: int,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Train the ``n`` shared configurations that are best in the published table again, with the current
     protocol (the current dataset revision), and put each beside the generated table and the published mean.
 
@@ -132,12 +152,18 @@ def retrain_top(generated: TabularBenchmark, published: TabularBenchmark, n: int
     metric = published.objective
     names = list(published.space.keys())
     pids = published.config_ids(generated.table.configs[names])
-    pub = np.exp(np.nanmean(np.log(np.asarray(published.table.arrays[metric][pids][:, :, -1], dtype=np.float64)), 1))
+    pub = np.exp(
+        np.nanmean(np.log(np.asarray(published.table.arrays[metric][pids][:, :, -1], dtype=np.float64)), 1)
+    )
     order = np.argsort(published.metric(metric).sign * pub)[:n]
     sweep = sweep_settings(generated.table)
     family = get_family(sweep["family"])
-    data = load_splits(sweep["dataset"], split_seed=sweep["split_seed"], max_train_rows=sweep.get("max_train_rows"),
-                       **family.preprocessing)
+    data = load_splits(
+        sweep["dataset"],
+        split_seed=sweep["split_seed"],
+        max_train_rows=sweep.get("max_train_rows"),
+        **family.preprocessing,
+    )
     gi = generated.fidelity.values.index(published.fidelity.max)
     si = generated.seeds.index(seed)
     before = torch.get_num_threads()
@@ -146,12 +172,24 @@ def retrain_top(generated: TabularBenchmark, published: TabularBenchmark, n: int
     try:
         for cid in tqdm(order.tolist(), desc="re-training", disable=not progress):
             config = generated.config(cid)
-            spec = family.build([config], [run_key(config, seed)], data, epochs=int(sweep["epochs"]),
-                                device=torch.device("cpu"))
+            spec = family.build(
+                [config],
+                [run_key(config, seed)],
+                data,
+                epochs=int(sweep["epochs"]),
+                device=torch.device("cpu"),
+            )
             now = np.asarray(train_group(spec, data).metrics[metric]).reshape(-1)[gi]
-            out.append({"config_id": int(cid), "now": float(now), "table": float(generated.table.arrays[metric][cid, si, gi]),
-                        "published_mean": float(pub[cid]), "dataset_revision": data.provenance["revision"],
-                        "table_dataset_revision": int(sweep.get("dataset_revision", 1))})
+            out.append(
+                {
+                    "config_id": int(cid),
+                    "now": float(now),
+                    "table": float(generated.table.arrays[metric][cid, si, gi]),
+                    "published_mean": float(pub[cid]),
+                    "dataset_revision": data.provenance["revision"],
+                    "table_dataset_revision": int(sweep.get("dataset_revision", 1)),
+                }
+            )
     finally:
         torch.set_num_threads(before)
     return out
@@ -164,23 +202,36 @@ def render(a: Agreement) -> str:
         ("published seeds with each other (ceiling)", a.published_seeds),
         ("generated seeds with each other", a.generated_seeds),
     ]
-    out = [f"{a.generated} vs {a.published}: {a.metric} at the published fidelity, log scale, "
-           f"{a.n_shared} shared configurations ({a.n_top} in the published top decile)",
-           f"  {'Spearman rho':<44}{'overall':>9}{'top decile':>12}"]
+    out = [
+        f"{a.generated} vs {a.published}: {a.metric} at the published fidelity, log scale, "
+        f"{a.n_shared} shared configurations ({a.n_top} in the published top decile)",
+        f"  {'Spearman rho':<44}{'overall':>9}{'top decile':>12}",
+    ]
     out += [f"  {name:<44}{v[0]:>9.3f}{v[1]:>12.3f}" for name, v in rows]
-    out.append(f"  {'median ratio generated / published':<44}{a.median_ratio[0]:>9.3g}{a.median_ratio[1]:>12.3g}")
-    out.append(f"  best seed mean on the shared configurations: generated {a.best[0]:.3g}, published {a.best[1]:.3g}")
+    out.append(
+        f"  {'median ratio generated / published':<44}{a.median_ratio[0]:>9.3g}{a.median_ratio[1]:>12.3g}"
+    )
+    out.append(
+        f"  best seed mean on the shared configurations: generated {a.best[0]:.3g}, published {a.best[1]:.3g}"
+    )
     out.append(f"  verdict: {a.verdict()}")
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data.faithfulness", description=__doc__.splitlines()[0])
-    ap.add_argument("tables", nargs="+", help="generated tables (e.g. fcnet-naval); each is compared with pub-<name>")
+    ap.add_argument(
+        "tables", nargs="+", help="generated tables (e.g. fcnet-naval); each is compared with pub-<name>"
+    )
     ap.add_argument("--published", help="the published table to compare with (default: pub-<table>)")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--retrain", type=int, default=0, metavar="N",
-                    help="also re-train the N best published configurations with the current protocol (seed 0)")
+    ap.add_argument(
+        "--retrain",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also re-train the N best published configurations with the current protocol (seed 0)",
+    )
     args = ap.parse_args(argv)
     if not 0 <= args.retrain <= 1000:
         ap.error(f"--retrain {args.retrain}: allowed 0..1000")
@@ -196,11 +247,15 @@ def main(argv: list[str] | None = None) -> int:
                 rows = retrain_top(g, p, args.retrain, progress=not args.json)
                 results[-1]["retrained"] = rows
                 if not args.json:
-                    print(f"  re-trained now (dataset revision {rows[0]['dataset_revision']}) vs the table "
-                          f"(revision {rows[0]['table_dataset_revision']}) vs the published seed mean, seed 0:")
+                    print(
+                        f"  re-trained now (dataset revision {rows[0]['dataset_revision']}) vs the table "
+                        f"(revision {rows[0]['table_dataset_revision']}) vs the published seed mean, seed 0:"
+                    )
                     for r in rows:
-                        print(f"    config {r['config_id']:>5}  now {r['now']:.3g}  table {r['table']:.3g}  "
-                              f"published {r['published_mean']:.3g}")
+                        print(
+                            f"    config {r['config_id']:>5}  now {r['now']:.3g}  table {r['table']:.3g}  "
+                            f"published {r['published_mean']:.3g}"
+                        )
                     print()
     except CurveBenchError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,8 +30,10 @@ def collect(sw: Sweep) -> dict[str, Any]:
     n = len(plan.shards)
     missing = sorted(set(range(n)) - done_shards(sw.folder, n))
     if missing:
-        raise SweepStateError(f"{sw.folder}: {len(missing)} of {n} shards are not done yet "
-                              f"(first: {shard_path(sw.folder, missing[0]).name}); rerun the sweep to finish them")
+        raise SweepStateError(
+            f"{sw.folder}: {len(missing)} of {n} shards are not done yet "
+            f"(first: {shard_path(sw.folder, missing[0]).name}); rerun the sweep to finish them"
+        )
     metric_names = [m.name for m in sw.family.metrics()]
     seeds = [int(s) for s in plan.settings["seeds"]]
     C, S, E = len(plan.configs), len(seeds), int(plan.settings["epochs"])
@@ -46,13 +48,16 @@ def collect(sw: Sweep) -> dict[str, Any]:
         if meta.get("metric_names") != metric_names:
             raise SweepStateError(f"shard {i}: metrics {meta.get('metric_names')} differ from {metric_names}")
         if a["metrics"].shape[2] != E:
-            raise SweepStateError(f"{shard_path(sw.folder, i)}: {a['metrics'].shape[2]} epochs, the plan has {E}; "
-                                  f"delete it and rerun")
+            raise SweepStateError(
+                f"{shard_path(sw.folder, i)}: {a['metrics'].shape[2]} epochs, the plan has {E}; "
+                f"delete it and rerun"
+            )
         planned = sorted(r for g in plan.shards[i] for r in g)
         got = sorted(zip(a["config_id"].tolist(), a["seed"].tolist()))
         if planned != got:
-            raise SweepStateError(f"{shard_path(sw.folder, i)}: holds runs that differ from its plan; delete it "
-                                  f"and rerun")
+            raise SweepStateError(
+                f"{shard_path(sw.folder, i)}: holds runs that differ from its plan; delete it and rerun"
+            )
         for r, (cid, seed) in enumerate(zip(a["config_id"].tolist(), a["seed"].tolist())):
             s = seed_pos[seed]
             seen[cid, s] += 1
@@ -67,10 +72,18 @@ def collect(sw: Sweep) -> dict[str, Any]:
     if (seen != 1).any():
         bad = np.argwhere(seen != 1)[0]
         raise SweepStateError(f"run config_id={bad[0]} seed={seeds[bad[1]]} appears {seen[tuple(bad)]} times")
-    return {"values": values, "metric_names": metric_names, "n_params": n_params, "diverged": diverged,
-            "train_wall_seconds": wall, "group_seconds": group_seconds, "cpus": sorted(hw),
-            "devices": sorted(devices), "threads": sorted(t for t in threads if t is not None),
-            "code_versions": sorted(v for v in versions if v)}
+    return {
+        "values": values,
+        "metric_names": metric_names,
+        "n_params": n_params,
+        "diverged": diverged,
+        "train_wall_seconds": wall,
+        "group_seconds": group_seconds,
+        "cpus": sorted(hw),
+        "devices": sorted(devices),
+        "threads": sorted(t for t in threads if t is not None),
+        "code_versions": sorted(v for v in versions if v),
+    }
 
 
 def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False) -> Path:
@@ -78,16 +91,19 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
     got = collect(sw)
     shard_types = sorted({d.split(":")[0] for d in got["devices"]})
     if not (sw.folder / "calibration.json").exists() and shard_types != [device.type]:
-        raise SweepStateError(f"{sw.folder}: the shards trained on {shard_types} but the cost model would be "
-                              f"calibrated on {device.type}; merge on the device the sweep ran on")
+        raise SweepStateError(
+            f"{sw.folder}: the shards trained on {shard_types} but the cost model would be "
+            f"calibrated on {device.type}; merge on the device the sweep ran on"
+        )
     calib = calibrate(sw, device)
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     per_epoch = costmodel.predict(calib["model"], [sw.family.workload(r, sw.data) for r in records])
     per_epoch = np.maximum(per_epoch, 1e-6)
     seeds = [int(s) for s in sw.plan.settings["seeds"]]
     E = int(sw.plan.settings["epochs"])
-    cost = np.broadcast_to(per_epoch[:, None, None] * np.arange(1, E + 1)[None, None, :],
-                           (len(records), len(seeds), E)).astype(np.float32)
+    cost = np.broadcast_to(
+        per_epoch[:, None, None] * np.arange(1, E + 1)[None, None, :], (len(records), len(seeds), E)
+    ).astype(np.float32)
     configs = sw.plan.configs.copy()
     configs["n_params"] = got["n_params"]
     predicted_alone = float(per_epoch.sum() * len(seeds) * E)
@@ -99,8 +115,11 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
         "sampling": _sampling_text(sw),
         "hardware": hardware(),
         # the thread count the shards trained with (one, unless shards of an older sweep mixed them)
-        "recording_hardware": {"cpus": got["cpus"], "devices": got["devices"],
-                               "threads": got["threads"][0] if len(got["threads"]) == 1 else got["threads"]},
+        "recording_hardware": {
+            "cpus": got["cpus"],
+            "devices": got["devices"],
+            "threads": got["threads"][0] if len(got["threads"]) == 1 else got["threads"],
+        },
         "shard_code_versions": got["code_versions"],
         "torch_version": torch.__version__,
         "compute_seconds": {
@@ -110,8 +129,8 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
         },
         "cost_model": {
             "what": "cost = seconds to train the configuration alone to that epoch, from a model fitted on "
-                    "configurations timed alone (data/costmodel.py); groups trained together were not timed "
-                    "per configuration",
+            "configurations timed alone (data/costmodel.py); groups trained together were not timed "
+            "per configuration",
             **calib["model"],
             "calibration_runs": calib["runs"],
             "calibration_hardware": calib.get("hardware"),
@@ -120,14 +139,29 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
     }
     fam = sw.family
     write_table(
-        out, name=out.name, space=fam.space(), fidelity=Fidelity("epoch", tuple(float(e) for e in range(1, E + 1)),
-                                                                  unit="epochs"),
-        metrics=fam.metrics(), objective=fam.objective, test_objective=fam.test_objective, seeds=seeds,
-        configs=configs, values={m: got["values"][i] for i, m in enumerate(got["metric_names"])}, cost=cost,
-        attributes=fam.attributes(), description=f"{fam.description} on {sw.data.name}",
-        task={"dataset": sw.data.name, "type": sw.data.task, "n_features": sw.data.n_features,
-              "n_classes": sw.data.n_classes, "rows": sw.data.provenance["rows"]},
-        provenance=provenance, overwrite=overwrite, extra_files={"CARD.md": card(sw, got, calib, provenance)},
+        out,
+        name=out.name,
+        space=fam.space(),
+        fidelity=Fidelity("epoch", tuple(float(e) for e in range(1, E + 1)), unit="epochs"),
+        metrics=fam.metrics(),
+        objective=fam.objective,
+        test_objective=fam.test_objective,
+        seeds=seeds,
+        configs=configs,
+        values={m: got["values"][i] for i, m in enumerate(got["metric_names"])},
+        cost=cost,
+        attributes=fam.attributes(),
+        description=f"{fam.description} on {sw.data.name}",
+        task={
+            "dataset": sw.data.name,
+            "type": sw.data.task,
+            "n_features": sw.data.n_features,
+            "n_classes": sw.data.n_classes,
+            "rows": sw.data.provenance["rows"],
+        },
+        provenance=provenance,
+        overwrite=overwrite,
+        extra_files={"CARD.md": card(sw, got, calib, provenance)},
     )
     return out
 
@@ -135,8 +169,10 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
 def _sampling_text(sw: Sweep) -> str:
     s = sw.plan.settings
     how = sw.family.sampling_description()
-    return (f"{s['n_configs']} configurations {how} with numpy seed {s['sample_seed']}; "
-            f"each trained with seeds {s['seeds']} for {s['epochs']} epochs")
+    return (
+        f"{s['n_configs']} configurations {how} with numpy seed {s['sample_seed']}; "
+        f"each trained with seeds {s['seeds']} for {s['epochs']} epochs"
+    )
 
 
 def _preprocessing_text(d: dict[str, Any]) -> str:
@@ -145,8 +181,10 @@ def _preprocessing_text(d: dict[str, Any]) -> str:
     dropped = ", ".join(d["dropped_constant_features"]) or "none"
     onehot = ", ".join(d["one_hot_features"]) or "none"
     target = " The target is standardized the same way." if d["task"] == "regression" else ""
-    return (f"{d['n_features']} features after dropping constant ones ({dropped}) and one-hot encoding "
-            f"integer-coded categoricals ({onehot}); standardized with the training split's mean and std.{target}")
+    return (
+        f"{d['n_features']} features after dropping constant ones ({dropped}) and one-hot encoding "
+        f"integer-coded categoricals ({onehot}); standardized with the training split's mean and std.{target}"
+    )
 
 
 def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, Any]) -> str:
@@ -155,37 +193,41 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
     objective = got["values"][got["metric_names"].index(sw.family.objective)]
     final = objective[:, :, -1]
     rows = d["rows"]
-    sub = (f" The training split was subsampled to {s['max_train_rows']} rows (fixed by the split seed) to fit the "
-           f"CPU budget; valid and test are whole." if s.get("max_train_rows") else "")
-    return f"""# {s['name']}
+    sub = (
+        f" The training split was subsampled to {s['max_train_rows']} rows (fixed by the split seed) to fit the "
+        f"CPU budget; valid and test are whole."
+        if s.get("max_train_rows")
+        else ""
+    )
+    return f"""# {s["name"]}
 
-{sw.family.description} on the {d['dataset']} dataset, generated by CurveBench's data pipeline
-(`python -m data.sweep family={s['family']} dataset={s['dataset']} n_configs={s['n_configs']}`).
+{sw.family.description} on the {d["dataset"]} dataset, generated by CurveBench's data pipeline
+(`python -m data.sweep family={s["family"]} dataset={s["dataset"]} n_configs={s["n_configs"]}`).
 
 ## What it holds
-- Configurations: {prov['sampling']}.
-- Fidelity: epoch 1..{s['epochs']}. Metrics per epoch: {', '.join(got['metric_names'])}.
+- Configurations: {prov["sampling"]}.
+- Fidelity: epoch 1..{s["epochs"]}. Metrics per epoch: {", ".join(got["metric_names"])}.
 - Objective: `{sw.family.objective}` (test counterpart `{sw.family.test_objective}`); attribute `n_params`.
-- Diverged runs (loss or outputs NaN/inf; metrics NaN from that epoch on): {len(got['diverged'])}.
+- Diverged runs (loss or outputs NaN/inf; metrics NaN from that epoch on): {len(got["diverged"])}.
 - Final-epoch {sw.family.objective}: median {np.nanmedian(final):.4g}, best {np.nanmin(final):.4g}.
 
 ## Data
-- Source: {d['source']} ({d['licence']}).
-- Files and sha256: {', '.join(f'`{k}` {v}' for k, v in d['files'].items()) or 'bundled with scikit-learn'}.
-- Split: seed {d['split_seed']}, fractions {d['split_fractions']} (train/valid/test rows {rows['train']}/{rows['valid']}/{rows['test']}).{sub}
+- Source: {d["source"]} ({d["licence"]}).
+- Files and sha256: {", ".join(f"`{k}` {v}" for k, v in d["files"].items()) or "bundled with scikit-learn"}.
+- Split: seed {d["split_seed"]}, fractions {d["split_fractions"]} (train/valid/test rows {rows["train"]}/{rows["valid"]}/{rows["test"]}).{sub}
 - Preprocessing: {_preprocessing_text(d)}
 
 ## Cost
 `cost` is the seconds to train the configuration alone, from scratch, to that epoch, on the recording
-hardware ({', '.join(got['cpus'])}; device {', '.join(got['devices'])}; {prov['recording_hardware']['threads']} thread(s)). Runs were trained
-in groups that share kernels, so cost comes from a model fitted on {m['n_calibration_runs']} configurations timed
-alone ({calib['epochs_timed']} epochs each, warm-up epoch left out): leave-one-out relative error median
-{100 * m['loo_relative_error_median']:.1f}%, max {100 * m['loo_relative_error_max']:.1f}%. Timings were taken on a
-shared machine and carry that noise. Compute spent: {got['train_wall_seconds'] / 3600:.2f} h of training wall time.
+hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; {prov["recording_hardware"]["threads"]} thread(s)). Runs were trained
+in groups that share kernels, so cost comes from a model fitted on {m["n_calibration_runs"]} configurations timed
+alone ({calib["epochs_timed"]} epochs each, warm-up epoch left out): leave-one-out relative error median
+{100 * m["loo_relative_error_median"]:.1f}%, max {100 * m["loo_relative_error_max"]:.1f}%. Timings were taken on a
+shared machine and carry that noise. Compute spent: {got["train_wall_seconds"] / 3600:.2f} h of training wall time.
 
 ## Known limits
 Details the original protocol does not publish are chosen openly in the family's module docstring
-(`data/families/{s['family']}.py`). Provenance (code version, torch version, hardware) is in manifest.json.
+(`data/families/{s["family"]}.py`). Provenance (code version, torch version, hardware) is in manifest.json.
 """
 
 
@@ -209,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.table import read_manifest
 
             prov = read_manifest(out)["provenance"]
-            atomic_write_text(out / "CARD.md", card(sw, collect(sw), calibrate(sw, torch.device("cpu")), prov))
+            atomic_write_text(
+                out / "CARD.md", card(sw, collect(sw), calibrate(sw, torch.device("cpu")), prov)
+            )
         else:
             merge(sw, device=torch.device("cpu"), out=out, overwrite=args.overwrite)
     except (SweepStateError, FileExistsError) as e:

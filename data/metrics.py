@@ -12,29 +12,77 @@ from benchmarks.protocol import Metric
 INF = math.inf
 
 REGRESSION = [
-    Metric("train_loss", "minimize", 0.0, INF, "train",
-           description="mean minibatch MSE over the epoch, in training mode (dropout on), standardized target"),
-    Metric("train_mse", "minimize", 0.0, INF, "train",
-           description="MSE on the whole training split after the epoch, evaluation mode, standardized target"),
-    Metric("valid_loss", "minimize", 0.0, INF, "valid",
-           description="the loss (MSE) on the validation split after the epoch; equal to valid_mse "
-                       "because the loss is the MSE (kept for the FCNet schema)"),
-    Metric("valid_mse", "minimize", 0.0, INF, "valid",
-           description="MSE on the validation split after the epoch, standardized target"),
-    Metric("test_mse", "minimize", 0.0, INF, "test",
-           description="MSE on the test split after the epoch, standardized target"),
+    Metric(
+        "train_loss",
+        "minimize",
+        0.0,
+        INF,
+        "train",
+        description="mean minibatch MSE over the epoch, in training mode (dropout on), standardized target",
+    ),
+    Metric(
+        "train_mse",
+        "minimize",
+        0.0,
+        INF,
+        "train",
+        description="MSE on the whole training split after the epoch, evaluation mode, standardized target",
+    ),
+    Metric(
+        "valid_loss",
+        "minimize",
+        0.0,
+        INF,
+        "valid",
+        description="the loss (MSE) on the validation split after the epoch; equal to valid_mse "
+        "because the loss is the MSE (kept for the FCNet schema)",
+    ),
+    Metric(
+        "valid_mse",
+        "minimize",
+        0.0,
+        INF,
+        "valid",
+        description="MSE on the validation split after the epoch, standardized target",
+    ),
+    Metric(
+        "test_mse",
+        "minimize",
+        0.0,
+        INF,
+        "test",
+        description="MSE on the test split after the epoch, standardized target",
+    ),
 ]
 
 CLASSIFICATION = [
     m
     for split in ("train", "valid", "test")
     for m in (
-        Metric(f"{split}_cross_entropy", "minimize", 0.0, INF, split,
-               description=f"mean cross-entropy (nats) on the whole {split} split after the epoch, evaluation mode"),
-        Metric(f"{split}_accuracy", "maximize", 0.0, 1.0, split,
-               description=f"accuracy on the {split} split after the epoch"),
-        Metric(f"{split}_balanced_accuracy", "maximize", 0.0, 1.0, split,
-               description=f"balanced accuracy (mean per-class recall) on the {split} split after the epoch"),
+        Metric(
+            f"{split}_cross_entropy",
+            "minimize",
+            0.0,
+            INF,
+            split,
+            description=f"mean cross-entropy (nats) on the whole {split} split after the epoch, evaluation mode",
+        ),
+        Metric(
+            f"{split}_accuracy",
+            "maximize",
+            0.0,
+            1.0,
+            split,
+            description=f"accuracy on the {split} split after the epoch",
+        ),
+        Metric(
+            f"{split}_balanced_accuracy",
+            "maximize",
+            0.0,
+            1.0,
+            split,
+            description=f"balanced accuracy (mean per-class recall) on the {split} split after the epoch",
+        ),
     )
 ]
 
@@ -85,5 +133,8 @@ class SplitAccumulator:
             return {"mse": self.sq / self.n}
         present = class_counts > 0
         recall = self.per_class[:, present] / class_counts[present].to(torch.float64)
-        return {"cross_entropy": self.ce / self.n, "accuracy": self.correct / self.n,
-                "balanced_accuracy": recall.mean(dim=1)}
+        return {
+            "cross_entropy": self.ce / self.n,
+            "accuracy": self.correct / self.n,
+            "balanced_accuracy": recall.mean(dim=1),
+        }

@@ -60,9 +60,18 @@ class BatchedMLP:
     after each hidden layer's activation (inverted dropout, as in Keras and torch).
     """
 
-    def __init__(self, n_in: int, widths: Sequence[int], n_out: int, *, keys: Sequence[int],
-                 activations: Sequence[Sequence[str]], dropout: np.ndarray, init: Init,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        n_in: int,
+        widths: Sequence[int],
+        n_out: int,
+        *,
+        keys: Sequence[int],
+        activations: Sequence[Sequence[str]],
+        dropout: np.ndarray,
+        init: Init,
+        device: torch.device | str = "cpu",
+    ):
         self.sizes = [int(n_in), *[int(w) for w in widths], int(n_out)]
         self.G = len(keys)
         self.device = torch.device(device)
@@ -77,10 +86,14 @@ class BatchedMLP:
             raise ValueError(f"dropout rates must lie in [0, 1], got {p[(p < 0) | (p > 1)][:3]}")
         scale = np.where(p < 1, 1.0 / np.maximum(1.0 - p, 1e-12), 0.0)
         # per layer, (G, 1): the integer form of `uniform >= p` (data/rng.py) and the kept units' multiplier
-        self._keep = [rng.keep_threshold(torch.tensor(p[:, i], dtype=torch.float32, device=self.device).view(-1, 1))
-                      for i in range(len(widths))]
-        self._scale = [torch.tensor(scale[:, i], dtype=torch.float32, device=self.device).view(-1, 1)
-                       for i in range(len(widths))]
+        self._keep = [
+            rng.keep_threshold(torch.tensor(p[:, i], dtype=torch.float32, device=self.device).view(-1, 1))
+            for i in range(len(widths))
+        ]
+        self._scale = [
+            torch.tensor(scale[:, i], dtype=torch.float32, device=self.device).view(-1, 1)
+            for i in range(len(widths))
+        ]
         self._any_dropout = [bool((p[:, i] > 0).any()) for i in range(len(widths))]
         self.keys = torch.tensor(list(keys), dtype=torch.int64, device=self.device)
         self.params = self._init(list(keys), init)
@@ -103,8 +116,10 @@ class BatchedMLP:
                     raise ValueError(f"unknown init {init!r}; allowed: glorot_uniform, torch_default")
                 tensors += [w, b]
             per_run.append(tensors)
-        return [torch.stack([run[i] for run in per_run]).to(self.device).requires_grad_(True)
-                for i in range(len(per_run[0]))]
+        return [
+            torch.stack([run[i] for run in per_run]).to(self.device).requires_grad_(True)
+            for i in range(len(per_run[0]))
+        ]
 
     def forward(self, x: torch.Tensor, *, train: bool, counter: int = 0) -> torch.Tensor:
         n_hidden = len(self.sizes) - 2
@@ -133,8 +148,9 @@ class BatchedMLP:
     def dropout_mask(self, i: int, rows: int, counter: int) -> torch.Tensor:
         """(G, rows, widths[i]) inverted-dropout multiplier of hidden layer i: 0 or 1/(1-p), from (key, counter, i)."""
         H = self.sizes[i + 1]
-        return rng.dropout_multiplier(self.keys, counter * 8 + i, rows * H, self._keep[i],
-                                      self._scale[i]).view(self.G, rows, H)
+        return rng.dropout_multiplier(
+            self.keys, counter * 8 + i, rows * H, self._keep[i], self._scale[i]
+        ).view(self.G, rows, H)
 
     def n_params(self) -> np.ndarray:
         n = sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
@@ -155,12 +171,16 @@ class _RowBuffers:
         G, dtype, dev = model.G, model.params[0].dtype, model.device
         hidden = model.sizes[1:-1]
         self.z = [torch.empty(G, rows, H, dtype=dtype, device=dev) for H in hidden]  # activation outputs
-        self.dropped = [torch.empty(G, rows, H, dtype=dtype, device=dev) if model._any_dropout[i] else None
-                        for i, H in enumerate(hidden)]  # activation outputs after dropout
+        self.dropped = [
+            torch.empty(G, rows, H, dtype=dtype, device=dev) if model._any_dropout[i] else None
+            for i, H in enumerate(hidden)
+        ]  # activation outputs after dropout
         self.grad_h = [torch.empty(G, rows, H, dtype=dtype, device=dev) for H in hidden]  # gradient at each
         # (lo:hi slice of z, of grad_h, activation) per block of runs of one activation
-        self.blocks = [[(z[lo:hi], gh[lo:hi], a) for lo, hi, a in model._blocks[i]]
-                       for i, (z, gh) in enumerate(zip(self.z, self.grad_h))]
+        self.blocks = [
+            [(z[lo:hi], gh[lo:hi], a) for lo, hi, a in model._blocks[i]]
+            for i, (z, gh) in enumerate(zip(self.z, self.grad_h))
+        ]
         self.out = torch.empty(G, rows, 2, dtype=dtype, device=dev)  # padded network output
         self.pred = self.out[..., :1].squeeze(-1)  # (G, rows) view: the real output column
         self.grad_out = torch.zeros(G, rows, 2, dtype=dtype, device=dev)  # its gradient; column 1 stays zero
@@ -221,10 +241,14 @@ class MSEStep:
     @staticmethod
     def supports(model: object) -> bool:
         """Whether ``model`` is the network this step is written for (forward pads exactly the last layer)."""
-        return isinstance(model, BatchedMLP) and model.sizes[-1] == 1 and all(w > 1 for w in model.sizes[1:-1])
+        return (
+            isinstance(model, BatchedMLP) and model.sizes[-1] == 1 and all(w > 1 for w in model.sizes[1:-1])
+        )
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, alive: torch.Tensor, *, counter: int) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, alive: torch.Tensor, *, counter: int
+    ) -> torch.Tensor:
         """x (G, B, n_in) and y (G, B) one minibatch per run, alive (G,) bool; returns the (G,) losses."""
         m, grads, params = self.model, self.grads, self.model.params
         L = len(m.sizes) - 2

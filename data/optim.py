@@ -22,8 +22,14 @@ class BatchedAdam:
     Each run's slice is updated by itself, so grouping never changes a run's numbers.
     """
 
-    def __init__(self, params: list[torch.Tensor], *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 fused: bool | None = None):
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        fused: bool | None = None,
+    ):
         self.params, self.b1, self.b2, self.eps = params, betas[0], betas[1], eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
@@ -34,7 +40,9 @@ class BatchedAdam:
             self._pv = [[p.detach()[g] for p in params] for g in range(G)]
             self._mv = [[m[g] for m in self.m] for g in range(G)]
             self._vv = [[v[g] for v in self.v] for g in range(G)]
-            self._step = torch.zeros((), dtype=torch.float32, device=params[0].device)  # shared: all runs step together
+            self._step = torch.zeros(
+                (), dtype=torch.float32, device=params[0].device
+            )  # shared: all runs step together
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
@@ -42,14 +50,14 @@ class BatchedAdam:
         if self.fused:
             self._fused_step(grads, lr)
             return
-        c1 = 1 - self.b1 ** self.t
-        c2 = 1 - self.b2 ** self.t
+        c1 = 1 - self.b1**self.t
+        c2 = 1 - self.b2**self.t
         # p -= lr/c1 * m / (sqrt(v/c2) + eps), written as lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2))
-        step = lr * (c2 ** 0.5 / c1)
+        step = lr * (c2**0.5 / c1)
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             m.lerp_(g, 1 - self.b1)
             v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-            denom = v.sqrt().add_(self.eps * c2 ** 0.5)
+            denom = v.sqrt().add_(self.eps * c2**0.5)
             p.addcdiv_(m * _col(step, p), denom, value=-1.0)
 
     def _grad_views(self, grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
@@ -60,7 +68,9 @@ class BatchedAdam:
         return self._gv
 
     def _fused_step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
-        self._step += 1  # the fused kernel reads the step count; torch.optim.Adam increments it before the call
+        self._step += (
+            1  # the fused kernel reads the step count; torch.optim.Adam increments it before the call
+        )
         gv = self._grad_views(grads)
         by_lr: dict[float, list[int]] = {}
         for g, value in enumerate(lr.tolist()):
@@ -73,7 +83,12 @@ class BatchedAdam:
                 [t for g in runs for t in self._vv[g]],
                 [],
                 [self._step] * (len(runs) * len(self.params)),
-                lr=value, beta1=self.b1, beta2=self.b2, weight_decay=0.0, eps=self.eps, amsgrad=False,
+                lr=value,
+                beta1=self.b1,
+                beta2=self.b2,
+                weight_decay=0.0,
+                eps=self.eps,
+                amsgrad=False,
                 maximize=False,
             )
 

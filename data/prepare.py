@@ -86,14 +86,13 @@ class SweepConfig:
     progress: bool = True
 
 
-
-
 def sweep_name(cfg: SweepConfig) -> str:
     """The sweep's folder and table name (``name``, else "<family>-<dataset>"), refused unless a safe folder name."""
     if cfg.name:
         return check_name("name", cfg.name)
-    return check_name(f"name (default from family={cfg.family!r}, dataset={cfg.dataset!r})",
-                      f"{cfg.family}-{cfg.dataset}")
+    return check_name(
+        f"name (default from family={cfg.family!r}, dataset={cfg.dataset!r})", f"{cfg.family}-{cfg.dataset}"
+    )
 
 
 def sweep_folder(cfg: SweepConfig) -> Path:
@@ -110,8 +109,18 @@ def check_settings(cfg: SweepConfig) -> None:
     Every integer has a documented upper limit (``data.checks.INT_LIMITS``, docs/data.md), and the
     sweep's name, which becomes a folder name, may not hold path separators or '..'.
     """
-    for key in ("n_configs", "sample_seed", "split_seed", "max_group", "shard_runs", "worker", "n_workers",
-                "threads", "calib_configs", "calib_epochs"):
+    for key in (
+        "n_configs",
+        "sample_seed",
+        "split_seed",
+        "max_group",
+        "shard_runs",
+        "worker",
+        "n_workers",
+        "threads",
+        "calib_configs",
+        "calib_epochs",
+    ):
         check_limit(key, getattr(cfg, key))
     for key in ("epochs", "max_train_rows", "max_shards"):
         check_limit(key, getattr(cfg, key), nullable=True)
@@ -123,16 +132,26 @@ def check_settings(cfg: SweepConfig) -> None:
         if not isinstance(getattr(cfg, key), bool):
             raise SettingsError(f"{key}={getattr(cfg, key)!r} must be true or false")
     seeds = cfg.seeds
-    if (not isinstance(seeds, (list, tuple)) or not 1 <= len(seeds) <= MAX_SEEDS or len(set(map(repr, seeds))) != len(seeds)
-            or not all(is_int(s) and SEED_RANGE[0] <= s <= SEED_RANGE[1] for s in seeds)):
-        raise SettingsError(f"seeds={seeds!r} must be a non-empty list of at most {MAX_SEEDS} "
-                            f"distinct integers in {SEED_RANGE[0]}..{SEED_RANGE[1]}")
+    if (
+        not isinstance(seeds, (list, tuple))
+        or not 1 <= len(seeds) <= MAX_SEEDS
+        or len(set(map(repr, seeds))) != len(seeds)
+        or not all(is_int(s) and SEED_RANGE[0] <= s <= SEED_RANGE[1] for s in seeds)
+    ):
+        raise SettingsError(
+            f"seeds={seeds!r} must be a non-empty list of at most {MAX_SEEDS} "
+            f"distinct integers in {SEED_RANGE[0]}..{SEED_RANGE[1]}"
+        )
     if cfg.n_configs * len(seeds) > MAX_RUNS:
-        raise SettingsError(f"n_configs={cfg.n_configs} x {len(seeds)} seeds = {cfg.n_configs * len(seeds)} runs is "
-                            f"too many: a sweep may hold at most {MAX_RUNS} runs")
+        raise SettingsError(
+            f"n_configs={cfg.n_configs} x {len(seeds)} seeds = {cfg.n_configs * len(seeds)} runs is "
+            f"too many: a sweep may hold at most {MAX_RUNS} runs"
+        )
     if not cfg.worker < cfg.n_workers:
-        raise SettingsError(f"worker={cfg.worker} must be an integer in 0..{cfg.n_workers - 1} "
-                            f"(below n_workers={cfg.n_workers})")
+        raise SettingsError(
+            f"worker={cfg.worker} must be an integer in 0..{cfg.n_workers - 1} "
+            f"(below n_workers={cfg.n_workers})"
+        )
     check_float("shard_seconds", cfg.shard_seconds, 0.0, MAX_SHARD_SECONDS, low_open=True)
     if cfg.name is not None and not isinstance(cfg.name, str):
         raise SettingsError(f"name={cfg.name!r} must be a string (or null)")
@@ -170,33 +189,51 @@ def prepare(cfg: SweepConfig) -> Sweep:
             raise ValueError(f"data_root={cfg.data_root} must be an existing folder holding the datasets")
         os.environ["CURVEBENCH_DATA_ROOT"] = str(root)
     family = get_family(cfg.family)
-    data = load_splits(cfg.dataset, split_seed=cfg.split_seed, max_train_rows=cfg.max_train_rows,
-                       **family.preprocessing)
+    data = load_splits(
+        cfg.dataset, split_seed=cfg.split_seed, max_train_rows=cfg.max_train_rows, **family.preprocessing
+    )
     family.check_data(data)
     epochs = int(cfg.epochs or family.epochs)
     configs = family.sample(cfg.n_configs, cfg.sample_seed)
     records = configs.to_dict(orient="records")
     settings = {
-        "family": cfg.family, "dataset": cfg.dataset, "name": sweep_name(cfg), "n_configs": cfg.n_configs,
-        "seeds": list(cfg.seeds), "epochs": epochs, "sample_seed": cfg.sample_seed, "split_seed": cfg.split_seed,
-        "max_train_rows": cfg.max_train_rows, "max_group": cfg.max_group, "shard_runs": cfg.shard_runs,
+        "family": cfg.family,
+        "dataset": cfg.dataset,
+        "name": sweep_name(cfg),
+        "n_configs": cfg.n_configs,
+        "seeds": list(cfg.seeds),
+        "epochs": epochs,
+        "sample_seed": cfg.sample_seed,
+        "split_seed": cfg.split_seed,
+        "max_train_rows": cfg.max_train_rows,
+        "max_group": cfg.max_group,
+        "shard_runs": cfg.shard_runs,
         "shard_seconds": cfg.shard_seconds,
         "dataset_files": data.provenance["files"],
     }
-    if data.provenance["revision"] != 1:  # recorded from revision 2 on: plans made before revisions stay valid
+    if (
+        data.provenance["revision"] != 1
+    ):  # recorded from revision 2 on: plans made before revisions stay valid
         settings["dataset_revision"] = data.provenance["revision"]
-    plan = make_plan(settings, configs, [family.group_key(r, data) for r in records],
-                     [family.within_group_order(r) for r in records], cfg.seeds,
-                     max_group=cfg.max_group, shard_runs=cfg.shard_runs,
-                     weights=[epochs * costmodel.rough_seconds(family.workload(r, data)) for r in records],
-                     shard_weight=cfg.shard_seconds)
+    plan = make_plan(
+        settings,
+        configs,
+        [family.group_key(r, data) for r in records],
+        [family.within_group_order(r) for r in records],
+        cfg.seeds,
+        max_group=cfg.max_group,
+        shard_runs=cfg.shard_runs,
+        weights=[epochs * costmodel.rough_seconds(family.workload(r, data)) for r in records],
+        shard_weight=cfg.shard_seconds,
+    )
     folder = sweep_folder(cfg)
     plan = load_or_write_plan(folder, plan)
     return Sweep(cfg, family, data, plan, folder, epochs)
 
 
-def train_runs(sw: Sweep, runs: list[tuple[int, int]], device: torch.device, *, epochs: int | None = None,
-               on_epoch=None):
+def train_runs(
+    sw: Sweep, runs: list[tuple[int, int]], device: torch.device, *, epochs: int | None = None, on_epoch=None
+):
     """Train one group of runs (config_id, seed) together; returns the engine's GroupResult."""
     configs = [sw.config(c) for c, _ in runs]
     keys = [run_key(c, s) for c, (_, s) in zip(configs, runs)]
@@ -225,14 +262,21 @@ def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "epochs_timed": epochs,
-        "runs": [{"config_id": int(i), "seconds_per_epoch": s, **asdict(work[i])} for i, s in zip(picks, seconds)],
+        "runs": [
+            {"config_id": int(i), "seconds_per_epoch": s, **asdict(work[i])} for i, s in zip(picks, seconds)
+        ],
         "model": model,
         "compute_seconds": time.perf_counter() - t0,
     }
     atomic_write_json(path, out)
-    log.info("calibration of %s done: %d configurations timed alone in %.0f s; cost model leave-one-out median "
-             "relative error %.1f%%", sw.folder.name, len(picks), out["compute_seconds"],
-             100 * model["loo_relative_error_median"])
+    log.info(
+        "calibration of %s done: %d configurations timed alone in %.0f s; cost model leave-one-out median "
+        "relative error %.1f%%",
+        sw.folder.name,
+        len(picks),
+        out["compute_seconds"],
+        100 * model["loo_relative_error_median"],
+    )
     return out
 
 
@@ -247,9 +291,14 @@ def read_calibration(path: Path) -> dict[str, Any]:
         raise bad("not a calibration (an object with 'model' and 'runs' is expected)")
     m = d["model"]
     coef = m.get("coefficients")
-    if (not isinstance(coef, list) or len(coef) != len(costmodel.FEATURES)
-            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) and c >= 0
-                       for c in coef)):
+    if (
+        not isinstance(coef, list)
+        or len(coef) != len(costmodel.FEATURES)
+        or not all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) and c >= 0
+            for c in coef
+        )
+    ):
         raise bad(f"model coefficients {coef!r} must be {len(costmodel.FEATURES)} finite numbers >= 0")
     for key in ("loo_relative_error_median", "loo_relative_error_max"):
         v = m.get(key)
@@ -266,5 +315,7 @@ def table_exists(out: Path) -> bool:
         return False
     if out.is_dir() and (out / "manifest.json").is_file():
         return True
-    raise SweepStateError(f"{out} exists but is not a table (no manifest.json); remove it, or write the table "
-                          f"elsewhere (tables_dir=...)")
+    raise SweepStateError(
+        f"{out} exists but is not a table (no manifest.json); remove it, or write the table "
+        f"elsewhere (tables_dir=...)"
+    )

@@ -18,6 +18,11 @@ TABLES: dict[str, dict[str, Any]] = {
     "fcnet-parkinsons": {"family": "fcnet", "dataset": "parkinsons", "n_configs": 1000, "seeds": [0, 1]},
     "fcnet-naval": {"family": "fcnet", "dataset": "naval", "n_configs": 1000, "seeds": [0, 1]},
     # protein's training split (27,438 rows) is subsampled to 10,000 rows to fit the CPU budget (see its card)
-    "fcnet-protein": {"family": "fcnet", "dataset": "protein", "n_configs": 300, "seeds": [0, 1],
-                      "max_train_rows": 10000},
+    "fcnet-protein": {
+        "family": "fcnet",
+        "dataset": "protein",
+        "n_configs": 300,
+        "seeds": [0, 1],
+        "max_train_rows": 10000,
+    },
 }

@@ -106,8 +106,9 @@ def keep_threshold(p: torch.Tensor) -> torch.Tensor:
     return torch.ceil(p.to(torch.float32) * float(1 << 24)).to(torch.int32)
 
 
-def dropout_multiplier(keys: torch.Tensor, counter: int, n: int, threshold: torch.Tensor,
-                       scale: torch.Tensor) -> torch.Tensor:
+def dropout_multiplier(
+    keys: torch.Tensor, counter: int, n: int, threshold: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
     """(G, n) inverted-dropout multipliers: ``scale[g]`` where ``uniform >= p[g]``, else 0.
 
     The same numbers as ``(uniform(keys, counter, n) >= p[:, None]).float() * scale[:, None]``,

@@ -40,9 +40,15 @@ MAX_JSON_BYTES = 512 * 2**20
 #: the largest shard file read, and the most its arrays may hold uncompressed
 MAX_SHARD_BYTES = 1 * 2**30
 #: the arrays a shard holds (besides ``meta``), with their dtypes and number of dimensions
-SHARD_ARRAYS = {"config_id": ("int32", 1), "seed": ("int32", 1), "metrics": ("float32", 3),
-                "diverged_epoch": ("int32", 1), "n_params": ("int64", 1), "group": ("int32", 1),
-                "group_epoch_seconds": ("float64", 2)}
+SHARD_ARRAYS = {
+    "config_id": ("int32", 1),
+    "seed": ("int32", 1),
+    "metrics": ("float32", 3),
+    "diverged_epoch": ("int32", 1),
+    "n_params": ("int64", 1),
+    "group": ("int32", 1),
+    "group_epoch_seconds": ("float64", 2),
+}
 #: temporary files of atomic writes (``.<name>.<random>.tmp``) older than this are a killed process's leftovers
 _SHARD_RE = re.compile(r"shard-(\d{5,})\.npz")
 
@@ -75,8 +81,9 @@ class Plan:
         if not isinstance(d, Mapping):
             raise SweepStateError(f"{source}: not a plan (a JSON object is expected, got {type(d).__name__})")
         if d.get("plan_version") != PLAN_VERSION:
-            raise SweepStateError(f"{source}: plan_version {d.get('plan_version')!r} is not supported "
-                                  f"(expected {PLAN_VERSION})")
+            raise SweepStateError(
+                f"{source}: plan_version {d.get('plan_version')!r} is not supported (expected {PLAN_VERSION})"
+            )
         settings, configs, raw = d.get("settings"), d.get("configs"), d.get("shards")
         if not isinstance(settings, Mapping):
             raise SweepStateError(f"{source}: 'settings' must be an object")
@@ -86,17 +93,31 @@ class Plan:
             raise SweepStateError(f"{source}: 'shards' must be a list")
         shards = []
         for i, sh in enumerate(raw):
-            ok = isinstance(sh, list) and all(isinstance(g, list) and all(
-                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) for r in g) for g in sh)
+            ok = isinstance(sh, list) and all(
+                isinstance(g, list)
+                and all(isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) for r in g)
+                for g in sh
+            )
             if not ok:
-                raise SweepStateError(f"{source}: shard {i} must be a list of groups of [config_id, seed] integer pairs")
+                raise SweepStateError(
+                    f"{source}: shard {i} must be a list of groups of [config_id, seed] integer pairs"
+                )
             shards.append([[(c, s) for c, s in g] for g in sh])
         return cls(dict(settings), pd.DataFrame(configs), shards)
 
 
-def make_plan(settings: Mapping[str, Any], configs: pd.DataFrame, group_keys: Sequence[Any],
-              order_keys: Sequence[tuple], seeds: Sequence[int], *, max_group: int, shard_runs: int,
-              weights: Sequence[float] | None = None, shard_weight: float = float("inf")) -> Plan:
+def make_plan(
+    settings: Mapping[str, Any],
+    configs: pd.DataFrame,
+    group_keys: Sequence[Any],
+    order_keys: Sequence[tuple],
+    seeds: Sequence[int],
+    *,
+    max_group: int,
+    shard_runs: int,
+    weights: Sequence[float] | None = None,
+    shard_weight: float = float("inf"),
+) -> Plan:
     """Group runs by ``group_keys[config_id]`` and pack them into shards.
 
     A group is cut into chunks of at most ``max_group`` runs and at most
@@ -149,23 +170,31 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     stored = read_plan(path)
     want = json.loads(json.dumps(plan.settings, default=str))
     if stored.settings != want:
-        diff = {k: (stored.settings.get(k), want.get(k)) for k in set(stored.settings) | set(want)
-                if stored.settings.get(k) != want.get(k)}
+        diff = {
+            k: (stored.settings.get(k), want.get(k))
+            for k in set(stored.settings) | set(want)
+            if stored.settings.get(k) != want.get(k)
+        }
         raise SweepStateError(
             f"{path} was planned with other settings (stored vs asked: {diff}); finish it with the same "
             f"settings, or give this sweep another name (name=...)"
         )
-    stored_rows, want_rows = (json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str))
-                              for p in (stored, plan))
+    stored_rows, want_rows = (
+        json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str)) for p in (stored, plan)
+    )
     if stored_rows != want_rows:
         same_prefix = min(len(stored_rows), len(want_rows))  # where they differ when one only adds rows
         first = next((i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if a != b), same_prefix)
-        raise SweepStateError(f"{path}: the stored configurations differ from the ones these settings sample "
-                              f"(first at config_id {first}); the sampling code changed. Use another name or "
-                              f"remove the folder.")
+        raise SweepStateError(
+            f"{path}: the stored configurations differ from the ones these settings sample "
+            f"(first at config_id {first}); the sampling code changed. Use another name or "
+            f"remove the folder."
+        )
     if stored.shards != plan.shards:
-        raise SweepStateError(f"{path}: the stored shards differ from the ones these settings give; "
-                              f"the code that groups runs changed. Use another name or remove the folder.")
+        raise SweepStateError(
+            f"{path}: the stored shards differ from the ones these settings give; "
+            f"the code that groups runs changed. Use another name or remove the folder."
+        )
     return stored
 
 
@@ -176,14 +205,18 @@ def read_json_file(path: Path, what: str) -> Any:
         if not stat.S_ISREG(st.st_mode):
             raise SweepStateError(f"{path}: the {what} is not a regular file")
         if st.st_size > MAX_JSON_BYTES:
-            raise SweepStateError(f"{path}: the {what} has {st.st_size} bytes, more than the {MAX_JSON_BYTES} allowed")
+            raise SweepStateError(
+                f"{path}: the {what} has {st.st_size} bytes, more than the {MAX_JSON_BYTES} allowed"
+            )
         with open(path, "rb") as f:
             return json.loads(f.read(MAX_JSON_BYTES + 1).decode("utf-8"))
     except SweepStateError:
         raise
     except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
-        raise SweepStateError(f"{path}: unreadable {what} ({type(e).__name__}: {str(e)[:200]}); delete the sweep "
-                              f"folder to start over, or use another name") from None
+        raise SweepStateError(
+            f"{path}: unreadable {what} ({type(e).__name__}: {str(e)[:200]}); delete the sweep "
+            f"folder to start over, or use another name"
+        ) from None
 
 
 def read_plan(path: Path) -> Plan:
@@ -212,7 +245,9 @@ def write_shard(folder: Path, index: int, arrays: Mapping[str, np.ndarray], meta
         os.link(tmp, path)
     except FileExistsError:
         return False
-    except OSError:  # a file system without hard links: check, then rename (not atomic against a racing writer)
+    except (
+        OSError
+    ):  # a file system without hard links: check, then rename (not atomic against a racing writer)
         if path.exists():
             return False
         os.replace(tmp, path)
@@ -257,16 +292,24 @@ def _check_zip(path: Path, z: zipfile.ZipFile, arrays: bool) -> None:
             raise ValueError(f"{info.filename}: object arrays (pickled data) are refused")
         nbytes = math.prod(shape) * dtype.itemsize
         if header is not None and nbytes != info.file_size - header:
-            raise ValueError(f"{info.filename}: its header announces {nbytes} bytes of data, the file holds "
-                             f"{info.file_size - header}")
+            raise ValueError(
+                f"{info.filename}: its header announces {nbytes} bytes of data, the file holds "
+                f"{info.file_size - header}"
+            )
 
 
 def _meta_checked(meta: Any, index: int | None) -> dict[str, Any]:
     """The shard's metadata, checked against what :func:`data.sweep.run_shard` writes."""
     if not isinstance(meta, dict):
         raise ValueError("its metadata is not a JSON object")
-    need = {"shard": int, "metric_names": list, "wall_seconds": (int, float), "device": str, "threads": int,
-            "hardware": dict}
+    need = {
+        "shard": int,
+        "metric_names": list,
+        "wall_seconds": (int, float),
+        "device": str,
+        "threads": int,
+        "hardware": dict,
+    }
     for key, typ in need.items():
         if key not in meta or not isinstance(meta[key], typ) or isinstance(meta[key], bool):
             raise ValueError(f"metadata {key}={meta.get(key)!r} is missing or of the wrong type")
@@ -288,19 +331,23 @@ def _arrays_checked(a: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """The writer's rules for a shard's arrays: dtypes, dimensions, matching lengths and value ranges."""
     for key, (dtype, ndim) in SHARD_ARRAYS.items():
         if a[key].dtype != np.dtype(dtype) or a[key].ndim != ndim:
-            raise ValueError(f"array {key} is {a[key].dtype} with {a[key].ndim} dimension(s), expected {dtype} "
-                             f"with {ndim}")
+            raise ValueError(
+                f"array {key} is {a[key].dtype} with {a[key].ndim} dimension(s), expected {dtype} with {ndim}"
+            )
     n, m, e = a["metrics"].shape
     if n < 1 or e < 1 or m != len(meta["metric_names"]):
-        raise ValueError(f"array metrics has shape {a['metrics'].shape}; expected (runs >= 1, "
-                         f"{len(meta['metric_names'])} metrics, epochs >= 1)")
+        raise ValueError(
+            f"array metrics has shape {a['metrics'].shape}; expected (runs >= 1, "
+            f"{len(meta['metric_names'])} metrics, epochs >= 1)"
+        )
     for key in ("config_id", "seed", "diverged_epoch", "n_params", "group"):
         if a[key].shape != (n,):
             raise ValueError(f"array {key} has shape {a[key].shape}, expected ({n},) like metrics")
     g = a["group_epoch_seconds"].shape[0]
     if a["group_epoch_seconds"].shape != (g, e) or g < 1:
-        raise ValueError(f"array group_epoch_seconds has shape {a['group_epoch_seconds'].shape}, expected "
-                         f"(groups, {e})")
+        raise ValueError(
+            f"array group_epoch_seconds has shape {a['group_epoch_seconds'].shape}, expected (groups, {e})"
+        )
     if (a["config_id"] < 0).any() or (a["n_params"] < 0).any():
         raise ValueError("negative config_id or n_params")
     if ((a["diverged_epoch"] < -1) | (a["diverged_epoch"] >= e)).any():
@@ -340,14 +387,30 @@ def read_shard(path: Path, *, arrays: bool = True) -> tuple[dict[str, np.ndarray
                 data = {k: npz[k] for k in SHARD_ARRAYS} if arrays else {}
         if arrays:
             _arrays_checked(data, meta)
-    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
-            NotImplementedError, RuntimeError, OverflowError, MemoryError) as e:
-        raise SweepStateError(f"{path}: unreadable shard ({type(e).__name__}: {str(e)[:300]}); delete it and "
-                              f"rerun the sweep to redo it") from None
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        RecursionError,
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        OverflowError,
+        MemoryError,
+    ) as e:
+        raise SweepStateError(
+            f"{path}: unreadable shard ({type(e).__name__}: {str(e)[:300]}); delete it and "
+            f"rerun the sweep to redo it"
+        ) from None
     return data, meta
 
 
-def clean_stale_tmp(folder: Path, *, older_than: float = STALE_TMP_SECONDS, now: float | None = None) -> list[Path]:
+def clean_stale_tmp(
+    folder: Path, *, older_than: float = STALE_TMP_SECONDS, now: float | None = None
+) -> list[Path]:
     """Remove the temporary files a killed process left in a sweep folder; return what was removed.
 
     Only names of the atomic writes' pattern (``.<name>.<random>.tmp``, and the
@@ -356,8 +419,7 @@ def clean_stale_tmp(folder: Path, *, older_than: float = STALE_TMP_SECONDS, now:
     recursing), and only files older than ``older_than`` seconds: a younger one may
     be another worker's write in progress on the same folder.
     """
-    return [p for d in (folder, folder / "shards")
-            for p in clean_tmp(d, older_than=older_than, now=now)]
+    return [p for d in (folder, folder / "shards") for p in clean_tmp(d, older_than=older_than, now=now)]
 
 
 def done_shards(folder: Path, n_shards: int) -> set[int]:

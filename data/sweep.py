@@ -98,12 +98,23 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
         "group": np.array(group_of, dtype=np.int32),
         "group_epoch_seconds": np.stack(group_seconds).astype(np.float64),
     }
-    meta = {"shard": index, "metric_names": metric_names, "started": started, "finished": utc_now(),
-            "wall_seconds": time.perf_counter() - t0, "device": str(device), "threads": torch.get_num_threads(),
-            "hardware": hardware(), "code_version": code_version()}
+    meta = {
+        "shard": index,
+        "metric_names": metric_names,
+        "started": started,
+        "finished": utc_now(),
+        "wall_seconds": time.perf_counter() - t0,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "hardware": hardware(),
+        "code_version": code_version(),
+    }
     if not write_shard(sw.folder, index, arrays, meta):
-        log.warning("shard %d of %s was written by another process meanwhile; its file is kept, this one dropped",
-                    index, sw.folder.name)
+        log.warning(
+            "shard %d of %s was written by another process meanwhile; its file is kept, this one dropped",
+            index,
+            sw.folder.name,
+        )
 
 
 def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> None:
@@ -118,7 +129,8 @@ def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> No
             raise SweepStateError(
                 f"{sw.folder}: shard {i} was trained with device={was_device} threads={was_threads}, this run "
                 f"has device={device.type} threads={torch.get_num_threads()}; resume with the same device and "
-                f"threads (mixing them changes the rounding row by row), or sweep into another sweeps_dir")
+                f"threads (mixing them changes the rounding row by row), or sweep into another sweeps_dir"
+            )
 
 
 @dataclass
@@ -141,8 +153,10 @@ class SweepOutcome:
             return f"table written by another worker: {self.table}"
         if self.status == "not_merged":
             return f"table not written (merge=false): all {self.shards} shards are done"
-        return (f"table not written: {self.shards_done} of {self.shards} shards are done; rerun the same command "
-                f"to continue")
+        return (
+            f"table not written: {self.shards_done} of {self.shards} shards are done; rerun the same command "
+            f"to continue"
+        )
 
 
 def run_sweep(cfg: SweepConfig) -> Path | None:
@@ -157,12 +171,18 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
     device = resolve_device(cfg.device)
     sw = prepare(cfg)
     if (sw.folder / "shards").is_symlink():  # a shared sweep folder must not send this run's writes elsewhere
-        raise SweepStateError(f"{sw.folder / 'shards'} is a symbolic link (to {os.readlink(sw.folder / 'shards')}); "
-                              f"shards are written only inside the sweep folder. Replace it with a real folder.")
+        raise SweepStateError(
+            f"{sw.folder / 'shards'} is a symbolic link (to {os.readlink(sw.folder / 'shards')}); "
+            f"shards are written only inside the sweep folder. Replace it with a real folder."
+        )
     removed = clean_stale_tmp(sw.folder)
     if removed:
-        log.info("removed %d temporary file(s) left in %s by a killed process: %s", len(removed), sw.folder,
-                 ", ".join(p.name for p in removed))
+        log.info(
+            "removed %d temporary file(s) left in %s by a killed process: %s",
+            len(removed),
+            sw.folder,
+            ", ".join(p.name for p in removed),
+        )
     n = len(sw.plan.shards)
     mine = [i for i in range(n) if i % cfg.n_workers == cfg.worker]
     done = done_shards(sw.folder, n)
@@ -171,8 +191,14 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
         todo = todo[: cfg.max_shards]
     if todo:
         _check_same_numerics(sw, sorted(done), device)
-    log.info("sweep %s: %d shards (%d runs); this worker: %d shards, %d left", sw.folder.name, n, sw.plan.n_runs,
-             len(mine), len(todo))
+    log.info(
+        "sweep %s: %d shards (%d runs); this worker: %d shards, %d left",
+        sw.folder.name,
+        n,
+        sw.plan.n_runs,
+        len(mine),
+        len(todo),
+    )
     if cfg.worker == 0 and todo:
         calibrate(sw, device)
     bar = None
@@ -180,13 +206,21 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
         from tqdm import tqdm
 
         runs_in = lambda ids: sum(len(g) for i in ids for g in sw.plan.shards[i])  # noqa: E731
-        bar = tqdm(total=runs_in(mine), initial=runs_in([i for i in mine if i in done]), unit="run",
-                   desc=sw.folder.name, dynamic_ncols=True, smoothing=0.05,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} runs "
-                              "[{elapsed}<{remaining}, {rate_fmt}]")
+        bar = tqdm(
+            total=runs_in(mine),
+            initial=runs_in([i for i in mine if i in done]),
+            unit="run",
+            desc=sw.folder.name,
+            dynamic_ncols=True,
+            smoothing=0.05,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} runs "
+            "[{elapsed}<{remaining}, {rate_fmt}]",
+        )
     try:
         for i in todo:
-            if shard_path(sw.folder, i).is_file():  # another process (a second worker, a rerun) finished it meanwhile
+            if shard_path(
+                sw.folder, i
+            ).is_file():  # another process (a second worker, a rerun) finished it meanwhile
                 log.info("shard %d of %s already done by another process; skipped", i, sw.folder.name)
                 continue
             run_shard(sw, i, device, bar)
@@ -210,7 +244,9 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
             return SweepOutcome("written_by_other", out, n_done, n)
         raise
     if not (out.is_dir() and (out / "manifest.json").is_file()):
-        raise SweepStateError(f"the merge of {sw.folder} finished but {out} holds no table; nothing was written")
+        raise SweepStateError(
+            f"the merge of {sw.folder} finished but {out} holds no table; nothing was written"
+        )
     return SweepOutcome("written", out, n_done, n)
 
 
@@ -229,8 +265,10 @@ class LauncherCheck(Callback):
             low, high = INT_LIMITS["threads"]
             if not (is_int(n_jobs) and (n_jobs == -1 or low <= n_jobs <= high)):
                 # Hydra turns a callback's exception into a warning and goes on, so stop here, with the message
-                raise SystemExit(f"error: hydra.launcher.n_jobs={n_jobs!r} must be -1 (all cores) or an integer "
-                                 f"in {low}..{high}")
+                raise SystemExit(
+                    f"error: hydra.launcher.n_jobs={n_jobs!r} must be -1 (all cores) or an integer "
+                    f"in {low}..{high}"
+                )
 
 
 #: what the settings are called in an error message
@@ -245,7 +283,9 @@ def main(cfg: Any) -> None:
     from hydra.types import RunMode
 
     try:
-        check_config_keys(cfg, SweepConfig, what=WHAT, source="sweep config", error=SettingsError)  # `+key` too
+        check_config_keys(
+            cfg, SweepConfig, what=WHAT, source="sweep config", error=SettingsError
+        )  # `+key` too
         sc = SweepConfig(**OmegaConf.to_container(cfg, resolve=True))
         outcome = run_sweep_outcome(sc)
     except CurveBenchError as e:

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
             print("--markdown needs a file name", file=sys.stderr)
             return 2
         markdown = argv[i + 1]
-        argv = argv[:i] + argv[i + 2:]
+        argv = argv[:i] + argv[i + 2 :]
     names = [a for a in argv if not a.startswith("-")] or SCRIPTS
     unknown = [n for n in names if n not in SCRIPTS]
     if unknown:

@@ -39,7 +39,9 @@ def _factories() -> dict[str, Callable[..., Any]]:
         from runners.adapters.optuna_adapter import OptunaOptimizer, OptunaTPE
 
         out["optuna-random-sha"] = lambda **kw: OptunaOptimizer(optuna_sampler="random", pruner="sha", **kw)
-        out["optuna-random-hyperband"] = lambda **kw: OptunaOptimizer(optuna_sampler="random", pruner="hyperband", **kw)
+        out["optuna-random-hyperband"] = lambda **kw: OptunaOptimizer(
+            optuna_sampler="random", pruner="hyperband", **kw
+        )
         out["optuna-tpe"] = OptunaTPE
     if importlib.util.find_spec("dehb") is not None:
         from runners.adapters.dehb_adapter import DEHBLibrary
@@ -67,7 +69,11 @@ def main(quick: bool = False) -> Report:
     report = Report("optimizers")
     with tempfile.TemporaryDirectory(prefix="curvebench-perf-") as tmp:
         path = make_synthetic_table(
-            Path(tmp) / "fcnet-like", n_configs=2000, space=fcnet_like_space(), n_seeds=1, n_epochs=100,
+            Path(tmp) / "fcnet-like",
+            n_configs=2000,
+            space=fcnet_like_space(),
+            n_seeds=1,
+            n_epochs=100,
             name="fcnet-like",
         )
         bench = TabularBenchmark.from_path(path)
@@ -78,8 +84,13 @@ def main(quick: bool = False) -> Report:
             secs, n = 0.0, 0
             asks = [0.0, 0]
             for seed in seeds:
-                run = simulate(bench, _timing_asks(factory, asks), seed=seed, n_workers=4,
-                               budget=Budget("evaluations", evaluations))
+                run = simulate(
+                    bench,
+                    _timing_asks(factory, asks),
+                    seed=seed,
+                    n_workers=4,
+                    budget=Budget("evaluations", evaluations),
+                )
                 secs += run.summary["optimizer_seconds"]
                 n += run.summary["n_events"]
             ms_per_result[name] = 1000 * secs / max(n, 1)
@@ -93,9 +104,7 @@ def main(quick: bool = False) -> Report:
             base = base if base in ms_per_ask else "rs"
             report.add(f"{name}: optimizer ms per ask", ms_per_ask[name], ms_per_ask[base], base)
         for name in sorted(n for n in factories if n not in _builtin_names()):
-            report.note(
-                f"{name}: {ms_per_result[name]:.3g} ms per result, {ms_per_ask[name]:.3g} ms per ask"
-            )
+            report.note(f"{name}: {ms_per_result[name]:.3g} ms per result, {ms_per_ask[name]:.3g} ms per ask")
         report.note(f"seeds {seeds}; 4 workers; {evaluations} full-training equivalents per run")
     report.print()
     return report

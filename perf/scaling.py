@@ -51,21 +51,33 @@ def main(quick: bool = False) -> Report:
     wall0 = time.perf_counter()
     rep.note(f"load average (1/5/15 min) at the start: {_load()}; {os.cpu_count()} cores")
     for name in OPTIMIZERS:
-        cps = [c for c in checkpoints if c <= LINEAR[name]] + [LINEAR[name]] if name in LINEAR else checkpoints
+        cps = (
+            [c for c in checkpoints if c <= LINEAR[name]] + [LINEAR[name]] if name in LINEAR else checkpoints
+        )
         run = time_ask_tell(name, 0, cps)
         times = run["times"]
         base = times[cps[0]]["ask_tell"] * 1e6
         for c in cps:
             us = times[c]["ask_tell"] * 1e6
             target = None if name in LINEAR else round(GROWTH_TARGET * base, 1)
-            rep.add(f"{name}: us per ask+tell at {c:,} results", us, base if c != cps[0] else None,
-                    f"{name} at {cps[0]:,}", target=target)
-        split = ", ".join(f"{c:,}: ask {times[c]['ask'] * 1e6:.1f} + tell {times[c]['tell'] * 1e6:.1f} us"
-                          for c in cps)
-        rep.note(f"{name}: {run['n_results']:,} results in {run['wall_seconds']:.0f} s wall, "
-                 f"{run['cpu_seconds']:.0f} s CPU ({split}); load average after: {_load()}")
-    rep.note(f"BOHB to {LINEAR['bohb']:,} results only: its KDEs are evaluated over every result of the modelled "
-             "budget (the published method), so its time per ask grows linearly; no target")
+            rep.add(
+                f"{name}: us per ask+tell at {c:,} results",
+                us,
+                base if c != cps[0] else None,
+                f"{name} at {cps[0]:,}",
+                target=target,
+            )
+        split = ", ".join(
+            f"{c:,}: ask {times[c]['ask'] * 1e6:.1f} + tell {times[c]['tell'] * 1e6:.1f} us" for c in cps
+        )
+        rep.note(
+            f"{name}: {run['n_results']:,} results in {run['wall_seconds']:.0f} s wall, "
+            f"{run['cpu_seconds']:.0f} s CPU ({split}); load average after: {_load()}"
+        )
+    rep.note(
+        f"BOHB to {LINEAR['bohb']:,} results only: its KDEs are evaluated over every result of the modelled "
+        "budget (the published method), so its time per ask grows linearly; no target"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     rep.note(f"total {time.perf_counter() - wall0:.0f} s wall; peak memory {peak:,.0f} MiB")
     rep.print()

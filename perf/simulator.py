@@ -40,9 +40,14 @@ N_CONFIGS, N_SEEDS, N_EPOCHS = 1000, 4, 100
 
 
 def _table(root: Path) -> TabularBenchmark:
-    path = write_toy_table(root / "perf-table", n_configs=N_CONFIGS, fidelities=tuple(range(1, N_EPOCHS + 1)),
-                           seeds=tuple(range(N_SEEDS)), cost_per_unit=np.linspace(1.0, 20.0, N_CONFIGS),
-                           name="perf-table")
+    path = write_toy_table(
+        root / "perf-table",
+        n_configs=N_CONFIGS,
+        fidelities=tuple(range(1, N_EPOCHS + 1)),
+        seeds=tuple(range(N_SEEDS)),
+        cost_per_unit=np.linspace(1.0, 20.0, N_CONFIGS),
+        name="perf-table",
+    )
     return TabularBenchmark.from_path(path)
 
 
@@ -136,7 +141,9 @@ def main(quick: bool = False) -> Report:
         per_sim = (dt - s["optimizer_seconds"]) / s["n_events"] * 1e6
         rep.add(f"us per evaluation, RS, 4 workers, {n_big:,} evals", per, None, "", target=20.0)
         rep.add("  of which outside the optimizer (us)", per_sim, None, "")
-        rep.add("  CPU time per evaluation (us)", s["cpu_seconds"] / s["n_events"] * 1e6, None, "", target=20.0)
+        rep.add(
+            "  CPU time per evaluation (us)", s["cpu_seconds"] / s["n_events"] * 1e6, None, "", target=20.0
+        )
 
         try:
             import syne_tune  # noqa: F401
@@ -156,23 +163,39 @@ def main(quick: bool = False) -> Report:
         try:
             st_rs = run_syne_tune(bench, "rs", n_rs_st, Path(tmp) / "st")
             our_rs, _ = ours(bench, RandomSearch, n_rs_st, repeat=3)
-            rep.add(f"ms per result, RS, {n_rs_st} results", our_rs / n_rs_st * 1e3, st_rs / n_rs_st * 1e3,
-                    "Syne Tune 0.x simulator", target=None)
-            rep.note(f"RS, {n_rs_st} results: ours {our_rs:.3f} s, Syne Tune {st_rs:.1f} s "
-                     f"(ratio {st_rs / our_rs:.0f}x; target >= 10x)")
+            rep.add(
+                f"ms per result, RS, {n_rs_st} results",
+                our_rs / n_rs_st * 1e3,
+                st_rs / n_rs_st * 1e3,
+                "Syne Tune 0.x simulator",
+                target=None,
+            )
+            rep.note(
+                f"RS, {n_rs_st} results: ours {our_rs:.3f} s, Syne Tune {st_rs:.1f} s "
+                f"(ratio {st_rs / our_rs:.0f}x; target >= 10x)"
+            )
             if OurASHA is not None:
                 st_asha = run_syne_tune(bench, "asha", n_asha_st, Path(tmp) / "st")
                 our_asha, _ = ours(bench, OurASHA, n_asha_st, repeat=3)
-                rep.add(f"ms per result, ASHA, {n_asha_st} results", our_asha / n_asha_st * 1e3,
-                        st_asha / n_asha_st * 1e3, "Syne Tune 0.x simulator", target=None)
-                rep.note(f"ASHA, {n_asha_st} results: ours {our_asha:.3f} s, Syne Tune {st_asha:.1f} s "
-                         f"(ratio {st_asha / our_asha:.0f}x; target >= 10x)")
+                rep.add(
+                    f"ms per result, ASHA, {n_asha_st} results",
+                    our_asha / n_asha_st * 1e3,
+                    st_asha / n_asha_st * 1e3,
+                    "Syne Tune 0.x simulator",
+                    target=None,
+                )
+                rep.note(
+                    f"ASHA, {n_asha_st} results: ours {our_asha:.3f} s, Syne Tune {st_asha:.1f} s "
+                    f"(ratio {st_asha / our_asha:.0f}x; target >= 10x)"
+                )
         finally:
             logging.disable(logging.NOTSET)
         try:
             from importlib.metadata import version
 
-            rep.note(f"Syne Tune version {version('syne-tune')}; 'result' = one reported evaluation (see module doc)")
+            rep.note(
+                f"Syne Tune version {version('syne-tune')}; 'result' = one reported evaluation (see module doc)"
+            )
         except Exception:  # noqa: BLE001
             pass
     rep.print()

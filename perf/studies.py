@@ -39,16 +39,37 @@ N_CONFIGS, N_EPOCHS = 100, 27
 def _tables(root: Path, n: int) -> list[dict]:
     from benchmarks.synthetic import make_synthetic_table
 
-    return [{"name": f"synth-{i}",
-             "path": str(make_synthetic_table(root / f"synth-{i}", n_configs=N_CONFIGS, n_seeds=1,
-                                              n_epochs=N_EPOCHS, space="mixed", seed=i, name=f"synth-{i}"))}
-            for i in range(n)]
+    return [
+        {
+            "name": f"synth-{i}",
+            "path": str(
+                make_synthetic_table(
+                    root / f"synth-{i}",
+                    n_configs=N_CONFIGS,
+                    n_seeds=1,
+                    n_epochs=N_EPOCHS,
+                    space="mixed",
+                    seed=i,
+                    name=f"synth-{i}",
+                )
+            ),
+        }
+        for i in range(n)
+    ]
 
 
 def _study_file(root: Path, name: str, tables: list[dict], seeds: int) -> Path:
-    spec = {"name": name, "benchmarks": tables, "optimizers": OPTIMIZERS, "seeds": list(range(seeds)),
-            "n_workers": [4], "budget": {"kind": "evaluations", "amount": BUDGET}, "n_jobs": 1,
-            "results_dir": str(root / "results"), "report": False}
+    spec = {
+        "name": name,
+        "benchmarks": tables,
+        "optimizers": OPTIMIZERS,
+        "seeds": list(range(seeds)),
+        "n_workers": [4],
+        "budget": {"kind": "evaluations", "amount": BUDGET},
+        "n_jobs": 1,
+        "results_dir": str(root / "results"),
+        "report": False,
+    }
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -56,13 +77,23 @@ def _study_file(root: Path, name: str, tables: list[dict], seeds: int) -> Path:
 
 def _env() -> dict[str, str]:
     # one core each: no library may spread a run over threads
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONHASHSEED": "0"}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
 
 
 def _study(path: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "runners.study", "run", f"study={path}", *extra],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runners.study", "run", f"study={path}", *extra],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait(proc: subprocess.Popen) -> str:
@@ -99,20 +130,38 @@ def throughput(quick: bool = False) -> Report:
             t = time.perf_counter()
             for k in range(n_single):
                 tb = tables[k % len(tables)]
-                cmd = [sys.executable, "-m", "runners.run", "benchmark=table", f"benchmark.name={tb['name']}",
-                       f"benchmark.path={tb['path']}", f"optimizer={OPTIMIZERS[k % len(OPTIMIZERS)]}",
-                       f"seed={100 + k}", "n_workers=4", "budget.kind=evaluations", f"budget.amount={BUDGET}",
-                       "study=single", f"results_dir={sub / 'single'}"]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "runners.run",
+                    "benchmark=table",
+                    f"benchmark.name={tb['name']}",
+                    f"benchmark.path={tb['path']}",
+                    f"optimizer={OPTIMIZERS[k % len(OPTIMIZERS)]}",
+                    f"seed={100 + k}",
+                    "n_workers=4",
+                    "budget.kind=evaluations",
+                    f"budget.amount={BUDGET}",
+                    "study=single",
+                    f"results_dir={sub / 'single'}",
+                ]
                 subprocess.run(cmd, env=_env(), check=True, capture_output=True)
             theirs.append(n_single / (time.perf_counter() - t))
         load1 = os.getloadavg()[0]
-    report.add("study runs per second, one core", statistics.median(ours), statistics.median(theirs),
-               "one `python -m runners.run` process per run", lower_is_better=False)
-    report.note(f"{n_runs} runs per study ({len(tables)} synthetic tables of {N_CONFIGS} configurations x "
-                f"{N_EPOCHS} epochs x {len(OPTIMIZERS)} optimizers x {n_seeds} seeds, 4 workers, {BUDGET} "
-                f"evaluations each), n_jobs=1, one thread; baseline: {n_single} runs, each its own process; "
-                f"median of {len(ours)} alternating repetitions; load average (1 min) {load0:.2f} at start, "
-                f"{load1:.2f} at end, on {os.cpu_count()} CPUs")
+    report.add(
+        "study runs per second, one core",
+        statistics.median(ours),
+        statistics.median(theirs),
+        "one `python -m runners.run` process per run",
+        lower_is_better=False,
+    )
+    report.note(
+        f"{n_runs} runs per study ({len(tables)} synthetic tables of {N_CONFIGS} configurations x "
+        f"{N_EPOCHS} epochs x {len(OPTIMIZERS)} optimizers x {n_seeds} seeds, 4 workers, {BUDGET} "
+        f"evaluations each), n_jobs=1, one thread; baseline: {n_single} runs, each its own process; "
+        f"median of {len(ours)} alternating repetitions; load average (1 min) {load0:.2f} at start, "
+        f"{load1:.2f} at end, on {os.cpu_count()} CPUs"
+    )
     report.print()
     return report
 
@@ -144,12 +193,19 @@ def full(n_shards: int, n_tables: int = 20, n_seeds: int = 100, keep: Path | Non
         if _count_runs(root / "results") != n_runs:
             raise RuntimeError("the rerun changed the number of finished runs")
     report.add(f"{n_runs:,}-run study, {n_shards} shards: wall time (s)", wall, None, "")
-    report.add(f"{n_runs:,}-run study, {n_shards} shards: runs per second", n_runs / wall, None, "",
-               lower_is_better=False)
+    report.add(
+        f"{n_runs:,}-run study, {n_shards} shards: runs per second",
+        n_runs / wall,
+        None,
+        "",
+        lower_is_better=False,
+    )
     report.add("rerun of every shard, nothing missing (s)", rerun, None, "")
-    report.note(f"{n_tables} synthetic tables x {len(OPTIMIZERS)} optimizers x {n_seeds} seeds, 4 workers, "
-                f"{BUDGET} evaluations each; {n_shards} shard processes (n_jobs=1, one thread each) side by side "
-                f"on {os.cpu_count()} CPUs; load average (1 min) {load0:.2f} at start, {load1:.2f} at end")
+    report.note(
+        f"{n_tables} synthetic tables x {len(OPTIMIZERS)} optimizers x {n_seeds} seeds, 4 workers, "
+        f"{BUDGET} evaluations each; {n_shards} shard processes (n_jobs=1, one thread each) side by side "
+        f"on {os.cpu_count()} CPUs; load average (1 min) {load0:.2f} at start, {load1:.2f} at end"
+    )
     report.note("last line of shard 0's rerun: " + (outs[0].strip().splitlines() or [""])[-1][:200])
     report.print()
     return report

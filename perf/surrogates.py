@@ -102,7 +102,9 @@ def single_query(rep: Report, quick: bool = False) -> None:
                 sp.seed(11)
                 cfgs = [dict(c) for c in sp.sample_configuration(n_q * rounds + 20)]
                 sp.seed(7)
-                fr = pd.DataFrame([dict(c) for c in sp.sample_configuration(n_curves)], columns=list(sp.keys()))
+                fr = pd.DataFrame(
+                    [dict(c) for c in sp.sample_configuration(n_curves)], columns=list(sp.keys())
+                )
                 x = sur.encode(fr, validated=True)
                 seeds = np.arange(n_curves) % 4
                 x1 = sur.encoder_.encode_one(cfgs[0])
@@ -114,14 +116,16 @@ def single_query(rep: Report, quick: bool = False) -> None:
                 booster.set_param({"nthread": 1})
                 for c in cfgs[:20]:
                     bench.query(c)
-                big = xgb.XGBRegressor(**{**DEFAULTS["xgboost"], "n_jobs": _PREDICT_THREADS}).fit(xb, rng.random((500, 9)))
+                big = xgb.XGBRegressor(**{**DEFAULTS["xgboost"], "n_jobs": _PREDICT_THREADS}).fit(
+                    xb, rng.random((500, 9))
+                )
                 big_booster = big.get_booster()
                 big_booster.set_param({"nthread": _PREDICT_THREADS})
                 q, qcpu, b1, mc, enc, cur, bbig, loads = [], [], [], [], [], [], [], []
                 k = 20
                 for _ in range(rounds):  # alternate the measures, take medians
                     t0, c0 = time.perf_counter(), time.process_time()
-                    for c in cfgs[k:k + n_q]:
+                    for c in cfgs[k : k + n_q]:
                         bench.query(c)
                     q.append((time.perf_counter() - t0) / n_q * 1e3)
                     qcpu.append((time.process_time() - c0) / n_q * 1e3)
@@ -134,7 +138,7 @@ def single_query(rep: Report, quick: bool = False) -> None:
                         sur._predict_z(range(len(sur.blocks_)), x1)
                     mc.append((time.perf_counter() - t0) / n_q * 1e3)
                     t0 = time.perf_counter()
-                    for c in cfgs[k:k + n_q]:
+                    for c in cfgs[k : k + n_q]:
                         sur.encoder_.encode_one(c)
                     enc.append((time.perf_counter() - t0) / n_q * 1e3)
                     k += n_q
@@ -146,19 +150,37 @@ def single_query(rep: Report, quick: bool = False) -> None:
                     bbig.append((time.perf_counter() - t0) * (N_PREDICT / n_curves))
                     loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
                 med = float(np.median(loads))
-                rep.add(f"{name}: one unseen-config query, {state} (ms)", float(np.median(q)), float(np.median(b1)),
-                        "xgboost one-row predict, 1 thread", target=QUERY_TARGET_MS)
+                rep.add(
+                    f"{name}: one unseen-config query, {state} (ms)",
+                    float(np.median(q)),
+                    float(np.median(b1)),
+                    "xgboost one-row predict, 1 thread",
+                    target=QUERY_TARGET_MS,
+                )
                 rep.add(f"{name}: the same, CPU time, {state} (ms)", float(np.median(qcpu)), None, "")
-                rep.add(f"{name}: model call of one config, {state} (ms)", float(np.median(mc)), float(np.median(b1)),
-                        "xgboost one-row predict, 1 thread")
-                rep.add(f"{name}: validate + encode one config, {state} (ms)", float(np.median(enc)), None, "")
-                rep.add(f"{name}: 100k objective curves, {state} (s)", float(np.median(cur)), float(np.median(bbig)),
-                        f"xgboost predict of 100k rows (model call only), {_PREDICT_THREADS} threads",
-                        target=OBJECTIVE_TARGET_S)
-                rep.note(f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
-                         f"({rounds} alternating rounds, medians; {n_q} queries per round; 100k curves on "
-                         f"{_PREDICT_THREADS} worker threads, BLAS at 1"
-                         + (f"; timed on {n_curves:,} and scaled" if n_curves != N_PREDICT else "") + ")")
+                rep.add(
+                    f"{name}: model call of one config, {state} (ms)",
+                    float(np.median(mc)),
+                    float(np.median(b1)),
+                    "xgboost one-row predict, 1 thread",
+                )
+                rep.add(
+                    f"{name}: validate + encode one config, {state} (ms)", float(np.median(enc)), None, ""
+                )
+                rep.add(
+                    f"{name}: 100k objective curves, {state} (s)",
+                    float(np.median(cur)),
+                    float(np.median(bbig)),
+                    f"xgboost predict of 100k rows (model call only), {_PREDICT_THREADS} threads",
+                    target=OBJECTIVE_TARGET_S,
+                )
+                rep.note(
+                    f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
+                    f"({rounds} alternating rounds, medians; {n_q} queries per round; 100k curves on "
+                    f"{_PREDICT_THREADS} worker threads, BLAS at 1"
+                    + (f"; timed on {n_curves:,} and scaled" if n_curves != N_PREDICT else "")
+                    + ")"
+                )
         finally:
             _stop(procs)
 
@@ -193,7 +215,9 @@ def main(quick: bool = False) -> Report:
     single_query(rep, quick)
     n_pred = 20_000 if quick else N_PREDICT
     with tempfile.TemporaryDirectory() as tmp:
-        table = read_table(synthetic_table(Path(tmp) / "syn", n_configs=1000, n_seeds=4, n_epochs=100, seed=1))
+        table = read_table(
+            synthetic_table(Path(tmp) / "syn", n_configs=1000, n_seeds=4, n_epochs=100, seed=1)
+        )
     sur = CurveSurrogate(model="xgboost").fit(table)
     space = table.space
     space.seed(7)
@@ -202,18 +226,27 @@ def main(quick: bool = False) -> Report:
     seeds = np.arange(n_pred) % 4
     scale = N_PREDICT / n_pred
     t_all = _best_of(lambda: sur.predict_curves(x, seeds=seeds), 1 if quick else 3) * scale
-    t_obj = _best_of(lambda: sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), 1 if quick else 3)
+    t_obj = _best_of(
+        lambda: sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), 1 if quick else 3
+    )
     t_obj *= scale
     t_enc = _best_of(lambda: sur.encode(frame), 1) * scale
     x_train = sur.encode(table.configs.drop(columns="config_id"), validated=True)
     t_base = _fidelity_as_feature_baseline(table, x_train, x[:N_BASELINE]) * (N_PREDICT / N_BASELINE)
     rep.add("predict 100k full curves, all metrics + cost (s)", t_all, None, "", target=PREDICT_TARGET_S)
-    rep.add("predict 100k full curves, objective only (s)", t_obj, t_base, "xgboost row per (config, epoch)",
-            target=PREDICT_TARGET_S)
+    rep.add(
+        "predict 100k full curves, objective only (s)",
+        t_obj,
+        t_base,
+        "xgboost row per (config, epoch)",
+        target=PREDICT_TARGET_S,
+    )
     rep.add("validate + encode 100k configurations (s)", t_enc, None, "")
-    rep.note(f"synthetic table: 1000 configs x 4 seeds x 100 epochs, {len(table.metrics)} metrics + cost; "
-             f"baseline timed on {N_BASELINE:,} configurations and scaled to {N_PREDICT:,}"
-             + (f"; --quick: timed on {n_pred:,} and scaled" if quick else ""))
+    rep.note(
+        f"synthetic table: 1000 configs x 4 seeds x 100 epochs, {len(table.metrics)} metrics + cost; "
+        f"baseline timed on {N_BASELINE:,} configurations and scaled to {N_PREDICT:,}"
+        + (f"; --quick: timed on {n_pred:,} and scaled" if quick else "")
+    )
 
     from surrogates.benchmark import shipped_path
     from surrogates.build import SHIPPED_SETTINGS, catalog_model
@@ -232,9 +265,17 @@ def main(quick: bool = False) -> Report:
         fr = pd.DataFrame([dict(c) for c in sp.sample_configuration(n_pred)], columns=list(sp.keys()))
         xs = sur_s.encode(fr, validated=True)
         sd = np.arange(n_pred) % max(1, len(sur_s.table_seeds_))
-        t_oc = _best_of(partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1 if quick else 2)
+        t_oc = _best_of(
+            partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1 if quick else 2
+        )
         t_am = _best_of(partial(sur_s.predict_curves, xs, seeds=sd), 1)
-        rep.add(f"{name}-surrogate ({model}): 100k objective + cost (s)", t_oc * scale, None, "", target=PREDICT_TARGET_S)
+        rep.add(
+            f"{name}-surrogate ({model}): 100k objective + cost (s)",
+            t_oc * scale,
+            None,
+            "",
+            target=PREDICT_TARGET_S,
+        )
         rep.add(f"{name}-surrogate ({model}): 100k every metric + cost (s)", t_am * scale, None, "")
     extra = [] if quick else ["pub-fcnet-naval"]
     for name in shipped + extra:
@@ -250,7 +291,9 @@ def main(quick: bool = False) -> Report:
         C, S, F = t.cost.shape
         rep.add(f"fit {model} on {name} ({C}x{S}x{F}) (s)", s.fit_seconds_, None, "", target=FIT_TARGET_S)
     if not shipped:
-        rep.note("no shipped table generated yet (make tables); fit time measured on the published FCNet table only")
+        rep.note(
+            "no shipped table generated yet (make tables); fit time measured on the published FCNet table only"
+        )
     rep.print()
     return rep
 

@@ -36,7 +36,9 @@ def rss_mib():
 """
 
 # memory is the resident set after loading AND touching every value (so mapped pages count in full)
-_LOAD_OURS = _RSS + """
+_LOAD_OURS = (
+    _RSS
+    + """
 import json, sys, time
 from benchmarks.tabular import TabularBenchmark
 r0 = rss_mib()
@@ -49,8 +51,11 @@ float(b.table.cost.sum())
 r1 = rss_mib()
 print(json.dumps({"seconds": dt, "rss_mib": r1 - r0, "raw_mib": sum(a.nbytes for a in b._arrays) / 2**20}))
 """
+)
 
-_LOAD_PANDAS = _RSS + """
+_LOAD_PANDAS = (
+    _RSS
+    + """
 import json, sys, time
 import pandas as pd
 r0 = rss_mib()
@@ -60,6 +65,7 @@ dt = time.perf_counter() - t
 r1 = rss_mib()
 print(json.dumps({"seconds": dt, "rss_mib": r1 - r0}))
 """
+)
 
 
 def _subprocess_json(code: str, arg: str) -> dict:
@@ -77,8 +83,13 @@ def main(quick: bool = False) -> Report:
     with tempfile.TemporaryDirectory(prefix="curvebench-perf-") as tmp:
         steps = tqdm(total=5, desc="perf tables", leave=False)
         path = make_synthetic_table(
-            Path(tmp) / "fcnet-sized", n_configs=None, space=fcnet_like_space(), n_seeds=N_SEEDS,
-            n_epochs=N_EPOCHS, n_metrics=N_METRICS, name="fcnet-sized",
+            Path(tmp) / "fcnet-sized",
+            n_configs=None,
+            space=fcnet_like_space(),
+            n_seeds=N_SEEDS,
+            n_epochs=N_EPOCHS,
+            n_metrics=N_METRICS,
+            name="fcnet-sized",
         )
         steps.update()
         b = TabularBenchmark.from_path(path)
@@ -95,9 +106,22 @@ def main(quick: bool = False) -> Report:
         t_pd = statistics.median(r["seconds"] for r in theirs)
         raw = ours[0]["raw_mib"]
         mem = max(r["rss_mib"] for r in ours)
-        report.add("cold load (s), 62,208x4x100x4", t_ours, t_pd, "pandas read_parquet", target=1.0, lower_is_better=True)
-        report.add("cold load memory / raw array size", mem / raw, max(r["rss_mib"] for r in theirs) / raw,
-                   "pandas read_parquet", target=1.5, lower_is_better=True)
+        report.add(
+            "cold load (s), 62,208x4x100x4",
+            t_ours,
+            t_pd,
+            "pandas read_parquet",
+            target=1.0,
+            lower_is_better=True,
+        )
+        report.add(
+            "cold load memory / raw array size",
+            mem / raw,
+            max(r["rss_mib"] for r in theirs) / raw,
+            "pandas read_parquet",
+            target=1.5,
+            lower_is_better=True,
+        )
         steps.update()
 
         # -------- single-query latency (median over many queries, each timed alone)
@@ -134,11 +158,25 @@ def main(quick: bool = False) -> Report:
             t0 = clock()
             long[(cid == ids[k]) & (sd == seeds[k]) & (ep == fids[k])]
             lat_scan[k] = clock() - t0
-        report.add("single query, median (us)", ours_us, float(np.median(lat_idx)) / 1e3, "pandas MultiIndex .loc",
-                   target=10.0, lower_is_better=True)
-        report.add("single query, median (us)", ours_us, float(np.median(lat_scan)) / 1e3, "pandas boolean scan",
-                   target=10.0, lower_is_better=True)
-        report.note(f"single query p99: {np.percentile(lat, 99) / 1e3:.1f} us (config given as a dict, validated)")
+        report.add(
+            "single query, median (us)",
+            ours_us,
+            float(np.median(lat_idx)) / 1e3,
+            "pandas MultiIndex .loc",
+            target=10.0,
+            lower_is_better=True,
+        )
+        report.add(
+            "single query, median (us)",
+            ours_us,
+            float(np.median(lat_scan)) / 1e3,
+            "pandas boolean scan",
+            target=10.0,
+            lower_is_better=True,
+        )
+        report.note(
+            f"single query p99: {np.percentile(lat, 99) / 1e3:.1f} us (config given as a dict, validated)"
+        )
         steps.update()
 
         # -------- batch throughput
@@ -158,15 +196,25 @@ def main(quick: bool = False) -> Report:
         all_rate = n_b / (time.perf_counter() - t0)
         n_pd = 1_000_000
         t0 = time.perf_counter()
-        ref = indexed[b.objective].reindex(
-            __import__("pandas").MultiIndex.from_arrays([bid[:n_pd], bseed[:n_pd], bfid[:n_pd]])
-        ).to_numpy()
+        ref = (
+            indexed[b.objective]
+            .reindex(__import__("pandas").MultiIndex.from_arrays([bid[:n_pd], bseed[:n_pd], bfid[:n_pd]]))
+            .to_numpy()
+        )
         pd_rate = n_pd / (time.perf_counter() - t0)
         if not np.allclose(ref, out[b.objective][:n_pd], equal_nan=True):
             raise AssertionError("query_batch disagrees with the pandas baseline")
-        report.add("batch throughput (M values/s, 1 metric)", ours_rate / 1e6, pd_rate / 1e6,
-                   "pandas MultiIndex reindex", target=20.0, lower_is_better=False)
-        report.note(f"batch throughput with all {N_METRICS} metrics and the cost: {all_rate / 1e6:.1f} M (config, seed, fidelity) per s")
+        report.add(
+            "batch throughput (M values/s, 1 metric)",
+            ours_rate / 1e6,
+            pd_rate / 1e6,
+            "pandas MultiIndex reindex",
+            target=20.0,
+            lower_is_better=False,
+        )
+        report.note(
+            f"batch throughput with all {N_METRICS} metrics and the cost: {all_rate / 1e6:.1f} M (config, seed, fidelity) per s"
+        )
         steps.update()
         steps.close()
     report.print()

@@ -49,8 +49,19 @@ def _synthetic_like_naval() -> Splits:
     y = (np.tanh(x @ rng.normal(size=15)) + 0.1 * rng.normal(size=11934)).astype(np.float32)
     y = (y - y.mean()) / y.std()
     tr, va = 7160, 7160 + 2387
-    return Splits("synthetic-naval-shape", "regression", x[:tr], y[:tr], x[tr:va], y[tr:va], x[va:], y[va:], 0,
-                  [f"x{i}" for i in range(15)], {})
+    return Splits(
+        "synthetic-naval-shape",
+        "regression",
+        x[:tr],
+        y[:tr],
+        x[tr:va],
+        y[tr:va],
+        x[va:],
+        y[va:],
+        0,
+        [f"x{i}" for i in range(15)],
+        {},
+    )
 
 
 def _groups(data: Splits, n_groups: int, seed: int) -> list[list[dict]]:
@@ -58,10 +69,17 @@ def _groups(data: Splits, n_groups: int, seed: int) -> list[list[dict]]:
     recipe = TABLES["fcnet-naval"]
     configs = fam.sample(recipe["n_configs"], 0)
     records = configs.to_dict(orient="records")
-    plan = make_plan({}, configs, [fam.group_key(r, data) for r in records],
-                     [fam.within_group_order(r) for r in records], recipe["seeds"], max_group=32, shard_runs=32,
-                     weights=[100 * costmodel.rough_seconds(fam.workload(r, data)) for r in records],
-                     shard_weight=900.0)
+    plan = make_plan(
+        {},
+        configs,
+        [fam.group_key(r, data) for r in records],
+        [fam.within_group_order(r) for r in records],
+        recipe["seeds"],
+        max_group=32,
+        shard_runs=32,
+        weights=[100 * costmodel.rough_seconds(fam.workload(r, data)) for r in records],
+        shard_weight=900.0,
+    )
     groups = [g for shard in plan.shards for g in shard]
     pick = np.random.default_rng(seed).choice(len(groups), size=min(n_groups, len(groups)), replace=False)
     return [[{**records[c], "_seed": s} for c, s in groups[i]] for i in sorted(pick)]
@@ -85,8 +103,12 @@ def _train_plain(run: dict, data: Splits, epochs: int) -> float:
     torch.manual_seed(int(run["_seed"]))
     act = {"relu": nn.ReLU, "tanh": nn.Tanh}
     model = nn.Sequential(
-        nn.Linear(data.n_features, int(run["n_units_1"])), act[run["activation_fn_1"]](), nn.Dropout(run["dropout_1"]),
-        nn.Linear(int(run["n_units_1"]), int(run["n_units_2"])), act[run["activation_fn_2"]](), nn.Dropout(run["dropout_2"]),
+        nn.Linear(data.n_features, int(run["n_units_1"])),
+        act[run["activation_fn_1"]](),
+        nn.Dropout(run["dropout_1"]),
+        nn.Linear(int(run["n_units_1"]), int(run["n_units_2"])),
+        act[run["activation_fn_2"]](),
+        nn.Dropout(run["dropout_2"]),
         nn.Linear(int(run["n_units_2"]), 1),
     )
     for layer in model:
@@ -96,8 +118,10 @@ def _train_plain(run: dict, data: Splits, epochs: int) -> float:
     opt = torch.optim.Adam(model.parameters(), lr=float(run["init_lr"]))
     lrs = learning_rates(float(run["init_lr"]), run["lr_schedule"], epochs)
     x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
-    evals = [(torch.as_tensor(getattr(data, f"x_{s}")), torch.as_tensor(getattr(data, f"y_{s}")))
-             for s in ("train", "valid", "test")]
+    evals = [
+        (torch.as_tensor(getattr(data, f"x_{s}")), torch.as_tensor(getattr(data, f"y_{s}")))
+        for s in ("train", "valid", "test")
+    ]
     B, n = int(run["batch_size"]), len(y)
     t0 = time.perf_counter()
     for epoch in range(epochs):
@@ -106,7 +130,7 @@ def _train_plain(run: dict, data: Splits, epochs: int) -> float:
         model.train()
         perm = torch.randperm(n)
         for s in range(0, n, B):
-            idx = perm[s:s + B]
+            idx = perm[s : s + B]
             loss = nn.functional.mse_loss(model(x[idx]).squeeze(-1), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -134,8 +158,14 @@ def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 
     n_train = len(data.y_train)
     n_eval = n_train + len(data.y_valid) + len(data.y_test)
     per_config_epoch = []
-    base = {"dropout_1": 0.0, "dropout_2": 0.0, "activation_fn_1": "relu", "activation_fn_2": "relu",
-            "init_lr": 1e-3, "lr_schedule": "const"}
+    base = {
+        "dropout_1": 0.0,
+        "dropout_2": 0.0,
+        "activation_fn_1": "relu",
+        "activation_fn_2": "relu",
+        "init_lr": 1e-3,
+        "lr_schedule": "const",
+    }
     for bs in BATCH_SIZES:
         for n1 in UNITS:
             for n2 in UNITS:
@@ -157,8 +187,13 @@ def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 
     per_shape = np.asarray(per_config_epoch)
     total = float(per_shape.sum() * (62208 / per_shape.size) * 4 * 100)
     seconds = total / (gpu_tflops * 1e12 * efficiency)
-    return {"flops_total": total, "flops_per_config_epoch_mean": float(per_shape.mean()),
-            "gpu_tflops": gpu_tflops, "efficiency": efficiency, "gpu_hours": seconds / 3600}
+    return {
+        "flops_total": total,
+        "flops_per_config_epoch_mean": float(per_shape.mean()),
+        "gpu_tflops": gpu_tflops,
+        "efficiency": efficiency,
+        "gpu_hours": seconds / 3600,
+    }
 
 
 def _plain_worker_init() -> None:
@@ -180,15 +215,20 @@ def _plain_side_by_side(groups: list[list[dict]], data: Splits, epochs: int, wor
     import multiprocessing as mp
 
     fam = get_family("fcnet")
-    weighed = [(costmodel.rough_seconds(fam.workload({k: v for k, v in r.items() if k != "_seed"}, data)), r)
-               for g in groups for r in g]
+    weighed = [
+        (costmodel.rough_seconds(fam.workload({k: v for k, v in r.items() if k != "_seed"}, data)), r)
+        for g in groups
+        for r in g
+    ]
     shares: list[list[dict]] = [[] for _ in range(workers)]
     loads = [0.0] * workers
     for w, r in sorted(weighed, key=lambda wr: -wr[0]):
         k = loads.index(min(loads))
         shares[k].append(r)
         loads[k] += w
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_plain_worker_init) as ex:
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_plain_worker_init
+    ) as ex:
         list(ex.map(_plain_batch, [[]] * workers, [data] * workers, [epochs] * workers))  # start and import
         t0 = time.perf_counter()
         list(ex.map(_plain_batch, shares, [data] * workers, [epochs] * workers))
@@ -202,7 +242,9 @@ def _thread_counts(text: str | None) -> list[int]:
     try:
         out = sorted({int(t) for t in text.split(",")})
     except ValueError:
-        raise SystemExit(f"--threads {text!r}: give thread counts separated by commas, e.g. 1,{cores}") from None
+        raise SystemExit(
+            f"--threads {text!r}: give thread counts separated by commas, e.g. 1,{cores}"
+        ) from None
     if out[0] < 1:
         raise SystemExit(f"--threads {text!r}: thread counts must be >= 1")
     return out
@@ -213,13 +255,23 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
     from perf.common import Report
 
     p = argparse.ArgumentParser(prog="python -m perf.training", description=__doc__.split("\n")[0])
-    p.add_argument("--groups", type=int, default=3 if quick else 6, help="how many groups of the fcnet-naval plan to time")
+    p.add_argument(
+        "--groups",
+        type=int,
+        default=3 if quick else 6,
+        help="how many groups of the fcnet-naval plan to time",
+    )
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--threads", default=None,
-                   help="thread counts to measure, comma-separated (default: 1 and all cores)")
+    p.add_argument(
+        "--threads", default=None, help="thread counts to measure, comma-separated (default: 1 and all cores)"
+    )
     p.add_argument("--seed", type=int, default=0, help="which groups are drawn")
-    p.add_argument("--flops", action="store_true", default=not quick,
-                   help="also print the FLOP projection of the full FCNet grid (default unless quick)")
+    p.add_argument(
+        "--flops",
+        action="store_true",
+        default=not quick,
+        help="also print the FLOP projection of the full FCNet grid (default unless quick)",
+    )
     args = p.parse_args([] if argv is None else argv)
     counts = _thread_counts(args.threads)
     threads = torch.get_num_threads()
@@ -249,41 +301,78 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
     torch.set_num_threads(threads)
 
     report = Report("training")
-    report.note(f"FCNet on {note}; {len(groups)} groups of the fcnet-naval plan, {args.epochs} epoch(s), cpu, "
-                f"thread counts {counts}; rates in configuration-epochs per second; load average (1 min) at "
-                f"start: {load:.2f} on {os.cpu_count()} CPUs")
-    report.note(f"per group: batched at {best_b} thread(s) against the plain loop at {best_p} thread(s) "
-                f"(each at its fastest thread count over all groups) and against this engine with one run per "
-                f"group at 1 thread")
+    report.note(
+        f"FCNet on {note}; {len(groups)} groups of the fcnet-naval plan, {args.epochs} epoch(s), cpu, "
+        f"thread counts {counts}; rates in configuration-epochs per second; load average (1 min) at "
+        f"start: {load:.2f} on {os.cpu_count()} CPUs"
+    )
+    report.note(
+        f"per group: batched at {best_b} thread(s) against the plain loop at {best_p} thread(s) "
+        f"(each at its fastest thread count over all groups) and against this engine with one run per "
+        f"group at 1 thread"
+    )
     for k, runs in enumerate(groups):
         r0, n = runs[0], sizes[k]
         label = f"bs {r0['batch_size']} {r0['n_units_1']}x{r0['n_units_2']} ({len(runs)} runs)"
         ours = n / seconds["batched", best_b][k]
-        report.add(f"cfg-epochs/s {label}", ours, n / seconds["plain", best_p][k], "plain PyTorch, one at a time",
-                   lower_is_better=False)
-        report.add(f"cfg-epochs/s {label}", ours, n / seconds["alone", 1][k], "this engine, one run per group",
-                   lower_is_better=False)
+        report.add(
+            f"cfg-epochs/s {label}",
+            ours,
+            n / seconds["plain", best_p][k],
+            "plain PyTorch, one at a time",
+            lower_is_better=False,
+        )
+        report.add(
+            f"cfg-epochs/s {label}",
+            ours,
+            n / seconds["alone", 1][k],
+            "this engine, one run per group",
+            lower_is_better=False,
+        )
 
     def rate(method: str, t: int) -> float:
         return n_total / sum(seconds[method, t])
 
     for t in counts:
-        report.add(f"all groups, both at {t} thread(s)", rate("batched", t), rate("plain", t),
-                   "plain PyTorch, one at a time", lower_is_better=False)
-    report.add("all groups, batched 1 thread", rate("batched", 1), rate("alone", 1),
-               "this engine, one run per group", lower_is_better=False)
+        report.add(
+            f"all groups, both at {t} thread(s)",
+            rate("batched", t),
+            rate("plain", t),
+            "plain PyTorch, one at a time",
+            lower_is_better=False,
+        )
+    report.add(
+        "all groups, batched 1 thread",
+        rate("batched", 1),
+        rate("alone", 1),
+        "this engine, one run per group",
+        lower_is_better=False,
+    )
     headline = f"all groups, each at its best ({best_b} vs {best_p} thr)"
-    report.add(headline, rate("batched", best_b), rate("plain", best_p), "plain PyTorch, one at a time",
-               target=5 * rate("plain", best_p), lower_is_better=False)
+    report.add(
+        headline,
+        rate("batched", best_b),
+        rate("plain", best_p),
+        "plain PyTorch, one at a time",
+        target=5 * rate("plain", best_p),
+        lower_is_better=False,
+    )
     if side is not None:
-        report.add(f"all groups, batched at {best_b} thr", rate("batched", best_b), n_total / side,
-                   f"{cores} plain one-thread loops side by side", lower_is_better=False)
+        report.add(
+            f"all groups, batched at {best_b} thr",
+            rate("batched", best_b),
+            n_total / side,
+            f"{cores} plain one-thread loops side by side",
+            lower_is_better=False,
+        )
     if args.flops:
         f = flop_projection(data)
-        report.note(f"FLOP projection, full FCNet grid on {note} (62,208 configs x 4 seeds x 100 epochs): "
-                    f"{f['flops_total']:.3e} FLOPs (mean {f['flops_per_config_epoch_mean']:.3e} per "
-                    f"configuration-epoch); at {f['gpu_tflops']:.0f} TFLOP/s x {f['efficiency']:.0%} utilization: "
-                    f"{f['gpu_hours']:.1f} GPU-hours")
+        report.note(
+            f"FLOP projection, full FCNet grid on {note} (62,208 configs x 4 seeds x 100 epochs): "
+            f"{f['flops_total']:.3e} FLOPs (mean {f['flops_per_config_epoch_mean']:.3e} per "
+            f"configuration-epoch); at {f['gpu_tflops']:.0f} TFLOP/s x {f['efficiency']:.0%} utilization: "
+            f"{f['gpu_hours']:.1f} GPU-hours"
+        )
     report.print()
     return report
 

@@ -83,8 +83,14 @@ def settings(cfg: Any, source: str = "study") -> dict[str, Any]:
     perms = check_int("adastop.permutations", a.permutations, 100, MAX_PERMUTATIONS, source)
     if a.metric not in METRICS:
         raise RunConfigError(f"{source}: adastop.metric={a.metric!r}; allowed: {', '.join(METRICS)}")
-    return {"alpha": float(alpha), "batch": batch, "n_interims": k, "permutations": perms, "metric": str(a.metric),
-            "seeds": seeds[: k * batch]}
+    return {
+        "alpha": float(alpha),
+        "batch": batch,
+        "n_interims": k,
+        "permutations": perms,
+        "metric": str(a.metric),
+        "seeds": seeds[: k * batch],
+    }
 
 
 def comparator_seed(study: str, benchmark: str, n_workers: int) -> int:
@@ -103,7 +109,9 @@ def run_score(path: str | Path, metric: str = "valid") -> float:
     path = Path(path)
     state, why = verify_run(path)
     if state != "complete":
-        raise ValueError(f"run {path} is {state}" + (f" ({why})" if why else "") + "; AdaStop needs finished runs")
+        raise ValueError(
+            f"run {path} is {state}" + (f" ({why})" if why else "") + "; AdaStop needs finished runs"
+        )
     meta = json.loads((path / META_FILE).read_bytes())
     sign = -1.0 if meta["objective"]["direction"] == "maximize" else 1.0
     ev = pd.read_parquet(path / EVENTS_FILE, columns=["t_end", "objective", "test_objective", "status"])
@@ -118,7 +126,9 @@ def run_score(path: str | Path, metric: str = "valid") -> float:
         return float(loss[best])
     test = ev["test_objective"].to_numpy(float)[best]
     if not np.isfinite(test):
-        raise ValueError(f"run {path}: its incumbent has no test value (adastop.metric=test needs a test objective)")
+        raise ValueError(
+            f"run {path}: its incumbent has no test value (adastop.metric=test needs a test objective)"
+        )
     return float(sign * test)
 
 
@@ -147,7 +157,12 @@ class Comparison:
         self.error = ""
         if not self.finished:
             self.cmp = MultipleAgentsComparator(
-                n=conf["batch"], K=conf["n_interims"], B=conf["permutations"], alpha=conf["alpha"], beta=0, seed=seed
+                n=conf["batch"],
+                K=conf["n_interims"],
+                B=conf["permutations"],
+                alpha=conf["alpha"],
+                beta=0,
+                seed=seed,
             )
 
     def active(self) -> list[str]:
@@ -171,8 +186,14 @@ class Comparison:
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints its steps
             self.cmp.partial_compare(values, verbose=False)
         still = [] if self.cmp.is_finished else [self._pair(p) for p in self.cmp.current_comparisons]
-        self.interims.append({"interim": k, "seeds": [int(s) for s in seeds], "methods_run": sorted(scores),
-                              "undecided": still})
+        self.interims.append(
+            {
+                "interim": k,
+                "seeds": [int(s) for s in seeds],
+                "methods_run": sorted(scores),
+                "undecided": still,
+            }
+        )
         self.finished = bool(self.cmp.is_finished) or k == self.conf["n_interims"] - 1
 
     def decisions(self) -> list[dict[str, Any]]:
@@ -186,14 +207,21 @@ class Comparison:
             a, b = self.group.methods[i], self.group.methods[j]
             raw = self.cmp.decisions[str(pair)]
             verdict = {"smaller": "better", "larger": "worse", "equal": "equal"}.get(raw, "undecided")
-            rows.append({
-                "method": a, "other": b, "decision": verdict, "adastop": raw,
-                "interim": decided_at.get(str(pair)),
-                # AdaStop compares the first (k+1)*batch seeds of each side at interim k
-                "seeds_at_decision": self._seeds_at(decided_at.get(str(pair)), a),
-                "n_seeds": len(self.scores[a]), "n_seeds_other": len(self.scores[b]),
-                "mean": float(np.mean(self.scores[a])), "mean_other": float(np.mean(self.scores[b])),
-            })
+            rows.append(
+                {
+                    "method": a,
+                    "other": b,
+                    "decision": verdict,
+                    "adastop": raw,
+                    "interim": decided_at.get(str(pair)),
+                    # AdaStop compares the first (k+1)*batch seeds of each side at interim k
+                    "seeds_at_decision": self._seeds_at(decided_at.get(str(pair)), a),
+                    "n_seeds": len(self.scores[a]),
+                    "n_seeds_other": len(self.scores[b]),
+                    "mean": float(np.mean(self.scores[a])),
+                    "mean_other": float(np.mean(self.scores[b])),
+                }
+            )
         return rows
 
     def _seeds_at(self, interim: int | None, method: str) -> int:
@@ -213,8 +241,11 @@ class Comparison:
 
     def record(self) -> dict[str, Any]:
         return {
-            "benchmark": self.group.benchmark, "n_workers": self.group.n_workers, "methods": self.group.methods,
-            "comparator_seed": self.seed, "error": self.error,
+            "benchmark": self.group.benchmark,
+            "n_workers": self.group.n_workers,
+            "methods": self.group.methods,
+            "comparator_seed": self.seed,
+            "error": self.error,
             "interims": self.interims,
             "seeds": {m: s for m, s in self.seeds.items()},
             "scores": {m: s for m, s in self.scores.items()},
@@ -248,25 +279,38 @@ def run_adaptive(
         if r.optimizer not in ms:
             ms.append(r.optimizer)
     comps = [
-        Comparison(Group(b, w, ms), conf, comparator_seed(str(cfg.name), b, w)) for (b, w), ms in groups.items()
+        Comparison(Group(b, w, ms), conf, comparator_seed(str(cfg.name), b, w))
+        for (b, w), ms in groups.items()
     ]
     outcomes: dict[tuple, dict[str, Any]] = {}
     out_file = Path(study_dir) / ADASTOP_FILE
     for k in range(conf["n_interims"]):
         seeds = pool[k * conf["batch"] : (k + 1) * conf["batch"]]
-        todo = [by_key[(c.group.benchmark, m, c.group.n_workers, s)] for c in comps for m in c.active() for s in seeds]
+        todo = [
+            by_key[(c.group.benchmark, m, c.group.n_workers, s)]
+            for c in comps
+            for m in c.active()
+            for s in seeds
+        ]
         if not todo:
             break
-        echo(f"adastop interim {k + 1}/{conf['n_interims']}: seeds {seeds[0]}-{seeds[-1]}, {len(todo)} runs "
-             f"({sum(bool(c.active()) for c in comps)} benchmark(s) undecided)")
+        echo(
+            f"adastop interim {k + 1}/{conf['n_interims']}: seeds {seeds[0]}-{seeds[-1]}, {len(todo)} runs "
+            f"({sum(bool(c.active()) for c in comps)} benchmark(s) undecided)"
+        )
         outcomes.update(execute(todo))
         for c in comps:
             active = c.active()
             if not active:
                 continue
             try:
-                scores = {m: [run_score(by_key[(c.group.benchmark, m, c.group.n_workers, s)].path, conf["metric"])
-                              for s in seeds] for m in active}
+                scores = {
+                    m: [
+                        run_score(by_key[(c.group.benchmark, m, c.group.n_workers, s)].path, conf["metric"])
+                        for s in seeds
+                    ]
+                    for m in active
+                }
             except (ValueError, OSError, KeyError) as e:
                 c.error, c.finished = f"{type(e).__name__}: {e}", True
                 echo(f"adastop: {c.group.benchmark} stopped without decisions: {c.error}")
@@ -274,24 +318,37 @@ def run_adaptive(
             c.add(k, scores, seeds)
         write_decisions(out_file, cfg, conf, comps, status="running")
     write_decisions(out_file, cfg, conf, comps, status="finished")
-    return {"file": str(out_file), "outcomes": outcomes, "groups": [c.record() for c in comps],
-            "runs": [by_key[(c.group.benchmark, m, c.group.n_workers, s)] for c in comps for m in c.group.methods
-                     for s in c.seeds[m]]}
-
-
-def write_decisions(path: Path, cfg: Any, conf: Mapping[str, Any], comps: Sequence[Comparison], *, status: str) -> None:
-    """Write ``adastop.json`` atomically: the settings, and per group its interims, seeds, scores and decisions."""
-    atomic_write_json(path, {
-        "format": ADASTOP_FORMAT,
-        "format_version": 1,
-        "study": str(cfg.name),
-        "status": status,
-        "written_utc": utc_now(),
-        "settings": {k: v for k, v in conf.items()},
-        "method": "AdaStop (Mathieu et al., TMLR 2024), the adastop package's MultipleAgentsComparator, two-sided, "
-                  "beta=0; scores are final incumbent values as losses (lower is better)",
+    return {
+        "file": str(out_file),
+        "outcomes": outcomes,
         "groups": [c.record() for c in comps],
-    })
+        "runs": [
+            by_key[(c.group.benchmark, m, c.group.n_workers, s)]
+            for c in comps
+            for m in c.group.methods
+            for s in c.seeds[m]
+        ],
+    }
+
+
+def write_decisions(
+    path: Path, cfg: Any, conf: Mapping[str, Any], comps: Sequence[Comparison], *, status: str
+) -> None:
+    """Write ``adastop.json`` atomically: the settings, and per group its interims, seeds, scores and decisions."""
+    atomic_write_json(
+        path,
+        {
+            "format": ADASTOP_FORMAT,
+            "format_version": 1,
+            "study": str(cfg.name),
+            "status": status,
+            "written_utc": utc_now(),
+            "settings": {k: v for k, v in conf.items()},
+            "method": "AdaStop (Mathieu et al., TMLR 2024), the adastop package's MultipleAgentsComparator, two-sided, "
+            "beta=0; scores are final incumbent values as losses (lower is better)",
+            "groups": [c.record() for c in comps],
+        },
+    )
 
 
 def read_decisions(study_dir: str | Path) -> dict[str, Any] | None:
@@ -321,6 +378,13 @@ def decisions_table(data: Mapping[str, Any]) -> pd.DataFrame:
         for d in g.get("decisions", []):
             rows.append({"benchmark": g["benchmark"], "n_workers": g["n_workers"], **d})
         if g.get("error"):
-            rows.append({"benchmark": g["benchmark"], "n_workers": g["n_workers"], "method": "", "other": "",
-                         "decision": f"not decided: {g['error']}"})
+            rows.append(
+                {
+                    "benchmark": g["benchmark"],
+                    "n_workers": g["n_workers"],
+                    "method": "",
+                    "other": "",
+                    "decision": f"not decided: {g['error']}",
+                }
+            )
     return pd.DataFrame(rows)

@@ -59,8 +59,11 @@ def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
 
     b, o = len(cfg.benchmarks), len(cfg.optimizers)
     pairs = sum(len(entry_optimizers(item, cfg)) for item in cfg.benchmarks)
-    shape = (f"{b} benchmarks x {o} optimizers" if pairs == b * o
-             else f"{pairs} (benchmark, optimizer) pairs on {b} benchmarks")
+    shape = (
+        f"{b} benchmarks x {o} optimizers"
+        if pairs == b * o
+        else f"{pairs} (benchmark, optimizer) pairs on {b} benchmarks"
+    )
     lines = [
         "",
         f"== {cfg.name}: {out['n_runs']} runs = {shape} x {len(cfg.seeds)} seeds "
@@ -68,7 +71,11 @@ def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
         f"  ran {out['ran']}, already finished {out['skipped']}, failed {out['failed']}, "
         f"not run (benchmark or optimizer not available) {out['n_unavailable_runs']}"
         + (f", taken by another process {out['taken']}" if out.get("taken") else "")
-        + (f", conflicting with runs another study finished {len(out['conflicts'])}" if out.get("conflicts") else ""),
+        + (
+            f", conflicting with runs another study finished {len(out['conflicts'])}"
+            if out.get("conflicts")
+            else ""
+        ),
         f"  time: runs {out['seconds_runs']:.0f} s, report {out['seconds_report']:.0f} s, total {seconds:.0f} s",
         f"  results: {out['study_dir']}",
     ]
@@ -77,8 +84,10 @@ def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
     elif out["report_error"]:
         lines.append(f"  NO REPORT: {out['report_error']}")
     for f in out["failures"][:10]:
-        lines.append(f"  FAILED: {f['benchmark']} / {f['optimizer']} / {f['n_workers']} workers / seed {f['seed']}: "
-                     f"{f['error']}")
+        lines.append(
+            f"  FAILED: {f['benchmark']} / {f['optimizer']} / {f['n_workers']} workers / seed {f['seed']}: "
+            f"{f['error']}"
+        )
     if len(out["failures"]) > 10:
         lines.append(f"  ... and {len(out['failures']) - 10} more failures (listed in the report)")
     missing_b = [u for u in out["unavailable"] if u["kind"] == "benchmark"]

@@ -45,11 +45,19 @@ from .simulator import Budget, simulate
 DEFAULT_OPTIMIZERS = ("rs", "hyperband", "asha", "bohb", "dehb")
 
 
-def _final_incumbents(bench: Benchmark, optimizer: str, seeds: Sequence[int], n_workers: int, budget: float) -> list[float]:
+def _final_incumbents(
+    bench: Benchmark, optimizer: str, seeds: Sequence[int], n_workers: int, budget: float
+) -> list[float]:
     sign = bench.objective_metric.sign
     out = []
     for s in seeds:
-        run = simulate(bench, OPTIMIZERS[optimizer], seed=int(s), n_workers=n_workers, budget=Budget("evaluations", budget))
+        run = simulate(
+            bench,
+            OPTIMIZERS[optimizer],
+            seed=int(s),
+            n_workers=n_workers,
+            budget=Budget("evaluations", budget),
+        )
         obj = run.events["objective"].to_numpy(dtype=np.float64)
         obj = obj[np.isfinite(obj)]
         out.append(float(sign * np.min(sign * obj)) if obj.size else math.nan)
@@ -60,8 +68,14 @@ def _mean_regrets(inc: dict[str, list[float]], best: float, sign: float) -> dict
     return {o: float(sign * (np.nanmean(v) - best)) for o, v in inc.items()}
 
 
-def bootstrap_tau(a: dict[str, list[float]], b: dict[str, list[float]], *, n_boot: int = 2000,
-                  level: float = 0.9, seed: int = 0) -> tuple[float, float]:
+def bootstrap_tau(
+    a: dict[str, list[float]],
+    b: dict[str, list[float]],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Interval of Kendall's tau between the orderings by mean of ``a`` and of ``b``, resampling seeds.
 
     Each optimizer's final incumbents are resampled with replacement, on each side
@@ -114,12 +128,16 @@ def ranking_agreement(
     for side, bench in (("table", table), ("surrogate", surrogate)):
         for o in optimizers:
             raw[side][o] = _final_incumbents(bench, o, seeds, n_workers, budget)
-        res[side] = _mean_regrets(raw[side], bench.optimum(), bench.objective_metric.sign)  # mean final regret, >= 0
+        res[side] = _mean_regrets(
+            raw[side], bench.optimum(), bench.objective_metric.sign
+        )  # mean final regret, >= 0
     a = [res["table"][o] for o in optimizers]
     b = [res["surrogate"][o] for o in optimizers]
     tau = float(kendalltau(a, b)[0])  # NaN when one side ranks every optimizer equal
-    extra: dict[str, Any] = {"kendall_tau_interval": list(bootstrap_tau(raw["table"], raw["surrogate"])),
-                             "interval": "90% bootstrap over run seeds (2,000 resamples)"}
+    extra: dict[str, Any] = {
+        "kendall_tau_interval": list(bootstrap_tau(raw["table"], raw["surrogate"])),
+        "interval": "90% bootstrap over run seeds (2,000 resamples)",
+    }
     if ceiling:
         more = list(range(n_seeds, 2 * n_seeds))
         again = {o: _final_incumbents(table, o, more, n_workers, budget) for o in optimizers}
@@ -148,9 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     from surrogates.build import catalog_model, default_tables
 
     ap = argparse.ArgumentParser(prog="python -m runners.card_study", description=__doc__.splitlines()[0])
-    ap.add_argument("tables", nargs="*", help="tables whose surrogate card to complete (default: all shipped)")
+    ap.add_argument(
+        "tables", nargs="*", help="tables whose surrogate card to complete (default: all shipped)"
+    )
     ap.add_argument("--model", default=None, help="default: the model the catalog names for each table")
-    ap.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), help="comma-separated optimizer names")
+    ap.add_argument(
+        "--optimizers", default=",".join(DEFAULT_OPTIMIZERS), help="comma-separated optimizer names"
+    )
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--budget", type=float, default=20.0, help="full-fidelity-equivalent evaluations per run")
@@ -163,17 +185,25 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads((path / "card.json").read_text())
         table = load(t)
         if len(table.fidelity.values) < 2:
-            print(f"skip {t}: one fidelity, so the multi-fidelity optimizers cannot differ from random search")
+            print(
+                f"skip {t}: one fidelity, so the multi-fidelity optimizers cannot differ from random search"
+            )
             continue
         rk = ranking_agreement(
-            table, SurrogateBenchmark.from_path(path, name=f"{t}-surrogate"),
-            optimizers=args.optimizers.split(","), n_seeds=args.seeds, n_workers=args.workers, budget=args.budget,
+            table,
+            SurrogateBenchmark.from_path(path, name=f"{t}-surrogate"),
+            optimizers=args.optimizers.split(","),
+            n_seeds=args.seeds,
+            n_workers=args.workers,
+            budget=args.budget,
         )
         card["optimizer_ranking"] = rk
         write_card(card, path, "card")
         lo, hi = rk["kendall_tau_interval"]
-        print(f"{t}: Kendall tau between optimizer rankings on table and surrogate = {rk['kendall_tau']:.3f} "
-              f"(90% interval {lo:.2f} to {hi:.2f}); the table against itself (other seeds): {rk['table_self_tau']:.3f}")
+        print(
+            f"{t}: Kendall tau between optimizer rankings on table and surrogate = {rk['kendall_tau']:.3f} "
+            f"(90% interval {lo:.2f} to {hi:.2f}); the table against itself (other seeds): {rk['table_self_tau']:.3f}"
+        )
     return 0
 
 

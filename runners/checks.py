@@ -228,13 +228,17 @@ def check_budget(kind: Any, amount: Any, source: str = "") -> tuple[str, float]:
     where = f"{source}: " if source else ""
     kind = getattr(kind, "value", kind)
     if kind not in MAX_BUDGET:
-        raise RunConfigError(f"{where}budget.kind={kind!r} is not allowed: use one of {', '.join(MAX_BUDGET)}")
+        raise RunConfigError(
+            f"{where}budget.kind={kind!r} is not allowed: use one of {', '.join(MAX_BUDGET)}"
+        )
     try:
         a = float(amount)
     except (TypeError, ValueError, OverflowError):
         a = math.nan
     if isinstance(amount, bool) or not math.isfinite(a) or a <= 0:
-        raise RunConfigError(f"{where}budget.amount={amount!r} must be a finite number > 0 (budget kind {kind})")
+        raise RunConfigError(
+            f"{where}budget.amount={amount!r} must be a finite number > 0 (budget kind {kind})"
+        )
     if a > MAX_BUDGET[kind]:
         raise RunConfigError(
             f"{where}budget.amount={amount!r} is over the limit for budget kind {kind}: at most {MAX_BUDGET[kind]:,g}"
@@ -272,13 +276,20 @@ def check_composed(c: Mapping[str, Any], source: str = "run config") -> None:
     bench, opt, budget = c["benchmark"], c["optimizer"], c["budget"]
     check_keys(bench, BENCHMARK_KEYS, "benchmark", source)
     if bench.get("_target_", BENCHMARK_LOADER) != BENCHMARK_LOADER:
-        raise _refuse(f"{source}: benchmark._target_={bench['_target_']!r} (only {BENCHMARK_LOADER})", "benchmark._target_")
+        raise _refuse(
+            f"{source}: benchmark._target_={bench['_target_']!r} (only {BENCHMARK_LOADER})",
+            "benchmark._target_",
+        )
     if not isinstance(opt, Mapping):
         raise RunConfigError(f"{source}: optimizer must be an optimizer config (a mapping), got {opt!r}")
     if not isinstance(opt.get("_target_"), str):
-        raise RunConfigError(f"{source}: optimizer._target_ must be a class path string, got {opt.get('_target_')!r}")
+        raise RunConfigError(
+            f"{source}: optimizer._target_ must be a class path string, got {opt.get('_target_')!r}"
+        )
     if opt.get("_partial_", True) is not True:
-        raise RunConfigError(f"{source}: optimizer._partial_ must be true (the runner passes space, seed, ... at run time)")
+        raise RunConfigError(
+            f"{source}: optimizer._partial_ must be true (the runner passes space, seed, ... at run time)"
+        )
     for kind, v in (("study", c["study"]), ("benchmark", bench.get("name")), ("optimizer", opt.get("name"))):
         check_label(kind, v)
     if bench.get("path") is not None and not isinstance(bench["path"], str):

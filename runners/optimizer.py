@@ -68,7 +68,9 @@ def _as_dicts(space: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
     """
     if not configs:
         return []
-    if len(configs) == 1:  # one configuration: ConfigSpace's own conversion is quicker than the vectorized one
+    if (
+        len(configs) == 1
+    ):  # one configuration: ConfigSpace's own conversion is quicker than the vectorized one
         return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(configs[0]).items()}]
     vectors = np.stack([c.get_array() for c in configs])
     out: list[dict[str, Any]] = [{} for _ in configs]
@@ -449,7 +451,9 @@ class ConfigSampler:
                 )
             k *= 8
 
-    def project_many(self, configs: Sequence[Mapping[str, Any]], fidelity: float | None = None) -> list[dict[str, Any]]:
+    def project_many(
+        self, configs: Sequence[Mapping[str, Any]], fidelity: float | None = None
+    ) -> list[dict[str, Any]]:
         """:meth:`project` for each of ``configs`` (independently: the results may coincide)."""
         if self.configurations is None:
             return [self._clip(c) for c in configs]
@@ -710,7 +714,9 @@ class Optimizer:
                 i = sampler.index(trial.config)
                 fid = trial.fidelity
                 if (
-                    i is not None and trial.continues is None and self.repeats != "allow"
+                    i is not None
+                    and trial.continues is None
+                    and self.repeats != "allow"
                     and not sampler.reached[i] < fid
                 ):
                     try:
@@ -730,7 +736,9 @@ class Optimizer:
     def tell(self, trial: Trial, result: TrialResult) -> None:
         """Report the result of a pending trial."""
         if self.pending.pop(trial.trial_id, None) is None:
-            raise OptimizerError(f"trial {trial.trial_id} was told to {type(self).__name__} but is not pending")
+            raise OptimizerError(
+                f"trial {trial.trial_id} was told to {type(self).__name__} but is not pending"
+            )
         self._tell(trial, result)
 
     # -------------------------------------------------- to implement
@@ -769,7 +777,10 @@ class Optimizer:
         Always: the class, the repeat policy and, when a default was scaled to
         the budget, ``scaled_to_budget`` (hyperparameter -> value and rule).
         """
-        d: dict[str, Any] = {"class": f"{type(self).__module__}.{type(self).__qualname__}", "repeats": self.repeats}
+        d: dict[str, Any] = {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "repeats": self.repeats,
+        }
         if self.scaled:
             d["scaled_to_budget"] = {k: dict(v) for k, v in self.scaled.items()}
         return d
@@ -805,7 +816,9 @@ class RandomSearch(Optimizer):
 
     def __init__(self, *, fidelity_value: float | None = None, batch: int = 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.fidelity_value = self.fidelity.max if fidelity_value is None else self.fidelity.check(fidelity_value)
+        self.fidelity_value = (
+            self.fidelity.max if fidelity_value is None else self.fidelity.check(fidelity_value)
+        )
         if batch < 1:
             raise ValueError(f"batch={batch!r} must be >= 1")
         self.batch = int(batch)

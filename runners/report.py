@@ -229,7 +229,9 @@ class _Builder:
                 .agg(seeds=("seed", _seed_ranges), runs=("seed", "size"), n_events=("n_events", "sum"))
                 .reset_index()
             )
-            disp = grouped[["benchmark", "method", "seeds", "runs", "status", "n_events", "note"]].set_index("benchmark")
+            disp = grouped[["benchmark", "method", "seeds", "runs", "status", "n_events", "note"]].set_index(
+                "benchmark"
+            )
             blocks.append(
                 f"**{len(bad)} run(s) are partial or missing; they are left out of every figure and "
                 "table below** (a partial run has no `meta.json`, or a bad one)."
@@ -278,10 +280,19 @@ class _Builder:
                 for b in per:
                     exp = self.rs_expected(b)
                     if exp is not None:
-                        markers[b] = (self.study.tasks[b].horizon, float(exp[0][-1]),
-                                      "rs, exact expected final regret")
+                        markers[b] = (
+                            self.study.tasks[b].horizon,
+                            float(exp[0][-1]),
+                            "rs, exact expected final regret",
+                        )
             fig = plots.regret_over_time(
-                per, self.palette, x="t", ylabel=ylab, titles=names, xlabel="simulated time (s)", markers=markers
+                per,
+                self.palette,
+                x="t",
+                ylabel=ylab,
+                titles=names,
+                xlabel="simulated time (s)",
+                markers=markers,
             )
             objs = ", ".join(f"`{b}`: {name_of[b]}" for b in per)
             blocks.append(
@@ -291,8 +302,12 @@ class _Builder:
                     f"{self.label(metric).capitalize()} regret of the incumbent over simulated "
                     f"time, mean over seeds ± one standard error ({objs}). "
                     + ("Test values are those of the validation incumbent." if metric == "test" else "")
-                    + (" Black star: random search's exact expected final regret on the table (order statistics; "
-                       "see the section on random search)." if metric == "valid" and self.baseline else ""),
+                    + (
+                        " Black star: random search's exact expected final regret on the table (order statistics; "
+                        "see the section on random search)."
+                        if metric == "valid" and self.baseline
+                        else ""
+                    ),
                 )
             )
         return Section("Regret over time per benchmark", blocks)
@@ -308,9 +323,13 @@ class _Builder:
         left_out = sorted(set(self.study.benchmarks) - set(common))
         n_b = len(common)
         if n_b == 0:  # no figure rather than empty axes
-            return Section("Averaged over benchmarks", [
-                "No average: no benchmark has complete runs of every method. The per-benchmark figures above "
-                "show what there is."])
+            return Section(
+                "Averaged over benchmarks",
+                [
+                    "No average: no benchmark has complete runs of every method. The per-benchmark figures above "
+                    "show what there is."
+                ],
+            )
         fig = plots.regret_over_time(
             panels,
             self.palette,
@@ -598,7 +617,6 @@ class _Builder:
             ],
         )
 
-
     # ------------------------------------------------------------ trustworthy comparisons
     @property
     def headline(self) -> str:
@@ -625,8 +643,13 @@ class _Builder:
                     fids = validity.rung_fidelities(b.fidelity.values)
                     rungs = {f: sign * max_fidelity_values(b, name, f)[0] for f in fids}
                     top, how = max_fidelity_values(b, name)
-                    out = {"top": sign * top, "rungs": rungs, "exhaustive": how == "table",
-                           "n_configs": top.shape[0], "n_seeds": top.shape[1]}
+                    out = {
+                        "top": sign * top,
+                        "rungs": rungs,
+                        "exhaustive": how == "table",
+                        "n_configs": top.shape[0],
+                        "n_seeds": top.shape[1],
+                    }
                 except Exception as e:  # noqa: BLE001 - a benchmark that cannot answer: stated, not fatal
                     out = {"error": f"{type(e).__name__}: {e}"}
             self._tables[bench] = out
@@ -695,7 +718,9 @@ class _Builder:
             blocks.append("No ratio to random search: the study has no random search (pass `baseline=NAME`).")
             return Section("Cross-benchmark summary", blocks)
         finals = stats.final_values(self.curves)
-        base_methods = sorted(self.study.complete_runs().query("optimizer == @self.baseline")["method"].unique())
+        base_methods = sorted(
+            self.study.complete_runs().query("optimizer == @self.baseline")["method"].unique()
+        )
         base_m = base_methods[0] if base_methods else self.baseline
         ratios = stats.ratio_to_baseline(finals, f"{metric}_nregret", base_m)
         geo = stats.geomean_ratio(ratios)
@@ -705,11 +730,15 @@ class _Builder:
         g = geo.set_index("method")
         cells["geometric mean"] = [
             f"{g.at[m, 'geomean']:.3g} ({g.at[m, 'n_better']} better, {g.at[m, 'n_worse']} worse of "
-            f"{g.at[m, 'n_benchmarks']})" if m in g.index and g.at[m, "geomean"] == g.at[m, "geomean"] else "–"
+            f"{g.at[m, 'n_benchmarks']})"
+            if m in g.index and g.at[m, "geomean"] == g.at[m, "geomean"]
+            else "–"
             for m in cells.index
         ]
         order = geo.sort_values(["geomean", "method"])["method"].tolist()
-        cells = cells.reindex([m for m in order if m in cells.index] + [m for m in cells.index if m not in order])
+        cells = cells.reindex(
+            [m for m in order if m in cells.index] + [m for m in cells.index if m not in order]
+        )
         blocks.append(
             self.table(
                 "ratio_to_rs",
@@ -747,8 +776,10 @@ class _Builder:
             if not len(base):
                 continue
             exp = self.rs_expected(b)
-            ev = self.study.events[(self.study.events["benchmark"] == b)
-                                   & self.study.events["method"].isin(base["method"].unique())]
+            ev = self.study.events[
+                (self.study.events["benchmark"] == b)
+                & self.study.events["method"].isin(base["method"].unique())
+            ]
             task = self.study.tasks[b]
             n = int(base["n_events"].max())
             per = []
@@ -764,30 +795,50 @@ class _Builder:
             if len(per) < len(base):  # a run without any finite value keeps the mean undefined
                 per += [np.full(n, np.nan)] * (len(base) - len(per))
             arr = np.vstack(per)
-            sim = pd.DataFrame({"k": np.arange(1, n + 1), "mean": arr.mean(axis=0),
-                                "se": arr.std(axis=0, ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else np.nan})
+            sim = pd.DataFrame(
+                {
+                    "k": np.arange(1, n + 1),
+                    "mean": arr.mean(axis=0),
+                    "se": arr.std(axis=0, ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else np.nan,
+                }
+            )
             if exp is None:
                 data = self.table_data(b)
                 why = self.__dict__.get("_rs_skipped", {}).get(b) or (
-                       "not a table (a surrogate answers anywhere)" if data and data.get("exhaustive") is False
-                       else data["error"] if data and "error" in data
-                       else "the benchmark cannot be loaded here with the checksum its runs recorded")
+                    "not a table (a surrogate answers anywhere)"
+                    if data and data.get("exhaustive") is False
+                    else data["error"]
+                    if data and "error" in data
+                    else "the benchmark cannot be loaded here with the checksum its runs recorded"
+                )
                 skipped.append(f"`{b}`: {why}")
                 continue
             curve, without = exp
-            label = ("rs, exact expectation (without replacement)" if without
-                     else "rs, exact expectation (with replacement)")
+            label = (
+                "rs, exact expectation (without replacement)"
+                if without
+                else "rs, exact expectation (with replacement)"
+            )
             panels[b] = (sim, curve, label)
             fin = arr[:, -1]
-            rows.append({"benchmark": b, "evaluations": n, "draws": "without replacement" if without else "with replacement",
-                         "expected_final_regret": float(curve[-1]), "simulated_mean": float(np.mean(fin)),
-                         "simulated_median": float(np.median(fin)), "n_seeds": len(fin),
-                         "expected_after_1": float(curve[0])})
+            rows.append(
+                {
+                    "benchmark": b,
+                    "evaluations": n,
+                    "draws": "without replacement" if without else "with replacement",
+                    "expected_final_regret": float(curve[-1]),
+                    "simulated_mean": float(np.mean(fin)),
+                    "simulated_median": float(np.median(fin)),
+                    "n_seeds": len(fin),
+                    "expected_after_1": float(curve[0]),
+                }
+            )
         if panels:
             blocks.append(
                 self.figure(
-                    plots.rs_expected(panels, self.palette.color.get(self.baseline, "#4d4d4d"),
-                                      ylabel="validation regret"),
+                    plots.rs_expected(
+                        panels, self.palette.color.get(self.baseline, "#4d4d4d"), ylabel="validation regret"
+                    ),
                     "rs_expected",
                     "Validation regret of random search's incumbent after k evaluations: the simulated runs (mean over "
                     "seeds ± one standard error) and the exact expectation (dashed). A simulated curve far from the "
@@ -795,12 +846,27 @@ class _Builder:
                 )
             )
             df = pd.DataFrame(rows)
-            disp = df.set_index("benchmark")[["evaluations", "draws", "expected_after_1", "expected_final_regret",
-                                               "simulated_mean", "simulated_median", "n_seeds"]]
+            disp = df.set_index("benchmark")[
+                [
+                    "evaluations",
+                    "draws",
+                    "expected_after_1",
+                    "expected_final_regret",
+                    "simulated_mean",
+                    "simulated_median",
+                    "n_seeds",
+                ]
+            ]
             for c in ("expected_after_1", "expected_final_regret", "simulated_mean", "simulated_median"):
                 disp[c] = disp[c].map(fmt)
-            blocks.append(self.table("rs_expected", disp, "Random search's final validation regret: exact "
-                                     "expectation and simulated runs.", data=df))
+            blocks.append(
+                self.table(
+                    "rs_expected",
+                    disp,
+                    "Random search's final validation regret: exact expectation and simulated runs.",
+                    data=df,
+                )
+            )
         if skipped:
             blocks.append("No exact expectation for: " + "; ".join(skipped) + ".")
         return Section(title, blocks)
@@ -816,17 +882,30 @@ class _Builder:
         rec, mismatch = [], []
         for r in df.itertuples():
             summ = (self.study.metas.get((r.benchmark, r.method, r.seed)) or {}).get("summary") or {}
-            rec.append({k: summ.get(k) for k in ("n_repeated", "n_distinct_configs", "table_fraction", "stop_reason")})
+            rec.append(
+                {
+                    k: summ.get(k)
+                    for k in ("n_repeated", "n_distinct_configs", "table_fraction", "stop_reason")
+                }
+            )
             for k, mine in (("n_repeated", r.n_repeated), ("n_distinct_configs", r.n_distinct_configs)):
                 v = summ.get(k)
                 if isinstance(v, (int, float)) and mine == mine and int(v) != int(mine):
-                    mismatch.append(f"{r.benchmark}/{r.method}/seed {r.seed}: {k} {v} recorded, {int(mine)} in the events")
+                    mismatch.append(
+                        f"{r.benchmark}/{r.method}/seed {r.seed}: {k} {v} recorded, {int(mine)} in the events"
+                    )
         rec_df = pd.DataFrame(rec, index=df.index)
         df = pd.concat([df, rec_df.add_prefix("recorded_")], axis=1)
         g = df.groupby(["method", "benchmark"], sort=True)
-        med = g.agg(repeated=("repeated", "median"), table=("table", "median"), table_max=("table_max", "median"),
-                    n=("seed", "size")).reset_index()
-        exhausted = df[df["recorded_stop_reason"] == "table_exhausted"].groupby(["method", "benchmark"]).size()
+        med = g.agg(
+            repeated=("repeated", "median"),
+            table=("table", "median"),
+            table_max=("table_max", "median"),
+            n=("seed", "size"),
+        ).reset_index()
+        exhausted = (
+            df[df["recorded_stop_reason"] == "table_exhausted"].groupby(["method", "benchmark"]).size()
+        )
 
         def cell(r) -> str:
             rep = "n/a" if r.repeated != r.repeated else f"{r.repeated:.0%}"
@@ -835,8 +914,11 @@ class _Builder:
             k = exhausted.get((r.method, r.benchmark), 0)
             return s + (f" ({k} exhausted)" if k else "")
 
-        disp = med.assign(cell=[cell(r) for r in med.itertuples()]).pivot(
-            index="method", columns="benchmark", values="cell").fillna("–")
+        disp = (
+            med.assign(cell=[cell(r) for r in med.itertuples()])
+            .pivot(index="method", columns="benchmark", values="cell")
+            .fillna("–")
+        )
         disp.columns.name = None
         blocks: list = [
             "Per optimizer and benchmark, the median over seeds of the fraction of evaluations that repeat an earlier "
@@ -846,20 +928,43 @@ class _Builder:
             "configurations (a surrogate) or the events name none. A repeat on a table returns a value already "
             "known (or another seed's): budget that does not explore. A run that evaluated most of the table has "
             "seen nearly every answer, so the benchmark no longer tells optimizers apart at that budget.",
-            self.table("repeats", disp, "Repeated evaluations / fraction of the table evaluated (median over seeds).",
-                       data=df[["benchmark", "method", "seed", "n_events", "n_repeated", "n_distinct_configs",
-                                "n_distinct_configs_max", "n_configs", "repeated", "table", "table_max",
-                                *rec_df.add_prefix("recorded_").columns]]),
+            self.table(
+                "repeats",
+                disp,
+                "Repeated evaluations / fraction of the table evaluated (median over seeds).",
+                data=df[
+                    [
+                        "benchmark",
+                        "method",
+                        "seed",
+                        "n_events",
+                        "n_repeated",
+                        "n_distinct_configs",
+                        "n_distinct_configs_max",
+                        "n_configs",
+                        "repeated",
+                        "table",
+                        "table_max",
+                        *rec_df.add_prefix("recorded_").columns,
+                    ]
+                ],
+            ),
         ]
         have_rec = rec_df[["n_repeated", "n_distinct_configs"]].notna().any(axis=None)
         if not have_rec:
-            blocks.append("The runs' `meta.json` record no `summary.n_repeated` / `n_distinct_configs` (older "
-                          "results); the counts above come from the events only.")
+            blocks.append(
+                "The runs' `meta.json` record no `summary.n_repeated` / `n_distinct_configs` (older "
+                "results); the counts above come from the events only."
+            )
         elif mismatch:
-            blocks.append(f"**The counts recorded in `meta.json` differ from the events in {len(mismatch)} run(s)**, "
-                          "e.g. " + "; ".join(mismatch[:5]) + ".")
+            blocks.append(
+                f"**The counts recorded in `meta.json` differ from the events in {len(mismatch)} run(s)**, "
+                "e.g. " + "; ".join(mismatch[:5]) + "."
+            )
         else:
-            blocks.append("The counts recorded in `meta.json` agree with the events in every run that records them.")
+            blocks.append(
+                "The counts recorded in `meta.json` agree with the events in every run that records them."
+            )
         return Section("Repeated evaluations and coverage of the table", blocks)
 
     def validity_section(self) -> Section:
@@ -883,42 +988,73 @@ class _Builder:
         if self.baseline is None:
             blocks.append("Order against random search not computed: the study has no random search.")
         finals = stats.final_values(self.curves)
-        base_methods = sorted(self.study.complete_runs().query("optimizer == @self.baseline")["method"].unique()) \
-            if self.baseline else []
+        base_methods = (
+            sorted(self.study.complete_runs().query("optimizer == @self.baseline")["method"].unique())
+            if self.baseline
+            else []
+        )
         col = f"{metric}_regret"
-        if metric == "test":  # a benchmark without test values (e.g. the published FCNet tables) uses validation
+        if (
+            metric == "test"
+        ):  # a benchmark without test values (e.g. the published FCNet tables) uses validation
             has_test = finals.groupby("benchmark")["test_regret"].apply(lambda v: bool(np.isfinite(v).any()))
             no_test = sorted(has_test.index[~has_test])
             if no_test:
                 use_valid = finals["benchmark"].isin(no_test).to_numpy()
-                finals = finals.assign(order_regret=np.where(use_valid, finals["valid_regret"], finals["test_regret"]))
+                finals = finals.assign(
+                    order_regret=np.where(use_valid, finals["valid_regret"], finals["test_regret"])
+                )
                 col = "order_regret"
-                blocks.append("Order against random search on the validation regret for the benchmarks without test "
-                              "values: " + ", ".join(f"`{b}`" for b in no_test) + ".")
-        order = (validity.compare_with_baseline(finals, col, base_methods[0], alpha)
-                 if base_methods else pd.DataFrame(columns=["benchmark", "method", "verdict", "n_pairs"]))
+                blocks.append(
+                    "Order against random search on the validation regret for the benchmarks without test "
+                    "values: " + ", ".join(f"`{b}`" for b in no_test) + "."
+                )
+        order = (
+            validity.compare_with_baseline(finals, col, base_methods[0], alpha)
+            if base_methods
+            else pd.DataFrame(columns=["benchmark", "method", "verdict", "n_pairs"])
+        )
         self._order = order
         runs = self.study.complete_runs()
-        table_frac = (runs["n_distinct_configs"] / runs["n_configs"]).groupby([runs["benchmark"], runs["method"]]).median()
+        table_frac = (
+            (runs["n_distinct_configs"] / runs["n_configs"])
+            .groupby([runs["benchmark"], runs["method"]])
+            .median()
+        )
         rows = []
         for b in self.study.benchmarks:
             data = self.table_data(b)
             row: dict = {"benchmark": b}
             if data and "top" in data:
                 rc = validity.rung_correlations(data["rungs"])
-                row["rung_spearman"] = "; ".join(f"{f:g}: {fmt(r, 2)}" for f, r in zip(rc["fidelity"], rc["spearman"])
-                                                 if f != max(data["rungs"]))
+                row["rung_spearman"] = "; ".join(
+                    f"{f:g}: {fmt(r, 2)}"
+                    for f, r in zip(rc["fidelity"], rc["spearman"])
+                    if f != max(data["rungs"])
+                )
                 row["seed_ceiling"] = validity.seed_ceiling(data["top"])
-                row["configurations"] = data["n_configs"] if data["exhaustive"] else f"{data['n_configs']} (sample)"
+                row["configurations"] = (
+                    data["n_configs"] if data["exhaustive"] else f"{data['n_configs']} (sample)"
+                )
                 row["seeds"] = data["n_seeds"]
                 exp = self.rs_expected(b)
                 base = self.baseline_runs(b) if self.baseline else pd.DataFrame()
                 if data["exhaustive"] and len(base):
                     row["rs_coverage_expected"] = validity.expected_coverage(
-                        data["n_configs"], int(base["n_events"].max()), without_replacement=bool(exp and exp[1]))
+                        data["n_configs"],
+                        int(base["n_events"].max()),
+                        without_replacement=bool(exp and exp[1]),
+                    )
             else:
-                row["rung_spearman"] = "n/a (" + (data["error"] if data and "error" in data else
-                                                  "benchmark not loadable here with the runs' checksum") + ")"
+                row["rung_spearman"] = (
+                    "n/a ("
+                    + (
+                        data["error"]
+                        if data and "error" in data
+                        else "benchmark not loadable here with the runs' checksum"
+                    )
+                    + ")"
+                )
             tf = table_frac.get(b)
             if tf is not None and tf.notna().any():
                 row["max_table_fraction"] = f"{tf.max():.0%} ({tf.idxmax()})"
@@ -931,53 +1067,97 @@ class _Builder:
             elif not better and not worse:
                 row["verdict"] = "cannot discriminate at this budget"
             else:
-                row["verdict"] = (f"better than rs: {', '.join(better) or 'none'}; worse: {', '.join(worse) or 'none'}")
+                row["verdict"] = (
+                    f"better than rs: {', '.join(better) or 'none'}; worse: {', '.join(worse) or 'none'}"
+                )
             if len(o) and n_seeds < validity.MIN_SEEDS:
                 row["verdict"] += f" (only {n_seeds} seeds: below the {validity.MIN_SEEDS} this check needs)"
             row["n_seeds_paired"] = n_seeds
             rows.append(row)
-        cols = ["benchmark", "configurations", "seeds", "rung_spearman", "seed_ceiling", "rs_coverage_expected",
-                "max_table_fraction", "n_seeds_paired", "verdict"]
+        cols = [
+            "benchmark",
+            "configurations",
+            "seeds",
+            "rung_spearman",
+            "seed_ceiling",
+            "rs_coverage_expected",
+            "max_table_fraction",
+            "n_seeds_paired",
+            "verdict",
+        ]
         df = pd.DataFrame(rows).reindex(columns=cols)
-        disp = df.set_index("benchmark").assign(
-            seed_ceiling=lambda d: d["seed_ceiling"].map(lambda x: fmt(x, 2) if isinstance(x, float) else "–"),
-            rs_coverage_expected=lambda d: d["rs_coverage_expected"].map(
-                lambda x: f"{x:.0%}" if isinstance(x, float) and x == x else "–"),
-        ).astype(object).fillna("–")
-        blocks.append(self.table("validity", disp, "Validity of each benchmark at this study's budget.", data=df))
+        disp = (
+            df.set_index("benchmark")
+            .assign(
+                seed_ceiling=lambda d: d["seed_ceiling"].map(
+                    lambda x: fmt(x, 2) if isinstance(x, float) else "–"
+                ),
+                rs_coverage_expected=lambda d: d["rs_coverage_expected"].map(
+                    lambda x: f"{x:.0%}" if isinstance(x, float) and x == x else "–"
+                ),
+            )
+            .astype(object)
+            .fillna("–")
+        )
+        blocks.append(
+            self.table("validity", disp, "Validity of each benchmark at this study's budget.", data=df)
+        )
         n_disc = int((df["verdict"].str.startswith("better") | df["verdict"].str.contains("worse:")).sum())
-        blocks.append(f"{n_disc} of {len(df)} benchmark(s) tell at least one method apart from random search; "
-                      + (", ".join(f"`{b}`" for b in df.loc[df["verdict"].str.startswith("cannot"), "benchmark"])
-                         + " cannot discriminate at this budget." if (df["verdict"].str.startswith("cannot")).any()
-                         else "every benchmark tells some method apart."))
+        blocks.append(
+            f"{n_disc} of {len(df)} benchmark(s) tell at least one method apart from random search; "
+            + (
+                ", ".join(f"`{b}`" for b in df.loc[df["verdict"].str.startswith("cannot"), "benchmark"])
+                + " cannot discriminate at this budget."
+                if (df["verdict"].str.startswith("cannot")).any()
+                else "every benchmark tells some method apart."
+            )
+        )
         if len(order):
-            cells = order.assign(cell=[
-                f"{'**' if r.verdict != 'no difference' else ''}{r.verdict}{'**' if r.verdict != 'no difference' else ''}"
-                f" (r = {r.rank_biserial:+.2f}, p = {fmt(min(r.p_better, r.p_worse), 2)})"
-                for r in order.itertuples()
-            ]).pivot(index="method", columns="benchmark", values="cell").fillna("–")
+            cells = (
+                order.assign(
+                    cell=[
+                        f"{'**' if r.verdict != 'no difference' else ''}{r.verdict}{'**' if r.verdict != 'no difference' else ''}"
+                        f" (r = {r.rank_biserial:+.2f}, p = {fmt(min(r.p_better, r.p_worse), 2)})"
+                        for r in order.itertuples()
+                    ]
+                )
+                .pivot(index="method", columns="benchmark", values="cell")
+                .fillna("–")
+            )
             cells.columns.name = None
-            blocks.append(self.table(
-                "order_vs_rs", cells,
-                f"Each method against random search on final {self.label(metric)} regret (Holm-adjusted p of the "
-                "direction shown; r: rank-biserial effect size, negative = lower regret than random search).",
-                data=order))
+            blocks.append(
+                self.table(
+                    "order_vs_rs",
+                    cells,
+                    f"Each method against random search on final {self.label(metric)} regret (Holm-adjusted p of the "
+                    "direction shown; r: rank-biserial effect size, negative = lower regret than random search).",
+                    data=order,
+                )
+            )
         pairs = validity.surrogate_pairs(self.study.benchmarks)
         if pairs:
-            agree = pd.DataFrame([validity.ranking_agreement(finals, t, sg, f"{metric}_regret") for t, sg in pairs])
+            agree = pd.DataFrame(
+                [validity.ranking_agreement(finals, t, sg, f"{metric}_regret") for t, sg in pairs]
+            )
             disp = agree.assign(
                 tau=agree["tau"].map(lambda x: fmt(x, 2)),
                 interval=[f"[{fmt(a, 2)}, {fmt(b, 2)}]" for a, b in zip(agree["low"], agree["high"])],
             ).set_index("table")[["surrogate", "n_methods", "tau", "interval"]]
-            blocks.append(self.table(
-                "table_vs_surrogate", disp,
-                "Ranking agreement between a table and its surrogate: Kendall τ of the methods' median final "
-                f"{self.label(metric)} regret, 95 % BCa bootstrap over seeds (1,000 resamples, fixed seed); "
-                "no τ where every method ties on one side (no order to agree with).",
-                data=agree))
+            blocks.append(
+                self.table(
+                    "table_vs_surrogate",
+                    disp,
+                    "Ranking agreement between a table and its surrogate: Kendall τ of the methods' median final "
+                    f"{self.label(metric)} regret, 95 % BCa bootstrap over seeds (1,000 resamples, fixed seed); "
+                    "no τ where every method ties on one side (no order to agree with).",
+                    data=agree,
+                )
+            )
         else:
-            blocks.append("No table and its surrogate (`X` and `X-surrogate`) are both in this study, so the "
-                          "ranking agreement between them is not computed.")
+            blocks.append(
+                "No table and its surrogate (`X` and `X-surrogate`) are both in this study, so the "
+                "ranking agreement between them is not computed."
+            )
         return Section("Validity of each benchmark", blocks)
 
 

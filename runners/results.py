@@ -158,7 +158,10 @@ def verify_run(path: str | Path) -> tuple[RunState, str]:
     except OSError as e:
         return "damaged", f"{events} cannot be read ({e})"
     if have != want:
-        return "damaged", f"{events} does not match the checksum in {META_FILE} (changed or torn after the run)"
+        return (
+            "damaged",
+            f"{events} does not match the checksum in {META_FILE} (changed or torn after the run)",
+        )
     return "complete", ""
 
 
@@ -269,7 +272,16 @@ def should_run(path: str | Path, run_config: Mapping[str, Any]) -> bool:
 @functools.cache
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("curvebench", "numpy", "pandas", "pyarrow", "scipy", "ConfigSpace", "hydra-core", "omegaconf"):
+    for dist in (
+        "curvebench",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scipy",
+        "ConfigSpace",
+        "hydra-core",
+        "omegaconf",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -298,9 +310,7 @@ RANGE_SAMPLES = 1000
 RANGE_SEED = 0
 RANGE_CONVENTION = "median-at-max-fidelity"
 RANGE_CONVENTION_WORST = "worst-at-max-fidelity"
-RANGE_NOTE_TABLE = (
-    "optimum to the median finite value at the maximum fidelity over every configuration and seed of the table"
-)
+RANGE_NOTE_TABLE = "optimum to the median finite value at the maximum fidelity over every configuration and seed of the table"
 RANGE_NOTE_SAMPLE = (
     f"estimated: optimum to the median finite value at the maximum fidelity over {RANGE_SAMPLES} configurations "
     f"sampled uniformly (seed {RANGE_SEED}), every seed"
@@ -330,9 +340,15 @@ def max_fidelity_values(benchmark: Benchmark, name: str, fidelity: float | None 
         how = "sample"
     seeds = list(benchmark.seeds) if benchmark.seeds else [None]
     cols = [
-        np.asarray(benchmark.query_batch(configs, fidelities=benchmark.fidelity.max if fidelity is None else fidelity,
-                                         seeds=s, metrics=[name])[name],
-                   dtype=float)
+        np.asarray(
+            benchmark.query_batch(
+                configs,
+                fidelities=benchmark.fidelity.max if fidelity is None else fidelity,
+                seeds=s,
+                metrics=[name],
+            )[name],
+            dtype=float,
+        )
         for s in seeds
     ]
     vals = np.stack(cols, axis=1)
@@ -466,5 +482,7 @@ def read_events(path: str | Path) -> Any:
     path = Path(path)
     state, why = verify_run(path)
     if state != "complete":
-        raise FileNotFoundError(f"{path} holds no finished run (no complete {META_FILE})" + (f": {why}" if why else ""))
+        raise FileNotFoundError(
+            f"{path} holds no finished run (no complete {META_FILE})" + (f": {why}" if why else "")
+        )
     return pq.read_table(path / EVENTS_FILE).to_pandas()

@@ -124,7 +124,9 @@ def _resolve_target(target: str) -> Callable[..., Any]:
             for attr in parts[i:]:
                 obj = getattr(obj, attr)
         except AttributeError:
-            raise RunConfigError(f"optimizer target {target!r}: {module} has no {'.'.join(parts[i:])}") from None
+            raise RunConfigError(
+                f"optimizer target {target!r}: {module} has no {'.'.join(parts[i:])}"
+            ) from None
         return obj
     raise RunConfigError(f"cannot import optimizer target {target!r}: no such module")
 
@@ -139,7 +141,9 @@ def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
     if "_target_" not in node:
         raise RunConfigError(f"optimizer config has no _target_: {dict(node)}")
     if "name" not in node:
-        raise RunConfigError(f"optimizer config for {node['_target_']} has no `name` (the results folder label)")
+        raise RunConfigError(
+            f"optimizer config for {node['_target_']} has no `name` (the results folder label)"
+        )
     cls = _resolve_target(str(node["_target_"]))
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         raise RunConfigError(
@@ -148,11 +152,15 @@ def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
         )
     params = _accepted_params(cls)
     if params is not None:
-        check_hyperparameters([k for k in node if k not in _META_KEYS], str(node["name"]), str(node["_target_"]), params)
+        check_hyperparameters(
+            [k for k in node if k not in _META_KEYS], str(node["name"]), str(node["_target_"]), params
+        )
     return cls
 
 
-def check_hyperparameters(keys: Iterable[str], name: str, target: str, params: Collection[str], source: str = "") -> None:
+def check_hyperparameters(
+    keys: Iterable[str], name: str, target: str, params: Collection[str], source: str = ""
+) -> None:
     """Every key a hyperparameter of the optimizer (``params``: its constructor's keywords), or RunConfigError.
 
     The error names the key, the optimizer, its class, the nearest hyperparameter and every allowed one.
@@ -160,7 +168,9 @@ def check_hyperparameters(keys: Iterable[str], name: str, target: str, params: C
     where = f"{source}: " if source else ""
     for k in keys:
         if k in _RUNTIME_ARGS:
-            raise RunConfigError(f"{where}optimizer key {k!r} is set by the runner at run time; remove it from the config")
+            raise RunConfigError(
+                f"{where}optimizer key {k!r} is set by the runner at run time; remove it from the config"
+            )
         if k not in params:
             raise RunConfigError(
                 f"{where}unknown hyperparameter {k!r} for optimizer {name} ({target}).{hint(k, sorted(params))} "
@@ -251,11 +261,23 @@ def check_cli(overrides: list[str]) -> None:
             known = optimizer_hyperparameters(choice)
             if known is not None:
                 node, params = known
-                check_hyperparameters([key], str(node.get("name", choice)), str(node["_target_"]), params,
-                                      f"command line, override {text!r}")
+                check_hyperparameters(
+                    [key],
+                    str(node.get("name", choice)),
+                    str(node["_target_"]),
+                    params,
+                    f"command line, override {text!r}",
+                )
 
-    check_override_keys(overrides, RunConf, what="the run config", source="command line",
-                        error=RunConfigError, groups=("benchmark", "optimizer"), open_key=open_key)
+    check_override_keys(
+        overrides,
+        RunConf,
+        what="the run config",
+        source="command line",
+        error=RunConfigError,
+        groups=("benchmark", "optimizer"),
+        open_key=open_key,
+    )
 
 
 def _accepted_params(cls: Callable[..., Any]) -> set[str] | None:
@@ -349,8 +371,12 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
     if not quiet:
         s = result.summary
         log.info(
-            "%s: %d evaluations, %d trials, simulated %.1f s, stop: %s", path, s["n_events"], s["n_trials"],
-            s["end_time"], s["stop_reason"],
+            "%s: %d evaluations, %d trials, simulated %.1f s, stop: %s",
+            path,
+            s["n_events"],
+            s["n_trials"],
+            s["end_time"],
+            s["stop_reason"],
         )
     out = {"path": str(path), "state": "ran", "summary": result.summary}
     if note:
@@ -358,13 +384,22 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
     return out
 
 
-def _simulate(c: dict[str, Any], factory: Callable[..., Optimizer], ident: dict[str, Any]) -> tuple[Any, dict]:
-    bench = load_benchmark(c["benchmark"]["name"], c["benchmark"].get("path"))  # never a configurable _target_
+def _simulate(
+    c: dict[str, Any], factory: Callable[..., Optimizer], ident: dict[str, Any]
+) -> tuple[Any, dict]:
+    bench = load_benchmark(
+        c["benchmark"]["name"], c["benchmark"].get("path")
+    )  # never a configurable _target_
     budget = Budget(c["budget"]["kind"], float(c["budget"]["amount"]))
     started = utc_now()
     try:
         result = simulate(
-            bench, factory, seed=int(c["seed"]), n_workers=int(c["n_workers"]), budget=budget, overhead=c["overhead"]
+            bench,
+            factory,
+            seed=int(c["seed"]),
+            n_workers=int(c["n_workers"]),
+            budget=budget,
+            overhead=c["overhead"],
         )
     except ModuleNotFoundError as e:
         lib = _missing_extra(e)

@@ -55,12 +55,16 @@ ConfigStore.instance().store(name="shard_schema", node=ShardConf)
 
 def run_shard(cfg: DictConfig) -> dict:
     """Load the study with this shard's settings and run its slice; returns run_study's outcome."""
-    check_config_keys(cfg, ShardConf, what="runners.shard's settings", source="shard config", error=RunConfigError)
+    check_config_keys(
+        cfg, ShardConf, what="runners.shard's settings", source="shard config", error=RunConfigError
+    )
     overrides = shlex.split(str(cfg.set))
     for key in ("shard", "n_shards"):
         if any(o.split("=", 1)[0].strip() == key for o in overrides):
             raise RunConfigError(f"set={cfg.set!r} sets {key}; pass it as {key}=... of runners.shard instead")
-    study = load_study(str(cfg.study), [*overrides, f"shard={int(cfg.shard)}", f"n_shards={int(cfg.n_shards)}"])
+    study = load_study(
+        str(cfg.study), [*overrides, f"shard={int(cfg.shard)}", f"n_shards={int(cfg.n_shards)}"]
+    )
     return run_study(study, progress=False)
 
 
@@ -73,8 +77,10 @@ def main(cfg: DictConfig) -> None:
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print(f"shard {cfg.shard} of {cfg.n_shards}: {out['ran']} ran, {out['skipped']} already finished, "
-          f"{out['failed']} failed, {out['taken']} taken by another process")
+    print(
+        f"shard {cfg.shard} of {cfg.n_shards}: {out['ran']} ran, {out['skipped']} already finished, "
+        f"{out['failed']} failed, {out['taken']} taken by another process"
+    )
     if out["failed"] or out["conflicts"]:
         sys.exit(1)
 
@@ -82,7 +88,9 @@ def main(cfg: DictConfig) -> None:
 def cli() -> None:
     """``python -m runners.shard``: every key of the command line must be one of :class:`ShardConf`'s (``+`` too)."""
     with cli_errors(CurveBenchError):
-        check_override_keys(hydra_overrides(), ShardConf, what="runners.shard's settings", error=RunConfigError)
+        check_override_keys(
+            hydra_overrides(), ShardConf, what="runners.shard's settings", error=RunConfigError
+        )
     main()
 
 

@@ -54,8 +54,10 @@ class Budget:
         if self.kind not in BUDGET_KINDS:
             raise ValueError(f"budget kind {self.kind!r} is not one of {', '.join(BUDGET_KINDS)}")
         a = self.amount
-        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not (
-            math.isfinite(a) and a > 0
+        if (
+            isinstance(a, bool)
+            or not isinstance(a, (int, float, np.integer, np.floating))
+            or not (math.isfinite(a) and a > 0)
         ):
             raise ValueError(f"budget amount {a!r} must be a finite number > 0 ({self.kind})")
 
@@ -86,7 +88,9 @@ def _takes_budget(factory: Callable[..., Any]) -> bool:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.kind is p.VAR_KEYWORD or (p.name == "budget" and p.kind is not p.POSITIONAL_ONLY) for p in params)
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == "budget" and p.kind is not p.POSITIONAL_ONLY) for p in params
+    )
 
 
 def make_optimizer(
@@ -105,7 +109,9 @@ def make_optimizer(
     if isinstance(optimizer, Optimizer):
         return optimizer
     if not callable(optimizer):
-        raise TypeError(f"optimizer must be an Optimizer or a factory callable, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be an Optimizer or a factory callable, got {type(optimizer).__name__}"
+        )
     extra = {"budget": budget} if budget is not None and _takes_budget(optimizer) else {}
     opt = optimizer(
         space=benchmark.space,
@@ -116,7 +122,9 @@ def make_optimizer(
         **extra,
     )
     if not isinstance(opt, Optimizer):
-        raise TypeError(f"the optimizer factory returned {type(opt).__name__}, not a runners.optimizer.Optimizer")
+        raise TypeError(
+            f"the optimizer factory returned {type(opt).__name__}, not a runners.optimizer.Optimizer"
+        )
     return opt
 
 
@@ -134,7 +142,9 @@ def _seed_stream(benchmark: Benchmark, seed: int) -> Callable[[], int]:
             if held is None:
                 buf.extend(rng.integers(0, 2**31 - 1, size=4096).tolist()[::-1])
             else:
-                buf.extend(np.asarray(held, dtype=np.int64)[rng.integers(0, len(held), size=4096)].tolist()[::-1])
+                buf.extend(
+                    np.asarray(held, dtype=np.int64)[rng.integers(0, len(held), size=4096)].tolist()[::-1]
+                )
         return buf.pop()
 
     return draw
@@ -314,7 +324,13 @@ def simulate(
         value = objective_of(key)
         ok = value == value
         result = TrialResult(
-            trial, value, obj_sign * value if ok else math.inf, visible_of(key), t - t0, t, "ok" if ok else "diverged"
+            trial,
+            value,
+            obj_sign * value if ok else math.inf,
+            visible_of(key),
+            t - t0,
+            t,
+            "ok" if ok else "diverged",
         )
         tell_t = max(t, opt_clock) if measured else t
         a0 = perf()
@@ -342,8 +358,18 @@ def simulate(
     if time_budget:
         meter = end_time
     events = _build_frame(
-        benchmark, table,
-        c_tid, c_cont, c_worker, c_config, c_ffrom, c_fid, c_seed, c_t0, c_t1, c_key,
+        benchmark,
+        table,
+        c_tid,
+        c_cont,
+        c_worker,
+        c_config,
+        c_ffrom,
+        c_fid,
+        c_seed,
+        c_t0,
+        c_t1,
+        c_key,
         c_opt_s if measured else None,
     )
     summary = {
@@ -472,8 +498,11 @@ class _GenericLookup:
     def metric_columns(self, keys: list[Any]) -> dict[str, np.ndarray]:
         n = len(keys)
         if n and all(isinstance(k, _Point) for k in keys):
-            out = self.b.query_batch([k.config for k in keys], fidelities=np.array([k.fidelity for k in keys], dtype=np.float64),
-                                     seeds=np.array([k.seed for k in keys], dtype=np.int64))
+            out = self.b.query_batch(
+                [k.config for k in keys],
+                fidelities=np.array([k.fidelity for k in keys], dtype=np.float64),
+                seeds=np.array([k.seed for k in keys], dtype=np.int64),
+            )
             return {m: np.asarray(out[m], dtype=np.float64) for m in self.metric_names}
         frame = pd.DataFrame.from_records([r.metrics for r in keys], columns=self.metric_names, nrows=n)
         return {m: frame[m].to_numpy(dtype=np.float64) for m in self.metric_names}
@@ -563,7 +592,11 @@ def _build_frame(
         "worker": np.asarray(worker, dtype=np.int64),
         "config_id": pd.array(table.config_ids(keys), dtype="Int64"),
     }
-    cfg = pd.DataFrame.from_records(configs, columns=list(names), nrows=n) if n else pd.DataFrame(columns=list(names))
+    cfg = (
+        pd.DataFrame.from_records(configs, columns=list(names), nrows=n)
+        if n
+        else pd.DataFrame(columns=list(names))
+    )
     for name in names:
         cols[f"config.{name}"] = _typed(cfg[name], column_dtype(benchmark.space[name]))
     start = np.asarray(t0, dtype=np.float64)

@@ -113,7 +113,9 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
     f = p if p.suffix in (".yaml", ".yml") else CONF_DIR / "studies" / f"{name_or_path}.yaml"
     if not f.is_file():
         known = sorted(x.stem for x in (CONF_DIR / "studies").glob("*.yaml"))
-        raise FileNotFoundError(f"unknown study {name_or_path!r}; known studies: {', '.join(known)} (or a YAML path)")
+        raise FileNotFoundError(
+            f"unknown study {name_or_path!r}; known studies: {', '.join(known)} (or a YAML path)"
+        )
     size = f.stat().st_size
     if size > MAX_STUDY_FILE_BYTES:
         raise RunConfigError(f"study file {f} has {size:,} bytes; the limit is {MAX_STUDY_FILE_BYTES:,}")
@@ -154,7 +156,9 @@ def load_study(name_or_path: str, overrides: Sequence[str] = ()) -> DictConfig:
     except RunConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - OmegaConf validation errors name the key; keep them, add the source
-        raise RunConfigError(f"{src} (with overrides {list(overrides)}): {type(e).__name__}: {_one_line(e)}") from None
+        raise RunConfigError(
+            f"{src} (with overrides {list(overrides)}): {type(e).__name__}: {_one_line(e)}"
+        ) from None
     assert isinstance(cfg, DictConfig)
     check_data(resolved, f"{src} after resolving interpolations")
     if OmegaConf.is_missing(cfg, "name"):
@@ -207,12 +211,16 @@ def entry_optimizers(item: Any, cfg: DictConfig, source: str = "study") -> list[
     if own is None:
         return [str(o) for o in cfg.optimizers]
     if isinstance(own, str) or not hasattr(own, "__iter__") or len(own) == 0:
-        raise RunConfigError(f"{source}: benchmark entry {item.get('name')!r}: optimizers={own!r} must be a non-empty list")
+        raise RunConfigError(
+            f"{source}: benchmark entry {item.get('name')!r}: optimizers={own!r} must be a non-empty list"
+        )
     out = [str(o) for o in own]
     for o in out:
         check_label("optimizer", o)
     if len(set(out)) != len(out):
-        raise RunConfigError(f"{source}: benchmark entry {item.get('name')!r} lists an optimizer twice: {out}")
+        raise RunConfigError(
+            f"{source}: benchmark entry {item.get('name')!r} lists an optimizer twice: {out}"
+        )
     return out
 
 
@@ -233,8 +241,12 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
         n_pairs += len(entry_optimizers(entry, cfg, source))
     for o in cfg.optimizers:
         check_label("optimizer", o)
-    used = list(dict.fromkeys([str(o) for o in cfg.optimizers]
-                              + [o for item in cfg.benchmarks for o in entry_optimizers(item, cfg, source)]))
+    used = list(
+        dict.fromkeys(
+            [str(o) for o in cfg.optimizers]
+            + [o for item in cfg.benchmarks for o in entry_optimizers(item, cfg, source)]
+        )
+    )
     check_optimizer_names(used, source)
     for x in cfg.seeds:
         check_int("seeds entry", x, 0, MAX_SEED, source)
@@ -248,8 +260,10 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
     if cfg.stopping == "adastop":
         adastop_settings(cfg, source)
         if n_shards > 1:
-            raise RunConfigError(f"{source}: stopping=adastop decides after each interim from every run of it, so it "
-                                 f"runs in one process pool; n_shards={n_shards} is not allowed with it (use n_jobs)")
+            raise RunConfigError(
+                f"{source}: stopping=adastop decides after each interim from every run of it, so it "
+                f"runs in one process pool; n_shards={n_shards} is not allowed with it (use n_jobs)"
+            )
     check_budget(cfg.budget.kind, cfg.budget.amount, source)
     for key in ("results_dir", "report_dir"):
         v = cfg[key]
@@ -260,7 +274,9 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
         raise RunConfigError(f"{source}: the study has {n:,} runs; the limit is {MAX_STUDY_RUNS:,} per study")
     for o in cfg.overrides:
         ov = check_override(o, f"{source}, `overrides`", study=True)
-        check_study_hyperparameter(str(ov.key_or_group).split(".")[1], used, f"{source}, `overrides` entry {o!r}")
+        check_study_hyperparameter(
+            str(ov.key_or_group).split(".")[1], used, f"{source}, `overrides` entry {o!r}"
+        )
 
 
 def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
@@ -270,8 +286,10 @@ def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
     known = optimizer_choices()
     for o in names:
         if o not in known:
-            raise RunConfigError(f"{source}: unknown optimizer {o!r}.{hint(o, known)} Known: {', '.join(known)} "
-                                 "(runners/conf/optimizer/NAME.yaml)")
+            raise RunConfigError(
+                f"{source}: unknown optimizer {o!r}.{hint(o, known)} Known: {', '.join(known)} "
+                "(runners/conf/optimizer/NAME.yaml)"
+            )
 
 
 def check_study_hyperparameter(key: str, optimizers: Sequence[str], source: str) -> None:
@@ -317,13 +335,21 @@ def _benchmark_node(item: Any) -> tuple[str, list[str], dict[str, Any]]:
             raise ValueError(f"benchmark entry {item} must be a name or {ENTRY_FORM}")
         if item.get("path"):
             name = check_label("benchmark", item["name"])
-            return name, ["benchmark=table"], {"_target_": BENCHMARK_LOADER, "name": name, "path": str(item["path"])}
+            return (
+                name,
+                ["benchmark=table"],
+                {"_target_": BENCHMARK_LOADER, "name": name, "path": str(item["path"])},
+            )
         item = item["name"]
     name = check_label("benchmark", str(item))
     from benchmarks.catalog import entry
 
     entry(name)  # UnknownBenchmarkError with suggestions
-    return name, [f"benchmark={name}"], {}  # the benchmark group holds every catalog name (conf_schema.register)
+    return (
+        name,
+        [f"benchmark={name}"],
+        {},
+    )  # the benchmark group holds every catalog name (conf_schema.register)
 
 
 def available(item: Any) -> tuple[bool, str]:
@@ -358,7 +384,10 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
     # the study's own values are set on the composed config, never pasted into override strings
     common = {
         "study": str(cfg.name),
-        "budget": {"kind": str(getattr(cfg.budget.kind, "value", cfg.budget.kind)), "amount": float(cfg.budget.amount)},
+        "budget": {
+            "kind": str(getattr(cfg.budget.kind, "value", cfg.budget.kind)),
+            "amount": float(cfg.budget.amount),
+        },
         "overhead": str(getattr(cfg.overhead, "value", cfg.overhead)),
         "results_dir": str(cfg.results_dir),
     }
@@ -423,7 +452,12 @@ def _execute(config: dict[str, Any]) -> dict[str, Any]:
     except RunConflictError as e:  # another study finished this run with other settings meanwhile
         return {"path": None, "state": "conflict", "error": f"{type(e).__name__}: {e}", "trace": ""}
     except Exception as e:  # noqa: BLE001 - reported per run at the end of the study
-        return {"path": None, "state": "failed", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}
+        return {
+            "path": None,
+            "state": "failed",
+            "error": f"{type(e).__name__}: {e}",
+            "trace": traceback.format_exc(),
+        }
 
 
 def _benchmark_name(item: Any) -> str:
@@ -535,7 +569,9 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         raise RuntimeError(f"study {cfg.name}: {what} (see the messages above)")
     conflicts = [r for r in runs if r.state == "conflict"]
     if conflicts:
-        raise RunConflictError(f"{len(conflicts)} finished run(s) conflict with this study: {conflicts[0].note}")
+        raise RunConflictError(
+            f"{len(conflicts)} finished run(s) conflict with this study: {conflicts[0].note}"
+        )
     todo = [r for r in runs if r.state not in ("complete", "unavailable", OTHER_SHARD)]
     n_done = sum(r.state == "complete" for r in runs)
     damaged = [r for r in runs if r.state == "damaged"]
@@ -545,7 +581,9 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
             f"seed-<k>.damaged-<UTC time>. First: {damaged[0].path}: {damaged[0].note}"
         )
     n_shards, shard = int(cfg.n_shards), int(cfg.shard)
-    if n_shards > 1:  # this process's slice: plan positions shard, shard + n_shards, ... (stable across restarts)
+    if (
+        n_shards > 1
+    ):  # this process's slice: plan positions shard, shard + n_shards, ... (stable across restarts)
         mine = {r.key for i, r in enumerate(runs) if i % n_shards == shard}
         todo = [r for r in todo if r.key in mine]
         n_done = sum(r.state == "complete" and r.key in mine for r in runs)
@@ -553,8 +591,11 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     write_plan(cfg, runs, unavailable=unavailable)
     print(
         f"study {cfg.name}: {len(runs)} runs planned, {n_done} already finished, "
-        + (f"up to {len(todo)} to run (stopping=adastop: seeds in interims until AdaStop decides)" if adaptive
-           else f"{len(todo)} to run")
+        + (
+            f"up to {len(todo)} to run (stopping=adastop: seeds in interims until AdaStop decides)"
+            if adaptive
+            else f"{len(todo)} to run"
+        )
         + (f" in shard {shard} of {n_shards}" if n_shards > 1 else "")
         + (f" ({len(damaged)} of them damaged)" if damaged else "")
         + (f", {len(runs) - n_done - len(todo)} skipped (not available here)" if unavailable else ""),
@@ -589,10 +630,17 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
 
     failures, conflicts = rows(failed), rows(conflicted)
     if n_shards > 1:  # the shards share study.json; each writes its own outcome beside it
-        atomic_write_json(study_dir / f"shard-{shard}-of-{n_shards}.json", {
-            "study": cfg.name, "shard": shard, "n_shards": n_shards, "written_utc": utc_now(),
-            "ran": sum(o["state"] == "ran" for o in outcomes.values()), "failures": failures + conflicts,
-        })
+        atomic_write_json(
+            study_dir / f"shard-{shard}-of-{n_shards}.json",
+            {
+                "study": cfg.name,
+                "shard": shard,
+                "n_shards": n_shards,
+                "written_utc": utc_now(),
+                "ran": sum(o["state"] == "ran" for o in outcomes.values()),
+                "failures": failures + conflicts,
+            },
+        )
     else:
         write_plan(cfg, runs, unavailable=unavailable, failures=failures + conflicts, status="finished")
     counts = Counter(o["state"] for o in outcomes.values())
@@ -615,8 +663,11 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         "adastop": adastop["file"] if adastop else None,
     }
     if cfg.report and n_shards > 1:
-        print(f"shard {shard} of {n_shards} done; no report from a shard: once every shard is done, "
-              f"`python -m runners.report study={cfg.name}` writes it", flush=True)
+        print(
+            f"shard {shard} of {n_shards} done; no report from a shard: once every shard is done, "
+            f"`python -m runners.report study={cfg.name}` writes it",
+            flush=True,
+        )
     elif cfg.report:
         t0 = time.perf_counter()
         try:
@@ -636,12 +687,19 @@ def _run_todo(
         return dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress)), runs, None
 
     def run_batch(batch: Sequence[PlannedRun]) -> dict[tuple, dict[str, Any]]:
-        return dict(_run_all({r.key: r.config for r in batch if r.state not in ("complete", "unavailable")},
-                             int(cfg.n_jobs), progress))
+        return dict(
+            _run_all(
+                {r.key: r.config for r in batch if r.state not in ("complete", "unavailable")},
+                int(cfg.n_jobs),
+                progress,
+            )
+        )
 
     adastop = run_adaptive(cfg, runs, run_batch, study_dir=study_dir, echo=lambda m: print(m, flush=True))
     ran = {r.key for r in adastop["runs"]}
-    runs = [r for r in runs if r.key in ran or r.state == "unavailable"]  # the plan lists the runs AdaStop took
+    runs = [
+        r for r in runs if r.key in ran or r.state == "unavailable"
+    ]  # the plan lists the runs AdaStop took
     return adastop["outcomes"], runs, adastop
 
 
@@ -676,14 +734,22 @@ def _run_all(
     """Run every config (keyed by run), yielding ``(key, outcome)`` as runs finish, with a progress bar."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(configs), desc="runs", unit="run", disable=not progress or not configs, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(configs),
+        desc="runs",
+        unit="run",
+        disable=not progress or not configs,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     n_failed = 0
 
     def done(key: tuple, out: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
         nonlocal n_failed
         n_failed += out["state"] == "failed"
-        bar.set_postfix_str(f"{key[0]} {key[1]}" + (f", {n_failed} failed" if n_failed else ""), refresh=False)
+        bar.set_postfix_str(
+            f"{key[0]} {key[1]}" + (f", {n_failed} failed" if n_failed else ""), refresh=False
+        )
         bar.update()
         return key, out
 
@@ -762,7 +828,9 @@ def parse_args(argv: Sequence[str]) -> tuple[str, str, list[str]]:
         else:
             rest.append(a)
     if not study:
-        raise RunConfigError("which study? pass study=NAME (a YAML in runners/conf/studies) or study=PATH.yaml")
+        raise RunConfigError(
+            "which study? pass study=NAME (a YAML in runners/conf/studies) or study=PATH.yaml"
+        )
     return action, study, rest
 
 
@@ -791,7 +859,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"study {out['study_dir']}: {out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed"
         + (f", {out['taken']} taken by another process" if out["taken"] else "")
-        + (f", {len(out['conflicts'])} conflict(s) with runs another study finished" if out["conflicts"] else "")
+        + (
+            f", {len(out['conflicts'])} conflict(s) with runs another study finished"
+            if out["conflicts"]
+            else ""
+        )
     )
     if out["report"]:
         print(f"report: {out['report']}")

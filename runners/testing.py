@@ -32,7 +32,12 @@ from .optimizer import ConfigSampler, Optimizer, TrialResult
 from .optimizers import OPTIMIZERS
 
 __all__ = [
-    "toy_space", "write_toy_table", "toy_benchmark", "fcnet_like_space", "lcbench_like_space", "write_standin_tables",
+    "toy_space",
+    "write_toy_table",
+    "toy_benchmark",
+    "fcnet_like_space",
+    "lcbench_like_space",
+    "write_standin_tables",
     "time_ask_tell",
 ]
 
@@ -84,7 +89,9 @@ def write_toy_table(
     valid = np.broadcast_to(curve, (C, S, F)).copy()
     for c in diverged:
         valid[c, :, 1:] = np.nan
-    per_unit = np.arange(1, C + 1, dtype=np.float64) if cost_per_unit is None else np.asarray(cost_per_unit, float)
+    per_unit = (
+        np.arange(1, C + 1, dtype=np.float64) if cost_per_unit is None else np.asarray(cost_per_unit, float)
+    )
     if per_unit.shape != (C,):
         raise ValueError(f"cost_per_unit has {per_unit.shape[0]} values for {C} configurations")
     cost = np.broadcast_to(per_unit[:, None, None] * fid[None, None, :], (C, S, F)).copy()
@@ -173,13 +180,18 @@ def write_standin_tables(root: str | Path, *, n_fcnet: int = 3, n_lcbench: int =
 
     root = Path(root)
     out = []
-    for family, n, space in (("fcnet", n_fcnet, fcnet_like_space), ("lcbench", n_lcbench, lcbench_like_space)):
+    for family, n, space in (
+        ("fcnet", n_fcnet, fcnet_like_space),
+        ("lcbench", n_lcbench, lcbench_like_space),
+    ):
         C, S, F = STANDIN_SHAPES[family]
         for k in range(n):
             name = f"standin-{family}-{k}"
             path = root / name
             if not (path / "manifest.json").is_file():
-                make_synthetic_table(path, n_configs=C, n_seeds=S, n_epochs=F, space=space(), seed=k, name=name)
+                make_synthetic_table(
+                    path, n_configs=C, n_seeds=S, n_epochs=F, space=space(), seed=k, name=name
+                )
             out.append({"name": name, "path": str(path)})
     return out
 
@@ -192,8 +204,12 @@ _ACT_LOSS = {"relu": 0.0, "tanh": 0.1}
 def _synthetic_loss(config: Any, fidelity: float, trial_id: int) -> float:
     """A smooth loss over :func:`toy_space` that falls with fidelity, plus a small per-trial jitter."""
     return (
-        (math.log10(config["lr"]) + 2.0) ** 2 / 4 + 0.05 * abs(config["layers"] - 4) + _UNITS_LOSS[config["units"]]
-        + _ACT_LOSS[config["act"]] + 1.0 / fidelity + ((trial_id * 2654435761) % 1000) * 1e-7
+        (math.log10(config["lr"]) + 2.0) ** 2 / 4
+        + 0.05 * abs(config["layers"] - 4)
+        + _UNITS_LOSS[config["units"]]
+        + _ACT_LOSS[config["act"]]
+        + 1.0 / fidelity
+        + ((trial_id * 2654435761) % 1000) * 1e-7
     )
 
 
@@ -232,9 +248,14 @@ def time_ask_tell(
     """
     space = toy_space()
     factory = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
-    opt = factory(space=space, fidelity=Fidelity("epoch", tuple(float(f) for f in fidelities), unit="epochs"),
-                  objective=Metric("valid_loss", "minimize"), seed=seed, sampler=ConfigSampler(space),
-                  **hyperparameters)
+    opt = factory(
+        space=space,
+        fidelity=Fidelity("epoch", tuple(float(f) for f in fidelities), unit="epochs"),
+        objective=Metric("valid_loss", "minimize"),
+        seed=seed,
+        sampler=ConfigSampler(space),
+        **hyperparameters,
+    )
     cps = sorted(set(int(c) for c in checkpoints))
     window = block * n_blocks
     n_total = max([int(n_results)] + [c + window for c in cps])
@@ -260,7 +281,9 @@ def time_ask_tell(
             if trial is None:
                 break
             start = 0.0 if trial.continues is None else reached.pop(trial.continues)
-            heapq.heappush(heap, (now + (trial.fidelity - start) * (1 + trial.config["layers"] / 8), seq, trial))
+            heapq.heappush(
+                heap, (now + (trial.fidelity - start) * (1 + trial.config["layers"] / 8), seq, trial)
+            )
             seq += 1
         if not heap:
             stop = "exhausted" if opt.exhausted else "done"
@@ -283,6 +306,15 @@ def time_ask_tell(
         asks = [(b[0] - a[0]) / block for a, b in zip(m, m[1:])]
         tells = [(b[1] - a[1]) / block for a, b in zip(m, m[1:])]
         both = [x + y for x, y in zip(asks, tells)]
-        times[c] = {"ask_tell": float(np.median(both)), "ask": float(np.median(asks)), "tell": float(np.median(tells))}
-    return {"n_results": told, "stop": stop, "cpu_seconds": clock() - cpu0,
-            "wall_seconds": time.perf_counter() - wall0, "times": times}
+        times[c] = {
+            "ask_tell": float(np.median(both)),
+            "ask": float(np.median(asks)),
+            "tell": float(np.median(tells)),
+        }
+    return {
+        "n_results": told,
+        "stop": stop,
+        "cpu_seconds": clock() - cpu0,
+        "wall_seconds": time.perf_counter() - wall0,
+        "times": times,
+    }

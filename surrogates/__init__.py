@@ -11,4 +11,11 @@ from .benchmark import SurrogateBenchmark, load_shipped, shipped_path
 from .store import load_surrogate, save_surrogate
 from .surrogate import CurveSurrogate
 
-__all__ = ["CurveSurrogate", "SurrogateBenchmark", "load_shipped", "load_surrogate", "save_surrogate", "shipped_path"]
+__all__ = [
+    "CurveSurrogate",
+    "SurrogateBenchmark",
+    "load_shipped",
+    "load_surrogate",
+    "save_surrogate",
+    "shipped_path",
+]

@@ -78,7 +78,9 @@ def load_shipped(table: str, model: str = "xgboost") -> SurrogateBenchmark:
 class SurrogateBenchmark(Benchmark):
     """A benchmark answered by a fitted :class:`CurveSurrogate`."""
 
-    def __init__(self, surrogate: CurveSurrogate, name: str | None = None, provenance: Mapping[str, Any] | None = None):
+    def __init__(
+        self, surrogate: CurveSurrogate, name: str | None = None, provenance: Mapping[str, Any] | None = None
+    ):
         self.surrogate = surrogate
         self.name = name or f"{surrogate.table_name_}-surrogate"
         self.space = surrogate.space_
@@ -115,7 +117,9 @@ class SurrogateBenchmark(Benchmark):
                 f"config_id {configs} given, but a surrogate benchmark has no table rows; pass the configuration itself"
             )
         if isinstance(configs, np.ndarray):
-            raise ConfigError("a surrogate benchmark takes configurations as a DataFrame or mappings, not an array of ids")
+            raise ConfigError(
+                "a surrogate benchmark takes configurations as a DataFrame or mappings, not an array of ids"
+            )
         return self.surrogate.encode(configs)
 
     def _fid_positions(self, fidelities: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +132,9 @@ class SurrogateBenchmark(Benchmark):
                 f = np.full(n, float(self.fidelity.check(arr.item())))
             else:
                 if arr.shape != (n,):
-                    raise FidelityError(f"fidelities have shape {arr.shape}; expected a scalar or ({n},), one per configuration")
+                    raise FidelityError(
+                        f"fidelities have shape {arr.shape}; expected a scalar or ({n},), one per configuration"
+                    )
                 if arr.dtype.kind not in "iuf":
                     raise FidelityError(f"fidelities must be numbers; got dtype {arr.dtype}")
                 f = arr.astype(np.float64)
@@ -148,9 +154,13 @@ class SurrogateBenchmark(Benchmark):
         if arr.ndim == 0:
             return np.full(n, self.check_seed(arr.item()), dtype=np.int64)
         if arr.shape != (n,):
-            raise SeedError(f"seeds have shape {arr.shape}; expected a scalar or ({n},), one per configuration")
+            raise SeedError(
+                f"seeds have shape {arr.shape}; expected a scalar or ({n},), one per configuration"
+            )
         if arr.dtype.kind not in "iu" or (n and (arr.min() < 0 or arr.max() > MAX_SEED)):
-            bad = next((s for s in arr.tolist() if not isinstance(s, int) or not 0 <= s <= MAX_SEED), arr.tolist()[0])
+            bad = next(
+                (s for s in arr.tolist() if not isinstance(s, int) or not 0 <= s <= MAX_SEED), arr.tolist()[0]
+            )
             self.check_seed(bad)
         return arr.astype(np.int64)
 
@@ -168,7 +178,9 @@ class SurrogateBenchmark(Benchmark):
         return np.where(inner, mid, np.where(w >= 1, b, a))
 
     # ------------------------------------------------------------ protocol
-    def _predict_one(self, config: Mapping[str, Any], seed: int, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def _predict_one(
+        self, config: Mapping[str, Any], seed: int, names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Curves of one (config, seed) for ``names`` (default: every metric) and the cost, from a small cache.
 
         A continued trial asks for the same curve again; a simulator asks only for the objective at first,
@@ -202,7 +214,9 @@ class SurrogateBenchmark(Benchmark):
                 self._cache.popitem(last=False)
         return pred
 
-    def objective_and_cost(self, config: Mapping[str, Any], fidelity: float | None, seed: int | None) -> tuple[float, float]:
+    def objective_and_cost(
+        self, config: Mapping[str, Any], fidelity: float | None, seed: int | None
+    ) -> tuple[float, float]:
         """The objective and the cumulative cost at one point: what a simulator needs per evaluation.
 
         The same numbers as :meth:`query` (which decodes every metric); the others are left for
@@ -211,7 +225,9 @@ class SurrogateBenchmark(Benchmark):
         s = self.check_seed(seed)
         f = self._grid_list[-1] if fidelity is None else float(self.fidelity.check(fidelity))
         pred = self._predict_one(config, s, (self.objective,))
-        return self._interp_one(self.objective, pred[self.objective], f), self._interp_one("cost", pred["cost"], f)
+        return self._interp_one(self.objective, pred[self.objective], f), self._interp_one(
+            "cost", pred["cost"], f
+        )
 
     def _interp_one(self, name: str, curve: np.ndarray, f: float) -> float:
         """:meth:`_interp` of a (1, F) curve at one fidelity, in Python floats (the same numbers; a simulator
@@ -225,7 +241,9 @@ class SurrogateBenchmark(Benchmark):
             return float(self._interp(name, curve, np.array([lo]), np.array([hi]), np.array([w]))[0])
         return float(curve[0, hi] if w >= 1 else curve[0, lo])
 
-    def query(self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None) -> Result:
+    def query(
+        self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None
+    ) -> Result:
         """Every metric and the cost of ``config`` at ``fidelity`` (any value in range; default max) for ``seed``."""
         s = self.check_seed(seed)
         f = self._grid_list[-1] if fidelity is None else float(self.fidelity.check(fidelity))
@@ -289,7 +307,9 @@ class SurrogateBenchmark(Benchmark):
                     c = pred[m.name]
                     best[m.name].append(np.nanmin(c) if m.direction == "minimize" else np.nanmax(c))
             for m in todo:
-                self._optimum[m.name] = float(min(best[m.name]) if m.direction == "minimize" else max(best[m.name]))
+                self._optimum[m.name] = float(
+                    min(best[m.name]) if m.direction == "minimize" else max(best[m.name])
+                )
         return self._optimum[mt.name]
 
     def candidate_configs(self) -> pd.DataFrame:

@@ -56,17 +56,30 @@ def up_to_date(table: str, model: str) -> bool:
         return False
     checksum = table_checksum(load(table).table.manifest)
     code = code_version()
-    return m["table"].get("checksum") == checksum and m["provenance"].get("code_version") == code and "+dirty" not in code
+    return (
+        m["table"].get("checksum") == checksum
+        and m["provenance"].get("code_version") == code
+        and "+dirty" not in code
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m surrogates.build", description=__doc__.splitlines()[0])
-    ap.add_argument("tables", nargs="*", help="table benchmarks to fit (default: every table the catalog has a surrogate entry for)")
-    ap.add_argument("--model", default=None, choices=MODELS, help="default: the model the catalog names for each table")
+    ap.add_argument(
+        "tables",
+        nargs="*",
+        help="table benchmarks to fit (default: every table the catalog has a surrogate entry for)",
+    )
+    ap.add_argument(
+        "--model", default=None, choices=MODELS, help="default: the model the catalog names for each table"
+    )
     ap.add_argument("--force", action="store_true", help="refit even when up to date")
-    ap.add_argument("--beyond-range", action="store_true",
-                    help="only add the 'beyond the table's range' section to the shipped cards (no refit of the shipped "
-                         "surrogates; one extra fit each for the top hold-out check)")
+    ap.add_argument(
+        "--beyond-range",
+        action="store_true",
+        help="only add the 'beyond the table's range' section to the shipped cards (no refit of the shipped "
+        "surrogates; one extra fit each for the top hold-out check)",
+    )
     args = ap.parse_args(argv)
     tables = args.tables or default_tables()
     if args.beyond_range:
@@ -82,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             card = add_beyond_range(path, load(t).table)
             o, top = card["optimum"], card["top_holdout"]
             shipped = next(r for r in top["by_extrapolation"] if r["shipped"])
-            print(f"{t}: predicted optimum {o['predicted']:.4g} (table best {o['table_best']:.4g}); top hold-out: "
-                  f"{shipped['share_beyond_training_best']:.0%} predicted beyond the training best, Spearman within "
-                  f"the top {shipped['spearman_within_top']:.2f}", flush=True)
+            print(
+                f"{t}: predicted optimum {o['predicted']:.4g} (table best {o['table_best']:.4g}); top hold-out: "
+                f"{shipped['share_beyond_training_best']:.0%} predicted beyond the training best, Spearman within "
+                f"the top {shipped['spearman_within_top']:.2f}",
+                flush=True,
+            )
         return 0
     failed = []
     for t in tables:
@@ -99,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         path, card = fit_benchmark(t, model, overwrite=True, **SHIPPED_SETTINGS.get(model, {}))
         tg = card["target"]
         verdict = "PASS" if tg["passes"] else "FAIL"
-        print(f"{t}: {model} surrogate in {path.parent.name}/{path.name}; held-out Spearman "
-              f"{tg['spearman_final']:.3f} (ceiling {tg['ceiling_final']:.3f}) {verdict}; "
-              f"fit {card['shipped_fit_seconds']} s")
+        print(
+            f"{t}: {model} surrogate in {path.parent.name}/{path.name}; held-out Spearman "
+            f"{tg['spearman_final']:.3f} (ceiling {tg['ceiling_final']:.3f}) {verdict}; "
+            f"fit {card['shipped_fit_seconds']} s"
+        )
         if not tg["passes"]:
             failed.append(t)
     if failed:

@@ -63,7 +63,9 @@ class SpaceEncoder:
         self._num_flat = np.array([not self._cols[j][3] > self._cols[j][2] for j in self._num], dtype=bool)
         self._num_span = np.array([self._cols[j][3] - self._cols[j][2] for j in self._num], dtype=np.float64)
         self._num_span[self._num_flat] = 1.0  # a one-point range encodes as 0 (set after the division)
-        self._choice = [(j, self.names[j], self._cols[j][1]) for j, c in enumerate(self._cols) if c[0] == "choice"]
+        self._choice = [
+            (j, self.names[j], self._cols[j][1]) for j, c in enumerate(self._cols) if c[0] == "choice"
+        ]
 
     def _plainly_valid(self, config: Mapping[str, Any]) -> bool:
         """True when ``config`` holds exactly the space's names, each with a plainly legal value.
@@ -154,7 +156,9 @@ class SpaceEncoder:
         if not self.onehot:
             return x
         extra = [
-            (frame[n].to_numpy(dtype=object)[:, None] == np.asarray(choices, dtype=object)[None, :]).astype(np.float64)
+            (frame[n].to_numpy(dtype=object)[:, None] == np.asarray(choices, dtype=object)[None, :]).astype(
+                np.float64
+            )
             for n, choices in self.onehot.items()
         ]
         return np.concatenate([x, *extra], axis=1)

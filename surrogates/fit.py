@@ -87,20 +87,43 @@ def fit_benchmark(
         bench = load(benchmark)
     table = getattr(bench, "table", None)
     if table is None:
-        raise ValueError(f"benchmark {benchmark!r} is a {type(bench).__name__}; a surrogate is fitted on a table benchmark")
+        raise ValueError(
+            f"benchmark {benchmark!r} is a {type(bench).__name__}; a surrogate is fitted on a table benchmark"
+        )
     path = Path(out) if out else shipped_path(benchmark, model)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=true to replace it")
     params = dict(model_params or {})
     dparams = dict(distill_params or {}) or None
-    sur = CurveSurrogate(model=model, model_params=params or None, max_components=max_components, noise=noise,
-                         random_state=seed, distill=distill, distill_params=dparams).fit(table)
-    save_surrogate(sur, path, table_checksum=table_checksum(table.manifest), extra={"benchmark": benchmark},
-                   overwrite=overwrite)
+    sur = CurveSurrogate(
+        model=model,
+        model_params=params or None,
+        max_components=max_components,
+        noise=noise,
+        random_state=seed,
+        distill=distill,
+        distill_params=dparams,
+    ).fit(table)
+    save_surrogate(
+        sur,
+        path,
+        table_checksum=table_checksum(table.manifest),
+        extra={"benchmark": benchmark},
+        overwrite=overwrite,
+    )
     result = None
     if card:
-        result = quality_card(table, model=model, model_params=params or None, n_folds=card_folds, test_size=card_test_size,
-                              seed=seed, benchmark=benchmark, distill=distill, distill_params=dparams)
+        result = quality_card(
+            table,
+            model=model,
+            model_params=params or None,
+            n_folds=card_folds,
+            test_size=card_test_size,
+            seed=seed,
+            benchmark=benchmark,
+            distill=distill,
+            distill_params=dparams,
+        )
         result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
         result["optimum"] = predicted_optimum(sur, table)
         write_card(result, path, "card")
@@ -120,15 +143,27 @@ def _fit(cfg: FitConfig) -> None:
         raise SystemExit(f"model={c.model!r} is not one of {', '.join(MODELS)}")
     t0 = time.perf_counter()
     path, card = fit_benchmark(
-        c.benchmark, c.model, model_params=c.model_params, max_components=c.max_components, noise=c.noise,
-        seed=c.seed, out=c.out, overwrite=c.overwrite, card=c.card, card_folds=c.card_folds, card_test_size=c.card_test_size,
-        distill=c.distill, distill_params=c.distill_params,
+        c.benchmark,
+        c.model,
+        model_params=c.model_params,
+        max_components=c.max_components,
+        noise=c.noise,
+        seed=c.seed,
+        out=c.out,
+        overwrite=c.overwrite,
+        card=c.card,
+        card_folds=c.card_folds,
+        card_test_size=c.card_test_size,
+        distill=c.distill,
+        distill_params=c.distill_params,
     )
     print(f"saved {c.model} surrogate of {c.benchmark} to {path} ({time.perf_counter() - t0:.1f} s)")
     if card:
         t = card["target"]
-        print(f"held-out Spearman at the final fidelity {t['spearman_final']:.3f} "
-              f"(seed ceiling {t['ceiling_final']:.3f}): {'PASS' if t['passes'] else 'FAIL'}")
+        print(
+            f"held-out Spearman at the final fidelity {t['spearman_final']:.3f} "
+            f"(seed ceiling {t['ceiling_final']:.3f}): {'PASS' if t['passes'] else 'FAIL'}"
+        )
 
 
 def cli() -> None:

@@ -59,7 +59,8 @@ def _in_fixed_chunks(fn: Any, x: Any, chunk: int = ROW_CHUNK) -> Any:
     pad = (-n) % chunk
     if pad:
         x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])
-    return torch.cat([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)])[:n]
+    return torch.cat([fn(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])[:n]
+
 
 #: a numpy forward pass pads its input to a multiple of this many rows (see :func:`mlp_forward`)
 NP_MIN_ROWS = 4
@@ -77,7 +78,9 @@ def _blas_one_thread() -> Any:
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def mlp_forward(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray, limit_blas: bool = True) -> np.ndarray:
+def mlp_forward(
+    members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray, limit_blas: bool = True
+) -> np.ndarray:
     """The mean of MLPs (Linear, SiLU, ..., Linear) on float32 rows ``x``: numpy, float32, one BLAS thread.
 
     The same arithmetic for a row in any batch: BLAS picks its kernel by the shape of a product (a
@@ -102,7 +105,7 @@ def mlp_forward(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarra
         return _mlp_mean(members, x).reshape(-1, members[0][-1][1].shape[0])[:n]
     step = NP_CHUNK // NP_MIN_ROWS
     with _blas_one_thread() if limit_blas else nullcontext():
-        parts = [_mlp_mean(members, x[i:i + step]) for i in range(0, x.shape[0], step)]
+        parts = [_mlp_mean(members, x[i : i + step]) for i in range(0, x.shape[0], step)]
     out = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return out.reshape(-1, out.shape[-1])[:n]
 
@@ -144,8 +147,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "rf": {"n_estimators": 100, "min_samples_leaf": 2, "max_features": 0.6, "n_jobs": 1},
     "knn": {"n_neighbors": 8, "weights": "distance"},
-    "mlp": {"n_members": 3, "hidden": 96, "n_layers": 3, "max_steps": 1500, "batch_size": 256, "lr": 3e-3,
-            "weight_decay": 1e-3},
+    "mlp": {
+        "n_members": 3,
+        "hidden": 96,
+        "n_layers": 3,
+        "max_steps": 1500,
+        "batch_size": 256,
+        "lr": 3e-3,
+        "weight_decay": 1e-3,
+    },
     "gp": {"nu": 2.5, "n_restarts": 1, "max_train": 1500},
     "ensemble": {"members": ["xgboost", "gp", "mlp"]},
 }
@@ -168,11 +178,15 @@ def member_params(params: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """
     p = {**DEFAULTS["ensemble"], **(params or {})}
     members = list(p["members"])
-    bad = [m for m in members if m not in MODELS or m == "ensemble"] + [k for k in p if k != "members" and k not in members]
+    bad = [m for m in members if m not in MODELS or m == "ensemble"] + [
+        k for k in p if k != "members" and k not in members
+    ]
     if bad or not members or len(set(members)) != len(members):
         allowed = ", ".join(m for m in MODELS if m != "ensemble")
-        raise ValueError(f"ensemble members {members!r} with parameters for {sorted(k for k in p if k != 'members')}: "
-                         f"each member once, from {allowed}; parameter keys must name members (bad: {bad})")
+        raise ValueError(
+            f"ensemble members {members!r} with parameters for {sorted(k for k in p if k != 'members')}: "
+            f"each member once, from {allowed}; parameter keys must name members (bad: {bad})"
+        )
     return {m: {**ENSEMBLE_MEMBER_DEFAULTS.get(m, {}), **(p.get(m) or {})} for m in members}
 
 
@@ -180,7 +194,9 @@ def make_regressor(name: str, params: dict[str, Any] | None = None, random_state
     """A fresh, unfitted regressor ``name`` with the defaults updated by ``params``."""
     check_model(name)
     if name == "ensemble":
-        raise ValueError("an ensemble is not one regressor: CurveSurrogate fits its members (see member_params)")
+        raise ValueError(
+            "an ensemble is not one regressor: CurveSurrogate fits its members (see member_params)"
+        )
     p = {**DEFAULTS[name], **(params or {})}
     if name == "gp":
         return GPRegressor(random_state=random_state, **p)
@@ -279,7 +295,9 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray, limit_blas: bool = True) -> np.ndarray:
         """The members' mean prediction, by a numpy forward pass (:func:`mlp_forward`), float64 out."""
-        out = mlp_forward(self.numpy_weights(), np.asarray(X, dtype=np.float32), limit_blas).astype(np.float64)
+        out = mlp_forward(self.numpy_weights(), np.asarray(X, dtype=np.float32), limit_blas).astype(
+            np.float64
+        )
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def predict_torch(self, X: np.ndarray) -> np.ndarray:
@@ -298,9 +316,17 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         if cached is None or cached[0] is not self.members_:
             import torch
 
-            weights = [[(np.ascontiguousarray(layer.weight.detach().numpy().T, dtype=np.float32),
-                         np.ascontiguousarray(layer.bias.detach().numpy(), dtype=np.float32))
-                        for layer in net if isinstance(layer, torch.nn.Linear)] for net in self.members_]
+            weights = [
+                [
+                    (
+                        np.ascontiguousarray(layer.weight.detach().numpy().T, dtype=np.float32),
+                        np.ascontiguousarray(layer.bias.detach().numpy(), dtype=np.float32),
+                    )
+                    for layer in net
+                    if isinstance(layer, torch.nn.Linear)
+                ]
+                for net in self.members_
+            ]
             cached = self.__dict__["_np_weights"] = (self.members_, weights)
         return cached[1]
 
@@ -319,7 +345,9 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
             torch.save(state, tmp)
 
     @classmethod
-    def load(cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int) -> MLPEnsembleRegressor:
+    def load(
+        cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int
+    ) -> MLPEnsembleRegressor:
         import torch
 
         est = cls(**params)
@@ -329,7 +357,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         for i in range(est.n_members):
             net = est._build(n_features, n_outputs)
             prefix = f"m{i}."
-            net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             net.eval()
             est.members_.append(net)
         return est
@@ -422,7 +450,9 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     standardized (the surrogate does it).
     """
 
-    def __init__(self, nu: float = 2.5, n_restarts: int = 1, max_train: int = 1500, random_state: int = 0) -> None:
+    def __init__(
+        self, nu: float = 2.5, n_restarts: int = 1, max_train: int = 1500, random_state: int = 0
+    ) -> None:
         self.nu = nu
         self.n_restarts = n_restarts
         self.max_train = max_train
@@ -449,7 +479,9 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         starts += [rng.uniform(bounds[:, 0], bounds[:, 1]) for _ in range(int(self.n_restarts))]
         best = None
         for x0 in starts:
-            res = minimize(_neg_lml, x0, args=(X, Y, float(self.nu)), jac=True, method="L-BFGS-B", bounds=bounds)
+            res = minimize(
+                _neg_lml, x0, args=(X, Y, float(self.nu)), jac=True, method="L-BFGS-B", bounds=bounds
+            )
             if best is None or res.fun < best.fun:
                 best = res
         theta = best.x
@@ -491,9 +523,15 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         from benchmarks.io import atomic_write_bytes
 
         buf = io.BytesIO()
-        np.savez_compressed(buf, X_train=self.X_train_, alpha=self.alpha_, length_scale=self.length_scale_,
-                            signal_variance=np.float64(self.signal_variance_),
-                            noise_variance=np.float64(self.noise_variance_), float32_ok=np.bool_(self.float32_ok_))
+        np.savez_compressed(
+            buf,
+            X_train=self.X_train_,
+            alpha=self.alpha_,
+            length_scale=self.length_scale_,
+            signal_variance=np.float64(self.signal_variance_),
+            noise_variance=np.float64(self.noise_variance_),
+            float32_ok=np.bool_(self.float32_ok_),
+        )
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
@@ -501,7 +539,10 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         est = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
         with np.load(path, allow_pickle=False) as z:
             est.X_train_, est.alpha_, est.length_scale_ = z["X_train"], z["alpha"], z["length_scale"]
-            est.signal_variance_, est.noise_variance_ = float(z["signal_variance"]), float(z["noise_variance"])
+            est.signal_variance_, est.noise_variance_ = (
+                float(z["signal_variance"]),
+                float(z["noise_variance"]),
+            )
             est.float32_ok_ = bool(z["float32_ok"])
         est.n_features_in_, est.n_outputs_ = est.X_train_.shape[1], est.alpha_.shape[1]
         return est
@@ -512,17 +553,22 @@ SUFFIX = {"xgboost": ".ubj.gz", "rf": ".skops", "knn": ".skops", "mlp": ".pt", "
 
 #: the exact types, beyond skops' own safe defaults, that a fitted RandomForestRegressor or KNeighborsRegressor
 #: holds; a skops file naming any other type is refused before anything in it is built
-SKOPS_ALLOWED_TYPES = frozenset({
-    "sklearn.tree._tree.Tree",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.EuclideanDistance32",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
-})
+SKOPS_ALLOWED_TYPES = frozenset(
+    {
+        "sklearn.tree._tree.Tree",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.EuclideanDistance32",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    }
+)
 #: the class each skops model file must hold
-_SKOPS_CLASS = {"rf": "sklearn.ensemble.RandomForestRegressor", "knn": "sklearn.neighbors.KNeighborsRegressor"}
+_SKOPS_CLASS = {
+    "rf": "sklearn.ensemble.RandomForestRegressor",
+    "knn": "sklearn.neighbors.KNeighborsRegressor",
+}
 #: a gzipped XGBoost model larger than this when decompressed is refused (no decompression bombs)
 MAX_MODEL_BYTES = 4 << 30
 
@@ -568,12 +614,16 @@ def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: in
         untrusted = sio.get_untrusted_types(file=path)
         bad = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
         if bad:
-            raise ValueError(f"{path}: refusing to load type(s) {bad}: a {name} model file may hold only "
-                             f"skops' defaults and {sorted(SKOPS_ALLOWED_TYPES)}")
+            raise ValueError(
+                f"{path}: refusing to load type(s) {bad}: a {name} model file may hold only "
+                f"skops' defaults and {sorted(SKOPS_ALLOWED_TYPES)}"
+            )
         reg = sio.load(path, trusted=list(untrusted))
         module, cls = _SKOPS_CLASS[name].rsplit(".", 1)
         if type(reg) is not getattr(importlib.import_module(module), cls):
-            raise ValueError(f"{path}: holds a {type(reg).__module__}.{type(reg).__name__}, expected {_SKOPS_CLASS[name]}")
+            raise ValueError(
+                f"{path}: holds a {type(reg).__module__}.{type(reg).__name__}, expected {_SKOPS_CLASS[name]}"
+            )
         return reg
     if name == "gp":
         return GPRegressor.load(path, params)

@@ -70,7 +70,9 @@ def split_configs(n_configs: int, test_size: float = 0.2, seed: int = 0) -> tupl
 def fold_configs(n_configs: int, n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train ids, test ids) of each fold of a shuffled ``KFold`` over configuration ids."""
     if not isinstance(n_folds, int) or not 2 <= n_folds <= n_configs:
-        raise ValueError(f"n_folds={n_folds!r}; allowed: an integer from 2 to the number of configurations ({n_configs})")
+        raise ValueError(
+            f"n_folds={n_folds!r}; allowed: an integer from 2 to the number of configurations ({n_configs})"
+        )
     kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [(np.sort(tr), np.sort(te)) for tr, te in kf.split(np.arange(n_configs))]
 
@@ -99,8 +101,10 @@ def _stats(pred: np.ndarray, real: np.ndarray, sign: float, fwd) -> dict[str, fl
 def _mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
     if not rows:
         return {k: math.nan for k in ("spearman", "kendall", "r2", "top10_regret")}
-    return {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else math.nan
-            for k in rows[0]}
+    return {
+        k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else math.nan
+        for k in rows[0]
+    }
 
 
 class HeldOut:
@@ -130,7 +134,8 @@ class HeldOut:
         base = teacher if teacher is not None else sur
         if teacher is not None:
             self.member_mean.setdefault("teacher (before distillation)", []).append(
-                teacher.predict_curves(x, metrics=names[:1], cost=False)[names[0]])
+                teacher.predict_curves(x, metrics=names[:1], cost=False)[names[0]]
+            )
         if len(base.regressors_) > 1:
             for member in base.regressors_:
                 alone = base.only(member).predict_curves(x, metrics=names[:1], cost=False)[names[0]]
@@ -145,8 +150,12 @@ class HeldOut:
     def done(self) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, list[np.ndarray]], np.ndarray]:
         """(ids, mean, seeded, cost), each concatenated over the folds."""
         cat = np.concatenate
-        return (cat(self.ids), {m: cat(v) for m, v in self.mean.items()},
-                {m: [cat(a) for a in v] if v[0] else [] for m, v in self.seeded.items()}, cat(self.cost))
+        return (
+            cat(self.ids),
+            {m: cat(v) for m, v in self.mean.items()},
+            {m: [cat(a) for a in v] if v[0] else [] for m, v in self.seeded.items()},
+            cat(self.cost),
+        )
 
 
 def evaluate(
@@ -167,7 +176,9 @@ def evaluate(
     rows = []
     for f in card_fidelity_indices(F):
         surr = _mean_stats([_stats(pred[:, f], y[:, s, f], sign, fwd) for s in range(S)])
-        ceil = _mean_stats([_stats(y[:, t, f], y[:, s, f], sign, fwd) for s, t in itertools.permutations(range(S), 2)])
+        ceil = _mean_stats(
+            [_stats(y[:, t, f], y[:, s, f], sign, fwd) for s, t in itertools.permutations(range(S), 2)]
+        )
         rows.append({"fidelity": float(table.fidelity.values[f]), "surrogate": surr, "ceiling": ceil})
     noise = None
     if S > 1 and seeded:
@@ -179,10 +190,14 @@ def evaluate(
         real_d = real_d[np.isfinite(real_d)]
         real, surr = np.sqrt(np.mean(real_d**2)), np.sqrt(np.mean(surr_d**2))
         real_med, surr_med = np.median(real_d), np.median(surr_d)
-        noise = {"real_rms_seed_difference": float(real), "surrogate_rms_seed_difference": float(surr),
-                 "ratio": float(surr / real) if real > 0 else math.nan,
-                 "real_median_seed_difference": float(real_med), "surrogate_median_seed_difference": float(surr_med),
-                 "median_ratio": float(surr_med / real_med) if real_med > 0 else math.nan}
+        noise = {
+            "real_rms_seed_difference": float(real),
+            "surrogate_rms_seed_difference": float(surr),
+            "ratio": float(surr / real) if real > 0 else math.nan,
+            "real_median_seed_difference": float(real_med),
+            "surrogate_median_seed_difference": float(surr_med),
+            "median_ratio": float(surr_med / real_med) if real_med > 0 else math.nan,
+        }
     return {"metric": metric, "direction": mt.direction, "by_fidelity": rows, "seed_noise": noise}
 
 
@@ -194,8 +209,14 @@ CHECK_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 def top_holdout_check(
-    table: Table, *, model: str = "xgboost", model_params: dict[str, Any] | None = None, seed: int = 0,
-    distill: int = 0, distill_params: dict[str, Any] | None = None, fractions: tuple[float, ...] = CHECK_FRACTIONS,
+    table: Table,
+    *,
+    model: str = "xgboost",
+    model_params: dict[str, Any] | None = None,
+    seed: int = 0,
+    distill: int = 0,
+    distill_params: dict[str, Any] | None = None,
+    fractions: tuple[float, ...] = CHECK_FRACTIONS,
     surrogate: CurveSurrogate | None = None,
 ) -> dict[str, Any]:
     """Calibration beyond the table's range: fit without the top ``TOP_SHARE`` configurations, predict them.
@@ -222,15 +243,22 @@ def top_holdout_check(
     order = np.argsort(key, kind="stable")
     n_top = max(3, int(round(TOP_SHARE * len(order))))
     top, rest = np.sort(order[:n_top]), np.sort(order[n_top:])
-    sur = surrogate or CurveSurrogate(model=model, model_params=model_params, random_state=seed, distill=distill,
-                                      distill_params=distill_params).fit(table, rest)
+    sur = surrogate or CurveSurrogate(
+        model=model,
+        model_params=model_params,
+        random_state=seed,
+        distill=distill,
+        distill_params=distill_params,
+    ).fit(table, rest)
     j = list(sur.metrics_).index(obj)
     block = sur.blocks_[j]
     fwd = Transform.for_metric(mt, y).forward
     train_best = float(np.min(key[rest]) * sign)
     table_best = float(np.min(key) * sign)
     g = fwd(np.array([train_best, table_best]))
-    if block.knots is not None:  # the IQR the margin is measured in: the fitted block's, at the final fidelity
+    if (
+        block.knots is not None
+    ):  # the IQR the margin is measured in: the fitted block's, at the final fidelity
         pk = np.linspace(0.0, 1.0, block.knots.shape[0])
         iqr = float(np.interp(0.75, pk, block.knots[:, -1]) - np.interp(0.25, pk, block.knots[:, -1]))
     else:
@@ -245,24 +273,34 @@ def top_holdout_check(
             block.set_extrapolation(frac)
             pred = sur.predict_curves(x, metrics=[obj], cost=False)[obj][:, -1].astype(np.float64)
             ok = np.isfinite(pred) & np.isfinite(true)
-            z, _ = block.decode(sur._predict_targets([j], x)[j])  # the mean curve on the model's scale, after the limit
+            z, _ = block.decode(
+                sur._predict_targets([j], x)[j]
+            )  # the mean curve on the model's scale, after the limit
             limit = block.extrapolation.mean_lo[-1] if sign > 0 else block.extrapolation.mean_hi[-1]
             pinned = sign * z[:, -1].astype(np.float64) <= sign * limit + 1e-6
-            rows.append({
-                "extrapolation": float(frac),
-                "shipped": bool(frac == before),
-                "share_beyond_training_best": float(np.mean(sign * pred < sign * train_best)),
-                "share_beyond_table_best": float(np.mean(sign * pred < sign * table_best)),
-                "share_at_limit": float(np.mean(pinned)),
-                "spearman_within_top": float(spearmanr(pred[ok], true[ok])[0]) if ok.sum() > 2 else math.nan,
-                "median_abs_error_model_scale": float(np.median(np.abs(fwd(pred[ok]) - fwd(true[ok])))),
-                "best_predicted": float(np.min(sign * pred) * sign),
-            })
+            rows.append(
+                {
+                    "extrapolation": float(frac),
+                    "shipped": bool(frac == before),
+                    "share_beyond_training_best": float(np.mean(sign * pred < sign * train_best)),
+                    "share_beyond_table_best": float(np.mean(sign * pred < sign * table_best)),
+                    "share_at_limit": float(np.mean(pinned)),
+                    "spearman_within_top": float(spearmanr(pred[ok], true[ok])[0])
+                    if ok.sum() > 2
+                    else math.nan,
+                    "median_abs_error_model_scale": float(np.median(np.abs(fwd(pred[ok]) - fwd(true[ok])))),
+                    "best_predicted": float(np.min(sign * pred) * sign),
+                }
+            )
     finally:
         block.set_extrapolation(before)
     return {
-        "metric": obj, "direction": mt.direction, "n_held_out": int(n_top), "n_train": int(len(rest)),
-        "training_best": train_best, "table_best": table_best,
+        "metric": obj,
+        "direction": mt.direction,
+        "n_held_out": int(n_top),
+        "n_train": int(len(rest)),
+        "training_best": train_best,
+        "table_best": table_best,
         "true_excess_iqr": float(abs(g[0] - g[1]) / iqr) if iqr > 0 else math.nan,
         "by_extrapolation": rows,
     }
@@ -279,9 +317,15 @@ def predicted_optimum(sur: CurveSurrogate, table: Table) -> dict[str, Any]:
     best = float(np.nanmin(y) if mt.direction == "minimize" else np.nanmax(y))
     opt = bench.optimum(obj)
     n = len(bench.candidate_configs())
-    return {"metric": obj, "direction": mt.direction, "predicted": opt, "table_best": best,
-            "predicted_beyond_table": bool(mt.sign * opt < mt.sign * best), "n_candidates": int(n),
-            "extrapolation": float(sur.blocks_[list(sur.metrics_).index(obj)].extrapolation.frac)}
+    return {
+        "metric": obj,
+        "direction": mt.direction,
+        "predicted": opt,
+        "table_best": best,
+        "predicted_beyond_table": bool(mt.sign * opt < mt.sign * best),
+        "n_candidates": int(n),
+        "extrapolation": float(sur.blocks_[list(sur.metrics_).index(obj)].extrapolation.frac),
+    }
 
 
 def quality_card(
@@ -313,22 +357,32 @@ def quality_card(
         split = {"method": "GroupShuffleSplit by configuration", "test_size": test_size, "seed": seed}
     else:
         folds = fold_configs(n, n_folds, seed)
-        split = {"method": f"{n_folds}-fold cross-validation by configuration (KFold, shuffled)", "n_folds": n_folds,
-                 "seed": seed}
+        split = {
+            "method": f"{n_folds}-fold cross-validation by configuration (KFold, shuffled)",
+            "n_folds": n_folds,
+            "seed": seed,
+        }
     metrics = [table.manifest["objective"]]
     if table.manifest.get("test_objective") and table.manifest["test_objective"] not in metrics:
         metrics.append(table.manifest["test_objective"])
     held = HeldOut(metrics, len(table.seeds))
     fit_seconds = []
     for train, test in folds:
-        sur = CurveSurrogate(model=model, model_params=model_params, random_state=seed, distill=distill,
-                             distill_params=distill_params).fit(table, train)
+        sur = CurveSurrogate(
+            model=model,
+            model_params=model_params,
+            random_state=seed,
+            distill=distill,
+            distill_params=distill_params,
+        ).fit(table, train)
         fit_seconds.append(sur.fit_seconds_)
         held.add(sur, table, test)
     test, pred, seeded, cost_pred = held.done()
     evals = [evaluate(table, test, m, pred[m], seeded[m]) for m in metrics]
-    members = {name: evaluate(table, test, metrics[0], np.concatenate(curves), [])["by_fidelity"][-1]["surrogate"]
-               for name, curves in held.member_mean.items()}
+    members = {
+        name: evaluate(table, test, metrics[0], np.concatenate(curves), [])["by_fidelity"][-1]["surrogate"]
+        for name, curves in held.member_mean.items()
+    }
     real_total = table.cost[test][..., -1].mean(axis=1)
     cost = {
         "spearman_total": float(spearmanr(cost_pred[:, -1], real_total)[0]) if len(test) > 2 else math.nan,
@@ -336,23 +390,43 @@ def quality_card(
         "never_decreases": bool(np.all(np.diff(cost_pred, axis=1) >= 0)),
     }
     split.update({"n_train_configs": int(len(folds[0][0])), "n_test_configs": int(len(test))})
-    top = top_holdout_check(table, model=model, model_params=model_params, seed=seed, distill=distill,
-                            distill_params=distill_params) if top_holdout else None
+    top = (
+        top_holdout_check(
+            table,
+            model=model,
+            model_params=model_params,
+            seed=seed,
+            distill=distill,
+            distill_params=distill_params,
+        )
+        if top_holdout
+        else None
+    )
     final = evals[0]["by_fidelity"][-1]
     rho, ceil = final["surrogate"]["spearman"], final["ceiling"]["spearman"]
     passes = bool(rho >= TARGET_SPEARMAN and (not np.isfinite(ceil) or rho >= TARGET_CEILING_FRACTION * ceil))
     return {
         "benchmark": benchmark or table.name,
-        "table": {"name": table.name, "checksum": table_checksum(table.manifest), "n_configs": len(table.configs),
-                  "seeds": list(table.seeds), "n_fidelities": len(table.fidelity.values)},
+        "table": {
+            "name": table.name,
+            "checksum": table_checksum(table.manifest),
+            "n_configs": len(table.configs),
+            "seeds": list(table.seeds),
+            "n_fidelities": len(table.fidelity.values),
+        },
         "model": model,
         "distill": {"n_sampled": int(distill), "student": distill_params} if distill else None,
         "split": split,
         "fit_seconds": round(float(np.mean(fit_seconds)), 2),
         "metrics": evals,
         "cost": cost,
-        "target": {"spearman_final_at_least": TARGET_SPEARMAN, "fraction_of_ceiling_at_least": TARGET_CEILING_FRACTION,
-                   "spearman_final": rho, "ceiling_final": ceil, "passes": passes},
+        "target": {
+            "spearman_final_at_least": TARGET_SPEARMAN,
+            "fraction_of_ceiling_at_least": TARGET_CEILING_FRACTION,
+            "spearman_final": rho,
+            "ceiling_final": ceil,
+            "passes": passes,
+        },
         "members_alone": members or None,
         "top_holdout": top,
         "optimum": None,
@@ -375,7 +449,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     t = card["target"]
     lines = [
         f"# Quality card: {card['benchmark']} ({card['model']} surrogate"
-        + (f", distilled into one MLP on {card['distill']['n_sampled']:,} sampled configurations" if card.get("distill") else "")
+        + (
+            f", distilled into one MLP on {card['distill']['n_sampled']:,} sampled configurations"
+            if card.get("distill")
+            else ""
+        )
         + ")",
         "",
         f"Table `{card['table']['name']}` ({card['table']['n_configs']} configurations, seeds {card['table']['seeds']}, "
@@ -387,17 +465,28 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"**Target** (Spearman at the final fidelity >= {t['spearman_final_at_least']} and >= "
         f"{t['fraction_of_ceiling_at_least']:.0%} of the seed ceiling): "
         f"{'PASS' if t['passes'] else 'FAIL'} (Spearman {_f(t['spearman_final'])}, ceiling {_f(t['ceiling_final'])}).",
-        *([] if t["passes"] else [
-            "", "Below the target. The project's surrogate documentation (docs/surrogates.md, \"Quality on the "
-            "500-configuration tables\") gives the evidence: models, target scales, and held-out Spearman against "
-            "the number of training configurations."]),
+        *(
+            []
+            if t["passes"]
+            else [
+                "",
+                "Below the target. The project's surrogate documentation (docs/surrogates.md, \"Quality on the "
+                '500-configuration tables") gives the evidence: models, target scales, and held-out Spearman against '
+                "the number of training configurations.",
+            ]
+        ),
         "",
         "Each cell: surrogate / ceiling (the agreement of two real seeds). R² is on the model's scale "
         "(log distance to the metric's bound). Top-10 regret: best real value among the 10 predicted best minus the best real value.",
     ]
     for ev in card["metrics"]:
-        lines += ["", f"## {ev['metric']} ({ev['direction']})", "",
-                  "| fidelity | Spearman | Kendall | R² | top-10 regret |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## {ev['metric']} ({ev['direction']})",
+            "",
+            "| fidelity | Spearman | Kendall | R² | top-10 regret |",
+            "|---:|---:|---:|---:|---:|",
+        ]
         for r in ev["by_fidelity"]:
             s, c = r["surrogate"], r["ceiling"]
             cells = [f"{_f(s[k])} / {_f(c[k])}" for k in ("spearman", "kendall", "r2")]
@@ -405,30 +494,49 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(f"| {r['fidelity']:g} | " + " | ".join(cells) + " |")
         if ev["seed_noise"]:
             n = ev["seed_noise"]
-            lines += ["", f"Seed noise (model scale), difference between two seeds, surrogate vs real: "
-                          f"median {_g(n['surrogate_median_seed_difference'])} vs {_g(n['real_median_seed_difference'])} "
-                          f"(ratio {_f(n['median_ratio'], 2)}); RMS {_g(n['surrogate_rms_seed_difference'])} vs "
-                          f"{_g(n['real_rms_seed_difference'])} (ratio {_f(n['ratio'], 2)})."]
+            lines += [
+                "",
+                f"Seed noise (model scale), difference between two seeds, surrogate vs real: "
+                f"median {_g(n['surrogate_median_seed_difference'])} vs {_g(n['real_median_seed_difference'])} "
+                f"(ratio {_f(n['median_ratio'], 2)}); RMS {_g(n['surrogate_rms_seed_difference'])} vs "
+                f"{_g(n['real_rms_seed_difference'])} (ratio {_f(n['ratio'], 2)}).",
+            ]
     if card.get("members_alone"):
-        lines += ["", "## Ensemble members alone", "",
-                  f"Held-out {card['metrics'][0]['metric']} at the final fidelity, each member of the ensemble answering alone "
-                  "(the same fitted fold models; the ensemble averages their standardized predictions; a distilled "
-                  "surrogate also shows its teacher, the ensemble it was distilled from):", "",
-                  "| member | Spearman | Kendall | R² | top-10 regret |", "|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Ensemble members alone",
+            "",
+            f"Held-out {card['metrics'][0]['metric']} at the final fidelity, each member of the ensemble answering alone "
+            "(the same fitted fold models; the ensemble averages their standardized predictions; a distilled "
+            "surrogate also shows its teacher, the ensemble it was distilled from):",
+            "",
+            "| member | Spearman | Kendall | R² | top-10 regret |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for name, st in card["members_alone"].items():
-            lines.append(f"| {name} | {_f(st['spearman'])} | {_f(st['kendall'])} | {_f(st['r2'])} | {_g(st['top10_regret'])} |")
+            lines.append(
+                f"| {name} | {_f(st['spearman'])} | {_f(st['kendall'])} | {_f(st['r2'])} | {_g(st['top10_regret'])} |"
+            )
         fin = card["metrics"][0]["by_fidelity"][-1]["surrogate"]
-        lines.append(f"| **{'distilled student' if card.get('distill') else 'ensemble'}** | {_f(fin['spearman'])} | {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |")
+        lines.append(
+            f"| **{'distilled student' if card.get('distill') else 'ensemble'}** | {_f(fin['spearman'])} | {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |"
+        )
     lines += beyond_range_markdown(card)
     c = card["cost"]
-    lines += ["", "## Cost", "",
-              f"Spearman of the total cost {_f(c['spearman_total'])}, median relative error {_f(c['median_relative_error_total'])}, "
-              f"cumulative cost never decreases: {'yes' if c['never_decreases'] else 'NO'}."]
+    lines += [
+        "",
+        "## Cost",
+        "",
+        f"Spearman of the total cost {_f(c['spearman_total'])}, median relative error {_f(c['median_relative_error_total'])}, "
+        f"cumulative cost never decreases: {'yes' if c['never_decreases'] else 'NO'}.",
+    ]
     rk = card.get("optimizer_ranking")
     lines += ["", "## Optimizer ranking: table vs surrogate", ""]
     if rk:
-        line = (f"Kendall tau between the rankings of {len(rk['optimizers'])} optimizers x {rk['n_seeds']} seeds "
-                f"on the table and on the surrogate: {_f(rk['kendall_tau'])}")
+        line = (
+            f"Kendall tau between the rankings of {len(rk['optimizers'])} optimizers x {rk['n_seeds']} seeds "
+            f"on the table and on the surrogate: {_f(rk['kendall_tau'])}"
+        )
         if rk.get("kendall_tau_interval"):
             lo, hi = rk["kendall_tau_interval"]
             line += f" (90% bootstrap interval over run seeds: {_f(lo)} to {_f(hi)})"
@@ -436,16 +544,21 @@ def card_markdown(card: dict[str, Any]) -> str:
         other = rk.get("table_other_seeds")
         if other:
             lo, hi = rk["table_self_tau_interval"]
-            lines += ["", f"The table against itself, the same runs with {rk['n_seeds']} other seeds: tau "
-                          f"{_f(rk['table_self_tau'])} (interval {_f(lo)} to {_f(hi)}). With this few seeds that is "
-                          "the agreement to expect even from a perfect surrogate."]
+            lines += [
+                "",
+                f"The table against itself, the same runs with {rk['n_seeds']} other seeds: tau "
+                f"{_f(rk['table_self_tau'])} (interval {_f(lo)} to {_f(hi)}). With this few seeds that is "
+                "the agreement to expect even from a perfect surrogate.",
+            ]
         lines.append("")
         head = "| optimizer | mean final regret (table) | mean final regret (surrogate) |"
         lines.append(head + (" table, other seeds |" if other else ""))
         lines.append("|---|---:|---:|" + ("---:|" if other else ""))
         for o in rk["optimizers"]:
-            lines.append(f"| {o} | {_g(rk['table'][o])} | {_g(rk['surrogate'][o])} |"
-                         + (f" {_g(other[o])} |" if other else ""))
+            lines.append(
+                f"| {o} | {_g(rk['table'][o])} | {_g(rk['surrogate'][o])} |"
+                + (f" {_g(other[o])} |" if other else "")
+            )
         if rk.get("created"):
             lines += ["", f"_Ranking study made {rk['created']} by CurveBench {rk['code_version']}._"]
     else:
@@ -459,26 +572,34 @@ def beyond_range_markdown(card: dict[str, Any]) -> list[str]:
     lines = ["", "## Beyond the table's range", ""]
     opt, top = card.get("optimum"), card.get("top_holdout")
     if opt:
-        lines.append(f"Predicted optimum of {opt['metric']} ({opt['direction']}, best over {opt['n_candidates']:,} "
-                     f"candidate configurations, every seed of the table and every fidelity; extrapolation "
-                     f"{opt['extrapolation']:g} IQR): {_g(opt['predicted'])}; the table's best: {_g(opt['table_best'])}"
-                     f" ({'beyond' if opt['predicted_beyond_table'] else 'not beyond'} it).")
+        lines.append(
+            f"Predicted optimum of {opt['metric']} ({opt['direction']}, best over {opt['n_candidates']:,} "
+            f"candidate configurations, every seed of the table and every fidelity; extrapolation "
+            f"{opt['extrapolation']:g} IQR): {_g(opt['predicted'])}; the table's best: {_g(opt['table_best'])}"
+            f" ({'beyond' if opt['predicted_beyond_table'] else 'not beyond'} it)."
+        )
     else:
         lines.append("Predicted optimum: not measured (made with the shipped surrogate by surrogates.fit).")
     if top:
-        lines += ["", f"Top hold-out: the best {top['n_held_out']} configurations (seed-mean {top['metric']} at the "
-                      f"final fidelity) held out, a surrogate fitted on the other {top['n_train']}. Training best "
-                      f"{_g(top['training_best'])}, table best {_g(top['table_best'])} ({_f(top['true_excess_iqr'], 2)} "
-                      "IQR of the model's scale beyond it). Every held-out configuration is truly better than the "
-                      "training best.", "",
-                  "| extrapolation (IQR) | predicted beyond training best | beyond table best | at the limit "
-                  "| Spearman within top | median abs error (model scale) | best predicted |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"Top hold-out: the best {top['n_held_out']} configurations (seed-mean {top['metric']} at the "
+            f"final fidelity) held out, a surrogate fitted on the other {top['n_train']}. Training best "
+            f"{_g(top['training_best'])}, table best {_g(top['table_best'])} ({_f(top['true_excess_iqr'], 2)} "
+            "IQR of the model's scale beyond it). Every held-out configuration is truly better than the "
+            "training best.",
+            "",
+            "| extrapolation (IQR) | predicted beyond training best | beyond table best | at the limit "
+            "| Spearman within top | median abs error (model scale) | best predicted |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in top["by_extrapolation"]:
             mark = " (shipped)" if r["shipped"] else ""
-            lines.append(f"| {r['extrapolation']:g}{mark} | {r['share_beyond_training_best']:.0%} | "
-                         f"{r['share_beyond_table_best']:.0%} | {r['share_at_limit']:.0%} | {_f(r['spearman_within_top'])} | "
-                         f"{_g(r['median_abs_error_model_scale'])} | {_g(r['best_predicted'])} |")
+            lines.append(
+                f"| {r['extrapolation']:g}{mark} | {r['share_beyond_training_best']:.0%} | "
+                f"{r['share_beyond_table_best']:.0%} | {r['share_at_limit']:.0%} | {_f(r['spearman_within_top'])} | "
+                f"{_g(r['median_abs_error_model_scale'])} | {_g(r['best_predicted'])} |"
+            )
     else:
         lines += ["", "Top hold-out: not measured for this card (regenerate it with `make surrogates`)."]
     return lines
@@ -499,9 +620,14 @@ def add_beyond_range(folder: str | Path, table: Table) -> dict[str, Any]:
     sur, _ = load_surrogate(folder)
     card = json.loads((folder / "card.json").read_text())
     card["optimum"] = predicted_optimum(sur, table)
-    card["top_holdout"] = top_holdout_check(table, model=sur.model, model_params=sur.model_params,
-                                            seed=sur.random_state or 0, distill=sur.distill,
-                                            distill_params=sur.distill_params)
+    card["top_holdout"] = top_holdout_check(
+        table,
+        model=sur.model,
+        model_params=sur.model_params,
+        seed=sur.random_state or 0,
+        distill=sur.distill,
+        distill_params=sur.distill_params,
+    )
     card["beyond_range_added"] = {"created": utc_now(), "code_version": code_version()}
     write_card(card, folder, "card")
     return card

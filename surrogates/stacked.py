@@ -47,10 +47,17 @@ class StackedMetrics:
     each block's k + 1 targets in turn (its PCA scores, then its log noise amplitude).
     """
 
-    def __init__(self, blocks: Sequence[MetricBlock], bounds: Sequence[Metric], noise: Sequence[float],
-                 banks: Sequence[np.ndarray]) -> None:
+    def __init__(
+        self,
+        blocks: Sequence[MetricBlock],
+        bounds: Sequence[Metric],
+        noise: Sequence[float],
+        banks: Sequence[np.ndarray],
+    ) -> None:
         if not stackable(blocks):
-            raise ValueError("these blocks cannot be stacked (a block without normal-score knots, or unequal grids)")
+            raise ValueError(
+                "these blocks cannot be stacked (a block without normal-score knots, or unequal grids)"
+            )
         B = len(blocks)
         F = blocks[0].knots.shape[1]
         ks = [b.comps.shape[0] for b in blocks]
@@ -60,8 +67,10 @@ class StackedMetrics:
         self.n_blocks, self.n_fid = B, F
         kmax = max(ks)
         # the PCA passes: score column j of each block (the zero row `width` where a block has fewer)
-        self.score_rows = np.array([[starts[b] + j if j < ks[b] else self.width for j in range(kmax)]
-                                    for b in range(B)], dtype=np.intp)
+        self.score_rows = np.array(
+            [[starts[b] + j if j < ks[b] else self.width for j in range(kmax)] for b in range(B)],
+            dtype=np.intp,
+        )
         self.amp_rows = np.array([starts[b] + ks[b] for b in range(B)], dtype=np.intp)
         exs = [b.extrapolation for b in blocks]
         comps = np.zeros((B, kmax, 1, F), dtype=np.float32)
@@ -100,20 +109,27 @@ class StackedMetrics:
         self.lut_z0 = per_block([np.float32(lut.z0) for lut in luts])
         self.lut_scale = per_block([np.float32(1 / lut.step) for lut in luts])
         index = np.int32 if flat.size < 2**31 else np.int64
-        self.lut_offset = ((np.arange(B)[:, None, None] * F + np.arange(F)[None, None, :]) * self.n_lut).astype(index)
+        self.lut_offset = (
+            (np.arange(B)[:, None, None] * F + np.arange(F)[None, None, :]) * self.n_lut
+        ).astype(index)
         # the linear tails beyond the end knots (targets.Extrapolation.extend); none: limits no score passes
         zero = np.zeros(F, dtype=np.float32)
         self.zk0 = per_block([np.float32(ex.zk0) if ex.zk0 is not None else -np.inf for ex in exs])
         self.zk1 = per_block([np.float32(ex.zk1) if ex.zk0 is not None else np.inf for ex in exs])
         tails = [ex._f32 if ex.zk0 is not None else (zero,) * 4 for ex in exs]
-        self.q0, self.s_lo, self.q1, self.s_hi = (np.stack([t[i] for t in tails])[:, None, :] for i in range(4))
+        self.q0, self.s_lo, self.q1, self.s_hi = (
+            np.stack([t[i] for t in tails])[:, None, :] for i in range(4)
+        )
         # the transforms (targets.Transform.inverse): the sign is -1 for log_upper, 1 for log_lower,
         # 0 for the identity (whose values are put back afterwards)
         kinds = [b.transform.kind for b in blocks]
         self.sign = per_block([-1.0 if k == "log_upper" else 1.0 if k == "log_lower" else 0.0 for k in kinds])
-        self.eps = per_block([np.float32(b.transform.eps) if k != "identity" else 0.0 for b, k in zip(blocks, kinds)])
-        self.bound = per_block([np.float32(b.transform.bound) if k != "identity" else 0.0
-                                for b, k in zip(blocks, kinds)])
+        self.eps = per_block(
+            [np.float32(b.transform.eps) if k != "identity" else 0.0 for b, k in zip(blocks, kinds)]
+        )
+        self.bound = per_block(
+            [np.float32(b.transform.bound) if k != "identity" else 0.0 for b, k in zip(blocks, kinds)]
+        )
         self.identity = [i for i, k in enumerate(kinds) if k == "identity"]
         f32 = np.finfo(np.float32)
         self.lower = per_block([np.float32(max(m.lower, float(f32.min))) for m in bounds])
@@ -232,7 +248,7 @@ class CostCurves:
         """Cumulative cost (n, F) float64 of the block's (n, k + 2) float64 targets ``t``."""
         n, k = t.shape[0], self.k
         if k:
-            s = t[:, 1:1 + k].astype(np.float32)
+            s = t[:, 1 : 1 + k].astype(np.float32)
             if n * k * self.n_fid <= SMALL:
                 prod = s[:, :, None] * self.comps
                 share = np.add(self.mu, prod[:, 0])
@@ -243,7 +259,7 @@ class CostCurves:
                 share[:] = self.mu
                 tmp = np.empty_like(share)
                 for j in range(k):
-                    np.multiply(s[:, j:j + 1], self.comps[j], out=tmp)
+                    np.multiply(s[:, j : j + 1], self.comps[j], out=tmp)
                     share += tmp
             np.maximum(share, 0, out=share)
             cum = np.cumsum(share, axis=1, out=share)

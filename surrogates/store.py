@@ -73,7 +73,9 @@ def save_surrogate(
     arrays: dict[str, np.ndarray] = {}
     blocks_meta = []
     fitted = sur.fitted_params()
-    files = {name: _regressor_files(name, len(sur.blocks_), len(fitted) > 1, sur.joint_[name]) for name in fitted}
+    files = {
+        name: _regressor_files(name, len(sur.blocks_), len(fitted) > 1, sur.joint_[name]) for name in fitted
+    }
     for j, b in enumerate(sur.blocks_):
         meta, arr = b.state()
         meta["n_targets"] = int(len(sur.target_mean_[j]))
@@ -89,7 +91,9 @@ def save_surrogate(
         "format_version": FORMAT_VERSION,
         "model": sur.model,
         "model_params": _full_params(sur),
-        "regressors": {name: {"params": p, "joint": sur.joint_[name], "files": files[name]} for name, p in fitted.items()},
+        "regressors": {
+            name: {"params": p, "joint": sur.joint_[name], "files": files[name]} for name, p in fitted.items()
+        },
         "distill": sur.distill,
         "distill_params": sur.distill_params,
         "distilled_from": sur.distilled_from_,
@@ -160,9 +164,20 @@ def _overrides(model: str, params: dict[str, Any]) -> dict[str, Any] | None:
 
 #: the top-level manifest fields the reader uses, and their JSON types
 _FIELDS: dict[str, tuple[type, ...]] = {
-    "model": (str,), "model_params": (dict,), "max_components": (int,), "noise": (bool, str, int, float),
-    "random_state": (int, type(None)), "table": (dict,), "space": (dict,), "fidelity": (dict,), "metrics": (list,),
-    "objective": (str,), "noise_scale": (int, float), "n_features": (int,), "blocks": (list,), "files": (dict,),
+    "model": (str,),
+    "model_params": (dict,),
+    "max_components": (int,),
+    "noise": (bool, str, int, float),
+    "random_state": (int, type(None)),
+    "table": (dict,),
+    "space": (dict,),
+    "fidelity": (dict,),
+    "metrics": (list,),
+    "objective": (str,),
+    "noise_scale": (int, float),
+    "n_features": (int,),
+    "blocks": (list,),
+    "files": (dict,),
 }
 #: a probe of this many configurations is predicted at load time and checked against the writer's rules
 PROBE_CONFIGS = 8
@@ -177,7 +192,9 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     mpath = path / MANIFEST
     if not mpath.is_file():
-        raise SurrogateFormatError(f"{mpath}: missing (not a surrogate folder; fit one with python -m surrogates.fit)")
+        raise SurrogateFormatError(
+            f"{mpath}: missing (not a surrogate folder; fit one with python -m surrogates.fit)"
+        )
     try:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -205,8 +222,13 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
         field(b, dict, f"'blocks'[{j}]")
         field(b.get("n_targets"), int, f"'blocks'[{j}].n_targets")
     if manifest["format_version"] == 1:  # one model, one file per block
-        manifest["regressors"] = {manifest["model"]: {"params": manifest["model_params"], "joint": False,
-                                                      "files": [b.get("file") for b in manifest["blocks"]]}}
+        manifest["regressors"] = {
+            manifest["model"]: {
+                "params": manifest["model_params"],
+                "joint": False,
+                "files": [b.get("file") for b in manifest["blocks"]],
+            }
+        }
     for name, rec in field(manifest.get("regressors"), dict, "'regressors'").items():
         field(rec, dict, f"'regressors'.{name}")
         field(rec.get("params"), dict, f"'regressors'.{name}.params")
@@ -240,7 +262,9 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
         if not f.is_file() or f.is_symlink():
             raise SurrogateFormatError(f"{f}: missing or not a plain file (the manifest lists it)")
         if verify and (f.stat().st_size != rec["bytes"] or sha256_file(f) != rec["sha256"]):
-            raise SurrogateFormatError(f"{f}: checksum mismatch with the manifest: the file is corrupted or foreign")
+            raise SurrogateFormatError(
+                f"{f}: checksum mismatch with the manifest: the file is corrupted or foreign"
+            )
     try:
         with np.load(path / ARRAYS, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -285,7 +309,7 @@ def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) 
     sur.blocks_, sur.target_mean_, sur.target_std_, sur.bank_ = [], [], [], []
     for j, meta in enumerate(manifest["blocks"]):
         prefix = f"block{j}."
-        own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
         sur.blocks_.append(block_from_state(meta, own))
         sur.target_mean_.append(own["target_mean"])
         sur.target_std_.append(own["target_std"])
@@ -296,8 +320,10 @@ def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) 
     sur.joint_ = {name: bool(rec["joint"]) for name, rec in manifest["regressors"].items()}
     for name, rec in manifest["regressors"].items():
         outs = [sum(n_targets)] if sur.joint_[name] else n_targets
-        sur.regressors_[name] = [load_regressor(name, path / f, rec["params"], sur.n_features_in_, k)
-                                 for f, k in zip(rec["files"], outs, strict=True)]
+        sur.regressors_[name] = [
+            load_regressor(name, path / f, rec["params"], sur.n_features_in_, k)
+            for f, k in zip(rec["files"], outs, strict=True)
+        ]
     _check_parts(mpath, sur, arrays)
     return sur
 
@@ -309,7 +335,9 @@ def _check_parts(mpath: Path, sur: CurveSurrogate, arrays: dict[str, np.ndarray]
     if names != want:
         raise SurrogateFormatError(f"{mpath}: blocks {names} do not match the metrics and cost {want}")
     if sur.objective_ not in sur.metrics_:
-        raise SurrogateFormatError(f"{mpath}: objective {sur.objective_!r} is not a metric; metrics: {list(sur.metrics_)}")
+        raise SurrogateFormatError(
+            f"{mpath}: objective {sur.objective_!r} is not a metric; metrics: {list(sur.metrics_)}"
+        )
     if sur.test_objective_ is not None and sur.test_objective_ not in sur.metrics_:
         raise SurrogateFormatError(f"{mpath}: test_objective {sur.test_objective_!r} is not a metric")
     if not (np.isfinite(sur.noise_scale_) and sur.noise_scale_ >= 0):
@@ -321,7 +349,9 @@ def _check_parts(mpath: Path, sur: CurveSurrogate, arrays: dict[str, np.ndarray]
         )
     for key, a in arrays.items():
         if a.dtype.kind not in "biuf":
-            raise SurrogateFormatError(f"{mpath.parent / ARRAYS}: array {key!r} has dtype {a.dtype}; numbers expected")
+            raise SurrogateFormatError(
+                f"{mpath.parent / ARRAYS}: array {key!r} has dtype {a.dtype}; numbers expected"
+            )
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise SurrogateFormatError(f"{mpath.parent / ARRAYS}: array {key!r} holds NaN or infinite values")
     for j, (mean, std) in enumerate(zip(sur.target_mean_, sur.target_std_, strict=True)):
@@ -342,16 +372,22 @@ def check_surrogate(path: Path, sur: CurveSurrogate) -> None:
         X = sur.encode(probe)
         curves = sur.predict_curves(X, seeds=np.arange(PROBE_CONFIGS, dtype=np.int64))
     except Exception as e:  # noqa: BLE001 - any failure of a foreign model is a bad folder
-        raise SurrogateFormatError(f"{path}: the surrogate fails on a probe query ({type(e).__name__}: {e})") from None
+        raise SurrogateFormatError(
+            f"{path}: the surrogate fails on a probe query ({type(e).__name__}: {e})"
+        ) from None
     F = len(sur.fidelity_.values)
     for name, a in curves.items():
         if a.shape != (PROBE_CONFIGS, F):
-            raise SurrogateFormatError(f"{path}: {name} predictions have shape {a.shape}, expected {(PROBE_CONFIGS, F)}")
+            raise SurrogateFormatError(
+                f"{path}: {name} predictions have shape {a.shape}, expected {(PROBE_CONFIGS, F)}"
+            )
         if not np.all(np.isfinite(a)):
             raise SurrogateFormatError(f"{path}: {name} predictions on the probe are not all finite")
         if name == "cost":
             if np.any(a < 0) or np.any(np.diff(a, axis=1) < 0):
-                raise SurrogateFormatError(f"{path}: predicted cost is negative or decreases along the fidelity")
+                raise SurrogateFormatError(
+                    f"{path}: predicted cost is negative or decreases along the fidelity"
+                )
         else:
             m = sur.metrics_[name]
             if np.any(a < m.lower) or np.any(a > m.upper):

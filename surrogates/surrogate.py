@@ -35,11 +35,20 @@ BANK_SIZE = 1024
 _BIG_BATCH = 4096
 _CPUS = os.cpu_count() or 1
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
-DISTILL_MLP: dict[str, Any] = {"n_members": 1, "hidden": 192, "n_layers": 3, "max_steps": 5000, "batch_size": 512,
-                               "lr": 3e-3, "weight_decay": 1e-5}
+DISTILL_MLP: dict[str, Any] = {
+    "n_members": 1,
+    "hidden": 192,
+    "n_layers": 3,
+    "max_steps": 5000,
+    "batch_size": 512,
+    "lr": 3e-3,
+    "weight_decay": 1e-5,
+}
 #: threads for predictions on big batches (at most 2: the machines this runs on are often shared): xgboost's own,
 #: or the workers of CurveSurrogate._predict_in_chunks
-_PREDICT_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+_PREDICT_THREADS = max(
+    1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+)
 #: a big batch of a numpy surrogate is predicted in row chunks of about this many float32 values per curve array
 _CHUNK_VALUES = 1 << 17
 
@@ -108,7 +117,9 @@ class CurveSurrogate(BaseEstimator):
             raise ValueError(f"max_components={self.max_components!r}; allowed: an integer >= 1")
         table = getattr(table, "table", table)
         if not isinstance(table, Table):
-            raise TypeError(f"fit needs a benchmarks.table.Table or a TabularBenchmark, got {type(table).__name__}")
+            raise TypeError(
+                f"fit needs a benchmarks.table.Table or a TabularBenchmark, got {type(table).__name__}"
+            )
         t0 = time.perf_counter()
         self.__dict__.pop("_bank32_cache", None)
         self.__dict__.pop("_stacked_cache", None)
@@ -118,7 +129,9 @@ class CurveSurrogate(BaseEstimator):
             raise ValueError(f"fit needs at least 2 configurations, got {ids.size}")
         self.space_ = table.space
         self.encoder_ = SpaceEncoder(table.space)
-        self.fidelity_ = Fidelity(table.fidelity.name, table.fidelity.values, table.fidelity.unit, continuous=True)
+        self.fidelity_ = Fidelity(
+            table.fidelity.name, table.fidelity.values, table.fidelity.unit, continuous=True
+        )
         self.metrics_ = {m.name: m for m in table.metrics}
         self.objective_ = table.manifest["objective"]
         self.test_objective_ = table.manifest.get("test_objective")
@@ -128,7 +141,9 @@ class CurveSurrogate(BaseEstimator):
         self.noise_scale_ = float(np.sqrt(n_seeds / (n_seeds - 1))) if (self.noise and n_seeds > 1) else 0.0
 
         X = self.encoder_.encode(table.configs.iloc[ids], validated=True)
-        fitted = [MetricBlock.fit(m, table.metric_values(m.name)[ids], self.max_components) for m in table.metrics]
+        fitted = [
+            MetricBlock.fit(m, table.metric_values(m.name)[ids], self.max_components) for m in table.metrics
+        ]
         fitted.append(CostBlock.fit(table.cost[ids], self.max_components))
         blocks, targets, resids, amps = (list(col) for col in zip(*fitted))
 
@@ -145,10 +160,14 @@ class CurveSurrogate(BaseEstimator):
         self.joint_ = {name: name in JOINT for name in self.members()}
         for name, params in self.members().items():
             if self.joint_[name]:  # one regressor for every block's targets together
-                self.regressors_[name] = [make_regressor(name, params, self.random_state).fit(X, np.hstack(zs))]
+                self.regressors_[name] = [
+                    make_regressor(name, params, self.random_state).fit(X, np.hstack(zs))
+                ]
             else:
-                self.regressors_[name] = [make_regressor(name, params, self.random_state).fit(X, z if z.shape[1] > 1 else z[:, 0])
-                                          for z in zs]
+                self.regressors_[name] = [
+                    make_regressor(name, params, self.random_state).fit(X, z if z.shape[1] > 1 else z[:, 0])
+                    for z in zs
+                ]
         self.distilled_from_ = None
         if self.distill:
             self._distill(X)
@@ -169,7 +188,9 @@ class CurveSurrogate(BaseEstimator):
         space = copy.deepcopy(self.space_)
         space.seed(int(self.random_state) * 1000 + salt)
         configs = space.sample_configuration(n) if n > 1 else [space.sample_configuration()]
-        return self.encoder_.encode(pd.DataFrame([dict(c) for c in configs], columns=list(space.keys())), validated=True)
+        return self.encoder_.encode(
+            pd.DataFrame([dict(c) for c in configs], columns=list(space.keys())), validated=True
+        )
 
     def _distill(self, X: np.ndarray) -> None:
         """Replace the fitted model by one MLP fitted to its predictions (see ``distill``)."""
@@ -177,21 +198,28 @@ class CurveSurrogate(BaseEstimator):
 
         n = int(self.distill)
         if n < 0:
-            raise ValueError(f"distill={self.distill!r}; allowed: 0 (off) or a number of sampled configurations")
+            raise ValueError(
+                f"distill={self.distill!r}; allowed: 0 (off) or a number of sampled configurations"
+            )
         xs = np.vstack([X, self._sample_space(n, salt=0)])
         blocks = range(len(self.blocks_))
         labels = np.hstack([z for _, z in sorted(self._predict_z(blocks, xs).items())])
         params = {**DISTILL_MLP, **(self.distill_params or {})}
         student = make_regressor("mlp", params, self.random_state).fit(xs, labels)
-        self.distilled_from_ = {"members": list(self.regressors_), "n_sampled": n, "n_train": int(len(X)),
-                                "student": params}
+        self.distilled_from_ = {
+            "members": list(self.regressors_),
+            "n_sampled": n,
+            "n_train": int(len(X)),
+            "student": params,
+        }
         # the model before distillation, kept in memory only (not saved), so the quality card can compare
         self.teacher_ = copy.copy(self)
         self.regressors_ = {"mlp": [student]}
         self.joint_ = {"mlp": True}
 
-    def _noise_calibration(self, X: np.ndarray, resids: list[np.ndarray],
-                           raw: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def _noise_calibration(
+        self, X: np.ndarray, resids: list[np.ndarray], raw: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Per block, the factor that makes the median seed-to-seed difference match the table's.
 
         The median absolute difference between two real seeds over the training
@@ -216,7 +244,10 @@ class CurveSurrogate(BaseEstimator):
         X = self._sample_space(max(256, X.shape[0]), salt=1)
         n = X.shape[0]
         pairs = [(s, t) for s in range(S) for t in range(s + 1, S)]
-        idx = [(config_seed_hash(X, np.full(n, s)) % np.uint64(len(self.bank_[0]))).astype(np.int64) for s in range(S)]
+        idx = [
+            (config_seed_hash(X, np.full(n, s)) % np.uint64(len(self.bank_[0]))).astype(np.int64)
+            for s in range(S)
+        ]
         out = []
         predicted = self._predict_targets(range(len(resids)), X)
         for j, r in enumerate(resids):
@@ -232,8 +263,15 @@ class CurveSurrogate(BaseEstimator):
             out.append(factor)
         return np.asarray(out)
 
-    def _refine_on_metric_scale(self, j: int, targets: np.ndarray, idx: list[np.ndarray],
-                                pairs: list[tuple[int, int]], raw: np.ndarray, factor: float) -> float:
+    def _refine_on_metric_scale(
+        self,
+        j: int,
+        targets: np.ndarray,
+        idx: list[np.ndarray],
+        pairs: list[tuple[int, int]],
+        raw: np.ndarray,
+        factor: float,
+    ) -> float:
         """Rescale block ``j``'s noise factor until the median seed difference matches on the metric's log scale."""
         b = self.blocks_[j]
         fwd = b.transform.forward
@@ -247,8 +285,17 @@ class CurveSurrogate(BaseEstimator):
         lo, hi = factor / 8.0, factor * 8.0
 
         def median_at(c: float) -> float:
-            curves = [fwd(b.curves(mean.copy(), amp, self._bank32(j)[i] * np.float32(self.noise_scale_ * c),
-                                   self.metrics_[b.name])) for i in idx]
+            curves = [
+                fwd(
+                    b.curves(
+                        mean.copy(),
+                        amp,
+                        self._bank32(j)[i] * np.float32(self.noise_scale_ * c),
+                        self.metrics_[b.name],
+                    )
+                )
+                for i in idx
+            ]
             return _median_seed_difference(curves, pairs)
 
         for _ in range(6):
@@ -319,7 +366,9 @@ class CurveSurrogate(BaseEstimator):
 
     def _predict_targets(self, blocks: Sequence[int], X: np.ndarray) -> dict[int, np.ndarray]:
         """Predicted targets of each block in ``blocks`` on the model's scale: {j: (n, k_j)}."""
-        return {j: z * self.target_std_[j] + self.target_mean_[j] for j, z in self._predict_z(blocks, X).items()}
+        return {
+            j: z * self.target_std_[j] + self.target_mean_[j] for j, z in self._predict_z(blocks, X).items()
+        }
 
     def _predict_z(self, blocks: Sequence[int], X: np.ndarray) -> dict[int, np.ndarray]:
         """Standardized predicted targets of each block in ``blocks``: {j: (n, k_j)}.
@@ -334,7 +383,7 @@ class CurveSurrogate(BaseEstimator):
             joint = self.joint_[name]
             if joint:
                 z = self._predict_one(name, regs[0], X)
-                parts = {j: z[:, cols[j]:cols[j + 1]] for j in blocks}
+                parts = {j: z[:, cols[j] : cols[j + 1]] for j in blocks}
             else:
                 parts = {j: self._predict_one(name, regs[j], X) for j in blocks}
             for j, z in parts.items():
@@ -404,8 +453,9 @@ class CurveSurrogate(BaseEstimator):
     def _metric_blocks(self, names: Sequence[str]) -> tuple[int, ...]:
         return tuple(j for j, b in enumerate(self.blocks_) if b.kind == "metric" and b.name in names)
 
-    def _predict_curves(self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool,
-                        limit_blas: bool = True) -> dict[str, np.ndarray]:
+    def _predict_curves(
+        self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool, limit_blas: bool = True
+    ) -> dict[str, np.ndarray]:
         """The curves of ``X``: every requested metric block decoded at once (see :mod:`surrogates.stacked`)."""
         js = self._metric_blocks(names)
         if not js and not cost:
@@ -428,10 +478,16 @@ class CurveSurrogate(BaseEstimator):
     def _numpy_model(self) -> bool:
         """Whether the model is one joint numpy MLP (a distilled surrogate, or model="mlp")."""
         regs = self.regressors_
-        return (len(regs) == 1 and "mlp" in regs and self.joint_["mlp"]
-                and isinstance(regs["mlp"][0], MLPEnsembleRegressor))
+        return (
+            len(regs) == 1
+            and "mlp" in regs
+            and self.joint_["mlp"]
+            and isinstance(regs["mlp"][0], MLPEnsembleRegressor)
+        )
 
-    def _predict_in_chunks(self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool) -> dict[str, np.ndarray]:
+    def _predict_in_chunks(
+        self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool
+    ) -> dict[str, np.ndarray]:
         """A big batch of a numpy model, in row chunks over worker threads (see :meth:`predict_curves`).
 
         A chunk goes the whole way (network, targets, curves) while its arrays stay in cache; the
@@ -458,10 +514,11 @@ class CurveSurrogate(BaseEstimator):
             out["cost"] = np.empty((n, F), dtype=np.float64)
 
         def work(i: int) -> None:
-            part = self._predict_curves(X[i:i + rows], None if seeds is None else seeds[i:i + rows], names, cost,
-                                        limit_blas=False)
+            part = self._predict_curves(
+                X[i : i + rows], None if seeds is None else seeds[i : i + rows], names, cost, limit_blas=False
+            )
             for k, v in part.items():
-                out[k][i:i + rows] = v
+                out[k][i : i + rows] = v
 
         starts = range(0, n, rows)
         workers = min(_PREDICT_THREADS, len(starts))
@@ -488,9 +545,12 @@ class CurveSurrogate(BaseEstimator):
         bs = [blocks[j] for j in js]
         dec = None
         if stackable(bs):
-            dec = StackedMetrics(bs, [self.metrics_[b.name] for b in bs],
-                                 [self.noise_scale_ * self.noise_calibration_[j] for j in js],
-                                 [self._bank32(j) for j in js])
+            dec = StackedMetrics(
+                bs,
+                [self.metrics_[b.name] for b in bs],
+                [self.noise_scale_ * self.noise_calibration_[j] for j in js],
+                [self._bank32(j) for j in js],
+            )
         cache[js] = (stamp, keep, dec)  # keep: the objects stay alive, so their ids stay theirs
         return dec
 
@@ -502,8 +562,11 @@ class CurveSurrogate(BaseEstimator):
         cache = self.__dict__.setdefault("_stacked_cache", {})
         hit = cache.get("cost")
         if hit is None or hit[0] != stamp:
-            hit = cache["cost"] = (stamp, keep, CostCurves(self.blocks_[j], self.noise_scale_ * self.noise_calibration_[j],
-                                                          self._bank32(j)))
+            hit = cache["cost"] = (
+                stamp,
+                keep,
+                CostCurves(self.blocks_[j], self.noise_scale_ * self.noise_calibration_[j], self._bank32(j)),
+            )
         return hit[2]
 
     def _columns(self, blocks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -511,9 +574,11 @@ class CurveSurrogate(BaseEstimator):
         cache = self.__dict__.setdefault("_columns_cache", {})
         if blocks not in cache:
             cols = self.block_columns_
-            cache[blocks] = (np.concatenate([np.arange(cols[j], cols[j + 1]) for j in blocks]),
-                             np.concatenate([self.target_std_[j] for j in blocks]),
-                             np.concatenate([self.target_mean_[j] for j in blocks]))
+            cache[blocks] = (
+                np.concatenate([np.arange(cols[j], cols[j + 1]) for j in blocks]),
+                np.concatenate([self.target_std_[j] for j in blocks]),
+                np.concatenate([self.target_mean_[j] for j in blocks]),
+            )
         return cache[blocks]
 
     def _targets_of(self, blocks: tuple[int, ...], X: np.ndarray, limit_blas: bool = True) -> np.ndarray:
@@ -524,7 +589,7 @@ class CurveSurrogate(BaseEstimator):
         """
         sel, std, mean = self._columns(blocks)
         if len(self.regressors_) == 1:
-            (name, regs), = self.regressors_.items()
+            ((name, regs),) = self.regressors_.items()
             if self.joint_[name]:
                 if isinstance(regs[0], MLPEnsembleRegressor):
                     z = regs[0].predict(X, limit_blas=limit_blas)
@@ -554,8 +619,9 @@ class CurveSurrogate(BaseEstimator):
             return b.name, b.curves(decoded[0], amp, shape, self.metrics_[b.name])
         return "cost", b.curves(decoded[0], decoded[1], amp, shape)
 
-    def _predict_curves_blockwise(self, X: np.ndarray, seeds: Any, names: Sequence[str],
-                                  cost: bool) -> dict[str, np.ndarray]:
+    def _predict_curves_blockwise(
+        self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool
+    ) -> dict[str, np.ndarray]:
         """The curves of ``X`` block by block (the path before :mod:`surrogates.stacked`; the tests compare the two).
 
         Big batches of a model other than a numpy MLP take it: one thread per block.
@@ -577,6 +643,8 @@ class CurveSurrogate(BaseEstimator):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return dict(pool.map(lambda job: self._block_curves(job[0], job[1], shape_idx), jobs))
 
-    def predict_frame(self, configs: Any, seeds: np.ndarray | int | None = None, **kw: Any) -> dict[str, np.ndarray]:
+    def predict_frame(
+        self, configs: Any, seeds: np.ndarray | int | None = None, **kw: Any
+    ) -> dict[str, np.ndarray]:
         """:meth:`predict_curves` for configurations given as a DataFrame or mappings (validated)."""
         return self.predict_curves(self.encode(configs), seeds, **kw)

@@ -41,7 +41,14 @@ def _floor_and_rate(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     width = np.log2(configs["width"].to_numpy(float))
     drop = configs["dropout"].to_numpy(float)
     act = configs["activation"].map({"relu": 0.0, "tanh": 0.08, "elu": 0.03}).to_numpy(float)
-    floor = 0.08 + 0.05 * (lr + 2.2) ** 2 + 0.02 * (wd + 4) ** 2 / 4 + 0.1 / width + 0.15 * (drop - 0.2) ** 2 + act
+    floor = (
+        0.08
+        + 0.05 * (lr + 2.2) ** 2
+        + 0.02 * (wd + 4) ** 2 / 4
+        + 0.1 / width
+        + 0.15 * (drop - 0.2) ** 2
+        + act
+    )
     rate = 0.4 + 0.25 * (lr + 4) + 0.05 * width
     return floor, rate
 
@@ -81,7 +88,9 @@ def synthetic_table(
     acc = np.clip(1.0 - valid / (1.0 + valid), 0.0, 1.0)
     width = configs["width"].to_numpy(float)
     per_epoch = 0.5 + width / 64.0
-    step = per_epoch[:, None, None] * np.exp(rng.normal(size=(C, S, 1)) * 0.05 + rng.normal(size=(C, S, F)) * 0.02)
+    step = per_epoch[:, None, None] * np.exp(
+        rng.normal(size=(C, S, 1)) * 0.05 + rng.normal(size=(C, S, F)) * 0.02
+    )
     cost = np.cumsum(step, axis=-1)
     metrics = [
         Metric("valid_loss", "minimize", 0.0, np.inf, "valid"),

@@ -269,7 +269,9 @@ class ScoreTable:
         grid = np.linspace(zk[0], zk[-1], n)
         F = knots.shape[1]
         table = from_normal_scores(np.broadcast_to(grid[:, None], (n, F)).astype(np.float32), knots).T
-        return cls(float(zk[0]), float((zk[-1] - zk[0]) / (n - 1)), np.ascontiguousarray(table, dtype=np.float32))
+        return cls(
+            float(zk[0]), float((zk[-1] - zk[0]) / (n - 1)), np.ascontiguousarray(table, dtype=np.float32)
+        )
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
         """(n, F) float32 scores -> values on the transformed scale (a new float32 array); NaN stays NaN."""
@@ -324,7 +326,9 @@ class Extrapolation:
     def __init__(self, block: MetricBlock, frac: float) -> None:
         frac = float(frac)
         if not (np.isfinite(frac) and frac >= 0):
-            raise ValueError(f"extrapolation={frac!r}; allowed: a finite fraction >= 0 of the interquartile range")
+            raise ValueError(
+                f"extrapolation={frac!r}; allowed: a finite fraction >= 0 of the interquartile range"
+            )
         self.frac = frac
         b = block
         if frac == 0:
@@ -440,7 +444,7 @@ def _combine(scores: np.ndarray, comps: np.ndarray, mu: np.ndarray, rows: int = 
     out = np.empty((s.shape[0], m.shape[0]), dtype=np.float32)
     tmp = np.empty((min(rows, s.shape[0]), m.shape[0]), dtype=np.float32)
     for i in range(0, s.shape[0], rows):
-        o, si = out[i:i + rows], s[i:i + rows]
+        o, si = out[i : i + rows], s[i : i + rows]
         o[:] = m
         for j in range(c.shape[0]):
             t = tmp[: len(si)]
@@ -456,8 +460,16 @@ class MetricBlock:
     kind = "metric"
 
     def __init__(
-        self, name: str, transform: Transform, mu: np.ndarray, comps: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-        amp_floor: float, seed_lo: np.ndarray | None = None, seed_hi: np.ndarray | None = None,
+        self,
+        name: str,
+        transform: Transform,
+        mu: np.ndarray,
+        comps: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        amp_floor: float,
+        seed_lo: np.ndarray | None = None,
+        seed_hi: np.ndarray | None = None,
         knots: np.ndarray | None = None,
     ) -> None:
         self.name = name
@@ -527,7 +539,9 @@ class MetricBlock:
         _clip_(mean, ex.mean_lo32, ex.mean_hi32)
         return mean, t[:, k]
 
-    def curves(self, mean: np.ndarray, amp: np.ndarray, shape: np.ndarray | None, bounds: Metric) -> np.ndarray:
+    def curves(
+        self, mean: np.ndarray, amp: np.ndarray, shape: np.ndarray | None, bounds: Metric
+    ) -> np.ndarray:
         """Raw curves (n, F) float32: mean + amplitude x residual shape, transformed back, within the bounds.
 
         Beyond the table's range only as far as :class:`Extrapolation` allows; always within the metric's bounds.
@@ -549,21 +563,46 @@ class MetricBlock:
         key = (bounds.lower, bounds.upper)
         if getattr(self, "_bounds32", (None,))[0] != key:
             f32 = np.finfo(np.float32)
-            self._bounds32 = (key, np.float32(max(bounds.lower, float(f32.min))), np.float32(min(bounds.upper, float(f32.max))))
+            self._bounds32 = (
+                key,
+                np.float32(max(bounds.lower, float(f32.min))),
+                np.float32(min(bounds.upper, float(f32.max))),
+            )
         return _clip_(z, self._bounds32[1], self._bounds32[2])
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"kind": self.kind, "name": self.name, "transform": self.transform.to_dict(), "amp_floor": self.amp_floor}
-        arrays = {"mu": self.mu, "comps": self.comps, "lo": self.lo, "hi": self.hi, "seed_lo": self.seed_lo,
-                  "seed_hi": self.seed_hi}
+        meta = {
+            "kind": self.kind,
+            "name": self.name,
+            "transform": self.transform.to_dict(),
+            "amp_floor": self.amp_floor,
+        }
+        arrays = {
+            "mu": self.mu,
+            "comps": self.comps,
+            "lo": self.lo,
+            "hi": self.hi,
+            "seed_lo": self.seed_lo,
+            "seed_hi": self.seed_hi,
+        }
         if self.knots is not None:
             arrays["knots"] = self.knots
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> MetricBlock:
-        return cls(meta["name"], Transform(**meta["transform"]), arrays["mu"], arrays["comps"], arrays["lo"], arrays["hi"],
-                   meta["amp_floor"], arrays["seed_lo"], arrays["seed_hi"], arrays.get("knots"))
+        return cls(
+            meta["name"],
+            Transform(**meta["transform"]),
+            arrays["mu"],
+            arrays["comps"],
+            arrays["lo"],
+            arrays["hi"],
+            meta["amp_floor"],
+            arrays["seed_lo"],
+            arrays["seed_hi"],
+            arrays.get("knots"),
+        )
 
 
 class CostBlock:
@@ -573,7 +612,12 @@ class CostBlock:
     name = "cost"
 
     def __init__(
-        self, mu: np.ndarray | None, comps: np.ndarray | None, n_fid: int, log_range: tuple[float, float], amp_floor: float
+        self,
+        mu: np.ndarray | None,
+        comps: np.ndarray | None,
+        n_fid: int,
+        log_range: tuple[float, float],
+        amp_floor: float,
     ) -> None:
         self.mu = mu
         self.comps = comps
@@ -595,7 +639,9 @@ class CostBlock:
         cost = np.asarray(cost, dtype=np.float64)
         if not np.isfinite(cost).all():
             bad = np.argwhere(~np.isfinite(cost))[0]
-            raise TableFormatError(f"cost is not finite at (config row, seed index, fidelity index) {tuple(bad)}")
+            raise TableFormatError(
+                f"cost is not finite at (config row, seed index, fidelity index) {tuple(bad)}"
+            )
         C, S, F = cost.shape
         total = np.maximum(cost[..., -1], _TINY)
         log_total = np.log(total)
@@ -629,20 +675,29 @@ class CostBlock:
             cum = np.ones((t.shape[0], 1))
         return np.clip(t[:, 0], *self.log_range), cum, t[:, -1]
 
-    def curves(self, log_total: np.ndarray, cum: np.ndarray, amp: np.ndarray, shape: np.ndarray | None) -> np.ndarray:
+    def curves(
+        self, log_total: np.ndarray, cum: np.ndarray, amp: np.ndarray, shape: np.ndarray | None
+    ) -> np.ndarray:
         """Cumulative cost (n, F), non-decreasing along the fidelity axis."""
         lt = log_total if shape is None else log_total + amp * shape[:, 0]
         return np.exp(lt)[:, None] * cum
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays = {} if self.comps is None else {"mu": self.mu, "comps": self.comps}
-        meta = {"kind": self.kind, "name": self.name, "n_fid": self.n_fid, "log_range": list(self.log_range),
-                "amp_floor": self.amp_floor}
+        meta = {
+            "kind": self.kind,
+            "name": self.name,
+            "n_fid": self.n_fid,
+            "log_range": list(self.log_range),
+            "amp_floor": self.amp_floor,
+        }
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> CostBlock:
-        return cls(arrays.get("mu"), arrays.get("comps"), meta["n_fid"], tuple(meta["log_range"]), meta["amp_floor"])
+        return cls(
+            arrays.get("mu"), arrays.get("comps"), meta["n_fid"], tuple(meta["log_range"]), meta["amp_floor"]
+        )
 
 
 def block_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> MetricBlock | CostBlock:

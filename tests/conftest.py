@@ -14,7 +14,9 @@ from benchmarks.tabular import TabularBenchmark
 @pytest.fixture(scope="session")
 def synthetic_table_path(tmp_path_factory) -> Path:
     """A 40-config x 2-seed x 10-epoch table over a mixed (continuous) space."""
-    return make_synthetic_table(tmp_path_factory.mktemp("tables") / "synthetic", n_configs=40, n_seeds=2, n_epochs=10)
+    return make_synthetic_table(
+        tmp_path_factory.mktemp("tables") / "synthetic", n_configs=40, n_seeds=2, n_epochs=10
+    )
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +28,12 @@ def synthetic_bench(synthetic_table_path) -> TabularBenchmark:
 def grid_bench(tmp_path_factory) -> TabularBenchmark:
     """A table that holds every configuration of a small finite grid (4 x 3 x 2) x 3 seeds x 5 epochs."""
     path = make_synthetic_table(
-        tmp_path_factory.mktemp("tables") / "grid", n_configs=None, space="grid", n_seeds=3, n_epochs=5, name="grid"
+        tmp_path_factory.mktemp("tables") / "grid",
+        n_configs=None,
+        space="grid",
+        n_seeds=3,
+        n_epochs=5,
+        name="grid",
     )
     return TabularBenchmark.from_path(path)
 

@@ -35,27 +35,59 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _app(module: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=_env(**env), capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # ---------------------------------------------------------------- every app, in a subprocess
 CASES = [
     # (app, arguments, what the message must say)
     ("runners.run", ["+optimizer.etaa=3"], "unknown hyperparameter 'etaa' for optimizer rs"),
-    ("runners.run", ["optimizer=dehb", "++optimizer.etaa=3"],
-     "unknown hyperparameter 'etaa' for optimizer dehb (runners.optimizers.dehb.DEHB). Did you mean 'eta'? Allowed:"),
-    ("runners.run", ["+budgt.amount=5"], "unknown key 'budgt' in the run config. Did you mean 'budget'? Allowed:"),
-    ("runners.run", ["+benchmark.nmae=x"], "unknown key 'nmae' in benchmark. Did you mean 'name'? Allowed: _target_"),
-    ("runners.run", ["budget.amountt=5"], "unknown key 'amountt' in budget. Did you mean 'amount'? Allowed: kind"),
+    (
+        "runners.run",
+        ["optimizer=dehb", "++optimizer.etaa=3"],
+        "unknown hyperparameter 'etaa' for optimizer dehb (runners.optimizers.dehb.DEHB). Did you mean 'eta'? Allowed:",
+    ),
+    (
+        "runners.run",
+        ["+budgt.amount=5"],
+        "unknown key 'budgt' in the run config. Did you mean 'budget'? Allowed:",
+    ),
+    (
+        "runners.run",
+        ["+benchmark.nmae=x"],
+        "unknown key 'nmae' in benchmark. Did you mean 'name'? Allowed: _target_",
+    ),
+    (
+        "runners.run",
+        ["budget.amountt=5"],
+        "unknown key 'amountt' in budget. Did you mean 'amount'? Allowed: kind",
+    ),
     ("runners.run", ["--multirun", "seed=0,1", "++budgt.amount=5"], "unknown key 'budgt' in the run config"),
     ("runners.shard", ["study=bench", "+studyy=x"], "unknown key 'studyy' in runners.shard's settings"),
     ("runners.study", ["status", "study=bench", "+budgt.amount=5"], "unknown key 'budgt' in the study"),
-    ("runners.study", ["status", "study=bench", "overrides=[+optimizer.etaa=3]"],
-     "unknown hyperparameter 'etaa' for optimizer rs"),
+    (
+        "runners.study",
+        ["status", "study=bench", "overrides=[+optimizer.etaa=3]"],
+        "unknown hyperparameter 'etaa' for optimizer rs",
+    ),
     ("runners.bench", ["++budget.amountt=5"], "unknown key 'amountt' in budget"),
-    ("data.sweep", ["+n_config=3"], "unknown key 'n_config' in the sweep's settings. Did you mean 'n_configs'?"),
-    ("surrogates.fit", ["benchmark=fcnet-naval", "+modle=knn"], "unknown key 'modle' in surrogates.fit's settings"),
+    (
+        "data.sweep",
+        ["+n_config=3"],
+        "unknown key 'n_config' in the sweep's settings. Did you mean 'n_configs'?",
+    ),
+    (
+        "surrogates.fit",
+        ["benchmark=fcnet-naval", "+modle=knn"],
+        "unknown key 'modle' in surrogates.fit's settings",
+    ),
 ]
 
 
@@ -81,8 +113,13 @@ def test_a_study_switch_keeps_the_traceback(tmp_path):
 
 def test_a_bad_value_inside_the_run_prints_the_message_alone(tmp_path):
     """Errors found after composing (here a value over its limit) are printed the same way."""
-    p = _app("runners.run", "budget.amount=-1", f"results_dir={tmp_path / 'res'}", f"hydra.run.dir={tmp_path / 'h'}",
-             cwd=tmp_path)
+    p = _app(
+        "runners.run",
+        "budget.amount=-1",
+        f"results_dir={tmp_path / 'res'}",
+        f"hydra.run.dir={tmp_path / 'h'}",
+        cwd=tmp_path,
+    )
     assert p.returncode == 2 and p.stderr.startswith("error: ") and "budget.amount=-1.0" in p.stderr
     assert "Traceback" not in p.stderr
 
@@ -107,7 +144,9 @@ def test_check_key_walks_the_schema():
     assert check_key("inner.alpha", Outer, what="t") == (["inner", "alpha"], [])
     assert check_key("params.n_estimators", Outer, what="t") == (["params"], ["n_estimators"])
     assert check_key("anything.x.y", Outer, what="t") == (["anything"], ["x", "y"])
-    with pytest.raises(UnknownKeyError, match=r"unknown key 'alpah' in inner. Did you mean 'alpha'\? Allowed: alpha, beta"):
+    with pytest.raises(
+        UnknownKeyError, match=r"unknown key 'alpah' in inner. Did you mean 'alpha'\? Allowed: alpha, beta"
+    ):
         check_key("inner.alpah", Outer, what="t")
     with pytest.raises(UnknownKeyError, match=r"src: unknown key 'nmae' in t. Did you mean 'name'\?"):
         check_key("nmae", Outer, what="t", source="src")
@@ -118,24 +157,42 @@ def test_check_key_walks_the_schema():
 
 
 def test_check_config_keys_at_every_depth():
-    check_config_keys({"name": "a", "inner": {"alpha": 1}, "params": {"free": 1}, "hydra": {}}, Outer, what="t")
+    check_config_keys(
+        {"name": "a", "inner": {"alpha": 1}, "params": {"free": 1}, "hydra": {}}, Outer, what="t"
+    )
     with pytest.raises(UnknownKeyError, match="unknown key 'gamma' in inner"):
         check_config_keys({"inner": {"gamma": 1}}, Outer, what="t")
     seen = []
-    check_config_keys({"params": {"k": 1}}, Outer, what="t", open_key=lambda path, node: seen.append((path, dict(node))))
+    check_config_keys(
+        {"params": {"k": 1}}, Outer, what="t", open_key=lambda path, node: seen.append((path, dict(node)))
+    )
     assert seen == [(["params"], {"k": 1})]
 
 
-@pytest.mark.parametrize("override", ["+nmae=x", "++nmae=x", "nmae=x", "~nmae", "+inner.alpah=1", "inner={alpah: 1}"])
+@pytest.mark.parametrize(
+    "override", ["+nmae=x", "++nmae=x", "nmae=x", "~nmae", "+inner.alpah=1", "inner={alpah: 1}"]
+)
 def test_check_override_keys_every_form(override):
     with pytest.raises(UnknownKeyError, match="alpah|nmae"):
         check_override_keys([override], Outer, what="t")
 
 
 def test_check_override_keys_leaves_hydra_and_groups_alone():
-    check_override_keys(["hydra.run.dir=x", "hydra/launcher=joblib", "+hydra.job.name=n", "inner=small",
-                         "name=x", "+params.free=1", "inner.alpha=0.2", "seeds=[1,2]"], Outer, what="t",
-                        groups=("inner",))
+    check_override_keys(
+        [
+            "hydra.run.dir=x",
+            "hydra/launcher=joblib",
+            "+hydra.job.name=n",
+            "inner=small",
+            "name=x",
+            "+params.free=1",
+            "inner.alpha=0.2",
+            "seeds=[1,2]",
+        ],
+        Outer,
+        what="t",
+        groups=("inner",),
+    )
 
 
 def test_hydra_overrides_leave_the_flags_out():
@@ -143,11 +200,29 @@ def test_hydra_overrides_leave_the_flags_out():
 
 
 def test_run_command_lines_that_are_valid_pass():
-    check_cli(["benchmark=table", "benchmark.path=/x", "benchmark.name=t", "optimizer=hyperband", "optimizer.eta=2",
-               "optimizer.name=hb2", "seed=3", "n_workers=2", "budget.kind=time", "budget.amount=5", "study=s",
-               "overhead=measured", "results_dir=r", "hydra.run.dir=x", "hydra/launcher=joblib"])
+    check_cli(
+        [
+            "benchmark=table",
+            "benchmark.path=/x",
+            "benchmark.name=t",
+            "optimizer=hyperband",
+            "optimizer.eta=2",
+            "optimizer.name=hb2",
+            "seed=3",
+            "n_workers=2",
+            "budget.kind=time",
+            "budget.amount=5",
+            "study=s",
+            "overhead=measured",
+            "results_dir=r",
+            "hydra.run.dir=x",
+            "hydra/launcher=joblib",
+        ]
+    )
     check_cli(["optimizer=hyperband,asha,sh", "+optimizer.min_fidelity=2"])  # every chosen optimizer has it
-    check_cli(["optimizer=glob(*hyperband*)", "optimizer.eta=2"])  # hyperband, optuna-hyperband, smac-hyperband
+    check_cli(
+        ["optimizer=glob(*hyperband*)", "optimizer.eta=2"]
+    )  # hyperband, optuna-hyperband, smac-hyperband
 
 
 def test_a_hyperparameter_must_fit_every_chosen_optimizer():
@@ -167,7 +242,9 @@ def test_every_optimizer_yaml_key_passes_and_a_misspelt_one_fails(name):
     node = yaml.safe_load((CONF_DIR / "optimizer" / f"{name}.yaml").read_text())
     keys = [k for k in node if not k.startswith("_") and k != "name"]
     check_cli([f"optimizer={name}", *(f"optimizer.{k}=1" for k in keys)])
-    with pytest.raises(RunConfigError, match=rf"unknown hyperparameter 'zzz_typo' for optimizer {name} .*Allowed:"):
+    with pytest.raises(
+        RunConfigError, match=rf"unknown hyperparameter 'zzz_typo' for optimizer {name} .*Allowed:"
+    ):
         check_cli([f"optimizer={name}", "+optimizer.zzz_typo=1"])
 
 

@@ -142,7 +142,9 @@ def test_bad_inputs_name_the_value(bench):
 
 
 def test_unknown_benchmark_is_clear():
-    with pytest.raises(benchmarks.UnknownBenchmarkError, match=r"unknown benchmark 'fcnet-nava'.*Did you mean"):
+    with pytest.raises(
+        benchmarks.UnknownBenchmarkError, match=r"unknown benchmark 'fcnet-nava'.*Did you mean"
+    ):
         benchmarks.load("fcnet-nava")
 
 

@@ -12,8 +12,17 @@ from data.costmodel import Workload
 
 def _workloads(n: int, seed: int = 0) -> list[Workload]:
     rng = np.random.default_rng(seed)
-    return [Workload(steps=int(rng.integers(1, 900)), layers=int(rng.integers(1, 5)), params=int(rng.integers(50, 300_000)),
-                     macs=int(rng.integers(50, 300_000)), train_rows=7160, eval_rows=11934) for _ in range(n)]
+    return [
+        Workload(
+            steps=int(rng.integers(1, 900)),
+            layers=int(rng.integers(1, 5)),
+            params=int(rng.integers(50, 300_000)),
+            macs=int(rng.integers(50, 300_000)),
+            train_rows=7160,
+            eval_rows=11934,
+        )
+        for _ in range(n)
+    ]
 
 
 def test_fit_recovers_a_known_cost_and_reports_small_error():

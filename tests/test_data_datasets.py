@@ -63,16 +63,31 @@ def test_wrong_checksum_is_refused(tmp_path, monkeypatch):
 def _pmlb_like(tmp_path, monkeypatch) -> DatasetSpec:
     rng = np.random.default_rng(0)
     n = 200
-    df = pd.DataFrame({"num": rng.normal(size=n), "cat": rng.integers(0, 4, n), "bin": rng.integers(0, 2, n),
-                       "const": np.ones(n), "target": rng.integers(0, 3, n) * 5})
+    df = pd.DataFrame(
+        {
+            "num": rng.normal(size=n),
+            "cat": rng.integers(0, 4, n),
+            "bin": rng.integers(0, 2, n),
+            "const": np.ones(n),
+            "target": rng.integers(0, 3, n) * 5,
+        }
+    )
     data = gzip.compress(df.to_csv(sep="\t", index=False).encode(), mtime=0)
-    meta = b"features:\n  - name: num\n    type: continuous\n  - name: cat\n    type: categorical\n" \
-           b"  - name: bin\n    type: categorical\n  - name: const\n    type: continuous\n"
+    meta = (
+        b"features:\n  - name: num\n    type: continuous\n  - name: cat\n    type: categorical\n"
+        b"  - name: bin\n    type: categorical\n  - name: const\n    type: continuous\n"
+    )
     _fake_root(tmp_path, monkeypatch, {"fake/fake.tsv.gz": data, "fake/metadata.yaml": meta})
-    spec = DatasetSpec("fake", "classification",
-                       (DataFile("fake/fake.tsv.gz", hashlib.sha256(data).hexdigest(), "https://example.org/f"),
-                        DataFile("fake/metadata.yaml", hashlib.sha256(meta).hexdigest(), "https://example.org/m")),
-                       ds._read_pmlb, ds._pmlb_categorical)
+    spec = DatasetSpec(
+        "fake",
+        "classification",
+        (
+            DataFile("fake/fake.tsv.gz", hashlib.sha256(data).hexdigest(), "https://example.org/f"),
+            DataFile("fake/metadata.yaml", hashlib.sha256(meta).hexdigest(), "https://example.org/m"),
+        ),
+        ds._read_pmlb,
+        ds._pmlb_categorical,
+    )
     monkeypatch.setitem(ds.DATASETS, "fake", spec)
     return spec
 
@@ -101,6 +116,7 @@ def test_download_verifies_and_fails_clearly_offline(tmp_path, monkeypatch):
     def serve(payloads):
         def opener(url, timeout):
             return io.BytesIO(payloads[url])
+
         return opener
 
     bad = {**good, "https://example.org/f": b"tampered"}
@@ -118,9 +134,16 @@ def test_download_unpacks_a_zip_member_and_checks_its_content(tmp_path, monkeypa
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("folder/data.txt", content)
     stored = gzip.compress(content, mtime=0)
-    f = DataFile("z/data.txt.gz", hashlib.sha256(stored).hexdigest(), "https://example.org/z.zip",
-                 source="zip:folder/data.txt", content_sha256=hashlib.sha256(content).hexdigest())
-    monkeypatch.setitem(ds.DATASETS, "zipped", DatasetSpec("zipped", "regression", (f,), ds._read_whitespace([0, 1], 2)))
+    f = DataFile(
+        "z/data.txt.gz",
+        hashlib.sha256(stored).hexdigest(),
+        "https://example.org/z.zip",
+        source="zip:folder/data.txt",
+        content_sha256=hashlib.sha256(content).hexdigest(),
+    )
+    monkeypatch.setitem(
+        ds.DATASETS, "zipped", DatasetSpec("zipped", "regression", (f,), ds._read_whitespace([0, 1], 2))
+    )
     monkeypatch.setenv("CURVEBENCH_DATA_ROOT", str(tmp_path))
     ds.download("zipped", opener=lambda url, timeout: io.BytesIO(buf.getvalue()))
     assert gzip.decompress((tmp_path / "z/data.txt.gz").read_bytes()) == content

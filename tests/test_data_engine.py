@@ -37,14 +37,42 @@ def test_fcnet_group_equals_alone(diabetes):
     fam = get_family("fcnet")
     base = {"n_units_1": 32, "n_units_2": 16, "batch_size": 16}
     configs = [
-        {**base, "dropout_1": 0.0, "dropout_2": 0.3, "activation_fn_1": "relu", "activation_fn_2": "tanh",
-         "init_lr": 1e-3, "lr_schedule": "cosine"},
-        {**base, "dropout_1": 0.6, "dropout_2": 0.0, "activation_fn_1": "relu", "activation_fn_2": "relu",
-         "init_lr": 1e-2, "lr_schedule": "const"},
-        {**base, "dropout_1": 0.3, "dropout_2": 0.6, "activation_fn_1": "tanh", "activation_fn_2": "relu",
-         "init_lr": 5e-3, "lr_schedule": "cosine"},
-        {**base, "dropout_1": 0.0, "dropout_2": 0.0, "activation_fn_1": "tanh", "activation_fn_2": "tanh",
-         "init_lr": 5e-4, "lr_schedule": "const"},
+        {
+            **base,
+            "dropout_1": 0.0,
+            "dropout_2": 0.3,
+            "activation_fn_1": "relu",
+            "activation_fn_2": "tanh",
+            "init_lr": 1e-3,
+            "lr_schedule": "cosine",
+        },
+        {
+            **base,
+            "dropout_1": 0.6,
+            "dropout_2": 0.0,
+            "activation_fn_1": "relu",
+            "activation_fn_2": "relu",
+            "init_lr": 1e-2,
+            "lr_schedule": "const",
+        },
+        {
+            **base,
+            "dropout_1": 0.3,
+            "dropout_2": 0.6,
+            "activation_fn_1": "tanh",
+            "activation_fn_2": "relu",
+            "init_lr": 5e-3,
+            "lr_schedule": "cosine",
+        },
+        {
+            **base,
+            "dropout_1": 0.0,
+            "dropout_2": 0.0,
+            "activation_fn_1": "tanh",
+            "activation_fn_2": "tanh",
+            "init_lr": 5e-4,
+            "lr_schedule": "const",
+        },
     ]
     keys = [rng.run_key(c, 0) for c in configs]
     cpu = torch.device("cpu")
@@ -61,8 +89,15 @@ def test_fcnet_group_equals_alone(diabetes):
 
 def test_lcbench_group_equals_alone(wine):
     fam = get_family("lcbench")
-    c = {"batch_size": 32, "learning_rate": 0.02, "momentum": 0.9, "weight_decay": 1e-3, "num_layers": 3,
-         "max_units": 64, "max_dropout": 0.5}
+    c = {
+        "batch_size": 32,
+        "learning_rate": 0.02,
+        "momentum": 0.9,
+        "weight_decay": 1e-3,
+        "num_layers": 3,
+        "max_units": 64,
+        "max_dropout": 0.5,
+    }
     c2 = {**c, "learning_rate": 0.005, "momentum": 0.5, "max_dropout": 0.1}
     keys = [rng.run_key(c, 0), rng.run_key(c, 1), rng.run_key(c2, 0)]
     cpu = torch.device("cpu")
@@ -72,7 +107,9 @@ def test_lcbench_group_equals_alone(wine):
         for m, a in together.metrics.items():
             np.testing.assert_allclose(a[g], alone.metrics[m][0], rtol=1e-5, atol=1e-7, err_msg=m)
     # two seeds of one configuration give different curves
-    assert not np.allclose(together.metrics["valid_cross_entropy"][0], together.metrics["valid_cross_entropy"][1])
+    assert not np.allclose(
+        together.metrics["valid_cross_entropy"][0], together.metrics["valid_cross_entropy"][1]
+    )
 
 
 def test_same_seed_same_curve(diabetes):
@@ -87,8 +124,15 @@ def test_same_seed_same_curve(diabetes):
 
 def test_diverging_run_is_recorded_not_fatal(diabetes):
     keys = [11, 12]
-    model = BatchedMLP(diabetes.n_features, [16, 16], 1, keys=keys, activations=[["relu", "relu"]] * 2,
-                       dropout=np.zeros((2, 2)), init="glorot_uniform")
+    model = BatchedMLP(
+        diabetes.n_features,
+        [16, 16],
+        1,
+        keys=keys,
+        activations=[["relu", "relu"]] * 2,
+        dropout=np.zeros((2, 2)),
+        init="glorot_uniform",
+    )
     lr = np.array([[1e-3] * 4, [1e9] * 4])  # the second run blows up
     res = train_group(GroupSpec(model, BatchedAdam(model.params), lr, 8, keys), diabetes)
     assert res.diverged_epoch[0] == -1
@@ -97,8 +141,15 @@ def test_diverging_run_is_recorded_not_fatal(diabetes):
     assert np.isnan(res.metrics["valid_mse"][1, e:]).all()
     assert np.isfinite(res.metrics["valid_mse"][0]).all()
     # the healthy run is unaffected by its diverged neighbour
-    solo = BatchedMLP(diabetes.n_features, [16, 16], 1, keys=keys[:1], activations=[["relu", "relu"]],
-                      dropout=np.zeros((1, 2)), init="glorot_uniform")
+    solo = BatchedMLP(
+        diabetes.n_features,
+        [16, 16],
+        1,
+        keys=keys[:1],
+        activations=[["relu", "relu"]],
+        dropout=np.zeros((1, 2)),
+        init="glorot_uniform",
+    )
     alone = train_group(GroupSpec(solo, BatchedAdam(solo.params), lr[:1], 8, keys[:1]), diabetes)
     np.testing.assert_allclose(res.metrics["valid_mse"][0], alone.metrics["valid_mse"][0], rtol=1e-5)
 
@@ -125,30 +176,67 @@ def _assert_bitwise_same(a, b):
         np.testing.assert_array_equal(res_a.metrics[m], res_m.metrics[m], err_msg=m)
     np.testing.assert_array_equal(res_a.diverged_epoch, res_m.diverged_epoch)
     opt_a, opt_m = spec_a.optimizer, spec_m.optimizer
-    for name, xs, ys in [("params", spec_a.model.params, spec_m.model.params), ("adam m", opt_a.m, opt_m.m),
-                         ("adam v", opt_a.v, opt_m.v)]:
+    for name, xs, ys in [
+        ("params", spec_a.model.params, spec_m.model.params),
+        ("adam m", opt_a.m, opt_m.m),
+        ("adam v", opt_a.v, opt_m.v),
+    ]:
         for k, (x, y) in enumerate(zip(xs, ys)):
             assert torch.equal(_bits(x), _bits(y)), f"{name}[{k}] differ"
 
 
-_FCNET_BASE = {"lr_schedule": "cosine", "activation_fn_1": "relu", "activation_fn_2": "relu",
-               "dropout_1": 0.0, "dropout_2": 0.0}
+_FCNET_BASE = {
+    "lr_schedule": "cosine",
+    "activation_fn_1": "relu",
+    "activation_fn_2": "relu",
+    "dropout_1": 0.0,
+    "dropout_2": 0.0,
+}
 
 
 def _fcnet_configs(n_units_1, n_units_2, batch_size, runs):
     """FCNet configurations of one group from (act_1, act_2, dropout_1, dropout_2, init_lr) tuples."""
-    return [{**_FCNET_BASE, "n_units_1": n_units_1, "n_units_2": n_units_2, "batch_size": batch_size,
-             "activation_fn_1": a1, "activation_fn_2": a2, "dropout_1": p1, "dropout_2": p2, "init_lr": lr}
-            for a1, a2, p1, p2, lr in runs]
+    return [
+        {
+            **_FCNET_BASE,
+            "n_units_1": n_units_1,
+            "n_units_2": n_units_2,
+            "batch_size": batch_size,
+            "activation_fn_1": a1,
+            "activation_fn_2": a2,
+            "dropout_1": p1,
+            "dropout_2": p2,
+            "init_lr": lr,
+        }
+        for a1, a2, p1, p2, lr in runs
+    ]
 
 
 # diabetes has 265 training rows: batch sizes 16 and 64 leave a last minibatch of 9 rows, 8 one of a single row
 _MANUAL_GROUPS = {
-    "mixed-activations-G6": _fcnet_configs(32, 16, 16, [
-        ("relu", "relu", 0.0, 0.3, 1e-3), ("relu", "tanh", 0.6, 0.0, 1e-2), ("relu", "tanh", 0.3, 0.6, 5e-3),
-        ("tanh", "relu", 0.3, 0.3, 5e-4), ("tanh", "relu", 0.0, 0.6, 1e-1), ("tanh", "tanh", 0.6, 0.6, 5e-2)]),
-    "no-dropout-G3": _fcnet_configs(64, 32, 64, [
-        ("tanh", "relu", 0.0, 0.0, 1e-2), ("relu", "relu", 0.0, 0.0, 5e-3), ("tanh", "tanh", 0.0, 0.0, 1e-3)]),
+    "mixed-activations-G6": _fcnet_configs(
+        32,
+        16,
+        16,
+        [
+            ("relu", "relu", 0.0, 0.3, 1e-3),
+            ("relu", "tanh", 0.6, 0.0, 1e-2),
+            ("relu", "tanh", 0.3, 0.6, 5e-3),
+            ("tanh", "relu", 0.3, 0.3, 5e-4),
+            ("tanh", "relu", 0.0, 0.6, 1e-1),
+            ("tanh", "tanh", 0.6, 0.6, 5e-2),
+        ],
+    ),
+    "no-dropout-G3": _fcnet_configs(
+        64,
+        32,
+        64,
+        [
+            ("tanh", "relu", 0.0, 0.0, 1e-2),
+            ("relu", "relu", 0.0, 0.0, 5e-3),
+            ("tanh", "tanh", 0.0, 0.0, 1e-3),
+        ],
+    ),
     "solo-relu-dropout": _fcnet_configs(16, 64, 8, [("relu", "relu", 0.6, 0.3, 5e-3)]),
     "solo-tanh": _fcnet_configs(16, 128, 16, [("tanh", "tanh", 0.0, 0.3, 1e-2)]),
 }
@@ -160,7 +248,9 @@ def test_fcnet_manual_step_is_bitwise_autograd(diabetes, name):
     fam = get_family("fcnet")
     configs = sorted(_MANUAL_GROUPS[name], key=fam.within_group_order)
     keys = [rng.run_key(c, 0) for c in configs]
-    a, m = _train_both(lambda: fam.build(configs, keys, diabetes, epochs=3, device=torch.device("cpu")), diabetes)
+    a, m = _train_both(
+        lambda: fam.build(configs, keys, diabetes, epochs=3, device=torch.device("cpu")), diabetes
+    )
     _assert_bitwise_same(a, m)
     assert np.isfinite(a[1].metrics["valid_mse"]).all()
     assert (a[1].metrics["train_loss"][:, -1] < a[1].metrics["train_loss"][:, 0]).any()  # it trained
@@ -177,13 +267,30 @@ def test_manual_step_is_bitwise_autograd_on_naval_heavy_group():
         full = load_splits("naval", split_seed=0)
     except DatasetMissingError:
         pytest.skip("naval is not under the data root")
-    data = dataclasses.replace(full, x_train=full.x_train[:800], y_train=full.y_train[:800],
-                               x_valid=full.x_valid[:200], y_valid=full.y_valid[:200],
-                               x_test=full.x_test[:200], y_test=full.y_test[:200])
+    data = dataclasses.replace(
+        full,
+        x_train=full.x_train[:800],
+        y_train=full.y_train[:800],
+        x_valid=full.x_valid[:200],
+        y_valid=full.y_valid[:200],
+        x_test=full.x_test[:200],
+        y_test=full.y_test[:200],
+    )
     fam = get_family("fcnet")
-    configs = sorted(_fcnet_configs(256, 512, 8, [
-        ("relu", "tanh", 0.0, 0.3, 1e-3), ("relu", "relu", 0.6, 0.0, 5e-3), ("tanh", "relu", 0.3, 0.6, 5e-4),
-        ("tanh", "tanh", 0.0, 0.0, 1e-2)]), key=fam.within_group_order)
+    configs = sorted(
+        _fcnet_configs(
+            256,
+            512,
+            8,
+            [
+                ("relu", "tanh", 0.0, 0.3, 1e-3),
+                ("relu", "relu", 0.6, 0.0, 5e-3),
+                ("tanh", "relu", 0.3, 0.6, 5e-4),
+                ("tanh", "tanh", 0.0, 0.0, 1e-2),
+            ],
+        ),
+        key=fam.within_group_order,
+    )
     keys = [rng.run_key(c, 0) for c in configs]
     a, m = _train_both(lambda: fam.build(configs, keys, data, epochs=1, device=torch.device("cpu")), data)
     _assert_bitwise_same(a, m)
@@ -193,9 +300,15 @@ def test_manual_step_with_diverging_run_is_bitwise_autograd(diabetes):
     keys = [11, 12, 13]
 
     def make():
-        model = BatchedMLP(diabetes.n_features, [16, 32], 1, keys=keys,
-                           activations=[["relu", "tanh"], ["relu", "relu"], ["tanh", "relu"]],
-                           dropout=np.array([[0.0, 0.3], [0.3, 0.0], [0.6, 0.0]]), init="glorot_uniform")
+        model = BatchedMLP(
+            diabetes.n_features,
+            [16, 32],
+            1,
+            keys=keys,
+            activations=[["relu", "tanh"], ["relu", "relu"], ["tanh", "relu"]],
+            dropout=np.array([[0.0, 0.3], [0.3, 0.0], [0.6, 0.0]]),
+            init="glorot_uniform",
+        )
         lr = np.array([[1e-3] * 4, [1e9] * 4, [5e-3] * 4])  # the second run blows up
         return GroupSpec(model, BatchedAdam(model.params), lr, 16, keys)
 
@@ -210,9 +323,15 @@ def test_manual_step_gradients_equal_autograd(diabetes):
     from data.nets import MSEStep
 
     keys = [3, 4, 5, 6]
-    model = BatchedMLP(diabetes.n_features, [24, 8], 1, keys=keys,
-                       activations=[["relu", "tanh"], ["tanh", "relu"], ["tanh", "relu"], ["tanh", "tanh"]],
-                       dropout=np.array([[0.3, 0.0], [0.0, 0.6], [0.3, 0.3], [0.6, 0.0]]), init="glorot_uniform")
+    model = BatchedMLP(
+        diabetes.n_features,
+        [24, 8],
+        1,
+        keys=keys,
+        activations=[["relu", "tanh"], ["tanh", "relu"], ["tanh", "relu"], ["tanh", "tanh"]],
+        dropout=np.array([[0.3, 0.0], [0.0, 0.6], [0.3, 0.3], [0.6, 0.0]]),
+        init="glorot_uniform",
+    )
     alive = torch.tensor([True, False, True, True])
     ref = [torch.zeros_like(p) for p in model.params]
     grads = [torch.zeros_like(p) for p in model.params]
@@ -222,8 +341,9 @@ def test_manual_step_gradients_equal_autograd(diabetes):
         xb, yb = torch.as_tensor(diabetes.x_train)[idx], torch.as_tensor(diabetes.y_train)[idx]
         for p, r in zip(model.params, ref):
             p.grad = r.zero_()
-        loss_ref = torch.where(alive, batch_loss("regression", model.forward(xb, train=True, counter=7), yb),
-                               torch.zeros(()))
+        loss_ref = torch.where(
+            alive, batch_loss("regression", model.forward(xb, train=True, counter=7), yb), torch.zeros(())
+        )
         loss_ref.sum().backward()
         loss = step(xb, yb, alive, counter=7)
         assert torch.equal(_bits(loss), _bits(loss_ref))
@@ -236,10 +356,22 @@ def test_manual_step_gradients_equal_autograd(diabetes):
 def test_backward_path_is_chosen_by_task_and_model(diabetes, wine):
     from data.engine import _manual_step
 
-    fcnet = get_family("fcnet").build([{**_FCNET_BASE, "n_units_1": 16, "n_units_2": 16, "batch_size": 8,
-                                        "init_lr": 1e-3}], [1], diabetes, epochs=1, device=torch.device("cpu"))
-    c = {"batch_size": 32, "learning_rate": 0.02, "momentum": 0.9, "weight_decay": 1e-3, "num_layers": 3,
-         "max_units": 64, "max_dropout": 0.5}
+    fcnet = get_family("fcnet").build(
+        [{**_FCNET_BASE, "n_units_1": 16, "n_units_2": 16, "batch_size": 8, "init_lr": 1e-3}],
+        [1],
+        diabetes,
+        epochs=1,
+        device=torch.device("cpu"),
+    )
+    c = {
+        "batch_size": 32,
+        "learning_rate": 0.02,
+        "momentum": 0.9,
+        "weight_decay": 1e-3,
+        "num_layers": 3,
+        "max_units": 64,
+        "max_dropout": 0.5,
+    }
     lcbench = get_family("lcbench").build([c], [1], wine, epochs=1, device=torch.device("cpu"))
     grads = [torch.zeros_like(p) for p in fcnet.model.params]
     assert _manual_step(fcnet, "regression", grads) is not None  # on by default for FCNet
@@ -280,8 +412,10 @@ def test_batched_sgd_matches_torch():
     mine = w0.clone().requires_grad_(True)
     opt = BatchedSGD([mine], momentum=mom, weight_decay=wd)
     refs = [w0[i].clone().requires_grad_(True) for i in range(2)]
-    ref_opts = [torch.optim.SGD([r], lr=float(lrs[i]), momentum=float(mom[i]), weight_decay=float(wd[i]))
-                for i, r in enumerate(refs)]
+    ref_opts = [
+        torch.optim.SGD([r], lr=float(lrs[i]), momentum=float(mom[i]), weight_decay=float(wd[i]))
+        for i, r in enumerate(refs)
+    ]
     for _ in range(4):
         g = torch.randn(2, 4, 3)
         opt.step([g], lrs)
@@ -294,8 +428,15 @@ def test_batched_sgd_matches_torch():
 
 def test_batched_mlp_matches_torch_layers():
     """The batched network computes what torch.nn layers compute with the same weights (eval mode)."""
-    m = BatchedMLP(5, [7, 3], 2, keys=[1, 2], activations=[["tanh", "relu"], ["relu", "relu"]],
-                   dropout=np.zeros((2, 2)), init="torch_default")
+    m = BatchedMLP(
+        5,
+        [7, 3],
+        2,
+        keys=[1, 2],
+        activations=[["tanh", "relu"], ["relu", "relu"]],
+        dropout=np.zeros((2, 2)),
+        init="torch_default",
+    )
     x = torch.randn(6, 5)
     out = m.forward(x, train=False)
     for g, acts in enumerate([("tanh", "relu"), ("relu", "relu")]):
@@ -331,7 +472,9 @@ def test_int32_dropout_bits_match_int64_reference(counter):
     n = 5000
     ref = _uniform_int64_reference(keys, counter, n)
     assert torch.equal(rng.uniform(keys, counter, n), ref)
-    p = torch.tensor([0.0, 0.3, 0.6, 1.0, 0.5, float(ref[5, 17])])  # the last: a uniform drawn exactly equal to p
+    p = torch.tensor(
+        [0.0, 0.3, 0.6, 1.0, 0.5, float(ref[5, 17])]
+    )  # the last: a uniform drawn exactly equal to p
     scale = torch.where(p < 1, 1 / (1 - p).clamp_min(1e-12), torch.zeros(()))
     want = (ref >= p[:, None]).to(torch.float32) * scale[:, None]
     got = rng.dropout_multiplier(keys, counter, n, rng.keep_threshold(p[:, None]), scale[:, None])
@@ -363,23 +506,38 @@ def _images(n: int, seed: int = 0):
     y = rng_.integers(0, 2, n)
     x = rng_.uniform(0, 0.2, size=(n, 28, 28)).astype(np.float32)
     for i, c in enumerate(y):
-        x[i, 10:18, (4 if c == 0 else 16):(12 if c == 0 else 24)] += 0.8
+        x[i, 10:18, (4 if c == 0 else 16) : (12 if c == 0 else 24)] += 0.8
     x = x.reshape(n, -1)
     a, b = int(0.6 * n), int(0.8 * n)
-    return Splits("images", "classification", x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], 2,
-                  [f"px{i}" for i in range(784)], {})
+    return Splits(
+        "images",
+        "classification",
+        x[:a],
+        y[:a],
+        x[a:b],
+        y[a:b],
+        x[b:],
+        y[b:],
+        2,
+        [f"px{i}" for i in range(784)],
+        {},
+    )
 
 
 def test_cnn_family_group_equals_alone_and_learns():
     data = _images(120)
     fam = get_family("cnn")
     base = {"n_filters_1": 4, "n_filters_2": 8, "batch_size": 32}
-    configs = [{**base, "dropout": 0.25, "learning_rate": 3e-3}, {**base, "dropout": 0.0, "learning_rate": 1e-3}]
+    configs = [
+        {**base, "dropout": 0.25, "learning_rate": 3e-3},
+        {**base, "dropout": 0.0, "learning_rate": 1e-3},
+    ]
     keys = [rng.run_key(c, 0) for c in configs]
     cpu = torch.device("cpu")
     together = train_group(fam.build(configs, keys, data, epochs=4, device=cpu), data)
     for g in range(2):
-        alone = train_group(fam.build(configs[g:g + 1], keys[g:g + 1], data, epochs=4, device=cpu), data)
-        np.testing.assert_allclose(together.metrics["valid_cross_entropy"][g], alone.metrics["valid_cross_entropy"][0],
-                                   rtol=1e-4)
+        alone = train_group(fam.build(configs[g : g + 1], keys[g : g + 1], data, epochs=4, device=cpu), data)
+        np.testing.assert_allclose(
+            together.metrics["valid_cross_entropy"][g], alone.metrics["valid_cross_entropy"][0], rtol=1e-4
+        )
     assert together.metrics["train_accuracy"][0, -1] > 0.9  # an easy task is learnt

@@ -18,9 +18,19 @@ METRIC = Metric("valid_mse", "minimize", 0.0)
 def _table(path, configs: pd.DataFrame, values: np.ndarray, epochs: tuple, name: str) -> TabularBenchmark:
     C, S, F = values.shape
     cost = np.cumsum(np.ones((C, S, F), dtype=np.float32), axis=-1)
-    write_table(path, name=name, space=fcnet_space(), fidelity=Fidelity("epoch", epochs), metrics=[METRIC],
-                objective="valid_mse", test_objective=None, seeds=list(range(S)), configs=configs,
-                values={"valid_mse": values}, cost=cost)
+    write_table(
+        path,
+        name=name,
+        space=fcnet_space(),
+        fidelity=Fidelity("epoch", epochs),
+        metrics=[METRIC],
+        objective="valid_mse",
+        test_objective=None,
+        seeds=list(range(S)),
+        configs=configs,
+        values={"valid_mse": values},
+        cost=cost,
+    )
     return TabularBenchmark.from_path(path)
 
 
@@ -29,7 +39,11 @@ def pair(tmp_path_factory):
     """A 'published' table (4 seeds, final epoch) and a faithful 'generated' one (2 seeds, 3 epochs) on 400 configs."""
     space = fcnet_space()
     space.seed(0)
-    configs = pd.DataFrame([dict(c) for c in space.sample_configuration(400)]).drop_duplicates().reset_index(drop=True)
+    configs = (
+        pd.DataFrame([dict(c) for c in space.sample_configuration(400)])
+        .drop_duplicates()
+        .reset_index(drop=True)
+    )
     rng = np.random.default_rng(0)
     truth = rng.normal(size=len(configs)) * 2.0  # log valid_mse of each configuration
     pub = np.exp(truth[:, None, None] + 0.3 * rng.normal(size=(len(configs), 4, 1))).astype(np.float32)
@@ -38,7 +52,9 @@ def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("faith")
     p = _table(root / "pub", configs, pub, (100,), "pub")
     g = _table(root / "gen", configs, gen, (1, 50, 100), "gen")
-    shuffled = _table(root / "shuffled", configs, gen[rng.permutation(len(configs))], (1, 50, 100), "shuffled")
+    shuffled = _table(
+        root / "shuffled", configs, gen[rng.permutation(len(configs))], (1, 50, 100), "shuffled"
+    )
     return g, p, shuffled
 
 
@@ -75,7 +91,9 @@ def test_the_naval_target_fix_closes_the_gap_on_the_best_published_configuration
 
     if not (data_root() / "uci/naval-propulsion-plant.txt.gz").is_file():
         pytest.skip("naval is not under the data root (python -m data.datasets download naval)")
-    (row,) = retrain_top(benchmarks.load("fcnet-naval"), benchmarks.load("pub-fcnet-naval"), 1, progress=False)
+    (row,) = retrain_top(
+        benchmarks.load("fcnet-naval"), benchmarks.load("pub-fcnet-naval"), 1, progress=False
+    )
     assert row["dataset_revision"] == 2
     assert 0.5 < row["now"] / row["published_mean"] < 2.0
     if row["table_dataset_revision"] == 1:

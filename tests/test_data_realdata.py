@@ -21,8 +21,10 @@ def _present(name: str) -> bool:
 
 def _need(name: str) -> None:
     if not _present(name):
-        pytest.skip(f"dataset {name!r} is not under the data root {data_root()} "
-                    f"(set CURVEBENCH_DATA_ROOT, or fetch it: python -m data.datasets download {name})")
+        pytest.skip(
+            f"dataset {name!r} is not under the data root {data_root()} "
+            f"(set CURVEBENCH_DATA_ROOT, or fetch it: python -m data.datasets download {name})"
+        )
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -33,10 +35,15 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.mark.parametrize("name,features,train_rows", [
-    # naval: 16 columns, x8 dropped as constant; x11 (also constant) survives float rounding (docs/data.md)
-    ("naval", 15, 7160), ("parkinsons", 20, 3525), ("protein", 9, 27438),
-])
+@pytest.mark.parametrize(
+    "name,features,train_rows",
+    [
+        # naval: 16 columns, x8 dropped as constant; x11 (also constant) survives float rounding (docs/data.md)
+        ("naval", 15, 7160),
+        ("parkinsons", 20, 3525),
+        ("protein", 9, 27438),
+    ],
+)
 def test_fcnet_datasets_load_as_in_the_paper(name, features, train_rows):
     _need(name)
     d = load_splits(name, split_seed=0)
@@ -89,8 +96,10 @@ def test_fcnet_table_rows_match_a_live_rerun(name):
     path = _table_or_skip(name)
     same, here, cpus = on_recording_cpu(path)
     if not same:
-        pytest.skip(f"{name} was recorded on {cpus}, this CPU is {here!r}: a 100-epoch FCNet run reproduces to "
-                    f"float rounding only on the recording CPU (the first epoch is checked everywhere)")
+        pytest.skip(
+            f"{name} was recorded on {cpus}, this CPU is {here!r}: a 100-epoch FCNet run reproduces to "
+            f"float rounding only on the recording CPU (the first epoch is checked everywhere)"
+        )
     seed = read_table(path, verify=False).seeds[0]
     for cid in cheapest_rows(path, 2):
         assert compare(path, cid, seed) < 1e-3

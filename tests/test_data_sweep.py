@@ -23,8 +23,17 @@ from data.verify import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "data" / "conf"
-TINY = ["family=fcnet", "dataset=diabetes", "n_configs=6", "epochs=3", "shard_runs=2", "max_group=2",
-        "calib_configs=3", "calib_epochs=2", "progress=false"]
+TINY = [
+    "family=fcnet",
+    "dataset=diabetes",
+    "n_configs=6",
+    "epochs=3",
+    "shard_runs=2",
+    "max_group=2",
+    "calib_configs=3",
+    "calib_epochs=2",
+    "progress=false",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -36,16 +45,34 @@ def _one_thread():
 
 
 def _cfg(tmp: Path, **kw) -> SweepConfig:
-    base = dict(family="fcnet", dataset="diabetes", n_configs=6, epochs=3, shard_runs=2, max_group=2,
-                calib_configs=3, calib_epochs=2, progress=False, sweeps_dir=str(tmp / "sweeps"),
-                tables_dir=str(tmp / "tables"))
+    base = dict(
+        family="fcnet",
+        dataset="diabetes",
+        n_configs=6,
+        epochs=3,
+        shard_runs=2,
+        max_group=2,
+        calib_configs=3,
+        calib_epochs=2,
+        progress=False,
+        sweeps_dir=str(tmp / "sweeps"),
+        tables_dir=str(tmp / "tables"),
+    )
     return SweepConfig(**{**base, **kw})
 
 
 def _sweep_cmd(tmp: Path, *extra: str, multirun: bool = False) -> list[str]:
     flags = ["--multirun"] if multirun else []
-    return [sys.executable, "-m", "data.sweep", *flags, *TINY, f"sweeps_dir={tmp / 'sweeps'}",
-            f"tables_dir={tmp / 'tables'}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "data.sweep",
+        *flags,
+        *TINY,
+        f"sweeps_dir={tmp / 'sweeps'}",
+        f"tables_dir={tmp / 'tables'}",
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -73,7 +100,9 @@ def test_sweep_writes_a_readable_table(tmp_path, monkeypatch):
     recorded = t.manifest["provenance"]["recording_hardware"]["threads"]
     seen = []
     real = verify._retrain
-    monkeypatch.setattr(verify, "_retrain", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    monkeypatch.setattr(
+        verify, "_retrain", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k)
+    )
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(recorded + 1)
@@ -113,8 +142,9 @@ def test_rerun_with_other_settings_is_refused(tmp_path, monkeypatch):
 
 def test_killed_sweep_resumes_without_lost_or_repeated_runs(tmp_path):
     shards = tmp_path / "sweeps" / "fcnet-diabetes" / "shards"
-    proc = subprocess.Popen(_sweep_cmd(tmp_path), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _sweep_cmd(tmp_path), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (shards / "shard-00001.npz").exists():
         if proc.poll() is not None:
@@ -126,7 +156,9 @@ def test_killed_sweep_resumes_without_lost_or_repeated_runs(tmp_path):
     assert 2 <= len(done_before) < 6, done_before  # killed mid-sweep
     assert not (tmp_path / "tables" / "fcnet-diabetes").exists()
     mtimes = {p.name: p.stat().st_mtime_ns for p in shards.glob("shard-*.npz")}
-    out = subprocess.run(_sweep_cmd(tmp_path), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        _sweep_cmd(tmp_path), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     # finished shards were not redone, and the table holds every run once (merge checks it)
     assert all(p.stat().st_mtime_ns == mtimes[p.name] for p in shards.glob("shard-*.npz") if p.name in mtimes)
@@ -142,18 +174,31 @@ def test_a_shard_is_never_replaced(tmp_path):
     from data.shards import read_shard, shard_path, write_shard
 
     def arrays(n):
-        return {"config_id": np.arange(n, dtype=np.int32), "seed": np.zeros(n, np.int32),
-                "metrics": np.zeros((n, 2, 3), np.float32), "diverged_epoch": np.full(n, -1, np.int32),
-                "n_params": np.ones(n, np.int64), "group": np.zeros(n, np.int32),
-                "group_epoch_seconds": np.ones((1, 3))}
+        return {
+            "config_id": np.arange(n, dtype=np.int32),
+            "seed": np.zeros(n, np.int32),
+            "metrics": np.zeros((n, 2, 3), np.float32),
+            "diverged_epoch": np.full(n, -1, np.int32),
+            "n_params": np.ones(n, np.int64),
+            "group": np.zeros(n, np.int32),
+            "group_epoch_seconds": np.ones((1, 3)),
+        }
 
-    meta = {"shard": 3, "metric_names": ["a", "b"], "wall_seconds": 1.0, "device": "cpu", "threads": 1,
-            "hardware": {}}
+    meta = {
+        "shard": 3,
+        "metric_names": ["a", "b"],
+        "wall_seconds": 1.0,
+        "device": "cpu",
+        "threads": 1,
+        "hardware": {},
+    }
     assert write_shard(tmp_path, 3, arrays(3), {**meta, "by": "first"})
     assert not write_shard(tmp_path, 3, arrays(5), {**meta, "by": "second"})
     got, meta = read_shard(shard_path(tmp_path, 3))
     assert meta["by"] == "first" and got["config_id"].tolist() == [0, 1, 2]
-    assert [p.name for p in shard_path(tmp_path, 3).parent.iterdir()] == [shard_path(tmp_path, 3).name]  # no temporary file left
+    assert [p.name for p in shard_path(tmp_path, 3).parent.iterdir()] == [
+        shard_path(tmp_path, 3).name
+    ]  # no temporary file left
 
 
 def test_sweep_skips_a_shard_another_worker_finished(tmp_path, monkeypatch, caplog):
@@ -198,15 +243,29 @@ def test_bad_settings_name_the_value(tmp_path):
         prepare(_cfg(tmp_path, dataset="wine"))  # fcnet is a regression family
     with pytest.raises(ValueError, match="worker=2"):
         prepare(_cfg(tmp_path, worker=2, n_workers=2))
-    for key, bad in [("max_train_rows", 0), ("max_shards", -1), ("calib_configs", 1), ("calib_epochs", 0),
-                     ("shard_runs", 0), ("shard_seconds", 0.0), ("data_root", str(tmp_path / "nowhere"))]:
+    for key, bad in [
+        ("max_train_rows", 0),
+        ("max_shards", -1),
+        ("calib_configs", 1),
+        ("calib_epochs", 0),
+        ("shard_runs", 0),
+        ("shard_seconds", 0.0),
+        ("data_root", str(tmp_path / "nowhere")),
+    ]:
         with pytest.raises(ValueError, match=f"{key}={bad} must be"):
             prepare(_cfg(tmp_path, **{key: bad}))
 
 
 def test_multirun_with_joblib_launcher(tmp_path):
-    cmd = _sweep_cmd(tmp_path, "worker=0,1", "n_workers=2", "hydra/launcher=joblib",
-                     "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'multirun'}", multirun=True)
+    cmd = _sweep_cmd(
+        tmp_path,
+        "worker=0,1",
+        "n_workers=2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        multirun=True,
+    )
     out = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
     t = read_table(tmp_path / "tables" / "fcnet-diabetes")
@@ -215,8 +274,15 @@ def test_multirun_with_joblib_launcher(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_with_submitit_local_launcher(tmp_path):
-    cmd = _sweep_cmd(tmp_path, "worker=0,1", "n_workers=2", "hydra/launcher=submitit_local",
-                     "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={tmp_path / 'multirun'}", multirun=True)
+    cmd = _sweep_cmd(
+        tmp_path,
+        "worker=0,1",
+        "n_workers=2",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        multirun=True,
+    )
     out = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     # each job merges when it sees every shard done; at least the last one does

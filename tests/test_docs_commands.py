@@ -75,8 +75,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
-             *([ROOT / "data" / "README.md"] if (ROOT / "data" / "README.md").is_file() else [])]
+DOC_FILES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *([ROOT / "data" / "README.md"] if (ROOT / "data" / "README.md").is_file() else []),
+]
 #: fenced code blocks whose command lines are extracted
 SHELL_LANGS = {"", "bash", "sh", "console", "shell"}
 #: what a command line starts with (after a leading `$ `)
@@ -311,8 +314,11 @@ def _rule_study(module: str, args: list[str]) -> Plan:
         small = _set(_set(_set(small, "adastop.batch", "1"), "adastop.n_interims", "2"), "seeds", "[0,1]")
     else:
         small = _set(small, "seeds", "[0]")
-    return Plan("status as written, then a real run", [as_written, ["{python}", "-m", module, "run", *small]],
-                needs=needs)
+    return Plan(
+        "status as written, then a real run",
+        [as_written, ["{python}", "-m", module, "run", *small]],
+        needs=needs,
+    )
 
 
 def _rule_shard(module: str, args: list[str]) -> Plan:
@@ -337,8 +343,11 @@ def _rule_report(module: str, args: list[str]) -> Plan:
 def _rule_benchmarks(module: str, args: list[str]) -> Plan:
     if not args or args[0] not in ("list", "show", "verify"):
         raise RuleError(f"python -m benchmarks {' '.join(args[:1])}: no rule")
-    plan = Plan("real run", [["{python}", "-m", module, *args]],
-                needs={"toy_table"} if any("{toy_" in a for a in args) else set())
+    plan = Plan(
+        "real run",
+        [["{python}", "-m", module, *args]],
+        needs={"toy_table"} if any("{toy_" in a for a in args) else set(),
+    )
     if args[0] == "show":
         plan.xfail_after = (30.0, "open point: `benchmarks show` answers within 2 s")
     return plan
@@ -352,9 +361,16 @@ def _datasets(args: list[str]) -> tuple[str, ...]:
 def _rule_sweep(module: str, args: list[str]) -> Plan:
     if _launcher(args) in CLUSTER_LAUNCHERS:
         return _cfg_hydra(module, args)
-    for key, value in [("n_configs", "2"), ("epochs", "1"), ("seeds", "[0]"), ("calib_configs", "2"),
-                       ("calib_epochs", "1"), ("progress", "false"), ("sweeps_dir", "{tmp}/sweeps"),
-                       ("tables_dir", "{tmp}/tables")]:
+    for key, value in [
+        ("n_configs", "2"),
+        ("epochs", "1"),
+        ("seeds", "[0]"),
+        ("calib_configs", "2"),
+        ("calib_epochs", "1"),
+        ("progress", "false"),
+        ("sweeps_dir", "{tmp}/sweeps"),
+        ("tables_dir", "{tmp}/tables"),
+    ]:
         args = _set(args, key, value)
     return Plan("real run", [["{python}", "-m", module, *args]], datasets=_datasets(args))
 
@@ -375,20 +391,29 @@ def _rule_verify(module: str, args: list[str]) -> Plan:
     path = table if Path(table).is_absolute() else str(ROOT / table)
     rest = args[1:] if "--epochs" in args else [*args[1:], "--epochs", "1"]
     name = Path(table).name
-    return Plan("real run", [["{python}", "-m", module, path, *rest]],
-                datasets=(TABLES[name]["dataset"],) if name in TABLES else ())
+    return Plan(
+        "real run",
+        [["{python}", "-m", module, path, *rest]],
+        datasets=(TABLES[name]["dataset"],) if name in TABLES else (),
+    )
 
 
 def _rule_faithfulness(module: str, args: list[str]) -> Plan:
     if "--retrain" in args:
         i = args.index("--retrain")
-        args = args[:i] + args[i + 2:]
+        args = args[:i] + args[i + 2 :]
     return Plan("real run", [["{python}", "-m", module, *args]])
 
 
 #: model_params that make a fit take seconds, per model (unless the line sets that key itself)
-SMALL_MODEL = {"xgboost": {"n_estimators": "10"}, "rf": {"n_estimators": "5"}, "mlp": {"max_steps": "20", "n_members": "1"},
-               "knn": {}, "gp": {"max_train": "200"}, "ensemble": None}
+SMALL_MODEL = {
+    "xgboost": {"n_estimators": "10"},
+    "rf": {"n_estimators": "5"},
+    "mlp": {"max_steps": "20", "n_members": "1"},
+    "knn": {},
+    "gp": {"max_train": "200"},
+    "ensemble": None,
+}
 
 
 def _rule_fit(module: str, args: list[str]) -> Plan:
@@ -406,8 +431,11 @@ def _rule_fit(module: str, args: list[str]) -> Plan:
         args = _set(args, "out", "{tmp}/surrogate")
     for key, value in [("card", "false"), ("noise", "false"), ("max_components", "2")]:
         args = _set(args, key, value)
-    return Plan("real run", [["{python}", "-m", module, *args]],
-                needs={"toy_table"} if any("{toy_table}" in a for a in args) else set())
+    return Plan(
+        "real run",
+        [["{python}", "-m", module, *args]],
+        needs={"toy_table"} if any("{toy_table}" in a for a in args) else set(),
+    )
 
 
 def _rule_perf(module: str, args: list[str]) -> Plan:
@@ -470,7 +498,9 @@ COMMANDS = extract()
 # ---------------------------------------------------------------- fast tests: extraction and rules
 def test_the_docstring_counts_every_command():
     documented = int(re.search(r"(\d+) command lines", __doc__).group(1))
-    assert documented == len(COMMANDS), f"the module docstring says {documented}; the docs hold {len(COMMANDS)}"
+    assert documented == len(COMMANDS), (
+        f"the module docstring says {documented}; the docs hold {len(COMMANDS)}"
+    )
 
 
 def test_every_command_has_a_rule():
@@ -507,42 +537,108 @@ python -m not.this.either
 ```
 """)
     got = [(c.where.rsplit(":", 1)[1], c.text) for c in extract([doc])]
-    assert got == [("3", "python -m runners.run seed=3"), ("4", "make test"),
-                   ("13", "python -m runners.run a=1 b=2 'set=\"c=3 d=4\"'"), ("15", "curvebench list")]
+    assert got == [
+        ("3", "python -m runners.run seed=3"),
+        ("4", "make test"),
+        ("13", "python -m runners.run a=1 b=2 'set=\"c=3 d=4\"'"),
+        ("15", "curvebench list"),
+    ]
 
 
 def test_the_rules_rewrite_as_documented():
     def argv(text):
         return plan(Command("x:1", text)).steps
 
-    assert argv("python -m runners.run --multirun optimizer=rs,dehb 'seed=range(10)' hydra/launcher=joblib") == [[
-        "{python}", "-m", "runners.run", "--multirun", "optimizer=rs,dehb", "seed=0", "hydra/launcher=joblib",
-        "budget.kind=evaluations", "budget.amount=3", "results_dir={tmp}/results"]]
+    assert argv(
+        "python -m runners.run --multirun optimizer=rs,dehb 'seed=range(10)' hydra/launcher=joblib"
+    ) == [
+        [
+            "{python}",
+            "-m",
+            "runners.run",
+            "--multirun",
+            "optimizer=rs,dehb",
+            "seed=0",
+            "hydra/launcher=joblib",
+            "budget.kind=evaluations",
+            "budget.amount=3",
+            "results_dir={tmp}/results",
+        ]
+    ]
     assert argv("python -m runners.run budget.kind=evaluations budget.amount=2")[0][3:5] == [
-        "budget.kind=evaluations", "budget.amount=2"]
-    assert argv("python -m runners.run --multirun hydra/launcher=slurm hydra.launcher.partition=PARTITION "
-                "optimizer=rs,asha seed=0,1,2") == [[
-        "{python}", "-m", "runners.run", "hydra/launcher=slurm", "hydra.launcher.partition=debug", "optimizer=rs",
-        "seed=0", "--cfg", "hydra"]]
-    p = plan(Command("x:1", "python -m runners.study run study=NAME stopping=adastop adastop.batch=4 'seeds=range(20)'"))
+        "budget.kind=evaluations",
+        "budget.amount=2",
+    ]
+    assert argv(
+        "python -m runners.run --multirun hydra/launcher=slurm hydra.launcher.partition=PARTITION "
+        "optimizer=rs,asha seed=0,1,2"
+    ) == [
+        [
+            "{python}",
+            "-m",
+            "runners.run",
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=debug",
+            "optimizer=rs",
+            "seed=0",
+            "--cfg",
+            "hydra",
+        ]
+    ]
+    p = plan(
+        Command(
+            "x:1", "python -m runners.study run study=NAME stopping=adastop adastop.batch=4 'seeds=range(20)'"
+        )
+    )
     assert p.needs == {"tiny_study"}
-    assert p.steps[0][3:] == ["status", "study=tiny.yaml", "stopping=adastop", "adastop.batch=4", "seeds=range(20)",
-                              "results_dir={tmp}/results"]
-    assert p.steps[1][4:] == ["study=tiny.yaml", "stopping=adastop", "adastop.batch=1", "seeds=[0,1]",
-                              "results_dir={tmp}/results", "budget.amount=2", "n_jobs=1", "report=false",
-                              "adastop.n_interims=2"]
-    assert argv("python -m runners.shard --multirun study=NAME n_shards=2 'shard=range(2)' hydra/launcher=joblib") == [[
-        "{python}", "-m", "runners.shard", "--multirun", "study=tiny.yaml", "n_shards=2", "shard=range(2)",
-        "hydra/launcher=joblib", 'set="seeds=[0] budget.amount=2 n_jobs=1 results_dir={tmp}/results"']]
-    assert argv("python -m runners.report study=NAME [results_root=results] [key=value ...]") == [[
-        "{python}", "-m", "runners.report", "study=tiny", "results_root=results"]]
+    assert p.steps[0][3:] == [
+        "status",
+        "study=tiny.yaml",
+        "stopping=adastop",
+        "adastop.batch=4",
+        "seeds=range(20)",
+        "results_dir={tmp}/results",
+    ]
+    assert p.steps[1][4:] == [
+        "study=tiny.yaml",
+        "stopping=adastop",
+        "adastop.batch=1",
+        "seeds=[0,1]",
+        "results_dir={tmp}/results",
+        "budget.amount=2",
+        "n_jobs=1",
+        "report=false",
+        "adastop.n_interims=2",
+    ]
+    assert argv(
+        "python -m runners.shard --multirun study=NAME n_shards=2 'shard=range(2)' hydra/launcher=joblib"
+    ) == [
+        [
+            "{python}",
+            "-m",
+            "runners.shard",
+            "--multirun",
+            "study=tiny.yaml",
+            "n_shards=2",
+            "shard=range(2)",
+            "hydra/launcher=joblib",
+            'set="seeds=[0] budget.amount=2 n_jobs=1 results_dir={tmp}/results"',
+        ]
+    ]
+    assert argv("python -m runners.report study=NAME [results_root=results] [key=value ...]") == [
+        ["{python}", "-m", "runners.report", "study=tiny", "results_root=results"]
+    ]
     assert argv("make report STUDY=bench") == [["make", "-n", "report", "STUDY=bench"]]
     assert argv("curvebench show fcnet-naval") == [["{python}", "-m", "benchmarks", "show", "fcnet-naval"]]
-    assert argv("curvebench-tables fcnet-naval") == [["{python}", "-m", "data.build", "fcnet-naval", "--status"]]
-    assert argv("python -m perf simulator --markdown docs/performance.md") == [[
-        "{python}", "-m", "perf", "simulator", "--quick", "--markdown", "{tmp}/perf.md"]]
-    assert plan(Command("x:1", "python -m data.sweep --multirun family=fcnet dataset=naval,parkinsons")).datasets == (
-        "naval", "parkinsons")
+    assert argv("curvebench-tables fcnet-naval") == [
+        ["{python}", "-m", "data.build", "fcnet-naval", "--status"]
+    ]
+    assert argv("python -m perf simulator --markdown docs/performance.md") == [
+        ["{python}", "-m", "perf", "simulator", "--quick", "--markdown", "{tmp}/perf.md"]
+    ]
+    assert plan(
+        Command("x:1", "python -m data.sweep --multirun family=fcnet dataset=naval,parkinsons")
+    ).datasets == ("naval", "parkinsons")
     for bad in ("python -m runners.nothing", "pip install x", "python -m benchmarks import-all", "make"):
         with pytest.raises(RuleError):
             plan(Command("x:1", bad))
@@ -570,8 +666,9 @@ def toy_table(tmp_path_factory) -> tuple[Path, str]:
     from benchmarks.synthetic import make_synthetic_table
     from benchmarks.tabular import TabularBenchmark
 
-    path = make_synthetic_table(tmp_path_factory.mktemp("docs-table") / "toy", n_configs=40, n_seeds=2, n_epochs=10,
-                                name="toy")
+    path = make_synthetic_table(
+        tmp_path_factory.mktemp("docs-table") / "toy", n_configs=40, n_seeds=2, n_epochs=10, name="toy"
+    )
     return path, TabularBenchmark.from_path(path).checksum
 
 
@@ -586,8 +683,20 @@ def finished(tmp_path_factory) -> Callable[[str], Path]:
         if study not in made:
             target = "tiny.yaml" if study == "tiny" else study
             extra = BENCH_CUT + ["seeds=[0]", "budget.amount=2", "n_jobs=1"] if study == "bench" else []
-            p = _run([sys.executable, "-m", "runners.study", "run", f"study={target}", *extra, "report=false",
-                      f"results_dir={root / 'results'}"], root, 300)
+            p = _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "runners.study",
+                    "run",
+                    f"study={target}",
+                    *extra,
+                    "report=false",
+                    f"results_dir={root / 'results'}",
+                ],
+                root,
+                300,
+            )
             assert p.returncode == 0, f"the finished study {study} for the report cases failed\n{_tail(p)}"
             made[study] = root / "results" / study
         return made[study]
@@ -634,7 +743,8 @@ def test_documented_command_runs(cmd: Command, tmp_path, request):
             raise
         assert out.returncode == p.expect, (
             f"{cmd.where}: {cmd.text}\nran ({p.how}): {shlex.join(argv)}\nexit status {out.returncode}, "
-            f"expected {p.expect}\n{_tail(out)}")
+            f"expected {p.expect}\n{_tail(out)}"
+        )
     if p.results:
         metas = list((tmp_path / "results").rglob("meta.json"))
         assert metas, f"{cmd.where}: exit status 0 but no finished run under {tmp_path / 'results'}"
@@ -644,7 +754,9 @@ if __name__ == "__main__":  # print every case and what it runs
     for c in COMMANDS:
         try:
             pl = plan(c)
-            print(f"{c.where}: {c.text}\n    [{pl.how}] " + "\n    then ".join(shlex.join(s) for s in pl.steps))
+            print(
+                f"{c.where}: {c.text}\n    [{pl.how}] " + "\n    then ".join(shlex.join(s) for s in pl.steps)
+            )
         except RuleError as e:
             print(f"{c.where}: {c.text}\n    NO RULE: {e}")
     print(f"{len(COMMANDS)} commands")

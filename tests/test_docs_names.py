@@ -27,8 +27,11 @@ def test_make_help_lists_every_target():
 
 
 def test_the_optimizer_table_names_the_optimizer_configs_and_their_classes():
-    table = [line for line in (ROOT / "docs" / "optimizers.md").read_text().splitlines()
-             if re.match(r"^\| `[a-z0-9-]+` \| `runners\.", line)]
+    table = [
+        line
+        for line in (ROOT / "docs" / "optimizers.md").read_text().splitlines()
+        if re.match(r"^\| `[a-z0-9-]+` \| `runners\.", line)
+    ]
     assert table
     configs = {p.stem: p.read_text() for p in (ROOT / "runners" / "conf" / "optimizer").glob("*.yaml")}
     for line in table:
@@ -72,7 +75,11 @@ def _expand(pattern: str) -> list[str]:
     m = re.search(r"\{([^{}]*)\}", pattern)
     if not m:
         return [pattern]
-    return [x for alt in m.group(1).split(",") for x in _expand(pattern[: m.start()] + alt.strip() + pattern[m.end() :])]
+    return [
+        x
+        for alt in m.group(1).split(",")
+        for x in _expand(pattern[: m.start()] + alt.strip() + pattern[m.end() :])
+    ]
 
 
 def _items(text: str) -> list[str]:
@@ -82,7 +89,9 @@ def _items(text: str) -> list[str]:
 
 def _mentions(paths: list[Path] = DOCS) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(where, name) of every optimizer and benchmark name the docs use in one of the forms above."""
-    prefixes = sorted({n.split("-")[0] for n in _catalog()})  # fcnet, lcbench, pub: what a catalog name looks like
+    prefixes = sorted(
+        {n.split("-")[0] for n in _catalog()}
+    )  # fcnet, lcbench, pub: what a catalog name looks like
     looks_like = re.compile(rf"^(?:{'|'.join(map(re.escape, prefixes))})-[A-Za-z0-9_.,{{}}*-]+$")
     optimizers, benchmarks = [], []
     for path in paths:
@@ -94,7 +103,9 @@ def _mentions(paths: list[Path] = DOCS) -> tuple[list[tuple[str, str]], list[tup
                 optimizers += [(where, x) for m in form.finditer(line) for x in _items(m.group(1))]
             for form in _BENCHMARK_FORMS:
                 benchmarks += [(where, x) for m in form.finditer(line) for x in _items(m.group(1))]
-            benchmarks += [(where, span) for span in re.findall(r"`([^`\s]+)`", line) if looks_like.match(span)]
+            benchmarks += [
+                (where, span) for span in re.findall(r"`([^`\s]+)`", line) if looks_like.match(span)
+            ]
             # a YAML study: `benchmarks:` then `  - NAME` or `  - {name: NAME, ...}` items
             if re.match(r"^\s*benchmarks:\s*(#.*)?$", line):
                 in_benchmarks = True
@@ -134,7 +145,9 @@ def _unknown_benchmarks(benchmarks: list[tuple[str, str]]) -> list[str]:
             else:
                 ok = name in catalog or name in groups or name in BENCHMARK_PLACEHOLDERS
             if not ok:
-                bad.append(f"{where}: benchmark {name!r}" + (f" (from {mention!r})" if name != mention else ""))
+                bad.append(
+                    f"{where}: benchmark {name!r}" + (f" (from {mention!r})" if name != mention else "")
+                )
     return bad
 
 
@@ -142,7 +155,9 @@ def test_every_optimizer_name_in_the_docs_is_a_config():
     optimizers, _ = _mentions()
     assert len(optimizers) >= 10  # the scan finds the docs' command lines and study files
     bad = _unknown_optimizers(optimizers)
-    assert not bad, "names in the docs that are no optimizer config (runners/conf/optimizer):\n" + "\n".join(bad)
+    assert not bad, "names in the docs that are no optimizer config (runners/conf/optimizer):\n" + "\n".join(
+        bad
+    )
 
 
 def test_every_benchmark_name_in_the_docs_is_in_the_catalog():
@@ -169,18 +184,31 @@ optimizers: [rs, bhob]
 """)
     optimizers, benchmarks = _mentions([doc])
     assert [b.split(": ", 1)[1] for b in _unknown_optimizers(optimizers)] == [
-        "optimizer 'hyperbnd'", "optimizer 'asah'", "optimizer 'dheb'", "optimizer 'bhob'"]
+        "optimizer 'hyperbnd'",
+        "optimizer 'asah'",
+        "optimizer 'dheb'",
+        "optimizer 'bhob'",
+    ]
     assert [b.split(": ", 1)[1] for b in _unknown_benchmarks(benchmarks)] == [
-        "benchmark 'fcnet-navl'", "benchmark 'lcbench-vehicel'",
-        "benchmark 'pub-fcnet-slise' (from 'pub-fcnet-{naval,slise}')", "benchmark 'lcbench-*-surrogat'",
-        "benchmark 'fcnet-protien'", "benchmark 'fcnet-parkinson'", "benchmark 'lcbench-carr'"]
+        "benchmark 'fcnet-navl'",
+        "benchmark 'lcbench-vehicel'",
+        "benchmark 'pub-fcnet-slise' (from 'pub-fcnet-{naval,slise}')",
+        "benchmark 'lcbench-*-surrogat'",
+        "benchmark 'fcnet-protien'",
+        "benchmark 'fcnet-parkinson'",
+        "benchmark 'lcbench-carr'",
+    ]
 
 
 def test_the_docs_scan_understands_each_form():
     assert _expand("pub-fcnet-{naval,slice}") == ["pub-fcnet-naval", "pub-fcnet-slice"]
     assert _expand("a-{b,c}-{d,e}") == ["a-b-d", "a-b-e", "a-c-d", "a-c-e"]
     assert _items("rs, 'hyperband',dehb") == ["rs", "hyperband", "dehb"]
-    line = 'python -m runners.run optimizer=rs,hyperband benchmark=fcnet-naval; benchmarks.load("lcbench-car")'
+    line = (
+        'python -m runners.run optimizer=rs,hyperband benchmark=fcnet-naval; benchmarks.load("lcbench-car")'
+    )
     assert [m.group(1) for m in _OPTIMIZER_FORMS[0].finditer(line)] == ["rs,hyperband"]
     assert [m.group(1) for f in _BENCHMARK_FORMS for m in f.finditer(line)] == ["fcnet-naval", "lcbench-car"]
-    assert [m.group(1) for m in _OPTIMIZER_FORMS[1].finditer("  - {name: x, optimizers: [rs, re]}")] == ["rs, re"]
+    assert [m.group(1) for m in _OPTIMIZER_FORMS[1].finditer("  - {name: x, optimizers: [rs, re]}")] == [
+        "rs, re"
+    ]

@@ -27,9 +27,16 @@ def test_an_entry_point_runs_like_its_module(tmp_path):
     exe = Path(sys.executable).parent / "curvebench-run"
     if not exe.is_file():
         pytest.skip("the console scripts are not installed in this environment (pip install -e .)")
-    a = subprocess.run([str(exe), "+budgt.amount=3"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    b = subprocess.run([sys.executable, "-m", "runners.run", "+budgt.amount=3"], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+    a = subprocess.run(
+        [str(exe), "+budgt.amount=3"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    b = subprocess.run(
+        [sys.executable, "-m", "runners.run", "+budgt.amount=3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert a.returncode == b.returncode == 2
     assert a.stderr.strip().splitlines()[0] == b.stderr.strip().splitlines()[0]
     assert "unknown key 'budgt'" in a.stderr

@@ -29,8 +29,12 @@ SHIPPED_SURROGATE = Path(__file__).resolve().parent.parent / "data" / "surrogate
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12) | st.sampled_from(["inf", "-inf", "../x", "/etc/passwd", "_target_"]),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["inf", "-inf", "../x", "/etc/passwd", "_target_"]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
@@ -141,14 +145,21 @@ def test_any_surrogate_manifest_edit_loads_or_is_a_format_error(work, data):
 
 # ---------------------------------------------------------------- the public query API
 anything = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=6)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=6)
     | st.lists(st.integers(), max_size=2)
 )
 
 
 @pytest.fixture(scope="module")
 def benches(table_path) -> dict:
-    return {"table": TabularBenchmark.from_path(table_path), "surrogate": SurrogateBenchmark.from_path(SHIPPED_SURROGATE)}
+    return {
+        "table": TabularBenchmark.from_path(table_path),
+        "surrogate": SurrogateBenchmark.from_path(SHIPPED_SURROGATE),
+    }
 
 
 @FUZZ
@@ -177,8 +188,12 @@ def test_query_batch_with_any_seeds_and_fidelities_answers_or_errs(benches, kind
     ints = st.integers(-(2**65), 2**65)
     arrays = st.one_of(
         st.lists(ints, min_size=n, max_size=n).map(lambda v: np.array(v, dtype=object).astype(float)),
-        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n).map(lambda v: np.array(v, dtype=np.int64)),
-        st.lists(st.integers(0, 2**64 - 1), min_size=n, max_size=n).map(lambda v: np.array(v, dtype=np.uint64)),
+        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n).map(
+            lambda v: np.array(v, dtype=np.int64)
+        ),
+        st.lists(st.integers(0, 2**64 - 1), min_size=n, max_size=n).map(
+            lambda v: np.array(v, dtype=np.uint64)
+        ),
         st.lists(st.floats(), min_size=n, max_size=n).map(np.array),
         st.lists(st.integers(0, 3), min_size=1, max_size=5).map(np.array),
     )

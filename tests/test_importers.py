@@ -48,17 +48,30 @@ class CsvImporter(Importer):
         space = CS.ConfigurationSpace(name=self.table_name(dataset))
         space.add(CS.OrdinalHyperparameter("lr", [float(x) for x in lrs]))
         return write_table(
-            out, name=self.table_name(dataset), space=space,
+            out,
+            name=self.table_name(dataset),
+            space=space,
             fidelity=Fidelity("epoch", tuple(int(e) for e in epochs), unit="epochs"),
-            metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")], objective="valid_loss",
-            test_objective=None, seeds=[int(s) for s in seeds], configs=pd.DataFrame({"lr": [float(x) for x in lrs]}),
-            values={"valid_loss": values}, cost=cost, description="toy published table",
-            provenance={"generator": "tests.test_importers", SOURCE_CHECKSUM: sha256_file(src)}, overwrite=overwrite,
+            metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
+            objective="valid_loss",
+            test_objective=None,
+            seeds=[int(s) for s in seeds],
+            configs=pd.DataFrame({"lr": [float(x) for x in lrs]}),
+            values={"valid_loss": values},
+            cost=cost,
+            description="toy published table",
+            provenance={"generator": "tests.test_importers", SOURCE_CHECKSUM: sha256_file(src)},
+            overwrite=overwrite,
         )
 
 
 def _csv(path: Path, shift: float = 0.0) -> None:
-    rows = [(lr, s, e, 1.0 / e + lr + shift + 0.01 * s, 0.5 * e) for lr in (0.1, 0.01) for s in (0, 1) for e in (1, 2, 3)]
+    rows = [
+        (lr, s, e, 1.0 / e + lr + shift + 0.01 * s, 0.5 * e)
+        for lr in (0.1, 0.01)
+        for s in (0, 1)
+        for e in (1, 2, 3)
+    ]
     pd.DataFrame(rows, columns=["lr", "seed", "epoch", "loss", "seconds"]).to_csv(path, index=False)
 
 
@@ -88,7 +101,9 @@ def test_a_changed_source_file_is_converted_again(toy, tmp_path):
     _csv(tmp_path / "a.csv", shift=1.0)
     b = load("toy-csv", "a")
     assert toy.conversions == 2
-    assert read_manifest(toy.cached_path("a"))["provenance"][SOURCE_CHECKSUM] == sha256_file(tmp_path / "a.csv")
+    assert read_manifest(toy.cached_path("a"))["provenance"][SOURCE_CHECKSUM] == sha256_file(
+        tmp_path / "a.csv"
+    )
     np.testing.assert_allclose(b.query({"lr": 0.1}, fidelity=3, seed=0)["valid_loss"], 1 / 3 + 1.1, rtol=1e-6)
 
 

@@ -64,7 +64,9 @@ def test_no_import_reaches_up_or_across_the_layers():
         for line, target in _imports(path):
             top = target.split(".")[0]
             if top in LAYER and top != pkg and LAYER[top] >= LAYER[pkg]:
-                bad.append(f"{path.relative_to(ROOT)}:{line} imports {target} ({pkg} may import only lower layers)")
+                bad.append(
+                    f"{path.relative_to(ROOT)}:{line} imports {target} ({pkg} may import only lower layers)"
+                )
     assert not bad, "\n".join(sorted(set(bad)))
 
 
@@ -72,7 +74,9 @@ def test_no_import_cycle_between_modules():
     edges = _project_edges()
     # a package's __init__ re-exporting its modules is not a cycle of dependence
     for m in edges:
-        edges[m] = {t for t in edges[m] if not (t.startswith(m + ".") and (ROOT / m.replace(".", "/")).is_dir())}
+        edges[m] = {
+            t for t in edges[m] if not (t.startswith(m + ".") and (ROOT / m.replace(".", "/")).is_dir())
+        }
     state: dict[str, int] = {}
     stack: list[str] = []
     cycles: list[list[str]] = []
@@ -82,7 +86,7 @@ def test_no_import_cycle_between_modules():
         stack.append(m)
         for t in sorted(edges[m]):
             if state.get(t) == 1:
-                cycles.append(stack[stack.index(t):] + [t])
+                cycles.append(stack[stack.index(t) :] + [t])
             elif t not in state:
                 visit(t)
         stack.pop()

@@ -47,14 +47,22 @@ def multi_fidelity(tmp_path_factory):
     ok, _ = is_available(REAL_MF)
     if ok:
         return benchmarks.load(REAL_MF)
-    path = make_synthetic_table(tmp_path_factory.mktemp("adapters") / "grid", n_configs=None, space="grid",
-                                n_seeds=2, n_epochs=9, name="grid")
+    path = make_synthetic_table(
+        tmp_path_factory.mktemp("adapters") / "grid",
+        n_configs=None,
+        space="grid",
+        n_seeds=2,
+        n_epochs=9,
+        name="grid",
+    )
     return TabularBenchmark.from_path(path)
 
 
 def run(bench, name: str, seed: int = 0, n: float = 10, workers: int = 2, **kw):
     cls = adapter(name)
-    return simulate(bench, lambda **a: cls(**kw, **a), seed=seed, n_workers=workers, budget=Budget("evaluations", n))
+    return simulate(
+        bench, lambda **a: cls(**kw, **a), seed=seed, n_workers=workers, budget=Budget("evaluations", n)
+    )
 
 
 def same(a, b) -> bool:
@@ -70,7 +78,9 @@ def test_missing_library_names_the_extra():
 
 def test_missing_optuna_gives_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` fail
-    bench = TabularBenchmark.from_path(make_synthetic_table(tmp_path / "s", n_configs=10, n_seeds=1, n_epochs=3))
+    bench = TabularBenchmark.from_path(
+        make_synthetic_table(tmp_path / "s", n_configs=10, n_seeds=1, n_epochs=3)
+    )
     from runners.adapters.optuna_adapter import OptunaTPE
 
     with pytest.raises(MissingExtraError, match="curvebench\\[optuna\\]"):
@@ -177,6 +187,11 @@ def test_smac_hyperband_runs_on_a_multi_fidelity_table(multi_fidelity):
     assert ev["fidelity"].nunique() > 1
     assert r.optimizer.describe()["multi_fidelity"] is True
     # with one fidelity SMAC's Hyperband has nothing to schedule: the HPO facade runs at that fidelity
-    one = run(multi_fidelity, "smac-hyperband", seed=0, n=3, workers=1, min_fidelity=multi_fidelity.fidelity.max)
+    one = run(
+        multi_fidelity, "smac-hyperband", seed=0, n=3, workers=1, min_fidelity=multi_fidelity.fidelity.max
+    )
     assert set(one.events["fidelity"]) == {multi_fidelity.fidelity.max}
-    assert one.optimizer.describe()["multi_fidelity"] is False and "one fidelity" in one.optimizer.describe()["fallback"]
+    assert (
+        one.optimizer.describe()["multi_fidelity"] is False
+        and "one fidelity" in one.optimizer.describe()["fallback"]
+    )

@@ -40,7 +40,13 @@ def test_hyperband_optimizer_plans_the_published_brackets():
 
 
 def test_hpbandster_sizing_differs_as_documented():
-    assert hyperband_brackets(4, 3, "hpbandster") == [(81, 27, 9, 3, 1), (27, 9, 3, 1), (9, 3, 1), (6, 2), (5,)]
+    assert hyperband_brackets(4, 3, "hpbandster") == [
+        (81, 27, 9, 3, 1),
+        (27, 9, 3, 1),
+        (9, 3, 1),
+        (6, 2),
+        (5,),
+    ]
     with pytest.raises(ValueError, match="sizing"):
         hyperband_brackets(4, 3, "bohb")
 
@@ -49,7 +55,11 @@ def test_rungs_are_rounded_to_held_fidelities():
     assert rung_ladder(Fidelity("epoch", tuple(float(v) for v in range(1, 101))), 3) == (1, 4, 11, 33, 100)
     # a coarse table: every lower rung rounds to 1, and duplicates are dropped
     assert rung_ladder(Fidelity("epoch", (1.0, 100.0)), 3) == (1, 100)
-    assert rung_ladder(Fidelity("epoch", tuple(float(v) for v in range(1, 51))), 3, min_fidelity=5) == (6, 17, 50)
+    assert rung_ladder(Fidelity("epoch", tuple(float(v) for v in range(1, 51))), 3, min_fidelity=5) == (
+        6,
+        17,
+        50,
+    )
     with pytest.raises(ValueError, match="eta"):
         rung_ladder(Fidelity("epoch", (1.0, 2.0)), 1)
 
@@ -83,7 +93,9 @@ def test_sh_keeps_exactly_the_top_floor_n_over_eta_and_continues_them():
 def test_diverged_results_rank_last():
     # x = 7 is the best configuration but diverges: it must not be promoted while finite ones exist
     sh = make(SuccessiveHalving, max_brackets=1, n_configs=N_X, fidelities=(1, 3))
-    told = drive(sh, loss=lambda t: math.nan if t.config["x"] == 7 else line_loss(t), n_results=1000, n_workers=3)
+    told = drive(
+        sh, loss=lambda t: math.nan if t.config["x"] == 7 else line_loss(t), n_results=1000, n_workers=3
+    )
     assert 7 not in by_fidelity(told)[3]
 
 

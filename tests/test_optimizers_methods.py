@@ -59,7 +59,9 @@ def test_vector_space_round_trips_and_stays_in_the_unit_cube():
 
 
 def test_kde_matches_statsmodels_when_every_category_is_present():
-    sm = pytest.importorskip("statsmodels.api", reason="statsmodels is not installed (only this cross-check needs it)")
+    sm = pytest.importorskip(
+        "statsmodels.api", reason="statsmodels is not installed (only this cross-check needs it)"
+    )
     rng = np.random.default_rng(0)
     data = np.column_stack([rng.random(30), rng.random(30), np.arange(30) % 3])
     ours = KDE(data, np.array([0, 0, 3]))
@@ -107,9 +109,16 @@ def test_bohb_model_proposes_better_configs_than_random():
 
 
 def test_bohb_on_a_table_proposes_held_configurations(tmp_path):
-    bench = TabularBenchmark.from_path(make_synthetic_table(tmp_path / "s", n_configs=40, n_seeds=1, n_epochs=9))
-    run = simulate(bench, lambda **kw: BOHB(random_fraction=0.0, **kw), seed=0, n_workers=3,
-                   budget=Budget("evaluations", 40))
+    bench = TabularBenchmark.from_path(
+        make_synthetic_table(tmp_path / "s", n_configs=40, n_seeds=1, n_epochs=9)
+    )
+    run = simulate(
+        bench,
+        lambda **kw: BOHB(random_fraction=0.0, **kw),
+        seed=0,
+        n_workers=3,
+        budget=Budget("evaluations", 40),
+    )
     assert run.optimizer.n_model_based > 0
     assert run.events["config_id"].notna().all()  # every evaluated configuration is in the table
 
@@ -161,8 +170,10 @@ class _EagerKDEModel(KDEModel):
         d = self.vspace.dim
         if good.shape[0] <= d or bad.shape[0] <= d:
             return
-        self.eager[budget] = (KDE(good, self.vspace.categorical_levels, self.min_bandwidth),
-                              KDE(bad, self.vspace.categorical_levels, self.min_bandwidth))
+        self.eager[budget] = (
+            KDE(good, self.vspace.categorical_levels, self.min_bandwidth),
+            KDE(bad, self.vspace.categorical_levels, self.min_bandwidth),
+        )
 
     def _impute_loop(self, array, rng):
         if not np.isnan(array).any():
@@ -311,7 +322,9 @@ def test_re_children_differ_from_their_parent_in_one_hyperparameter():
 
 def test_re_evolves_after_the_random_population():
     # OneMax: eight binary hyperparameters; the loss counts the ones that differ from the target
-    space = CS.ConfigurationSpace({f"h{i}": CS.CategoricalHyperparameter(f"h{i}", ["a", "b"]) for i in range(8)})
+    space = CS.ConfigurationSpace(
+        {f"h{i}": CS.CategoricalHyperparameter(f"h{i}", ["a", "b"]) for i in range(8)}
+    )
     target = {f"h{i}": "a" for i in range(8)}
 
     def mismatches(t):
@@ -354,7 +367,9 @@ def tiny_tables(tmp_path_factory):
     return {
         "min": write_line_table(root / "min", "minimize", diverged=(3,)),
         "max": write_line_table(root / "max", "maximize"),
-        "mixed": TabularBenchmark.from_path(make_synthetic_table(root / "mixed", n_configs=30, n_seeds=2, n_epochs=9)),
+        "mixed": TabularBenchmark.from_path(
+            make_synthetic_table(root / "mixed", n_configs=30, n_seeds=2, n_epochs=9)
+        ),
     }
 
 
@@ -363,12 +378,15 @@ def tiny_tables(tmp_path_factory):
 def test_every_optimizer_runs_through_the_simulator_deterministically(name, table, tiny_tables):
     bench = tiny_tables[table]
     runs = [
-        simulate(bench, OPTIMIZERS[name], seed=s, n_workers=3, budget=Budget("evaluations", 12)) for s in (7, 7, 8)
+        simulate(bench, OPTIMIZERS[name], seed=s, n_workers=3, budget=Budget("evaluations", 12))
+        for s in (7, 7, 8)
     ]
     a, b, c = (r.events for r in runs)
     # tiny tables: multi-fidelity methods draw every configuration before 12 evaluations are spent
     assert len(a) > 0 and runs[0].summary["stop_reason"] in ("budget", "table_exhausted")
-    assert runs[0].summary["n_repeated_fresh"] == 0  # no fresh trial re-trains (promotions may duplicate a rung)
+    assert (
+        runs[0].summary["n_repeated_fresh"] == 0
+    )  # no fresh trial re-trains (promotions may duplicate a rung)
     cols = ["trial_id", "continues", "config_id", "fidelity", "t_start", "t_end"]
     assert a[cols].equals(b[cols]), "same seed, different run"
     if name != "rs" or table != "min":
@@ -377,7 +395,9 @@ def test_every_optimizer_runs_through_the_simulator_deterministically(name, tabl
 
 @pytest.mark.parametrize("name", ["sh", "hyperband", "asha", "bohb", "dehb", "topk"])
 def test_maximize_objectives_promote_the_highest_values(name, tiny_tables):
-    run = simulate(tiny_tables["max"], OPTIMIZERS[name], seed=0, n_workers=2, budget=Budget("evaluations", 30))
+    run = simulate(
+        tiny_tables["max"], OPTIMIZERS[name], seed=0, n_workers=2, budget=Budget("evaluations", 30)
+    )
     ev = run.events
     top = ev[ev["fidelity"] == ev["fidelity"].max()]
     low = ev[ev["fidelity"] == ev["fidelity"].min()]

@@ -29,7 +29,10 @@ def quality(x: int, n: int = N_X) -> float:
 
 
 def write_line_table(
-    path: Path, direction: str = "minimize", fidelities: Sequence[float] = (1, 3, 9, 27), diverged: Sequence[int] = ()
+    path: Path,
+    direction: str = "minimize",
+    fidelities: Sequence[float] = (1, 3, 9, 27),
+    diverged: Sequence[int] = (),
 ) -> TabularBenchmark:
     """A table over ``x`` whose error at fidelity f is ``q(x) + 1/f`` (accuracy ``1 - error`` for maximize)."""
     fid = np.asarray(fidelities, dtype=float)
@@ -54,7 +57,9 @@ def write_line_table(
     return TabularBenchmark.from_path(path)
 
 
-def make(cls: type[Optimizer], space: CS.ConfigurationSpace | None = None, fidelities=(1, 3, 9, 27), seed=0, **kw):
+def make(
+    cls: type[Optimizer], space: CS.ConfigurationSpace | None = None, fidelities=(1, 3, 9, 27), seed=0, **kw
+):
     """An optimizer over ``fidelities`` and ``space`` (default: the line space, sampled over its N_X values)."""
     configs = [{"x": x} for x in range(N_X)] if space is None else None
     space = line_space() if space is None else space
@@ -69,7 +74,9 @@ def make(cls: type[Optimizer], space: CS.ConfigurationSpace | None = None, fidel
 
 
 def result(trial: Trial, loss: float) -> TrialResult:
-    return TrialResult(trial, loss, loss if loss == loss else math.inf, {}, 1.0, 0.0, "ok" if loss == loss else "diverged")
+    return TrialResult(
+        trial, loss, loss if loss == loss else math.inf, {}, 1.0, 0.0, "ok" if loss == loss else "diverged"
+    )
 
 
 def line_loss(trial: Trial) -> float:

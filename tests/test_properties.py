@@ -43,10 +43,20 @@ def _write(tmp: Path, spec) -> Path:
     configs = synthetic_configs(space, n_configs, seed=cfg_seed)
     n = len(configs)  # duplicates dropped: keep arrays aligned
     return write_table(
-        tmp / "t", name="prop", space=space, fidelity=Fidelity("epoch", fids),
-        metrics=[Metric("valid_loss", "minimize", 0, 1, "valid"), Metric("test_acc", "maximize", 0, 1, "test")],
-        objective="valid_loss", test_objective="test_acc", seeds=seeds, configs=configs,
-        values={"valid_loss": vals[0][:n], "test_acc": vals[1][:n]}, cost=cost[:n],
+        tmp / "t",
+        name="prop",
+        space=space,
+        fidelity=Fidelity("epoch", fids),
+        metrics=[
+            Metric("valid_loss", "minimize", 0, 1, "valid"),
+            Metric("test_acc", "maximize", 0, 1, "test"),
+        ],
+        objective="valid_loss",
+        test_objective="test_acc",
+        seeds=seeds,
+        configs=configs,
+        values={"valid_loss": vals[0][:n], "test_acc": vals[1][:n]},
+        cost=cost[:n],
     )
 
 
@@ -116,7 +126,9 @@ def test_batch_rejects_what_query_rejects(synthetic_bench, cid, fid):
     ok_f = fid in b.fidelity.values
     if ok_c and ok_f:
         r = b.query(cid, fidelity=fid)
-        assert b.query_batch(np.array([cid]), np.array([fid])).metrics[b.objective][0] == np.float32(r[b.objective])
+        assert b.query_batch(np.array([cid]), np.array([fid])).metrics[b.objective][0] == np.float32(
+            r[b.objective]
+        )
     else:
         with pytest.raises(ValueError):
             b.query(cid, fidelity=fid)

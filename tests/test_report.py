@@ -282,7 +282,10 @@ def test_report_draws_no_average_when_no_benchmark_has_every_method(tmp_path):
     build_report(root, tmp_path / "rep", **FAST)
     info = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert "nregret_over_time" not in info["figures"] and "rank_over_time" not in info["figures"]
-    assert "No average: no benchmark has complete runs of every method" in (tmp_path / "rep" / "report.md").read_text()
+    assert (
+        "No average: no benchmark has complete runs of every method"
+        in (tmp_path / "rep" / "report.md").read_text()
+    )
 
 
 def test_report_lists_partial_and_missing_runs(tmp_path):
@@ -432,10 +435,25 @@ def test_a_run_without_any_result_keeps_means_undefined():
 
 # ---------------------------------------------------------------- the study plan (study.json)
 def write_plan(root, runs, failures=(), unavailable=()):
-    plan = {"format": "curvebench-study", "format_version": 1, "study": root.name, "status": "finished",
-            "runs": [{"benchmark": b, "optimizer": o, "n_workers": w, "seed": s, "path": f"{b}/{o}/workers-{w}/seed-{s}",
-                      **({"note": n} if n else {})} for b, o, w, s, n in runs],
-            "failures": list(failures), "unavailable": list(unavailable)}
+    plan = {
+        "format": "curvebench-study",
+        "format_version": 1,
+        "study": root.name,
+        "status": "finished",
+        "runs": [
+            {
+                "benchmark": b,
+                "optimizer": o,
+                "n_workers": w,
+                "seed": s,
+                "path": f"{b}/{o}/workers-{w}/seed-{s}",
+                **({"note": n} if n else {}),
+            }
+            for b, o, w, s, n in runs
+        ],
+        "failures": list(failures),
+        "unavailable": list(unavailable),
+    }
     (root / "study.json").write_text(json.dumps(plan))
 
 
@@ -445,8 +463,13 @@ def test_planned_runs_without_a_folder_are_missing_with_their_reason(tmp_path):
     # a method that never ran anywhere, a benchmark that was not available, and a failed run
     runs = [(b, o, 1, s, None) for b in ("a",) for o in ("rs", "x", "ghost") for s in (0, 1)]
     runs += [("gone", o, 1, s, "benchmark not available here: no table") for o in ("rs", "x") for s in (0, 1)]
-    write_plan(root, runs, failures=[{"benchmark": "a", "optimizer": "x", "n_workers": 1, "seed": 1,
-                                      "error": "ValueError: boom"}])
+    write_plan(
+        root,
+        runs,
+        failures=[
+            {"benchmark": "a", "optimizer": "x", "n_workers": 1, "seed": 1, "error": "ValueError: boom"}
+        ],
+    )
     st = load_study(root).runs.set_index(["benchmark", "method", "seed"])
     assert (st["status"] == "complete").sum() == 3 and (st["status"] == "missing").sum() == 7
     assert "run failed: ValueError: boom" in st.at[("a", "x", 1), "note"]
@@ -461,8 +484,13 @@ def test_planned_runs_without_a_folder_are_missing_with_their_reason(tmp_path):
 def test_a_plan_without_any_finished_run_still_gives_a_report(tmp_path):
     root = tmp_path / "s"
     root.mkdir()
-    write_plan(root, [("a", "rs", 4, 0, None)], failures=[{"benchmark": "a", "optimizer": "rs", "n_workers": 4,
-                                                          "seed": 0, "error": "RuntimeError: no"}])
+    write_plan(
+        root,
+        [("a", "rs", 4, 0, None)],
+        failures=[
+            {"benchmark": "a", "optimizer": "rs", "n_workers": 4, "seed": 0, "error": "RuntimeError: no"}
+        ],
+    )
     study = load_study(root)
     assert list(study.runs["status"]) == ["missing"] and len(study.events) == 0
     build_report(root, tmp_path / "rep", **FAST)
@@ -493,7 +521,9 @@ def test_the_palette_keeps_fifteen_methods_apart_in_colour_and_in_grey_print():
     pal = Palette.for_methods(runs, baseline="rs")
     others = [m for m in opts if m != "rs"]
     assert len({pal.color[m] for m in others}) == 15  # distinct colours
-    assert len({pal.marker[m] for m in others}) == 15 and all(pal.marker[m] for m in others)  # distinct markers
+    assert len({pal.marker[m] for m in others}) == 15 and all(
+        pal.marker[m] for m in others
+    )  # distinct markers
     for m in others:  # no method but the baseline is a mid grey, which would read as the baseline
         r, g, b = mc.to_rgb(pal.color[m])
         assert not (abs(r - g) < 0.05 and abs(g - b) < 0.05 and 0.15 < r < 0.85), (m, pal.color[m])
@@ -509,11 +539,13 @@ def test_regret_lines_with_markers_survive_values_a_log_axis_cannot_draw(tmp_pat
     runs = pd.DataFrame({"method": ["rs", "a", "b"], "optimizer": ["rs", "a", "b"], "n_workers": 4})
     pal = Palette.for_methods(runs, baseline="rs")
     xs = np.geomspace(0.01, 1, 50)
-    s = pd.concat([
-        pd.DataFrame({"method": "rs", "frac": xs, "mean": 1 / (1 + 10 * xs), "se": 0.01}),
-        pd.DataFrame({"method": "a", "frac": xs, "mean": np.nan, "se": np.nan}),
-        pd.DataFrame({"method": "b", "frac": xs, "mean": np.where(xs < 0.5, np.nan, 0.1), "se": np.nan}),
-    ])
+    s = pd.concat(
+        [
+            pd.DataFrame({"method": "rs", "frac": xs, "mean": 1 / (1 + 10 * xs), "se": 0.01}),
+            pd.DataFrame({"method": "a", "frac": xs, "mean": np.nan, "se": np.nan}),
+            pd.DataFrame({"method": "b", "frac": xs, "mean": np.where(xs < 0.5, np.nan, 0.1), "se": np.nan}),
+        ]
+    )
     fig = regret_over_time({"t": s}, pal, x="frac", ylabel="regret", titles={"t": "t"}, xlabel="fraction")
     paths = save_figure(fig, tmp_path, "regret")
     assert paths["png"].stat().st_size > 0
@@ -523,8 +555,11 @@ def test_wide_tables_are_split_into_tables_that_fit_the_page_and_keep_every_cell
     from runners.analysis.render import PAGE_CHARS, column_chunks, html_table, markdown_table
 
     cols = [f"benchmark-{i:02d}" for i in range(19)]
-    df = pd.DataFrame([[f"**better** (r = -0.9{i}, p = 0.0{j})" for i in range(19)] for j in range(9)],
-                      index=pd.Index([f"method-{j}" for j in range(9)], name="method"), columns=cols)
+    df = pd.DataFrame(
+        [[f"**better** (r = -0.9{i}, p = 0.0{j})" for i in range(19)] for j in range(9)],
+        index=pd.Index([f"method-{j}" for j in range(9)], name="method"),
+        columns=cols,
+    )
     parts = column_chunks(df)
     assert len(parts) > 1 and [c for p in parts for c in p.columns] == cols  # every column once, in order
     md = markdown_table(df)

@@ -51,14 +51,19 @@ def test_expected_min_with_replacement_is_exact():
 
 def test_expected_min_without_replacement_and_distinct_configs_are_exact():
     m = np.array([[0.5, 0.9], [0.2, np.nan], [0.8, 0.4], [0.6, 0.6]])
-    np.testing.assert_allclose(validity.expected_min_distinct_configs(m, 4), _brute_distinct(m, 4), rtol=1e-12)
+    np.testing.assert_allclose(
+        validity.expected_min_distinct_configs(m, 4), _brute_distinct(m, 4), rtol=1e-12
+    )
     one = m[:, 0]
     hyper = validity.expected_min_without_replacement(one, 6)
     np.testing.assert_allclose(hyper[:4], validity.expected_min_distinct_configs(one, 4), rtol=1e-12)
     assert hyper[3] == hyper[5] == pytest.approx(0.2)  # the table is exhausted after 4 draws
     # without replacement is never worse than with replacement
     flat = m.ravel()
-    assert (validity.expected_min_without_replacement(flat, 5) <= validity.expected_min_with_replacement(flat, 5) + 1e-12).all()
+    assert (
+        validity.expected_min_without_replacement(flat, 5)
+        <= validity.expected_min_with_replacement(flat, 5) + 1e-12
+    ).all()
 
 
 def test_exact_expectation_refuses_a_table_beyond_its_limit(monkeypatch):
@@ -75,7 +80,9 @@ def test_the_flag_that_selects_the_formula():
     assert validity.draws_without_replacement({"replace": False})
     assert validity.draws_without_replacement({"sampling": "without_replacement"})
     assert validity.draws_without_replacement({"class": "runners.optimizer.RandomSearch", "repeats": "avoid"})
-    assert not validity.draws_without_replacement({"class": "runners.optimizer.RandomSearch", "repeats": "allow"})
+    assert not validity.draws_without_replacement(
+        {"class": "runners.optimizer.RandomSearch", "repeats": "allow"}
+    )
     assert not validity.draws_without_replacement({"sampling": "with_replacement"})
     assert validity.expected_coverage(1000, 100, without_replacement=True) == 0.1
     assert validity.expected_coverage(1000, 100, without_replacement=False) == pytest.approx(1 - 0.999**100)
@@ -146,10 +153,21 @@ def test_ranking_agreement_interval_holds_its_estimate_when_methods_tie():
     rows = []
     for i, m in enumerate("abcdef"):
         for s in range(10):
-            rows.append({"benchmark": "t", "method": m, "seed": s, "r": 0.0 if g.random() < 0.45 else round(g.random(), 1)})
-            rows.append({"benchmark": "t-surrogate", "method": m, "seed": s, "r": 0.05 * i + g.normal(0, 0.1)})
+            rows.append(
+                {
+                    "benchmark": "t",
+                    "method": m,
+                    "seed": s,
+                    "r": 0.0 if g.random() < 0.45 else round(g.random(), 1),
+                }
+            )
+            rows.append(
+                {"benchmark": "t-surrogate", "method": m, "seed": s, "r": 0.05 * i + g.normal(0, 0.1)}
+            )
     a = validity.ranking_agreement(pd.DataFrame(rows), "t", "t-surrogate", "r", n_boot=300)
-    assert math.isfinite(a["tau"]) and a["low"] <= a["tau"] <= a["high"]  # a percentile interval misses it here
+    assert (
+        math.isfinite(a["tau"]) and a["low"] <= a["tau"] <= a["high"]
+    )  # a percentile interval misses it here
     # every method tied on one side: no order, no interval
     flat = pd.DataFrame([{**r, "r": 0.0} if r["benchmark"] == "t" else r for r in rows])
     b = validity.ranking_agreement(flat, "t", "t-surrogate", "r", n_boot=50)
@@ -158,16 +176,33 @@ def test_ranking_agreement_interval_holds_its_estimate_when_methods_tie():
 
 # ---------------------------------------------------------------- repeats from the events
 def test_repeat_counts_from_events():
-    ev = pd.DataFrame({"config_id": [3, 3, 5, 3, 5], "fidelity": [1.0, 3.0, 1.0, 1.0, 3.0],
-                       "t_end": [1.0, 2, 3, 4, 5]})
-    assert repeat_counts(ev, 3.0) == {"n_repeated": 1.0, "n_distinct_configs": 2.0, "n_distinct_configs_max": 2.0}
-    sur = pd.DataFrame({"config.lr": [0.1, 0.1, 0.2], "config.act": ["a", "a", "a"], "fidelity": [1.0] * 3,
-                        "t_end": [1.0, 2, 3]})
+    ev = pd.DataFrame(
+        {"config_id": [3, 3, 5, 3, 5], "fidelity": [1.0, 3.0, 1.0, 1.0, 3.0], "t_end": [1.0, 2, 3, 4, 5]}
+    )
+    assert repeat_counts(ev, 3.0) == {
+        "n_repeated": 1.0,
+        "n_distinct_configs": 2.0,
+        "n_distinct_configs_max": 2.0,
+    }
+    sur = pd.DataFrame(
+        {
+            "config.lr": [0.1, 0.1, 0.2],
+            "config.act": ["a", "a", "a"],
+            "fidelity": [1.0] * 3,
+            "t_end": [1.0, 2, 3],
+        }
+    )
     assert repeat_counts(sur)["n_repeated"] == 1.0 and repeat_counts(sur)["n_distinct_configs"] == 2.0
     # in ask order (trial ids): a fresh trial below a fidelity already reached, and a continuation to a rung another
     # trial of the same configuration took it to, are repeats; a continuation to a new fidelity is not
-    asked = pd.DataFrame({"trial_id": [0, 1, 2, 3], "config_id": [7, 7, 7, 7], "fidelity": [3.0, 1.0, 9.0, 9.0],
-                          "t_end": [5.0, 1.0, 9.0, 8.0]})
+    asked = pd.DataFrame(
+        {
+            "trial_id": [0, 1, 2, 3],
+            "config_id": [7, 7, 7, 7],
+            "fidelity": [3.0, 1.0, 9.0, 9.0],
+            "t_end": [5.0, 1.0, 9.0, 8.0],
+        }
+    )
     assert repeat_counts(asked)["n_repeated"] == 2.0  # trial 1 (1 <= 3) and trial 3 (9 <= 9)
 
 
@@ -176,7 +211,9 @@ def test_runner_and_report_count_repeats_alike(synthetic_bench):
     from runners.simulator import Budget, simulate
 
     for name in ("bohb", "hyperband", "dehb"):
-        run = simulate(synthetic_bench, OPTIMIZERS[name], seed=1, n_workers=3, budget=Budget("evaluations", 10))
+        run = simulate(
+            synthetic_bench, OPTIMIZERS[name], seed=1, n_workers=3, budget=Budget("evaluations", 10)
+        )
         assert repeat_counts(run.events)["n_repeated"] == run.summary["n_repeated"]
 
 
@@ -184,18 +221,31 @@ def test_runner_and_report_count_repeats_alike(synthetic_bench):
 def _study_with_range(root, bench, ranges, checksum=None, names=("valid_loss", "test_loss")):
     for s, (rng_, src) in enumerate(ranges):
         ev = _simulate(np.random.default_rng(s), 1.0, 1, 50.0, 0.1, 1.0)
-        meta = {"benchmark": bench, "optimizer": "rs", "seed": s, "n_workers": 1,
-                "budget": {"kind": "time", "amount": 50.0},
-                "benchmark_info": {"checksum": checksum, "n_configs": 10}}
+        meta = {
+            "benchmark": bench,
+            "optimizer": "rs",
+            "seed": s,
+            "n_workers": 1,
+            "budget": {"kind": "time", "amount": 50.0},
+            "benchmark_info": {"checksum": checksum, "n_configs": 10},
+        }
         for key, name in zip(("objective", "test_objective"), names):
-            meta[key] = {"name": name, "direction": "minimize", "optimum": 0.1, "value_range": list(rng_),
-                         "value_range_source": src}
+            meta[key] = {
+                "name": name,
+                "direction": "minimize",
+                "optimum": 0.1,
+                "value_range": list(rng_),
+                "value_range_source": src,
+            }
         write_run(root / bench / "rs" / "workers-1" / f"seed-{s}", ev, meta)
     return root
 
 
 def test_ranges_by_two_conventions_prefer_the_median(tmp_path):
-    old = ((0.1, 50.0), "optimum to the worst value at the maximum fidelity over every configuration and seed")
+    old = (
+        (0.1, 50.0),
+        "optimum to the worst value at the maximum fidelity over every configuration and seed",
+    )
     new = ((0.1, 0.6), "optimum to the median finite value at the maximum fidelity over every configuration")
     s = load_study(_study_with_range(tmp_path / "mixed", "toy", [old, new]))
     v = s.tasks["toy"].valid
@@ -210,12 +260,20 @@ def test_an_old_range_is_recomputed_from_the_shipped_table(tmp_path):
     if not catalog.is_available("lcbench-car")[0]:
         pytest.skip("lcbench-car not generated here")
     b = catalog.load("lcbench-car")
-    old = ((0.0, 99.0), "optimum to the worst value at the maximum fidelity over every configuration and seed")
-    root = _study_with_range(tmp_path / "s", "lcbench-car", [old], checksum=b.checksum,
-                             names=(b.objective, b.test_objective))
+    old = (
+        (0.0, 99.0),
+        "optimum to the worst value at the maximum fidelity over every configuration and seed",
+    )
+    root = _study_with_range(
+        tmp_path / "s", "lcbench-car", [old], checksum=b.checksum, names=(b.objective, b.test_objective)
+    )
     v = load_study(root).tasks["lcbench-car"].valid
-    top = b.query_batch(np.arange(b.n_configs), fidelities=b.fidelity.max, seeds=0, metrics=[b.objective])[b.objective]
-    assert v.convention == "median-at-max-fidelity" and v.range_source.startswith("recomputed from the benchmark")
+    top = b.query_batch(np.arange(b.n_configs), fidelities=b.fidelity.max, seeds=0, metrics=[b.objective])[
+        b.objective
+    ]
+    assert v.convention == "median-at-max-fidelity" and v.range_source.startswith(
+        "recomputed from the benchmark"
+    )
     assert v.worst < 99.0 and np.nanmin(top) <= v.worst <= np.nanmax(top)
     assert load_study(root, recompute=False).tasks["lcbench-car"].valid.worst == 99.0
 
@@ -224,8 +282,9 @@ def test_an_old_range_is_recomputed_from_the_shipped_table(tmp_path):
 def test_report_has_the_new_sections(tmp_path):
     from runners.report import build_report
 
-    root = write_synthetic_study(tmp_path / "r", benchmarks=("toy-a", "toy-a-surrogate", "toy-b"),
-                                 seeds=range(10), budget=60.0)
+    root = write_synthetic_study(
+        tmp_path / "r", benchmarks=("toy-a", "toy-a-surrogate", "toy-b"), seeds=range(10), budget=60.0
+    )
     index = build_report(root, tmp_path / "out", grid=20)
     out = index.parent
     for t in ("mean_rank", "ratio_to_rs", "repeats", "validity", "order_vs_rs", "table_vs_surrogate"):
@@ -246,4 +305,6 @@ def test_the_signed_rank_test_on_ranks_equals_scipy_on_the_differences():
         d = np.round(rng.normal(size=10), 1)
         d[rng.random(10) < 0.2] = 0
         for alt in ("less", "greater"):
-            assert validity._signed_rank(d, alt) == pytest.approx(st.wilcoxon(d, alternative=alt).pvalue, abs=1e-12)
+            assert validity._signed_rank(d, alt) == pytest.approx(
+                st.wilcoxon(d, alternative=alt).pvalue, abs=1e-12
+            )

@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     root = tmp_path_factory.mktemp("adaptive-tables")
-    return [write_toy_table(root / "toy-a", name="toy-a", rng_seed=1),
-            write_toy_table(root / "toy-b", name="toy-b", rng_seed=2, n_configs=9)]
+    return [
+        write_toy_table(root / "toy-a", name="toy-a", rng_seed=1),
+        write_toy_table(root / "toy-b", name="toy-b", rng_seed=2, n_configs=9),
+    ]
 
 
 def study_file(tmp_path, tables, name="ada", **extra):
@@ -58,7 +60,10 @@ def test_a_clearly_worse_method_is_decided_at_the_first_interim_and_gets_no_more
     rows = {(d["method"], d["other"]): d for d in c.decisions()}
     assert rows[("good", "bad")]["decision"] == "better" and rows[("good", "bad")]["interim"] == 0
     assert rows[("bad", "also-good")]["decision"] == "worse"
-    assert rows[("good", "also-good")]["decision"] == "undecided" and rows[("good", "also-good")]["interim"] is None
+    assert (
+        rows[("good", "also-good")]["decision"] == "undecided"
+        and rows[("good", "also-good")]["interim"] is None
+    )
     assert c.active() == ["good", "also-good"]  # the bad method is out of every open comparison
     for k in range(1, 4):
         c.add(k, {m: rng.normal(0, 1, 5) for m in c.active()}, seeds=range(5 * k, 5 * k + 5))
@@ -72,7 +77,9 @@ def test_the_same_scores_give_the_same_decisions():
     batches = [{m: rng.normal(mu, 1, 5) for m, mu in (("a", 0), ("b", 0.8), ("c", 1.5))} for _ in range(3)]
 
     def decide():
-        c = Comparison(Group("x", 1, ["a", "b", "c"]), {**CONF, "n_interims": 3, "permutations": 2000}, seed=11)
+        c = Comparison(
+            Group("x", 1, ["a", "b", "c"]), {**CONF, "n_interims": 3, "permutations": 2000}, seed=11
+        )
         for k, b in enumerate(batches):
             c.add(k, {m: b[m] for m in c.active()}, seeds=range(5 * k, 5 * k + 5))
         return c.decisions()
@@ -97,8 +104,9 @@ def test_bad_adastop_settings_name_the_value(tmp_path, tables):
 
 
 def test_an_adaptive_study_runs_interims_writes_its_decisions_and_replays_on_rerun(tmp_path, tables):
-    cfg = load_study(str(study_file(tmp_path, tables)),
-                     ["stopping=adastop", "adastop.batch=3", "adastop.permutations=200"])
+    cfg = load_study(
+        str(study_file(tmp_path, tables)), ["stopping=adastop", "adastop.batch=3", "adastop.permutations=200"]
+    )
     out = run_study(cfg, progress=False)
     assert out["failed"] == 0 and out["adastop"]
     data = read_decisions(tmp_path / "results" / "ada")
@@ -166,14 +174,25 @@ def test_a_shard_checks_only_its_own_runs_on_disk(tmp_path, tables, monkeypatch)
 
 
 def _shard_cmd(study, launcher, n=2):
-    return [sys.executable, "-m", "runners.shard", "--multirun", f"study={study}", f"n_shards={n}",
-            f"shard=range({n})", f"hydra/launcher={launcher}", "hydra.sweep.dir=multirun/shards"]
+    return [
+        sys.executable,
+        "-m",
+        "runners.shard",
+        "--multirun",
+        f"study={study}",
+        f"n_shards={n}",
+        f"shard=range({n})",
+        f"hydra/launcher={launcher}",
+        "hydra.sweep.dir=multirun/shards",
+    ]
 
 
 def test_the_shard_app_runs_every_shard_through_a_hydra_launcher(tmp_path, tables):
     f = study_file(tmp_path, tables, name="launched", seeds=[0, 1])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(_shard_cmd(f, "joblib"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        _shard_cmd(f, "joblib"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "shard 0 of 2:" in out.stdout and "shard 1 of 2:" in out.stdout
     whole = run_study(load_study(str(f)), progress=False)
@@ -183,8 +202,14 @@ def test_the_shard_app_runs_every_shard_through_a_hydra_launcher(tmp_path, table
 def test_the_shard_app_refuses_shard_settings_inside_set(tmp_path, tables):
     f = study_file(tmp_path, tables, name="refused")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "runners.shard", f"study={f}", 'set="n_shards=4"'], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "runners.shard", f"study={f}", 'set="n_shards=4"'],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "sets n_shards" in out.stderr
 
 
@@ -193,8 +218,9 @@ def test_a_submitit_local_array_runs_every_shard(tmp_path, tables):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     f = study_file(tmp_path, tables, name="submitted", seeds=[0, 1])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(_shard_cmd(f, "submitit_local"), cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=900)
+    out = subprocess.run(
+        _shard_cmd(f, "submitit_local"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     whole = run_study(load_study(str(f)), progress=False)
     assert whole["ran"] == 0 and whole["skipped"] == 8

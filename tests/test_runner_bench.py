@@ -15,12 +15,23 @@ from runners.testing import STANDIN_SHAPES, write_standin_tables, write_toy_tabl
 def test_bench_runs_what_exists_and_names_what_is_missing(tmp_path, capsys):
     toy = write_toy_table(tmp_path / "toy-a", name="toy-a")
     study = tmp_path / "mini.yaml"
-    study.write_text(yaml.safe_dump({
-        "benchmarks": [{"name": "toy-a", "path": str(toy)}, {"name": "toy-missing", "path": str(tmp_path / "no")}],
-        "optimizers": ["rs", "asha"], "seeds": [0, 1], "n_workers": [2],
-        "budget": {"kind": "evaluations", "amount": 3}, "n_jobs": 1,
-        "results_dir": str(tmp_path / "results"), "report_dir": str(tmp_path / "reports"),
-    }))
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "benchmarks": [
+                    {"name": "toy-a", "path": str(toy)},
+                    {"name": "toy-missing", "path": str(tmp_path / "no")},
+                ],
+                "optimizers": ["rs", "asha"],
+                "seeds": [0, 1],
+                "n_workers": [2],
+                "budget": {"kind": "evaluations", "amount": 3},
+                "n_jobs": 1,
+                "results_dir": str(tmp_path / "results"),
+                "report_dir": str(tmp_path / "reports"),
+            }
+        )
+    )
     assert bench.main([f"study={study}"]) == 0
     out, err = capsys.readouterr()
     assert "SKIPPING benchmark toy-missing" in err
@@ -46,8 +57,16 @@ def test_bench_bad_key_or_study_prints_the_message_and_exits_2(tmp_path, capsys,
 
 
 def test_bench_fails_when_nothing_is_available(tmp_path, capsys):
-    assert bench.main([f"results_dir={tmp_path}", f"report_dir={tmp_path}",
-                       f"benchmarks=[{{name: x, path: {tmp_path / 'none'}}}]"]) == 1
+    assert (
+        bench.main(
+            [
+                f"results_dir={tmp_path}",
+                f"report_dir={tmp_path}",
+                f"benchmarks=[{{name: x, path: {tmp_path / 'none'}}}]",
+            ]
+        )
+        == 1
+    )
     assert "none of its benchmarks is available here" in capsys.readouterr().err
 
 
@@ -76,8 +95,13 @@ def test_the_bench_study_keeps_its_promised_size():
 def test_bench_on_standin_tables_fits_in_ten_minutes(tmp_path):
     """The whole default study (runs and report) on tables shaped like the shipped ones: at most 10 minutes."""
     t0 = time.perf_counter()
-    code = bench.main([f"standin={tmp_path / 'tables'}", f"results_dir={tmp_path / 'results'}",
-                       f"report_dir={tmp_path / 'reports'}"])
+    code = bench.main(
+        [
+            f"standin={tmp_path / 'tables'}",
+            f"results_dir={tmp_path / 'results'}",
+            f"report_dir={tmp_path / 'reports'}",
+        ]
+    )
     assert code == 0
     assert time.perf_counter() - t0 < 600
     assert (tmp_path / "reports" / "bench-standin" / "index.html").is_file()

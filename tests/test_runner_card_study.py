@@ -41,7 +41,10 @@ def test_bootstrap_tau_is_tight_when_seeds_agree_and_wide_when_they_do_not():
     rng = np.random.default_rng(0)
     means = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
     clear = {o: list(m + 0.01 * rng.normal(size=5)) for o, m in means.items()}
-    assert bootstrap_tau(clear, clear) == (1.0, 1.0)  # separated far beyond the seed noise: always the same order
+    assert bootstrap_tau(clear, clear) == (
+        1.0,
+        1.0,
+    )  # separated far beyond the seed noise: always the same order
     noisy = {o: list(m + 5.0 * rng.normal(size=5)) for o, m in means.items()}
     lo, hi = bootstrap_tau(noisy, noisy)
     assert lo < 0.5 and hi == 1.0  # noise of the order of the gaps: the order moves from resample to resample

@@ -22,7 +22,9 @@ from runners.testing import write_toy_table
 
 CONF = Path(run_mod.__file__).parent / "conf" / "optimizer"
 ALL = sorted(p.stem for p in CONF.glob("*.yaml"))
-RUNNABLE = [n for n in ALL if missing_library(yaml.safe_load((CONF / f"{n}.yaml").read_text())["_target_"]) is None]
+RUNNABLE = [
+    n for n in ALL if missing_library(yaml.safe_load((CONF / f"{n}.yaml").read_text())["_target_"]) is None
+]
 
 
 def test_the_config_tree_has_every_optimizer():
@@ -33,10 +35,26 @@ def test_the_config_tree_has_every_optimizer():
 def test_every_optimizer_config_runs_through_the_command_line(tmp_path, fidelities):
     table = write_toy_table(tmp_path / "toy", n_configs=12, fidelities=fidelities, name="toy")
     p = subprocess.run(
-        [sys.executable, "-m", "runners.run", "--multirun", "benchmark=table", f"benchmark.path={table}",
-         "benchmark.name=toy", f"optimizer={','.join(RUNNABLE)}", "n_workers=2", "budget.kind=evaluations",
-         "budget.amount=3", f"results_dir={tmp_path / 'res'}", "study=every", f"hydra.sweep.dir={tmp_path / 'mr'}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "runners.run",
+            "--multirun",
+            "benchmark=table",
+            f"benchmark.path={table}",
+            "benchmark.name=toy",
+            f"optimizer={','.join(RUNNABLE)}",
+            "n_workers=2",
+            "budget.kind=evaluations",
+            "budget.amount=3",
+            f"results_dir={tmp_path / 'res'}",
+            "study=every",
+            f"hydra.sweep.dir={tmp_path / 'mr'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert p.returncode == 0, p.stderr[-4000:]
     for name in RUNNABLE:

@@ -69,8 +69,17 @@ def test_adapter_configs_compose_and_match_their_classes(name):
 
 @pytest.mark.parametrize(
     "override",
-    ["n_worker=3", "budget.knd=time", "budget.kind=days", "seed=abc", "overhead=wall", "optimizer.etaa=2",
-     "benchmark.nmae=x", "benchmark=no-such-benchmark", "optimizer=no-such-optimizer"],
+    [
+        "n_worker=3",
+        "budget.knd=time",
+        "budget.kind=days",
+        "seed=abc",
+        "overhead=wall",
+        "optimizer.etaa=2",
+        "benchmark.nmae=x",
+        "benchmark=no-such-benchmark",
+        "optimizer=no-such-optimizer",
+    ],
 )
 def test_misspelt_or_bad_values_fail_at_composition(override):
     with pytest.raises((ConfigCompositionException, ValidationError, ConfigKeyError)):
@@ -79,7 +88,9 @@ def test_misspelt_or_bad_values_fail_at_composition(override):
 
 def test_misspelt_key_in_a_benchmark_yaml_fails(tmp_path):
     (tmp_path / "benchmark").mkdir()
-    (tmp_path / "benchmark" / "typo.yaml").write_text("defaults:\n  - schema\n  - _self_\nnmae: fcnet-naval\n")
+    (tmp_path / "benchmark" / "typo.yaml").write_text(
+        "defaults:\n  - schema\n  - _self_\nnmae: fcnet-naval\n"
+    )
     with pytest.raises((ConfigCompositionException, ValidationError, ConfigKeyError)):
         cfg_with(f"hydra.searchpath=[file://{tmp_path}]", "benchmark=typo")
 
@@ -105,9 +116,18 @@ def test_missing_optional_library_names_the_extra(tmp_path, monkeypatch):
 
 
 def test_execute_through_compose_runs_then_skips(toy_path, tmp_path):
-    overrides = ["benchmark=table", f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=asha",
-                 "budget.kind=fidelity", "budget.amount=30", f"results_dir={tmp_path}", "study=t", "seed=2",
-                 "n_workers=3"]
+    overrides = [
+        "benchmark=table",
+        f"benchmark.path={toy_path}",
+        "benchmark.name=toy",
+        "optimizer=asha",
+        "budget.kind=fidelity",
+        "budget.amount=30",
+        f"results_dir={tmp_path}",
+        "study=t",
+        "seed=2",
+        "n_workers=3",
+    ]
     out = execute(cfg_with(*overrides), quiet=True)
     path = Path(out["path"])
     assert out["state"] == "ran" and path == tmp_path / "t" / "toy" / "asha" / "workers-3" / "seed-2"
@@ -121,8 +141,9 @@ def test_execute_through_compose_runs_then_skips(toy_path, tmp_path):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "runners.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "runners.run", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_misspelt_key_fails(tmp_path):
@@ -131,21 +152,47 @@ def test_cli_misspelt_key_fails(tmp_path):
 
 
 def test_multirun_with_joblib_launcher(toy_path, tmp_path):
-    p = _cli("--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "benchmark=table",
-             f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=rs,hyperband", "seed=0,1",
-             "budget.amount=5", f"results_dir={tmp_path / 'res'}", "study=multi", f"hydra.sweep.dir={tmp_path / 'mr'}",
-             cwd=tmp_path)
+    p = _cli(
+        "--multirun",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "benchmark=table",
+        f"benchmark.path={toy_path}",
+        "benchmark.name=toy",
+        "optimizer=rs,hyperband",
+        "seed=0,1",
+        "budget.amount=5",
+        f"results_dir={tmp_path / 'res'}",
+        "study=multi",
+        f"hydra.sweep.dir={tmp_path / 'mr'}",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     for opt in ("rs", "hyperband"):
         for seed in (0, 1):
-            assert run_state(tmp_path / "res" / "multi" / "toy" / opt / "workers-4" / f"seed-{seed}") == "complete"
+            assert (
+                run_state(tmp_path / "res" / "multi" / "toy" / opt / "workers-4" / f"seed-{seed}")
+                == "complete"
+            )
 
 
 @pytest.mark.slow
 def test_multirun_with_submitit_local_launcher(toy_path, tmp_path):
-    p = _cli("--multirun", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "benchmark=table",
-             f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=rs", "seed=0,1", "budget.amount=5",
-             f"results_dir={tmp_path / 'res'}", "study=sub", f"hydra.sweep.dir={tmp_path / 'mr'}", cwd=tmp_path)
+    p = _cli(
+        "--multirun",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        "benchmark=table",
+        f"benchmark.path={toy_path}",
+        "benchmark.name=toy",
+        "optimizer=rs",
+        "seed=0,1",
+        "budget.amount=5",
+        f"results_dir={tmp_path / 'res'}",
+        "study=sub",
+        f"hydra.sweep.dir={tmp_path / 'mr'}",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     for seed in (0, 1):
         assert run_state(tmp_path / "res" / "sub" / "toy" / "rs" / "workers-4" / f"seed-{seed}") == "complete"
@@ -167,9 +214,18 @@ def test_a_bad_run_prints_the_message_alone():
 
     cmd = [sys.executable, "-m", "runners.run", "+n_worker=2", "hydra.run.dir=/tmp/curvebench-test-hydra"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
-    assert p.returncode == 2 and p.stderr.startswith("error: command line, override '+n_worker=2': unknown key 'n_worker'")
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent
+    )
+    assert p.returncode == 2 and p.stderr.startswith(
+        "error: command line, override '+n_worker=2': unknown key 'n_worker'"
+    )
     assert "Traceback" not in p.stderr
-    p = subprocess.run(cmd, capture_output=True, text=True, env={**env, "HYDRA_FULL_ERROR": "1"},
-                       cwd=Path(__file__).resolve().parent.parent)
+    p = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env={**env, "HYDRA_FULL_ERROR": "1"},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert p.returncode != 0 and "Traceback" in p.stderr

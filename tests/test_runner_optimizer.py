@@ -24,8 +24,14 @@ def toy(tmp_path_factory):
 
 
 def make_rs(bench, seed=0, **kw):
-    return RandomSearch(space=bench.space, fidelity=bench.fidelity, objective=bench.objective_metric, seed=seed,
-                        sampler=ConfigSampler.for_benchmark(bench), **kw)
+    return RandomSearch(
+        space=bench.space,
+        fidelity=bench.fidelity,
+        objective=bench.objective_metric,
+        seed=seed,
+        sampler=ConfigSampler.for_benchmark(bench),
+        **kw,
+    )
 
 
 def result_for(trial, value=1.0):
@@ -111,7 +117,9 @@ def test_projection_returns_nearest_table_configuration(toy):
     from benchmarks.space import encode_frame
 
     frame = pd.DataFrame(toy.configurations())
-    d = np.linalg.norm(encode_frame(toy.space, frame) - encode_frame(toy.space, pd.DataFrame([anywhere])), axis=1)
+    d = np.linalg.norm(
+        encode_frame(toy.space, frame) - encode_frame(toy.space, pd.DataFrame([anywhere])), axis=1
+    )
     assert toy.config_id(p) == int(np.argmin(d))
 
 
@@ -123,9 +131,14 @@ def _reference_projection(sampler, configs):
     from benchmarks.space import encode_frame
 
     names = list(sampler.names)
-    tree = cKDTree(np.nan_to_num(encode_frame(sampler.space, pd.DataFrame(sampler.configurations, columns=names)),
-                                 nan=-1.0))
-    x = np.nan_to_num(encode_frame(sampler.space, pd.DataFrame([dict(c) for c in configs], columns=names)), nan=-1.0)
+    tree = cKDTree(
+        np.nan_to_num(
+            encode_frame(sampler.space, pd.DataFrame(sampler.configurations, columns=names)), nan=-1.0
+        )
+    )
+    x = np.nan_to_num(
+        encode_frame(sampler.space, pd.DataFrame([dict(c) for c in configs], columns=names)), nan=-1.0
+    )
     return np.atleast_1d(tree.query(x, k=1)[1]).tolist()
 
 
@@ -136,12 +149,17 @@ def test_fast_projection_matches_the_dataframe_reference(tmp_path, space):
     from benchmarks.tabular import TabularBenchmark
     from runners.optimizers.evolution import mutate_one
 
-    bench = TabularBenchmark.from_path(make_synthetic_table(tmp_path / "t", n_configs=None if space == "grid" else 300,
-                                                            space=space, n_seeds=1, n_epochs=2))
+    bench = TabularBenchmark.from_path(
+        make_synthetic_table(
+            tmp_path / "t", n_configs=None if space == "grid" else 300, space=space, n_seeds=1, n_epochs=2
+        )
+    )
     s = ConfigSampler.for_benchmark(bench)
     rng = np.random.default_rng(1)
     held = s.sample(50, rng)
-    proposals = held + [mutate_one(c, bench.space, rng) for c in held] + ConfigSampler(bench.space).sample(100, rng)
+    proposals = (
+        held + [mutate_one(c, bench.space, rng) for c in held] + ConfigSampler(bench.space).sample(100, rng)
+    )
     # values outside the space, missing and of the wrong type encode as the DataFrame path encodes them
     first = dict(held[0])
     for name in s.names:

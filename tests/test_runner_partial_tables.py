@@ -49,7 +49,9 @@ def check_no_repeats(run, bench):
     assert s["n_repeated"] == repeats_in(run.events)
     assert s["n_redirected"] == 0, "the optimizer should project with the fidelity itself, so its model knows"
     distinct = run.events["config_id"].nunique()
-    assert s["n_distinct_configs"] == distinct and s["table_fraction"] == pytest.approx(distinct / bench.n_configs)
+    assert s["n_distinct_configs"] == distinct and s["table_fraction"] == pytest.approx(
+        distinct / bench.n_configs
+    )
 
 
 # ---------------------------------------------------------------- built-ins
@@ -83,7 +85,9 @@ def test_random_search_exhausts_the_table_and_says_so(synthetic_bench):
     run = simulate(synthetic_bench, RandomSearch, seed=0, n_workers=4, budget=Budget("evaluations", 100))
     s = run.summary
     assert s["stop_reason"] == "table_exhausted"
-    assert s["n_events"] == synthetic_bench.n_configs == s["n_distinct_configs"] and s["table_fraction"] == 1.0
+    assert (
+        s["n_events"] == synthetic_bench.n_configs == s["n_distinct_configs"] and s["table_fraction"] == 1.0
+    )
     assert s["n_repeated"] == 0
 
 
@@ -153,14 +157,18 @@ def test_nearest_open_is_the_first_open_configuration_of_the_full_tree_order(ben
                     s.project(c, f)
                 continue
             _, order = s._tree.query(s._encoder.encode(c), k=n)
-            expected = s.configurations[int(np.atleast_1d(order)[np.flatnonzero(open_[np.atleast_1d(order)])[0]])]
+            expected = s.configurations[
+                int(np.atleast_1d(order)[np.flatnonzero(open_[np.atleast_1d(order)])[0]])
+            ]
             assert s.project(c, f) == expected
         s.note(c, float(rng.choice([2.0, 5.0, 10.0])))
     assert np.array_equal(s.reached_array(), np.asarray(s.reached))
 
 
 def test_continuations_are_never_repeats(synthetic_bench):
-    run = simulate(synthetic_bench, OPTIMIZERS["hyperband"], seed=1, n_workers=2, budget=Budget("evaluations", 12))
+    run = simulate(
+        synthetic_bench, OPTIMIZERS["hyperband"], seed=1, n_workers=2, budget=Budget("evaluations", 12)
+    )
     ev = run.events
     assert ev["continues"].notna().any() and run.summary["n_repeated"] == 0
 
@@ -173,8 +181,12 @@ def test_surrogate_style_space_keeps_old_behaviour(synthetic_bench):
         kw["sampler"] = ConfigSampler(kw["space"])
         return RandomSearch(**kw)
 
-    opt = factory(space=synthetic_bench.space, fidelity=synthetic_bench.fidelity,
-                  objective=synthetic_bench.objective_metric, seed=0)
+    opt = factory(
+        space=synthetic_bench.space,
+        fidelity=synthetic_bench.fidelity,
+        objective=synthetic_bench.objective_metric,
+        seed=0,
+    )
     a = [opt.ask() for _ in range(5)]
     assert not opt.sampler.is_finite and all(t.continues is None for t in a) and opt.n_redirected == 0
 
@@ -196,9 +208,14 @@ def test_optuna_study_holds_the_evaluated_configurations(name, synthetic_bench):
         ot = by_number[number]
         assert ot.params == opt._to_params(synthetic_bench.config(int(cid)))
     # every trial the model learns from (complete or pruned) is an evaluated configuration
-    evaluated = {tuple(sorted(opt._to_params(synthetic_bench.config(int(c))).items())) for c in run.events["config_id"]}
-    learned = [t for t in by_number.values()
-               if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    evaluated = {
+        tuple(sorted(opt._to_params(synthetic_bench.config(int(c))).items())) for c in run.events["config_id"]
+    }
+    learned = [
+        t
+        for t in by_number.values()
+        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
     assert learned and all(tuple(sorted(t.params.items())) in evaluated for t in learned)
     assert opt.describe()["n_moved"] > 0  # the table holds 40 of a continuous space: proposals move
 
@@ -269,8 +286,13 @@ def test_smac_proposes_held_configurations_and_learns_what_was_evaluated(name, s
 
     rh = opt.smac.runhistory
     told = [key(rh.get_config(k.config_id)) for k, v in rh.items() if v.status.name != "RUNNING"]
-    final = run.events.sort_values("fidelity").groupby("trial_id").tail(1)  # one tell per trial, at its last fidelity
-    evaluated = {key(Configuration(synthetic_bench.space, values=synthetic_bench.config(int(c)))) for c in final["config_id"]}
+    final = (
+        run.events.sort_values("fidelity").groupby("trial_id").tail(1)
+    )  # one tell per trial, at its last fidelity
+    evaluated = {
+        key(Configuration(synthetic_bench.space, values=synthetic_bench.config(int(c))))
+        for c in final["config_id"]
+    }
     assert len(told) == len(final) and set(told) == evaluated
     if name == "smac":
         assert d["scaled_to_budget"]["initial_design"]["value"] == 3  # 0.25 x 12 evaluations
@@ -278,8 +300,14 @@ def test_smac_proposes_held_configurations_and_learns_what_was_evaluated(name, s
 
 # ---------------------------------------------------------------- defaults scaled to the budget
 def _re(bench, **kw):
-    return RegularizedEvolution(space=bench.space, fidelity=bench.fidelity, objective=bench.objective_metric, seed=0,
-                                sampler=ConfigSampler.for_benchmark(bench), **kw)
+    return RegularizedEvolution(
+        space=bench.space,
+        fidelity=bench.fidelity,
+        objective=bench.objective_metric,
+        seed=0,
+        sampler=ConfigSampler.for_benchmark(bench),
+        **kw,
+    )
 
 
 def test_regularized_evolution_scales_population_to_the_budget(synthetic_bench):
@@ -291,7 +319,10 @@ def test_regularized_evolution_scales_population_to_the_budget(synthetic_bench):
     assert (_re(b, budget=Budget("evaluations", 5000)).population_size, _re(b).population_size) == (100, 100)
     assert _re(b).sample_size == 10
     explicit = _re(b, budget=Budget("evaluations", 100), population_size=50, sample_size=7)
-    assert (explicit.population_size, explicit.sample_size) == (50, 7) and "scaled_to_budget" not in explicit.describe()
+    assert (explicit.population_size, explicit.sample_size) == (
+        50,
+        7,
+    ) and "scaled_to_budget" not in explicit.describe()
     assert _re(b, budget=Budget("time", 1e4)).population_size == 100  # unknown in evaluations: the paper's
     # the simulator passes the budget
     run = simulate(b, RegularizedEvolution, seed=0, n_workers=2, budget=Budget("evaluations", 30))

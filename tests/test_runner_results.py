@@ -32,8 +32,15 @@ def toy(tmp_path_factory):
 def finished_run(toy, path, seed=0, amount=10):
     r = simulate(toy, RandomSearch, seed=seed, n_workers=2, budget=Budget("results", amount))
     cfg = {"benchmark": {"name": "toy"}, "seed": seed, "budget": {"kind": "results", "amount": amount}}
-    meta = build_meta(r, toy, study="s", benchmark_name="toy", optimizer_name="rs", run_config=cfg,
-                      started_utc="2000-01-01T00:00:00Z")
+    meta = build_meta(
+        r,
+        toy,
+        study="s",
+        benchmark_name="toy",
+        optimizer_name="rs",
+        run_config=cfg,
+        started_utc="2000-01-01T00:00:00Z",
+    )
     write_run(path, r, meta)
     return r, cfg
 
@@ -144,7 +151,10 @@ def test_a_benchmark_without_a_value_range_gets_a_fixed_estimate():
     allv = np.concatenate([bench.values(sample, s) for s in bench.seeds])
     # maximize: best = the higher of the sample's best and the optimum; reference = the sample's median
     assert info["value_range"] == [pytest.approx(max(allv.max(), 0.999)), pytest.approx(np.median(allv))]
-    assert info["worst_value"] == pytest.approx(allv.min()) and info["value_range_convention"] == "median-at-max-fidelity"
+    assert (
+        info["worst_value"] == pytest.approx(allv.min())
+        and info["value_range_convention"] == "median-at-max-fidelity"
+    )
     assert info["optimum"] == 0.999 and "over 1000 configurations sampled" in info["value_range_source"]
     calls = bench.calls
     again = _Formula()
@@ -163,16 +173,33 @@ def test_a_table_records_the_range_at_its_maximum_fidelity(tmp_path):
 
     # configuration 0 blows up at epoch 2 and recovers; configuration 2 diverges for good
     valid = np.array([[[1.0, 1e30, 0.5]], [[0.9, 0.8, 0.7]], [[0.6, np.nan, np.nan]]])
-    configs = pd.DataFrame({"lr": [1e-3, 1e-2, 1e-1], "layers": [1, 2, 3], "units": [16, 32, 64],
-                            "act": ["relu", "tanh", "relu"]})
-    path = write_table(tmp_path / "t", name="blowup", space=toy_space(), fidelity=Fidelity("epoch", (1.0, 2.0, 3.0)),
-                       metrics=[Metric("valid_loss", "minimize", 0.0, split="valid")], objective="valid_loss", test_objective=None,
-                       seeds=[0], configs=configs, values={"valid_loss": valid},
-                       cost=np.cumsum(np.ones((3, 1, 3)), axis=-1))
+    configs = pd.DataFrame(
+        {
+            "lr": [1e-3, 1e-2, 1e-1],
+            "layers": [1, 2, 3],
+            "units": [16, 32, 64],
+            "act": ["relu", "tanh", "relu"],
+        }
+    )
+    path = write_table(
+        tmp_path / "t",
+        name="blowup",
+        space=toy_space(),
+        fidelity=Fidelity("epoch", (1.0, 2.0, 3.0)),
+        metrics=[Metric("valid_loss", "minimize", 0.0, split="valid")],
+        objective="valid_loss",
+        test_objective=None,
+        seeds=[0],
+        configs=configs,
+        values={"valid_loss": valid},
+        cost=np.cumsum(np.ones((3, 1, 3)), axis=-1),
+    )
     bench = TabularBenchmark.from_path(path)
     finished_run(bench, tmp_path / "run", amount=3)
     obj = read_meta(tmp_path / "run")["objective"]
     # reference: the median of the finite values at the last epoch (0.5, 0.7; the divergence is left out)
     assert obj["value_range"] == [0.5, pytest.approx(0.6)] and obj["optimum"] == 0.5  # float32 table
-    assert obj["worst_value"] == pytest.approx(0.7) and obj["value_range_convention"] == "median-at-max-fidelity"
+    assert (
+        obj["worst_value"] == pytest.approx(0.7) and obj["value_range_convention"] == "median-at-max-fidelity"
+    )
     assert "maximum fidelity" in obj["value_range_source"] and "median" in obj["value_range_source"]

@@ -32,7 +32,9 @@ def toy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def toy_diverged(tmp_path_factory):
-    return toy_benchmark(tmp_path_factory.mktemp("runner") / "toy-div", n_configs=4, diverged=[1], name="toy-div")
+    return toy_benchmark(
+        tmp_path_factory.mktemp("runner") / "toy-div", n_configs=4, diverged=[1], name="toy-div"
+    )
 
 
 class Scripted(Optimizer):
@@ -112,12 +114,16 @@ def test_continued_trial_keeps_seed_and_reads_that_seed(toy):
             q = toy.query(3, row["fidelity"], s)
             assert row["objective"] == pytest.approx(q["valid_loss"])
             assert row["test_objective"] == pytest.approx(q["test_loss"])
-            assert row["cost"] == pytest.approx(q.cost - (toy.query(3, row["fidelity_from"], s).cost if row["fidelity_from"] else 0))
+            assert row["cost"] == pytest.approx(
+                q.cost - (toy.query(3, row["fidelity_from"], s).cost if row["fidelity_from"] else 0)
+            )
         assert list(ev["cost"]) == [4.0, 4.0, 8.0]  # 4 s/epoch: 1, then +1, then +2 epochs
 
 
 def test_benchmark_seed_is_drawn_from_run_seed(toy):
-    seeds = [tuple(run(toy, RandomSearch, seed=k, budget=Budget("results", 30)).events["seed"]) for k in range(3)]
+    seeds = [
+        tuple(run(toy, RandomSearch, seed=k, budget=Budget("results", 30)).events["seed"]) for k in range(3)
+    ]
     again = tuple(run(toy, RandomSearch, seed=0, budget=Budget("results", 30)).events["seed"])
     assert seeds[0] == again
     assert len(set(seeds)) == 3
@@ -140,7 +146,13 @@ def test_optimizer_sees_validation_metrics_only(toy):
 
 def test_results_record_test_and_all_metrics(toy):
     ev = run(toy, RandomSearch, budget=Budget("results", 5)).events
-    assert {"metric.valid_loss", "metric.train_loss", "metric.test_loss", "objective", "test_objective"} <= set(ev)
+    assert {
+        "metric.valid_loss",
+        "metric.train_loss",
+        "metric.test_loss",
+        "objective",
+        "test_objective",
+    } <= set(ev)
     assert (ev["test_objective"] == ev["metric.test_loss"]).all()
     assert np.allclose(ev["test_objective"] - ev["objective"], 0.5)
 
@@ -154,7 +166,9 @@ def test_diverged_status_and_infinite_loss(toy_diverged):
             super()._tell(trial, result)
             seen.append(result)
 
-    r = run(toy_diverged, lambda **kw: Spy(bench=toy_diverged, steps=steps, done_at_end=True, **kw), n_workers=1)
+    r = run(
+        toy_diverged, lambda **kw: Spy(bench=toy_diverged, steps=steps, done_at_end=True, **kw), n_workers=1
+    )
     assert list(r.events["status"]) == ["ok", "diverged"]
     assert seen[1].status == "diverged" and seen[1].loss == math.inf and math.isnan(seen[1].value)
     assert r.summary["n_diverged"] == 1
@@ -162,8 +176,15 @@ def test_diverged_status_and_infinite_loss(toy_diverged):
 
 def test_pending_trials_are_known_to_the_optimizer(toy):
     steps = [(0, 1, None), (1, 1, None), (2, 1, None)]
-    opt = Scripted(bench=toy, steps=steps, done_at_end=True, space=toy.space, fidelity=toy.fidelity,
-                   objective=toy.objective_metric, seed=0)
+    opt = Scripted(
+        bench=toy,
+        steps=steps,
+        done_at_end=True,
+        space=toy.space,
+        fidelity=toy.fidelity,
+        objective=toy.objective_metric,
+        seed=0,
+    )
     run(toy, opt, n_workers=2)
     # worker 1 asks while trial 0 is pending; after trial 0 (1 s) finishes, trial 1 (2 s) is still pending
     assert opt.seen_pending[:3] == [[], [0], [1]]
@@ -179,7 +200,9 @@ def test_time_budget_records_events_up_to_the_time(toy):
     expected = full[full["t_end"] <= 50.0]
     assert len(ev) == len(expected) and list(ev["trial_id"]) == list(expected["trial_id"])
     # the trials running at 50 s are cancelled: one per worker
-    assert r.summary["n_cancelled"] == 2 and r.summary["end_time"] == 50.0 and r.summary["budget_used"] == 50.0
+    assert (
+        r.summary["n_cancelled"] == 2 and r.summary["end_time"] == 50.0 and r.summary["budget_used"] == 50.0
+    )
 
 
 def test_fidelity_and_evaluation_budgets(toy):
@@ -205,7 +228,9 @@ def test_results_budget_and_random_search_at_max_fidelity(toy):
     pd.testing.assert_frame_equal(r.events, r2.events)
 
 
-@pytest.mark.parametrize("kind,amount", [("days", 1), ("time", 0), ("time", -1), ("results", math.inf), ("time", True)])
+@pytest.mark.parametrize(
+    "kind,amount", [("days", 1), ("time", 0), ("time", -1), ("results", math.inf), ("time", True)]
+)
 def test_bad_budgets(kind, amount):
     with pytest.raises(ValueError, match="budget"):
         Budget(kind, amount)
@@ -293,8 +318,17 @@ class _Wrapped(Benchmark):
 
     def __init__(self, inner):
         self.inner = inner
-        for k in ("name", "space", "fidelity", "metrics", "objective", "test_objective", "seeds", "default_seed",
-                  "provenance"):
+        for k in (
+            "name",
+            "space",
+            "fidelity",
+            "metrics",
+            "objective",
+            "test_objective",
+            "seeds",
+            "default_seed",
+            "provenance",
+        ):
             setattr(self, k, getattr(inner, k))
 
     def query(self, config, fidelity=None, seed=None):

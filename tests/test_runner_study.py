@@ -16,8 +16,10 @@ from runners.testing import write_toy_table
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     root = tmp_path_factory.mktemp("study-tables")
-    return [write_toy_table(root / "toy-a", name="toy-a", rng_seed=1),
-            write_toy_table(root / "toy-b", name="toy-b", rng_seed=2, n_configs=9)]
+    return [
+        write_toy_table(root / "toy-a", name="toy-a", rng_seed=1),
+        write_toy_table(root / "toy-b", name="toy-b", rng_seed=2, n_configs=9),
+    ]
 
 
 def study_file(tmp_path, tables, **extra):
@@ -108,7 +110,9 @@ def test_study_config_errors(tmp_path, tables):
     with pytest.raises(ValueError, match="seeds"):
         load_study(str(f), ["seeds=[]"])
     with pytest.raises(RunConfigError, match="unknown optimizer 'no-such-optimizer'.*Known: asha"):
-        load_study(str(f), ["optimizers=[no-such-optimizer]"])  # found when the study is loaded, not when planned
+        load_study(
+            str(f), ["optimizers=[no-such-optimizer]"]
+        )  # found when the study is loaded, not when planned
     with pytest.raises(RunConfigError, match="unknown optimizer 'rss'. Did you mean 'rs'"):
         load_study(str(f), ["optimizers=[rs]", "benchmarks=[{name: x, path: /x, optimizers: [rss]}]"])
 
@@ -121,8 +125,12 @@ def test_a_benchmark_entry_can_name_its_own_optimizers(tmp_path, tables):
     assert pairs == {("toy-a", "rs"), ("toy-a", "asha"), ("toy-b", "rs"), ("toy-b", "re")}
     out = run_study(cfg, progress=False)
     assert (out["n_runs"], out["ran"], out["failed"]) == (8, 8, 0)
-    for bad, match in (([], "non-empty list"), (["rs", "rs"], "twice"), ("rs", "non-empty list"),
-                       (["../x"], "optimizer")):
+    for bad, match in (
+        ([], "non-empty list"),
+        (["rs", "rs"], "twice"),
+        ("rs", "non-empty list"),
+        (["../x"], "optimizer"),
+    ):
         entries[1]["optimizers"] = bad
         with pytest.raises(Exception, match=match):
             load_study(str(study_file(tmp_path, tables, benchmarks=entries)))
@@ -202,8 +210,15 @@ def test_failed_runs_are_recorded_and_the_report_is_still_written(tmp_path, tabl
     f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"))
     out = run_study(load_study(str(f)), progress=False)
     assert (out["ran"], out["failed"]) == (3, 1)
-    assert out["failures"] == [{"benchmark": "toy-a", "optimizer": "asha", "n_workers": 2, "seed": 1,
-                                "error": "ValueError: boom on purpose"}]
+    assert out["failures"] == [
+        {
+            "benchmark": "toy-a",
+            "optimizer": "asha",
+            "n_workers": 2,
+            "seed": 1,
+            "error": "ValueError: boom on purpose",
+        }
+    ]
     assert _plan(tmp_path)["failures"] == out["failures"]
     assert out["report"] and Path(out["report"]).is_file()
     runs = json.loads((tmp_path / "reports" / "mini" / "report.json").read_text())["runs"]
@@ -213,15 +228,25 @@ def test_failed_runs_are_recorded_and_the_report_is_still_written(tmp_path, tabl
     assert main(["run", f"study={f}"]) == 1  # failures make the command fail (here: the run fails again)
 
 
-def test_unavailable_parts_stay_in_the_plan_and_the_report_lists_their_runs(tmp_path, tables, capsys, monkeypatch):
+def test_unavailable_parts_stay_in_the_plan_and_the_report_lists_their_runs(
+    tmp_path, tables, capsys, monkeypatch
+):
     import json
 
     from runners.adapters import _common
 
-    monkeypatch.setitem(_common.LIBRARIES, "runners.adapters.optuna_adapter", ("curvebench_no_such_lib", "optuna"))
+    monkeypatch.setitem(
+        _common.LIBRARIES, "runners.adapters.optuna_adapter", ("curvebench_no_such_lib", "optuna")
+    )
     missing = {"name": "toy-missing", "path": str(tmp_path / "nowhere")}
-    f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"),
-                   optimizers=["rs", "optuna-tpe"], seeds=[0, 1, 2])
+    f = study_file(
+        tmp_path,
+        tables[:1],
+        report=True,
+        report_dir=str(tmp_path / "reports"),
+        optimizers=["rs", "optuna-tpe"],
+        seeds=[0, 1, 2],
+    )
     cfg = load_study(str(f), ["skip_unavailable=true"])
     cfg.benchmarks.append(missing)
     out = run_study(cfg, progress=False)
@@ -244,7 +269,9 @@ def test_missing_library_is_found_without_importing_it(monkeypatch):
 
     assert _common.missing_library("runners.optimizer.RandomSearch") is None
     assert _common.missing_library("runners.adapters.optuna_adapter:OptunaTPE") is None  # installed here
-    monkeypatch.setitem(_common.LIBRARIES, "runners.adapters.smac_adapter", ("curvebench_no_such_lib", "smac"))
+    monkeypatch.setitem(
+        _common.LIBRARIES, "runners.adapters.smac_adapter", ("curvebench_no_such_lib", "smac")
+    )
     why = _common.missing_library("runners.adapters.smac_adapter.SMACBO")
     assert "curvebench_no_such_lib" in why and "curvebench[smac]" in why
 
@@ -261,7 +288,9 @@ def test_library_warnings_during_a_study_go_to_its_log_file_not_the_console(tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # whatever filters earlier tests or libraries left
         with _warnings_to_file(tmp_path / "s" / "study.log"):
-            warnings.warn("A worker stopped while some jobs were given to the executor.", UserWarning, stacklevel=1)
+            warnings.warn(
+                "A worker stopped while some jobs were given to the executor.", UserWarning, stacklevel=1
+            )
         warnings.warn("after the study", UserWarning, stacklevel=1)  # outside: back to normal handling
     err = capsys.readouterr().err
     assert "A worker stopped" not in err

@@ -67,9 +67,19 @@ class Marker:
 
 
 def _cfg(tmp: Path, **kw) -> SweepConfig:
-    base = dict(family="fcnet", dataset="diabetes", n_configs=4, epochs=2, shard_runs=2, max_group=2,
-                calib_configs=2, calib_epochs=2, progress=False, sweeps_dir=str(tmp / "sweeps"),
-                tables_dir=str(tmp / "tables"))
+    base = dict(
+        family="fcnet",
+        dataset="diabetes",
+        n_configs=4,
+        epochs=2,
+        shard_runs=2,
+        max_group=2,
+        calib_configs=2,
+        calib_epochs=2,
+        progress=False,
+        sweeps_dir=str(tmp / "sweeps"),
+        tables_dir=str(tmp / "tables"),
+    )
     return SweepConfig(**{**base, **kw})
 
 
@@ -93,14 +103,26 @@ def _copy_sweep(tiny: Path, tmp: Path) -> Path:
 
 
 def _valid_arrays(n=2, m=5, e=2):
-    return {"config_id": np.arange(n, dtype=np.int32), "seed": np.zeros(n, np.int32),
-            "metrics": np.zeros((n, m, e), np.float32), "diverged_epoch": np.full(n, -1, np.int32),
-            "n_params": np.ones(n, np.int64), "group": np.zeros(n, np.int32),
-            "group_epoch_seconds": np.ones((1, e))}
+    return {
+        "config_id": np.arange(n, dtype=np.int32),
+        "seed": np.zeros(n, np.int32),
+        "metrics": np.zeros((n, m, e), np.float32),
+        "diverged_epoch": np.full(n, -1, np.int32),
+        "n_params": np.ones(n, np.int64),
+        "group": np.zeros(n, np.int32),
+        "group_epoch_seconds": np.ones((1, e)),
+    }
 
 
-META = {"shard": 0, "metric_names": ["a", "b", "c", "d", "e"], "wall_seconds": 1.0, "device": "cpu", "threads": 1,
-        "hardware": {}, "code_version": "x"}
+META = {
+    "shard": 0,
+    "metric_names": ["a", "b", "c", "d", "e"],
+    "wall_seconds": 1.0,
+    "device": "cpu",
+    "threads": 1,
+    "hardware": {},
+    "code_version": "x",
+}
 
 
 def _npz(path: Path, **arrays) -> Path:
@@ -116,8 +138,9 @@ def test_a_shard_holding_a_pickle_is_refused_and_never_unpickled(tmp_path):
     marker = tmp_path / "marker"
     evil = np.empty(1, dtype=object)
     evil[0] = Marker(marker)
-    path = _npz(shard_path(tmp_path, 0), meta=np.array(json.dumps(META)),
-                **{**_valid_arrays(), "config_id": evil})
+    path = _npz(
+        shard_path(tmp_path, 0), meta=np.array(json.dumps(META)), **{**_valid_arrays(), "config_id": evil}
+    )
     with pytest.raises(SweepStateError, match=f"{path}: unreadable shard.*pickled"):
         read_shard(path)
     # a bare pickle file under a shard's name
@@ -148,8 +171,20 @@ def test_a_shard_announcing_a_huge_array_is_refused_before_allocating(tmp_path):
     assert time.perf_counter() - t0 < 2
 
 
-@pytest.mark.parametrize("change", ["extra member", "traversal member", "wrong dtype", "short seeds",
-                                    "metric count", "diverged range", "meta index", "meta not json", "no meta"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "extra member",
+        "traversal member",
+        "wrong dtype",
+        "short seeds",
+        "metric count",
+        "diverged range",
+        "meta index",
+        "meta not json",
+        "no meta",
+    ],
+)
 def test_a_shard_is_checked_against_the_writers_rules(tmp_path, change):
     arrays, meta = _valid_arrays(), dict(META)
     extra = {}
@@ -222,15 +257,26 @@ def test_malformed_plan_and_calibration_files_name_the_file(tiny, tmp_path):
     folder = sweep_folder(_cfg(tmp))
     plan, calib = folder / "plan.json", folder / "calibration.json"
     good_plan, good_calib = json.loads(plan.read_text()), json.loads(calib.read_text())
-    for text in ["", "{", "[" * 100_000, "null", "[]", json.dumps({**good_plan, "shards": [[[["0", 1]]]]}),
-                 json.dumps({**good_plan, "configs": 5}), "\udcff"]:
+    for text in [
+        "",
+        "{",
+        "[" * 100_000,
+        "null",
+        "[]",
+        json.dumps({**good_plan, "shards": [[[["0", 1]]]]}),
+        json.dumps({**good_plan, "configs": 5}),
+        "\udcff",
+    ]:
         plan.write_text(text, errors="surrogateescape")
         with pytest.raises(SweepStateError, match=str(plan)):
             run_sweep_outcome(_cfg(tmp))
     plan.write_text(json.dumps(good_plan))
-    for bad in [{}, {**good_calib, "model": {**good_calib["model"], "coefficients": ["1e9"] * 5}},
-                {**good_calib, "model": {**good_calib["model"], "coefficients": [-1.0] * 5}},
-                {**good_calib, "epochs_timed": "3"}]:
+    for bad in [
+        {},
+        {**good_calib, "model": {**good_calib["model"], "coefficients": ["1e9"] * 5}},
+        {**good_calib, "model": {**good_calib["model"], "coefficients": [-1.0] * 5}},
+        {**good_calib, "epochs_timed": "3"},
+    ]:
         calib.write_text(json.dumps(bad))
         with pytest.raises(SweepStateError, match=str(calib)):
             run_sweep_outcome(_cfg(tmp))
@@ -240,14 +286,30 @@ def test_malformed_plan_and_calibration_files_name_the_file(tiny, tmp_path):
 # ---------------------------------------------------------------- downloads: archives and sizes
 def _zipped_spec(monkeypatch, tmp_path, archive: bytes, content: bytes) -> None:
     stored = gzip.compress(content, mtime=0)
-    f = DataFile("z/data.txt.gz", hashlib.sha256(stored).hexdigest(), "https://example.org/z.zip",
-                 source="zip:folder/data.txt", content_sha256=hashlib.sha256(content).hexdigest())
-    monkeypatch.setitem(ds.DATASETS, "zipped", DatasetSpec("zipped", "regression", (f,), ds._read_whitespace([0, 1], 2)))
+    f = DataFile(
+        "z/data.txt.gz",
+        hashlib.sha256(stored).hexdigest(),
+        "https://example.org/z.zip",
+        source="zip:folder/data.txt",
+        content_sha256=hashlib.sha256(content).hexdigest(),
+    )
+    monkeypatch.setitem(
+        ds.DATASETS, "zipped", DatasetSpec("zipped", "regression", (f,), ds._read_whitespace([0, 1], 2))
+    )
     monkeypatch.setenv("CURVEBENCH_DATA_ROOT", str(tmp_path / "root"))
 
 
-@pytest.mark.parametrize("evil", ["../marker", "../../marker", "/tmp/curvebench-marker-{pid}", "folder/../../marker",
-                                  "..\\marker", "C:/marker"])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "../marker",
+        "../../marker",
+        "/tmp/curvebench-marker-{pid}",
+        "folder/../../marker",
+        "..\\marker",
+        "C:/marker",
+    ],
+)
 def test_an_archive_with_a_member_outside_its_folder_is_refused(tmp_path, monkeypatch, evil):
     evil = evil.format(pid=os.getpid())
     content = b"1 2 3\n4 5 6\n"
@@ -281,8 +343,9 @@ def test_downloads_and_unpacked_members_have_size_limits(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- settings and names
-@pytest.mark.parametrize("name", ["../..", "..", "a/b", "/tmp/evil", "a\\b", ".hidden", "x..y", "", " ", "a b",
-                                  "nul\x00", "é"])
+@pytest.mark.parametrize(
+    "name", ["../..", "..", "a/b", "/tmp/evil", "a\\b", ".hidden", "x..y", "", " ", "a b", "nul\x00", "é"]
+)
 def test_a_sweep_name_that_is_not_a_plain_folder_name_is_refused(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     cfg = _cfg(tmp_path / "in", name=name)
@@ -311,10 +374,24 @@ def test_bad_thread_counts_are_refused_before_torch_sees_them(tmp_path, threads)
         verify.retrain(ROOT / "data" / "tables" / "lcbench-australian", 0, 0, threads=threads)
 
 
-@pytest.mark.parametrize("key,value", [(k, INT_LIMITS[k][1] + 1) for k in INT_LIMITS] +
-                         [("n_configs", 0), ("epochs", 0), ("seeds", []), ("seeds", [0, 0]), ("seeds", [2**31]),
-                          ("seeds", list(range(1001))), ("shard_seconds", float("nan")), ("shard_seconds", 1e9),
-                          ("split_seed", -1), ("sample_seed", -1), ("device", ""), ("merge", "yes")])
+@pytest.mark.parametrize(
+    "key,value",
+    [(k, INT_LIMITS[k][1] + 1) for k in INT_LIMITS]
+    + [
+        ("n_configs", 0),
+        ("epochs", 0),
+        ("seeds", []),
+        ("seeds", [0, 0]),
+        ("seeds", [2**31]),
+        ("seeds", list(range(1001))),
+        ("shard_seconds", float("nan")),
+        ("shard_seconds", 1e9),
+        ("split_seed", -1),
+        ("sample_seed", -1),
+        ("device", ""),
+        ("merge", "yes"),
+    ],
+)
 def test_every_setting_has_limits_and_errors_name_the_value(tmp_path, key, value):
     kw = {key: value}
     if key == "worker":
@@ -333,8 +410,13 @@ def test_build_and_verify_cli_refuse_bad_counts(capsys):
         err = capsys.readouterr().err
         assert "--threads=" in err and argv[1] in err and "must be an integer in 1..1024" in err
     table = str(ROOT / "data" / "tables" / "lcbench-australian")
-    for flag, value in (("--configs", "-2"), ("--configs", "0"), ("--configs", "1.5"), ("--epochs", "0"),
-                        ("--tolerance", "nan")):
+    for flag, value in (
+        ("--configs", "-2"),
+        ("--configs", "0"),
+        ("--configs", "1.5"),
+        ("--epochs", "0"),
+        ("--tolerance", "nan"),
+    ):
         with pytest.raises(SystemExit) as e:
             verify.main([table, flag, value])
         assert e.value.code == 2
@@ -348,9 +430,14 @@ def test_build_and_verify_cli_refuse_bad_counts(capsys):
 
 def test_verify_checks_a_tables_recorded_settings(tiny, tmp_path):
     src = table_folder(_cfg(tiny))
-    for where, value in [(("sweep", "family"), "os.system"), (("sweep", "dataset"), "../../etc/passwd"),
-                         (("sweep", "epochs"), 10**9), (("sweep", "split_seed"), -1),
-                         (("recording_hardware", "threads"), 0), (("recording_hardware", "threads"), 10**6)]:
+    for where, value in [
+        (("sweep", "family"), "os.system"),
+        (("sweep", "dataset"), "../../etc/passwd"),
+        (("sweep", "epochs"), 10**9),
+        (("sweep", "split_seed"), -1),
+        (("recording_hardware", "threads"), 0),
+        (("recording_hardware", "threads"), 10**6),
+    ]:
         dst = tmp_path / f"t{abs(hash((where, value)))}"
         shutil.copytree(src, dst)
         m = json.loads((dst / "manifest.json").read_text())
@@ -368,8 +455,12 @@ def test_verify_checks_a_tables_recorded_settings(tiny, tmp_path):
 
 def test_joblib_n_jobs_zero_is_refused_before_launching(capsys):
     for bad in (0, -2, 5000, "x"):
-        with pytest.raises(SystemExit, match=rf"hydra.launcher.n_jobs={bad!r} must be -1 \(all cores\) or an integer"):
-            LauncherCheck().on_multirun_start(config=OmegaConf.create({"hydra": {"launcher": {"n_jobs": bad}}}))
+        with pytest.raises(
+            SystemExit, match=rf"hydra.launcher.n_jobs={bad!r} must be -1 \(all cores\) or an integer"
+        ):
+            LauncherCheck().on_multirun_start(
+                config=OmegaConf.create({"hydra": {"launcher": {"n_jobs": bad}}})
+            )
     for ok in (-1, 1, 2):
         LauncherCheck().on_multirun_start(config=OmegaConf.create({"hydra": {"launcher": {"n_jobs": ok}}}))
     LauncherCheck().on_multirun_start(config=OmegaConf.create({"hydra": {"launcher": {"partition": None}}}))
@@ -400,11 +491,19 @@ def test_stale_tmp_files_are_removed_when_a_sweep_resumes(tiny, tmp_path):
     tmp = _copy_sweep(tiny, tmp_path)
     folder = sweep_folder(_cfg(tmp))
     old = time.time() - 3600
-    stale = [folder / "shards" / ".shard-00001.npz.4242.tmp", folder / "shards" / "..shard-00001.npz.4242.tmp.ab_c12x9.tmp",
-             folder / ".plan.json.k2j4h5g6.tmp", folder / ".calibration.json.zz99yy88.tmp"]
+    stale = [
+        folder / "shards" / ".shard-00001.npz.4242.tmp",
+        folder / "shards" / "..shard-00001.npz.4242.tmp.ab_c12x9.tmp",
+        folder / ".plan.json.k2j4h5g6.tmp",
+        folder / ".calibration.json.zz99yy88.tmp",
+    ]
     young = folder / "shards" / ".shard-00000.npz.77.tmp"  # maybe another worker's write in progress
-    kept = [folder / "shards" / "notes.tmp", folder / "shards" / ".shard-00002.npz", tmp / ".outside.abcdefgh.tmp",
-            tmp / "sweeps" / ".other.abcdefgh.tmp"]
+    kept = [
+        folder / "shards" / "notes.tmp",
+        folder / "shards" / ".shard-00002.npz",
+        tmp / ".outside.abcdefgh.tmp",
+        tmp / "sweeps" / ".other.abcdefgh.tmp",
+    ]
     for p in [*stale, young, *kept]:
         p.write_bytes(b"x")
     (folder / "shards" / ".dir.abcdefgh.tmp").mkdir()
@@ -413,7 +512,11 @@ def test_stale_tmp_files_are_removed_when_a_sweep_resumes(tiny, tmp_path):
     out = run_sweep_outcome(_cfg(tmp, merge=False))
     assert out.status == "not_merged"
     assert not any(p.exists() for p in stale)
-    assert young.exists() and all(p.exists() for p in kept) and (folder / "shards" / ".dir.abcdefgh.tmp").is_dir()
+    assert (
+        young.exists()
+        and all(p.exists() for p in kept)
+        and (folder / "shards" / ".dir.abcdefgh.tmp").is_dir()
+    )
     # a symbolic link to a folder is never followed
     outside = tmp_path / "elsewhere"
     outside.mkdir()
@@ -427,8 +530,14 @@ def test_stale_tmp_files_are_removed_when_a_sweep_resumes(tiny, tmp_path):
 
 # ---------------------------------------------------------------- fuzz: settings, overrides, readers
 _KEYS = [f for f in SweepConfig.__dataclass_fields__]
-_values = st.one_of(st.integers(-(2**40), 2**40), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-                    st.none(), st.text(max_size=12), st.lists(st.integers(-(2**33), 2**33), max_size=4))
+_values = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+    st.lists(st.integers(-(2**33), 2**33), max_size=4),
+)
 
 
 @FAST
@@ -447,9 +556,30 @@ def test_fuzz_settings_are_accepted_or_refused_naming_the_value(tmp_path_factory
     assert not list(tmp.iterdir())  # checking writes nothing
 
 
-_override_values = st.one_of(st.integers(-(2**40), 2**40).map(str), st.sampled_from(
-    ["null", "true", "[0,1]", "[]", "../..", "/abs", "a/b", "0.5", "nan", "inf", "-1", "[0,0]", "${oc.env:HOME}",
-     "'x'", "{a:1}", "1e400"]), st.text(alphabet="abc./_-0123456789[],", max_size=8))
+_override_values = st.one_of(
+    st.integers(-(2**40), 2**40).map(str),
+    st.sampled_from(
+        [
+            "null",
+            "true",
+            "[0,1]",
+            "[]",
+            "../..",
+            "/abs",
+            "a/b",
+            "0.5",
+            "nan",
+            "inf",
+            "-1",
+            "[0,0]",
+            "${oc.env:HOME}",
+            "'x'",
+            "{a:1}",
+            "1e400",
+        ]
+    ),
+    st.text(alphabet="abc./_-0123456789[],", max_size=8),
+)
 
 
 @pytest.fixture(scope="module")
@@ -459,8 +589,12 @@ def hydra_conf():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from([*_KEYS, "n_config", "hydra.launcher._target_", "foo"]), _override_values),
-                max_size=3))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([*_KEYS, "n_config", "hydra.launcher._target_", "foo"]), _override_values),
+        max_size=3,
+    )
+)
 def test_fuzz_key_value_overrides_fail_clearly_or_pass_the_checks(hydra_conf, tmp_path_factory, pairs):
     tmp = tmp_path_factory.mktemp("ov")
     overrides = [f"{k}={v}" for k, v in pairs] + [f"sweeps_dir={tmp / 's'}", f"tables_dir={tmp / 't'}"]
@@ -511,15 +645,22 @@ def test_fuzz_shard_reader_on_truncated_and_corrupted_files(tmp_path_factory, da
             assert np.array_equal(v, arrays[k])
 
 
-_json = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False),
-                               st.text(max_size=5)),
-                     lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=8), c, max_size=4)),
-                     max_leaves=20)
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=5)),
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=8), c, max_size=4)),
+    max_leaves=20,
+)
 
 
 @FAST
-@given(st.one_of(_json, st.fixed_dictionaries({"plan_version": st.just(1), "settings": _json, "configs": _json,
-                                               "shards": _json})))
+@given(
+    st.one_of(
+        _json,
+        st.fixed_dictionaries(
+            {"plan_version": st.just(1), "settings": _json, "configs": _json, "shards": _json}
+        ),
+    )
+)
 def test_fuzz_plan_reader(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("pl") / "plan.json"
     path.write_text(json.dumps(doc))
@@ -528,13 +669,16 @@ def test_fuzz_plan_reader(tmp_path_factory, doc):
     except SweepStateError as e:
         assert str(path) in str(e)
         return
-    assert isinstance(plan, Plan) and all(type(c) is int for sh in plan.shards for g in sh for r in g for c in r)
+    assert isinstance(plan, Plan) and all(
+        type(c) is int for sh in plan.shards for g in sh for r in g for c in r
+    )
 
 
 def test_errors_are_curvebench_errors():
     for cls in (SettingsError, SweepStateError, DatasetError):
-        assert issubclass(cls, CurveBenchError) and issubclass(cls, ValueError if cls is not SweepStateError
-                                                                else RuntimeError)
+        assert issubclass(cls, CurveBenchError) and issubclass(
+            cls, ValueError if cls is not SweepStateError else RuntimeError
+        )
 
 
 def test_a_shards_link_in_a_shared_sweep_folder_is_refused(tiny, tmp_path):

@@ -251,7 +251,9 @@ def test_configurations_outside_the_space_or_repeated_are_refused(table_copy):
     frame.loc[2, hp] = t.space[hp].upper * 10
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), table_copy / "configs.parquet")
     _rehash(table_copy, "configs.parquet")
-    with pytest.raises(TableFormatError, match=f"configs.parquet: config row 2: {hp}=.* is outside the space"):
+    with pytest.raises(
+        TableFormatError, match=f"configs.parquet: config row 2: {hp}=.* is outside the space"
+    ):
         read_table(table_copy)
     frame = t.configs.copy()
     names = list(t.space.keys())
@@ -334,7 +336,9 @@ def test_surrogate_seed_past_int64_is_a_seed_error():
     b = SurrogateBenchmark.from_path(SHIPPED_SURROGATE)
     cfg = dict(b.space.sample_configuration())
     for seed in (2**63, 2**64, -1):
-        with pytest.raises(SeedError, match=r"outside the allowed range; allowed: any integer in 0\.\.2\*\*63-1"):
+        with pytest.raises(
+            SeedError, match=r"outside the allowed range; allowed: any integer in 0\.\.2\*\*63-1"
+        ):
             b.query(cfg, seed=seed)
     with pytest.raises(SeedError, match="9223372036854775808 is outside the allowed range"):
         b.query_batch([cfg], seeds=np.array([2**63], dtype=np.uint64))
@@ -354,10 +358,14 @@ def test_published_pickles_are_read_as_plain_data(tmp_path):
             return (Path.write_text, (marker, "ran"))
 
     data = pickle.dumps({"a": [1.0, 2.0], "b": Payload()})
-    with pytest.raises(pickle.UnpicklingError, match="refusing pathlib.*published tables are read as plain data"):
+    with pytest.raises(
+        pickle.UnpicklingError, match="refusing pathlib.*published tables are read as plain data"
+    ):
         _DataOnlyUnpickler(io.BytesIO(data)).load()
     assert not marker.exists()
-    assert _DataOnlyUnpickler(io.BytesIO(pickle.dumps({"x": {"y": [1, 2.5, "s"]}}))).load() == {"x": {"y": [1, 2.5, "s"]}}
+    assert _DataOnlyUnpickler(io.BytesIO(pickle.dumps({"x": {"y": [1, 2.5, "s"]}}))).load() == {
+        "x": {"y": [1, 2.5, "s"]}
+    }
 
 
 # ---------------------------------------------------------------- leftovers and the verify command

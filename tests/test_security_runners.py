@@ -74,9 +74,18 @@ def cfg_with(*overrides):
 
 
 def run_overrides(table, tmp_path, *extra):
-    return ["benchmark=table", f"benchmark.path={table}", "benchmark.name=toy-a", "optimizer=rs",
-            "budget.kind=results", "budget.amount=6", f"results_dir={tmp_path / 'res'}", "study=t", "n_workers=2",
-            *extra]
+    return [
+        "benchmark=table",
+        f"benchmark.path={table}",
+        "benchmark.name=toy-a",
+        "optimizer=rs",
+        "budget.kind=results",
+        "budget.amount=6",
+        f"results_dir={tmp_path / 'res'}",
+        "study=t",
+        "n_workers=2",
+        *extra,
+    ]
 
 
 def test_the_payload_target_is_live(tmp_path):
@@ -113,7 +122,12 @@ def test_study_file_with_instantiation_keys_is_refused(tmp_path, table, where):
             extra["description"] = [{"a": [{"b": payload}]}]
             key = "description[0].a[0].b._target_"
         else:
-            k = {"partial": "_partial_", "args": "_args_", "recursive": "_recursive_", "convert": "_convert_"}[where]
+            k = {
+                "partial": "_partial_",
+                "args": "_args_",
+                "recursive": "_recursive_",
+                "convert": "_convert_",
+            }[where]
             extra["budget"] = {"kind": "evaluations", "amount": 4, k: True}
             key = f"budget.{k}"
         f = study_file(tmp_path, table, **extra)
@@ -148,9 +162,11 @@ def test_study_overrides_cannot_name_code(tmp_path, table, override):
 def test_study_command_line_overrides_cannot_name_code(tmp_path, table):
     marker = tmp_path / "marker"
     f = study_file(tmp_path, table)
-    for bad in [f"budget={{kind: time, amount: 5, _target_: {LIVE_TARGET}, path: {marker}}}",
-                f"budget._target_={LIVE_TARGET}",
-                f"overrides=['optimizer.eta={{_target_: {LIVE_TARGET}, path: {marker}}}']"]:
+    for bad in [
+        f"budget={{kind: time, amount: 5, _target_: {LIVE_TARGET}, path: {marker}}}",
+        f"budget._target_={LIVE_TARGET}",
+        f"overrides=['optimizer.eta={{_target_: {LIVE_TARGET}, path: {marker}}}']",
+    ]:
         with pytest.raises(UnsafeConfigError, match="_target_"):
             run_study(load_study(str(f), [bad]), progress=False)
     assert not marker.exists()
@@ -159,7 +175,7 @@ def test_study_command_line_overrides_cannot_name_code(tmp_path, table):
 def test_an_interpolation_that_builds_a_target_is_refused(tmp_path, table):
     marker = tmp_path / "marker"
     f = study_file(tmp_path, table)
-    text = f.read_text() + "description: '${oc.create:\"{_tar${oc.decode:\\\"get_\\\"}: x}\"}'\n"
+    text = f.read_text() + 'description: \'${oc.create:"{_tar${oc.decode:\\"get_\\"}: x}"}\'\n'
     f.write_text(text)
     with pytest.raises(RunConfigError):
         load_study(str(f))
@@ -206,8 +222,12 @@ def test_optimizer_hyperparameter_overrides_still_work_in_a_study(tmp_path, tabl
 
 def test_run_command_line_overrides_cannot_name_code(tmp_path, table):
     marker = tmp_path / "marker"
-    for bad in [f"optimizer.eta={{_target_: {LIVE_TARGET}, path: {marker}}}", f"optimizer._target_={LIVE_TARGET}",
-                f"benchmark._target_={LIVE_TARGET}", f"+optimizer.x._target_={LIVE_TARGET}"]:
+    for bad in [
+        f"optimizer.eta={{_target_: {LIVE_TARGET}, path: {marker}}}",
+        f"optimizer._target_={LIVE_TARGET}",
+        f"benchmark._target_={LIVE_TARGET}",
+        f"+optimizer.x._target_={LIVE_TARGET}",
+    ]:
         with pytest.raises(UnsafeConfigError, match="_target_") as e:
             check_task_overrides([bad])
         assert "command line" in str(e.value)
@@ -224,8 +244,10 @@ def test_run_config_with_nested_target_is_refused_after_composition(tmp_path, ta
     bad_bench = {**cfg, "benchmark": {**cfg["benchmark"], "_target_": LIVE_TARGET, "path": str(marker)}}
     with pytest.raises(UnsafeConfigError, match=r"benchmark\._target_"):
         execute(bad_bench, quiet=True)
-    callable_target = {**cfg, "optimizer": {"_target_": LIVE_TARGET, "_partial_": True, "name": "evil",
-                                            "path": str(marker)}}
+    callable_target = {
+        **cfg,
+        "optimizer": {"_target_": LIVE_TARGET, "_partial_": True, "name": "evil", "path": str(marker)},
+    }
     with pytest.raises(RunConfigError, match="not a runners.optimizer.Optimizer subclass"):
         execute(callable_target, quiet=True)
     assert not marker.exists()
@@ -235,9 +257,17 @@ def test_run_config_with_nested_target_is_refused_after_composition(tmp_path, ta
 def test_cli_payload_fails_without_running_it(tmp_path, table):
     marker = tmp_path / "marker"
     p = subprocess.run(
-        [sys.executable, "-m", "runners.run", *run_overrides(table, tmp_path),
-         f"+optimizer.x={{_target_:{LIVE_TARGET},path:{marker}}}"],
-        cwd=Path(run_mod.__file__).parent.parent, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "runners.run",
+            *run_overrides(table, tmp_path),
+            f"+optimizer.x={{_target_:{LIVE_TARGET},path:{marker}}}",
+        ],
+        cwd=Path(run_mod.__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert p.returncode != 0 and "_target_" in p.stderr and "command line" in p.stderr
     assert not marker.exists()
@@ -256,7 +286,9 @@ def test_own_optimizer_through_the_users_search_path_still_works(tmp_path, table
     (tmp_path / "my_sec_opt.py").write_text(CUSTOM)
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "conf" / "optimizer").mkdir(parents=True)
-    (tmp_path / "conf" / "optimizer" / "myrs.yaml").write_text(f"_target_: {form}\n_partial_: true\nname: myrs\n")
+    (tmp_path / "conf" / "optimizer" / "myrs.yaml").write_text(
+        f"_target_: {form}\n_partial_: true\nname: myrs\n"
+    )
     ov = [o if o != "optimizer=rs" else "optimizer=myrs" for o in run_overrides(table, tmp_path)]
     out = execute(cfg_with(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *ov), quiet=True)
     assert out["state"] == "ran" and read_meta(out["path"])["config"]["optimizer"]["_target_"] == form
@@ -266,7 +298,8 @@ def test_own_group_with_a_non_optimizer_target_is_refused(tmp_path, table):
     marker = tmp_path / "marker"
     (tmp_path / "conf" / "optimizer").mkdir(parents=True)
     (tmp_path / "conf" / "optimizer" / "evil.yaml").write_text(
-        f"_target_: {LIVE_TARGET}\n_partial_: true\nname: evil\npath: {marker}\n")
+        f"_target_: {LIVE_TARGET}\n_partial_: true\nname: evil\npath: {marker}\n"
+    )
     ov = [o if o != "optimizer=rs" else "optimizer=evil" for o in run_overrides(table, tmp_path)]
     with pytest.raises(RunConfigError, match="not a runners.optimizer.Optimizer subclass"):
         execute(cfg_with(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *ov), quiet=True)
@@ -274,8 +307,12 @@ def test_own_group_with_a_non_optimizer_target_is_refused(tmp_path, table):
 
 
 def test_names_that_become_folders_are_labels(tmp_path, table):
-    for extra in ({"optimizers": ["../../x"]}, {"benchmarks": ["../x"]}, {"name": "a/b"},
-                  {"benchmarks": [{"name": "..", "path": str(table)}]}):
+    for extra in (
+        {"optimizers": ["../../x"]},
+        {"benchmarks": ["../x"]},
+        {"name": "a/b"},
+        {"benchmarks": [{"name": "..", "path": str(table)}]},
+    ):
         with pytest.raises(ValueError, match="cannot name a results folder"):
             load_study(str(study_file(tmp_path, table, **extra)))
 
@@ -297,7 +334,10 @@ def test_names_that_become_folders_are_labels(tmp_path, table):
         (f"budget.amount={MAX_BUDGET['evaluations'] * 10}", "over the limit for budget kind evaluations"),
         ("n_worker=[2]", r"unknown key 'n_worker'.*Did you mean 'n_workers'.*Allowed:"),
         ("+n_worker=[2]", r"unknown key 'n_worker'.*Did you mean 'n_workers'.*Allowed:"),
-        ("++budget.amountt=3", r"unknown key 'amountt' in budget.*Did you mean 'amount'.*Allowed: kind, amount"),
+        (
+            "++budget.amountt=3",
+            r"unknown key 'amountt' in budget.*Did you mean 'amount'.*Allowed: kind, amount",
+        ),
         ("adastop.alphaa=0.1", r"unknown key 'alphaa' in adastop.*Did you mean 'alpha'"),
     ],
 )
@@ -308,7 +348,9 @@ def test_bad_study_values_name_the_value_and_what_is_allowed(tmp_path, table, ov
 
 def test_time_budget_limit(tmp_path, table):
     with pytest.raises(RunConfigError, match="over the limit for budget kind time"):
-        load_study(str(study_file(tmp_path, table)), ["budget.kind=time", f"budget.amount={MAX_BUDGET['time'] * 2}"])
+        load_study(
+            str(study_file(tmp_path, table)), ["budget.kind=time", f"budget.amount={MAX_BUDGET['time'] * 2}"]
+        )
 
 
 @pytest.mark.parametrize(
@@ -332,8 +374,13 @@ def test_bad_run_values_name_the_value(tmp_path, table, extra, match):
 
 
 def test_cli_unknown_plus_key_fails(tmp_path, table):
-    p = subprocess.run([sys.executable, "-m", "runners.run", *run_overrides(table, tmp_path), "+n_worker=2"],
-                       cwd=Path(run_mod.__file__).parent.parent, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "runners.run", *run_overrides(table, tmp_path), "+n_worker=2"],
+        cwd=Path(run_mod.__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode != 0 and "n_worker" in p.stderr and "Allowed" in p.stderr
 
 
@@ -446,10 +493,16 @@ def _study_in_child(f, barrier, queue, delay):
     cfg = load_study(str(f))
     barrier.wait(60)
     out = run_study(cfg, progress=False)
-    queue.put({k: out[k] for k in ("ran", "skipped", "taken", "failed", "conflicts", "failures")}
-              | {"ran_paths": sorted(p.relative_to(Path(out["study_dir"])).as_posix()
-                                     for p in Path(out["study_dir"]).rglob(META_FILE)
-                                     if read_meta(p.parent)["budget"]["amount"] == cfg.budget.amount)})
+    queue.put(
+        {k: out[k] for k in ("ran", "skipped", "taken", "failed", "conflicts", "failures")}
+        | {
+            "ran_paths": sorted(
+                p.relative_to(Path(out["study_dir"])).as_posix()
+                for p in Path(out["study_dir"]).rglob(META_FILE)
+                if read_meta(p.parent)["budget"]["amount"] == cfg.budget.amount
+            )
+        }
+    )
 
 
 def _run_two(files, delay=0.15):
@@ -499,14 +552,41 @@ def test_two_studies_with_different_budgets_never_tear_a_folder(tmp_path, table)
 
 # ---------------------------------------------------------------- 6. fuzz: overrides and readers
 ALLOWED = (RunConfigError, HydraException, OmegaConfBaseException, FileNotFoundError)
-_KEYS = ["name", "seeds", "n_workers", "n_jobs", "budget.kind", "budget.amount", "overrides", "results_dir",
-         "optimizers", "benchmarks", "_target_", "budget._target_", "+n_worker", "hydra.searchpath", "x.y._args_"]
+_KEYS = [
+    "name",
+    "seeds",
+    "n_workers",
+    "n_jobs",
+    "budget.kind",
+    "budget.amount",
+    "overrides",
+    "results_dir",
+    "optimizers",
+    "benchmarks",
+    "_target_",
+    "budget._target_",
+    "+n_worker",
+    "hydra.searchpath",
+    "x.y._args_",
+]
 _VALUES = st.one_of(
-    st.integers(-2**40, 2**40).map(str),
+    st.integers(-(2**40), 2**40).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["[0,1]", "[]", f"{{_target_: {LIVE_TARGET}}}", "[optimizer.eta=2]", "${oc.env:HOME}",
-                     "['optimizer._target_=os.getcwd']", "time", "null", "{a: {b: [1, {_convert_: all}]}}",
-                     "'${oc.create:\"{_target_: x}\"}'", "[hydra/launcher=joblib]"]),
+    st.sampled_from(
+        [
+            "[0,1]",
+            "[]",
+            f"{{_target_: {LIVE_TARGET}}}",
+            "[optimizer.eta=2]",
+            "${oc.env:HOME}",
+            "['optimizer._target_=os.getcwd']",
+            "time",
+            "null",
+            "{a: {b: [1, {_convert_: all}]}}",
+            "'${oc.create:\"{_target_: x}\"}'",
+            "[hydra/launcher=joblib]",
+        ]
+    ),
     st.text(max_size=20),
 )
 
@@ -525,8 +605,23 @@ def test_fuzz_study_overrides_compose_or_fail_clearly(tmp_path, table, key, valu
     assert "_target_" not in json.dumps(OmegaConf.to_container(cfg, resolve=True))
 
 
-_RUN_KEYS = ["seed", "n_workers", "budget.amount", "budget.kind", "optimizer.eta", "+n_worker", "optimizer._target_",
-             "+optimizer.x", "benchmark.name", "study", "overhead", "~budget", "++optimizer.y", "optimizer", "hydra.job.name"]
+_RUN_KEYS = [
+    "seed",
+    "n_workers",
+    "budget.amount",
+    "budget.kind",
+    "optimizer.eta",
+    "+n_worker",
+    "optimizer._target_",
+    "+optimizer.x",
+    "benchmark.name",
+    "study",
+    "overhead",
+    "~budget",
+    "++optimizer.y",
+    "optimizer",
+    "hydra.job.name",
+]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -559,12 +654,17 @@ def finished(tmp_path_factory, table):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.sampled_from([META_FILE, EVENTS_FILE, "study.json"]),
-       data=st.one_of(st.binary(max_size=300),
-                      st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                                   lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
-                                                                                       max_size=3),
-                                   max_leaves=8).map(lambda x: json.dumps(x).encode())))
+@given(
+    which=st.sampled_from([META_FILE, EVENTS_FILE, "study.json"]),
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+            max_leaves=8,
+        ).map(lambda x: json.dumps(x).encode()),
+    ),
+)
 def test_fuzz_results_readers_fail_clearly(tmp_path, finished, which, data):
     import shutil
 
@@ -602,7 +702,9 @@ def test_a_run_finished_by_another_study_meanwhile_is_a_conflict_not_a_failure(t
     stale = plan(load_study(str(fb)))
     assert {r.state for r in stale} == {"missing"}
     run_study(load_study(str(fa)), progress=False)
-    before = {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file() and p.name != "study.json"}
+    before = {
+        p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file() and p.name != "study.json"
+    }
     monkeypatch.setattr(study_mod, "plan", lambda cfg: stale)
     out = run_study(load_study(str(fb)), progress=False)
     assert (out["ran"], out["failed"], len(out["conflicts"])) == (0, 0, 2)

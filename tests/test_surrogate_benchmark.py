@@ -27,15 +27,27 @@ from surrogates.surrogate import CurveSurrogate
 from surrogates.synthetic import synthetic_table
 
 __all__ = [
-    "test_default_fidelity_is_max_and_default_seed", "test_metadata",
-    "test_optimum_is_best", "test_query_batch_matches_query", "test_query_matches_curve_and_repeats",
+    "test_default_fidelity_is_max_and_default_seed",
+    "test_metadata",
+    "test_optimum_is_best",
+    "test_query_batch_matches_query",
+    "test_query_matches_curve_and_repeats",
     "test_values_within_bounds_and_cost_monotone",
 ]
 
-FAST = {"xgboost": {"n_estimators": 25}, "rf": {"n_estimators": 10}, "knn": {}, "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16},
+FAST = {
+    "xgboost": {"n_estimators": 25},
+    "rf": {"n_estimators": 10},
+    "knn": {},
+    "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16},
+    "gp": {"n_restarts": 0},
+    "ensemble": {
+        "members": ["xgboost", "gp", "mlp"],
+        "xgboost": {"n_estimators": 25},
         "gp": {"n_restarts": 0},
-        "ensemble": {"members": ["xgboost", "gp", "mlp"], "xgboost": {"n_estimators": 25}, "gp": {"n_restarts": 0},
-                     "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16}}}
+        "mlp": {"max_steps": 100, "n_members": 2, "hidden": 16},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +161,9 @@ def test_surrogate_specific_errors(saved):
     c = dict(b.space.sample_configuration())
     with pytest.raises(ConfigError, match="config_id 3 given"):
         b.query(3)
-    with pytest.raises(SeedError, match=r"seed -1 is outside the allowed range; allowed: any integer in 0\.\.2\*\*63-1"):
+    with pytest.raises(
+        SeedError, match=r"seed -1 is outside the allowed range; allowed: any integer in 0\.\.2\*\*63-1"
+    ):
         b.query(c, seed=-1)
     with pytest.raises(FidelityError, match="outside the range; allowed: any value in"):
         b.query_batch([c, c], [1.0, 99.0])
@@ -199,8 +213,16 @@ def test_shipped_paths_and_clear_error_when_missing():
 
 def test_fit_app_end_to_end(table_path, tmp_path):
     out = tmp_path / "sur"
-    cmd = [sys.executable, "-m", "surrogates.fit", f"benchmark={table_path}", "model=knn", f"out={out}",
-           "card_folds=null", "card_test_size=0.3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "surrogates.fit",
+        f"benchmark={table_path}",
+        "model=knn",
+        f"out={out}",
+        "card_folds=null",
+        "card_test_size=0.3",
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "saved knn surrogate" in run.stdout
@@ -218,13 +240,18 @@ def test_fit_app_end_to_end(table_path, tmp_path):
 def test_surrogate_of_a_finite_grid_searches_the_whole_grid_for_its_optimum(tmp_path):
     from benchmarks.synthetic import make_synthetic_table
 
-    path = make_synthetic_table(tmp_path / "grid", n_configs=None, space="grid", n_seeds=3, n_epochs=5, name="grid")
+    path = make_synthetic_table(
+        tmp_path / "grid", n_configs=None, space="grid", n_seeds=3, n_epochs=5, name="grid"
+    )
     b = SurrogateBenchmark(CurveSurrogate(model="knn").fit(read_table(path)))
     cand = b.candidate_configs()
     assert len(cand) == 24 and not cand.duplicated().any()
     best = b.optimum()
-    vals = [b.query_batch(cand, fidelities=f, seeds=s, metrics=[b.objective])[b.objective].min()
-            for f in b.fidelity.values for s in range(3)]
+    vals = [
+        b.query_batch(cand, fidelities=f, seeds=s, metrics=[b.objective])[b.objective].min()
+        for f in b.fidelity.values
+        for s in range(3)
+    ]
     want = min(vals) if b.objective_metric.direction == "minimize" else max(vals)
     assert best == pytest.approx(want)
 
@@ -279,7 +306,9 @@ def test_simulator_fast_path_on_a_surrogate_gives_the_same_events():
             return getattr(self._inner, name)
 
     fast = simulate(b, OPTIMIZERS["hyperband"], seed=3, n_workers=4, budget=Budget("evaluations", 20))
-    slow = simulate(QueryOnly(b), OPTIMIZERS["hyperband"], seed=3, n_workers=4, budget=Budget("evaluations", 20))
+    slow = simulate(
+        QueryOnly(b), OPTIMIZERS["hyperband"], seed=3, n_workers=4, budget=Budget("evaluations", 20)
+    )
     assert len(fast.events) > 50
     pd.testing.assert_frame_equal(fast.events, slow.events)
     value, cost = b.objective_and_cost(b.space.get_default_configuration(), None, 7)

@@ -25,8 +25,11 @@ from surrogates.synthetic import synthetic_table
 from surrogates.targets import EXTRAPOLATION, _combine, from_normal_scores
 
 REFERENCE = Path(__file__).parent / "data" / "surrogate_reference.npz"
-SHIPPED = sorted(p.name for p in surrogates_dir().iterdir() if (p / "manifest.json").is_file()) \
-    if surrogates_dir().is_dir() else []
+SHIPPED = (
+    sorted(p.name for p in surrogates_dir().iterdir() if (p / "manifest.json").is_file())
+    if surrogates_dir().is_dir()
+    else []
+)
 #: numpy and torch round the MLP's float32 sums differently: about 1e-6 on the standardized targets
 MLP_RTOL = 2e-5
 
@@ -71,13 +74,17 @@ def test_shipped_predictions_unchanged_without_extrapolation(name, reference, lo
             for k, v in pred.items():
                 ref = reference[f"{name}/{mode}/{k}"]
                 if _has_mlp(sur):
-                    np.testing.assert_allclose(v, ref, rtol=MLP_RTOL, atol=1e-12, err_msg=f"{name} {mode} {k}")
+                    np.testing.assert_allclose(
+                        v, ref, rtol=MLP_RTOL, atol=1e-12, err_msg=f"{name} {mode} {k}"
+                    )
                 else:
                     np.testing.assert_array_equal(v, ref, err_msg=f"{name} {mode} {k}")
             obj = sur.objective_
             # rankings unchanged: the order of the configurations by the final objective
-            np.testing.assert_array_equal(np.argsort(pred[obj][:, -1], kind="stable"),
-                                          np.argsort(reference[f"{name}/{mode}/{obj}"][:, -1], kind="stable"))
+            np.testing.assert_array_equal(
+                np.argsort(pred[obj][:, -1], kind="stable"),
+                np.argsort(reference[f"{name}/{mode}/{obj}"][:, -1], kind="stable"),
+            )
     finally:
         _set(sur, EXTRAPOLATION)
 
@@ -126,9 +133,12 @@ def _check_within_rule(sur, j, v, seeded):
 # ---------------------------------------------------------------- synthetic surrogates
 @pytest.fixture(scope="module")
 def syn():
-    table = read_table(synthetic_table(Path(__import__("tempfile").mkdtemp()) / "t", n_configs=80, n_seeds=3,
-                                       n_epochs=8))
-    mlp = CurveSurrogate(model="mlp", model_params={"max_steps": 150, "n_members": 2, "hidden": 24}).fit(table)
+    table = read_table(
+        synthetic_table(Path(__import__("tempfile").mkdtemp()) / "t", n_configs=80, n_seeds=3, n_epochs=8)
+    )
+    mlp = CurveSurrogate(model="mlp", model_params={"max_steps": 150, "n_members": 2, "hidden": 24}).fit(
+        table
+    )
     xgb = CurveSurrogate(model="xgboost", model_params={"n_estimators": 25}).fit(table)
     return table, mlp, xgb
 
@@ -195,7 +205,7 @@ def test_single_and_batch_agree_exactly_with_extrapolation(syn):
             seeds = np.arange(70) % 5
             batch = sur.predict_curves(x, seeds=seeds)
             for i in range(0, 70, 9):
-                one = sur.predict_curves(x[i:i + 1], seeds=int(seeds[i]))
+                one = sur.predict_curves(x[i : i + 1], seeds=int(seeds[i]))
                 for k in batch:
                     np.testing.assert_array_equal(one[k][0], batch[k][i])
         finally:
@@ -211,7 +221,7 @@ def test_numpy_forward_matches_torch_and_is_batch_invariant(syn):
     full = reg.predict(X)
     np.testing.assert_allclose(full, reg.predict_torch(X), rtol=0, atol=2e-6 * max(1.0, np.abs(full).max()))
     for m in (1, 2, 3, 4, 5, 7, 9, 63, 64, 65, 300):
-        parts = np.vstack([reg.predict(X[i:i + m]) for i in range(0, 300, m)])[:300]
+        parts = np.vstack([reg.predict(X[i : i + m]) for i in range(0, 300, m)])[:300]
         np.testing.assert_array_equal(parts, full[:300], err_msg=f"batches of {m} rows")
 
 
@@ -224,7 +234,7 @@ def test_shipped_mlp_numpy_forward_within_1e6_of_torch(name, loaded):
     x = sur.encode([dict(c) for c in sp.sample_configuration(500)])
     a, b = reg.predict(x), reg.predict_torch(x)
     assert np.abs(a - b).max() <= 1e-6 * max(1.0, np.abs(b).max())
-    one = np.vstack([reg.predict(x[i:i + 1]) for i in range(0, 500, 25)])
+    one = np.vstack([reg.predict(x[i : i + 1]) for i in range(0, 500, 25)])
     np.testing.assert_array_equal(one, a[::25])
     layers = mlp_forward(reg.numpy_weights(), x[:3].astype(np.float32))
     np.testing.assert_array_equal(layers, a[:3].astype(np.float32))
@@ -277,7 +287,11 @@ def test_a_saved_card_gains_the_beyond_range_section_without_a_refit(tmp_path):
     table = read_table(synthetic_table(tmp_path / "t", n_configs=60, n_seeds=2, n_epochs=5))
     params = {"n_estimators": 20}
     path = save_surrogate(CurveSurrogate(model="xgboost", model_params=params).fit(table), tmp_path / "s")
-    write_card(quality_card(table, model="xgboost", model_params=params, n_folds=None, top_holdout=False), path, "card")
+    write_card(
+        quality_card(table, model="xgboost", model_params=params, n_folds=None, top_holdout=False),
+        path,
+        "card",
+    )
     before = {p.name: p.read_bytes() for p in path.iterdir() if not p.name.startswith("card")}
     assert "Top hold-out: not measured" in (path / "card.md").read_text()
     card = add_beyond_range(path, table)

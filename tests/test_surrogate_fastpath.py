@@ -37,8 +37,11 @@ from surrogates.synthetic import synthetic_table
 from surrogates.targets import EXTRAPOLATION, Transform
 
 REFERENCE = Path(__file__).parent / "data" / "surrogate_query_reference.npz"
-SHIPPED = sorted(p.name for p in surrogates_dir().iterdir() if (p / "manifest.json").is_file()) \
-    if surrogates_dir().is_dir() else []
+SHIPPED = (
+    sorted(p.name for p in surrogates_dir().iterdir() if (p / "manifest.json").is_file())
+    if surrogates_dir().is_dir()
+    else []
+)
 MLP_SHIPPED = [n for n in SHIPPED if n.endswith("-ensemble")]
 #: the numpy forward pass against torch's: float32 rounding of the same sums in another order
 NET_RTOL, NET_ATOL = 1e-5, 4e-6
@@ -84,18 +87,31 @@ def test_stacked_curves_equal_the_blockwise_ones_bit_for_bit(name, loaded):
     x = sur.encode(_configs(sur.space_, 120, 5))
     seeds = np.arange(120) % 5
     metrics = sur.metric_names
-    cases = [(metrics, True), ([sur.objective_], False), ([sur.objective_], True), (metrics[::2], True), ([], True)]
+    cases = [
+        (metrics, True),
+        ([sur.objective_], False),
+        ([sur.objective_], True),
+        (metrics[::2], True),
+        ([], True),
+    ]
     try:
         for frac in (EXTRAPOLATION, 0.0, 1.0):  # 1.0: many scores beyond the end knots (the linear tails)
             _set_extrapolation(sur, frac)
             for names, cost in cases:
                 for s in (seeds, None, 7):
-                    what = f"{name} frac={frac} metrics={names} cost={cost} seeds={'array' if s is seeds else s}"
-                    _assert_same(sur._predict_curves(x, s, names, cost),
-                                 sur._predict_curves_blockwise(x, s, names, cost), what)
+                    what = (
+                        f"{name} frac={frac} metrics={names} cost={cost} seeds={'array' if s is seeds else s}"
+                    )
+                    _assert_same(
+                        sur._predict_curves(x, s, names, cost),
+                        sur._predict_curves_blockwise(x, s, names, cost),
+                        what,
+                    )
             for i in (0, 1, 77):  # single rows (the query path: one-row hash, small-batch products)
-                one = sur._predict_curves(x[i:i + 1], int(seeds[i]), metrics, True)
-                _assert_same(one, sur._predict_curves_blockwise(x[i:i + 1], int(seeds[i]), metrics, True), f"row {i}")
+                one = sur._predict_curves(x[i : i + 1], int(seeds[i]), metrics, True)
+                _assert_same(
+                    one, sur._predict_curves_blockwise(x[i : i + 1], int(seeds[i]), metrics, True), f"row {i}"
+                )
     finally:
         _set_extrapolation(sur, EXTRAPOLATION)
 
@@ -132,19 +148,27 @@ def test_stacked_decoding_of_extreme_and_missing_targets_and_an_identity_metric(
             for frac in (EXTRAPOLATION, 0.0, 1.0):
                 for b in blocks:
                     b.set_extrapolation(frac)
-                dec = StackedMetrics(blocks, [sur.metrics_[b.name] for b in blocks],
-                                     [sur.noise_scale_ * sur.noise_calibration_[j] for j in js],
-                                     [sur._bank32(j) for j in js])
+                dec = StackedMetrics(
+                    blocks,
+                    [sur.metrics_[b.name] for b in blocks],
+                    [sur.noise_scale_ * sur.noise_calibration_[j] for j in js],
+                    [sur._bank32(j) for j in js],
+                )
                 starts = np.cumsum([0] + widths)
                 for shape_idx in (idx, None):
                     with np.errstate(invalid="ignore", over="ignore"):
                         got = dec.curves(t, shape_idx)
                         for k, j in enumerate(js):
-                            _, want = sur._block_curves(j, t[:, starts[k]:starts[k + 1]], shape_idx)
-                            np.testing.assert_array_equal(got[k], want, err_msg=f"block {j} frac {frac} id {identity}")
+                            _, want = sur._block_curves(j, t[:, starts[k] : starts[k + 1]], shape_idx)
+                            np.testing.assert_array_equal(
+                                got[k], want, err_msg=f"block {j} frac {frac} id {identity}"
+                            )
                     for k in range(len(js)):  # the same rows alone give the same numbers
-                        assert np.array_equal(dec.curves(t[3:4], None if shape_idx is None else shape_idx[3:4])[k, 0],
-                                              got[k, 3], equal_nan=True)
+                        assert np.array_equal(
+                            dec.curves(t[3:4], None if shape_idx is None else shape_idx[3:4])[k, 0],
+                            got[k, 3],
+                            equal_nan=True,
+                        )
     finally:
         blocks[1].transform = old_transform
         for b in blocks:
@@ -162,11 +186,13 @@ def test_big_batches_equal_one_blockwise_call_with_one_thread_or_two(name, loade
     want_all = sur._predict_curves_blockwise(x, seeds, sur.metric_names, True)
     for threads in (1, 2):
         monkeypatch.setattr(surrogate_module, "_PREDICT_THREADS", threads)
-        _assert_same(sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), want_obj, f"{threads}")
+        _assert_same(
+            sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), want_obj, f"{threads}"
+        )
         _assert_same(sur.predict_curves(x, seeds=seeds), want_all, f"{threads} threads, every metric")
     rows = [0, 1, 4095, n - 1]
     for i in rows:  # and each row alone
-        one = sur.predict_curves(x[i:i + 1], seeds=int(seeds[i]))
+        one = sur.predict_curves(x[i : i + 1], seeds=int(seeds[i]))
         for k, v in one.items():
             np.testing.assert_array_equal(v[0], want_all[k][i])
 
@@ -179,8 +205,12 @@ def test_shipped_numpy_network_within_float32_rounding_of_torch(name, loaded):
     x = sur.encode(_configs(sur.space_, 300, 12))
     np.testing.assert_allclose(reg.predict(x), reg.predict_torch(x), rtol=NET_RTOL, atol=NET_ATOL)
     for i in range(0, 300, 37):  # single rows, and a few rows, as a query sends them
-        np.testing.assert_allclose(reg.predict(x[i:i + 1]), reg.predict_torch(x[i:i + 1]), rtol=NET_RTOL, atol=NET_ATOL)
-        np.testing.assert_allclose(reg.predict(x[i:i + 3]), reg.predict_torch(x[i:i + 3]), rtol=NET_RTOL, atol=NET_ATOL)
+        np.testing.assert_allclose(
+            reg.predict(x[i : i + 1]), reg.predict_torch(x[i : i + 1]), rtol=NET_RTOL, atol=NET_ATOL
+        )
+        np.testing.assert_allclose(
+            reg.predict(x[i : i + 3]), reg.predict_torch(x[i : i + 3]), rtol=NET_RTOL, atol=NET_ATOL
+        )
 
 
 @pytest.mark.parametrize("name", MLP_SHIPPED[:3])
@@ -200,7 +230,7 @@ def test_shipped_curves_within_float32_rounding_of_the_torch_network(name, loade
     for k in old:
         np.testing.assert_allclose(new[k], old[k], rtol=CURVE_RTOL, atol=1e-7, err_msg=k)
     for i in (0, 50):
-        one = sur.predict_curves(x[i:i + 1], seeds=int(seeds[i]))
+        one = sur.predict_curves(x[i : i + 1], seeds=int(seeds[i]))
         for k in old:
             np.testing.assert_allclose(one[k][0], old[k][i], rtol=CURVE_RTOL, atol=1e-7, err_msg=k)
 
@@ -219,8 +249,9 @@ def _reference_queries(bench):
             r = bench.query(c, fidelity=f, seed=[0, 1, 2, 2**40][i % 4])
             rows.append([r.metrics[m] for m in bench.metrics] + [r.cost, r.cost_increment])
     out["query"] = np.array(rows)
-    out["objective_and_cost"] = np.array([bench.objective_and_cost(c, f, i % 3)
-                                          for i, c in enumerate(cfgs[8:14]) for f in fids])
+    out["objective_and_cost"] = np.array(
+        [bench.objective_and_cost(c, f, i % 3) for i, c in enumerate(cfgs[8:14]) for f in fids]
+    )
     batch = bench.query_batch(cfgs[14:40], fidelities=fids[3], seeds=np.arange(26) % 5)
     out["query_batch"] = np.column_stack([batch.metrics[m] for m in bench.metrics] + [batch.cost])
     curve = bench.curve(cfgs[0], seed=3)
@@ -292,9 +323,17 @@ def test_encode_one_accepts_and_refuses_exactly_what_check_config_does(syn):
     num = next(n for n in enc.names if enc._cols[enc.names.index(n)][0] == "num")
     hp = table.space[num]
     variants = [
-        {**c, num: np.float64(c[num])}, {**c, num: float(hp.lower)}, {**c, num: float(hp.upper)},
-        {**c, "extra": 1}, {k: v for k, v in c.items() if k != num}, {**c, num: None}, {**c, num: True},
-        {**c, num: float("nan")}, {**c, num: float(hp.upper) * 2 + 1}, {**c, num: "1"}, {**c, num: float("inf")},
+        {**c, num: np.float64(c[num])},
+        {**c, num: float(hp.lower)},
+        {**c, num: float(hp.upper)},
+        {**c, "extra": 1},
+        {k: v for k, v in c.items() if k != num},
+        {**c, num: None},
+        {**c, num: True},
+        {**c, num: float("nan")},
+        {**c, num: float(hp.upper) * 2 + 1},
+        {**c, num: "1"},
+        {**c, num: float("inf")},
     ]
     for v in variants:
         try:

@@ -33,14 +33,19 @@ def test_likelihood_and_gradient_match_scikit_learn(nu):
 def test_predictions_are_the_posterior_mean_of_the_fitted_kernel(nu):
     X, Y = _data()
     gp = GPRegressor(nu=nu, n_restarts=0).fit(X, Y)
-    kernel = (ConstantKernel(gp.signal_variance_, "fixed") * Matern(gp.length_scale_, "fixed", nu=nu)
-              + WhiteKernel(gp.noise_variance_, "fixed"))
+    kernel = ConstantKernel(gp.signal_variance_, "fixed") * Matern(
+        gp.length_scale_, "fixed", nu=nu
+    ) + WhiteKernel(gp.noise_variance_, "fixed")
     ref = GaussianProcessRegressor(kernel, optimizer=None).fit(X, Y)
     Xt = np.random.default_rng(1).random((500, X.shape[1]))
     np.testing.assert_allclose(gp.predict(Xt, exact=True), ref.predict(Xt), atol=1e-8)
-    np.testing.assert_allclose(gp.predict(Xt), ref.predict(Xt), atol=2e-4)  # float32 only where it is that close
+    np.testing.assert_allclose(
+        gp.predict(Xt), ref.predict(Xt), atol=2e-4
+    )  # float32 only where it is that close
     # the fit finds a likelihood at least as good as scikit-learn's own optimizer from the same start
-    start = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(X.shape[1]), (1e-2, 1e3), nu=nu) + WhiteKernel(0.1, (1e-4, 1))
+    start = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(X.shape[1]), (1e-2, 1e3), nu=nu) + WhiteKernel(
+        0.1, (1e-4, 1)
+    )
     sk = GaussianProcessRegressor(start, n_restarts_optimizer=0).fit(X, Y)
     assert gp.log_marginal_likelihood_ >= sk.log_marginal_likelihood_value_ - 1e-3
     # and it learns: held-out error well below the targets' spread

@@ -18,14 +18,20 @@ FAST = {
     "knn": {},
     "mlp": {"max_steps": 150, "n_members": 2, "hidden": 32},
     "gp": {"n_restarts": 0},
-    "ensemble": {"members": ["xgboost", "gp", "mlp"], "xgboost": {"n_estimators": 25}, "gp": {"n_restarts": 0},
-                 "mlp": {"max_steps": 150, "n_members": 2, "hidden": 32}},
+    "ensemble": {
+        "members": ["xgboost", "gp", "mlp"],
+        "xgboost": {"n_estimators": 25},
+        "gp": {"n_restarts": 0},
+        "mlp": {"max_steps": 150, "n_members": 2, "hidden": 32},
+    },
 }
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    return read_table(synthetic_table(tmp_path_factory.mktemp("s") / "t", n_configs=80, n_seeds=3, n_epochs=8))
+    return read_table(
+        synthetic_table(tmp_path_factory.mktemp("s") / "t", n_configs=80, n_seeds=3, n_epochs=8)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +91,11 @@ def test_seed_gives_one_consistent_curve_and_seeds_differ(fitted, table, model):
     x = sur.encode(cfgs)
     a1 = sur.predict_curves(x, seeds=1)
     # order and batch do not matter, to the last bit: reversed, a batch of 7, one alone
-    for other, rows in ((sur.predict_curves(x[::-1], seeds=1), slice(None, None, -1)),
-                        (sur.predict_curves(x[40:47], seeds=1), slice(40, 47)),
-                        (sur.predict_curves(x[75:76], seeds=1), slice(75, 76))):
+    for other, rows in (
+        (sur.predict_curves(x[::-1], seeds=1), slice(None, None, -1)),
+        (sur.predict_curves(x[40:47], seeds=1), slice(40, 47)),
+        (sur.predict_curves(x[75:76], seeds=1), slice(75, 76)),
+    ):
         for k in a1:
             np.testing.assert_array_equal(a1[k][rows], other[k], err_msg=f"{model}: {k}")
     # a big batch (one BLAS thread, the blocks decoded in parallel threads) gives the same bits too
@@ -97,8 +105,11 @@ def test_seed_gives_one_consistent_curve_and_seeds_differ(fitted, table, model):
     big = sur.predict_curves(np.tile(x, (reps, 1)), seeds=1)
     assert list(big) == list(a1)
     for k in a1:
-        np.testing.assert_array_equal(big[k].reshape(reps, len(x), -1), np.broadcast_to(a1[k], (reps, *a1[k].shape)),
-                                      err_msg=f"{model}: {k} in a batch of {reps * len(x)}")
+        np.testing.assert_array_equal(
+            big[k].reshape(reps, len(x), -1),
+            np.broadcast_to(a1[k], (reps, *a1[k].shape)),
+            err_msg=f"{model}: {k} in a batch of {reps * len(x)}",
+        )
     a1 = a1["valid_loss"]
     b = sur.predict_curves(x, seeds=2)["valid_loss"]
     assert np.mean(np.any(a1 != b, axis=1)) > 0.9
@@ -128,7 +139,9 @@ def test_seed_spread_matches_the_table(tmp_path):
 def test_noise_off_gives_the_mean(table):
     sur = CurveSurrogate(model="knn", noise=False).fit(table)
     x = sur.encode([dict(table.space.sample_configuration())])
-    np.testing.assert_array_equal(sur.predict_curves(x, seeds=1)["valid_loss"], sur.predict_curves(x)["valid_loss"])
+    np.testing.assert_array_equal(
+        sur.predict_curves(x, seeds=1)["valid_loss"], sur.predict_curves(x)["valid_loss"]
+    )
 
 
 def test_config_between_grid_points_and_validation(fitted, table):
@@ -136,7 +149,9 @@ def test_config_between_grid_points_and_validation(fitted, table):
 
     sur = fitted["rf"]
     c = dict(table.configs.iloc[0].drop("config_id"))
-    c["learning_rate"] = float(np.sqrt(table.configs["learning_rate"].iloc[0] * table.configs["learning_rate"].iloc[1]))
+    c["learning_rate"] = float(
+        np.sqrt(table.configs["learning_rate"].iloc[0] * table.configs["learning_rate"].iloc[1])
+    )
     assert np.isfinite(sur.predict_frame([c])["valid_loss"]).all()
     with pytest.raises(ConfigError, match="learning_rate=5.0 is outside the space"):
         sur.predict_frame([{**c, "learning_rate": 5.0}])
@@ -162,9 +177,17 @@ def test_nan_runs_are_filled_not_propagated(tmp_path):
     vals[3, 0, 2:] = np.nan  # one run diverged
     vals[5] = np.nan  # one config never produced a value
     path = write_table(
-        tmp_path / "nan", name="nan", space=space, fidelity=Fidelity("epoch", src.fidelity.values),
-        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")], objective="valid_loss", test_objective=None,
-        seeds=[0, 1], configs=src.configs.drop(columns="config_id"), values={"valid_loss": vals}, cost=src.cost,
+        tmp_path / "nan",
+        name="nan",
+        space=space,
+        fidelity=Fidelity("epoch", src.fidelity.values),
+        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
+        objective="valid_loss",
+        test_objective=None,
+        seeds=[0, 1],
+        configs=src.configs.drop(columns="config_id"),
+        values={"valid_loss": vals},
+        cost=src.cost,
     )
     sur = CurveSurrogate(model="knn").fit(read_table(path))
     assert np.isfinite(sur.predict_frame(src.configs.drop(columns="config_id"), seeds=0)["valid_loss"]).all()
@@ -201,7 +224,7 @@ def test_config_hash_of_one_row_equals_the_vectorized_hash():
     seeds = rng.integers(0, 2**31, len(x))
     for salt in (0, 3):
         batch = config_seed_hash(x, seeds, salt)
-        ones = [config_seed_hash(x[i:i + 1], seeds[i], salt)[0] for i in range(len(x))]
+        ones = [config_seed_hash(x[i : i + 1], seeds[i], salt)[0] for i in range(len(x))]
         np.testing.assert_array_equal(batch, np.array(ones, dtype=np.uint64))
 
 
@@ -245,9 +268,17 @@ def test_blow_ups_stay_where_they_happened(tmp_path):
     vals[:8, :, 2] = 1e30  # eight configurations blow up at the third epoch ...
     vals[:8, :, 3:] = np.nan  # ... and produce NaN from then on
     path = write_table(
-        tmp_path / "blow", name="blow", space=synthetic_space(), fidelity=Fidelity("epoch", src.fidelity.values),
-        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")], objective="valid_loss", test_objective=None,
-        seeds=[0, 1], configs=src.configs.drop(columns="config_id"), values={"valid_loss": vals}, cost=src.cost,
+        tmp_path / "blow",
+        name="blow",
+        space=synthetic_space(),
+        fidelity=Fidelity("epoch", src.fidelity.values),
+        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
+        objective="valid_loss",
+        test_objective=None,
+        seeds=[0, 1],
+        configs=src.configs.drop(columns="config_id"),
+        values={"valid_loss": vals},
+        cost=src.cost,
     )
     t = read_table(path)
     sur = CurveSurrogate(model="xgboost", model_params={"n_estimators": 25}).fit(t)
@@ -293,9 +324,14 @@ def test_distilled_surrogate_follows_its_teacher_with_one_network(table, tmp_pat
 
     params = FAST["ensemble"]
     teacher = CurveSurrogate(model="ensemble", model_params=params).fit(table)
-    student = CurveSurrogate(model="ensemble", model_params=params, distill=3000,
-                             distill_params={"max_steps": 800, "hidden": 64}).fit(table)
-    assert list(student.regressors_) == ["mlp"] and student.distilled_from_["members"] == ["xgboost", "gp", "mlp"]
+    student = CurveSurrogate(
+        model="ensemble", model_params=params, distill=3000, distill_params={"max_steps": 800, "hidden": 64}
+    ).fit(table)
+    assert list(student.regressors_) == ["mlp"] and student.distilled_from_["members"] == [
+        "xgboost",
+        "gp",
+        "mlp",
+    ]
     cfgs = [dict(c) for c in table.space.sample_configuration(200)]
     a, b = teacher.predict_frame(cfgs)["valid_loss"][:, -1], student.predict_frame(cfgs)["valid_loss"][:, -1]
     assert spearmanr(a, b)[0] > 0.9
@@ -304,4 +340,6 @@ def test_distilled_surrogate_follows_its_teacher_with_one_network(table, tmp_pat
     save_surrogate(student, tmp_path / "s")
     loaded, manifest = load_surrogate(tmp_path / "s")
     assert manifest["distilled_from"]["n_sampled"] == 3000 and list(manifest["regressors"]) == ["mlp"]
-    np.testing.assert_array_equal(loaded.predict_frame(cfgs, seeds=1)["valid_loss"], student.predict_frame(cfgs, seeds=1)["valid_loss"])
+    np.testing.assert_array_equal(
+        loaded.predict_frame(cfgs, seeds=1)["valid_loss"], student.predict_frame(cfgs, seeds=1)["valid_loss"]
+    )

@@ -21,7 +21,9 @@ from surrogates.synthetic import synthetic_table
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    return read_table(synthetic_table(tmp_path_factory.mktemp("q") / "t", n_configs=150, n_seeds=3, n_epochs=12))
+    return read_table(
+        synthetic_table(tmp_path_factory.mktemp("q") / "t", n_configs=150, n_seeds=3, n_epochs=12)
+    )
 
 
 def test_split_is_by_configuration_and_reproducible():
@@ -53,6 +55,7 @@ def test_cross_validated_card_covers_every_configuration(table):
     # the ceiling is over every configuration: the same number as the two real seeds of the whole table give
     y = table.metric_values("valid_loss")[:, :, -1]
     from scipy.stats import spearmanr
+
     pairs = [spearmanr(y[:, t], y[:, s])[0] for s in range(3) for t in range(3) if s != t]
     assert final["ceiling"]["spearman"] == pytest.approx(np.mean(pairs))
     assert final["surrogate"]["spearman"] > 0.7
@@ -78,7 +81,9 @@ def test_statistics_are_right_on_known_cases():
 
 
 def test_card_reports_surrogate_beside_ceiling(table, tmp_path):
-    card = quality_card(table, model="xgboost", model_params={"n_estimators": 40}, n_folds=None, test_size=0.2)
+    card = quality_card(
+        table, model="xgboost", model_params={"n_estimators": 40}, n_folds=None, test_size=0.2
+    )
     assert card["split"]["n_test_configs"] == 30 and card["split"]["n_train_configs"] == 120
     ev = {e["metric"]: e for e in card["metrics"]}
     assert set(ev) == {"valid_loss", "test_loss"}
@@ -89,8 +94,10 @@ def test_card_reports_surrogate_beside_ceiling(table, tmp_path):
         assert np.isfinite(final["surrogate"][k]) and np.isfinite(final["ceiling"][k])
     assert final["surrogate"]["spearman"] > 0.8 and final["ceiling"]["spearman"] > 0.8
     assert card["target"]["spearman_final"] == final["surrogate"]["spearman"]
-    assert card["target"]["passes"] == (final["surrogate"]["spearman"] >= 0.9
-                                        and final["surrogate"]["spearman"] >= 0.95 * final["ceiling"]["spearman"])
+    assert card["target"]["passes"] == (
+        final["surrogate"]["spearman"] >= 0.9
+        and final["surrogate"]["spearman"] >= 0.95 * final["ceiling"]["spearman"]
+    )
     assert 0.6 < ev["valid_loss"]["seed_noise"]["ratio"] < 1.6
     assert 0.6 < ev["valid_loss"]["seed_noise"]["median_ratio"] < 1.6
     assert card["cost"]["never_decreases"] and card["cost"]["spearman_total"] > 0.9

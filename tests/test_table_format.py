@@ -25,9 +25,18 @@ def test_roundtrip_values_and_manifest(tmp_path):
     values, cost = synthetic_curves(space, configs, 3, 7, seed=1)
     metrics = [Metric(m, "minimize", 0.0, np.inf, "valid") for m in values]
     path = write_table(
-        tmp_path / "t", name="t", space=space, fidelity=Fidelity("epoch", tuple(range(1, 8))), metrics=metrics,
-        objective="valid_loss", test_objective="test_loss", seeds=[5, 6, 9], configs=configs, values=values,
-        cost=cost, provenance={"dataset_sha256": "abc"},
+        tmp_path / "t",
+        name="t",
+        space=space,
+        fidelity=Fidelity("epoch", tuple(range(1, 8))),
+        metrics=metrics,
+        objective="valid_loss",
+        test_objective="test_loss",
+        seeds=[5, 6, 9],
+        configs=configs,
+        values=values,
+        cost=cost,
+        provenance={"dataset_sha256": "abc"},
     )
     t = read_table(path)
     assert t.seeds == (5, 6, 9)
@@ -108,9 +117,16 @@ def _args(tmp_path, **over):
     configs = synthetic_configs(space, None)
     values, cost = synthetic_curves(space, configs, 2, 4)
     kw = dict(
-        name="t", space=space, fidelity=Fidelity("epoch", (1, 2, 3, 4)),
-        metrics=[Metric(m, "minimize", 0.0, 10.0) for m in values], objective="valid_loss", test_objective=None,
-        seeds=[0, 1], configs=configs, values=values, cost=cost,
+        name="t",
+        space=space,
+        fidelity=Fidelity("epoch", (1, 2, 3, 4)),
+        metrics=[Metric(m, "minimize", 0.0, 10.0) for m in values],
+        objective="valid_loss",
+        test_objective=None,
+        seeds=[0, 1],
+        configs=configs,
+        values=values,
+        cost=cost,
     )
     kw.update(over)
     return tmp_path / "t", kw

@@ -59,7 +59,9 @@ class Importer(ABC):
     # ------------------------------------------------------------ shared: not overridden
     def check_dataset(self, dataset: str) -> None:
         if dataset not in self.datasets:
-            raise CurveBenchError(f"unknown {self.name} dataset {dataset!r}; allowed: {', '.join(self.datasets)}")
+            raise CurveBenchError(
+                f"unknown {self.name} dataset {dataset!r}; allowed: {', '.join(self.datasets)}"
+            )
 
     def cached_path(self, dataset: str) -> Path:
         """Where the converted table of ``dataset`` is cached."""
@@ -105,7 +107,9 @@ def get(name: str) -> Importer:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise CurveBenchError(f"unknown published source {name!r}; allowed: {', '.join(sorted(_REGISTRY))}") from None
+        raise CurveBenchError(
+            f"unknown published source {name!r}; allowed: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def names() -> list[str]:

@@ -66,7 +66,14 @@ _FCNET = Source(
     },
     fidelity=Fidelity("epoch", (100,), unit="epochs"),
     metrics={
-        "val_loss": Metric("valid_mse", "minimize", 0.0, np.inf, "valid", description="validation MSE (standardized target) after 100 epochs"),
+        "val_loss": Metric(
+            "valid_mse",
+            "minimize",
+            0.0,
+            np.inf,
+            "valid",
+            description="validation MSE (standardized target) after 100 epochs",
+        ),
     },
     cost="train_time",
     attributes={"model_size": "n_params"},
@@ -79,16 +86,40 @@ _HPOBENCH = Source(
     folder="hpobench",
     datasets=("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle"),
     params={
-        "alpha": [1e-8, 7.742637e-8, 5.994842e-7, 4.641589e-6, 3.5938137e-5, 2.7825593e-4, 2.1544348e-3, 1.6681006e-2, 1.2915497e-1, 1.0],
+        "alpha": [
+            1e-8,
+            7.742637e-8,
+            5.994842e-7,
+            4.641589e-6,
+            3.5938137e-5,
+            2.7825593e-4,
+            2.1544348e-3,
+            1.6681006e-2,
+            1.2915497e-1,
+            1.0,
+        ],
         "batch_size": [4, 6, 10, 16, 25, 40, 64, 101, 161, 256],
         "depth": [1, 2, 3],
-        "learning_rate_init": [1e-5, 3.5938137e-5, 1.2915497e-4, 4.641589e-4, 1.6681006e-3, 5.9948424e-3, 2.1544347e-2, 7.742637e-2, 2.7825594e-1, 1.0],
+        "learning_rate_init": [
+            1e-5,
+            3.5938137e-5,
+            1.2915497e-4,
+            4.641589e-4,
+            1.6681006e-3,
+            5.9948424e-3,
+            2.1544347e-2,
+            7.742637e-2,
+            2.7825594e-1,
+            1.0,
+        ],
         "width": [16, 25, 40, 64, 101, 161, 256, 406, 645, 1024],
     },
     fidelity=Fidelity("iter", (243,), unit="iterations"),
     metrics={
         "val_acc": Metric("valid_accuracy", "maximize", 0.0, 1.0, "valid", description="validation accuracy"),
-        "val_precision": Metric("valid_precision", "maximize", 0.0, 1.0, "valid", description="validation precision"),
+        "val_precision": Metric(
+            "valid_precision", "maximize", 0.0, 1.0, "valid", description="validation precision"
+        ),
         "val_f1": Metric("valid_f1", "maximize", 0.0, 1.0, "valid", description="validation F1 score"),
     },
     cost="train_time",
@@ -101,10 +132,20 @@ _HPOBENCH = Source(
 _NB201 = Source(
     folder="nasbench201",
     datasets=("cifar10", "cifar100", "imagenet"),
-    params={f"Op{i}": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"] for i in range(6)},
+    params={
+        f"Op{i}": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"] for i in range(6)
+    },
     fidelity=Fidelity("epoch", (200,), unit="epochs"),
     metrics={
-        "val_acc": Metric("valid_accuracy", "maximize", 0.0, 100.0, "valid", unit="%", description="validation accuracy in percent after 200 epochs"),
+        "val_acc": Metric(
+            "valid_accuracy",
+            "maximize",
+            0.0,
+            100.0,
+            "valid",
+            unit="%",
+            description="validation accuracy in percent after 200 epochs",
+        ),
     },
     cost="train_time",
     attributes={"latency": "latency", "model_size": "model_size_mb"},
@@ -131,8 +172,12 @@ def _wheel_file(src: Source, dataset: str) -> Path:
 
 
 def table_name(source: str, dataset: str) -> str:
-    short = {"naval_propulsion": "naval", "parkinsons_telemonitoring": "parkinsons", "protein_structure": "protein",
-             "slice_localization": "slice"}
+    short = {
+        "naval_propulsion": "naval",
+        "parkinsons_telemonitoring": "parkinsons",
+        "protein_structure": "protein",
+        "slice_localization": "slice",
+    }
     if source == "hpolib":
         return f"pub-fcnet-{short[dataset]}"
     if source == "hpobench":
@@ -214,12 +259,15 @@ def _convert(imp: WheelImporter, dataset: str, out: Path, *, overwrite: bool = F
     idx = np.array([[int(ch) for ch in k] for k in keys], dtype=np.int64)
     if idx.shape[1] != len(names):
         raise TableFormatError(f"{pkl.name}: keys have {idx.shape[1]} digits, expected {len(names)}")
-    configs = pd.DataFrame({n: np.asarray(src.params[n], dtype=object)[idx[:, j]] for j, n in enumerate(names)})
+    configs = pd.DataFrame(
+        {n: np.asarray(src.params[n], dtype=object)[idx[:, j]] for j, n in enumerate(names)}
+    )
     for n in names:
         if not isinstance(src.params[n][0], str):
             configs[n] = configs[n].astype(type(src.params[n][0]))
     values = {
-        m.name: np.array([raw[k][wm][:n_seeds] for k in keys], dtype=np.float32)[:, :, None] for wm, m in src.metrics.items()
+        m.name: np.array([raw[k][wm][:n_seeds] for k in keys], dtype=np.float32)[:, :, None]
+        for wm, m in src.metrics.items()
     }
     cost = np.array([raw[k][src.cost][:n_seeds] for k in keys], dtype=np.float32)[:, :, None]
     for wname, aname in src.attributes.items():

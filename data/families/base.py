@@ -49,7 +49,9 @@ class Family(ABC):
     def sampling_description(self) -> str:
         """How :meth:`sample` draws, in words, for the data card (override when a family samples otherwise)."""
         space = self.space()
-        if all(isinstance(hp, (CS.OrdinalHyperparameter, CS.CategoricalHyperparameter)) for hp in space.values()):
+        if all(
+            isinstance(hp, (CS.OrdinalHyperparameter, CS.CategoricalHyperparameter)) for hp in space.values()
+        ):
             total = int(np.prod([len(c) for c in grid_choices(space)]))
             return f"drawn uniformly without replacement from the {total:,}-configuration grid of the {self.name} space"
         return "drawn independently per hyperparameter (uniform, log-uniform where the space says log)"
@@ -59,8 +61,15 @@ class Family(ABC):
         """Runs with equal keys have the same network shape and batch size, so they can train together."""
 
     @abstractmethod
-    def build(self, configs: Sequence[Mapping[str, Any]], keys: Sequence[int], data: Splits, *,
-              epochs: int, device: torch.device) -> GroupSpec:
+    def build(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        keys: Sequence[int],
+        data: Splits,
+        *,
+        epochs: int,
+        device: torch.device,
+    ) -> GroupSpec:
         """The batched network, optimizer and schedule of G runs (one config and key per run)."""
 
     def layer_sizes(self, config: Mapping[str, Any], data: Splits) -> list[int]:
@@ -89,8 +98,10 @@ class Family(ABC):
 
     def check_data(self, data: Splits) -> None:
         if data.task != self.task:
-            raise ValueError(f"family {self.name!r} trains {self.task} models, but dataset {data.name!r} is a "
-                             f"{data.task} task")
+            raise ValueError(
+                f"family {self.name!r} trains {self.task} models, but dataset {data.name!r} is a "
+                f"{data.task} task"
+            )
 
     def attributes(self) -> dict[str, str]:
         return {"n_params": "number of trainable parameters of the network"}
@@ -98,7 +109,9 @@ class Family(ABC):
 
 def grid_choices(space: CS.ConfigurationSpace) -> list[list[Any]]:
     """Each hyperparameter's values of a finite grid space (ordinal sequences, categorical choices), in order."""
-    return [list(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices) for hp in space.values()]
+    return [
+        list(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices) for hp in space.values()
+    ]
 
 
 def sample_grid(space: CS.ConfigurationSpace, n: int, seed: int) -> pd.DataFrame:

@@ -33,22 +33,33 @@ SIDE = 28
 class BatchedCNN:
     """G two-layer CNNs of one shape; parameters stacked along a leading run axis."""
 
-    def __init__(self, f1: int, f2: int, n_out: int, *, keys: Sequence[int], dropout: np.ndarray,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        f1: int,
+        f2: int,
+        n_out: int,
+        *,
+        keys: Sequence[int],
+        dropout: np.ndarray,
+        device: torch.device | str = "cpu",
+    ):
         self.G, self.f1, self.f2, self.n_out = len(keys), f1, f2, n_out
         self.keys = torch.tensor(list(keys), dtype=torch.int64, device=device)
         p = np.asarray(dropout, dtype=np.float64).reshape(self.G)
         # (G, 1): the integer form of `uniform >= p` (data/rng.py) and the kept units' multiplier
         self._keep = rng.keep_threshold(torch.tensor(p, dtype=torch.float32, device=device).view(-1, 1))
-        self._scale = torch.tensor(np.where(p < 1, 1 / np.maximum(1 - p, 1e-12), 0.0), dtype=torch.float32,
-                                   device=device).view(-1, 1)
+        self._scale = torch.tensor(
+            np.where(p < 1, 1 / np.maximum(1 - p, 1e-12), 0.0), dtype=torch.float32, device=device
+        ).view(-1, 1)
         self.flat = f2 * (SIDE // 4) ** 2
         shapes = [(f1, 1, 3, 3), (f1,), (f2, f1, 3, 3), (f2,), (self.flat, n_out), (1, n_out)]
         fans = [9, 9, 9 * f1, 9 * f1, self.flat, self.flat]
         per_run = []
         for k in keys:  # torch's default init: uniform(+-1/sqrt(fan_in)), from each run's own generator
             g = torch.Generator().manual_seed(int(k))
-            per_run.append([(torch.rand(s, generator=g) * 2 - 1) / math.sqrt(f) for s, f in zip(shapes, fans)])
+            per_run.append(
+                [(torch.rand(s, generator=g) * 2 - 1) / math.sqrt(f) for s, f in zip(shapes, fans)]
+            )
         self.params = [torch.stack([r[i] for r in per_run]).to(device).requires_grad_(True) for i in range(6)]
 
     def forward(self, x: torch.Tensor, *, train: bool, counter: int = 0) -> torch.Tensor:
@@ -58,9 +69,13 @@ class BatchedCNN:
         B = x.shape[1]
         h = x.reshape(G, B, SIDE, SIDE).transpose(0, 1)  # (B, G, 28, 28): run g is channel g
         w1, b1, w2, b2, w3, b3 = self.params
-        h = F.max_pool2d(F.relu(F.conv2d(h, w1.reshape(G * self.f1, 1, 3, 3), b1.reshape(-1), padding=1, groups=G)), 2)
-        h = F.max_pool2d(F.relu(F.conv2d(h, w2.reshape(G * self.f2, self.f1, 3, 3), b2.reshape(-1), padding=1,
-                                         groups=G)), 2)
+        h = F.max_pool2d(
+            F.relu(F.conv2d(h, w1.reshape(G * self.f1, 1, 3, 3), b1.reshape(-1), padding=1, groups=G)), 2
+        )
+        h = F.max_pool2d(
+            F.relu(F.conv2d(h, w2.reshape(G * self.f2, self.f1, 3, 3), b2.reshape(-1), padding=1, groups=G)),
+            2,
+        )
         h = h.reshape(B, G, self.flat).transpose(0, 1)  # (G, B, flat)
         if train:
             mask = rng.dropout_multiplier(self.keys, counter * 8, B * self.flat, self._keep, self._scale)
@@ -85,13 +100,15 @@ class CNN(Family):
 
     def space(self) -> CS.ConfigurationSpace:
         cs = CS.ConfigurationSpace(name="cnn")
-        cs.add([
-            CS.OrdinalHyperparameter("n_filters_1", [4, 8, 16]),
-            CS.OrdinalHyperparameter("n_filters_2", [8, 16, 32]),
-            CS.OrdinalHyperparameter("dropout", [0.0, 0.25, 0.5]),
-            CS.OrdinalHyperparameter("learning_rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]),
-            CS.OrdinalHyperparameter("batch_size", [32, 64, 128]),
-        ])
+        cs.add(
+            [
+                CS.OrdinalHyperparameter("n_filters_1", [4, 8, 16]),
+                CS.OrdinalHyperparameter("n_filters_2", [8, 16, 32]),
+                CS.OrdinalHyperparameter("dropout", [0.0, 0.25, 0.5]),
+                CS.OrdinalHyperparameter("learning_rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]),
+                CS.OrdinalHyperparameter("batch_size", [32, 64, 128]),
+            ]
+        )
         return cs
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
@@ -100,8 +117,10 @@ class CNN(Family):
     def check_data(self, data: Splits) -> None:
         super().check_data(data)
         if data.n_features != SIDE * SIDE:
-            raise ValueError(f"family 'cnn' needs {SIDE}x{SIDE} images ({SIDE * SIDE} features); "
-                             f"dataset {data.name!r} has {data.n_features}")
+            raise ValueError(
+                f"family 'cnn' needs {SIDE}x{SIDE} images ({SIDE * SIDE} features); "
+                f"dataset {data.name!r} has {data.n_features}"
+            )
 
     def group_key(self, config: Mapping[str, Any], data: Splits):
         return (int(config["batch_size"]), int(config["n_filters_1"]), int(config["n_filters_2"]))
@@ -111,16 +130,35 @@ class CNN(Family):
         macs = 9 * f1 * SIDE**2 + 9 * f1 * f2 * (SIDE // 2) ** 2 + f2 * 49 * data.n_classes
         params = 10 * f1 + (9 * f1 + 1) * f2 + (f2 * 49 + 1) * data.n_classes
         n = len(data.y_train)
-        return Workload(steps=-(-n // int(config["batch_size"])), layers=3, params=params, macs=macs,
-                        train_rows=n, eval_rows=n + len(data.y_valid) + len(data.y_test))
+        return Workload(
+            steps=-(-n // int(config["batch_size"])),
+            layers=3,
+            params=params,
+            macs=macs,
+            train_rows=n,
+            eval_rows=n + len(data.y_valid) + len(data.y_test),
+        )
 
-    def build(self, configs: Sequence[Mapping[str, Any]], keys: Sequence[int], data: Splits, *,
-              epochs: int, device: torch.device) -> GroupSpec:
+    def build(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        keys: Sequence[int],
+        data: Splits,
+        *,
+        epochs: int,
+        device: torch.device,
+    ) -> GroupSpec:
         self.check_data(data)
         if len({self.group_key(c, data) for c in configs}) != 1:
             raise ValueError("one group must share batch size and filter counts")
         c0 = configs[0]
-        model = BatchedCNN(int(c0["n_filters_1"]), int(c0["n_filters_2"]), data.n_classes, keys=keys,
-                           dropout=np.array([float(c["dropout"]) for c in configs]), device=device)
+        model = BatchedCNN(
+            int(c0["n_filters_1"]),
+            int(c0["n_filters_2"]),
+            data.n_classes,
+            keys=keys,
+            dropout=np.array([float(c["dropout"]) for c in configs]),
+            device=device,
+        )
         lr = np.array([[float(c["learning_rate"])] * epochs for c in configs])
         return GroupSpec(model, BatchedAdam(model.params), lr, int(c0["batch_size"]), list(keys))

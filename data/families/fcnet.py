@@ -40,17 +40,19 @@ BATCH_SIZES = [8, 16, 32, 64]
 
 def fcnet_space() -> CS.ConfigurationSpace:
     cs = CS.ConfigurationSpace(name="fcnet")
-    cs.add([
-        CS.OrdinalHyperparameter("n_units_1", UNITS),
-        CS.OrdinalHyperparameter("n_units_2", UNITS),
-        CS.OrdinalHyperparameter("dropout_1", DROPOUT),
-        CS.OrdinalHyperparameter("dropout_2", DROPOUT),
-        CS.CategoricalHyperparameter("activation_fn_1", ACTIVATIONS),
-        CS.CategoricalHyperparameter("activation_fn_2", ACTIVATIONS),
-        CS.OrdinalHyperparameter("init_lr", INIT_LR),
-        CS.CategoricalHyperparameter("lr_schedule", SCHEDULES),
-        CS.OrdinalHyperparameter("batch_size", BATCH_SIZES),
-    ])
+    cs.add(
+        [
+            CS.OrdinalHyperparameter("n_units_1", UNITS),
+            CS.OrdinalHyperparameter("n_units_2", UNITS),
+            CS.OrdinalHyperparameter("dropout_1", DROPOUT),
+            CS.OrdinalHyperparameter("dropout_2", DROPOUT),
+            CS.CategoricalHyperparameter("activation_fn_1", ACTIVATIONS),
+            CS.CategoricalHyperparameter("activation_fn_2", ACTIVATIONS),
+            CS.OrdinalHyperparameter("init_lr", INIT_LR),
+            CS.CategoricalHyperparameter("lr_schedule", SCHEDULES),
+            CS.OrdinalHyperparameter("batch_size", BATCH_SIZES),
+        ]
+    )
     return cs
 
 
@@ -90,18 +92,29 @@ class FCNet(Family):
     def within_group_order(self, config: Mapping[str, Any]) -> tuple:
         return (config["activation_fn_1"], config["activation_fn_2"])
 
-    def build(self, configs: Sequence[Mapping[str, Any]], keys: Sequence[int], data: Splits, *,
-              epochs: int, device: torch.device) -> GroupSpec:
+    def build(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        keys: Sequence[int],
+        data: Splits,
+        *,
+        epochs: int,
+        device: torch.device,
+    ) -> GroupSpec:
         self.check_data(data)
         shape = {self.group_key(c, data) for c in configs}
         if len(shape) != 1:
             raise ValueError(f"one group must share batch size and widths, got {sorted(shape)}")
         c0 = configs[0]
         model = BatchedMLP(
-            data.n_features, [int(c0["n_units_1"]), int(c0["n_units_2"])], 1, keys=keys,
+            data.n_features,
+            [int(c0["n_units_1"]), int(c0["n_units_2"])],
+            1,
+            keys=keys,
             activations=[[c["activation_fn_1"], c["activation_fn_2"]] for c in configs],
             dropout=np.array([[c["dropout_1"], c["dropout_2"]] for c in configs], dtype=np.float64),
-            init="glorot_uniform", device=device,
+            init="glorot_uniform",
+            device=device,
         )
         lr = np.stack([learning_rates(float(c["init_lr"]), c["lr_schedule"], epochs) for c in configs])
         return GroupSpec(model, BatchedAdam(model.params), lr, int(c0["batch_size"]), list(keys))

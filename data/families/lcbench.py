@@ -36,15 +36,17 @@ from .base import Family
 
 def lcbench_space() -> CS.ConfigurationSpace:
     cs = CS.ConfigurationSpace(name="lcbench")
-    cs.add([
-        CS.UniformIntegerHyperparameter("batch_size", 16, 512, log=True),
-        CS.UniformFloatHyperparameter("learning_rate", 1e-4, 1e-1, log=True),
-        CS.UniformFloatHyperparameter("momentum", 0.1, 0.99),
-        CS.UniformFloatHyperparameter("weight_decay", 1e-5, 1e-1),
-        CS.UniformIntegerHyperparameter("num_layers", 1, 5),
-        CS.UniformIntegerHyperparameter("max_units", 64, 1024, log=True),
-        CS.UniformFloatHyperparameter("max_dropout", 0.0, 1.0),
-    ])
+    cs.add(
+        [
+            CS.UniformIntegerHyperparameter("batch_size", 16, 512, log=True),
+            CS.UniformFloatHyperparameter("learning_rate", 1e-4, 1e-1, log=True),
+            CS.UniformFloatHyperparameter("momentum", 0.1, 0.99),
+            CS.UniformFloatHyperparameter("weight_decay", 1e-5, 1e-1),
+            CS.UniformIntegerHyperparameter("num_layers", 1, 5),
+            CS.UniformIntegerHyperparameter("max_units", 64, 1024, log=True),
+            CS.UniformFloatHyperparameter("max_dropout", 0.0, 1.0),
+        ]
+    )
     return cs
 
 
@@ -101,7 +103,9 @@ class LCBench(Family):
                     v = rng.uniform(lo - 0.5, hi + 0.5, n)
                 cols[name] = np.clip(np.rint(v), lo, hi).astype(np.int64)
             else:
-                cols[name] = np.exp(rng.uniform(np.log(lo), np.log(hi), n)) if hp.log else rng.uniform(lo, hi, n)
+                cols[name] = (
+                    np.exp(rng.uniform(np.log(lo), np.log(hi), n)) if hp.log else rng.uniform(lo, hi, n)
+                )
         df = pd.DataFrame(cols)
         if df.duplicated().any():  # continuous draws: practically never
             raise ValueError(f"sampling seed {seed} drew a duplicate configuration; use another seed")
@@ -115,20 +119,37 @@ class LCBench(Family):
         widths, _ = architecture(config, data.n_features, data.n_classes)
         return [data.n_features, *widths, data.n_classes]
 
-    def build(self, configs: Sequence[Mapping[str, Any]], keys: Sequence[int], data: Splits, *,
-              epochs: int, device: torch.device) -> GroupSpec:
+    def build(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        keys: Sequence[int],
+        data: Splits,
+        *,
+        epochs: int,
+        device: torch.device,
+    ) -> GroupSpec:
         self.check_data(data)
         shape = {self.group_key(c, data) for c in configs}
         if len(shape) != 1:
             raise ValueError(f"one group must share batch size and widths, got {sorted(shape)}")
         widths, _ = architecture(configs[0], data.n_features, data.n_classes)
-        drops = np.array([architecture(c, data.n_features, data.n_classes)[1] for c in configs],
-                         dtype=np.float64).reshape(len(configs), len(widths))
-        model = BatchedMLP(data.n_features, widths, data.n_classes, keys=keys,
-                           activations=[["relu"] * len(widths) for _ in configs], dropout=drops,
-                           init="torch_default", device=device)
-        opt = BatchedSGD(model.params,
-                         momentum=torch.tensor([float(c["momentum"]) for c in configs], device=device),
-                         weight_decay=torch.tensor([float(c["weight_decay"]) for c in configs], device=device))
+        drops = np.array(
+            [architecture(c, data.n_features, data.n_classes)[1] for c in configs], dtype=np.float64
+        ).reshape(len(configs), len(widths))
+        model = BatchedMLP(
+            data.n_features,
+            widths,
+            data.n_classes,
+            keys=keys,
+            activations=[["relu"] * len(widths) for _ in configs],
+            dropout=drops,
+            init="torch_default",
+            device=device,
+        )
+        opt = BatchedSGD(
+            model.params,
+            momentum=torch.tensor([float(c["momentum"]) for c in configs], device=device),
+            weight_decay=torch.tensor([float(c["weight_decay"]) for c in configs], device=device),
+        )
         lr = np.stack([learning_rates(float(c["learning_rate"]), epochs) for c in configs])
         return GroupSpec(model, opt, lr, int(configs[0]["batch_size"]), list(keys))

@@ -37,7 +37,9 @@ def missing_library(target: str) -> str | None:
     need = LIBRARIES.get(module)
     if need is None or importlib.util.find_spec(need[0]) is not None:
         return None
-    return f"needs the optional library {need[0]!r}, which is not installed: pip install 'curvebench[{need[1]}]'"
+    return (
+        f"needs the optional library {need[0]!r}, which is not installed: pip install 'curvebench[{need[1]}]'"
+    )
 
 
 def require(module: str, extra: str, adapter: str) -> ModuleType:
@@ -99,7 +101,11 @@ class Checkpoints:
         return best
 
     def trial_for(
-        self, optimizer: Optimizer, config: Mapping[str, Any], fidelity: float, proposal: Mapping[str, Any] | None = None
+        self,
+        optimizer: Optimizer,
+        config: Mapping[str, Any],
+        fidelity: float,
+        proposal: Mapping[str, Any] | None = None,
     ) -> Trial:
         """A trial of ``optimizer`` training ``config`` to ``fidelity``: continuing a checkpoint (:meth:`take`)
         when there is one, else from scratch.

@@ -85,7 +85,9 @@ class DEHBLibrary(Optimizer):
         self._de: _OneFidelityDE | None = None
         self.n_moved = 0  # proposals the projection moved (the package is told the evaluated configuration)
         if not lo < self.fidelity.max:  # DEHB needs min < max; its own advice for one fidelity is plain DE
-            self._de = _OneFidelityDE(dehb, space, self.pop_size, mutation_factor, crossover_prob, self.seed, self._dir)
+            self._de = _OneFidelityDE(
+                dehb, space, self.pop_size, mutation_factor, crossover_prob, self.seed, self._dir
+            )
             self.dehb = None
             return
         self.dehb = dehb.DEHB(
@@ -163,13 +165,29 @@ class _OneFidelityDE:
     puts an offspring in its member's place when its loss is not worse.
     """
 
-    def __init__(self, dehb: Any, space: Any, pop_size: int, mutation_factor: float, crossover_prob: float,
-                 seed: int, output_path: str) -> None:
+    def __init__(
+        self,
+        dehb: Any,
+        space: Any,
+        pop_size: int,
+        mutation_factor: float,
+        crossover_prob: float,
+        seed: int,
+        output_path: str,
+    ) -> None:
         if pop_size < 4:
             raise ValueError(f"pop_size={pop_size!r}: DE's rand1 mutation needs at least 4 members")
-        self.de = dehb.DE(cs=space, f=None, dimensions=len(list(space.keys())), pop_size=pop_size,
-                          mutation_factor=mutation_factor, crossover_prob=crossover_prob, strategy="rand1_bin",
-                          seed=seed, output_path=output_path)
+        self.de = dehb.DE(
+            cs=space,
+            f=None,
+            dimensions=len(list(space.keys())),
+            pop_size=pop_size,
+            mutation_factor=mutation_factor,
+            crossover_prob=crossover_prob,
+            strategy="rand1_bin",
+            seed=seed,
+            output_path=output_path,
+        )
         self.de.population = self.de.init_population(pop_size)
         self.de.fitness = np.full(pop_size, np.inf)
         self._next = 0

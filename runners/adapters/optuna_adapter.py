@@ -120,10 +120,15 @@ class OptunaOptimizer(Optimizer):
         super().__init__(**kwargs)
         optuna = _optuna()
         b = self.budget_evaluations
-        self.n_startup_trials = int(self.scale_default(
-            "n_startup_trials", n_startup_trials, None if b is None else int(min(10, max(2, round(b / 10)))),
-            "min(10, max(2, round(B / 10))), B = budget in full-fidelity evaluations", 10,
-        ))
+        self.n_startup_trials = int(
+            self.scale_default(
+                "n_startup_trials",
+                n_startup_trials,
+                None if b is None else int(min(10, max(2, round(b / 10)))),
+                "min(10, max(2, round(B / 10))), B = budget in full-fidelity evaluations",
+                10,
+            )
+        )
         #: proposals moved by the projection (told FAIL, the evaluated parameters asked again)
         self.n_moved = 0
         self._optuna = optuna
@@ -134,7 +139,9 @@ class OptunaOptimizer(Optimizer):
         if isinstance(eta, bool) or not float(eta).is_integer() or eta < 2:
             raise ValueError(f"eta={eta!r} must be an integer >= 2 (Optuna's pruners count integer steps)")
         self.optuna_sampler, self.pruner_name, self.eta = optuna_sampler, pruner, int(eta)
-        self.rungs = rung_ladder(self.fidelity, self.eta, min_fidelity) if pruner != "none" else (self.fidelity.max,)
+        self.rungs = (
+            rung_ladder(self.fidelity, self.eta, min_fidelity) if pruner != "none" else (self.fidelity.max,)
+        )
         self.distributions, self.constants = optuna_distributions(self.space)
         seed = self.seed
         if optuna_sampler == "tpe":
@@ -145,7 +152,9 @@ class OptunaOptimizer(Optimizer):
         if pruner == "sha":
             prun = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=self.eta)
         elif pruner == "hyperband":
-            prun = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(top, 1), reduction_factor=self.eta)
+            prun = optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=max(top, 1), reduction_factor=self.eta
+            )
         else:
             prun = optuna.pruners.NopPruner()
         with _quiet(optuna):
@@ -201,7 +210,9 @@ class OptunaOptimizer(Optimizer):
         if self.space.conditions:
             from ConfigSpace.util import deactivate_inactive_hyperparameters
 
-            conf = dict(deactivate_inactive_hyperparameters(configuration=conf, configuration_space=self.space))
+            conf = dict(
+                deactivate_inactive_hyperparameters(configuration=conf, configuration_space=self.space)
+            )
         return conf
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:

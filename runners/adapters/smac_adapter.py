@@ -84,10 +84,17 @@ class SMACOptimizer(Optimizer):
         self.on_table = self.sampler.is_finite
         if self.on_table:
             space = _held_space(space, self.sampler)
-        common = dict(deterministic=True, n_trials=int(n_trials), seed=self.seed, output_directory=Path(self._dir) / "smac")
+        common = dict(
+            deterministic=True,
+            n_trials=int(n_trials),
+            seed=self.seed,
+            output_directory=Path(self._dir) / "smac",
+        )
         n_hps = len(list(space.values()))
         if self.multi_fidelity:
-            scenario = smac.Scenario(space, min_budget=float(lo), max_budget=float(self.fidelity.max), **common)
+            scenario = smac.Scenario(
+                space, min_budget=float(lo), max_budget=float(self.fidelity.max), **common
+            )
             facade = smac.MultiFidelityFacade
             n_init = max(1, min(10 * n_hps, int(0.25 * int(n_trials))))
             extra = dict(intensifier=facade.get_intensifier(scenario, eta=eta))
@@ -109,7 +116,9 @@ class SMACOptimizer(Optimizer):
         if self.on_table:
             # the initial design from the held, unevaluated configurations (SMAC's Sobol points are not in a table)
             drawn = space.sample_configuration(n_init)
-            extra["initial_design"] = facade.get_initial_design(scenario, n_configs=0, additional_configs=list(drawn))
+            extra["initial_design"] = facade.get_initial_design(
+                scenario, n_configs=0, additional_configs=list(drawn)
+            )
             extra["acquisition_maximizer"] = HeldCandidates(space, seed=self.seed)
         else:
             extra["initial_design"] = facade.get_initial_design(scenario, n_configs=n_init)
@@ -216,7 +225,9 @@ class HeldCandidates:
 
         class _HeldCandidates(AbstractAcquisitionMaximizer):
             def _maximize(self, previous_configs: Any, n_points: int) -> list[tuple[float, Any]]:
-                candidates = self._configspace.sample_configuration(len(self._configspace._held_sampler.unevaluated()))
+                candidates = self._configspace.sample_configuration(
+                    len(self._configspace._held_sampler.unevaluated())
+                )
                 for c in candidates:
                     c.origin = "Acquisition Function Maximizer: held configurations"
                 return self._sort_by_acquisition_value(candidates)[:n_points]

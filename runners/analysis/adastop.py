@@ -50,20 +50,47 @@ def adastop_section(root: Path, table: Callable[..., TableBlock], alpha: float =
     )
     if not len(rows):
         return Section("Adaptive stopping (AdaStop)", [intro, "No decision was recorded."])
-    disp = pd.DataFrame({
-        "benchmark": rows["benchmark"],
-        "methods": [f"{a} vs {b}" if a else "" for a, b in zip(rows["method"], rows["other"], strict=True)],
-        "AdaStop": rows["decision"],
-        "decided at interim": [("" if pd.isna(k) else str(int(k) + 1)) for k in rows.get("interim", [np.nan] * len(rows))],
-        "seeds at decision": ["" if pd.isna(x) else str(int(x)) for x in rows.get("seeds_at_decision", [np.nan] * len(rows))],
-        "seeds run": [f"{int(a)} / {int(b)}" if pd.notna(a) else "" for a, b in
-                      zip(rows.get("n_seeds", [np.nan] * len(rows)), rows.get("n_seeds_other", [np.nan] * len(rows)),
-                          strict=True)],
-        "mean loss (seeds run)": [f"{fmt(a)} / {fmt(b)}" if pd.notna(a) else "" for a, b in
-                      zip(rows.get("mean", [np.nan] * len(rows)), rows.get("mean_other", [np.nan] * len(rows)),
-                          strict=True)],
-        "rank-sum p": [("" if not np.isfinite(x) else fmt(x) + (" *" if x < alpha else "")) for x in rows["p_ranksum"]],
-    }).set_index("benchmark")
-    return Section("Adaptive stopping (AdaStop)", [
-        intro, table("adastop_decisions", disp, "AdaStop's decisions per pair of methods and benchmark.", data=rows),
-    ])
+    disp = pd.DataFrame(
+        {
+            "benchmark": rows["benchmark"],
+            "methods": [
+                f"{a} vs {b}" if a else "" for a, b in zip(rows["method"], rows["other"], strict=True)
+            ],
+            "AdaStop": rows["decision"],
+            "decided at interim": [
+                ("" if pd.isna(k) else str(int(k) + 1)) for k in rows.get("interim", [np.nan] * len(rows))
+            ],
+            "seeds at decision": [
+                "" if pd.isna(x) else str(int(x)) for x in rows.get("seeds_at_decision", [np.nan] * len(rows))
+            ],
+            "seeds run": [
+                f"{int(a)} / {int(b)}" if pd.notna(a) else ""
+                for a, b in zip(
+                    rows.get("n_seeds", [np.nan] * len(rows)),
+                    rows.get("n_seeds_other", [np.nan] * len(rows)),
+                    strict=True,
+                )
+            ],
+            "mean loss (seeds run)": [
+                f"{fmt(a)} / {fmt(b)}" if pd.notna(a) else ""
+                for a, b in zip(
+                    rows.get("mean", [np.nan] * len(rows)),
+                    rows.get("mean_other", [np.nan] * len(rows)),
+                    strict=True,
+                )
+            ],
+            "rank-sum p": [
+                ("" if not np.isfinite(x) else fmt(x) + (" *" if x < alpha else ""))
+                for x in rows["p_ranksum"]
+            ],
+        }
+    ).set_index("benchmark")
+    return Section(
+        "Adaptive stopping (AdaStop)",
+        [
+            intro,
+            table(
+                "adastop_decisions", disp, "AdaStop's decisions per pair of methods and benchmark.", data=rows
+            ),
+        ],
+    )

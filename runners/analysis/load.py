@@ -198,7 +198,10 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
         runs = _add_missing(runs)
     tasks = {
         b: _task_info(
-            b, [m for (bb, _, _), m in metas.items() if bb == b], events[events.benchmark == b], recompute=recompute
+            b,
+            [m for (bb, _, _), m in metas.items() if bb == b],
+            events[events.benchmark == b],
+            recompute=recompute,
         )
         for b in sorted(events["benchmark"].unique())
     }
@@ -215,18 +218,26 @@ def read_plan(root: str | Path) -> dict[str, Any] | None:
         return None
     try:
         plan = json.loads(f.read_bytes())
-    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (
+        OSError,
+        ValueError,
+        RecursionError,
+    ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ResultsFormatError(f"{f} is not a readable study plan ({type(e).__name__}: {e})") from None
     if not isinstance(plan, Mapping) or not isinstance(plan.get("runs"), list):
         raise ResultsFormatError(f"{f} is not a study plan: it has no list of `runs`")
-    for key, need in (("runs", ("benchmark", "optimizer", "n_workers", "seed")),
-                      ("failures", ("benchmark", "optimizer", "n_workers", "seed"))):
+    for key, need in (
+        ("runs", ("benchmark", "optimizer", "n_workers", "seed")),
+        ("failures", ("benchmark", "optimizer", "n_workers", "seed")),
+    ):
         items = plan.get(key, [])
         if not isinstance(items, list):
             raise ResultsFormatError(f"{f}: `{key}` must be a list, got {type(items).__name__}")
         for i, item in enumerate(items):
             if not isinstance(item, Mapping) or any(k not in item for k in need):
-                raise ResultsFormatError(f"{f}: {key}[{i}] must be an object with {', '.join(need)}; got {item!r:.200}")
+                raise ResultsFormatError(
+                    f"{f}: {key}[{i}] must be an object with {', '.join(need)}; got {item!r:.200}"
+                )
             for k in ("n_workers", "seed"):
                 v = item[k]
                 if isinstance(v, bool) or not isinstance(v, int):
@@ -328,7 +339,11 @@ def _read_run(
     if meta_path.exists():
         try:
             meta = json.loads(meta_path.read_bytes())
-        except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (
+            OSError,
+            ValueError,
+            RecursionError,
+        ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             row["note"] = f"damaged: {meta_path} unreadable ({type(e).__name__}: {e})"
             return row, None, {}
         if not isinstance(meta, dict):
@@ -349,7 +364,9 @@ def _read_run(
         from benchmarks.io import sha256_file
 
         if sha256_file(events_path) != want:
-            row["note"] = f"damaged: {events_path} does not match the checksum in {META_FILE} (changed after the run)"
+            row["note"] = (
+                f"damaged: {events_path} does not match the checksum in {META_FILE} (changed after the run)"
+            )
             return row, None, {}
     elif meta:
         row["note"] = f"damaged: {meta_path} records no events_sha256; the events cannot be verified"
@@ -363,7 +380,9 @@ def _read_run(
     # position of each evaluation in the order the optimizer asked for them (trial_id, then file order), counting
     # every evaluation, diverged ones included: the x axis of random search's exact expectation
     ask = ev["trial_id"].to_numpy(float)
-    ev["draw"] = (np.argsort(np.argsort(np.where(np.isfinite(ask), ask, np.inf), kind="stable"), kind="stable") + 1).astype(float)
+    ev["draw"] = (
+        np.argsort(np.argsort(np.where(np.isfinite(ask), ask, np.inf), kind="stable"), kind="stable") + 1
+    ).astype(float)
     row.update(repeat_counts(raw, _max_fidelity(meta)))
     n_cfg = _num((meta.get("benchmark_info") or {}).get("n_configs")) if meta else None
     row["n_configs"] = n_cfg if n_cfg is not None else np.nan
@@ -405,7 +424,9 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         try:
             ev[col] = ev[col].astype(float)
         except (TypeError, ValueError) as e:
-            raise ResultsFormatError(f"{path}: column for {col!r} is not numeric ({type(e).__name__}: {e})") from None
+            raise ResultsFormatError(
+                f"{path}: column for {col!r} is not numeric ({type(e).__name__}: {e})"
+            ) from None
     return ev
 
 
@@ -463,7 +484,11 @@ def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[
     else:
         order = np.arange(len(raw))
     pairs = pd.DataFrame({"c": key.to_numpy(), "f": fid.to_numpy()})
-    top = max_fidelity if max_fidelity is not None else (np.nanmax(pairs["f"]) if pairs["f"].notna().any() else np.nan)
+    top = (
+        max_fidelity
+        if max_fidelity is not None
+        else (np.nanmax(pairs["f"]) if pairs["f"].notna().any() else np.nan)
+    )
     return {
         "n_repeated": float(repeated_mask(pairs["c"].to_numpy(), pairs["f"].to_numpy(), order).sum()),
         "n_distinct_configs": float(pairs["c"].nunique()),
@@ -521,7 +546,9 @@ def _add_missing(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- per-benchmark metadata
-def _task_info(bench: str, metas: list[Mapping[str, Any]], events: pd.DataFrame, *, recompute: bool = True) -> TaskInfo:
+def _task_info(
+    bench: str, metas: list[Mapping[str, Any]], events: pd.DataFrame, *, recompute: bool = True
+) -> TaskInfo:
     fresh = None
     if recompute and any(
         _metric_spec(m, k).get("range") is not None and _metric_spec(m, k).get("convention") != CONVENTION
@@ -599,8 +626,13 @@ def _metric_info(
         best, worst, rng_src, convention = seen_best, seen_worst, "study", "study"
     else:
         # the runner says how it got a range that the benchmark does not hold (e.g. estimated for a surrogate)
-        how = sorted({str(s["range_source"]) for s in specs
-                      if s.get("range_source") not in (None, "benchmark") and s.get("convention") == convention})
+        how = sorted(
+            {
+                str(s["range_source"])
+                for s in specs
+                if s.get("range_source") not in (None, "benchmark") and s.get("convention") == convention
+            }
+        )
         if how:
             rng_src = "runner, " + "; ".join(how)
     # a value better than the recorded optimum (a surrogate can predict one): regret would turn negative, so the
@@ -610,7 +642,9 @@ def _metric_info(
         if sign * seen_best < sign * best:
             best = seen_best
     name = names.pop() if len(names) == 1 else (fallback.name if fallback else key)
-    return MetricInfo(name, direction, float(optimum), float(best), float(worst), opt_src, rng_src, convention)
+    return MetricInfo(
+        name, direction, float(optimum), float(best), float(worst), opt_src, rng_src, convention
+    )
 
 
 #: the current convention of the normalized-regret range (runners.results.RANGE_CONVENTION)

@@ -40,8 +40,23 @@ RC = {
 _LINESTYLES = ["-", "--", ":", "-."]
 #: 15 qualitative colours, none of them grey (grey is the baseline's): the Okabe-Ito colour-blind-safe set first,
 #: then Paul Tol's "muted" set; beyond 15 methods colours repeat and the markers keep methods apart
-_COLORS = ["#e69f00", "#56b4e9", "#009e73", "#0072b2", "#d55e00", "#cc79a7", "#f0e442", "#000000",
-           "#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#cc6677", "#882255"]
+_COLORS = [
+    "#e69f00",
+    "#56b4e9",
+    "#009e73",
+    "#0072b2",
+    "#d55e00",
+    "#cc79a7",
+    "#f0e442",
+    "#000000",
+    "#332288",
+    "#88ccee",
+    "#44aa99",
+    "#117733",
+    "#999933",
+    "#cc6677",
+    "#882255",
+]
 #: one marker per optimizer, so that methods stay apart in grey print and where colours are close
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "d", "*", "H", "8"]
 #: markers along each line, spread by index
@@ -96,10 +111,16 @@ class Palette:
     def kw(self, method: str, n_points: int = 0) -> dict[str, object]:
         """Keyword arguments of ``Axes.plot`` for one method's line of ``n_points`` points (markers on about
         ``_MARKERS_PER_LINE`` of them, by index: robust to lines that a log axis clips to nothing)."""
-        out: dict[str, object] = {"color": self.color.get(method, "k"), "linestyle": self.linestyle.get(method, "-")}
+        out: dict[str, object] = {
+            "color": self.color.get(method, "k"),
+            "linestyle": self.linestyle.get(method, "-"),
+        }
         if self.marker.get(method):
-            out.update(marker=self.marker[method], markersize=4,
-                       markevery=max(1, int(n_points) // _MARKERS_PER_LINE) if n_points else None)
+            out.update(
+                marker=self.marker[method],
+                markersize=4,
+                markevery=max(1, int(n_points) // _MARKERS_PER_LINE) if n_points else None,
+            )
         return out
 
 
@@ -152,7 +173,9 @@ def regret_over_time(
             extra = np.array([])
             if markers and key in markers and np.isfinite(markers[key][1]):
                 mx, my, mlabel = markers[key]
-                ax.plot([mx], [my], marker="*", color="k", linestyle="none", markersize=8, label=mlabel, zorder=6)
+                ax.plot(
+                    [mx], [my], marker="*", color="k", linestyle="none", markersize=8, label=mlabel, zorder=6
+                )
                 extra = np.array([my])
             ax.set_xscale("log")
             _set_regret_yscale(ax, np.concatenate([s["mean"].to_numpy(float), extra]))
@@ -184,7 +207,9 @@ def rs_expected(
                 ax.fill_between(ks, mean - se, mean + se, color=color, alpha=0.15, linewidth=0)
             vals = [mean]
             if exp is not None:
-                ax.plot(np.arange(1, len(exp) + 1), exp, color="k", linestyle="--", linewidth=1.2, label=label)
+                ax.plot(
+                    np.arange(1, len(exp) + 1), exp, color="k", linestyle="--", linewidth=1.2, label=label
+                )
                 vals.append(np.asarray(exp, float))
             ax.set_xscale("log")
             _set_regret_yscale(ax, np.concatenate(vals))

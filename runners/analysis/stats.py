@@ -87,7 +87,19 @@ def final_values(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 #: the columns of :func:`final_table` and :func:`final_table_across_benchmarks`
-FINAL_COLUMNS = ["benchmark", "method", "n", "n_finite", "median", "q25", "q75", "mean", "best", "p_vs_best", "worse"]
+FINAL_COLUMNS = [
+    "benchmark",
+    "method",
+    "n",
+    "n_finite",
+    "median",
+    "q25",
+    "q75",
+    "mean",
+    "best",
+    "p_vs_best",
+    "worse",
+]
 
 
 def final_table(finals: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -395,7 +407,9 @@ def ranks_at(summary: pd.DataFrame, fracs: Sequence[float]) -> pd.DataFrame:
     return r
 
 
-def ratio_to_baseline(finals: pd.DataFrame, value: str, baseline: str, floor: float = RATIO_FLOOR) -> pd.DataFrame:
+def ratio_to_baseline(
+    finals: pd.DataFrame, value: str, baseline: str, floor: float = RATIO_FLOOR
+) -> pd.DataFrame:
     """Per benchmark and method: median over seeds of the final ``value`` / the baseline's median, both floored.
 
     ``value`` should be a normalized regret so that ``floor`` means the same on every benchmark (a median below
@@ -410,8 +424,15 @@ def ratio_to_baseline(finals: pd.DataFrame, value: str, baseline: str, floor: fl
         base = r[baseline]
         for m, v in r.items():
             ok = np.isfinite(v) and np.isfinite(base)
-            rows.append({"benchmark": b, "method": m, "median": v, "baseline_median": base,
-                         "ratio": max(v, floor) / max(base, floor) if ok else np.nan})
+            rows.append(
+                {
+                    "benchmark": b,
+                    "method": m,
+                    "median": v,
+                    "baseline_median": base,
+                    "ratio": max(v, floor) / max(base, floor) if ok else np.nan,
+                }
+            )
     return pd.DataFrame(rows, columns=["benchmark", "method", "median", "baseline_median", "ratio"])
 
 
@@ -425,6 +446,13 @@ def geomean_ratio(ratios: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for m in sorted(wide.columns):
         v = wide[m].to_numpy(float)
-        rows.append({"method": m, "geomean": float(stats.gmean(v)) if len(v) else np.nan,
-                     "n_better": int((v < 1).sum()), "n_worse": int((v > 1).sum()), "n_benchmarks": len(v)})
+        rows.append(
+            {
+                "method": m,
+                "geomean": float(stats.gmean(v)) if len(v) else np.nan,
+                "n_better": int((v < 1).sum()),
+                "n_worse": int((v > 1).sum()),
+                "n_benchmarks": len(v),
+            }
+        )
     return pd.DataFrame(rows, columns=["method", "geomean", "n_better", "n_worse", "n_benchmarks"])

@@ -287,7 +287,9 @@ def rank_biserial(d: np.ndarray) -> float:
     return float((r[d > 0].sum() - r[d < 0].sum()) / r.sum())
 
 
-def compare_with_baseline(finals: pd.DataFrame, value: str, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
+def compare_with_baseline(
+    finals: pd.DataFrame, value: str, baseline: str, alpha: float = 0.05
+) -> pd.DataFrame:
     """Per benchmark and method: is its final ``value`` (a regret, lower is better) below or above the baseline's?
 
     Runs are paired by seed number (the same seeds run for every method). Two one-sided Wilcoxon signed-rank tests
@@ -306,16 +308,47 @@ def compare_with_baseline(finals: pd.DataFrame, value: str, baseline: str, alpha
         for m in sorted(c for c in wide.columns if c != baseline):
             pair = wide[[m, baseline]].dropna()
             d = (pair[m] - pair[baseline]).to_numpy(float)
-            raw.append((m, len(d), float(np.median(d)) if len(d) else math.nan, rank_biserial(d),
-                        _signed_rank(d, "less"), _signed_rank(d, "greater")))
+            raw.append(
+                (
+                    m,
+                    len(d),
+                    float(np.median(d)) if len(d) else math.nan,
+                    rank_biserial(d),
+                    _signed_rank(d, "less"),
+                    _signed_rank(d, "greater"),
+                )
+            )
         adj = holm([r[4] for r in raw] + [r[5] for r in raw])
         for i, (m, n, med, rb, _, _) in enumerate(raw):
             pb, pw = adj[i], adj[len(raw) + i]
             verdict = "better" if pb < alpha else "worse" if pw < alpha else "no difference"
-            rows.append({"benchmark": b, "method": m, "n_pairs": n, "median_diff": med, "rank_biserial": rb,
-                         "p_better": pb, "p_worse": pw, "verdict": verdict, "enough_seeds": n >= MIN_SEEDS})
-    return pd.DataFrame(rows, columns=["benchmark", "method", "n_pairs", "median_diff", "rank_biserial", "p_better",
-                                       "p_worse", "verdict", "enough_seeds"])
+            rows.append(
+                {
+                    "benchmark": b,
+                    "method": m,
+                    "n_pairs": n,
+                    "median_diff": med,
+                    "rank_biserial": rb,
+                    "p_better": pb,
+                    "p_worse": pw,
+                    "verdict": verdict,
+                    "enough_seeds": n >= MIN_SEEDS,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "benchmark",
+            "method",
+            "n_pairs",
+            "median_diff",
+            "rank_biserial",
+            "p_better",
+            "p_worse",
+            "verdict",
+            "enough_seeds",
+        ],
+    )
 
 
 # ---------------------------------------------------------------- table against surrogate
@@ -359,9 +392,17 @@ def ranking_agreement(
         sub = finals[finals["benchmark"] == b]
         per[b] = {m: g[value].to_numpy(float) for m, g in sub.groupby("method", sort=True)}
     methods = sorted(set(per[table]) & set(per[surrogate]))
-    methods = [m for m in methods if np.isfinite(per[table][m]).any() and np.isfinite(per[surrogate][m]).any()]
-    out = {"table": table, "surrogate": surrogate, "n_methods": len(methods), "tau": math.nan,
-           "low": math.nan, "high": math.nan}
+    methods = [
+        m for m in methods if np.isfinite(per[table][m]).any() and np.isfinite(per[surrogate][m]).any()
+    ]
+    out = {
+        "table": table,
+        "surrogate": surrogate,
+        "n_methods": len(methods),
+        "tau": math.nan,
+        "low": math.nan,
+        "high": math.nan,
+    }
     if len(methods) < 3:
         return out
 
@@ -383,15 +424,23 @@ def ranking_agreement(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = stats.bootstrap(
-            tuple(a + b), statistic, n_resamples=n_boot, method="BCa", vectorized=True, paired=False,
-            confidence_level=0.95, rng=np.random.default_rng(seed),
+            tuple(a + b),
+            statistic,
+            n_resamples=n_boot,
+            method="BCa",
+            vectorized=True,
+            paired=False,
+            confidence_level=0.95,
+            rng=np.random.default_rng(seed),
         )
     boots = np.asarray(res.bootstrap_distribution, dtype=float)
     boots = boots[np.isfinite(boots)]
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if boots.size and np.all(boots == boots[0]):
         lo = hi = float(boots[0])
-    elif not (math.isfinite(lo) and math.isfinite(hi)) and boots.size:  # BCa undefined: the percentile interval
+    elif (
+        not (math.isfinite(lo) and math.isfinite(hi)) and boots.size
+    ):  # BCa undefined: the percentile interval
         lo, hi = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
     out["low"], out["high"] = lo, hi
     return out

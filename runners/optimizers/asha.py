@@ -37,7 +37,6 @@ class ASHA(Optimizer):
             return self.continue_trial(entry.trial, self.rungs[k + 1], rung=k + 1)
         return self.new_trial(self.new_config(), self.rungs[0], rung=0)
 
-
     def new_config(self) -> dict[str, Any]:
         """A configuration for the bottom rung (uniform; model-based variants override this).
 

@@ -52,7 +52,9 @@ def mutation_rand1(pool: np.ndarray, factor: float, rng: np.random.Generator) ->
     return r1 + factor * (r2 - r3)
 
 
-def crossover_bin(target: np.ndarray, mutant: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
+def crossover_bin(
+    target: np.ndarray, mutant: np.ndarray, prob: float, rng: np.random.Generator
+) -> np.ndarray:
     """Binomial crossover: each dimension from the mutant with probability ``prob``, at least one always."""
     cross = rng.random(target.shape[0]) < prob
     if not cross.any():
@@ -154,7 +156,9 @@ class DEHB(Hyperband):
             everyone = np.concatenate(self.population)
             if everyone.shape[0] < 3:  # tiny ladders (one or two rungs): pad with random individuals
                 everyone = np.concatenate([everyone, self.rng.random((3, self.vspace.dim))])
-            filler = [mutation_rand1(everyone, self.mutation_factor, self.rng) for _ in range(3 - pool.shape[0] + 1)]
+            filler = [
+                mutation_rand1(everyone, self.mutation_factor, self.rng) for _ in range(3 - pool.shape[0] + 1)
+            ]
             pool = np.concatenate([pool, np.asarray(filler)])
         mutant = mutation_rand1(pool, self.mutation_factor, self.rng)
         child = crossover_bin(self.population[g][parent], mutant, self.crossover_prob, self.rng)

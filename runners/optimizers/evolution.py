@@ -13,7 +13,9 @@ from ..optimizer import Optimizer, Trial, TrialResult
 __all__ = ["RegularizedEvolution", "mutate_one"]
 
 
-def mutate_one(config: dict[str, Any], space: CS.ConfigurationSpace, rng: np.random.Generator) -> dict[str, Any]:
+def mutate_one(
+    config: dict[str, Any], space: CS.ConfigurationSpace, rng: np.random.Generator
+) -> dict[str, Any]:
     """Change one hyperparameter of ``config``, chosen uniformly among those that can change.
 
     Categorical and ordinal hyperparameters take a different choice, uniformly
@@ -23,8 +25,12 @@ def mutate_one(config: dict[str, Any], space: CS.ConfigurationSpace, rng: np.ran
     inactive hyperparameters are not mutated.
     """
     names = [
-        n for n in space.keys()
-        if n in config and config[n] is not None and not isinstance(space[n], CS.Constant) and _n_values(space[n]) != 1
+        n
+        for n in space.keys()
+        if n in config
+        and config[n] is not None
+        and not isinstance(space[n], CS.Constant)
+        and _n_values(space[n]) != 1
     ]
     if not names:
         raise ValueError("no hyperparameter of the space can be mutated")
@@ -100,9 +106,11 @@ class RegularizedEvolution(Optimizer):
         super().__init__(**kwargs)
         b = self.budget_evaluations
         population_size = self.scale_default(
-            "population_size", population_size,
+            "population_size",
+            population_size,
             None if b is None else int(min(100, max(10, round(b / 10)))),
-            "min(100, max(10, round(B / 10))), B = budget in full-fidelity evaluations", 100,
+            "min(100, max(10, round(B / 10))), B = budget in full-fidelity evaluations",
+            100,
         )
         if sample_size is None:  # relative to the population, whatever set it
             sample_size = min(int(population_size), max(2, round(population_size / 10)))
@@ -111,12 +119,16 @@ class RegularizedEvolution(Optimizer):
                 "rule": "min(population_size, max(2, round(population_size / 10))) (the paper's S/P = 10/100)",
             }
         if population_size < 1 or sample_size < 1:
-            raise ValueError(f"population_size={population_size!r} and sample_size={sample_size!r} must be >= 1")
+            raise ValueError(
+                f"population_size={population_size!r} and sample_size={sample_size!r} must be >= 1"
+            )
         if sample_size > population_size:
             raise ValueError(f"sample_size={sample_size} must not exceed population_size={population_size}")
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
-        self.fidelity_value = self.fidelity.max if fidelity_value is None else self.fidelity.check(fidelity_value)
+        self.fidelity_value = (
+            self.fidelity.max if fidelity_value is None else self.fidelity.check(fidelity_value)
+        )
         self.max_retries = int(max_retries)
         #: (config, loss), oldest first
         self.population: deque[tuple[dict[str, Any], float]] = deque()
@@ -133,7 +145,9 @@ class RegularizedEvolution(Optimizer):
             child = sampler.project(raw)
             if child != parent and (not sampler.is_finite or sampler.fidelity_reached(child) < fid):
                 return self.new_trial(child, fid)
-        if sampler.is_finite:  # every retry hit the parent or an evaluated configuration: the nearest open one
+        if (
+            sampler.is_finite
+        ):  # every retry hit the parent or an evaluated configuration: the nearest open one
             child = sampler.project(raw, fid)
         return self.new_trial(child, fid)
 

@@ -146,4 +146,8 @@ class Hyperband(BracketOptimizer):
         return self.bracket_sizes[self.s_max - s], self.rungs[self.s_max - s :]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "sizing": self.sizing, "brackets": [list(b) for b in self.bracket_sizes]}
+        return {
+            **super().describe(),
+            "sizing": self.sizing,
+            "brackets": [list(b) for b in self.bracket_sizes],
+        }

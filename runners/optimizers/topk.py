@@ -48,7 +48,9 @@ class TopK(BracketOptimizer):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k={k!r} must be an integer >= 1")
         if n_configs is None:
-            n_configs = max(k + 1, round(self.fidelity.max / self.min_fidelity)) if self.min_fidelity > 0 else 100
+            n_configs = (
+                max(k + 1, round(self.fidelity.max / self.min_fidelity)) if self.min_fidelity > 0 else 100
+            )
         if isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs <= k:
             raise ValueError(f"n_configs={n_configs!r} must be an integer > k={k}")
         self.k = k
@@ -63,5 +65,11 @@ class TopK(BracketOptimizer):
         d = super().describe()
         for key in ("eta", "rungs", "max_brackets"):
             d.pop(key, None)
-        return {**d, "k": self.k, "n_configs": self.n_configs, "min_fidelity": self.min_fidelity,
-                "max_rounds": self.max_brackets, "single_fidelity": self.single_fidelity}
+        return {
+            **d,
+            "k": self.k,
+            "n_configs": self.n_configs,
+            "min_fidelity": self.min_fidelity,
+            "max_rounds": self.max_brackets,
+            "single_fidelity": self.single_fidelity,
+        }
