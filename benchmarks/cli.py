@@ -258,3 +258,17 @@ def cli_errors(*errors: type[BaseException]) -> Iterator[None]:
             raise
         print_error(e)
         sys.exit(EXIT_USAGE)
+
+
+@contextmanager
+def hydra_job_errors(*errors: type[BaseException]) -> Iterator[None]:
+    """:func:`cli_errors` inside a Hydra job: one run from the command line prints the message alone; in a
+    multirun the error propagates, so the launcher reports each job's error itself."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode != RunMode.RUN:
+        yield
+        return
+    with cli_errors(*errors):
+        yield

@@ -31,8 +31,8 @@ from benchmarks.cli import (
     check_config_keys,
     check_override_keys,
     cli_errors,
+    hydra_job_errors,
     hydra_overrides,
-    traceback_wanted,
 )
 from benchmarks.io import code_version, hardware, utc_now
 from benchmarks.protocol import CurveBenchError
@@ -277,24 +277,12 @@ WHAT = "the sweep's settings"
 
 @hydra.main(config_path="conf", config_name="sweep", version_base="1.3")
 def main(cfg: Any) -> None:
-    import sys
-
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    try:
+    with hydra_job_errors(CurveBenchError):
         check_config_keys(
             cfg, SweepConfig, what=WHAT, source="sweep config", error=SettingsError
         )  # `+key` too
         sc = SweepConfig(**OmegaConf.to_container(cfg, resolve=True))
         outcome = run_sweep_outcome(sc)
-    except CurveBenchError as e:
-        # one sweep from the command line: the message alone (HYDRA_FULL_ERROR=1 or CURVEBENCH_TRACEBACK=1 keeps
-        # the traceback); in a multirun the launcher reports each job's error itself
-        if HydraConfig.get().mode != RunMode.RUN or traceback_wanted():
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(outcome.message())
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ from benchmarks.cli import (
     check_override_keys,
     cli_errors,
     hint,
+    hydra_job_errors,
     hydra_overrides,
     parse_override,
-    traceback_wanted,
 )
 from benchmarks.io import utc_now
 from benchmarks.protocol import Benchmark
@@ -234,6 +234,18 @@ def _chosen_optimizers(overrides: list[str]) -> list[str]:
     return chosen
 
 
+def check_optimizer_key(key: str, optimizers: Sequence[str], source: str) -> None:
+    """``optimizer.KEY`` set for every one of ``optimizers``: KEY must be a hyperparameter of each (RunConfigError
+    naming the optimizer and its hyperparameters); Hydra's own keys (``_target_``, ``name``, ...) pass."""
+    if key in _META_KEYS:
+        return
+    for choice in optimizers:
+        known = optimizer_hyperparameters(choice)
+        if known is not None:
+            node, params = known
+            check_hyperparameters([key], str(node.get("name", choice)), str(node["_target_"]), params, source)
+
+
 def check_cli(overrides: list[str]) -> None:
     """Check a ``python -m runners.run`` command line before Hydra composes it.
 
@@ -254,20 +266,7 @@ def check_cli(overrides: list[str]) -> None:
             return
         if optimizers is None:
             optimizers = _chosen_optimizers(overrides)
-        key = rest[0]
-        if key in _META_KEYS:
-            return
-        for choice in optimizers:
-            known = optimizer_hyperparameters(choice)
-            if known is not None:
-                node, params = known
-                check_hyperparameters(
-                    [key],
-                    str(node.get("name", choice)),
-                    str(node["_target_"]),
-                    params,
-                    f"command line, override {text!r}",
-                )
+        check_optimizer_key(rest[0], optimizers, f"command line, override {text!r}")
 
     check_override_keys(
         overrides,
@@ -430,23 +429,13 @@ def check_task_overrides(overrides: list[str]) -> None:
 
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    import sys
-
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
     from benchmarks.protocol import CurveBenchError
 
-    try:
+    with hydra_job_errors(CurveBenchError):
         check_task_overrides(list(HydraConfig.get().overrides.task))
         out = execute(cfg)
-    except CurveBenchError as e:
-        # one run from the command line: the message alone (HYDRA_FULL_ERROR=1 or CURVEBENCH_TRACEBACK=1 keeps
-        # the traceback); in a multirun the launcher reports each job's error itself
-        if HydraConfig.get().mode != RunMode.RUN or traceback_wanted():
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(f"{out['state']}: {out['path']}" + (f" ({out['note']})" if out.get("note") else ""))
 
 

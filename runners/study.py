@@ -295,15 +295,9 @@ def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
 def check_study_hyperparameter(key: str, optimizers: Sequence[str], source: str) -> None:
     """A study's ``overrides:`` entry ``optimizer.KEY=...`` applies to every run: KEY must be a hyperparameter of
     every optimizer of the study (RunConfigError naming the optimizer and its hyperparameters)."""
-    from .run import _META_KEYS, check_hyperparameters, optimizer_hyperparameters
+    from .run import check_optimizer_key
 
-    if key in _META_KEYS:
-        return
-    for o in optimizers:
-        known = optimizer_hyperparameters(o)
-        if known is not None:
-            node, params = known
-            check_hyperparameters([key], str(node.get("name", o)), str(node["_target_"]), params, source)
+    check_optimizer_key(key, optimizers, source)
 
 
 @dataclass
