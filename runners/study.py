@@ -574,13 +574,9 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
             f"{len(damaged)} damaged run(s) will be redone; each damaged folder is kept beside it as "
             f"seed-<k>.damaged-<UTC time>. First: {damaged[0].path}: {damaged[0].note}"
         )
+    # a shard's slice (plan positions shard, shard + n_shards, ...) is already all that todo and n_done hold:
+    # plan() marks the other shards' runs OTHER_SHARD
     n_shards, shard = int(cfg.n_shards), int(cfg.shard)
-    if (
-        n_shards > 1
-    ):  # this process's slice: plan positions shard, shard + n_shards, ... (stable across restarts)
-        mine = {r.key for i, r in enumerate(runs) if i % n_shards == shard}
-        todo = [r for r in todo if r.key in mine]
-        n_done = sum(r.state == "complete" and r.key in mine for r in runs)
     adaptive = cfg.stopping == "adastop"
     write_plan(cfg, runs, unavailable=unavailable)
     print(

@@ -47,3 +47,19 @@ def one_fidelity_bench(tmp_path_factory) -> TabularBenchmark:
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """The shipped surrogates by folder name, each loaded once per test module."""
+    from surrogates.benchmark import surrogates_dir
+    from surrogates.store import load_surrogate
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = load_surrogate(surrogates_dir() / name)[0]
+        return cache[name]
+
+    return get

@@ -40,18 +40,6 @@ def reference():
         return {k: z[k] for k in z.files}
 
 
-@pytest.fixture(scope="module")
-def loaded():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = load_surrogate(surrogates_dir() / name)[0]
-        return cache[name]
-
-    return get
-
-
 def _set(sur, frac):
     for b in sur.blocks_:
         if b.kind == "metric":
@@ -280,7 +268,7 @@ def test_a_saved_card_gains_the_beyond_range_section_without_a_refit(tmp_path):
 
     from benchmarks.table import read_table
     from surrogates.quality import add_beyond_range, quality_card, write_card
-    from surrogates.store import load_surrogate, save_surrogate
+    from surrogates.store import save_surrogate
     from surrogates.surrogate import CurveSurrogate
     from surrogates.synthetic import synthetic_table
 

@@ -31,7 +31,6 @@ from benchmarks.table import read_table
 from surrogates import surrogate as surrogate_module
 from surrogates.benchmark import SurrogateBenchmark, surrogates_dir
 from surrogates.encoding import SpaceEncoder
-from surrogates.store import load_surrogate
 from surrogates.surrogate import _BIG_BATCH, CurveSurrogate
 from surrogates.synthetic import synthetic_table
 from surrogates.targets import EXTRAPOLATION, Transform
@@ -47,18 +46,6 @@ MLP_SHIPPED = [n for n in SHIPPED if n.endswith("-ensemble")]
 NET_RTOL, NET_ATOL = 1e-5, 4e-6
 #: curves and query results of an MLP surrogate against numbers made on another machine or by torch
 CURVE_RTOL = 2e-5
-
-
-@pytest.fixture(scope="module")
-def loaded():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = load_surrogate(surrogates_dir() / name)[0]
-        return cache[name]
-
-    return get
 
 
 def _configs(space, n, seed):
