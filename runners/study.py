@@ -33,9 +33,10 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from benchmarks.catalog import entry as catalog_entry
 from benchmarks.cli import check_key, hint, traceback_wanted
 from benchmarks.io import atomic_write_json, clean_stale_tmp, utc_now
-from benchmarks.protocol import CurveBenchError
+from benchmarks.protocol import CurveBenchError, UnknownBenchmarkError
 
 from . import conf_schema
 from .adaptive import AdaStopConf, run_adaptive
@@ -236,8 +237,18 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
                 raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {ENTRY_FORM}")
             if item.get("path") is not None and (not isinstance(item["path"], str) or "${" in item["path"]):
                 raise RunConfigError(f"{source}: benchmark path {item['path']!r} must be a plain folder path")
+            has_path = item.get("path") is not None
             item = item["name"]
+        else:
+            has_path = False
         check_label("benchmark", item)
+        if (
+            not has_path
+        ):  # a catalog name: a misspelt one fails here, naming the nearest, before anything runs
+            try:
+                catalog_entry(str(item))
+            except UnknownBenchmarkError as e:
+                raise RunConfigError(f"{source}: {e}") from None
         n_pairs += len(entry_optimizers(entry, cfg, source))
     for o in cfg.optimizers:
         check_label("optimizer", o)
