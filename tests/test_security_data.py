@@ -552,7 +552,10 @@ def test_fuzz_settings_are_accepted_or_refused_naming_the_value(tmp_path_factory
         assert "=" in str(e) and "must be" in str(e)
         return
     folder, table = sweep_folder(cfg).resolve(), table_folder(cfg).resolve()
-    assert folder.parent == Path(cfg.sweeps_dir).resolve() and table.parent == Path(cfg.tables_dir).resolve()
+    from data.prepare import PACKAGE_DIR  # None (allowed) means the package's own folders
+
+    assert folder.parent == Path(cfg.sweeps_dir or PACKAGE_DIR / "sweeps").resolve()
+    assert table.parent == Path(cfg.tables_dir or PACKAGE_DIR / "tables").resolve()
     assert not list(tmp.iterdir())  # checking writes nothing
 
 
