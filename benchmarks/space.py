@@ -32,7 +32,8 @@ def hp_names(space: CS.ConfigurationSpace) -> tuple[str, ...]:
     return tuple(space.keys())
 
 
-def _choices(hp: Any) -> tuple | None:
+def choices(hp: Any) -> tuple | None:
+    """The values a categorical, ordinal or constant hyperparameter takes, in order; None for a range."""
     if isinstance(hp, CS.CategoricalHyperparameter):
         return tuple(hp.choices)
     if isinstance(hp, CS.OrdinalHyperparameter):
@@ -44,13 +45,13 @@ def _choices(hp: Any) -> tuple | None:
 
 def column_dtype(hp: Any) -> str:
     """The pandas dtype a hyperparameter's column has in ``configs.parquet``."""
-    choices = _choices(hp)
-    if choices is not None:
-        if all(isinstance(c, (bool, np.bool_)) for c in choices):
+    held = choices(hp)
+    if held is not None:
+        if all(isinstance(c, (bool, np.bool_)) for c in held):
             return "bool"
-        if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in choices):
+        if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in held):
             return "int64"
-        if all(isinstance(c, (int, float, np.integer, np.floating)) for c in choices):
+        if all(isinstance(c, (int, float, np.integer, np.floating)) for c in held):
             return "float64"
         return "string"
     if isinstance(
@@ -61,19 +62,19 @@ def column_dtype(hp: Any) -> str:
 
 
 def describe_hp(hp: Any) -> str:
-    choices = _choices(hp)
-    if choices is not None:
+    held = choices(hp)
+    if held is not None:
         kind = "ordinal" if isinstance(hp, CS.OrdinalHyperparameter) else "categorical"
-        return f"{kind} {{{', '.join(map(str, choices))}}}"
+        return f"{kind} {{{', '.join(map(str, held))}}}"
     log = ", log" if getattr(hp, "log", False) else ""
     kind = "integer" if column_dtype(hp) == "int64" else "float"
     return f"{kind} [{hp.lower:g}, {hp.upper:g}{log}]"
 
 
 def allowed_values(hp: Any) -> str:
-    choices = _choices(hp)
-    if choices is not None:
-        return "one of " + ", ".join(_r(c) for c in choices)
+    held = choices(hp)
+    if held is not None:
+        return "one of " + ", ".join(_r(c) for c in held)
     return f"{'an integer' if column_dtype(hp) == 'int64' else 'a number'} in [{hp.lower:g}, {hp.upper:g}]"
 
 
@@ -82,9 +83,9 @@ def check_value(space: CS.ConfigurationSpace, name: str, value: Any) -> None:
     if name not in space:
         raise ConfigError(f"unknown hyperparameter {name!r}; allowed: {', '.join(space.keys())}")
     hp = space[name]
-    choices = _choices(hp)
-    if choices is not None:
-        if value not in choices:
+    held = choices(hp)
+    if held is not None:
+        if value not in held:
             raise ConfigError(f"{name}={_r(value)} is outside the space; allowed: {allowed_values(hp)}")
         return
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -129,9 +130,9 @@ def check_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> None:
         hp = space[name]
         col = frame[name]
         present = col.notna()
-        choices = _choices(hp)
-        if choices is not None:
-            bad = present & ~col.isin(list(choices))
+        held = choices(hp)
+        if held is not None:
+            bad = present & ~col.isin(list(held))
         else:
             vals = pd.to_numeric(col, errors="coerce")
             bad = present & ~((vals >= hp.lower) & (vals <= hp.upper))
@@ -146,7 +147,7 @@ def check_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> None:
 
 
 def is_finite_grid(space: CS.ConfigurationSpace) -> bool:
-    return all(_choices(hp) is not None for hp in space.values())
+    return all(choices(hp) is not None for hp in space.values())
 
 
 def grid_size(space: CS.ConfigurationSpace) -> int | None:
@@ -154,7 +155,7 @@ def grid_size(space: CS.ConfigurationSpace) -> int | None:
         return None
     n = 1
     for hp in space.values():
-        n *= len(_choices(hp))
+        n *= len(choices(hp))
     return n
 
 
@@ -167,10 +168,10 @@ def encode_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> np.ndarra
     out = np.empty((len(frame), len(space)), dtype=np.float64)
     for j, (name, hp) in enumerate(space.items()):
         col = frame[name]
-        choices = _choices(hp)
-        if choices is not None:
-            idx = pd.Categorical(col, categories=list(choices)).codes.astype(np.float64)
-            out[:, j] = idx / max(len(choices) - 1, 1)
+        held = choices(hp)
+        if held is not None:
+            idx = pd.Categorical(col, categories=list(held)).codes.astype(np.float64)
+            out[:, j] = idx / max(len(held) - 1, 1)
         else:
             v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
             lo, hi = float(hp.lower), float(hp.upper)

@@ -42,15 +42,15 @@ def synthetic_configs(space: CS.ConfigurationSpace, n: int | None, seed: int = 0
     """``n`` distinct configurations sampled from ``space`` (all of a finite grid when ``n`` is None)."""
     from itertools import product
 
-    from .space import _choices
+    from .space import choices
 
     if n is None:
-        grids = [list(_choices(hp)) for hp in space.values()]
+        grids = [list(choices(hp)) for hp in space.values()]
         return pd.DataFrame(list(product(*grids)), columns=list(space.keys()))
     rng = np.random.default_rng(seed)
     cols: dict[str, np.ndarray] = {}
     for name, hp in space.items():
-        ch = _choices(hp)
+        ch = choices(hp)
         if ch is not None:
             cols[name] = np.asarray(ch, dtype=object)[rng.integers(0, len(ch), n)]
             if not isinstance(ch[0], str):

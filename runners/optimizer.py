@@ -38,7 +38,7 @@ from ConfigSpace.hyperparameters import FloatHyperparameter
 from ConfigSpace.hyperparameters.hp_components import ROUND_PLACES
 
 from benchmarks.protocol import Benchmark, Fidelity, FidelityError, Metric
-from benchmarks.space import _choices, encode_frame, hp_names
+from benchmarks.space import choices, encode_frame, hp_names
 
 Status = Literal["ok", "diverged"]
 
@@ -551,10 +551,10 @@ class _RowEncoder:
         self.columns: list[tuple[str, dict[Any, float] | tuple[float, float, bool]]] = []
         for name in hp_names(space):
             hp = space[name]
-            choices = _choices(hp)
-            if choices is not None:
-                scale = max(len(choices) - 1, 1)
-                self.columns.append((name, {c: k / scale for k, c in enumerate(choices)}))
+            held = choices(hp)
+            if held is not None:
+                scale = max(len(held) - 1, 1)
+                self.columns.append((name, {c: k / scale for k, c in enumerate(held)}))
                 continue
             log = bool(getattr(hp, "log", False))
             lo, hi = float(hp.lower), float(hp.upper)

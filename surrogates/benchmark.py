@@ -44,6 +44,7 @@ from benchmarks.protocol import (
     SeedError,
     UnknownBenchmarkError,
 )
+from benchmarks.space import choices as space_choices
 from benchmarks.space import grid_size
 
 from .store import folder_checksum, load_surrogate, read_surrogate_manifest
@@ -324,17 +325,13 @@ class SurrogateBenchmark(Benchmark):
         if size is not None and size <= OPTIMUM_GRID_LIMIT:
             from itertools import product
 
-            choices = [_choices(self.space[n]) for n in names]
+            choices = [list(space_choices(self.space[n])) for n in names]
             return pd.DataFrame(list(product(*choices)), columns=names)
         space = type(self.space).from_serialized_dict(self.space.to_serialized_dict())
         space.seed(OPTIMUM_SEED)
         # dict(c) per configuration: ConfigSpace's scalar conversion (its vectorized one rounds log-scale
         # values differently in the last bit, which would move the optimum)
         return pd.DataFrame([dict(c) for c in space.sample_configuration(OPTIMUM_SAMPLES)], columns=names)
-
-
-def _choices(hp: Any) -> list:
-    return list(getattr(hp, "choices", None) or getattr(hp, "sequence", None) or [hp.value])
 
 
 def surrogate_table_name(path: str | Path) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from benchmarks.protocol import Metric
+from benchmarks.space import choices
 
 from ..costmodel import Workload
 from ..datasets import Splits
@@ -109,9 +110,7 @@ class Family(ABC):
 
 def grid_choices(space: CS.ConfigurationSpace) -> list[list[Any]]:
     """Each hyperparameter's values of a finite grid space (ordinal sequences, categorical choices), in order."""
-    return [
-        list(hp.sequence if isinstance(hp, CS.OrdinalHyperparameter) else hp.choices) for hp in space.values()
-    ]
+    return [list(choices(hp)) for hp in space.values()]
 
 
 def sample_grid(space: CS.ConfigurationSpace, n: int, seed: int) -> pd.DataFrame:
