@@ -32,7 +32,7 @@ from .common import Report
 
 
 def _factories() -> dict[str, Callable[..., Any]]:
-    from runners.optimizers import OPTIMIZERS
+    from runners.registry import OPTIMIZERS
 
     out: dict[str, Callable[..., Any]] = dict(OPTIMIZERS)
     if importlib.util.find_spec("optuna") is not None:
@@ -133,7 +133,7 @@ def _timing_asks(factory: Callable[..., Any], acc: list) -> Callable[..., Any]:
 
 
 def _builtin_names() -> set[str]:
-    from runners.optimizers import OPTIMIZERS
+    from runners.registry import OPTIMIZERS
 
     return set(OPTIMIZERS)
 

@@ -28,7 +28,7 @@ import os
 import resource
 import time
 
-from runners.optimizers import OPTIMIZERS
+from runners.registry import OPTIMIZERS
 from runners.testing import time_ask_tell
 
 from .common import Report

@@ -36,7 +36,7 @@ from benchmarks.protocol import Benchmark
 from surrogates.benchmark import SurrogateBenchmark, shipped_path
 from surrogates.quality import card_markdown, write_card
 
-from .optimizers import OPTIMIZERS
+from .registry import OPTIMIZERS
 from .simulator import Budget, simulate
 
 #: five methods that differ within the default budget. Regularized evolution is not among them: its

@@ -5,17 +5,21 @@
 dataclasses, so an unknown or misspelt key, or a value of the wrong type or outside an
 enum, fails when the config is composed. Optimizer configs carry each
 optimizer's own hyperparameters; they are checked against the optimizer's
-constructor signature before anything runs (:func:`runners.run.check_optimizer_config`).
+constructor signature before anything runs (:func:`runners.registry.check_optimizer_config`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+#: the runner's Hydra config tree (run.yaml, the optimizer registry, the studies)
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 class BudgetKind(StrEnum):

@@ -15,9 +15,8 @@ instantiation keys come only from the config groups (:mod:`runners.checks`).
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks.cli import (
     check_override_keys,
     cli_errors,
-    hint,
     hydra_job_errors,
     hydra_overrides,
     parse_override,
@@ -37,8 +35,18 @@ from benchmarks.protocol import Benchmark
 
 from . import conf_schema
 from .checks import RunConfigError, check_composed, check_override
-from .conf_schema import RunConf
+from .conf_schema import CONF_DIR, RunConf
 from .optimizer import Optimizer
+from .registry import (
+    META_KEYS,
+    OPTIONAL_EXTRAS,
+    check_hyperparameters,
+    check_optimizer_config,
+    missing_extra,
+    optimizer_choices,
+    optimizer_factory,
+    optimizer_hyperparameters,
+)
 from .results import (
     RunTakenError,
     build_meta,
@@ -53,15 +61,6 @@ from .results import (
 from .simulator import Budget, simulate
 
 log = logging.getLogger(__name__)
-
-#: optional libraries and the extra of the curvebench distribution that installs each
-OPTIONAL_EXTRAS = {"optuna": "optuna", "dehb": "dehb", "smac": "smac", "syne_tune": "perf"}
-#: keys of an optimizer node that are not constructor arguments
-_META_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_", "name")
-#: arguments the runner passes to every optimizer at run time
-_RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler", "budget")
-#: the runner's Hydra config tree
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 conf_schema.register()
 
@@ -84,123 +83,6 @@ def _load_table(path: str, name: str) -> Benchmark:
     from benchmarks.tabular import TabularBenchmark
 
     return TabularBenchmark.from_path(path, name=name)
-
-
-def _missing_extra(exc: BaseException) -> str | None:
-    """The name of the optional library whose absence caused ``exc``, if any."""
-    seen = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, ModuleNotFoundError) and e.name:
-            root = e.name.split(".")[0]
-            if root in OPTIONAL_EXTRAS:
-                return root
-        e = e.__cause__ or e.__context__
-    return None
-
-
-def _resolve_target(target: str) -> Callable[..., Any]:
-    """Import ``package.module.Attr`` (or ``package.module:Attr``)."""
-    import importlib
-
-    path = target.replace(":", ".")
-    parts = path.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        module = ".".join(parts[:i])
-        try:
-            obj: Any = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            lib = _missing_extra(e)
-            if lib is not None:
-                raise RunConfigError(
-                    f"optimizer {target} needs the optional library {lib!r}: "
-                    f"pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
-                ) from e
-            if e.name and (module == e.name or module.startswith(e.name + ".")):
-                continue  # this prefix is not a module; try a shorter one
-            raise RunConfigError(f"cannot import optimizer target {target!r}: {e}") from e
-        try:
-            for attr in parts[i:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            raise RunConfigError(
-                f"optimizer target {target!r}: {module} has no {'.'.join(parts[i:])}"
-            ) from None
-        return obj
-    raise RunConfigError(f"cannot import optimizer target {target!r}: no such module")
-
-
-def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
-    """Check an optimizer node against its class; return the class.
-
-    Unknown hyperparameters (misspelt keys) are an error naming the allowed ones.
-    The target must be a class that subclasses :class:`runners.optimizer.Optimizer`
-    (``package.module.Class`` or ``package.module:Class``); no other callable is called.
-    """
-    if "_target_" not in node:
-        raise RunConfigError(f"optimizer config has no _target_: {dict(node)}")
-    if "name" not in node:
-        raise RunConfigError(
-            f"optimizer config for {node['_target_']} has no `name` (the results folder label)"
-        )
-    cls = _resolve_target(str(node["_target_"]))
-    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
-        raise RunConfigError(
-            f"optimizer _target_ {node['_target_']!r} is not a runners.optimizer.Optimizer subclass "
-            f"(it is {type(cls).__name__} {getattr(cls, '__qualname__', cls)!r}); only optimizer classes are allowed"
-        )
-    params = _accepted_params(cls)
-    if params is not None:
-        check_hyperparameters(
-            [k for k in node if k not in _META_KEYS], str(node["name"]), str(node["_target_"]), params
-        )
-    return cls
-
-
-def check_hyperparameters(
-    keys: Iterable[str], name: str, target: str, params: Collection[str], source: str = ""
-) -> None:
-    """Every key a hyperparameter of the optimizer (``params``: its constructor's keywords), or RunConfigError.
-
-    The error names the key, the optimizer, its class, the nearest hyperparameter and every allowed one.
-    """
-    where = f"{source}: " if source else ""
-    for k in keys:
-        if k in _RUNTIME_ARGS:
-            raise RunConfigError(
-                f"{where}optimizer key {k!r} is set by the runner at run time; remove it from the config"
-            )
-        if k not in params:
-            raise RunConfigError(
-                f"{where}unknown hyperparameter {k!r} for optimizer {name} ({target}).{hint(k, sorted(params))} "
-                f"Allowed: {', '.join(sorted(params)) or '(none)'}"
-            )
-
-
-def optimizer_choices() -> list[str]:
-    """The names of the optimizer group (runners/conf/optimizer/NAME.yaml)."""
-    return sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
-
-
-def optimizer_hyperparameters(choice: str) -> tuple[dict[str, Any], set[str]] | None:
-    """The node of ``optimizer=<choice>`` and the hyperparameters its class accepts.
-
-    None when the check cannot be made here: no such YAML in runners/conf/optimizer
-    (a group of the user's own search path), a class that takes any keyword, or
-    one whose optional library is not installed (the run says so itself).
-    """
-    f = CONF_DIR / "optimizer" / f"{choice}.yaml"
-    if not f.is_file():
-        return None
-    node = OmegaConf.to_container(OmegaConf.load(f), resolve=False)
-    if not isinstance(node, dict) or not isinstance(node.get("_target_"), str):
-        return None
-    try:
-        params = _accepted_params(_resolve_target(node["_target_"]))
-    except RunConfigError:
-        return None
-    return (node, params) if params is not None else None
 
 
 def _default_choice(group: str) -> str | None:
@@ -237,7 +119,7 @@ def _chosen_optimizers(overrides: list[str]) -> list[str]:
 def check_optimizer_key(key: str, optimizers: Sequence[str], source: str) -> None:
     """``optimizer.KEY`` set for every one of ``optimizers``: KEY must be a hyperparameter of each (RunConfigError
     naming the optimizer and its hyperparameters); Hydra's own keys (``_target_``, ``name``, ...) pass."""
-    if key in _META_KEYS:
+    if key in META_KEYS:
         return
     for choice in optimizers:
         known = optimizer_hyperparameters(choice)
@@ -279,26 +161,6 @@ def check_cli(overrides: list[str]) -> None:
     )
 
 
-def _accepted_params(cls: Callable[..., Any]) -> set[str] | None:
-    """Keyword arguments accepted by ``cls`` through its MRO (None when it takes arbitrary keywords)."""
-    names: set[str] = set()
-    targets = [c.__init__ for c in cls.__mro__ if "__init__" in vars(c)] if isinstance(cls, type) else [cls]
-    for fn in targets:
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            return None
-        var_kw = False
-        for p in sig.parameters.values():
-            if p.kind is p.VAR_KEYWORD:
-                var_kw = True
-            elif p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
-                names.add(p.name)
-        if not var_kw:
-            return names - set(_RUNTIME_ARGS)
-    return None
-
-
 def run_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a resolved config that identifies a run's results (not where they are written)."""
     keep = ("study", "benchmark", "optimizer", "seed", "n_workers", "budget", "overhead")
@@ -320,13 +182,6 @@ def _to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- one run
-def optimizer_factory(node: Mapping[str, Any]) -> Callable[..., Optimizer]:
-    """The optimizer class of a checked node with its hyperparameters bound (no recursive instantiation)."""
-    cls = check_optimizer_config(node)
-    params = {k: v for k, v in node.items() if k not in _META_KEYS}
-    return functools.partial(cls, **params)
-
-
 def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict[str, Any]:
     """Run (or skip) one configured run.
 
@@ -401,7 +256,7 @@ def _simulate(
             overhead=c["overhead"],
         )
     except ModuleNotFoundError as e:
-        lib = _missing_extra(e)
+        lib = missing_extra(e)
         if lib is not None:
             raise RunConfigError(
                 f"optimizer {c['optimizer']['name']} needs the optional library {lib!r}: "

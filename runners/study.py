@@ -56,11 +56,11 @@ from .checks import (
     check_no_resolvers,
     check_override,
 )
-from .conf_schema import BudgetConf, Overhead
+from .conf_schema import CONF_DIR, BudgetConf, Overhead
+from .registry import optimizer_choices
 from .results import PLAN_FILE, RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
 
 log = logging.getLogger(__name__)
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 #: the study plan, written into the study's results folder before the first run
 PLAN_FORMAT = "curvebench-study"
 
@@ -292,8 +292,6 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
 
 def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
     """Every optimizer a study names must be a config of runners/conf/optimizer (RunConfigError with the nearest)."""
-    from .run import optimizer_choices
-
     known = optimizer_choices()
     for o in names:
         if o not in known:

@@ -29,7 +29,7 @@ from benchmarks.table import write_table
 from benchmarks.tabular import TabularBenchmark
 
 from .optimizer import ConfigSampler, Optimizer, TrialResult
-from .optimizers import OPTIMIZERS
+from .registry import OPTIMIZERS
 
 __all__ = [
     "toy_space",
@@ -227,7 +227,7 @@ def time_ask_tell(
 ) -> dict[str, Any]:
     """Drive an optimizer by ask and tell to ``n_results`` results; time its ask + tell at each checkpoint.
 
-    The optimizer (a name of :data:`~runners.optimizers.OPTIMIZERS` or a
+    The optimizer (a name of :data:`~runners.registry.OPTIMIZERS` or a
     factory) works on :func:`toy_space` with an unbounded sampler (no table to
     exhaust, so a run can go to millions of results), fidelities 1..81 by
     default (five rungs at eta = 3), and ``n_workers`` asynchronous workers as in

@@ -18,12 +18,13 @@ from test_optimizers_support import (
 from benchmarks.synthetic import make_synthetic_table
 from benchmarks.tabular import TabularBenchmark
 from runners.optimizer import ConfigSampler
-from runners.optimizers import BOHB, DEHB, OPTIMIZERS, RegularizedEvolution, TopK
+from runners.optimizers import BOHB, DEHB, RegularizedEvolution, TopK
 from runners.optimizers.bohb import KDEModel
 from runners.optimizers.dehb import boundary_fix, crossover_bin, mutation_rand1
 from runners.optimizers.encoding import VectorSpace
 from runners.optimizers.evolution import mutate_one
 from runners.optimizers.kde import KDE
+from runners.registry import OPTIMIZERS
 from runners.simulator import Budget, simulate
 
 

@@ -207,7 +207,7 @@ def test_repeat_counts_from_events():
 
 
 def test_runner_and_report_count_repeats_alike(synthetic_bench):
-    from runners.optimizers import OPTIMIZERS
+    from runners.registry import OPTIMIZERS
     from runners.simulator import Budget, simulate
 
     for name in ("bohb", "hyperband", "dehb"):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from runners.optimizer import ConfigSampler, Optimizer, RandomSearch, TableExhausted
-from runners.optimizers import BOHB, DEHB, OPTIMIZERS, RegularizedEvolution
+from runners.optimizers import BOHB, DEHB, RegularizedEvolution
+from runners.registry import OPTIMIZERS
 from runners.simulator import Budget, simulate
 
 ADAPTERS = {

@@ -291,7 +291,7 @@ def test_simulator_fast_path_on_a_surrogate_gives_the_same_events():
     import pandas as pd
 
     import benchmarks
-    from runners.optimizers import OPTIMIZERS
+    from runners.registry import OPTIMIZERS
     from runners.simulator import Budget, simulate
 
     b = benchmarks.load("lcbench-car-surrogate")
