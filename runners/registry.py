@@ -50,7 +50,7 @@ def missing_extra(exc: BaseException) -> str | None:
     return None
 
 
-def _resolve_target(target: str) -> Callable[..., Any]:
+def resolve_target(target: str) -> Callable[..., Any]:
     """Import ``package.module.Attr`` (or ``package.module:Attr``)."""
     path = target.replace(":", ".")
     parts = path.split(".")
@@ -92,7 +92,7 @@ def check_optimizer_config(node: Mapping[str, Any]) -> Callable[..., Any]:
         raise RunConfigError(
             f"optimizer config for {node['_target_']} has no `name` (the results folder label)"
         )
-    cls = _resolve_target(str(node["_target_"]))
+    cls = resolve_target(str(node["_target_"]))
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         raise RunConfigError(
             f"optimizer _target_ {node['_target_']!r} is not a runners.optimizer.Optimizer subclass "
@@ -145,7 +145,7 @@ def optimizer_hyperparameters(choice: str) -> tuple[dict[str, Any], set[str]] | 
     if not isinstance(node, dict) or not isinstance(node.get("_target_"), str):
         return None
     try:
-        params = _accepted_params(_resolve_target(node["_target_"]))
+        params = _accepted_params(resolve_target(node["_target_"]))
     except RunConfigError:
         return None
     return (node, params) if params is not None else None

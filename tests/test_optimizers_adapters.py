@@ -14,7 +14,8 @@ import benchmarks
 from benchmarks.catalog import is_available
 from benchmarks.synthetic import make_synthetic_table
 from benchmarks.tabular import TabularBenchmark
-from runners.adapters import ADAPTERS, Checkpoints, MissingExtraError, require
+from runners.adapters import Checkpoints, MissingExtraError, require
+from runners.registry import optimizer_node, resolve_target
 from runners.simulator import Budget, simulate
 
 REAL = "pub-fcnet-naval"  # one fidelity (the published final epoch), 62,208 configurations
@@ -29,8 +30,7 @@ def needs(module: str):
 
 
 def adapter(name: str):
-    module, _, cls = ADAPTERS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return resolve_target(optimizer_node(name)["_target_"])
 
 
 @pytest.fixture(scope="module")
@@ -175,9 +175,9 @@ def test_dehb_package_on_a_one_fidelity_benchmark_runs_its_de(real):
 # ---------------------------------------------------------------- SMAC3
 @needs("smac")
 def test_smac_bo_on_the_real_benchmark_is_reproducible(real):
-    a = run(real, "smac-bo", seed=3, n=6, workers=1)
+    a = run(real, "smac", seed=3, n=6, workers=1)
     assert len(a.events) == 6
-    assert same(a, run(real, "smac-bo", seed=3, n=6, workers=1))
+    assert same(a, run(real, "smac", seed=3, n=6, workers=1))
 
 
 @needs("smac")
