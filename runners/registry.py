@@ -50,6 +50,16 @@ def missing_extra(exc: BaseException) -> str | None:
     return None
 
 
+def missing_extra_error(optimizer: str, exc: BaseException) -> RunConfigError | None:
+    """The error saying which extra to install, when ``exc`` comes from a missing optional library."""
+    lib = missing_extra(exc)
+    if lib is None:
+        return None
+    return RunConfigError(
+        f"optimizer {optimizer} needs the optional library {lib!r}: pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
+    )
+
+
 def resolve_target(target: str) -> Callable[..., Any]:
     """Import ``package.module.Attr`` (or ``package.module:Attr``)."""
     path = target.replace(":", ".")
@@ -59,12 +69,9 @@ def resolve_target(target: str) -> Callable[..., Any]:
         try:
             obj: Any = importlib.import_module(module)
         except ModuleNotFoundError as e:
-            lib = missing_extra(e)
-            if lib is not None:
-                raise RunConfigError(
-                    f"optimizer {target} needs the optional library {lib!r}: "
-                    f"pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
-                ) from e
+            missing = missing_extra_error(target, e)
+            if missing is not None:
+                raise missing from e
             if e.name and (module == e.name or module.startswith(e.name + ".")):
                 continue  # this prefix is not a module; try a shorter one
             raise RunConfigError(f"cannot import optimizer target {target!r}: {e}") from e

@@ -39,10 +39,9 @@ from .conf_schema import CONF_DIR, RunConf
 from .optimizer import Optimizer
 from .registry import (
     META_KEYS,
-    OPTIONAL_EXTRAS,
     check_hyperparameters,
     check_optimizer_config,
-    missing_extra,
+    missing_extra_error,
     optimizer_choices,
     optimizer_factory,
     optimizer_hyperparameters,
@@ -256,12 +255,9 @@ def _simulate(
             overhead=c["overhead"],
         )
     except ModuleNotFoundError as e:
-        lib = missing_extra(e)
-        if lib is not None:
-            raise RunConfigError(
-                f"optimizer {c['optimizer']['name']} needs the optional library {lib!r}: "
-                f"pip install 'curvebench[{OPTIONAL_EXTRAS[lib]}]'"
-            ) from e
+        missing = missing_extra_error(c["optimizer"]["name"], e)
+        if missing is not None:
+            raise missing from e
         raise
     meta = build_meta(
         result,
