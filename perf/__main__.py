@@ -1,35 +1,86 @@
-"""``python -m perf [NAME ...] [--quick] [--markdown FILE]``: run the performance scripts (all by default).
+"""``python -m perf [NAME ...] [--quick] [--markdown FILE]``; ``python -m perf report [--markdown FILE]``.
 
-Each script prints its measures beside a baseline measured in the same run and
-saves them under ``.perf/NAME.json``; ``--markdown FILE`` also writes every
-saved result as one Markdown page (docs/performance.md is made this way).
+Runs the performance scripts (all by default). Each prints its measures beside a baseline
+measured in the same run and saves them under ``.perf/NAME.json``; the run as a whole is
+recorded in ``.perf/results.json`` (every section, each section's wall time against its
+budget) and written as Markdown to ``.perf/performance.md`` (``--markdown FILE``: there
+instead). ``report`` runs nothing: it writes ``results.json`` and the Markdown page again from
+the saved sections (``make perf-report`` writes docs/performance.md this way).
+
+Budget: the full run (``make perf``) is sized to finish within :data:`TOTAL_BUDGET_S` on a
+2-core machine even under load; each section has its share (:data:`BUDGET_S`), and a section
+that overran it is named at the end. ``--quick`` (``make perf-quick``) is the CI smoke test:
+every section at small sizes, one or two minutes in all.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
+import time
 
 SCRIPTS = ["tables", "simulator", "optimizers", "scaling", "training", "surrogates", "studies"]
+#: each section's share of the full run's wall time (seconds, a 2-core machine under load)
+BUDGET_S = {
+    "tables": 60,
+    "simulator": 110,
+    "optimizers": 70,
+    "scaling": 90,
+    "training": 80,
+    "surrogates": 120,
+    "studies": 50,
+}
+#: the full run's budget (``make perf``): 10 minutes
+TOTAL_BUDGET_S = 600
+#: the quick run's budget (``make perf-quick``)
+QUICK_BUDGET_S = 150
+
+
+def _markdown_arg(argv: list[str]) -> tuple[list[str], str | None]:
+    if "--markdown" not in argv:
+        return argv, None
+    i = argv.index("--markdown")
+    if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+        raise SystemExit("--markdown needs a file name, e.g. --markdown docs/performance.md")
+    return argv[:i] + argv[i + 2 :], argv[i + 1]
+
+
+def _write(run: dict, markdown: str | None) -> None:
+    from .common import RESULTS_DIR, write_markdown, write_results
+
+    print(f"written: {write_results(SCRIPTS, run)}")
+    print(f"written: {write_markdown(markdown or RESULTS_DIR / 'performance.md', SCRIPTS, run)}")
+
+
+def report(markdown: str | None) -> int:
+    """``python -m perf report``: results.json and the Markdown page from the saved sections."""
+    from .common import RESULTS_DIR
+
+    saved = RESULTS_DIR / "results.json"
+    run = json.loads(saved.read_text()).get("run", {}) if saved.is_file() else {}
+    _write(run, markdown)
+    return 0
 
 
 def main(argv: list[str]) -> int:
+    argv, markdown = _markdown_arg(argv)
+    if argv[:1] == ["report"]:
+        return report(markdown)
     quick = "--quick" in argv
-    markdown = None
-    if "--markdown" in argv:
-        i = argv.index("--markdown")
-        if i + 1 >= len(argv):
-            print("--markdown needs a file name", file=sys.stderr)
-            return 2
-        markdown = argv[i + 1]
-        argv = argv[:i] + argv[i + 2 :]
+    flags = [a for a in argv if a.startswith("-") and a != "--quick"]
+    if flags:
+        print(f"unknown option(s) {flags}; allowed: --quick, --markdown FILE", file=sys.stderr)
+        return 2
     names = [a for a in argv if not a.startswith("-")] or SCRIPTS
     unknown = [n for n in names if n not in SCRIPTS]
     if unknown:
-        print(f"unknown perf script(s) {unknown}; allowed: {', '.join(SCRIPTS)}", file=sys.stderr)
+        print(f"unknown perf script(s) {unknown}; allowed: {', '.join(SCRIPTS)}, report", file=sys.stderr)
         return 2
-    failed = []
+    failed, seconds = [], {}
+    t_all = time.perf_counter()
     for name in names:
+        t0 = time.perf_counter()
         try:
             mod = importlib.import_module(f"perf.{name}")
         except ImportError as e:
@@ -41,11 +92,30 @@ def main(argv: list[str]) -> int:
         except Exception as e:  # keep measuring the others, report at the end
             print(f"\n== {name} ==  FAILED: {type(e).__name__}: {e}")
             failed.append(name)
-    print(f"\nperf results saved under .perf/ ({', '.join(n for n in names if n not in failed)})")
-    if markdown:
-        from .common import write_markdown
-
-        print(f"written: {write_markdown(markdown, SCRIPTS)}")
+        seconds[name] = round(time.perf_counter() - t0, 1)
+    total = time.perf_counter() - t_all
+    over = [n for n, s in seconds.items() if not quick and s > BUDGET_S[n]]
+    budget = (
+        QUICK_BUDGET_S if quick else TOTAL_BUDGET_S if names == SCRIPTS else sum(BUDGET_S[n] for n in names)
+    )
+    print(
+        f"\nperf: {total:.0f} s in all (budget {budget} s); per section: "
+        + ", ".join(
+            f"{n} {s:.0f} s" + (f" (over its {BUDGET_S[n]} s)" if n in over else "")
+            for n, s in seconds.items()
+        )
+    )
+    print(f"perf results saved under .perf/ ({', '.join(n for n in names if n not in failed)})")
+    run = {
+        "quick": quick,
+        "sections": names,
+        "section_seconds": seconds,
+        "total_seconds": round(total, 1),
+        "budget_seconds": budget,
+        "over_budget": over + (["total"] if total > budget else []),
+        "failed": failed,
+    }
+    _write(run, markdown)
     return 1 if failed else 0
 
 

@@ -1,21 +1,154 @@
-"""Shared helpers for the performance scripts: a side-by-side report and the FCNet-sized space."""
+"""Shared helpers for the performance scripts: a side-by-side report, alternating medians, the load.
+
+Every figure of ``make perf`` stands beside a baseline measured in the same run. Timings of
+the two sides are taken *alternately* (ours, baseline, ours, baseline, ...; :func:`alternate`)
+and the median of each side is reported, so a burst of other work on the machine falls on both;
+the 1-minute load average is recorded beside every figure (:func:`load_average`), and a figure
+taken at a load of :data:`UNDER_LOAD` or more is marked "under load". Both sides run at the same
+thread count (:func:`set_threads`, printed with each section).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
 import platform
+import statistics
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.io import atomic_write_json, code_version, hardware, utc_now
+from benchmarks.io import atomic_write_json, atomic_write_text, code_version, hardware, utc_now
 from runners.testing import fcnet_like_space  # noqa: F401  (re-exported for the perf scripts)
 
 RESULTS_DIR = Path(".perf")
+#: a 1-minute load average at or above this marks a figure "under load" (on any machine: one busy
+#: process beside ours already slows a 2-core machine's timings)
+UNDER_LOAD = 1.5
+#: where third-party libraries' log lines go (Syne Tune logs every trial it starts)
+THIRD_PARTY_LOG = RESULTS_DIR / "third-party.log"
+
+
+def load_average() -> float:
+    """The 1-minute load average (NaN where the platform has none)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return float("nan")
+
+
+def under_load(load: float | None) -> bool:
+    """Whether a figure taken at ``load`` (1-minute load average) is marked "under load"."""
+    return load is not None and not math.isnan(load) and load >= UNDER_LOAD
+
+
+@dataclass
+class Timing:
+    """The values of one measure over alternating rounds, and the load average after each."""
+
+    values: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return float(statistics.median(self.values))
+
+    @property
+    def load(self) -> float:
+        """The median load average over the rounds (NaN if unknown)."""
+        known = [x for x in self.loads if not math.isnan(x)]
+        return float(statistics.median(known)) if known else float("nan")
+
+
+def alternate(measures: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, Timing]:
+    """Call every measure once per round, in turn, ``rounds`` times; each returns one value.
+
+    The order within a round is the mapping's (ours first, then the baselines), so the sides
+    alternate: ours, baseline, ours, baseline, ... The load average is read after each call.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r}: give a whole number of rounds >= 1")
+    if not measures:
+        raise ValueError("alternate() needs at least one measure")
+    out = {name: Timing() for name in measures}
+    for _ in range(rounds):
+        for name, fn in measures.items():
+            value = float(fn())
+            out[name].values.append(value)
+            out[name].loads.append(load_average())
+    return out
+
+
+def set_threads(n: int) -> dict[str, int | None]:
+    """Hold torch, numpy's BLAS and OpenMP pools and numexpr at ``n`` threads; returns what was set.
+
+    xgboost takes its thread count per model (``n_jobs`` / ``nthread``): the scripts give it
+    explicitly. A library that is not installed is reported as None.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads={n!r}: give a whole number >= 1")
+    got: dict[str, int | None] = {}
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    got["torch"] = torch.get_num_threads()
+    threadpool_limits(n)  # applied for the rest of the process (not used as a context)
+    got["blas/openmp"] = n
+    try:
+        import numexpr
+    except ImportError:  # optional: pandas uses it when installed
+        got["numexpr"] = None
+    else:
+        numexpr.set_num_threads(n)
+        got["numexpr"] = n
+    os.environ["OMP_NUM_THREADS"] = str(n)  # for the subprocesses a script starts
+    return got
+
+
+def threads_text(got: Mapping[str, int | None]) -> str:
+    """``set_threads``' result as one line: "threads: torch 1, blas/openmp 1, numexpr 1"."""
+    return "threads: " + ", ".join(f"{k} {'-' if v is None else v}" for k, v in got.items())
+
+
+@contextmanager
+def third_party_to_log(*names: str, path: Path | None = None) -> Iterator[Path]:
+    """Send the named loggers' records (and their children's), and anything printed, to a file.
+
+    For the span of the context: what third-party code prints to stdout or stderr (Syne Tune
+    prints its tuning status) goes to the same file, appended, instead of the terminal.
+    """
+    path = THIRD_PARTY_LOG if path is None else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.propagate, logger.level))
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+    try:
+        with open(path, "a") as out, redirect_stdout(out), redirect_stderr(out):
+            yield path
+    finally:
+        for logger, handlers, propagate, level in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
+        handler.close()
 
 
 @dataclass
 class Report:
-    """Rows of (measure, ours, baseline, baseline name, target) printed side by side with their ratio."""
+    """Rows of (measure, ours, baseline, baseline name, target) printed side by side with their ratio.
+
+    A row may state its ``setting`` (how the baseline, or ours, was configured) and the ``load``
+    average it was taken at; a load of :data:`UNDER_LOAD` or more prints "under load".
+    """
 
     name: str
     rows: list[dict] = field(default_factory=list)
@@ -30,6 +163,8 @@ class Report:
         *,
         target: float | None = None,
         lower_is_better: bool = True,
+        setting: str = "",
+        load: float | None = None,
     ) -> None:
         if baseline is None or baseline != baseline:
             ratio = None
@@ -38,6 +173,8 @@ class Report:
         else:
             ratio = ours / baseline if baseline else float("inf")
         ok = None if target is None else (ours <= target if lower_is_better else ours >= target)
+        if load is not None and math.isnan(load):
+            load = None
         self.rows.append(
             dict(
                 measure=measure,
@@ -48,31 +185,39 @@ class Report:
                 target=target,
                 lower_is_better=lower_is_better,
                 meets_target=ok,
+                setting=setting,
+                load=load,
+                under_load=under_load(load),
             )
         )
+
+    def add_timing(
+        self, measure: str, ours: Timing, baseline: Timing | None, baseline_name: str, **kw
+    ) -> None:
+        """:meth:`add` of two alternating medians, at the higher of their load averages."""
+        loads = [t.load for t in (ours, baseline) if t is not None and not math.isnan(t.load)]
+        kw.setdefault("load", max(loads) if loads else None)
+        self.add(measure, ours.median, None if baseline is None else baseline.median, baseline_name, **kw)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
     def print(self) -> None:
         print(
-            f"\n== {self.name} ==  ({platform.processor() or platform.machine()}, {hardware().get('cpu_count')} cores)"
+            f"\n== {self.name} ==  ({platform.processor() or platform.machine()}, "
+            f"{hardware().get('cpu_count')} cores, load {load_average():.2f})"
         )
-        head = f"{'measure':<44} {'ours':>10} {'baseline':>10} {'x better':>9} {'target':>10}  baseline"
+        head = f"{'measure':<50} {'ours':>10} {'baseline':>10} {'x better':>9} {'target':>10} {'load':>5}  baseline"
         print(head)
         print("-" * len(head))
         for r in self.rows:
-            base = "" if r["baseline"] is None else f"{r['baseline']:.4g}"
-            ratio = "" if r["ratio"] is None else f"{r['ratio']:.1f}x"
-            tgt = ""
-            if r["target"] is not None:
-                tgt = (
-                    ("<=" if r["lower_is_better"] else ">=")
-                    + f"{r['target']:g} "
-                    + ("ok" if r["meets_target"] else "MISS")
-                )
+            load = "" if r.get("load") is None else f"{r['load']:.1f}"
+            base = r["baseline_name"] + (f" [{r['setting']}]" if r.get("setting") else "")
+            if r.get("under_load"):
+                base += " (under load)"
             print(
-                f"{r['measure']:<44} {r['ours']:>10.4g} {base:>10} {ratio:>9} {tgt:>10}  {r['baseline_name']}"
+                f"{r['measure']:<50} {r['ours']:>10.4g} {_fmt_base(r):>10} {_fmt_ratio(r):>9} "
+                f"{_fmt_target(r, ' ', ' ok', ' MISS'):>10} {load:>5}  {base}"
             )
         for n in self.notes:
             print(f"  note: {n}")
@@ -89,9 +234,29 @@ class Report:
                 "created": utc_now(),
                 "code_version": code_version(),
                 "hardware": hardware(),
+                "load_average": load_average(),
             },
         )
         return path
+
+
+def _fmt_base(r: dict) -> str:
+    return "" if r["baseline"] is None else f"{r['baseline']:.4g}"
+
+
+def _fmt_ratio(r: dict) -> str:
+    return "" if r["ratio"] is None else f"{r['ratio']:.1f}x"
+
+
+def _fmt_target(r: dict, sep: str, met: str, missed: str) -> str:
+    if r["target"] is None:
+        return ""
+    return (
+        ("<=" if r["lower_is_better"] else ">=")
+        + sep
+        + f"{r['target']:g}"
+        + (met if r["meets_target"] else missed)
+    )
 
 
 def load_saved(name: str) -> dict | None:
@@ -99,18 +264,38 @@ def load_saved(name: str) -> dict | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def write_markdown(path: str | Path, names: list[str]) -> Path:
-    """Every saved perf result (``.perf/NAME.json``) as one Markdown page."""
-    from benchmarks.io import atomic_write_text
+def write_results(names: list[str], run: Mapping | None = None) -> Path:
+    """Every saved section (``.perf/NAME.json``) and the run's own record in one ``.perf/results.json``."""
+    sections = {n: s for n in names if (s := load_saved(n)) is not None}
+    path = RESULTS_DIR / "results.json"
+    atomic_write_json(path, {"created": utc_now(), "run": dict(run or {}), "sections": sections})
+    return path
 
+
+def markdown(names: list[str], run: Mapping | None = None) -> str:
+    """The saved results of sections ``names`` as one Markdown page (what docs/performance.md is)."""
     lines = [
         "# Performance",
         "",
-        "Written by `python -m perf --markdown docs/performance.md` (what `make perf` runs, plus this page).",
-        "Each measure stands beside a baseline measured in the same run on the same machine; rerun to",
-        'reproduce on yours. "x better" is the baseline\'s time divided by ours (or our rate divided by the',
-        "baseline's).",
+        "Written by `make perf-report` (`python -m perf report --markdown docs/performance.md`) from the",
+        "results of one `make perf` run (`.perf/*.json`); nothing on this page is edited by hand. Each",
+        "measure stands beside a baseline measured in the same run on the same machine, the two timed",
+        'alternately (ours, baseline, ours, ...) and each reported as its median; "x better" is the',
+        "baseline's time divided by ours (or our rate divided by the baseline's). *setting* says how a",
+        "baseline was configured; *load* is the 1-minute load average while it was measured, and a",
+        f"figure taken at a load of {UNDER_LOAD:g} or more says *under load*. Rerun to reproduce on yours.",
     ]
+    if run:
+        total = run.get("total_seconds")
+        lines += [
+            "",
+            f"The run: `python -m perf{' --quick' if run.get('quick') else ''}`"
+            + (f", {total:.0f} s in all" if total is not None else "")
+            + (f" (budget {run['budget_seconds']:.0f} s)" if run.get("budget_seconds") else "")
+            + "; per section: "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in run.get("section_seconds", {}).items())
+            + ".",
+        ]
     for name in names:
         saved = load_saved(name)
         if saved is None:
@@ -124,23 +309,26 @@ def write_markdown(path: str | Path, names: list[str]) -> Path:
             f"{hw.get('cpu', '?')} ({hw.get('cpu_count', '?')} cores, {hw.get('memory_gib', '?')} GiB), "
             f"torch {hw.get('torch', '-')}" + (f", GPU {hw['gpu']}" if hw.get("gpu") else "") + ".",
             "",
-            "| measure | ours | baseline | x better | target | baseline is |",
-            "|---|---:|---:|---:|---|---|",
+            "| measure | ours | baseline | x better | target | load | baseline is | setting |",
+            "|---|---:|---:|---:|---|---:|---|---|",
         ]
         for r in saved["rows"]:
-            base = "" if r["baseline"] is None else f"{r['baseline']:.4g}"
-            ratio = "" if r["ratio"] is None else f"{r['ratio']:.1f}x"
-            tgt = ""
-            if r["target"] is not None:
-                tgt = (
-                    ("<= " if r["lower_is_better"] else ">= ")
-                    + f"{r['target']:g}: "
-                    + ("met" if r["meets_target"] else "**missed**")
-                )
+            load = (
+                ""
+                if r.get("load") is None
+                else f"{r['load']:.1f}" + (" under load" if r.get("under_load") else "")
+            )
             lines.append(
-                f"| {r['measure']} | {r['ours']:.4g} | {base} | {ratio} | {tgt} | {r['baseline_name']} |"
+                f"| {r['measure']} | {r['ours']:.4g} | {_fmt_base(r)} | {_fmt_ratio(r)} | "
+                f"{_fmt_target(r, ' ', ': met', ': **missed**')} | {load} | {r['baseline_name']} | "
+                f"{r.get('setting', '')} |"
             )
         for n in saved.get("notes", []):
             lines.append(f"\n- {n}")
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: str | Path, names: list[str], run: Mapping | None = None) -> Path:
+    """:func:`markdown` written atomically to ``path``."""
+    atomic_write_text(path, markdown(names, run))
     return Path(path)
