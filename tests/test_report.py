@@ -14,6 +14,7 @@ import pytest
 from runners.analysis import stats
 from runners.analysis import trajectory as tr
 from runners.analysis.load import MetricInfo, ResultsFormatError, load_study
+from runners.analysis.sections import ReportContext, final_section, summary_section
 from runners.analysis.synthetic import write_run, write_synthetic_study
 from runners.report import ReportOptions, build_report, main
 
@@ -343,6 +344,26 @@ def test_options_are_validated():
         ReportOptions(fractions=(0.0,))
     with pytest.raises(ValueError, match="alpha"):
         ReportOptions(alpha=2)
+
+
+def test_a_section_builds_on_its_own(tmp_path):
+    """One section function, called without the rest of the report, returns its part and writes only its table."""
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a", "b"), optimizers={"rs": 1, "x": 3}, seeds=(0, 1)
+    )
+    ctx = ReportContext(load_study(root), tmp_path / "part", ReportOptions(grid=20))
+    section = final_section(ctx)
+    assert section.title == "Final performance"
+    assert ctx.written == {"figures": [], "tables": ["final_valid", "final_test"]}
+    assert sorted(p.name for p in (tmp_path / "part" / "tables").iterdir()) == [
+        "final_test.csv",
+        "final_test.md",
+        "final_valid.csv",
+        "final_valid.md",
+    ]
+    fin = pd.read_csv(tmp_path / "part" / "tables" / "final_valid.csv")
+    assert set(fin["method"]) == {"rs", "x"} and set(fin["benchmark"]) >= {"a", "b"}
+    assert summary_section(ctx).title == "Summary" and ctx.written["figures"] == []
 
 
 def test_command_line(tmp_path, capsys):

@@ -7,6 +7,7 @@ Pure functions on pandas DataFrames, used by :mod:`runners.report`:
 * :mod:`.stats`: means and standard errors, ranks over time, final tables with tests, speedup over
   random search, critical differences (autorank), parallel scaling
 * :mod:`.plots` and :mod:`.render`: figures and the HTML / Markdown report
+* :mod:`.sections`: the report's sections, each a function of the loaded study (:class:`.sections.ReportContext`)
 * :mod:`.synthetic`: synthetic results in the runner's format, for tests and demos
 """
 
