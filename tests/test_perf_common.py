@@ -1,0 +1,114 @@
+"""perf's pure helpers: alternating medians, load recording, the report's rows and page, the bare event loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from perf import common
+from perf.common import Report, Timing, alternate, markdown, under_load
+from perf.simulator import EveryEpochRandomSearch, bare_event_loop
+
+
+def test_alternate_calls_the_measures_in_turn_and_takes_medians(monkeypatch):
+    calls = []
+    values = {"ours": iter([3.0, 1.0, 2.0]), "base": iter([10.0, 30.0, 20.0])}
+    loads = iter([0.5, 0.6, 1.7, 1.8, 2.0, 2.1])
+    monkeypatch.setattr(common, "load_average", lambda: next(loads))
+
+    def measure(name):
+        def fn():
+            calls.append(name)
+            return next(values[name])
+
+        return fn
+
+    t = alternate({"ours": measure("ours"), "base": measure("base")}, 3)
+    assert calls == ["ours", "base"] * 3
+    assert t["ours"].values == [3.0, 1.0, 2.0] and t["ours"].median == 2.0
+    assert t["base"].median == 20.0
+    assert t["ours"].loads == [0.5, 1.7, 2.0] and t["ours"].load == 1.7
+    assert t["base"].load == 1.8
+
+
+@pytest.mark.parametrize("rounds", [0, -1, 1.5, True])
+def test_alternate_rejects_bad_rounds(rounds):
+    with pytest.raises(ValueError, match="rounds"):
+        alternate({"a": lambda: 1.0}, rounds)
+
+
+def test_alternate_needs_a_measure():
+    with pytest.raises(ValueError, match="at least one measure"):
+        alternate({}, 1)
+
+
+def test_under_load_threshold():
+    assert not under_load(None)
+    assert not under_load(float("nan"))
+    assert not under_load(common.UNDER_LOAD - 0.01)
+    assert under_load(common.UNDER_LOAD)
+
+
+def test_timing_load_ignores_unknown_values():
+    assert Timing([1.0, 2.0], [float("nan"), 3.0]).load == 3.0
+    assert math.isnan(Timing([1.0], [float("nan")]).load)
+
+
+def test_report_rows_carry_setting_load_and_ratio():
+    rep = Report("x")
+    rep.add_timing(
+        "m", Timing([2.0, 2.0], [0.2, 0.3]), Timing([10.0, 10.0], [1.9, 2.0]), "base", setting="warm"
+    )
+    rep.add("rate", 4.0, 2.0, "b", lower_is_better=False, target=3.0, load=float("nan"))
+    r0, r1 = rep.rows
+    assert r0["ratio"] == 5.0 and r0["setting"] == "warm"
+    assert r0["load"] == pytest.approx(1.95) and r0["under_load"] is True
+    assert r1["ratio"] == 2.0 and r1["meets_target"] is True
+    assert r1["load"] is None and r1["under_load"] is False
+
+
+def test_markdown_page_from_saved_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    rep = Report("sec")
+    rep.add("query (ms)", 0.1, 1.0, "xgboost", target=0.2, setting="1 thread", load=2.5)
+    rep.note("a note")
+    rep.save()
+    run = {"quick": False, "section_seconds": {"sec": 12.0}, "total_seconds": 12.0, "budget_seconds": 600}
+    page = markdown(["sec", "missing"], run)
+    assert "## sec" in page and "## missing" not in page
+    assert "| query (ms) | 0.1 | 1 | 10.0x | <= 0.2: met | 2.5 under load | xgboost | 1 thread |" in page
+    assert "12 s in all (budget 600 s); per section: sec 12 s" in page
+    assert "- a note" in page
+    path = common.write_results(["sec"], run)
+    assert path.parent == tmp_path and '"sec"' in path.read_text()
+
+
+def test_bare_event_loop_records_every_trial_on_the_table():
+    values = np.arange(12, dtype=float).reshape(6, 2)
+    cost = np.ones((6, 2))
+    out = bare_event_loop(values, cost, 10, n_workers=3, seed=1)
+    assert len(out["trial"]) == 10 and sorted(out["trial"].tolist()) == list(range(10))
+    assert np.array_equal(out["value"], values[out["config"], out["seed"]])
+    assert np.all(out["end"] - out["start"] == 1.0)
+    assert np.all(np.diff(out["end"]) >= 0)  # finishes come in time order
+    assert out["best"] == out["value"].min()
+    with pytest.raises(ValueError, match="n_trials"):
+        bare_event_loop(values, cost, 0)
+
+
+def test_every_epoch_random_search_reports_each_epoch(tmp_path):
+    from runners.simulator import Budget, simulate
+    from runners.testing import toy_benchmark
+
+    bench = toy_benchmark(tmp_path / "toy", n_configs=6, fidelities=(1, 2, 3, 4))
+    r = simulate(bench, EveryEpochRandomSearch, seed=0, n_workers=2, budget=Budget("results", 12))
+    ev = r.events
+    assert len(ev) == 12
+    # every result is one epoch: a fresh trial at epoch 1, each continuation one epoch further
+    assert np.all(ev["fidelity"] - ev["fidelity_from"] == 1.0)
+    assert np.all(ev.loc[ev["continues"].isna(), "fidelity"] == 1.0)
+    prev = dict(zip(ev["trial_id"], ev["fidelity"]))
+    cont = ev.dropna(subset=["continues"])
+    assert all(prev[int(c)] == f - 1 for c, f in zip(cont["continues"], cont["fidelity"]))
