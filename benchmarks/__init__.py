@@ -16,7 +16,7 @@ from .protocol import (
     TableFormatError,
     UnknownBenchmarkError,
 )
-from .table import Table, read_table, write_table
+from .table import Table, TableSpec, read_table, write_table
 from .tabular import TabularBenchmark
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "SeedError",
     "Table",
     "TableFormatError",
+    "TableSpec",
     "TabularBenchmark",
     "UnknownBenchmarkError",
     "is_available",

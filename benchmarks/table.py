@@ -113,44 +113,64 @@ class Table:
 
 
 # ---------------------------------------------------------------- writer
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table is, apart from its numbers: everything its manifest records about it.
+
+    ``metrics`` and ``seeds`` are kept as tuples; ``attributes`` names the per-configuration columns of
+    ``configs`` (e.g. ``n_params``) with a description each; ``task`` and ``provenance`` are free-form
+    records (the writer adds ``created`` and ``code_version`` to the provenance). A variant is
+    ``dataclasses.replace(spec, name=...)``.
+    """
+
+    name: str
+    space: Any
+    fidelity: Fidelity
+    metrics: Sequence[Metric]
+    objective: str
+    seeds: Sequence[int]
+    test_objective: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    task: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+
+
 def write_table(
     path: str | Path,
+    spec: TableSpec,
     *,
-    name: str,
-    space: Any,
-    fidelity: Fidelity,
-    metrics: Sequence[Metric],
-    objective: str,
-    test_objective: str | None,
-    seeds: Sequence[int],
     configs: pd.DataFrame,
     values: Mapping[str, np.ndarray],
     cost: np.ndarray,
-    attributes: Mapping[str, str] | None = None,
-    description: str = "",
-    task: Mapping[str, Any] | None = None,
-    provenance: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     extra_files: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one table folder atomically and return its path.
 
+    ``spec`` says what the table is (:class:`TableSpec`); ``configs`` holds one row per configuration
+    (hyperparameter columns plus the ``spec.attributes`` columns); ``values[metric]`` and ``cost`` are
+    arrays shaped (n_configs, n_seeds, n_fidelities) aligned with ``configs``, ``spec.seeds`` and
+    ``spec.fidelity.values``. NaN marks a value that was not recorded (e.g. after a run diverged). The
+    cumulative cost must not decrease along the fidelity axis.
+
     ``extra_files`` maps file names to text written into the folder with the rest (a data card, say),
     so the folder never appears without them.
-
-    ``configs`` holds one row per configuration (hyperparameter columns plus the
-    ``attributes`` columns); ``values[metric]`` and ``cost`` are arrays shaped
-    (n_configs, n_seeds, n_fidelities) aligned with ``configs``, ``seeds`` and
-    ``fidelity.values``. NaN marks a value that was not recorded (e.g. after a
-    run diverged). The cumulative cost must not decrease along the fidelity axis.
     """
+    if not isinstance(spec, TableSpec):
+        raise TypeError(f"write_table takes a TableSpec, got {type(spec).__name__}")
+    name, space, fidelity = spec.name, spec.space, spec.fidelity
     path = Path(path)
-    metrics = list(metrics)
+    metrics = list(spec.metrics)
     names = hp_names(space)
-    attributes = dict(attributes or {})
-    seeds = [int(s) for s in seeds]
+    attributes = dict(spec.attributes)
+    seeds = [int(s) for s in spec.seeds]
     mnames = [m.name for m in metrics]
-    _check_names(mnames, names, attributes, objective, test_objective)
+    _check_names(mnames, names, attributes, spec.objective, spec.test_objective)
     _check_seeds(f"table {name}", seeds)
     C, S, F = len(configs), len(seeds), len(fidelity.values)
     if C == 0:
@@ -205,15 +225,15 @@ def write_table(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name,
-        "description": description,
-        "task": dict(task or {}),
+        "description": spec.description,
+        "task": dict(spec.task),
         "space": space_to_dict(space),
         "hyperparameters": list(names),
         "attributes": attributes,
         "fidelity": fidelity.to_dict(),
         "metrics": [m.to_dict() for m in metrics],
-        "objective": objective,
-        "test_objective": test_objective,
+        "objective": spec.objective,
+        "test_objective": spec.test_objective,
         "cost": {
             "name": COST,
             "unit": "seconds",
@@ -221,7 +241,7 @@ def write_table(
         },
         "seeds": seeds,
         "n_configs": C,
-        "provenance": {"created": utc_now(), "code_version": code_version(), **dict(provenance or {})},
+        "provenance": {"created": utc_now(), "code_version": code_version(), **dict(spec.provenance)},
         "files": {},
     }
     with atomic_dir(path, overwrite=overwrite) as tmp:

@@ -17,7 +17,7 @@ import torch
 
 from benchmarks.io import atomic_write_text, hardware
 from benchmarks.protocol import Fidelity
-from benchmarks.table import write_table
+from benchmarks.table import TableSpec, write_table
 
 from . import costmodel
 from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
@@ -140,26 +140,28 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
     fam = sw.family
     write_table(
         out,
-        name=out.name,
-        space=fam.space(),
-        fidelity=Fidelity("epoch", tuple(float(e) for e in range(1, E + 1)), unit="epochs"),
-        metrics=fam.metrics(),
-        objective=fam.objective,
-        test_objective=fam.test_objective,
-        seeds=seeds,
+        TableSpec(
+            name=out.name,
+            space=fam.space(),
+            fidelity=Fidelity("epoch", tuple(float(e) for e in range(1, E + 1)), unit="epochs"),
+            metrics=fam.metrics(),
+            objective=fam.objective,
+            test_objective=fam.test_objective,
+            seeds=seeds,
+            attributes=fam.attributes(),
+            description=f"{fam.description} on {sw.data.name}",
+            task={
+                "dataset": sw.data.name,
+                "type": sw.data.task,
+                "n_features": sw.data.n_features,
+                "n_classes": sw.data.n_classes,
+                "rows": sw.data.provenance["rows"],
+            },
+            provenance=provenance,
+        ),
         configs=configs,
         values={m: got["values"][i] for i, m in enumerate(got["metric_names"])},
         cost=cost,
-        attributes=fam.attributes(),
-        description=f"{fam.description} on {sw.data.name}",
-        task={
-            "dataset": sw.data.name,
-            "type": sw.data.task,
-            "n_features": sw.data.n_features,
-            "n_classes": sw.data.n_classes,
-            "rows": sw.data.provenance["rows"],
-        },
-        provenance=provenance,
         overwrite=overwrite,
         extra_files={"CARD.md": card(sw, got, calib, provenance)},
     )

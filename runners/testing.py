@@ -1,14 +1,8 @@
-"""Tiny synthetic learning-curve tables for tests, examples and the simulator's performance script.
+"""Synthetic tables and timings for tests, examples and the performance scripts.
 
-The numbers are made so that results can be checked by hand:
-
-* configuration ``c`` costs ``cost_per_unit[c]`` seconds per fidelity unit on
-  every seed (default ``c + 1``), so its cumulative cost at fidelity ``f`` is
-  ``cost_per_unit[c] * f``;
-* ``valid_loss`` decreases with fidelity towards a per-configuration floor and
-  carries the seed in its last digits (``+ 1e-3 * seed_index``), so a test can
-  read which seed produced a value;
-* ``test_loss = valid_loss + 0.5`` and ``train_loss = valid_loss - 0.5``.
+The tables come from the one generator, :func:`benchmarks.synthetic.write_synthetic_table`: the toy
+tables (``"toy"`` preset, numbers that can be checked by hand, see there) and stand-ins shaped like the
+shipped tables (``"fcnet-standin"``, ``"lcbench-standin"``).
 """
 
 from __future__ import annotations
@@ -22,10 +16,10 @@ from typing import Any
 
 import ConfigSpace as CS
 import numpy as np
-import pandas as pd
 
 from benchmarks.protocol import Fidelity, Metric
-from benchmarks.table import write_table
+from benchmarks.spaces import fcnet_space, lcbench_space, toy_space
+from benchmarks.synthetic import PRESETS, write_synthetic_table
 from benchmarks.tabular import TabularBenchmark
 
 from .optimizer import ConfigSampler, Optimizer, TrialResult
@@ -42,20 +36,6 @@ __all__ = [
 ]
 
 
-def toy_space() -> CS.ConfigurationSpace:
-    """A small mixed space: a log-scaled float, an integer, an ordinal and a categorical."""
-    space = CS.ConfigurationSpace(seed=0)
-    space.add(
-        [
-            CS.UniformFloatHyperparameter("lr", 1e-4, 1.0, log=True),
-            CS.UniformIntegerHyperparameter("layers", 1, 8),
-            CS.OrdinalHyperparameter("units", [16, 32, 64, 128]),
-            CS.CategoricalHyperparameter("act", ["relu", "tanh"]),
-        ]
-    )
-    return space
-
-
 def write_toy_table(
     path: str | Path,
     *,
@@ -67,52 +47,21 @@ def write_toy_table(
     rng_seed: int = 0,
     name: str = "toy",
 ) -> Path:
-    """Write a synthetic table (see the module docstring) and return its path.
+    """Write a toy table (the ``"toy"`` preset of :mod:`benchmarks.synthetic`) and return its path.
 
     ``diverged`` lists configuration indices whose validation loss is NaN at
     every fidelity from the second one on (as after a divergence).
     """
-    rng = np.random.default_rng(rng_seed)
-    space = toy_space()
-    configs = pd.DataFrame(
-        {
-            "lr": np.round(10 ** rng.uniform(-4, 0, n_configs), 8),
-            "layers": rng.integers(1, 9, n_configs),
-            "units": rng.choice([16, 32, 64, 128], n_configs),
-            "act": rng.choice(["relu", "tanh"], n_configs),
-        }
-    )
-    C, S, F = n_configs, len(seeds), len(fidelities)
-    fid = np.asarray(fidelities, dtype=np.float64)
-    floor = rng.uniform(0.1, 1.0, C)
-    curve = floor[:, None, None] + 1.0 / fid[None, None, :] + 1e-3 * np.arange(S)[None, :, None]
-    valid = np.broadcast_to(curve, (C, S, F)).copy()
-    for c in diverged:
-        valid[c, :, 1:] = np.nan
-    per_unit = (
-        np.arange(1, C + 1, dtype=np.float64) if cost_per_unit is None else np.asarray(cost_per_unit, float)
-    )
-    if per_unit.shape != (C,):
-        raise ValueError(f"cost_per_unit has {per_unit.shape[0]} values for {C} configurations")
-    cost = np.broadcast_to(per_unit[:, None, None] * fid[None, None, :], (C, S, F)).copy()
-    metrics = [
-        Metric("valid_loss", "minimize", 0.0, split="valid"),
-        Metric("train_loss", "minimize", -1.0, split="train"),
-        Metric("test_loss", "minimize", 0.0, split="test"),
-    ]
-    return write_table(
+    return write_synthetic_table(
         path,
+        "toy",
+        n_configs=n_configs,
+        seeds=seeds,
+        fidelities=fidelities,
+        seed=rng_seed,
         name=name,
-        space=space,
-        fidelity=Fidelity("epoch", tuple(float(f) for f in fidelities), unit="epochs"),
-        metrics=metrics,
-        objective="valid_loss",
-        test_objective="test_loss",
-        seeds=list(seeds),
-        configs=configs,
-        values={"valid_loss": valid, "train_loss": valid - 0.5, "test_loss": valid + 0.5},
-        cost=cost,
-        description="synthetic table for tests",
+        cost_per_unit=cost_per_unit,
+        diverged=diverged,
     )
 
 
@@ -126,44 +75,20 @@ def toy_benchmark(path: str | Path, **kwargs) -> TabularBenchmark:
 
 # ---------------------------------------------------------------- stand-ins for the shipped tables
 def fcnet_like_space() -> CS.ConfigurationSpace:
-    """The FCNet grid's space (names and values of Klein & Hutter 2019; 62,208 points)."""
-    grid = {
-        "n_units_1": [16, 32, 64, 128, 256, 512],
-        "n_units_2": [16, 32, 64, 128, 256, 512],
-        "dropout_1": [0.0, 0.3, 0.6],
-        "dropout_2": [0.0, 0.3, 0.6],
-        "activation_fn_1": ["tanh", "relu"],
-        "activation_fn_2": ["tanh", "relu"],
-        "init_lr": [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1],
-        "lr_schedule": ["cosine", "const"],
-        "batch_size": [8, 16, 32, 64],
-    }
-    space = CS.ConfigurationSpace(name="fcnet-like")
-    for name, choices in grid.items():
-        kind = CS.CategoricalHyperparameter if isinstance(choices[0], str) else CS.OrdinalHyperparameter
-        space.add(kind(name, choices))
-    return space
+    """The FCNet grid's space (:func:`benchmarks.spaces.fcnet_space`) under the name ``fcnet-like``."""
+    return fcnet_space("fcnet-like")
 
 
 def lcbench_like_space() -> CS.ConfigurationSpace:
-    """LCBench's seven hyperparameters and ranges (Zimmer et al. 2021)."""
-    space = CS.ConfigurationSpace(name="lcbench-like")
-    space.add(
-        [
-            CS.UniformIntegerHyperparameter("batch_size", 16, 512, log=True),
-            CS.UniformFloatHyperparameter("learning_rate", 1e-4, 1e-1, log=True),
-            CS.UniformFloatHyperparameter("momentum", 0.1, 0.99),
-            CS.UniformFloatHyperparameter("weight_decay", 1e-5, 1e-1),
-            CS.UniformIntegerHyperparameter("num_layers", 1, 5),
-            CS.UniformIntegerHyperparameter("max_units", 64, 1024, log=True),
-            CS.UniformFloatHyperparameter("max_dropout", 0.0, 1.0),
-        ]
-    )
-    return space
+    """LCBench's space (:func:`benchmarks.spaces.lcbench_space`) under the name ``lcbench-like``."""
+    return lcbench_space("lcbench-like")
 
 
 #: shape of a stand-in table: (configurations, seeds, epochs), as the shipped tables are planned
-STANDIN_SHAPES = {"fcnet": (1000, 2, 100), "lcbench": (500, 2, 50)}
+STANDIN_SHAPES = {
+    family: tuple(len(x) if isinstance(x, tuple) else x for x in PRESETS[f"{family}-standin"].shape)
+    for family in ("fcnet", "lcbench")
+}
 
 
 def write_standin_tables(root: str | Path, *, n_fcnet: int = 3, n_lcbench: int = 3) -> list[dict[str, str]]:
@@ -171,27 +96,20 @@ def write_standin_tables(root: str | Path, *, n_fcnet: int = 3, n_lcbench: int =
 
     ``n_fcnet`` FCNet-like tables (1,000 draws from the FCNet grid, the few
     repeated ones dropped, x 2 seeds x 100 epochs) and ``n_lcbench``
-    LCBench-like ones (500 x 2 x 50),
+    LCBench-like ones (500 x 2 x 50): the ``"fcnet-standin"`` and
+    ``"lcbench-standin"`` presets of :mod:`benchmarks.synthetic` with seed k,
     named ``standin-fcnet-<k>`` / ``standin-lcbench-<k>`` under ``root``
     (existing ones are reused). Returns study entries ``{name, path}``. The
-    curves are synthetic (:mod:`benchmarks.synthetic`): only their shape is realistic.
+    curves are synthetic: only their shape is realistic.
     """
-    from benchmarks.synthetic import make_synthetic_table
-
     root = Path(root)
     out = []
-    for family, n, space in (
-        ("fcnet", n_fcnet, fcnet_like_space),
-        ("lcbench", n_lcbench, lcbench_like_space),
-    ):
-        C, S, F = STANDIN_SHAPES[family]
+    for family, n in (("fcnet", n_fcnet), ("lcbench", n_lcbench)):
         for k in range(n):
             name = f"standin-{family}-{k}"
             path = root / name
             if not (path / "manifest.json").is_file():
-                make_synthetic_table(
-                    path, n_configs=C, n_seeds=S, n_epochs=F, space=space(), seed=k, name=name
-                )
+                write_synthetic_table(path, f"{family}-standin", seed=k, name=name)
             out.append({"name": name, "path": str(path)})
     return out
 

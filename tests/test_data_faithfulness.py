@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from benchmarks.protocol import Fidelity, Metric
-from benchmarks.table import write_table
+from benchmarks.spaces import fcnet_space
+from benchmarks.table import TableSpec, write_table
 from benchmarks.tabular import TabularBenchmark
 from data.faithfulness import compare, main
-from data.families.fcnet import fcnet_space
 
 METRIC = Metric("valid_mse", "minimize", 0.0)
 
@@ -20,13 +20,15 @@ def _table(path, configs: pd.DataFrame, values: np.ndarray, epochs: tuple, name:
     cost = np.cumsum(np.ones((C, S, F), dtype=np.float32), axis=-1)
     write_table(
         path,
-        name=name,
-        space=fcnet_space(),
-        fidelity=Fidelity("epoch", epochs),
-        metrics=[METRIC],
-        objective="valid_mse",
-        test_objective=None,
-        seeds=list(range(S)),
+        TableSpec(
+            name=name,
+            space=fcnet_space(),
+            fidelity=Fidelity("epoch", epochs),
+            metrics=[METRIC],
+            objective="valid_mse",
+            test_objective=None,
+            seeds=list(range(S)),
+        ),
         configs=configs,
         values={"valid_mse": values},
         cost=cost,

@@ -14,7 +14,7 @@ from benchmarks.importers import Importer, get, load, names, register
 from benchmarks.importers.base import SOURCE_CHECKSUM
 from benchmarks.io import sha256_file
 from benchmarks.protocol import CurveBenchError, Fidelity, Metric
-from benchmarks.table import read_manifest, write_table
+from benchmarks.table import TableSpec, read_manifest, write_table
 
 
 class CsvImporter(Importer):
@@ -49,18 +49,20 @@ class CsvImporter(Importer):
         space.add(CS.OrdinalHyperparameter("lr", [float(x) for x in lrs]))
         return write_table(
             out,
-            name=self.table_name(dataset),
-            space=space,
-            fidelity=Fidelity("epoch", tuple(int(e) for e in epochs), unit="epochs"),
-            metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
-            objective="valid_loss",
-            test_objective=None,
-            seeds=[int(s) for s in seeds],
+            TableSpec(
+                name=self.table_name(dataset),
+                space=space,
+                fidelity=Fidelity("epoch", tuple(int(e) for e in epochs), unit="epochs"),
+                metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
+                objective="valid_loss",
+                test_objective=None,
+                seeds=[int(s) for s in seeds],
+                description="toy published table",
+                provenance={"generator": "tests.test_importers", SOURCE_CHECKSUM: sha256_file(src)},
+            ),
             configs=pd.DataFrame({"lr": [float(x) for x in lrs]}),
             values={"valid_loss": values},
             cost=cost,
-            description="toy published table",
-            provenance={"generator": "tests.test_importers", SOURCE_CHECKSUM: sha256_file(src)},
             overwrite=overwrite,
         )
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.protocol import Fidelity, Metric
-from benchmarks.table import write_table
+from benchmarks.table import TableSpec, write_table
 from benchmarks.tabular import TabularBenchmark
 from runners.optimizer import ConfigSampler, Optimizer, Trial, TrialResult
 
@@ -43,13 +43,15 @@ def write_line_table(
     name = "err" if direction == "minimize" else "acc"
     write_table(
         path,
-        name=f"line-{direction}",
-        space=line_space(),
-        fidelity=Fidelity("epoch", tuple(float(f) for f in fid)),
-        metrics=[Metric(name, direction, split="valid")],
-        objective=name,
-        test_objective=None,
-        seeds=[0],
+        TableSpec(
+            name=f"line-{direction}",
+            space=line_space(),
+            fidelity=Fidelity("epoch", tuple(float(f) for f in fid)),
+            metrics=[Metric(name, direction, split="valid")],
+            objective=name,
+            test_objective=None,
+            seeds=[0],
+        ),
         configs=pd.DataFrame({"x": np.arange(N_X)}),
         values={name: value},
         cost=np.broadcast_to(fid, (N_X, 1, len(fid))).copy(),

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from benchmarks.protocol import Fidelity, Metric, TableFormatError
 from benchmarks.synthetic import synthetic_configs, synthetic_space
-from benchmarks.table import CONFIGS, CURVES, read_table, write_table
+from benchmarks.table import CONFIGS, CURVES, TableSpec, read_table, write_table
 from benchmarks.tabular import TabularBenchmark
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -44,16 +44,18 @@ def _write(tmp: Path, spec) -> Path:
     n = len(configs)  # duplicates dropped: keep arrays aligned
     return write_table(
         tmp / "t",
-        name="prop",
-        space=space,
-        fidelity=Fidelity("epoch", fids),
-        metrics=[
-            Metric("valid_loss", "minimize", 0, 1, "valid"),
-            Metric("test_acc", "maximize", 0, 1, "test"),
-        ],
-        objective="valid_loss",
-        test_objective="test_acc",
-        seeds=seeds,
+        TableSpec(
+            name="prop",
+            space=space,
+            fidelity=Fidelity("epoch", fids),
+            metrics=[
+                Metric("valid_loss", "minimize", 0, 1, "valid"),
+                Metric("test_acc", "maximize", 0, 1, "test"),
+            ],
+            objective="valid_loss",
+            test_objective="test_acc",
+            seeds=seeds,
+        ),
         configs=configs,
         values={"valid_loss": vals[0][:n], "test_acc": vals[1][:n]},
         cost=cost[:n],

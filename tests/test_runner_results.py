@@ -167,7 +167,7 @@ def test_a_table_records_the_range_at_its_maximum_fidelity(tmp_path):
     import numpy as np
 
     from benchmarks.protocol import Fidelity, Metric
-    from benchmarks.table import write_table
+    from benchmarks.table import TableSpec, write_table
     from benchmarks.tabular import TabularBenchmark
     from runners.testing import toy_space
 
@@ -183,13 +183,15 @@ def test_a_table_records_the_range_at_its_maximum_fidelity(tmp_path):
     )
     path = write_table(
         tmp_path / "t",
-        name="blowup",
-        space=toy_space(),
-        fidelity=Fidelity("epoch", (1.0, 2.0, 3.0)),
-        metrics=[Metric("valid_loss", "minimize", 0.0, split="valid")],
-        objective="valid_loss",
-        test_objective=None,
-        seeds=[0],
+        TableSpec(
+            name="blowup",
+            space=toy_space(),
+            fidelity=Fidelity("epoch", (1.0, 2.0, 3.0)),
+            metrics=[Metric("valid_loss", "minimize", 0.0, split="valid")],
+            objective="valid_loss",
+            test_objective=None,
+            seeds=[0],
+        ),
         configs=configs,
         values={"valid_loss": valid},
         cost=np.cumsum(np.ones((3, 1, 3)), axis=-1),

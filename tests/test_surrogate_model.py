@@ -168,7 +168,7 @@ def test_bad_parameters_are_named(table):
 
 def test_nan_runs_are_filled_not_propagated(tmp_path):
     from benchmarks.protocol import Fidelity, Metric
-    from benchmarks.table import write_table
+    from benchmarks.table import TableSpec, write_table
     from surrogates.synthetic import synthetic_space
 
     space = synthetic_space()
@@ -178,13 +178,15 @@ def test_nan_runs_are_filled_not_propagated(tmp_path):
     vals[5] = np.nan  # one config never produced a value
     path = write_table(
         tmp_path / "nan",
-        name="nan",
-        space=space,
-        fidelity=Fidelity("epoch", src.fidelity.values),
-        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
-        objective="valid_loss",
-        test_objective=None,
-        seeds=[0, 1],
+        TableSpec(
+            name="nan",
+            space=space,
+            fidelity=Fidelity("epoch", src.fidelity.values),
+            metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
+            objective="valid_loss",
+            test_objective=None,
+            seeds=[0, 1],
+        ),
         configs=src.configs.drop(columns="config_id"),
         values={"valid_loss": vals},
         cost=src.cost,
@@ -260,7 +262,7 @@ def test_seeded_curves_stay_within_what_the_table_reached(fitted, table):
 def test_blow_ups_stay_where_they_happened(tmp_path):
     """A run that blows up (loss 1e30) and then goes NaN must not carry its blow-up to later fidelities."""
     from benchmarks.protocol import Fidelity, Metric
-    from benchmarks.table import write_table
+    from benchmarks.table import TableSpec, write_table
     from surrogates.synthetic import synthetic_space
 
     src = read_table(synthetic_table(tmp_path / "src", n_configs=60, n_seeds=2, n_epochs=6))
@@ -269,13 +271,15 @@ def test_blow_ups_stay_where_they_happened(tmp_path):
     vals[:8, :, 3:] = np.nan  # ... and produce NaN from then on
     path = write_table(
         tmp_path / "blow",
-        name="blow",
-        space=synthetic_space(),
-        fidelity=Fidelity("epoch", src.fidelity.values),
-        metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
-        objective="valid_loss",
-        test_objective=None,
-        seeds=[0, 1],
+        TableSpec(
+            name="blow",
+            space=synthetic_space(),
+            fidelity=Fidelity("epoch", src.fidelity.values),
+            metrics=[Metric("valid_loss", "minimize", 0.0, np.inf, "valid")],
+            objective="valid_loss",
+            test_objective=None,
+            seeds=[0, 1],
+        ),
         configs=src.configs.drop(columns="config_id"),
         values={"valid_loss": vals},
         cost=src.cost,

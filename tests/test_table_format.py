@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from benchmarks.protocol import Fidelity, Metric, TableFormatError
 from benchmarks.synthetic import make_synthetic_table, synthetic_configs, synthetic_curves, synthetic_space
-from benchmarks.table import CONFIGS, CURVES, MANIFEST, read_manifest, read_table, write_table
+from benchmarks.table import CONFIGS, CURVES, MANIFEST, TableSpec, read_manifest, read_table, write_table
 
 
 def _copy(src, tmp_path):
@@ -26,17 +27,19 @@ def test_roundtrip_values_and_manifest(tmp_path):
     metrics = [Metric(m, "minimize", 0.0, np.inf, "valid") for m in values]
     path = write_table(
         tmp_path / "t",
-        name="t",
-        space=space,
-        fidelity=Fidelity("epoch", tuple(range(1, 8))),
-        metrics=metrics,
-        objective="valid_loss",
-        test_objective="test_loss",
-        seeds=[5, 6, 9],
+        TableSpec(
+            name="t",
+            space=space,
+            fidelity=Fidelity("epoch", tuple(range(1, 8))),
+            metrics=metrics,
+            objective="valid_loss",
+            test_objective="test_loss",
+            seeds=[5, 6, 9],
+            provenance={"dataset_sha256": "abc"},
+        ),
         configs=configs,
         values=values,
         cost=cost,
-        provenance={"dataset_sha256": "abc"},
     )
     t = read_table(path)
     assert t.seeds == (5, 6, 9)
@@ -112,11 +115,12 @@ def test_unsupported_format_version(synthetic_table_path, tmp_path):
         read_table(p)
 
 
-def _args(tmp_path, **over):
+def _args(tmp_path):
+    """A table's path, spec and arrays (the grid space, all 24 configurations, 2 seeds, 4 epochs)."""
     space = synthetic_space("grid")
     configs = synthetic_configs(space, None)
     values, cost = synthetic_curves(space, configs, 2, 4)
-    kw = dict(
+    spec = TableSpec(
         name="t",
         space=space,
         fidelity=Fidelity("epoch", (1, 2, 3, 4)),
@@ -124,43 +128,41 @@ def _args(tmp_path, **over):
         objective="valid_loss",
         test_objective=None,
         seeds=[0, 1],
-        configs=configs,
-        values=values,
-        cost=cost,
     )
-    kw.update(over)
-    return tmp_path / "t", kw
+    return tmp_path / "t", spec, dict(configs=configs, values=values, cost=cost)
 
 
 def test_writer_validates_inputs(tmp_path):
-    path, kw = _args(tmp_path)
+    path, spec, kw = _args(tmp_path)
     bad_cost = kw["cost"].copy()
     bad_cost[0, 0, 2] = 0.0
     with pytest.raises(TableFormatError, match="cumulative cost decreases"):
-        write_table(path, **{**kw, "cost": bad_cost})
+        write_table(path, spec, **{**kw, "cost": bad_cost})
     with pytest.raises(TableFormatError, match="objective 'nope' is not a metric"):
-        write_table(path, **{**kw, "objective": "nope"})
+        write_table(path, replace(spec, objective="nope"), **kw)
     vals = dict(kw["values"])
     vals["valid_loss"] = vals["valid_loss"] * 100
     with pytest.raises(TableFormatError, match="outside its declared bounds"):
-        write_table(path, **{**kw, "values": vals})
+        write_table(path, spec, **{**kw, "values": vals})
     dup = kw["configs"].copy()
     dup.iloc[1] = dup.iloc[0]
     with pytest.raises(TableFormatError, match="repeats an earlier configuration"):
-        write_table(path, **{**kw, "configs": dup})
+        write_table(path, spec, **{**kw, "configs": dup})
     out = kw["configs"].copy()
     out.loc[0, "n_units"] = 17
     with pytest.raises(Exception, match="n_units=17 is outside the space"):
-        write_table(path, **{**kw, "configs": out})
+        write_table(path, spec, **{**kw, "configs": out})
     with pytest.raises(TableFormatError, match="shape"):
-        write_table(path, **{**kw, "cost": kw["cost"][:, :1]})
+        write_table(path, spec, **{**kw, "cost": kw["cost"][:, :1]})
+    with pytest.raises(TypeError, match="write_table takes a TableSpec, got dict"):
+        write_table(path, {"name": "t"}, **kw)
     assert not path.exists()  # nothing half-written
 
 
 def test_nan_marks_unrecorded_values(tmp_path):
-    path, kw = _args(tmp_path)
+    path, spec, kw = _args(tmp_path)
     vals = {k: v.copy() for k, v in kw["values"].items()}
     vals["valid_loss"][3, 1, 2:] = np.nan  # a run that diverged after epoch 2
-    t = read_table(write_table(path, **{**kw, "values": vals}))
+    t = read_table(write_table(path, spec, **{**kw, "values": vals}))
     assert np.isnan(t.metric_values("valid_loss")[3, 1, 2:]).all()
     assert np.isfinite(t.metric_values("valid_loss")[3, 1, :2]).all()

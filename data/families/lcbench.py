@@ -1,8 +1,8 @@
 """LCBench-style (Zimmer et al. 2021): a funnel-shaped MLP classifier, SGD with momentum, cosine annealing, 50 epochs.
 
-Space: batch_size 16-512 (log, integer), learning_rate 1e-4-1e-1 (log),
-momentum 0.1-0.99, weight_decay 1e-5-1e-1, num_layers 1-5, max_units 64-1024
-(log, integer), max_dropout 0-1.
+Space: :func:`benchmarks.spaces.lcbench_space` (batch_size 16-512 log integer, learning_rate 1e-4-1e-1
+log, momentum 0.1-0.99, weight_decay 1e-5-1e-1, num_layers 1-5, max_units 64-1024 log integer,
+max_dropout 0-1).
 
 The network follows Auto-PyTorch's ShapedMlpNet with the "funnel" shape, which
 LCBench used: ``num_layers - 1`` hidden Linear+ReLU+Dropout layers whose widths
@@ -27,27 +27,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.spaces import lcbench_space
+
 from ..datasets import Splits
 from ..engine import GroupSpec
 from ..nets import BatchedMLP
 from ..optim import BatchedSGD
 from .base import Family
-
-
-def lcbench_space() -> CS.ConfigurationSpace:
-    cs = CS.ConfigurationSpace(name="lcbench")
-    cs.add(
-        [
-            CS.UniformIntegerHyperparameter("batch_size", 16, 512, log=True),
-            CS.UniformFloatHyperparameter("learning_rate", 1e-4, 1e-1, log=True),
-            CS.UniformFloatHyperparameter("momentum", 0.1, 0.99),
-            CS.UniformFloatHyperparameter("weight_decay", 1e-5, 1e-1),
-            CS.UniformIntegerHyperparameter("num_layers", 1, 5),
-            CS.UniformIntegerHyperparameter("max_units", 64, 1024, log=True),
-            CS.UniformFloatHyperparameter("max_dropout", 0.0, 1.0),
-        ]
-    )
-    return cs
 
 
 def funnel(in_feat: int, out_feat: int, max_neurons: int, layer_count: int) -> list[int]:
