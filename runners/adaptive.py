@@ -40,10 +40,9 @@ import pandas as pd
 from benchmarks.io import atomic_write_json, utc_now
 
 from .checks import RunConfigError, check_int
-from .results import EVENTS_FILE, META_FILE, PLAN_FILE, verify_run
+from .results import verify_run
+from .results_format import ADASTOP_FILE, EVENTS_FILE, META_FILE, PLAN_FILE
 
-#: the file of decisions in a study's results folder
-ADASTOP_FILE = "adastop.json"
 ADASTOP_FORMAT = "curvebench-adastop"
 METRICS = ("valid", "test")
 MAX_PERMUTATIONS = 1_000_000

@@ -44,26 +44,14 @@ from benchmarks.io import atomic_path, atomic_write_json, code_version, sha256_f
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import Benchmark
 
+from .results_format import DAMAGED_INFIX, EVENTS_FILE, FORMAT, FORMAT_VERSION, LOCK_SUFFIX, META_FILE
 from .simulator import RunResult
 
-FORMAT = "curvebench-run"
-FORMAT_VERSION = 1
-EVENTS_FILE = "events.parquet"
-META_FILE = "meta.json"
-#: a study's plan, in its results folder (written by runners.study)
-PLAN_FILE = "study.json"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
-
-#: lock files live beside the run folder: ``<workers-n>/.seed-<k>.lock``
-LOCK_SUFFIX = ".lock"
-#: how a damaged run folder is renamed before the run is redone: ``seed-<k>.damaged-<UTC time>``
-DAMAGED_INFIX = ".damaged-"
 
 RunState = Literal["complete", "damaged", "partial", "missing"]
 
 __all__ = [
-    "EVENTS_FILE",
-    "META_FILE",
     "RunConflictError",
     "RunTakenError",
     "build_meta",
@@ -457,10 +445,14 @@ def build_meta(
     }
 
 
-def write_run(path: str | Path, result: RunResult, meta: Mapping[str, Any]) -> Path:
+def write_run(path: str | Path, events: RunResult | Any, meta: Mapping[str, Any]) -> Path:
     """Write ``events.parquet`` then ``meta.json`` (each atomically) into the run folder ``path``.
 
-    Refuses to write over a complete run (check with :func:`should_run` first).
+    ``events``: the run's events (a DataFrame with the columns of docs/runner.md) or the
+    :class:`~runners.simulator.RunResult` holding them. meta.json is ``meta`` with the format's
+    header where ``meta`` lacks it (``format``, ``format_version``, ``"status": "complete"``,
+    ``events_file``) and the events file's ``events_sha256`` last. Refuses to write over a complete
+    run (check with :func:`should_run` first) or a damaged one (move it aside with :func:`set_aside`).
     """
     path = Path(path)
     state, why = verify_run(path)
@@ -468,11 +460,18 @@ def write_run(path: str | Path, result: RunResult, meta: Mapping[str, Any]) -> P
         raise RunConflictError(f"{path} already holds a finished run; refusing to overwrite it")
     if state == "damaged":
         raise RunConflictError(f"{path} holds a damaged run ({why}); move it aside first (set_aside)")
+    frame = events.events if isinstance(events, RunResult) else events
     path.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(result.events, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     with atomic_path(path / EVENTS_FILE) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-    meta = {**meta, "events_sha256": sha256_file(path / EVENTS_FILE)}
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "status": "complete"}
+    meta = {
+        **header,
+        **meta,
+        "events_file": EVENTS_FILE,
+        "events_sha256": sha256_file(path / EVENTS_FILE),
+    }
     atomic_write_json(path / META_FILE, meta)
     return path
 

@@ -58,11 +58,10 @@ from .checks import (
 )
 from .conf_schema import CONF_DIR, BudgetConf, Overhead
 from .registry import optimizer_choices
-from .results import PLAN_FILE, RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
+from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
+from .results_format import PLAN_FILE, PLAN_FORMAT, shard_outcome, study_log
 
 log = logging.getLogger(__name__)
-#: the study plan, written into the study's results folder before the first run
-PLAN_FORMAT = "curvebench-study"
 
 
 @dataclass
@@ -602,7 +601,7 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     )
     t0 = time.perf_counter()
     study_dir = Path(cfg.results_dir) / cfg.name
-    log_name = f"shard-{shard}-of-{n_shards}.log" if n_shards > 1 else "study.log"
+    log_name = study_log(shard, n_shards)
     with _warnings_to_file(study_dir / log_name):
         outcomes, runs, adastop = _run_todo(cfg, runs, todo, study_dir, progress)
     t_runs = time.perf_counter() - t0
@@ -630,7 +629,7 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     failures, conflicts = rows(failed), rows(conflicted)
     if n_shards > 1:  # the shards share study.json; each writes its own outcome beside it
         atomic_write_json(
-            study_dir / f"shard-{shard}-of-{n_shards}.json",
+            study_dir / shard_outcome(shard, n_shards),
             {
                 "study": cfg.name,
                 "shard": shard,

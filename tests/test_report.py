@@ -15,8 +15,9 @@ from runners.analysis import stats
 from runners.analysis import trajectory as tr
 from runners.analysis.load import MetricInfo, ResultsFormatError, load_study
 from runners.analysis.sections import ReportContext, final_section, summary_section
-from runners.analysis.synthetic import write_run, write_synthetic_study
+from runners.analysis.synthetic import write_synthetic_study
 from runners.report import ReportOptions, build_report, main
+from runners.results import write_run
 
 
 def events(*rows):
@@ -403,7 +404,6 @@ def test_reads_what_the_runner_writes(tmp_path):
     from runners.optimizer import RandomSearch
     from runners.optimizers.asha import ASHA
     from runners.results import build_meta, run_dir
-    from runners.results import write_run as runner_write_run
     from runners.simulator import Budget, simulate
     from runners.testing import toy_benchmark
 
@@ -420,7 +420,7 @@ def test_reads_what_the_runner_writes(tmp_path):
                 run_config={},
                 started_utc="2000-01-01T00:00:00Z",
             )
-            runner_write_run(run_dir(tmp_path / "results", "s", "toy", name, 2, seed), r, m)
+            write_run(run_dir(tmp_path / "results", "s", "toy", name, 2, seed), r, m)
     study = load_study(tmp_path / "results" / "s")
     assert (study.runs["status"] == "complete").all() and study.methods == ["asha", "rs"]
     task = study.tasks["toy"]

@@ -12,7 +12,8 @@ import pytest
 
 from runners.analysis import stats, validity
 from runners.analysis.load import load_study, repeat_counts
-from runners.analysis.synthetic import _simulate, write_run, write_synthetic_study
+from runners.analysis.synthetic import _simulate, write_synthetic_study
+from runners.results import write_run
 
 
 # ---------------------------------------------------------------- order statistics, against brute force

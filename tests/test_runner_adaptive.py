@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from runners.adaptive import ADASTOP_FILE, Comparison, Group, decisions_table, read_decisions, run_score
+from runners.adaptive import Comparison, Group, decisions_table, read_decisions, run_score
 from runners.checks import RunConfigError
 from runners.report import build_report
-from runners.study import PLAN_FILE, load_study, run_study
+from runners.results_format import ADASTOP_FILE, PLAN_FILE
+from runners.study import load_study, run_study
 from runners.testing import write_toy_table
 
 pytest.importorskip("adastop")

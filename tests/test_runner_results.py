@@ -9,8 +9,6 @@ import pytest
 
 from runners.optimizer import RandomSearch
 from runners.results import (
-    EVENTS_FILE,
-    META_FILE,
     RunConflictError,
     build_meta,
     read_events,
@@ -20,6 +18,7 @@ from runners.results import (
     should_run,
     write_run,
 )
+from runners.results_format import CONFIG_PREFIX, EVENT_COLUMNS, EVENTS_FILE, META_FILE, METRIC_PREFIX
 from runners.simulator import Budget, simulate
 from runners.testing import toy_benchmark
 
@@ -96,6 +95,32 @@ def test_interrupted_run_is_redone(toy, tmp_path):
     # a meta.json that does not say complete is not a finished run either
     (path / META_FILE).write_text(json.dumps({"status": "running"}))
     assert run_state(path) == "partial"
+
+
+def test_the_events_hold_the_format_columns_with_their_dtypes(toy, tmp_path):
+    """The runner writes every fixed column of results_format.EVENT_COLUMNS, with its dtype, in its order."""
+    r, _ = finished_run(toy, tmp_path / "run")
+    ev = read_events(tmp_path / "run")
+    fixed = [c for c in ev.columns if not c.startswith((CONFIG_PREFIX, METRIC_PREFIX))]
+    assert fixed == list(EVENT_COLUMNS)
+    assert {c: str(ev[c].dtype) for c in fixed} == EVENT_COLUMNS
+    assert any(c.startswith(CONFIG_PREFIX) for c in ev) and any(c.startswith(METRIC_PREFIX) for c in ev)
+
+
+def test_write_run_of_a_frame_adds_the_format_header(tmp_path):
+    """Events given as a DataFrame (synthetic results) get the same meta.json header as the runner's."""
+    ev = pd.DataFrame({"trial_id": [0], "t_end": [1.0], "objective": [0.5], "status": ["ok"]})
+    write_run(tmp_path / "run", ev, {"study": "s"})
+    meta = read_meta(tmp_path / "run")
+    assert list(meta)[:3] == ["format", "format_version", "status"] and meta["status"] == "complete"
+    assert (
+        meta["study"] == "s"
+        and meta["events_file"] == EVENTS_FILE
+        and run_state(tmp_path / "run") == "complete"
+    )
+    pd.testing.assert_frame_equal(read_events(tmp_path / "run"), ev)
+    with pytest.raises(RunConflictError, match="refusing to overwrite"):
+        write_run(tmp_path / "run", ev, {"study": "s"})
 
 
 def test_read_events_of_unfinished_run_is_an_error(tmp_path):

@@ -301,7 +301,7 @@ def test_config_not_in_table_is_an_error(toy):
 
 # ---------------------------------------------------------------- reproducibility and overhead
 def test_byte_identical_results_files(toy, tmp_path):
-    from runners.results import EVENTS_FILE
+    from runners.results_format import EVENTS_FILE
 
     def write(seed, where):
         r = run(toy, RandomSearch, seed=seed, budget=Budget("results", 40), n_workers=3)

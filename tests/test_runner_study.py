@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from runners.checks import RunConfigError
-from runners.results import META_FILE, RunConflictError, read_meta
+from runners.results import RunConflictError, read_meta
+from runners.results_format import META_FILE
 from runners.study import load_study, main, plan, run_study, status
 from runners.testing import write_toy_table
 

@@ -27,8 +27,6 @@ from omegaconf.errors import OmegaConfBaseException
 import runners.run as run_mod
 from runners.checks import MAX_BUDGET, MAX_N_JOBS, MAX_N_WORKERS, RunConfigError, UnsafeConfigError
 from runners.results import (
-    EVENTS_FILE,
-    META_FILE,
     RunConflictError,
     is_locked,
     lock_path,
@@ -38,6 +36,7 @@ from runners.results import (
     run_state,
     verify_run,
 )
+from runners.results_format import EVENTS_FILE, META_FILE
 from runners.run import check_task_overrides, execute
 from runners.study import load_study, main, plan, run_study, status
 from runners.testing import write_toy_table

@@ -31,15 +31,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-EVENTS_FILE = "events.parquet"
-META_FILE = "meta.json"
-#: the study plan written by runners.study before the first run (optional)
-PLAN_FILE = "study.json"
+from benchmarks import catalog
+from benchmarks.io import sha256_file
+
+from ..results import range_info
+from ..results_format import EVENTS_FILE, META_FILE, PLAN_FILE
+from ..simulator import repeated_mask
+
 _SEED_DIR = re.compile(r"^seed-(\d+)$")
 _WORKERS_DIR = re.compile(r"^workers-(\d+)$")
 
-#: the event columns the analysis uses, after renaming
-EVENT_COLUMNS = [
+#: the columns of :attr:`Study.events`: the events of every complete run, renamed for the analysis
+STUDY_EVENT_COLUMNS = [
     "benchmark",
     "optimizer",
     "n_workers",
@@ -56,15 +59,17 @@ EVENT_COLUMNS = [
 #: per-run counts of repeated evaluations and of the table drawn, computed from events.parquet (see :func:`repeat_counts`)
 REPEAT_COLUMNS = ["n_repeated", "n_distinct_configs", "n_distinct_configs_max", "n_configs"]
 
-#: accepted spellings in events.parquet, first match wins
-_EVENT_ALIASES: dict[str, tuple[str, ...]] = {
-    "t_end": ("t_end", "time_end", "end_time", "time"),
-    "valid": ("objective", "value", "valid", "objective_value"),
-    "test": ("test_objective", "test_value", "test", "test_objective_value"),
-    "fidelity": ("fidelity",),
-    "trial_id": ("trial_id",),
-    "status": ("status",),
+#: the columns the analysis reads from events.parquet (runners.results_format.EVENT_COLUMNS), under its names
+_FROM_EVENTS: dict[str, str] = {
+    "t_end": "t_end",
+    "valid": "objective",
+    "test": "test_objective",
+    "fidelity": "fidelity",
+    "trial_id": "trial_id",
+    "status": "status",
 }
+#: the columns every events.parquet must hold
+_REQUIRED = ("t_end", "valid")
 
 
 class ResultsFormatError(ValueError):
@@ -123,7 +128,7 @@ class Study:
     root: Path
     #: one row per (benchmark, method, seed): status complete / partial / missing, counts and notes
     runs: pd.DataFrame
-    #: events of complete runs, columns :data:`EVENT_COLUMNS` (``test`` NaN when the study has no test objective)
+    #: events of complete runs, columns :data:`STUDY_EVENT_COLUMNS` (``test`` NaN when the study has no test objective)
     events: pd.DataFrame
     tasks: dict[str, TaskInfo]
     #: meta.json of every complete run, keyed by (benchmark, method, seed)
@@ -192,7 +197,7 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
         label_of[(b, o, _wkey(w), s)]
         for b, o, w, s in zip(events.benchmark, events.optimizer, events.n_workers, events.seed)
     ]
-    events = events[EVENT_COLUMNS]
+    events = events[STUDY_EVENT_COLUMNS]
     metas = {(b, label_of[(b, o, w, s)], s): m for (b, o, w, s), m in metas.items()}
     if not plan:  # without a plan the grid is inferred from the folders present
         runs = _add_missing(runs)
@@ -361,8 +366,6 @@ def _read_run(
         return row, None, {}
     want = meta.get("events_sha256")
     if want:
-        from benchmarks.io import sha256_file
-
         if sha256_file(events_path) != want:
             row["note"] = (
                 f"damaged: {events_path} does not match the checksum in {META_FILE} (changed after the run)"
@@ -408,13 +411,13 @@ def _read_run(
 
 def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     out = {}
-    for col, names in _EVENT_ALIASES.items():
-        hit = next((n for n in names if n in raw.columns), None)
-        if hit is not None:
-            out[col] = raw[hit]
-        elif col in ("t_end", "valid"):
+    for col, name in _FROM_EVENTS.items():
+        if name in raw.columns:
+            out[col] = raw[name]
+        elif col in _REQUIRED:
             raise ResultsFormatError(
-                f"{path}: no column for {col!r} (looked for {', '.join(names)}); columns present: {', '.join(raw.columns)}"
+                f"{path}: no column {name!r} (required: {', '.join(_FROM_EVENTS[c] for c in _REQUIRED)}); "
+                f"columns present: {', '.join(map(str, raw.columns))}"
             )
     ev = pd.DataFrame(out)
     for col in ("t_end", "valid", "test", "fidelity", "trial_id"):
@@ -475,8 +478,6 @@ def repeat_counts(raw: pd.DataFrame, max_fidelity: float | None = None) -> dict[
             return nan
         key = pd.Series(_row_codes(raw, cols), index=raw.index)
     fid = raw["fidelity"].astype(float) if "fidelity" in raw else pd.Series(0.0, index=raw.index)
-    from ..simulator import repeated_mask
-
     if "trial_id" in raw and raw["trial_id"].notna().all():
         order = raw["trial_id"].to_numpy(np.int64)
     elif "t_end" in raw:
@@ -500,7 +501,7 @@ def _empty_events() -> pd.DataFrame:
     return pd.DataFrame(
         {
             c: pd.Series(dtype=object if c in ("benchmark", "optimizer", "method") else float)
-            for c in EVENT_COLUMNS
+            for c in STUDY_EVENT_COLUMNS
         }
     )
 
@@ -688,8 +689,6 @@ def load_benchmark(bench: str, metas: Iterable[Mapping[str, Any]]) -> Any | None
     key = (bench, sums.pop())
     if key not in _BENCHMARKS:
         try:
-            from benchmarks import catalog
-
             ok, _ = catalog.is_available(bench)
             b = catalog.load(bench) if ok else None
             _BENCHMARKS[key] = b if b is not None and str(b.checksum) == key[1] else None
@@ -705,8 +704,6 @@ def _recomputed_ranges(bench: str, metas: list[Mapping[str, Any]]) -> dict[str, 
         return None
     out = {}
     try:
-        from runners.results import range_info
-
         for name in (b.objective, b.test_objective):
             if name:
                 out[name] = range_info(b, name)

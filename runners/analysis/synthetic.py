@@ -2,7 +2,8 @@
 
 :func:`write_synthetic_study` writes ``<root>/<study>/<benchmark>/<optimizer>/workers-<n>/seed-<k>/``
 folders with an ``events.parquet`` and a ``meta.json`` laid out as docs/runner.md
-describes (only the columns and fields the analysis reads). The numbers come
+describes (only the columns and fields the analysis reads), written by the runner's
+:func:`runners.results.write_run`. The numbers come
 from a toy model, not from any benchmark: each optimizer draws losses from
 ``optimum + span * u ** power`` (a larger ``power`` finds good values sooner),
 evaluation times are exponential, and ``n_workers`` workers run in parallel.
@@ -18,9 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import atomic_write_bytes, atomic_write_json, sha256_file
-
-from .load import EVENTS_FILE, META_FILE
+from ..results import write_run
 
 #: per optimizer, how fast it finds good values (the exponent of the toy model)
 DEFAULT_OPTIMIZERS: Mapping[str, float] = {"rs": 1.0, "good": 2.0, "better": 3.0}
@@ -77,23 +76,6 @@ def write_synthetic_study(
                         },
                     )
     return out
-
-
-def write_run(run_dir: str | Path, events: pd.DataFrame, meta: Mapping) -> Path:
-    """Write one run folder: the events first, then ``meta.json`` (with status and checksum) last."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(run_dir / EVENTS_FILE, events.to_parquet(index=False))
-    full = {
-        "format": "curvebench-run",
-        "format_version": 1,
-        "status": "complete",
-        **meta,
-        "events_file": EVENTS_FILE,
-        "events_sha256": sha256_file(run_dir / EVENTS_FILE),
-    }
-    atomic_write_json(run_dir / META_FILE, full)
-    return run_dir
 
 
 def _simulate(
