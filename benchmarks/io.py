@@ -152,6 +152,49 @@ def check_file_records(mpath: Path, files: Any, error: type[Exception]) -> dict[
     return files
 
 
+# ---------------------------------------------------------------- manifest folders (tables, surrogates)
+#: the file that says what a folder is (a table, a surrogate): format, fields, and its files' checksums
+MANIFEST = "manifest.json"
+
+
+def read_json_object(path: str | os.PathLike, error: type[Exception], *, missing: str) -> dict[str, Any]:
+    """A folder's manifest (or another JSON record) that must be one JSON object, read as plain data.
+
+    A missing file raises ``error("<path>: <missing>")``; a file that is not valid JSON, or holds a JSON
+    value other than an object, raises ``error`` naming the file. Checking the fields is the caller's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise error(f"{path}: a manifest is a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def file_record(path: str | os.PathLike, **extra: Any) -> dict[str, Any]:
+    """A manifest's ``files`` entry of one file: its sha256 and size in bytes (plus ``extra``, e.g. rows)."""
+    path = Path(path)
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, **extra}
+
+
+def member_file(folder: str | os.PathLike, name: str, error: type[Exception]) -> Path:
+    """``folder / name``, a file the manifest lists, which must be there as a plain file (not a link)."""
+    f = Path(folder) / name
+    if not f.is_file() or f.is_symlink():
+        raise error(f"{f}: missing or not a plain file (the manifest lists it)")
+    return f
+
+
+def folder_checksum(manifest: Mapping[str, Any]) -> str:
+    """The digest runs record for a table or surrogate folder: :func:`manifest_digest` of its manifest,
+    whose ``files`` entry holds the data files' sha256s."""
+    return manifest_digest(manifest)
+
+
 # ---------------------------------------------------------------- atomic writes
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and one rename."""

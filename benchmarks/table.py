@@ -23,7 +23,6 @@ found through a dict, never a scan.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,12 +37,16 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from .io import (
+    MANIFEST,
     atomic_dir,
     atomic_write_json,
     check_file_records,
     code_version,
     expect,
-    manifest_digest,
+    file_record,
+    folder_checksum,
+    member_file,
+    read_json_object,
     sha256_file,
     utc_now,
 )
@@ -52,7 +55,6 @@ from .space import check_frame, column_dtype, hp_names, space_from_dict, space_t
 
 FORMAT = "curvebench-table"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 CONFIGS = "configs.parquet"
 CURVES = "curves.arrow"
 COST = "cost"
@@ -249,8 +251,7 @@ def write_table(
         # one record batch: every column is one contiguous buffer, memory-mappable without copies
         feather.write_feather(curves_tbl, tmp / CURVES, compression="uncompressed", chunksize=max(n_runs, 1))
         for fname, rows in [(CONFIGS, C), (CURVES, C * S)]:
-            f = tmp / fname
-            manifest["files"][fname] = {"sha256": sha256_file(f), "bytes": f.stat().st_size, "rows": rows}
+            manifest["files"][fname] = file_record(tmp / fname, rows=rows)
         for fname, text in (extra_files or {}).items():
             if fname in (CONFIGS, CURVES, MANIFEST) or Path(fname).name != fname:
                 raise TableFormatError(
@@ -376,14 +377,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     mpath = path / MANIFEST
     if not path.is_dir():
         raise TableFormatError(f"{path}: no such table folder")
-    if not mpath.is_file():
-        raise TableFormatError(f"{mpath}: missing manifest")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TableFormatError(f"{mpath}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict):
-        raise TableFormatError(f"{mpath}: a manifest is a JSON object, got {type(manifest).__name__}")
+    manifest = read_json_object(mpath, TableFormatError, missing="missing manifest")
     if manifest.get("format") != FORMAT:
         raise TableFormatError(f"{mpath}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -463,9 +457,7 @@ def read_table(path: str | Path, *, verify: bool = True) -> Table:
     manifest = read_manifest(path)
     files = manifest["files"]
     for fname in (CONFIGS, CURVES):
-        f = path / fname
-        if not f.is_file() or f.is_symlink():
-            raise TableFormatError(f"{f}: missing or not a plain file (the manifest lists it)")
+        f = member_file(path, fname, TableFormatError)
         size, want = f.stat().st_size, files[fname]["bytes"]
         if size != want:
             what = "truncated" if size < want else "longer than recorded"
@@ -620,5 +612,5 @@ def _column_numpy(tbl: pa.Table, name: str, where: Path) -> np.ndarray:
 
 def table_checksum(manifest: Mapping[str, Any]) -> str:
     """One digest for a whole table: its manifest (every field but provenance and description), whose
-    ``files`` entry holds the data files' sha256s. Runs record it; see :func:`benchmarks.io.manifest_digest`."""
-    return manifest_digest(manifest)
+    ``files`` entry holds the data files' sha256s. Runs record it; see :func:`benchmarks.io.folder_checksum`."""
+    return folder_checksum(manifest)

@@ -19,22 +19,25 @@ truncated or foreign file is an error naming it, never a silently wrong model.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.io import (
+    MANIFEST,
     atomic_dir,
     atomic_write_bytes,
     atomic_write_json,
     check_file_records,
     code_version,
     expect,
+    file_record,
+    folder_checksum,  # noqa: F401 - the surrogate benchmark takes a folder's digest from here
     hardware,
-    manifest_digest,
+    member_file,
     member_path,
+    read_json_object,
     sha256_file,
     utc_now,
 )
@@ -50,7 +53,6 @@ FORMAT = "curvebench-surrogate"
 FORMAT_VERSION = 2
 #: versions this reader reads (1: one model, one file per block)
 READS = (1, 2)
-MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 
 
@@ -131,7 +133,7 @@ def save_surrogate(
             for reg, fname in zip(regs, files[name], strict=True):
                 save_regressor(name, reg, tmp / fname)
         for f in sorted(tmp.iterdir()):
-            manifest["files"][f.name] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+            manifest["files"][f.name] = file_record(f)
         atomic_write_json(tmp / MANIFEST, manifest)
     return path
 
@@ -191,16 +193,11 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     mpath = path / MANIFEST
-    if not mpath.is_file():
-        raise SurrogateFormatError(
-            f"{mpath}: missing (not a surrogate folder; fit one with python -m surrogates.fit)"
-        )
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SurrogateFormatError(f"{mpath}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict):
-        raise SurrogateFormatError(f"{mpath}: a manifest is a JSON object, got {type(manifest).__name__}")
+    manifest = read_json_object(
+        mpath,
+        SurrogateFormatError,
+        missing="missing (not a surrogate folder; fit one with python -m surrogates.fit)",
+    )
     if manifest.get("format") != FORMAT or manifest.get("format_version") not in READS:
         raise SurrogateFormatError(
             f"{mpath}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
@@ -243,11 +240,6 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def folder_checksum(manifest: dict[str, Any]) -> str:
-    """The digest runs record for a surrogate: its whole manifest (file checksums included), see manifest_digest."""
-    return manifest_digest(manifest)
-
-
 def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurrogate, dict[str, Any]]:
     """Read a folder written by :func:`save_surrogate`; return the fitted surrogate and its manifest.
 
@@ -258,9 +250,7 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
     path = Path(path)
     manifest = read_surrogate_manifest(path)
     for fname, rec in manifest["files"].items():
-        f = path / fname
-        if not f.is_file() or f.is_symlink():
-            raise SurrogateFormatError(f"{f}: missing or not a plain file (the manifest lists it)")
+        f = member_file(path, fname, SurrogateFormatError)
         if verify and (f.stat().st_size != rec["bytes"] or sha256_file(f) != rec["sha256"]):
             raise SurrogateFormatError(
                 f"{f}: checksum mismatch with the manifest: the file is corrupted or foreign"
