@@ -10,19 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
-TABLES: dict[str, dict[str, Any]] = {
-    "lcbench-australian": {"family": "lcbench", "dataset": "australian", "n_configs": 500, "seeds": [0, 1]},
-    "lcbench-credit_g": {"family": "lcbench", "dataset": "credit_g", "n_configs": 500, "seeds": [0, 1]},
-    "lcbench-vehicle": {"family": "lcbench", "dataset": "vehicle", "n_configs": 500, "seeds": [0, 1]},
-    "lcbench-car": {"family": "lcbench", "dataset": "car", "n_configs": 500, "seeds": [0, 1]},
-    "fcnet-parkinsons": {"family": "fcnet", "dataset": "parkinsons", "n_configs": 1000, "seeds": [0, 1]},
-    "fcnet-naval": {"family": "fcnet", "dataset": "naval", "n_configs": 1000, "seeds": [0, 1]},
-    # protein's training split (27,438 rows) is subsampled to 10,000 rows to fit the CPU budget (see its card)
-    "fcnet-protein": {
-        "family": "fcnet",
-        "dataset": "protein",
-        "n_configs": 300,
-        "seeds": [0, 1],
-        "max_train_rows": 10000,
-    },
+from benchmarks.catalog import SHIPPED_NAMES
+
+#: the sweep settings of each family's shipped tables
+_FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
+    "lcbench": {"n_configs": 500, "seeds": [0, 1]},
+    "fcnet": {"n_configs": 1000, "seeds": [0, 1]},
 }
+#: where a table departs from its family's settings
+_EXCEPTIONS: dict[str, dict[str, Any]] = {
+    # protein's training split (27,438 rows) is subsampled to 10,000 rows to fit the CPU budget (see its card)
+    "fcnet-protein": {"n_configs": 300, "max_train_rows": 10000},
+}
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """The sweep settings of the shipped table ``name`` (``<family>-<dataset>``, a catalog name)."""
+    if name not in SHIPPED_NAMES:
+        raise ValueError(f"{name!r} is not a shipped table; allowed: {', '.join(SHIPPED_NAMES)}")
+    family, _, dataset = name.partition("-")
+    return {"family": family, "dataset": dataset, **_FAMILY_SETTINGS[family], **_EXCEPTIONS.get(name, {})}
+
+
+def _build_order(name: str) -> tuple[int, int]:
+    """LCBench tables before FCNet ones, each in catalog order; tables with exceptions last."""
+    return (list(_FAMILY_SETTINGS).index(name.partition("-")[0]), name in _EXCEPTIONS)
+
+
+TABLES: dict[str, dict[str, Any]] = {name: recipe(name) for name in sorted(SHIPPED_NAMES, key=_build_order)}
