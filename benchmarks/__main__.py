@@ -1,14 +1,64 @@
-"""Command line: ``python -m benchmarks list | show NAME | verify NAME-OR-PATH [--expect SHA256] | import``."""
+"""Command line: ``python -m benchmarks list | show name=NAME | verify target=NAME-OR-PATH [expect=SHA256] | import``.
+
+The one command-line style (:func:`benchmarks.cli.parse_command`): the action first, then ``key=value``;
+``python -m benchmarks --help`` lists the actions and their keys.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 
 from . import catalog
+from .cli import key_field, parse_command, usage_status
 from .protocol import CurveBenchError
 from .space import describe_hp
+
+#: the actions and what each does
+ACTIONS = {
+    "list": "every benchmark with its fidelity range, configurations, seeds and metrics",
+    "show": "one benchmark's space, metrics, provenance and optimum",
+    "verify": "validate a catalog benchmark or a table/surrogate folder and print its checksum",
+    "import": "convert every published table into the cache now (otherwise done on first use)",
+}
+
+
+@dataclass
+class ListArgs:
+    """``python -m benchmarks list``."""
+
+    kind: str | None = key_field(
+        None, "only the benchmarks of this kind", choices=("table", "published", "surrogate")
+    )
+    json: bool = key_field(False, "print JSON")
+
+
+@dataclass
+class ShowArgs:
+    """``python -m benchmarks show``."""
+
+    name: str = key_field(help="a catalog name (python -m benchmarks list)", positional=True)
+    json: bool = key_field(False, "print JSON")
+
+
+@dataclass
+class VerifyArgs:
+    """``python -m benchmarks verify``."""
+
+    target: str = key_field(help="a catalog name or the path of a table or surrogate folder", positional=True)
+    expect: str | None = key_field(
+        None, "the checksum it must have (e.g. published beside a download); exit 1 if not"
+    )
+
+
+@dataclass
+class ImportArgs:
+    """``python -m benchmarks import`` (no keys)."""
+
+
+#: each action's keys
+SCHEMAS = {"list": ListArgs, "show": ShowArgs, "verify": VerifyArgs, "import": ImportArgs}
 
 
 def _list(kind: str | None, as_json: bool) -> int:
@@ -103,33 +153,21 @@ def _verify(target: str, expect: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description="The CurveBench benchmark catalog.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    pl = sub.add_parser(
-        "list", help="every benchmark with its fidelity range, configurations, seeds and metrics"
-    )
-    pl.add_argument("--kind", choices=["table", "published", "surrogate"])
-    pl.add_argument("--json", action="store_true")
-    ps = sub.add_parser("show", help="one benchmark's space, metrics, provenance and optimum")
-    ps.add_argument("name")
-    ps.add_argument("--json", action="store_true")
-    sub.add_parser(
-        "import", help="convert every published table into the cache now (otherwise done on first use)"
-    )
-    pv = sub.add_parser(
-        "verify", help="validate a catalog benchmark or a table/surrogate folder and print its checksum"
-    )
-    pv.add_argument("target", help="a catalog name or the path of a table or surrogate folder")
-    pv.add_argument(
-        "--expect", help="the checksum it must have (e.g. published beside a download); exit 1 if not"
-    )
-    args = p.parse_args(argv)
+    """``python -m benchmarks ACTION [key=value ...]``: a bad action, key or value (or a benchmark that fails its
+    checks) prints ``error: <message>`` and returns 2."""
     try:
-        if args.cmd == "list":
+        action, args = parse_command(
+            argv,
+            SCHEMAS,
+            module="benchmarks",
+            description="The CurveBench benchmark catalog.",
+            actions=ACTIONS,
+        )
+        if action == "list":
             return _list(args.kind, args.json)
-        if args.cmd == "show":
+        if action == "show":
             return _show(args.name, args.json)
-        if args.cmd == "verify":
+        if action == "verify":
             return _verify(args.target, args.expect)
         from .importers.published import convert_all
 
@@ -137,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             print(path.name)
         return 0
     except CurveBenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return usage_status(e)
 
 
 if __name__ == "__main__":

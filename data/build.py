@@ -1,22 +1,23 @@
 """Generate the shipped tables (``make tables``): run every recipe's sweep in turn, merging each when done.
 
-    python -m data.build                  # all tables, in data/recipes.py order; resumes where it stopped
-    python -m data.build fcnet-naval      # one table
-    python -m data.build --status         # shards done per table
+    python -m data.build                      # all tables, in data/recipes.py order; resumes where it stopped
+    python -m data.build tables=fcnet-naval   # one table
+    python -m data.build status               # shards done per table
 
-Each sweep trains on one thread by default (``--threads``); a killed build
+Each sweep trains on one thread by default (``threads=N``); a killed build
 loses at most the shards in progress.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
+from dataclasses import dataclass
 
+from benchmarks.cli import UsageError, hint, key_field, parse_command, usage_status
 from benchmarks.protocol import CurveBenchError
 
-from .checks import INT_LIMITS, SettingsError, check_int
+from .checks import INT_LIMITS, check_int
 from .recipes import TABLES
 from .shards import done_shards, read_plan
 from .sweep import SweepConfig, run_sweep_outcome, sweep_folder, table_exists, table_folder
@@ -37,38 +38,63 @@ def status(names: list[str]) -> None:
         print(f"{name:22s} {len(done_shards(folder, n))}/{n} shards done")
 
 
-def _threads(text: str) -> int:
-    try:
-        value: object = int(text)
-    except ValueError:
-        value = text
-    try:
-        return int(check_int("--threads", value, *INT_LIMITS["threads"]))
-    except SettingsError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+#: the actions of ``python -m data.build``
+ACTIONS = {
+    "build": "run each table's sweep (resuming where it stopped) and merge it when done",
+    "status": "print the shards done per table and exit",
+}
+TABLES_HELP = f"tables to build (default: all of {', '.join(TABLES)})"
+
+
+@dataclass
+class BuildArgs:
+    """``python -m data.build [build]``'s keys."""
+
+    tables: list[str] = key_field([], TABLES_HELP, positional=True)
+    threads: int = key_field(
+        1, f"CPU threads per sweep, {INT_LIMITS['threads'][0]}..{INT_LIMITS['threads'][1]}"
+    )
+    device: str = key_field("auto", "the training device (auto, cpu, cuda, ...)")
+    progress: bool = key_field(True, "show progress bars")
+
+
+@dataclass
+class StatusArgs:
+    """``python -m data.build status``'s keys."""
+
+    tables: list[str] = key_field([], TABLES_HELP, positional=True)
+
+
+def check_args(args: BuildArgs | StatusArgs) -> list[str]:
+    """The tables to build (default: all), each a recipe; ``threads`` in its limits; else an error naming it."""
+    for name in args.tables:
+        if name not in TABLES:
+            raise UsageError(
+                f"unknown table {name!r}.{hint(name, list(TABLES))} Allowed: {', '.join(TABLES)}"
+            )
+    if isinstance(args, BuildArgs):
+        check_int("threads", args.threads, *INT_LIMITS["threads"])
+    return list(args.tables) or list(TABLES)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data.build", description=__doc__.split("\n")[0])
-    p.add_argument("tables", nargs="*", help=f"tables to build (default: all of {', '.join(TABLES)})")
-    p.add_argument(
-        "--threads",
-        type=_threads,
-        default=1,
-        metavar="N",
-        help=f"CPU threads per sweep, {INT_LIMITS['threads'][0]}..{INT_LIMITS['threads'][1]} (default 1)",
-    )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--status", action="store_true", help="print progress and exit")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    names = args.tables or list(TABLES)
-    unknown = [n for n in names if n not in TABLES]
-    if unknown:
-        p.error(f"unknown table(s) {unknown}; known: {', '.join(TABLES)}")
+    """``python -m data.build [build|status] [key=value ...]``: a bad key or value prints ``error: <message>``
+    and returns 2; a failed sweep returns 1."""
+    try:
+        action, args = parse_command(
+            argv,
+            {"build": BuildArgs, "status": StatusArgs},
+            module="data.build",
+            description=__doc__.split("\n")[0],
+            actions=ACTIONS,
+            default_action="build",
+        )
+        names = check_args(args)
+    except CurveBenchError as e:
+        return usage_status(e)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        if args.status:
+        if action == "status":
             status(names)
             return 0
         for name in names:
@@ -76,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 name=name,
                 threads=args.threads,
                 device=args.device,
-                progress=not args.no_progress,
+                progress=args.progress,
                 **TABLES[name],
             )
             if table_exists(table_folder(cfg)):

@@ -5,7 +5,7 @@ Every real dataset is one (or two) files under the data root
 sha256 is pinned here and checked on load, so a table always records exactly
 which bytes it was trained on. A missing file raises :class:`DatasetMissingError`
 naming the file, the data root and how to get it (``python -m data.datasets
-download NAME`` fetches it from its public source and checks it).
+download names=NAME`` fetches it from its public source and checks it).
 
 The scikit-learn bundled sets (``diabetes``, ``breast_cancer``, ``wine``,
 ``digits``) need no download; the test suite uses them.
@@ -20,7 +20,6 @@ the training split's mean and standard deviation.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import io
@@ -37,6 +36,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import atomic_write_bytes, data_root, sha256_file
 from benchmarks.protocol import CurveBenchError
 
@@ -367,7 +367,7 @@ def _missing_message(name: str, f: DataFile, root: Path) -> str:
     return (
         f"dataset {name!r}: file {f.path} is not under the data root {root} "
         f"(set CURVEBENCH_DATA_ROOT to the folder that holds it). To fetch it from its public source "
-        f"({f.url}) and verify its sha256, run: python -m data.datasets download {name}"
+        f"({f.url}) and verify its sha256, run: python -m data.datasets download names={name}"
     )
 
 
@@ -391,7 +391,7 @@ def dataset_files(name: str, *, verify: bool = True) -> list[Path]:
             if got != f.sha256:
                 raise DatasetError(
                     f"dataset {name!r}: {p} has sha256 {got}, expected {f.sha256}; the file is corrupted or a "
-                    f"different version (delete it and run: python -m data.datasets download {name})"
+                    f"different version (delete it and run: python -m data.datasets download names={name})"
                 )
         out.append(p)
     return out
@@ -635,21 +635,54 @@ def load_splits(
 
 
 # ---------------------------------------------------------------- command line
+#: the actions of ``python -m data.datasets``
+ACTIONS = {
+    "list": "list the datasets and whether each is present under the data root",
+    "download": "download datasets from their public sources, verifying sha256",
+    "verify": "verify the checksums of datasets under the data root",
+}
+
+
+@dataclass
+class ListArgs:
+    """``python -m data.datasets list`` (no keys)."""
+
+
+@dataclass
+class DownloadArgs:
+    """``python -m data.datasets download``."""
+
+    names: list[str] = key_field(help="the datasets to download", positional=True)
+
+
+@dataclass
+class VerifyArgs:
+    """``python -m data.datasets verify``."""
+
+    names: list[str] = key_field(
+        [], "the datasets to verify (default: every one with files)", positional=True
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data.datasets", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="list the datasets and whether each is present under the data root")
-    d = sub.add_parser("download", help="download datasets from their public sources, verifying sha256")
-    d.add_argument("names", nargs="+")
-    v = sub.add_parser("verify", help="verify the checksums of datasets under the data root")
-    v.add_argument("names", nargs="*")
-    args = p.parse_args(argv)
+    """``python -m data.datasets list | download names=[...] | verify [names=[...]]``; a bad action, key or
+    value prints ``error: <message>`` and returns 2, a failed download or check returns 1."""
     try:
-        if args.cmd == "list":
+        action, args = parse_command(
+            argv,
+            {"list": ListArgs, "download": DownloadArgs, "verify": VerifyArgs},
+            module="data.datasets",
+            description=__doc__.split("\n")[0],
+            actions=ACTIONS,
+        )
+    except CurveBenchError as e:
+        return usage_status(e)
+    try:
+        if action == "list":
             for n, s in DATASETS.items():
                 present = all((data_root() / f.path).is_file() for f in s.files)
                 print(f"{n:16s} {s.task:15s} {'present' if present else 'missing'}  {s.source}")
-        elif args.cmd == "download":
+        elif action == "download":
             for n in args.names:
                 for path in download(n):
                     print(f"ok {path}")

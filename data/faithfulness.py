@@ -1,7 +1,7 @@
 """Faithfulness of a generated table to a published one: do they agree as much as the published seeds agree?
 
-    python -m data.faithfulness fcnet-naval                 # against pub-fcnet-naval
-    python -m data.faithfulness fcnet-protein --json
+    python -m data.faithfulness tables=fcnet-naval          # against pub-fcnet-naval
+    python -m data.faithfulness tables=fcnet-protein json=true
 
 A generated FCNet table holds configurations of the same 62,208-point grid as
 the published FCNet table (Klein & Hutter 2019), so every generated
@@ -25,7 +25,6 @@ published FCNet tables") gives the shipped tables' numbers and what was found.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import benchmarks
+from benchmarks.cli import UsageError, key_field, parse_command, usage_status
 from benchmarks.protocol import CurveBenchError
 from benchmarks.tabular import TabularBenchmark
 
@@ -218,23 +218,38 @@ def render(a: Agreement) -> str:
     return "\n".join(out)
 
 
+#: the most published configurations ``retrain`` re-trains
+MAX_RETRAIN = 1000
+
+
+@dataclass
+class FaithfulnessArgs:
+    """``python -m data.faithfulness``'s keys."""
+
+    tables: list[str] = key_field(
+        help="generated tables (e.g. fcnet-naval); each is compared with pub-<name>", positional=True
+    )
+    published: str | None = key_field(None, "the published table to compare with (default: pub-<table>)")
+    json: bool = key_field(False, "print JSON")
+    retrain: int = key_field(
+        0,
+        f"also re-train the N best published configurations with the current protocol (seed 0), 0..{MAX_RETRAIN}",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m data.faithfulness", description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "tables", nargs="+", help="generated tables (e.g. fcnet-naval); each is compared with pub-<name>"
-    )
-    ap.add_argument("--published", help="the published table to compare with (default: pub-<table>)")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument(
-        "--retrain",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also re-train the N best published configurations with the current protocol (seed 0)",
-    )
-    args = ap.parse_args(argv)
-    if not 0 <= args.retrain <= 1000:
-        ap.error(f"--retrain {args.retrain}: allowed 0..1000")
+    """``python -m data.faithfulness tables=[...] [key=value ...]``: a bad key or value (or table) prints
+    ``error: <message>`` and returns 2."""
+    try:
+        _, args = parse_command(
+            argv, FaithfulnessArgs, module="data.faithfulness", description=__doc__.splitlines()[0]
+        )
+        if not args.tables:
+            raise UsageError("tables=[] names no table; give one or more, e.g. tables=[fcnet-naval]")
+        if not 0 <= args.retrain <= MAX_RETRAIN:
+            raise UsageError(f"retrain={args.retrain} is outside the allowed 0..{MAX_RETRAIN}")
+    except CurveBenchError as e:
+        return usage_status(e)
     results: list[dict[str, Any]] = []
     try:
         for name in args.tables:
@@ -258,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     print()
     except CurveBenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return usage_status(e)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -9,18 +9,22 @@ the cost model and its error) and a data card (CARD.md).
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import atomic_write_text, hardware
-from benchmarks.protocol import Fidelity
+from benchmarks.protocol import CurveBenchError, Fidelity
 from benchmarks.table import TableSpec, write_table
 
 from . import costmodel
 from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
+from .recipes import TABLES
 from .shards import SweepStateError, done_shards, read_shard, shard_path
 
 
@@ -233,18 +237,21 @@ Details the original protocol does not publish are chosen openly in the family's
 """
 
 
+@dataclass
+class MergeArgs:
+    """``python -m data.merge``'s keys."""
+
+    name: str = key_field(help="the shipped table (data/recipes.py)", choices=sorted(TABLES), positional=True)
+    overwrite: bool = key_field(False, "rewrite an existing table")
+    card_only: bool = key_field(False, "only rewrite CARD.md of an existing table")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m data.merge NAME``: merge a shipped table's finished sweep (or only rewrite its CARD.md)."""
-    import argparse
-    import sys
-
-    from .recipes import TABLES
-
-    p = argparse.ArgumentParser(prog="python -m data.merge", description=main.__doc__)
-    p.add_argument("name", choices=sorted(TABLES))
-    p.add_argument("--overwrite", action="store_true", help="rewrite an existing table")
-    p.add_argument("--card-only", action="store_true", help="only rewrite CARD.md of an existing table")
-    args = p.parse_args(argv)
+    """``python -m data.merge name=NAME``: merge a shipped table's finished sweep (or only rewrite its CARD.md)."""
+    try:
+        _, args = parse_command(argv, MergeArgs, module="data.merge", description=main.__doc__)
+    except CurveBenchError as e:
+        return usage_status(e)
     cfg = SweepConfig(name=args.name, **TABLES[args.name])
     sw = prepare(cfg)
     out = table_folder(cfg)

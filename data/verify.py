@@ -1,19 +1,20 @@
 """Re-train a table's rows live and compare them with what the table holds (faithfulness checks).
 
-python -m data.verify data/tables/lcbench-australian --configs 3 --epochs 5
+python -m data.verify table=data/tables/lcbench-australian configs=3 epochs=5
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import hardware
 from benchmarks.protocol import CurveBenchError, SeedError, TableFormatError
 from benchmarks.table import Table, read_table
@@ -191,63 +192,43 @@ def cheapest_rows(path: str | Path | Table, n: int) -> list[int]:
     return [int(i) for i in np.argsort(work, kind="stable")[:n]]
 
 
-def _whole(flag: str, what: str):
-    """An argparse type: a whole number >= 1 (the upper limit, which depends on the table, is checked later)."""
+@dataclass
+class VerifyArgs:
+    """``python -m data.verify``'s keys."""
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < 1:
-            raise argparse.ArgumentTypeError(
-                f"{flag} {text!r} must be a whole number in 1..(the table's {what})"
-            )
-        return value
-
-    return parse
+    table: str = key_field(help="the table folder whose rows to re-train", positional=True)
+    configs: int = key_field(
+        3, "how many (cheapest) configurations to re-train: 1 to the table's number of configurations"
+    )
+    epochs: int | None = key_field(None, "re-train only the first epochs: 1 to the table's number of epochs")
+    tolerance: float = key_field(1e-3, "the largest relative difference that passes: a finite number >= 0")
 
 
-def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"--tolerance {text!r} must be a finite number >= 0")
-    return value
+def check_args(args: VerifyArgs, n_configs: int, n_epochs: int) -> None:
+    """``configs`` in 1..the table's configurations, ``epochs`` in 1..its epochs (or null), ``tolerance`` a
+    finite number >= 0; else :class:`SettingsError` naming the value and the range."""
+    if not 1 <= args.configs <= n_configs:
+        raise SettingsError(
+            f"configs={args.configs} must be a whole number in 1..{n_configs} (the table's configurations)"
+        )
+    if args.epochs is not None and not 1 <= args.epochs <= n_epochs:
+        raise SettingsError(
+            f"epochs={args.epochs} must be a whole number in 1..{n_epochs} (the table's epochs)"
+        )
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise SettingsError(f"tolerance={args.tolerance} must be a finite number >= 0")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data.verify", description=__doc__.split("\n")[0])
-    p.add_argument("table")
-    p.add_argument(
-        "--configs",
-        type=_whole("--configs", "number of configurations"),
-        default=3,
-        help="how many (cheapest) configurations to re-train: 1 to the table's number of configurations",
-    )
-    p.add_argument(
-        "--epochs",
-        type=_whole("--epochs", "number of epochs"),
-        default=None,
-        help="re-train only the first epochs: 1 to the table's number of epochs",
-    )
-    p.add_argument("--tolerance", type=_tolerance, default=1e-3)
-    args = p.parse_args(argv)
+    """``python -m data.verify table=PATH [configs=3] [epochs=N] [tolerance=1e-3]``: a bad key or value prints
+    ``error: <message>`` and returns 2; a row that differs returns 1."""
     try:
+        _, args = parse_command(argv, VerifyArgs, module="data.verify", description=__doc__.split("\n")[0])
         table = read_table(args.table)
         sweep_settings(table)
-        n_configs, n_epochs = len(table.configs), len(table.fidelity.values)
-        if args.configs > n_configs:
-            raise SettingsError(
-                f"--configs {args.configs} must be in 1..{n_configs} (the table's configurations)"
-            )
-        if args.epochs is not None and args.epochs > n_epochs:
-            raise SettingsError(f"--epochs {args.epochs} must be in 1..{n_epochs} (the table's epochs)")
+        check_args(args, len(table.configs), len(table.fidelity.values))
     except CurveBenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return usage_status(e)
     torch.set_num_threads(1)
     same, here, cpus = on_recording_cpu(table)
     if not same:

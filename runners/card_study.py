@@ -1,7 +1,7 @@
 """Do optimizers rank the same on a table and on its surrogate? The runner study behind the card's last part.
 
     python -m runners.card_study                    every shipped surrogate with a card
-    python -m runners.card_study fcnet-naval --seeds 5 --budget 20
+    python -m runners.card_study tables=[fcnet-naval] seeds=5 budget=20
 
 It runs optimizers on both a table and its surrogate, so it is a runner study built on top of
 both packages (imports run one way: ``surrogates`` never imports ``runners``).
@@ -20,19 +20,20 @@ result is merged into the surrogate's ``card.json`` and ``card.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
 
 from benchmarks.catalog import is_available, load
+from benchmarks.cli import UsageError, hint, key_field, parse_command, usage_status
 from benchmarks.io import code_version, utc_now
-from benchmarks.protocol import Benchmark
+from benchmarks.protocol import Benchmark, CurveBenchError
 from surrogates.benchmark import SurrogateBenchmark, shipped_path
 from surrogates.quality import card_markdown, write_card
 
@@ -162,21 +163,48 @@ def ranking_agreement(
     }
 
 
+@dataclass
+class CardStudyArgs:
+    """``python -m runners.card_study``'s keys."""
+
+    tables: list[str] = key_field(
+        [], "tables whose surrogate card to complete (default: all shipped)", positional=True
+    )
+    model: str | None = key_field(None, "default: the model the catalog names for each table")
+    optimizers: list[str] = key_field(list(DEFAULT_OPTIMIZERS), "the optimizers to rank")
+    seeds: int = key_field(10, "run seeds per optimizer and benchmark, >= 1")
+    workers: int = key_field(4, "asynchronous workers per run, >= 1")
+    budget: float = key_field(20.0, "full-fidelity-equivalent evaluations per run, > 0")
+
+
+def check_args(args: CardStudyArgs) -> None:
+    """Every optimizer a built-in one, at least 1 seed and 1 worker, a positive budget; else :class:`UsageError`."""
+    for name in args.optimizers:
+        if name not in OPTIMIZERS:
+            raise UsageError(
+                f"optimizers: unknown optimizer {name!r}.{hint(name, list(OPTIMIZERS))} "
+                f"Allowed: {', '.join(OPTIMIZERS)}"
+            )
+    if args.seeds < 1:
+        raise UsageError(f"seeds={args.seeds}: at least 1")
+    if args.workers < 1:
+        raise UsageError(f"workers={args.workers}: at least 1")
+    if not (math.isfinite(args.budget) and args.budget > 0):
+        raise UsageError(f"budget={args.budget}: a finite number > 0")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m runners.card_study [key=value ...]``: a bad key or value prints ``error: <message>`` and
+    returns 2."""
     from surrogates.build import catalog_model, default_tables
 
-    ap = argparse.ArgumentParser(prog="python -m runners.card_study", description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "tables", nargs="*", help="tables whose surrogate card to complete (default: all shipped)"
-    )
-    ap.add_argument("--model", default=None, help="default: the model the catalog names for each table")
-    ap.add_argument(
-        "--optimizers", default=",".join(DEFAULT_OPTIMIZERS), help="comma-separated optimizer names"
-    )
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--budget", type=float, default=20.0, help="full-fidelity-equivalent evaluations per run")
-    args = ap.parse_args(argv)
+    try:
+        _, args = parse_command(
+            argv, CardStudyArgs, module="runners.card_study", description=__doc__.splitlines()[0]
+        )
+        check_args(args)
+    except CurveBenchError as e:
+        return usage_status(e)
     for t in args.tables or default_tables():
         path = shipped_path(t, args.model or catalog_model(t))
         if not is_available(t)[0] or not (path / "card.json").is_file():
@@ -192,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         rk = ranking_agreement(
             table,
             SurrogateBenchmark.from_path(path, name=f"{t}-surrogate"),
-            optimizers=args.optimizers.split(","),
+            optimizers=args.optimizers,
             n_seeds=args.seeds,
             n_workers=args.workers,
             budget=args.budget,

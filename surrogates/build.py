@@ -1,14 +1,15 @@
 """``make surrogates``: fit the shipped surrogates and regenerate their quality cards.
 
     python -m surrogates.build                      every shipped table that exists here
-    python -m surrogates.build fcnet-naval pub-fcnet-naval --model xgboost --force
+    python -m surrogates.build tables=[fcnet-naval,pub-fcnet-naval] model=xgboost force=true
+    python -m surrogates.build beyond-range         only add the cards' "beyond the table's range" section
 
 Each table's surrogate uses the model its catalog entry names (``NAME-surrogate``):
 the ensemble for the generated tables, xgboost for the published FCNet tables;
-``--model`` fits another one instead (into its own folder, not the catalog's).
+``model=...`` fits another one instead (into its own folder, not the catalog's).
 
 A surrogate whose folder already records the current table checksum, model
-and code version is skipped unless ``--force``; every other one is refitted
+and code version is skipped unless ``force=true``; every other one is refitted
 and its folder replaced (that replacement is what this command is for). Tables
 not generated yet are reported and skipped. The optimizer-ranking part of the
 cards is a runner study: ``python -m runners.card_study`` (see there).
@@ -16,11 +17,13 @@ cards is a runner study: ``python -m runners.card_study`` (see there).
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 
 from benchmarks.catalog import entry, is_available, names
+from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import code_version
+from benchmarks.protocol import CurveBenchError
 
 from .benchmark import shipped_path
 from .fit import fit_benchmark
@@ -63,26 +66,51 @@ def up_to_date(table: str, model: str) -> bool:
     )
 
 
+#: the actions of ``python -m surrogates.build``
+ACTIONS = {
+    "fit": "fit every surrogate that is not up to date and write its quality card",
+    "beyond-range": "only add the 'beyond the table's range' section to the shipped cards (no refit of the "
+    "shipped surrogates; one extra fit each for the top hold-out check)",
+}
+
+
+@dataclass
+class FitArgs:
+    """``python -m surrogates.build [fit]``."""
+
+    tables: list[str] = key_field(
+        [], "table benchmarks (default: every table the catalog has a surrogate entry for)", positional=True
+    )
+    model: str | None = key_field(None, "default: the model the catalog names for each table", choices=MODELS)
+    force: bool = key_field(False, "refit even when up to date")
+
+
+@dataclass
+class BeyondRangeArgs:
+    """``python -m surrogates.build beyond-range``."""
+
+    tables: list[str] = key_field(
+        [], "table benchmarks (default: every table the catalog has a surrogate entry for)", positional=True
+    )
+    model: str | None = key_field(None, "default: the model the catalog names for each table", choices=MODELS)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m surrogates.build", description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "tables",
-        nargs="*",
-        help="table benchmarks to fit (default: every table the catalog has a surrogate entry for)",
-    )
-    ap.add_argument(
-        "--model", default=None, choices=MODELS, help="default: the model the catalog names for each table"
-    )
-    ap.add_argument("--force", action="store_true", help="refit even when up to date")
-    ap.add_argument(
-        "--beyond-range",
-        action="store_true",
-        help="only add the 'beyond the table's range' section to the shipped cards (no refit of the shipped "
-        "surrogates; one extra fit each for the top hold-out check)",
-    )
-    args = ap.parse_args(argv)
+    """``python -m surrogates.build [fit|beyond-range] [key=value ...]``; a bad key or value prints
+    ``error: <message>`` and returns 2."""
+    try:
+        action, args = parse_command(
+            argv,
+            {"fit": FitArgs, "beyond-range": BeyondRangeArgs},
+            module="surrogates.build",
+            description=__doc__.splitlines()[0],
+            actions=ACTIONS,
+            default_action="fit",
+        )
+    except CurveBenchError as e:
+        return usage_status(e)
     tables = args.tables or default_tables()
-    if args.beyond_range:
+    if action == "beyond-range":
         from benchmarks.catalog import load
 
         from .quality import add_beyond_range

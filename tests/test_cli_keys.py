@@ -74,8 +74,13 @@ CASES = [
     ("runners.study", ["status", "study=bench", "+budgt.amount=5"], "unknown key 'budgt' in the study"),
     (
         "runners.study",
-        ["status", "study=bench", "overrides=[+optimizer.etaa=3]"],
+        ["status", "study=bench", "overrides=['+optimizer.etaa=3']"],
         "unknown hyperparameter 'etaa' for optimizer rs",
+    ),
+    (
+        "runners.study",
+        ["status", "study=bench", "overrides=[+optimizer.etaa=3]"],
+        "is not a valid Hydra override (quote a value that holds '=' or spaces: key='...';",
     ),
     ("runners.bench", ["++budget.amountt=5"], "unknown key 'amountt' in budget"),
     (

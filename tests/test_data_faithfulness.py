@@ -77,7 +77,7 @@ def test_an_unfaithful_table_is_called_out(pair):
 
 
 def test_command_line_on_the_shipped_tables(capsys):
-    assert main(["fcnet-parkinsons", "--json"]) == 0
+    assert main(["tables=fcnet-parkinsons", "json=true"]) == 0
     out = capsys.readouterr().out
     assert '"published": "pub-fcnet-parkinsons"' in out and '"n_shared": 1000' in out
 

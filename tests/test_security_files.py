@@ -394,18 +394,18 @@ def test_a_killed_folder_write_leaves_nothing_the_next_write_keeps(table_path, t
 def test_verify_command_checks_a_folder_and_its_expected_checksum(table_copy, capsys):
     from benchmarks.__main__ import main
 
-    assert main(["verify", str(table_copy)]) == 0
+    assert main(["verify", f"target={table_copy}"]) == 0
     checksum = capsys.readouterr().out.split("checksum  ")[1].split()[0]
     assert checksum == table_checksum(_manifest(table_copy))
-    assert main(["verify", str(table_copy), "--expect", checksum]) == 0
-    assert main(["verify", str(table_copy), "--expect", "0" * 64]) == 1
+    assert main(["verify", f"target={table_copy}", f"expect={checksum}"]) == 0
+    assert main(["verify", f"target={table_copy}", "expect=" + "0" * 64]) == 1
     _tamper_curves(table_copy, COST, (0, 0, 0), -5.0)
-    assert main(["verify", str(table_copy)]) == 2
+    assert main(["verify", f"target={table_copy}"]) == 2
     assert "negative cost" in capsys.readouterr().err
 
 
 def test_verify_command_loads_a_surrogate_folder(surrogate_copy, capsys):
     from benchmarks.__main__ import main
 
-    assert main(["verify", str(surrogate_copy)]) == 0
+    assert main(["verify", f"target={surrogate_copy}"]) == 0
     assert "SurrogateBenchmark" in capsys.readouterr().out
