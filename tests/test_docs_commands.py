@@ -38,11 +38,11 @@ benchmarks         ``list``, ``show``, ``verify``: as documented (``show`` xfail
 data.sweep         real, small: ``n_configs=2 epochs=1 seeds=[0] calib_configs=2 calib_epochs=1
                    progress=false sweeps_dir={tmp}/sweeps tables_dir={tmp}/tables``; skipped, naming the
                    dataset, when the data root lacks it; slurm: ``--cfg hydra`` as for runners.run.
-data.build         ``--status`` with the documented tables (a build trains for CPU-hours).
+data.build         ``status`` with the documented ``tables`` (a build trains for CPU-hours).
 data.merge         ``--help`` (a real run rewrites the shipped table's folder in the checkout).
-data.verify        real: a path relative to the checkout made absolute, ``--epochs 1`` added (the first
-                   epoch agrees on any CPU, docs/data.md); skipped when the data root lacks the dataset.
-data.faithfulness  real, without ``--retrain`` (it compares two tables in seconds).
+data.verify        real: a ``table`` path relative to the checkout made absolute, ``epochs=1`` added (the
+                   first epoch agrees on any CPU, docs/data.md); skipped when the data root lacks the dataset.
+data.faithfulness  real, without ``retrain`` (it compares two tables in seconds).
 surrogates.fit     real, small: ``card=false noise=false max_components=2`` and ``model_params`` of a few
                    trees or steps (the documented value when smaller); ``out`` into {tmp} (the default is
                    data/surrogates/ in the checkout).
@@ -177,7 +177,7 @@ def substitute(text: str) -> str:
 class Plan:
     """What a case runs: one or more argv lists (``{...}`` fields filled in at run time) and how."""
 
-    how: str  # "real run", "--cfg hydra", "make -n", "--help", "--status"
+    how: str  # "real run", "--cfg hydra", "make -n", "--help", "status"
     steps: list[list[str]]
     cwd: str = "tmp"  # or "root" (make -n)
     needs: set[str] = field(default_factory=set)  # tiny_study, toy_table, finished:<study>
@@ -376,8 +376,8 @@ def _rule_sweep(module: str, args: list[str]) -> Plan:
 
 
 def _rule_build(module: str, args: list[str]) -> Plan:
-    tables = [a for a in args if not a.startswith("-")]
-    return Plan("--status", [["{python}", "-m", module, *tables, "--status"]])
+    tables = [a for a in args if _key(a) == "tables"]
+    return Plan("status", [["{python}", "-m", module, "status", *tables]])
 
 
 def _rule_help(module: str, args: list[str]) -> Plan:
@@ -387,21 +387,21 @@ def _rule_help(module: str, args: list[str]) -> Plan:
 def _rule_verify(module: str, args: list[str]) -> Plan:
     from data.recipes import TABLES
 
-    table = args[0] if args else ""
+    table = _get(args, "table") or ""
     path = table if Path(table).is_absolute() else str(ROOT / table)
-    rest = args[1:] if "--epochs" in args else [*args[1:], "--epochs", "1"]
+    args = _set(args, "table", path)
+    if _get(args, "epochs") is None:
+        args = _set(args, "epochs", "1")
     name = Path(table).name
     return Plan(
         "real run",
-        [["{python}", "-m", module, path, *rest]],
+        [["{python}", "-m", module, *args]],
         datasets=(TABLES[name]["dataset"],) if name in TABLES else (),
     )
 
 
 def _rule_faithfulness(module: str, args: list[str]) -> Plan:
-    if "--retrain" in args:
-        i = args.index("--retrain")
-        args = args[:i] + args[i + 2 :]
+    args = [a for a in args if _key(a) != "retrain"]
     return Plan("real run", [["{python}", "-m", module, *args]])
 
 
@@ -629,9 +629,24 @@ def test_the_rules_rewrite_as_documented():
         ["{python}", "-m", "runners.report", "study=tiny", "results_root=results"]
     ]
     assert argv("make report STUDY=bench") == [["make", "-n", "report", "STUDY=bench"]]
-    assert argv("curvebench show fcnet-naval") == [["{python}", "-m", "benchmarks", "show", "fcnet-naval"]]
-    assert argv("curvebench-tables fcnet-naval") == [
-        ["{python}", "-m", "data.build", "fcnet-naval", "--status"]
+    assert argv("curvebench show name=fcnet-naval") == [
+        ["{python}", "-m", "benchmarks", "show", "name=fcnet-naval"]
+    ]
+    assert argv("curvebench-tables tables=fcnet-naval threads=2") == [
+        ["{python}", "-m", "data.build", "status", "tables=fcnet-naval"]
+    ]
+    assert argv("python -m data.verify table=data/tables/lcbench-car configs=3") == [
+        [
+            "{python}",
+            "-m",
+            "data.verify",
+            f"table={ROOT / 'data/tables/lcbench-car'}",
+            "configs=3",
+            "epochs=1",
+        ]
+    ]
+    assert argv("python -m data.faithfulness tables=fcnet-naval retrain=4") == [
+        ["{python}", "-m", "data.faithfulness", "tables=fcnet-naval"]
     ]
     assert argv("python -m perf simulator --markdown docs/performance.md") == [
         ["{python}", "-m", "perf", "simulator", "--quick", "--markdown", "{tmp}/perf.md"]
