@@ -29,7 +29,8 @@ import gzip
 import io
 import json
 import zlib
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,37 @@ def _in_fixed_chunks(fn: Any, x: Any, chunk: int = ROW_CHUNK) -> Any:
     if pad:
         x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])
     return torch.cat([fn(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])[:n]
+
+
+#: torch's intra-op threads while a model predicts (see :func:`torch_threads`)
+PREDICT_TORCH_THREADS = 1
+
+
+@contextmanager
+def torch_threads(n: int = PREDICT_TORCH_THREADS) -> Iterator[None]:
+    """Hold torch at ``n`` intra-op threads inside the context, then restore the previous count.
+
+    The thread policy of predictions: at torch's default (one thread per core) every small
+    operation is a parallel region whose threads wait for each other, and on a shared machine a
+    descheduled thread holds up the rest: beside two busy processes on 2 cores, one query of a
+    torch surrogate took about 40 ms and 100,000 curves 10-17 s, against 1.5 ms and 2.8 s at one
+    thread. Predictions therefore run at one thread, in row chunks of a fixed shape; the
+    predictions do not depend on the count (the tests compare them with references made before
+    this policy and across thread counts). The count is set only when it differs, so the
+    context costs a single query almost nothing.
+    """
+    import torch
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"torch threads {n!r}: give a whole number >= 1")
+    prev = torch.get_num_threads()
+    if prev != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if prev != n:
+            torch.set_num_threads(prev)
 
 
 #: a numpy forward pass pads its input to a multiple of this many rows (see :func:`mlp_forward`)
@@ -305,7 +337,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         import torch
 
         xt = torch.from_numpy(np.asarray(X, dtype=np.float32))
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads():
             out = _in_fixed_chunks(lambda x: sum(net(x) for net in self.members_) / len(self.members_), xt)
         out = out.numpy().astype(np.float64)
         return out[:, 0] if self.n_outputs_ == 1 else out
@@ -502,7 +534,7 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: np.ndarray, exact: bool | None = None) -> np.ndarray:
-        """Posterior mean, in row chunks of one fixed size (see :func:`_in_fixed_chunks`).
+        """Posterior mean, in row chunks of one fixed size (see :func:`_in_fixed_chunks`), torch at one thread.
 
         In float32 (torch) when the fit found that float32 reproduces float64 within 1e-4
         on the training inputs (``float32_ok_``), else in float64; ``exact=True`` forces float64.
@@ -514,7 +546,7 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         Xs = torch.as_tensor(np.asarray(X, dtype=np.float64) / self.length_scale_).to(dtype)
         xt = torch.as_tensor(self.X_train_).to(dtype)
         alpha = torch.as_tensor(self.alpha_).to(dtype)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads():
             out = _in_fixed_chunks(lambda x: _matern_torch(torch.cdist(x, xt), self.nu) @ alpha, Xs).numpy()
         out = out.astype(np.float64, copy=False)
         return out[:, 0] if self.n_outputs_ == 1 else out

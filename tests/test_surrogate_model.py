@@ -347,3 +347,38 @@ def test_distilled_surrogate_follows_its_teacher_with_one_network(table, tmp_pat
     np.testing.assert_array_equal(
         loaded.predict_frame(cfgs, seeds=1)["valid_loss"], student.predict_frame(cfgs, seeds=1)["valid_loss"]
     )
+
+
+def test_predictions_run_at_one_torch_thread_and_restore_the_count():
+    """The thread policy of predictions (surrogates.models.torch_threads): the same numbers at any
+    count torch was set to, torch at one thread inside, the caller's count back afterwards."""
+    import torch
+
+    from surrogates.models import GPRegressor, MLPEnsembleRegressor, torch_threads
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((60, 3)), rng.random((60, 2))
+    gp = GPRegressor().fit(x, y)
+    mlp = MLPEnsembleRegressor(n_members=2, hidden=8, max_steps=20).fit(x, y)
+    q = rng.random((130, 3))
+    prev = torch.get_num_threads()
+    try:
+        seen = []
+        outs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            outs.append((gp.predict(q), mlp.predict_torch(q), gp.predict(q[:1])))
+            seen.append(torch.get_num_threads())
+        assert seen == [1, 2]  # restored after each prediction
+        for a, b in zip(*outs):
+            assert np.array_equal(a, b)
+        torch.set_num_threads(2)
+        with torch_threads():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(prev)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="torch threads"):
+            with torch_threads(bad):
+                pass
