@@ -51,7 +51,7 @@ def test_missing_file_names_file_and_remedy(tmp_path, monkeypatch):
         load_splits("naval")
     msg = str(e.value)
     assert "uci/naval-propulsion-plant.txt.gz" in msg and str(tmp_path) in msg
-    assert "python -m data.datasets download naval" in msg and "CURVEBENCH_DATA_ROOT" in msg
+    assert "python -m data.datasets download names=naval" in msg and "CURVEBENCH_DATA_ROOT" in msg
 
 
 def test_wrong_checksum_is_refused(tmp_path, monkeypatch):

@@ -92,7 +92,7 @@ def test_the_naval_target_fix_closes_the_gap_on_the_best_published_configuration
     from data.faithfulness import retrain_top
 
     if not (data_root() / "uci/naval-propulsion-plant.txt.gz").is_file():
-        pytest.skip("naval is not under the data root (python -m data.datasets download naval)")
+        pytest.skip("naval is not under the data root (python -m data.datasets download names=naval)")
     (row,) = retrain_top(
         benchmarks.load("fcnet-naval"), benchmarks.load("pub-fcnet-naval"), 1, progress=False
     )

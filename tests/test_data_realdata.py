@@ -23,7 +23,7 @@ def _need(name: str) -> None:
     if not _present(name):
         pytest.skip(
             f"dataset {name!r} is not under the data root {data_root()} "
-            f"(set CURVEBENCH_DATA_ROOT, or fetch it: python -m data.datasets download {name})"
+            f"(set CURVEBENCH_DATA_ROOT, or fetch it: python -m data.datasets download names={name})"
         )
 
 
@@ -67,7 +67,7 @@ def test_classification_sets_load(name):
 def _table_or_skip(name: str):
     path = shipped_tables_dir() / name
     if not (path / "manifest.json").is_file():
-        pytest.skip(f"table {name} is not generated yet (python -m data.build {name})")
+        pytest.skip(f"table {name} is not generated yet (python -m data.build tables={name})")
     _need(TABLES[name]["dataset"])
     return path
 
