@@ -11,8 +11,10 @@ Benchmarks of the study that are not available here (a shipped table not
 generated yet) are skipped with a loud message at the start and again in the
 summary; their runs stay in the study plan, so the report lists them as
 missing. If none is available the command fails. Finished runs are skipped, so
-a second call only redoes the report. A progress bar shows the runs; the
-summary at the end gives the counts, the time spent and where everything is.
+a second call only redoes the report. One progress bar shows the runs and then
+that the report is being written; the libraries' warnings and logging go to the
+study's log file (results/<study>/study.log), not the terminal. The summary at
+the end gives the counts, the time spent and where everything is.
 
 ``standin=DIR`` writes (or reuses) six synthetic tables shaped like the shipped
 ones (3 FCNet-like: 1,000 configurations x 2 seeds x 100 epochs; 3 LCBench-like:

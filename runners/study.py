@@ -59,6 +59,7 @@ from .checks import (
 )
 from .conf_schema import CONF_DIR, BudgetConf, Overhead
 from .registry import optimizer_choices
+from .report import build_report
 from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
 from .results_format import PLAN_FILE, PLAN_FORMAT, shard_outcome, study_log
 
@@ -603,9 +604,13 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     study_dir = Path(cfg.results_dir) / cfg.name
     log_name = study_log(shard, n_shards)
-    with _warnings_to_file(study_dir / log_name):
-        outcomes, runs, adastop = _run_todo(cfg, runs, todo, study_dir, progress)
+    bar = _progress_bar(len(todo), progress)
+    with _warnings_to_file(study_dir / log_name), _logs_to_file(study_dir / log_name):
+        outcomes, runs, adastop = _run_todo(cfg, runs, todo, study_dir, bar)
     t_runs = time.perf_counter() - t0
+    if bar.total != bar.n:  # AdaStop stopped before every seed: the bar ends where the runs did
+        bar.total = bar.n
+        bar.refresh()
 
     failed = {k: o for k, o in outcomes.items() if o["state"] == "failed"}
     for o in list(failed.values())[:5]:
@@ -669,28 +674,33 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         )
     elif cfg.report:
         t0 = time.perf_counter()
+        bar.set_postfix_str("writing the report")  # the runs' bar stays the one bar of the command
         try:
-            out["report"] = write_report(study_dir, Path(cfg.report_dir) / cfg.name, progress=progress)
+            out["report"] = write_report(study_dir, Path(cfg.report_dir) / cfg.name)
         except Exception as e:  # noqa: BLE001 - the runs are safe on disk; say why the report is missing
             out["report_error"] = f"{type(e).__name__}: {e}"
-            _loud(f"the report of study {cfg.name} could not be written: {out['report_error']}")
         out["seconds_report"] = time.perf_counter() - t0
+    bar.close()
+    if out["report_error"]:
+        _loud(f"the report of study {cfg.name} could not be written: {out['report_error']}")
     return out
 
 
 def _run_todo(
-    cfg: DictConfig, runs: list[PlannedRun], todo: list[PlannedRun], study_dir: Path, progress: bool
+    cfg: DictConfig, runs: list[PlannedRun], todo: list[PlannedRun], study_dir: Path, bar: Any
 ) -> tuple[dict[tuple, dict[str, Any]], list[PlannedRun], dict[str, Any] | None]:
-    """Run what is missing: every run of ``todo``, or AdaStop's interims; (outcomes, the runs of the plan, AdaStop)."""
+    """Run what is missing: every run of ``todo``, or AdaStop's interims; (outcomes, the runs of the plan, AdaStop).
+
+    ``bar`` (:func:`_progress_bar`) counts the runs of every interim."""
     if cfg.stopping != "adastop":
-        return dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), progress)), runs, None
+        return dict(_run_all({r.key: r.config for r in todo}, int(cfg.n_jobs), bar)), runs, None
 
     def run_batch(batch: Sequence[PlannedRun]) -> dict[tuple, dict[str, Any]]:
         return dict(
             _run_all(
                 {r.key: r.config for r in batch if r.state not in ("complete", "unavailable")},
                 int(cfg.n_jobs),
-                progress,
+                bar,
             )
         )
 
@@ -727,20 +737,53 @@ def _warnings_to_file(path: Path) -> Iterator[None]:
         warnings.showwarning = before
 
 
-def _run_all(
-    configs: dict[tuple, dict[str, Any]], n_jobs: int, progress: bool
-) -> Iterable[tuple[tuple, dict[str, Any]]]:
-    """Run every config (keyed by run), yielding ``(key, outcome)`` as runs finish, with a progress bar."""
+#: the libraries whose logging a study sends to its log file (their loggers' names)
+LIBRARY_LOGGERS = ("hydra", "optuna", "syne_tune", "smac", "dehb", "ConfigSpace", "joblib", "numexpr")
+
+
+@contextlib.contextmanager
+def _logs_to_file(path: Path) -> Iterator[None]:
+    """Send the libraries' logging (:data:`LIBRARY_LOGGERS`) to ``path`` instead of the console, for the duration.
+
+    Each logger gets one handler appending to ``path`` and stops passing records to the console's
+    handlers; its own handlers, level and propagation are restored after.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    saved = []
+    for name in LIBRARY_LOGGERS:
+        lg = logging.getLogger(name)
+        saved.append((lg, lg.handlers[:], lg.propagate))
+        lg.handlers[:] = [handler]
+        lg.propagate = False
+    try:
+        yield
+    finally:
+        for lg, handlers, propagate in saved:
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+        handler.close()
+
+
+def _progress_bar(total: int, progress: bool) -> Any:
+    """The study's one progress bar (on stderr): its runs, then the report; a no-op when ``progress`` is false."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(
-        total=len(configs),
+    return tqdm(
+        total=total,
         desc="runs",
         unit="run",
-        disable=not progress or not configs,
+        disable=not progress or not total,
         file=sys.stderr,
         dynamic_ncols=True,
     )
+
+
+def _run_all(
+    configs: dict[tuple, dict[str, Any]], n_jobs: int, bar: Any
+) -> Iterable[tuple[tuple, dict[str, Any]]]:
+    """Run every config (keyed by run), yielding ``(key, outcome)`` as runs finish; ``bar`` counts them."""
     n_failed = 0
 
     def done(key: tuple, out: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
@@ -761,20 +804,18 @@ def _run_all(
         par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
         for key, out in par(delayed(_keyed)(key, c) for key, c in configs.items()):
             yield done(key, out)
-    bar.close()
 
 
 def _keyed(key: tuple, config: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
     return key, _execute(config)
 
 
-def write_report(study_dir: Path, out_dir: Path, *, progress: bool = False) -> str:
-    """The study's report (runners.report) in ``out_dir``; returns the path of its index.html."""
-    from .report import build_report
+def write_report(study_dir: Path, out_dir: Path) -> str:
+    """The study's report (runners.report) in ``out_dir``; returns the path of its index.html.
 
-    if progress:
-        print(f"writing the report of {study_dir} into {out_dir} ...", file=sys.stderr, flush=True)
-    return str(build_report(study_dir, out_dir, progress=progress))
+    The runs are read without a progress bar of their own: the study's bar says the report is being written.
+    """
+    return str(build_report(study_dir, out_dir, progress=False))
 
 
 def _loud(msg: str) -> None:

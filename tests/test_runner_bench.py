@@ -44,6 +44,46 @@ def test_bench_runs_what_exists_and_names_what_is_missing(tmp_path, capsys):
     assert "ran 0, already finished 4" in capsys.readouterr().out
 
 
+def test_bench_shows_one_progress_bar_and_sends_library_logging_to_the_study_log(
+    tmp_path, capsys, monkeypatch
+):
+    """The runs' bar is the command's only bar (the report reads without one) and library logging goes to study.log."""
+    import logging
+
+    import runners.study as study_mod
+
+    toy = write_toy_table(tmp_path / "toy-a", name="toy-a")
+    study = tmp_path / "one.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "benchmarks": [{"name": "toy-a", "path": str(toy)}],
+                "optimizers": ["rs"],
+                "seeds": [0, 1],
+                "n_workers": [1],
+                "budget": {"kind": "evaluations", "amount": 3},
+                "results_dir": str(tmp_path / "results"),
+                "report_dir": str(tmp_path / "reports"),
+            }
+        )
+    )
+    execute = study_mod._execute
+
+    def chatty(config):  # a library that logs while a run is on
+        logging.getLogger("optuna").warning("a library message")
+        return execute(config)
+
+    monkeypatch.setattr(study_mod, "_execute", chatty)
+    assert bench.main([f"study={study}"]) == 0
+    out, err = capsys.readouterr()
+    bars = {line.split(":")[0].strip() for line in err.replace("\r", "\n").splitlines() if "|" in line}
+    assert bars == {"runs"}, err
+    assert "reading" not in err and "writing the report" in err  # the one bar says what comes after the runs
+    assert "a library message" not in err + out
+    assert "a library message" in (tmp_path / "results" / "one" / "study.log").read_text()
+    assert (tmp_path / "reports" / "one" / "index.html").is_file() and "report:" in out
+
+
 def test_bench_bad_key_or_study_prints_the_message_and_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CURVEBENCH_TRACEBACK", raising=False)
     assert bench.main(["out_dir=/x"]) == 2
