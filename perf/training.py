@@ -1,6 +1,6 @@
 """Batched training throughput against one-configuration-at-a-time training, measured in the same run.
 
-    python -m perf.training [--groups 6] [--epochs 1] [--threads 1,2] [--seed 0]
+    python -m perf.training [--groups 3] [--max-runs 8] [--epochs 1] [--threads 1,2] [--seed 0] [--flops]
 
 Takes groups of the fcnet-naval sweep plan (runs that share batch size and
 widths, so the engine trains them together), drawn at random with a fixed seed,
@@ -16,8 +16,14 @@ and trains each group's runs for the same epochs:
 * plain PyTorch, one loop per core side by side: one-thread processes sharing
   the runs, the other way a user without batching fills a multi-core CPU.
 
-Batched and plain runs are timed at each thread count (default: 1 and all
-cores). Prints configuration-epochs per second and the ratios: per group, at
+Batched and plain runs are timed at each thread count, both sides at the same count (default: 1,
+and all cores too when the machine is idle, load average below ``perf.common.UNDER_LOAD``: beside
+other work torch's threads wait on each other and a multi-thread run takes many times longer, a
+figure about the machine's load, not the method). Budget: ``make perf`` times 3 groups of at most
+4 runs each (``--quick``: 1 group of 2 runs, and no side-by-side processes), one epoch, once (a round of batched then plain at each thread count;
+the load average is recorded beside every figure), which keeps this section near a minute on a
+2-core machine; ``--groups`` and ``--max-runs`` measure more. The FLOP projection of the full
+grid (``--flops``) is not a comparison and is off by default. Prints configuration-epochs per second and the ratios: per group, at
 equal thread counts, and each method at its fastest thread count (the issue's
 5x target is stated against that plain loop). Run it on an idle machine: other
 work on the cores distorts the multi-thread numbers most. Needs the naval
@@ -41,6 +47,7 @@ from data.families import get_family
 from data.recipes import TABLES
 from data.rng import run_key
 from data.shards import make_plan
+from perf.common import load_average
 
 
 def _synthetic_like_naval() -> Splits:
@@ -64,7 +71,8 @@ def _synthetic_like_naval() -> Splits:
     )
 
 
-def _groups(data: Splits, n_groups: int, seed: int) -> list[list[dict]]:
+def _groups(data: Splits, n_groups: int, seed: int, max_runs: int | None = None) -> list[list[dict]]:
+    """``n_groups`` groups of the fcnet-naval plan drawn with ``seed``, each cut to its first ``max_runs`` runs."""
     fam = get_family("fcnet")
     recipe = TABLES["fcnet-naval"]
     configs = fam.sample(recipe["n_configs"], 0)
@@ -82,7 +90,7 @@ def _groups(data: Splits, n_groups: int, seed: int) -> list[list[dict]]:
     )
     groups = [g for shard in plan.shards for g in shard]
     pick = np.random.default_rng(seed).choice(len(groups), size=min(n_groups, len(groups)), replace=False)
-    return [[{**records[c], "_seed": s} for c, s in groups[i]] for i in sorted(pick)]
+    return [[{**records[c], "_seed": s} for c, s in groups[i][:max_runs]] for i in sorted(pick)]
 
 
 def _train(fam, runs: list[dict], data: Splits, epochs: int) -> float:
@@ -236,9 +244,11 @@ def _plain_side_by_side(groups: list[list[dict]], data: Splits, epochs: int, wor
 
 
 def _thread_counts(text: str | None) -> list[int]:
+    from perf.common import under_load
+
     cores = os.cpu_count() or 1
     if text is None:
-        return sorted({1, cores})
+        return [1] if under_load(load_average()) else sorted({1, cores})
     try:
         out = sorted({int(t) for t in text.split(",")})
     except ValueError:
@@ -251,15 +261,21 @@ def _thread_counts(text: str | None) -> list[int]:
 
 
 def main(argv: list[str] | None = None, *, quick: bool = False):
-    """Print (and save under .perf/training.json) batched vs one-at-a-time throughput; ``quick`` times 3 groups."""
+    """Print (and save under .perf/training.json) batched vs one-at-a-time throughput; ``quick``: 1 group of 2 runs."""
     from perf.common import Report
 
     p = argparse.ArgumentParser(prog="python -m perf.training", description=__doc__.split("\n")[0])
     p.add_argument(
         "--groups",
         type=int,
-        default=3 if quick else 6,
+        default=1 if quick else 3,
         help="how many groups of the fcnet-naval plan to time",
+    )
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=2 if quick else 4,
+        help="at most this many runs of each group (its first ones)",
     )
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument(
@@ -269,13 +285,17 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
     p.add_argument(
         "--flops",
         action="store_true",
-        default=not quick,
-        help="also print the FLOP projection of the full FCNet grid (default unless quick)",
+        default=False,
+        help="also print the FLOP projection of the full FCNet grid",
     )
     args = p.parse_args([] if argv is None else argv)
+    if args.groups < 1 or args.max_runs < 1 or args.epochs < 1:
+        raise SystemExit(
+            f"--groups {args.groups}, --max-runs {args.max_runs}, --epochs {args.epochs}: each must be >= 1"
+        )
     counts = _thread_counts(args.threads)
     threads = torch.get_num_threads()
-    load = os.getloadavg()[0]
+    load = load_average()
     try:
         data = load_splits("naval", split_seed=0)
         note = "naval (real data)"
@@ -283,26 +303,31 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
         data = _synthetic_like_naval()
         note = "synthetic data of naval's shape (naval not under the data root)"
     fam = get_family("fcnet")
-    groups = _groups(data, args.groups, args.seed)
+    groups = _groups(data, args.groups, args.seed, args.max_runs)
     sizes = [len(g) * args.epochs for g in groups]
     n_total = sum(sizes)
     # seconds[(method, threads)] = per-group seconds
     seconds: dict[tuple[str, int], list[float]] = {}
+    loads: dict[int, list[float]] = {}
     for t in counts:
         torch.set_num_threads(t)
-        seconds["batched", t] = [_train(fam, runs, data, args.epochs) for runs in groups]
-        seconds["plain", t] = [sum(_train_plain(r, data, args.epochs) for r in runs) for runs in groups]
+        seconds["batched", t], seconds["plain", t] = [], []
+        for runs in groups:  # batched, plain, batched, plain, ...: a burst of other work falls on both
+            seconds["batched", t].append(_train(fam, runs, data, args.epochs))
+            seconds["plain", t].append(sum(_train_plain(r, data, args.epochs) for r in runs))
+        loads[t] = [load_average()]
     best_b = min(counts, key=lambda t: sum(seconds["batched", t]))
     best_p = min(counts, key=lambda t: sum(seconds["plain", t]))
     torch.set_num_threads(1)
     seconds["alone", 1] = [sum(_train(fam, [r], data, args.epochs) for r in runs) for runs in groups]
     cores = os.cpu_count() or 1
-    side = _plain_side_by_side(groups, data, args.epochs, cores) if cores > 1 else None
+    side = _plain_side_by_side(groups, data, args.epochs, cores) if cores > 1 and not quick else None
     torch.set_num_threads(threads)
 
     report = Report("training")
     report.note(
-        f"FCNet on {note}; {len(groups)} groups of the fcnet-naval plan, {args.epochs} epoch(s), cpu, "
+        f"FCNet on {note}; {len(groups)} groups of the fcnet-naval plan (at most {args.max_runs} runs each), "
+        f"{args.epochs} epoch(s), one round, cpu, "
         f"thread counts {counts}; rates in configuration-epochs per second; load average (1 min) at "
         f"start: {load:.2f} on {os.cpu_count()} CPUs"
     )
@@ -340,6 +365,8 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
             rate("plain", t),
             "plain PyTorch, one at a time",
             lower_is_better=False,
+            setting=f"torch.set_num_threads({t}) on both sides",
+            load=loads[t][0],
         )
     report.add(
         "all groups, batched 1 thread",
