@@ -1,6 +1,7 @@
 """Surrogate speed: predicting whole curves for 100,000 configurations, and fitting on a shipped table.
 
     python -m perf surrogates [--quick]
+    python -m perf.surrogates --fit          # section 4 as well (minutes: outside make perf's budget)
 
 1. Prediction: an xgboost surrogate fitted on a synthetic 100-epoch table
    (4 metrics + cost) predicts the full curves, with seed noise, of 100,000
@@ -8,8 +9,10 @@
    objective alone. Target: at most 2 s. Baseline, in the same run: the
    fidelity-as-a-feature design (one xgboost row per (configuration, epoch),
    as in Syne Tune's ``BlackboxSurrogate`` with the fidelity as an input) with
-   the same number of trees, predicting the objective only; it is timed on
-   10,000 configurations and scaled linearly to 100,000 (noted).
+   the same number of trees, predicting the objective only, at the thread count
+   ours predicts with (``_PREDICT_THREADS``, stated beside the figure); it is timed on
+   10,000 configurations and scaled linearly to 100,000 (noted). Ours and the
+   baseline alternate, medians of 3 (``--quick``: 1).
 2. The shipped surrogates (the catalog's ``NAME-surrogate`` of every generated
    table that is fitted here): the same two predictions on 100,000
    configurations of their own space (the objective with its cost, which is
@@ -29,7 +32,8 @@
 4. Fitting: the shipped recipe (the catalog's model, with its settings) on
    every shipped table present (data/tables), and xgboost on the published
    FCNet naval table (62,208 configurations x 4 seeds) when it can be loaded.
-   Target: at most 120 s each.
+   Target: at most 120 s each. Only with ``--fit`` (``python -m perf.surrogates --fit``):
+   the fits take minutes each, beyond ``make perf``'s budget.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from surrogates.models import DEFAULTS
 from surrogates.surrogate import CurveSurrogate
 from surrogates.synthetic import synthetic_table
 
-from .common import Report
+from .common import Report, alternate, load_average, set_threads, threads_text
 
 N_PREDICT = 100_000
 N_BASELINE = 10_000
@@ -83,7 +87,7 @@ def single_query(rep: Report, quick: bool = False) -> None:
     from surrogates.benchmark import SurrogateBenchmark, surrogates_dir
     from surrogates.surrogate import _PREDICT_THREADS
 
-    rounds = 3 if quick else 5
+    rounds = 3
     n_q = 100 if quick else 300
     n_curves = 20_000 if quick else N_PREDICT
     for state in ("idle", "loaded"):
@@ -156,6 +160,8 @@ def single_query(rep: Report, quick: bool = False) -> None:
                     float(np.median(b1)),
                     "xgboost one-row predict, 1 thread",
                     target=QUERY_TARGET_MS,
+                    load=med,
+                    setting="xgboost: nthread=1; ours: one thread (numpy forward pass, BLAS below its threading size)",
                 )
                 rep.add(f"{name}: the same, CPU time, {state} (ms)", float(np.median(qcpu)), None, "")
                 rep.add(
@@ -173,6 +179,8 @@ def single_query(rep: Report, quick: bool = False) -> None:
                     float(np.median(bbig)),
                     f"xgboost predict of 100k rows (model call only), {_PREDICT_THREADS} threads",
                     target=OBJECTIVE_TARGET_S,
+                    load=med,
+                    setting=f"both at {_PREDICT_THREADS} threads",
                 )
                 rep.note(
                     f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
@@ -194,8 +202,11 @@ def _best_of(fn, repeat: int) -> float:
     return min(times)
 
 
-def _fidelity_as_feature_baseline(table, x_train: np.ndarray, x_query: np.ndarray) -> float:
-    """Seconds to predict the objective curve of ``x_query`` with one xgboost row per (config, epoch)."""
+def _fidelity_as_feature_baseline(table, x_train: np.ndarray, x_query: np.ndarray, threads: int):
+    """A function timing the objective curves of ``x_query`` by one xgboost row per (config, epoch).
+
+    The model is fitted here (outside the timing); it predicts at ``threads`` threads.
+    """
     import xgboost as xgb
 
     F = len(table.fidelity.values)
@@ -204,14 +215,21 @@ def _fidelity_as_feature_baseline(table, x_train: np.ndarray, x_query: np.ndarra
     rows = np.column_stack([np.repeat(x_train, F, axis=0), np.tile(epochs, len(x_train))])
     p = {k: v for k, v in DEFAULTS["xgboost"].items() if k != "multi_strategy"}
     reg = xgb.XGBRegressor(**p).fit(rows, y.reshape(-1))
+    booster = reg.get_booster()
+    booster.set_param({"nthread": threads})
     q = np.column_stack([np.repeat(x_query, F, axis=0), np.tile(epochs, len(x_query))])
-    return _best_of(lambda: reg.predict(q), 1)
+    return lambda: _best_of(lambda: booster.inplace_predict(q), 1)
 
 
-def main(quick: bool = False) -> Report:
+def main(quick: bool = False, fit: bool = False) -> Report:
+    from surrogates.surrogate import _PREDICT_THREADS
+
     rep = Report("surrogates")
-    if hasattr(os, "getloadavg"):  # other jobs on the machine slow every timing below
-        rep.note(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    rep.note(
+        threads_text(set_threads(1))
+        + f"; predictions of big batches: {_PREDICT_THREADS} worker threads (ours and the xgboost baseline alike)"
+    )
+    rep.note(f"load average (1 min) at start: {load_average():.2f} on {os.cpu_count()} CPUs")
     single_query(rep, quick)
     n_pred = 20_000 if quick else N_PREDICT
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,35 +243,43 @@ def main(quick: bool = False) -> Report:
     x = sur.encode(frame, validated=True)
     seeds = np.arange(n_pred) % 4
     scale = N_PREDICT / n_pred
-    t_all = _best_of(lambda: sur.predict_curves(x, seeds=seeds), 1 if quick else 3) * scale
-    t_obj = _best_of(
-        lambda: sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), 1 if quick else 3
-    )
-    t_obj *= scale
-    t_enc = _best_of(lambda: sur.encode(frame), 1) * scale
     x_train = sur.encode(table.configs.drop(columns="config_id"), validated=True)
-    t_base = _fidelity_as_feature_baseline(table, x_train, x[:N_BASELINE]) * (N_PREDICT / N_BASELINE)
+    n_base = min(N_BASELINE, n_pred)
+    base = _fidelity_as_feature_baseline(table, x_train, x[:n_base], _PREDICT_THREADS)
+    t = alternate(
+        {
+            "ours": lambda: (
+                _best_of(lambda: sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), 1)
+                * scale
+            ),
+            "base": lambda: base() * (N_PREDICT / n_base),
+        },
+        1 if quick else 3,
+    )
+    t_all = _best_of(lambda: sur.predict_curves(x, seeds=seeds), 1) * scale
+    t_enc = _best_of(lambda: sur.encode(frame), 1) * scale
     rep.add("predict 100k full curves, all metrics + cost (s)", t_all, None, "", target=PREDICT_TARGET_S)
-    rep.add(
+    rep.add_timing(
         "predict 100k full curves, objective only (s)",
-        t_obj,
-        t_base,
+        t["ours"],
+        t["base"],
         "xgboost row per (config, epoch)",
         target=PREDICT_TARGET_S,
+        setting=f"both at {_PREDICT_THREADS} threads; the same trees",
     )
     rep.add("validate + encode 100k configurations (s)", t_enc, None, "")
     rep.note(
         f"synthetic table: 1000 configs x 4 seeds x 100 epochs, {len(table.metrics)} metrics + cost; "
-        f"baseline timed on {N_BASELINE:,} configurations and scaled to {N_PREDICT:,}"
+        f"baseline timed on {n_base:,} configurations and scaled to {N_PREDICT:,}"
         + (f"; --quick: timed on {n_pred:,} and scaled" if quick else "")
     )
 
     from surrogates.benchmark import shipped_path
-    from surrogates.build import SHIPPED_SETTINGS, catalog_model
+    from surrogates.build import catalog_model
     from surrogates.store import load_surrogate
 
     shipped = [n for n in catalog_names(kind="table") if is_available(n)[0]]
-    for name in shipped:
+    for name in shipped[:2] if quick else shipped:
         model = catalog_model(name)
         path = shipped_path(name, model)
         if not (path / "manifest.json").is_file():
@@ -265,9 +291,7 @@ def main(quick: bool = False) -> Report:
         fr = pd.DataFrame([dict(c) for c in sp.sample_configuration(n_pred)], columns=list(sp.keys()))
         xs = sur_s.encode(fr, validated=True)
         sd = np.arange(n_pred) % max(1, len(sur_s.table_seeds_))
-        t_oc = _best_of(
-            partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1 if quick else 2
-        )
+        t_oc = _best_of(partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1)
         t_am = _best_of(partial(sur_s.predict_curves, xs, seeds=sd), 1)
         rep.add(
             f"{name}-surrogate ({model}): 100k objective + cost (s)",
@@ -275,10 +299,22 @@ def main(quick: bool = False) -> Report:
             None,
             "",
             target=PREDICT_TARGET_S,
+            load=load_average(),
         )
         rep.add(f"{name}-surrogate ({model}): 100k every metric + cost (s)", t_am * scale, None, "")
-    extra = [] if quick else ["pub-fcnet-naval"]
-    for name in shipped + extra:
+    if fit:
+        _fits(rep, shipped)
+    else:
+        rep.note("fitting not measured in this run (python -m perf.surrogates --fit: minutes per table)")
+    rep.print()
+    return rep
+
+
+def _fits(rep: Report, shipped: list[str]) -> None:
+    """Section 4 of the module docstring."""
+    from surrogates.build import SHIPPED_SETTINGS, catalog_model
+
+    for name in shipped + ["pub-fcnet-naval"]:
         try:
             bench = load(name)
         except Exception as e:  # an importer that cannot run here is reported, not fatal
@@ -289,13 +325,18 @@ def main(quick: bool = False) -> Report:
         settings = SHIPPED_SETTINGS.get(model, {})
         s = CurveSurrogate(model=model, distill=settings.get("distill", 0)).fit(t)
         C, S, F = t.cost.shape
-        rep.add(f"fit {model} on {name} ({C}x{S}x{F}) (s)", s.fit_seconds_, None, "", target=FIT_TARGET_S)
+        rep.add(
+            f"fit {model} on {name} ({C}x{S}x{F}) (s)",
+            s.fit_seconds_,
+            None,
+            "",
+            target=FIT_TARGET_S,
+            load=load_average(),
+        )
     if not shipped:
         rep.note(
             "no shipped table generated yet (make tables); fit time measured on the published FCNet table only"
         )
-    rep.print()
-    return rep
 
 
 if __name__ == "__main__":
@@ -306,4 +347,4 @@ if __name__ == "__main__":
         single_query(_rep, quick="--quick" in sys.argv)
         _rep.print()
     else:
-        main(quick="--quick" in sys.argv)
+        main(quick="--quick" in sys.argv, fit="--fit" in sys.argv)
