@@ -19,7 +19,7 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all test-docs bench report perf perf-quick $(PERF_TARGETS) lint format surrogates tables clean-venv
+.PHONY: help setup test test-slow test-all test-docs bench report perf perf-quick perf-report $(PERF_TARGETS) lint format surrogates tables clean-venv
 
 help:
 	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
@@ -28,9 +28,10 @@ help:
 	@echo "make test              run the test suite (fast tests)"
 	@echo "make test-slow         the slow tests only; make test-all: every test"
 	@echo "make test-docs         run every command of README.md, docs/ and data/README.md with small budgets (minutes)"
-	@echo "make perf              print performance against baselines measured in the same run (every section)"
-	@echo "make perf-quick        every section in its quick mode (smaller sizes, one repetition: a smoke test)"
+	@echo "make perf              performance against baselines measured in the same run (every section; budget 10 min)"
+	@echo "make perf-quick        every section in its quick mode (smaller sizes: a CI smoke test, a minute or two)"
 	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies, make perf-scaling: one section"
+	@echo "make perf-report       docs/performance.md from the saved results of the last make perf (.perf/)"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
 	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
 	@echo "make lint              ruff check and ruff format --check; make format: ruff format"
@@ -69,6 +70,9 @@ perf: setup $(VENV)/.installed-perf
 
 perf-quick: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf --quick
+
+perf-report: setup
+	$(BIN)/python -m perf report --markdown docs/performance.md
 
 PERF_TARGETS := perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling
 perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling: setup $(VENV)/.installed-perf
