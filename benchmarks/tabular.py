@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .protocol import BatchResult, Benchmark, ConfigError, Curve, FidelityError, Result, SeedError
+from .protocol import BatchResult, Benchmark, ConfigError, Curve, Evaluator, Result
 from .space import check_config, grid_size, hp_names
 from .table import Table, read_table, table_checksum
 
@@ -51,7 +51,7 @@ class TabularBenchmark(Benchmark):
         self._index = self._build_index(table.configs)
         self._configs_cache: list[dict[str, Any]] | None = None
         self._grid = grid_size(self.space)
-        self._ranges: dict[str, tuple[float, float]] = {}
+        self._optima: dict[str, float] = {}
         self._held_seeds = np.asarray(self.seeds)
         self._held_fids = np.asarray(self.fidelity.values)
         self._contiguous = {
@@ -147,80 +147,52 @@ class TabularBenchmark(Benchmark):
             f"{self._n_configs} configurations; use benchmark.configurations(), or a surrogate benchmark"
         )
 
-    def _seed_idx(self, seed: int | None) -> int:
-        if seed is None:
-            return 0
-        i = self._seed_index.get(seed)
-        if i is None or isinstance(seed, bool):
-            self.check_seed(seed)
-            raise SeedError(f"seed {seed!r} is not held by {self.name}; {self._seed_help()}")
-        return i
-
-    def _fid_idx(self, fidelity: float | None) -> int:
-        if fidelity is None:
-            return self._max_f
-        i = self._fid_index.get(fidelity)
-        if i is None or isinstance(fidelity, bool):
-            self.fidelity.check(fidelity)
-            raise FidelityError(f"fidelity {self.fidelity.name}={fidelity!r} is not held by this table")
-        return i
-
     # ------------------------------------------------------------ protocol
-    def query(
-        self, config: Mapping[str, Any] | int, fidelity: float | None = None, seed: int | None = None
-    ) -> Result:
-        c = self.config_id(config)
-        s = self._seed_idx(seed)
-        f = self._fid_idx(fidelity)
+    def _check_config(self, config: Mapping[str, Any] | int) -> int:
+        """A configuration's row: ``query`` and ``curve`` take a mapping or an integer config_id."""
+        return self.config_id(config)
+
+    def _query(self, config: int, fidelity: float, seed: int) -> Result:
+        c, s, f = config, self._seed_index[seed], self._fid_index[fidelity]
         row = [a.item(c, s, f) for a in self._arrays]
         cost = row.pop()
         prev = self._cost.item(c, s, f - 1) if f else 0.0
         return Result(self._fid_list[f], self.seeds[s], dict(zip(self._mnames, row)), cost, cost - prev, c)
 
-    def curve(self, config: Mapping[str, Any] | int, seed: int | None = None) -> Curve:
-        c = self.config_id(config)
-        s = self._seed_idx(seed)
+    def _curve(self, config: int, seed: int) -> Curve:
+        s = self._seed_index[seed]
         return Curve(
             fidelities=self._fid_values,
             seed=self.seeds[s],
-            metrics={m: a[c, s] for m, a in zip(self._mnames, self._arrays)},
-            cost=self._cost[c, s],
-            config_id=c,
+            metrics={m: a[config, s] for m, a in zip(self._mnames, self._arrays)},
+            cost=self._cost[config, s],
+            config_id=config,
         )
 
-    def query_batch(
+    def _query_batch(
         self,
         configs: Any,
-        fidelities: Any = None,
-        seeds: Any = None,
-        metrics: Sequence[str] | None = None,
-        with_cost: bool = True,
+        fidelities: float | np.ndarray | None,
+        seeds: int | np.ndarray | None,
+        metrics: tuple[str, ...],
+        with_cost: bool,
     ) -> BatchResult:
-        """Vectorized queries. ``configs``: integer config ids, a DataFrame, or a list of mappings.
+        """Vectorized reads. ``configs``: a 1-D integer array of config ids, a DataFrame, or a list of mappings.
 
-        ``fidelities`` and ``seeds`` are scalars or arrays broadcast against
-        ``configs`` (None: the maximum fidelity, the default seed). ``metrics``
-        picks the metrics to return (default: all); ``with_cost=False`` skips the
-        cost (``BatchResult.cost`` is then None). The work is done in cache-sized
-        chunks, so temporary memory stays small whatever n is.
+        The work is done in cache-sized chunks, so temporary memory stays small whatever n is; held seeds
+        and fidelities are mapped to their positions chunk by chunk (the first one not held is named).
         """
         if isinstance(configs, np.ndarray) and configs.dtype.kind in "iu":
-            if configs.ndim != 1:
-                raise ConfigError(f"config ids must be a 1-D array; got shape {configs.shape}")
             cid = configs
         else:
             cid = self.config_ids(configs)
         n = cid.shape[0]
-        names = self._mnames if metrics is None else tuple(metrics)
-        cols = []
-        for m in names:
-            self.metric(m)
-            cols.append(self._arrays[self._mnames.index(m)].reshape(-1))
+        cols = [self._arrays[self._mnames.index(m)].reshape(-1) for m in metrics]
         if with_cost:
             cols.append(self._cost.reshape(-1))
         outs = [np.empty(n, dtype=np.float32) for _ in cols]
-        fid = self._batch_arg(fidelities, n, "fidelity")
-        sd = self._batch_arg(seeds, n, "seed")
+        fid = self._max_f if fidelities is None else self._index_of(fidelities, self._fid_index)
+        sd = 0 if seeds is None else self._index_of(seeds, self._seed_index)
         S, F = self._n_seeds, self._n_fid
         idx_dtype = np.int32 if self._cost.size < 2**31 else np.int64
         step = 1 << 16
@@ -248,21 +220,12 @@ class TabularBenchmark(Benchmark):
                     fl += self._to_index(fid[i:j], "fidelity", tm)
             for col, out in zip(cols, outs):
                 np.take(col, fl, out=out[i:j])
-        return BatchResult(dict(zip(names, outs)), outs[-1] if with_cost else None)
+        return BatchResult(dict(zip(metrics, outs)), outs[-1] if with_cost else None)
 
-    def _batch_arg(self, v: Any, n: int, what: str) -> int | np.ndarray:
-        """An index (int) for a scalar or None, or the array of raw values to map chunk by chunk."""
-        if v is None:
-            return self._max_f if what == "fidelity" else 0
-        arr = np.asarray(v)
-        if arr.ndim == 0:
-            return self._seed_idx(arr.item()) if what == "seed" else self._fid_idx(arr.item())
-        if arr.shape != (n,):
-            error = SeedError if what == "seed" else FidelityError
-            raise error(
-                f"{what} values have shape {arr.shape}; expected a scalar or ({n},), one per configuration"
-            )
-        return arr
+    @staticmethod
+    def _index_of(value: Any, index: dict) -> int | np.ndarray:
+        """The position of one checked seed or fidelity (int), or the array of values to map chunk by chunk."""
+        return value if isinstance(value, np.ndarray) else index[value]
 
     def _to_index(self, vals: np.ndarray, what: str, out: np.ndarray) -> np.ndarray:
         """Map held seed or fidelity values to their positions (into ``out``); errors name the first bad value."""
@@ -278,22 +241,32 @@ class TabularBenchmark(Benchmark):
             if np.array_equal(held[pos], vals):
                 out[:] = pos
                 return out
-        for x in vals.tolist():  # slow path: name the first bad value
-            self._seed_idx(x) if what == "seed" else self._fid_idx(x)
+        for x in vals.tolist():  # slow path: name the first value not held
+            index = self._seed_index if what == "seed" else self._fid_index
+            if isinstance(x, bool) or x not in index:
+                self.check_seed(x) if what == "seed" else self.fidelity.check(x)
         raise AssertionError("unreachable")
 
     def optimum(self, metric: str | None = None) -> float:
         """The best value of ``metric`` over every configuration, seed and fidelity the table holds."""
-        return self.value_range(metric)[0]
-
-    def value_range(self, metric: str | None = None) -> tuple[float, float]:
-        """(best, worst) of ``metric`` over everything the table holds, for normalized regret."""
         mt = self.metric(metric)
-        if mt.name not in self._ranges:
+        if mt.name not in self._optima:
             a = self.table.arrays[mt.name]
-            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-            self._ranges[mt.name] = (lo, hi) if mt.direction == "minimize" else (hi, lo)
-        return self._ranges[mt.name]
+            self._optima[mt.name] = float(np.nanmin(a) if mt.direction == "minimize" else np.nanmax(a))
+        return self._optima[mt.name]
+
+    def values_at(self, metric: str | None = None, fidelity: float | None = None) -> tuple[np.ndarray, str]:
+        """The protocol's :meth:`~benchmarks.protocol.Benchmark.values_at` read from the table's array: every
+        configuration (in table order) and seed at one fidelity, as float64, non-finite values NaN."""
+        name = self.metric(metric).name
+        f = self._max_f if fidelity is None else self._fid_index[self._check_fidelity(fidelity)]
+        vals = self.table.arrays[name][:, :, f].astype(np.float64)
+        vals[~np.isfinite(vals)] = np.nan
+        return vals, "table"
+
+    def evaluator(self, metric: str | None = None, reported: Sequence[str] = ()) -> TableEvaluator:
+        """Direct reads of the dense array (see :class:`TableEvaluator`)."""
+        return TableEvaluator(self, self.metric(metric).name, reported)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -306,3 +279,45 @@ class TabularBenchmark(Benchmark):
 def _is_int_range(held: np.ndarray) -> bool:
     """True when ``held`` is lo, lo+1, ..., lo+n-1 (so a value's position is value - lo)."""
     return bool(np.all(np.mod(held, 1) == 0) and held[-1] - held[0] == len(held) - 1)
+
+
+class TableEvaluator(Evaluator):
+    """A table's evaluator: direct reads of its dense array; the key is the flat (config, seed, fidelity) index."""
+
+    def __init__(self, benchmark: TabularBenchmark, metric: str, reported: Sequence[str] = ()) -> None:
+        super().__init__(benchmark, metric, reported)
+        vals = benchmark.table.values  # (metric + cost, C, S, F)
+        self._names = list(benchmark.metrics)
+        self.n_rows = benchmark.n_configs
+        self._S, self._F = vals.shape[2], vals.shape[3]
+        self._flat = vals.reshape(vals.shape[0], -1)
+        self._value = self._flat[self._names.index(metric)]
+        self._cost = self._flat[-1]
+        self._reported = tuple((n, self._flat[self._names.index(n)]) for n in self.reported_names)
+        self._seed_index = {s: i for i, s in enumerate(benchmark.seeds)}
+        self._fid_index = {v: i for i, v in enumerate(benchmark.fidelity.values)}
+        self._config_id = benchmark.config_id
+
+    def evaluate(self, config: Any, fidelity: float, seed: int) -> tuple[int, float, float]:
+        fi = self._fid_index.get(fidelity)
+        if fi is None or isinstance(fidelity, bool):
+            self.benchmark.fidelity.check(fidelity)  # raises FidelityError naming the allowed values
+            raise AssertionError("unreachable")
+        si = self._seed_index.get(seed)
+        if si is None or isinstance(seed, bool):
+            self.benchmark.check_seed(seed)  # raises SeedError naming the held seeds
+            raise AssertionError("unreachable")
+        key = (
+            self._config_id(config) * self._S + si
+        ) * self._F + fi  # ConfigError for a configuration not held
+        return key, self._value.item(key), self._cost.item(key)
+
+    def reported(self, key: int) -> dict[str, float]:
+        return {n: a.item(key) for n, a in self._reported}
+
+    def config_ids(self, keys: Sequence[int]) -> np.ndarray:
+        return np.asarray(keys, dtype=np.int64) // (self._S * self._F)
+
+    def metric_columns(self, keys: Sequence[int]) -> dict[str, np.ndarray]:
+        k = np.asarray(keys, dtype=np.int64)
+        return {m: self._flat[i, k].astype(np.float64) for i, m in enumerate(self._names)}

@@ -42,7 +42,11 @@ import pyarrow.parquet as pq
 
 from benchmarks.io import atomic_path, atomic_write_json, code_version, sha256_file, utc_now
 from benchmarks.io import clean_stale_tmp as clean_tmp
-from benchmarks.protocol import Benchmark
+from benchmarks.protocol import RANGE_CONVENTION, Benchmark
+
+# re-exported: the range's sample size and seed, where readers of runs look for them
+from benchmarks.protocol import RANGE_SAMPLES as RANGE_SAMPLES
+from benchmarks.protocol import RANGE_SEED as RANGE_SEED
 
 from .results_format import DAMAGED_INFIX, EVENTS_FILE, FORMAT, FORMAT_VERSION, LOCK_SUFFIX, META_FILE
 from .simulator import RunResult
@@ -282,102 +286,36 @@ def _code_version() -> str:
     return code_version()
 
 
-#: Normalized regret needs a fixed range per benchmark and metric: ``(y - y*) / (y_ref - y*)``. The runner records
-#: one convention for every benchmark (RANGE_CONVENTION): from the optimum y* (the best value the benchmark holds,
-#: what regret is measured against) to the *median* finite value at the maximum fidelity on every seed, over every
-#: configuration of a table, or, for a benchmark that answers anywhere (a surrogate), over RANGE_SAMPLES
-#: configurations sampled uniformly with RANGE_SEED. The median is what one random configuration trained to the
-#: end reaches half the time (random search's median first incumbent): normalized regret 1 means "no better than
-#: a typical random configuration", 0 the optimum. The earlier convention (RANGE_CONVENTION_WORST, results made
-#: before it changed) used the *worst* finite value at the maximum fidelity; that value is a divergence on FCNet
-#: (standardized MSE in the tens to tens of thousands), which made FCNet's normalized regrets 1e-5 ... 1e-9 and let
-#: the benchmark with the narrowest range decide every cross-benchmark average. The worst value is still recorded
-#: (``worst_value``) for information. The worst value at *any* fidelity would be worse still: a run that blows up
-#: early in training has a validation loss of 1e37 there.
-RANGE_SAMPLES = 1000
-RANGE_SEED = 0
-RANGE_CONVENTION = "median-at-max-fidelity"
-RANGE_CONVENTION_WORST = "worst-at-max-fidelity"
-RANGE_NOTE_TABLE = "optimum to the median finite value at the maximum fidelity over every configuration and seed of the table"
-RANGE_NOTE_SAMPLE = (
-    f"estimated: optimum to the median finite value at the maximum fidelity over {RANGE_SAMPLES} configurations "
-    f"sampled uniformly (seed {RANGE_SEED}), every seed"
-)
+#: Normalized regret's range has one convention and one owner, the Benchmark protocol (``Benchmark.value_range``,
+#: RANGE_CONVENTION in benchmarks.protocol, imported above): from the optimum to the median finite value at the
+#: maximum fidelity, over a table's every configuration or a fixed-seed sample of a benchmark that answers anywhere.
 _RANGES: dict[tuple, dict[str, Any]] = {}
 
 
 def max_fidelity_values(benchmark: Benchmark, name: str, fidelity: float | None = None) -> tuple[Any, str]:
     """Metric ``name`` at the maximum fidelity (or ``fidelity``): an array (configurations, seeds) and how the
-    configurations were chosen (``"table"`` or ``"sample"``).
-
-    A table: every configuration it holds, in its order. A benchmark that answers anywhere (a surrogate):
-    RANGE_SAMPLES configurations sampled uniformly with RANGE_SEED. Columns are the benchmark's seeds (one
-    column, seed None, when it has none). Non-finite values (divergence) are kept as NaN.
-    """
-    import numpy as np
-
-    held = benchmark.configurations()
-    if held is not None:
-        n = getattr(benchmark, "n_configs", None)
-        configs: Any = np.arange(n) if isinstance(n, int) and n == len(held) else held
-        how = "table"
-    else:
-        from .optimizer import ConfigSampler
-
-        configs = ConfigSampler(benchmark.space).sample(RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
-        how = "sample"
-    seeds = list(benchmark.seeds) if benchmark.seeds else [None]
-    cols = [
-        np.asarray(
-            benchmark.query_batch(
-                configs,
-                fidelities=benchmark.fidelity.max if fidelity is None else fidelity,
-                seeds=s,
-                metrics=[name],
-            )[name],
-            dtype=float,
-        )
-        for s in seeds
-    ]
-    vals = np.stack(cols, axis=1)
-    vals[~np.isfinite(vals)] = np.nan
-    return vals, how
+    configurations were chosen (``"table"`` or ``"sample"``); :meth:`benchmarks.protocol.Benchmark.values_at`."""
+    return benchmark.values_at(name, fidelity)
 
 
 def range_info(benchmark: Benchmark, name: str) -> dict[str, Any]:
-    """Optimum-side anchor, median and worst value of metric ``name`` at the maximum fidelity, by the convention above.
+    """The benchmark's :meth:`~benchmarks.protocol.Benchmark.value_range` of metric ``name``, as recorded with runs.
 
-    Keys: ``best`` (the better of the optimum and the best value seen), ``median``, ``worst`` (each in the
-    metric's own units and direction), ``source`` (how the configurations were chosen, a sentence). Computed once
-    per benchmark (type, name and checksum) and metric in a process.
+    Keys: ``best`` (the better of the optimum and the best value seen), ``median`` (the reference), ``worst``
+    (each in the metric's own units and direction), ``source`` (how the configurations were chosen, a sentence).
+    Computed once per benchmark (type, name and checksum) and metric in a process.
     """
     key = (type(benchmark).__name__, benchmark.name, benchmark.checksum, name)
     if key not in _RANGES:
-        import numpy as np
-
-        m = benchmark.metric(name)
-        vals, how = max_fidelity_values(benchmark, name)
-        loss = m.sign * vals[np.isfinite(vals)]
-        if not loss.size:
-            raise ValueError(f"benchmark {benchmark.name}: no finite value of {name} at the maximum fidelity")
-        best, med, worst = float(loss.min()), float(np.median(loss)), float(loss.max())
-        try:
-            best = min(best, m.sign * float(benchmark.optimum(name)))
-        except (NotImplementedError, AttributeError):
-            pass
-        _RANGES[key] = {
-            "best": m.sign * best,
-            "median": m.sign * med,
-            "worst": m.sign * worst,
-            "source": RANGE_NOTE_TABLE if how == "table" else RANGE_NOTE_SAMPLE,
-        }
+        r = benchmark.value_range(name)
+        _RANGES[key] = {"best": r.best, "median": r.reference, "worst": r.worst, "source": r.note}
     return dict(_RANGES[key])
 
 
 def value_range(benchmark: Benchmark, name: str) -> tuple[float, float, str]:
     """(best, reference, how it was obtained) of metric ``name``: the range of normalized regret.
 
-    The reference is the median at the maximum fidelity (RANGE_CONVENTION; see above), no longer the worst value.
+    The reference is the median at the maximum fidelity (RANGE_CONVENTION), no longer the worst value.
     """
     r = range_info(benchmark, name)
     return r["best"], r["median"], r["source"]

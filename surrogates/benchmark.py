@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,12 @@ import pandas as pd
 
 from benchmarks.io import shipped_surrogate_path, shipped_surrogates_dir
 from benchmarks.protocol import (
-    MAX_SEED,
     BatchResult,
     Benchmark,
     ConfigError,
     Curve,
-    FidelityError,
+    Evaluator,
     Result,
-    SeedError,
     UnknownBenchmarkError,
 )
 from benchmarks.space import choices as space_choices
@@ -113,10 +112,6 @@ class SurrogateBenchmark(Benchmark):
 
     # ------------------------------------------------------------ helpers
     def _encode(self, configs: Any) -> np.ndarray:
-        if isinstance(configs, (int, np.integer)) and not isinstance(configs, bool):
-            raise ConfigError(
-                f"config_id {configs} given, but a surrogate benchmark has no table rows; pass the configuration itself"
-            )
         if isinstance(configs, np.ndarray):
             raise ConfigError(
                 "a surrogate benchmark takes configurations as a DataFrame or mappings, not an array of ids"
@@ -124,46 +119,27 @@ class SurrogateBenchmark(Benchmark):
         return self.surrogate.encode(configs)
 
     def _fid_positions(self, fidelities: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Grid interval (lo, hi) and weight w of each fidelity; None means the maximum."""
+        """Grid interval (lo, hi) and weight w of each fidelity (checked: see ``Benchmark.query_batch``);
+        None means the maximum."""
         if fidelities is None:
             f = np.full(n, self._grid[-1])
+        elif isinstance(fidelities, np.ndarray):
+            f = fidelities.astype(np.float64)
         else:
-            arr = np.asarray(fidelities)
-            if arr.ndim == 0:
-                f = np.full(n, float(self.fidelity.check(arr.item())))
-            else:
-                if arr.shape != (n,):
-                    raise FidelityError(
-                        f"fidelities have shape {arr.shape}; expected a scalar or ({n},), one per configuration"
-                    )
-                if arr.dtype.kind not in "iuf":
-                    raise FidelityError(f"fidelities must be numbers; got dtype {arr.dtype}")
-                f = arr.astype(np.float64)
-                bad = ~((f >= self._grid[0]) & (f <= self._grid[-1]))
-                if bad.any():
-                    self.fidelity.check(f[bad][0].item())
+            f = np.full(n, float(fidelities))
         hi = np.clip(np.searchsorted(self._grid, f, side="left"), 0, len(self._grid) - 1)
         lo = np.maximum(hi - 1, 0)
         span = self._grid[hi] - self._grid[lo]
         w = np.where(span > 0, (f - self._grid[lo]) / np.where(span > 0, span, 1.0), 1.0)
         return lo, hi, w
 
-    def _seeds(self, seeds: Any, n: int) -> np.ndarray:
+    def _seeds(self, seeds: int | np.ndarray | None, n: int) -> np.ndarray:
+        """One seed per configuration (checked: see ``Benchmark.query_batch``); None means the default seed."""
         if seeds is None:
             return np.full(n, self.default_seed, dtype=np.int64)
-        arr = np.asarray(seeds)
-        if arr.ndim == 0:
-            return np.full(n, self.check_seed(arr.item()), dtype=np.int64)
-        if arr.shape != (n,):
-            raise SeedError(
-                f"seeds have shape {arr.shape}; expected a scalar or ({n},), one per configuration"
-            )
-        if arr.dtype.kind not in "iu" or (n and (arr.min() < 0 or arr.max() > MAX_SEED)):
-            bad = next(
-                (s for s in arr.tolist() if not isinstance(s, int) or not 0 <= s <= MAX_SEED), arr.tolist()[0]
-            )
-            self.check_seed(bad)
-        return arr.astype(np.int64)
+        if isinstance(seeds, np.ndarray):
+            return seeds.astype(np.int64)
+        return np.full(n, seeds, dtype=np.int64)
 
     def _interp(self, name: str, curves: np.ndarray, lo, hi, w) -> np.ndarray:
         rows = np.arange(curves.shape[0])
@@ -201,8 +177,6 @@ class SurrogateBenchmark(Benchmark):
             if not missing:
                 return have
         else:
-            if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
-                self._encode(config)  # raises the surrogate's config_id error
             have, missing = {}, list(want)
         x = self.surrogate.encoder_.encode_one(config)
         pred = self.surrogate.predict_curves(x, seeds=seed, metrics=missing, cost="cost" not in have)
@@ -223,11 +197,18 @@ class SurrogateBenchmark(Benchmark):
         The same numbers as :meth:`query` (which decodes every metric); the others are left for
         :meth:`query_batch` over all the evaluations of a run at once.
         """
-        s = self.check_seed(seed)
-        f = self._grid_list[-1] if fidelity is None else float(self.fidelity.check(fidelity))
-        pred = self._predict_one(config, s, (self.objective,))
-        return self._interp_one(self.objective, pred[self.objective], f), self._interp_one(
-            "cost", pred["cost"], f
+        return self._metric_and_cost(
+            self.objective, self._check_config(config), self._check_fidelity(fidelity), self.check_seed(seed)
+        )
+
+    def _metric_and_cost(
+        self, metric: str, config: Mapping[str, Any], f: float, s: int
+    ) -> tuple[float, float]:
+        """``metric`` and the cumulative cost of a checked seed and fidelity (the configuration is checked when
+        it is encoded)."""
+        pred = self._predict_one(config, s, (metric,))
+        return self._interp_one(metric, pred[metric], float(f)), self._interp_one(
+            "cost", pred["cost"], float(f)
         )
 
     def _interp_one(self, name: str, curve: np.ndarray, f: float) -> float:
@@ -242,54 +223,48 @@ class SurrogateBenchmark(Benchmark):
             return float(self._interp(name, curve, np.array([lo]), np.array([hi]), np.array([w]))[0])
         return float(curve[0, hi] if w >= 1 else curve[0, lo])
 
-    def query(
-        self, config: Mapping[str, Any], fidelity: float | None = None, seed: int | None = None
-    ) -> Result:
-        """Every metric and the cost of ``config`` at ``fidelity`` (any value in range; default max) for ``seed``."""
-        s = self.check_seed(seed)
-        f = self._grid_list[-1] if fidelity is None else float(self.fidelity.check(fidelity))
-        pred = self._predict_one(config, s)
+    def _query(self, config: Mapping[str, Any], fidelity: float, seed: int) -> Result:
+        """Every metric and the cost of ``config`` at ``fidelity`` (any value in range) for ``seed``."""
+        f = float(fidelity)
+        pred = self._predict_one(config, seed)
         # per value in Python floats (_interp_one: the numbers of the vectorized _interp, for less overhead)
         metrics = {m: self._interp_one(m, pred[m], f) for m in self._mnames}
         c = self._interp_one("cost", pred["cost"], f)
         below = bisect.bisect_left(self._grid_list, f)  # how many grid values lie below f
         prev = float(pred["cost"][0, below - 1]) if below else 0.0
-        return Result(self.fidelity.max if fidelity is None else fidelity, s, metrics, c, c - prev, None)
+        return Result(fidelity, seed, metrics, c, c - prev, None)
 
-    def curve(self, config: Mapping[str, Any], seed: int | None = None) -> Curve:
+    def _curve(self, config: Mapping[str, Any], seed: int) -> Curve:
         """The curve of ``config`` for ``seed`` at every grid fidelity of the table."""
-        s = self.check_seed(seed)
-        pred = self._predict_one(config, s)
+        pred = self._predict_one(config, seed)
         return Curve(
             fidelities=np.asarray(self.fidelity.values),
-            seed=s,
+            seed=seed,
             metrics={m: pred[m][0] for m in self._mnames},
             cost=pred["cost"][0],
             config_id=None,
         )
 
-    def query_batch(
+    def _query_batch(
         self,
         configs: Any,
-        fidelities: Any = None,
-        seeds: Any = None,
-        metrics: Sequence[str] | None = None,
+        fidelities: float | np.ndarray | None,
+        seeds: int | np.ndarray | None,
+        metrics: tuple[str, ...],
+        with_cost: bool,
     ) -> BatchResult:
-        """Many queries at once. ``configs``: a DataFrame (one column per hyperparameter) or mappings.
-
-        ``fidelities`` and ``seeds``: scalars or arrays broadcast against the
-        configurations (None: the maximum fidelity, seed 0).
-        """
+        """Many predictions at once. ``configs``: a DataFrame (one column per hyperparameter) or mappings."""
         x = self._encode(configs)
         n = x.shape[0]
-        names = self._mnames if metrics is None else tuple(metrics)
-        for m in names:
-            self.metric(m)
         lo, hi, w = self._fid_positions(fidelities, n)
         s = self._seeds(seeds, n)
-        pred = self.surrogate.predict_curves(x, seeds=s, metrics=names)
-        out = {m: self._interp(m, pred[m], lo, hi, w) for m in names}
-        return BatchResult(out, self._interp("cost", pred["cost"], lo, hi, w))
+        pred = self.surrogate.predict_curves(x, seeds=s, metrics=metrics, cost=with_cost)
+        out = {m: self._interp(m, pred[m], lo, hi, w) for m in metrics}
+        return BatchResult(out, self._interp("cost", pred["cost"], lo, hi, w) if with_cost else None)
+
+    def evaluator(self, metric: str | None = None, reported: Sequence[str] = ()) -> SurrogateEvaluator:
+        """Predicts only ``metric`` and the cost per evaluation (see :class:`SurrogateEvaluator`)."""
+        return SurrogateEvaluator(self, self.metric(metric).name, reported)
 
     def optimum(self, metric: str | None = None) -> float:
         """Estimated best value of ``metric`` (see the module docstring for how it is estimated).
@@ -332,6 +307,76 @@ class SurrogateBenchmark(Benchmark):
         # dict(c) per configuration: ConfigSpace's scalar conversion (its vectorized one rounds log-scale
         # values differently in the last bit, which would move the optimum)
         return pd.DataFrame([dict(c) for c in space.sample_configuration(OPTIMUM_SAMPLES)], columns=names)
+
+
+class SurrogateEvaluator(Evaluator):
+    """A surrogate's evaluator: per evaluation only the metric and the cost are predicted (every metric costs a
+    model evaluation); the key is a :class:`_Point`, the reported metrics decode only if an optimizer reads them,
+    and :meth:`metric_columns` is one :meth:`SurrogateBenchmark.query_batch` over all the points (the same numbers).
+    """
+
+    def __init__(self, benchmark: SurrogateBenchmark, metric: str, reported: Sequence[str] = ()) -> None:
+        super().__init__(benchmark, metric, reported)
+        self._check_config = benchmark._check_config
+        self._check_fidelity = benchmark._check_fidelity
+        self._check_seed = benchmark.check_seed
+        self._metric_and_cost = benchmark._metric_and_cost
+
+    def evaluate(self, config: Any, fidelity: float, seed: int) -> tuple[_Point, float, float]:
+        s = self._check_seed(seed)
+        f = self._check_fidelity(fidelity)
+        value, cost = self._metric_and_cost(self.metric, self._check_config(config), f, s)
+        return _Point(config, fidelity, s), value, cost
+
+    def reported(self, key: _Point) -> Mapping[str, float]:
+        return _LazyMetrics(
+            lambda: self._query(key.config, key.fidelity, key.seed).metrics, self.reported_names
+        )
+
+    def config_ids(self, keys: Sequence[_Point]) -> list[None]:
+        return [None] * len(keys)
+
+    def metric_columns(self, keys: Sequence[_Point]) -> dict[str, np.ndarray]:
+        names = list(self.benchmark.metrics)
+        if not keys:
+            return {m: np.zeros(0, dtype=np.float64) for m in names}
+        out = self.benchmark.query_batch(
+            [k.config for k in keys],
+            fidelities=np.array([k.fidelity for k in keys], dtype=np.float64),
+            seeds=np.array([k.seed for k in keys], dtype=np.int64),
+        )
+        return {m: np.asarray(out[m], dtype=np.float64) for m in names}
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One evaluation of a surrogate: the point its metrics are predicted at when they are asked for."""
+
+    config: Any
+    fidelity: float
+    seed: int
+
+
+class _LazyMetrics(Mapping):
+    """Metrics computed on first access (an optimizer told them may never read them)."""
+
+    def __init__(self, compute: Any, names: tuple[str, ...]) -> None:
+        self._compute, self._names, self._values = compute, names, None
+
+    def _get(self) -> Mapping[str, float]:
+        if self._values is None:
+            m = self._compute()
+            self._values = {k: m[k] for k in self._names}
+        return self._values
+
+    def __getitem__(self, k: str) -> float:
+        return self._get()[k]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def surrogate_table_name(path: str | Path) -> str:

@@ -331,14 +331,14 @@ class _Wrapped(Benchmark):
         ):
             setattr(self, k, getattr(inner, k))
 
-    def query(self, config, fidelity=None, seed=None):
+    def _query(self, config, fidelity, seed):
         return self.inner.query(config, fidelity, seed)
 
-    def curve(self, config, seed=None):
+    def _curve(self, config, seed):
         return self.inner.curve(config, seed)
 
-    def query_batch(self, *a, **kw):
-        return self.inner.query_batch(*a, **kw)
+    def _query_batch(self, configs, fidelities, seeds, metrics, with_cost):
+        return self.inner.query_batch(configs, fidelities, seeds, metrics, with_cost)
 
     def optimum(self, metric=None):
         return self.inner.optimum(metric)

@@ -1,0 +1,62 @@
+"""Uniform sampling of a search space from a numpy Generator, as plain dicts.
+
+The one place that turns ConfigSpace's sampling into reproducible plain configurations for the
+``benchmarks`` layer (the protocol's value ranges of benchmarks that answer anywhere sample here).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from ConfigSpace.hyperparameters import FloatHyperparameter
+from ConfigSpace.hyperparameters.hp_components import ROUND_PLACES
+
+__all__ = ["as_dicts", "sample_configurations"]
+
+
+def sample_configurations(space: Any, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """``n`` configurations drawn uniformly from ``space`` (ConfigSpace's sampling) out of ``rng``'s stream.
+
+    ``space`` is left untouched (a copy draws); the same ``rng`` state gives the same configurations, the
+    same values as ``runners.optimizer.ConfigSampler(space).sample(n, rng)`` of a continuous space.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n={n!r} must be an integer >= 0")
+    if n == 0:
+        return []
+    cs = copy.deepcopy(space)
+    # ConfigSpace draws from a RandomState; one over ``rng``'s own bit generator makes every draw come from ``rng``
+    cs.random = np.random.RandomState(rng.bit_generator)
+    # ConfigSpace deprecates size=1 (it will return a list); without a size it returns one configuration
+    out = [cs.sample_configuration()] if n == 1 else cs.sample_configuration(int(n))
+    return as_dicts(cs, out)
+
+
+def as_dicts(space: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
+    """``[dict(c) for c in configs]`` for ConfigSpace configurations, one vectorized conversion per hyperparameter.
+
+    The same values as ``dict(c)`` (inactive hyperparameters left out, floats rounded as ConfigSpace rounds
+    them), in plain Python types.
+    """
+    if not configs:
+        return []
+    if (
+        len(configs) == 1
+    ):  # one configuration: ConfigSpace's own conversion is quicker than the vectorized one
+        return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(configs[0]).items()}]
+    vectors = np.stack([c.get_array() for c in configs])
+    out: list[dict[str, Any]] = [{} for _ in configs]
+    for i, hp in enumerate(space.values()):
+        col = vectors[:, i]
+        rows = np.flatnonzero(~np.isnan(col))
+        if not rows.size:
+            continue
+        values = np.asarray(hp.to_value(col[rows]))
+        if isinstance(hp, FloatHyperparameter):
+            values = np.round(values.astype(np.float64), ROUND_PLACES)
+        for r, v in zip(rows.tolist(), values.tolist()):
+            out[r][hp.name] = v
+    return out
