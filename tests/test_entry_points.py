@@ -40,3 +40,24 @@ def test_an_entry_point_runs_like_its_module(tmp_path):
     assert a.returncode == b.returncode == 2
     assert a.stderr.strip().splitlines()[0] == b.stderr.strip().splitlines()[0]
     assert "unknown key 'budgt'" in a.stderr
+
+
+@pytest.mark.parametrize(
+    "script, module, args",
+    [
+        ("curvebench", "benchmarks", ["show", "name=fcnet-naval", "jsn=true"]),
+        ("curvebench-tables", "data.build", ["status", "tabels=[fcnet-naval]"]),
+        ("curvebench-surrogates", "surrogates.build", ["--force"]),
+    ],
+)
+def test_a_converted_command_runs_like_its_module(tmp_path, script, module, args):
+    """The one-style commands behind entry points refuse a bad key or an old-style flag exactly as ``python -m``."""
+    exe = Path(sys.executable).parent / script
+    if not exe.is_file():
+        pytest.skip("the console scripts are not installed in this environment (pip install -e .)")
+    a = subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    b = subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert a.returncode == b.returncode == 2
+    assert a.stderr == b.stderr and a.stderr.startswith("error: "), (a.stderr, b.stderr)
