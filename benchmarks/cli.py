@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import os
 import sys
 import types
@@ -256,9 +257,10 @@ REQUIRED = "???"
 HELP_FLAGS = ("-h", "--help")
 #: the last line of every command's help
 SYNTAX_NOTE = (
-    "Values in Hydra's override grammar: lists [a,b], quotes 'a b' (a value holding = or spaces), "
-    "null, true/false; a list key also takes one value or a,b or range(n)."
+    "Values in Hydra's override grammar: lists [a,b], quotes 'a b' (a value holding = or spaces), null, true."
 )
+#: the most values a sweep given for a list key may expand to
+MAX_SWEEP_VALUES = 100_000
 
 
 def key_field(
@@ -288,6 +290,7 @@ def _value_type(tp: Any) -> Any:
 
 
 def _is_list(tp: Any) -> bool:
+    """Whether a field typed ``tp`` holds a list (``list[str]``, ``list[int] | None``)."""
     tp = _value_type(tp)
     return tp is list or typing.get_origin(tp) in (list, Sequence)
 
@@ -307,6 +310,7 @@ def render_value(value: Any) -> str:
 
 
 def _default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default (a fresh one from its factory), or :data:`REQUIRED` when it has none."""
     if f.default is not dataclasses.MISSING:
         return f.default
     if f.default_factory is not dataclasses.MISSING:
@@ -336,6 +340,7 @@ def _default_text(default: Any, meta: Mapping[str, Any]) -> str:
 
 
 def _schema_of(schema: type | Mapping[str, type], action: str | None) -> type:
+    """The schema of ``action``: the one schema, or the action's in a mapping action -> schema."""
     return schema[action] if isinstance(schema, Mapping) else schema
 
 
@@ -375,6 +380,7 @@ def command_help(
 
 
 def _is_flag(arg: str) -> bool:
+    """An old-style ``--flag`` or ``-f``."""
     return arg.startswith("-") and len(arg) > 1
 
 
@@ -384,6 +390,7 @@ def _is_word(arg: str) -> bool:
 
 
 def _positional(schema: type) -> str | None:
+    """The key that an old-style bare argument of ``schema``'s command stood for (``positional`` metadata)."""
     return next((f.name for f in dataclasses.fields(schema) if f.metadata.get("positional")), None)
 
 
@@ -472,7 +479,7 @@ def read_command(
     sch = _schema_of(schema, action)
     what = what or f"{module}{' ' + action if action else ''}'s settings"
     allowed = list(schema_fields(sch))
-    texts = []
+    texts, parsed = [], []
     for i, arg in enumerate(args):
         if _is_flag(arg) or _is_word(arg):
             raise usage(old_style_message(args, i, sch, module, list(actions or ())))
@@ -486,11 +493,13 @@ def read_command(
             top = key.split(".")[0].split("/")[0]
             raise key_error(unknown_key_message(top, allowed, what, f"command line, override {arg!r}"))
         texts.append(arg)
+        parsed.append(ov)
     check_override_keys(texts, sch, what=what, error=key_error)
-    return action, [parse_override(t, "command line", usage) for t in texts]
+    return action, parsed
 
 
 def _leaf_type(schema: type, key: str) -> Any:
+    """The type of the field a dotted ``key`` (already checked) names in ``schema``."""
     node: Any = schema
     tp: Any = Any
     for part in key.split("."):
@@ -511,7 +520,10 @@ def override_value(ov: Any, tp: Any, error: type[Exception] = UsageError) -> Any
             raise error(
                 f"{text!r} is a sweep of several values (Hydra's --multirun); this key takes one value"
             )
-        return list(ov.sweep_iterator())
+        values = list(itertools.islice(ov.sweep_iterator(), MAX_SWEEP_VALUES + 1))
+        if len(values) > MAX_SWEEP_VALUES:
+            raise error(f"{text!r} gives more than {MAX_SWEEP_VALUES:,} values")
+        return values
     value = ov.value()
     if _is_list(tp) and not isinstance(value, list):
         return [value]

@@ -75,6 +75,8 @@ def test_lists_one_value_and_sweeps():
     assert parse("fit", "tables=a,b")[1].tables == ["a", "b"]
     assert parse("fit", "tables=range(3)")[1].tables == ["0", "1", "2"]
     assert parse("fit", "tables=[]")[1].tables == []
+    with pytest.raises(UsageError, match=r"'tables=range\(1000000000\)' gives more than 100,000 values"):
+        parse("fit", "tables=range(1000000000)")  # never expanded in full
     with pytest.raises(UsageError, match=r"'seeds=1,2' is a sweep of several values .* takes one value"):
         parse("fit", "seeds=1,2")
 
