@@ -102,7 +102,11 @@ class TabularBenchmark(Benchmark):
 
     def config_id(self, config: Mapping[str, Any] | int) -> int:
         """The table row of ``config``; ConfigError if it is unknown, outside the space, or not in the table."""
-        if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
+        if (
+            type(config) is not dict
+            and isinstance(config, (int, np.integer))
+            and not isinstance(config, bool)
+        ):
             return self._check_id(config)
         try:
             key = tuple([config.get(n) for n in self._names])

@@ -12,16 +12,15 @@ import heapq
 import inspect
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.protocol import Benchmark
+from benchmarks.protocol import Benchmark, Evaluator
 from benchmarks.space import column_dtype, hp_names
-from benchmarks.tabular import TabularBenchmark
 
 from .optimizer import ConfigSampler, Optimizer, OptimizerError, Trial, TrialResult
 
@@ -34,7 +33,7 @@ MAX_EVENTS_AT_ONE_TIME = 1_000_000
 #: its limits (a ten-year time budget on a benchmark of cheap evaluations) cannot run for ever or fill memory
 MAX_EVENTS = 10_000_000
 
-__all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "RunResult", "simulate"]
+__all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "EventLog", "RunResult", "simulate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +164,30 @@ def simulate(
     ``optimizer`` is an :class:`Optimizer` or a factory called with keyword
     arguments ``space``, ``fidelity``, ``objective``, ``seed`` and ``sampler``.
     """
+    _check_run_arguments(seed, n_workers, budget, overhead)
+    seed, n_workers = int(seed), int(n_workers)
+    wall0 = time.perf_counter()
+    opt = make_optimizer(benchmark, optimizer, seed, sampler, budget)
+    sim = _Simulation(benchmark, opt, seed, n_workers, budget, overhead == "measured")
+    stop_reason = sim.run()
+    events = sim.log.to_frame(benchmark, sim.evaluator)
+    summary = {
+        "n_events": len(events),
+        "n_trials": sim.seq,
+        "n_cancelled": sim.n_cancelled,
+        "n_diverged": int(events["status"].eq("diverged").sum()),
+        "end_time": float(sim.end_time),
+        "budget_used": sim.budget_used(),
+        "stop_reason": stop_reason,
+        **_coverage(benchmark, opt, events, sim.evaluator),
+        "optimizer_seconds": sim.opt_seconds,
+        "wall_seconds": time.perf_counter() - wall0,
+    }
+    return RunResult(events, summary, opt, budget, overhead, n_workers, seed)
+
+
+def _check_run_arguments(seed: Any, n_workers: Any, budget: Any, overhead: Any) -> None:
+    """ValueError or TypeError naming a bad argument of :func:`simulate` and what is allowed."""
     if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
         raise ValueError(f"n_workers={n_workers!r} must be an integer >= 1")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -173,218 +196,235 @@ def simulate(
         raise ValueError(f"overhead policy {overhead!r} is not one of {', '.join(OVERHEAD_POLICIES)}")
     if not isinstance(budget, Budget):
         raise TypeError(f"budget must be a runners.simulator.Budget, got {type(budget).__name__}")
-    seed, n_workers = int(seed), int(n_workers)
-    wall0 = time.perf_counter()
-    opt = make_optimizer(benchmark, optimizer, seed, sampler, budget)
-    measured = overhead == "measured"
 
-    obj_sign = benchmark.objective_metric.sign
-    draw_seed = _seed_stream(benchmark, seed)
-    table = _TableLookup(benchmark) if isinstance(benchmark, TabularBenchmark) else _GenericLookup(benchmark)
-    lookup, objective_of, visible_of = table.lookup, table.objective, table.visible
-    fmax = float(benchmark.fidelity.max)
 
-    # budget meter
-    kind = budget.kind
-    amount = float(budget.amount)
-    if kind == "evaluations":
-        kind, amount = "fidelity", amount * fmax
-    time_budget = kind == "time"
-    meter = 0.0
+class EventLog:
+    """The evaluations of a run in the order they finished, one row each; :meth:`to_frame` makes the events table.
 
-    # per-trial state: trial_id -> (config, fidelity, seed, cumulative cost)
-    finished: dict[int, tuple[Any, float, int, float]] = {}
-    continued: set[int] = set()
+    ``append(row)`` takes one tuple ``(trial_id, continues, worker, config, fidelity_from, fidelity, seed,
+    t_start, t_end, key, optimizer_seconds)``, ``key`` being the benchmark evaluator's key of the point (its
+    metrics are read once, at the end, for every row at once) and ``optimizer_seconds`` None unless the
+    overhead is measured. One list append per evaluation: the simulator's per-evaluation path stays short.
+    """
 
-    # event columns, filled once per recorded evaluation; metrics are looked up once at the end
-    c_tid: list[int] = []
-    c_cont: list[int | None] = []
-    c_worker: list[int] = []
-    c_config: list[Any] = []
-    c_ffrom: list[float] = []
-    c_fid: list[float] = []
-    c_seed: list[int] = []
-    c_t0: list[float] = []
-    c_t1: list[float] = []
-    c_key: list[Any] = []
-    c_opt_s: list[float] = []
+    __slots__ = ("append", "measured", "rows")
 
-    # heap entries: (t_end, start order, worker, trial, lookup key, cumulative cost, fidelity_from, t_start,
-    #                benchmark seed, seconds of the ask that made the trial)
-    heap: list[tuple] = []
-    idle: list[int] = list(range(n_workers))  # kept sorted ascending
-    seq = 0
-    opt_seconds = 0.0
-    n_started = 0
-    perf = time.perf_counter
-    push, pop = heapq.heappush, heapq.heappop
+    def __init__(self, measured: bool) -> None:
+        self.rows: list[tuple] = []
+        self.append = self.rows.append
+        self.measured = measured
 
-    def start(trial: Trial, worker: int, t: float, ask_s: float) -> None:
-        nonlocal seq, n_started
-        cont = trial.continues
-        fid = trial.fidelity
-        if cont is None:
-            s = draw_seed()
-            key, cum = lookup(trial.config, fid, s)
-            ffrom, prev_cost = 0.0, 0.0
-        else:
-            prev = finished.get(cont)
-            if prev is None:
-                why = "is still running" if cont in opt.pending else "has not finished (or does not exist)"
-                raise OptimizerError(f"trial {trial.trial_id} continues trial {cont}, which {why}")
-            if cont in continued:
-                raise OptimizerError(
-                    f"trial {trial.trial_id} continues trial {cont}, which was already continued once"
-                )
-            pconf, ffrom, s, prev_cost = prev
-            if trial.config is not pconf and dict(trial.config) != dict(pconf):
-                raise OptimizerError(
-                    f"trial {trial.trial_id} continues trial {cont} with a different configuration "
-                    f"({dict(trial.config)} != {dict(pconf)})"
-                )
-            if not fid > ffrom:
-                raise OptimizerError(
-                    f"trial {trial.trial_id} continues trial {cont} at fidelity {fid!r}, not above {ffrom!r}"
-                )
-            continued.add(cont)
-            key, cum = lookup(trial.config, fid, s)
-        cost = cum - prev_cost
-        if cost < 0:
-            raise OptimizerError(
-                f"{benchmark.name}: cost decreased from {prev_cost} to {cum} between fidelities "
-                f"{ffrom} and {fid} (trial {trial.trial_id}); the benchmark breaks the cost policy"
-            )
-        push(heap, (t + cost, seq, worker, trial, key, cum, ffrom, t, s, ask_s))
-        seq += 1
-        n_started += 1
+    def __len__(self) -> int:
+        return len(self.rows)
 
-    def fill(t: float) -> float:
+    def to_frame(self, benchmark: Benchmark, evaluator: Evaluator) -> pd.DataFrame:
+        """The events table of docs/runner.md (its columns, dtypes and order)."""
+        n = len(self.rows)
+        tid, cont, worker, configs, ffrom, fid, seed, t0, t1, keys, opt_s = (
+            map(list, zip(*self.rows)) if n else ([] for _ in range(11))
+        )
+        names = list(hp_names(benchmark.space))
+        cols: dict[str, Any] = {
+            "trial_id": np.asarray(tid, dtype=np.int64),
+            "continues": pd.array(cont, dtype="Int64"),
+            "worker": np.asarray(worker, dtype=np.int64),
+            "config_id": pd.array(evaluator.config_ids(keys), dtype="Int64"),
+        }
+        cfg = pd.DataFrame.from_records(configs, columns=names, nrows=n) if n else pd.DataFrame(columns=names)
+        for name in names:
+            cols[f"config.{name}"] = _typed(cfg[name], column_dtype(benchmark.space[name]))
+        start = np.asarray(t0, dtype=np.float64)
+        end = np.asarray(t1, dtype=np.float64)
+        cols["fidelity_from"] = np.asarray(ffrom, dtype=np.float64)
+        cols["fidelity"] = np.asarray(fid, dtype=np.float64)
+        cols["seed"] = np.asarray(seed, dtype=np.int64)
+        cols["t_start"] = start
+        cols["t_end"] = end
+        cols["cost"] = end - start
+        met = evaluator.metric_columns(keys)
+        obj = met[benchmark.objective]
+        cols["objective"] = obj
+        test = benchmark.test_objective
+        cols["test_objective"] = met[test] if test else np.full(n, np.nan)
+        for m, v in met.items():
+            cols[f"metric.{m}"] = v
+        cols["status"] = pd.array(np.where(np.isnan(obj), "diverged", "ok"), dtype="string")
+        if self.measured:
+            cols["optimizer_seconds"] = np.asarray(opt_s, dtype=np.float64)
+        return pd.DataFrame(cols)
+
+
+class _Simulation:
+    """The state of one simulated run: N workers, a heap of running trials, the budget meter, the event log.
+
+    Heap entries: ``(t_end, start order, worker, trial, evaluator key, objective value, cumulative cost,
+    fidelity_from, t_start, benchmark seed, seconds of the ask that made the trial)``.
+    """
+
+    def __init__(
+        self, benchmark: Benchmark, opt: Optimizer, seed: int, n_workers: int, budget: Budget, measured: bool
+    ) -> None:
+        self.benchmark, self.opt, self.measured = benchmark, opt, measured
+        test = benchmark.test_objective
+        told = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
+        self.evaluator = benchmark.evaluator(benchmark.objective, told)
+        self.obj_sign = benchmark.objective_metric.sign
+        self.draw_seed = _seed_stream(benchmark, seed)
+        self.fmax = float(benchmark.fidelity.max)
+        self.budget = budget
+        self.kind, self.amount = budget.kind, float(budget.amount)
+        if self.kind == "evaluations":
+            self.kind, self.amount = "fidelity", self.amount * self.fmax
+        self.meter = 0.0
+        #: per finished trial: trial_id -> (config, fidelity, seed, cumulative cost)
+        self.finished: dict[int, tuple[Any, float, int, float]] = {}
+        self.continued: set[int] = set()
+        self.log = EventLog(measured)
+        self.heap: list[tuple] = []
+        self.idle: list[int] = list(range(n_workers))  # kept sorted ascending
+        self.seq = 0  # trials started: each one's start order (ties of the heap's end times go to the first)
+        self.n_cancelled = 0
+        self.opt_seconds = 0.0
+        self.end_time = 0.0
+
+    # ------------------------------------------------------------ starting trials
+    def fill(self, t: float) -> float:
         """Every idle worker asks, lowest id first, until the optimizer answers None. Returns the optimizer clock."""
-        nonlocal opt_seconds
+        idle, ask, perf, measured = self.idle, self.opt.ask, time.perf_counter, self.measured
         while idle:
             a0 = perf()
-            trial = opt.ask()
+            trial = ask()
             dt = perf() - a0
-            opt_seconds += dt
+            self.opt_seconds += dt
             if measured:
                 t = t + dt
             if trial is None:
                 return t
-            start(trial, idle.pop(0), t, dt)
+            self.start(trial, idle.pop(0), t, dt)
         return t
 
-    stop_reason = "budget"
-    max_events = MAX_EVENTS
-    opt_clock = fill(0.0)
-    end_time = 0.0
-    n_cancelled = 0
-    stuck = 0
-    while True:
-        if not heap:
-            if opt.exhausted:
-                stop_reason = "table_exhausted"
-                break
-            if opt.done:
-                stop_reason = "optimizer_done"
-                break
+    def start(self, trial: Trial, worker: int, t: float, ask_s: float) -> None:
+        """Evaluate ``trial`` (fresh: a new benchmark seed; a continuation: its trial's seed) and schedule its end."""
+        fid = trial.fidelity
+        if trial.continues is None:
+            s = self.draw_seed()
+            key, value, cum = self.evaluator.evaluate(trial.config, fid, s)
+            ffrom = prev_cost = 0.0
+        else:
+            ffrom, s, prev_cost = self._continuation(trial)
+            key, value, cum = self.evaluator.evaluate(trial.config, fid, s)
+        cost = cum - prev_cost
+        if cost < 0:
             raise OptimizerError(
-                f"{type(opt).__name__}.ask() returned None while no trial is pending: the run would stall "
-                f"(after {len(c_tid)} evaluations). An optimizer that is finished must set `done = True`."
+                f"{self.benchmark.name}: cost decreased from {prev_cost} to {cum} between fidelities "
+                f"{ffrom} and {fid} (trial {trial.trial_id}); the benchmark breaks the cost policy"
             )
-        t, _, worker, trial, key, cum, ffrom, t0, s, ask_s = pop(heap)
-        if time_budget:
-            if t > amount:
-                n_cancelled = 1  # this one, plus those still in the heap
-                end_time = amount
-                break
-            if t == end_time:
-                stuck += 1
+        seq = self.seq
+        heapq.heappush(self.heap, (t + cost, seq, worker, trial, key, value, cum, ffrom, t, s, ask_s))
+        self.seq = seq + 1
+
+    def _continuation(self, trial: Trial) -> tuple[float, int, float]:
+        """(fidelity_from, seed, cumulative cost) of the trial ``trial`` continues; OptimizerError when it cannot."""
+        cont = trial.continues
+        prev = self.finished.get(cont)
+        if prev is None:
+            why = "is still running" if cont in self.opt.pending else "has not finished (or does not exist)"
+            raise OptimizerError(f"trial {trial.trial_id} continues trial {cont}, which {why}")
+        if cont in self.continued:
+            raise OptimizerError(
+                f"trial {trial.trial_id} continues trial {cont}, which was already continued once"
+            )
+        pconf, ffrom, s, prev_cost = prev
+        if trial.config is not pconf and dict(trial.config) != dict(pconf):
+            raise OptimizerError(
+                f"trial {trial.trial_id} continues trial {cont} with a different configuration "
+                f"({dict(trial.config)} != {dict(pconf)})"
+            )
+        if not trial.fidelity > ffrom:
+            raise OptimizerError(
+                f"trial {trial.trial_id} continues trial {cont} at fidelity {trial.fidelity!r}, not above {ffrom!r}"
+            )
+        self.continued.add(cont)
+        return ffrom, s, prev_cost
+
+    # ------------------------------------------------------------ the event loop
+    def run(self) -> str:
+        """Pop finishing trials, record and tell them, refill idle workers, until the budget or the optimizer
+        ends the run. Returns the stop reason."""
+        heap, idle, log, finished = self.heap, self.idle, self.log, self.finished
+        pop, perf, tell, record = heapq.heappop, time.perf_counter, self.opt.tell, self.log.append
+        obj_sign, reported = self.obj_sign, self.evaluator.reported
+        measured, time_budget, amount = self.measured, self.kind == "time", self.amount
+        per_result = self.kind == "results"
+        opt_clock = self.fill(0.0)
+        stuck = 0
+        while True:
+            if not heap:
+                return self._stop_without_pending()
+            t, _, worker, trial, key, value, cum, ffrom, t0, s, ask_s = pop(heap)
+            if time_budget:
+                if t > amount:
+                    self.n_cancelled = 1 + len(heap)  # this one, plus those still in the heap
+                    self.end_time = amount
+                    return "budget"
+                stuck = stuck + 1 if t == self.end_time else 0
                 if stuck > MAX_EVENTS_AT_ONE_TIME:
                     raise OptimizerError(
                         f"{MAX_EVENTS_AT_ONE_TIME:,} evaluations finished at simulated time {t} without the clock "
-                        f"advancing (zero-cost evaluations of {benchmark.name}); a time budget cannot end this run"
+                        f"advancing (zero-cost evaluations of {self.benchmark.name}); a time budget cannot end this run"
                     )
-            else:
-                stuck = 0
-        tid = trial.trial_id
-        fid = trial.fidelity
-        c_tid.append(tid)
-        c_cont.append(trial.continues)
-        c_worker.append(worker)
-        c_config.append(trial.config)
-        c_ffrom.append(ffrom)
-        c_fid.append(fid)
-        c_seed.append(s)
-        c_t0.append(t0)
-        c_t1.append(t)
-        c_key.append(key)
-        finished[tid] = (trial.config, fid, s, cum)
-        end_time = t
+            fid = trial.fidelity
+            finished[trial.trial_id] = (trial.config, fid, s, cum)
+            self.end_time = t
+            ok = value == value  # NaN: diverged
+            result = TrialResult(
+                trial,
+                value,
+                obj_sign * value if ok else math.inf,
+                reported(key),
+                t - t0,
+                t,
+                "ok" if ok else "diverged",
+            )
+            tell_t = max(t, opt_clock) if measured else t
+            a0 = perf()
+            tell(trial, result)
+            dt = perf() - a0
+            self.opt_seconds += dt
+            if measured:
+                tell_t += dt
+            record(
+                (trial.trial_id, trial.continues, worker, trial.config, ffrom, fid, s, t0, t, key, ask_s + dt)
+            )
+            if not time_budget:
+                self.meter += 1.0 if per_result else fid - ffrom
+                if self.meter >= amount:
+                    self.n_cancelled = len(heap)
+                    return "budget"
+            if len(log) >= MAX_EVENTS:
+                self.n_cancelled = len(heap)
+                return "event_limit"
+            # the freed worker joins the idle ones (kept sorted), then idle workers ask
+            idle.append(worker)
+            if len(idle) > 1 and worker < idle[-2]:
+                idle.sort()
+            opt_clock = self.fill(tell_t)
 
-        value = objective_of(key)
-        ok = value == value
-        result = TrialResult(
-            trial,
-            value,
-            obj_sign * value if ok else math.inf,
-            visible_of(key),
-            t - t0,
-            t,
-            "ok" if ok else "diverged",
+    def _stop_without_pending(self) -> str:
+        """The stop reason when no trial is running and the optimizer asked for none; OptimizerError for a stall."""
+        if self.opt.exhausted:
+            return "table_exhausted"
+        if self.opt.done:
+            return "optimizer_done"
+        raise OptimizerError(
+            f"{type(self.opt).__name__}.ask() returned None while no trial is pending: the run would stall "
+            f"(after {len(self.log)} evaluations). An optimizer that is finished must set `done = True`."
         )
-        tell_t = max(t, opt_clock) if measured else t
-        a0 = perf()
-        opt.tell(trial, result)
-        dt = perf() - a0
-        opt_seconds += dt
-        if measured:
-            tell_t += dt
-            c_opt_s.append(ask_s + dt)
 
-        if not time_budget:
-            meter += 1.0 if kind == "results" else fid - ffrom
-            if meter >= amount:
-                break
-        if len(c_tid) >= max_events:
-            stop_reason = "event_limit"
-            break
-        # the freed worker joins the idle ones (kept sorted), then idle workers ask
-        idle.append(worker)
-        if len(idle) > 1 and worker < idle[-2]:
-            idle.sort()
-        opt_clock = fill(tell_t)
-
-    n_cancelled += len(heap)
-    if time_budget:
-        meter = end_time
-    events = _build_frame(
-        benchmark,
-        table,
-        c_tid,
-        c_cont,
-        c_worker,
-        c_config,
-        c_ffrom,
-        c_fid,
-        c_seed,
-        c_t0,
-        c_t1,
-        c_key,
-        c_opt_s if measured else None,
-    )
-    summary = {
-        "n_events": len(events),
-        "n_trials": n_started,
-        "n_cancelled": n_cancelled,
-        "n_diverged": int(events["status"].eq("diverged").sum()),
-        "end_time": float(end_time),
-        "budget_used": float(meter / fmax if budget.kind == "evaluations" else meter),
-        "stop_reason": stop_reason,
-        **_coverage(benchmark, opt, events, table),
-        "optimizer_seconds": opt_seconds,
-        "wall_seconds": time.perf_counter() - wall0,
-    }
-    return RunResult(events, summary, opt, budget, overhead, n_workers, seed)
+    def budget_used(self) -> float:
+        """How much of the budget the run spent, in the budget's own units."""
+        used = self.end_time if self.kind == "time" else self.meter
+        return float(used / self.fmax if self.budget.kind == "evaluations" else used)
 
 
 def repeated_mask(ids: np.ndarray, fidelity: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -412,7 +452,9 @@ def repeated_mask(ids: np.ndarray, fidelity: np.ndarray, order: np.ndarray) -> n
     return out
 
 
-def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table: Any) -> dict[str, Any]:
+def _coverage(
+    benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, evaluator: Evaluator
+) -> dict[str, Any]:
     """``n_repeated``, ``n_distinct_configs``, ``table_fraction`` and ``n_redirected`` of a run's events.
 
     A repeat is an evaluation of a configuration to a fidelity that an earlier
@@ -428,7 +470,7 @@ def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table:
     n = len(events)
     if n == 0:
         ids = np.zeros(0, dtype=np.int64)
-    elif isinstance(table, _TableLookup):
+    elif evaluator.n_rows is not None:
         ids = events["config_id"].to_numpy(dtype=np.int64)
     else:
         cols = [c for c in events.columns if c.startswith("config.")]
@@ -440,8 +482,8 @@ def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table:
         rep = repeated_mask(ids, events["fidelity"].to_numpy(dtype=np.float64), events["trial_id"].to_numpy())
         n_repeated = int(rep.sum())
         n_repeated_fresh = int((events["continues"].isna().to_numpy() & rep).sum())
-    if isinstance(table, _TableLookup):
-        size: int | None = int(table.b.n_configs)
+    if evaluator.n_rows is not None:
+        size: int | None = int(evaluator.n_rows)
     elif opt.sampler.is_finite:
         size = len(opt.sampler)
     else:
@@ -453,170 +495,6 @@ def _coverage(benchmark: Benchmark, opt: Optimizer, events: pd.DataFrame, table:
         "table_fraction": (n_distinct / size) if size else None,
         "n_redirected": int(opt.n_redirected),
     }
-
-
-# ---------------------------------------------------------------- benchmark lookups
-class _GenericLookup:
-    """Any Benchmark: one ``query`` per started trial; the key is the Result.
-
-    A benchmark with ``objective_and_cost(config, fidelity, seed)`` (a surrogate, whose every metric
-    costs a model evaluation) is asked only for the objective and the cost while the run goes on; the
-    key is then a :class:`_Point`, the metrics the optimizer is told decode only if it reads them, and
-    the events' metric columns come from one ``query_batch`` over the whole run (the same numbers).
-    """
-
-    def __init__(self, benchmark: Benchmark) -> None:
-        self.b = benchmark
-        self.query = benchmark.query
-        self.fast = getattr(benchmark, "objective_and_cost", None)
-        self.obj = benchmark.objective
-        test = benchmark.test_objective
-        self.vis = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
-        self.metric_names = list(benchmark.metrics)
-
-    def lookup(self, config: Any, fidelity: float, seed: int) -> tuple[Any, float]:
-        if self.fast is not None:
-            value, cost = self.fast(config, fidelity, seed)
-            return _Point(config, fidelity, seed, value), cost
-        res = self.query(config, fidelity, seed)
-        return res, res.cost
-
-    def objective(self, key: Any) -> float:
-        if isinstance(key, _Point):
-            return key.value
-        return float(key.metrics[self.obj])
-
-    def visible(self, key: Any) -> Mapping[str, float]:
-        if isinstance(key, _Point):
-            return _LazyMetrics(lambda: self.query(key.config, key.fidelity, key.seed).metrics, self.vis)
-        m = key.metrics
-        return {k: m[k] for k in self.vis}
-
-    def config_ids(self, keys: list[Any]) -> list[int | None]:
-        return [None if isinstance(r, _Point) else r.config_id for r in keys]
-
-    def metric_columns(self, keys: list[Any]) -> dict[str, np.ndarray]:
-        n = len(keys)
-        if n and all(isinstance(k, _Point) for k in keys):
-            out = self.b.query_batch(
-                [k.config for k in keys],
-                fidelities=np.array([k.fidelity for k in keys], dtype=np.float64),
-                seeds=np.array([k.seed for k in keys], dtype=np.int64),
-            )
-            return {m: np.asarray(out[m], dtype=np.float64) for m in self.metric_names}
-        frame = pd.DataFrame.from_records([r.metrics for r in keys], columns=self.metric_names, nrows=n)
-        return {m: frame[m].to_numpy(dtype=np.float64) for m in self.metric_names}
-
-
-@dataclass(frozen=True, slots=True)
-class _Point:
-    """One evaluation of a benchmark answered through ``objective_and_cost``."""
-
-    config: Any
-    fidelity: float
-    seed: int
-    value: float
-
-
-class _LazyMetrics(Mapping):
-    """The metrics told to an optimizer, computed on first access (no optimizer in this package reads them)."""
-
-    def __init__(self, compute: Any, names: tuple[str, ...]) -> None:
-        self._compute, self._names, self._values = compute, names, None
-
-    def _get(self) -> Mapping[str, float]:
-        if self._values is None:
-            m = self._compute()
-            self._values = {k: m[k] for k in self._names}
-        return self._values
-
-    def __getitem__(self, k: str) -> float:
-        return self._get()[k]
-
-    def __iter__(self):
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-class _TableLookup:
-    """A TabularBenchmark: direct reads of its dense array; the key is the flat (config, seed, fidelity) index."""
-
-    def __init__(self, benchmark: TabularBenchmark) -> None:
-        self.b = benchmark
-        vals = benchmark.table.values  # (metric + cost, C, S, F)
-        self.metric_names = list(benchmark.metrics)
-        self.S, self.F = vals.shape[2], vals.shape[3]
-        self.flat = vals.reshape(vals.shape[0], -1)
-        self.obj_flat = self.flat[self.metric_names.index(benchmark.objective)]
-        self.cost_flat = self.flat[-1]
-        test = benchmark.test_objective
-        vis = [n for n, m in benchmark.metrics.items() if m.split != "test" and n != test]
-        self.vis = tuple((n, self.flat[self.metric_names.index(n)]) for n in vis)
-        self.seed_index = {s: i for i, s in enumerate(benchmark.seeds)}
-        self.fid_index = {v: i for i, v in enumerate(benchmark.fidelity.values)}
-
-    def lookup(self, config: Any, fidelity: float, seed: int) -> tuple[int, float]:
-        fi = self.fid_index.get(fidelity)
-        if fi is None or isinstance(fidelity, bool):
-            self.b.fidelity.check(fidelity)  # raises FidelityError naming the allowed values
-            raise AssertionError("unreachable")
-        c = self.b.config_id(config)  # raises ConfigError for anything the table does not hold
-        key = (c * self.S + self.seed_index[seed]) * self.F + fi
-        return key, self.cost_flat.item(key)
-
-    def objective(self, key: int) -> float:
-        return self.obj_flat.item(key)
-
-    def visible(self, key: int) -> dict[str, float]:
-        return {n: a.item(key) for n, a in self.vis}
-
-    def config_ids(self, keys: list[int]) -> np.ndarray:
-        return np.asarray(keys, dtype=np.int64) // (self.S * self.F)
-
-    def metric_columns(self, keys: list[int]) -> dict[str, np.ndarray]:
-        k = np.asarray(keys, dtype=np.int64)
-        return {m: self.flat[i, k].astype(np.float64) for i, m in enumerate(self.metric_names)}
-
-
-def _build_frame(
-    benchmark: Benchmark, table: Any, tid, cont, worker, configs, ffrom, fid, seed, t0, t1, keys, opt_s
-) -> pd.DataFrame:
-    """The events table of docs/runner.md, built once at the end of a run."""
-    names = hp_names(benchmark.space)
-    n = len(tid)
-    cols: dict[str, Any] = {
-        "trial_id": np.asarray(tid, dtype=np.int64),
-        "continues": pd.array(cont, dtype="Int64"),
-        "worker": np.asarray(worker, dtype=np.int64),
-        "config_id": pd.array(table.config_ids(keys), dtype="Int64"),
-    }
-    cfg = (
-        pd.DataFrame.from_records(configs, columns=list(names), nrows=n)
-        if n
-        else pd.DataFrame(columns=list(names))
-    )
-    for name in names:
-        cols[f"config.{name}"] = _typed(cfg[name], column_dtype(benchmark.space[name]))
-    start = np.asarray(t0, dtype=np.float64)
-    end = np.asarray(t1, dtype=np.float64)
-    cols["fidelity_from"] = np.asarray(ffrom, dtype=np.float64)
-    cols["fidelity"] = np.asarray(fid, dtype=np.float64)
-    cols["seed"] = np.asarray(seed, dtype=np.int64)
-    cols["t_start"] = start
-    cols["t_end"] = end
-    cols["cost"] = end - start
-    met = table.metric_columns(keys)
-    obj = met[benchmark.objective]
-    cols["objective"] = obj
-    cols["test_objective"] = met[benchmark.test_objective] if benchmark.test_objective else np.full(n, np.nan)
-    for m, v in met.items():
-        cols[f"metric.{m}"] = v
-    cols["status"] = pd.array(np.where(np.isnan(obj), "diverged", "ok"), dtype="string")
-    if opt_s is not None:
-        cols["optimizer_seconds"] = np.asarray(opt_s, dtype=np.float64)
-    return pd.DataFrame(cols)
 
 
 def _typed(col: pd.Series, dtype: str) -> Any:
