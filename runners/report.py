@@ -1,10 +1,15 @@
 """Build the report of a study: figures, tables and one self-contained HTML page.
 
-Command line (``make report STUDY=name`` runs the first form)::
+Command line (``make report STUDY=name`` runs the first form; ``--help`` lists every key)::
 
-    python -m runners.report study=NAME [results_root=results] [out=reports/NAME]
-        [baseline=rs] [fractions=0.1,0.5,1] [grid=200] [alpha=0.05]
+    python -m runners.report [build] study=NAME [results_root=results] [out=reports/NAME]
+        [baseline=rs] [fractions=[0.1,0.5,1]] [grid=200] [alpha=0.05] [progress=true]
     python -m runners.report study_dir=PATH out=PATH
+
+The one command-line style (:func:`benchmarks.cli.parse_command`): the action
+(``build``, the only one) may be left out, every other argument is
+``key=value`` in Hydra's override grammar, checked against :class:`ReportCommand`.
+A bad key or value prints ``error: <message>`` and exits 2.
 
 From Python (``make bench`` does this after its runs)::
 
@@ -23,11 +28,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import UsageError, key_field, parse_command, usage_status
 from benchmarks.io import atomic_dir, atomic_write_json, atomic_write_text, code_version, utc_now
-from runners.analysis.load import load_study
+from benchmarks.protocol import CurveBenchError
+from runners.analysis.load import ResultsFormatError, load_study
 from runners.analysis.render import Section, render_html, render_markdown
 from runners.analysis.sections import (
     ReportContext,
@@ -52,7 +60,15 @@ from runners.analysis.sections import (
 
 MARKER = "report.json"
 
-__all__ = ["MARKER", "ReportOptions", "build_report", "main", "report_sections"]
+__all__ = [
+    "MARKER",
+    "ReportCommand",
+    "ReportOptions",
+    "build_report",
+    "main",
+    "parse_args",
+    "report_sections",
+]
 
 
 def build_report(
@@ -130,55 +146,77 @@ def write_report(ctx: ReportContext) -> None:
 
 
 # ---------------------------------------------------------------- command line
-_USAGE = __doc__.split("From Python")[0].strip()
-_KEYS = {"study", "study_dir", "results_root", "out", "baseline", "fractions", "grid", "alpha", "progress"}
+#: the actions of ``python -m runners.report``
+ACTIONS = {"build": "read a study's results and write its report (index.html, report.md, figures, tables)"}
 
 
-def parse_args(argv: Sequence[str]) -> dict[str, str]:
-    """``key=value`` arguments (the Hydra-style override syntax) into a dict; unknown keys are an error."""
-    args: dict[str, str] = {}
-    for a in argv:
-        key, sep, value = a.partition("=")
-        key = key.lstrip("+-")
-        if not sep or key not in _KEYS:
-            raise SystemExit(
-                f"bad argument {a!r}; expected key=value with key one of {', '.join(sorted(_KEYS))}\n\n"
-                + _USAGE
-            )
-        args[key] = value
-    if "study" not in args and "study_dir" not in args:
-        raise SystemExit("missing study=NAME (or study_dir=PATH)\n\n" + _USAGE)
+@dataclass
+class ReportCommand:
+    """``python -m runners.report``'s keys: which study, where the report goes, and :class:`ReportOptions`."""
+
+    study: str | None = key_field(None, "the study: its results are <results_root>/<study>", positional=True)
+    study_dir: str | None = key_field(None, "the study's results folder, in place of study and results_root")
+    results_root: str = key_field("results", "the folder that holds the studies' results")
+    out: str | None = key_field(None, "the report's folder (default: reports/<study>)")
+    baseline: str = key_field("rs", "the optimizer that speedups and ratios are measured against")
+    fractions: list[float] = key_field(
+        [0.1, 0.5, 1.0],
+        "budget fractions of the critical-difference diagrams and rank tables, each in (0, 1]",
+    )
+    grid: int = key_field(200, "log-spaced points of the time grid of the curves, at least 2")
+    alpha: float = key_field(0.05, "the significance level of every test, in (0, 1)")
+    progress: bool = key_field(True, "a progress bar while the runs are read")
+
+
+def parse_args(argv: Sequence[str] | None) -> ReportCommand:
+    """``[build] key=value ...`` -> the command's settings (:class:`ReportCommand`); UsageError if not.
+
+    ``--help`` prints every key and exits. Either ``study`` or ``study_dir`` is needed.
+    """
+    _, args = parse_command(
+        argv,
+        ReportCommand,
+        module="runners.report",
+        description=__doc__.splitlines()[0],
+        actions=ACTIONS,
+        default_action="build",
+        what="the report",
+    )
+    if not args.study and not args.study_dir:
+        raise UsageError("which study? pass study=NAME (results under results_root) or study_dir=PATH")
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(_USAGE)
-        return 0
-    args = parse_args(argv)
-    if "study_dir" in args:
-        study_dir = Path(args["study_dir"])
-    else:
-        study_dir = Path(args.get("results_root", "results")) / args["study"]
-    out = Path(args.get("out", Path("reports") / (args.get("study") or study_dir.name)))
+def report_options(args: ReportCommand) -> ReportOptions:
+    """The :class:`ReportOptions` of a command line; UsageError naming the bad value and what is allowed."""
     try:
-        opts = ReportOptions(
-            baseline=args.get("baseline", "rs"),
-            fractions=tuple(float(x) for x in args["fractions"].split(","))
-            if "fractions" in args
-            else (0.1, 0.5, 1.0),
-            grid=int(args.get("grid", 200)),
-            alpha=float(args.get("alpha", 0.05)),
-            progress=args.get("progress", "true").lower() not in ("0", "false", "no"),
+        return ReportOptions(
+            baseline=args.baseline,
+            fractions=tuple(float(f) for f in args.fractions),
+            grid=args.grid,
+            alpha=args.alpha,
+            progress=args.progress,
         )
     except ValueError as e:
-        raise SystemExit(f"bad option: {e}") from None
-    if not study_dir.is_dir():
-        raise SystemExit(
-            f"no study folder {study_dir} (results_root={study_dir.parent}, study={study_dir.name})"
-        )
-    index = build_report(study_dir, out, opts)
+        raise UsageError(str(e)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m runners.report`` (and ``curvebench-report``): a bad key or value, a study folder that is not there
+    or holds no runs, or an output folder that is not a report, prints ``error: <message>`` and returns 2
+    (``CURVEBENCH_TRACEBACK=1`` raises it, traceback and all)."""
+    try:
+        args = parse_args(argv)
+        opts = report_options(args)
+        study_dir = Path(args.study_dir) if args.study_dir else Path(args.results_root) / str(args.study)
+        if not study_dir.is_dir():
+            raise UsageError(
+                f"no study folder {study_dir} (results_root={study_dir.parent}, study={study_dir.name})"
+            )
+        out = Path(args.out) if args.out else Path("reports") / (args.study or study_dir.name)
+        index = build_report(study_dir, out, opts)
+    except (CurveBenchError, ResultsFormatError, FileExistsError) as e:
+        return usage_status(e)
     print(f"report written: {index}")
     return 0
 

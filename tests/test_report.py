@@ -367,18 +367,37 @@ def test_a_section_builds_on_its_own(tmp_path):
     assert summary_section(ctx).title == "Summary" and ctx.written["figures"] == []
 
 
-def test_command_line(tmp_path, capsys):
+def test_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CURVEBENCH_TRACEBACK", raising=False)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     write_synthetic_study(tmp_path / "results", "cli", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0,))
     out = tmp_path / "reports" / "cli"
-    assert (
-        main(["study=cli", f"results_root={tmp_path / 'results'}", f"out={out}", "grid=20", "progress=false"])
-        == 0
-    )
+    root = f"results_root={tmp_path / 'results'}"
+    assert main(["study=cli", root, f"out={out}", "grid=20", "progress=false"]) == 0
     assert (out / "index.html").exists() and "report written" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="bad argument 'studdy=cli'"):
-        main(["studdy=cli"])
-    with pytest.raises(SystemExit, match="no study folder"):
-        main(["study=nope", f"results_root={tmp_path / 'results'}"])
+    # the action word, a Hydra list and the older a,b form of a list
+    assert main(["build", "study=cli", root, f"out={out}", "grid=20", "fractions=[0.5,1]"]) == 0
+    assert json.loads((out / "report.json").read_text())["options"]["fractions"] == [0.5, 1.0]
+    assert main(["study=cli", root, f"out={out}", "grid=20", "fractions=0.25,1"]) == 0
+    assert json.loads((out / "report.json").read_text())["options"]["fractions"] == [0.25, 1.0]
+    capsys.readouterr()
+    for argv, message in (
+        (["studdy=cli"], "unknown key 'studdy' in the report. Did you mean 'study'?"),
+        (["cli"], "'cli' is not key=value; use study=cli"),
+        (["--grid=20", "study=cli"], "use grid=20"),
+        (["study=cli", root, "grid=many"], "'grid=many'"),
+        (["study=cli", root, "alpha=2"], "alpha=2.0: must be in (0, 1)"),
+        (["study=cli", root, "fractions=[0,1]"], "each must be in (0, 1]"),
+        ([root], "which study?"),
+        (["study=nope", root], "no study folder"),
+        (["study=cli", root, f"out={tmp_path}"], "is not a CurveBench report"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err, (argv, err)
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "fractions=[0.1,0.5,1.0]" in capsys.readouterr().out
 
 
 def test_report_without_test_objective(tmp_path):
