@@ -28,6 +28,7 @@ workers, seed 0. Every timing is the median of alternating rounds (ours, baselin
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 import tempfile
@@ -100,6 +101,7 @@ class EveryEpochRandomSearch(Optimizer):
 
 def run_ours(bench: TabularBenchmark, factory: Any, budget: Budget) -> dict[str, float]:
     """One run of our simulator: wall and CPU seconds, results recorded, trials started (configurations)."""
+    gc.collect()  # the garbage of the run before is not charged to this one
     t0, c0 = time.perf_counter(), time.process_time()
     r = simulate(bench, factory, seed=0, n_workers=N_WORKERS, budget=budget)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -174,6 +176,7 @@ def _bare_inputs(bench: TabularBenchmark) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cpu_of(fn: Any) -> float:
+    gc.collect()  # the garbage of the run before is not charged to this one
     c0 = time.process_time()
     fn()
     return time.process_time() - c0
@@ -224,7 +227,7 @@ def scaling(rep: Report, bench: TabularBenchmark, sizes: list[int]) -> None:
     obj, cost = _bare_inputs(bench)
     first = None
     for n in sizes:
-        rounds = 1 if n >= 1_000_000 else 2
+        rounds = 1 if n >= 1_000_000 else 3
         t = alternate(
             {
                 "ours": lambda n=n: (
@@ -405,7 +408,7 @@ def main(quick: bool = False) -> Report:
     rounds = 2 if quick else 3
     with tempfile.TemporaryDirectory(prefix="curvebench-perf-") as tmp:
         bench = _table(Path(tmp))
-        overhead(rep, bench, 20_000 if quick else 100_000, rounds)
+        overhead(rep, bench, 20_000 if quick else 100_000, 3)
         scaling(rep, bench, [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
         try:
             import syne_tune  # noqa: F401  (the optional extra "perf")
