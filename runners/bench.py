@@ -13,8 +13,9 @@ summary; their runs stay in the study plan, so the report lists them as
 missing. If none is available the command fails. Finished runs are skipped, so
 a second call only redoes the report. One progress bar shows the runs and then
 that the report is being written; the libraries' warnings and logging go to the
-study's log file (results/<study>/study.log), not the terminal. The summary at
-the end gives the counts, the time spent and where everything is.
+study's log file (results/<study>/study.log), not the terminal. One summary line
+at the end gives the counts, the time spent and where everything is; failures, a
+missing report and missing benchmarks follow it, loudly.
 
 ``standin=DIR`` writes (or reuses) six synthetic tables shaped like the shipped
 ones (3 FCNet-like: 1,000 configurations x 2 seeds x 100 epochs; 3 LCBench-like:
@@ -57,6 +58,8 @@ def _configure(argv: Sequence[str]) -> DictConfig:
 
 
 def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
+    """One line: the study's shape, what ran, the time and where the report is; then only what needs a look
+    (failures, a missing report, benchmarks or optimizers not available here), each on its own line."""
     from .study import entry_optimizers
 
     b, o = len(cfg.benchmarks), len(cfg.optimizers)
@@ -66,24 +69,23 @@ def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
         if pairs == b * o
         else f"{pairs} (benchmark, optimizer) pairs on {b} benchmarks"
     )
-    lines = [
-        "",
-        f"== {cfg.name}: {out['n_runs']} runs = {shape} x {len(cfg.seeds)} seeds "
-        f"x workers {list(cfg.n_workers)}; budget {cfg.budget.amount:g} {_kind(cfg)} per run ==",
-        f"  ran {out['ran']}, already finished {out['skipped']}, failed {out['failed']}, "
+    line = (
+        f"{cfg.name}: {out['n_runs']} runs = {shape} x {len(cfg.seeds)} seeds x workers {list(cfg.n_workers)}, "
+        f"{cfg.budget.amount:g} {_kind(cfg)} each: "
+        f"ran {out['ran']}, already finished {out['skipped']}, failed {out['failed']}, "
         f"not run (benchmark or optimizer not available) {out['n_unavailable_runs']}"
         + (f", taken by another process {out['taken']}" if out.get("taken") else "")
         + (
             f", conflicting with runs another study finished {len(out['conflicts'])}"
             if out.get("conflicts")
             else ""
-        ),
-        f"  time: runs {out['seconds_runs']:.0f} s, report {out['seconds_report']:.0f} s, total {seconds:.0f} s",
-        f"  results: {out['study_dir']}",
-    ]
-    if out["report"]:
-        lines.append(f"  report:  {out['report']}")
-    elif out["report_error"]:
+        )
+        + f"; {seconds:.0f} s (runs {out['seconds_runs']:.0f} s, report {out['seconds_report']:.0f} s); "
+        + f"results: {out['study_dir']}"
+        + (f", report: {out['report']}" if out["report"] else "")
+    )
+    lines = [line]
+    if not out["report"] and out["report_error"]:
         lines.append(f"  NO REPORT: {out['report_error']}")
     for f in out["failures"][:10]:
         lines.append(
