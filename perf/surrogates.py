@@ -25,7 +25,7 @@
    (``Booster.inplace_predict``, one thread, the surrogate's model call alone) and with its parts
    (model call; encoding) and its CPU time shown; and 100,000 full curves of the objective
    (``predict_curves``: row chunks over ``_PREDICT_THREADS`` workers, BLAS at one thread each) beside
-   an xgboost predict of as many rows at that thread count. Both idle and with two busy-loop
+   an xgboost predict of as many rows at that thread count. Both as the machine is found and with two busy-loop
    processes started by the script (load >= 2 on top of whatever runs), as the median of
    alternating rounds; the load average is recorded beside each. Targets: a query <= 0.2 ms, 100k
    objective curves <= 1 s. ``python -m perf.surrogates --query [--quick]`` runs this section alone.
@@ -90,12 +90,14 @@ def single_query(rep: Report, quick: bool = False) -> None:
     rounds = 3
     n_q = 100 if quick else 300
     n_curves = 20_000 if quick else N_PREDICT
-    for state in ("idle", "loaded"):
-        procs = _busy_loops() if state == "loaded" else []
+    # "as found": the machine as it is (the load column says how busy); "+2 busy loops": two more
+    # processes started here. --quick: as found only, on the first surrogate (a smoke test)
+    for state in ("as found",) if quick else ("as found", "+2 busy loops"):
+        procs = _busy_loops() if state != "as found" else []
         try:
             if procs:
                 time.sleep(3.0)  # let the load average see them
-            for name in QUERY_SURROGATES:
+            for name in QUERY_SURROGATES[:1] if quick else QUERY_SURROGATES:
                 path = surrogates_dir() / name
                 if not (path / "manifest.json").is_file():
                     rep.note(f"{name}: not fitted here; single-query speed not measured")
