@@ -398,3 +398,43 @@ def test_random_search_on_published_fcnet_naval():
         assert row["objective"] == pytest.approx(q[bench.objective]) and row["cost"] == pytest.approx(q.cost)
     # events happen in finish order and the 4 workers overlap in time
     assert ev["t_end"].is_monotonic_increasing and ev["worker"].nunique() == 4
+
+
+def test_an_empty_event_log_has_the_columns_and_dtypes_of_a_run(toy):
+    from runners.simulator import EventLog
+
+    ev = run(toy, RandomSearch, budget=Budget("results", 5)).events
+    for measured in (False, True):
+        empty = EventLog(measured).to_frame(toy, toy.evaluator(toy.objective))
+        cols = list(ev.columns) + (["optimizer_seconds"] if measured else [])
+        assert list(empty.columns) == cols and len(empty) == 0
+        assert [str(empty[c].dtype) for c in ev.columns] == [str(d) for d in ev.dtypes]
+
+
+def test_the_simulator_asks_the_benchmark_s_evaluator_only(toy):
+    """Per evaluation the simulator uses the evaluator hook and nothing else of the benchmark: an evaluator that
+    counts its calls sees every evaluation, and query is never called."""
+    from benchmarks.tabular import TableEvaluator
+
+    calls = {"evaluate": 0, "query": 0}
+
+    class Counting(TableEvaluator):
+        def evaluate(self, config, fidelity, seed):
+            calls["evaluate"] += 1
+            return super().evaluate(config, fidelity, seed)
+
+    class Watched(_Wrapped):
+        def evaluator(self, metric=None, reported=()):
+            return Counting(self.inner, self.metric(metric).name, reported)
+
+        def _query(self, config, fidelity, seed):
+            calls["query"] += 1
+            return super()._query(config, fidelity, seed)
+
+    r = run(Watched(toy), RandomSearch, budget=Budget("results", 12))
+    pd.testing.assert_frame_equal(r.events, run(toy, RandomSearch, budget=Budget("results", 12)).events)
+    assert calls == {"evaluate": r.summary["n_trials"], "query": 0}
+    assert (
+        r.summary["table_fraction"]
+        == run(toy, RandomSearch, budget=Budget("results", 12)).summary["table_fraction"]
+    )

@@ -285,25 +285,28 @@ def test_version_1_folders_still_load(saved, tmp_path):
 
 
 def test_simulator_fast_path_on_a_surrogate_gives_the_same_events():
-    """The simulator asks a surrogate only for the objective and cost while it runs (objective_and_cost) and
+    """The simulator asks a surrogate only for the objective and cost while it runs (its evaluator) and
     decodes the other metrics in one query_batch at the end: the events equal those of one full query per
-    evaluation, bit for bit."""
+    evaluation (the protocol's default evaluator), bit for bit."""
     import pandas as pd
 
     import benchmarks
+    from benchmarks.protocol import Evaluator
     from runners.registry import OPTIMIZERS
     from runners.simulator import Budget, simulate
 
     b = benchmarks.load("lcbench-car-surrogate")
+    assert type(b.evaluator()) is sb.SurrogateEvaluator
 
-    class QueryOnly:  # the benchmark without the fast path
+    class QueryOnly:  # the benchmark with the protocol's default evaluator: one query per evaluation
         def __init__(self, inner):
             self._inner = inner
 
         def __getattr__(self, name):
-            if name == "objective_and_cost":
-                raise AttributeError(name)
             return getattr(self._inner, name)
+
+        def evaluator(self, metric=None, reported=()):
+            return Evaluator(self._inner, self._inner.metric(metric).name, reported)
 
     fast = simulate(b, OPTIMIZERS["hyperband"], seed=3, n_workers=4, budget=Budget("evaluations", 20))
     slow = simulate(
@@ -314,3 +317,49 @@ def test_simulator_fast_path_on_a_surrogate_gives_the_same_events():
     value, cost = b.objective_and_cost(b.space.get_default_configuration(), None, 7)
     full = b.query(dict(b.space.get_default_configuration()), None, 7)
     assert value == full.metrics[b.objective] and cost == full.cost
+
+
+def test_evaluator_predicts_one_metric_and_answers_what_query_answers(saved):
+    b = SurrogateBenchmark.from_path(saved["knn"])
+    test = b.test_objective
+    told = [m for m in b.metrics if m != test]
+    ev = b.evaluator(b.objective, told)
+    b.space.seed(5)
+    configs = [dict(c) for c in b.space.sample_configuration(4)]
+    grid = b.fidelity.values
+    fids = [grid[0], 0.5 * (grid[0] + grid[1]), grid[-1]]
+    keys = []
+    for i, c in enumerate(configs):
+        for f in fids:
+            key, value, cost = ev.evaluate(c, f, i)
+            r = b.query(c, f, i)
+            assert (value, cost) == (r.metrics[b.objective], r.cost)
+            assert dict(ev.reported(key)) == {m: r.metrics[m] for m in told}
+            keys.append((key, r))
+    cols = ev.metric_columns([k for k, _ in keys])
+    for m in b.metrics:
+        np.testing.assert_array_equal(cols[m], [r.metrics[m] for _, r in keys])
+    assert ev.config_ids([k for k, _ in keys]) == [None] * len(keys) and ev.n_rows is None
+    with pytest.raises(ConfigError, match="config_id 3 given"):
+        ev.evaluate(3, grid[-1], 0)
+    with pytest.raises(FidelityError, match="outside the range"):
+        ev.evaluate(configs[0], grid[-1] + 1, 0)
+    with pytest.raises(SeedError, match="outside the allowed range"):
+        ev.evaluate(configs[0], grid[-1], -1)
+
+
+def test_value_range_of_a_surrogate_is_a_fixed_sample(saved):
+    from benchmarks.protocol import RANGE_SAMPLES, RANGE_SEED
+    from benchmarks.sampling import sample_configurations
+
+    b = SurrogateBenchmark.from_path(saved["knn"])
+    vals, source = b.values_at(b.objective)
+    assert source == "sample" and vals.shape == (RANGE_SAMPLES, 1)
+    sample = sample_configurations(b.space, RANGE_SAMPLES, np.random.default_rng(RANGE_SEED))
+    np.testing.assert_array_equal(vals[:, 0], b.query_batch(sample, metrics=[b.objective])[b.objective])
+    r = b.value_range(b.objective)
+    sign = b.objective_metric.sign
+    finite = vals[np.isfinite(vals)]
+    assert r.reference == float(np.median(finite)) and r.worst == sign * float(np.max(sign * finite))
+    assert sign * r.best == min(float(np.min(sign * finite)), sign * b.optimum())
+    assert r.source == "sample" and "sampled uniformly" in r.note
