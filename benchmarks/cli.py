@@ -5,7 +5,7 @@ The Hydra apps (``runners.run``, ``runners.shard``, ``data.sweep``,
 ``surrogates.fit``) parse it with Hydra; every other command (``benchmarks``,
 ``data.datasets``, ``data.build``, ``data.verify``, ``data.merge``,
 ``data.faithfulness``, ``surrogates.build``, ``runners.card_study``,
-``runners.study``) with :func:`parse_command` (or :func:`read_command`): an
+``runners.study``, ``runners.bench``, ``runners.report``) with :func:`parse_command` (or :func:`read_command`): an
 optional action word first, then ``key=value`` overrides parsed by Hydra's own
 override parser, checked against the command's schema dataclass and typed by
 OmegaConf as in the Hydra apps; ``--help`` lists the actions and the keys with

@@ -30,29 +30,55 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from .study import load_study, run_study
+from benchmarks.cli import key_field, override_value, read_command, traceback_wanted
+from benchmarks.protocol import CurveBenchError
+
+from .checks import RunConfigError
+from .study import StudyConf, entry_optimizers, load_study, run_study
+from .testing import write_standin_tables
 
 STUDY = "bench"
 
 
+@dataclass
+class BenchCommand(StudyConf):
+    """``python -m runners.bench``'s keys: the study (default: bench), a stand-in folder, and any key of
+    :class:`~runners.study.StudyConf`, which overrides the study file's."""
+
+    study: str = key_field(default=STUDY, help="a study YAML in runners/conf/studies, or the path of one")
+    standin: str | None = key_field(
+        default=None,
+        help="write (or reuse) synthetic stand-in tables in this folder and run the study on them",
+    )
+
+
 def _configure(argv: Sequence[str]) -> DictConfig:
+    """The study a command line asks for (the one style: :func:`benchmarks.cli.read_command`)."""
+    _, parsed = read_command(
+        argv,
+        BenchCommand,
+        module="runners.bench",
+        description=__doc__.splitlines()[0],
+        what="the bench study",
+        error=RunConfigError,
+    )
     study, standin, rest = STUDY, None, []
-    for a in argv:
-        if a.startswith("study="):
-            study = a.split("=", 1)[1]
-        elif a.startswith("standin="):
-            standin = a.split("=", 1)[1]
+    for ov in parsed:
+        key = str(ov.key_or_group)
+        if key == "study":
+            study = override_value(ov, str, RunConfigError)
+        elif key == "standin":
+            standin = override_value(ov, str, RunConfigError)
         else:
-            rest.append(a)
+            rest.append(str(ov.input_line))
     extra = [f"name={study}-standin"] if standin else []
     cfg = load_study(study, ["skip_unavailable=true", *extra, *rest])
     if standin:
-        from .testing import write_standin_tables
-
         cfg.benchmarks = write_standin_tables(standin)
     return cfg
 
@@ -60,8 +86,6 @@ def _configure(argv: Sequence[str]) -> DictConfig:
 def _summary(cfg: DictConfig, out: dict[str, Any], seconds: float) -> str:
     """One line: the study's shape, what ran, the time and where the report is; then only what needs a look
     (failures, a missing report, benchmarks or optimizers not available here), each on its own line."""
-    from .study import entry_optimizers
-
     b, o = len(cfg.benchmarks), len(cfg.optimizers)
     pairs = sum(len(entry_optimizers(item, cfg)) for item in cfg.benchmarks)
     shape = (
@@ -118,9 +142,6 @@ def _kind(cfg: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from benchmarks.cli import traceback_wanted
-    from benchmarks.protocol import CurveBenchError
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         cfg = _configure(list(sys.argv[1:] if argv is None else argv))
