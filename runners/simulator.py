@@ -268,6 +268,7 @@ class _Simulation:
         test = benchmark.test_objective
         told = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
         self.evaluator = benchmark.evaluator(benchmark.objective, told)
+        self.evaluate = self.evaluator.evaluate
         self.obj_sign = benchmark.objective_metric.sign
         self.draw_seed = _seed_stream(benchmark, seed)
         self.fmax = float(benchmark.fidelity.max)
@@ -308,11 +309,11 @@ class _Simulation:
         fid = trial.fidelity
         if trial.continues is None:
             s = self.draw_seed()
-            key, value, cum = self.evaluator.evaluate(trial.config, fid, s)
+            key, value, cum = self.evaluate(trial.config, fid, s)
             ffrom = prev_cost = 0.0
         else:
             ffrom, s, prev_cost = self._continuation(trial)
-            key, value, cum = self.evaluator.evaluate(trial.config, fid, s)
+            key, value, cum = self.evaluate(trial.config, fid, s)
         cost = cum - prev_cost
         if cost < 0:
             raise OptimizerError(
@@ -351,64 +352,84 @@ class _Simulation:
     def run(self) -> str:
         """Pop finishing trials, record and tell them, refill idle workers, until the budget or the optimizer
         ends the run. Returns the stop reason."""
-        heap, idle, log, finished = self.heap, self.idle, self.log, self.finished
+        heap, idle, rows, finished = self.heap, self.idle, self.log.rows, self.finished
         pop, perf, tell, record = heapq.heappop, time.perf_counter, self.opt.tell, self.log.append
         obj_sign, reported = self.obj_sign, self.evaluator.reported
         measured, time_budget, amount = self.measured, self.kind == "time", self.amount
         per_result = self.kind == "results"
         opt_clock = self.fill(0.0)
         stuck = 0
-        while True:
-            if not heap:
-                return self._stop_without_pending()
-            t, _, worker, trial, key, value, cum, ffrom, t0, s, ask_s = pop(heap)
-            if time_budget:
-                if t > amount:
-                    self.n_cancelled = 1 + len(heap)  # this one, plus those still in the heap
-                    self.end_time = amount
-                    return "budget"
-                stuck = stuck + 1 if t == self.end_time else 0
-                if stuck > MAX_EVENTS_AT_ONE_TIME:
-                    raise OptimizerError(
-                        f"{MAX_EVENTS_AT_ONE_TIME:,} evaluations finished at simulated time {t} without the clock "
-                        f"advancing (zero-cost evaluations of {self.benchmark.name}); a time budget cannot end this run"
+        end_time, meter = self.end_time, self.meter
+        try:
+            while True:
+                if not heap:
+                    return self._stop_without_pending()
+                t, _, worker, trial, key, value, cum, ffrom, t0, s, ask_s = pop(heap)
+                if time_budget:
+                    if t > amount:
+                        self.n_cancelled = 1 + len(heap)  # this one, plus those still in the heap
+                        end_time = amount
+                        return "budget"
+                    stuck = stuck + 1 if t == end_time else 0
+                    if stuck > MAX_EVENTS_AT_ONE_TIME:
+                        raise self._stuck_clock(t)
+                fid = trial.fidelity
+                finished[trial.trial_id] = (trial.config, fid, s, cum)
+                end_time = t
+                ok = value == value  # NaN: diverged
+                result = TrialResult(
+                    trial,
+                    value,
+                    obj_sign * value if ok else math.inf,
+                    reported(key),
+                    t - t0,
+                    t,
+                    "ok" if ok else "diverged",
+                )
+                tell_t = max(t, opt_clock) if measured else t
+                a0 = perf()
+                tell(trial, result)
+                dt = perf() - a0
+                self.opt_seconds += dt
+                if measured:
+                    tell_t += dt
+                record(
+                    (
+                        trial.trial_id,
+                        trial.continues,
+                        worker,
+                        trial.config,
+                        ffrom,
+                        fid,
+                        s,
+                        t0,
+                        t,
+                        key,
+                        ask_s + dt,
                     )
-            fid = trial.fidelity
-            finished[trial.trial_id] = (trial.config, fid, s, cum)
-            self.end_time = t
-            ok = value == value  # NaN: diverged
-            result = TrialResult(
-                trial,
-                value,
-                obj_sign * value if ok else math.inf,
-                reported(key),
-                t - t0,
-                t,
-                "ok" if ok else "diverged",
-            )
-            tell_t = max(t, opt_clock) if measured else t
-            a0 = perf()
-            tell(trial, result)
-            dt = perf() - a0
-            self.opt_seconds += dt
-            if measured:
-                tell_t += dt
-            record(
-                (trial.trial_id, trial.continues, worker, trial.config, ffrom, fid, s, t0, t, key, ask_s + dt)
-            )
-            if not time_budget:
-                self.meter += 1.0 if per_result else fid - ffrom
-                if self.meter >= amount:
+                )
+                if not time_budget:
+                    meter += 1.0 if per_result else fid - ffrom
+                    if meter >= amount:
+                        self.n_cancelled = len(heap)
+                        return "budget"
+                if len(rows) >= MAX_EVENTS:
                     self.n_cancelled = len(heap)
-                    return "budget"
-            if len(log) >= MAX_EVENTS:
-                self.n_cancelled = len(heap)
-                return "event_limit"
-            # the freed worker joins the idle ones (kept sorted), then idle workers ask
-            idle.append(worker)
-            if len(idle) > 1 and worker < idle[-2]:
-                idle.sort()
-            opt_clock = self.fill(tell_t)
+                    return "event_limit"
+                # the freed worker joins the idle ones (kept sorted), then idle workers ask
+                idle.append(worker)
+                if len(idle) > 1 and worker < idle[-2]:
+                    idle.sort()
+                opt_clock = self.fill(tell_t)
+        finally:
+            self.end_time, self.meter = end_time, meter
+
+    def _stuck_clock(self, t: float) -> OptimizerError:
+        """The error of a time budget that cannot end: too many evaluations finish at one simulated time."""
+        return OptimizerError(
+            f"{MAX_EVENTS_AT_ONE_TIME:,} evaluations finished at simulated time {t} without the clock "
+            f"advancing (zero-cost evaluations of {self.benchmark.name}); a time budget cannot end this run"
+        )
 
     def _stop_without_pending(self) -> str:
         """The stop reason when no trial is running and the optimizer asked for none; OptimizerError for a stall."""
