@@ -17,13 +17,17 @@ Differences from a table (everything else is the same protocol):
   ``OPTIMUM_SAMPLES`` configurations sampled from the space with a fixed seed
   (the whole space when it is a finite grid of at most ``OPTIMUM_GRID_LIMIT``
   points, e.g. FCNet's 62,208), for
-  as many seeds as the table held, at every grid fidelity. It is computed
-  once per metric and cached.
+  as many seeds as the table held, at every grid fidelity. Every metric's is
+  computed in one pass when the surrogate is fitted and stored in its manifest
+  (``optima``, with the method: samples, seed, grid limit); loading reads them,
+  and computes them only for a manifest that has none or was made by another
+  method.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +63,16 @@ OPTIMUM_GRID_LIMIT = 100_000
 OPTIMUM_SEED = 12345
 
 
+def optima_method() -> dict[str, Any]:
+    """How optimum() estimates (the settings above), as stored beside the optima in a surrogate's manifest."""
+    return {
+        "candidates": "the whole grid when finite and at most grid_limit points, else a seeded sample",
+        "samples": OPTIMUM_SAMPLES,
+        "seed": OPTIMUM_SEED,
+        "grid_limit": OPTIMUM_GRID_LIMIT,
+    }
+
+
 # the path rule has one owner, benchmarks.io (the catalog needs it below the surrogates layer); these names stay
 surrogates_dir = shipped_surrogates_dir
 shipped_path = shipped_surrogate_path
@@ -79,7 +93,11 @@ class SurrogateBenchmark(Benchmark):
     """A benchmark answered by a fitted :class:`CurveSurrogate`."""
 
     def __init__(
-        self, surrogate: CurveSurrogate, name: str | None = None, provenance: Mapping[str, Any] | None = None
+        self,
+        surrogate: CurveSurrogate,
+        name: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        optima: Mapping[str, Any] | None = None,
     ):
         self.surrogate = surrogate
         self.name = name or f"{surrogate.table_name_}-surrogate"
@@ -95,6 +113,11 @@ class SurrogateBenchmark(Benchmark):
         self._grid_list = self._grid.tolist()
         self._mnames = tuple(self.metrics)
         self._optimum: dict[str, float] = {}
+        if optima is not None and optima.get("method") == optima_method():
+            values = optima.get("values", {})
+            self._optimum = {
+                m: float("nan") if v is None else float(v) for m, v in values.items() if m in self.metrics
+            }
         self._candidates: pd.DataFrame | None = None
         self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
 
@@ -108,7 +131,7 @@ class SurrogateBenchmark(Benchmark):
             "checksum": folder_checksum(manifest),
             "path": str(path),
         }
-        return cls(sur, name=name, provenance=prov)
+        return cls(sur, name=name, provenance=prov, optima=manifest.get("optima"))
 
     # ------------------------------------------------------------ helpers
     def _encode(self, configs: Any) -> np.ndarray:
@@ -287,6 +310,14 @@ class SurrogateBenchmark(Benchmark):
                     min(best[m.name]) if m.direction == "minimize" else max(best[m.name])
                 )
         return self._optimum[mt.name]
+
+    def optima_record(self) -> dict[str, Any]:
+        """Every metric's optimum and how it was estimated: what a surrogate's manifest stores (``optima``)."""
+        values = {m: self.optimum(m) for m in self._mnames}
+        return {
+            "method": optima_method(),
+            "values": {m: None if math.isnan(v) else v for m, v in values.items()},
+        }
 
     def candidate_configs(self) -> pd.DataFrame:
         """The configurations :meth:`optimum` predicts on (fixed: the whole grid, or a seeded sample)."""

@@ -3,6 +3,7 @@
     python -m surrogates.build                      every shipped table that exists here
     python -m surrogates.build tables=[fcnet-naval,pub-fcnet-naval] model=xgboost force=true
     python -m surrogates.build beyond-range         only add the cards' "beyond the table's range" section
+    python -m surrogates.build optima               store the estimated optima where a manifest lacks them
 
 Each table's surrogate uses the model its catalog entry names (``NAME-surrogate``):
 the ensemble for the generated tables, xgboost for the published FCNet tables;
@@ -25,10 +26,10 @@ from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import code_version
 from benchmarks.protocol import CurveBenchError
 
-from .benchmark import shipped_path
+from .benchmark import SurrogateBenchmark, optima_method, shipped_path
 from .fit import fit_benchmark
 from .models import MODELS
-from .store import read_surrogate_manifest
+from .store import read_surrogate_manifest, store_optima
 
 #: fit settings of the shipped surrogates, per model (anything else: the model's defaults)
 SHIPPED_SETTINGS: dict[str, dict] = {"ensemble": {"distill": 50_000}}
@@ -71,6 +72,8 @@ ACTIONS = {
     "fit": "fit every surrogate that is not up to date and write its quality card",
     "beyond-range": "only add the 'beyond the table's range' section to the shipped cards (no refit of the "
     "shipped surrogates; one extra fit each for the top hold-out check)",
+    "optima": "store every metric's estimated optimum in the manifests of shipped surrogates saved without them "
+    "(surrogates.fit stores them when it fits; the fitted files are untouched)",
 }
 
 
@@ -95,13 +98,39 @@ class BeyondRangeArgs:
     model: str | None = key_field(None, "default: the model the catalog names for each table", choices=MODELS)
 
 
+@dataclass
+class OptimaArgs:
+    """``python -m surrogates.build optima``."""
+
+    tables: list[str] = key_field(
+        [], "table benchmarks (default: every table the catalog has a surrogate entry for)", positional=True
+    )
+    model: str | None = key_field(None, "default: the model the catalog names for each table", choices=MODELS)
+
+
+def store_missing_optima(tables: list[str], model: str | None) -> None:
+    """The ``optima`` action: compute and store the optima of each shipped surrogate whose manifest lacks them."""
+    for t in tables:
+        path = shipped_path(t, model or catalog_model(t))
+        if not (path / "manifest.json").is_file():
+            print(f"skip {t}: no shipped surrogate at {path.name}")
+            continue
+        stored = read_surrogate_manifest(path).get("optima")
+        if stored is not None and stored.get("method") == optima_method():
+            print(f"{t}: optima already stored")
+            continue
+        record = SurrogateBenchmark.from_path(path).optima_record()
+        store_optima(path, record)
+        print(f"{t}: stored the optima of {len(record['values'])} metrics", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m surrogates.build [fit|beyond-range] [key=value ...]``; a bad key or value prints
     ``error: <message>`` and returns 2."""
     try:
         action, args = parse_command(
             argv,
-            {"fit": FitArgs, "beyond-range": BeyondRangeArgs},
+            {"fit": FitArgs, "beyond-range": BeyondRangeArgs, "optima": OptimaArgs},
             module="surrogates.build",
             description=__doc__.splitlines()[0],
             actions=ACTIONS,
@@ -110,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     except CurveBenchError as e:
         return usage_status(e)
     tables = args.tables or default_tables()
+    if action == "optima":
+        store_missing_optima(tables, args.model)
+        return 0
     if action == "beyond-range":
         from benchmarks.catalog import load
 

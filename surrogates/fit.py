@@ -28,7 +28,7 @@ from benchmarks.cli import check_config_keys, check_override_keys, cli_errors, h
 from benchmarks.protocol import CurveBenchError
 from benchmarks.table import table_checksum
 
-from .benchmark import shipped_path
+from .benchmark import SurrogateBenchmark, shipped_path
 from .models import MODELS, check_model
 from .quality import predicted_optimum, quality_card, write_card
 from .store import save_surrogate
@@ -109,6 +109,7 @@ def fit_benchmark(
         path,
         table_checksum=table_checksum(table.manifest),
         extra={"benchmark": benchmark},
+        optima=SurrogateBenchmark(sur).optima_record(),
         overwrite=overwrite,
     )
     result = None

@@ -19,6 +19,7 @@ truncated or foreign file is an error naming it, never a silently wrong model.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,14 @@ def save_surrogate(
     *,
     table_checksum: str = "",
     extra: dict[str, Any] | None = None,
+    optima: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``sur`` to the folder ``path`` atomically (an existing folder needs ``overwrite=True``)."""
+    """Write ``sur`` to the folder ``path`` atomically (an existing folder needs ``overwrite=True``).
+
+    ``optima`` (:meth:`surrogates.benchmark.SurrogateBenchmark.optima_record`): every metric's estimated
+    optimum and how it was estimated, stored so that loading the surrogate never recomputes them.
+    """
     path = Path(path)
     if not hasattr(sur, "regressors_"):
         raise ValueError("this CurveSurrogate is not fitted yet; call fit(table) first")
@@ -125,6 +131,8 @@ def save_surrogate(
         },
         "files": {},
     }
+    if optima is not None:
+        manifest["optima"] = optima
     with atomic_dir(path, overwrite=overwrite) as tmp:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
@@ -237,7 +245,42 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
                     f"{mpath}: regressor file {fname!r} is not listed (with its checksum) under 'files'; "
                     "every file a surrogate loads must be checksummed"
                 )
+    if "optima" in manifest:
+        check_optima(mpath, manifest["optima"], [m.get("name") for m in manifest["metrics"]])
     return manifest
+
+
+def store_optima(path: str | Path, optima: dict[str, Any]) -> None:
+    """Add (or replace) the ``optima`` of a saved surrogate's manifest, atomically; nothing else changes.
+
+    For surrogates saved before optima were stored at fit time (``python -m surrogates.build optima``).
+    """
+    path = Path(path)
+    manifest = read_surrogate_manifest(path)  # checked first: a foreign folder is refused, never rewritten
+    check_optima(path / MANIFEST, optima, [m.get("name") for m in manifest["metrics"]])
+    raw = read_json_object(path / MANIFEST, SurrogateFormatError, missing="missing")
+    raw["optima"] = optima
+    atomic_write_json(path / MANIFEST, raw)
+
+
+def check_optima(mpath: Path, optima: Any, metrics: list[Any]) -> None:
+    """A manifest's stored optima: ``{"method": {...}, "values": {metric: number or null}}`` over its metrics."""
+
+    def field(value: Any, types: Any, what: str) -> Any:
+        return expect(value, types, f"{mpath}: {what}", SurrogateFormatError)
+
+    field(optima, dict, "'optima'")
+    field(optima.get("method"), dict, "'optima'.method")
+    values = field(optima.get("values"), dict, "'optima'.values")
+    for name, v in values.items():
+        if name not in metrics:
+            raise SurrogateFormatError(
+                f"{mpath}: 'optima'.values names metric {name!r}; the surrogate's metrics are {metrics}"
+            )
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise SurrogateFormatError(
+                f"{mpath}: 'optima'.values.{name} is {v!r}; allowed: a finite number or null"
+            )
 
 
 def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurrogate, dict[str, Any]]:

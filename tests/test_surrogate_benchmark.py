@@ -204,6 +204,42 @@ def test_optimum_estimate_is_cached_and_not_worse_than_samples(saved, monkeypatc
     assert best <= vals.min()
 
 
+def test_stored_optima_are_read_at_load_and_equal_a_fresh_estimate(saved, tmp_path, monkeypatch):
+    import shutil
+
+    from surrogates.store import store_optima
+
+    monkeypatch.setattr(sb, "OPTIMUM_SAMPLES", 1500)
+    folder = tmp_path / "s"
+    shutil.copytree(saved["xgboost"], folder)
+    fresh = SurrogateBenchmark.from_path(folder)
+    assert not fresh._optimum  # saved without optima: estimated when asked
+    record = fresh.optima_record()
+    store_optima(folder, record)
+    loaded = SurrogateBenchmark.from_path(folder)
+    assert loaded._optimum == {m: loaded.optimum(m) for m in loaded.metrics}
+    assert all(loaded.optimum(m) == fresh.optimum(m) for m in loaded.metrics)
+    # stored by another method (other sample count): estimated again, not trusted
+    monkeypatch.setattr(sb, "OPTIMUM_SAMPLES", 1000)
+    assert not SurrogateBenchmark.from_path(folder)._optimum
+
+
+def test_bad_stored_optima_are_refused(saved, tmp_path):
+    import shutil
+
+    from surrogates.store import store_optima
+
+    folder = tmp_path / "s"
+    shutil.copytree(saved["xgboost"], folder)
+    with pytest.raises(SurrogateFormatError, match="names metric 'nope'"):
+        store_optima(folder, {"method": sb.optima_method(), "values": {"nope": 1.0}})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["optima"] = {"method": sb.optima_method(), "values": {"valid_loss": "0.1"}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SurrogateFormatError, match="valid_loss is '0.1'; allowed: a finite number or null"):
+        load_surrogate(folder)
+
+
 def test_shipped_paths_and_clear_error_when_missing():
     p = shipped_path("no-such-table", "xgboost")
     assert p.name == "no-such-table-xgboost" and p.parent.name == "surrogates"
@@ -211,7 +247,7 @@ def test_shipped_paths_and_clear_error_when_missing():
         load_shipped("no-such-table")
 
 
-def test_fit_app_end_to_end(table_path, tmp_path):
+def test_fit_app_end_to_end(table_path, tmp_path, monkeypatch):
     out = tmp_path / "sur"
     cmd = [
         sys.executable,
@@ -231,6 +267,12 @@ def test_fit_app_end_to_end(table_path, tmp_path):
     assert (out / "card.md").read_text().startswith("# Quality card")
     b = SurrogateBenchmark.from_path(out)
     assert np.isfinite(b.query(dict(b.space.sample_configuration()))["valid_loss"])
+    stored = json.loads((out / "manifest.json").read_text())["optima"]  # estimated once, at fit time
+    monkeypatch.setattr(sb, "OPTIMUM_SAMPLES", stored["method"]["samples"])  # the fit's (this module lowers it)
+    b = SurrogateBenchmark.from_path(out)
+    assert stored["method"] == sb.optima_method() and set(stored["values"]) == set(b.metrics)
+    assert b._optimum and b.optimum() == stored["values"]["valid_loss"]
+    assert SurrogateBenchmark(b.surrogate).optimum() == b.optimum()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "already exists" in again.stderr
     typo = subprocess.run([*cmd[:4], "modle=knn"], capture_output=True, text=True, timeout=300)
