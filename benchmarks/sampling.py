@@ -14,7 +14,7 @@ import numpy as np
 from ConfigSpace.hyperparameters import FloatHyperparameter
 from ConfigSpace.hyperparameters.hp_components import ROUND_PLACES
 
-__all__ = ["as_dicts", "sample_configurations"]
+__all__ = ["as_dicts", "draw", "sample_configurations"]
 
 
 def sample_configurations(space: Any, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -27,12 +27,18 @@ def sample_configurations(space: Any, n: int, rng: np.random.Generator) -> list[
         raise ValueError(f"n={n!r} must be an integer >= 0")
     if n == 0:
         return []
-    cs = copy.deepcopy(space)
-    # ConfigSpace draws from a RandomState; one over ``rng``'s own bit generator makes every draw come from ``rng``
-    cs.random = np.random.RandomState(rng.bit_generator)
+    return draw(copy.deepcopy(space), int(n), rng)
+
+
+def draw(space: Any, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """``n >= 1`` configurations drawn from ``space`` itself out of ``rng``'s stream (the space's random state is
+    replaced: pass a copy the caller owns; :func:`sample_configurations` makes one)."""
+    # ConfigSpace draws from a RandomState; one over ``rng``'s own bit generator (no seeding, which costs more
+    # than the draw) makes every draw come from ``rng``'s stream
+    space.random = np.random.RandomState(rng.bit_generator)
     # ConfigSpace deprecates size=1 (it will return a list); without a size it returns one configuration
-    out = [cs.sample_configuration()] if n == 1 else cs.sample_configuration(int(n))
-    return as_dicts(cs, out)
+    out = [space.sample_configuration()] if n == 1 else space.sample_configuration(n)
+    return as_dicts(space, out)
 
 
 def as_dicts(space: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:

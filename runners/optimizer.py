@@ -34,10 +34,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from ConfigSpace.hyperparameters import FloatHyperparameter
-from ConfigSpace.hyperparameters.hp_components import ROUND_PLACES
 
 from benchmarks.protocol import Benchmark, Fidelity, FidelityError, Metric
+from benchmarks.sampling import draw
 from benchmarks.space import choices, encode_frame, hp_names
 
 Status = Literal["ok", "diverged"]
@@ -58,33 +57,6 @@ __all__ = [
     "rung_fidelities",
     "snap_fidelity",
 ]
-
-
-def _as_dicts(space: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
-    """``[dict(c) for c in configs]`` for ConfigSpace configurations, one vectorized conversion per hyperparameter.
-
-    The same values as ``dict(c)`` (inactive hyperparameters left out, floats rounded as ConfigSpace rounds
-    them), in plain Python types.
-    """
-    if not configs:
-        return []
-    if (
-        len(configs) == 1
-    ):  # one configuration: ConfigSpace's own conversion is quicker than the vectorized one
-        return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(configs[0]).items()}]
-    vectors = np.stack([c.get_array() for c in configs])
-    out: list[dict[str, Any]] = [{} for _ in configs]
-    for i, hp in enumerate(space.values()):
-        col = vectors[:, i]
-        rows = np.flatnonzero(~np.isnan(col))
-        if not rows.size:
-            continue
-        values = np.asarray(hp.to_value(col[rows]))
-        if isinstance(hp, FloatHyperparameter):
-            values = np.round(values.astype(np.float64), ROUND_PLACES)
-        for r, v in zip(rows.tolist(), values.tolist()):
-            out[r][hp.name] = v
-    return out
 
 
 class OptimizerError(RuntimeError):
@@ -393,12 +365,7 @@ class ConfigSampler:
         return self._draw(n, rng)
 
     def _draw(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-        # ConfigSpace draws from a RandomState; one over ``rng``'s own bit generator (no seeding, which costs
-        # more than the draw) makes every draw come from ``rng``'s stream
-        self._cs.random = np.random.RandomState(rng.bit_generator)
-        # ConfigSpace deprecates size=1 (it will return a list); without a size it returns one configuration
-        out = [self._cs.sample_configuration()] if n == 1 else self._cs.sample_configuration(n)
-        return _as_dicts(self._cs, out)
+        return draw(self._cs, n, rng)
 
     def sample_one(self, rng: np.random.Generator, fidelity: float | None = None) -> dict[str, Any]:
         """One configuration (:meth:`sample`); :class:`TableExhausted` when a finite sampler has none left."""
