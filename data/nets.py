@@ -219,7 +219,7 @@ class MSEStep:
     merges activation blocks by adding zero-padded slices), and ``0.0 + -0.0`` is ``+0.0``. A zero's
     sign changes no nonzero result downstream, and it never reaches Adam's state (FCNet's optimizer):
     the moments start at +0, and ``m + (1 - beta1) * (g - m)`` and ``g * g`` give the same bits for
-    either zero, so the moments and the parameters stay bitwise equal (tests/test_data_engine.py).
+    either zero, so the moments and the parameters stay bitwise equal (tests/data/test_engine.py).
     """
 
     def __init__(self, model: BatchedMLP, grads: list[torch.Tensor]):

@@ -21,7 +21,7 @@ from data.shards import SweepStateError
 from data.sweep import SweepConfig, prepare, run_sweep, train_runs
 from data.verify import compare
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "data" / "conf"
 TINY = [
     "family=fcnet",

@@ -24,7 +24,7 @@ from runners.conf_schema import RunConf
 from runners.run import CONF_DIR, check_cli, optimizer_choices, optimizer_hyperparameters
 from runners.study import load_study
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SWITCHES = ("HYDRA_FULL_ERROR", "CURVEBENCH_TRACEBACK")
 
 

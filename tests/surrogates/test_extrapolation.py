@@ -1,7 +1,7 @@
 """Predictions beyond the table's range (the documented extrapolation rule), the numpy forward pass of the
 MLPs, and the shipped surrogates' predictions against the ones saved before both changes.
 
-``tests/data/surrogate_reference.npz`` holds, for every shipped surrogate, 8 configurations sampled from its
+``tests/surrogates/reference/surrogate_reference.npz`` holds, for every shipped surrogate, 8 configurations sampled from its
 space (seed 2024), their seeds, and the predicted curves (seeded and seed-mean), made by the code before the
 extrapolation rule and the numpy forward pass (commit f47f231). Regenerate only when predictions change on
 purpose: the entries of ``fcnet-naval-ensemble`` were regenerated (the same configurations and seeds, the old
@@ -24,7 +24,7 @@ from surrogates.surrogate import CurveSurrogate
 from surrogates.synthetic import synthetic_table
 from surrogates.targets import EXTRAPOLATION, _combine, from_normal_scores
 
-REFERENCE = Path(__file__).parent / "data" / "surrogate_reference.npz"
+REFERENCE = Path(__file__).parent / "reference" / "surrogate_reference.npz"
 SHIPPED = (
     sorted(p.name for p in surrogates_dir().iterdir() if (p / "manifest.json").is_file())
     if surrogates_dir().is_dir()

@@ -20,7 +20,7 @@ from runners.study import load_study, run_study
 from runners.testing import write_toy_table
 
 pytest.importorskip("adastop")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

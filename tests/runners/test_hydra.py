@@ -214,9 +214,7 @@ def test_a_bad_run_prints_the_message_alone():
 
     cmd = [sys.executable, "-m", "runners.run", "+n_worker=2", "hydra.run.dir=/tmp/curvebench-test-hydra"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    p = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent
-    )
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
     assert p.returncode == 2 and p.stderr.startswith(
         "error: command line, override '+n_worker=2': unknown key 'n_worker'"
     )
@@ -226,6 +224,6 @@ def test_a_bad_run_prints_the_message_alone():
         capture_output=True,
         text=True,
         env={**env, "HYDRA_FULL_ERROR": "1"},
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert p.returncode != 0 and "Traceback" in p.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ConfigSpace as CS
 import numpy as np
 import pytest
-from test_optimizers_support import (
+from optimizer_lines import (
     by_fidelity,
     drive,
     line_loss,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_optimizers_support import N_X, by_fidelity, drive, line_loss, make, quality, result
+from optimizer_lines import N_X, by_fidelity, drive, line_loss, make, quality, result
 
 from benchmarks.protocol import Fidelity
 from runners.optimizers import ASHA, Hyperband, SuccessiveHalving

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_contract import (  # the same contract tests every benchmark passes, run on a surrogate here
+from protocol_contract import (  # the same contract tests every benchmark passes, run on a surrogate here
     test_default_fidelity_is_max_and_default_seed,
     test_metadata,
     test_optimum_is_best,
@@ -268,7 +268,9 @@ def test_fit_app_end_to_end(table_path, tmp_path, monkeypatch):
     b = SurrogateBenchmark.from_path(out)
     assert np.isfinite(b.query(dict(b.space.sample_configuration()))["valid_loss"])
     stored = json.loads((out / "manifest.json").read_text())["optima"]  # estimated once, at fit time
-    monkeypatch.setattr(sb, "OPTIMUM_SAMPLES", stored["method"]["samples"])  # the fit's (this module lowers it)
+    monkeypatch.setattr(
+        sb, "OPTIMUM_SAMPLES", stored["method"]["samples"]
+    )  # the fit's (this module lowers it)
     b = SurrogateBenchmark.from_path(out)
     assert stored["method"] == sb.optima_method() and set(stored["values"]) == set(b.metrics)
     assert b._optimum and b.optimum() == stored["values"]["valid_loss"]
