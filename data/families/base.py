@@ -22,6 +22,11 @@ from ..datasets import Splits
 from ..engine import GroupSpec
 from ..metrics import metrics_for
 
+#: the configurations of one group, and their runs' keys (seeds), as ``Family.build`` takes them
+Configs = Sequence[Mapping[str, Any]]
+Keys = Sequence[int]
+Device = torch.device
+
 
 class Family(ABC):
     """A model family: one module per family under ``data/families/``."""
@@ -38,6 +43,8 @@ class Family(ABC):
     description: str = ""
     #: keyword arguments for data.datasets.load_splits (e.g. {"raw_features": True} for image layouts)
     preprocessing: dict = {}
+    #: what the runs of one group share (:meth:`group_key`), for the error of :meth:`check_group`
+    group_shares: str = "batch size and widths"
 
     @abstractmethod
     def space(self) -> CS.ConfigurationSpace:
@@ -62,16 +69,9 @@ class Family(ABC):
         """Runs with equal keys have the same network shape and batch size, so they can train together."""
 
     @abstractmethod
-    def build(
-        self,
-        configs: Sequence[Mapping[str, Any]],
-        keys: Sequence[int],
-        data: Splits,
-        *,
-        epochs: int,
-        device: torch.device,
-    ) -> GroupSpec:
-        """The batched network, optimizer and schedule of G runs (one config and key per run)."""
+    def build(self, configs: Configs, keys: Keys, data: Splits, *, epochs: int, device: Device) -> GroupSpec:
+        """The batched network, optimizer and schedule of G runs (one config and key per run); a family's
+        ``build`` starts with :meth:`check_group`."""
 
     def layer_sizes(self, config: Mapping[str, Any], data: Splits) -> list[int]:
         """Input, hidden and output widths of an MLP family's network (used by :meth:`workload`)."""
@@ -96,6 +96,14 @@ class Family(ABC):
 
     def metrics(self) -> list[Metric]:
         return metrics_for(self.task)
+
+    def check_group(self, configs: Configs, data: Splits) -> Hashable:
+        """Check ``data`` (:meth:`check_data`) and that ``configs`` are one group (one :meth:`group_key`); the key."""
+        self.check_data(data)
+        shape = {self.group_key(c, data) for c in configs}
+        if len(shape) != 1:
+            raise ValueError(f"one group must share {self.group_shares}, got {sorted(shape)}")
+        return shape.pop()
 
     def check_data(self, data: Splits) -> None:
         if data.task != self.task:

@@ -27,7 +27,7 @@ from ..costmodel import Workload
 from ..datasets import Splits
 from ..engine import GroupSpec
 from ..optim import BatchedAdam
-from .base import Family, sample_grid
+from .base import Configs, Device, Family, Keys, sample_grid
 
 SIDE = 28
 
@@ -98,6 +98,7 @@ class CNN(Family):
     objective = "valid_cross_entropy"
     test_objective = "test_cross_entropy"
     description = "small CNN (2 conv layers), Adam, 20 epochs"
+    group_shares = "batch size and filter counts"
     preprocessing = {"raw_features": True}
 
     def space(self) -> CS.ConfigurationSpace:
@@ -131,18 +132,8 @@ class CNN(Family):
             eval_rows=n + len(data.y_valid) + len(data.y_test),
         )
 
-    def build(
-        self,
-        configs: Sequence[Mapping[str, Any]],
-        keys: Sequence[int],
-        data: Splits,
-        *,
-        epochs: int,
-        device: torch.device,
-    ) -> GroupSpec:
-        self.check_data(data)
-        if len({self.group_key(c, data) for c in configs}) != 1:
-            raise ValueError("one group must share batch size and filter counts")
+    def build(self, configs: Configs, keys: Keys, data: Splits, *, epochs: int, device: Device) -> GroupSpec:
+        self.check_group(configs, data)
         c0 = configs[0]
         model = BatchedCNN(
             int(c0["n_filters_1"]),

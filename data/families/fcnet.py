@@ -14,13 +14,12 @@ epoch may be smaller; the schedule is scaled to the number of epochs trained.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import ConfigSpace as CS
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmarks.spaces import FCNET_GRID, fcnet_space
 
@@ -28,7 +27,7 @@ from ..datasets import Splits
 from ..engine import GroupSpec
 from ..nets import BatchedMLP
 from ..optim import BatchedAdam
-from .base import Family, sample_grid
+from .base import Configs, Device, Family, Keys, sample_grid
 
 #: the grid's values, for code that needs them (the schedules; perf/training.py's shapes)
 UNITS = list(FCNET_GRID["n_units_1"])
@@ -72,19 +71,8 @@ class FCNet(Family):
     def within_group_order(self, config: Mapping[str, Any]) -> tuple:
         return (config["activation_fn_1"], config["activation_fn_2"])
 
-    def build(
-        self,
-        configs: Sequence[Mapping[str, Any]],
-        keys: Sequence[int],
-        data: Splits,
-        *,
-        epochs: int,
-        device: torch.device,
-    ) -> GroupSpec:
-        self.check_data(data)
-        shape = {self.group_key(c, data) for c in configs}
-        if len(shape) != 1:
-            raise ValueError(f"one group must share batch size and widths, got {sorted(shape)}")
+    def build(self, configs: Configs, keys: Keys, data: Splits, *, epochs: int, device: Device) -> GroupSpec:
+        self.check_group(configs, data)
         c0 = configs[0]
         model = BatchedMLP(
             data.n_features,

@@ -19,7 +19,7 @@ the last minibatch of an epoch may be smaller.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import ConfigSpace as CS
@@ -33,7 +33,7 @@ from ..datasets import Splits
 from ..engine import GroupSpec
 from ..nets import BatchedMLP
 from ..optim import BatchedSGD
-from .base import Family
+from .base import Configs, Device, Family, Keys
 
 
 def funnel(in_feat: int, out_feat: int, max_neurons: int, layer_count: int) -> list[int]:
@@ -105,19 +105,8 @@ class LCBench(Family):
         widths, _ = architecture(config, data.n_features, data.n_classes)
         return [data.n_features, *widths, data.n_classes]
 
-    def build(
-        self,
-        configs: Sequence[Mapping[str, Any]],
-        keys: Sequence[int],
-        data: Splits,
-        *,
-        epochs: int,
-        device: torch.device,
-    ) -> GroupSpec:
-        self.check_data(data)
-        shape = {self.group_key(c, data) for c in configs}
-        if len(shape) != 1:
-            raise ValueError(f"one group must share batch size and widths, got {sorted(shape)}")
+    def build(self, configs: Configs, keys: Keys, data: Splits, *, epochs: int, device: Device) -> GroupSpec:
+        self.check_group(configs, data)
         widths, _ = architecture(configs[0], data.n_features, data.n_classes)
         drops = np.array(
             [architecture(c, data.n_features, data.n_classes)[1] for c in configs], dtype=np.float64
