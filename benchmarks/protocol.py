@@ -616,8 +616,16 @@ class Evaluator:
         self.reported_names = tuple(benchmark.metric(m).name for m in reported)
         self._query = benchmark.query
 
-    def evaluate(self, config: Any, fidelity: float, seed: int) -> tuple[Any, float, float]:
-        """(key, value of the metric, cumulative cost) at one point; the protocol's errors for bad input."""
+    def evaluate(
+        self, config: Any, fidelity: float, seed: int, row: int | None = None
+    ) -> tuple[Any, float, float]:
+        """(key, value of the metric, cumulative cost) at one point; the protocol's errors for bad input.
+
+        ``row``: a hint, the index of ``config`` in :meth:`Benchmark.configurations` when the caller knows it
+        (the simulator passes the one its optimizer's sampler found, to an evaluator whose ``evaluate`` takes
+        ``row``). An evaluator may use it in place of its own lookup only after checking that it names this
+        configuration; a wrong hint costs time, never a wrong answer. This one ignores it.
+        """
         res = self._query(config, fidelity, seed)
         return res, float(res.metrics[self.metric]), res.cost
 

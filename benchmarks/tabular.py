@@ -50,6 +50,7 @@ class TabularBenchmark(Benchmark):
         self._max_f = self._n_fid - 1
         self._index = self._build_index(table.configs)
         self._configs_cache: list[dict[str, Any]] | None = None
+        self._hint_rows: list[dict[str, Any]] | None = None
         self._grid = grid_size(self.space)
         self._optima: dict[str, float] = {}
         self._held_seeds = np.asarray(self.seeds)
@@ -91,10 +92,29 @@ class TabularBenchmark(Benchmark):
 
     def configurations(self) -> list[dict[str, Any]]:
         if self._configs_cache is None:
-            frame = self.table.configs[list(self._names)]
-            recs = frame.to_dict(orient="records")
-            self._configs_cache = [{k: v for k, v in r.items() if v is not None and v == v} for r in recs]
+            self._configs_cache = self._config_dicts()
         return self._configs_cache
+
+    def _config_dicts(self) -> list[dict[str, Any]]:
+        """Every configuration as a dict, in table order, without the hyperparameters a row leaves unset."""
+        recs = self.table.configs[list(self._names)].to_dict(orient="records")
+        return [{k: v for k, v in r.items() if v is not None and v == v} for r in recs]
+
+    def rows_for_hints(self) -> list[dict[str, Any]]:
+        """The held configurations an evaluator checks a row hint against; empty when hints cannot be trusted.
+
+        A dict equal to entry ``i`` (the same keys, equal values) has :meth:`config_id` ``i`` when no two rows
+        share a configuration and, in a space without conditions, every row sets every hyperparameter; else
+        the list is empty and every configuration is looked up. Built once, from the table, and never handed
+        to callers (a caller changing a dict of :meth:`configurations` cannot make a hint pass).
+        """
+        if self._hint_rows is None:
+            rows = self._config_dicts()
+            exact = len(self._index) == self._n_configs and (
+                not self._plain or sum(map(len, rows)) == self._n_hp * self._n_configs
+            )
+            self._hint_rows = rows if exact else []
+        return self._hint_rows
 
     def config(self, config_id: int) -> dict[str, Any]:
         """The configuration with this id."""
@@ -301,8 +321,15 @@ class TableEvaluator(Evaluator):
         self._seed_index = {s: i for i, s in enumerate(benchmark.seeds)}
         self._fid_index = {v: i for i, v in enumerate(benchmark.fidelity.values)}
         self._config_id = benchmark.config_id
+        self._rows = benchmark.rows_for_hints()
+        self._n_hinted = len(self._rows)
 
-    def evaluate(self, config: Any, fidelity: float, seed: int) -> tuple[int, float, float]:
+    def evaluate(
+        self, config: Any, fidelity: float, seed: int, row: int | None = None
+    ) -> tuple[int, float, float]:
+        """The protocol's :meth:`~benchmarks.protocol.Evaluator.evaluate`: ``row`` is used when ``config`` is a
+        dict equal to the table's configuration at that row (:meth:`TabularBenchmark.rows_for_hints`), else
+        the configuration is looked up (ConfigError when the table does not hold it)."""
         fi = self._fid_index.get(fidelity)
         if fi is None or isinstance(fidelity, bool):
             self.benchmark.fidelity.check(fidelity)  # raises FidelityError naming the allowed values
@@ -311,10 +338,19 @@ class TableEvaluator(Evaluator):
         if si is None or isinstance(seed, bool):
             self.benchmark.check_seed(seed)  # raises SeedError naming the held seeds
             raise AssertionError("unreachable")
-        key = (
-            self._config_id(config) * self._S + si
-        ) * self._F + fi  # ConfigError for a configuration not held
+        if row is None or not self._is_row(config, row):
+            row = self._config_id(config)  # ConfigError for a configuration not held
+        key = (row * self._S + si) * self._F + fi
         return key, self._value.item(key), self._cost.item(key)
+
+    def _is_row(self, config: Any, row: int) -> bool:
+        """True when the hint ``row`` names ``config``: a plain dict equal to the held configuration there."""
+        if type(config) is not dict or not 0 <= row < self._n_hinted:
+            return False
+        try:
+            return config == self._rows[row]
+        except (TypeError, ValueError):  # a value that does not compare as a scalar (an array): not held
+            return False
 
     def reported(self, key: int) -> dict[str, float]:
         return {n: a.item(key) for n, a in self._reported}

@@ -22,7 +22,7 @@ import pandas as pd
 from benchmarks.protocol import Benchmark, Evaluator
 from benchmarks.space import column_dtype, hp_names
 
-from .optimizer import ConfigSampler, Optimizer, OptimizerError, Trial, TrialResult
+from .optimizer import ConfigSampler, Optimizer, OptimizerError, Trial, make_result
 
 BudgetKind = Literal["time", "fidelity", "evaluations", "results"]
 BUDGET_KINDS: tuple[str, ...] = ("time", "fidelity", "evaluations", "results")
@@ -81,15 +81,32 @@ class RunResult:
 OptimizerFactory = Callable[..., Optimizer]
 
 
-def _takes_budget(factory: Callable[..., Any]) -> bool:
-    """True when ``factory`` accepts a ``budget`` keyword (explicitly or through ``**kwargs``)."""
+def _takes_keyword(fn: Callable[..., Any], name: str) -> bool:
+    """True when ``fn`` accepts the keyword ``name`` (explicitly or through ``**kwargs``)."""
     try:
-        params = inspect.signature(factory).parameters.values()
+        params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(
-        p.kind is p.VAR_KEYWORD or (p.name == "budget" and p.kind is not p.POSITIONAL_ONLY) for p in params
+        p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params
     )
+
+
+def _takes_budget(factory: Callable[..., Any]) -> bool:
+    """True when ``factory`` accepts a ``budget`` keyword (explicitly or through ``**kwargs``)."""
+    return _takes_keyword(factory, "budget")
+
+
+def _evaluate_with_row(
+    evaluator: Evaluator,
+) -> Callable[[Any, float, int, int | None], tuple[Any, float, float]]:
+    """``evaluator.evaluate`` called as ``(config, fidelity, seed, row)``: the row hint of
+    :meth:`~benchmarks.protocol.Evaluator.evaluate` reaches an evaluator whose ``evaluate`` takes ``row``
+    (a table's), and is left out for one that does not (an ``evaluate`` written before the hint existed)."""
+    evaluate = evaluator.evaluate
+    if _takes_keyword(evaluate, "row"):
+        return evaluate
+    return lambda config, fidelity, seed, row: evaluate(config, fidelity, seed)
 
 
 def make_optimizer(
@@ -268,7 +285,7 @@ class _Simulation:
         test = benchmark.test_objective
         told = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
         self.evaluator = benchmark.evaluator(benchmark.objective, told)
-        self.evaluate = self.evaluator.evaluate
+        self.evaluate = _evaluate_with_row(self.evaluator)
         self.obj_sign = benchmark.objective_metric.sign
         self.draw_seed = _seed_stream(benchmark, seed)
         self.fmax = float(benchmark.fidelity.max)
@@ -288,42 +305,7 @@ class _Simulation:
         self.opt_seconds = 0.0
         self.end_time = 0.0
 
-    # ------------------------------------------------------------ starting trials
-    def fill(self, t: float) -> float:
-        """Every idle worker asks, lowest id first, until the optimizer answers None. Returns the optimizer clock."""
-        idle, ask, perf, measured = self.idle, self.opt.ask, time.perf_counter, self.measured
-        while idle:
-            a0 = perf()
-            trial = ask()
-            dt = perf() - a0
-            self.opt_seconds += dt
-            if measured:
-                t = t + dt
-            if trial is None:
-                return t
-            self.start(trial, idle.pop(0), t, dt)
-        return t
-
-    def start(self, trial: Trial, worker: int, t: float, ask_s: float) -> None:
-        """Evaluate ``trial`` (fresh: a new benchmark seed; a continuation: its trial's seed) and schedule its end."""
-        fid = trial.fidelity
-        if trial.continues is None:
-            s = self.draw_seed()
-            key, value, cum = self.evaluate(trial.config, fid, s)
-            ffrom = prev_cost = 0.0
-        else:
-            ffrom, s, prev_cost = self._continuation(trial)
-            key, value, cum = self.evaluate(trial.config, fid, s)
-        cost = cum - prev_cost
-        if cost < 0:
-            raise OptimizerError(
-                f"{self.benchmark.name}: cost decreased from {prev_cost} to {cum} between fidelities "
-                f"{ffrom} and {fid} (trial {trial.trial_id}); the benchmark breaks the cost policy"
-            )
-        seq = self.seq
-        heapq.heappush(self.heap, (t + cost, seq, worker, trial, key, value, cum, ffrom, t, s, ask_s))
-        self.seq = seq + 1
-
+    # ------------------------------------------------------------ continuations
     def _continuation(self, trial: Trial) -> tuple[float, int, float]:
         """(fidelity_from, seed, cumulative cost) of the trial ``trial`` continues; OptimizerError when it cannot."""
         cont = trial.continues
@@ -350,18 +332,53 @@ class _Simulation:
 
     # ------------------------------------------------------------ the event loop
     def run(self) -> str:
-        """Pop finishing trials, record and tell them, refill idle workers, until the budget or the optimizer
-        ends the run. Returns the stop reason."""
+        """Start trials on idle workers, pop the first to finish, tell and record it, until the budget or the
+        optimizer ends the run. Returns the stop reason.
+
+        One loop with every per-evaluation step inline, in this order: idle workers ask, lowest id first,
+        until none is idle or the optimizer answers None, and each trial asked is evaluated and scheduled;
+        the first trial to finish is popped (a time budget stops at it), told and recorded; the budget
+        meter and the event limit are checked; its worker becomes idle. The loop is the simulator's whole
+        cost per evaluation (perf/simulator.py holds it to 4x a bare event loop), so the state it changes
+        lives in locals, written back when the run stops.
+        """
         heap, idle, rows, finished = self.heap, self.idle, self.log.rows, self.finished
-        pop, perf, tell, record = heapq.heappop, time.perf_counter, self.opt.tell, self.log.append
-        obj_sign, reported = self.obj_sign, self.evaluator.reported
-        measured, time_budget, amount = self.measured, self.kind == "time", self.amount
-        per_result = self.kind == "results"
-        opt_clock = self.fill(0.0)
+        push, pop, perf = heapq.heappush, heapq.heappop, time.perf_counter
+        ask, tell, record = self.opt.ask, self.opt.tell, self.log.append
+        evaluate, draw_seed, reported = self.evaluate, self.draw_seed, self.evaluator.reported
+        obj_sign, measured = self.obj_sign, self.measured
+        time_budget, per_result, amount = self.kind == "time", self.kind == "results", self.amount
+        end_time, meter, seq, opt_seconds = self.end_time, self.meter, self.seq, self.opt_seconds
         stuck = 0
-        end_time, meter = self.end_time, self.meter
+        clock = (
+            0.0  # when the idle workers ask: the last finish (measured overhead: plus the optimizer's time)
+        )
         try:
             while True:
+                while idle:  # start a trial on each idle worker that gets one
+                    a0 = perf()
+                    trial = ask()
+                    ask_s = perf() - a0
+                    opt_seconds += ask_s
+                    if measured:
+                        clock += ask_s
+                    if trial is None:
+                        break
+                    fid = trial.fidelity
+                    if trial.continues is None:  # a fresh trial: a new benchmark seed
+                        s = draw_seed()
+                        ffrom = prev_cost = 0.0
+                    else:  # a continuation: its trial's seed, charged the increment
+                        ffrom, s, prev_cost = self._continuation(trial)
+                    key, value, cum = evaluate(trial.config, fid, s, trial._row)
+                    cost = cum - prev_cost
+                    if cost < 0:
+                        raise self._cost_decreased(trial, ffrom, prev_cost, cum)
+                    push(
+                        heap, (clock + cost, seq, idle.pop(0), trial, key, value, cum, ffrom, clock, s, ask_s)
+                    )
+                    seq += 1
+                opt_clock = clock
                 if not heap:
                     return self._stop_without_pending()
                 t, _, worker, trial, key, value, cum, ffrom, t0, s, ask_s = pop(heap)
@@ -377,7 +394,7 @@ class _Simulation:
                 finished[trial.trial_id] = (trial.config, fid, s, cum)
                 end_time = t
                 ok = value == value  # NaN: diverged
-                result = TrialResult(
+                result = make_result(
                     trial,
                     value,
                     obj_sign * value if ok else math.inf,
@@ -386,13 +403,13 @@ class _Simulation:
                     t,
                     "ok" if ok else "diverged",
                 )
-                tell_t = max(t, opt_clock) if measured else t
+                clock = max(t, opt_clock) if measured else t
                 a0 = perf()
                 tell(trial, result)
                 dt = perf() - a0
-                self.opt_seconds += dt
+                opt_seconds += dt
                 if measured:
-                    tell_t += dt
+                    clock += dt
                 record(
                     (
                         trial.trial_id,
@@ -416,13 +433,19 @@ class _Simulation:
                 if len(rows) >= MAX_EVENTS:
                     self.n_cancelled = len(heap)
                     return "event_limit"
-                # the freed worker joins the idle ones (kept sorted), then idle workers ask
+                # the freed worker joins the idle ones (kept sorted)
                 idle.append(worker)
                 if len(idle) > 1 and worker < idle[-2]:
                     idle.sort()
-                opt_clock = self.fill(tell_t)
         finally:
-            self.end_time, self.meter = end_time, meter
+            self.end_time, self.meter, self.seq, self.opt_seconds = end_time, meter, seq, opt_seconds
+
+    def _cost_decreased(self, trial: Trial, ffrom: float, prev_cost: float, cum: float) -> OptimizerError:
+        """The error of a continuation whose cumulative cost is below its trial's (the cost policy is broken)."""
+        return OptimizerError(
+            f"{self.benchmark.name}: cost decreased from {prev_cost} to {cum} between fidelities "
+            f"{ffrom} and {trial.fidelity} (trial {trial.trial_id}); the benchmark breaks the cost policy"
+        )
 
     def _stuck_clock(self, t: float) -> OptimizerError:
         """The error of a time budget that cannot end: too many evaluations finish at one simulated time."""
