@@ -12,7 +12,7 @@ import heapq
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -218,17 +218,22 @@ def _check_run_arguments(seed: Any, n_workers: Any, budget: Any, overhead: Any) 
 class EventLog:
     """The evaluations of a run in the order they finished, one row each; :meth:`to_frame` makes the events table.
 
-    ``append(row)`` takes one tuple ``(trial_id, continues, worker, config, fidelity_from, fidelity, seed,
-    t_start, t_end, key, optimizer_seconds)``, ``key`` being the benchmark evaluator's key of the point (its
-    metrics are read once, at the end, for every row at once) and ``optimizer_seconds`` None unless the
-    overhead is measured. One list append per evaluation: the simulator's per-evaluation path stays short.
+    Per evaluation, ``append(row)`` takes one tuple ``(trial_id, continues, worker, fidelity_from, fidelity,
+    seed, t_start, t_end, key, optimizer_seconds)`` and ``append_config(config)`` its configuration; ``key`` is
+    the benchmark evaluator's key of the point (its metrics are read once, at the end, for every row at once)
+    and ``optimizer_seconds`` None unless the overhead is measured. Two list appends per evaluation: the
+    simulator's per-evaluation path stays short. The configuration is kept apart so that a row holds numbers
+    only (a table's key is an int): the garbage collector stops tracking such a tuple the first time it
+    sees it, so a long run does not make every full collection walk all its rows.
     """
 
-    __slots__ = ("append", "measured", "rows")
+    __slots__ = ("append", "append_config", "configs", "measured", "rows")
 
     def __init__(self, measured: bool) -> None:
         self.rows: list[tuple] = []
+        self.configs: list[Mapping[str, Any]] = []
         self.append = self.rows.append
+        self.append_config = self.configs.append
         self.measured = measured
 
     def __len__(self) -> int:
@@ -237,9 +242,10 @@ class EventLog:
     def to_frame(self, benchmark: Benchmark, evaluator: Evaluator) -> pd.DataFrame:
         """The events table of docs/runner.md (its columns, dtypes and order)."""
         n = len(self.rows)
-        tid, cont, worker, configs, ffrom, fid, seed, t0, t1, keys, opt_s = (
-            map(list, zip(*self.rows)) if n else ([] for _ in range(11))
+        tid, cont, worker, ffrom, fid, seed, t0, t1, keys, opt_s = (
+            map(list, zip(*self.rows)) if n else ([] for _ in range(10))
         )
+        configs = self.configs
         names = list(hp_names(benchmark.space))
         cols: dict[str, Any] = {
             "trial_id": np.asarray(tid, dtype=np.int64),
@@ -294,8 +300,10 @@ class _Simulation:
         if self.kind == "evaluations":
             self.kind, self.amount = "fidelity", self.amount * self.fmax
         self.meter = 0.0
-        #: per finished trial: trial_id -> (config, fidelity, seed, cumulative cost)
-        self.finished: dict[int, tuple[Any, float, int, float]] = {}
+        #: per finished trial: trial_id -> (fidelity, seed, cumulative cost), and its configuration (kept apart:
+        #: a tuple of numbers is one the garbage collector stops tracking, see EventLog)
+        self.finished: dict[int, tuple[float, int, float]] = {}
+        self.finished_configs: dict[int, Mapping[str, Any]] = {}
         self.continued: set[int] = set()
         self.log = EventLog(measured)
         self.heap: list[tuple] = []
@@ -317,7 +325,8 @@ class _Simulation:
             raise OptimizerError(
                 f"trial {trial.trial_id} continues trial {cont}, which was already continued once"
             )
-        pconf, ffrom, s, prev_cost = prev
+        ffrom, s, prev_cost = prev
+        pconf = self.finished_configs[cont]
         if trial.config is not pconf and dict(trial.config) != dict(pconf):
             raise OptimizerError(
                 f"trial {trial.trial_id} continues trial {cont} with a different configuration "
@@ -344,7 +353,13 @@ class _Simulation:
         """
         heap, idle, rows, finished = self.heap, self.idle, self.log.rows, self.finished
         push, pop, perf = heapq.heappush, heapq.heappop, time.perf_counter
-        ask, tell, record = self.opt.ask, self.opt.tell, self.log.append
+        ask, tell, record, record_config = (
+            self.opt.ask,
+            self.opt.tell,
+            self.log.append,
+            self.log.append_config,
+        )
+        finished_configs = self.finished_configs
         evaluate, draw_seed, reported = self.evaluate, self.draw_seed, self.evaluator.reported
         obj_sign, measured = self.obj_sign, self.measured
         time_budget, per_result, amount = self.kind == "time", self.kind == "results", self.amount
@@ -391,7 +406,8 @@ class _Simulation:
                     if stuck > MAX_EVENTS_AT_ONE_TIME:
                         raise self._stuck_clock(t)
                 fid = trial.fidelity
-                finished[trial.trial_id] = (trial.config, fid, s, cum)
+                finished[trial.trial_id] = (fid, s, cum)
+                finished_configs[trial.trial_id] = trial.config
                 end_time = t
                 ok = value == value  # NaN: diverged
                 result = make_result(
@@ -410,21 +426,8 @@ class _Simulation:
                 opt_seconds += dt
                 if measured:
                     clock += dt
-                record(
-                    (
-                        trial.trial_id,
-                        trial.continues,
-                        worker,
-                        trial.config,
-                        ffrom,
-                        fid,
-                        s,
-                        t0,
-                        t,
-                        key,
-                        ask_s + dt,
-                    )
-                )
+                record((trial.trial_id, trial.continues, worker, ffrom, fid, s, t0, t, key, ask_s + dt))
+                record_config(trial.config)
                 if not time_budget:
                     meter += 1.0 if per_result else fid - ffrom
                     if meter >= amount:
