@@ -238,11 +238,19 @@ def from_normal_scores(z: np.ndarray, knots: np.ndarray) -> np.ndarray:
     u *= np.float32((K - 1) / (1 - 2 * e))
     np.clip(u, 0, K - 1, out=u)
     i = np.minimum(u.astype(np.int32), K - 2)
-    u -= i
     flat = np.ascontiguousarray(knots.T, dtype=np.float32).ravel()  # row f holds fidelity f's knots
-    i += (np.arange(F, dtype=np.int32) * K)[None, :]
+    return _interpolate_rows(flat, K, u, i, nan)
+
+
+def _interpolate_rows(flat: np.ndarray, n: int, u: np.ndarray, i: np.ndarray, nan: np.ndarray) -> np.ndarray:
+    """Row f of ``flat`` (``n`` values per fidelity) read at the fractional positions ``u[:, f]`` (float32),
+    ``i = floor(u)`` capped at n - 2: a gather and a linear interpolation; NaN where ``nan``. ``u`` and
+    ``i`` are used up (changed in place)."""
+    u -= i
+    i += (np.arange(u.shape[1], dtype=np.int32) * n)[None, :]
     a = flat[i]
-    b = flat[i + 1]
+    i += 1
+    b = flat[i]
     b -= a
     b *= u
     a += b
@@ -284,18 +292,7 @@ class ScoreTable:
         np.clip(u, 0, n - 1, out=u)
         i = u.astype(np.int32)
         np.minimum(i, n - 2, out=i)
-        u -= i
-        i += (np.arange(F, dtype=np.int32) * n)[None, :]
-        flat = self.table.ravel()
-        a = flat[i]
-        i += 1
-        b = flat[i]
-        b -= a
-        b *= u
-        a += b
-        if nan.any():
-            a[nan] = np.nan
-        return a
+        return _interpolate_rows(self.table.ravel(), n, u, i, nan)
 
 
 #: how far predictions may go beyond the table's range, as a fraction of the interquartile range of the
