@@ -330,30 +330,33 @@ class TableEvaluator(Evaluator):
         """The protocol's :meth:`~benchmarks.protocol.Evaluator.evaluate`: ``row`` is used when ``config`` is a
         dict equal to the table's configuration at that row (:meth:`TabularBenchmark.rows_for_hints`), else
         the configuration is looked up (ConfigError when the table does not hold it)."""
+        # True and False hash as 1 and 0, so the dicts find them: refused here (`is`: the two bools are singletons)
         fi = self._fid_index.get(fidelity)
-        if fi is None or isinstance(fidelity, bool):
+        if fi is None or fidelity is True or fidelity is False:
             self.benchmark.fidelity.check(fidelity)  # raises FidelityError naming the allowed values
             raise AssertionError("unreachable")
         si = self._seed_index.get(seed)
-        if si is None or isinstance(seed, bool):
+        if si is None or seed is True or seed is False:
             self.benchmark.check_seed(seed)  # raises SeedError naming the held seeds
             raise AssertionError("unreachable")
-        if row is None or not self._is_row(config, row):
+        # the hint is used when config is a plain dict equal to the held configuration at that row (inline,
+        # not in a helper: this runs once per simulated evaluation)
+        hinted = False
+        if row is not None and type(config) is dict and 0 <= row < self._n_hinted:
+            try:
+                hinted = config == self._rows[row]
+            except (TypeError, ValueError):  # an array value: its == gives an array; not a held configuration
+                hinted = False
+        if not hinted:
             row = self._config_id(config)  # ConfigError for a configuration not held
         key = (row * self._S + si) * self._F + fi
         return key, self._value.item(key), self._cost.item(key)
 
-    def _is_row(self, config: Any, row: int) -> bool:
-        """True when the hint ``row`` names ``config``: a plain dict equal to the held configuration there."""
-        if type(config) is not dict or not 0 <= row < self._n_hinted:
-            return False
-        try:
-            return config == self._rows[row]
-        except (TypeError, ValueError):  # a value that does not compare as a scalar (an array): not held
-            return False
-
     def reported(self, key: int) -> dict[str, float]:
-        return {n: a.item(key) for n, a in self._reported}
+        out = {}
+        for name, values in self._reported:  # a loop, not a comprehension: no function object made per call
+            out[name] = values.item(key)
+        return out
 
     def config_ids(self, keys: Sequence[int]) -> np.ndarray:
         return np.asarray(keys, dtype=np.int64) // (self._S * self._F)
