@@ -188,6 +188,7 @@ def _shard_cmd(study, launcher, n=2):
     ]
 
 
+@pytest.mark.slow  # a launcher array end to end; sharding itself is tested fast
 def test_the_shard_app_runs_every_shard_through_a_hydra_launcher(tmp_path, tables):
     f = study_file(tmp_path, tables, name="launched", seeds=[0, 1])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -151,6 +151,7 @@ def test_cli_misspelt_key_fails(tmp_path):
     assert p.returncode != 0 and "n_worker" in p.stderr
 
 
+@pytest.mark.slow  # a launcher's end-to-end run; the run's own tests stay fast
 def test_multirun_with_joblib_launcher(toy_path, tmp_path):
     p = _cli(
         "--multirun",

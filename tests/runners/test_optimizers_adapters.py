@@ -174,6 +174,7 @@ def test_dehb_package_on_a_one_fidelity_benchmark_runs_its_de(real):
 
 # ---------------------------------------------------------------- SMAC3
 @needs("smac")
+@pytest.mark.slow  # SMAC's random forest on a real benchmark, twice; the adapter's contract is tested fast
 def test_smac_bo_on_the_real_benchmark_is_reproducible(real):
     a = run(real, "smac", seed=3, n=6, workers=1)
     assert len(a.events) == 6
