@@ -256,7 +256,7 @@ def test_bad_settings_name_the_value(tmp_path):
             prepare(_cfg(tmp_path, **{key: bad}))
 
 
-@pytest.mark.slow  # a launcher's end-to-end run (minutes on 2 busy cores); the sweep's own resume and sharding tests stay fast
+@pytest.mark.slow  # a launcher end to end; the sweep's resume and sharding tests stay fast
 def test_multirun_with_joblib_launcher(tmp_path):
     cmd = _sweep_cmd(
         tmp_path,
