@@ -249,7 +249,7 @@ class EventLog:
         names = list(hp_names(benchmark.space))
         cols: dict[str, Any] = {
             "trial_id": np.asarray(tid, dtype=np.int64),
-            "continues": pd.array(cont, dtype="Int64"),
+            "continues": _nullable_int64(cont),
             "worker": np.asarray(worker, dtype=np.int64),
             "config_id": pd.array(evaluator.config_ids(keys), dtype="Int64"),
         }
@@ -542,6 +542,15 @@ def _coverage(
         "table_fraction": (n_distinct / size) if size else None,
         "n_redirected": int(opt.n_redirected),
     }
+
+
+def _nullable_int64(values: list[int | None]) -> Any:
+    """``pd.array(values, dtype="Int64")``; a list of Nones alone (no trial continued another) built directly,
+    where pandas would look at every element."""
+    n = len(values)
+    if values.count(None) == n:  # 1 under the mask, as pandas fills it
+        return pd.arrays.IntegerArray(np.ones(n, dtype=np.int64), np.ones(n, dtype=bool))
+    return pd.array(values, dtype="Int64")
 
 
 def _typed(col: pd.Series, dtype: str) -> Any:
