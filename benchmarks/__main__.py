@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from . import catalog
 from .cli import key_field, parse_command, usage_status
+from .importers.published import convert_all
 from .protocol import CurveBenchError
 from .space import describe_hp
 
@@ -169,7 +170,6 @@ def main(argv: list[str] | None = None) -> int:
             return _show(args.name, args.json)
         if action == "verify":
             return _verify(args.target, args.expect)
-        from .importers.published import convert_all
 
         for path in convert_all():
             print(path.name)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .io import shipped_surrogate_path, shipped_tables_dir
 from .protocol import Benchmark, UnknownBenchmarkError
+from .tabular import TabularBenchmark
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,6 @@ def load_folder(path: str | Any, name: str | None = None) -> Benchmark:
 
 def load_shipped(table: str) -> Benchmark:
     """Loader of a table shipped in data/tables."""
-    from .tabular import TabularBenchmark
-
     path = shipped_tables_dir() / table
     if not path.is_dir():
         raise UnknownBenchmarkError(

@@ -39,6 +39,8 @@ from benchmarks.cli import UsageError, key_field, parse_command, usage_status
 from benchmarks.protocol import CurveBenchError
 from benchmarks.tabular import TabularBenchmark
 
+from .datasets import load_splits
+
 #: the fraction of shared configurations (best by the published seed mean) called the top
 TOP_FRACTION = 0.1
 
@@ -143,11 +145,10 @@ def retrain_top(
     import torch
     from tqdm.auto import tqdm
 
-    from .datasets import load_splits
-    from .engine import train_group
-    from .families import get_family
-    from .rng import run_key
-    from .verify import sweep_settings
+    from .engine import train_group  # lazy: imports torch, which only the retraining check needs
+    from .families import get_family  # lazy: imports torch, which only the retraining check needs
+    from .rng import run_key  # lazy: imports torch, which only the retraining check needs
+    from .verify import sweep_settings  # lazy: imports torch, which only the retraining check needs
 
     metric = published.objective
     names = list(published.space.keys())

@@ -20,7 +20,7 @@ import torch
 from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import atomic_write_text, hardware
 from benchmarks.protocol import CurveBenchError, Fidelity
-from benchmarks.table import TableSpec, write_table
+from benchmarks.table import TableSpec, read_manifest, write_table
 
 from . import costmodel
 from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
@@ -257,8 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     out = table_folder(cfg)
     try:
         if args.card_only:
-            from benchmarks.table import read_manifest
-
             prov = read_manifest(out)["provenance"]
             atomic_write_text(
                 out / "CARD.md", card(sw, collect(sw), calibrate(sw, torch.device("cpu")), prov)

@@ -20,6 +20,8 @@ import json
 import sys
 import time
 
+from .common import RESULTS_DIR, write_markdown, write_results
+
 SCRIPTS = ["tables", "simulator", "optimizers", "scaling", "training", "surrogates", "studies"]
 #: each section's share of the full run's wall time (seconds, a 2-core machine under load)
 BUDGET_S = {
@@ -47,16 +49,12 @@ def _markdown_arg(argv: list[str]) -> tuple[list[str], str | None]:
 
 
 def _write(run: dict, markdown: str | None) -> None:
-    from .common import RESULTS_DIR, write_markdown, write_results
-
     print(f"written: {write_results(SCRIPTS, run)}")
     print(f"written: {write_markdown(markdown or RESULTS_DIR / 'performance.md', SCRIPTS, run)}")
 
 
 def report(markdown: str | None) -> int:
     """``python -m perf report``: results.json and the Markdown page from the saved sections."""
-    from .common import RESULTS_DIR
-
     saved = RESULTS_DIR / "results.json"
     run = json.loads(saved.read_text()).get("run", {}) if saved.is_file() else {}
     _write(run, markdown)

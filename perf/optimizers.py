@@ -26,17 +26,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.synthetic import make_synthetic_table
+from benchmarks.tabular import TabularBenchmark
+from runners.registry import OPTIMIZERS
+from runners.simulator import Budget, simulate
 from runners.testing import fcnet_like_space
 
 from .common import Report
 
 
 def _factories() -> dict[str, Callable[..., Any]]:
-    from runners.registry import OPTIMIZERS
-
     out: dict[str, Callable[..., Any]] = dict(OPTIMIZERS)
     if importlib.util.find_spec("optuna") is not None:
-        from runners.adapters.optuna_adapter import OptunaOptimizer, OptunaTPE
+        from runners.adapters.optuna_adapter import (  # lazy: optional extra (optuna)
+            OptunaOptimizer,
+            OptunaTPE,
+        )
 
         out["optuna-random-sha"] = lambda **kw: OptunaOptimizer(optuna_sampler="random", pruner="sha", **kw)
         out["optuna-random-hyperband"] = lambda **kw: OptunaOptimizer(
@@ -44,7 +49,7 @@ def _factories() -> dict[str, Callable[..., Any]]:
         )
         out["optuna-tpe"] = OptunaTPE
     if importlib.util.find_spec("dehb") is not None:
-        from runners.adapters.dehb_adapter import DEHBLibrary
+        from runners.adapters.dehb_adapter import DEHBLibrary  # lazy: optional extra (dehb)
 
         out["dehb-lib"] = DEHBLibrary
     return out
@@ -60,10 +65,6 @@ OVERHEAD_BASELINE = {
 
 
 def main(quick: bool = False) -> Report:
-    from benchmarks.synthetic import make_synthetic_table
-    from benchmarks.tabular import TabularBenchmark
-    from runners.simulator import Budget, simulate
-
     seeds = [0] if quick else [0, 1, 2]
     evaluations = 30 if quick else 100
     report = Report("optimizers")
@@ -133,8 +134,6 @@ def _timing_asks(factory: Callable[..., Any], acc: list) -> Callable[..., Any]:
 
 
 def _builtin_names() -> set[str]:
-    from runners.registry import OPTIMIZERS
-
     return set(OPTIMIZERS)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from benchmarks.tabular import TabularBenchmark
 from runners.optimizer import Optimizer, RandomSearch, Trial, TrialResult
+from runners.optimizers.asha import ASHA as OurASHA
 from runners.simulator import Budget, simulate
 from runners.testing import write_toy_table
 
@@ -319,8 +320,6 @@ def versus_syne_tune(
 ) -> None:
     """Section 3 of the module docstring."""
     from importlib.metadata import version
-
-    from runners.optimizers.asha import ASHA as OurASHA
 
     st_setting = "Syne Tune defaults; sleep_time=0 + SimulatorCallback, as its simulated examples"
     runs: dict[str, list[dict]] = {"st": [], "ours": [], "native": []}

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.synthetic import make_synthetic_table
+
 from .common import Report
 
 OPTIMIZERS = ["rs", "sh", "hyperband", "asha", "re"]
@@ -37,8 +39,6 @@ N_CONFIGS, N_EPOCHS = 100, 27
 
 
 def _tables(root: Path, n: int) -> list[dict]:
-    from benchmarks.synthetic import make_synthetic_table
-
     return [
         {
             "name": f"synth-{i}",

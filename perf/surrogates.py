@@ -50,8 +50,11 @@ import pandas as pd
 from benchmarks.catalog import is_available, load
 from benchmarks.catalog import names as catalog_names
 from benchmarks.table import read_table
+from surrogates.benchmark import SurrogateBenchmark, shipped_path, surrogates_dir
+from surrogates.build import SHIPPED_SETTINGS, catalog_model
 from surrogates.models import DEFAULTS
-from surrogates.surrogate import CurveSurrogate
+from surrogates.store import load_surrogate
+from surrogates.surrogate import _PREDICT_THREADS, CurveSurrogate
 from surrogates.synthetic import synthetic_table
 
 from .common import Report, alternate, load_average, set_threads, threads_text
@@ -83,9 +86,6 @@ def _stop(procs: list) -> None:
 def single_query(rep: Report, quick: bool = False) -> None:
     """Section 3 of the module docstring."""
     import xgboost as xgb
-
-    from surrogates.benchmark import SurrogateBenchmark, surrogates_dir
-    from surrogates.surrogate import _PREDICT_THREADS
 
     rounds = 3
     n_q = 100 if quick else 300
@@ -224,8 +224,6 @@ def _fidelity_as_feature_baseline(table, x_train: np.ndarray, x_query: np.ndarra
 
 
 def main(quick: bool = False, fit: bool = False) -> Report:
-    from surrogates.surrogate import _PREDICT_THREADS
-
     rep = Report("surrogates")
     rep.note(
         threads_text(set_threads(1))
@@ -276,10 +274,6 @@ def main(quick: bool = False, fit: bool = False) -> Report:
         + (f"; --quick: timed on {n_pred:,} and scaled" if quick else "")
     )
 
-    from surrogates.benchmark import shipped_path
-    from surrogates.build import catalog_model
-    from surrogates.store import load_surrogate
-
     shipped = [n for n in catalog_names(kind="table") if is_available(n)[0]]
     for name in shipped[:2] if quick else shipped:
         model = catalog_model(name)
@@ -314,8 +308,6 @@ def main(quick: bool = False, fit: bool = False) -> Report:
 
 def _fits(rep: Report, shipped: list[str]) -> None:
     """Section 4 of the module docstring."""
-    from surrogates.build import SHIPPED_SETTINGS, catalog_model
-
     for name in shipped + ["pub-fcnet-naval"]:
         try:
             bench = load(name)

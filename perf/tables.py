@@ -30,6 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.synthetic import make_synthetic_table
+from benchmarks.tabular import TabularBenchmark
+
 from .common import Report, alternate, fcnet_like_space, set_threads, threads_text
 
 N_SEEDS, N_EPOCHS, N_METRICS = 4, 100, 4
@@ -83,9 +86,6 @@ def _subprocess_json(code: str, arg: str) -> dict:
 
 def main(quick: bool = False) -> Report:
     from tqdm.auto import tqdm
-
-    from benchmarks.synthetic import make_synthetic_table
-    from benchmarks.tabular import TabularBenchmark
 
     report = Report("tables")
     report.note(threads_text(set_threads(1)))

@@ -44,10 +44,11 @@ from data import costmodel
 from data.datasets import DatasetMissingError, Splits, load_splits
 from data.engine import train_group
 from data.families import get_family
+from data.families.fcnet import BATCH_SIZES, UNITS, learning_rates
 from data.recipes import TABLES
 from data.rng import run_key
 from data.shards import make_plan
-from perf.common import load_average
+from perf.common import Report, load_average, under_load
 
 
 def _synthetic_like_naval() -> Splits:
@@ -106,8 +107,6 @@ def _train_plain(run: dict, data: Splits, epochs: int) -> float:
     """One run trained alone by a plain PyTorch loop (the FCNet protocol, no batching); returns seconds."""
     from torch import nn
 
-    from data.families.fcnet import learning_rates
-
     torch.manual_seed(int(run["_seed"]))
     act = {"relu": nn.ReLU, "tanh": nn.Tanh}
     model = nn.Sequential(
@@ -159,8 +158,6 @@ def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 
     adds roughly 10-20 bytes per parameter per step.
     """
     from torch.utils.flop_counter import FlopCounterMode
-
-    from data.families.fcnet import BATCH_SIZES, UNITS
 
     fam = get_family("fcnet")
     n_train = len(data.y_train)
@@ -244,8 +241,6 @@ def _plain_side_by_side(groups: list[list[dict]], data: Splits, epochs: int, wor
 
 
 def _thread_counts(text: str | None) -> list[int]:
-    from perf.common import under_load
-
     cores = os.cpu_count() or 1
     if text is None:
         return [1] if under_load(load_average()) else sorted({1, cores})
@@ -262,8 +257,6 @@ def _thread_counts(text: str | None) -> list[int]:
 
 def main(argv: list[str] | None = None, *, quick: bool = False):
     """Print (and save under .perf/training.json) batched vs one-at-a-time throughput; ``quick``: 1 group of 2 runs."""
-    from perf.common import Report
-
     p = argparse.ArgumentParser(prog="python -m perf.training", description=__doc__.split("\n")[0])
     p.add_argument(
         "--groups",

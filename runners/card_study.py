@@ -35,6 +35,7 @@ from benchmarks.cli import UsageError, hint, key_field, parse_command, usage_sta
 from benchmarks.io import code_version, utc_now
 from benchmarks.protocol import Benchmark, CurveBenchError
 from surrogates.benchmark import SurrogateBenchmark, shipped_path
+from surrogates.build import catalog_model, default_tables
 from surrogates.quality import card_markdown, write_card
 
 from .registry import OPTIMIZERS
@@ -196,8 +197,6 @@ def check_args(args: CardStudyArgs) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m runners.card_study [key=value ...]``: a bad key or value prints ``error: <message>`` and
     returns 2."""
-    from surrogates.build import catalog_model, default_tables
-
     try:
         _, args = parse_command(
             argv, CardStudyArgs, module="runners.card_study", description=__doc__.splitlines()[0]

@@ -32,6 +32,7 @@ from benchmarks.cli import schema_fields, unknown_key_message
 from benchmarks.protocol import CurveBenchError
 
 from .conf_schema import BenchmarkConf, BudgetConf, RunConf
+from .results import check_label
 
 #: Hydra's instantiation keys: never accepted from a study file or an override
 RESERVED_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
@@ -263,8 +264,6 @@ def check_composed(c: Mapping[str, Any], source: str = "run config") -> None:
     project's config groups put them, a benchmark loader other than the
     project's, labels that cannot name folders, and values outside the limits.
     """
-    from .results import check_label
-
     check_keys(c, RUN_KEYS, "the run config", source)
     for k in RUN_KEYS:
         if k not in c:

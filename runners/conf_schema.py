@@ -18,6 +18,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from benchmarks.catalog import names
+
 #: the runner's Hydra config tree (run.yaml, the optimizer registry, the studies)
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
@@ -72,7 +74,6 @@ def register() -> None:
     # alone is not enough: check that the store still holds the schema
     if _registered and "run_schema.yaml" in cs.repo:
         return
-    from benchmarks.catalog import names
 
     cs.store(name="run_schema", node=RunConf)
     cs.store(group="benchmark", name="schema", node=BenchmarkConf)

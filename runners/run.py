@@ -23,6 +23,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+import benchmarks
 from benchmarks.cli import (
     check_override_keys,
     cli_errors,
@@ -31,7 +32,8 @@ from benchmarks.cli import (
     parse_override,
 )
 from benchmarks.io import utc_now
-from benchmarks.protocol import Benchmark
+from benchmarks.protocol import Benchmark, CurveBenchError
+from benchmarks.tabular import TabularBenchmark
 
 from . import conf_schema
 from .checks import RunConfigError, check_composed, check_override
@@ -70,8 +72,6 @@ __all__ = ["RunConfigError", "check_cli", "check_optimizer_config", "execute", "
 def load_benchmark(name: str, path: str | None = None) -> Benchmark:
     """A catalog benchmark, or the table at ``path`` under ``name``."""
     if path is None:
-        import benchmarks
-
         return benchmarks.load(name)
 
     return _load_table(str(Path(path).resolve()), name)
@@ -79,8 +79,6 @@ def load_benchmark(name: str, path: str | None = None) -> Benchmark:
 
 @functools.lru_cache(maxsize=8)
 def _load_table(path: str, name: str) -> Benchmark:
-    from benchmarks.tabular import TabularBenchmark
-
     return TabularBenchmark.from_path(path, name=name)
 
 
@@ -282,8 +280,6 @@ def check_task_overrides(overrides: list[str]) -> None:
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from benchmarks.protocol import CurveBenchError
-
     with hydra_job_errors(CurveBenchError):
         check_task_overrides(list(HydraConfig.get().overrides.task))
         out = execute(cfg)
@@ -296,8 +292,6 @@ def cli() -> None:
     A misspelt or unknown key, also with ``+`` or ``++``, prints ``error: <message>`` and exits 2 before
     Hydra composes anything (in a multirun too, before any job starts).
     """
-    from benchmarks.protocol import CurveBenchError
-
     with cli_errors(CurveBenchError):
         check_cli(hydra_overrides())
     main()

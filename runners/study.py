@@ -34,15 +34,18 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+import benchmarks
 from benchmarks.catalog import entry as catalog_entry
 from benchmarks.cli import check_key, hint, key_field, override_value, read_command, traceback_wanted
 from benchmarks.io import atomic_write_json, clean_stale_tmp, utc_now
 from benchmarks.protocol import CurveBenchError, UnknownBenchmarkError
 
 from . import conf_schema
+from .adapters._common import missing_library
 from .adaptive import AdaStopConf, run_adaptive
 from .adaptive import settings as adastop_settings
 from .checks import (
+    BENCHMARK_LOADER,
     MAX_N_JOBS,
     MAX_N_WORKERS,
     MAX_SEED,
@@ -62,6 +65,7 @@ from .registry import optimizer_choices
 from .report import build_report
 from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
 from .results_format import PLAN_FILE, PLAN_FORMAT, shard_outcome, study_log
+from .run import _to_container, check_optimizer_key, execute, run_config
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +309,6 @@ def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
 def check_study_hyperparameter(key: str, optimizers: Sequence[str], source: str) -> None:
     """A study's ``overrides:`` entry ``optimizer.KEY=...`` applies to every run: KEY must be a hyperparameter of
     every optimizer of the study (RunConfigError naming the optimizer and its hyperparameters)."""
-    from .run import check_optimizer_key
-
     check_optimizer_key(key, optimizers, source)
 
 
@@ -330,8 +332,6 @@ class PlannedRun:
 
 def _benchmark_node(item: Any) -> tuple[str, list[str], dict[str, Any]]:
     """(name, the benchmark group choice, the benchmark node to set after composing)."""
-    from .checks import BENCHMARK_LOADER
-
     if isinstance(item, (DictConfig, dict)):
         item = dict(item)
         unknown = set(item) - ENTRY_KEYS
@@ -346,9 +346,7 @@ def _benchmark_node(item: Any) -> tuple[str, list[str], dict[str, Any]]:
             )
         item = item["name"]
     name = check_label("benchmark", str(item))
-    from benchmarks.catalog import entry
-
-    entry(name)  # UnknownBenchmarkError with suggestions
+    catalog_entry(name)  # UnknownBenchmarkError with suggestions
     return (
         name,
         [f"benchmark={name}"],
@@ -361,7 +359,6 @@ def available(item: Any) -> tuple[bool, str]:
     if isinstance(item, (DictConfig, dict)) and item.get("path"):
         ok = Path(item["path"]).is_dir()
         return ok, "" if ok else f"no table folder at {item['path']}"
-    import benchmarks
 
     return benchmarks.is_available(_benchmark_name(item))
 
@@ -378,8 +375,6 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
     its own slice of the results folder, not the whole study's.
     """
     from hydra import compose, initialize_config_module
-
-    from .run import _to_container, run_config
 
     conf_schema.register()
     check_study(cfg)
@@ -448,8 +443,6 @@ def _own_hydra() -> Iterator[None]:
 # ---------------------------------------------------------------- running
 def _execute(config: dict[str, Any]) -> dict[str, Any]:
     """One run, in this process or a joblib worker; errors come back as data, not exceptions."""
-    from .run import execute
-
     logging.getLogger("runners").setLevel(logging.WARNING)
     try:
         return execute(config, quiet=True)
@@ -474,8 +467,6 @@ def unavailable_parts(cfg: DictConfig, runs: Sequence[PlannedRun]) -> list[dict[
     A benchmark is unavailable when it cannot be loaded (a shipped table not
     generated yet); an optimizer when it needs an optional library that is not installed.
     """
-    from .adapters._common import missing_library
-
     out = []
     for item in cfg.benchmarks:
         ok, why = available(item)

@@ -21,14 +21,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from benchmarks.catalog import entry, is_available, names
+from benchmarks.catalog import entry, is_available, load, names
 from benchmarks.cli import key_field, parse_command, usage_status
 from benchmarks.io import code_version
 from benchmarks.protocol import CurveBenchError
+from benchmarks.table import table_checksum
 
 from .benchmark import SurrogateBenchmark, optima_method, shipped_path
 from .fit import fit_benchmark
 from .models import MODELS
+from .quality import add_beyond_range
 from .store import read_surrogate_manifest, store_optima
 
 #: fit settings of the shipped surrogates, per model (anything else: the model's defaults)
@@ -48,9 +50,6 @@ def catalog_model(table: str) -> str:
 
 def up_to_date(table: str, model: str) -> bool:
     """True when the saved surrogate was fitted on the current table by the current code."""
-    from benchmarks.catalog import load
-    from benchmarks.table import table_checksum
-
     path = shipped_path(table, model)
     if not (path / "manifest.json").is_file() or not (path / "card.json").is_file():
         return False
@@ -143,10 +142,6 @@ def main(argv: list[str] | None = None) -> int:
         store_missing_optima(tables, args.model)
         return 0
     if action == "beyond-range":
-        from benchmarks.catalog import load
-
-        from .quality import add_beyond_range
-
         for t in tables:
             path = shipped_path(t, args.model or catalog_model(t))
             if not (path / "card.json").is_file():

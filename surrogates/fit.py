@@ -27,6 +27,7 @@ from benchmarks.catalog import load
 from benchmarks.cli import check_config_keys, check_override_keys, cli_errors, hydra_overrides
 from benchmarks.protocol import CurveBenchError
 from benchmarks.table import table_checksum
+from benchmarks.tabular import TabularBenchmark
 
 from .benchmark import SurrogateBenchmark, shipped_path
 from .models import MODELS, check_model
@@ -79,8 +80,6 @@ def fit_benchmark(
     """
     check_model(model)
     if (Path(benchmark) / "manifest.json").is_file():  # a table folder rather than a catalog name
-        from benchmarks.tabular import TabularBenchmark
-
         bench = TabularBenchmark.from_path(benchmark)
         benchmark = bench.name
     else:

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from benchmarks.io import atomic_path, atomic_write_bytes
+
 MODELS = ("xgboost", "rf", "knn", "mlp", "gp", "ensemble")
 #: models fitted once on every block's targets together (see CurveSurrogate); the others once per block
 JOINT = ("mlp", "gp")
@@ -370,8 +372,6 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
     def save(self, path: Path) -> None:
         import torch
 
-        from benchmarks.io import atomic_path
-
         state = {f"m{i}.{k}": v for i, net in enumerate(self.members_) for k, v in net.state_dict().items()}
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
@@ -552,8 +552,6 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def save(self, path: Path) -> None:
-        from benchmarks.io import atomic_write_bytes
-
         buf = io.BytesIO()
         np.savez_compressed(
             buf,
@@ -607,8 +605,6 @@ MAX_MODEL_BYTES = 4 << 30
 
 def save_regressor(name: str, reg: Any, path: Path) -> None:
     """Write a fitted regressor to ``path`` (atomically) in the portable format of its kind."""
-    from benchmarks.io import atomic_path
-
     if name == "xgboost":
         raw = reg.get_booster().save_raw(raw_format="ubj")
         with atomic_path(path) as tmp:

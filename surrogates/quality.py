@@ -49,6 +49,8 @@ from sklearn.model_selection import GroupShuffleSplit, KFold
 from benchmarks.io import atomic_write_json, atomic_write_text, code_version, utc_now
 from benchmarks.table import Table, table_checksum
 
+from .benchmark import SurrogateBenchmark
+from .store import load_surrogate
 from .surrogate import CurveSurrogate
 from .targets import Transform, quiet_empty_slices
 
@@ -308,8 +310,6 @@ def top_holdout_check(
 
 def predicted_optimum(sur: CurveSurrogate, table: Table) -> dict[str, Any]:
     """The surrogate's predicted optimum of the objective (:meth:`SurrogateBenchmark.optimum`) beside the table's best."""
-    from .benchmark import SurrogateBenchmark
-
     bench = SurrogateBenchmark(sur)
     obj = sur.objective_
     mt = sur.metrics_[obj]
@@ -613,8 +613,6 @@ def add_beyond_range(folder: str | Path, table: Table) -> dict[str, Any]:
     table. Rewrites ``card.json`` and ``card.md`` in ``folder``; the rest of the card is kept as it was.
     """
     import json
-
-    from .store import load_surrogate
 
     folder = Path(folder)
     sur, _ = load_surrogate(folder)

@@ -103,3 +103,61 @@ def test_the_checker_sees_imports(pkg):
     """The parser finds project imports in each package (a checker that sees nothing cannot fail)."""
     found = [t for p in (ROOT / pkg).rglob("*.py") for _, t in _imports(p) if t.split(".")[0] in LAYER]
     assert found
+
+
+#: the comment that marks a function-level project import as deliberately lazy, with its reason
+LAZY_MARK = "# lazy:"
+
+
+def _unmarked_lazy_imports(source: str) -> list[int]:
+    """Lines of function-level imports of project modules whose statement carries no `# lazy:` comment.
+
+    Relative imports are project imports; third-party imports inside functions (torch, optional
+    libraries) are not counted.
+    """
+    lines = source.splitlines()
+    bad = []
+    for func in ast.walk(ast.parse(source)):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(func):
+            if isinstance(node, ast.Import):
+                project = any(a.name.split(".")[0] in LAYER for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                project = bool(node.level) or (node.module or "").split(".")[0] in LAYER
+            else:
+                continue
+            statement = lines[node.lineno - 1 : node.end_lineno]
+            if project and not any(LAZY_MARK in line for line in statement):
+                bad.append(node.lineno)
+    return sorted(set(bad))
+
+
+def test_no_function_level_project_import_without_a_reason():
+    """A project module is imported at the module's top, or lazily with a `# lazy: <reason>` comment."""
+    bad = []
+    for path in _files():
+        for line in _unmarked_lazy_imports(path.read_text(encoding="utf-8")):
+            bad.append(f"{path.relative_to(ROOT)}:{line} imports a project module inside a function")
+    assert not bad, "\n".join(bad) + f"\n(move it to the module's top, or mark it '{LAZY_MARK} <reason>')"
+
+
+def test_the_lazy_import_checker_fails_on_an_unmarked_import():
+    source = (
+        "import torch\n"
+        "from benchmarks.io import atomic_path\n"
+        "def f():\n"
+        "    import numpy\n"
+        "    from benchmarks.table import read_table\n"
+        "    from . import store  # lazy: a real cycle\n"
+        "    if True:\n"
+        "        from .models import (  # lazy: torch only when fitting\n"
+        "            fit,\n"
+        "        )\n"
+        "        import runners.run\n"
+        "    class C:\n"
+        "        def g(self):\n"
+        "            from .quality import card\n"
+        "    return store\n"
+    )
+    assert _unmarked_lazy_imports(source) == [5, 11, 14]
