@@ -253,9 +253,10 @@ class EventLog:
             "worker": np.asarray(worker, dtype=np.int64),
             "config_id": pd.array(evaluator.config_ids(keys), dtype="Int64"),
         }
-        cfg = pd.DataFrame.from_records(configs, columns=names, nrows=n) if n else pd.DataFrame(columns=names)
         for name in names:
-            cols[f"config.{name}"] = _typed(cfg[name], column_dtype(benchmark.space[name]))
+            cols[f"config.{name}"] = _typed(
+                _config_column(configs, name), column_dtype(benchmark.space[name])
+            )
         start = np.asarray(t0, dtype=np.float64)
         end = np.asarray(t1, dtype=np.float64)
         cols["fidelity_from"] = np.asarray(ffrom, dtype=np.float64)
@@ -365,9 +366,8 @@ class _Simulation:
         time_budget, per_result, amount = self.kind == "time", self.kind == "results", self.amount
         end_time, meter, seq, opt_seconds = self.end_time, self.meter, self.seq, self.opt_seconds
         stuck = 0
-        clock = (
-            0.0  # when the idle workers ask: the last finish (measured overhead: plus the optimizer's time)
-        )
+        # when the idle workers ask: the last finish (a measured overhead adds the optimizer's seconds)
+        clock = 0.0
         try:
             while True:
                 while idle:  # start a trial on each idle worker that gets one
@@ -542,6 +542,16 @@ def _coverage(
         "table_fraction": (n_distinct / size) if size else None,
         "n_redirected": int(opt.n_redirected),
     }
+
+
+def _config_column(configs: list[Mapping[str, Any]], name: str) -> pd.Series:
+    """One hyperparameter's values across ``configs`` as an object column, NaN where a configuration lacks it:
+    what ``DataFrame.from_records`` makes of the dicts before its type inference (``_typed`` sets the type),
+    at a third of its cost."""
+    nan = math.nan
+    return pd.Series(
+        np.fromiter((c.get(name, nan) for c in configs), dtype=object, count=len(configs)), dtype=object
+    )
 
 
 def _nullable_int64(values: list[int | None]) -> Any:
