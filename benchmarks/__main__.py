@@ -130,7 +130,8 @@ def _show(name: str, as_json: bool) -> int:
     print("\nmetrics")
     for m in b.metrics.values():
         print(
-            f"  {m.name:<26} {m.direction:<9} [{m.lower:g}, {m.upper:g}] {m.unit:<3} optimum {d['optimum'][m.name]:.6g}  {m.description}"
+            f"  {m.name:<26} {m.direction:<9} [{m.lower:g}, {m.upper:g}] {m.unit:<3} "
+            f"optimum {d['optimum'][m.name]:.6g}  {m.description}"
         )
     print("\nprovenance")
     for k, v in d["provenance"].items():

@@ -93,7 +93,8 @@ def schema_fields(schema: type) -> dict[str, Any]:
 
 
 def field_schema(tp: Any) -> Any:
-    """What a field holds: a dataclass (its keys are checked), :data:`OPEN` (a mapping of any keys) or None (a value)."""
+    """What a field holds: a dataclass (its keys are checked), :data:`OPEN` (a mapping of any keys) or None
+    (a value)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):  # X | None
         args = [a for a in typing.get_args(tp) if a is not type(None)]

@@ -382,7 +382,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise TableFormatError(f"{mpath}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise TableFormatError(
-            f"{mpath}: format_version {manifest.get('format_version')!r} is not supported (this reader reads {FORMAT_VERSION})"
+            f"{mpath}: format_version {manifest.get('format_version')!r} is not supported "
+            f"(this reader reads {FORMAT_VERSION})"
         )
     required = [
         "name",

@@ -82,7 +82,8 @@ def _eval_chunk(G: int, width: int) -> int:
 
 
 def _manual_step(spec: GroupSpec, task: str, grads: list[torch.Tensor]) -> MSEStep | None:
-    """The hand-written training step when ``spec.backward`` asks for it or leaves it to us and it applies, else None."""
+    """The hand-written training step when ``spec.backward`` asks for it or leaves it to us and it applies,
+    else None."""
     if spec.backward not in ("auto", "manual", "autograd"):
         raise ValueError(f"backward={spec.backward!r}; allowed: auto, manual, autograd")
     fits = task == "regression" and MSEStep.supports(spec.model)

@@ -220,12 +220,14 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 ## Data
 - Source: {d["source"]} ({d["licence"]}).
 - Files and sha256: {", ".join(f"`{k}` {v}" for k, v in d["files"].items()) or "bundled with scikit-learn"}.
-- Split: seed {d["split_seed"]}, fractions {d["split_fractions"]} (train/valid/test rows {rows["train"]}/{rows["valid"]}/{rows["test"]}).{sub}
+- Split: seed {d["split_seed"]}, fractions {d["split_fractions"]} (train/valid/test rows \
+{rows["train"]}/{rows["valid"]}/{rows["test"]}).{sub}
 - Preprocessing: {_preprocessing_text(d)}
 
 ## Cost
 `cost` is the seconds to train the configuration alone, from scratch, to that epoch, on the recording
-hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; {prov["recording_hardware"]["threads"]} thread(s)). Runs were trained
+hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; \
+{prov["recording_hardware"]["threads"]} thread(s)). Runs were trained
 in groups that share kernels, so cost comes from a model fitted on {m["n_calibration_runs"]} configurations timed
 alone ({calib["epochs_timed"]} epochs each, warm-up epoch left out): leave-one-out relative error median
 {100 * m["loo_relative_error_median"]:.1f}%, max {100 * m["loo_relative_error_max"]:.1f}%. Timings were taken on a

@@ -77,7 +77,8 @@ class Plan:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], *, source: str = "plan") -> Plan:
-        """A plan from its JSON form, checked against what :meth:`to_json` writes (SweepStateError naming ``source``)."""
+        """A plan from its JSON form, checked against what :meth:`to_json` writes (SweepStateError naming
+        ``source``)."""
         if not isinstance(d, Mapping):
             raise SweepStateError(f"{source}: not a plan (a JSON object is expected, got {type(d).__name__})")
         if d.get("plan_version") != PLAN_VERSION:

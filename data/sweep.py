@@ -148,7 +148,10 @@ class SweepOutcome:
         if self.status == "written":
             return f"table written: {self.table}"
         if self.status == "exists":
-            return f"table already written before this run, not rewritten: {self.table} (overwrite_table=true rewrites it)"
+            return (
+                f"table already written before this run, not rewritten: {self.table} "
+                "(overwrite_table=true rewrites it)"
+            )
         if self.status == "written_by_other":
             return f"table written by another worker: {self.table}"
         if self.status == "not_merged":

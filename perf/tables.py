@@ -266,7 +266,8 @@ def main(quick: bool = False) -> Report:
         b.query_batch(bid, bfid, bseed)
         all_rate = n_b / (time.perf_counter() - t0)
         report.note(
-            f"batch throughput with all {N_METRICS} metrics and the cost: {all_rate / 1e6:.1f} M (config, seed, fidelity) per s"
+            f"batch throughput with all {N_METRICS} metrics and the cost: {all_rate / 1e6:.1f} M "
+            "(config, seed, fidelity) per s"
         )
         steps.update()
         steps.close()

@@ -20,13 +20,13 @@ Batched and plain runs are timed at each thread count, both sides at the same co
 and all cores too when the machine is idle, load average below ``perf.common.UNDER_LOAD``: beside
 other work torch's threads wait on each other and a multi-thread run takes many times longer, a
 figure about the machine's load, not the method). Budget: ``make perf`` times 3 groups of at most
-4 runs each (``--quick``: 1 group of 2 runs, and no side-by-side processes), one epoch, once (a round of batched then plain at each thread count;
-the load average is recorded beside every figure), which keeps this section near a minute on a
-2-core machine; ``--groups`` and ``--max-runs`` measure more. The FLOP projection of the full
-grid (``--flops``) is not a comparison and is off by default. Prints configuration-epochs per second and the ratios: per group, at
-equal thread counts, and each method at its fastest thread count (the issue's
-5x target is stated against that plain loop). Run it on an idle machine: other
-work on the cores distorts the multi-thread numbers most. Needs the naval
+4 runs each (``--quick``: 1 group of 2 runs, and no side-by-side processes), one epoch, once (a round
+of batched then plain at each thread count; the load average is recorded beside every figure), which
+keeps this section near a minute on a 2-core machine; ``--groups`` and ``--max-runs`` measure more.
+The FLOP projection of the full grid (``--flops``) is not a comparison and is off by default. Prints
+configuration-epochs per second and the ratios: per group, at equal thread counts, and each method at
+its fastest thread count (the issue's 5x target is stated against that plain loop). Run it on an idle
+machine: other work on the cores distorts the multi-thread numbers most. Needs the naval
 dataset under the data root; without it, synthetic data of naval's shape is
 used and the output says so.
 """

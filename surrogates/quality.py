@@ -309,7 +309,8 @@ def top_holdout_check(
 
 
 def predicted_optimum(sur: CurveSurrogate, table: Table) -> dict[str, Any]:
-    """The surrogate's predicted optimum of the objective (:meth:`SurrogateBenchmark.optimum`) beside the table's best."""
+    """The surrogate's predicted optimum of the objective (:meth:`SurrogateBenchmark.optimum`) beside the
+    table's best."""
     bench = SurrogateBenchmark(sur)
     obj = sur.objective_
     mt = sur.metrics_[obj]
@@ -456,9 +457,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         )
         + ")",
         "",
-        f"Table `{card['table']['name']}` ({card['table']['n_configs']} configurations, seeds {card['table']['seeds']}, "
+        f"Table `{card['table']['name']}` ({card['table']['n_configs']} configurations, "
+        f"seeds {card['table']['seeds']}, "
         f"{card['table']['n_fidelities']} fidelities; checksum `{card['table']['checksum'][:12]}`). "
-        f"Held out: {card['split']['n_test_configs']} configurations ({card['split']['method']}, seed {card['split']['seed']}), "
+        f"Held out: {card['split']['n_test_configs']} configurations "
+        f"({card['split']['method']}, seed {card['split']['seed']}), "
         f"each predicted by a surrogate fitted on {card['split']['n_train_configs']} others "
         f"({card['fit_seconds']} s per fit).",
         "",
@@ -477,7 +480,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         ),
         "",
         "Each cell: surrogate / ceiling (the agreement of two real seeds). R² is on the model's scale "
-        "(log distance to the metric's bound). Top-10 regret: best real value among the 10 predicted best minus the best real value.",
+        "(log distance to the metric's bound). Top-10 regret: best real value among the 10 predicted best "
+        "minus the best real value.",
     ]
     for ev in card["metrics"]:
         lines += [
@@ -506,7 +510,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             "",
             "## Ensemble members alone",
             "",
-            f"Held-out {card['metrics'][0]['metric']} at the final fidelity, each member of the ensemble answering alone "
+            f"Held-out {card['metrics'][0]['metric']} at the final fidelity, "
+            "each member of the ensemble answering alone "
             "(the same fitted fold models; the ensemble averages their standardized predictions; a distilled "
             "surrogate also shows its teacher, the ensemble it was distilled from):",
             "",
@@ -519,7 +524,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             )
         fin = card["metrics"][0]["by_fidelity"][-1]["surrogate"]
         lines.append(
-            f"| **{'distilled student' if card.get('distill') else 'ensemble'}** | {_f(fin['spearman'])} | {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |"
+            f"| **{'distilled student' if card.get('distill') else 'ensemble'}** | {_f(fin['spearman'])} "
+            f"| {_f(fin['kendall'])} | {_f(fin['r2'])} | {_g(fin['top10_regret'])} |"
         )
     lines += beyond_range_markdown(card)
     c = card["cost"]
@@ -527,7 +533,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Cost",
         "",
-        f"Spearman of the total cost {_f(c['spearman_total'])}, median relative error {_f(c['median_relative_error_total'])}, "
+        f"Spearman of the total cost {_f(c['spearman_total'])}, "
+        f"median relative error {_f(c['median_relative_error_total'])}, "
         f"cumulative cost never decreases: {'yes' if c['never_decreases'] else 'NO'}.",
     ]
     rk = card.get("optimizer_ranking")

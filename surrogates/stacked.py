@@ -136,7 +136,8 @@ class StackedMetrics:
         self.upper = per_block([np.float32(min(m.upper, float(f32.max))) for m in bounds])
 
     def curves(self, t: np.ndarray, shape_idx: np.ndarray | None) -> np.ndarray:
-        """Raw curves (B, n, F) float32 of (n, width) float64 targets ``t``; ``shape_idx``: the noise bank rows (None: the mean)."""
+        """Raw curves (B, n, F) float32 of (n, width) float64 targets ``t``; ``shape_idx``: the noise bank rows
+        (None: the mean)."""
         n = t.shape[0]
         B, F = self.n_blocks, self.n_fid
         # targets._combine: mu + s_0 c_0 + s_1 c_1 + ... in float32, one pass per component
@@ -211,7 +212,8 @@ class StackedMetrics:
             out = z < self.zk0 if side == 0 else z > self.zk1
             if not out.any():
                 continue
-            # the tail's value everywhere, kept where the score is beyond the knot: q0 - s_lo (zk0 - z), q1 + s_hi (z - zk1)
+            # the tail's value everywhere, kept where the score is beyond the knot:
+            # q0 - s_lo (zk0 - z), q1 + s_hi (z - zk1)
             # (a block without tails has infinite knots and zero slopes: NaN there, never kept)
             with np.errstate(invalid="ignore", over="ignore"):
                 if side == 0:

@@ -191,7 +191,8 @@ def fit_knots(g: np.ndarray, n_knots: int = N_KNOTS) -> np.ndarray:
 
 
 def _knot_scores(n_knots: int) -> np.ndarray:
-    """Standard-normal scores of the knots' probabilities, squeezed linearly into [1/(2K), 1 - 1/(2K)] to stay finite."""
+    """Standard-normal scores of the knots' probabilities, squeezed linearly into [1/(2K), 1 - 1/(2K)] to stay
+    finite."""
     from scipy.special import ndtri
 
     e = 0.5 / n_knots

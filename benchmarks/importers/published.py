@@ -70,8 +70,13 @@ _FCNET = Source(
     cost="train_time",
     attributes={"model_size": "n_params"},
     objective="valid_mse",
-    citation="Klein, A. and Hutter, F. (2019). Tabular Benchmarks for Joint Architecture and Hyperparameter Optimization. arXiv:1905.04970",
-    description="FCNet tabular benchmark (published): final validation MSE of 62,208 two-layer MLP configurations x 4 seeds",
+    citation=(
+        "Klein, A. and Hutter, F. (2019). Tabular Benchmarks for Joint Architecture and Hyperparameter "
+        "Optimization. arXiv:1905.04970"
+    ),
+    description=(
+        "FCNet tabular benchmark (published): final validation MSE of 62,208 two-layer MLP configurations x 4 seeds"
+    ),
 )
 
 _HPOBENCH = Source(
@@ -89,7 +94,10 @@ _HPOBENCH = Source(
     cost="train_time",
     attributes={},
     objective="valid_accuracy",
-    citation="Eggensperger, K. et al. (2021). HPOBench: A Collection of Reproducible Multi-Fidelity Benchmark Problems for HPO. NeurIPS Datasets and Benchmarks",
+    citation=(
+        "Eggensperger, K. et al. (2021). HPOBench: A Collection of Reproducible Multi-Fidelity Benchmark "
+        "Problems for HPO. NeurIPS Datasets and Benchmarks"
+    ),
     description="HPOBench tabular MLP benchmark (published): final validation metrics of 30,000 configurations",
 )
 
@@ -112,7 +120,10 @@ _NB201 = Source(
     cost="train_time",
     attributes={"latency": "latency", "model_size": "model_size_mb"},
     objective="valid_accuracy",
-    citation="Dong, X. and Yang, Y. (2020). NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search. ICLR",
+    citation=(
+        "Dong, X. and Yang, Y. (2020). NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture "
+        "Search. ICLR"
+    ),
     description="NAS-Bench-201 (published): validation accuracy of 15,625 cells x 3 seeds after 200 epochs",
 )
 

@@ -56,7 +56,8 @@ STUDY_EVENT_COLUMNS = [
     "draw",
 ]
 
-#: per-run counts of repeated evaluations and of the table drawn, computed from events.parquet (see :func:`repeat_counts`)
+#: per-run counts of repeated evaluations and of the table drawn, computed from events.parquet
+#: (see :func:`repeat_counts`)
 REPEAT_COLUMNS = ["n_repeated", "n_distinct_configs", "n_distinct_configs_max", "n_configs"]
 
 #: the columns the analysis reads from events.parquet (runners.results_format.EVENT_COLUMNS), under its names
@@ -168,7 +169,8 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
     plan = read_plan(root)
     if not run_dirs and not plan:
         raise ResultsFormatError(
-            f"no run folders under {root}; expected <benchmark>/<optimizer>/seed-<k>/ holding {EVENTS_FILE} and {META_FILE}"
+            f"no run folders under {root}; expected <benchmark>/<optimizer>/seed-<k>/ holding {EVENTS_FILE} "
+            f"and {META_FILE}"
         )
     it: Iterable[tuple[str, str, float, int, Path]] = run_dirs
     if progress:
@@ -598,7 +600,8 @@ def _metric_info(
     direction = directions.pop() if directions else (fallback.direction if fallback else None)
     if direction not in ("minimize", "maximize"):
         raise ResultsFormatError(
-            f"benchmark {bench}: {META_FILE} gives no direction for {key} (got {direction!r}; allowed: minimize, maximize)"
+            f"benchmark {bench}: {META_FILE} gives no direction for {key} "
+            f"(got {direction!r}; allowed: minimize, maximize)"
         )
     sign = 1.0 if direction == "minimize" else -1.0
     finite = values[np.isfinite(values)]

@@ -132,9 +132,11 @@ def _inline(s: str) -> str:
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+h1{font-size:1.6em;margin-bottom:.2em} \
+h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 .meta{color:#666;font-size:.9em} nav{font-size:.9em;margin:1em 0} nav a{margin-right:1em}
-figure{margin:1.2em 0} figure.half{display:inline-block;width:48%;margin-right:1.5%;vertical-align:top} figure img{max-width:100%;height:auto;display:block}
+figure{margin:1.2em 0} figure.half{display:inline-block;width:48%;margin-right:1.5%;vertical-align:top} \
+figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:.88em;color:#444;margin-top:.4em} figcaption a{margin-left:.5em}
 table{border-collapse:collapse;font-size:.85em;margin:.8em 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;white-space:nowrap}

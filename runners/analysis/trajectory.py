@@ -51,7 +51,8 @@ def incumbent_steps(t_end: np.ndarray, valid: np.ndarray, test: np.ndarray, sign
 
 
 def step_lookup(step_t: np.ndarray, step_v: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Value of a right-continuous step function (value ``step_v[i]`` from ``step_t[i]`` on) at ``grid``; NaN before the first step."""
+    """Value of a right-continuous step function (value ``step_v[i]`` from ``step_t[i]`` on) at ``grid``; NaN
+    before the first step."""
     step_t, step_v, grid = np.asarray(step_t, float), np.asarray(step_v, float), np.asarray(grid, float)
     idx = np.searchsorted(step_t, grid, side="right") - 1
     out = np.full(grid.shape, np.nan)

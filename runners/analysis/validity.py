@@ -183,7 +183,8 @@ def expected_rs_curve(matrix: np.ndarray, n: int, *, without_replacement: bool) 
 
 
 def expected_coverage(n_configs: int, n: int, *, without_replacement: bool) -> float:
-    """Expected fraction of a table's configurations that ``n`` random draws reach: ``1 - (1 - 1/C)^n`` or ``min(n, C)/C``."""
+    """Expected fraction of a table's configurations that ``n`` random draws reach: ``1 - (1 - 1/C)^n`` or
+    ``min(n, C)/C``."""
     if n_configs <= 0:
         return math.nan
     if without_replacement:

@@ -1,4 +1,5 @@
-"""benchmarks.sampling: the protocol's uniform sample of a space is the optimizers' (the same draws, the same values)."""
+"""benchmarks.sampling: the protocol's uniform sample of a space is the optimizers' (the same draws, the same
+values)."""
 
 from __future__ import annotations
 

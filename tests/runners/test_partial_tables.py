@@ -1,4 +1,5 @@
-"""Partial tables handled honestly: no repeats, the model learns the configuration evaluated, exhaustion, budget scaling."""
+"""Partial tables handled honestly: no repeats, the model learns the configuration evaluated, exhaustion,
+budget scaling."""
 
 from __future__ import annotations
 

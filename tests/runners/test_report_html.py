@@ -18,7 +18,8 @@ CHROMIUM = next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
 PROBE = """<script>
 window.addEventListener("load", () => {
   const imgs = [...document.images];
-  const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.closest("figure")?.id || i.src.slice(0, 40));
+  const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0))
+    .map(i => i.closest("figure")?.id || i.src.slice(0, 40));
   const out = document.createElement("pre");
   out.id = "probe";
   out.textContent = `IMAGES ${imgs.length} BROKEN ${bad.length} ${bad.join(",")}`;

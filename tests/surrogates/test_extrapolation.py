@@ -1,11 +1,12 @@
 """Predictions beyond the table's range (the documented extrapolation rule), the numpy forward pass of the
 MLPs, and the shipped surrogates' predictions against the ones saved before both changes.
 
-``tests/surrogates/reference/surrogate_reference.npz`` holds, for every shipped surrogate, 8 configurations sampled from its
-space (seed 2024), their seeds, and the predicted curves (seeded and seed-mean), made by the code before the
-extrapolation rule and the numpy forward pass (commit f47f231). Regenerate only when predictions change on
-purpose: the entries of ``fcnet-naval-ensemble`` were regenerated (the same configurations and seeds, the old
-rule, extrapolation 0) when that surrogate was refitted on the table's dataset revision 2.
+``tests/surrogates/reference/surrogate_reference.npz`` holds, for every shipped surrogate, 8 configurations
+sampled from its space (seed 2024), their seeds, and the predicted curves (seeded and seed-mean), made by
+the code before the extrapolation rule and the numpy forward pass (commit f47f231). Regenerate only when
+predictions change on purpose: the entries of ``fcnet-naval-ensemble`` were regenerated (the same
+configurations and seeds, the old rule, extrapolation 0) when that surrogate was refitted on the table's
+dataset revision 2.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ shipped surrogate:
 * the network: the numpy forward pass against the torch one it replaced (``predict_torch``), within
   float32 rounding (rtol 1e-5), for single rows and batches, and the curves made from either;
 * the benchmark: ``query``, ``objective_and_cost``, ``query_batch`` and ``curve`` against
-  ``tests/surrogates/reference/surrogate_query_reference.npz``, made by the code before these changes (commit 0836c65, after the fcnet-naval refit:
-  ``python tests/surrogates/test_fastpath.py OUT.npz`` run on that commit's packages), and ``query``
+  ``tests/surrogates/reference/surrogate_query_reference.npz``, made by the code before these changes
+  (commit 0836c65, after the fcnet-naval refit: ``python tests/surrogates/test_fastpath.py OUT.npz`` run
+  on that commit's packages), and ``query``
   against the earlier computation (blockwise curves, vectorized interpolation) in the same process;
 * determinism: the same query gives the same answer alone, in a batch, in a fresh benchmark, after
   others, with one worker thread or two.

@@ -42,10 +42,12 @@ def adastop_section(ctx: ReportContext) -> Section | None:
         f"score: the final incumbent's {'validation' if st.get('metric') == 'valid' else 'test'} value as a loss). "
         f"It took {n_runs} of the {n_full} runs a fixed design with every seed would take; {decided} of {n_pairs} "
         "comparisons found a difference, the others are declared equal (not different at this level) when the last "
-        "interim is reached. `better`: the first method's mean loss is lower. *Seeds at decision*: per method, the seeds "
+        "interim is reached. `better`: the first method's mean loss is lower. "
+        "*Seeds at decision*: per method, the seeds "
         "AdaStop compared when it decided; *seeds run*: what each method ran in the end (a method stays in the study "
         "while any of its comparisons is open). Beside each decision, the fixed-seed "
-        f"two-sided Wilcoxon rank-sum p-value on the same runs (not corrected for multiple comparisons; `*`: p < {alpha})."
+        "two-sided Wilcoxon rank-sum p-value on the same runs "
+        f"(not corrected for multiple comparisons; `*`: p < {alpha})."
     )
     if not len(rows):
         return Section("Adaptive stopping (AdaStop)", [intro, "No decision was recorded."])

@@ -110,11 +110,13 @@ def conventions_section(ctx: ReportContext) -> Section:
         "Conventions",
         [
             [
-                "Incumbent at simulated time t: the evaluation with the best validation value among those finished by t "
+                "Incumbent at simulated time t: the evaluation with the best validation value "
+                "among those finished by t "
                 "(any fidelity); a later one replaces it only when strictly better. Evaluations without a finite "
                 "validation value never become incumbents.",
                 "Test regret always uses the test value of the validation incumbent, never the best test value seen.",
-                "Regret = sign · (y_incumbent − y*), with y* the benchmark's optimum (the best value it holds, recorded "
+                "Regret = sign · (y_incumbent − y*), with y* the benchmark's optimum "
+                "(the best value it holds, recorded "
                 "by the runner) and sign +1 to minimize, −1 to maximize: 0 is optimal, lower is better.",
                 "Normalized regret = regret / |y_ref − y_best|, with the range fixed per benchmark and metric. The "
                 "reference y_ref is the median value at the maximum fidelity over the table's configurations and "
@@ -137,7 +139,8 @@ def conventions_section(ctx: ReportContext) -> Section:
                 "Time is the simulated clock of the runs, in seconds, shown on a log scale. Averages across benchmarks "
                 "use the fraction of each benchmark's time horizon: its time budget, else the latest end of any of its "
                 "runs. A run that stopped early keeps its last incumbent until the horizon.",
-                "Before a run's first finished evaluation its regret is undefined; a mean over seeds is drawn only where "
+                "Before a run's first finished evaluation its regret is undefined; "
+                "a mean over seeds is drawn only where "
                 "every seed has a value.",
                 "Bands: ± one standard error of the mean over seeds (std with ddof = 1 / √n); none with one seed.",
                 "Partial runs (no meta.json, or a mismatching events checksum) and missing runs are listed under Runs "

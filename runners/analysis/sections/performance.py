@@ -120,7 +120,8 @@ def aggregate_section(ctx: ReportContext) -> Section:
 
 
 def final_section(ctx: ReportContext) -> Section:
-    """Final regret per benchmark and across benchmarks: median and quartiles over seeds, with tests against the best."""
+    """Final regret per benchmark and across benchmarks: median and quartiles over seeds, with tests against
+    the best."""
     finals = stats.final_values(ctx.curves)
     blocks: list = [
         f"Values at the end of each benchmark's time horizon: median [25%, 75%] over seeds. "

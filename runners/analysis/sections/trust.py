@@ -224,7 +224,8 @@ def repeats_section(ctx: ReportContext) -> Section:
 
 
 def validity_section(ctx: ReportContext) -> Section:
-    """Whether each benchmark can rank optimizers at this budget: fidelity and seed correlations, coverage, order against random search, table against surrogate."""
+    """Whether each benchmark can rank optimizers at this budget: fidelity and seed correlations, coverage,
+    order against random search, table against surrogate."""
     metric = ctx.headline
     alpha = ctx.opts.alpha
     blocks: list = [
@@ -366,7 +367,8 @@ def validity_section(ctx: ReportContext) -> Section:
         cells = (
             order.assign(
                 cell=[
-                    f"{'**' if r.verdict != 'no difference' else ''}{r.verdict}{'**' if r.verdict != 'no difference' else ''}"
+                    f"{'**' if r.verdict != 'no difference' else ''}{r.verdict}"
+                    f"{'**' if r.verdict != 'no difference' else ''}"
                     f" (r = {r.rank_biserial:+.2f}, p = {fmt(min(r.p_better, r.p_worse), 2)})"
                     for r in order.itertuples()
                 ]
