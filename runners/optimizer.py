@@ -315,9 +315,14 @@ class ConfigSampler:
             return None
         if self._ids_built is False:
             self._build_ids()
-        try:
-            key = self._values_of(config)
-        except KeyError:  # a hyperparameter left unset: None in its place, as in the index
+        if (
+            type(config) is dict
+        ):  # a plain dict: indexing and get agree (no __missing__, no other mapping's rules)
+            try:
+                key = self._values_of(config)
+            except KeyError:  # a hyperparameter left unset: None in its place, as in the index
+                key = tuple(map(config.get, self.names))
+        else:
             key = tuple(map(config.get, self.names))
         try:
             i = self._ids.get(key)
@@ -576,9 +581,9 @@ class ConfigSampler:
 
 
 def _values_getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
-    """A function giving a configuration's values of ``names`` as a tuple (KeyError for one left unset).
+    """A function giving a plain dict's values of ``names`` as a tuple (KeyError for one left unset).
 
-    ``tuple(map(config.get, names))`` for a configuration that sets every name, at a quarter of its cost:
+    ``tuple(map(config.get, names))`` for a dict that sets every name, at a quarter of its cost:
     :meth:`ConfigSampler.index` runs once per trial.
     """
     if len(names) >= 2:

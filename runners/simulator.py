@@ -81,30 +81,29 @@ class RunResult:
 OptimizerFactory = Callable[..., Optimizer]
 
 
-def _takes_keyword(fn: Callable[..., Any], name: str) -> bool:
-    """True when ``fn`` accepts the keyword ``name`` (explicitly or through ``**kwargs``)."""
+def _takes_budget(factory: Callable[..., Any]) -> bool:
+    """True when ``factory`` accepts a ``budget`` keyword (explicitly or through ``**kwargs``)."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(
-        p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params
+        p.kind is p.VAR_KEYWORD or (p.name == "budget" and p.kind is not p.POSITIONAL_ONLY) for p in params
     )
-
-
-def _takes_budget(factory: Callable[..., Any]) -> bool:
-    """True when ``factory`` accepts a ``budget`` keyword (explicitly or through ``**kwargs``)."""
-    return _takes_keyword(factory, "budget")
 
 
 def _evaluate_with_row(
     evaluator: Evaluator,
 ) -> Callable[[Any, float, int, int | None], tuple[Any, float, float]]:
     """``evaluator.evaluate`` called as ``(config, fidelity, seed, row)``: the row hint of
-    :meth:`~benchmarks.protocol.Evaluator.evaluate` reaches an evaluator whose ``evaluate`` takes ``row``
-    (a table's), and is left out for one that does not (an ``evaluate`` written before the hint existed)."""
+    :meth:`~benchmarks.protocol.Evaluator.evaluate` reaches an ``evaluate`` whose fourth parameter is ``row``
+    (a table's), and is left out for one that has no such parameter (one written before the hint existed)."""
     evaluate = evaluator.evaluate
-    if _takes_keyword(evaluate, "row"):
+    try:
+        params = list(inspect.signature(evaluate).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= 4 and params[3].name == "row" and params[3].kind is params[3].POSITIONAL_OR_KEYWORD:
         return evaluate
     return lambda config, fidelity, seed, row: evaluate(config, fidelity, seed)
 

@@ -75,3 +75,33 @@ def test_the_event_log_s_rows_are_left_to_the_garbage_collector_s_young_generati
     assert len(sim.log.rows) == 300 and len(sim.log.configs) == 300
     assert not any(gc.is_tracked(r) for r in sim.log.rows)
     assert not any(gc.is_tracked(r) for r in sim.finished.values())
+
+
+def test_the_simulator_passes_the_row_to_an_evaluate_that_takes_it_and_only_then(toy):
+    from benchmarks.tabular import TableEvaluator
+    from runners.simulator import simulate
+
+    seen: dict[str, list] = {"row": [], "kwargs": []}
+
+    class Rows(TableEvaluator):
+        def evaluate(self, config, fidelity, seed, row=None):
+            seen["row"].append((row, toy.config_id(config)))
+            return super().evaluate(config, fidelity, seed, row)
+
+    class Kwargs(TableEvaluator):
+        def evaluate(self, config, fidelity, seed, **kwargs):  # written before the hint: gets none
+            seen["kwargs"].append(kwargs)
+            return super().evaluate(config, fidelity, seed)
+
+    def run(evaluator_class):
+        class Bench(type(toy)):
+            def evaluator(self, metric=None, reported=()):
+                return evaluator_class(self, self.metric(metric).name, reported)
+
+        bench = Bench(toy.table, name=toy.name)
+        return simulate(bench, RandomSearch, seed=1, n_workers=2, budget=Budget("results", 6)).events
+
+    plain = simulate(toy, RandomSearch, seed=1, n_workers=2, budget=Budget("results", 6)).events
+    assert run(Rows).equals(plain) and run(Kwargs).equals(plain)
+    assert len(seen["row"]) >= 6 and all(row == cid for row, cid in seen["row"])
+    assert len(seen["kwargs"]) >= 6 and not any(seen["kwargs"])
