@@ -541,10 +541,18 @@ def _manifest_objects(
 
 def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
     space, fidelity, metrics, seeds = _manifest_objects(path, manifest)
-    names = list(manifest["hyperparameters"])
-    mnames = [m.name for m in metrics]
-    C, S, F = int(manifest["n_configs"]), len(seeds), len(fidelity.values)
+    cpath, configs = _read_configs(path, manifest, space)
+    upath, arrays = _read_curves(path, manifest, metrics, seeds, len(fidelity.values))
+    check_configs(str(cpath), space, configs)
+    check_values(str(upath), metrics, arrays, seeds, fidelity)
+    return Table(path, manifest, space, fidelity, metrics, seeds, configs, arrays)
 
+
+def _read_configs(path: Path, manifest: dict[str, Any], space: Any) -> tuple[Path, pd.DataFrame]:
+    """configs.parquet checked against the manifest: its columns, ``config_id`` 0..C-1 in order, and each
+    hyperparameter's dtype (string columns as objects); returns its path and the frame."""
+    names = list(manifest["hyperparameters"])
+    C = int(manifest["n_configs"])
     cpath = path / CONFIGS
     configs = pq.read_table(cpath).to_pandas()
     expected_cols = ["config_id", *names, *manifest.get("attributes", {})]
@@ -559,17 +567,26 @@ def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
             configs[n] = configs[n].astype(object)
         elif not (got == want or (want == "float64" and got == "float32")):
             raise TableFormatError(f"{cpath}: column {n!r} has dtype {got}, expected {want}")
+    return cpath, configs
 
+
+def _read_curves(
+    path: Path, manifest: dict[str, Any], metrics: list[Metric], seeds: tuple[int, ...], F: int
+) -> tuple[Path, dict[str, np.ndarray]]:
+    """curves.arrow memory-mapped and checked (schema, one row per (config_id, seed) in config-major order,
+    no nulls); returns its path and each metric's and the cost's read-only (C, S, F) array."""
+    C, S = int(manifest["n_configs"]), len(seeds)
+    columns = [*(m.name for m in metrics), COST]
     upath = path / CURVES
     try:
         reader = pa.ipc.open_file(pa.memory_map(str(upath), "r"))
     except pa.ArrowInvalid as e:
         raise TableFormatError(f"{upath}: not an Arrow IPC file ({e})") from None
     schema = reader.schema
-    want_cols = ["config_id", "seed", *mnames, COST]
+    want_cols = ["config_id", "seed", *columns]
     if schema.names != want_cols:
         raise TableFormatError(f"{upath}: columns {schema.names}, expected {want_cols}")
-    for col in [*mnames, COST]:
+    for col in columns:
         t = schema.field(col).type
         if not (pa.types.is_fixed_size_list(t) and t.list_size == F and pa.types.is_float32(t.value_type)):
             raise TableFormatError(
@@ -586,7 +603,7 @@ def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
     ):
         raise TableFormatError(f"{upath}: rows are not one per (config_id, seed) in config-major order")
     arrays: dict[str, np.ndarray] = {}
-    for col in [*mnames, COST]:
+    for col in columns:
         column = curves.column(col)
         if column.null_count:
             raise TableFormatError(f"{upath}: column {col!r} has nulls (use NaN for values not recorded)")
@@ -599,9 +616,7 @@ def _read_data(path: Path, manifest: dict[str, Any]) -> Table:
         a = flat.reshape(C, S, F)
         a.flags.writeable = False
         arrays[col] = a
-    check_configs(str(cpath), space, configs)
-    check_values(str(upath), metrics, arrays, seeds, fidelity)
-    return Table(path, manifest, space, fidelity, metrics, seeds, configs, arrays)
+    return upath, arrays
 
 
 def _column_numpy(tbl: pa.Table, name: str, where: Path) -> np.ndarray:
