@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -92,6 +92,56 @@ def _manual_step(spec: GroupSpec, task: str, grads: list[torch.Tensor]) -> MSESt
     return MSEStep(spec.model, grads) if fits and spec.backward != "autograd" else None
 
 
+def _epoch_stats(
+    model: BatchedModel,
+    data: Splits,
+    xs: dict[str, torch.Tensor],
+    ys: dict[str, torch.Tensor],
+    counts: dict[str, torch.Tensor | None],
+    chunk: int,
+    train_loss: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Every split's metrics of the G runs after an epoch, evaluated in chunks of ``chunk`` rows; the running
+    ``train_loss`` kept for regression (also as ``valid_loss``, the validation MSE), dropped for
+    classification."""
+    task = data.task
+    stats: dict[str, torch.Tensor] = {"train_loss": train_loss}
+    with torch.no_grad():
+        for split in ("train", "valid", "test"):
+            acc = SplitAccumulator(task, data.n_classes)
+            x, y = xs[split], ys[split]
+            for i in range(0, x.shape[0], chunk):
+                acc.add(model.forward(x[i : i + chunk], train=False), y[i : i + chunk])
+            for k, v in acc.result(counts[split]).items():
+                stats[f"{split}_{k}"] = v
+    if task == "regression":
+        stats["valid_loss"] = stats["valid_mse"]
+    else:
+        del stats["train_loss"]
+    return stats
+
+
+def _stop_diverged(
+    model: BatchedModel,
+    opt: Any,  # BatchedAdam or BatchedSGD
+    stats: dict[str, torch.Tensor],
+    alive: torch.Tensor,
+    diverged: np.ndarray,
+    epoch: int,
+) -> None:
+    """Runs whose metrics turned non-finite this epoch: recorded in ``diverged``, cleared from ``alive`` (in
+    place), their parameters zeroed and their optimizer state reset."""
+    finite = torch.stack([torch.isfinite(v) for v in stats.values()]).all(dim=0)
+    newly = alive & ~finite
+    if bool(newly.any()):
+        diverged[newly.cpu().numpy()] = epoch
+        alive &= ~newly  # in place: the caller's mask
+        with torch.no_grad():
+            for p in model.params:
+                p[newly] = 0
+        opt.reset(newly)
+
+
 def train_group(
     spec: GroupSpec,
     data: Splits,
@@ -160,28 +210,8 @@ def train_group(
                 for gr in grads:
                     gr.zero_()
             running += loss.detach().to(torch.float64) * idx.shape[1]
-        stats: dict[str, torch.Tensor] = {"train_loss": running / n}
-        with torch.no_grad():
-            for split in ("train", "valid", "test"):
-                acc = SplitAccumulator(task, data.n_classes)
-                x, y = xs[split], ys[split]
-                for i in range(0, x.shape[0], chunk):
-                    acc.add(model.forward(x[i : i + chunk], train=False), y[i : i + chunk])
-                for k, v in acc.result(counts[split]).items():
-                    stats[f"{split}_{k}"] = v
-        if task == "regression":
-            stats["valid_loss"] = stats["valid_mse"]
-        else:
-            del stats["train_loss"]
-        finite = torch.stack([torch.isfinite(v) for v in stats.values()]).all(dim=0)
-        newly = alive & ~finite
-        if bool(newly.any()):
-            diverged[newly.cpu().numpy()] = epoch
-            alive &= ~newly
-            with torch.no_grad():
-                for p in model.params:
-                    p[newly] = 0
-            opt.reset(newly)
+        stats = _epoch_stats(model, data, xs, ys, counts, chunk, running / n)
+        _stop_diverged(model, opt, stats, alive, diverged, epoch)
         host = {k: v.cpu().numpy() for k, v in stats.items()}
         a = alive.cpu().numpy()
         for m in names:
