@@ -198,16 +198,16 @@ def test_plan_is_written_before_the_first_run_and_completed_after(tmp_path, tabl
 def test_failed_runs_are_recorded_and_the_report_is_still_written(tmp_path, tables, monkeypatch):
     import json
 
-    import runners.run as run_mod
+    import runners.study as study_mod
 
-    real = run_mod.execute
+    real = study_mod.execute
 
     def flaky(config, quiet=False):
         if config["seed"] == 1 and config["optimizer"]["name"] == "asha":
             raise ValueError("boom on purpose")
         return real(config, quiet=quiet)
 
-    monkeypatch.setattr(run_mod, "execute", flaky)
+    monkeypatch.setattr(study_mod, "execute", flaky)  # the name the study's runs call
     f = study_file(tmp_path, tables[:1], report=True, report_dir=str(tmp_path / "reports"))
     out = run_study(load_study(str(f)), progress=False)
     assert (out["ran"], out["failed"]) == (3, 1)
