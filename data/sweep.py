@@ -204,21 +204,7 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
     )
     if cfg.worker == 0 and todo:
         calibrate(sw, device)
-    bar = None
-    if cfg.progress:
-        from tqdm import tqdm
-
-        runs_in = lambda ids: sum(len(g) for i in ids for g in sw.plan.shards[i])  # noqa: E731
-        bar = tqdm(
-            total=runs_in(mine),
-            initial=runs_in([i for i in mine if i in done]),
-            unit="run",
-            desc=sw.folder.name,
-            dynamic_ncols=True,
-            smoothing=0.05,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} runs "
-            "[{elapsed}<{remaining}, {rate_fmt}]",
-        )
+    bar = _progress_bar(sw, mine, done) if cfg.progress else None
     try:
         for i in todo:
             if shard_path(
@@ -235,6 +221,28 @@ def run_sweep_outcome(cfg: SweepConfig) -> SweepOutcome:
         return SweepOutcome("unfinished", None, n_done, n)
     if not cfg.merge:
         return SweepOutcome("not_merged", None, n_done, n)
+    return _merge_outcome(cfg, sw, device, n_done, n)
+
+
+def _progress_bar(sw: Sweep, mine: list[int], done: set[int]) -> Any:
+    """A tqdm bar over this worker's runs, started at the runs of its shards already done."""
+    from tqdm import tqdm
+
+    runs_in = lambda ids: sum(len(g) for i in ids for g in sw.plan.shards[i])  # noqa: E731
+    return tqdm(
+        total=runs_in(mine),
+        initial=runs_in([i for i in mine if i in done]),
+        unit="run",
+        desc=sw.folder.name,
+        dynamic_ncols=True,
+        smoothing=0.05,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}, {rate_fmt}]",
+    )
+
+
+def _merge_outcome(cfg: SweepConfig, sw: Sweep, device: torch.device, n_done: int, n: int) -> SweepOutcome:
+    """Merge a finished sweep into its table unless the table is there (and not to be overwritten) or another
+    worker wrote it first; the :class:`SweepOutcome` saying which."""
     out = table_folder(cfg)
     if table_exists(out) and not cfg.overwrite_table:
         log.info("table %s already written; not merging again (overwrite_table=true to rewrite it)", out)
