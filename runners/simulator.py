@@ -549,7 +549,7 @@ def _config_column(configs: list[Mapping[str, Any]], name: str) -> pd.Series:
     at a third of its cost."""
     nan = math.nan
     return pd.Series(
-        np.fromiter((c.get(name, nan) for c in configs), dtype=object, count=len(configs)), dtype=object
+        np.fromiter([c.get(name, nan) for c in configs], dtype=object, count=len(configs)), dtype=object
     )
 
 
