@@ -157,21 +157,24 @@ def check_file_records(mpath: Path, files: Any, error: type[Exception]) -> dict[
 MANIFEST = "manifest.json"
 
 
-def read_json_object(path: str | os.PathLike, error: type[Exception], *, missing: str) -> dict[str, Any]:
+def read_json_object(
+    path: str | os.PathLike, error: type[Exception], *, missing: str, what: str = "a manifest"
+) -> dict[str, Any]:
     """A folder's manifest (or another JSON record) that must be one JSON object, read as plain data.
 
-    A missing file raises ``error("<path>: <missing>")``; a file that is not valid JSON, or holds a JSON
-    value other than an object, raises ``error`` naming the file. Checking the fields is the caller's.
+    A missing file raises ``error("<path>: <missing>")``; a file that is not valid JSON (nested too deeply
+    to parse included), or holds a JSON value other than an object, raises ``error`` naming the file
+    (``"<path>: <what> is a JSON object, got list"``). Checking the fields is the caller's.
     """
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: {missing}")
     try:
         obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise error(f"{path}: not valid JSON ({e})") from None
     if not isinstance(obj, dict):
-        raise error(f"{path}: a manifest is a JSON object, got {type(obj).__name__}")
+        raise error(f"{path}: {what} is a JSON object, got {type(obj).__name__}")
     return obj
 
 

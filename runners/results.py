@@ -40,7 +40,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.io import atomic_path, atomic_write_json, code_version, sha256_file, utc_now
+from benchmarks.io import atomic_path, atomic_write_json, code_version, read_json_object, sha256_file, utc_now
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import RANGE_CONVENTION, Benchmark
 
@@ -103,18 +103,16 @@ def run_dir(root: str | Path, study: str, benchmark: str, optimizer: str, n_work
 def read_meta(path: str | Path) -> dict[str, Any] | None:
     """The run's meta.json, or None when there is none.
 
-    A meta.json that is not a JSON object raises :class:`RunConflictError` naming the file.
+    A meta.json that is not valid JSON, or not a JSON object, raises :class:`RunConflictError` naming the
+    file and saying the run is damaged (read by :func:`benchmarks.io.read_json_object`).
     """
     f = Path(path) / META_FILE
     if not f.is_file():
         return None
     try:
-        meta = json.loads(f.read_bytes())
-    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
-        raise RunConflictError(f"{f} is not valid JSON ({e}); the run is damaged") from None
-    if not isinstance(meta, dict):
-        raise RunConflictError(f"{f} holds a JSON {type(meta).__name__}, not an object; the run is damaged")
-    return meta
+        return read_json_object(f, RunConflictError, missing="missing", what=f"a run's {META_FILE}")
+    except RunConflictError as e:
+        raise RunConflictError(f"{e}; the run is damaged") from None
 
 
 def verify_run(path: str | Path) -> tuple[RunState, str]:

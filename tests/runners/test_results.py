@@ -234,3 +234,25 @@ def test_a_table_records_the_range_at_its_maximum_fidelity(tmp_path):
         obj["worst_value"] == pytest.approx(0.7) and obj["value_range_convention"] == "median-at-max-fidelity"
     )
     assert "maximum fidelity" in obj["value_range_source"] and "median" in obj["value_range_source"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "a run's meta.json is a JSON object, got list"),
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),  # too deep to parse: an error, not a crash
+    ],
+)
+def test_read_meta_names_a_damaged_meta_file(tmp_path, text, expected):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / META_FILE).write_text(text)
+    with pytest.raises(RunConflictError, match=expected) as info:
+        read_meta(run)
+    assert str(run / META_FILE) in str(info.value) and str(info.value).endswith("; the run is damaged")
+
+
+def test_read_meta_of_a_run_without_meta_file_is_none(tmp_path):
+    (tmp_path / "run").mkdir()
+    assert read_meta(tmp_path / "run") is None
