@@ -235,25 +235,7 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
     check_label("study", cfg.name)
     n_pairs = 0
     for entry in cfg.benchmarks:
-        item = entry
-        if isinstance(item, (DictConfig, dict)):
-            item = dict(item)
-            if set(item) - ENTRY_KEYS or "name" not in item:
-                raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {ENTRY_FORM}")
-            if item.get("path") is not None and (not isinstance(item["path"], str) or "${" in item["path"]):
-                raise RunConfigError(f"{source}: benchmark path {item['path']!r} must be a plain folder path")
-            has_path = item.get("path") is not None
-            item = item["name"]
-        else:
-            has_path = False
-        check_label("benchmark", item)
-        if (
-            not has_path
-        ):  # a catalog name: a misspelt one fails here, naming the nearest, before anything runs
-            try:
-                catalog_entry(str(item))
-            except UnknownBenchmarkError as e:
-                raise RunConfigError(f"{source}: {e}") from None
+        _check_benchmark_entry(entry, source)
         n_pairs += len(entry_optimizers(entry, cfg, source))
     for o in cfg.optimizers:
         check_label("optimizer", o)
@@ -293,6 +275,29 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
         check_study_hyperparameter(
             str(ov.key_or_group).split(".")[1], used, f"{source}, `overrides` entry {o!r}"
         )
+
+
+def _check_benchmark_entry(entry: Any, source: str) -> None:
+    """One entry of a study's ``benchmarks``: a name or the ``{name, path}`` form, a plain folder path, a label
+    that can name a folder and, for a catalog name, one the catalog has (a misspelt one fails here, naming the
+    nearest, before anything runs)."""
+    item = entry
+    if isinstance(item, (DictConfig, dict)):
+        item = dict(item)
+        if set(item) - ENTRY_KEYS or "name" not in item:
+            raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {ENTRY_FORM}")
+        if item.get("path") is not None and (not isinstance(item["path"], str) or "${" in item["path"]):
+            raise RunConfigError(f"{source}: benchmark path {item['path']!r} must be a plain folder path")
+        has_path = item.get("path") is not None
+        item = item["name"]
+    else:
+        has_path = False
+    check_label("benchmark", item)
+    if not has_path:
+        try:
+            catalog_entry(str(item))
+        except UnknownBenchmarkError as e:
+            raise RunConfigError(f"{source}: {e}") from None
 
 
 def check_optimizer_names(names: Sequence[str], source: str = "study") -> None:
@@ -539,17 +544,10 @@ def _clean_old_tmp(study_dir: Path) -> None:
     clean_stale_tmp(study_dir, older_than=STALE_TMP_SECONDS, pattern=rf"\.{re.escape(PLAN_FILE)}\..+\.tmp")
 
 
-def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Run every run of the study that is not finished yet; then write the report (``cfg.report``).
-
-    Writes the plan (``study.json``) before the first run and again, with the
-    failures, after the last. With ``skip_unavailable`` the runs of benchmarks
-    and optimizers not available here are skipped loudly and stay in the plan
-    (the report lists them as missing). The report is written even when runs
-    failed; it lists them.
-    """
-    runs = plan(cfg)
-    unavailable = unavailable_parts(cfg, runs) if cfg.skip_unavailable else []
+def _skip_unavailable(cfg: DictConfig, runs: list[PlannedRun]) -> list[dict[str, str]]:
+    """The study's benchmarks and optimizers not available here (:func:`unavailable_parts`), each announced
+    loudly, their runs marked ``unavailable``; RuntimeError when no run is left."""
+    unavailable = unavailable_parts(cfg, runs)
     skip = {(u["kind"], u["name"]): u["reason"] for u in unavailable}
     for u in unavailable:
         _loud(f"SKIPPING {u['kind']} {u['name']}: {u['reason']}")
@@ -562,6 +560,20 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
         none = [k for k, n in total.items() if sum(u["kind"] == k for u in unavailable) == n]
         what = " and ".join(f"none of its {k}s is available here" for k in none)
         raise RuntimeError(f"study {cfg.name}: {what} (see the messages above)")
+    return unavailable
+
+
+def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Run every run of the study that is not finished yet; then write the report (``cfg.report``).
+
+    Writes the plan (``study.json``) before the first run and again, with the
+    failures, after the last. With ``skip_unavailable`` the runs of benchmarks
+    and optimizers not available here are skipped loudly and stay in the plan
+    (the report lists them as missing). The report is written even when runs
+    failed; it lists them.
+    """
+    runs = plan(cfg)
+    unavailable = _skip_unavailable(cfg, runs) if cfg.skip_unavailable else []
     conflicts = [r for r in runs if r.state == "conflict"]
     if conflicts:
         raise RunConflictError(
