@@ -71,7 +71,10 @@ RANGE_SAMPLES = 1000
 RANGE_SEED = 0
 RANGE_CONVENTION = "median-at-max-fidelity"
 RANGE_CONVENTION_WORST = "worst-at-max-fidelity"
-RANGE_NOTE_TABLE = "optimum to the median finite value at the maximum fidelity over every configuration and seed of the table"
+RANGE_NOTE_TABLE = (
+    "optimum to the median finite value at the maximum fidelity over every configuration and seed "
+    "of the table"
+)
 RANGE_NOTE_SAMPLE = (
     f"estimated: optimum to the median finite value at the maximum fidelity over {RANGE_SAMPLES} configurations "
     f"sampled uniformly (seed {RANGE_SEED}), every seed"
@@ -238,7 +241,8 @@ class Fidelity:
             return f"any value in [{_fmt(self.min)}, {_fmt(self.max)}]"
         if len(self.values) <= 12:
             return "one of " + ", ".join(_fmt(v) for v in self.values)
-        return f"one of {_fmt(self.values[0])}, {_fmt(self.values[1])}, ..., {_fmt(self.values[-1])} ({len(self.values)} values)"
+        v = self.values
+        return f"one of {_fmt(v[0])}, {_fmt(v[1])}, ..., {_fmt(v[-1])} ({len(v)} values)"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "values": list(self.values), "unit": self.unit}
