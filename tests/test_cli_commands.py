@@ -72,7 +72,23 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("module, args, message", BAD_KEYS, ids=[c[0] for c in BAD_KEYS])
-def test_a_misspelt_key_exits_2_with_the_message_first(tmp_path, module, args, message):
+def test_a_misspelt_key_returns_2_with_the_message_first(monkeypatch, capsys, module, args, message):
+    for switch in SWITCHES:
+        monkeypatch.delenv(switch, raising=False)
+    monkeypatch.chdir(ROOT)
+    main = importlib.import_module("benchmarks.__main__" if module == "benchmarks" else module).main
+    assert main(args) == 2  # an exception (a traceback) would fail the test here
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and message in err.splitlines()[0], err[-3000:]
+    assert len(err.strip().splitlines()) == 1 and out == "", err[-3000:]
+
+
+@pytest.mark.parametrize(
+    "module, args, message", [BAD_KEYS[0], BAD_KEYS[-1]], ids=["benchmarks", "runners.study"]
+)
+def test_a_misspelt_key_exits_2_with_the_message_first(module, args, message):
+    """The same as a process: ``python -m`` exits 2, one line on stderr, no traceback (two commands; the
+    others share the code path tested in-process above)."""
     p = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
