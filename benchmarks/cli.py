@@ -534,35 +534,19 @@ def override_value(ov: Any, tp: Any, error: type[Exception] = UsageError) -> Any
 
 
 def parse_command(
-    argv: Sequence[str] | None,
-    schema: type | Mapping[str, type],
-    *,
-    module: str,
-    description: str = "",
-    actions: Mapping[str, str] | None = None,
-    default_action: str | None = None,
-    what: str | None = None,
-    error: type[Exception] | None = None,
+    argv: Sequence[str] | None, schema: type | Mapping[str, type], **options: Any
 ) -> tuple[str | None, Any]:
     """A command line in the one style -> ``(action, an instance of the action's schema)``.
 
-    :func:`read_command`, then every value typed by OmegaConf against the schema (as in the Hydra apps:
-    ``json=true``, ``configs=3``, ``names=[a,b]``), every key without a default given, and every value
-    of a field with ``choices`` one of them; otherwise ``error`` (default :class:`UsageError`) naming the
-    value and what is allowed.
+    :func:`read_command` (``options``: its keywords, ``module`` required), then every value typed by
+    OmegaConf against the schema (as in the Hydra apps: ``json=true``, ``configs=3``, ``names=[a,b]``),
+    every key without a default given, and every value of a field with ``choices`` one of them;
+    otherwise ``error`` (default :class:`UsageError`) naming the value and what is allowed.
     """
     from omegaconf import OmegaConf
 
-    action, overrides = read_command(
-        argv,
-        schema,
-        module=module,
-        description=description,
-        actions=actions,
-        default_action=default_action,
-        what=what,
-        error=error,
-    )
+    action, overrides = read_command(argv, schema, **options)
+    error, module = options.get("error"), options["module"]
     usage, sch = error or UsageError, _schema_of(schema, action)
     cfg = OmegaConf.structured(sch)
     for ov in overrides:

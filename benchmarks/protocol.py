@@ -332,6 +332,11 @@ class ValueRange:
 
 
 # ---------------------------------------------------------------- protocol
+#: what :meth:`Benchmark._query_batch` receives after the protocol's checks: None, one value, or one per configuration
+Fidelities = float | np.ndarray | None
+Seeds = int | np.ndarray | None
+
+
 class Benchmark(ABC):
     """What every CurveBench benchmark provides. See the module docstring for the policies."""
 
@@ -395,12 +400,7 @@ class Benchmark(ABC):
 
     @abstractmethod
     def _query_batch(
-        self,
-        configs: Any,
-        fidelities: float | np.ndarray | None,
-        seeds: int | np.ndarray | None,
-        metrics: tuple[str, ...],
-        with_cost: bool,
+        self, configs: Any, fidelities: Fidelities, seeds: Seeds, metrics: tuple[str, ...], with_cost: bool
     ) -> BatchResult:
         """:meth:`query_batch` after the protocol's checks.
 

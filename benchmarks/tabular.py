@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .protocol import BatchResult, Benchmark, ConfigError, Curve, Evaluator, Result
+from .protocol import BatchResult, Benchmark, ConfigError, Curve, Evaluator, Fidelities, Result, Seeds
 from .space import check_config, grid_size, hp_names
 from .table import Table, read_table, table_checksum
 
@@ -194,12 +194,7 @@ class TabularBenchmark(Benchmark):
         )
 
     def _query_batch(
-        self,
-        configs: Any,
-        fidelities: float | np.ndarray | None,
-        seeds: int | np.ndarray | None,
-        metrics: tuple[str, ...],
-        with_cost: bool,
+        self, configs: Any, fidelities: Fidelities, seeds: Seeds, metrics: tuple[str, ...], with_cost: bool
     ) -> BatchResult:
         """Vectorized reads. ``configs``: a 1-D integer array of config ids, a DataFrame, or a list of mappings.
 

@@ -44,7 +44,9 @@ from benchmarks.protocol import (
     ConfigError,
     Curve,
     Evaluator,
+    Fidelities,
     Result,
+    Seeds,
     UnknownBenchmarkError,
 )
 from benchmarks.space import choices as space_choices
@@ -269,12 +271,7 @@ class SurrogateBenchmark(Benchmark):
         )
 
     def _query_batch(
-        self,
-        configs: Any,
-        fidelities: float | np.ndarray | None,
-        seeds: int | np.ndarray | None,
-        metrics: tuple[str, ...],
-        with_cost: bool,
+        self, configs: Any, fidelities: Fidelities, seeds: Seeds, metrics: tuple[str, ...], with_cost: bool
     ) -> BatchResult:
         """Many predictions at once. ``configs``: a DataFrame (one column per hyperparameter) or mappings."""
         x = self._encode(configs)

@@ -132,11 +132,10 @@ class DEHB(Hyperband):
         return p
 
     def _ask(self) -> Trial | None:
-        slot = self.scheduler.next_slot()
+        slot = self._next_slot()
         if slot is None:
             return None
-        bracket, rung, index = slot
-        fid = bracket.fidelities[rung]
+        bracket, rung, index, fid = slot
         g = self.rungs.index(fid)
         parent = self._next_parent(g)
         info = {"bracket": bracket.bracket_id, "rung": rung, "g": g, "parent": parent}

@@ -68,12 +68,19 @@ class BracketOptimizer(Optimizer):
         """Learn from a finished trial (default: nothing)."""
 
     # -------------------------------------------------- ask/tell
-    def _ask(self) -> Trial | None:
+    def _next_slot(self) -> tuple[SyncBracket, int, int, float] | None:
+        """The scheduler's next (bracket, rung, index in the rung) and the rung's fidelity; None: wait."""
         slot = self.scheduler.next_slot()
         if slot is None:
             return None
         bracket, rung, index = slot
-        fid = bracket.fidelities[rung]
+        return bracket, rung, index, bracket.fidelities[rung]
+
+    def _ask(self) -> Trial | None:
+        slot = self._next_slot()
+        if slot is None:
+            return None
+        bracket, rung, index, fid = slot
         info = {"bracket": bracket.bracket_id, "rung": rung}
         if rung == 0:
             return self.new_trial(self.new_config(bracket, fid), fid, **info)
