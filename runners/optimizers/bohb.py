@@ -47,13 +47,14 @@ class KDEModel:
         self,
         vspace: VectorSpace,
         *,
-        min_points_in_model: int | None = None,
-        top_n_percent: int = 15,
-        num_samples: int = 64,
-        random_fraction: float = 1 / 3,
-        bandwidth_factor: float = 3.0,
-        min_bandwidth: float = 1e-3,
+        min_points_in_model: int | None,
+        top_n_percent: int,
+        num_samples: int,
+        random_fraction: float,
+        bandwidth_factor: float,
+        min_bandwidth: float,
     ) -> None:
+        """The settings are :class:`BOHB`'s hyperparameters, whose constructor holds their (published) defaults."""
         d = vspace.dim
         if min_points_in_model is None:
             min_points_in_model = d + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import ConfigSpace as CS
 import numpy as np
 import pytest
@@ -73,9 +75,16 @@ def test_kde_matches_statsmodels_when_every_category_is_present():
 
 
 # ---------------------------------------------------------------- BOHB
+def kde(vs, cls=KDEModel, **settings):
+    """BOHB's model with BOHB's default settings (its constructor's), ``settings`` replacing some."""
+    params = inspect.signature(BOHB.__init__).parameters
+    names = [n for n in inspect.signature(KDEModel.__init__).parameters if n not in ("self", "vspace")]
+    return cls(vs, **{n: settings.get(n, params[n].default) for n in names})
+
+
 def test_bohb_is_random_until_both_kdes_have_d_plus_1_points():
     space = bowl_space()
-    model = KDEModel(VectorSpace(space), random_fraction=0.0)
+    model = kde(VectorSpace(space), random_fraction=0.0)
     d = 3
     assert model.min_points_in_model == d + 1
     rng = np.random.default_rng(0)
@@ -101,7 +110,7 @@ def test_bohb_optimizer_uses_the_model_only_once_it_exists():
 def test_bohb_model_proposes_better_configs_than_random():
     space = bowl_space()
     rng = np.random.default_rng(42)
-    model = KDEModel(VectorSpace(space), random_fraction=0.0)
+    model = kde(VectorSpace(space), random_fraction=0.0)
     for c in ConfigSampler(space).sample(40, rng):
         model.observe(c, 1.0, bowl(c), rng)
     proposed = [bowl(model.propose(rng)) for _ in range(40)]
@@ -221,7 +230,7 @@ def test_bohb_deferred_fit_proposes_exactly_what_refitting_at_every_result_propo
     space = conditional_space() if conditional else bowl_space()
     vs = VectorSpace(space)
     rngs = [np.random.default_rng(seed), np.random.default_rng(seed)]
-    models = [KDEModel(vs, random_fraction=0.2), _EagerKDEModel(vs, random_fraction=0.2)]
+    models = [kde(vs, random_fraction=0.2), kde(vs, _EagerKDEModel, random_fraction=0.2)]
     draw = np.random.default_rng(100 + seed)
     configs = [dict(c) for c in space.sample_configuration(600)]
     budgets = (1.0, 3.0, 9.0)
