@@ -290,12 +290,6 @@ def _code_version() -> str:
 _RANGES: dict[tuple, dict[str, Any]] = {}
 
 
-def max_fidelity_values(benchmark: Benchmark, name: str, fidelity: float | None = None) -> tuple[Any, str]:
-    """Metric ``name`` at the maximum fidelity (or ``fidelity``): an array (configurations, seeds) and how the
-    configurations were chosen (``"table"`` or ``"sample"``); :meth:`benchmarks.protocol.Benchmark.values_at`."""
-    return benchmark.values_at(name, fidelity)
-
-
 def range_info(benchmark: Benchmark, name: str) -> dict[str, Any]:
     """The benchmark's :meth:`~benchmarks.protocol.Benchmark.value_range` of metric ``name``, as recorded with runs.
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import shipped_surrogate_path, shipped_surrogates_dir
+from benchmarks.io import folder_checksum, shipped_surrogate_path, shipped_surrogates_dir
 from benchmarks.protocol import (
     BatchResult,
     Benchmark,
@@ -52,7 +52,7 @@ from benchmarks.protocol import (
 from benchmarks.space import choices as space_choices
 from benchmarks.space import grid_size
 
-from .store import folder_checksum, load_surrogate, read_surrogate_manifest
+from .store import load_surrogate, read_surrogate_manifest
 from .surrogate import CurveSurrogate
 
 #: how many (config, seed) curves query() and curve() keep (least recently used first out)

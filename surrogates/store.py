@@ -34,7 +34,6 @@ from benchmarks.io import (
     code_version,
     expect,
     file_record,
-    folder_checksum,  # noqa: F401 - the surrogate benchmark takes a folder's digest from here
     hardware,
     member_file,
     member_path,

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...results import max_fidelity_values
 from .. import plots, validity
 from .. import trajectory as tr
 from ..load import Study, load_benchmark
@@ -117,8 +116,8 @@ class ReportContext:
                     task = self.study.tasks[bench]
                     name, sign = task.valid.name, task.valid.sign
                     fids = validity.rung_fidelities(b.fidelity.values)
-                    rungs = {f: sign * max_fidelity_values(b, name, f)[0] for f in fids}
-                    top, how = max_fidelity_values(b, name)
+                    rungs = {f: sign * b.values_at(name, f)[0] for f in fids}
+                    top, how = b.values_at(name)
                     out = {
                         "top": sign * top,
                         "rungs": rungs,
