@@ -75,10 +75,10 @@ def _list(kind: str | None, as_json: bool) -> int:
         if ok:
             try:
                 b = catalog.load(name)
-                configs = b.configurations()
+                n = b.n_configurations()
                 row.update(
                     fidelity=b.fidelity.describe(),
-                    configs=len(configs) if configs is not None else "any",
+                    configs=n if n is not None else "any",
                     seeds=",".join(map(str, b.seeds)) if b.seeds is not None else "any",
                     metrics=",".join(b.metrics),
                 )
@@ -144,6 +144,7 @@ def _verify(target: str, expect: str | None) -> int:
     from pathlib import Path
 
     b = catalog.load_folder(target) if Path(target).is_dir() else catalog.load(target, cache=False)
+    b.validate()
     print(f"{b.name}: {type(b).__name__}, every file checksummed and every rule of its writer holds")
     print(f"checksum  {b.checksum}")
     if expect is not None:

@@ -497,6 +497,12 @@ class Benchmark(ABC):
         """The finite set of configurations a table holds, or None for benchmarks that answer anywhere."""
         return None
 
+    def n_configurations(self) -> int | None:
+        """How many configurations :meth:`configurations` lists (None: any of the space); a table overrides it
+        to count without building the list."""
+        configs = self.configurations()
+        return None if configs is None else len(configs)
+
     # ------------------------------------------------------------ value range (normalized regret)
     def value_range(self, metric: str | None = None) -> ValueRange:
         """The range of normalized regret of ``metric`` (default: the objective), by RANGE_CONVENTION.
@@ -585,14 +591,17 @@ class Benchmark(ABC):
             return f"allowed: any integer in 0..2**63-1 ({MAX_SEED})"
         return f"allowed: one of {', '.join(map(str, self.seeds))} (None means {self.default_seed})"
 
+    def validate(self) -> None:  # noqa: B027 - a hook with nothing to do by default, not an abstract method
+        """Run every check that loading deferred (a surrogate loaded lazily builds and probes its model on first
+        use); raise CurveBenchError on a failure. By default loading checks everything and there is nothing left."""
+
     def describe(self) -> dict[str, Any]:
         """A plain summary, as printed by ``python -m benchmarks show NAME``."""
-        configs = self.configurations()
         return {
             "name": self.name,
             "type": type(self).__name__,
             "fidelity": self.fidelity.describe(),
-            "n_configs": len(configs) if configs is not None else None,
+            "n_configs": self.n_configurations(),
             "seeds": list(self.seeds) if self.seeds is not None else "any",
             "objective": self.objective,
             "test_objective": self.test_objective,

@@ -95,6 +95,9 @@ class TabularBenchmark(Benchmark):
             self._configs_cache = self._config_dicts()
         return self._configs_cache
 
+    def n_configurations(self) -> int:
+        return self._n_configs
+
     def _config_dicts(self) -> list[dict[str, Any]]:
         """Every configuration as a dict, in table order, without the hyperparameters a row leaves unset."""
         recs = self.table.configs[list(self._names)].to_dict(orient="records")

@@ -29,15 +29,16 @@ from __future__ import annotations
 import bisect
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import folder_checksum, shipped_surrogate_path, shipped_surrogates_dir
+from benchmarks.io import MANIFEST, folder_checksum, shipped_surrogate_path, shipped_surrogates_dir
 from benchmarks.protocol import (
     BatchResult,
     Benchmark,
@@ -52,7 +53,14 @@ from benchmarks.protocol import (
 from benchmarks.space import choices as space_choices
 from benchmarks.space import grid_size
 
-from .store import load_surrogate, read_surrogate_manifest
+from .store import (
+    SurrogateFormatError,
+    SurrogateHeader,
+    build_surrogate,
+    open_surrogate,
+    read_header,
+    read_surrogate_manifest,
+)
 from .surrogate import CurveSurrogate
 
 #: how many (config, seed) curves query() and curve() keep (least recently used first out)
@@ -88,11 +96,16 @@ def load_shipped(table: str, model: str = "xgboost") -> SurrogateBenchmark:
             f"the {model} surrogate of {table!r} is not fitted yet ({path.parent.name}/{path.name}); "
             f"fit it with `make surrogates` or `python -m surrogates.fit benchmark={table} model={model}`"
         )
-    return SurrogateBenchmark.from_path(path, name=f"{table}-surrogate")
+    return SurrogateBenchmark.from_path(path, name=f"{table}-surrogate", lazy=True)
 
 
 class SurrogateBenchmark(Benchmark):
-    """A benchmark answered by a fitted :class:`CurveSurrogate`."""
+    """A benchmark answered by a fitted :class:`CurveSurrogate`.
+
+    Loaded from a folder (:meth:`from_path`), it checks the manifest and every file's checksum at once but
+    builds the model on its first prediction (``lazy``, the default for the catalog's shipped surrogates), so
+    that describing a surrogate (``python -m benchmarks show``) needs no model; :meth:`validate` builds it now.
+    """
 
     def __init__(
         self,
@@ -101,16 +114,27 @@ class SurrogateBenchmark(Benchmark):
         provenance: Mapping[str, Any] | None = None,
         optima: Mapping[str, Any] | None = None,
     ):
-        self.surrogate = surrogate
-        self.name = name or f"{surrogate.table_name_}-surrogate"
-        self.space = surrogate.space_
-        self.fidelity = surrogate.fidelity_
-        self.metrics = dict(surrogate.metrics_)
-        self.objective = surrogate.objective_
-        self.test_objective = surrogate.test_objective_
+        self._surrogate: CurveSurrogate | None = surrogate
+        self._load: Callable[[], CurveSurrogate] | None = None
+        self._describe(SurrogateHeader.of(surrogate), name, provenance, optima)
+
+    def _describe(
+        self,
+        header: SurrogateHeader,
+        name: str | None,
+        provenance: Mapping[str, Any] | None,
+        optima: Mapping[str, Any] | None,
+    ) -> None:
+        self.name = name or f"{header.table_name}-surrogate"
+        self.space = header.space
+        self.fidelity = header.fidelity
+        self.metrics = dict(header.metrics)
+        self.objective = header.objective
+        self.test_objective = header.test_objective
         self.seeds = None
         self.default_seed = 0
         self.provenance = dict(provenance or {})
+        self._table_seeds = header.table_seeds
         self._grid = np.asarray(self.fidelity.values, dtype=np.float64)
         self._grid_list = self._grid.tolist()
         self._mnames = tuple(self.metrics)
@@ -124,8 +148,16 @@ class SurrogateBenchmark(Benchmark):
         self._cache: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
 
     @classmethod
-    def from_path(cls, path: str | Path, name: str | None = None, verify: bool = True) -> SurrogateBenchmark:
-        sur, manifest = load_surrogate(path, verify=verify)
+    def from_path(
+        cls, path: str | Path, name: str | None = None, verify: bool = True, lazy: bool = False
+    ) -> SurrogateBenchmark:
+        """The surrogate saved in ``path``: its manifest checked and (``verify``) every file checksummed.
+
+        ``lazy``: build the model on the first prediction (or :meth:`validate`), not now; the folder is checked
+        again then, and a manifest changed in between is an error.
+        """
+        manifest = open_surrogate(path, verify=verify)
+        header = read_header(path, manifest)
         prov = {
             **manifest.get("provenance", {}),
             "table": manifest["table"],
@@ -133,7 +165,25 @@ class SurrogateBenchmark(Benchmark):
             "checksum": folder_checksum(manifest),
             "path": str(path),
         }
-        return cls(sur, name=name, provenance=prov, optima=manifest.get("optima"))
+        bench = cls.__new__(cls)
+        bench._surrogate = None
+        bench._load = partial(_load_unchanged, Path(path), manifest, verify)
+        bench._describe(header, name, prov, manifest.get("optima"))
+        if not lazy:
+            bench.validate()
+        return bench
+
+    @property
+    def surrogate(self) -> CurveSurrogate:
+        """The fitted model (built on first use when loaded lazily)."""
+        if self._surrogate is None:
+            assert self._load is not None
+            self._surrogate = self._load()
+        return self._surrogate
+
+    def validate(self) -> None:
+        """Build the model now if it is not built yet, with every check of loading (see :meth:`from_path`)."""
+        self.surrogate  # noqa: B018 - the property builds and checks the model
 
     # ------------------------------------------------------------ helpers
     def _encode(self, configs: Any) -> np.ndarray:
@@ -297,7 +347,7 @@ class SurrogateBenchmark(Benchmark):
             x = self.surrogate.encode(self.candidate_configs(), validated=True)
             todo = [self.metric(m) for m in self._mnames if m not in self._optimum]
             best: dict[str, list[float]] = {m.name: [] for m in todo}
-            for s in range(max(len(self.surrogate.table_seeds_), 1)):
+            for s in range(max(len(self._table_seeds), 1)):
                 pred = self.surrogate.predict_curves(x, seeds=s, metrics=[m.name for m in todo], cost=False)
                 for m in todo:
                     c = pred[m.name]
@@ -410,3 +460,14 @@ class _LazyMetrics(Mapping):
 def surrogate_table_name(path: str | Path) -> str:
     """The name of the table a saved surrogate was fitted on (reads only its manifest)."""
     return read_surrogate_manifest(path)["table"]["name"]
+
+
+def _load_unchanged(path: Path, manifest: dict[str, Any], verify: bool) -> CurveSurrogate:
+    """Build the surrogate of ``path`` for a benchmark loaded lazily from ``manifest``: the folder is opened and
+    checked again, and must still hold the same manifest."""
+    now = open_surrogate(path, verify=verify)
+    if now != manifest:
+        raise SurrogateFormatError(
+            f"{path / MANIFEST}: changed since the benchmark was loaded; load it again"
+        )
+    return build_surrogate(path, now)

@@ -103,12 +103,15 @@ def fit_benchmark(
         distill=distill,
         distill_params=dparams,
     ).fit(table)
+    bench = SurrogateBenchmark(
+        sur
+    )  # its optima, estimated once: stored in the manifest and given on the card
     save_surrogate(
         sur,
         path,
         table_checksum=table_checksum(table.manifest),
         extra={"benchmark": benchmark},
-        optima=SurrogateBenchmark(sur).optima_record(),
+        optima=bench.optima_record(),
         overwrite=overwrite,
     )
     result = None
@@ -125,7 +128,7 @@ def fit_benchmark(
             distill_params=dparams,
         )
         result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
-        result["optimum"] = predicted_optimum(sur, table)
+        result["optimum"] = predicted_optimum(sur, table, bench)
         write_card(result, path, "card")
     return path, result
 

@@ -308,10 +308,12 @@ def top_holdout_check(
     }
 
 
-def predicted_optimum(sur: CurveSurrogate, table: Table) -> dict[str, Any]:
+def predicted_optimum(
+    sur: CurveSurrogate, table: Table, bench: SurrogateBenchmark | None = None
+) -> dict[str, Any]:
     """The surrogate's predicted optimum of the objective (:meth:`SurrogateBenchmark.optimum`) beside the
-    table's best."""
-    bench = SurrogateBenchmark(sur)
+    table's best; ``bench``: the surrogate's benchmark when the caller has one (its optima are computed once)."""
+    bench = bench if bench is not None else SurrogateBenchmark(sur)
     obj = sur.objective_
     mt = sur.metrics_[obj]
     y = table.metric_values(obj)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -282,12 +283,65 @@ def check_optima(mpath: Path, optima: Any, metrics: list[Any]) -> None:
             )
 
 
-def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurrogate, dict[str, Any]]:
-    """Read a folder written by :func:`save_surrogate`; return the fitted surrogate and its manifest.
+@dataclass(frozen=True)
+class SurrogateHeader:
+    """What a saved surrogate is, read from its manifest alone (no model is loaded): enough to describe it."""
 
-    Nothing in the folder can run code: the manifest and arrays are plain data, regressors load
-    through formats that hold no code (XGBoost UBJSON, torch weights only, skops with an exact type
-    allow-list). The surrogate is then checked against the writer's rules on a small probe.
+    space: Any
+    fidelity: Fidelity
+    metrics: dict[str, Metric]
+    objective: str
+    test_objective: str | None
+    table_name: str
+    table_seeds: tuple[int, ...]
+
+    @classmethod
+    def of(cls, sur: CurveSurrogate) -> SurrogateHeader:
+        """The header of a fitted surrogate (what a manifest written from it reads back as)."""
+        return cls(
+            sur.space_,
+            sur.fidelity_,
+            dict(sur.metrics_),
+            sur.objective_,
+            sur.test_objective_,
+            sur.table_name_,
+            tuple(sur.table_seeds_),
+        )
+
+
+def read_header(path: str | Path, manifest: dict[str, Any]) -> SurrogateHeader:
+    """The header of a checked manifest (:func:`open_surrogate`); the objectives must name its metrics."""
+    mpath = Path(path) / MANIFEST
+    try:
+        fd = manifest["fidelity"]
+        metrics = {m["name"]: Metric.from_dict(m) for m in manifest["metrics"]}
+        header = SurrogateHeader(
+            space=space_from_dict(manifest["space"]),
+            fidelity=Fidelity(fd["name"], tuple(fd["values"]), fd.get("unit", ""), continuous=True),
+            metrics=metrics,
+            objective=manifest["objective"],
+            test_objective=manifest.get("test_objective"),
+            table_name=manifest["table"]["name"],
+            table_seeds=tuple(manifest["table"]["seeds"]),
+        )
+    except SurrogateFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise SurrogateFormatError(f"{mpath}: cannot read this surrogate ({type(e).__name__}: {e})") from None
+    if header.objective not in metrics:
+        raise SurrogateFormatError(
+            f"{mpath}: objective {header.objective!r} is not a metric; metrics: {list(metrics)}"
+        )
+    if header.test_objective is not None and header.test_objective not in metrics:
+        raise SurrogateFormatError(f"{mpath}: test_objective {header.test_objective!r} is not a metric")
+    return header
+
+
+def open_surrogate(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """Read a surrogate's manifest and check it and (``verify``) every file against its checksums.
+
+    What loading does before it builds anything: enough to trust the folder's description
+    (:func:`read_header`); :func:`build_surrogate` then loads the model.
     """
     path = Path(path)
     manifest = read_surrogate_manifest(path)
@@ -297,6 +351,23 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
             raise SurrogateFormatError(
                 f"{f}: checksum mismatch with the manifest: the file is corrupted or foreign"
             )
+    return manifest
+
+
+def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurrogate, dict[str, Any]]:
+    """Read a folder written by :func:`save_surrogate`; return the fitted surrogate and its manifest.
+
+    Nothing in the folder can run code: the manifest and arrays are plain data, regressors load
+    through formats that hold no code (XGBoost UBJSON, torch weights only, skops with an exact type
+    allow-list). The surrogate is then checked against the writer's rules on a small probe.
+    """
+    manifest = open_surrogate(path, verify=verify)
+    return build_surrogate(path, manifest), manifest
+
+
+def build_surrogate(path: str | Path, manifest: dict[str, Any]) -> CurveSurrogate:
+    """The fitted surrogate of a folder whose manifest :func:`open_surrogate` returned, checked on a probe."""
+    path = Path(path)
     try:
         with np.load(path / ARRAYS, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -309,7 +380,7 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
         raise SurrogateFormatError(f"{path}: cannot load this surrogate ({type(e).__name__}: {e})") from None
     check_surrogate(path, sur)
-    return sur, manifest
+    return sur
 
 
 def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> CurveSurrogate:
@@ -324,15 +395,11 @@ def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) 
         distill_params=manifest.get("distill_params"),
     )
     sur.distilled_from_ = manifest.get("distilled_from")
-    sur.space_ = space_from_dict(manifest["space"])
+    h = read_header(path, manifest)
+    sur.space_, sur.fidelity_, sur.metrics_ = h.space, h.fidelity, h.metrics
+    sur.objective_, sur.test_objective_ = h.objective, h.test_objective
+    sur.table_name_, sur.table_seeds_ = h.table_name, h.table_seeds
     sur.encoder_ = SpaceEncoder(sur.space_)
-    fd = manifest["fidelity"]
-    sur.fidelity_ = Fidelity(fd["name"], tuple(fd["values"]), fd.get("unit", ""), continuous=True)
-    sur.metrics_ = {m["name"]: Metric.from_dict(m) for m in manifest["metrics"]}
-    sur.objective_ = manifest["objective"]
-    sur.test_objective_ = manifest.get("test_objective")
-    sur.table_name_ = manifest["table"]["name"]
-    sur.table_seeds_ = tuple(manifest["table"]["seeds"])
     sur.n_train_configs_ = manifest["table"].get("n_train_configs", 0)
     sur.noise_scale_ = float(manifest["noise_scale"])
     sur.n_features_in_ = int(manifest["n_features"])
@@ -366,12 +433,6 @@ def _check_parts(mpath: Path, sur: CurveSurrogate, arrays: dict[str, np.ndarray]
     want = [*sur.metrics_, "cost"]
     if names != want:
         raise SurrogateFormatError(f"{mpath}: blocks {names} do not match the metrics and cost {want}")
-    if sur.objective_ not in sur.metrics_:
-        raise SurrogateFormatError(
-            f"{mpath}: objective {sur.objective_!r} is not a metric; metrics: {list(sur.metrics_)}"
-        )
-    if sur.test_objective_ is not None and sur.test_objective_ not in sur.metrics_:
-        raise SurrogateFormatError(f"{mpath}: test_objective {sur.test_objective_!r} is not a metric")
     if not (np.isfinite(sur.noise_scale_) and sur.noise_scale_ >= 0):
         raise SurrogateFormatError(f"{mpath}: noise_scale {sur.noise_scale_} must be finite and non-negative")
     if sur.n_features_in_ != sur.encoder_.n_features:

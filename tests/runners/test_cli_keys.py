@@ -8,6 +8,7 @@ not accept fails too, naming the optimizer and its hyperparameters.
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -96,13 +97,48 @@ CASES = [
 ]
 
 
+def _in_process(module: str, args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[Any, str, str]:
+    """Run ``python -m module args`` in this process (its command-line entry, ``cli`` or ``main``, with
+    ``sys.argv`` set): the exit status, stdout and stderr. An exception other than SystemExit fails the test."""
+    mod = importlib.import_module(module)
+    entry = getattr(mod, "cli", None) or mod.main
+    monkeypatch.setattr(sys, "argv", [module, *args])
+    monkeypatch.chdir(cwd)
+    for s in SWITCHES:
+        monkeypatch.delenv(s, raising=False)
+    capsys.readouterr()
+    try:
+        status = entry()
+    except SystemExit as e:
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _check_refused(status: Any, out: str, err: str, message: str, cwd: Path) -> None:
+    assert status == 2, err[-3000:]
+    assert err.startswith("error: ") and message in err.splitlines()[0], err[-3000:]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-3000:]
+    assert out == ""
+    assert list(cwd.iterdir()) == []  # nothing ran: no Hydra output folder, no results
+
+
 @pytest.mark.parametrize("app, args, message", CASES, ids=[f"{c[0]} {' '.join(c[1])}" for c in CASES])
-def test_a_misspelt_key_fails_with_the_message_alone(tmp_path, app, args, message):
+def test_a_misspelt_key_fails_with_the_message_alone(tmp_path, monkeypatch, capsys, app, args, message):
+    """Every case through the app's own command-line entry, in this process (a second each otherwise)."""
+    _check_refused(*_in_process(app, args, tmp_path, monkeypatch, capsys), message, tmp_path)
+
+
+#: the cases also run as processes: the exit status and stderr the shell sees (a Hydra app and a study)
+AS_PROCESS = [CASES[2], CASES[8]]
+
+
+@pytest.mark.parametrize(
+    "app, args, message", AS_PROCESS, ids=[f"{c[0]} {' '.join(c[1])}" for c in AS_PROCESS]
+)
+def test_a_misspelt_key_fails_the_process_with_the_message_alone(tmp_path, app, args, message):
     p = _app(app, *args, cwd=tmp_path)
-    assert p.returncode == 2, p.stderr[-3000:]
-    assert p.stderr.startswith("error: ") and message in p.stderr.splitlines()[0], p.stderr[-3000:]
-    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
-    assert list(tmp_path.iterdir()) == []  # nothing ran: no Hydra output folder, no results
+    _check_refused(p.returncode, p.stdout, p.stderr, message, tmp_path)
 
 
 @pytest.mark.parametrize("switch", SWITCHES)

@@ -21,6 +21,7 @@ from protocol_contract import (  # the same contract tests every benchmark passe
 from benchmarks.protocol import ConfigError, FidelityError, SeedError, UnknownBenchmarkError
 from benchmarks.table import read_table
 from surrogates import benchmark as sb
+from surrogates import fit as fit_app
 from surrogates.benchmark import SurrogateBenchmark, load_shipped, shipped_path
 from surrogates.store import SurrogateFormatError, load_surrogate, save_surrogate
 from surrogates.surrogate import CurveSurrogate
@@ -107,6 +108,62 @@ def test_corrupted_or_foreign_files_are_refused(saved, tmp_path):
         load_surrogate(bad)
     with pytest.raises(SurrogateFormatError, match="missing"):
         load_surrogate(tmp_path / "nothing-here")
+
+
+def test_lazy_load_describes_without_a_model_and_predicts_the_same(saved, table_path):
+    """lazy=True: the manifest and checksums are checked now, the model is built on the first prediction,
+    and every answer equals an eager load's."""
+    eager = SurrogateBenchmark.from_path(saved["ensemble"])
+    lazy = SurrogateBenchmark.from_path(saved["ensemble"], lazy=True)
+    assert lazy._surrogate is None and eager._surrogate is not None
+    assert lazy.describe() == eager.describe() and lazy.provenance == eager.provenance
+    assert lazy.objective_metric == eager.objective_metric and lazy._surrogate is None
+    cfgs = [dict(c) for c in read_table(table_path).space.sample_configuration(5)]
+    for c in cfgs:
+        assert lazy.query(c, seed=3) == eager.query(c, seed=3)
+    assert lazy._surrogate is not None
+
+
+def test_lazy_load_checks_checksums_now_and_refuses_a_folder_changed_before_the_model_is_built(
+    saved, tmp_path
+):
+    import shutil
+
+    folder = tmp_path / "lazy"
+    shutil.copytree(saved["xgboost"], folder)
+    f = folder / "block0.ubj.gz"
+    good = f.read_bytes()
+    f.write_bytes(good[:-10] + b"0123456789")
+    with pytest.raises(SurrogateFormatError, match="block0.ubj.gz: checksum mismatch"):
+        SurrogateBenchmark.from_path(folder, lazy=True)
+    f.write_bytes(good)
+    b = SurrogateBenchmark.from_path(folder, lazy=True)
+    f.write_bytes(good[:-10] + b"0123456789")  # swapped after loading: the build checks again
+    with pytest.raises(SurrogateFormatError, match="block0.ubj.gz: checksum mismatch"):
+        b.validate()
+    f.write_bytes(good)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["provenance"]["note"] = "edited"
+    (folder / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(SurrogateFormatError, match="changed since the benchmark was loaded"):
+        b.validate()
+    SurrogateBenchmark.from_path(folder).validate()  # loaded afresh, the edited (consistent) folder is fine
+
+
+def test_show_of_a_shipped_surrogate_builds_no_model():
+    """`python -m benchmarks show` reads a shipped surrogate's description and stored optima from its manifest:
+    no model is built (torch and xgboost stay unimported), which keeps it within its 2 s."""
+    name = next(t for t in sorted(p.name for p in sb.surrogates_dir().iterdir()) if t.endswith("-ensemble"))
+    code = (
+        "import sys, io, contextlib\n"
+        "from benchmarks.__main__ import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    rc = main(['show', 'name={name.removesuffix('-ensemble')}-surrogate'])\n"
+        "assert rc == 0 and 'optimum' in out.getvalue(), (rc, out.getvalue())\n"
+        "print(sorted(m for m in ('torch', 'xgboost', 'sklearn.ensemble') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
 def test_save_refuses_to_overwrite(saved, table_path):
@@ -275,10 +332,10 @@ def test_fit_app_end_to_end(table_path, tmp_path, monkeypatch):
     assert stored["method"] == sb.optima_method() and set(stored["values"]) == set(b.metrics)
     assert b._optimum and b.optimum() == stored["values"]["valid_loss"]
     assert SurrogateBenchmark(b.surrogate).optimum() == b.optimum()
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert again.returncode != 0 and "already exists" in again.stderr
-    typo = subprocess.run([*cmd[:4], "modle=knn"], capture_output=True, text=True, timeout=300)
-    assert typo.returncode != 0 and "modle" in typo.stderr
+    # again, in this process (what the app calls, with the same settings): the folder is never overwritten
+    # (a misspelt key is refused before anything runs: tests/runners/test_cli_keys.py)
+    with pytest.raises(FileExistsError, match="already exists"):
+        fit_app.fit_benchmark(str(table_path), "knn", out=str(out), card_folds=None, card_test_size=0.3)
 
 
 def test_surrogate_of_a_finite_grid_searches_the_whole_grid_for_its_optimum(tmp_path):
