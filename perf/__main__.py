@@ -26,12 +26,12 @@ SCRIPTS = ["tables", "simulator", "optimizers", "scaling", "training", "surrogat
 #: each section's share of the full run's wall time (seconds, a 2-core machine under load)
 BUDGET_S = {
     "tables": 60,
-    "simulator": 110,
-    "optimizers": 70,
-    "scaling": 90,
-    "training": 80,
-    "surrogates": 120,
-    "studies": 50,
+    "simulator": 60,
+    "optimizers": 50,
+    "scaling": 140,
+    "training": 50,
+    "surrogates": 130,
+    "studies": 90,
 }
 #: the full run's budget (``make perf``): 10 minutes
 TOTAL_BUDGET_S = 600

@@ -49,6 +49,7 @@ import pandas as pd
 
 from benchmarks.catalog import is_available, load
 from benchmarks.catalog import names as catalog_names
+from benchmarks.sampling import as_dicts
 from benchmarks.table import read_table
 from surrogates.benchmark import SurrogateBenchmark, shipped_path, surrogates_dir
 from surrogates.build import SHIPPED_SETTINGS, catalog_model
@@ -108,9 +109,7 @@ def single_query(rep: Report, quick: bool = False) -> None:
                 sp.seed(11)
                 cfgs = [dict(c) for c in sp.sample_configuration(n_q * rounds + 20)]
                 sp.seed(7)
-                fr = pd.DataFrame(
-                    [dict(c) for c in sp.sample_configuration(n_curves)], columns=list(sp.keys())
-                )
+                fr = pd.DataFrame(as_dicts(sp, sp.sample_configuration(n_curves)), columns=list(sp.keys()))
                 x = sur.encode(fr, validated=True)
                 seeds = np.arange(n_curves) % 4
                 x1 = sur.encoder_.encode_one(cfgs[0])
@@ -239,7 +238,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
     sur = CurveSurrogate(model="xgboost").fit(table)
     space = table.space
     space.seed(7)
-    frame = pd.DataFrame([dict(c) for c in space.sample_configuration(n_pred)], columns=list(space.keys()))
+    frame = pd.DataFrame(as_dicts(space, space.sample_configuration(n_pred)), columns=list(space.keys()))
     x = sur.encode(frame, validated=True)
     seeds = np.arange(n_pred) % 4
     scale = N_PREDICT / n_pred
@@ -284,7 +283,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
         sur_s, _ = load_surrogate(path)
         sp = sur_s.space_
         sp.seed(7)
-        fr = pd.DataFrame([dict(c) for c in sp.sample_configuration(n_pred)], columns=list(sp.keys()))
+        fr = pd.DataFrame(as_dicts(sp, sp.sample_configuration(n_pred)), columns=list(sp.keys()))
         xs = sur_s.encode(fr, validated=True)
         sd = np.arange(n_pred) % max(1, len(sur_s.table_seeds_))
         t_oc = _best_of(partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1)

@@ -50,6 +50,7 @@ from benchmarks.protocol import (
     Seeds,
     UnknownBenchmarkError,
 )
+from benchmarks.sampling import as_dicts
 from benchmarks.space import choices as space_choices
 from benchmarks.space import grid_size
 
@@ -382,9 +383,9 @@ class SurrogateBenchmark(Benchmark):
             return pd.DataFrame(list(product(*choices)), columns=names)
         space = type(self.space).from_serialized_dict(self.space.to_serialized_dict())
         space.seed(OPTIMUM_SEED)
-        # dict(c) per configuration: ConfigSpace's scalar conversion (its vectorized one rounds log-scale
-        # values differently in the last bit, which would move the optimum)
-        return pd.DataFrame([dict(c) for c in space.sample_configuration(OPTIMUM_SAMPLES)], columns=names)
+        # as_dicts: the values of dict(c) per configuration (ConfigSpace's scalar conversion; its own vectorized
+        # one rounds log-scale values differently in the last bit, which would move the optimum), 30x quicker
+        return pd.DataFrame(as_dicts(space, space.sample_configuration(OPTIMUM_SAMPLES)), columns=names)
 
 
 class SurrogateEvaluator(Evaluator):
