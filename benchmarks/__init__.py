@@ -18,6 +18,7 @@ from .protocol import (
 )
 from .table import Table, TableSpec, read_table, write_table
 from .tabular import TabularBenchmark
+from .transfer import related
 
 __all__ = [
     "CATALOG",
@@ -38,6 +39,7 @@ __all__ = [
     "TabularBenchmark",
     "UnknownBenchmarkError",
     "is_available",
+    "related",
     "load",
     "names",
     "read_table",

@@ -30,8 +30,8 @@ from .optimizer import Optimizer
 OPTIONAL_EXTRAS = {"optuna": "optuna", "dehb": "dehb", "smac": "smac", "syne_tune": "perf"}
 #: keys of an optimizer node that are not constructor arguments
 META_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_", "name")
-#: arguments the runner passes to every optimizer at run time
-RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler", "budget")
+#: arguments the runner passes at run time (``transfer`` only to a transfer method: a class that names it)
+RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler", "budget", "transfer")
 #: the packages whose optimizers need no optional library
 BUILTIN_PACKAGES = ("runners.optimizer.", "runners.optimizers.")
 
@@ -204,13 +204,30 @@ def make_optimizer(name: str, **overrides: Any) -> Callable[..., Optimizer]:
     return optimizer_factory(node)
 
 
+def needs_transfer(name: str) -> bool:
+    """True when optimizer ``name`` is a transfer method: its class names a ``transfer`` parameter, which the
+    runner fills with the other datasets of the benchmark's configuration set (benchmarks.transfer)."""
+    try:
+        params = inspect.signature(resolve_target(optimizer_node(name)["_target_"])).parameters
+    except (TypeError, ValueError):
+        return False
+    return "transfer" in params
+
+
 class _BuiltinOptimizers(Mapping[str, Callable[..., Optimizer]]):
-    """Name -> factory of every built-in optimizer of the registry (read when first used)."""
+    """Name -> factory of the built-in optimizers of the registry (read when first used): the transfer methods
+    (``transfer=True``) or the others, which run on any benchmark."""
+
+    def __init__(self, transfer: bool) -> None:
+        self.transfer = transfer
 
     @functools.cached_property
     def _names(self) -> tuple[str, ...]:
         return tuple(
-            n for n in optimizer_choices() if str(optimizer_node(n)["_target_"]).startswith(BUILTIN_PACKAGES)
+            n
+            for n in optimizer_choices()
+            if str(optimizer_node(n)["_target_"]).startswith(BUILTIN_PACKAGES)
+            and needs_transfer(n) == self.transfer
         )
 
     def __getitem__(self, name: str) -> Callable[..., Optimizer]:
@@ -225,5 +242,8 @@ class _BuiltinOptimizers(Mapping[str, Callable[..., Optimizer]]):
         return len(self._names)
 
 
-#: the built-in optimizers (no optional library needed) as factories with their YAML hyperparameters
-OPTIMIZERS: Mapping[str, Callable[..., Optimizer]] = _BuiltinOptimizers()
+#: the built-in optimizers (no optional library needed) that run on any benchmark, as factories with their YAML
+#: hyperparameters
+OPTIMIZERS: Mapping[str, Callable[..., Optimizer]] = _BuiltinOptimizers(transfer=False)
+#: the built-in transfer methods (they need a table whose configuration set other datasets share)
+TRANSFER_OPTIMIZERS: Mapping[str, Callable[..., Optimizer]] = _BuiltinOptimizers(transfer=True)

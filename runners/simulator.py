@@ -21,6 +21,7 @@ import pandas as pd
 
 from benchmarks.protocol import Benchmark, Evaluator
 from benchmarks.space import column_dtype, hp_names
+from benchmarks.transfer import transfer_sources
 
 from .optimizer import ConfigSampler, Optimizer, OptimizerError, Trial, make_result
 
@@ -83,12 +84,19 @@ OptimizerFactory = Callable[..., Optimizer]
 
 def _takes_budget(factory: Callable[..., Any]) -> bool:
     """True when ``factory`` accepts a ``budget`` keyword (explicitly or through ``**kwargs``)."""
+    return _takes(factory, "budget", through_kwargs=True)
+
+
+def _takes(factory: Callable[..., Any], keyword: str, through_kwargs: bool) -> bool:
+    """True when ``factory`` names the parameter ``keyword`` (or, with ``through_kwargs``, takes ``**kwargs``)."""
     try:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(
-        p.kind is p.VAR_KEYWORD or (p.name == "budget" and p.kind is not p.POSITIONAL_ONLY) for p in params
+        (through_kwargs and p.kind is p.VAR_KEYWORD)
+        or (p.name == keyword and p.kind is not p.POSITIONAL_ONLY)
+        for p in params
     )
 
 
@@ -119,7 +127,9 @@ def make_optimizer(
 
     A factory gets space, fidelity, objective, seed and sampler, and ``budget``
     when it accepts that keyword (every :class:`Optimizer` subclass does, through
-    its base class), so defaults can be scaled to the run's budget.
+    its base class), so defaults can be scaled to the run's budget. A factory that names a ``transfer``
+    parameter (a transfer method, e.g. ``portfolio``) gets the other datasets of the benchmark's configuration
+    set (:func:`benchmarks.transfer.transfer_sources`: leave-one-dataset-out).
     """
     if isinstance(optimizer, Optimizer):
         return optimizer
@@ -127,7 +137,9 @@ def make_optimizer(
         raise TypeError(
             f"optimizer must be an Optimizer or a factory callable, got {type(optimizer).__name__}"
         )
-    extra = {"budget": budget} if budget is not None and _takes_budget(optimizer) else {}
+    extra: dict[str, Any] = {"budget": budget} if budget is not None and _takes_budget(optimizer) else {}
+    if _takes(optimizer, "transfer", through_kwargs=False):
+        extra["transfer"] = transfer_sources(benchmark)
     opt = optimizer(
         space=benchmark.space,
         fidelity=benchmark.fidelity,
