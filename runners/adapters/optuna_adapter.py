@@ -37,16 +37,27 @@ default study's B = 100).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import ConfigSpace as CS
 
+from benchmarks.transfer import TransferSource
+
 from ..optimizer import Optimizer, Trial, TrialResult
 from ..optimizers.brackets import rung_ladder
+from ..optimizers.portfolio import portfolio_order, transfer_record
 from ._common import require
 
-__all__ = ["OptunaHyperband", "OptunaOptimizer", "OptunaSHA", "OptunaTPE", "optuna_distributions"]
+__all__ = [
+    "OptunaHyperband",
+    "OptunaOptimizer",
+    "OptunaSHA",
+    "OptunaTPE",
+    "OptunaTPEWarm",
+    "optuna_distributions",
+]
 
 Pruner = Literal["none", "sha", "hyperband"]
 
@@ -274,3 +285,34 @@ class OptunaHyperband(OptunaOptimizer):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("pruner", "hyperband")
         super().__init__(**kwargs)
+
+
+class OptunaTPEWarm(OptunaOptimizer):
+    """TPE whose random start is the zero-shot portfolio of the other datasets: a transfer method.
+
+    Meta-learned initialization (Feurer, Springenberg and Hutter, "Initializing Bayesian hyperparameter
+    optimization via meta-learning", AAAI 2015): the first ``n_startup_trials`` configurations, which plain TPE
+    draws at random, are the first ones of the greedy portfolio of the other datasets of the benchmark's
+    configuration set (:class:`~runners.optimizers.portfolio.Portfolio`, leave-one-dataset-out), put in
+    the study's queue (``study.enqueue_trial``); TPE models everything evaluated from then on, as ``optuna-tpe``.
+    Feurer et al. pick the initial design from the most similar datasets by meta-features; with one
+    configuration set and a handful of datasets here, the portfolio over all of them takes that place.
+    """
+
+    name = "optuna-tpe-warm"
+
+    def __init__(self, *, transfer: Sequence[TransferSource] | None = None, **kwargs: Any) -> None:
+        super().__init__(optuna_sampler="tpe", pruner="none", **kwargs)
+        self.sources = list(transfer or ())
+        configs = self.sampler.configurations
+        order = portfolio_order(self, self.sources)
+        self.warm = order[: self.n_startup_trials]
+        for i in self.warm:
+            self.study.enqueue_trial(self._to_params(dict(configs[i])))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "transfer": transfer_record(self.sources),
+            "warm_start": f"the first {len(self.warm)} configurations of the greedy portfolio, then TPE",
+        }

@@ -9,7 +9,7 @@ from benchmarks.transfer import TransferSource, greedy_portfolio
 
 from ..optimizer import Optimizer, TableExhausted, Trial, TrialResult
 
-__all__ = ["Portfolio"]
+__all__ = ["Portfolio", "portfolio_order", "transfer_record"]
 
 
 class Portfolio(Optimizer):
@@ -28,19 +28,8 @@ class Portfolio(Optimizer):
 
     def __init__(self, *, transfer: Sequence[TransferSource] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not transfer:
-            raise ValueError(
-                "portfolio needs other datasets that hold this benchmark's configurations (a shared-configuration "
-                "table such as lcbench-car, whose related tables benchmarks.transfer.related lists); none were given"
-            )
-        if not self.sampler.is_finite:
-            raise ValueError("portfolio runs on a table (a finite set of configurations), not on a surrogate")
-        n = len(self.sampler)
-        bad = [s.name for s in transfer if len(s.values) != n]
-        if bad:
-            raise ValueError(f"transfer sources {bad} do not hold this table's {n} configurations")
-        self.sources = list(transfer)
-        self.order = greedy_portfolio([s.values for s in self.sources], self.objective.direction)
+        self.sources = list(transfer or ())
+        self.order = portfolio_order(self, self.sources)
         self._next = 0
 
     def _ask(self) -> Trial | None:
@@ -55,10 +44,29 @@ class Portfolio(Optimizer):
         pass
 
     def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "transfer": {
-                "protocol": "leave-one-dataset-out: the other datasets of the target's configuration set",
-                "sources": {s.name: s.checksum for s in self.sources},
-            },
-        }
+        return {**super().describe(), "transfer": transfer_record(self.sources)}
+
+
+def portfolio_order(opt: Optimizer, sources: Sequence[TransferSource]) -> list[int]:
+    """The greedy portfolio of ``sources`` for ``opt``'s table (config ids); ValueError naming what is missing
+    when there are no sources, no table, or sources that do not hold the table's configurations."""
+    if not sources:
+        raise ValueError(
+            f"{opt.name} needs other datasets that hold this benchmark's configurations (a shared-configuration "
+            "table such as lcbench-car, whose related tables benchmarks.transfer.related lists); none were given"
+        )
+    if not opt.sampler.is_finite:
+        raise ValueError(f"{opt.name} runs on a table (a finite set of configurations), not on a surrogate")
+    n = len(opt.sampler)
+    bad = [s.name for s in sources if len(s.values) != n]
+    if bad:
+        raise ValueError(f"transfer sources {bad} do not hold this table's {n} configurations")
+    return greedy_portfolio([s.values for s in sources], opt.objective.direction)
+
+
+def transfer_record(sources: Sequence[TransferSource]) -> dict[str, Any]:
+    """What a transfer method records in meta.json: the protocol, and each source with its checksum."""
+    return {
+        "protocol": "leave-one-dataset-out: the other datasets of the target's configuration set",
+        "sources": {s.name: s.checksum for s in sources},
+    }

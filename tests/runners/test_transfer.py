@@ -79,3 +79,37 @@ def test_the_command_line_records_the_sources_and_refuses_a_table_without_any(tm
     bad = run("fcnet-protein")
     assert bad.returncode == 2 and bad.stderr.startswith("error: no other catalog table holds"), bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_warm_started_tpe_starts_with_the_portfolio_then_models():
+    pytest.importorskip("optuna")
+    bench = catalog.load("lcbench-car")
+    budget = Budget("evaluations", 30)
+    r = simulate(bench, make_optimizer("optuna-tpe-warm"), seed=1, n_workers=1, budget=budget)
+    cold = simulate(bench, make_optimizer("optuna-tpe"), seed=1, n_workers=1, budget=budget)
+    order = greedy_portfolio([s.values for s in transfer_sources(bench)], "minimize")
+    n_start = r.optimizer.n_startup_trials
+    assert n_start == cold.optimizer.n_startup_trials == 3  # min(10, max(2, round(30 / 10)))
+    ids = r.events["config_id"].tolist()
+    assert ids[:n_start] == order[:n_start] == r.optimizer.warm
+    assert cold.events["config_id"].tolist()[:n_start] != order[:n_start]
+    assert len(set(ids)) == len(ids) == 30 and ids[n_start:] != order[n_start:30]  # then TPE's own proposals
+    info = r.optimizer.describe()
+    assert sorted(info["transfer"]["sources"]) == [
+        "lcbench-australian",
+        "lcbench-credit_g",
+        "lcbench-vehicle",
+    ]
+    with pytest.raises(ValueError, match="optuna-tpe-warm needs other datasets"):
+        make_optimizer("optuna-tpe-warm")(
+            space=bench.space, fidelity=bench.fidelity, objective=bench.objective_metric, seed=0
+        )
+
+
+def test_the_transfer_study_runs_only_where_every_benchmark_has_sources():
+    from runners.study import load_study
+
+    study = load_study("transfer")
+    assert {"portfolio", "optuna-tpe-warm", "rs", "optuna-tpe"} == set(study.optimizers)
+    for name in study.benchmarks:
+        assert len(transfer_sources(catalog.load(name))) >= 1, name
