@@ -1,4 +1,5 @@
-"""Command line: ``python -m benchmarks list | show name=NAME | verify target=NAME-OR-PATH [expect=SHA256] | import``.
+"""Command line: ``python -m benchmarks list | show name=NAME | priors name=NAME | verify target=NAME-OR-PATH
+[expect=SHA256] | import``.
 
 The one command-line style (:func:`benchmarks.cli.parse_command`): the action first, then ``key=value``;
 ``python -m benchmarks --help`` lists the actions and their keys.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from . import catalog
 from .cli import key_field, parse_command, usage_status
 from .importers.published import convert_all
+from .priors import priors
 from .protocol import CurveBenchError
 from .space import describe_hp
 
@@ -20,6 +22,7 @@ from .space import describe_hp
 ACTIONS = {
     "list": "every benchmark with its fidelity range, configurations, seeds and metrics",
     "show": "one benchmark's space, metrics, provenance and optimum",
+    "priors": "one benchmark's priors (good, medium, bad, misleading): mode, spread and measured quality",
     "verify": "validate a catalog benchmark or a table/surrogate folder and print its checksum",
     "import": "convert every published table into the cache now (otherwise done on first use)",
 }
@@ -44,6 +47,14 @@ class ShowArgs:
 
 
 @dataclass
+class PriorsArgs:
+    """``python -m benchmarks priors``."""
+
+    name: str = key_field(help="a catalog name (python -m benchmarks list)")
+    json: bool = key_field(False, "print JSON")
+
+
+@dataclass
 class VerifyArgs:
     """``python -m benchmarks verify``."""
 
@@ -59,7 +70,13 @@ class ImportArgs:
 
 
 #: each action's keys
-SCHEMAS = {"list": ListArgs, "show": ShowArgs, "verify": VerifyArgs, "import": ImportArgs}
+SCHEMAS = {
+    "list": ListArgs,
+    "show": ShowArgs,
+    "priors": PriorsArgs,
+    "verify": VerifyArgs,
+    "import": ImportArgs,
+}
 
 
 def _list(kind: str | None, as_json: bool) -> int:
@@ -139,6 +156,20 @@ def _show(name: str, as_json: bool) -> int:
     return 0
 
 
+def _priors(name: str, as_json: bool) -> int:
+    b = catalog.load(name)
+    ps = priors(b)
+    if as_json:
+        print(json.dumps({k: p.describe() for k, p in ps.items()}, indent=2, default=str))
+        return 0
+    print(f"{b.name}: priors over {b.objective} ({b.objective_metric.direction}) at the maximum fidelity")
+    print(f"  {'strength':<11} {'percentile':>10} {'regret':>8} {'spread':>6}  mode")
+    for p in ps.values():
+        mode = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.mode.items())
+        print(f"  {p.strength:<11} {p.percentile:>10.3f} {p.regret:>8.3g} {p.spread:>6.2f}  {mode}")
+    return 0
+
+
 def _verify(target: str, expect: str | None) -> int:
     """Load a catalog benchmark or a table/surrogate folder with every check, print its checksum."""
     from pathlib import Path
@@ -170,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args.kind, args.json)
         if action == "show":
             return _show(args.name, args.json)
+        if action == "priors":
+            return _priors(args.name, args.json)
         if action == "verify":
             return _verify(args.target, args.expect)
 

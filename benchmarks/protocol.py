@@ -330,6 +330,12 @@ class ValueRange:
         """How the range was obtained, as a sentence (recorded with every run as ``value_range_source``)."""
         return RANGE_NOTE_TABLE if self.source == "table" else RANGE_NOTE_SAMPLE
 
+    def normalized_regret(self, value: float, sign: float) -> float:
+        """``sign * (value - best) / |reference - best|`` (the denominator 1 when the range is empty): 0 at the
+        optimum, 1 at the median configuration. ``sign``: the metric's (+1 minimize, -1 maximize)."""
+        span = abs(self.reference - self.best)
+        return sign * (value - self.best) / (span if span > 0 and math.isfinite(span) else 1.0)
+
 
 # ---------------------------------------------------------------- protocol
 #: what :meth:`Benchmark._query_batch` receives after the protocol's checks: None, one value, or one per configuration

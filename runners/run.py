@@ -59,7 +59,7 @@ from .results import (
     verify_run,
     write_run,
 )
-from .simulator import Budget, simulate
+from .simulator import Budget, make_optimizer, simulate
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +244,15 @@ def _simulate(
     budget = Budget(c["budget"]["kind"], float(c["budget"]["amount"]))
     started = utc_now()
     try:
+        try:
+            opt = make_optimizer(bench, factory, int(c["seed"]), None, budget)
+        except (ValueError, TypeError) as e:  # a hyperparameter value the class refuses: the message alone
+            if isinstance(e, CurveBenchError):
+                raise
+            raise RunConfigError(f"optimizer {c['optimizer']['name']}: {e}") from e
         result = simulate(
             bench,
-            factory,
+            opt,
             seed=int(c["seed"]),
             n_workers=int(c["n_workers"]),
             budget=budget,

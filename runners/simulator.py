@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from benchmarks.priors import priors
 from benchmarks.protocol import Benchmark, Evaluator
 from benchmarks.space import column_dtype, hp_names
 from benchmarks.transfer import transfer_sources
@@ -129,7 +130,8 @@ def make_optimizer(
     when it accepts that keyword (every :class:`Optimizer` subclass does, through
     its base class), so defaults can be scaled to the run's budget. A factory that names a ``transfer``
     parameter (a transfer method, e.g. ``portfolio``) gets the other datasets of the benchmark's configuration
-    set (:func:`benchmarks.transfer.transfer_sources`: leave-one-dataset-out).
+    set (:func:`benchmarks.transfer.transfer_sources`: leave-one-dataset-out); one that names ``priors`` (a
+    prior-aware method, e.g. ``rs-prior``) the benchmark's priors (:func:`benchmarks.priors.priors`).
     """
     if isinstance(optimizer, Optimizer):
         return optimizer
@@ -140,6 +142,8 @@ def make_optimizer(
     extra: dict[str, Any] = {"budget": budget} if budget is not None and _takes_budget(optimizer) else {}
     if _takes(optimizer, "transfer", through_kwargs=False):
         extra["transfer"] = transfer_sources(benchmark)
+    if _takes(optimizer, "priors", through_kwargs=False):
+        extra["priors"] = priors(benchmark)
     opt = optimizer(
         space=benchmark.space,
         fidelity=benchmark.fidelity,

@@ -1,4 +1,4 @@
-"""Every command of the docs runs: 58 command lines in the fenced code blocks of README.md, docs/*.md and
+"""Every command of the docs runs: 61 command lines in the fenced code blocks of README.md, docs/*.md and
 data/README.md (``bash``, ``sh``, ``console``, ``shell`` and unlabeled blocks), each one test case (id
 ``FILE:LINE``), run in a subprocess in a temporary folder with small budgets.
 
@@ -33,8 +33,7 @@ runners.shard      slurm: ``--cfg hydra`` as for runners.run; joblib: real, its 
                    with ``set="seeds=[0] budget.amount=2 n_jobs=1 results_dir={tmp}/results"``.
 runners.report     real, on a finished tiny study copied into ``{tmp}/results`` first (the tiny study below,
                    or study=bench cut as above, run once per module with one seed).
-benchmarks         ``list``, ``show``, ``verify``: as documented (``show`` xfails past 30 s: open point
-                   "benchmarks show answers within 2 s").
+benchmarks         ``list``, ``show``, ``priors``, ``verify``: as documented.
 data.sweep         real, small: ``n_configs=2 epochs=1 seeds=[0] calib_configs=2 calib_epochs=1
                    progress=false sweeps_dir={tmp}/sweeps tables_dir={tmp}/tables``; skipped, naming the
                    dataset, when the data root lacks it; slurm: ``--cfg hydra`` as for runners.run.
@@ -341,16 +340,13 @@ def _rule_report(module: str, args: list[str]) -> Plan:
 
 
 def _rule_benchmarks(module: str, args: list[str]) -> Plan:
-    if not args or args[0] not in ("list", "show", "verify"):
+    if not args or args[0] not in ("list", "show", "priors", "verify"):
         raise RuleError(f"python -m benchmarks {' '.join(args[:1])}: no rule")
-    plan = Plan(
+    return Plan(
         "real run",
         [["{python}", "-m", module, *args]],
         needs={"toy_table"} if any("{toy_" in a for a in args) else set(),
     )
-    if args[0] == "show":
-        plan.xfail_after = (30.0, "open point: `benchmarks show` answers within 2 s")
-    return plan
 
 
 def _datasets(args: list[str]) -> tuple[str, ...]:
