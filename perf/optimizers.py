@@ -20,6 +20,7 @@ default study finds").
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import tempfile
 from collections.abc import Callable
@@ -115,6 +116,7 @@ def _timing_asks(factory: Callable[..., Any], acc: list) -> Callable[..., Any]:
     """``factory`` whose optimizers add the seconds and the number of their ``ask`` calls to ``acc``."""
     import time
 
+    @functools.wraps(factory)  # the factory's signature: the simulator passes what it names (priors, ...)
     def build(**kwargs: Any) -> Any:
         opt = factory(**kwargs)
         ask = opt.ask

@@ -204,14 +204,24 @@ def make_optimizer(name: str, **overrides: Any) -> Callable[..., Optimizer]:
     return optimizer_factory(node)
 
 
-def needs_transfer(name: str) -> bool:
-    """True when optimizer ``name`` is a transfer method: its class names a ``transfer`` parameter, which the
-    runner fills with the other datasets of the benchmark's configuration set (benchmarks.transfer)."""
+#: what the simulator gives a class that names it, from the benchmark: the other datasets of its configuration
+#: set (benchmarks.transfer) and its priors (benchmarks.priors)
+BENCHMARK_DATA = ("transfer", "priors")
+
+
+def runtime_needs(name: str) -> set[str]:
+    """Which of :data:`BENCHMARK_DATA` the class of optimizer ``name`` names (the simulator fills them in)."""
     try:
         params = inspect.signature(resolve_target(optimizer_node(name)["_target_"])).parameters
     except (TypeError, ValueError):
-        return False
-    return "transfer" in params
+        return set()
+    return {k for k in BENCHMARK_DATA if k in params}
+
+
+def needs_transfer(name: str) -> bool:
+    """True when optimizer ``name`` is a transfer method: its class names a ``transfer`` parameter, which the
+    runner fills with the other datasets of the benchmark's configuration set (benchmarks.transfer)."""
+    return "transfer" in runtime_needs(name)
 
 
 class _BuiltinOptimizers(Mapping[str, Callable[..., Optimizer]]):

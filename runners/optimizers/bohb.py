@@ -26,6 +26,7 @@ configurations evaluated (``trial.config``), not on the proposals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -203,8 +204,16 @@ class KDEModel:
                 out[i, j] = rng.random()
         return out
 
-    def propose(self, rng: np.random.Generator) -> dict[str, Any] | None:
-        """A model-based configuration, or None when the caller should sample at random."""
+    def propose(
+        self,
+        rng: np.random.Generator,
+        weight: tuple[Callable[[list[dict[str, Any]]], np.ndarray], float] | None = None,
+    ) -> dict[str, Any] | None:
+        """A model-based configuration, or None when the caller should sample at random.
+
+        ``weight`` (``(log_density, power)``, for piBO): the candidate that minimizes
+        ``log(bad / good) - power * log_density(candidate)`` instead of ``bad / good`` alone.
+        """
         if not self.fitted_on or rng.random() < self.random_fraction:
             return None
         good, bad = self.model(max(self.fitted_on))
@@ -226,8 +235,13 @@ class KDEModel:
             rand = np.floor(rng.random((m, int(cat.sum()))) * levels)
             cand[:, cat] = np.where(keep, centers[:, cat], rand)
         ratio = np.maximum(bad.pdf(cand), 1e-32) / np.maximum(good.pdf(cand), 1e-32)
-        best = int(np.argmin(ratio))
-        return self.vspace.decode(cand[best : best + 1], mode="index")[0]
+        if weight is None:
+            best = int(np.argmin(ratio))
+            return self.vspace.decode(cand[best : best + 1], mode="index")[0]
+        log_density, power = weight
+        configs = self.vspace.decode(cand, mode="index")
+        best = int(np.argmin(np.log(ratio) - power * log_density(configs)))
+        return configs[best]
 
 
 class BOHB(Hyperband):
