@@ -339,6 +339,10 @@ def test_distilled_surrogate_follows_its_teacher_with_one_network(table, tmp_pat
     cfgs = [dict(c) for c in table.space.sample_configuration(200)]
     a, b = teacher.predict_frame(cfgs)["valid_loss"][:, -1], student.predict_frame(cfgs)["valid_loss"][:, -1]
     assert spearmanr(a, b)[0] > 0.9
+    # the teacher kept for the quality card answers as the same model fitted without distillation
+    np.testing.assert_array_equal(
+        student.teacher_.predict_frame(cfgs)["valid_loss"], teacher.predict_frame(cfgs)["valid_loss"]
+    )
     with pytest.raises(ValueError, match="distill=-1"):
         CurveSurrogate(model="xgboost", model_params=FAST["xgboost"], distill=-1).fit(table)
     save_surrogate(student, tmp_path / "s")
