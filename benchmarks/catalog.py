@@ -98,6 +98,8 @@ SHIPPED_TABLES = [
     ("lcbench-credit_g", "LCBench-style funnel MLP on credit-g, 50 epochs (generated here)"),
     ("lcbench-vehicle", "LCBench-style funnel MLP on vehicle, 50 epochs (generated here)"),
     ("lcbench-car", "LCBench-style funnel MLP on car, 50 epochs (generated here)"),
+    ("lcbench-kr_vs_kp", "LCBench-style funnel MLP on kr-vs-kp, 50 epochs (generated here)"),
+    ("lcbench-segmentation", "LCBench-style funnel MLP on segmentation, 50 epochs (generated here)"),
 ]
 
 #: the shipped tables' names, in catalog order: data/recipes.py and every other list of them derive from this

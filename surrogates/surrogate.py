@@ -179,7 +179,9 @@ class CurveSurrogate(BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.n_train_configs_ = int(ids.size)
         teacher = getattr(self, "teacher_", None)
-        if self.distill and teacher is not None:  # the teacher predicts as the student does, with its own model
+        if (
+            self.distill and teacher is not None
+        ):  # the teacher predicts as the student does, with its own model
             for k in ("bank_", "noise_calibration_", "n_features_in_", "n_train_configs_"):
                 setattr(teacher, k, getattr(self, k))
         self.fit_seconds_ = time.perf_counter() - t0

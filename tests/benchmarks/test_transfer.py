@@ -15,7 +15,8 @@ from benchmarks.transfer import (
     transfer_sources,
 )
 
-LCBENCH = ["lcbench-australian", "lcbench-car", "lcbench-credit_g", "lcbench-vehicle"]
+#: the shipped LCBench-style tables: one configuration set on several datasets
+LCBENCH = sorted(n for n in catalog.SHIPPED_NAMES if n.startswith("lcbench-"))
 
 
 def test_the_lcbench_tables_share_one_configuration_set_and_fcnet_protein_none():
@@ -80,7 +81,7 @@ def test_the_greedy_portfolio_picks_complements_not_the_best_on_average():
 
 
 def test_the_portfolio_of_the_other_lcbench_tables_starts_among_the_targets_best():
-    """Transfer works on real curves: the portfolio's first five configurations, chosen from the three other
+    """Transfer works on real curves: the portfolio's first five configurations, chosen from the other
     datasets alone, are all in the best tenth of lcbench-car (random picks would be there one time in ten)."""
     target = catalog.load("lcbench-car")
     order = greedy_portfolio([s.values for s in transfer_sources(target)], "minimize")
