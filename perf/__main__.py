@@ -28,7 +28,7 @@ BUDGET_S = {
     "tables": 60,
     "simulator": 60,
     "optimizers": 50,
-    "scaling": 140,
+    "scaling": 160,
     "training": 50,
     "surrogates": 130,
     "studies": 90,

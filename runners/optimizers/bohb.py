@@ -17,6 +17,18 @@ The model follows hpbandster's ``config_generators/bohb.py`` with its defaults:
   category with probability ``1 - bw``, else uniform) and returns the candidate
   with the smallest ``g(x) / l(x)``.
 
+One addition keeps a long run's cost per ask flat: once the good or the bad
+set holds more than ``max_points_in_model`` points (default 1,024; reached
+after about 1,200 results at one budget, beyond any published BOHB
+experiment), its KDE is fitted on ``max_points_in_model`` points at evenly
+spaced ranks of that set (a rank-stratified subsample: the middle rank of
+each of ``max_points_in_model`` equal slices) instead of on all of them. The
+results of a budget are kept ranked as they arrive (a sorted list, O(log n)
+per result), so a fit costs O(max_points_in_model log n) and a proposal
+O(num_samples x max_points_in_model): bounded however long the run. Up to
+the cap the model is hpbandster's exactly; ``max_points_in_model=None``
+keeps every point (the published method, whose ask grows linearly).
+
 Proposals go through the :class:`~runners.optimizer.ConfigSampler`'s
 ``project(proposal, fidelity)``, so on a table that holds part of its space
 BOHB proposes the nearest configuration the table holds that was not yet
@@ -31,6 +43,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from sortedcontainers import SortedList
 
 from ..optimizer import Trial, TrialResult
 from .brackets import SyncBracket
@@ -54,6 +67,7 @@ class KDEModel:
         random_fraction: float,
         bandwidth_factor: float,
         min_bandwidth: float,
+        max_points_in_model: int | None = None,
     ) -> None:
         """The settings are :class:`BOHB`'s hyperparameters, whose constructor holds their (published) defaults."""
         d = vspace.dim
@@ -69,6 +83,11 @@ class KDEModel:
             raise ValueError(f"random_fraction={random_fraction!r} must be in [0, 1]")
         if not bandwidth_factor > 0 or not min_bandwidth > 0:
             raise ValueError("bandwidth_factor and min_bandwidth must be > 0")
+        if max_points_in_model is not None and max_points_in_model < min_points_in_model:
+            raise ValueError(
+                f"max_points_in_model={max_points_in_model!r} must be None (no cap) or at least "
+                f"min_points_in_model = {min_points_in_model}"
+            )
         self.vspace = vspace
         self.min_points_in_model = int(min_points_in_model)
         self.top_n_percent = int(top_n_percent)
@@ -76,12 +95,15 @@ class KDEModel:
         self.random_fraction = float(random_fraction)
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
+        self.max_points_in_model = None if max_points_in_model is None else int(max_points_in_model)
         self.observations: dict[float, tuple[list[np.ndarray], list[float]]] = {}
         #: budget -> how many of its observations (the first ones) its current model is fitted on
         self.fitted_on: dict[float, int] = {}
         self._fits: dict[float, tuple[int, tuple[KDE, KDE]]] = {}  # budget -> (n, the KDE pair fitted on n)
         self._arrays: dict[float, tuple[np.ndarray, np.ndarray, int]] = {}  # budget -> (X, y, rows filled)
         self._has_nan: set[float] = set()  # budgets with an inactive (NaN) value among their observations
+        #: budget -> its observations ranked, as (loss, arrival index): the order of a stable argsort of the losses
+        self._ranked: dict[float, SortedList] = {}
 
     @property
     def model_budget(self) -> float | None:
@@ -115,6 +137,8 @@ class KDEModel:
         x = self.vspace.encode([config], mode="index")[0]
         xs.append(x)
         ys.append(loss)
+        if self.max_points_in_model is not None:
+            self._ranked.setdefault(budget, SortedList()).add((loss, len(ys) - 1))
         if budget not in self._has_nan and np.isnan(x).any():
             self._has_nan.add(budget)
         mb = self.model_budget
@@ -126,10 +150,9 @@ class KDEModel:
         n_good, n_bad = self._sizes(n)
         d = self.vspace.dim
         if budget in self._has_nan:  # imputation draws from rng: fit now, as hpbandster does
-            order = np.argsort(np.asarray(ys), kind="stable")
-            data = np.asarray(xs)
-            good = self._impute(data[order[:n_good]], rng)
-            bad = self._impute(data[order[n_good : n_good + n_bad]], rng)
+            rows_good, rows_bad = self._rows(budget, n)
+            good = self._impute(np.asarray([xs[i] for i in rows_good]).reshape(-1, d), rng)
+            bad = self._impute(np.asarray([xs[i] for i in rows_bad]).reshape(-1, d), rng)
             if good.shape[0] <= d or bad.shape[0] <= d:
                 return
             self.fitted_on[budget] = n
@@ -158,6 +181,11 @@ class KDEModel:
         if hit is not None and hit[0] == n:
             return hit[1]
         xs, ys = self.observations[budget]
+        if self._capped(n) and len(ys) == n:
+            rows_good, rows_bad = self._rows(budget, n)
+            kdes = self._kdes(np.asarray([xs[i] for i in rows_good]), np.asarray([xs[i] for i in rows_bad]))
+            self._fits[budget] = (n, kdes)
+            return kdes
         # the observations as arrays, grown by doubling: each observation is copied O(1) times
         X, y, filled = self._arrays.get(budget, (np.empty((0, self.vspace.dim)), np.empty(0), 0))
         if X.shape[0] < n:
@@ -177,6 +205,33 @@ class KDEModel:
         kdes = self._kdes(X[order[:n_good]], X[order[n_good : n_good + n_bad]])
         self._fits[budget] = (n, kdes)
         return kdes
+
+    def _capped(self, n: int) -> bool:
+        """Whether the good or the bad set of a budget with ``n`` results exceeds ``max_points_in_model``."""
+        cap = self.max_points_in_model
+        return cap is not None and max(self._sizes(n)) > cap
+
+    def _subsample(self, ranked: SortedList, start: int, stop: int) -> list[int]:
+        """The arrival indices of the set at ranks ``[start, stop)``: all of them, or ``max_points_in_model``
+        at evenly spaced ranks (the middle of each of that many equal slices) when the set is larger."""
+        size = stop - start
+        cap = self.max_points_in_model
+        if cap is None or size <= cap:
+            return [i for _, i in ranked.islice(start, stop)]
+        ranks = start + ((np.arange(cap) + 0.5) * size / cap).astype(np.int64)
+        return [ranked[int(r)][1] for r in ranks]
+
+    def _rows(self, budget: float, n: int) -> tuple[list[int], list[int]]:
+        """The arrival indices of the good and the bad set of ``budget``'s first ``n`` results, each capped
+        at ``max_points_in_model`` (the ranking of a stable argsort of the losses)."""
+        n_good, n_bad = self._sizes(n)
+        ranked = self._ranked.get(budget)
+        if not self._capped(n) or ranked is None or len(ranked) != n:
+            ys = self.observations[budget][1]
+            order = np.argsort(np.asarray(ys[:n]), kind="stable")
+            ranked = SortedList(zip(np.asarray(ys[:n])[order].tolist(), order.tolist()))
+        stop = min(n, n_good + n_bad)
+        return self._subsample(ranked, 0, min(n_good, n)), self._subsample(ranked, min(n_good, n), stop)
 
     def _impute(self, array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Fill inactive (NaN) values from a random row where that dimension is active (hpbandster's rule).
@@ -259,6 +314,7 @@ class BOHB(Hyperband):
         random_fraction: float = 1 / 3,
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
+        max_points_in_model: int | None = 1024,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -271,6 +327,7 @@ class BOHB(Hyperband):
             random_fraction=random_fraction,
             bandwidth_factor=bandwidth_factor,
             min_bandwidth=min_bandwidth,
+            max_points_in_model=max_points_in_model,
         )
         self.n_model_based = 0
 
@@ -296,4 +353,5 @@ class BOHB(Hyperband):
             "random_fraction": m.random_fraction,
             "bandwidth_factor": m.bandwidth_factor,
             "min_bandwidth": m.min_bandwidth,
+            "max_points_in_model": m.max_points_in_model,
         }

@@ -246,6 +246,45 @@ def test_bohb_deferred_fit_proposes_exactly_what_refitting_at_every_result_propo
     assert models[0].model_budget == models[1].model_budget == 9.0
 
 
+@pytest.mark.parametrize("conditional", [False, True])
+def test_bohb_model_is_exact_up_to_its_cap_and_a_rank_stratified_subsample_beyond(conditional):
+    """Up to ``max_points_in_model`` points per KDE the capped model proposes what the uncapped one
+    (hpbandster's) proposes, from the same random stream; beyond it each KDE holds exactly the cap, at
+    evenly spaced ranks of its set, so a fit's size no longer grows with the history."""
+    space = conditional_space() if conditional else bowl_space()
+    vs = VectorSpace(space)
+    cap = 40
+    capped, full = kde(vs, max_points_in_model=cap), kde(vs, max_points_in_model=None)
+    rngs = [np.random.default_rng(3), np.random.default_rng(3)]
+    draw = np.random.default_rng(7)
+    configs = [dict(c) for c in space.sample_configuration(400)]
+    limit = next(n for n in range(1, 400) if max(capped._sizes(n)) > cap)  # the first n beyond the cap
+    losses = []
+    for n, c in enumerate(configs, start=1):
+        loss = float(np.round(draw.random(), 2))  # ties among losses: ranked by arrival, as a stable argsort
+        losses.append(loss)
+        for m, r in zip((capped, full), rngs):
+            m.observe(c, 1.0, loss, r)
+        if n < limit:
+            a, e = (m.propose(r) for m, r in zip((capped, full), rngs))
+            assert a == e, n
+            assert rngs[0].bit_generator.state == rngs[1].bit_generator.state, n
+    good, bad = capped.model(1.0)
+    assert good.data.shape[0] == bad.data.shape[0] == cap
+    n = len(configs)
+    n_good, n_bad = capped._sizes(n)
+    order = np.argsort(np.asarray(losses), kind="stable")
+    X = np.asarray(capped.observations[1.0][0])
+    if not conditional:  # (imputed rows differ by their draws; the ranks are the same)
+        want = order[((np.arange(cap) + 0.5) * n_good / cap).astype(int)]
+        assert np.array_equal(good.data, X[want])
+        want_bad = order[n_good + ((np.arange(cap) + 0.5) * (n - n_good) / cap).astype(int)]
+        assert np.array_equal(bad.data, X[want_bad])
+    assert full.model(1.0)[0].data.shape[0] == n_good  # uncapped: every good point
+    with pytest.raises(ValueError, match="max_points_in_model=2 must be None"):
+        kde(vs, max_points_in_model=2)
+
+
 # ---------------------------------------------------------------- DEHB
 def test_rand1_mutant_is_r1_plus_f_times_r2_minus_r3():
     pool = np.array([[0.1, 0.2], [0.5, 0.9], [0.3, 0.0]])
