@@ -65,6 +65,18 @@ class PriorSampler(ConfigSampler):
         return [dict(self.configurations[i]) for i, _ in held]
 
 
+    def sample_uniform_one(self, rng: np.random.Generator, fidelity: float | None = None) -> dict[str, Any]:
+        """One uniform draw (the base sampler's rule) on this sampler's record of the run, for a method that
+        mixes prior and uniform draws (:class:`TableExhausted` when a finite sampler has none left)."""
+        out = ConfigSampler.sample(self, 1, rng, fidelity)
+        if not out:
+            raise TableExhausted(
+                f"every one of the {len(self)} configurations was already evaluated"
+                + ("" if fidelity is None else f" to fidelity {fidelity:g}")
+            )
+        return out[0]
+
+
 def _prior(priors: Mapping[str, Prior] | None, prior: str, name: str) -> Prior:
     if prior not in STRENGTHS:
         raise ValueError(f"prior={prior!r}; allowed: {', '.join(STRENGTHS)}")

@@ -121,3 +121,112 @@ def test_bohb_with_a_good_prior_beats_it_with_a_misleading_one():
         finals[strength] = np.mean([r.events["objective"].min() for r in runs])
         assert runs[0].optimizer.describe()["prior"]["strength"] == strength
     assert finals["good"] < finals["misleading"], finals
+
+
+# ---------------------------------------------------------------- PriorBand
+def test_priorband_starts_with_the_prior_mode_and_weighs_the_prior_geometrically_by_rung():
+    """Mallik et al. 2023 / NePS: the first configuration is the prior's mode; before the incumbent is active a
+    bracket starting at rung r draws from the prior with weight eta**r against 1 for the uniform distribution."""
+    b = catalog.load("lcbench-car")
+    run = simulate(b, make_optimizer("priorband"), seed=0, n_workers=1, budget=Budget("evaluations", 1))
+    opt = run.optimizer
+    first = run.events.sort_values("trial_id").iloc[0]
+    assert opt.sampler.index(priors(b)["good"].mode) == int(first["config_id"])
+    w, inc = run.optimizer.sampling_weights(0)
+    eta = run.optimizer.eta
+    assert inc is None and w == {"random": 0.5, "prior": 0.5, "incumbent": 0.0}
+    w2, _ = run.optimizer.sampling_weights(2)
+    assert w2["prior"] == pytest.approx(eta**2 / (1 + eta**2)) and w2["random"] == pytest.approx(
+        1 / (1 + eta**2)
+    )
+
+
+def test_priorband_activates_the_incumbent_after_one_bracket_and_splits_by_where_the_best_lie():
+    """After one full lowest-rung bracket's resources and a top-rung result, part of the prior's weight goes to
+    the incumbent: most of it when the best configurations lie near the incumbent, little when near the prior."""
+    b = catalog.load("lcbench-car")
+    run = simulate(b, make_optimizer("priorband"), seed=1, n_workers=4, budget=Budget("evaluations", 40))
+    opt = run.optimizer
+    assert opt.incumbent_active() and opt.resources_used >= opt.first_bracket_resources
+    assert opt.drawn["incumbent"] > 0 and opt.drawn["random"] > 0 and opt.drawn["prior"] > 0
+    w, inc = opt.sampling_weights(0)
+    assert inc == opt.incumbent() and sum(w.values()) == pytest.approx(1.0) and w["incumbent"] > 0
+    # the incumbent is the best loss at the highest fidelity each configuration reached
+    assert min(loss for _, loss, _ in opt.latest.values()) == min(
+        loss
+        for c, loss in zip(*[sum(x, []) for x in zip(*opt.rung_history.values())], strict=True)
+        if c == inc
+    )
+    # the dynamic split: the top configurations of the top rung all equal to the incumbent -> its share dominates;
+    # all equal to the prior's mode -> the prior's does
+    top = len(opt.rungs) - 1
+    mode = dict(opt.prior.mode)
+    opt.rung_history[top] = ([dict(inc)] * 9, [0.1] * 9)
+    share_prior, share_inc = opt.prior_incumbent_split(inc)
+    assert share_inc > share_prior and share_prior + share_inc == pytest.approx(1.0)
+    opt.rung_history[top] = ([mode] * 9, [0.1] * 9)
+    share_prior, share_inc = opt.prior_incumbent_split(inc)
+    assert share_prior > share_inc
+    opt.rung_history = {0: ([mode], [0.1])}  # fewer than eta results on every rung: eta : 1
+    assert opt.prior_incumbent_split(inc) == pytest.approx((opt.eta / (1 + opt.eta), 1 / (1 + opt.eta)))
+
+
+def test_priorband_mutation_redraws_each_hyperparameter_with_its_rate():
+    """Each hyperparameter of the incumbent is redrawn with probability inc_mutation_rate: at 0.5 about half as
+    many values change as at 1.0 (a redraw can land on the same value, at either rate alike)."""
+    b = catalog.load("fcnet-naval")
+    inc = dict(priors(b)["bad"].mode)
+    changed = {}
+    for rate in (0.5, 1.0):
+        opt = simulate(
+            b,
+            make_optimizer("priorband", inc_mutation_rate=rate),
+            seed=0,
+            n_workers=1,
+            budget=Budget("evaluations", 1),
+        ).optimizer
+        fractions = []
+        for _ in range(600):
+            m = opt.mutate(inc)
+            assert set(m) == set(inc)
+            fractions.append(np.mean([m[k] != inc[k] for k in inc]))
+        changed[rate] = np.mean(fractions)
+    assert 0.4 < changed[0.5] / changed[1.0] < 0.6, changed
+    with pytest.raises(ValueError, match=r"inc_mutation_rate=0 must be a number in \(0, 1\]"):
+        simulate(
+            b,
+            make_optimizer("priorband", inc_mutation_rate=0),
+            seed=0,
+            n_workers=1,
+            budget=Budget("evaluations", 1),
+        )
+
+
+def _final(runs):
+    """The mean over runs of the best objective at the maximum fidelity."""
+    return np.mean(
+        [r.events[r.events["fidelity"] == r.events["fidelity"].max()]["objective"].min() for r in runs]
+    )
+
+
+def test_priorband_uses_a_good_prior_and_recovers_from_a_misleading_one():
+    """PriorBand's claim (Mallik et al. 2023): it gains from a good prior and, unlike prior-sampling Hyperband,
+    recovers from a misleading one (8 seeds, 15 evaluations, at the maximum fidelity)."""
+    b = catalog.load("lcbench-car")
+
+    def runs(method, strength):
+        return [
+            simulate(
+                b,
+                make_optimizer(method, prior=strength),
+                seed=s,
+                n_workers=2,
+                budget=Budget("evaluations", 15),
+            )
+            for s in range(8)
+        ]
+
+    good, misleading = runs("priorband", "good"), runs("priorband", "misleading")
+    assert good[0].optimizer.describe()["prior"]["strength"] == "good"
+    assert _final(good) < _final(misleading)
+    assert _final(misleading) < _final(runs("hyperband-prior", "misleading"))
