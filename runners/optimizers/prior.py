@@ -64,7 +64,6 @@ class PriorSampler(ConfigSampler):
                 self.reached[i] = self._reached[i] = r
         return [dict(self.configurations[i]) for i, _ in held]
 
-
     def sample_uniform_one(self, rng: np.random.Generator, fidelity: float | None = None) -> dict[str, Any]:
         """One uniform draw (the base sampler's rule) on this sampler's record of the run, for a method that
         mixes prior and uniform draws (:class:`TableExhausted` when a finite sampler has none left)."""
