@@ -21,6 +21,12 @@ NeurIPS 2023), with the defaults of its reference implementation (NePS, ``multi_
   ``1 - inc_mutation_std``, else a uniform choice), :meth:`benchmarks.priors.Prior.sample`'s draw;
 * the incumbent is the configuration with the best loss at the highest fidelity it was evaluated at.
 
+One addition bounds the cost per configuration however long the run: the dynamic split scores at most
+``max_scored`` (256) of the top configurations, at evenly spaced ranks with their ranks' weights, when the
+top set is larger (NePS scores all of them; the two agree up to 256, i.e. up to 768 results at the scored
+rung). A rung's results are kept ranked as they arrive, each density is computed once (the incumbent's again
+only when the incumbent changes), and the split is recomputed only when the scored rung has a new result.
+
 The densities are :meth:`benchmarks.priors.Prior.log_density` (up to the truncation's normalizer, which
 differs little between the two centres); the incumbent's distribution has the prior's spread, as NePS scores
 both with the prior's confidence. On a table each draw is projected onto the nearest held configuration not
@@ -31,11 +37,13 @@ configurations drawn from each source is kept in :attr:`PriorBand.drawn` and the
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from ConfigSpace import Configuration
+from sortedcontainers import SortedList
 
 from benchmarks.priors import Prior
 
@@ -47,6 +55,11 @@ from .prior import PriorSampler, _prior, _record
 __all__ = ["PriorBand"]
 
 SOURCES = ("random", "prior", "incumbent")
+
+
+def _key(config: Mapping[str, Any]) -> tuple:
+    """A hashable key of a configuration."""
+    return tuple(sorted((k, repr(v)) for k, v in config.items()))
 
 
 class PriorBand(Hyperband):
@@ -61,6 +74,7 @@ class PriorBand(Hyperband):
         priors: Mapping[str, Prior] | None = None,
         inc_mutation_rate: float = 0.5,
         inc_mutation_std: float = 0.25,
+        max_scored: int = 256,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,14 +83,27 @@ class PriorBand(Hyperband):
                 raise ValueError(f"{key}={v!r} must be a number in (0, 1]")
         self.inc_mutation_rate = float(inc_mutation_rate)
         self.inc_mutation_std = float(inc_mutation_std)
+        if isinstance(max_scored, bool) or not isinstance(max_scored, int) or max_scored < 1:
+            raise ValueError(f"max_scored={max_scored!r} must be an integer >= 1")
+        self.max_scored = max_scored
         self.prior = _prior(priors, prior, self.name)
         # one sampler keeps the run's record for the prior, uniform and incumbent draws alike
         self.sampler = PriorSampler(self.sampler, self.prior)
         self.sampler.reset(float(self.fidelity.max))
         #: rung index -> (configs, losses) of the results at that rung, in arrival order
         self.rung_history: dict[int, tuple[list[dict[str, Any]], list[float]]] = {}
-        #: configuration key -> (rung index, loss) of its result at the highest rung it reached
-        self.latest: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
+        #: configuration key -> (rung index, loss, configuration, sequence number) of its result at the highest
+        #: rung it reached; the heap holds (loss, sequence number, key) of those results (stale ones lazily)
+        self.latest: dict[tuple, tuple[int, float, dict[str, Any], int]] = {}
+        self._inc_heap: list[tuple[float, int, tuple]] = []
+        self._seq = 0
+        self._split_cache: tuple[tuple, tuple[float, float]] | None = None
+        #: rung -> its results ranked as (loss, index in the rung's history), kept as they arrive
+        self._ranked: dict[int, SortedList] = {}
+        #: (rung, index) -> the density of that result's configuration under the prior / the incumbent's
+        self._prior_scores: dict[tuple[int, int], float] = {}
+        self._inc_scores: dict[tuple[int, int], float] = {}
+        self._scored_for: tuple | None = None  # the incumbent the second dict is for
         self.resources_used = 0.0
         sizes, fids = self.plan(0)  # the bracket of the lowest rung
         self.first_bracket_resources = float(
@@ -94,15 +121,19 @@ class PriorBand(Hyperband):
         return self.resources_used >= self.first_bracket_resources and at_top
 
     def incumbent(self) -> dict[str, Any] | None:
-        """The configuration with the best loss at the highest rung it reached (None: no result yet)."""
-        best: tuple[float, dict[str, Any]] | None = None
-        for _, loss, config in self.latest.values():  # the first of equal losses (arrival order)
-            if best is None or loss < best[0]:
-                best = (loss, config)
-        return None if best is None else dict(best[1])
+        """The configuration with the best loss at the highest rung it reached (None: no result yet; the earliest
+        result among equal losses). A heap of those results, stale ones dropped lazily: O(log n) amortized."""
+        heap = self._inc_heap
+        while heap and self.latest[heap[0][2]][3] != heap[0][1]:  # superseded by a higher rung's result
+            heapq.heappop(heap)
+        return dict(self.latest[heap[0][2]][2]) if heap else None
 
     def prior_incumbent_split(self, incumbent: dict[str, Any]) -> tuple[float, float]:
-        """(prior share, incumbent share) of the prior's weight: the "dynamic" rule of the module docstring."""
+        """(prior share, incumbent share) of the prior's weight: the "dynamic" rule of the module docstring.
+
+        Cached until the rung it scores has a new result or the incumbent changes, so its cost (the rung's
+        top third scored) is paid once per result at the top rungs, not once per new configuration.
+        """
         eta = self.eta
         rung = len(self.rungs) - 1
         while rung > 0 and len(self.rung_history.get(rung, ([],))[0]) < eta:
@@ -110,15 +141,47 @@ class PriorBand(Hyperband):
         configs, losses = self.rung_history.get(rung, ([], []))
         if len(configs) < eta:
             return eta / (1 + eta), 1 / (1 + eta)
-        top_n = max(len(configs) // int(eta), int(eta))
-        order = np.argsort(np.asarray(losses), kind="stable")[:top_n]
-        top = [configs[i] for i in order]
-        centred = Prior(
-            "incumbent", incumbent, self.prior.spread, float("nan"), float("nan"), self.prior.space
-        )
-        scores = np.stack([np.exp(self.prior.log_density(top)), np.exp(centred.log_density(top))], axis=1)
-        ranks = np.arange(len(top), 0, -1, dtype=float)[:, None]  # the best weighted most
-        prior_score, inc_score = (scores * ranks).sum(axis=0)
+        key = (rung, len(configs), _key(incumbent))
+        if self._split_cache is not None and self._split_cache[0] == key:
+            return self._split_cache[1]
+        self._split_cache = (key, self._split(rung, configs, losses, incumbent))
+        return self._split_cache[1]
+
+    def _split(
+        self, rung: int, configs: list[dict[str, Any]], losses: list[float], incumbent: dict[str, Any]
+    ) -> tuple[float, float]:
+        eta = self.eta
+        n = len(configs)
+        top_n = min(n, max(n // int(eta), int(eta)))
+        ranked = self._ranked.get(rung)
+        if ranked is None or len(ranked) != n:  # (a history set from outside: rank it here)
+            order = np.argsort(np.asarray(losses), kind="stable")
+            ranked = SortedList(zip(np.asarray(losses)[order].tolist(), order.tolist()))
+        if top_n <= self.max_scored:
+            positions = np.arange(top_n)
+            rows = [i for _, i in ranked.islice(0, top_n)]
+        else:  # a rank-stratified subsample, each point keeping its rank's weight
+            positions = ((np.arange(self.max_scored) + 0.5) * top_n / self.max_scored).astype(np.int64)
+            rows = [ranked[int(p)][1] for p in positions]
+        inc_key = _key(incumbent)
+        if self._scored_for != inc_key:  # a new incumbent: its densities are recomputed as needed
+            self._inc_scores.clear()
+            self._scored_for = inc_key
+        new = [i for i in rows if (rung, i) not in self._inc_scores]
+        if new:
+            centred = Prior(
+                "incumbent", incumbent, self.prior.spread, float("nan"), float("nan"), self.prior.space
+            )
+            batch = [configs[i] for i in new]
+            fresh = [i for i in new if (rung, i) not in self._prior_scores]
+            if fresh:
+                dens = np.exp(self.prior.log_density([configs[i] for i in fresh]))
+                self._prior_scores.update({(rung, i): float(d) for i, d in zip(fresh, dens)})
+            dens = np.exp(centred.log_density(batch))
+            self._inc_scores.update({(rung, i): float(d) for i, d in zip(new, dens)})
+        scores = np.array([[self._prior_scores[(rung, i)], self._inc_scores[(rung, i)]] for i in rows])
+        weights = (top_n - positions).astype(float)[:, None]  # the best weighted most: top_n, ..., 1
+        prior_score, inc_score = (scores * weights).sum(axis=0)
         total = prior_score + inc_score
         if not total > 0:
             return eta / (1 + eta), 1 / (1 + eta)
@@ -173,12 +236,15 @@ class PriorBand(Hyperband):
         configs, losses = self.rung_history.setdefault(rung, ([], []))
         configs.append(dict(trial.config))
         losses.append(loss)
+        self._ranked.setdefault(rung, SortedList()).add((loss, len(losses) - 1))
         start = float(self.rungs[rung - 1]) if trial.continues is not None and rung > 0 else 0.0
         self.resources_used += float(trial.fidelity) - start  # a promotion pays its increment
-        key = tuple(sorted((k, repr(v)) for k, v in trial.config.items()))
+        key = _key(trial.config)
         held = self.latest.get(key)
         if held is None or rung >= held[0]:
-            self.latest[key] = (rung, loss, dict(trial.config))
+            self._seq += 1
+            self.latest[key] = (rung, loss, dict(trial.config), self._seq)
+            heapq.heappush(self._inc_heap, (loss, self._seq, key))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -188,4 +254,5 @@ class PriorBand(Hyperband):
             "inc_mutation_std": self.inc_mutation_std,
             "prior_weight": "geometric",
             "incumbent_split": "dynamic",
+            "max_scored": self.max_scored,
         }

@@ -141,6 +141,14 @@ def test_priorband_starts_with_the_prior_mode_and_weighs_the_prior_geometrically
     )
 
 
+def _forget_scores(opt):
+    """Drop PriorBand's caches of the split and the densities (they assume a rung's history only grows)."""
+    opt._split_cache = None
+    opt._ranked.clear()
+    opt._prior_scores.clear()
+    opt._inc_scores.clear()
+
+
 def test_priorband_activates_the_incumbent_after_one_bracket_and_splits_by_where_the_best_lie():
     """After one full lowest-rung bracket's resources and a top-rung result, part of the prior's weight goes to
     the incumbent: most of it when the best configurations lie near the incumbent, little when near the prior."""
@@ -152,7 +160,7 @@ def test_priorband_activates_the_incumbent_after_one_bracket_and_splits_by_where
     w, inc = opt.sampling_weights(0)
     assert inc == opt.incumbent() and sum(w.values()) == pytest.approx(1.0) and w["incumbent"] > 0
     # the incumbent is the best loss at the highest fidelity each configuration reached
-    assert min(loss for _, loss, _ in opt.latest.values()) == min(
+    assert min(v[1] for v in opt.latest.values()) == min(
         loss
         for c, loss in zip(*[sum(x, []) for x in zip(*opt.rung_history.values())], strict=True)
         if c == inc
@@ -162,9 +170,11 @@ def test_priorband_activates_the_incumbent_after_one_bracket_and_splits_by_where
     top = len(opt.rungs) - 1
     mode = dict(opt.prior.mode)
     opt.rung_history[top] = ([dict(inc)] * 9, [0.1] * 9)
+    _forget_scores(opt)
     share_prior, share_inc = opt.prior_incumbent_split(inc)
     assert share_inc > share_prior and share_prior + share_inc == pytest.approx(1.0)
     opt.rung_history[top] = ([mode] * 9, [0.1] * 9)
+    _forget_scores(opt)
     share_prior, share_inc = opt.prior_incumbent_split(inc)
     assert share_prior > share_inc
     opt.rung_history = {0: ([mode], [0.1])}  # fewer than eta results on every rung: eta : 1
@@ -230,3 +240,26 @@ def test_priorband_uses_a_good_prior_and_recovers_from_a_misleading_one():
     assert good[0].optimizer.describe()["prior"]["strength"] == "good"
     assert _final(good) < _final(misleading)
     assert _final(misleading) < _final(runs("hyperband-prior", "misleading"))
+
+
+def test_priorband_scores_every_top_configuration_up_to_max_scored_and_a_stratified_subsample_beyond():
+    b = catalog.load("lcbench-car")
+    opt = simulate(b, make_optimizer("priorband"), seed=2, n_workers=4, budget=Budget("evaluations", 30)).optimizer
+    inc = opt.incumbent()
+    configs, losses = opt.rung_history[0]
+    n_top = max(len(configs) // 3, 3)
+    exact = opt._split(0, configs, losses, inc)
+    # the reference: every one of the top configurations, weighted by rank (NePS)
+    order = np.argsort(np.asarray(losses), kind="stable")[:n_top]
+    from benchmarks.priors import Prior
+
+    centred = Prior("incumbent", inc, opt.prior.spread, np.nan, np.nan, opt.prior.space)
+    top = [configs[i] for i in order]
+    w = np.arange(n_top, 0, -1)
+    ps, cs = (w * np.exp(opt.prior.log_density(top))).sum(), (w * np.exp(centred.log_density(top))).sum()
+    assert exact == pytest.approx((ps / (ps + cs), cs / (ps + cs)))
+    assert n_top > 8
+    opt.max_scored = 8
+    _forget_scores(opt)
+    sub = opt._split(0, configs, losses, inc)
+    assert sub != exact and sub == pytest.approx(exact, abs=0.25)

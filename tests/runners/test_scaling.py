@@ -71,3 +71,16 @@ def test_bohb_cost_is_flat_once_its_kdes_reach_their_cap():
     t = run["times"]
     assert _growth(t, "tell", 100_000) < GROWTH, t
     assert _growth(t, "ask_tell", 100_000) < GROWTH, t
+
+
+@pytest.mark.slow
+def test_priorband_cost_is_flat():
+    """PriorBand keeps its rungs ranked, scores each configuration once and at most ``max_scored`` of the top
+    ones, so its cost per result at 100,000 results is within GROWTH of its cost at 1,000."""
+    from benchmarks.priors import Prior
+    from runners.testing import toy_space
+
+    space = toy_space()
+    prior = Prior("good", dict(space.get_default_configuration()), 0.15, 0.0, 0.0, space)
+    run = time_ask_tell("priorband", 0, [1_000, 100_000], priors={"good": prior})
+    assert _growth(run["times"], "ask_tell", 100_000) < GROWTH, run["times"]
