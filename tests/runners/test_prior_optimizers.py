@@ -244,7 +244,9 @@ def test_priorband_uses_a_good_prior_and_recovers_from_a_misleading_one():
 
 def test_priorband_scores_every_top_configuration_up_to_max_scored_and_a_stratified_subsample_beyond():
     b = catalog.load("lcbench-car")
-    opt = simulate(b, make_optimizer("priorband"), seed=2, n_workers=4, budget=Budget("evaluations", 30)).optimizer
+    opt = simulate(
+        b, make_optimizer("priorband"), seed=2, n_workers=4, budget=Budget("evaluations", 30)
+    ).optimizer
     inc = opt.incumbent()
     configs, losses = opt.rung_history[0]
     n_top = max(len(configs) // 3, 3)

@@ -6,8 +6,9 @@ own CPU time per result is the median over blocks of 2,048 results after each
 checkpoint. Growth is asserted, not speed: the time per result at a large
 history must stay within a small factor of the time at 1,000 results (an
 O(log n) cost grows by about 2x from 1k to 1M; a scan of the history by
-1,000x). The slow tests run to 1,000,000 results (``make test-slow``; a few
-minutes on a 2-core machine); ``python -m perf scaling`` prints the numbers.
+1,000x). The slow tests run every built-in to 1,000,000 results (``make test-slow``;
+about 15 CPU-minutes on a 2-core machine; BOHB with a smaller cap, see its test);
+``python -m perf scaling`` prints the numbers.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ def test_a_million_results_at_a_flat_cost_per_result(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["re", "dehb"])
-def test_evolutionary_methods_at_100x_history_at_a_flat_cost(name):
-    """Regularized evolution (a bounded population) and DEHB (bounded subpopulations) at 100,000 results
-    cost what they cost at 1,000 (within GROWTH); ``python -m perf scaling`` runs them to 1,000,000."""
-    run = time_ask_tell(name, 0, [1_000, 100_000])
-    assert _growth(run["times"], "ask_tell", 100_000) < GROWTH, run["times"]
+def test_evolutionary_methods_at_a_million_results_at_a_flat_cost(name):
+    """Regularized evolution (a bounded population) and DEHB (bounded subpopulations) at 1,000,000 results
+    cost what they cost at 1,000 (within GROWTH)."""
+    run = time_ask_tell(name, 1_000_000, [1_000, 1_000_000])
+    assert _growth(run["times"], "ask_tell", 1_000_000) < GROWTH, run["times"]
 
 
 @pytest.mark.slow
@@ -65,22 +66,24 @@ def test_bohb_cost_is_flat_once_its_kdes_reach_their_cap():
     """BOHB's KDEs hold at most ``max_points_in_model`` points (a rank-stratified subsample beyond it) and a
     budget's results are kept ranked as they arrive, so once the modelled budget's sets pass the cap its
     ask and tell stop growing. With a cap of 64 (reached after a few thousand results here) the cost at
-    100,000 results is within GROWTH of the cost at 1,000; ``python -m perf scaling`` runs the default cap
-    (1,024) to 1,000,000 results."""
-    run = time_ask_tell("bohb", 0, [1_000, 100_000], max_points_in_model=64)
+    1,000,000 results is within GROWTH of the cost at 1,000 (about 5 CPU-minutes). The default cap (1,024)
+    is reached at about 100,000 results, and 1,000,000 results at it take over 20 CPU-minutes:
+    docs/optimizers.md gives that figure and the call that measures it; ``python -m perf scaling`` runs the
+    default to 10,000 results and the cap of 64 to 100,000."""
+    run = time_ask_tell("bohb", 0, [1_000, 1_000_000], max_points_in_model=64)
     t = run["times"]
-    assert _growth(t, "tell", 100_000) < GROWTH, t
-    assert _growth(t, "ask_tell", 100_000) < GROWTH, t
+    assert _growth(t, "tell", 1_000_000) < GROWTH, t
+    assert _growth(t, "ask_tell", 1_000_000) < GROWTH, t
 
 
 @pytest.mark.slow
 def test_priorband_cost_is_flat():
     """PriorBand keeps its rungs ranked, scores each configuration once and at most ``max_scored`` of the top
-    ones, so its cost per result at 100,000 results is within GROWTH of its cost at 1,000."""
+    ones, so its cost per result at 1,000,000 results is within GROWTH of its cost at 1,000."""
     from benchmarks.priors import Prior
     from runners.testing import toy_space
 
     space = toy_space()
     prior = Prior("good", dict(space.get_default_configuration()), 0.15, 0.0, 0.0, space)
-    run = time_ask_tell("priorband", 0, [1_000, 100_000], priors={"good": prior})
-    assert _growth(run["times"], "ask_tell", 100_000) < GROWTH, run["times"]
+    run = time_ask_tell("priorband", 0, [1_000, 1_000_000], priors={"good": prior})
+    assert _growth(run["times"], "ask_tell", 1_000_000) < GROWTH, run["times"]
