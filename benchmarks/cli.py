@@ -456,11 +456,13 @@ def read_command(
     """
     args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     if any(a in HELP_FLAGS for a in args):
-        print(
-            command_help(
-                module, schema, description=description, actions=actions, default_action=default_action
-            )
+        text = command_help(
+            module, schema, description=description, actions=actions, default_action=default_action
         )
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:  # e.g. `--help | head`: the reader left; end quietly, as a Unix tool does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         raise SystemExit(0)
     usage, key_error = error or UsageError, error or UnknownKeyError
     action = None

@@ -192,3 +192,19 @@ def test_help_lists_the_actions_and_keys(module, shown, capsys):
     words = out.split()
     for item in shown:
         assert item in words, (item, out)
+
+
+def test_help_into_a_pipe_closed_early_ends_quietly():
+    """``python -m benchmarks --help | head -1``: the reader leaves after one line; the command exits 0
+    without a BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(),
+    )
+    assert proc.stdout.readline().startswith(b"usage: python -m benchmarks")
+    proc.stdout.close()  # the reader leaves before the rest is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in err, err
