@@ -557,12 +557,41 @@ def split_indices(
     return np.sort(train), np.sort(valid), np.sort(test)
 
 
+def nested_train_subset(
+    train: np.ndarray, fraction: float, *, split_seed: int, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """The first ``round(fraction * len(train))`` rows (at least 2) of one fixed order of ``train`` (sorted).
+
+    The order is drawn once per split seed, so the subset of a smaller fraction lies inside that of a larger
+    one (as in FABOLAS's and LCDB's training-set-size curves). With ``strata`` (class labels) each class's rows
+    are spread evenly along the order: row i of a class of n rows sits at (i + u) / n, u uniform, so every
+    prefix holds each class in its share, up to one row.
+    """
+    if not 0 < fraction <= 1:
+        raise DatasetError(f"train_fraction={fraction!r} must be in (0, 1]")
+    n = len(train)
+    rng = np.random.default_rng([split_seed, 11])
+    u = rng.random(n)
+    if strata is None:
+        key = u
+    else:
+        key = np.empty(n)
+        for c in np.unique(strata):
+            rows = np.flatnonzero(strata == c)
+            rank = np.empty(len(rows))
+            rank[rng.permutation(len(rows))] = np.arange(len(rows))
+            key[rows] = (rank + u[rows]) / len(rows)
+    k = min(n, max(2, int(round(fraction * n))))
+    return np.sort(train[np.argsort(key, kind="stable")[:k]])
+
+
 def load_splits(
     name: str,
     *,
     split_seed: int = 0,
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     max_train_rows: int | None = None,
+    train_fraction: float | None = None,
     raw_features: bool = False,
     revision: int | None = None,
 ) -> Splits:
@@ -572,6 +601,9 @@ def load_splits(
 
     ``max_train_rows`` subsamples the training split (fixed by ``split_seed``) for
     tables whose full training set costs too much CPU time; valid and test are kept whole.
+    ``train_fraction`` keeps that fraction of the training split (:func:`nested_train_subset`: the subsets
+    of smaller fractions are nested in those of larger ones, and stratified by class), the data-size
+    fidelity; valid and test are kept whole, and features are standardized on the rows kept.
     ``raw_features`` keeps every feature as stored (no dropping, no standardization),
     for families that need the data's layout, e.g. a CNN on image pixels.
     """
@@ -589,6 +621,10 @@ def load_splits(
     if max_train_rows is not None and len(tr) > max_train_rows:
         rng = np.random.default_rng([split_seed, 7])
         tr = np.sort(rng.choice(tr, size=max_train_rows, replace=False))
+    if train_fraction is not None and train_fraction < 1:
+        tr = nested_train_subset(
+            tr, train_fraction, split_seed=split_seed, strata=None if stratify is None else stratify[tr]
+        )
     # integer-coded categoricals with more than two levels -> one-hot (levels from the whole dataset)
     multi = [c for c in cats if x[c].nunique() > 2]
     if multi:
@@ -613,6 +649,11 @@ def load_splits(
         "files": checksums(name),
         "split_seed": split_seed,
         "split_fractions": list(fractions),
+        **(
+            {"train_fraction": float(train_fraction)}
+            if train_fraction is not None and train_fraction < 1
+            else {}
+        ),
         "rows": {"train": int(len(tr)), "valid": int(len(va)), "test": int(len(te))},
         "n_features": int(keep.sum()),
         "raw_features": raw_features,

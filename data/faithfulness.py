@@ -163,6 +163,7 @@ def retrain_top(
         sweep["dataset"],
         split_seed=sweep["split_seed"],
         max_train_rows=sweep.get("max_train_rows"),
+        train_fraction=sweep.get("train_fraction"),
         **family.preprocessing,
     )
     gi = generated.fidelity.values.index(published.fidelity.max)

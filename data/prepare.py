@@ -60,6 +60,9 @@ class SweepConfig:
     split_seed: int = 0
     #: subsample the training split to this many rows (documented in the table's card); null keeps all
     max_train_rows: int | None = None
+    #: train on this fraction of the training split (the data-size fidelity: nested, stratified subsets, see
+    #: data.datasets.nested_train_subset); null or 1 keeps all. The default name gains "-train1of<k>"
+    train_fraction: float | None = None
     #: most runs trained together in one group, and runs per shard
     max_group: int = 32
     shard_runs: int = 32
@@ -86,12 +89,30 @@ class SweepConfig:
     progress: bool = True
 
 
+def train_fraction(cfg: SweepConfig) -> float | None:
+    """The sweep's training-set fraction, None when it trains on the whole split (unset or 1)."""
+    if cfg.train_fraction is None:
+        return None
+    f = check_float("train_fraction", cfg.train_fraction, 0.0, 1.0, low_open=True)
+    return None if f == 1.0 else f
+
+
+def fraction_label(fraction: float) -> str:
+    """``1of27`` for 1/27 (a fraction whose inverse is a whole number), else the fraction itself (``0.25``)."""
+    inv = 1.0 / fraction
+    return f"1of{round(inv)}" if abs(inv - round(inv)) <= 1e-4 * inv else f"{fraction:g}"
+
+
 def sweep_name(cfg: SweepConfig) -> str:
-    """The sweep's folder and table name (``name``, else "<family>-<dataset>"), refused unless a safe folder name."""
+    """The sweep's folder and table name (``name``, else "<family>-<dataset>", with "-train1of<k>" for a training
+    fraction 1/k), refused unless a safe folder name."""
     if cfg.name:
         return check_name("name", cfg.name)
+    f = train_fraction(cfg)
+    suffix = "" if f is None else f"-train{fraction_label(f)}"
     return check_name(
-        f"name (default from family={cfg.family!r}, dataset={cfg.dataset!r})", f"{cfg.family}-{cfg.dataset}"
+        f"name (default from family={cfg.family!r}, dataset={cfg.dataset!r})",
+        f"{cfg.family}-{cfg.dataset}{suffix}",
     )
 
 
@@ -153,6 +174,7 @@ def check_settings(cfg: SweepConfig) -> None:
             f"(below n_workers={cfg.n_workers})"
         )
     check_float("shard_seconds", cfg.shard_seconds, 0.0, MAX_SHARD_SECONDS, low_open=True)
+    train_fraction(cfg)
     if cfg.name is not None and not isinstance(cfg.name, str):
         raise SettingsError(f"name={cfg.name!r} must be a string (or null)")
     sweep_name(cfg)  # the name becomes a folder name; the default one comes from family and dataset
@@ -189,8 +211,13 @@ def prepare(cfg: SweepConfig) -> Sweep:
             raise ValueError(f"data_root={cfg.data_root} must be an existing folder holding the datasets")
         os.environ["CURVEBENCH_DATA_ROOT"] = str(root)
     family = get_family(cfg.family)
+    fraction = train_fraction(cfg)
     data = load_splits(
-        cfg.dataset, split_seed=cfg.split_seed, max_train_rows=cfg.max_train_rows, **family.preprocessing
+        cfg.dataset,
+        split_seed=cfg.split_seed,
+        max_train_rows=cfg.max_train_rows,
+        train_fraction=fraction,
+        **family.preprocessing,
     )
     family.check_data(data)
     epochs = int(cfg.epochs or family.epochs)
@@ -206,6 +233,8 @@ def prepare(cfg: SweepConfig) -> Sweep:
         "sample_seed": cfg.sample_seed,
         "split_seed": cfg.split_seed,
         "max_train_rows": cfg.max_train_rows,
+        # recorded only when set, so that the plans of sweeps on the whole training split stay as they were
+        **({} if fraction is None else {"train_fraction": fraction}),
         "max_group": cfg.max_group,
         "shard_runs": cfg.shard_runs,
         "shard_seconds": cfg.shard_seconds,

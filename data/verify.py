@@ -19,7 +19,7 @@ from benchmarks.io import hardware
 from benchmarks.protocol import CurveBenchError, SeedError, TableFormatError
 from benchmarks.table import Table, read_table
 
-from .checks import INT_LIMITS, SettingsError, check_int, check_limit, is_int
+from .checks import INT_LIMITS, SettingsError, check_float, check_int, check_limit, is_int
 from .datasets import DATASETS, load_splits
 from .engine import resolve_device, train_group
 from .families import FAMILIES, get_family
@@ -59,6 +59,8 @@ def sweep_settings(table: Table) -> dict[str, Any]:
         check_limit("split_seed", sweep.get("split_seed"))
         check_limit("epochs", sweep.get("epochs"))
         check_limit("max_train_rows", sweep.get("max_train_rows"), nullable=True)
+        if sweep.get("train_fraction") is not None:
+            check_float("train_fraction", sweep["train_fraction"], 0.0, 1.0, low_open=True)
     except SettingsError as e:
         raise TableFormatError(f"{where}: {e}") from None
     rev = sweep.get("dataset_revision", 1)
@@ -136,6 +138,7 @@ def _retrain(
         sweep["dataset"],
         split_seed=sweep["split_seed"],
         max_train_rows=sweep.get("max_train_rows"),
+        train_fraction=sweep.get("train_fraction"),
         revision=sweep.get("dataset_revision", 1),
         **family.preprocessing,
     )

@@ -168,3 +168,31 @@ def test_casp_conversion_moves_target_last():
 def test_unknown_dataset_lists_known_ones():
     with pytest.raises(DatasetError, match="unknown dataset 'nope'; known: protein, naval"):
         load_splits("nope")
+
+
+def test_training_fractions_are_nested_stratified_and_fixed():
+    full = load_splits("digits", split_seed=3)
+    subsets = {}
+    for k in (27, 9, 3):
+        s = load_splits("digits", split_seed=3, train_fraction=1 / k)
+        again = load_splits("digits", split_seed=3, train_fraction=1 / k)
+        np.testing.assert_array_equal(s.x_train, again.x_train)
+        # valid and test are whole and unchanged; only the training rows shrink
+        np.testing.assert_array_equal(s.y_valid, full.y_valid)
+        np.testing.assert_array_equal(s.y_test, full.y_test)
+        assert s.provenance["rows"]["train"] == round(len(full.y_train) / k)
+        assert s.provenance["train_fraction"] == pytest.approx(1 / k)
+        # each class holds its share of the rows, up to one row
+        share = np.bincount(s.y_train, minlength=10) / len(s.y_train)
+        expect = np.bincount(full.y_train, minlength=10) / len(full.y_train)
+        assert np.all(np.abs(share - expect) * len(s.y_train) <= 1 + 1e-9)
+        subsets[k] = set(
+            ds.nested_train_subset(
+                np.arange(len(full.y_train)), 1 / k, split_seed=3, strata=full.y_train
+            ).tolist()
+        )
+    assert subsets[27] < subsets[9] < subsets[3]
+    other = ds.nested_train_subset(np.arange(len(full.y_train)), 1 / 9, split_seed=4, strata=full.y_train)
+    assert set(other.tolist()) != subsets[9]  # another split seed draws another order
+    with pytest.raises(DatasetError, match=r"train_fraction=1.5 must be in \(0, 1\]"):
+        ds.nested_train_subset(np.arange(10), 1.5, split_seed=0)

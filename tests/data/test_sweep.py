@@ -297,3 +297,29 @@ def test_lcbench_sweep_on_bundled_classification_data(tmp_path):
     acc = t.metric_values("valid_accuracy")
     assert ((acc >= 0) & (acc <= 1)).all()
     assert t.manifest["objective"] == "valid_cross_entropy"
+
+
+def test_training_fraction_sweep_is_named_recorded_and_checked(tmp_path):
+    from data.prepare import sweep_name
+
+    assert sweep_name(_cfg(tmp_path, train_fraction=1 / 27)) == "fcnet-diabetes-train1of27"
+    assert sweep_name(_cfg(tmp_path, train_fraction=0.25)) == "fcnet-diabetes-train1of4"
+    assert sweep_name(_cfg(tmp_path, train_fraction=0.3)) == "fcnet-diabetes-train0.3"
+    assert sweep_name(_cfg(tmp_path, train_fraction=1.0)) == "fcnet-diabetes"  # the whole split
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=rf"train_fraction={bad} must be a finite number in \(0, 1\]"):
+            prepare(_cfg(tmp_path, train_fraction=bad))
+    # a whole-split sweep plans exactly as one without the setting (finished plans resume unchanged)
+    whole = prepare(_cfg(tmp_path, train_fraction=1.0)).plan.settings
+    assert "train_fraction" not in whole
+    sw = prepare(_cfg(tmp_path, train_fraction=1 / 3))
+    assert sw.plan.settings["train_fraction"] == pytest.approx(1 / 3)
+    assert sw.data.provenance["rows"]["train"] == round(
+        prepare(_cfg(tmp_path)).data.provenance["rows"]["train"] / 3
+    )
+    path = run_sweep(_cfg(tmp_path, train_fraction=1 / 3))
+    t = read_table(path)
+    assert t.manifest["task"]["train_fraction"] == pytest.approx(1 / 3)
+    assert "train_fraction=" in (path / "CARD.md").read_text()
+    # a row of the table equals a live re-run, which reads the fraction from the table
+    assert compare(path, 1, 0) < 1e-5
