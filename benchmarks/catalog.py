@@ -24,7 +24,9 @@ class Entry:
     name: str
     target: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    kind: str = "table"  # "table" (shipped), "published" (imported), "surrogate"
+    kind: str = (
+        "table"  # "table" (shipped), "published" (imported), "surrogate", "datasize" (data-size families)
+    )
     summary: str = ""
     #: the optional extra a published entry's source comes from, as (module, extra): unavailable without it
     requires: tuple[str, str] | None = None
@@ -45,6 +47,28 @@ def _published(
     name: str, target: str, summary: str, requires: tuple[str, str] | None = None, **kwargs: Any
 ) -> Entry:
     return Entry(name, target, kwargs, "published", summary, requires)
+
+
+def _datasize_part(name: str) -> Entry:
+    base, _, k = name.rpartition("-train1of")
+    return Entry(
+        name,
+        "benchmarks.catalog:load_shipped",
+        {"table": name},
+        "datasize",
+        f"{base} trained on 1/{k} of its training split, 50 epochs (generated here)",
+    )
+
+
+def _datasize(base: str) -> Entry:
+    k = ", ".join(f"1/{d}" for d in DATASIZE_DIVISORS)
+    return Entry(
+        f"{base}-datasize",
+        "benchmarks.datasize:load_shipped",
+        {"parts": datasize_parts(base)},
+        "datasize",
+        f"{base} over the training-set fraction ({k}, 1) at the last epoch; not incremental (generated here)",
+    )
 
 
 def _surrogate(table: str, model: str = "xgboost") -> Entry:
@@ -105,6 +129,21 @@ SHIPPED_TABLES = [
 #: the shipped tables' names, in catalog order: data/recipes.py and every other list of them derive from this
 SHIPPED_NAMES: tuple[str, ...] = tuple(name for name, _ in SHIPPED_TABLES)
 
+#: data-size families: a shipped table and the same sweep on nested fractions 1/k of its training split
+#: (``python -m data.sweep ... train_fraction=1/k``, named ``<table>-train1of<k>``), served together as
+#: ``<table>-datasize``, whose fidelity is the training-set fraction (benchmarks.datasize)
+DATASIZE_BASES: tuple[str, ...] = ("lcbench-kr_vs_kp", "lcbench-segmentation")
+DATASIZE_DIVISORS: tuple[int, ...] = (27, 9, 3)
+
+
+def datasize_parts(base: str) -> tuple[str, ...]:
+    """The tables of ``base``'s data-size family, smallest fraction first, ``base`` (the whole split) last."""
+    return (*(f"{base}-train1of{k}" for k in DATASIZE_DIVISORS), base)
+
+
+#: the tables of the data-size families on a fraction of the training split (data/recipes.py generates them)
+DATASIZE_TABLES: tuple[str, ...] = tuple(p for b in DATASIZE_BASES for p in datasize_parts(b)[:-1])
+
 #: the model of the shipped surrogates of the generated tables
 SURROGATE_MODEL = "ensemble"
 
@@ -151,6 +190,8 @@ CATALOG: dict[str, Entry] = {
         )
         for ds in _LCDB
     },
+    **{name: _datasize_part(name) for name in DATASIZE_TABLES},
+    **{f"{base}-datasize": _datasize(base) for base in DATASIZE_BASES},
     # the generated tables hold 300-1,000 configurations: an ensemble (xgboost, Gaussian process, MLP) ranks
     # held-out configurations best there; on the 62,208-configuration published tables xgboost alone is at
     # the seed ceiling (the quality cards under data/surrogates/ give the numbers)
@@ -203,9 +244,16 @@ def load(name: str, *, cache: bool = True, **overrides: Any) -> Benchmark:
 def is_available(name: str) -> tuple[bool, str]:
     """Whether ``name`` can be loaded here without building anything, and if not, why."""
     e = entry(name)
-    if e.kind == "table":
-        p = shipped_tables_dir() / e.kwargs["table"]
-        return (p.is_dir(), "" if p.is_dir() else f"table not generated yet ({p.name}; make tables)")
+    if e.kind in ("table", "datasize"):
+        missing = [
+            t
+            for t in e.kwargs.get("parts", [e.kwargs.get("table")])
+            if not (shipped_tables_dir() / t).is_dir()
+        ]
+        return (
+            not missing,
+            f"table not generated yet ({', '.join(missing)}; make tables)" if missing else "",
+        )
     if e.kind == "surrogate":
         p = shipped_surrogate_path(e.kwargs["table"], e.kwargs["model"])
         return (p.is_dir(), "" if p.is_dir() else "surrogate not fitted yet (make surrogates)")

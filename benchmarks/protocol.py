@@ -181,12 +181,16 @@ class Fidelity:
 
     ``values`` is sorted ascending. ``continuous`` benchmarks (surrogates)
     accept any value in ``[min, max]``; tables accept only ``values``.
+    ``incremental``: whether a run at a higher value continues one at a lower value (epochs: training resumes
+    from the checkpoint, and a continuation pays the cost increment), or starts again from scratch (the
+    training-set size: a model fitted on more data is fitted again, and a continuation pays the whole cost).
     """
 
     name: str
     values: tuple[float, ...]
     unit: str = ""
     continuous: bool = False
+    incremental: bool = True
     #: the values as a set, for :meth:`check`'s membership test (derived from ``values``)
     _held: frozenset = field(init=False, repr=False, compare=False)
 
@@ -245,7 +249,12 @@ class Fidelity:
         return f"one of {_fmt(v[0])}, {_fmt(v[1])}, ..., {_fmt(v[-1])} ({len(v)} values)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "values": list(self.values), "unit": self.unit}
+        d = {"name": self.name, "values": list(self.values), "unit": self.unit}
+        if (
+            not self.incremental
+        ):  # written only when false: the manifests (and checksums) of epoch tables keep
+            d["incremental"] = False  # the form they had before the field existed
+        return d
 
 
 def _fmt(v: float) -> str:
@@ -553,6 +562,28 @@ class Benchmark(ABC):
         vals = np.stack(cols, axis=1)
         vals[~np.isfinite(vals)] = np.nan
         return vals, source
+
+    # ------------------------------------------------------------ several fidelity axes
+    @property
+    def fidelity_axes(self) -> dict[str, Fidelity]:
+        """Every fidelity axis the benchmark holds, by name. Most hold one, :attr:`fidelity`; a benchmark with
+        several (the training-set fraction and the epoch: :mod:`benchmarks.datasize`) answers along one at a
+        time (JAHS-Bench-201's convention), and :attr:`fidelity` is the one it answers along."""
+        return {self.fidelity.name: self.fidelity}
+
+    def along(self, axis: str, **at: float) -> Benchmark:
+        """This benchmark along fidelity axis ``axis``, every other axis fixed at ``at`` (default: its maximum).
+
+        FidelityError names the axes the benchmark holds when it has no axis ``axis``."""
+        if axis == self.fidelity.name and not at:
+            return self
+        if axis == self.fidelity.name:
+            raise FidelityError(
+                f"{self.name} has one fidelity axis, {axis!r}: nothing to fix ({', '.join(at)})"
+            )
+        raise FidelityError(
+            f"{self.name} has no fidelity axis {axis!r}; allowed: {', '.join(self.fidelity_axes)}"
+        )
 
     # ------------------------------------------------------------ the simulator's hook
     def evaluator(self, metric: str | None = None, reported: Sequence[str] = ()) -> Evaluator:

@@ -419,6 +419,7 @@ def _check_manifest_types(mpath: Path, m: dict[str, Any]) -> None:
     for i, v in enumerate(values):
         field(v, (int, float), f"'fidelity.values'[{i}]")
     field(fd.get("unit", ""), str, "'fidelity.unit'")
+    field(fd.get("incremental", True), bool, "'fidelity.incremental'")
     for i, md in enumerate(field(m["metrics"], list, "'metrics'")):
         field(md, dict, f"'metrics'[{i}]")
         field(md.get("name"), str, f"'metrics'[{i}].name")
@@ -515,6 +516,7 @@ def _manifest_objects(
             name=manifest["fidelity"]["name"],
             values=tuple(manifest["fidelity"]["values"]),
             unit=manifest["fidelity"].get("unit", ""),
+            incremental=manifest["fidelity"].get("incremental", True),
         )
         metrics = [Metric.from_dict(m) for m in manifest["metrics"]]
     except (ValueError, TypeError, KeyError) as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.catalog import SHIPPED_NAMES
+from benchmarks.catalog import DATASIZE_TABLES, SHIPPED_NAMES
 
 #: the sweep settings of each family's shipped tables
 _FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
@@ -25,16 +25,28 @@ _EXCEPTIONS: dict[str, dict[str, Any]] = {
 
 
 def recipe(name: str) -> dict[str, Any]:
-    """The sweep settings of the shipped table ``name`` (``<family>-<dataset>``, a catalog name)."""
+    """The sweep settings of the shipped table ``name`` (``<family>-<dataset>``, a catalog name), or of a data-size
+    table (``<family>-<dataset>-train1of<k>``: its base table's settings on 1/k of the training split)."""
+    if name in DATASIZE_TABLES:
+        base, _, k = name.rpartition("-train1of")
+        return {**recipe(base), "train_fraction": 1.0 / int(k)}
     if name not in SHIPPED_NAMES:
-        raise ValueError(f"{name!r} is not a shipped table; allowed: {', '.join(SHIPPED_NAMES)}")
+        allowed = ", ".join((*SHIPPED_NAMES, *DATASIZE_TABLES))
+        raise ValueError(f"{name!r} is not a shipped table; allowed: {allowed}")
     family, _, dataset = name.partition("-")
     return {"family": family, "dataset": dataset, **_FAMILY_SETTINGS[family], **_EXCEPTIONS.get(name, {})}
 
 
-def _build_order(name: str) -> tuple[int, int]:
-    """LCBench tables before FCNet ones, each in catalog order; tables with exceptions last."""
-    return (list(_FAMILY_SETTINGS).index(name.partition("-")[0]), name in _EXCEPTIONS)
+def _build_order(name: str) -> tuple[int, int, int]:
+    """LCBench tables before FCNet ones, each in catalog order; data-size tables after their family's others,
+    tables with exceptions last."""
+    return (
+        list(_FAMILY_SETTINGS).index(name.partition("-")[0]),
+        name in DATASIZE_TABLES,
+        name in _EXCEPTIONS,
+    )
 
 
-TABLES: dict[str, dict[str, Any]] = {name: recipe(name) for name in sorted(SHIPPED_NAMES, key=_build_order)}
+TABLES: dict[str, dict[str, Any]] = {
+    name: recipe(name) for name in sorted((*SHIPPED_NAMES, *DATASIZE_TABLES), key=_build_order)
+}

@@ -43,7 +43,8 @@ class Budget:
     """How much a run may spend.
 
     * ``time``: simulated seconds;
-    * ``fidelity``: total fidelity units trained (sum of increments, e.g. epochs);
+    * ``fidelity``: total fidelity units trained (sum of increments, e.g. epochs; on a fidelity that is not
+      incremental, such as a training-set size, a continuation trains its whole fidelity again);
     * ``evaluations``: full-fidelity-equivalent evaluations (``fidelity`` budget / max fidelity);
     * ``results``: number of recorded evaluations.
     """
@@ -311,6 +312,7 @@ class _Simulation:
         self.obj_sign = benchmark.objective_metric.sign
         self.draw_seed = _seed_stream(benchmark, seed)
         self.fmax = float(benchmark.fidelity.max)
+        self.incremental = benchmark.fidelity.incremental
         self.budget = budget
         self.kind, self.amount = budget.kind, float(budget.amount)
         if self.kind == "evaluations":
@@ -353,7 +355,8 @@ class _Simulation:
                 f"trial {trial.trial_id} continues trial {cont} at fidelity {trial.fidelity!r}, not above {ffrom!r}"
             )
         self.continued.add(cont)
-        return ffrom, s, prev_cost
+        # a fidelity that is not trained incrementally (a training-set size) fits the model again from scratch
+        return ffrom, s, prev_cost if self.incremental else 0.0
 
     # ------------------------------------------------------------ the event loop
     def run(self) -> str:
@@ -377,7 +380,7 @@ class _Simulation:
         )
         finished_configs = self.finished_configs
         evaluate, draw_seed, reported = self.evaluate, self.draw_seed, self.evaluator.reported
-        obj_sign, measured = self.obj_sign, self.measured
+        obj_sign, measured, incremental = self.obj_sign, self.measured, self.incremental
         time_budget, per_result, amount = self.kind == "time", self.kind == "results", self.amount
         end_time, meter, seq, opt_seconds = self.end_time, self.meter, self.seq, self.opt_seconds
         stuck = 0
@@ -398,7 +401,8 @@ class _Simulation:
                     if trial.continues is None:  # a fresh trial: a new benchmark seed
                         s = draw_seed()
                         ffrom = prev_cost = 0.0
-                    else:  # a continuation: its trial's seed, charged the increment
+                    else:  # a continuation: its trial's seed, charged the increment (the whole cost when the
+                        # fidelity is not incremental)
                         ffrom, s, prev_cost = self._continuation(trial)
                     key, value, cum = evaluate(trial.config, fid, s, trial._row)
                     cost = cum - prev_cost
@@ -444,7 +448,7 @@ class _Simulation:
                 record((trial.trial_id, trial.continues, worker, ffrom, fid, s, t0, t, key, ask_s + dt))
                 record_config(trial.config)
                 if not time_budget:
-                    meter += 1.0 if per_result else fid - ffrom
+                    meter += 1.0 if per_result else (fid - ffrom if incremental else fid)
                     if meter >= amount:
                         self.n_cancelled = len(heap)
                         return "budget"

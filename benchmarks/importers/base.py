@@ -13,7 +13,8 @@ An importer knows three things, and only these are written per source:
 
 Everything else is shared and not overridden: the converted table is cached under
 ``$CURVEBENCH_CACHE/tables/<table name>``, converted on first use, converted again when the source
-file's checksum no longer matches the one recorded (a new version of the source), and loaded as a
+file's checksum no longer matches the one recorded (a new version of the source) or the importer's
+``conversion_revision`` the one recorded (a changed conversion), and loaded as a
 :class:`~benchmarks.tabular.TabularBenchmark` with its checksums verified. Register an importer with
 :func:`register`; a catalog entry then loads it with ``benchmarks.importers:load`` and the keyword
 arguments ``source=<importer name>, dataset=<dataset>`` (docs/where-code-goes.md).
@@ -31,6 +32,8 @@ from ..tabular import TabularBenchmark
 
 #: the manifest key (under ``provenance``) that records the converted file's checksum
 SOURCE_CHECKSUM = "source_sha256"
+#: the manifest key (under ``provenance``) that records the importer's conversion revision (absent: 1)
+CONVERSION = "conversion_revision"
 
 
 class Importer(ABC):
@@ -38,6 +41,9 @@ class Importer(ABC):
 
     #: the importer's name: the ``source`` of its catalog entries
     name: str = ""
+    #: raised when the conversion changes what a table holds, so that tables cached by an earlier conversion
+    #: are converted again on their next use (the shared :meth:`ensure` records it in the provenance)
+    conversion_revision: int = 1
 
     @property
     @abstractmethod
@@ -74,10 +80,11 @@ class Importer(ABC):
         src = self.source_file(dataset)
         if out.is_dir():
             try:
-                recorded = read_manifest(out)["provenance"].get(SOURCE_CHECKSUM)
+                prov = read_manifest(out)["provenance"]
+                recorded, revision = prov.get(SOURCE_CHECKSUM), prov.get(CONVERSION, 1)
             except (TableFormatError, KeyError, TypeError, AttributeError):
-                recorded = None
-            if recorded is not None and recorded == sha256_file(src):
+                recorded = revision = None
+            if recorded is not None and recorded == sha256_file(src) and revision == self.conversion_revision:
                 return out
             return self.convert(dataset, out, overwrite=True)
         return self.convert(dataset, out)

@@ -47,7 +47,7 @@ from ..io import sha256_file
 from ..protocol import CurveBenchError, Fidelity, Metric, TableFormatError
 from ..spaces import grid_space
 from ..table import TableSpec, write_table
-from .base import SOURCE_CHECKSUM, Importer, register
+from .base import CONVERSION, SOURCE_CHECKSUM, Importer, register
 
 #: the version of the PyPI package ``lcdb`` the optional extra pins (pyproject.toml)
 LCDB_VERSION = "0.1.0"
@@ -171,8 +171,9 @@ _SEEDS_NOTE = (
 _COST_NOTE = (
     "cost at an anchor = seconds to fit at that anchor alone, from scratch (not summed over smaller anchors: "
     "a learner trained on more data is fitted again). The published time (metric fit_time) is raised to its "
-    "running maximum over the smaller anchors so that the cost never decreases; continuing a run from one "
-    "anchor to a larger one is charged the difference, less than the refit it would take"
+    "running maximum over the smaller anchors so that the cost never decreases. The fidelity is not "
+    "incremental (manifest fidelity.incremental is false): continuing a run from one anchor to a larger one is "
+    "charged the whole cost at the larger anchor, the refit it takes"
 )
 
 
@@ -327,7 +328,7 @@ def convert_dataset(src: Path, dataset: str, openml_id: int, out: Path, *, overw
         TableSpec(
             name=name,
             space=grid_space(name, {"learner": LEARNERS}),
-            fidelity=Fidelity("train_size", tuple(anchors), unit="instances"),
+            fidelity=Fidelity("train_size", tuple(anchors), unit="instances", incremental=False),
             metrics=list(_METRICS.values()),
             objective="valid_accuracy",
             test_objective="test_accuracy",
@@ -349,6 +350,7 @@ def convert_dataset(src: Path, dataset: str, openml_id: int, out: Path, *, overw
                 "source_package": f"lcdb=={version}",
                 "source_file": f"lcdb/{src.name}",
                 SOURCE_CHECKSUM: digest,
+                CONVERSION: LcdbImporter.conversion_revision,
                 "citation": _CITATION,
                 "license": "MIT (lcdb)",
                 "seeds_note": _SEEDS_NOTE,
@@ -369,6 +371,8 @@ class LcdbImporter(Importer):
     the installed package's ``database-accuracy.csv``)."""
 
     name = "lcdb"
+    #: 2: the training-set size is marked as a fidelity that is not incremental (a continuation pays the refit)
+    conversion_revision = 2
 
     def __init__(self, source: Path | None = None, datasets: Mapping[str, int] | None = None) -> None:
         self.source = None if source is None else Path(source)

@@ -101,6 +101,7 @@ def test_conversion_gives_the_learner_space_the_train_size_fidelity_and_the_seed
     assert list(t.space["learner"].choices) == list(LEARNERS)
     assert list(t.configs["learner"]) == list(LEARNERS)
     assert (t.fidelity.name, t.fidelity.values, t.fidelity.unit) == ("train_size", ANCHORS, "instances")
+    assert t.fidelity.incremental is False  # a learner fitted on more data is fitted again
     assert t.seeds == (0, 103)
     assert t.metric_names == ["train_accuracy", "valid_accuracy", "test_accuracy", "fit_time"]
     m = t.manifest
@@ -169,6 +170,15 @@ def test_the_registered_importer_converts_on_first_use_and_loads_with_checksums(
     assert (
         again.table.manifest["provenance"]["created"] == b.table.manifest["provenance"]["created"]
     )  # cached
+
+
+def test_a_table_cached_by_an_earlier_conversion_is_converted_again(toy, monkeypatch):
+    first = load("lcdb", "toy").table.manifest["provenance"]
+    assert first["conversion_revision"] == LcdbImporter.conversion_revision
+    monkeypatch.setattr(LcdbImporter, "conversion_revision", LcdbImporter.conversion_revision + 1)
+    again = load("lcdb", "toy").table.manifest["provenance"]
+    assert again["conversion_revision"] == LcdbImporter.conversion_revision
+    assert load("lcdb", "toy").table.manifest["provenance"]["created"] == again["created"]  # cached again
 
 
 def test_seeds_map_to_lcdb_seed_pairs_and_back():

@@ -438,3 +438,24 @@ def test_the_simulator_asks_the_benchmark_s_evaluator_only(toy):
         r.summary["table_fraction"]
         == run(toy, RandomSearch, budget=Budget("results", 12)).summary["table_fraction"]
     )
+
+
+def test_a_continuation_on_a_fidelity_that_is_not_incremental_pays_the_whole_cost(toy):
+    import dataclasses
+
+    from benchmarks.tabular import TabularBenchmark
+
+    t = toy.table
+    refit = TabularBenchmark(
+        dataclasses.replace(t, fidelity=dataclasses.replace(t.fidelity, incremental=False)), name="toy-refit"
+    )
+    steps = [(3, 1, None), (3, 2, 0), (3, 4, 1)]
+    for bench, costs, trained in ((toy, [4.0, 4.0, 8.0], 4.0), (refit, [4.0, 8.0, 16.0], 7.0)):
+        r = run(bench, scripted(bench, steps, done_at_end=True), n_workers=1, budget=Budget("fidelity", 100))
+        ev = r.events
+        s = int(ev["seed"].iloc[0])
+        assert ev["seed"].nunique() == 1  # a refit keeps its trial's seed, as a continuation does
+        assert list(ev["cost"]) == costs  # incremental: 1, +1, +2 epochs; refit: 1, 2, 4 from scratch
+        assert list(ev["cost"])[-1] == (bench.query(3, 4, s).cost - (8.0 if bench is toy else 0.0))
+        assert list(ev["fidelity_from"]) == [0.0, 1.0, 2.0]  # what it continued, either way
+        assert r.summary["budget_used"] == trained  # fidelity units trained: 1+1+2, or 1+2+4
