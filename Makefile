@@ -19,7 +19,15 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all test-docs bench report perf perf-quick perf-report $(PERF_TARGETS) lint format surrogates tables clean-venv
+.PHONY: help setup test test-slow test-all test-docs bench report perf perf-quick perf-report $(PERF_TARGETS) lint format surrogates tables fcnet-grid clean-venv
+
+# The full FCNet grid of one dataset (62,208 configurations x 4 seeds x 100 epochs), sized for a GPU: every run of one
+# (batch size, widths) shape in one group (432 configurations x 4 seeds), one group per shard, outside the repository
+GRID_DATASET ?= naval
+GRID_DIR ?= grid
+GRID = family=fcnet dataset=$(GRID_DATASET) n_configs=62208 'seeds=[0,1,2,3]' name=fcnet-$(GRID_DATASET)-grid \
+	max_group=1728 shard_runs=1728 shard_seconds=604800 device=auto \
+	sweeps_dir=$(GRID_DIR)/sweeps tables_dir=$(GRID_DIR)/tables
 
 help:
 	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
@@ -34,6 +42,7 @@ help:
 	@echo "make perf-report       docs/performance.md from the saved results of the last make perf (.perf/)"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
 	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
+	@echo "make fcnet-grid        the full FCNet grid of GRID_DATASET (naval) on a GPU, its projected time first"
 	@echo "make lint              ruff check and ruff format --check; make format: ruff format"
 	@echo "make clean-venv        remove .venv"
 
@@ -89,6 +98,10 @@ surrogates: setup
 
 tables: setup
 	$(BIN)/python -m data.build
+
+fcnet-grid: setup
+	$(BIN)/python -m data.sweep $(GRID) project=true
+	$(BIN)/python -m data.sweep $(GRID)
 
 lint: setup
 	$(BIN)/ruff check benchmarks surrogates data runners tests perf

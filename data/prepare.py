@@ -87,6 +87,9 @@ class SweepConfig:
     #: stop after this many shards (time-boxing); null runs them all
     max_shards: int | None = None
     progress: bool = True
+    #: print the sweep's projected compute (FLOPs, GPU hours, the measured rate of finished shards: data.projection)
+    #: and exit, training and writing nothing
+    project: bool = False
 
 
 def train_fraction(cfg: SweepConfig) -> float | None:
@@ -149,7 +152,7 @@ def check_settings(cfg: SweepConfig) -> None:
         check_str(key, getattr(cfg, key))
     for key in ("data_root", "sweeps_dir", "tables_dir"):
         check_str(key, getattr(cfg, key), nullable=True)
-    for key in ("merge", "overwrite_table", "progress"):
+    for key in ("merge", "overwrite_table", "progress", "project"):
         if not isinstance(getattr(cfg, key), bool):
             raise SettingsError(f"{key}={getattr(cfg, key)!r} must be true or false")
     seeds = cfg.seeds
@@ -202,8 +205,9 @@ def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def prepare(cfg: SweepConfig) -> Sweep:
-    """Load the data, sample the configurations and write (or check) the plan."""
+def prepare(cfg: SweepConfig, *, write: bool = True) -> Sweep:
+    """Load the data, sample the configurations and write (or check) the plan (``write=False``: check a plan
+    already there, write none)."""
     check_settings(cfg)
     if cfg.data_root:  # through the environment, so that every loader (and any child process) sees it
         root = Path(cfg.data_root).expanduser().resolve()
@@ -256,7 +260,8 @@ def prepare(cfg: SweepConfig) -> Sweep:
         shard_weight=cfg.shard_seconds,
     )
     folder = sweep_folder(cfg)
-    plan = load_or_write_plan(folder, plan)
+    if write or (folder / "plan.json").exists():
+        plan = load_or_write_plan(folder, plan)
     return Sweep(cfg, family, data, plan, folder, epochs)
 
 

@@ -4,6 +4,7 @@
     python -m data.sweep --multirun family=lcbench dataset=australian,vehicle worker=0,1 n_workers=2 \\
         hydra/launcher=joblib
     python -m data.sweep --multirun ... hydra/launcher=slurm          # submitit on a Slurm cluster
+    python -m data.sweep family=fcnet dataset=naval n_configs=62208 seeds=[0,1,2,3] project=true   # its cost first
 
 Work is planned once (``plan.json`` in the sweep folder) and split into small
 shards, each written atomically when done; rerunning the same command skips
@@ -43,6 +44,7 @@ from .checks import (
     is_int,
 )
 from .engine import resolve_device
+from . import projection
 from .merge import merge
 from .prepare import (  # noqa: F401 - the sweep's names, as callers have always imported them from here
     PACKAGE_DIR,
@@ -293,6 +295,10 @@ def main(cfg: Any) -> None:
             cfg, SweepConfig, what=WHAT, source="sweep config", error=SettingsError
         )  # `+key` too
         sc = SweepConfig(**OmegaConf.to_container(cfg, resolve=True))
+        if sc.project:
+            check_settings(sc)
+            print(projection.describe(projection.project(prepare(sc, write=False))))
+            return
         outcome = run_sweep_outcome(sc)
     print(outcome.message())
 

@@ -45,6 +45,7 @@ from data.datasets import DatasetMissingError, Splits, load_splits
 from data.engine import train_group
 from data.families import get_family
 from data.families.fcnet import BATCH_SIZES, UNITS, learning_rates
+from data.projection import epoch_flops
 from data.recipes import TABLES
 from data.rng import run_key
 from data.shards import make_plan
@@ -162,7 +163,7 @@ def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 
     fam = get_family("fcnet")
     n_train = len(data.y_train)
     n_eval = n_train + len(data.y_valid) + len(data.y_test)
-    per_config_epoch = []
+    per_config_epoch, counted = [], []
     base = {
         "dropout_1": 0.0,
         "dropout_2": 0.0,
@@ -189,12 +190,15 @@ def flop_projection(data: Splits, gpu_tflops: float = 60.0, efficiency: float = 
                 eval_per_row = fc.get_total_flops() / 1000
                 steps = -(-n_train // bs)
                 per_config_epoch.append(steps * step + n_eval * eval_per_row)
+                counted.append(epoch_flops(fam.workload(c, data)))
     per_shape = np.asarray(per_config_epoch)
     total = float(per_shape.sum() * (62208 / per_shape.size) * 4 * 100)
     seconds = total / (gpu_tflops * 1e12 * efficiency)
     return {
         "flops_total": total,
         "flops_per_config_epoch_mean": float(per_shape.mean()),
+        # data.projection's count from the workloads (what `python -m data.sweep ... project=true` prints)
+        "workload_flops_per_config_epoch_mean": float(np.mean(counted)),
         "gpu_tflops": gpu_tflops,
         "efficiency": efficiency,
         "gpu_hours": seconds / 3600,
@@ -390,8 +394,9 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
         report.note(
             f"FLOP projection, full FCNet grid on {note} (62,208 configs x 4 seeds x 100 epochs): "
             f"{f['flops_total']:.3e} FLOPs (mean {f['flops_per_config_epoch_mean']:.3e} per "
-            f"configuration-epoch); at {f['gpu_tflops']:.0f} TFLOP/s x {f['efficiency']:.0%} utilization: "
-            f"{f['gpu_hours']:.1f} GPU-hours"
+            f"configuration-epoch; data.projection's count from the workloads: "
+            f"{f['workload_flops_per_config_epoch_mean']:.3e}); at {f['gpu_tflops']:.0f} TFLOP/s x "
+            f"{f['efficiency']:.0%} utilization: {f['gpu_hours']:.1f} GPU-hours"
         )
     report.print()
     return report
