@@ -38,13 +38,13 @@ from benchmarks.cli import (
 from benchmarks.io import code_version, hardware, utc_now
 from benchmarks.protocol import CurveBenchError
 
+from . import projection
 from .checks import (
     INT_LIMITS,
     SettingsError,
     is_int,
 )
 from .engine import resolve_device
-from . import projection
 from .merge import merge
 from .prepare import (  # noqa: F401 - the sweep's names, as callers have always imported them from here
     PACKAGE_DIR,
