@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,10 +30,16 @@ from .encoding import SpaceEncoder, config_seed_hash, seed_hash_one
 from .models import DEFAULTS, JOINT, MLPEnsembleRegressor, check_model, make_regressor, member_params
 from .stacked import CostCurves, StackedMetrics, stackable
 from .targets import CostBlock, MetricBlock
+from .trees import NumpyTrees, UnsupportedModel
 
 #: at most this many (config, seed) residual vectors are kept for the seed noise
 BANK_SIZE = 1024
 _BIG_BATCH = 4096
+#: at most this many rows go through the numpy tree walk (surrogates.trees) instead of XGBoost's predict: each row
+#: costs about 0.04 ms there, against about 0.2 ms of fixed cost per XGBoost call (docs/performance.md)
+_NUMPY_TREE_ROWS = 4
+#: each XGBoost booster's trees as numpy arrays, built on its first small prediction (None: not supported)
+_numpy_trees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CPUS = os.cpu_count() or 1
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
 DISTILL_MLP: dict[str, Any] = {
@@ -59,6 +66,22 @@ def _median_seed_difference(by_seed: Sequence[np.ndarray], pairs: Sequence[tuple
         d = np.concatenate([np.abs(by_seed[s] - by_seed[t]).ravel() for s, t in pairs])
     d = d[np.isfinite(d)]
     return float(np.median(d)) if d.size else 0.0
+
+
+def _trees_of(reg: Any) -> NumpyTrees | None:
+    """``reg``'s trees as numpy arrays, built once per booster (a refit makes a new one; None when
+    :class:`NumpyTrees` does not support the model)."""
+    booster = reg.get_booster()
+    try:
+        return _numpy_trees[booster]
+    except KeyError:
+        pass
+    try:
+        trees: NumpyTrees | None = NumpyTrees.from_booster(booster)
+    except UnsupportedModel:
+        trees = None
+    _numpy_trees[booster] = trees
+    return trees
 
 
 class CurveSurrogate(BaseEstimator):
@@ -362,6 +385,9 @@ class CurveSurrogate(BaseEstimator):
                 z = np.asarray(booster.inplace_predict(X), dtype=np.float64)
             finally:
                 booster.set_param({"nthread": 1})
+        elif name == "xgboost" and X.shape[0] <= _NUMPY_TREE_ROWS and _trees_of(reg) is not None:
+            # a few rows: the trees walked in numpy give XGBoost's numbers bit for bit, without its per-call cost
+            z = np.asarray(_numpy_trees[reg.get_booster()].predict(X), dtype=np.float64)
         elif name == "xgboost":
             # the booster directly: what XGBRegressor.predict calls for a numpy array, without its
             # per-call configuration round trips (about 3/4 of a one-row predict)
