@@ -60,6 +60,18 @@ def _datasize_part(name: str) -> Entry:
     )
 
 
+def _many_seed(name: str) -> Entry:
+    base = name.rpartition("-seeds")[0]
+    return Entry(
+        name,
+        "benchmarks.catalog:load_shipped",
+        {"table": name},
+        "many-seed",
+        f"{base.replace('lcbench-', 'LCBench-style funnel MLP on ')}: 200 configurations x 10 seeds x 50 epochs, "
+        "for noise studies (generated here)",
+    )
+
+
 def _datasize(base: str) -> Entry:
     k = ", ".join(f"1/{d}" for d in DATASIZE_DIVISORS)
     return Entry(
@@ -124,6 +136,8 @@ SHIPPED_TABLES = [
     ("lcbench-car", "LCBench-style funnel MLP on car, 50 epochs (generated here)"),
     ("lcbench-kr_vs_kp", "LCBench-style funnel MLP on kr-vs-kp, 50 epochs (generated here)"),
     ("lcbench-segmentation", "LCBench-style funnel MLP on segmentation, 50 epochs (generated here)"),
+    ("lcbench-mfeat_factors", "LCBench-style funnel MLP on mfeat-factors, 50 epochs (generated here)"),
+    ("lcbench-phoneme", "LCBench-style funnel MLP on phoneme, 50 epochs (generated here)"),
 ]
 
 #: the shipped tables' names, in catalog order: data/recipes.py and every other list of them derive from this
@@ -141,11 +155,23 @@ def datasize_parts(base: str) -> tuple[str, ...]:
     return (*(f"{base}-train1of{k}" for k in DATASIZE_DIVISORS), base)
 
 
+#: many-seed tables for noise studies: 200 LCBench-style configurations x 10 seeds x 50 epochs (their own sample of
+#: the space, not the shared 500), named ``<table>-seeds10``
+MANY_SEED_TABLES: tuple[str, ...] = ("lcbench-australian-seeds10", "lcbench-credit_g-seeds10")
+
 #: the tables of the data-size families on a fraction of the training split (data/recipes.py generates them)
 DATASIZE_TABLES: tuple[str, ...] = tuple(p for b in DATASIZE_BASES for p in datasize_parts(b)[:-1])
 
 #: the model of the shipped surrogates of the generated tables
 SURROGATE_MODEL = "ensemble"
+#: shipped tables offered without a surrogate, and why: a surrogate below the quality target (held-out Spearman at the
+#: final fidelity >= 0.9 and >= 95% of the seed ceiling, docs/surrogates.md) is not shipped
+NO_SURROGATE: dict[str, str] = {
+    "lcbench-phoneme": (
+        "held-out Spearman 0.919 against a seed ceiling of 0.982 (target 0.933): the ensemble, the ensemble "
+        "without xgboost (0.922) and each member alone miss it"
+    ),
+}
 
 CATALOG: dict[str, Entry] = {
     **{name: _shipped(name, summary) for name, summary in SHIPPED_TABLES},
@@ -190,12 +216,13 @@ CATALOG: dict[str, Entry] = {
         )
         for ds in _LCDB
     },
+    **{name: _many_seed(name) for name in MANY_SEED_TABLES},
     **{name: _datasize_part(name) for name in DATASIZE_TABLES},
     **{f"{base}-datasize": _datasize(base) for base in DATASIZE_BASES},
     # the generated tables hold 300-1,000 configurations: an ensemble (xgboost, Gaussian process, MLP) ranks
     # held-out configurations best there; on the 62,208-configuration published tables xgboost alone is at
     # the seed ceiling (the quality cards under data/surrogates/ give the numbers)
-    **{f"{t}-surrogate": _surrogate(t, SURROGATE_MODEL) for t, _ in SHIPPED_TABLES},
+    **{f"{t}-surrogate": _surrogate(t, SURROGATE_MODEL) for t, _ in SHIPPED_TABLES if t not in NO_SURROGATE},
     **{f"pub-fcnet-{short}-surrogate": _surrogate(f"pub-fcnet-{short}") for short in _FCNET},
 }
 
@@ -244,7 +271,7 @@ def load(name: str, *, cache: bool = True, **overrides: Any) -> Benchmark:
 def is_available(name: str) -> tuple[bool, str]:
     """Whether ``name`` can be loaded here without building anything, and if not, why."""
     e = entry(name)
-    if e.kind in ("table", "datasize"):
+    if e.kind in ("table", "datasize", "many-seed"):
         missing = [
             t
             for t in e.kwargs.get("parts", [e.kwargs.get("table")])

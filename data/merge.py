@@ -211,6 +211,11 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
         else ""
     )
     frac_arg = f" train_fraction={s['train_fraction']!r}" if s.get("train_fraction") else ""
+    if list(s.get("seeds", [0, 1])) != [0, 1]:
+        frac_arg += f" 'seeds=[{','.join(str(x) for x in s['seeds'])}]'"
+    default_name = f"{s['family']}-{s['dataset']}"
+    if s["name"] != default_name and not s["name"].startswith(default_name + "-train"):
+        frac_arg += f" name={s['name']}"
     if s.get("train_fraction"):
         sub += (
             f" Trained on {s['train_fraction']:.6g} of the training split ({rows['train']} rows: a fixed, "

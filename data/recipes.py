@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.catalog import DATASIZE_TABLES, SHIPPED_NAMES
+from benchmarks.catalog import DATASIZE_TABLES, MANY_SEED_TABLES, SHIPPED_NAMES
 
 #: the sweep settings of each family's shipped tables
 _FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
@@ -27,11 +27,14 @@ _EXCEPTIONS: dict[str, dict[str, Any]] = {
 def recipe(name: str) -> dict[str, Any]:
     """The sweep settings of the shipped table ``name`` (``<family>-<dataset>``, a catalog name), or of a data-size
     table (``<family>-<dataset>-train1of<k>``: its base table's settings on 1/k of the training split)."""
+    if name in MANY_SEED_TABLES:
+        base = name.rpartition("-seeds")[0]
+        return {**recipe(base), "n_configs": 200, "seeds": list(range(10))}
     if name in DATASIZE_TABLES:
         base, _, k = name.rpartition("-train1of")
         return {**recipe(base), "train_fraction": 1.0 / int(k)}
     if name not in SHIPPED_NAMES:
-        allowed = ", ".join((*SHIPPED_NAMES, *DATASIZE_TABLES))
+        allowed = ", ".join((*SHIPPED_NAMES, *DATASIZE_TABLES, *MANY_SEED_TABLES))
         raise ValueError(f"{name!r} is not a shipped table; allowed: {allowed}")
     family, _, dataset = name.partition("-")
     return {"family": family, "dataset": dataset, **_FAMILY_SETTINGS[family], **_EXCEPTIONS.get(name, {})}
@@ -48,5 +51,6 @@ def _build_order(name: str) -> tuple[int, int, int]:
 
 
 TABLES: dict[str, dict[str, Any]] = {
-    name: recipe(name) for name in sorted((*SHIPPED_NAMES, *DATASIZE_TABLES), key=_build_order)
+    name: recipe(name)
+    for name in sorted((*SHIPPED_NAMES, *DATASIZE_TABLES, *MANY_SEED_TABLES), key=_build_order)
 }
