@@ -85,10 +85,9 @@ class DataSizeBenchmark(TabularBenchmark):
         e = base.fidelity.max if epoch is None else base.fidelity.check(epoch)
         ei = base.fidelity.values.index(e)
         fractions = tuple(table_fraction(p) for p in parts)
-        arrays = {}
-        for m in [*base.metrics, COST]:
-            a = np.stack([np.asarray(p.table.arrays[m][:, :, ei]) for p in parts], axis=-1)
-            arrays[m] = a
+        arrays = {
+            m: np.stack([p.table.arrays[m][:, :, ei] for p in parts], axis=-1) for m in [*base.metrics, COST]
+        }
         timed = arrays[COST]
         arrays[COST] = np.maximum.accumulate(timed, axis=-1)
         raised = float(np.sum(arrays[COST] - timed, dtype=np.float64))

@@ -385,13 +385,13 @@ class CurveSurrogate(BaseEstimator):
                 z = np.asarray(booster.inplace_predict(X), dtype=np.float64)
             finally:
                 booster.set_param({"nthread": 1})
-        elif name == "xgboost" and X.shape[0] <= _NUMPY_TREE_ROWS and _trees_of(reg) is not None:
-            # a few rows: the trees walked in numpy give XGBoost's numbers bit for bit, without its per-call cost
-            z = np.asarray(_numpy_trees[reg.get_booster()].predict(X), dtype=np.float64)
         elif name == "xgboost":
-            # the booster directly: what XGBRegressor.predict calls for a numpy array, without its
+            # a few rows: the trees walked in numpy give XGBoost's numbers bit for bit, without its per-call cost;
+            # else the booster directly: what XGBRegressor.predict calls for a numpy array, without its
             # per-call configuration round trips (about 3/4 of a one-row predict)
-            z = np.asarray(reg.get_booster().inplace_predict(X), dtype=np.float64)
+            trees = _trees_of(reg) if X.shape[0] <= _NUMPY_TREE_ROWS else None
+            out = reg.get_booster().inplace_predict(X) if trees is None else trees.predict(X)
+            z = np.asarray(out, dtype=np.float64)
         else:
             z = np.asarray(reg.predict(X), dtype=np.float64)
         return z[:, None] if z.ndim == 1 else z

@@ -61,8 +61,7 @@ class NumpyTrees:
         self.threshold, self.default_left, self.value = threshold, default_left, value
         self.group, self.base, self.depth, self.n_features = group, base, depth, n_features
         self.n_outputs = len(base)
-        self._flat: tuple[np.ndarray, ...] | None = None
-        self._roots = np.zeros(0, dtype=np.int64)
+        self._flatten()
         #: scalar leaves: per output, the trees of that output in tree order; vector leaves: None
         self._of_group = (
             None if group is None else [np.flatnonzero(group == g) for g in range(self.n_outputs)]
@@ -129,8 +128,6 @@ class NumpyTrees:
         x = np.asarray(X, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"X has shape {x.shape}; expected (n, {self.n_features})")
-        if self._flat is None:
-            self._flatten()
         child_l, child_r, feature, threshold, default_left, value = self._flat
         out = np.empty((x.shape[0], self.n_outputs), dtype=np.float32)
         missing = np.isnan(x).any(axis=1)
