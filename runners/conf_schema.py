@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -61,6 +61,7 @@ class RunConf:
     budget: BudgetConf = field(default_factory=BudgetConf)
     overhead: Overhead = Overhead.zero
     results_dir: str = "results"
+    objectives: Optional[list[str]] = None  # noqa: UP045 - OmegaConf's structured configs need Optional
 
 
 _registered = False

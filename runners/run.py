@@ -38,6 +38,7 @@ from benchmarks.tabular import TabularBenchmark
 from . import conf_schema
 from .checks import RunConfigError, check_composed, check_override
 from .conf_schema import CONF_DIR, RunConf
+from .multiobjective import MultiObjective
 from .optimizer import Optimizer
 from .registry import (
     META_KEYS,
@@ -162,6 +163,8 @@ def run_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a resolved config that identifies a run's results (not where they are written)."""
     keep = ("study", "benchmark", "optimizer", "seed", "n_workers", "budget", "overhead")
     out = {k: cfg[k] for k in keep}
+    if cfg.get("objectives") is not None:  # a multi-objective run; one-objective runs keep their identity
+        out["objectives"] = list(cfg["objectives"])
     bench = dict(out["benchmark"])
     if bench.get("path") is None:
         bench.pop("path", None)
@@ -243,9 +246,10 @@ def _simulate(
     )  # never a configurable _target_
     budget = Budget(c["budget"]["kind"], float(c["budget"]["amount"]))
     started = utc_now()
+    objectives = MultiObjective(bench, c["objectives"]) if c.get("objectives") is not None else None
     try:
         try:
-            opt = make_optimizer(bench, factory, int(c["seed"]), None, budget)
+            opt = make_optimizer(bench, factory, int(c["seed"]), None, budget, objectives=objectives)
         except (ValueError, TypeError) as e:  # a hyperparameter value the class refuses: the message alone
             if isinstance(e, CurveBenchError):
                 raise
@@ -272,6 +276,9 @@ def _simulate(
         run_config=ident,
         started_utc=started,
     )
+    objectives = getattr(result.optimizer, "objectives", None) or objectives
+    if isinstance(objectives, MultiObjective):
+        meta["objectives"] = objectives.describe()
     meta["resolved_config"] = c
     return result, meta
 

@@ -12,7 +12,7 @@ import heapq
 import inspect
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from benchmarks.protocol import Benchmark, Evaluator
 from benchmarks.space import column_dtype, hp_names
 from benchmarks.transfer import transfer_sources
 
+from .multiobjective import MultiObjective
 from .optimizer import ConfigSampler, Optimizer, OptimizerError, Trial, make_result
 
 BudgetKind = Literal["time", "fidelity", "evaluations", "results"]
@@ -35,7 +36,12 @@ MAX_EVENTS_AT_ONE_TIME = 1_000_000
 #: its limits (a ten-year time budget on a benchmark of cheap evaluations) cannot run for ever or fill memory
 MAX_EVENTS = 10_000_000
 
-__all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "EventLog", "RunResult", "simulate"]
+def default_objectives(benchmark: Benchmark) -> list[str]:
+    """The objectives of a multi-objective method run without ``objectives=[...]``: the benchmark's and cost."""
+    return [benchmark.objective, "cost"]
+
+
+__all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "EventLog", "RunResult", "default_objectives", "simulate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,8 @@ def make_optimizer(
     seed: int,
     sampler: ConfigSampler | None = None,
     budget: Budget | None = None,
+    *,
+    objectives: MultiObjective | Sequence[str] | None = None,
 ) -> Optimizer:
     """Build the optimizer for ``benchmark``.
 
@@ -132,7 +140,9 @@ def make_optimizer(
     its base class), so defaults can be scaled to the run's budget. A factory that names a ``transfer``
     parameter (a transfer method, e.g. ``portfolio``) gets the other datasets of the benchmark's configuration
     set (:func:`benchmarks.transfer.transfer_sources`: leave-one-dataset-out); one that names ``priors`` (a
-    prior-aware method, e.g. ``rs-prior``) the benchmark's priors (:func:`benchmarks.priors.priors`).
+    prior-aware method, e.g. ``rs-prior``) the benchmark's priors (:func:`benchmarks.priors.priors`); one that
+    names ``objectives`` (a multi-objective method) the run's :class:`~runners.multiobjective.MultiObjective`
+    (``objectives``, names or built; default: the benchmark's objective and ``cost``).
     """
     if isinstance(optimizer, Optimizer):
         return optimizer
@@ -145,6 +155,12 @@ def make_optimizer(
         extra["transfer"] = transfer_sources(benchmark)
     if _takes(optimizer, "priors", through_kwargs=False):
         extra["priors"] = priors(benchmark)
+    if _takes(optimizer, "objectives", through_kwargs=False):
+        if objectives is None:
+            objectives = default_objectives(benchmark)
+        if not isinstance(objectives, MultiObjective):
+            objectives = MultiObjective(benchmark, objectives)
+        extra["objectives"] = objectives
     opt = optimizer(
         space=benchmark.space,
         fidelity=benchmark.fidelity,
@@ -191,6 +207,7 @@ def simulate(
     budget: Budget,
     overhead: str = "zero",
     sampler: ConfigSampler | None = None,
+    objectives: MultiObjective | Sequence[str] | None = None,
 ) -> RunResult:
     """Run ``optimizer`` on ``benchmark`` with ``n_workers`` asynchronous workers until ``budget`` is spent.
 
@@ -200,7 +217,7 @@ def simulate(
     _check_run_arguments(seed, n_workers, budget, overhead)
     seed, n_workers = int(seed), int(n_workers)
     wall0 = time.perf_counter()
-    opt = make_optimizer(benchmark, optimizer, seed, sampler, budget)
+    opt = make_optimizer(benchmark, optimizer, seed, sampler, budget, objectives=objectives)
     sim = _Simulation(benchmark, opt, seed, n_workers, budget, overhead == "measured")
     stop_reason = sim.run()
     events = sim.log.to_frame(benchmark, sim.evaluator)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.architectures import funnel
 from benchmarks.spaces import lcbench_space
 
 from ..datasets import Splits
@@ -34,22 +35,6 @@ from ..engine import GroupSpec
 from ..nets import BatchedMLP
 from ..optim import BatchedSGD
 from .base import Configs, Device, Family, Keys
-
-
-def funnel(in_feat: int, out_feat: int, max_neurons: int, layer_count: int) -> list[int]:
-    """Auto-PyTorch's ``get_shaped_neuron_counts('funnel', ...)``: ``layer_count`` counts ending at ``out_feat``."""
-    if layer_count <= 0:
-        return []
-    if layer_count == 1:
-        return [out_feat]
-    previous = max(in_feat, max_neurons)
-    counts = [previous]
-    step = max(0, int((previous - out_feat) / (layer_count - 1)))
-    for _ in range(layer_count - 2):
-        previous -= step
-        counts.append(previous)
-    counts.append(out_feat)
-    return counts
 
 
 def architecture(config: Mapping[str, Any], n_features: int, n_classes: int) -> tuple[list[int], list[float]]:
