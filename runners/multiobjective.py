@@ -14,7 +14,7 @@ literature, López-Ibáñez et al.), never hand-written here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import moocore
@@ -154,9 +154,7 @@ def cumulative_costs(events: pd.DataFrame, incremental: bool = True) -> np.ndarr
     return out
 
 
-def run_objectives(
-    benchmark: Benchmark, objectives: Sequence[Metric], events: pd.DataFrame
-) -> np.ndarray:
+def run_objectives(benchmark: Benchmark, objectives: Sequence[Metric], events: pd.DataFrame) -> np.ndarray:
     """(n, k) "lower is better" objective values of a run's evaluations, in the events' order
     (its ``metric.*`` columns, the cumulative cost, the parameter count from its ``config.*`` columns)."""
     metric_values = {

@@ -36,12 +36,21 @@ MAX_EVENTS_AT_ONE_TIME = 1_000_000
 #: its limits (a ten-year time budget on a benchmark of cheap evaluations) cannot run for ever or fill memory
 MAX_EVENTS = 10_000_000
 
+
 def default_objectives(benchmark: Benchmark) -> list[str]:
     """The objectives of a multi-objective method run without ``objectives=[...]``: the benchmark's and cost."""
     return [benchmark.objective, "cost"]
 
 
-__all__ = ["BUDGET_KINDS", "OVERHEAD_POLICIES", "Budget", "EventLog", "RunResult", "default_objectives", "simulate"]
+__all__ = [
+    "BUDGET_KINDS",
+    "OVERHEAD_POLICIES",
+    "Budget",
+    "EventLog",
+    "RunResult",
+    "default_objectives",
+    "simulate",
+]
 
 
 @dataclass(frozen=True, slots=True)
