@@ -1,7 +1,8 @@
 """Objectives as a list: a benchmark's metrics plus the derived ones, each with its direction and bounds.
 
 A multi-objective run names its objectives (``objectives=[valid_cross_entropy,cost]`` in Hydra). Each is
-one of the benchmark's metrics that an optimizer may see (not a test-split one) or one of two derived
+one of the benchmark's metrics that an optimizer may see (not a test-split one; ``objective`` names the
+benchmark's own objective, so one list serves benchmarks whose metrics differ) or one of two derived
 metrics every result carries implicitly:
 
 * ``cost``: the cumulative training cost of the configuration to the result's fidelity, in solo
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 COST = "cost"
+#: in an objectives list, the benchmark's own objective (so one list serves benchmarks of different metrics)
+OBJECTIVE_ALIAS = "objective"
 N_PARAMS = "n_params"
 #: at most this many objectives in one run
 MAX_OBJECTIVES = 4
@@ -129,7 +132,7 @@ def objective_metrics(bench: Benchmark, names: Sequence[str]) -> tuple[Metric, .
     metric of ``bench`` an optimizer may see or a derived one (MetricError naming what is allowed)."""
     if isinstance(names, str) or not isinstance(names, Sequence):
         raise MetricError(f"objectives must be a list of metric names, got {names!r}")
-    names = [str(n) for n in names]
+    names = [bench.objective if str(n) == OBJECTIVE_ALIAS else str(n) for n in names]
     derived = derived_metrics(bench)
     test = bench.test_objective
     visible = [n for n, m in bench.metrics.items() if m.split != "test" and n != test]

@@ -201,3 +201,33 @@ def hypervolume_trajectory(
         hv_at[i] = hv
     idx = np.searchsorted(t, np.asarray(grid, dtype=np.float64), side="right") - 1
     return np.where(idx >= 0, hv_at[np.maximum(idx, 0)], 0.0)
+
+
+def table_points(benchmark: Benchmark, objectives: Sequence[Metric]) -> np.ndarray | None:
+    """Every point a table holds, (configuration, fidelity, seed), as "lower is better" objective rows; None
+    for a benchmark without a finite set of configurations. The Pareto front of these rows is the best any
+    run on the table can reach (a run's points are among them)."""
+    configs = benchmark.configurations()
+    if configs is None:
+        return None
+    arch = architecture_of(benchmark) if any(m.name == N_PARAMS for m in objectives) else None
+    params = np.array([arch.n_params(c) for c in configs], dtype=np.float64) if arch is not None else None
+    names = [m.name for m in objectives if m.name not in (COST, N_PARAMS)]
+    seeds = list(benchmark.seeds) if benchmark.seeds else [benchmark.default_seed]
+    blocks = []
+    for s in seeds:
+        for f in benchmark.fidelity.values:
+            got = benchmark.query_batch(configs, fidelities=float(f), seeds=s, metrics=names or None)
+            cols = []
+            for m in objectives:
+                if m.name == COST:
+                    v = np.asarray(got.cost, dtype=np.float64)
+                elif m.name == N_PARAMS:
+                    v = params
+                else:
+                    v = np.asarray(got[m.name], dtype=np.float64)
+                cols.append(m.sign * v)
+            blocks.append(np.column_stack(cols))
+    out = np.vstack(blocks)
+    out[~np.isfinite(out)] = np.inf
+    return out

@@ -31,7 +31,17 @@ OPTIONAL_EXTRAS = {"optuna": "optuna", "dehb": "dehb", "smac": "smac", "syne_tun
 #: keys of an optimizer node that are not constructor arguments
 META_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_", "name")
 #: arguments the runner passes at run time (``transfer``, ``priors``, ``objectives`` only to a class that names them)
-RUNTIME_ARGS = ("space", "fidelity", "objective", "seed", "sampler", "budget", "transfer", "priors", "objectives")
+RUNTIME_ARGS = (
+    "space",
+    "fidelity",
+    "objective",
+    "seed",
+    "sampler",
+    "budget",
+    "transfer",
+    "priors",
+    "objectives",
+)
 #: the packages whose optimizers need no optional library
 BUILTIN_PACKAGES = ("runners.optimizer.", "runners.optimizers.")
 

@@ -57,6 +57,7 @@ from runners.analysis.sections import (
     summary_section,
     validity_section,
 )
+from runners.analysis.sections.multiobjective import mo_sections
 
 MARKER = "report.json"
 
@@ -99,7 +100,7 @@ def report_sections(ctx: ReportContext) -> list[Section]:
     are written and listed in ``report.json``.
     """
     s = ctx.study
-    sections = [runs_section(ctx)]
+    sections = [runs_section(ctx), *mo_sections(ctx)]
     if len(s.events):
         sections += [
             over_time_section(ctx),

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -89,6 +89,8 @@ class StudyConf:
     budget: BudgetConf = field(default_factory=BudgetConf)
     overhead: Overhead = Overhead.zero
     results_dir: str = "results"
+    #: a multi-objective study: the objectives of every run (``objective`` names each benchmark's own)
+    objectives: Optional[list[str]] = None  # noqa: UP045 - OmegaConf's structured configs need Optional
     overrides: list[str] = field(default_factory=list)
     #: processes running runs side by side (1: in this process)
     n_jobs: int = 1
@@ -395,6 +397,8 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
         "overhead": str(getattr(cfg.overhead, "value", cfg.overhead)),
         "results_dir": str(cfg.results_dir),
     }
+    if cfg.get("objectives") is not None:
+        common["objectives"] = [str(n) for n in cfg.objectives]
     composed: dict[tuple[str, ...], dict[str, Any]] = {}  # table entries share one composition per optimizer
     with _own_hydra(), initialize_config_module(config_module="runners.conf", version_base="1.3"):
         for item in cfg.benchmarks:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +278,43 @@ def scaling(summary: pd.DataFrame, table: pd.DataFrame, palette_by_optimizer: Ma
         ax.set_ylabel("speedup in time to target")
         ax.set_title("Parallel scaling (geometric mean over benchmarks)")
         _legend_outside(fig, ax)
+    return fig
+
+
+def attainment_surfaces(
+    panels: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray, Sequence[str]]], palette: Palette
+) -> Figure:
+    """One panel per benchmark: each method's attainment surface (points sorted by the first objective, drawn
+    as the staircase they dominate) and the best reachable front (black dashes); ``panels`` maps a title to
+    (method -> (n, 2) points, front points, the two objectives' names)."""
+    n = len(panels)
+    with matplotlib.rc_context(RC):
+        fig, axes = _panel_grid(n)
+        for ax, (title, (per_method, front, names)) in zip(axes.flat, panels.items()):
+            if len(front):
+                f = front[np.argsort(front[:, 0])]
+                ax.step(
+                    f[:, 0],
+                    f[:, 1],
+                    where="post",
+                    color="k",
+                    linestyle="--",
+                    linewidth=1.0,
+                    label="best front",
+                )
+            for m in palette.order:
+                pts = per_method.get(m)
+                if pts is None or not len(pts):
+                    continue
+                ax.step(pts[:, 0], pts[:, 1], where="post", label=m, color=palette.color[m], linewidth=1.4)
+            ax.set_xlim(right=1.0)
+            ax.set_ylim(top=1.0)
+            ax.set_title(title)
+            ax.set_xlabel(f"{names[0]} (normalized)")
+            ax.set_ylabel(f"{names[1]} (normalized)" if len(names) > 1 else "")
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        _legend_outside(fig, axes.flat[0])
     return fig
 
 

@@ -1,0 +1,326 @@
+"""Report sections of a multi-objective study: hypervolume over time, final fronts and attainment surfaces,
+ranks and tests by hypervolume (docs/multiobjective.md).
+
+A run is multi-objective when its meta.json records ``objectives`` (a run with ``objectives=[...]``). Every
+run of a benchmark must record the same objectives and normalization. Each evaluation of a run is a point
+("lower is better" values of the objectives, normalized so that the benchmark's best configuration at the
+maximum fidelity is 0 and the median 1); the run's hypervolume at time t is that of the points found by t,
+against the reference point (1, ..., 1). The *hypervolume regret* is the hypervolume of the best front
+reachable on the benchmark minus the run's: every point the table holds (configuration x fidelity x seed)
+on a table, else the union of the study's points on that benchmark. It is 0 when a run found that whole
+front, and it is read like the single-objective regret: the same ranks, the same tests (Wilcoxon rank-sum per
+benchmark, signed-rank across benchmarks, Friedman and Nemenyi critical differences).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import moocore
+import numpy as np
+import pandas as pd
+
+from benchmarks.protocol import Metric
+from runners.multiobjective import (
+    hypervolume,
+    hypervolume_trajectory,
+    nondominated,
+    run_objectives,
+    table_points,
+)
+from runners.results_format import EVENTS_FILE
+
+from .. import plots, stats
+from ..load import load_benchmark
+from ..render import Section, fmt
+from .context import ReportContext
+
+__all__ = ["MOData", "mo_data", "mo_sections"]
+
+#: the attainment levels drawn (percent of seeds that reach the surface)
+ATTAINMENT = (50.0,)
+
+
+@dataclass
+class MOData:
+    """What the multi-objective sections read, computed once per report."""
+
+    #: benchmark -> the objectives' names
+    names: dict[str, list[str]]
+    #: benchmark -> the normalized points of the best reachable front, and where they come from
+    fronts: dict[str, tuple[np.ndarray, str]]
+    #: one row per (benchmark, method, seed, grid point): frac, t, hv, hv_regret
+    curves: pd.DataFrame
+    #: (benchmark, method, seed) -> the run's normalized points at the end of the horizon
+    points: dict[tuple[str, str, int], np.ndarray]
+    #: benchmarks left out, with the reason
+    skipped: dict[str, str]
+
+
+def mo_data(ctx: ReportContext) -> MOData | None:
+    """The multi-objective data of the study, or None when no complete run records objectives."""
+    study = ctx.study
+    runs = study.complete_runs()
+    metas = study.metas
+    mo_runs = [(b, m, s) for (b, m, s), meta in metas.items() if meta.get("objectives")]
+    if not mo_runs:
+        return None
+    names: dict[str, list[str]] = {}
+    fronts: dict[str, tuple[np.ndarray, str]] = {}
+    points: dict[tuple[str, str, int], np.ndarray] = {}
+    times: dict[tuple[str, str, int], np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    paths = {(r.benchmark, r.method, int(r.seed)): r.path for r in runs.itertuples()}
+    for bench in sorted({b for b, _, _ in mo_runs}):
+        keys = [k for k in metas if k[0] == bench]
+        specs = {_spec_key(metas[k].get("objectives")) for k in keys}
+        if len(specs) != 1 or None in specs:
+            skipped[bench] = "its runs record different objectives or normalizations (or none)"
+            continue
+        spec = metas[keys[0]]["objectives"]
+        b = load_benchmark(bench, [metas[k] for k in keys])
+        if b is None:
+            skipped[bench] = "the benchmark does not load here with the checksum its runs recorded"
+            continue
+        objs = [Metric.from_dict(d) for d in spec["metrics"]]
+        best, ref = np.asarray(spec["best"], dtype=float), np.asarray(spec["reference"], dtype=float)
+        scale = ref - best
+        names[bench] = [m.name for m in objs]
+        for k in keys:
+            ev = pd.read_parquet(Path(paths[k]) / EVENTS_FILE)
+            pts = (run_objectives(b, objs, ev) - best) / scale
+            ok = np.all(np.isfinite(pts), axis=1)
+            points[k], times[k] = pts[ok], ev["t_end"].to_numpy(float)[ok]
+        held = table_points(b, objs)
+        if held is not None:
+            cand, source = (held - best) / scale, "every point the table holds"
+        else:
+            cand = np.vstack([points[k] for k in keys])
+            source = "the union of the study's points (the benchmark holds no finite set of configurations)"
+        cand = cand[np.all(np.isfinite(cand), axis=1)]
+        cand = cand[np.all(cand < 1.0, axis=1)]
+        fronts[bench] = (cand[nondominated(cand)] if len(cand) else cand, source)
+    rows = []
+    for (bench, meth, seed), pts in points.items():
+        if bench not in fronts:
+            continue
+        task = study.tasks.get(bench)
+        if task is None:
+            continue
+        grid_t = ctx.grid * task.horizon
+        hv = hypervolume_trajectory(times[(bench, meth, seed)], pts, grid_t)
+        top = hypervolume(fronts[bench][0]) if len(fronts[bench][0]) else 0.0
+        rows.append(
+            pd.DataFrame(
+                {
+                    "benchmark": bench,
+                    "method": meth,
+                    "seed": seed,
+                    "frac": ctx.grid,
+                    "t": grid_t,
+                    "hv": hv,
+                    "hv_regret": np.maximum(top - hv, 0.0),
+                }
+            )
+        )
+    cols = ["benchmark", "method", "seed", "frac", "t", "hv", "hv_regret"]
+    curves = pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+    return MOData(names, fronts, curves, points, skipped)
+
+
+def _spec_key(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return (tuple(spec["names"]), tuple(spec["best"]), tuple(spec["reference"]))
+    except (KeyError, TypeError):
+        return None
+
+
+# ---------------------------------------------------------------- sections
+def mo_sections(ctx: ReportContext) -> list[Section]:
+    """The multi-objective sections, or none when the study has no multi-objective run."""
+    data = mo_data(ctx)
+    if data is None:
+        return []
+    return [_hv_time_section(ctx, data), _final_section(ctx, data), _fronts_section(ctx, data)]
+
+
+def _objectives_line(data: MOData) -> str:
+    per = sorted({tuple(v) for v in data.names.values()})
+    return "; ".join(" and ".join(f"`{n}`" for n in p) for p in per)
+
+
+def _hv_time_section(ctx: ReportContext, data: MOData) -> Section:
+    blocks: list = [
+        f"Objectives: {_objectives_line(data)}, each normalized per benchmark (0: the best configuration at "
+        "the maximum fidelity, 1: the median; `cost` is the cumulative training cost of the configuration to "
+        "the fidelity of the result). Hypervolume against the reference point (1, ..., 1) of every point a run "
+        "evaluated by that time, computed with moocore. Hypervolume regret: the hypervolume of the best "
+        "reachable front minus the run's (0: the whole front found)."
+    ]
+    if data.skipped:
+        blocks.append(
+            "Left out: " + "; ".join(f"`{b}` ({why})" for b, why in sorted(data.skipped.items())) + "."
+        )
+    if not len(data.curves):
+        return Section("Hypervolume over time", blocks)
+    summ = stats.summarize_curves(data.curves, "hv_regret")
+    per = {b: summ[summ["benchmark"] == b] for b in sorted(summ["benchmark"].unique())}
+    fig = plots.regret_over_time(
+        per,
+        ctx.palette,
+        x="t",
+        ylabel="hypervolume regret",
+        titles={b: b for b in per},
+        xlabel="simulated time (s)",
+    )
+    blocks.append(
+        ctx.figure(
+            fig,
+            "hv_regret_per_benchmark",
+            "Hypervolume regret over simulated time, mean over seeds ± one standard error.",
+        )
+    )
+    if summ["method"].nunique() > 1:
+        fig = plots.rank_over_time(
+            {"hypervolume": stats.ranks_over_time(summ)},
+            ctx.palette,
+            xlabel="fraction of the time budget",
+            n_methods=summ["method"].nunique(),
+        )
+        n_b = len(stats.common_benchmarks(summ))
+        blocks.append(
+            ctx.figure(
+                fig,
+                "hv_rank_over_time",
+                f"Average rank by hypervolume over {n_b} benchmark(s) (rank of the mean over seeds at each "
+                "fraction of each benchmark's time horizon; ties share the average rank).",
+            )
+        )
+    return Section("Hypervolume over time", blocks)
+
+
+def _final_section(ctx: ReportContext, data: MOData) -> Section:
+    finals = data.curves[data.curves["frac"] == data.curves["frac"].max()].reset_index(drop=True)
+    blocks: list = [
+        "Hypervolume regret at the end of each benchmark's time horizon: median [25%, 75%] over seeds. "
+        f"**Bold**: the best median; `*`: significantly worse than the best (two-sided Wilcoxon rank-sum test "
+        f"over seeds, p < {ctx.opts.alpha}). Column `all`: the mean over seeds per benchmark, then median "
+        "[quartiles] over benchmarks, tested against the best with the two-sided Wilcoxon signed-rank test "
+        "(paired by benchmark)."
+    ]
+    if not len(finals):
+        return Section("Final hypervolume", blocks)
+    per = stats.final_table(finals, "hv_regret")
+    per = per.assign(worse=per["p_vs_best"] < ctx.opts.alpha)
+    agg = stats.final_table_across_benchmarks(finals, "hv_regret")
+    agg = agg.assign(worse=agg["p_vs_best"] < ctx.opts.alpha)
+    both = pd.concat([per, agg.assign(benchmark="all")], ignore_index=True)
+    disp = both.assign(cell=[_cell(r) for r in both.itertuples()])
+    disp = disp.pivot(index="method", columns="benchmark", values="cell").fillna("–")
+    disp = disp[[*sorted(per["benchmark"].unique()), "all"]]
+    disp.columns.name = None
+    blocks.append(ctx.table("final_hv_regret", disp, "Final hypervolume regret.", data=both))
+    hv = finals.groupby(["benchmark", "method"])["hv"].mean().unstack("method")
+    blocks.append(
+        ctx.table(
+            "final_hv",
+            hv.map(lambda x: fmt(x)),
+            "Final hypervolume (normalized objectives, reference point 1), mean over seeds; the best "
+            "reachable front's: "
+            + ", ".join(
+                f"`{b}` {fmt(hypervolume(f) if len(f) else 0.0)}" for b, (f, _) in sorted(data.fronts.items())
+            )
+            + ".",
+            data=hv.reset_index(),
+        )
+    )
+    methods = sorted(finals["method"].unique())
+    if len(methods) >= 3:
+        for frac in stats.nearest_fractions(ctx.opts.fractions, ctx.grid):
+            cd, note = stats.cd_blocks(data.curves, "hv_regret", frac)
+            tag = f"Hypervolume regret, {frac:.0%} of the budget"
+            try:
+                res = stats.critical_difference(cd, ctx.opts.alpha)
+            except ValueError as e:
+                blocks.append(f"{tag}: no critical-difference diagram ({e}; {note}).")
+                continue
+            verdict = "significant" if res.pvalue < ctx.opts.alpha else "not significant"
+            blocks.append(
+                ctx.figure(
+                    plots.cd_diagram(res, tag),
+                    f"cd_hv_{frac:.3g}".replace(".", "p"),
+                    f"{tag}: Friedman p = {fmt(res.pvalue)} ({verdict}), Nemenyi critical difference "
+                    f"{fmt(res.cd)}; {note}. Lower rank is better.",
+                    half=True,
+                )
+            )
+    return Section("Final hypervolume", blocks)
+
+
+def _cell(r: Any) -> str:
+    if not r.n_finite:
+        return "–"
+    s = f"{fmt(r.median)} [{fmt(r.q25)}, {fmt(r.q75)}]"
+    if r.method == r.best:
+        return f"**{s}**"
+    return s + (" *" if r.worse else "")
+
+
+def _fronts_section(ctx: ReportContext, data: MOData) -> Section:
+    blocks: list = [
+        "Final fronts as median attainment surfaces: the boundary of what at least half of a method's seeds "
+        "attained by the end of the horizon (the 50 % empirical attainment function, López-Ibáñez et al. "
+        "2010, computed with moocore). Black dashes: the best reachable front. With three or more objectives "
+        "the panels show the first two objectives' projection of the non-dominated points."
+    ]
+    panels = {}
+    for bench, names in sorted(data.names.items()):
+        if bench not in data.fronts:
+            continue
+        per_method = {}
+        for meth in sorted({m for b, m, _ in data.points if b == bench}):
+            sets = [(s, p) for (b, m, s), p in data.points.items() if b == bench and m == meth]
+            per_method[meth] = _attainment(sets, len(names))
+        front = data.fronts[bench][0][:, :2] if len(data.fronts[bench][0]) else np.empty((0, 2))
+        panels[bench] = (per_method, front, names[:2])
+    if panels:
+        fig = plots.attainment_surfaces(panels, ctx.palette)
+        blocks.append(
+            ctx.figure(
+                fig,
+                "attainment_50",
+                "Median (50 %) attainment surface of each method per benchmark, normalized objectives "
+                "(lower-left is better); black dashes: the best reachable front "
+                + ", ".join(f"(`{b}`: {src})" for b, (_, src) in sorted(data.fronts.items()))
+                + ".",
+            )
+        )
+    return Section("Pareto fronts and attainment surfaces", blocks)
+
+
+def _attainment(sets: list[tuple[int, np.ndarray]], k: int) -> np.ndarray:
+    """The 50 % attainment surface of ``sets`` (one normalized point set per seed), in the first two objectives."""
+    rows, ids = [], []
+    for i, (_, p) in enumerate(sets):
+        q = p[:, :2] if k > 2 else p
+        q = q[np.all(q < 1.0, axis=1)]
+        if len(q):
+            q = q[nondominated(q)]
+            rows.append(q)
+            ids.append(np.full(len(q), i + 1))
+    if not rows:
+        return np.empty((0, 2))
+    pts, sid = np.vstack(rows), np.concatenate(ids)
+    if len(sets) == 1:
+        return pts[np.argsort(pts[:, 0])]
+    # percentiles of the EAF count every seed, those with no point inside the reference box too
+    level = ATTAINMENT[0] * len(sets) / len(rows)
+    if level > 100.0:
+        return np.empty((0, 2))
+    surf = moocore.eaf(pts, sets=sid, percentiles=[min(100.0, level)])
+    out = surf[:, :2]
+    return out[np.argsort(out[:, 0])]
