@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .architectures import FAMILY_LAYERS, mlp_params
+from .catalog import is_available, load
 from .protocol import RANGE_SAMPLES, RANGE_SEED, Benchmark, Metric, MetricError
 from .sampling import sample_configurations
 
@@ -112,9 +113,8 @@ def architecture_of(bench: Benchmark) -> Architecture | None:
 
 @functools.lru_cache(maxsize=64)
 def _table_architecture(name: str) -> Architecture | None:
-    from .catalog import is_available, load  # the catalog imports this module's neighbours; deferred
-
-    if not is_available(name):
+    ok, _ = is_available(name)
+    if not ok:
         return None
     return _from_provenance(load(name).provenance)
 
