@@ -38,7 +38,7 @@ help:
 	@echo "make test-docs         run every command of README.md, docs/ and data/README.md with small budgets (minutes)"
 	@echo "make perf              performance against baselines measured in the same run (every section; budget 10 min)"
 	@echo "make perf-quick        every section in its quick mode (smaller sizes: a CI smoke test, a minute or two)"
-	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies, make perf-scaling: one section"
+	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies, make perf-scaling, make perf-multiobjective: one section"
 	@echo "make perf-report       docs/performance.md from the saved results of the last make perf (.perf/)"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"
 	@echo "make tables            regenerate the shipped tables from real training (hours on a CPU)"
@@ -83,8 +83,8 @@ perf-quick: setup $(VENV)/.installed-perf
 perf-report: setup
 	$(BIN)/python -m perf report --markdown docs/performance.md
 
-PERF_TARGETS := perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling
-perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling: setup $(VENV)/.installed-perf
+PERF_TARGETS := perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling perf-multiobjective
+perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-studies perf-scaling perf-multiobjective: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf $(patsubst perf-%,%,$@)
 
 $(VENV)/.installed-perf: $(STAMP)

@@ -128,11 +128,10 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | None = None) ->
     """Hypervolume dominated by ``points`` (minimized) up to ``reference`` (default: 1 in every objective);
     rows not strictly better than the reference in every objective add nothing."""
     pts = np.asarray(points, dtype=np.float64)
-    ref = np.ones(pts.shape[1]) if reference is None else np.asarray(reference, dtype=np.float64)
-    pts = pts[np.all(pts < ref, axis=1)] if len(pts) else pts
     if len(pts) == 0:
         return 0.0
-    return float(moocore.hypervolume(pts, ref=ref))
+    ref = np.ones(pts.shape[1]) if reference is None else np.asarray(reference, dtype=np.float64)
+    return float(moocore.hypervolume(pts, ref=ref))  # moocore leaves out the points outside the box
 
 
 # ---------------------------------------------------------------- from a run's events

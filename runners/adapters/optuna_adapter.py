@@ -1,4 +1,5 @@
-"""Optuna through its ask/tell API: TPE alone, and TPE with a successive-halving or Hyperband pruner.
+"""Optuna through its ask/tell API: TPE alone, TPE with a successive-halving or Hyperband pruner, and the
+multi-objective NSGA-II and MOTPE.
 
 The ConfigSpace space maps to Optuna distributions: categorical ->
 ``CategoricalDistribution``; ordinal -> ``IntDistribution`` over the ranks (so
@@ -32,6 +33,20 @@ run is reproducible.
 budget when not set: ``min(10, max(2, round(B / 10)))`` with B the budget in
 full-fidelity evaluations, i.e. at most a tenth of the budget (10 for the
 default study's B = 100).
+
+Multi-objective (``OptunaNSGAII``, ``OptunaMOTPE``; the run's :class:`~runners.multiobjective.MultiObjective`
+as ``objectives``): the study has ``directions=["minimize"] * k`` and each COMPLETE trial is told the vector
+``objectives.losses(result)`` (lower is better in every objective), every trial at the maximum fidelity:
+Optuna's pruners do not support multi-objective studies (``Trial.report`` and ``Trial.should_prune`` raise
+``NotImplementedError`` there). A vector with a non-finite entry (a diverged result: NaN metric, loss
+``+inf``) is told ``FAIL`` with the user attribute ``diverged``, as Optuna's docs do for a failed trial: Optuna
+would accept ``inf``, but a diverged configuration that is cheap would then be non-dominated (nothing is
+cheaper) and become an NSGA-II parent (with an infinite crowding distance at the boundary) or one of MOTPE's
+"good" trials; failed trials are in no population and no density of either sampler. NSGA-II's generations
+are Optuna's bookkeeping (``BaseGASampler``: a trial's generation is a system attribute, and a generation is
+complete after ``population_size`` COMPLETE trials); Optuna sets it while sampling, which a re-asked trial
+with every parameter fixed (a projected proposal, above) never does, so the adapter sets it there
+(``get_trial_generation``) or the evaluated configurations would belong to no generation.
 """
 
 from __future__ import annotations
@@ -42,9 +57,11 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import ConfigSpace as CS
+import numpy as np
 
 from benchmarks.transfer import TransferSource
 
+from ..multiobjective import MultiObjective
 from ..optimizer import Optimizer, Trial, TrialResult
 from ..optimizers.brackets import rung_ladder
 from ..optimizers.portfolio import portfolio_order, transfer_record
@@ -52,6 +69,8 @@ from ._common import require
 
 __all__ = [
     "OptunaHyperband",
+    "OptunaMOTPE",
+    "OptunaNSGAII",
     "OptunaOptimizer",
     "OptunaSHA",
     "OptunaTPE",
@@ -96,20 +115,23 @@ def _plain(v: Any) -> Any:
 
 
 @contextmanager
-def _quiet(optuna):
-    """Optuna logs every finished trial at INFO; keep it to warnings while the adapter works."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def _quiet(optuna, level: str = "WARNING"):
+    """Optuna logs every finished trial at INFO; keep it to warnings (or ``level``) while the adapter works."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(getattr(optuna.logging, level))
     try:
         yield
     finally:
-        optuna.logging.set_verbosity(level)
+        optuna.logging.set_verbosity(before)
 
 
 class OptunaOptimizer(Optimizer):
     """Optuna's ask/tell API as a CurveBench optimizer (see the module docstring).
 
-    ``optuna_sampler``: ``"tpe"`` (``TPESampler(seed=...)``, Optuna's defaults) or ``"random"``.
+    ``optuna_sampler``: ``"tpe"`` (``TPESampler(seed=...)``, Optuna's defaults), ``"random"`` or ``"nsga2"``
+    (``NSGAIISampler(population_size=..., seed=...)``, Optuna's defaults otherwise).
+    ``multi_objective``: a :class:`~runners.multiobjective.MultiObjective` makes the study multi-objective
+    (module docstring; ``pruner`` must be ``"none"``); None (the default): single-objective on the loss.
     ``pruner``: ``"none"`` (every trial at the maximum fidelity), ``"sha"``
     (``SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)``) or
     ``"hyperband"`` (``HyperbandPruner(min_resource=1, max_resource=eta**s_max,
@@ -121,32 +143,45 @@ class OptunaOptimizer(Optimizer):
     def __init__(
         self,
         *,
-        optuna_sampler: Literal["tpe", "random"] = "tpe",
+        optuna_sampler: Literal["tpe", "random", "nsga2"] = "tpe",
         pruner: Pruner = "none",
         eta: int = 3,
         min_fidelity: float | None = None,
         n_startup_trials: int | None = None,
+        population_size: int = 50,
+        multi_objective: MultiObjective | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         optuna = _optuna()
-        b = self.budget_evaluations
-        self.n_startup_trials = int(
-            self.scale_default(
-                "n_startup_trials",
-                n_startup_trials,
-                None if b is None else int(min(10, max(2, round(b / 10)))),
-                "min(10, max(2, round(B / 10))), B = budget in full-fidelity evaluations",
-                10,
-            )
-        )
-        #: proposals moved by the projection (told FAIL, the evaluated parameters asked again)
-        self.n_moved = 0
-        self._optuna = optuna
-        if optuna_sampler not in ("tpe", "random"):
-            raise ValueError(f"optuna_sampler={optuna_sampler!r} is not one of 'tpe', 'random'")
+        if optuna_sampler not in ("tpe", "random", "nsga2"):
+            raise ValueError(f"optuna_sampler={optuna_sampler!r} is not one of 'tpe', 'random', 'nsga2'")
         if pruner not in ("none", "sha", "hyperband"):
             raise ValueError(f"pruner={pruner!r} is not one of 'none', 'sha', 'hyperband'")
+        if multi_objective is not None and pruner != "none":
+            raise ValueError(
+                f"pruner={pruner!r}: Optuna's pruners do not support multi-objective studies "
+                "(Trial.report and Trial.should_prune raise NotImplementedError there); use pruner='none'"
+            )
+        b = self.budget_evaluations
+        self.n_startup_trials: int | None = None
+        if optuna_sampler != "nsga2":  # NSGA-II has no random start but its first generation
+            self.n_startup_trials = int(
+                self.scale_default(
+                    "n_startup_trials",
+                    n_startup_trials,
+                    None if b is None else int(min(10, max(2, round(b / 10)))),
+                    "min(10, max(2, round(B / 10))), B = budget in full-fidelity evaluations",
+                    10,
+                )
+            )
+        #: the run's objectives when the study is multi-objective (run.py records them in meta.json)
+        self.objectives = multi_objective
+        #: proposals moved by the projection (told FAIL, the evaluated parameters asked again)
+        self.n_moved = 0
+        #: multi-objective results with a non-finite objective (told FAIL, module docstring)
+        self.n_diverged = 0
+        self._optuna = optuna
         if isinstance(eta, bool) or not float(eta).is_integer() or eta < 2:
             raise ValueError(f"eta={eta!r} must be an integer >= 2 (Optuna's pruners count integer steps)")
         self.optuna_sampler, self.pruner_name, self.eta = optuna_sampler, pruner, int(eta)
@@ -155,8 +190,11 @@ class OptunaOptimizer(Optimizer):
         )
         self.distributions, self.constants = optuna_distributions(self.space)
         seed = self.seed
+        self.population_size = int(population_size) if optuna_sampler == "nsga2" else None
         if optuna_sampler == "tpe":
             samp = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials)
+        elif optuna_sampler == "nsga2":
+            samp = optuna.samplers.NSGAIISampler(population_size=self.population_size, seed=seed)
         else:
             samp = optuna.samplers.RandomSampler(seed=seed)
         top = self.eta ** (len(self.rungs) - 1)
@@ -168,9 +206,10 @@ class OptunaOptimizer(Optimizer):
             )
         else:
             prun = optuna.pruners.NopPruner()
+        k = 1 if multi_objective is None else len(multi_objective)
         with _quiet(optuna):
             self.study = optuna.create_study(
-                study_name=f"curvebench-{seed}", sampler=samp, pruner=prun, direction="minimize"
+                study_name=f"curvebench-{seed}", sampler=samp, pruner=prun, directions=["minimize"] * k
             )
         self._live: dict[int, Any] = {}  # optuna trial number -> optuna Trial
         self._next: deque[tuple[Trial, int]] = deque()  # (finished CurveBench trial, next rung)
@@ -187,18 +226,23 @@ class OptunaOptimizer(Optimizer):
                 params = self._to_params(config)
                 if params != ot.params:
                     # tell the study what is evaluated: the proposal was not; the evaluated parameters are
-                    optuna = self._optuna
-                    level = optuna.logging.get_verbosity()
-                    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no "trial failed" line per move
-                    try:
-                        self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
-                    finally:
-                        optuna.logging.set_verbosity(level)
+                    self._fail(ot)
                     self.study.enqueue_trial(params)
                     ot = self.study.ask(self.distributions)
                     self.n_moved += 1
+                    samp = self.study.sampler
+                    if isinstance(samp, self._optuna.samplers.BaseGASampler):
+                        # every parameter fixed: Optuna sampled nothing, so it set no generation (docstring)
+                        samp.get_trial_generation(
+                            self.study, self.study.get_trials(deepcopy=False)[ot.number]
+                        )
         self._live[ot.number] = ot
         return self.new_trial(config, fid, optuna=ot.number, rung=0)
+
+    def _fail(self, ot: Any) -> None:
+        """Tell ``ot`` FAIL without Optuna's "trial failed" warning line."""
+        with _quiet(self._optuna, "ERROR"):
+            self.study.tell(ot, state=self._optuna.trial.TrialState.FAIL)
 
     def _to_params(self, config: dict[str, Any]) -> dict[str, Any]:
         """The Optuna parameters of a configuration (the inverse of :meth:`_to_config`; inactive ones absent)."""
@@ -227,6 +271,9 @@ class OptunaOptimizer(Optimizer):
         return conf
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:
+        if self.objectives is not None:  # no pruner: every trial at the maximum fidelity
+            self._tell_vector(self._live.pop(trial.info["optuna"]), result)
+            return
         ot = self._live[trial.info["optuna"]]
         k = trial.info["rung"]
         loss = float(result.loss)
@@ -243,8 +290,19 @@ class OptunaOptimizer(Optimizer):
             self.study.tell(ot, loss)
         del self._live[ot.number]
 
+    def _tell_vector(self, ot: Any, result: TrialResult) -> None:
+        """Multi-objective: tell ``ot`` the objective vector of ``result``, or FAIL when it is not finite."""
+        values = self.objectives.losses(result)  # type: ignore[union-attr]  # once per result, in tell order
+        if np.isfinite(values).all():
+            with _quiet(self._optuna):
+                self.study.tell(ot, values.tolist())
+        else:  # diverged (module docstring)
+            ot.set_user_attr("diverged", True)
+            self._fail(ot)
+            self.n_diverged += 1
+
     def describe(self) -> dict[str, Any]:
-        return {
+        d = {
             **super().describe(),
             "library": f"optuna {self._optuna.__version__}",
             "optuna_sampler": self.optuna_sampler,
@@ -255,6 +313,14 @@ class OptunaOptimizer(Optimizer):
             "eta": self.eta,
             "rungs": list(self.rungs),
         }
+        if self.population_size is not None:
+            d["population_size"] = self.population_size
+        if self.objectives is not None:
+            d["objectives"] = list(self.objectives.names)
+            d["directions"] = ["minimize"] * len(self.objectives)
+            d["diverged"] = "a non-finite objective vector is told FAIL (user attribute 'diverged')"
+            d["n_diverged"] = self.n_diverged
+        return d
 
 
 class OptunaTPE(OptunaOptimizer):
@@ -316,3 +382,41 @@ class OptunaTPEWarm(OptunaOptimizer):
             "transfer": transfer_record(self.sources),
             "warm_start": f"the first {len(self.warm)} configurations of the greedy portfolio, then TPE",
         }
+
+
+class OptunaNSGAII(OptunaOptimizer):
+    """Optuna's NSGA-II (Deb et al., IEEE TEVC 2002) on the run's objectives, at the maximum fidelity.
+
+    ``NSGAIISampler`` with Optuna's defaults, seeded: ``population_size`` 50 (uniform crossover with
+    probability 0.9, swapping probability 0.5, mutation probability ``1 / n_params``); the first generation
+    is random. ``population_size`` is not scaled to the budget: neither the paper nor Optuna's docs give a
+    rule, and Optuna recommends NSGA-II for budgets of 100 to 10,000 trials, so the default study's
+    B = 100 (a random generation, then one generation of offspring) is the low end of its documented range.
+    """
+
+    name = "optuna-nsga2"
+
+    def __init__(self, *, objectives: MultiObjective, population_size: int = 50, **kwargs: Any) -> None:
+        super().__init__(
+            optuna_sampler="nsga2",
+            pruner="none",
+            population_size=population_size,
+            multi_objective=objectives,
+            **kwargs,
+        )
+
+
+class OptunaMOTPE(OptunaOptimizer):
+    """Optuna's TPE in its multi-objective mode (MOTPE: Ozaki et al., GECCO 2020 and JAIR 2022), at the
+    maximum fidelity.
+
+    ``TPESampler`` with Optuna's defaults on a study with several directions (Optuna merged
+    ``MOTPESampler`` into it: the "good" trials are the best non-dominated fronts, the last one cut by
+    hypervolume subset selection), ``n_startup_trials`` scaled as ``optuna-tpe``'s:
+    ``min(10, max(2, round(B / 10)))``.
+    """
+
+    name = "optuna-motpe"
+
+    def __init__(self, *, objectives: MultiObjective, **kwargs: Any) -> None:
+        super().__init__(optuna_sampler="tpe", pruner="none", multi_objective=objectives, **kwargs)
