@@ -215,8 +215,8 @@ def make_optimizer(name: str, **overrides: Any) -> Callable[..., Optimizer]:
 
 
 #: what the simulator gives a class that names it, from the benchmark: the other datasets of its configuration
-#: set (benchmarks.transfer) and its priors (benchmarks.priors)
-BENCHMARK_DATA = ("transfer", "priors")
+#: set (benchmarks.transfer), its priors (benchmarks.priors) and the run's objectives (runners.multiobjective)
+BENCHMARK_DATA = ("transfer", "priors", "objectives")
 
 
 def runtime_needs(name: str) -> set[str]:
