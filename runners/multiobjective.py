@@ -202,10 +202,12 @@ def hypervolume_trajectory(
     return np.where(idx >= 0, hv_at[np.maximum(idx, 0)], 0.0)
 
 
-def table_points(benchmark: Benchmark, objectives: Sequence[Metric]) -> np.ndarray | None:
-    """Every point a table holds, (configuration, fidelity, seed), as "lower is better" objective rows; None
-    for a benchmark without a finite set of configurations. The Pareto front of these rows is the best any
-    run on the table can reach (a run's points are among them)."""
+def table_points(
+    benchmark: Benchmark, objectives: Sequence[Metric], fidelities: Sequence[float] | None = None
+) -> np.ndarray | None:
+    """Every point a table holds, (configuration, fidelity, seed), as "lower is better" objective rows, at
+    ``fidelities`` (default: all it holds); None for a benchmark without a finite set of configurations. The
+    Pareto front of these rows is the best any run on the table can reach at those fidelities."""
     configs = benchmark.configurations()
     if configs is None:
         return None
@@ -215,7 +217,7 @@ def table_points(benchmark: Benchmark, objectives: Sequence[Metric]) -> np.ndarr
     seeds = list(benchmark.seeds) if benchmark.seeds else [benchmark.default_seed]
     blocks = []
     for s in seeds:
-        for f in benchmark.fidelity.values:
+        for f in benchmark.fidelity.values if fidelities is None else fidelities:
             got = benchmark.query_batch(configs, fidelities=float(f), seeds=s, metrics=names or None)
             cols = []
             for m in objectives:

@@ -2,12 +2,16 @@
 ranks and tests by hypervolume (docs/multiobjective.md).
 
 A run is multi-objective when its meta.json records ``objectives`` (a run with ``objectives=[...]``). Every
-run of a benchmark must record the same objectives and normalization. Each evaluation of a run is a point
-("lower is better" values of the objectives, normalized so that the benchmark's best configuration at the
-maximum fidelity is 0 and the median 1); the run's hypervolume at time t is that of the points found by t,
-against the reference point (1, ..., 1). The *hypervolume regret* is the hypervolume of the best front
-reachable on the benchmark minus the run's: every point the table holds (configuration x fidelity x seed)
-on a table, else the union of the study's points on that benchmark. It is 0 when a run found that whole
+run of a benchmark must record the same objectives and normalization. Each evaluation of a run at the
+maximum fidelity is a point: a model trained with its configuration's whole schedule ("lower is better"
+values of the objectives, normalized so that the benchmark's best configuration at the maximum fidelity is
+0 and the median 1). Partial trainings are not points: with ``cost`` an objective, a multi-fidelity
+method's discarded low-fidelity models would fill the cheap end of every front, and on lcbench-car ASHA
+and MOASHA then reached the same hypervolume whatever they promoted. The run's hypervolume at time t is
+that of its points found by t, against the reference point (1, ..., 1). The *hypervolume regret* is the
+hypervolume of the best front reachable on the benchmark minus the run's: every point the table holds at
+the maximum fidelity (configuration x seed) on a table, else the union of the study's points on that
+benchmark. It is 0 when a run found that whole
 front, and it is read like the single-objective regret: the same ranks, the same tests (Wilcoxon rank-sum per
 benchmark, signed-rank across benchmarks, Friedman and Nemenyi critical differences).
 """
@@ -88,12 +92,15 @@ def mo_data(ctx: ReportContext) -> MOData | None:
         best, ref = np.asarray(spec["best"], dtype=float), np.asarray(spec["reference"], dtype=float)
         scale = ref - best
         names[bench] = [m.name for m in objs]
+        top = float(b.fidelity.max)
         for k in keys:
             ev = pd.read_parquet(Path(paths[k]) / EVENTS_FILE)
-            pts = (run_objectives(b, objs, ev) - best) / scale
+            pts = (run_objectives(b, objs, ev) - best) / scale  # cumulative costs need every evaluation
+            final = ev["fidelity"].to_numpy(float) == top
+            pts, ev = pts[final], ev[final]
             ok = np.all(np.isfinite(pts), axis=1)
             points[k], times[k] = pts[ok], ev["t_end"].to_numpy(float)[ok]
-        held = table_points(b, objs)
+        held = table_points(b, objs, [top])
         if held is not None:
             cand, source = (held - best) / scale, "every point the table holds"
         else:
@@ -156,9 +163,10 @@ def _objectives_line(data: MOData) -> str:
 def _hv_time_section(ctx: ReportContext, data: MOData) -> Section:
     blocks: list = [
         f"Objectives: {_objectives_line(data)}, each normalized per benchmark (0: the best configuration at "
-        "the maximum fidelity, 1: the median; `cost` is the cumulative training cost of the configuration to "
-        "the fidelity of the result). Hypervolume against the reference point (1, ..., 1) of every point a run "
-        "evaluated by that time, computed with moocore. Hypervolume regret: the hypervolume of the best "
+        "the maximum fidelity, 1: the median; `cost` is the training cost of the configuration's whole "
+        "schedule). A run's points are its evaluations at the maximum fidelity (trained models; partial "
+        "trainings are not points, docs/multiobjective.md). Hypervolume against the reference point "
+        "(1, ..., 1) of the points a run found by that time, computed with moocore. Hypervolume regret: the hypervolume of the best "
         "reachable front minus the run's (0: the whole front found)."
     ]
     if data.skipped:
