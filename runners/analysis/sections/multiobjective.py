@@ -166,8 +166,8 @@ def _hv_time_section(ctx: ReportContext, data: MOData) -> Section:
         "the maximum fidelity, 1: the median; `cost` is the training cost of the configuration's whole "
         "schedule). A run's points are its evaluations at the maximum fidelity (trained models; partial "
         "trainings are not points, docs/multiobjective.md). Hypervolume against the reference point "
-        "(1, ..., 1) of the points a run found by that time, computed with moocore. Hypervolume regret: the hypervolume of the best "
-        "reachable front minus the run's (0: the whole front found)."
+        "(1, ..., 1) of the points a run found by that time, computed with moocore. Hypervolume regret: "
+        "the hypervolume of the best reachable front minus the run's (0: the whole front found)."
     ]
     if data.skipped:
         blocks.append(
