@@ -33,7 +33,6 @@ import heapq
 import os
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,8 @@ N_CONFIGS, N_SEEDS, N_EPOCHS, N_WORKERS = 1000, 4, 100, 4
 BARE_RATIO_TARGET = 4.0
 #: wall microseconds per evaluation
 WALL_TARGET_US = 20.0
+#: CPU microseconds an intermediate report may add (a trial that reports as it trains)
+REPORT_TARGET_US = 5.0
 
 
 def _table(root: Path) -> TabularBenchmark:
@@ -74,30 +75,21 @@ class RandomSearchWithReplacement(RandomSearch):
 
 
 class EveryEpochRandomSearch(Optimizer):
-    """Random search that trains each configuration epoch by epoch to the last: one result per epoch.
+    """Random search whose trials report every epoch as they train and are never stopped: one result per
+    epoch (``reports="every"``, docs/runner.md "Reports as a trial trains").
 
     What Syne Tune's random search does on a simulated blackbox (a trial reports every epoch and
-    is never stopped). A finished epoch is continued to the next by the next free worker, before
-    a new configuration is started.
+    is never stopped).
     """
 
     name = "rs-every-epoch"
     repeats = "allow"
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.epochs = [float(v) for v in self.fidelity.values]
-        self._to_continue: deque[Trial] = deque()
-
     def _ask(self) -> Trial:
-        if self._to_continue:
-            prev = self._to_continue.popleft()
-            return self.continue_trial(prev, self.epochs[self.epochs.index(prev.fidelity) + 1])
-        return self.new_trial(self.sampler.sample_one(self.rng), self.epochs[0])
+        return self.new_trial(self.sampler.sample_one(self.rng), reports="every")
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:
-        if trial.fidelity < self.epochs[-1]:
-            self._to_continue.append(trial)
+        pass
 
 
 def run_ours(bench: TabularBenchmark, factory: Any, budget: Budget) -> dict[str, float]:
@@ -220,6 +212,32 @@ def overhead(rep: Report, bench: TabularBenchmark, n: int, rounds: int) -> None:
         target=WALL_TARGET_US,
         load=t["ours"].load,
         setting=setting,
+    )
+    # the cost of a report: the same trials reporting every epoch, less the trials without reports
+    trials = max(1, n // N_EPOCHS)
+    per_trial = Budget("results", trials)
+    every = Budget("results", trials * N_EPOCHS)
+
+    def plain_cpu() -> float:
+        return run_ours(bench, RandomSearchWithReplacement, per_trial)["cpu"]
+
+    def every_cpu() -> float:
+        r = run_ours(bench, EveryEpochRandomSearch, every)
+        if r["results"] != trials * N_EPOCHS:
+            raise AssertionError(f"the reporting run recorded {r['results']} rows, not {trials * N_EPOCHS}")
+        return r["cpu"]
+
+    t = alternate({"every": every_cpu, "plain": plain_cpu}, rounds)
+    n_reports = trials * (N_EPOCHS - 1)
+    rep.add(
+        "CPU us per intermediate report, on top of an evaluation",
+        (t["every"].median - t["plain"].median) / n_reports * 1e6,
+        None,
+        "",
+        target=REPORT_TARGET_US,
+        load=t["every"].load,
+        setting=f"{trials:,} trials of random search, each reporting its {N_EPOCHS - 1} epochs before the "
+        "last (reports='every', always continued) against the same number without reports",
     )
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "Optimizer",
     "OptimizerError",
     "REPEAT_POLICIES",
+    "REPORT_DECISIONS",
     "RandomSearch",
     "Status",
     "TableExhausted",
@@ -75,6 +76,8 @@ class TableExhausted(RuntimeError):
 
 #: what :meth:`Optimizer.ask` does with a fresh trial of a configuration already trained to its fidelity
 REPEAT_POLICIES: tuple[str, ...] = ("avoid", "allow")
+#: what a trial does after an intermediate report (:meth:`Optimizer.report`)
+REPORT_DECISIONS: tuple[str, ...] = ("continue", "stop", "pause")
 
 
 # ---------------------------------------------------------------- records
@@ -104,6 +107,9 @@ class Trial:
     fidelity: float
     continues: int | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    #: the fidelities below ``fidelity`` at which the trial reports as it trains (None: only at the end); each
+    #: report reaches :meth:`Optimizer.report`, which may stop or pause the trial there (docs/runner.md)
+    reports: tuple[float, ...] | None = None
     _row: int | None = field(default=None, init=False, repr=False)
 
 
@@ -115,8 +121,10 @@ class TrialResult:
     * ``loss``: ``sign * value`` so that lower is better for every objective;
       ``+inf`` when the value is NaN (status ``"diverged"``), so sorting works.
     * ``metrics``: every metric except test-split ones (and never the test objective).
-    * ``cost``: seconds charged for this trial (the increment if it continued another).
-    * ``time``: the simulated time at which the trial finished.
+    * ``cost``: seconds charged for this trial so far (the increment if it continued another).
+    * ``time``: the simulated time at which the trial finished (or reported).
+    * ``reached``: the fidelity of this result when it is not the trial's own: an intermediate report, or
+      the end of a trial stopped or paused at a report (None: the trial's fidelity); read ``fidelity``.
     """
 
     trial: Trial
@@ -126,6 +134,7 @@ class TrialResult:
     cost: float
     time: float
     status: Status = "ok"
+    reached: float | None = None
 
     @property
     def trial_id(self) -> int:
@@ -137,7 +146,8 @@ class TrialResult:
 
     @property
     def fidelity(self) -> float:
-        return self.trial.fidelity
+        """The fidelity this result was measured at."""
+        return self.trial.fidelity if self.reached is None else self.reached
 
 
 # Trial and TrialResult are made once per evaluation, in the simulator's per-evaluation path. A frozen
@@ -153,13 +163,20 @@ class _TrialUnderConstruction:
     __slots__ = Trial.__slots__
 
     def __init__(
-        self, trial_id: int, config: Mapping[str, Any], fidelity: float, continues: int | None, info: Any
+        self,
+        trial_id: int,
+        config: Mapping[str, Any],
+        fidelity: float,
+        continues: int | None,
+        info: Any,
+        reports: tuple[float, ...] | None = None,
     ) -> None:
         self.trial_id = trial_id
         self.config = config
         self.fidelity = fidelity
         self.continues = continues
         self.info = info
+        self.reports = reports
         self._row = None
         self.__class__ = Trial
 
@@ -178,6 +195,7 @@ class _TrialResultUnderConstruction:
         cost: float,
         time: float,
         status: Status,
+        reached: float | None = None,
     ) -> None:
         self.trial = trial
         self.value = value
@@ -186,15 +204,15 @@ class _TrialResultUnderConstruction:
         self.cost = cost
         self.time = time
         self.status = status
+        self.reached = reached
         self.__class__ = TrialResult
 
 
-#: ``make_trial(trial_id, config, fidelity, continues, info)``: ``Trial(...)`` of the same arguments, made faster
-make_trial: Callable[[int, Mapping[str, Any], float, int | None, Mapping[str, Any]], Trial]
-make_trial = _TrialUnderConstruction
-#: ``make_result(trial, value, loss, metrics, cost, time, status)``: ``TrialResult(...)``, made faster
-make_result: Callable[[Trial, float, float, Mapping[str, float], float, float, Status], TrialResult]
-make_result = _TrialResultUnderConstruction
+#: ``make_trial(trial_id, config, fidelity, continues, info[, reports])``: ``Trial(...)`` of the same arguments,
+#: made faster
+make_trial: Callable[..., Trial] = _TrialUnderConstruction
+#: ``make_result(trial, value, loss, metrics, cost, time, status[, reached])``: ``TrialResult(...)``, made faster
+make_result: Callable[..., TrialResult] = _TrialResultUnderConstruction
 
 #: sets :attr:`Trial._row`, which :meth:`Optimizer.ask` alone writes (a slot write past the frozen __setattr__)
 _set_row = Trial.__dict__["_row"].__set__
@@ -749,6 +767,8 @@ class Optimizer:
         self.exhausted = False
         #: fresh trials :meth:`ask` moved to another configuration because they would have repeated one
         self.n_redirected = 0
+        #: trial id -> the fidelity a trial ended at when it was stopped or paused below its own (set by tell)
+        self.reached_at: dict[int, float] = {}
         self._next_id = 0
 
     # -------------------------------------------------- public API (called by the simulator)
@@ -777,7 +797,7 @@ class Optimizer:
                     except TableExhausted:
                         self.exhausted = True
                         return None
-                    trial = make_trial(trial.trial_id, moved, fid, None, trial.info)
+                    trial = make_trial(trial.trial_id, moved, fid, None, trial.info, trial.reports)
                     i = sampler.index(moved)
                     self.n_redirected += 1
                 sampler.note(trial.config, fid, i)
@@ -793,7 +813,26 @@ class Optimizer:
             raise OptimizerError(
                 f"trial {trial.trial_id} was told to {type(self).__name__} but is not pending"
             )
+        if result.reached is not None:
+            self.reached_at[trial.trial_id] = result.reached
         self._tell(trial, result)
+
+    def report(self, trial: Trial, result: TrialResult) -> str:
+        """An intermediate result of a pending trial that asked for reports (``result.fidelity`` is below the
+        trial's); returns what the trial does next: one of :data:`REPORT_DECISIONS`. ``"stop"`` and ``"pause"``
+        end the trial at this fidelity (the simulator then tells it with this result, and frees its worker);
+        its checkpoint stays, so :meth:`continue_trial` can resume a paused trial later (a thaw)."""
+        if trial.trial_id not in self.pending:
+            raise OptimizerError(
+                f"trial {trial.trial_id} reported to {type(self).__name__} but is not pending"
+            )
+        decision = self._report(trial, result)
+        if decision not in REPORT_DECISIONS:
+            raise OptimizerError(
+                f"{type(self).__name__}._report returned {decision!r} for trial {trial.trial_id}; "
+                f"allowed: {', '.join(REPORT_DECISIONS)}"
+            )
+        return decision
 
     # -------------------------------------------------- to implement
     def _ask(self) -> Trial | None:
@@ -802,23 +841,65 @@ class Optimizer:
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         raise NotImplementedError
 
+    def _report(self, trial: Trial, result: TrialResult) -> str:
+        """Decide at an intermediate report (override in a method that stops or pauses trials): continue."""
+        return "continue"
+
     # -------------------------------------------------- helpers for subclasses
-    def new_trial(self, config: Mapping[str, Any], fidelity: float | None = None, **info: Any) -> Trial:
-        """A trial that trains ``config`` from scratch to ``fidelity`` (default: the maximum)."""
+    def new_trial(
+        self, config: Mapping[str, Any], fidelity: float | None = None, *, reports: Any = None, **info: Any
+    ) -> Trial:
+        """A trial that trains ``config`` from scratch to ``fidelity`` (default: the maximum).
+
+        ``reports``: where it reports as it trains, each report reaching :meth:`report` (None: only at the
+        end; ``"every"``: at every fidelity the benchmark holds below ``fidelity``; or a list of fidelities)."""
         tid = self._next_id
         self._next_id = tid + 1
-        return make_trial(tid, config, self.fidelity.max if fidelity is None else fidelity, None, info)
+        fid = self.fidelity.max if fidelity is None else fidelity
+        if reports is None:  # the common case, on the simulator's per-evaluation path
+            return make_trial(tid, config, fid, None, info)
+        return make_trial(tid, config, fid, None, info, self._report_points(reports, 0.0, fid))
 
-    def continue_trial(self, previous: Trial, fidelity: float, **info: Any) -> Trial:
-        """A trial that resumes the finished trial ``previous`` up to the higher ``fidelity``."""
-        if not fidelity > previous.fidelity:
+    def continue_trial(self, previous: Trial, fidelity: float, *, reports: Any = None, **info: Any) -> Trial:
+        """A trial that resumes the finished (or stopped, or paused) trial ``previous`` up to the higher
+        ``fidelity``; ``reports`` as for :meth:`new_trial`, above the fidelity ``previous`` reached."""
+        reached = (
+            previous.fidelity
+            if previous.trial_id not in self.reached_at
+            else self.reached_at[previous.trial_id]
+        )
+        if not fidelity > reached:
             raise OptimizerError(
                 f"cannot continue trial {previous.trial_id} at fidelity {fidelity!r}: it already reached "
-                f"{previous.fidelity!r}"
+                f"{reached!r}"
             )
         tid = self._next_id
         self._next_id = tid + 1
-        return make_trial(tid, previous.config, fidelity, previous.trial_id, info)
+        return make_trial(
+            tid,
+            previous.config,
+            fidelity,
+            previous.trial_id,
+            info,
+            self._report_points(reports, reached, fidelity),
+        )
+
+    def _report_points(self, reports: Any, low: float, high: float) -> tuple[float, ...] | None:
+        """The intermediate report fidelities of a trial from ``low`` to ``high``: those strictly between."""
+        if reports is None:
+            return None
+        if isinstance(reports, str):
+            if reports != "every":
+                raise ValueError(f"reports={reports!r}: give None, 'every' or a list of fidelities")
+            if self.fidelity.continuous:
+                raise ValueError(
+                    f"reports='every' needs held fidelities; {self.fidelity.name} is continuous: give a list"
+                )
+            points = self.fidelity.values
+        else:
+            points = [self.fidelity.check(float(f)) for f in reports]
+        out = tuple(sorted({float(f) for f in points if low < float(f) < high}))
+        return out or None
 
     @property
     def n_trials(self) -> int:

@@ -234,6 +234,11 @@ def simulate(
         "n_events": len(events),
         "n_trials": sim.seq,
         "n_cancelled": sim.n_cancelled,
+        **(
+            {"n_reports": sim.n_reports, "n_stopped": sim.n_stopped, "n_paused": sim.n_paused}
+            if sim.n_reports
+            else {}
+        ),
         "n_diverged": int(events["status"].eq("diverged").sum()),
         "end_time": float(sim.end_time),
         "budget_used": sim.budget_used(),
@@ -354,6 +359,8 @@ class _Simulation:
         self.idle: list[int] = list(range(n_workers))  # kept sorted ascending
         self.seq = 0  # trials started: each one's start order (ties of the heap's end times go to the first)
         self.n_cancelled = 0
+        #: intermediate reports, and the trials the optimizer stopped or paused at one
+        self.n_reports = self.n_stopped = self.n_paused = 0
         self.opt_seconds = 0.0
         self.end_time = 0.0
 
@@ -405,6 +412,8 @@ class _Simulation:
             self.log.append_config,
         )
         finished_configs = self.finished_configs
+        #: trial id -> [index of its current segment among its reports, cumulative cost when it started]
+        live: dict[int, list] = {}
         evaluate, draw_seed, reported = self.evaluate, self.draw_seed, self.evaluator.reported
         obj_sign, measured, incremental = self.obj_sign, self.measured, self.incremental
         time_budget, per_result, amount = self.kind == "time", self.kind == "results", self.amount
@@ -430,6 +439,11 @@ class _Simulation:
                     else:  # a continuation: its trial's seed, charged the increment (the whole cost when the
                         # fidelity is not incremental)
                         ffrom, s, prev_cost = self._continuation(trial)
+                    if (
+                        trial.reports is not None
+                    ):  # reports as it trains: its first segment, to the first report
+                        live[trial.trial_id] = [0, prev_cost]
+                        fid = trial.reports[0]
                     key, value, cum = evaluate(trial.config, fid, s, trial._row)
                     cost = cum - prev_cost
                     if cost < 0:
@@ -451,23 +465,81 @@ class _Simulation:
                     if stuck > MAX_EVENTS_AT_ONE_TIME:
                         raise self._stuck_clock(t)
                 fid = trial.fidelity
-                finished[trial.trial_id] = (fid, s, cum)
-                finished_configs[trial.trial_id] = trial.config
                 end_time = t
                 ok = value == value  # NaN: diverged
-                result = make_result(
-                    trial,
-                    value,
-                    obj_sign * value if ok else math.inf,
-                    reported(key),
-                    t - t0,
-                    t,
-                    "ok" if ok else "diverged",
-                )
-                clock = max(t, opt_clock) if measured else t
-                a0 = perf()
-                tell(trial, result)
-                dt = perf() - a0
+                if trial.reports is None:
+                    result = make_result(
+                        trial,
+                        value,
+                        obj_sign * value if ok else math.inf,
+                        reported(key),
+                        t - t0,
+                        t,
+                        "ok" if ok else "diverged",
+                    )
+                    clock = max(t, opt_clock) if measured else t
+                    a0 = perf()
+                    tell(trial, result)
+                    dt = perf() - a0
+                else:  # a trial that reports as it trains: an intermediate report, or its end
+                    seg = live[trial.trial_id]
+                    i = seg[0]
+                    reps = trial.reports
+                    fid = reps[i] if i < len(reps) else fid
+                    result = make_result(
+                        trial,
+                        value,
+                        obj_sign * value if ok else math.inf,
+                        reported(key),
+                        cum - seg[1],
+                        t,
+                        "ok" if ok else "diverged",
+                        fid if i < len(reps) else None,
+                    )
+                    clock = max(t, opt_clock) if measured else t
+                    a0 = perf()
+                    decision = "done"
+                    if i < len(reps):
+                        self.n_reports += 1
+                        # a diverged trial ends here; otherwise the optimizer decides
+                        decision = self.opt.report(trial, result) if ok else "stop"
+                    if decision == "continue":
+                        dt = perf() - a0
+                        i += 1
+                        seg[0] = i
+                        nf = reps[i] if i < len(reps) else trial.fidelity
+                        key2, value2, cum2 = evaluate(trial.config, nf, s, trial._row)
+                        if cum2 < cum:
+                            raise self._cost_decreased(trial, fid, cum, cum2)
+                        clock += dt if measured else 0.0
+                        opt_seconds += dt
+                        record(
+                            (trial.trial_id, trial.continues, worker, ffrom, fid, s, t0, t, key, ask_s + dt)
+                        )
+                        record_config(trial.config)
+                        push(
+                            heap,
+                            (clock + cum2 - cum, seq, worker, trial, key2, value2, cum2, fid, clock, s, 0.0),
+                        )
+                        seq += 1
+                        if not time_budget:
+                            meter += 1.0 if per_result else (fid - ffrom if incremental else fid)
+                            if meter >= amount:
+                                self.n_cancelled = len(heap)
+                                return "budget"
+                        if len(rows) >= MAX_EVENTS:
+                            self.n_cancelled = len(heap)
+                            return "event_limit"
+                        continue
+                    if decision == "stop":
+                        self.n_stopped += 1
+                    elif decision == "pause":
+                        self.n_paused += 1
+                    del live[trial.trial_id]
+                    tell(trial, result)
+                    dt = perf() - a0
+                finished[trial.trial_id] = (fid, s, cum)
+                finished_configs[trial.trial_id] = trial.config
                 opt_seconds += dt
                 if measured:
                     clock += dt

@@ -72,6 +72,7 @@ __all__ = [
     "OptunaMOTPE",
     "OptunaNSGAII",
     "OptunaOptimizer",
+    "OptunaReportPruned",
     "OptunaSHA",
     "OptunaTPE",
     "OptunaTPEWarm",
@@ -139,6 +140,8 @@ class OptunaOptimizer(Optimizer):
     """
 
     name = "optuna"
+    #: where each trial reports as it trains (None: only at its fidelity; OptunaReportPruned: "every")
+    reports: str | None = None
 
     def __init__(
         self,
@@ -237,7 +240,7 @@ class OptunaOptimizer(Optimizer):
                             self.study, self.study.get_trials(deepcopy=False)[ot.number]
                         )
         self._live[ot.number] = ot
-        return self.new_trial(config, fid, optuna=ot.number, rung=0)
+        return self.new_trial(config, fid, reports=self.reports, optuna=ot.number, rung=0)
 
     def _fail(self, ot: Any) -> None:
         """Tell ``ot`` FAIL without Optuna's "trial failed" warning line."""
@@ -420,3 +423,72 @@ class OptunaMOTPE(OptunaOptimizer):
 
     def __init__(self, *, objectives: MultiObjective, **kwargs: Any) -> None:
         super().__init__(optuna_sampler="tpe", pruner="none", multi_objective=objectives, **kwargs)
+
+
+class OptunaReportPruned(OptunaOptimizer):
+    """TPE whose trials report every epoch to Optuna's own pruner as they train (``trial.report(loss, step)``,
+    then ``trial.should_prune()``), stopped where it says so: Optuna's pruning as its users run it, not
+    emulated by rungs. A step is the position of the fidelity among those the benchmark holds (1 = the
+    lowest; epochs on the shipped tables). ``pruner``: ``"median"`` (``MedianPruner()``, Optuna's defaults:
+    ``n_startup_trials=5``, ``n_warmup_steps=0``) or ``"hyperband"`` (``HyperbandPruner(min_resource=1,
+    max_resource=<number of steps>, reduction_factor=eta)``). A pruned trial is told ``PRUNED`` at its
+    last report (Optuna's convention); a trial that reaches the maximum fidelity is told its loss; one that
+    diverged (the simulator ends it at a NaN report) is told ``FAIL``.
+    """
+
+    name = "optuna-pruned"
+    reports = "every"
+
+    def __init__(
+        self, *, pruner: Literal["median", "hyperband"] = "median", eta: int = 3, **kwargs: Any
+    ) -> None:
+        if pruner not in ("median", "hyperband"):
+            raise ValueError(f"pruner={pruner!r} is not one of 'median', 'hyperband'")
+        super().__init__(pruner="none", eta=eta, **kwargs)
+        if self.fidelity.continuous:
+            raise ValueError(
+                f"{self.name} needs held fidelities to report at; {self.fidelity.name} is continuous"
+            )
+        optuna = self._optuna
+        self._steps = {float(f): i + 1 for i, f in enumerate(self.fidelity.values)}
+        if pruner == "median":
+            prun = optuna.pruners.MedianPruner()
+        else:
+            prun = optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=len(self._steps), reduction_factor=self.eta
+            )
+        with _quiet(optuna):
+            self.study = optuna.create_study(
+                study_name=f"curvebench-{self.seed}", sampler=self.study.sampler, pruner=prun
+            )
+        self.pruner_name = pruner
+        self.n_pruned = 0
+
+    def _report(self, trial: Trial, result: TrialResult) -> str:
+        ot = self._live[trial.info["optuna"]]
+        with _quiet(self._optuna):
+            ot.report(float(result.loss), step=self._steps[float(result.fidelity)])
+            if ot.should_prune():
+                self.study.tell(ot, state=self._optuna.trial.TrialState.PRUNED)
+                del self._live[ot.number]
+                self.n_pruned += 1
+                return "stop"
+        return "continue"
+
+    def _tell(self, trial: Trial, result: TrialResult) -> None:
+        ot = self._live.pop(trial.info["optuna"], None)
+        if ot is None:  # pruned at its last report: already told
+            return
+        if result.reached is not None:  # ended at a report without a decision: it diverged
+            self._fail(ot)
+            return
+        with _quiet(self._optuna):
+            self.study.tell(ot, float(result.loss))
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update({"pruner": self.pruner_name, "reports": "every", "n_pruned": self.n_pruned})
+        if self.pruner_name == "median":
+            d.pop("eta", None)
+        d.pop("rungs", None)
+        return d

@@ -35,7 +35,9 @@ def repeats_in(events, fresh_only: bool = False) -> int:
     ``fresh_only``: only fresh trials (what the ``avoid`` policy prevents)."""
     reached: dict[int, float] = {}
     n = 0
-    ev = events.sort_values("trial_id")
+    ev = events.sort_values(
+        "trial_id", kind="stable"
+    )  # a trial that reports holds a row per report, in order
     for cid, fresh, fid in zip(ev["config_id"], ev["continues"].isna(), ev["fidelity"]):
         if fresh or not fresh_only:
             n += reached.get(int(cid), -np.inf) >= fid
