@@ -23,6 +23,11 @@ BAD_KEYS = [
         "unknown key 'jsn' in benchmarks show's settings. Did you mean 'json'?",
     ),
     (
+        "runners.lc_task",
+        ["run", "predictor=[knn]"],
+        "unknown key 'predictor' in runners.lc_task run's settings. Did you mean 'predictors'?",
+    ),
+    (
         "data.datasets",
         ["verify", "nams=[naval]"],
         "unknown key 'nams' in data.datasets verify's settings. Did you mean 'names'?",
@@ -105,6 +110,7 @@ def test_a_misspelt_key_exits_2_with_the_message_first(module, args, message):
 
 # (module, the main function's old-style arguments, the start of the message)
 OLD_STYLE = [
+    ("runners.lc_task", ["--seed", "3"], "--seed is not key=value; use seed=3"),
     (
         "benchmarks.__main__",
         ["show", "fcnet-naval", "--json"],
@@ -167,6 +173,7 @@ def test_an_old_style_argument_is_answered_with_the_new_form(module, argv, messa
 
 
 HELP = [
+    ("runners.lc_task", ["run", "predictors=[last-value,knn,parametric]", "pool=10", "progress=true"]),
     ("benchmarks.__main__", ["list", "show", "verify", "import", "name=(required)", "expect=null"]),
     ("data.datasets", ["list", "download", "verify", "names=(required)", "names=[]"]),
     ("data.build", ["build", "status", "threads=1", "device=auto", "progress=true"]),

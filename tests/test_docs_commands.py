@@ -1,4 +1,4 @@
-"""Every command of the docs runs: 69 command lines in the fenced code blocks of README.md, docs/*.md and
+"""Every command of the docs runs: 70 command lines in the fenced code blocks of README.md, docs/*.md and
 data/README.md (``bash``, ``sh``, ``console``, ``shell`` and unlabeled blocks), each one test case (id
 ``FILE:LINE``), run in a subprocess in a temporary folder with small budgets.
 
@@ -46,6 +46,7 @@ surrogates.fit     real, small: ``card=false noise=false max_components=2`` and 
                    trees or steps (the documented value when smaller); ``out`` into {tmp} (the default is
                    data/surrogates/ in the checkout).
 surrogates.build   ``--help`` (it refits every shipped surrogate, CPU-hours, in the checkout).
+runners.lc_task    real, as documented, with ``progress=false`` (its output folder is relative: in {tmp}).
 perf               ``--quick`` for one script (the first one named, else ``tables``); ``--markdown`` into {tmp}.
 make TARGET        ``make -n TARGET`` in the checkout (a dry run: the target exists and what it would run).
 ================== ======================================================================================
@@ -463,6 +464,9 @@ RULES: dict[str, Callable[[str, list[str]], Plan]] = {
     "surrogates.fit": _rule_fit,
     "surrogates.build": _rule_help,
     "perf": _rule_perf,
+    "runners.lc_task": lambda module, args: Plan(
+        "real run", [["{python}", "-m", module, *args, "progress=false"]]
+    ),
 }
 #: a command documented as an error example: its text -> the exit status it documents
 EXPECTED_STATUS: dict[str, int] = {}
