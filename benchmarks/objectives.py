@@ -3,7 +3,7 @@
 A multi-objective run names its objectives (``objectives=[valid_cross_entropy,cost]`` in Hydra). Each is
 one of the benchmark's metrics that an optimizer may see (not a test-split one; ``objective`` names the
 benchmark's own objective, so one list serves benchmarks whose metrics differ) or one of two derived
-metrics every result carries implicitly:
+metrics every result carries implicitly (the third where it was measured):
 
 * ``cost``: the cumulative training cost of the configuration to the result's fidelity, in solo
   seconds (the table's cost column; for a continued trial the cost of all its epochs, not the increment),
@@ -14,8 +14,14 @@ metrics every result carries implicitly:
   recorded in the table's provenance. Absent elsewhere (the published tables do not record their
   networks' input sizes): asking for it there is an error naming the benchmark.
 
-Inference cost per sample is not a column of the shipped tables (none was measured when they were
-generated); ``n_params`` is its proxy here (an MLP's forward pass costs about 2 x n_params FLOPs).
+* ``infer_cost``: seconds per sample of the configuration's forward pass, minimize. Tables merged by the
+  pipeline since it times inference (``data/inference.py``: every configuration's network in evaluation
+  mode, on a batch of test rows, on the recording hardware) carry it as the attribute ``infer_seconds``;
+  on such a table it is that measurement. On a surrogate of such a table, or a data-size family whose
+  full table has it, it is a non-negative least-squares model of those measurements on the network's
+  size (``[1, Linear layers, multiply-accumulates per sample]``; :class:`InferenceCost`), fitted over the
+  table's configurations. Absent for tables generated before (their cards say so; ``n_params`` is the
+  proxy there: an MLP's forward pass costs about 2 x n_params FLOPs) and for the published tables.
 
 :func:`reference_bounds` gives each objective's documented normalization for hypervolume: 0 at its
 best over the benchmark's configurations at the maximum fidelity, 1 at their median (the suite's
@@ -33,18 +39,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import nnls
 
 from .architectures import FAMILY_LAYERS, mlp_params
 from .catalog import is_available, load
-from .protocol import RANGE_SAMPLES, RANGE_SEED, Benchmark, Metric, MetricError
+from .protocol import RANGE_SAMPLES, RANGE_SEED, Benchmark, ConfigError, Metric, MetricError
 from .sampling import sample_configurations
 
 __all__ = [
     "COST",
+    "INFER_ATTRIBUTE",
+    "INFER_COST",
     "N_PARAMS",
     "Architecture",
+    "InferenceCost",
     "architecture_of",
     "derived_metrics",
+    "inference_cost_of",
     "objective_metrics",
     "reference_bounds",
 ]
@@ -53,6 +64,9 @@ COST = "cost"
 #: in an objectives list, the benchmark's own objective (so one list serves benchmarks of different metrics)
 OBJECTIVE_ALIAS = "objective"
 N_PARAMS = "n_params"
+INFER_COST = "infer_cost"
+#: the per-configuration table attribute the data pipeline writes inference timings to (data/inference.py)
+INFER_ATTRIBUTE = "infer_seconds"
 #: at most this many objectives in one run
 MAX_OBJECTIVES = 4
 
@@ -71,6 +85,14 @@ _PARAMS_METRIC = Metric(
     description="trainable parameters of the configuration's network",
 )
 
+_INFER_METRIC = Metric(
+    INFER_COST,
+    "minimize",
+    lower=0.0,
+    unit="s/sample",
+    description="seconds per sample of the configuration's forward pass, timed when the table was generated",
+)
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -80,8 +102,16 @@ class Architecture:
     n_features: int
     n_classes: int
 
+    def widths(self, config: Mapping[str, Any]) -> list[int]:
+        return FAMILY_LAYERS[self.family](config, self.n_features, self.n_classes)
+
     def n_params(self, config: Mapping[str, Any]) -> int:
-        return mlp_params(FAMILY_LAYERS[self.family](config, self.n_features, self.n_classes))
+        return mlp_params(self.widths(config))
+
+    def size_features(self, config: Mapping[str, Any]) -> list[float]:
+        """[1, Linear layers, multiply-accumulates per sample]: what a forward pass's time grows with."""
+        w = self.widths(config)
+        return [1.0, float(len(w) - 1), float(sum(a * b for a, b in zip(w[:-1], w[1:])))]
 
 
 def _from_provenance(prov: Mapping[str, Any]) -> Architecture | None:
@@ -119,11 +149,84 @@ def _table_architecture(name: str) -> Architecture | None:
     return _from_provenance(load(name).provenance)
 
 
+class InferenceCost:
+    """Inference seconds per sample of any configuration of a generated family whose table timed it.
+
+    A configuration held by the table gets its measurement; any other (a surrogate's) gets the prediction of
+    a non-negative least-squares fit (scipy's ``nnls``) of the table's measurements on
+    :meth:`Architecture.size_features`, whose relative error over the table is ``fit_error`` (median)."""
+
+    def __init__(self, table: Benchmark, arch: Architecture) -> None:
+        frame = table.configs_frame  # type: ignore[attr-defined]
+        self.table = table
+        self.arch = arch
+        self.measured = frame[INFER_ATTRIBUTE].to_numpy(dtype=np.float64)
+        X = np.array([arch.size_features(c) for c in table.configurations()], dtype=np.float64)
+        scale = X.max(axis=0)
+        scale[scale <= 0] = 1.0
+        coef, _ = nnls(X / scale, self.measured)
+        self.coef = coef / scale
+        self.fit_error = float(np.median(np.abs(X @ self.coef / self.measured - 1.0)))
+
+    def __call__(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        out = np.empty(len(configs), dtype=np.float64)
+        for i, c in enumerate(configs):
+            try:
+                out[i] = self.measured[self.table.config_id(c)]  # type: ignore[attr-defined]
+            except ConfigError:
+                out[i] = max(float(np.dot(self.coef, self.arch.size_features(c))), 0.0)
+        return out
+
+
+def _timed_table(bench: Benchmark) -> Benchmark | None:
+    """``bench`` itself, or the table behind it (a surrogate's, a data-size family's full one), when it is a
+    generated table with the inference attribute; else None."""
+    frame = getattr(bench, "configs_frame", None)
+    if frame is not None:
+        return bench if INFER_ATTRIBUTE in frame.columns else None
+    prov = bench.provenance
+    name = None
+    table = prov.get("table")
+    if isinstance(table, Mapping) and isinstance(table.get("name"), str):
+        name = table["name"]
+    parts = prov.get("parts")
+    if isinstance(parts, Mapping) and parts:
+        name = str(list(parts)[-1])
+    return _timed_table_named(name) if name else None
+
+
+@functools.lru_cache(maxsize=64)
+def _timed_table_named(name: str) -> Benchmark | None:
+    ok, _ = is_available(name)
+    if not ok:
+        return None
+    b = load(name)
+    frame = getattr(b, "configs_frame", None)
+    return b if frame is not None and INFER_ATTRIBUTE in frame.columns else None
+
+
+def inference_cost_of(bench: Benchmark) -> InferenceCost | None:
+    """The inference cost of ``bench``'s configurations, or None where it was not measured."""
+    arch = architecture_of(bench)
+    if arch is None:
+        return None
+    table = _timed_table(bench)
+    return _inference_cost(table, arch) if table is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _inference_cost(table: Benchmark, arch: Architecture) -> InferenceCost:
+    return InferenceCost(table, arch)
+
+
 def derived_metrics(bench: Benchmark) -> dict[str, Metric]:
-    """The derived metrics ``bench`` offers: ``cost`` always, ``n_params`` where its networks are known."""
+    """The derived metrics ``bench`` offers: ``cost`` always, ``n_params`` where its networks are known,
+    ``infer_cost`` where its table timed them."""
     out = {COST: _COST_METRIC}
     if architecture_of(bench) is not None:
         out[N_PARAMS] = _PARAMS_METRIC
+        if _timed_table(bench) is not None:
+            out[INFER_COST] = _INFER_METRIC
     return out
 
 
@@ -154,6 +257,12 @@ def objective_metrics(bench: Benchmark, names: Sequence[str]) -> tuple[Metric, .
                 f"objective {n!r} is not available for {bench.name}: its networks' sizes are not recorded "
                 f"(n_params exists for the generated LCBench-style and FCNet families); allowed: {allowed}"
             )
+        elif n == INFER_COST:
+            raise MetricError(
+                f"objective {n!r} is not available for {bench.name}: its table records no inference timings "
+                f"(tables merged with data/inference.py's timings have the attribute {INFER_ATTRIBUTE!r}); "
+                f"allowed: {allowed}"
+            )
         elif n in bench.metrics:
             raise MetricError(
                 f"objective {n!r} of {bench.name} is a test metric, which optimizers never see; allowed: {allowed}"
@@ -183,6 +292,11 @@ def objective_columns(
             if arch is None or configs is None:
                 raise MetricError(f"objective 'n_params' is not available for {bench.name}")
             out[:, j] = [arch.n_params(c) for c in configs]
+        elif m.name == INFER_COST:
+            infer = inference_cost_of(bench)
+            if infer is None or configs is None:
+                raise MetricError(f"objective 'infer_cost' is not available for {bench.name}")
+            out[:, j] = infer(configs)
         else:
             out[:, j] = metric_values[m.name]
     return out
@@ -194,7 +308,7 @@ def reference_bounds(bench: Benchmark, objectives: Sequence[Metric]) -> tuple[np
 
     Metric objectives use :meth:`Benchmark.values_at` (the mean over the table's seeds; 1,000 uniform
     draws of a surrogate's space); ``cost`` is the cost at the maximum fidelity of the same configurations
-    (the default seed) and ``n_params`` their parameter counts.
+    (the default seed), ``n_params`` their parameter counts and ``infer_cost`` their inference seconds.
     A median equal to the best (a constant objective) is widened by 1 so the scale stays finite.
     """
     configs = bench.configurations()
@@ -210,6 +324,11 @@ def reference_bounds(bench: Benchmark, objectives: Sequence[Metric]) -> tuple[np
             if arch is None:
                 raise MetricError(f"objective 'n_params' is not available for {bench.name}")
             v = np.array([arch.n_params(c) for c in configs], dtype=np.float64)
+        elif m.name == INFER_COST:
+            infer = inference_cost_of(bench)
+            if infer is None:
+                raise MetricError(f"objective 'infer_cost' is not available for {bench.name}")
+            v = infer(configs)
         else:
             v, _ = bench.values_at(m.name)
             v = np.asarray(v, dtype=np.float64)

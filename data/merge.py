@@ -22,7 +22,7 @@ from benchmarks.io import atomic_write_text, hardware
 from benchmarks.protocol import CurveBenchError, Fidelity
 from benchmarks.table import TableSpec, read_manifest, write_table
 
-from . import costmodel
+from . import costmodel, inference
 from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
 from .recipes import TABLES
 from .shards import SweepStateError, done_shards, read_shard, shard_path
@@ -90,7 +90,9 @@ def collect(sw: Sweep) -> dict[str, Any]:
     }
 
 
-def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False) -> Path:
+def merge(
+    sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False, progress: bool = False
+) -> Path:
     """Write the table of a finished sweep to ``out`` (and its CARD.md); return ``out``."""
     got = collect(sw)
     shard_types = sorted({d.split(":")[0] for d in got["devices"]})
@@ -110,6 +112,9 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
     ).astype(np.float32)
     configs = sw.plan.configs.copy()
     configs["n_params"] = got["n_params"]
+    timing = inference.measure(sw, device, threads=int(calib.get("threads") or 1), progress=progress)
+    configs[inference.ATTRIBUTE] = inference.seconds_per_sample(timing)
+    attributes = {**sw.family.attributes(), inference.ATTRIBUTE: inference.describe(timing)}
     predicted_alone = float(per_epoch.sum() * len(seeds) * E)
     provenance = {
         "generator": "data.sweep (CurveBench data-generation pipeline)",
@@ -129,6 +134,7 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
         "compute_seconds": {
             "training": got["train_wall_seconds"],
             "calibration": calib.get("compute_seconds"),
+            "inference_timing": timing.get("compute_seconds"),
             "sum_of_predicted_solo_cost": predicted_alone,
         },
         "cost_model": {
@@ -140,6 +146,7 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
             "calibration_hardware": calib.get("hardware"),
         },
         "diverged_runs": got["diverged"],
+        "inference_timing": {k: v for k, v in timing.items() if k != "seconds_per_sample"},
     }
     fam = sw.family
     write_table(
@@ -152,7 +159,7 @@ def merge(sw: Sweep, *, device: torch.device, out: Path, overwrite: bool = False
             objective=fam.objective,
             test_objective=fam.test_objective,
             seeds=seeds,
-            attributes=fam.attributes(),
+            attributes=attributes,
             description=f"{fam.description} on {sw.data.name}",
             task={
                 "dataset": sw.data.name,
@@ -186,11 +193,21 @@ def _sampling_text(sw: Sweep) -> str:
     )
 
 
+def _names(names: list[str], shown: int = 12) -> str:
+    """Feature names for a card: all of them up to ``shown``, else the count and the first ones (manifest.json
+    keeps the full list)."""
+    if not names:
+        return "none"
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{len(names)}: {', '.join(names[:shown])}, ...; all in manifest.json"
+
+
 def _preprocessing_text(d: dict[str, Any]) -> str:
     if d.get("raw_features"):
         return f"{d['n_features']} features fed as stored (no standardization)."
-    dropped = ", ".join(d["dropped_constant_features"]) or "none"
-    onehot = ", ".join(d["one_hot_features"]) or "none"
+    dropped = _names(d["dropped_constant_features"])
+    onehot = _names(d["one_hot_features"])
     target = " The target is standardized the same way." if d["task"] == "regression" else ""
     return (
         f"{d['n_features']} features after dropping constant ones ({dropped}) and one-hot encoding "
@@ -204,6 +221,17 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
     objective = got["values"][got["metric_names"].index(sw.family.objective)]
     final = objective[:, :, -1]
     rows = d["rows"]
+    timing = prov.get("inference_timing")
+    attrs = "attributes `n_params`, `infer_seconds`" if timing else "attribute `n_params`"
+    infer = (
+        f"\n\n`infer_seconds` is the seconds per sample of the configuration's forward pass in evaluation mode, "
+        f"timed when the table was merged (batch of {timing['batch_rows']} test rows, median of "
+        f"{timing['repeats']} passes after {timing['warmup']} untimed ones; {inference.where(timing)}; "
+        f"{timing['compute_seconds']:.0f} s for all configurations; "
+        "`data/inference.py`)."
+        if timing
+        else ""
+    )
     sub = (
         f" The training split was subsampled to {s['max_train_rows']} rows (fixed by the split seed) to fit the "
         f"CPU budget; valid and test are whole."
@@ -231,7 +259,7 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 ## What it holds
 - Configurations: {prov["sampling"]}.
 - Fidelity: epoch 1..{s["epochs"]}. Metrics per epoch: {", ".join(got["metric_names"])}.
-- Objective: `{sw.family.objective}` (test counterpart `{sw.family.test_objective}`); attribute `n_params`.
+- Objective: `{sw.family.objective}` (test counterpart `{sw.family.test_objective}`); {attrs}.
 - Diverged runs (loss or outputs NaN/inf; metrics NaN from that epoch on): {len(got["diverged"])}.
 - Final-epoch {sw.family.objective}: median {np.nanmedian(final):.4g}, best {np.nanmin(final):.4g}.
 
@@ -249,7 +277,8 @@ hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; \
 in groups that share kernels, so cost comes from a model fitted on {m["n_calibration_runs"]} configurations timed
 alone ({calib["epochs_timed"]} epochs each, warm-up epoch left out): leave-one-out relative error median
 {100 * m["loo_relative_error_median"]:.1f}%, max {100 * m["loo_relative_error_max"]:.1f}%. Timings were taken on a
-shared machine and carry that noise. Compute spent: {got["train_wall_seconds"] / 3600:.2f} h of training wall time.
+shared machine and carry that noise. Compute spent: {got["train_wall_seconds"] / 3600:.2f} h of training wall \
+time.{infer}
 
 ## Known limits
 Details the original protocol does not publish are chosen openly in the family's module docstring

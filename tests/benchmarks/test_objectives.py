@@ -9,8 +9,11 @@ from benchmarks import catalog
 from benchmarks.architectures import funnel, lcbench_layers, mlp_params
 from benchmarks.objectives import (
     COST,
+    INFER_COST,
     N_PARAMS,
     architecture_of,
+    inference_cost_of,
+    objective_columns,
     derived_metrics,
     objective_metrics,
     reference_bounds,
@@ -57,6 +60,40 @@ def test_a_surrogate_counts_the_parameters_of_its_table():
     table, sur = catalog.load("lcbench-car"), catalog.load("lcbench-car-surrogate")
     cfg = table.config(7)
     assert architecture_of(sur).n_params(cfg) == architecture_of(table).n_params(cfg)
+
+
+#: a shipped table merged with inference timings (data/inference.py)
+TIMED = "lcbench-mnist_5k"
+
+
+def test_infer_cost_is_the_measured_column_on_a_timed_table_and_absent_elsewhere():
+    b = catalog.load(TIMED)
+    assert set(derived_metrics(b)) == {COST, N_PARAMS, INFER_COST}
+    measured = b.configs_frame["infer_seconds"].to_numpy()
+    cfgs = [b.config(i) for i in (0, 7, 123)]
+    ms = objective_metrics(b, ["objective", "infer_cost"])
+    got = objective_columns(b, ms, {b.objective: np.zeros(3)}, np.zeros(3), configs=cfgs)
+    np.testing.assert_array_equal(got[:, 1], measured[[0, 7, 123]])
+    # tables merged before the pipeline timed inference do not offer it, and say why
+    with pytest.raises(MetricError, match="'infer_cost' is not available for lcbench-car: its table records no"):
+        objective_metrics(catalog.load("lcbench-car"), ["objective", "infer_cost"])
+
+
+def test_infer_cost_of_an_unheld_configuration_is_a_size_model_of_the_timings():
+    """A configuration the table does not hold (a surrogate's) gets the non-negative least-squares model of
+    the measurements on [1, layers, multiply-accumulates]: close to the measurement of a held configuration
+    of the same network, and growing with the network."""
+    b = catalog.load(TIMED)
+    infer = inference_cost_of(b)
+    assert infer.fit_error < 0.15 and (infer.coef >= 0).all()
+    measured = b.configs_frame["infer_seconds"].to_numpy()
+    i = int(np.argsort(measured)[len(measured) // 2])
+    held = b.config(i)
+    unheld = {**held, "learning_rate": held["learning_rate"] * 1.0001}  # the same network, not a table row
+    model = infer([unheld])[0]
+    assert model != measured[i] and model == pytest.approx(measured[i], rel=0.5)
+    small, big = ({**held, "num_layers": 1}, {**held, "num_layers": 5, "max_units": 1024})
+    assert 0 < infer([small])[0] < model < infer([big])[0]
 
 
 def test_objective_lists_are_checked_and_name_what_is_allowed():

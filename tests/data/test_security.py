@@ -283,6 +283,28 @@ def test_malformed_plan_and_calibration_files_name_the_file(tiny, tmp_path):
     assert not table_folder(_cfg(tmp)).exists()
 
 
+def test_malformed_inference_timings_name_the_file(tiny, tmp_path):
+    """inference.json is read back at every merge: anything but one finite positive number per configuration
+    (and the settings it records) is refused, naming the file, and no table is written."""
+    tmp = _copy_sweep(tiny, tmp_path)
+    path = sweep_folder(_cfg(tmp)) / "inference.json"
+    good = json.loads(path.read_text())
+    n = len(good["seconds_per_sample"])
+    for bad in [
+        "[]",
+        json.dumps({**good, "seconds_per_sample": good["seconds_per_sample"][:-1]}),
+        json.dumps({**good, "seconds_per_sample": [-1.0] * n}),
+        json.dumps({**good, "seconds_per_sample": ["1e-6"] * n}),
+        json.dumps({**good, "seconds_per_sample": [True] * n}),
+        json.dumps({**good, "repeats": 0}),
+        json.dumps({**good, "device": None}),
+    ]:
+        path.write_text(bad)
+        with pytest.raises(SweepStateError, match=str(path)):
+            run_sweep_outcome(_cfg(tmp))
+    assert not table_folder(_cfg(tmp)).exists()
+
+
 # ---------------------------------------------------------------- downloads: archives and sizes
 def _zipped_spec(monkeypatch, tmp_path, archive: bytes, content: bytes) -> None:
     stored = gzip.compress(content, mtime=0)

@@ -118,6 +118,26 @@ def test_sweep_writes_a_readable_table(tmp_path, monkeypatch):
     assert compare(path, 2, 0, epochs=2) == float("inf")
 
 
+def test_merge_times_inference_once_and_writes_it_as_an_attribute(tmp_path, monkeypatch):
+    from data import inference
+    from data.merge import merge
+
+    path = run_sweep(_cfg(tmp_path))
+    t = read_table(path)
+    col = t.configs["infer_seconds"].to_numpy()
+    assert (col > 0).all() and np.isfinite(col).all()
+    assert "infer_seconds" in t.manifest["attributes"] and "forward pass" in t.manifest["attributes"]["infer_seconds"]
+    assert t.manifest["provenance"]["inference_timing"]["batch_rows"] >= 1
+    assert "`infer_seconds` is the seconds per sample" in (path / "CARD.md").read_text()
+    sw = prepare(_cfg(tmp_path))
+    saved = inference.read_inference(sw.folder / inference.FILE, 6)
+    np.testing.assert_array_equal(col, saved["seconds_per_sample"])
+    # a second merge reads the timings back instead of timing again: the same table
+    monkeypatch.setattr(inference, "_time_one", lambda *a, **k: pytest.fail("timed again"))
+    again = merge(sw, device=torch.device("cpu"), out=tmp_path / "again")
+    np.testing.assert_array_equal(read_table(again).configs["infer_seconds"].to_numpy(), col)
+
+
 def test_rerun_with_other_settings_is_refused(tmp_path, monkeypatch):
     run_sweep(_cfg(tmp_path, merge=False, max_shards=1))
     with pytest.raises(SweepStateError, match="other settings"):
