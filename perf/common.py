@@ -245,7 +245,10 @@ def _fmt_base(r: dict) -> str:
 
 
 def _fmt_ratio(r: dict) -> str:
-    return "" if r["ratio"] is None else f"{r['ratio']:.1f}x"
+    if r["ratio"] is None:
+        return ""
+    # one decimal where that keeps two significant digits; below 1, two significant digits (0.013x, not 0.0x)
+    return f"{r['ratio']:.1f}x" if abs(r["ratio"]) >= 1 else f"{r['ratio']:.2g}x"
 
 
 def _fmt_target(r: dict, sep: str, met: str, missed: str) -> str:

@@ -10,7 +10,7 @@
    fidelity-as-a-feature design (one xgboost row per (configuration, epoch),
    as in Syne Tune's ``BlackboxSurrogate`` with the fidelity as an input) with
    the same number of trees, predicting the objective only, at the thread count
-   ours predicts with (``_PREDICT_THREADS``, stated beside the figure); it is timed on
+   ours predicts with (``PREDICT_THREADS``, stated beside the figure); it is timed on
    10,000 configurations and scaled linearly to 100,000 (noted). Ours and the
    baseline alternate, medians of 3 (``--quick``: 1).
 2. The shipped surrogates (the catalog's ``NAME-surrogate`` of every generated
@@ -24,7 +24,7 @@
    ``QUERY_SURROGATES``, beside an xgboost one-row predict at the same thread count
    (``Booster.inplace_predict``, one thread, the surrogate's model call alone) and with its parts
    (model call; encoding) and its CPU time shown; and 100,000 full curves of the objective
-   (``predict_curves``: row chunks over ``_PREDICT_THREADS`` workers, BLAS at one thread each) beside
+   (``predict_curves``: row chunks over ``PREDICT_THREADS`` workers, BLAS at one thread each) beside
    an xgboost predict of as many rows at that thread count. Both as the machine is found and with two busy-loop
    processes started by the script (load >= 2 on top of whatever runs), as the median of
    alternating rounds; the load average is recorded beside each. Targets: a query <= 0.2 ms, 100k
@@ -55,7 +55,7 @@ from surrogates.benchmark import SurrogateBenchmark, shipped_path, surrogates_di
 from surrogates.build import SHIPPED_SETTINGS, catalog_model
 from surrogates.models import DEFAULTS
 from surrogates.store import load_surrogate
-from surrogates.surrogate import _PREDICT_THREADS, CurveSurrogate
+from surrogates.surrogate import PREDICT_THREADS, CurveSurrogate
 from surrogates.synthetic import synthetic_table
 
 from .common import Report, alternate, load_average, set_threads, threads_text
@@ -121,11 +121,11 @@ def single_query(rep: Report, quick: bool = False) -> None:
                 booster.set_param({"nthread": 1})
                 for c in cfgs[:20]:
                     bench.query(c)
-                big = xgb.XGBRegressor(**{**DEFAULTS["xgboost"], "n_jobs": _PREDICT_THREADS}).fit(
+                big = xgb.XGBRegressor(**{**DEFAULTS["xgboost"], "n_jobs": PREDICT_THREADS}).fit(
                     xb, rng.random((500, 9))
                 )
                 big_booster = big.get_booster()
-                big_booster.set_param({"nthread": _PREDICT_THREADS})
+                big_booster.set_param({"nthread": PREDICT_THREADS})
                 q, qcpu, b1, mc, enc, cur, bbig, loads = [], [], [], [], [], [], [], []
                 k = 20
                 for _ in range(rounds):  # alternate the measures, take medians
@@ -178,15 +178,15 @@ def single_query(rep: Report, quick: bool = False) -> None:
                     f"{name}: 100k objective curves, {state} (s)",
                     float(np.median(cur)),
                     float(np.median(bbig)),
-                    f"xgboost predict of 100k rows (model call only), {_PREDICT_THREADS} threads",
+                    f"xgboost predict of 100k rows (model call only), {PREDICT_THREADS} threads",
                     target=OBJECTIVE_TARGET_S,
                     load=med,
-                    setting=f"both at {_PREDICT_THREADS} threads",
+                    setting=f"both at {PREDICT_THREADS} threads",
                 )
                 rep.note(
                     f"{name} {state}: load average (1 min) {med:.2f} during the rounds "
                     f"({rounds} alternating rounds, medians; {n_q} queries per round; 100k curves on "
-                    f"{_PREDICT_THREADS} worker threads, BLAS at 1"
+                    f"{PREDICT_THREADS} worker threads, BLAS at 1"
                     + (f"; timed on {n_curves:,} and scaled" if n_curves != N_PREDICT else "")
                     + ")"
                 )
@@ -226,7 +226,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
     rep = Report("surrogates")
     rep.note(
         threads_text(set_threads(1))
-        + f"; predictions of big batches: {_PREDICT_THREADS} worker threads (ours and the xgboost baseline alike)"
+        + f"; predictions of big batches: {PREDICT_THREADS} worker threads (ours and the xgboost baseline alike)"
     )
     rep.note(f"load average (1 min) at start: {load_average():.2f} on {os.cpu_count()} CPUs")
     single_query(rep, quick)
@@ -244,7 +244,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
     scale = N_PREDICT / n_pred
     x_train = sur.encode(table.configs.drop(columns="config_id"), validated=True)
     n_base = min(N_BASELINE, n_pred)
-    base = _fidelity_as_feature_baseline(table, x_train, x[:n_base], _PREDICT_THREADS)
+    base = _fidelity_as_feature_baseline(table, x_train, x[:n_base], PREDICT_THREADS)
     t = alternate(
         {
             "ours": lambda: (
@@ -264,7 +264,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
         t["base"],
         "xgboost row per (config, epoch)",
         target=PREDICT_TARGET_S,
-        setting=f"both at {_PREDICT_THREADS} threads; the same trees",
+        setting=f"both at {PREDICT_THREADS} threads; the same trees",
     )
     rep.add("validate + encode 100k configurations (s)", t_enc, None, "")
     rep.note(

@@ -468,11 +468,15 @@ class ConfigSampler:
         """One configuration (:meth:`sample`); :class:`TableExhausted` when a finite sampler has none left."""
         out = self.sample(1, rng, fidelity)
         if not out:
-            raise TableExhausted(
-                f"every one of the {len(self)} configurations was already evaluated"
-                + ("" if fidelity is None else f" to fidelity {fidelity:g}")
-            )
+            raise self.exhausted(fidelity)
         return out[0]
+
+    def exhausted(self, fidelity: float | None = None) -> TableExhausted:
+        """The error a finite sampler raises when no configuration is left (to ``fidelity``, when given)."""
+        return TableExhausted(
+            f"every one of the {len(self)} configurations was already evaluated"
+            + ("" if fidelity is None else f" to fidelity {fidelity:g}")
+        )
 
     def project(self, config: Mapping[str, Any], fidelity: float | None = None) -> dict[str, Any]:
         """The configuration the benchmark can answer that is nearest to ``config``.

@@ -53,7 +53,7 @@ DISTILL_MLP: dict[str, Any] = {
 }
 #: threads for predictions on big batches (at most 2: the machines this runs on are often shared): xgboost's own,
 #: or the workers of CurveSurrogate._predict_in_chunks
-_PREDICT_THREADS = max(
+PREDICT_THREADS = max(
     1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 )
 #: a big batch of a numpy surrogate is predicted in row chunks of about this many float32 values per curve array
@@ -380,7 +380,7 @@ class CurveSurrogate(BaseEstimator):
         if name == "xgboost" and X.shape[0] >= _BIG_BATCH:
             # a big batch: tree prediction splits rows across threads with no contention, unlike fitting
             booster = reg.get_booster()
-            booster.set_param({"nthread": _PREDICT_THREADS})
+            booster.set_param({"nthread": PREDICT_THREADS})
             try:
                 z = np.asarray(booster.inplace_predict(X), dtype=np.float64)
             finally:
@@ -456,7 +456,7 @@ class CurveSurrogate(BaseEstimator):
         The metric blocks are decoded together (:mod:`surrogates.stacked`; a few dozen numpy calls
         for one configuration and every metric). A big batch (``_BIG_BATCH`` rows or more) runs with
         BLAS at one thread; for a surrogate whose model is a numpy MLP it goes in row chunks that stay
-        in cache, spread over ``_PREDICT_THREADS`` worker threads that share nothing but the output
+        in cache, spread over ``PREDICT_THREADS`` worker threads that share nothing but the output
         (no barrier for a descheduled thread to hold up: on a busy machine the other one takes the
         next chunk). Every path gives each row the same numbers (tested bit for bit).
         """
@@ -553,7 +553,7 @@ class CurveSurrogate(BaseEstimator):
                 out[k][i : i + rows] = v
 
         starts = range(0, n, rows)
-        workers = min(_PREDICT_THREADS, len(starts))
+        workers = min(PREDICT_THREADS, len(starts))
         if workers < 2:
             for i in starts:
                 work(i)

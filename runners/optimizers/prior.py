@@ -69,10 +69,7 @@ class PriorSampler(ConfigSampler):
         mixes prior and uniform draws (:class:`TableExhausted` when a finite sampler has none left)."""
         out = ConfigSampler.sample(self, 1, rng, fidelity)
         if not out:
-            raise TableExhausted(
-                f"every one of the {len(self)} configurations was already evaluated"
-                + ("" if fidelity is None else f" to fidelity {fidelity:g}")
-            )
+            raise self.exhausted(fidelity)
         return out[0]
 
 

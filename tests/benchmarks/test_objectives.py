@@ -12,9 +12,9 @@ from benchmarks.objectives import (
     INFER_COST,
     N_PARAMS,
     architecture_of,
+    derived_metrics,
     inference_cost_of,
     objective_columns,
-    derived_metrics,
     objective_metrics,
     reference_bounds,
 )
@@ -75,7 +75,9 @@ def test_infer_cost_is_the_measured_column_on_a_timed_table_and_absent_elsewhere
     got = objective_columns(b, ms, {b.objective: np.zeros(3)}, np.zeros(3), configs=cfgs)
     np.testing.assert_array_equal(got[:, 1], measured[[0, 7, 123]])
     # tables merged before the pipeline timed inference do not offer it, and say why
-    with pytest.raises(MetricError, match="'infer_cost' is not available for lcbench-car: its table records no"):
+    with pytest.raises(
+        MetricError, match="'infer_cost' is not available for lcbench-car: its table records no"
+    ):
         objective_metrics(catalog.load("lcbench-car"), ["objective", "infer_cost"])
 
 

@@ -126,7 +126,10 @@ def test_merge_times_inference_once_and_writes_it_as_an_attribute(tmp_path, monk
     t = read_table(path)
     col = t.configs["infer_seconds"].to_numpy()
     assert (col > 0).all() and np.isfinite(col).all()
-    assert "infer_seconds" in t.manifest["attributes"] and "forward pass" in t.manifest["attributes"]["infer_seconds"]
+    assert (
+        "infer_seconds" in t.manifest["attributes"]
+        and "forward pass" in t.manifest["attributes"]["infer_seconds"]
+    )
     assert t.manifest["provenance"]["inference_timing"]["batch_rows"] >= 1
     assert "`infer_seconds` is the seconds per sample" in (path / "CARD.md").read_text()
     sw = prepare(_cfg(tmp_path))

@@ -173,7 +173,7 @@ def test_big_batches_equal_one_blockwise_call_with_one_thread_or_two(name, loade
     want_obj = sur._predict_curves_blockwise(x, seeds, [sur.objective_], False)
     want_all = sur._predict_curves_blockwise(x, seeds, sur.metric_names, True)
     for threads in (1, 2):
-        monkeypatch.setattr(surrogate_module, "_PREDICT_THREADS", threads)
+        monkeypatch.setattr(surrogate_module, "PREDICT_THREADS", threads)
         _assert_same(
             sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), want_obj, f"{threads}"
         )
