@@ -138,7 +138,10 @@ SHIPPED_TABLES = [
     ("lcbench-segmentation", "LCBench-style funnel MLP on segmentation, 50 epochs (generated here)"),
     ("lcbench-mfeat_factors", "LCBench-style funnel MLP on mfeat-factors, 50 epochs (generated here)"),
     ("lcbench-phoneme", "LCBench-style funnel MLP on phoneme, 50 epochs (generated here)"),
-    ("lcbench-mnist_5k", "LCBench-style funnel MLP on a 5,000-image sample of MNIST, 50 epochs (generated here)"),
+    (
+        "lcbench-mnist_5k",
+        "LCBench-style funnel MLP on a 5,000-image sample of MNIST, 50 epochs (generated here)",
+    ),
 ]
 
 #: the shipped tables' names, in catalog order: data/recipes.py and every other list of them derive from this
@@ -171,6 +174,10 @@ NO_SURROGATE: dict[str, str] = {
     "lcbench-phoneme": (
         "held-out Spearman 0.919 against a seed ceiling of 0.982 (target 0.933): the ensemble, the ensemble "
         "without xgboost (0.922) and each member alone miss it"
+    ),
+    "lcbench-mnist_5k": (
+        "held-out Spearman 0.941 against a seed ceiling of 0.997 (target 0.947): the ensemble and each member "
+        "alone (MLP 0.927, Gaussian process 0.922, xgboost 0.896) miss it"
     ),
 }
 

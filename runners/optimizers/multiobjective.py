@@ -244,27 +244,36 @@ def _one_blas_thread() -> Any:
 
 
 class GPModel:
-    """scikit-learn's ``GaussianProcessRegressor`` with ``C * Matern(nu=2.5, ARD) + White`` and
+    """scikit-learn's ``GaussianProcessRegressor`` with ``C * Matern(nu=2.5, ARD) + White`` (or a given kernel) and
     ``normalize_y``, whose hyperparameters are fitted by maximum likelihood (scikit-learn's L-BFGS-B, no
     restarts, started at the previous fit) when the data has grown by ``refit_growth`` (a fraction, at
     least one point) since the last fit, and kept fixed in between."""
 
-    def __init__(self, dim: int, refit_growth: float = 0.2) -> None:
+    def __init__(self, dim: int, refit_growth: float = 0.2, kernel: Any = None) -> None:
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        self.kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-            np.ones(max(dim, 1)), (1e-2, 1e2), nu=2.5
-        ) + WhiteKernel(1e-3, (1e-6, 1e-1))
+        #: the kernel (its hyperparameters: the last fit's); ``kernel`` replaces the default one
+        self.kernel = (
+            ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(max(dim, 1)), (1e-2, 1e2), nu=2.5)
+            + WhiteKernel(1e-3, (1e-6, 1e-1))
+            if kernel is None
+            else kernel
+        )
         self.refit_growth = float(refit_growth)
         self.n_at_fit = 0  #: data points seen at the last hyperparameter fit
         self.n_fits = 0  #: hyperparameter fits so far
+
+    def refit_due(self, n_seen: int) -> bool:
+        """Whether :meth:`fit` with ``n_seen`` data seen refits the hyperparameters (else :attr:`kernel`,
+        the last fit's, is kept: a caller that only needs the kernel may then skip the fit)."""
+        return n_seen >= max(self.n_at_fit + 1, math.ceil(self.n_at_fit * (1 + self.refit_growth)))
 
     def fit(self, X: np.ndarray, y: np.ndarray, n_seen: int) -> Any:
         """A GP fitted on ``(X, y)``; ``n_seen``: the data seen so far (decides a hyperparameter refit)."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
 
-        refit = n_seen >= max(self.n_at_fit + 1, math.ceil(self.n_at_fit * (1 + self.refit_growth)))
+        refit = self.refit_due(n_seen)
         gp = GaussianProcessRegressor(
             self.kernel,
             normalize_y=True,
