@@ -30,7 +30,8 @@ What this implementation keeps and what it simplifies:
 * Initial design: ``n_init`` random configurations at the first rung (DyHPO starts from one).
 * Model data: each observation (configuration, rung, loss) is one point; beyond ``max_model_points`` the
   GP is fitted on the best half by loss and the most recent of the others. The GP is refitted only when
-  the data grew; BLAS runs one thread.
+  the data grew (between hyperparameter refits, the posterior is one Cholesky factor with the kernel
+  kept, :meth:`GPModel.posterior`); BLAS runs one thread.
 * Asynchronous workers: a configuration running on a worker is never a candidate, so two trials of the
   same configuration never run at once.
 
@@ -55,9 +56,10 @@ __all__ = ["FreezeThaw"]
 class _Curve:
     """One configuration's state: its last trial, the losses at the rungs reached, whether it is running."""
 
-    __slots__ = ("config", "x", "last", "losses", "running")
+    __slots__ = ("index", "config", "x", "last", "losses", "running")
 
-    def __init__(self, config: dict[str, Any], x: np.ndarray) -> None:
+    def __init__(self, index: int, config: dict[str, Any], x: np.ndarray) -> None:
+        self.index = index  # the order first asked
         self.config = config
         self.x = x
         self.last: Trial | None = None
@@ -110,6 +112,13 @@ class FreezeThaw(Optimizer):
         self.curves: dict[Any, _Curve] = {}
         #: observations in tell order: (configuration key, rung index, loss)
         self.obs: list[tuple[Any, int, float]] = []
+        self._best = np.full(len(self.rungs), np.inf)  # the best loss observed at each rung
+        #: the paused curves (indices): a result in, not running, below the top rung, the last loss finite
+        self._paused: set[int] = set()
+        self._list: list[_Curve] = []  # the curves by index
+        self._xs = np.empty((64, self.encoder.dim))  # their encodings, by index (grown as needed)
+        self._last = np.empty(64)  # their last loss
+        self._reached = np.empty(64, dtype=np.int64)  # the rungs they reached
         self._gp: Any = None
         self._gp_n = -1  # observations the current GP was fitted on
         self._scale = (0.0, 1.0)  # min and max of the finite losses at the last fit
@@ -126,8 +135,16 @@ class FreezeThaw(Optimizer):
         key = self._key(trial.config)
         curve = self.curves.get(key)
         if curve is None:
-            curve = self.curves[key] = _Curve(dict(trial.config), self.encoder.encode([trial.config])[0])
+            i = len(self._list)
+            curve = self.curves[key] = _Curve(i, dict(trial.config), self.encoder.encode([trial.config])[0])
+            self._list.append(curve)
+            if i == len(self._xs):
+                self._xs = np.concatenate([self._xs, np.empty_like(self._xs)])
+                self._last = np.concatenate([self._last, np.empty_like(self._last)])
+                self._reached = np.concatenate([self._reached, np.empty_like(self._reached)])
+            self._xs[i] = curve.x
         curve.running = True
+        self._paused.discard(curve.index)
         self.n_new += 1
         return trial
 
@@ -164,7 +181,7 @@ class FreezeThaw(Optimizer):
             X[j, :-2] = curve.x
             X[j, -2] = self._budget_feature[rung]
             X[j, -1] = self._prev_feature(curve.losses, rung)
-        self._gp = self.model.fit(X, y[rows], n)
+        self._gp = self.model.posterior(X, y[rows], n)
         self._gp_n = n
         return self._gp
 
@@ -172,14 +189,8 @@ class FreezeThaw(Optimizer):
     def _ask(self) -> Trial | None:
         if len(self.curves) < self.n_init or len(self.obs) < 2:
             return self._start(self.sampler.sample_one(self.rng), "init")
-        paused = [
-            c
-            for c in self.curves.values()
-            if not c.running
-            and c.last is not None
-            and len(c.losses) < len(self.rungs)
-            and math.isfinite(c.losses[-1])
-        ]
+        idx = np.fromiter(sorted(self._paused), dtype=np.int64, count=len(self._paused))
+        paused = [self._list[i] for i in idx.tolist()]
         new = self.sampler.sample(self.n_candidates, self.rng)
         if not paused and not new:
             if self.pending:
@@ -195,25 +206,24 @@ class FreezeThaw(Optimizer):
         d = self.encoder.dim
         X = np.empty((len(paused) + len(new), d + 2))
         rung_of = np.empty(len(X), dtype=np.int64)
-        for j, c in enumerate(paused):
-            r = len(c.losses)
-            X[j, :d] = c.x
-            X[j, d] = self._budget_feature[r]
-            X[j, d + 1] = self._prev_feature(c.losses, r)
-            rung_of[j] = r
+        if paused:  # their next rung, whose curve feature is the (finite) last loss, scaled
+            k = len(paused)
+            r = self._reached[idx]
+            lo, hi = self._scale
+            X[:k, :d] = self._xs[idx]
+            X[:k, d] = np.asarray(self._budget_feature)[r]
+            X[:k, d + 1] = (self._last[idx] - lo) / (hi - lo) if hi > lo else 0.0
+            rung_of[:k] = r
         if new:
             X[len(paused) :, :d] = self.encoder.encode(new)
             X[len(paused) :, d] = self._budget_feature[0]
             X[len(paused) :, d + 1] = self.new_value
             rung_of[len(paused) :] = 0
         # the best loss observed at each rung (the best at any rung where none was observed at it)
-        best = np.full(len(self.rungs), np.inf)
-        for _, r, v in self.obs:
-            if v < best[r]:
-                best[r] = v
+        best = self._best
         overall = float(best.min())
         best = np.where(np.isfinite(best), best, overall)
-        mu, sd = GPModel.predict(gp, X)
+        mu, sd = gp.predict(X)
         ei = expected_improvement(mu, sd, best[rung_of])
         j = int(np.argmax(ei))
         if j < len(paused):
@@ -225,6 +235,7 @@ class FreezeThaw(Optimizer):
         assert curve.last is not None
         trial = self.continue_trial(curve.last, self.rungs[r], rung=r, how="thaw")
         curve.running = True
+        self._paused.discard(curve.index)
         self.n_thawed += 1
         return trial
 
@@ -237,7 +248,15 @@ class FreezeThaw(Optimizer):
         loss = float(result.loss)
         del curve.losses[r:]
         curve.losses.append(loss)
+        i = curve.index
+        self._last[i], self._reached[i] = loss, len(curve.losses)
+        if len(curve.losses) < len(self.rungs) and math.isfinite(loss):
+            self._paused.add(i)
+        else:
+            self._paused.discard(i)
         self.obs.append((key, r, loss))
+        if loss < self._best[r]:
+            self._best[r] = loss
 
     def describe(self) -> dict[str, Any]:
         return {

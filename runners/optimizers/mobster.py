@@ -71,13 +71,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_solve, cholesky, solve_triangular
 from sklearn.gaussian_process.kernels import ConstantKernel, Hyperparameter, Kernel, Matern, WhiteKernel
 
 from ..optimizer import TableExhausted, Trial, TrialResult
 from .asha import ASHA
 from .multiobjective import (
     GPModel,
+    Posterior,
     _config_key,
     _Encoder,
     _one_blas_thread,
@@ -89,8 +89,6 @@ __all__ = ["KERNELS", "MOBSTER", "ExpDecayResourceKernel"]
 
 #: the surrogate kernels over [configuration, resource] (Syne Tune's ``gp_resource_kernel`` names)
 KERNELS: tuple[str, ...] = ("exp-decay-sum", "matern52")
-#: added to the diagonal of a kernel matrix (scikit-learn's ``alpha`` default)
-_JITTER = 1e-10
 
 
 class ExpDecayResourceKernel(Kernel):
@@ -183,50 +181,6 @@ def surrogate_kernel(name: str, dim: int) -> Any:
     )
 
 
-class _Posterior:
-    """The GP posterior given inputs ``X`` and targets ``Y`` (n, S): one column per fantasy sample.
-
-    ``kernel`` is a fitted scikit-learn kernel that includes the white noise (``kernel(X)`` adds it to the
-    diagonal, ``kernel(A, B)`` does not), so this is scikit-learn's ``predict`` for each column, sharing one
-    Cholesky factor: the fantasies change the targets of the pending points, not the covariance.
-    """
-
-    __slots__ = ("kernel", "X", "L", "alpha")
-
-    def __init__(self, kernel: Any, X: np.ndarray, Y: np.ndarray) -> None:
-        self.kernel = kernel
-        self.X = X
-        K = kernel(X)
-        K[np.diag_indices_from(K)] += _JITTER
-        self.L = cholesky(K, lower=True, check_finite=False)
-        self.alpha = cho_solve((self.L, True), Y, check_finite=False)
-
-    def mean(self, Xq: np.ndarray) -> np.ndarray:
-        """Posterior means at ``Xq``, shape (m, S)."""
-        return self.kernel(Xq, self.X) @ self.alpha
-
-    def mean_sd(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior means (m, S) and the predictive standard deviation (m,) of a noisy value at ``Xq``."""
-        Ks = self.kernel(Xq, self.X)
-        v = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
-        var = self.kernel.diag(Xq) - np.einsum("ij,ij->j", v, v)
-        return Ks @ self.alpha, np.sqrt(np.maximum(var, 1e-24))
-
-    def sample(self, Xq: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` joint samples (m, n) of noisy values at ``Xq`` given the first target column."""
-        Ks = self.kernel(Xq, self.X)
-        v = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
-        mu = Ks @ self.alpha[:, 0]
-        cov = self.kernel(Xq) - v.T @ v
-        cov = 0.5 * (cov + cov.T)
-        try:
-            root = cholesky(cov + _JITTER * np.eye(len(cov)), lower=True, check_finite=False)
-        except LinAlgError:  # numerically indefinite: the symmetric square root of its positive part
-            w, U = np.linalg.eigh(cov)
-            root = U * np.sqrt(np.maximum(w, 0.0))
-        return mu[:, None] + root @ rng.standard_normal((len(Xq), n))
-
-
 class MOBSTER(ASHA):
     """ASHA (promotion type) whose new configurations maximize a GP's fantasized EI at ``r_acq``
     (module docstring)."""
@@ -307,7 +261,7 @@ class MOBSTER(ASHA):
         self._n_finite = 0
         self._seen: set[tuple] = set()  # continuous samplers: configurations asked (a table's sampler knows)
         #: the model fitted on the observations: (number of observations, posterior, its inputs, rung per row)
-        self._fit: tuple[int, _Posterior, np.ndarray, np.ndarray] | None = None
+        self._fit: tuple[int, Posterior, np.ndarray, np.ndarray] | None = None
         self._y = np.zeros((0, 1))
         self.n_new = 0
         self.n_model = 0
@@ -376,7 +330,7 @@ class MOBSTER(ASHA):
                 break
         return np.sort(np.concatenate(chosen))
 
-    def _fitted(self) -> tuple[_Posterior, np.ndarray, np.ndarray] | None:
+    def _fitted(self) -> tuple[Posterior, np.ndarray, np.ndarray] | None:
         """The GP on the (capped) observations, refitted only when observations were added; None while
         every result diverged."""
         n = len(self._obs_loss)
@@ -395,7 +349,7 @@ class MOBSTER(ASHA):
         std = std if std > 1e-12 else 1.0  # as scikit-learn's normalize_y
         self._y = ((y - mean) / std)[:, None]  # the normalized targets of the model data
         with _one_blas_thread():
-            post = _Posterior(kernel, X, self._y)
+            post = Posterior(kernel, X, self._y)
         self._fit = (n, post, X, rung)
         return post, X, rung
 
@@ -463,13 +417,13 @@ class MOBSTER(ASHA):
                     return local[int(np.argmax(el))], "ei"
         return cands[j], "ei"
 
-    def _ei(self, post: _Posterior, xs: np.ndarray, r: int, best: np.ndarray) -> np.ndarray:
+    def _ei(self, post: Posterior, xs: np.ndarray, r: int, best: np.ndarray) -> np.ndarray:
         mu, sd = post.mean_sd(self._inputs(xs, r))
         return expected_improvement(mu, sd[:, None], best[None, :]).mean(axis=1)
 
     def _conditioned(
-        self, post: _Posterior, X: np.ndarray, rung: np.ndarray, r: int
-    ) -> tuple[_Posterior, np.ndarray]:
+        self, post: Posterior, X: np.ndarray, rung: np.ndarray, r: int
+    ) -> tuple[Posterior, np.ndarray]:
         """The posterior given the observations and fantasies of the pending trials (when fantasizing),
         and the inputs at ``r`` over which the incumbent is taken (observed and pending)."""
         at_r = X[rung == r]
@@ -483,7 +437,7 @@ class MOBSTER(ASHA):
         Xp = self._inputs(xp, rp)
         fantasies = post.sample(Xp, self.n_fantasies, self.rng)
         y_obs = np.repeat(self._y, self.n_fantasies, axis=1)
-        full = _Posterior(post.kernel, np.vstack([X, Xp]), np.vstack([y_obs, fantasies]))
+        full = Posterior(post.kernel, np.vstack([X, Xp]), np.vstack([y_obs, fantasies]))
         return full, np.vstack([at_r, Xp[rp == r]])
 
     # -------------------------------------------------- ask / tell

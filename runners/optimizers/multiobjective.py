@@ -30,6 +30,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+from scipy.linalg import LinAlgError, cho_solve, cholesky, solve_triangular
 from scipy.special import ndtr
 
 from ..multiobjective import MultiObjective, nondominated, pareto_ranks
@@ -243,6 +244,54 @@ def _one_blas_thread() -> Any:
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+#: added to the diagonal of a kernel matrix (scikit-learn's ``alpha`` default)
+_JITTER = 1e-10
+
+
+class Posterior:
+    """The GP posterior given inputs ``X`` and targets ``Y`` (n, S): one column per fantasy sample.
+
+    ``kernel`` is a fitted scikit-learn kernel that includes the white noise (``kernel(X)`` adds it to the
+    diagonal, ``kernel(A, B)`` does not), so this is scikit-learn's ``predict`` for each column, sharing one
+    Cholesky factor: the fantasies change the targets of the pending points, not the covariance.
+    """
+
+    __slots__ = ("kernel", "X", "L", "alpha")
+
+    def __init__(self, kernel: Any, X: np.ndarray, Y: np.ndarray) -> None:
+        self.kernel = kernel
+        self.X = X
+        K = kernel(X)
+        K[np.diag_indices_from(K)] += _JITTER
+        self.L = cholesky(K, lower=True, check_finite=False)
+        self.alpha = cho_solve((self.L, True), Y, check_finite=False)
+
+    def mean(self, Xq: np.ndarray) -> np.ndarray:
+        """Posterior means at ``Xq``, shape (m, S)."""
+        return self.kernel(Xq, self.X) @ self.alpha
+
+    def mean_sd(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means (m, S) and the predictive standard deviation (m,) of a noisy value at ``Xq``."""
+        Ks = self.kernel(Xq, self.X)
+        v = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
+        var = self.kernel.diag(Xq) - np.einsum("ij,ij->j", v, v)
+        return Ks @ self.alpha, np.sqrt(np.maximum(var, 1e-24))
+
+    def sample(self, Xq: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` joint samples (m, n) of noisy values at ``Xq`` given the first target column."""
+        Ks = self.kernel(Xq, self.X)
+        v = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
+        mu = Ks @ self.alpha[:, 0]
+        cov = self.kernel(Xq) - v.T @ v
+        cov = 0.5 * (cov + cov.T)
+        try:
+            root = cholesky(cov + _JITTER * np.eye(len(cov)), lower=True, check_finite=False)
+        except LinAlgError:  # numerically indefinite: the symmetric square root of its positive part
+            w, U = np.linalg.eigh(cov)
+            root = U * np.sqrt(np.maximum(w, 0.0))
+        return mu[:, None] + root @ rng.standard_normal((len(Xq), n))
+
+
 class GPModel:
     """scikit-learn's ``GaussianProcessRegressor`` with ``C * Matern(nu=2.5, ARD) + White`` (or a given kernel) and
     ``normalize_y``, whose hyperparameters are fitted by maximum likelihood (scikit-learn's L-BFGS-B, no
@@ -290,11 +339,39 @@ class GPModel:
             self.n_fits += 1
         return gp
 
+    def posterior(self, X: np.ndarray, y: np.ndarray, n_seen: int) -> FittedGP:
+        """The GP on ``(X, y)`` as :meth:`fit` gives it (hyperparameters refitted by the same rule), computed
+        without a scikit-learn fit when no refit is due: one Cholesky factor of the kernel kept from the last
+        refit, where scikit-learn's ``fit`` factors it twice (once more for the log marginal likelihood)."""
+        kernel = self.fit(X, y, n_seen).kernel_ if self.refit_due(n_seen) else self.kernel
+        y = np.asarray(y, dtype=np.float64)
+        mean, std = float(y.mean()), float(y.std())
+        std = std if std > 10 * np.finfo(np.float64).eps else 1.0  # scikit-learn's _handle_zeros_in_scale
+        with _one_blas_thread():
+            post = Posterior(kernel, X, ((y - mean) / std)[:, None])
+        return FittedGP(post, mean, std)
+
     @staticmethod
     def predict(gp: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with _one_blas_thread():
             mu, sd = gp.predict(X, return_std=True)
         return np.asarray(mu, dtype=np.float64), np.maximum(np.asarray(sd, dtype=np.float64), 1e-12)
+
+
+class FittedGP:
+    """A :class:`Posterior` on targets standardized by their ``mean`` and ``std`` (scikit-learn's
+    ``normalize_y``), predicting on the targets' own scale."""
+
+    __slots__ = ("post", "mean", "std")
+
+    def __init__(self, post: Posterior, mean: float, std: float) -> None:
+        self.post, self.mean, self.std = post, mean, std
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive means and standard deviations (of a noisy value, at least 1e-12) at ``X``."""
+        with _one_blas_thread():
+            mu, sd = self.post.mean_sd(X)
+        return mu[:, 0] * self.std + self.mean, np.maximum(sd * self.std, 1e-12)
 
 
 def expected_improvement(mu: np.ndarray, sd: np.ndarray, target: np.ndarray | float) -> np.ndarray:

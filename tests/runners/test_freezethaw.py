@@ -105,3 +105,24 @@ def test_on_lcbench_car_no_worse_than_random_search(bench):
         rs.append(regret(simulate(bench, make_optimizer("rs"), seed=s, n_workers=4, budget=budget)))
         ft.append(regret(simulate(bench, make_optimizer("freeze-thaw"), seed=s, n_workers=4, budget=budget)))
     assert np.mean(ft) <= np.mean(rs)
+
+
+def test_the_gp_posterior_predicts_what_scikit_learn_predicts_with_and_without_a_refit():
+    """GPModel.posterior skips scikit-learn's fit between hyperparameter refits; its predictions must be the
+    fitted GaussianProcessRegressor's (normalize_y, the kernel's white noise in the predictive sd)."""
+    from runners.optimizers.multiobjective import GPModel
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2 + 0.05 * rng.standard_normal(60)
+    Xq = rng.random((25, 3))
+    model, reference = GPModel(3, refit_growth=0.2), GPModel(3, refit_growth=0.2)
+    for n in (40, 45, 60):  # a refit (40), none (45: under 20 % growth), a refit (60)
+        refit = model.refit_due(n)
+        fitted = model.posterior(X[:n], y[:n], n)
+        gp = reference.fit(X[:n], y[:n], n)
+        mu, sd = fitted.predict(Xq)
+        mu_ref, sd_ref = GPModel.predict(gp, Xq)
+        np.testing.assert_allclose(mu, mu_ref, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(sd, sd_ref, rtol=1e-6, atol=1e-9)
+        assert model.n_fits == reference.n_fits and refit == (n != 45)

@@ -15,7 +15,8 @@ from benchmarks.protocol import Fidelity, Metric
 from runners.optimizer import ConfigSampler, make_result
 from runners.optimizers.asha import ASHA
 from runners.optimizers.brackets import AshaRungs
-from runners.optimizers.mobster import MOBSTER, ExpDecayResourceKernel, _Posterior, surrogate_kernel
+from runners.optimizers.mobster import MOBSTER, ExpDecayResourceKernel, surrogate_kernel
+from runners.optimizers.multiobjective import Posterior
 from runners.registry import make_optimizer
 from runners.simulator import Budget, simulate
 
@@ -171,7 +172,7 @@ def test_posterior_without_fantasies_is_scikit_learns():
     for name in ("exp-decay-sum", "matern52"):
         gp = GaussianProcessRegressor(surrogate_kernel(name, 2), normalize_y=True).fit(X, y)
         yn = (y - y.mean()) / y.std()
-        post = _Posterior(gp.kernel_, X, yn[:, None])
+        post = Posterior(gp.kernel_, X, yn[:, None])
         Xq = np.column_stack([rng.random((7, 2)), rng.choice([0.0, 1.0], 7)])
         mu, sd = post.mean_sd(Xq)
         mu_ref, sd_ref = gp.predict(Xq, return_std=True)
