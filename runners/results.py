@@ -31,7 +31,7 @@ import json
 import os
 import platform
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -59,6 +59,7 @@ __all__ = [
     "RunConflictError",
     "RunTakenError",
     "build_meta",
+    "data_changes",
     "read_events",
     "read_meta",
     "run_dir",
@@ -240,10 +241,39 @@ def config_diff(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") ->
     return out
 
 
-def should_run(path: str | Path, run_config: Mapping[str, Any]) -> bool:
+def data_changes(meta: Mapping[str, Any], benchmark: Benchmark) -> list[str]:
+    """How the data a finished run was made on (its meta.json) differs from ``benchmark`` as it is now: the
+    benchmark's checksum, and for a transfer method the other datasets it learned from and their checksums
+    (a table rebuilt, or a dataset added to the configuration set, since). Empty when nothing changed."""
+    out = []
+    old = (meta.get("benchmark_info") or {}).get("checksum")
+    if old is not None and old != benchmark.checksum:
+        out.append(f"benchmark checksum {old[:12]} -> {benchmark.checksum[:12]}")
+    transfer = (meta.get("optimizer_info") or {}).get("transfer")
+    if isinstance(transfer, Mapping) and isinstance(transfer.get("sources"), Mapping):
+        from benchmarks import catalog
+        from benchmarks.transfer import related
+
+        was = dict(transfer["sources"])
+        now = {n: catalog.load(n).checksum for n in related(benchmark)}
+        out += [f"transfer source {n} added" for n in sorted(now.keys() - was.keys())]
+        out += [f"transfer source {n} gone" for n in sorted(was.keys() - now.keys())]
+        out += [
+            f"transfer source {n} checksum {was[n][:12]} -> {now[n][:12]}"
+            for n in sorted(was.keys() & now.keys())
+            if was[n] != now[n]
+        ]
+    return out
+
+
+def should_run(
+    path: str | Path, run_config: Mapping[str, Any], *, benchmark: Callable[[], Benchmark] | None = None
+) -> bool:
     """False when a finished run with the same configuration is there (skip it); True when it must run.
 
-    Raises :class:`RunConflictError` when a finished run there has a different configuration.
+    Raises :class:`RunConflictError` when a finished run there has a different configuration, or, with
+    ``benchmark`` (called only for a finished run, so a fresh study loads nothing), was made on other data than
+    the benchmark holds now (:func:`data_changes`): results made on other data are never mixed in silently.
     """
     path = Path(path)
     if run_state(path) != "complete":
@@ -255,6 +285,13 @@ def should_run(path: str | Path, run_config: Mapping[str, Any]) -> bool:
         raise RunConflictError(
             f"{path} holds a finished run made with a different configuration ({diff}). Results are never "
             "overwritten: use another study name or optimizer name, or move that folder away yourself."
+        )
+    changed = data_changes(meta, benchmark()) if benchmark is not None else []
+    if changed:
+        raise RunConflictError(
+            f"{path} holds a finished run made on other data than the benchmark holds now "
+            f"({'; '.join(changed[:8])}). Results are never overwritten or mixed: use another study name, "
+            "or move that folder away yourself to redo it."
         )
     return False
 

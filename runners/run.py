@@ -198,7 +198,8 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
     bname = c["benchmark"]["name"]
     oname = c["optimizer"]["name"]
     path = run_dir(c["results_dir"], c["study"], bname, oname, c["n_workers"], c["seed"])
-    if not should_run(path, ident):
+    data = functools.partial(load_benchmark, bname, c["benchmark"].get("path"))
+    if not should_run(path, ident, benchmark=data):
         if not quiet:
             log.info("skip %s (finished with the same configuration)", path)
         return {"path": str(path), "state": "skipped", "summary": None}
@@ -207,7 +208,7 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
     try:
         with run_lock(path):
             # another process may have finished (or damaged) it between the check above and the lock
-            if not should_run(path, ident):
+            if not should_run(path, ident, benchmark=data):
                 return {"path": str(path), "state": "skipped", "summary": None}
             note = ""
             state, why = verify_run(path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import re
 import sys
@@ -65,7 +66,7 @@ from .registry import optimizer_choices
 from .report import build_report
 from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
 from .results_format import PLAN_FILE, PLAN_FORMAT, shard_outcome, study_log
-from .run import _to_container, check_optimizer_key, execute, run_config
+from .run import _to_container, check_optimizer_key, execute, load_benchmark, run_config
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +425,13 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
                         state, why = verify_run(path)
                         if state == "complete":
                             try:
-                                should_run(path, run_config(c))
+                                should_run(
+                                    path,
+                                    run_config(c),
+                                    benchmark=functools.partial(
+                                        load_benchmark, bname, c["benchmark"].get("path")
+                                    ),
+                                )
                             except RunConflictError as e:
                                 state, why = "conflict", str(e)
                         pr.state = state

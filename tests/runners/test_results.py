@@ -85,6 +85,40 @@ def test_finished_run_is_skipped_and_a_different_config_is_an_error(toy, tmp_pat
     assert ((path / EVENTS_FILE).read_bytes(), (path / META_FILE).read_bytes()) == before
 
 
+def test_a_finished_run_made_on_other_data_is_a_conflict_not_a_skip(toy, tmp_path):
+    path = tmp_path / "run"
+    _, cfg = finished_run(toy, path)
+    assert should_run(path, cfg, benchmark=lambda: toy) is False
+    rebuilt = toy_benchmark(tmp_path / "rebuilt", rng_seed=1)  # the same name and space, other numbers
+    assert rebuilt.checksum != toy.checksum
+    with pytest.raises(
+        RunConflictError, match=f"benchmark checksum {toy.checksum[:12]} -> {rebuilt.checksum[:12]}"
+    ):
+        should_run(path, cfg, benchmark=lambda: rebuilt)
+
+
+def test_a_transfer_run_is_stale_once_its_sources_change():
+    from benchmarks import catalog
+    from benchmarks.transfer import related
+    from runners.results import data_changes
+
+    target = catalog.load("lcbench-car")
+    now = {n: catalog.load(n).checksum for n in related(target)}
+    assert len(now) >= 2
+    meta = {"benchmark_info": {"checksum": target.checksum}, "optimizer_info": {"transfer": {"sources": now}}}
+    assert data_changes(meta, target) == []
+    first, second = sorted(now)[:2]
+    was = {n: c for n, c in now.items() if n != first} | {second: "0" * 64, "lcbench-gone": "1" * 64}
+    meta["optimizer_info"]["transfer"]["sources"] = was
+    assert data_changes(meta, target) == [
+        f"transfer source {first} added",
+        "transfer source lcbench-gone gone",
+        f"transfer source {second} checksum 000000000000 -> {now[second][:12]}",
+    ]
+    # a method that learns from no other dataset is not stale when one is added
+    assert data_changes({"benchmark_info": {"checksum": target.checksum}, "optimizer_info": {}}, target) == []
+
+
 def test_interrupted_run_is_redone(toy, tmp_path):
     path = tmp_path / "run"
     path.mkdir()
