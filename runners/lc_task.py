@@ -53,7 +53,7 @@ import pandas as pd
 from scipy.optimize import nnls
 from scipy.special import comb, ndtr
 
-from benchmarks.catalog import entry, load
+from benchmarks.catalog import MANY_SEED_TABLES, SHIPPED_NAMES, entry, load
 from benchmarks.cli import UsageError, key_field, parse_command, usage_status
 from benchmarks.io import atomic_dir, atomic_write_json, atomic_write_text, code_version, utc_now
 from benchmarks.protocol import Benchmark, CurveBenchError
@@ -104,8 +104,9 @@ KEEP_FRACTION = 0.05
 MIN_STD = 1e-4
 #: the floor of a loss before its log is taken (``scale=log``)
 LOG_FLOOR = 1e-12
-#: the default benchmarks of the command: two small LCBench-style tables and two FCNet ones
-DEFAULT_BENCHMARKS = ("lcbench-car", "lcbench-vehicle", "fcnet-naval", "fcnet-parkinsons")
+#: the default benchmarks of the command: every shipped table with an epoch curve (the generated tables and the
+#: many-seed ones; the published ones hold their last epoch only)
+DEFAULT_BENCHMARKS = (*SHIPPED_NAMES, *MANY_SEED_TABLES)
 #: what the command writes; its presence marks a folder the command may replace
 MARKER = "lc-task.json"
 
@@ -766,6 +767,32 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bold_min(at: pd.DataFrame, col: str, preds: Sequence[str]) -> list[str]:
+    """``at[col]`` of each predictor to 3 significant digits, the lowest bold."""
+    best = at[col].min()
+    return [f"**{at.loc[p, col]:.3g}**" if at.loc[p, col] == best else f"{at.loc[p, col]:.3g}" for p in preds]
+
+
+def summary_table(df: pd.DataFrame) -> str:
+    """One row per benchmark at its middle cut: each predictor's CRPS of the final value and its stop regret, and
+    the random choice's regret, as a Markdown table (3 significant digits; the best predictor's figures bold)."""
+    preds = list(dict.fromkeys(df["predictor"]))
+    head = ["benchmark", "cut", *(f"CRPS final `{p}`" for p in preds), *(f"stop regret `{p}`" for p in preds)]
+    lines = ["| " + " | ".join([*head, "random"]) + " |", "|---|" + "---:|" * len(head)]
+    for name, g in df.groupby("benchmark", sort=False):
+        cuts = sorted(g["cut"].unique())
+        at = g[g["cut"] == cuts[len(cuts) // 2]].set_index("predictor")
+        first = at.iloc[0]
+        row = [
+            f"`{name}`",
+            f"{first['cut']:g}/{first['epochs']}",
+            *_bold_min(at, "crps_final", preds),
+            *_bold_min(at, "regret", preds),
+        ]
+        lines.append("| " + " | ".join([*row, f"{first['regret_random']:.3g}"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def run_task(
     names: Sequence[str],
     predictors: Sequence[str],
@@ -825,6 +852,9 @@ def run_task(
         "final value is continued, against the one of best true final value (exact mean over every pool, mean "
         "over seeds), divided by the table's median minus best final loss; `random`: the same for a random "
         f"choice. The top-{keep:g} rule's regret (`regret_keep`) and the other columns are in lc-task.csv.\n\n"
+        "## Every benchmark at its middle cut\n\n"
+        + summary_table(df)
+        + "\n## Every cut\n\n"
         + markdown_table(df)
     )
     with atomic_dir(out, overwrite=True) as tmp:
@@ -923,7 +953,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (CurveBenchError, FileExistsError) as e:
         return usage_status(e)
-    print(markdown_table(df), end="")
+    print(summary_table(df), end="")
     print(f"written: {Path(args.out) / 'lc-task.csv'}, {Path(args.out) / 'lc-task.md'}")
     return 0
 

@@ -12,7 +12,7 @@ What this implementation keeps and what it simplifies:
 
 * Steps. DyHPO advances by one epoch. Here a step is a rung of a geometric ladder of the benchmark's
   held fidelities, ``max * eta**-k`` snapped to held values down to ``min_fidelity``
-  (:func:`runners.optimizer.rung_fidelities`; eta 2 on the LCBench tables' 50 epochs: 2, 3, 6, 12, 25,
+  (:func:`runners.optimizer.rung_fidelities`; eta 2 on the LCBench tables' 50 epochs: 2, 3, 6, 13, 25,
   50), so a configuration is decided on about ``log2(max)`` times rather than ``max`` times: the asks,
   model fits and events of a run shrink by an order of magnitude, and the decisions stay at the same
   relative spacing of budget as DyHPO's for the log-scaled budget feature.

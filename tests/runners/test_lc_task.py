@@ -210,11 +210,18 @@ def test_the_command_line_writes_its_outputs_and_rejects_a_bad_key(tmp_path, cap
     argv = ["run", "benchmarks=[lcbench-car]", "predictors=[last-value,knn]", f"out={out}", "progress=false"]
     assert lc_task.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| `lcbench-car` | 5/50 | `knn` |" in printed
     df = pd.read_csv(out / "lc-task.csv")
     assert len(df) == 6 and set(df.predictor) == {"last-value", "knn"}
     assert np.isfinite(df[["crps_final", "crps_curve", "ll_final", "ll_curve", "regret"]].to_numpy()).all()
-    assert "| `lcbench-car` | 20/50 | `last-value` |" in (out / "lc-task.md").read_text()
+    # printed: the summary at the middle cut (epoch 10 of 50), the lower of the two figures bold
+    mid = df[df.cut == 10].set_index("predictor")
+    crps = [f"{mid.loc[p, 'crps_final']:.3g}" for p in ("last-value", "knn")]
+    best = int(mid.loc["knn", "crps_final"] < mid.loc["last-value", "crps_final"])
+    crps[best] = f"**{crps[best]}**"
+    assert f"| `lcbench-car` | 10/50 | {crps[0]} | {crps[1]} |" in printed
+    md = (out / "lc-task.md").read_text()
+    assert f"| `lcbench-car` | 10/50 | {crps[0]} | {crps[1]} |" in md
+    assert "| `lcbench-car` | 20/50 | `last-value` |" in md and "| `lcbench-car` | 5/50 | `knn` |" in md
     meta = json.loads((out / "lc-task.json").read_text())
     assert meta["splits"][0]["test_ids_sha256"] == LCBENCH_TEST_DIGEST
     assert meta["splits"][0]["checksum"] == catalog.load("lcbench-car").provenance["checksum"]
