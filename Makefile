@@ -19,7 +19,7 @@ endif
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup test test-slow test-all test-docs bench report perf perf-quick perf-report $(PERF_TARGETS) lint format surrogates tables fcnet-grid clean-venv
+.PHONY: help setup test test-slow test-all test-docs bench report readme-figures perf perf-quick perf-report $(PERF_TARGETS) lint format surrogates tables fcnet-grid clean-venv
 
 # The full FCNet grid of one dataset (62,208 configurations x 4 seeds x 100 epochs), sized for a GPU: every run of one
 # (batch size, widths) shape in one group (432 configurations x 4 seeds), one group per shard, outside the repository
@@ -33,6 +33,7 @@ help:
 	@echo "make setup             create .venv and install CurveBench with its extras (CPU torch; TORCH_SPEC=torch for CUDA)"
 	@echo "make bench             run the default study (shipped tables, their surrogates, published tables) and its report"
 	@echo "make report STUDY=NAME write the report of a study's results"
+	@echo "make readme-figures    copy the README figures from the bench and mo reports into docs/figures"
 	@echo "make test              run the test suite (fast tests)"
 	@echo "make test-slow         the slow tests only; make test-all: every test"
 	@echo "make test-docs         run every command of README.md, docs/ and data/README.md with small budgets (minutes)"
@@ -73,6 +74,14 @@ bench: setup
 
 report: setup
 	$(BIN)/python -m runners.report study=$(or $(STUDY),bench)
+
+# the README's two figures, copied from the reports of `make bench` and `python -m runners.study run study=mo`
+README_FIGURES = reports/bench/figures/nregret_over_time.png:docs/figures/bench-nregret.png \
+	reports/mo/figures/hv_regret_per_benchmark.png:docs/figures/mo-hv-regret.png
+readme-figures:
+	@for pair in $(README_FIGURES); do src=$${pair%%:*}; dst=$${pair##*:}; \
+		test -f $$src || { echo "error: $$src is missing: run make bench and python -m runners.study run study=mo first" >&2; exit 2; }; \
+		cp $$src $$dst && echo "$$src -> $$dst"; done
 
 perf: setup $(VENV)/.installed-perf
 	$(BIN)/python -m perf

@@ -23,8 +23,10 @@ import pandas as pd
 
 from benchmarks.objectives import (
     COST,
+    INFER_COST,
     N_PARAMS,
     architecture_of,
+    inference_cost_of,
     objective_columns,
     objective_metrics,
     reference_bounds,
@@ -64,6 +66,7 @@ class MultiObjective:
         self.best, self.reference = reference_bounds(benchmark, self.metrics)
         self._scale = self.reference - self.best
         self._arch = architecture_of(benchmark) if N_PARAMS in self.names else None
+        self._infer = inference_cost_of(benchmark) if INFER_COST in self.names else None
         self._incremental = benchmark.fidelity.incremental
         self._cum: dict[int, float] = {}
 
@@ -83,6 +86,8 @@ class MultiObjective:
                 v = cum
             elif m.name == N_PARAMS:
                 v = float(self._arch.n_params(trial.config))  # type: ignore[union-attr]
+            elif m.name == INFER_COST:  # a property of the configuration, as objective_columns reads it
+                v = float(self._infer([trial.config])[0])  # type: ignore[misc]
             else:
                 v = float(result.metrics.get(m.name, math.nan))
             out[j] = math.inf if v != v else m.sign * v

@@ -318,6 +318,46 @@ def attainment_surfaces(
     return fig
 
 
+def final_fronts(
+    panels: Mapping[str, tuple[Mapping[str, Sequence[np.ndarray]], np.ndarray, Sequence[str]]],
+    palette: Palette,
+) -> Figure:
+    """One panel per benchmark: every run's final front as markers in its method's colour (the first two
+    objectives) and the best reachable front (black dashes); ``panels`` maps a title to (method -> one (n, k)
+    point array per run, front points, the objectives' names)."""
+    n = len(panels)
+    with matplotlib.rc_context(RC):
+        fig, axes = _panel_grid(n)
+        for ax, (title, (per_method, front, names)) in zip(axes.flat, panels.items()):
+            if len(front):
+                f = front[np.argsort(front[:, 0])]
+                ax.step(
+                    f[:, 0],
+                    f[:, 1],
+                    where="post",
+                    color="k",
+                    linestyle="--",
+                    linewidth=1.0,
+                    label="best front",
+                )
+            for m in palette.order:
+                runs = [p for p in per_method.get(m, ()) if len(p)]
+                if not runs:
+                    continue
+                pts = np.vstack(runs)
+                inside = np.all(pts[:, :2] < 1.0, axis=1)
+                ax.scatter(pts[inside, 0], pts[inside, 1], s=7, alpha=0.45, color=palette.color[m], label=m)
+            ax.set_xlim(right=1.0)
+            ax.set_ylim(top=1.0)
+            ax.set_title(title)
+            ax.set_xlabel(f"{names[0]} (normalized)")
+            ax.set_ylabel(f"{names[1]} (normalized)" if len(names) > 1 else "")
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        _legend_outside(fig, axes.flat[0])
+    return fig
+
+
 def cd_diagram(result, title: str) -> Figure:
     """The critical-difference diagram of an autorank result (Nemenyi), drawn by autorank."""
     import matplotlib.pyplot as plt

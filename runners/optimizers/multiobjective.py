@@ -870,10 +870,14 @@ class CostPareto(_ModelBased):
         """The run's first objective that is not ``cost`` (None: the benchmark's objective, ``result.loss``)."""
         if self.objectives is None:
             return None
-        for m in self.objectives.metrics:
-            if m.name != "cost":
-                return m
-        return None
+        others = [m for m in self.objectives.metrics if m.name != "cost"]
+        if len(others) > 1:  # a two-objective method: refuse rather than leave objectives out unseen
+            raise ValueError(
+                f"cost-pareto searches the trade-off of one performance objective with cost; objectives="
+                f"{list(self.objectives.names)} names {len(others)} others ({', '.join(m.name for m in others)}). "
+                "Allowed: one metric, with or without cost"
+            )
+        return others[0] if others else None
 
     def front(self) -> np.ndarray:
         """Positions (tell order) of the non-dominated (loss, cost) results with a finite loss, by cost."""

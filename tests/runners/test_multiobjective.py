@@ -99,6 +99,25 @@ def test_a_multi_objective_optimizer_gets_cumulative_costs_and_the_default_objec
     assert v1[0] == pytest.approx(hi["valid_cross_entropy"])
 
 
+def test_an_optimizer_sees_the_inference_cost_the_table_measured():
+    """``infer_cost`` is a property of the configuration: the vector an optimizer gets holds the table's timing of
+    it (not a missing metric, which would read as an infinite loss)."""
+    bench = catalog.load("lcbench-mnist_5k")
+    r = simulate(
+        bench,
+        _Recorder,
+        seed=0,
+        n_workers=1,
+        budget=Budget("results", 3),
+        objectives=["objective", "infer_cost"],
+    )
+    assert r.optimizer.objectives.names == ("valid_cross_entropy", "infer_cost")
+    for trial, v in r.optimizer.seen:
+        assert np.isfinite(v).all()
+        measured = bench.configs_frame["infer_seconds"].iloc[bench.config_id(trial.config)]
+        assert v[1] == measured > 0
+
+
 def test_one_objective_runs_keep_their_identity():
     cfg = {
         "study": "s",
@@ -120,12 +139,19 @@ def _run(*args, cwd):
 
 def test_objectives_on_the_command_line_are_checked_and_recorded(tmp_path):
     root = Path(__file__).resolve().parents[2]
-    common = ["-m", "runners.run", "benchmark=lcbench-car", "optimizer=rs", f"results_dir={tmp_path}"]
+    common = [
+        "-m",
+        "runners.run",
+        "benchmark=lcbench-car",
+        "optimizer=rs",
+        f"results_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",  # Hydra's own output folder: not the repository's outputs/
+    ]
     bad = _run(*common, "objectives=[valid_cross_entropy,test_accuracy]", cwd=root)
     assert bad.returncode != 0 and "test metric" in bad.stderr + bad.stdout
     ok = _run(*common, "budget.amount=5", "objectives=[objective,cost,n_params]", cwd=root)
     assert ok.returncode == 0, ok.stderr
-    meta = json.loads(next(tmp_path.rglob("meta.json")).read_text())
+    meta = json.loads(next(tmp_path.rglob("seed-0/meta.json")).read_text())
     spec = meta["objectives"]
     assert spec["names"] == ["valid_cross_entropy", "cost", "n_params"]
     assert meta["config"]["objectives"] == ["objective", "cost", "n_params"]
@@ -154,8 +180,13 @@ def test_the_report_of_a_multi_objective_study(tmp_path):
             write_run(run_dir(tmp_path, "mo", "lcbench-car", opt, 4, seed), r, meta)
     build_report(tmp_path / "mo", tmp_path / "report")
     out = tmp_path / "report"
-    for fig in ("hv_regret_per_benchmark", "attainment_50", "hv_rank_over_time"):
+    for fig in ("hv_regret_per_benchmark", "attainment_50", "hv_rank_over_time", "final_fronts"):
         assert (out / "figures" / f"{fig}.png").is_file()
+    # the reference point in the objectives' own units: the median configuration's loss and training seconds
+    refs = pd.read_csv(out / "tables" / "reference_points.csv").set_index("objective")
+    assert refs.loc["cost", "reference point (1)"] == pytest.approx(mo.reference[1])
+    seed_mean, _ = bench.values_at("valid_cross_entropy")  # 0: the best seed-mean loss at the last epoch
+    assert refs.loc["valid_cross_entropy", "best (0)"] == pytest.approx(np.nanmin(seed_mean))
     final = pd.read_csv(out / "tables" / "final_hv_regret.csv")
     per = final[final["benchmark"] == "lcbench-car"]
     assert set(per["method"]) == {"rs", "asha", "hyperband"}

@@ -18,7 +18,7 @@ benchmark, signed-rank across benchmarks, Friedman and Nemenyi critical differen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ class MOData:
     points: dict[tuple[str, str, int], np.ndarray]
     #: benchmarks left out, with the reason
     skipped: dict[str, str]
+    #: benchmark -> the objectives' metrics and, in their own units, their values at 0 (the best configuration)
+    #: and at 1 (the median: the hypervolume's reference point)
+    anchors: dict[str, tuple[list[Metric], np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def mo_data(ctx: ReportContext) -> MOData | None:
@@ -76,6 +79,7 @@ def mo_data(ctx: ReportContext) -> MOData | None:
     points: dict[tuple[str, str, int], np.ndarray] = {}
     times: dict[tuple[str, str, int], np.ndarray] = {}
     skipped: dict[str, str] = {}
+    anchors: dict[str, tuple[list[Metric], np.ndarray, np.ndarray]] = {}
     paths = {(r.benchmark, r.method, int(r.seed)): r.path for r in runs.itertuples()}
     for bench in sorted({b for b, _, _ in mo_runs}):
         keys = [k for k in metas if k[0] == bench]
@@ -92,6 +96,10 @@ def mo_data(ctx: ReportContext) -> MOData | None:
         best, ref = np.asarray(spec["best"], dtype=float), np.asarray(spec["reference"], dtype=float)
         scale = ref - best
         names[bench] = [m.name for m in objs]
+        signs = np.array(
+            [m.sign for m in objs], dtype=float
+        )  # "lower is better" units back to the metric's own
+        anchors[bench] = (objs, signs * best, signs * ref)
         top = float(b.fidelity.max)
         for k in keys:
             ev = pd.read_parquet(Path(paths[k]) / EVENTS_FILE)
@@ -134,7 +142,7 @@ def mo_data(ctx: ReportContext) -> MOData | None:
         )
     cols = ["benchmark", "method", "seed", "frac", "t", "hv", "hv_regret"]
     curves = pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
-    return MOData(names, fronts, curves, points, skipped)
+    return MOData(names, fronts, curves, points, skipped, anchors)
 
 
 def _spec_key(spec: Any) -> Any:
@@ -172,6 +180,30 @@ def _hv_time_section(ctx: ReportContext, data: MOData) -> Section:
     if data.skipped:
         blocks.append(
             "Left out: " + "; ".join(f"`{b}` ({why})" for b, why in sorted(data.skipped.items())) + "."
+        )
+    if data.anchors:
+        rows = [
+            {
+                "benchmark": b,
+                "objective": m.name,
+                "direction": m.direction,
+                "best (0)": float(lo),
+                "reference point (1)": float(hi),
+            }
+            for b, (objs, best, ref) in sorted(data.anchors.items())
+            for m, lo, hi in zip(objs, best, ref)
+        ]
+        table = pd.DataFrame(rows).set_index(["benchmark", "objective"])
+        shown = table.assign(**{c: table[c].map(fmt) for c in ("best (0)", "reference point (1)")})
+        blocks.append(
+            ctx.table(
+                "reference_points",
+                shown,
+                "The normalization of each benchmark in its objectives' own units (costs in seconds): 0 is the "
+                "best value over the configurations at the maximum fidelity, 1 the median, which is the "
+                "hypervolume's reference point.",
+                data=table.reset_index(),
+            )
         )
     if not len(data.curves):
         return Section("Hypervolume over time", blocks)
@@ -307,7 +339,26 @@ def _fronts_section(ctx: ReportContext, data: MOData) -> Section:
                 + ".",
             )
         )
+        runs = {
+            bench: ({meth: _run_fronts(data, bench, meth) for meth in per_method}, front, names)
+            for bench, (per_method, front, names) in panels.items()
+        }
+        blocks.append(
+            ctx.figure(
+                plots.final_fronts(runs, ctx.palette),
+                "final_fronts",
+                "The final Pareto front of every run (each seed's non-dominated points at the end of the horizon, "
+                "one marker each; with three or more objectives, the first two of them), per method and "
+                "benchmark, normalized objectives; black dashes: the best reachable front.",
+            )
+        )
     return Section("Pareto fronts and attainment surfaces", blocks)
+
+
+def _run_fronts(data: MOData, bench: str, meth: str) -> list[np.ndarray]:
+    """The final non-dominated points of each run of ``meth`` on ``bench``, in seed order."""
+    sets = [p for (b, m, _), p in sorted(data.points.items()) if (b, m) == (bench, meth)]
+    return [p[nondominated(p)] if len(p) else p for p in sets]
 
 
 def _attainment(sets: list[tuple[int, np.ndarray]], k: int) -> np.ndarray:
