@@ -198,9 +198,10 @@ def hypervolume_trajectory(
     hv = 0.0
     for i in range(len(t)):
         if inside[i]:
-            p = pts[i]
-            if not np.any(np.all(front <= p, axis=1)):  # not weakly dominated: the front grows
-                front = np.vstack([front[~np.all(p <= front, axis=1)], p])
+            cand = np.vstack([front, pts[i]])
+            keep = nondominated(cand)  # moocore's sorting; the new point on the front: the hypervolume may grow
+            if keep[-1]:
+                front = cand[keep]
                 hv = float(moocore.hypervolume(front, ref=ref))
         hv_at[i] = hv
     idx = np.searchsorted(t, np.asarray(grid, dtype=np.float64), side="right") - 1
