@@ -199,7 +199,9 @@ def hypervolume_trajectory(
     for i in range(len(t)):
         if inside[i]:
             cand = np.vstack([front, pts[i]])
-            keep = nondominated(cand)  # moocore's sorting; the new point on the front: the hypervolume may grow
+            keep = nondominated(
+                cand
+            )  # moocore's sorting; the new point on the front: the hypervolume may grow
             if keep[-1]:
                 front = cand[keep]
                 hv = float(moocore.hypervolume(front, ref=ref))

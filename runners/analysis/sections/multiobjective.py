@@ -193,7 +193,7 @@ def _hv_time_section(ctx: ReportContext, data: MOData) -> Section:
             for b, (objs, best, ref) in sorted(data.anchors.items())
             for m, lo, hi in zip(objs, best, ref)
         ]
-        table = pd.DataFrame(rows).set_index(["benchmark", "objective"])
+        table = pd.DataFrame(rows).set_index("benchmark")
         shown = table.assign(**{c: table[c].map(fmt) for c in ("best (0)", "reference point (1)")})
         blocks.append(
             ctx.table(
