@@ -88,10 +88,10 @@ def test_same_seed_same_events(bench):
     assert not a.events.equals(c.events)
 
 
-def test_on_lcbench_car_no_worse_than_random_search(bench):
+def test_on_lcbench_car_it_beats_random_search(bench):
     # the final test regret of the incumbent (the best validation value of the run at any fidelity, the
     # convention of runners.analysis), mean over three seeds, 30 full-fidelity evaluations, 4 workers;
-    # measured over five seeds: 0.004 against random search's 0.179
+    # measured: 0.0034 against random search's 0.174 over these three seeds
     best, sign = bench.optimum(bench.test_objective), bench.objective_metric.sign
 
     def regret(run):
@@ -104,7 +104,7 @@ def test_on_lcbench_car_no_worse_than_random_search(bench):
     for s in range(3):
         rs.append(regret(simulate(bench, make_optimizer("rs"), seed=s, n_workers=4, budget=budget)))
         ft.append(regret(simulate(bench, make_optimizer("freeze-thaw"), seed=s, n_workers=4, budget=budget)))
-    assert np.mean(ft) <= np.mean(rs)
+    assert np.mean(ft) < 0.5 * np.mean(rs), (ft, rs)  # well below, not merely no worse
 
 
 def test_the_gp_posterior_predicts_what_scikit_learn_predicts_with_and_without_a_refit():

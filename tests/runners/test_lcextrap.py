@@ -119,7 +119,7 @@ def test_on_lcbench_car_it_stops_trials_and_beats_random_search(bench):
             run.summary["n_stopped"] > 0 and run.optimizer.describe()["n_stopped"] == run.summary["n_stopped"]
         )
         lc.append(regret(run))
-    assert np.mean(lc) <= np.mean(rs)
+    assert np.mean(lc) < 0.5 * np.mean(rs), (lc, rs)  # well below, not merely no worse
     assert Timed.seconds / Timed.reports < 0.005  # CPU per report, on average (measured: about 0.2 ms)
 
 
