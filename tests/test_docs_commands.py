@@ -1,4 +1,4 @@
-"""Every command of the docs runs: 70 command lines in the fenced code blocks of README.md, docs/*.md and
+"""Every command of the docs runs: 72 command lines in the fenced code blocks of README.md, docs/*.md and
 data/README.md (``bash``, ``sh``, ``console``, ``shell`` and unlabeled blocks), each one test case (id
 ``FILE:LINE``), run in a subprocess in a temporary folder with small budgets.
 
