@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.io import atomic_path, atomic_write_json, code_version, read_json_object, sha256_file, utc_now
 from benchmarks.io import clean_stale_tmp as clean_tmp
-from benchmarks.protocol import RANGE_CONVENTION, Benchmark
+from benchmarks.protocol import RANGE_CONVENTION, Benchmark, CurveBenchError
 
 # re-exported: the range's sample size and seed, where readers of runs look for them
 from benchmarks.protocol import RANGE_SAMPLES as RANGE_SAMPLES
@@ -286,7 +286,13 @@ def should_run(
             f"{path} holds a finished run made with a different configuration ({diff}). Results are never "
             "overwritten: use another study name or optimizer name, or move that folder away yourself."
         )
-    changed = data_changes(meta, benchmark()) if benchmark is not None else []
+    try:
+        now = benchmark() if benchmark is not None else None
+    except (
+        CurveBenchError
+    ):  # not loadable here (no data root, say): nothing to compare with; never run here either
+        now = None
+    changed = data_changes(meta, now) if now is not None else []
     if changed:
         raise RunConflictError(
             f"{path} holds a finished run made on other data than the benchmark holds now "

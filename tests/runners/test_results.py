@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from benchmarks.protocol import Benchmark
+from benchmarks.protocol import Benchmark, UnknownBenchmarkError
 from runners.optimizer import RandomSearch
 from runners.results import (
     RunConflictError,
@@ -95,6 +95,11 @@ def test_a_finished_run_made_on_other_data_is_a_conflict_not_a_skip(toy, tmp_pat
         RunConflictError, match=f"benchmark checksum {toy.checksum[:12]} -> {rebuilt.checksum[:12]}"
     ):
         should_run(path, cfg, benchmark=lambda: rebuilt)
+
+    def unavailable():
+        raise UnknownBenchmarkError("not available here")
+
+    assert should_run(path, cfg, benchmark=unavailable) is False  # nothing to compare with: skipped as before
 
 
 def test_a_transfer_run_is_stale_once_its_sources_change():
