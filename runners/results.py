@@ -40,6 +40,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks import catalog
 from benchmarks.io import atomic_path, atomic_write_json, code_version, read_json_object, sha256_file, utc_now
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import RANGE_CONVENTION, Benchmark, CurveBenchError
@@ -47,6 +48,7 @@ from benchmarks.protocol import RANGE_CONVENTION, Benchmark, CurveBenchError
 # re-exported: the range's sample size and seed, where readers of runs look for them
 from benchmarks.protocol import RANGE_SAMPLES as RANGE_SAMPLES
 from benchmarks.protocol import RANGE_SEED as RANGE_SEED
+from benchmarks.transfer import related
 
 from .results_format import DAMAGED_INFIX, EVENTS_FILE, FORMAT, FORMAT_VERSION, LOCK_SUFFIX, META_FILE
 from .simulator import RunResult
@@ -251,9 +253,6 @@ def data_changes(meta: Mapping[str, Any], benchmark: Benchmark) -> list[str]:
         out.append(f"benchmark checksum {old[:12]} -> {benchmark.checksum[:12]}")
     transfer = (meta.get("optimizer_info") or {}).get("transfer")
     if isinstance(transfer, Mapping) and isinstance(transfer.get("sources"), Mapping):
-        from benchmarks import catalog
-        from benchmarks.transfer import related
-
         was = dict(transfer["sources"])
         now = {n: catalog.load(n).checksum for n in related(benchmark)}
         out += [f"transfer source {n} added" for n in sorted(now.keys() - was.keys())]
