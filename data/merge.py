@@ -10,6 +10,7 @@ the cost model and its error) and a data card (CARD.md).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ from . import costmodel, inference
 from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
 from .recipes import TABLES
 from .shards import SweepStateError, done_shards, read_shard, shard_path
+
+
+def _cpu_text(got: Mapping[str, Any]) -> str:
+    """The card's CPU time, where the shards recorded it (shards written before CurveBench timed CPU did not)."""
+    have, n = got["shards_with_cpu"]
+    if not have:
+        return ""
+    hours = f"{got['train_cpu_seconds'] / 3600:.2f} h of CPU time"
+    return f" ({hours})" if have == n else f" ({hours} in the {have} of {n} shards that recorded it)"
 
 
 def collect(sw: Sweep) -> dict[str, Any]:
@@ -46,6 +56,7 @@ def collect(sw: Sweep) -> dict[str, Any]:
     n_params = np.zeros(C, dtype=np.int64)
     diverged = []
     wall, group_seconds, hw, devices, threads, versions = 0.0, 0.0, set(), set(), set(), set()
+    cpu, n_cpu = 0.0, 0
     seed_pos = {s: i for i, s in enumerate(seeds)}
     for i in range(n):
         a, meta = read_shard(shard_path(sw.folder, i))
@@ -70,6 +81,9 @@ def collect(sw: Sweep) -> dict[str, Any]:
             if a["diverged_epoch"][r] >= 0:
                 diverged.append({"config_id": cid, "seed": seed, "epoch": int(a["diverged_epoch"][r]) + 1})
         wall += float(meta["wall_seconds"])
+        if meta.get("cpu_seconds") is not None:
+            cpu += float(meta["cpu_seconds"])
+            n_cpu += 1
         group_seconds += float(a["group_epoch_seconds"].sum())
         hw.add(meta["hardware"].get("cpu", "")), devices.add(meta["device"])
         threads.add(meta.get("threads")), versions.add(meta.get("code_version"))
@@ -82,6 +96,8 @@ def collect(sw: Sweep) -> dict[str, Any]:
         "n_params": n_params,
         "diverged": diverged,
         "train_wall_seconds": wall,
+        "train_cpu_seconds": cpu if n_cpu else None,
+        "shards_with_cpu": (n_cpu, n),
         "group_seconds": group_seconds,
         "cpus": sorted(hw),
         "devices": sorted(devices),
@@ -133,6 +149,7 @@ def merge(
         "torch_version": torch.__version__,
         "compute_seconds": {
             "training": got["train_wall_seconds"],
+            "training_cpu": got["train_cpu_seconds"],
             "calibration": calib.get("compute_seconds"),
             "inference_timing": timing.get("compute_seconds"),
             "sum_of_predicted_solo_cost": predicted_alone,
@@ -278,7 +295,7 @@ in groups that share kernels, so cost comes from a model fitted on {m["n_calibra
 alone ({calib["epochs_timed"]} epochs each, warm-up epoch left out): leave-one-out relative error median
 {100 * m["loo_relative_error_median"]:.1f}%, max {100 * m["loo_relative_error_max"]:.1f}%. Timings were taken on a
 shared machine and carry that noise. Compute spent: {got["train_wall_seconds"] / 3600:.2f} h of training wall \
-time.{infer}
+time{_cpu_text(got)}.{infer}
 
 ## Known limits
 Details the original protocol does not publish are chosen openly in the family's module docstring

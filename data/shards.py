@@ -320,6 +320,11 @@ def _meta_checked(meta: Any, index: int | None) -> dict[str, Any]:
         raise ValueError(f"metadata metric_names={meta['metric_names']!r} must be a non-empty list of names")
     if not (math.isfinite(meta["wall_seconds"]) and meta["wall_seconds"] >= 0):
         raise ValueError(f"metadata wall_seconds={meta['wall_seconds']!r} must be a finite number >= 0")
+    cpu = meta.get("cpu_seconds")  # recorded by shards written since CurveBench timed CPU too
+    if cpu is not None and (
+        isinstance(cpu, bool) or not isinstance(cpu, (int, float)) or not (math.isfinite(cpu) and cpu >= 0)
+    ):
+        raise ValueError(f"metadata cpu_seconds={cpu!r} must be a finite number >= 0")
     if not 1 <= meta["threads"] <= 1024:
         raise ValueError(f"metadata threads={meta['threads']!r} must be in 1..1024")
     for key in ("code_version", "started", "finished"):

@@ -82,7 +82,7 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
     groups = sw.plan.shards[index]
     metric_names = [m.name for m in sw.family.metrics()]
     rows, metrics, diverged, n_params, group_of, group_seconds = [], [], [], [], [], []
-    started, t0 = utc_now(), time.perf_counter()
+    started, t0, c0 = utc_now(), time.perf_counter(), time.process_time()
     for gi, runs in enumerate(groups):
         res = train_runs(sw, runs, device, on_epoch=_progress(bar, len(runs) / sw.epochs))
         rows += runs
@@ -106,6 +106,8 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
         "started": started,
         "finished": utc_now(),
         "wall_seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time()
+        - c0,  # the process's CPU time: wall time counts a busy machine too
         "device": str(device),
         "threads": torch.get_num_threads(),
         "hardware": hardware(),

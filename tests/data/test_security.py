@@ -133,6 +133,15 @@ def _npz(path: Path, **arrays) -> Path:
     return path
 
 
+@pytest.mark.parametrize("cpu", [-1.0, float("nan"), "3", True])
+def test_a_shard_with_a_bad_cpu_time_is_refused_naming_it(tmp_path, cpu):
+    path = _npz(
+        shard_path(tmp_path, 0), meta=np.array(json.dumps({**META, "cpu_seconds": cpu})), **_valid_arrays()
+    )
+    with pytest.raises(SweepStateError, match="cpu_seconds="):
+        read_shard(path)
+
+
 # ---------------------------------------------------------------- shards never run code, never tear
 def test_a_shard_holding_a_pickle_is_refused_and_never_unpickled(tmp_path):
     marker = tmp_path / "marker"

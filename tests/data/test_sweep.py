@@ -88,7 +88,10 @@ def test_sweep_writes_a_readable_table(tmp_path, monkeypatch):
     prov = t.manifest["provenance"]
     assert prov["dataset"]["split_seed"] == 0 and prov["torch_version"] == torch.__version__
     assert "loo_relative_error_median" in prov["cost_model"]
-    assert (path / "CARD.md").is_file()
+    # CPU time as well as wall time, per shard and on the card (a busy machine stretches only the wall time)
+    cpu = prov["compute_seconds"]["training_cpu"]
+    assert 0 < cpu <= 1.5 * prov["compute_seconds"]["training"]
+    assert f"({cpu / 3600:.2f} h of CPU time)" in (path / "CARD.md").read_text()
     assert set(t.configs["n_params"]) and (t.configs["n_params"] > 0).all()
     # a table row equals a live re-run of that configuration (through the sweep, and from the table alone)
     sw = prepare(_cfg(tmp_path))
