@@ -143,6 +143,7 @@ SHIPPED_TABLES = [
         "LCBench-style funnel MLP on a 5,000-image sample of MNIST, 50 epochs (generated here)",
     ),
     ("lcbench-letter", "LCBench-style funnel MLP on letter, 50 epochs (generated here)"),
+    ("lcbench-shuttle", "LCBench-style funnel MLP on shuttle, 50 epochs (generated here)"),
 ]
 
 #: the shipped tables' names, in catalog order: data/recipes.py and every other list of them derive from this
