@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -281,12 +282,12 @@ def scaling(summary: pd.DataFrame, table: pd.DataFrame, palette_by_optimizer: Ma
     return fig
 
 
-def attainment_surfaces(
-    panels: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray, Sequence[str]]], palette: Palette
+def _front_panels(
+    panels: Mapping[str, tuple[Any, np.ndarray, Sequence[str]]], draw: Callable[[Any, Any], None]
 ) -> Figure:
-    """One panel per benchmark: each method's attainment surface (points sorted by the first objective, drawn
-    as the staircase they dominate) and the best reachable front (black dashes); ``panels`` maps a title to
-    (method -> (n, 2) points, front points, the two objectives' names)."""
+    """One panel per benchmark in normalized objectives: the best reachable front (black dashes), then
+    ``draw(ax, per_method)`` for the methods; ``panels`` maps a title to (per_method, front points, the
+    objectives' names)."""
     n = len(panels)
     with matplotlib.rc_context(RC):
         fig, axes = _panel_grid(n)
@@ -302,11 +303,7 @@ def attainment_surfaces(
                     linewidth=1.0,
                     label="best front",
                 )
-            for m in palette.order:
-                pts = per_method.get(m)
-                if pts is None or not len(pts):
-                    continue
-                ax.step(pts[:, 0], pts[:, 1], where="post", label=m, color=palette.color[m], linewidth=1.4)
+            draw(ax, per_method)
             ax.set_xlim(right=1.0)
             ax.set_ylim(top=1.0)
             ax.set_title(title)
@@ -316,6 +313,22 @@ def attainment_surfaces(
             ax.set_visible(False)
         _legend_outside(fig, axes.flat[0])
     return fig
+
+
+def attainment_surfaces(
+    panels: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray, Sequence[str]]], palette: Palette
+) -> Figure:
+    """One panel per benchmark: each method's attainment surface (points sorted by the first objective, drawn
+    as the staircase they dominate) and the best reachable front (black dashes); ``panels`` maps a title to
+    (method -> (n, 2) points, front points, the two objectives' names)."""
+
+    def draw(ax, per_method: Mapping[str, np.ndarray]) -> None:
+        for m in palette.order:
+            pts = per_method.get(m)
+            if pts is not None and len(pts):
+                ax.step(pts[:, 0], pts[:, 1], where="post", label=m, color=palette.color[m], linewidth=1.4)
+
+    return _front_panels(panels, draw)
 
 
 def final_fronts(
@@ -325,37 +338,16 @@ def final_fronts(
     """One panel per benchmark: every run's final front as markers in its method's colour (the first two
     objectives) and the best reachable front (black dashes); ``panels`` maps a title to (method -> one (n, k)
     point array per run, front points, the objectives' names)."""
-    n = len(panels)
-    with matplotlib.rc_context(RC):
-        fig, axes = _panel_grid(n)
-        for ax, (title, (per_method, front, names)) in zip(axes.flat, panels.items()):
-            if len(front):
-                f = front[np.argsort(front[:, 0])]
-                ax.step(
-                    f[:, 0],
-                    f[:, 1],
-                    where="post",
-                    color="k",
-                    linestyle="--",
-                    linewidth=1.0,
-                    label="best front",
-                )
-            for m in palette.order:
-                runs = [p for p in per_method.get(m, ()) if len(p)]
-                if not runs:
-                    continue
+
+    def draw(ax, per_method: Mapping[str, Sequence[np.ndarray]]) -> None:
+        for m in palette.order:
+            runs = [p for p in per_method.get(m, ()) if len(p)]
+            if runs:
                 pts = np.vstack(runs)
                 inside = np.all(pts[:, :2] < 1.0, axis=1)
                 ax.scatter(pts[inside, 0], pts[inside, 1], s=7, alpha=0.45, color=palette.color[m], label=m)
-            ax.set_xlim(right=1.0)
-            ax.set_ylim(top=1.0)
-            ax.set_title(title)
-            ax.set_xlabel(f"{names[0]} (normalized)")
-            ax.set_ylabel(f"{names[1]} (normalized)" if len(names) > 1 else "")
-        for ax in list(axes.flat)[n:]:
-            ax.set_visible(False)
-        _legend_outside(fig, axes.flat[0])
-    return fig
+
+    return _front_panels(panels, draw)
 
 
 def cd_diagram(result, title: str) -> Figure:
