@@ -243,6 +243,13 @@ def config_diff(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") ->
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _source_checksums(benchmark: Benchmark) -> dict[str, str]:
+    """The checksum of each catalog table :func:`related` to ``benchmark`` (once per loaded benchmark: a study
+    checks every finished transfer run of it against the same sources)."""
+    return {n: catalog.load(n).checksum for n in related(benchmark)}
+
+
 def data_changes(meta: Mapping[str, Any], benchmark: Benchmark) -> list[str]:
     """How the data a finished run was made on (its meta.json) differs from ``benchmark`` as it is now: the
     benchmark's checksum, and for a transfer method the other datasets it learned from and their checksums
@@ -254,7 +261,7 @@ def data_changes(meta: Mapping[str, Any], benchmark: Benchmark) -> list[str]:
     transfer = (meta.get("optimizer_info") or {}).get("transfer")
     if isinstance(transfer, Mapping) and isinstance(transfer.get("sources"), Mapping):
         was = dict(transfer["sources"])
-        now = {n: catalog.load(n).checksum for n in related(benchmark)}
+        now = _source_checksums(benchmark)
         out += [f"transfer source {n} added" for n in sorted(now.keys() - was.keys())]
         out += [f"transfer source {n} gone" for n in sorted(was.keys() - now.keys())]
         out += [
@@ -285,11 +292,10 @@ def should_run(
             f"{path} holds a finished run made with a different configuration ({diff}). Results are never "
             "overwritten: use another study name or optimizer name, or move that folder away yourself."
         )
+    # a benchmark not loadable here (no data root, say) has nothing to compare with, and is never run here either
     try:
         now = benchmark() if benchmark is not None else None
-    except (
-        CurveBenchError
-    ):  # not loadable here (no data root, say): nothing to compare with; never run here either
+    except CurveBenchError:
         now = None
     changed = data_changes(meta, now) if now is not None else []
     if changed:
