@@ -275,6 +275,20 @@ def write_results(names: list[str], run: Mapping | None = None) -> Path:
     return path
 
 
+def busy_loops(n: int = 2) -> list:
+    """Start ``n`` busy-loop processes (a loaded machine, made on purpose); :func:`stop` ends them."""
+    import subprocess
+    import sys
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def stop(procs: list) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
 def markdown(names: list[str], run: Mapping | None = None) -> str:
     """The saved results of sections ``names`` as one Markdown page (what docs/performance.md is)."""
     lines = [
@@ -292,7 +306,9 @@ def markdown(names: list[str], run: Mapping | None = None) -> str:
         total = run.get("total_seconds")
         lines += [
             "",
-            f"The run: `python -m perf{' --quick' if run.get('quick') else ''}`"
+            f"The run: `python -m perf{' --quick' if run.get('quick') else ''}"
+            + (f" --busy {run['busy_loops']}" if run.get("busy_loops") else "")
+            + "`"
             + (f", {total:.0f} s in all" if total is not None else "")
             + (f" (budget {run['budget_seconds']:.0f} s)" if run.get("budget_seconds") else "")
             + "; per section: "
