@@ -69,7 +69,7 @@ OVERHEAD_BASELINE = {
 #: an optimizer's further seeds are run only while its runs so far took less than this (wall seconds): the
 #: model-based methods take seconds to tens of seconds per run here, and one run of 100 evaluations gives
 #: their time per ask well enough; the cheap ones get every seed
-SEED_CAP_S = 2.0
+SEED_CAP_S = 1.0
 
 
 def main(quick: bool = False) -> Report:

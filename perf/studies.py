@@ -111,7 +111,7 @@ def throughput(quick: bool = False) -> Report:
     """Runs per second of one in-process study (one core) against one process per run."""
     report = Report("studies")
     n_seeds = 4 if quick else 10
-    n_single = 5 if quick else 10
+    n_single = 5  # each its own process: five give the per-process cost (one per optimizer)
     with tempfile.TemporaryDirectory(prefix="curvebench-perf-") as tmp:
         root = Path(tmp)
         tables = _tables(root, 2)

@@ -7,7 +7,8 @@ import pytest
 from perf import common
 from perf.__main__ import BUDGET_S, SCRIPTS, TOTAL_BUDGET_S, _busy_arg
 from perf.common import Report, busy_loops, markdown, stop
-from perf.scaling import NOT_SCALED, TO_100K, _checkpoints
+from perf.scaling import NOT_SCALED, TO_1M, VARIANTS, _checkpoints
+from runners.registry import OPTIMIZERS
 
 
 def test_busy_option_is_parsed_and_removed():
@@ -45,10 +46,12 @@ def test_section_budgets_fit_the_total():
     assert sum(BUDGET_S.values()) <= TOTAL_BUDGET_S
 
 
-def test_scaling_takes_the_variants_to_100k_unless_asked_for_all():
+def test_scaling_takes_three_methods_to_1m_and_the_others_to_100k_unless_asked_for_all():
     cps = [1_000, 100_000, 1_000_000]
-    for name in TO_100K:
+    for name in TO_1M:
+        assert name in OPTIMIZERS and _checkpoints(name, cps) == cps
+    for name in ("dehb", "re", "sh", "topk", "median-stopping"):
         assert _checkpoints(name, cps) == [1_000, 100_000]
         assert _checkpoints(name, cps, every=True) == cps
-    assert _checkpoints("rs", cps) == cps  # the methods they vary still go to 1M
-    assert not set(TO_100K) & set(NOT_SCALED)
+    assert _checkpoints("bohb (cap 64)", cps) == [1_000, 100_000]  # its own last checkpoint
+    assert not set(TO_1M) & set(NOT_SCALED) and not set(TO_1M) & set(VARIANTS)
