@@ -46,12 +46,12 @@ def test_section_budgets_fit_the_total():
     assert sum(BUDGET_S.values()) <= TOTAL_BUDGET_S
 
 
-def test_scaling_takes_three_methods_to_1m_and_the_others_to_100k_unless_asked_for_all():
+def test_scaling_takes_two_methods_to_1m_and_the_others_to_100k_unless_asked_for_all():
     cps = [1_000, 100_000, 1_000_000]
     for name in TO_1M:
         assert name in OPTIMIZERS and _checkpoints(name, cps) == cps
-    for name in ("dehb", "re", "sh", "topk", "median-stopping"):
+    for name in ("dehb", "hyperband", "re", "sh", "topk", "median-stopping"):
         assert _checkpoints(name, cps) == [1_000, 100_000]
         assert _checkpoints(name, cps, every=True) == cps
-    assert _checkpoints("bohb (cap 64)", cps) == [1_000, 100_000]  # its own last checkpoint
+    assert _checkpoints("bohb (cap 64)", cps) == [1_000, 30_000]  # its own last checkpoint
     assert not set(TO_1M) & set(NOT_SCALED) and not set(TO_1M) & set(VARIANTS)
