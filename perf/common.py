@@ -275,12 +275,32 @@ def write_results(names: list[str], run: Mapping | None = None) -> Path:
     return path
 
 
+#: a busy loop that ends when the process that started it (its argument) is gone, killed without running
+#: :func:`stop`: every million iterations it checks that this process is still its parent (the pid is passed, not
+#: read at start, in case the parent is gone before the loop starts)
+_BUSY = (
+    "import os, sys\n"
+    "parent = int(sys.argv[1])\n"
+    "while os.getppid() == parent:\n"
+    "    for _ in range(1_000_000):\n"
+    "        pass\n"
+)
+
+
 def busy_loops(n: int = 2) -> list:
-    """Start ``n`` busy-loop processes (a loaded machine, made on purpose); :func:`stop` ends them."""
+    """Start ``n`` busy-loop processes (a loaded machine, made on purpose); :func:`stop` ends them, and each
+    ends by itself once this process is gone."""
     import subprocess
     import sys
 
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    procs: list = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-c", _BUSY, str(os.getpid())]))
+    except BaseException:
+        stop(procs)
+        raise
+    return procs
 
 
 def stop(procs: list) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from perf import common
@@ -30,6 +32,43 @@ def test_busy_loops_run_until_stopped():
     finally:
         stop(procs)
     assert procs[0].poll() is not None
+
+
+def test_a_busy_loop_ends_when_its_parent_is_gone(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    # a parent that starts one loop, prints its pid and is killed without stopping it
+    code = (
+        "import time; from perf.common import busy_loops; "
+        "print(busy_loops(1)[0].pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if _zombie(pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    raise AssertionError("the busy loop outlived its parent")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def test_the_page_says_a_run_was_beside_busy_loops(tmp_path, monkeypatch):
