@@ -77,14 +77,22 @@ QUERY_SURROGATES = ("lcbench-car-ensemble", "fcnet-naval-ensemble", "pub-fcnet-n
 ROWS_PER_CONFIG = 4
 
 
-def _sample_frame(space, n: int) -> pd.DataFrame:
-    """``n`` rows of configurations of ``space`` (seeded by the caller), each one drawn in ROWS_PER_CONFIG rows."""
-    k = -(-n // ROWS_PER_CONFIG)
-    frame = pd.DataFrame(as_dicts(space, space.sample_configuration(k)), columns=list(space.keys()))
-    return frame.iloc[np.repeat(np.arange(k), ROWS_PER_CONFIG)[:n]].reset_index(drop=True)
+def _sample_frame(space, n: int, cache: dict) -> pd.DataFrame:
+    """``n`` rows of configurations of ``space`` (seed 7), each one drawn in ROWS_PER_CONFIG rows.
+
+    Drawn once per space and size in ``cache``: the tables of a family share one space, and the
+    single-query measures time the same batch in both states.
+    """
+    key = (json.dumps(space.to_serialized_dict(), sort_keys=True), n)
+    if key not in cache:
+        space.seed(7)
+        k = -(-n // ROWS_PER_CONFIG)
+        frame = pd.DataFrame(as_dicts(space, space.sample_configuration(k)), columns=list(space.keys()))
+        cache[key] = frame.iloc[np.repeat(np.arange(k), ROWS_PER_CONFIG)[:n]].reset_index(drop=True)
+    return cache[key]
 
 
-def single_query(rep: Report, quick: bool = False) -> None:
+def single_query(rep: Report, quick: bool = False, frames: dict | None = None) -> None:
     """Section 3 of the module docstring."""
     import xgboost as xgb
 
@@ -93,7 +101,7 @@ def single_query(rep: Report, quick: bool = False) -> None:
     n_curves = 20_000 if quick else N_PREDICT
     # "as found": the machine as it is (the load column says how busy); "+2 busy loops": two more
     # processes started here. --quick: as found only, on the first surrogate (a smoke test)
-    frames: dict[str, pd.DataFrame] = {}
+    frames = {} if frames is None else frames
     boosters: dict[int, object] = {}
     for state in ("as found",) if quick else ("as found", "+2 busy loops"):
         procs = busy_loops() if state != "as found" else []
@@ -110,11 +118,7 @@ def single_query(rep: Report, quick: bool = False) -> None:
                 sp = type(bench.space).from_serialized_dict(bench.space.to_serialized_dict())
                 sp.seed(11)
                 cfgs = [dict(c) for c in sp.sample_configuration(n_q * rounds + 20)]
-                # the 100k configurations: sampled once, for both states (seconds each)
-                if name not in frames:
-                    sp.seed(7)
-                    frames[name] = _sample_frame(sp, n_curves)
-                fr = frames[name]
+                fr = _sample_frame(sp, n_curves, frames)
                 x = sur.encode(fr, validated=True)
                 seeds = np.arange(n_curves) % 4
                 x1 = sur.encoder_.encode_one(cfgs[0])
@@ -237,7 +241,8 @@ def main(quick: bool = False, fit: bool = False) -> Report:
         + f"; predictions of big batches: {PREDICT_THREADS} worker threads (ours and the xgboost baseline alike)"
     )
     rep.note(f"load average (1 min) at start: {load_average():.2f} on {os.cpu_count()} CPUs")
-    single_query(rep, quick)
+    frames: dict = {}  # the sampled batches, shared by the measures below (see _sample_frame)
+    single_query(rep, quick, frames)
     n_pred = 20_000 if quick else N_PREDICT
     with tempfile.TemporaryDirectory() as tmp:
         table = read_table(
@@ -245,8 +250,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
         )
     sur = CurveSurrogate(model="xgboost").fit(table)
     space = table.space
-    space.seed(7)
-    frame = _sample_frame(space, n_pred)
+    frame = _sample_frame(space, n_pred, frames)
     x = sur.encode(frame, validated=True)
     seeds = np.arange(n_pred) % 4
     scale = N_PREDICT / n_pred
@@ -284,7 +288,6 @@ def main(quick: bool = False, fit: bool = False) -> Report:
     )
 
     shipped = [n for n in catalog_names(kind="table") if is_available(n)[0]]
-    frames: dict[str, pd.DataFrame] = {}
     for name in shipped[:2] if quick else shipped:
         model = catalog_model(name)
         path = shipped_path(name, model)
@@ -293,11 +296,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
             continue
         sur_s, _ = load_surrogate(path)
         sp = sur_s.space_
-        key = json.dumps(sp.to_serialized_dict(), sort_keys=True)
-        if key not in frames:  # the tables of a family share one space: the same sample, drawn once
-            sp.seed(7)
-            frames[key] = _sample_frame(sp, n_pred)
-        fr = frames[key]
+        fr = _sample_frame(sp, n_pred, frames)
         xs = sur_s.encode(fr, validated=True)
         sd = np.arange(n_pred) % max(1, len(sur_s.table_seeds_))
         t_oc = _best_of(partial(sur_s.predict_curves, xs, seeds=sd, metrics=[sur_s.objective_]), 1)
