@@ -29,6 +29,8 @@ from .targets import CostBlock, MetricBlock, ScoreTable
 
 #: at most this many products of the PCA combination are made in one numpy call (small batches)
 SMALL = 1 << 15
+#: the two constant score rows of StackedMetrics.curves (a missing component's zero, mu's one)
+_ZERO_ONE = np.array([[0.0], [1.0]], dtype=np.float32)
 
 
 def stackable(blocks: Sequence[MetricBlock]) -> bool:
@@ -81,10 +83,19 @@ class StackedMetrics:
         def stack(arrays: Sequence[np.ndarray], dtype=np.float32) -> np.ndarray:  # (B, 1, F)
             return np.stack([np.asarray(a, dtype=dtype) for a in arrays])[:, None, :]
 
-        def per_block(values: Sequence[float], dtype=np.float32) -> np.ndarray:  # (B, 1, 1)
-            return np.array(values, dtype=dtype).reshape(B, 1, 1)
+        def per_block(values: Sequence[float], dtype=np.float32) -> np.ndarray:
+            # (B, 1, F): each block's value repeated along the grid, so that an operation on one
+            # configuration's (B, 1, F) stack takes operands of its own shape (numpy's quickest loop;
+            # a (B, 1, 1) operand costs about 0.5 us more per call), the same numbers either way
+            return np.repeat(np.array(values, dtype=dtype).reshape(B, 1, 1), F, axis=2)
 
         self.mu = stack([ex.mu32 for ex in exs])
+        # the small-batch PCA (curves): mu as component 0 with a score of exactly 1 (row width + 1 of the
+        # scores), so that one reduction sums mu + s_0 c_0 + s_1 c_1 + ... in that order
+        self.comps1 = np.concatenate([self.mu[:, None], comps], axis=1)
+        self.score_rows1 = np.concatenate(
+            [np.full((B, 1), self.width + 1, dtype=np.intp), self.score_rows], axis=1
+        )
         self.mean_lo, self.mean_hi = stack([ex.mean_lo32 for ex in exs]), stack([ex.mean_hi32 for ex in exs])
         self.seed_lo, self.seed_hi = stack([ex.seed_lo32 for ex in exs]), stack([ex.seed_hi32 for ex in exs])
         self.amp_floor = np.array([b.amp_floor for b in blocks], dtype=np.float64).reshape(B, 1)
@@ -141,16 +152,20 @@ class StackedMetrics:
         n = t.shape[0]
         B, F = self.n_blocks, self.n_fid
         # targets._combine: mu + s_0 c_0 + s_1 c_1 + ... in float32, one pass per component
-        s = np.zeros((self.width + 1, n), dtype=np.float32)  # row `width`: the zeros of a missing component
+        # row `width`: the zeros of a missing component; row `width + 1`: the ones that multiply mu
+        s = np.empty((self.width + 2, n), dtype=np.float32)
+        s[self.width :] = _ZERO_ONE
         s[: self.width] = t.T
-        scores = s.take(self.score_rows, axis=0)  # (B, kmax, n)
         kmax = self.comps.shape[1]
-        if B * kmax * n * F <= SMALL:  # every product in one call, then the sums in _combine's order
-            prod = scores[:, :, :, None] * self.comps
-            z = np.add(self.mu, prod[:, 0])
-            for j in range(1, kmax):
-                z += prod[:, j]
+        if B * kmax * n * F <= SMALL:
+            # every product in one call (1 x mu exactly, then s_j c_j), then one reduction over the
+            # components, which numpy makes element by element in order (the grid is its inner loop; with a
+            # grid of one fidelity there are at most 2 terms, below numpy's pairwise blocks): _combine's
+            # sums, bit for bit (tested)
+            prod = s.take(self.score_rows1, axis=0)[:, :, :, None] * self.comps1
+            z = np.add.reduce(prod, axis=1)
         else:  # a big chunk: one product at a time, in a buffer that stays in cache
+            scores = s.take(self.score_rows, axis=0)  # (B, kmax, n)
             z = np.empty((B, n, F), dtype=np.float32)
             z[...] = self.mu
             tmp = np.empty_like(z)
@@ -241,6 +256,8 @@ class CostCurves:
         if self.k:
             self.comps = np.asarray(block.comps, dtype=np.float32)
             self.mu = np.asarray(block.mu, dtype=np.float32)
+            # mu as component 0 (its score is exactly 1): one reduction sums mu + s_0 c_0 + ... in order
+            self.comps1 = np.concatenate([self.mu[None], self.comps])
         self.lo, self.hi = block.log_range
         self.amp_floor = block.amp_floor
         self.noise = np.float32(noise)
@@ -250,13 +267,13 @@ class CostCurves:
         """Cumulative cost (n, F) float64 of the block's (n, k + 2) float64 targets ``t``."""
         n, k = t.shape[0], self.k
         if k:
-            s = t[:, 1 : 1 + k].astype(np.float32)
-            if n * k * self.n_fid <= SMALL:
-                prod = s[:, :, None] * self.comps
-                share = np.add(self.mu, prod[:, 0])
-                for j in range(1, k):
-                    share += prod[:, j]
+            if n * k * self.n_fid <= SMALL:  # as StackedMetrics.curves: 1 x mu, s_j c_j, one reduction
+                s = np.empty((n, k + 1), dtype=np.float32)
+                s[:, 0] = 1.0
+                s[:, 1:] = t[:, 1 : 1 + k]
+                share = np.add.reduce(s[:, :, None] * self.comps1, axis=1)
             else:
+                s = t[:, 1 : 1 + k].astype(np.float32)
                 share = np.empty((n, self.n_fid), dtype=np.float32)
                 share[:] = self.mu
                 tmp = np.empty_like(share)

@@ -104,6 +104,27 @@ def test_stacked_curves_equal_the_blockwise_ones_bit_for_bit(name, loaded):
         _set_extrapolation(sur, EXTRAPOLATION)
 
 
+@pytest.mark.parametrize("n_epochs", [1, 2, 5])
+def test_stacked_curves_of_short_grids_equal_the_blockwise_ones(n_epochs, tmp_path):
+    """Grids of one, two and five fidelities: the one reduction over the components sums in _combine's order."""
+    table = read_table(synthetic_table(tmp_path / "t", n_configs=40, n_seeds=2, n_epochs=n_epochs, seed=3))
+    sur = CurveSurrogate(model="xgboost", model_params={"n_estimators": 10}).fit(table)
+    x = sur.encode(_configs(sur.space_, 30, 2))
+    for names, cost in ((sur.metric_names, True), ([sur.objective_], False)):
+        for s in (np.arange(30) % 3, None):
+            _assert_same(
+                sur._predict_curves(x, s, names, cost),
+                sur._predict_curves_blockwise(x, s, names, cost),
+                f"{n_epochs} epochs",
+            )
+        for i in range(0, 30, 7):
+            _assert_same(
+                sur._predict_curves(x[i : i + 1], i, names, cost),
+                sur._predict_curves_blockwise(x[i : i + 1], i, names, cost),
+                f"{n_epochs} epochs row {i}",
+            )
+
+
 @pytest.fixture(scope="module")
 def syn():
     import tempfile
