@@ -20,6 +20,7 @@ shipped surrogate:
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -186,7 +187,8 @@ def test_stacked_decoding_of_extreme_and_missing_targets_and_an_identity_metric(
 
 @pytest.mark.parametrize("name", MLP_SHIPPED[:2] + [n for n in SHIPPED if n.endswith("-xgboost")][:1])
 def test_big_batches_equal_one_blockwise_call_with_one_thread_or_two(name, loaded, monkeypatch):
-    """A batch of _BIG_BATCH rows or more: row chunks over worker threads (numpy MLP) give the numbers of one call."""
+    """A batch of _BIG_BATCH rows or more gives the numbers of one blockwise call: row chunks over worker
+    threads (numpy MLP: the whole way; xgboost: the model called once, the curves decoded in chunks)."""
     sur = loaded(name)
     n = _BIG_BATCH + 1003  # not a multiple of the chunk
     x = sur.encode(_configs(sur.space_, n, 8))
@@ -204,6 +206,33 @@ def test_big_batches_equal_one_blockwise_call_with_one_thread_or_two(name, loade
         one = sur.predict_curves(x[i : i + 1], seeds=int(seeds[i]))
         for k, v in one.items():
             np.testing.assert_array_equal(v[0], want_all[k][i])
+
+
+@pytest.mark.parametrize("n_epochs", [12, 1])
+def test_big_batches_of_an_xgboost_surrogate_equal_one_blockwise_call(n_epochs, syn, tmp_path, monkeypatch):
+    """xgboost, a big batch: the boosters called by the workers on row slices (a last slice of a few rows
+    walks the trees in numpy), the curves decoded in chunks; seed-mean curves and noisy ones; a grid of
+    one fidelity (decoding chunks longer than a model slice)."""
+    sur = syn[1]
+    if n_epochs != 12:
+        table = read_table(
+            synthetic_table(tmp_path / "t", n_configs=40, n_seeds=2, n_epochs=n_epochs, seed=3)
+        )
+        sur = CurveSurrogate(model="xgboost", model_params={"n_estimators": 10}).fit(table)
+    n = _BIG_BATCH + 2 * surrogate_module._MODEL_ROWS + 3
+    x = sur.encode(_configs(sur.space_, n, 5))
+    for seeds in (np.arange(n) % 5, None):
+        for names, cost in (
+            (sur.metric_names, True),
+            ([sur.objective_], False),
+            (sur.metric_names[1:3], True),
+        ):
+            want = sur._predict_curves_blockwise(x, seeds, names, cost)
+            for threads in (1, 2):
+                monkeypatch.setattr(surrogate_module, "PREDICT_THREADS", threads)
+                _assert_same(sur.predict_curves(x, seeds, names, cost), want, f"{threads} threads, {names}")
+    booster = sur.regressors_["xgboost"][0].get_booster()
+    assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "1"
 
 
 # ---------------------------------------------------------------- the network: numpy vs torch
