@@ -30,7 +30,7 @@ from .encoding import SpaceEncoder, config_seed_hash, seed_hash_one
 from .models import DEFAULTS, JOINT, MLPEnsembleRegressor, check_model, make_regressor, member_params
 from .stacked import CostCurves, StackedMetrics, stackable
 from .targets import CostBlock, MetricBlock
-from .trees import NumpyTrees, UnsupportedModel
+from .trees import NumpyForest, NumpyTrees, UnsupportedModel
 
 #: at most this many (config, seed) residual vectors are kept for the seed noise
 BANK_SIZE = 1024
@@ -40,6 +40,8 @@ _BIG_BATCH = 4096
 _NUMPY_TREE_ROWS = 4
 #: each XGBoost booster's trees as numpy arrays, built on its first small prediction (None: not supported)
 _numpy_trees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: a surrogate's caches of derived objects: never copied or pickled, dropped by fit, remade on use
+_CACHES = ("_bank32_cache", "_stacked_cache", "_columns_cache", "_forest_cache")
 _CPUS = os.cpu_count() or 1
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
 DISTILL_MLP: dict[str, Any] = {
@@ -129,7 +131,7 @@ class CurveSurrogate(BaseEstimator):
 
     def __getstate__(self):  # the caches of derived arrays are not copied or pickled (remade on use)
         state = dict(super().__getstate__())
-        for k in ("_bank32_cache", "_stacked_cache", "_columns_cache"):
+        for k in _CACHES:
             state.pop(k, None)
         return state
 
@@ -148,9 +150,8 @@ class CurveSurrogate(BaseEstimator):
                 f"fit needs a benchmarks.table.Table or a TabularBenchmark, got {type(table).__name__}"
             )
         t0 = time.perf_counter()
-        self.__dict__.pop("_bank32_cache", None)
-        self.__dict__.pop("_stacked_cache", None)
-        self.__dict__.pop("_columns_cache", None)
+        for k in _CACHES:
+            self.__dict__.pop(k, None)
         ids = np.arange(len(table.configs)) if config_ids is None else np.asarray(config_ids, dtype=np.int64)
         if ids.size < 2:
             raise ValueError(f"fit needs at least 2 configurations, got {ids.size}")
@@ -420,6 +421,8 @@ class CurveSurrogate(BaseEstimator):
             if joint:
                 z = self._predict_one(name, regs[0], X)
                 parts = {j: z[:, cols[j] : cols[j + 1]] for j in blocks}
+            elif name == "xgboost" and len(blocks) > 1 and X.shape[0] <= _NUMPY_TREE_ROWS:
+                parts = self._walk_together(regs, blocks, X)
             else:
                 parts = {j: self._predict_one(name, regs[j], X) for j in blocks}
             for j, z in parts.items():
@@ -429,6 +432,21 @@ class CurveSurrogate(BaseEstimator):
                     total[j] = z.copy() if joint else z
         k = float(len(self.regressors_))
         return {j: (total[j] / k if k > 1 else total[j]) for j in blocks}
+
+    def _walk_together(self, regs: Sequence[Any], blocks: list[int], X: np.ndarray) -> dict[int, np.ndarray]:
+        """:meth:`_predict_one` of a few rows for every block in ``blocks``, its boosters' trees walked together
+        (:class:`trees.NumpyForest`: one walk's numpy calls for all of them; the same numbers). Made once per
+        set of boosters (a refit makes new ones); boosters the walk does not support are called one by one."""
+        boosters = tuple(regs[j].get_booster() for j in blocks)
+        cache = self.__dict__.setdefault("_forest_cache", {})
+        hit = cache.get(tuple(blocks))
+        if hit is None or any(a is not b for a, b in zip(hit[0], boosters)):
+            trees = [_trees_of(regs[j]) for j in blocks]
+            forest = None if any(t is None for t in trees) else NumpyForest(trees)
+            hit = cache[tuple(blocks)] = (boosters, forest)
+        if hit[1] is None:
+            return {j: self._predict_one("xgboost", regs[j], X) for j in blocks}
+        return {j: np.asarray(z, dtype=np.float64) for j, z in zip(blocks, hit[1].predict(X))}
 
     def _bank32(self, j: int) -> np.ndarray:
         """The noise bank of block ``j`` as float32 (converted once, then kept)."""

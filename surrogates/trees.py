@@ -125,53 +125,106 @@ class NumpyTrees:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n, n_outputs) float32 predictions, equal to ``booster.inplace_predict(X)``; meant for a few rows."""
-        x = np.asarray(X, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"X has shape {x.shape}; expected (n, {self.n_features})")
-        child_l, child_r, feature, threshold, default_left, value = self._flat
-        out = np.empty((x.shape[0], self.n_outputs), dtype=np.float32)
-        missing = np.isnan(x).any(axis=1)
-        for r in range(x.shape[0]):
-            xr = x[r]
-            node = self._roots  # flat index of each tree's current node
-            for _ in range(self.depth):
-                v = xr[feature[node]]
-                go_left = v < threshold[node]
-                if missing[r]:  # NaN < t is False: a missing value follows the node's default direction
-                    nan = np.isnan(v)
-                    go_left = np.where(nan, default_left[node], go_left)
-                node = np.where(go_left, child_l[node], child_r[node])
-            leaf = value[node]  # (trees, k)
-            if self._of_group is None:  # vector leaves: every tree adds to every output, in tree order
-                seq = np.empty((len(node) + 1, self.n_outputs), dtype=np.float32)
-                seq[0] = self.base
-                seq[1:] = leaf
-                out[r] = np.cumsum(seq, axis=0, dtype=np.float32)[-1]
-            else:
-                for g, of in enumerate(self._of_group):
-                    seq = np.empty(len(of) + 1, dtype=np.float32)
-                    seq[0] = self.base[g]
-                    seq[1:] = leaf[of, 0]
-                    out[r, g] = np.cumsum(seq, dtype=np.float32)[-1]
+        return NumpyForest([self]).predict(X)[0]
+
+    def _sum_leaves(self, leaf: np.ndarray) -> np.ndarray:
+        """The prediction of one row from its leaf in every tree, ``leaf`` (trees, k): the base score plus the
+        leaf values, summed in float32 in tree order (per output, its own trees)."""
+        if self._of_group is None:  # vector leaves: every tree adds to every output, in tree order
+            seq = np.empty((leaf.shape[0] + 1, self.n_outputs), dtype=np.float32)
+            seq[0] = self.base
+            seq[1:] = leaf
+            return np.cumsum(seq, axis=0, dtype=np.float32)[-1]
+        out = np.empty(self.n_outputs, dtype=np.float32)
+        for g, of in enumerate(self._of_group):
+            seq = np.empty(len(of) + 1, dtype=np.float32)
+            seq[0] = self.base[g]
+            seq[1:] = leaf[of, 0]
+            out[g] = np.cumsum(seq, dtype=np.float32)[-1]
         return out
 
     def _flatten(self) -> None:
-        """Flat (tree * width + node) arrays; a leaf's children are itself, so walking past a leaf stays there."""
+        """The walk's arrays, indexed by twice the flat node (tree * width + node) plus the branch taken.
+
+        ``kids[2 i + go_left]`` is node i's child on that side, itself doubled (a leaf's children are itself,
+        so walking past a leaf stays there); ``feature``, ``threshold`` and ``default_left`` hold node i's
+        entry at 2 i and 2 i + 1, so a doubled index reads them directly. One level of the walk is then six
+        small numpy calls (gather the features, compare, add the branch, gather the children).
+        """
         T, W = self.left.shape
         idx = np.arange(T * W, dtype=np.int64).reshape(T, W)
         base = (np.arange(T, dtype=np.int64) * W)[:, None]
         leaf = self.left < 0
         child_l = np.where(leaf, idx, base + self.left).ravel()
         child_r = np.where(leaf, idx, base + self.right).ravel()
-        self._flat = (
-            child_l,
-            child_r,
-            self.feature.ravel(),
-            self.threshold.ravel(),
-            self.default_left.ravel(),
-            self.value.reshape(T * W, -1),
+        kids = np.empty(2 * T * W, dtype=np.int64)
+        kids[0::2] = 2 * child_r
+        kids[1::2] = 2 * child_l
+        self._walk = (
+            kids,
+            np.repeat(self.feature.ravel(), 2),
+            np.repeat(self.threshold.ravel(), 2),
+            np.repeat(self.default_left.ravel(), 2),
         )
-        self._roots = base[:, 0].copy()
+        self._values = self.value.reshape(T * W, -1)
+        self._roots2 = 2 * base[:, 0]
+
+
+class NumpyForest:
+    """Several boosters' trees walked together, one level of all of them per step.
+
+    A surrogate's blocks each have a booster (the metric, the cost, ...); for one configuration, walking
+    them together costs the numpy calls of one walk. Each booster's prediction is its own trees' sum, as
+    :meth:`NumpyTrees.predict` gives it (the same numbers: the walk only finds the leaves).
+    """
+
+    def __init__(self, trees: list[NumpyTrees]) -> None:
+        if not trees:
+            raise ValueError("no boosters to walk")
+        n_features = {t.n_features for t in trees}
+        if len(n_features) != 1:
+            raise ValueError(f"the boosters take different numbers of features: {sorted(n_features)}")
+        self.trees = trees
+        self.n_features = n_features.pop()
+        self.depth = max(t.depth for t in trees)
+        offsets = np.cumsum(
+            [0] + [len(t._walk[0]) for t in trees]
+        )  # doubled node index of each booster's first
+        self._offsets = offsets
+        kids, feature, threshold, default_left = zip(*(t._walk for t in trees))
+        self._kids = np.concatenate([k + o for k, o in zip(kids, offsets)])
+        self._feature = np.concatenate(feature)
+        self._threshold = np.concatenate(threshold)
+        self._default_left = np.concatenate(default_left)
+        self._roots2 = np.concatenate([t._roots2 + o for t, o in zip(trees, offsets)])
+        self._bounds = np.cumsum([0] + [len(t._roots2) for t in trees])  # each booster's trees in the roots
+
+    def predict(self, X: np.ndarray) -> list[np.ndarray]:
+        """Each booster's (n, n_outputs) float32 predictions, equal to its ``inplace_predict(X)``."""
+        x = np.asarray(X, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"X has shape {x.shape}; expected (n, {self.n_features})")
+        kids, feature, threshold, default_left = (
+            self._kids,
+            self._feature,
+            self._threshold,
+            self._default_left,
+        )
+        outs = [np.empty((x.shape[0], t.n_outputs), dtype=np.float32) for t in self.trees]
+        missing = np.isnan(x).any(axis=1)
+        for r in range(x.shape[0]):
+            xr = x[r]
+            d = self._roots2  # twice the flat index of each tree's current node
+            for _ in range(self.depth):
+                v = xr.take(feature.take(d))
+                go_left = v < threshold.take(d)
+                if missing[r]:  # NaN < t is False: a missing value follows the node's default direction
+                    go_left = np.where(np.isnan(v), default_left.take(d), go_left)
+                d = kids.take(d + go_left)
+            for b, t in enumerate(self.trees):
+                nodes = d[self._bounds[b] : self._bounds[b + 1]] - self._offsets[b]
+                outs[b][r] = t._sum_leaves(t._values.take(nodes >> 1, axis=0))
+        return outs
 
 
 def _depth(left: list[int], right: list[int]) -> int:
