@@ -283,18 +283,21 @@ class SurrogateBenchmark(Benchmark):
         """``metric`` and the cumulative cost of a checked seed and fidelity (the configuration is checked when
         it is encoded)."""
         pred = self._predict_one(config, s, (metric,))
-        return self._interp_one(metric, pred[metric], float(f)), self._interp_one(
-            "cost", pred["cost"], float(f)
-        )
+        at = self._position(float(f))
+        return self._interp_one(metric, pred[metric], at), self._interp_one("cost", pred["cost"], at)
 
-    def _interp_one(self, name: str, curve: np.ndarray, f: float) -> float:
-        """:meth:`_interp` of a (1, F) curve at one fidelity, in Python floats (the same numbers; a simulator
-        asks this once per evaluation, where numpy's per-call overhead is most of the cost)."""
+    def _position(self, f: float) -> tuple[int, int, float]:
+        """Where fidelity ``f`` lies on the grid: (lo, hi, w), as :meth:`_fid_positions` gives it for one value."""
         grid = self._grid_list
         hi = min(bisect.bisect_left(grid, f), len(grid) - 1)
         lo = max(hi - 1, 0)
         span = grid[hi] - grid[lo]
-        w = (f - grid[lo]) / span if span > 0 else 1.0
+        return lo, hi, (f - grid[lo]) / span if span > 0 else 1.0
+
+    def _interp_one(self, name: str, curve: np.ndarray, at: tuple[int, int, float]) -> float:
+        """:meth:`_interp` of a (1, F) curve at one fidelity (its :meth:`_position`), in Python floats (the same
+        numbers; a simulator asks this once per evaluation, where numpy's per-call overhead is most of the cost)."""
+        lo, hi, w = at
         if 0 < w < 1:  # between grid values: the vectorized form (metric transforms are numpy functions)
             return float(self._interp(name, curve, np.array([lo]), np.array([hi]), np.array([w]))[0])
         return float(curve[0, hi] if w >= 1 else curve[0, lo])
@@ -304,8 +307,9 @@ class SurrogateBenchmark(Benchmark):
         f = float(fidelity)
         pred = self._predict_one(config, seed)
         # per value in Python floats (_interp_one: the numbers of the vectorized _interp, for less overhead)
-        metrics = {m: self._interp_one(m, pred[m], f) for m in self._mnames}
-        c = self._interp_one("cost", pred["cost"], f)
+        at = self._position(f)
+        metrics = {m: self._interp_one(m, pred[m], at) for m in self._mnames}
+        c = self._interp_one("cost", pred["cost"], at)
         below = bisect.bisect_left(self._grid_list, f)  # how many grid values lie below f
         prev = float(pred["cost"][0, below - 1]) if below else 0.0
         return Result(fidelity, seed, metrics, c, c - prev, None)

@@ -41,7 +41,7 @@ _NUMPY_TREE_ROWS = 4
 #: each XGBoost booster's trees as numpy arrays, built on its first small prediction (None: not supported)
 _numpy_trees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: a surrogate's caches of derived objects: never copied or pickled, dropped by fit, remade on use
-_CACHES = ("_bank32_cache", "_stacked_cache", "_columns_cache", "_forest_cache")
+_CACHES = ("_bank32_cache", "_stacked_cache", "_columns_cache", "_forest_cache", "_blocks_cache")
 _CPUS = os.cpu_count() or 1
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
 DISTILL_MLP: dict[str, Any] = {
@@ -506,7 +506,15 @@ class CurveSurrogate(BaseEstimator):
         return (config_seed_hash(X, seeds) % np.uint64(len(self.bank_[0]))).astype(np.int64)
 
     def _metric_blocks(self, names: Sequence[str]) -> tuple[int, ...]:
-        return tuple(j for j, b in enumerate(self.blocks_) if b.kind == "metric" and b.name in names)
+        """The metric blocks of ``names``, in block order (worked out once per tuple of names)."""
+        key = tuple(names)
+        cache = self.__dict__.setdefault("_blocks_cache", {})
+        js = cache.get(key)
+        if js is None:
+            js = cache[key] = tuple(
+                j for j, b in enumerate(self.blocks_) if b.kind == "metric" and b.name in key
+            )
+        return js
 
     def _predict_curves(
         self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool, limit_blas: bool = True
