@@ -63,7 +63,7 @@ _CHUNK_VALUES = 1 << 17
 #: rows of one model call in a big batch of an xgboost surrogate (below _BIG_BATCH: one thread a call)
 _MODEL_ROWS = 2048
 #: rows of the call that lets a booster configure itself before the workers call it
-_BIG_BATCH_MIN_CALL = 8
+_CONFIGURE_ROWS = 8
 
 
 def _median_seed_difference(by_seed: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]]) -> float:
@@ -609,11 +609,10 @@ class CurveSurrogate(BaseEstimator):
         trees = set(self.regressors_) == {"xgboost"}
         t_all = None if trees else self._targets_of(blocks, X)
         self._columns(blocks)  # cached here, before the threads read it
-        if (
-            trees
-        ):  # a booster configures itself on its first call after set_param: here, not in two threads at once
+        if trees:
+            # a booster configures itself on its first call after set_param: here, not in two threads at once
             for reg in self.regressors_["xgboost"]:
-                reg.get_booster().inplace_predict(X[:_BIG_BATCH_MIN_CALL])
+                reg.get_booster().inplace_predict(X[:_CONFIGURE_ROWS])
         shape_idx = self._shape_rows(X, seeds)
         width = 0 if dec is None else dec.width
         cc = self._cost_curves() if cost else None  # made here, before the threads read it
