@@ -755,7 +755,8 @@ class CurveSurrogate(BaseEstimator):
     ) -> dict[str, np.ndarray]:
         """The curves of ``X`` block by block (the path before :mod:`surrogates.stacked`; the tests compare the two).
 
-        Big batches of a model other than a numpy MLP take it: one thread per block.
+        Blocks saved before the normal scores (which cannot be stacked) take it; a big batch of them runs one
+        thread per block.
         """
         n = X.shape[0]
         shape_idx = self._shape_rows(X, seeds)
