@@ -35,17 +35,17 @@ SCRIPTS = [
     "studies",
     "multiobjective",
 ]
-#: each section's share of the full run's wall time (seconds; a 2-core machine beside two busy loops took 29-99 s
-#: per section and 485 s in all, ``python -m perf --busy 2``)
+#: each section's share of the full run's wall time (seconds; a 2-core machine beside two busy loops took 31-125 s
+#: per section and 553 s in all, ``python -m perf --busy 2``)
 BUDGET_S = {
-    "tables": 60,
-    "simulator": 55,
-    "optimizers": 110,
+    "tables": 55,
+    "simulator": 50,
+    "optimizers": 105,
     "scaling": 110,
-    "training": 40,
-    "surrogates": 110,
-    "studies": 65,
-    "multiobjective": 45,
+    "training": 35,
+    "surrogates": 135,
+    "studies": 60,
+    "multiobjective": 50,
 }
 #: the full run's budget (``make perf``): 10 minutes
 TOTAL_BUDGET_S = 600
