@@ -66,6 +66,11 @@ _MODEL_ROWS = 2048
 _CONFIGURE_ROWS = 8
 
 
+def _chunk_rows(n_fid: int, n_metrics: int) -> int:
+    """Rows of a chunk of a big batch: about ``_CHUNK_VALUES`` curve values per metric array, a multiple of 4."""
+    return max(64, _CHUNK_VALUES // (n_fid * max(1, n_metrics)) // 4 * 4)
+
+
 def _median_seed_difference(by_seed: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]]) -> float:
     """Median absolute difference between seeds s and t over the given pairs, finite values only (0 if none)."""
     with np.errstate(invalid="ignore"):
@@ -563,7 +568,7 @@ class CurveSurrogate(BaseEstimator):
         if js and self._stacked(js) is None:
             return self._predict_curves_blockwise(X, seeds, names, cost)
         F = len(self.fidelity_.values)
-        rows = max(64, _CHUNK_VALUES // (F * max(1, len(js))) // 4 * 4)
+        rows = _chunk_rows(F, len(js))
         if seeds is not None:
             seeds = np.broadcast_to(np.asarray(seeds, dtype=np.int64), (n,))
         for j in js + ((len(self.blocks_) - 1,) if cost else ()):
@@ -617,7 +622,7 @@ class CurveSurrogate(BaseEstimator):
         width = 0 if dec is None else dec.width
         cc = self._cost_curves() if cost else None  # made here, before the threads read it
         F = len(self.fidelity_.values)
-        rows = max(64, _CHUNK_VALUES // (F * max(1, len(js))) // 4 * 4)
+        rows = _chunk_rows(F, len(js))
         if trees:  # a model call below _BIG_BATCH rows leaves the booster's thread count (one) as it is
             rows = min(rows, _MODEL_ROWS)
             step = rows * (_MODEL_ROWS // rows)

@@ -62,6 +62,7 @@ class NumpyTrees:
         self.group, self.base, self.depth, self.n_features = group, base, depth, n_features
         self.n_outputs = len(base)
         self._flatten()
+        self._alone: NumpyForest | None = None
         #: scalar leaves: per output, the trees of that output in tree order; vector leaves: None
         self._of_group = (
             None if group is None else [np.flatnonzero(group == g) for g in range(self.n_outputs)]
@@ -125,7 +126,9 @@ class NumpyTrees:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n, n_outputs) float32 predictions, equal to ``booster.inplace_predict(X)``; meant for a few rows."""
-        return NumpyForest([self]).predict(X)[0]
+        if self._alone is None:  # the walk of this booster alone, made once
+            self._alone = NumpyForest([self])
+        return self._alone.predict(X)[0]
 
     def _sum_leaves(self, leaf: np.ndarray) -> np.ndarray:
         """The prediction of one row from its leaf in every tree, ``leaf`` (trees, k): the base score plus the
@@ -187,10 +190,8 @@ class NumpyForest:
         self.trees = trees
         self.n_features = n_features.pop()
         self.depth = max(t.depth for t in trees)
-        offsets = np.cumsum(
-            [0] + [len(t._walk[0]) for t in trees]
-        )  # doubled node index of each booster's first
-        self._offsets = offsets
+        # the doubled index of each booster's first node in the joined arrays
+        self._offsets = offsets = np.cumsum([0] + [len(t._walk[0]) for t in trees])
         kids, feature, threshold, default_left = zip(*(t._walk for t in trees))
         self._kids = np.concatenate([k + o for k, o in zip(kids, offsets)])
         self._feature = np.concatenate(feature)
@@ -204,12 +205,7 @@ class NumpyForest:
         x = np.asarray(X, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"X has shape {x.shape}; expected (n, {self.n_features})")
-        kids, feature, threshold, default_left = (
-            self._kids,
-            self._feature,
-            self._threshold,
-            self._default_left,
-        )
+        kids, feature, threshold = self._kids, self._feature, self._threshold
         outs = [np.empty((x.shape[0], t.n_outputs), dtype=np.float32) for t in self.trees]
         missing = np.isnan(x).any(axis=1)
         for r in range(x.shape[0]):
@@ -219,7 +215,7 @@ class NumpyForest:
                 v = xr.take(feature.take(d))
                 go_left = v < threshold.take(d)
                 if missing[r]:  # NaN < t is False: a missing value follows the node's default direction
-                    go_left = np.where(np.isnan(v), default_left.take(d), go_left)
+                    go_left = np.where(np.isnan(v), self._default_left.take(d), go_left)
                 d = kids.take(d + go_left)
             for b, t in enumerate(self.trees):
                 nodes = d[self._bounds[b] : self._bounds[b + 1]] - self._offsets[b]
