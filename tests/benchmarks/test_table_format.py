@@ -82,6 +82,39 @@ def test_corrupted_file_checksum(synthetic_table_path, tmp_path):
         read_table(p)
 
 
+def test_a_file_changed_on_disk_after_reading_does_not_change_the_answers(synthetic_table_path, tmp_path):
+    # the table holds the bytes it checked: rewriting the file in place (as cp over it does) changes nothing
+    p = _copy(synthetic_table_path, tmp_path)
+    t = read_table(p)
+    before = [a.copy() for a in t.values], t.cost.copy()
+    size = (p / CURVES).stat().st_size
+    with open(p / CURVES, "r+b") as f:
+        f.write(b"\0" * size)
+    for a, b in zip(t.values, before[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(t.cost, before[1])
+    with pytest.raises(TableFormatError, match=r"curves\.arrow"):
+        read_table(p)  # and the next read sees the change
+
+
+def test_a_file_past_the_in_memory_size_is_mapped_and_checked_the_same(
+    synthetic_table_path, tmp_path, monkeypatch
+):
+    import benchmarks.table as table
+
+    p = _copy(synthetic_table_path, tmp_path)
+    want = read_table(p)
+    monkeypatch.setattr(table, "READ_INTO_MEMORY_BYTES", 0)
+    got = read_table(p)
+    for a, b in zip(got.values, want.values, strict=True):
+        np.testing.assert_array_equal(a, b)
+    data = bytearray((p / CURVES).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (p / CURVES).write_bytes(bytes(data))
+    with pytest.raises(TableFormatError, match=r"curves\.arrow"):
+        read_table(p)
+
+
 def test_mismatched_file_from_another_table(tmp_path):
     a = make_synthetic_table(tmp_path / "a", n_configs=10, n_seeds=2, n_epochs=3, seed=1)
     b = make_synthetic_table(tmp_path / "b", n_configs=10, n_seeds=2, n_epochs=3, seed=2)
