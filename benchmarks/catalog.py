@@ -12,9 +12,10 @@ import importlib.util
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .io import shipped_surrogate_path, shipped_tables_dir
+from .io import MANIFEST, read_json_object, shipped_surrogate_path, shipped_tables_dir
 from .protocol import Benchmark, UnknownBenchmarkError
 from .tabular import TabularBenchmark
 
@@ -309,13 +310,12 @@ FOLDER_LOADERS = {
 
 def load_folder(path: str | Any, name: str | None = None) -> Benchmark:
     """Load a table or surrogate folder (by its manifest's ``format``), validating everything it holds."""
-    import json
-    from pathlib import Path
-
-    mpath = Path(path) / "manifest.json"
+    mpath = Path(path) / MANIFEST
     try:
-        fmt = json.loads(mpath.read_text()).get("format")
-    except (OSError, ValueError, AttributeError) as e:
+        fmt = read_json_object(
+            mpath, UnknownBenchmarkError, missing="no manifest: not a table or surrogate folder"
+        ).get("format")
+    except OSError as e:
         raise UnknownBenchmarkError(f"{mpath}: not a readable table or surrogate manifest ({e})") from None
     if fmt not in FOLDER_LOADERS:
         raise UnknownBenchmarkError(f"{mpath}: format {fmt!r} is not one of {', '.join(FOLDER_LOADERS)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -18,10 +19,13 @@ import stat
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,6 +154,46 @@ def check_file_records(mpath: Path, files: Any, error: type[Exception]) -> dict[
         if expect(rec.get("bytes"), int, f"{mpath}: 'files'.{fname}.bytes", error) < 0:
             raise error(f"{mpath}: 'files'.{fname}.bytes is negative")
     return files
+
+
+# ---------------------------------------------------------------- .npz archives from elsewhere
+def npz_headers(z: zipfile.ZipFile, max_bytes: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of each array of an ``.npz`` archive, read from the ``.npy`` headers alone.
+
+    For archives someone else may have written: the members must be uniquely named ``.npy`` arrays, each
+    header must announce exactly the data its member holds, no array may hold Python objects (pickled
+    data), and all of them together at most ``max_bytes`` (an archive that inflates to gigabytes is
+    refused before anything is decompressed beyond the headers). Anything else raises ValueError naming
+    the member; which arrays belong is the caller's check.
+    """
+    infos = z.infolist()
+    names = [i.filename for i in infos]
+    if len(names) != len(set(names)) or not all(n.endswith(".npy") for n in names):
+        raise ValueError(f"members {names[:10]} are not uniquely named .npy arrays")
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise ValueError(f"its arrays hold {total} bytes, more than the {max_bytes} allowed")
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for info in infos:
+        with z.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"{info.filename}: .npy format version {version} is not numpy's 1.0 or 2.0")
+            header = f.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{info.filename}: object arrays (pickled data) are refused")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != info.file_size - header:
+            raise ValueError(
+                f"{info.filename}: its header announces {nbytes} bytes of data, the member holds "
+                f"{info.file_size - header}"
+            )
+        out[info.filename[:-4]] = (shape, dtype)
+    return out
 
 
 # ---------------------------------------------------------------- manifest folders (tables, surrogates)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json
+from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json, npz_headers
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import CurveBenchError
 
@@ -260,43 +260,18 @@ def write_shard(folder: Path, index: int, arrays: Mapping[str, np.ndarray], meta
 def _check_zip(path: Path, z: zipfile.ZipFile, arrays: bool) -> None:
     """Refuse a shard archive whose members are not the writer's, or whose arrays would not fit the limits.
 
-    Each member's ``.npy`` header is read first, so a header that announces a huge
-    array (numpy would allocate it before noticing the data is missing) or a
-    pickled object array is refused before anything is allocated.
+    Each member's ``.npy`` header is read first (:func:`benchmarks.io.npz_headers`), so a header that
+    announces a huge array (numpy would allocate it before noticing the data is missing) or a pickled
+    object array is refused before anything is allocated.
     """
     names = [i.filename for i in z.infolist()]
     want = {"meta", *SHARD_ARRAYS} if arrays else {"meta"}
-    if len(names) != len(set(names)) or not all(n.endswith(".npy") for n in names):
-        raise ValueError(f"members {names[:10]} are not the writer's (unique .npy arrays)")
     have = {n[:-4] for n in names}
     if arrays and have != want:
         raise ValueError(f"arrays {sorted(have)} differ from the writer's {sorted(want)}")
     if "meta" not in have:
         raise ValueError("no 'meta' array")
-    total = 0
-    for info in z.infolist():
-        if info.filename[:-4] not in want:
-            continue
-        total += info.file_size
-        if total > MAX_SHARD_BYTES:
-            raise ValueError(f"its arrays hold more than the {MAX_SHARD_BYTES} bytes a shard may hold")
-        with z.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"{info.filename}: .npy format version {version} is not the writer's")
-            header = f.tell() if f.seekable() else None
-        if dtype.hasobject:
-            raise ValueError(f"{info.filename}: object arrays (pickled data) are refused")
-        nbytes = math.prod(shape) * dtype.itemsize
-        if header is not None and nbytes != info.file_size - header:
-            raise ValueError(
-                f"{info.filename}: its header announces {nbytes} bytes of data, the file holds "
-                f"{info.file_size - header}"
-            )
+    npz_headers(z, MAX_SHARD_BYTES)
 
 
 def _meta_checked(meta: Any, index: int | None) -> dict[str, Any]:

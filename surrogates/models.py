@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from benchmarks.io import atomic_path, atomic_write_bytes
+from benchmarks.io import atomic_path, atomic_write_bytes, npz_headers
 
 MODELS = ("xgboost", "rf", "knn", "mlp", "gp", "ensemble")
 #: models fitted once on every block's targets together (see CurveSurrogate); the others once per block
@@ -384,6 +385,7 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
         est = cls(**params)
         state = torch.load(path, map_location="cpu", weights_only=True)
+        est._check_state(path, state, n_features, n_outputs)
         est.n_features_in_, est.n_outputs_ = n_features, n_outputs
         est.members_ = []
         for i in range(est.n_members):
@@ -393,6 +395,35 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
             net.eval()
             est.members_.append(net)
         return est
+
+    def _check_state(self, path: Path, state: Any, n_features: int, n_outputs: int) -> None:
+        """Refuse weights that are not the ones this ensemble's settings (from a manifest) describe, before any
+        network is built: a manifest that claims huge layers cannot make the loader allocate them."""
+        import torch
+
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        ):
+            raise ValueError(f"{path}: not a state of named tensors")
+        n_lin = self.n_layers + 1
+        want = self.n_members * n_lin * 2
+        if len(state) != want:
+            raise ValueError(
+                f"{path}: holds {len(state)} tensors; n_members={self.n_members} x n_layers+1={n_lin} "
+                f"x (weight, bias) = {want} expected"
+            )
+        widths = [n_features, *[self.hidden] * self.n_layers, n_outputs]
+        for i in range(self.n_members):
+            for j in range(n_lin):
+                for kind, shape in (("weight", (widths[j + 1], widths[j])), ("bias", (widths[j + 1],))):
+                    key = f"m{i}.{2 * j}.{kind}"
+                    t = state.get(key)
+                    if t is None or tuple(t.shape) != shape or t.dtype != torch.float32:
+                        got = "missing" if t is None else f"{t.dtype} {tuple(t.shape)}"
+                        raise ValueError(
+                            f"{path}: tensor {key} is {got}, expected torch.float32 {shape} (hidden={self.hidden}, "
+                            f"n_layers={self.n_layers}, {n_features} inputs, {n_outputs} outputs)"
+                        )
 
 
 # ---------------------------------------------------------------- Gaussian process
@@ -565,16 +596,47 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: Path, params: dict[str, Any]) -> GPRegressor:
+    def load(cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int) -> GPRegressor:
+        """A GP written by :meth:`save`, checked as untrusted data: the writer's arrays only (headers read
+        before anything is decompressed), their shapes those of ``n_features`` inputs and ``n_outputs``
+        outputs, finite numbers, and a Matern ``nu`` this class computes."""
         est = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
-        with np.load(path, allow_pickle=False) as z:
-            est.X_train_, est.alpha_, est.length_scale_ = z["X_train"], z["alpha"], z["length_scale"]
-            est.signal_variance_, est.noise_variance_ = (
-                float(z["signal_variance"]),
-                float(z["noise_variance"]),
+        if est.nu not in _GP_NU:
+            raise ValueError(f"{path}: nu={est.nu!r}; allowed: {', '.join(map(str, _GP_NU))}")
+        with open(path, "rb") as fh:
+            with zipfile.ZipFile(fh) as zf:
+                headers = npz_headers(zf, MAX_MODEL_BYTES)
+            if set(headers) != _GP_ARRAYS:
+                raise ValueError(f"{path}: arrays {sorted(headers)}, expected {sorted(_GP_ARRAYS)}")
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as z:
+                a = {k: z[k] for k in _GP_ARRAYS}
+        n = a["X_train"].shape[0] if a["X_train"].ndim == 2 else -1
+        shapes = {
+            "X_train": (n, n_features),
+            "alpha": (n, n_outputs),
+            "length_scale": (n_features,),
+            "signal_variance": (),
+            "noise_variance": (),
+            "float32_ok": (),
+        }
+        for k, shape in shapes.items():
+            kind = "b" if k == "float32_ok" else "f"
+            if a[k].shape != shape or n < 1 or a[k].dtype.kind != kind:
+                raise ValueError(
+                    f"{path}: array {k} is {a[k].dtype} {a[k].shape}, expected {'bool' if kind == 'b' else 'float'} "
+                    f"{shape} ({n_features} inputs, {n_outputs} outputs, n >= 1 training rows)"
+                )
+            if kind == "f" and not np.isfinite(a[k]).all():
+                raise ValueError(f"{path}: array {k} holds NaN or infinite values")
+        if not (a["length_scale"] > 0).all() or not a["signal_variance"] > 0 or not a["noise_variance"] >= 0:
+            raise ValueError(
+                f"{path}: length scales and the signal variance must be > 0, the noise variance >= 0"
             )
-            est.float32_ok_ = bool(z["float32_ok"])
-        est.n_features_in_, est.n_outputs_ = est.X_train_.shape[1], est.alpha_.shape[1]
+        est.X_train_, est.alpha_, est.length_scale_ = a["X_train"], a["alpha"], a["length_scale"]
+        est.signal_variance_, est.noise_variance_ = float(a["signal_variance"]), float(a["noise_variance"])
+        est.float32_ok_ = bool(a["float32_ok"])
+        est.n_features_in_, est.n_outputs_ = n_features, n_outputs
         return est
 
 
@@ -599,8 +661,14 @@ _SKOPS_CLASS = {
     "rf": "sklearn.ensemble.RandomForestRegressor",
     "knn": "sklearn.neighbors.KNeighborsRegressor",
 }
-#: a gzipped XGBoost model larger than this when decompressed is refused (no decompression bombs)
-MAX_MODEL_BYTES = 4 << 30
+#: a model file (a gzipped XGBoost model, a GP's arrays) larger than this when decompressed is refused before
+#: it is decompressed further (no decompression bombs); the shipped ones are a few MiB at most
+MAX_MODEL_BYTES = 256 << 20
+#: the Matern smoothness values the GP computes, and the arrays its file holds
+_GP_NU = (0.5, 1.5, 2.5)
+_GP_ARRAYS = frozenset(
+    {"X_train", "alpha", "length_scale", "signal_variance", "noise_variance", "float32_ok"}
+)
 
 
 def save_regressor(name: str, reg: Any, path: Path) -> None:
@@ -654,19 +722,27 @@ def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: in
             )
         return reg
     if name == "gp":
-        return GPRegressor.load(path, params)
+        return GPRegressor.load(path, params, n_features, n_outputs)
     if name != "mlp":
         raise ValueError(f"no file format for model {name!r}; allowed: {', '.join(SUFFIX)}")
     p = {k: v for k, v in params.items() if k in MLPEnsembleRegressor().get_params()}
     return MLPEnsembleRegressor.load(path, p, n_features, n_outputs)
 
 
-def _gunzip(path: Path) -> bytearray:
-    """Decompress a gzip file, refusing output beyond MAX_MODEL_BYTES."""
+def _gunzip(path: Path, chunk: int = 1 << 20) -> bytearray:
+    """Decompress a one-member gzip file, refusing output beyond MAX_MODEL_BYTES (in chunks: one copy in memory)."""
     d = zlib.decompressobj(wbits=31)
-    out = bytearray(d.decompress(path.read_bytes(), MAX_MODEL_BYTES + 1))
-    if len(out) > MAX_MODEL_BYTES or d.unconsumed_tail:
+    data, out = path.read_bytes(), bytearray()
+    while not d.eof and len(out) <= MAX_MODEL_BYTES:
+        piece = d.decompress(data, chunk)
+        data = d.unconsumed_tail
+        if not piece and not data:
+            break
+        out += piece
+    if len(out) > MAX_MODEL_BYTES:
         raise ValueError(f"{path}: decompresses to more than {MAX_MODEL_BYTES} bytes; refusing it")
+    if not d.eof or d.unused_data:
+        raise ValueError(f"{path}: not one whole gzip stream (cut short, or data after its end)")
     return out
 
 

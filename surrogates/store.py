@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from benchmarks.io import (
     hardware,
     member_file,
     member_path,
+    npz_headers,
     read_json_object,
     sha256_file,
     utc_now,
@@ -55,6 +58,11 @@ FORMAT_VERSION = 2
 #: versions this reader reads (1: one model, one file per block)
 READS = (1, 2)
 ARRAYS = "arrays.npz"
+#: the most that a surrogate's arrays may hold, decompressed (the shipped ones hold a few MiB): a folder
+#: whose arrays.npz would inflate beyond this is refused before it is decompressed
+MAX_ARRAYS_BYTES = 1 << 30
+#: the arrays of a surrogate's arrays.npz: block j's as ``block<j>.<name>``, then the noise calibration
+_ARRAY_NAME = re.compile(r"block(0|[1-9][0-9]*)\.[a-z_]+|noise_calibration")
 
 
 class SurrogateFormatError(CurveBenchError, ValueError):
@@ -368,11 +376,7 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
 def build_surrogate(path: str | Path, manifest: dict[str, Any]) -> CurveSurrogate:
     """The fitted surrogate of a folder whose manifest :func:`open_surrogate` returned, checked on a probe."""
     path = Path(path)
-    try:
-        with np.load(path / ARRAYS, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as e:
-        raise SurrogateFormatError(f"{path / ARRAYS}: cannot read ({type(e).__name__}: {e})") from None
+    arrays = _read_arrays(path / ARRAYS, len(manifest["blocks"]))
     try:
         sur = _build(path, manifest, arrays)
     except SurrogateFormatError:
@@ -381,6 +385,31 @@ def build_surrogate(path: str | Path, manifest: dict[str, Any]) -> CurveSurrogat
         raise SurrogateFormatError(f"{path}: cannot load this surrogate ({type(e).__name__}: {e})") from None
     check_surrogate(path, sur)
     return sur
+
+
+def _read_arrays(apath: Path, n_blocks: int) -> dict[str, np.ndarray]:
+    """arrays.npz as untrusted data: only the writer's array names (of blocks 0..n_blocks-1), each ``.npy``
+    header checked and MAX_ARRAYS_BYTES in all before anything is decompressed, nothing unpickled."""
+    try:
+        with open(apath, "rb") as fh:
+            with zipfile.ZipFile(fh) as z:
+                headers = npz_headers(z, MAX_ARRAYS_BYTES)
+            odd = sorted(
+                k
+                for k in headers
+                if not (m := _ARRAY_NAME.fullmatch(k))
+                or (m.group(1) is not None and int(m.group(1)) >= n_blocks)
+            )
+            if odd:
+                raise ValueError(
+                    f"array(s) {odd[:5]} are not a surrogate's: allowed are block<j>.<name> for the manifest's "
+                    f"{n_blocks} blocks (j = 0..{n_blocks - 1}) and noise_calibration"
+                )
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as e:
+        raise SurrogateFormatError(f"{apath}: cannot read ({type(e).__name__}: {e})") from None
 
 
 def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> CurveSurrogate:

@@ -178,6 +178,91 @@ def test_surrogate_arrays_cannot_hold_pickled_objects(surrogate_copy, tmp_path):
     assert not marker.exists()
 
 
+def _zip_bomb(path: Path, inflated: int, **arrays: np.ndarray) -> None:
+    """An .npz whose extra member inflates to ``inflated`` bytes of zeros from a few KiB on disk."""
+    import zipfile
+
+    np.savez_compressed(path, **arrays)
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as z,
+        z.open("junk.npy", "w", force_zip64=True) as f,
+    ):
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "|u1", "fortran_order": False, "shape": (inflated,)}
+        )
+        block = bytes(1 << 20)
+        for _ in range(inflated >> 20):
+            f.write(block)
+
+
+def test_surrogate_arrays_that_would_inflate_past_the_limit_are_refused_unread(surrogate_copy, monkeypatch):
+    import surrogates.store as store
+
+    with np.load(surrogate_copy / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: np.array(z[k]) for k in z.files}
+    monkeypatch.setattr(store, "MAX_ARRAYS_BYTES", 32 << 20)  # the limit made small, so the bomb can be small
+    _zip_bomb(surrogate_copy / "arrays.npz", 64 << 20, **arrays)
+    _rehash(surrogate_copy, "arrays.npz")
+    with pytest.raises(
+        SurrogateFormatError, match=r"arrays\.npz: cannot read .*more than the 33554432 allowed"
+    ):
+        SurrogateBenchmark.from_path(surrogate_copy)
+
+
+def test_surrogate_arrays_hold_only_the_writers_arrays(surrogate_copy):
+    with np.load(surrogate_copy / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: np.array(z[k]) for k in z.files}
+    n_blocks = len(_manifest(surrogate_copy)["blocks"])
+    np.savez_compressed(surrogate_copy / "arrays.npz", **arrays, **{f"block{n_blocks}.mu": np.zeros(3)})
+    _rehash(surrogate_copy, "arrays.npz")
+    with pytest.raises(SurrogateFormatError, match=rf"\['block{n_blocks}\.mu'\] are not a surrogate's"):
+        SurrogateBenchmark.from_path(surrogate_copy)
+
+
+def test_a_gzipped_model_that_would_inflate_past_the_limit_is_refused(surrogate_copy, monkeypatch):
+    import gzip
+
+    import surrogates.models as models
+
+    monkeypatch.setattr(models, "MAX_MODEL_BYTES", 8 << 20)
+    (surrogate_copy / "block0.ubj.gz").write_bytes(gzip.compress(bytes(16 << 20)))
+    _rehash(surrogate_copy, "block0.ubj.gz")
+    with pytest.raises(SurrogateFormatError, match="decompresses to more than 8388608 bytes"):
+        SurrogateBenchmark.from_path(surrogate_copy)
+    (surrogate_copy / "block0.ubj.gz").write_bytes(gzip.compress(b"x" * 1000)[:-20])
+    _rehash(surrogate_copy, "block0.ubj.gz")
+    with pytest.raises(SurrogateFormatError, match="not one whole gzip stream"):
+        SurrogateBenchmark.from_path(surrogate_copy)
+
+
+def test_an_mlp_manifest_cannot_make_the_loader_build_networks_its_weights_do_not_have(tmp_path):
+    path = tmp_path / "mlp"
+    shutil.copytree(SHIPPED_SURROGATE.parent / "lcbench-car-ensemble", path)
+    m = _manifest(path)
+    m["regressors"]["mlp"]["params"]["hidden"] = 20_000  # layers of 1.6 GB each, were they built
+    _write_manifest(path, m)
+    # refused from the weights' shapes, before any network is built (a load_state_dict mismatch comes after)
+    with pytest.raises(
+        SurrogateFormatError, match=r"tensor m0\.0\.weight is torch\.float32 \(192, \d+\), expected"
+    ):
+        SurrogateBenchmark.from_path(path).validate()
+    m["regressors"]["mlp"]["params"].update(hidden=192, n_members=3)
+    _write_manifest(path, m)
+    with pytest.raises(SurrogateFormatError, match=r"holds 8 tensors; n_members=3 x n_layers\+1=4"):
+        SurrogateBenchmark.from_path(path).validate()
+
+
+def test_a_folder_manifest_nested_too_deep_is_an_unknown_benchmark_not_a_crash(tmp_path):
+    from benchmarks.catalog import load_folder
+
+    (tmp_path / MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UnknownBenchmarkError, match="not valid JSON"):
+        load_folder(tmp_path)
+    (tmp_path / MANIFEST).write_text("[1]")
+    with pytest.raises(UnknownBenchmarkError, match="a JSON object, got list"):
+        load_folder(tmp_path)
+
+
 # ---------------------------------------------------------------- tables: the checksum covers the manifest
 def test_table_checksum_covers_the_manifest(table_copy):
     before = TabularBenchmark.from_path(table_copy).checksum
@@ -366,6 +451,31 @@ def test_published_pickles_are_read_as_plain_data(tmp_path):
     assert _DataOnlyUnpickler(io.BytesIO(pickle.dumps({"x": {"y": [1, 2.5, "s"]}}))).load() == {
         "x": {"y": [1, 2.5, "s"]}
     }
+
+
+def test_a_published_pickle_of_another_layout_is_an_error_naming_the_file_and_the_entry(tmp_path):
+    from benchmarks.importers.published import SOURCES, _check_raw
+
+    src = next(iter(SOURCES.values()))
+    names = list(src.params)
+    fields = [*src.metrics, src.cost, *src.attributes]
+    key = "0" * len(names)
+    good = {key: {f: [1.0, 2.0] for f in fields}}
+    pkl = tmp_path / "data.pkl"
+    _check_raw(pkl, good, src)
+    bad_digit = "9" * len(names) if len(src.params[names[0]]) < 10 else "x" * len(names)
+    for raw, message in [
+        ([1], "holds a list, expected a non-empty dict"),
+        ({"0": good[key]}, r"key '0' is not a configuration: expected \d+ digits"),
+        ({bad_digit: good[key]}, "is not a configuration"),
+        ({key: {fields[0]: [1.0]}}, "holds .*; expected the fields"),
+        (
+            {key: {**good[key], fields[0]: ["n/a"]}},
+            f"field {fields[0]!r} is \\['n/a'\\]; expected a list of numbers",
+        ),
+    ]:
+        with pytest.raises(TableFormatError, match=f"data.pkl: .*{message}"):
+            _check_raw(pkl, raw, src)
 
 
 # ---------------------------------------------------------------- leftovers and the verify command

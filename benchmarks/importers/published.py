@@ -202,6 +202,36 @@ def convert(source: str, dataset: str, out: Path, *, overwrite: bool = False) ->
     return get(source).convert(dataset, out, overwrite=overwrite)
 
 
+def _check_raw(pkl: Path, raw: Any, src: Any) -> None:
+    """The published pickle's layout, checked before it is converted (TableFormatError naming the file and the
+    entry): ``{key: {field: [number, ...]}}``, each key one digit per hyperparameter naming one of its values."""
+    names = list(src.params)
+    fields = [*src.metrics, src.cost, *src.attributes]
+    if not isinstance(raw, dict) or not raw:
+        raise TableFormatError(
+            f"{pkl}: holds a {type(raw).__name__}, expected a non-empty dict of configurations"
+        )
+    for k, rec in raw.items():
+        ok = isinstance(k, str) and len(k) == len(names) and k.isascii() and k.isdigit()
+        if not ok or any(int(ch) >= len(src.params[n]) for ch, n in zip(k, names, strict=True)):
+            sizes = ", ".join(f"{n} < {len(src.params[n])}" for n in names)
+            raise TableFormatError(
+                f"{pkl}: key {k!r} is not a configuration: expected {len(names)} digits, one per hyperparameter, "
+                f"each naming one of its values ({sizes})"
+            )
+        if not isinstance(rec, dict) or not all(f in rec for f in fields):
+            got = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
+            raise TableFormatError(f"{pkl}: configuration {k!r} holds {got}; expected the fields {fields}")
+        for f in fields:
+            v = rec[f]
+            if not isinstance(v, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
+            ):
+                raise TableFormatError(
+                    f"{pkl}: configuration {k!r}, field {f!r} is {v!r:.80}; expected a list of numbers"
+                )
+
+
 def _convert(imp: WheelImporter, dataset: str, out: Path, *, overwrite: bool = False) -> Path:
     source, src = imp.name, imp.src
     pkl = imp.source_file(dataset)
@@ -210,6 +240,7 @@ def _convert(imp: WheelImporter, dataset: str, out: Path, *, overwrite: bool = F
         raw: dict[str, dict[str, list]] = _DataOnlyUnpickler(f).load()
 
     names = list(src.params)
+    _check_raw(pkl, raw, src)
     space = grid_space(table_name(source, dataset), src.params)
     keys = sorted(raw)
     # a dense table needs every seed for every config: keep the repetitions that every config has

@@ -58,8 +58,30 @@ def test_save_load_round_trip_and_subsampling(tmp_path):
     gp = GPRegressor(n_restarts=0, max_train=60).fit(X, Y)
     assert gp.X_train_.shape == (60, X.shape[1])
     gp.save(tmp_path / "gp.npz")
-    back = GPRegressor.load(tmp_path / "gp.npz", gp.get_params())
+    back = GPRegressor.load(tmp_path / "gp.npz", gp.get_params(), X.shape[1], Y.shape[1])
     np.testing.assert_array_equal(back.predict(X), gp.predict(X))
+
+
+def test_a_gp_file_is_read_as_untrusted_data(tmp_path):
+    # a GP file (and the manifest naming its settings) may come from elsewhere: what it holds must be what
+    # the surrogate's manifest says, and settings the class does not compute are refused, not approximated
+    X, Y = _data(n=30)
+    gp = GPRegressor(n_restarts=0).fit(X, Y)
+    path = tmp_path / "gp.npz"
+    gp.save(path)
+    with pytest.raises(ValueError, match=r"alpha is float64 \(30, 3\), expected float \(30, 4\)"):
+        GPRegressor.load(path, gp.get_params(), X.shape[1], 4)
+    with pytest.raises(ValueError, match=r"nu=7\.0; allowed: 0\.5, 1\.5, 2\.5"):
+        GPRegressor.load(path, {**gp.get_params(), "nu": 7.0}, X.shape[1], Y.shape[1])
+    with np.load(path) as z:
+        arrays = dict(z)
+    np.savez_compressed(path, **arrays, extra=np.zeros(3))
+    with pytest.raises(ValueError, match=r"arrays \[.*'extra'.*\], expected"):
+        GPRegressor.load(path, gp.get_params(), X.shape[1], Y.shape[1])
+    arrays["length_scale"] = -arrays["length_scale"]
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ValueError, match="length scales"):
+        GPRegressor.load(path, gp.get_params(), X.shape[1], Y.shape[1])
 
 
 def test_bad_settings_name_the_value():
