@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import atomic_write_json, utc_now
+from benchmarks.io import atomic_write_json, read_json_object, utc_now
 
 from .checks import RunConfigError, check_int
 from .results import verify_run
-from .results_format import ADASTOP_FILE, EVENTS_FILE, META_FILE, PLAN_FILE
+from .results_format import ADASTOP_FILE, EVENTS_FILE, META_FILE, PLAN_FILE, ResultsFormatError
 
 ADASTOP_FORMAT = "curvebench-adastop"
 METRICS = ("valid", "test")
@@ -361,12 +361,12 @@ def read_decisions(study_dir: str | Path) -> dict[str, Any] | None:
         return None
     plan = Path(study_dir) / PLAN_FILE
     if plan.is_file():  # the study was run again without stopping=adastop since: these decisions are not its
-        recorded = json.loads(plan.read_bytes())
-        if isinstance(recorded, dict) and recorded.get("stopping", "none") != "adastop":
+        recorded = read_json_object(plan, ResultsFormatError, missing="missing", what="a study plan")
+        if recorded.get("stopping", "none") != "adastop":
             return None
-    data = json.loads(f.read_bytes())
-    if not isinstance(data, dict) or data.get("format") != ADASTOP_FORMAT:
-        raise ValueError(f"{f} is not an AdaStop decisions file (format {data.get('format')!r})")
+    data = read_json_object(f, ResultsFormatError, missing="missing", what="an AdaStop decisions file")
+    if data.get("format") != ADASTOP_FORMAT:
+        raise ResultsFormatError(f"{f} is not an AdaStop decisions file (format {data.get('format')!r})")
     return data
 
 

@@ -32,7 +32,6 @@ from benchmarks.cli import schema_fields, unknown_key_message
 from benchmarks.protocol import CurveBenchError
 
 from .conf_schema import BenchmarkConf, BudgetConf, RunConf
-from .results import check_label
 
 #: Hydra's instantiation keys: never accepted from a study file or an override
 RESERVED_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
@@ -192,6 +191,11 @@ def check_override(text: str, source: str, *, study: bool) -> Any:
             hit = _mentions_reserved(str(v))
             if hit:
                 raise _refuse(f"{source}: the value of override {text!r}", hit)
+            if study and _RESOLVER.search(str(v)):  # as Hydra reads it: escapes such as $\{oc.env\:X\} undone
+                raise UnsafeConfigError(
+                    f"{source}: the value of override {text!r} calls a resolver ({str(v)!r}); a study may not "
+                    "call resolvers such as oc.env or oc.create"
+                )
     if study:
         if parts[0] == "hydra":
             raise UnsafeConfigError(
@@ -205,6 +209,19 @@ def check_override(text: str, source: str, *, study: bool) -> Any:
                 "n_workers, budget, overhead and results_dir are the study's own keys"
             )
     return ov
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
+
+
+def check_label(kind: str, value: str) -> str:
+    """A path component (study, benchmark or optimizer name) must be a plain, safe name."""
+    if not isinstance(value, str) or not _LABEL.match(value) or value in (".", ".."):
+        raise RunConfigError(
+            f"{kind} name {value!r} cannot name a results folder: use letters, digits and _ . + = - "
+            "(starting with a letter or digit)"
+        )
+    return value
 
 
 # ---------------------------------------------------------------- values

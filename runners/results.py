@@ -50,10 +50,9 @@ from benchmarks.protocol import RANGE_SAMPLES as RANGE_SAMPLES
 from benchmarks.protocol import RANGE_SEED as RANGE_SEED
 from benchmarks.transfer import related
 
+from .checks import check_label
 from .results_format import DAMAGED_INFIX, EVENTS_FILE, FORMAT, FORMAT_VERSION, LOCK_SUFFIX, META_FILE
 from .simulator import RunResult
-
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")
 
 RunState = Literal["complete", "damaged", "partial", "missing"]
 
@@ -79,16 +78,6 @@ class RunConflictError(RuntimeError):
 
 class RunTakenError(RuntimeError):
     """Another process holds the run folder's lock (it is running or writing that run right now)."""
-
-
-def check_label(kind: str, value: str) -> str:
-    """A path component (study, benchmark or optimizer name) must be a plain, safe name."""
-    if not isinstance(value, str) or not _LABEL.match(value) or value in (".", ".."):
-        raise ValueError(
-            f"{kind} name {value!r} cannot name a results folder: use letters, digits and _ . + = - "
-            "(starting with a letter or digit)"
-        )
-    return value
 
 
 def run_dir(root: str | Path, study: str, benchmark: str, optimizer: str, n_workers: int, seed: int) -> Path:
@@ -128,6 +117,9 @@ def verify_run(path: str | Path) -> tuple[RunState, str]:
     now). ``missing``: no folder.
     """
     path = Path(path)
+    link = _linked(path)
+    if link is not None:  # a shared results folder is untrusted: a link could send a run's files anywhere
+        return "damaged", f"{link} is a symbolic link; a results folder holds plain folders only"
     if not path.exists():
         return "missing", ""
     try:
@@ -156,6 +148,15 @@ def verify_run(path: str | Path) -> tuple[RunState, str]:
             f"{events} does not match the checksum in {META_FILE} (changed or torn after the run)",
         )
     return "complete", ""
+
+
+def _linked(path: Path) -> Path | None:
+    """The run folder or one of its own parents (``workers-n``, the optimizer's, the benchmark's) that is a
+    symbolic link, if any. The study folder and the results folder above it may be links (a user's choice)."""
+    for p in (path, *list(path.parents)[:3]):
+        if p.is_symlink():
+            return p
+    return None
 
 
 def run_state(path: str | Path) -> RunState:
@@ -214,6 +215,9 @@ def clean_stale_tmp(path: str | Path) -> list[Path]:
 def set_aside(path: str | Path) -> Path:
     """Rename a (damaged) run folder to ``<name>.damaged-<UTC time>`` beside it; return the new path."""
     path = Path(path)
+    link = _linked(path)
+    if link is not None and link != path:  # renaming through a linked parent would change another folder
+        raise RunConflictError(f"{link} is a symbolic link; refusing to move {path.name} aside through it")
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     for i in range(1000):
         dest = path.with_name(f"{path.name}{DAMAGED_INFIX}{stamp}" + (f"-{i}" if i else ""))
@@ -283,21 +287,17 @@ def should_run(
     """
     path = Path(path)
     if run_state(path) != "complete":
-        return True  # missing, partial or damaged: it must run (a damaged folder is moved aside first)
+        # missing, partial or damaged: it must run (a damaged folder is moved aside first), with the settings and
+        # on the data of the other seeds already finished beside it, which a report reads as one method
+        _check_siblings(path, run_config, benchmark)
+        return True
     meta = read_meta(path) or {}
-    old, new = _canonical(meta.get("config", {})), _canonical(dict(run_config))
-    if old != new:
-        diff = "; ".join(config_diff(old, new)[:8])
+    diff, changed = _differences(meta, run_config, benchmark, seed=True)
+    if diff:
         raise RunConflictError(
-            f"{path} holds a finished run made with a different configuration ({diff}). Results are never "
-            "overwritten: use another study name or optimizer name, or move that folder away yourself."
+            f"{path} holds a finished run made with a different configuration ({'; '.join(diff[:8])}). Results "
+            "are never overwritten: use another study name or optimizer name, or move that folder away yourself."
         )
-    # a benchmark not loadable here (no data root, say) has nothing to compare with, and is never run here either
-    try:
-        now = benchmark() if benchmark is not None else None
-    except CurveBenchError:
-        now = None
-    changed = data_changes(meta, now) if now is not None else []
     if changed:
         raise RunConflictError(
             f"{path} holds a finished run made on other data than the benchmark holds now "
@@ -305,6 +305,73 @@ def should_run(
             "or move that folder away yourself to redo it."
         )
     return False
+
+
+_SEED_DIR = re.compile(r"seed-\d+")
+
+
+def _without_seed(config: Mapping[str, Any]) -> dict[str, Any]:
+    out = _canonical(dict(config))
+    out.pop("seed", None)
+    return out
+
+
+def experiment_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """How two finished runs (their meta.json) differ as seeds of one experiment: their settings, the seed
+    aside, and the benchmark's checksum. Empty when they belong together."""
+    out = config_diff(_without_seed(a.get("config", {})), _without_seed(b.get("config", {})))
+    ca, cb = ((m.get("benchmark_info") or {}).get("checksum") for m in (a, b))
+    if ca != cb:
+        out.append(f"benchmark checksum {str(ca)[:12]} -> {str(cb)[:12]}")
+    return out
+
+
+def _differences(
+    meta: Mapping[str, Any],
+    run_config: Mapping[str, Any],
+    benchmark: Callable[[], Benchmark] | None,
+    *,
+    seed: bool,
+) -> tuple[list[str], list[str]]:
+    """How a finished run (its meta.json) differs from ``run_config`` (the seed compared too only if ``seed``),
+    and, when the settings agree and ``benchmark`` is given, from the data the benchmark holds now
+    (:func:`data_changes`; a benchmark not loadable here, no data root say, has nothing to compare with)."""
+    norm = _canonical if seed else _without_seed
+    diff = config_diff(norm(dict(meta.get("config", {}))), norm(dict(run_config)))
+    if diff:
+        return diff, []
+    try:
+        now = benchmark() if benchmark is not None else None
+    except CurveBenchError:
+        now = None
+    return [], (data_changes(meta, now) if now is not None else [])
+
+
+def _check_siblings(
+    path: Path, run_config: Mapping[str, Any], benchmark: Callable[[], Benchmark] | None
+) -> None:
+    """RunConflictError when a finished run of another seed beside ``path`` (the same study, benchmark, method
+    and worker count) was made with other settings than ``run_config`` (its seed aside) or, with
+    ``benchmark``, on other data than the benchmark holds now: a method's seeds must be one experiment."""
+    parent = path.parent
+    if not parent.is_dir():
+        return
+    for sib in sorted(parent.iterdir()):
+        if sib == path or not _SEED_DIR.fullmatch(sib.name) or run_state(sib) != "complete":
+            continue
+        diff, changed = _differences(read_meta(sib) or {}, run_config, benchmark, seed=False)
+        if diff:
+            raise RunConflictError(
+                f"{path}: the seeds finished beside it were run with other settings ({sib.name}: "
+                f"{'; '.join(diff[:8])}); a report would read them as one method. Use another study or "
+                "optimizer name for these settings, or move the finished seeds away yourself."
+            )
+        if changed:
+            raise RunConflictError(
+                f"{path}: the seeds finished beside it were made on other data than the benchmark holds now "
+                f"({sib.name}: {'; '.join(changed[:8])}). Use another study name, or move them away yourself."
+            )
+        return  # the finished seeds were checked against each other when they ran: one is enough
 
 
 @functools.cache
@@ -440,6 +507,9 @@ def write_run(path: str | Path, events: RunResult | Any, meta: Mapping[str, Any]
         raise RunConflictError(f"{path} holds a damaged run ({why}); move it aside first (set_aside)")
     frame = events.events if isinstance(events, RunResult) else events
     path.mkdir(parents=True, exist_ok=True)
+    link = _linked(path)  # made since verify_run: still never written through
+    if link is not None:
+        raise RunConflictError(f"{link} is a symbolic link; refusing to write a run through it")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with atomic_path(path / EVENTS_FILE) as tmp:
         pq.write_table(table, tmp, compression="zstd")

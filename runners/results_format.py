@@ -80,3 +80,7 @@ def shard_log(shard: int, n_shards: int) -> str:
 def study_log(shard: int = 0, n_shards: int = 1) -> str:
     """The log file of a study's runs: :data:`STUDY_LOG`, or :func:`shard_log` for a shard."""
     return shard_log(shard, n_shards) if n_shards > 1 else STUDY_LOG
+
+
+class ResultsFormatError(ValueError):
+    """A results folder that cannot be read: missing columns, unreadable files, contradictory metadata."""

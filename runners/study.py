@@ -935,7 +935,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"study {out['study_dir']}: {out['ran']} ran, {out['skipped']} already finished, {out['failed']} failed"
         + (f", {out['taken']} taken by another process" if out["taken"] else "")
         + (
-            f", {len(out['conflicts'])} conflict(s) with runs another study finished"
+            f", {len(out['conflicts'])} conflict(s) with finished runs of other settings or data"
             if out["conflicts"]
             else ""
         )

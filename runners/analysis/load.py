@@ -34,8 +34,8 @@ import pandas as pd
 from benchmarks import catalog
 from benchmarks.io import sha256_file
 
-from ..results import range_info
-from ..results_format import EVENTS_FILE, META_FILE, PLAN_FILE
+from ..results import experiment_diff, range_info
+from ..results_format import EVENTS_FILE, META_FILE, PLAN_FILE, ResultsFormatError
 from ..simulator import repeated_mask
 
 _SEED_DIR = re.compile(r"^seed-(\d+)$")
@@ -71,10 +71,6 @@ _FROM_EVENTS: dict[str, str] = {
 }
 #: the columns every events.parquet must hold
 _REQUIRED = ("t_end", "valid")
-
-
-class ResultsFormatError(ValueError):
-    """A results folder that cannot be read: missing columns, unreadable files, contradictory metadata."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +177,14 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
     metas: dict[tuple[str, str, float, int], dict[str, Any]] = {}
+    first: dict[tuple[str, str, float], tuple[Path, dict[str, Any]]] = {}
     for bench, opt, workers, seed, path in it:
         row, ev, meta = _read_run(bench, opt, workers, seed, path)
         rows.append(row)
         if ev is not None:
             frames.append(ev)
             metas[(bench, opt, _wkey(row["n_workers"]), seed)] = meta  # re-keyed by method below
+            _check_one_experiment(first, (bench, opt, _wkey(row["n_workers"])), path, meta)
 
     rows = _add_planned(rows, plan)
     runs = pd.DataFrame(rows)
@@ -322,6 +320,27 @@ def _wkey(w: float) -> int:
 
 def _subdirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _check_one_experiment(
+    first: dict[tuple[str, str, float], tuple[Path, dict[str, Any]]],
+    key: tuple[str, str, float],
+    path: Path,
+    meta: dict[str, Any],
+) -> None:
+    """ResultsFormatError when a finished run's settings (its seed aside) or benchmark data differ from those of
+    the first seed read of the same benchmark, method and worker count: they would be averaged as one method."""
+    if key not in first:
+        first[key] = (path, meta)
+        return
+    other, was = first[key]
+    diff = experiment_diff(was, meta)
+    if diff:
+        raise ResultsFormatError(
+            f"{other} and {path} are seeds of one method made with other settings or data "
+            f"({'; '.join(diff[:8])}); a report would average them as one. Move one set to another study "
+            "folder (or rename its optimizer folder) first."
+        )
 
 
 def _read_run(

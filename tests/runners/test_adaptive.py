@@ -238,3 +238,14 @@ def test_study_seeds_take_hydra_style_ranges_and_nothing_else_is_evaluated(tmp_p
         load_study(str(f), ["seeds=range(0, 5, 0)"])
     with pytest.raises(RunConfigError):
         load_study(str(f), ["seeds=range(__import__('os').getpid())"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("[1]", "a JSON object, got list"), ('{"format": ', "not valid JSON")]
+)
+def test_a_damaged_decisions_file_is_an_error_naming_it(tmp_path, text, message):
+    from runners.results_format import ResultsFormatError
+
+    (tmp_path / ADASTOP_FILE).write_text(text)
+    with pytest.raises(ResultsFormatError, match=rf"{ADASTOP_FILE}: .*{message}"):
+        read_decisions(tmp_path)

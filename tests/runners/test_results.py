@@ -124,6 +124,63 @@ def test_a_transfer_run_is_stale_once_its_sources_change():
     assert data_changes({"benchmark_info": {"checksum": target.checksum}, "optimizer_info": {}}, target) == []
 
 
+def test_a_new_seed_beside_finished_seeds_of_other_settings_or_data_is_a_conflict(toy, tmp_path):
+    # a method's seeds are one experiment: a report averages them, so a seed added with another budget (or on
+    # a rebuilt table) must not land beside the finished ones
+    folder = tmp_path / "s" / "toy" / "rs" / "workers-2"
+    _, cfg = finished_run(toy, folder / "seed-0", seed=0)
+    new = folder / "seed-1"
+    assert should_run(new, {**cfg, "seed": 1}, benchmark=lambda: toy) is True
+    with pytest.raises(
+        RunConflictError, match=r"seed-1: the seeds finished beside it .*seed-0: budget\.amount: 10 -> 11"
+    ):
+        should_run(new, {**cfg, "seed": 1, "budget": {"kind": "results", "amount": 11}})
+    rebuilt = toy_benchmark(tmp_path / "rebuilt", rng_seed=1)
+    with pytest.raises(
+        RunConflictError, match=f"other data .*checksum {toy.checksum[:12]} -> {rebuilt.checksum[:12]}"
+    ):
+        should_run(new, {**cfg, "seed": 1}, benchmark=lambda: rebuilt)
+
+
+def test_a_study_folder_whose_seeds_mix_settings_is_refused_by_the_reader(toy, tmp_path):
+    from runners.analysis.load import ResultsFormatError, load_study
+
+    folder = tmp_path / "s" / "toy" / "rs" / "workers-2"
+    finished_run(toy, folder / "seed-0", seed=0)
+    finished_run(toy, folder / "seed-1", seed=1)  # written directly (as an older version could): no check
+    load_study(tmp_path / "s", recompute=False)
+    (folder / "seed-1").rename(folder / "seed-1.old")
+    finished_run(toy, folder / "seed-1", seed=1, amount=12)
+    with pytest.raises(
+        ResultsFormatError, match=r"seed-0 and .*seed-1 are seeds of one method .*amount: 10 -> 12"
+    ):
+        load_study(tmp_path / "s", recompute=False)
+
+
+def test_a_linked_run_folder_is_never_written_through(toy, tmp_path):
+    from runners.results import set_aside
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / META_FILE).write_text('{"note": "mine"}')
+    folder = tmp_path / "s" / "toy" / "rs" / "workers-2"
+    folder.mkdir(parents=True)
+    (folder / "seed-0").symlink_to(victim)
+    assert run_state(folder / "seed-0") == "damaged"
+    moved = set_aside(folder / "seed-0")  # the link itself is moved, not what it points to
+    assert moved.is_symlink() and (victim / META_FILE).read_text() == '{"note": "mine"}'
+    finished_run(toy, folder / "seed-0")
+    assert not (folder / "seed-0").is_symlink() and (victim / META_FILE).read_text() == '{"note": "mine"}'
+    # a linked parent: refused, neither written nor renamed through
+    (tmp_path / "s2" / "toy" / "rs").mkdir(parents=True)
+    (tmp_path / "s2" / "toy" / "rs" / "workers-2").symlink_to(victim)
+    with pytest.raises(RunConflictError, match="is a symbolic link"):
+        finished_run(toy, tmp_path / "s2" / "toy" / "rs" / "workers-2" / "seed-0")
+    with pytest.raises(RunConflictError, match="is a symbolic link"):
+        set_aside(tmp_path / "s2" / "toy" / "rs" / "workers-2" / "seed-0")
+    assert sorted(p.name for p in victim.iterdir()) == [META_FILE]
+
+
 def test_interrupted_run_is_redone(toy, tmp_path):
     path = tmp_path / "run"
     path.mkdir()

@@ -191,6 +191,18 @@ def test_a_study_file_cannot_read_the_environment(tmp_path, table, monkeypatch):
     assert load_study(str(f)).description.startswith("study ")  # its own keys may still be interpolated
 
 
+def test_a_study_override_cannot_read_the_environment_through_hydra_escapes(tmp_path, table, monkeypatch):
+    # Hydra undoes \\{ \\: \\} before composing: the raw text shows no resolver, the value does
+    monkeypatch.setenv("CURVEBENCH_TEST_SECRET", "s3cret")
+    f = study_file(tmp_path, table)
+    escaped = "optimizer.sizing=$\\{oc.env\\:CURVEBENCH_TEST_SECRET\\}"
+    f.write_text(f.read_text() + f"overrides: ['{escaped}']\n")
+    with pytest.raises(
+        UnsafeConfigError, match=r"calls a resolver \('\$\{oc\.env:CURVEBENCH_TEST_SECRET\}'\)"
+    ):
+        load_study(str(f))
+
+
 @pytest.mark.parametrize(
     "override, match",
     [
