@@ -36,9 +36,9 @@ INT_LIMITS: dict[str, tuple[int, int]] = {
     "calib_epochs": (1, 1_000),
     "max_shards": (0, 1_000_000_000),
 }
-#: seeds of the runs: how many, and their range (shards and tables store them as int32)
+#: seeds of the runs: how many, and their range (shards store them as int32; a table allows 0..2**31-1)
 MAX_SEEDS = 1_000
-SEED_RANGE = (-(2**31), 2**31 - 1)
+SEED_RANGE = (0, 2**31 - 1)
 #: configurations x seeds of one sweep
 MAX_RUNS = 1_000_000
 #: seconds one shard may take (the plan's packing target): more than 0, at most a week

@@ -372,7 +372,9 @@ def _missing_message(name: str, f: DataFile, root: Path) -> str:
 
 
 @lru_cache(maxsize=64)
-def _checked_sha256(path: str, size: int, mtime_ns: int) -> str:
+def _checked_sha256(path: str, identity: tuple[int, ...]) -> str:
+    """The file's sha256, computed once per file state: ``identity`` is its (device, inode, size, mtime,
+    ctime), and the ctime changes with any write, whatever the mtime is set back to."""
     return sha256_file(path)
 
 
@@ -387,7 +389,7 @@ def dataset_files(name: str, *, verify: bool = True) -> list[Path]:
             raise DatasetMissingError(_missing_message(name, f, root))
         if verify:
             st = p.stat()
-            got = _checked_sha256(str(p), st.st_size, st.st_mtime_ns)
+            got = _checked_sha256(str(p), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
             if got != f.sha256:
                 raise DatasetError(
                     f"dataset {name!r}: {p} has sha256 {got}, expected {f.sha256}; the file is corrupted or a "

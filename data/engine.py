@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import rng
+from .checks import SettingsError
 from .datasets import Splits
 from .metrics import SplitAccumulator, batch_loss, metrics_for
 from .nets import BatchedModel, MSEStep
@@ -34,9 +35,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         d = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N") from None
+        raise SettingsError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N") from None
     if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise SettingsError(
             f"device {device!r} asked for, but torch sees no CUDA GPU here; use device=auto or cpu"
         )
     return d

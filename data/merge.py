@@ -54,6 +54,8 @@ def collect(sw: Sweep) -> dict[str, Any]:
     values = np.full((len(metric_names), C, S, E), np.nan, dtype=np.float32)
     seen = np.zeros((C, S), dtype=np.int32)
     n_params = np.zeros(C, dtype=np.int64)
+    plan_digest = plan.digest()
+    numerics: set[tuple[str, Any]] = set()
     diverged = []
     wall, group_seconds, hw, devices, threads, versions = 0.0, 0.0, set(), set(), set(), set()
     cpu, n_cpu = 0.0, 0
@@ -66,6 +68,12 @@ def collect(sw: Sweep) -> dict[str, Any]:
             raise SweepStateError(
                 f"{shard_path(sw.folder, i)}: {a['metrics'].shape[2]} epochs, the plan has {E}; "
                 f"delete it and rerun"
+            )
+        digest = meta.get("plan_digest")  # shards written before it was recorded have none
+        if digest is not None and digest != plan_digest:
+            raise SweepStateError(
+                f"{shard_path(sw.folder, i)}: was trained for another plan (plan_digest {digest[:12]}, this "
+                f"sweep's plan.json is {plan_digest[:12]}); it was copied in, or the plan replaced. Delete it and rerun"
             )
         planned = sorted(r for g in plan.shards[i] for r in g)
         got = sorted(zip(a["config_id"].tolist(), a["seed"].tolist()))
@@ -87,6 +95,14 @@ def collect(sw: Sweep) -> dict[str, Any]:
         group_seconds += float(a["group_epoch_seconds"].sum())
         hw.add(meta["hardware"].get("cpu", "")), devices.add(meta["device"])
         threads.add(meta.get("threads")), versions.add(meta.get("code_version"))
+        numerics.add((meta["device"], meta.get("threads")))
+    kinds = {(str(d).split(":")[0], t) for d, t in numerics}
+    if len(kinds) > 1:
+        raise SweepStateError(
+            f"{sw.folder}: its shards were trained with different devices or thread counts "
+            f"({', '.join(f'{d}, {t} thread(s)' for d, t in sorted(kinds, key=str))}), which round differently: a "
+            "table cannot mix them. Delete the shards of one kind and rerun them like the others"
+        )
     if (seen != 1).any():
         bad = np.argwhere(seen != 1)[0]
         raise SweepStateError(f"run config_id={bad[0]} seed={seeds[bad[1]]} appears {seen[tuple(bad)]} times")

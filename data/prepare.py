@@ -212,7 +212,7 @@ def prepare(cfg: SweepConfig, *, write: bool = True) -> Sweep:
     if cfg.data_root:  # through the environment, so that every loader (and any child process) sees it
         root = Path(cfg.data_root).expanduser().resolve()
         if not root.is_dir():
-            raise ValueError(f"data_root={cfg.data_root} must be an existing folder holding the datasets")
+            raise SettingsError(f"data_root={cfg.data_root} must be an existing folder holding the datasets")
         os.environ["CURVEBENCH_DATA_ROOT"] = str(root)
     family = get_family(cfg.family)
     fraction = train_fraction(cfg)
@@ -278,12 +278,23 @@ def train_runs(
 def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
     """Time a spread of configurations alone and fit the cost model (once per sweep folder)."""
     path = sw.folder / "calibration.json"
+    epochs = min(sw.cfg.calib_epochs, sw.epochs)
     if path.exists() or path.is_symlink():
-        return read_calibration(path)
+        done = read_calibration(path)
+        asked = {"calib_configs": sw.cfg.calib_configs, "calib_epochs": sw.cfg.calib_epochs}
+        had = done.get("settings")  # recorded since CurveBench recorded them; before, the epochs timed tell
+        if (had != asked) if isinstance(had, dict) else (done["epochs_timed"] != epochs):
+            log.warning(
+                "%s was timed with other settings (%s; now asked: %s); it is kept: delete it to time the "
+                "calibration again with these",
+                path,
+                had if isinstance(had, dict) else f"{done['epochs_timed']} epochs timed",
+                asked,
+            )
+        return done
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     work = [sw.family.workload(r, sw.data) for r in records]
     picks = costmodel.pick_calibration(sw.plan.configs, work, sw.cfg.calib_configs)
-    epochs = min(sw.cfg.calib_epochs, sw.epochs)
     seconds = []
     t0 = time.perf_counter()
     for i in picks:
@@ -296,6 +307,7 @@ def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "epochs_timed": epochs,
+        "settings": {"calib_configs": sw.cfg.calib_configs, "calib_epochs": sw.cfg.calib_epochs},
         "runs": [
             {"config_id": int(i), "seconds_per_epoch": s, **asdict(work[i])} for i, s in zip(picks, seconds)
         ],

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json, npz_headers
+from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json, npz_headers, sha256_bytes
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import CurveBenchError
 
@@ -74,6 +74,11 @@ class Plan:
             "configs": self.configs.to_dict(orient="records"),
             "shards": [[[list(r) for r in g] for g in s] for s in self.shards],
         }
+
+    def digest(self) -> str:
+        """sha256 of the plan as canonical JSON: recorded in every shard, so a shard of another plan (the plan
+        file replaced, a shard copied from another sweep) is never merged into this one's table."""
+        return sha256_bytes(json.dumps(self.to_json(), sort_keys=True, default=str).encode())
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], *, source: str = "plan") -> Plan:
@@ -166,6 +171,12 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     """Write ``plan`` if the folder has none; else check the stored one has the same settings and configs."""
     path = folder / "plan.json"
     if not path.exists() and not path.is_symlink():
+        trained = sorted(folder.glob("shards/shard-*.npz"))
+        if trained:
+            raise SweepStateError(
+                f"{folder} holds {len(trained)} shard(s) ({trained[0].name}, ...) but no plan.json: they cannot be "
+                "matched to a plan. Restore its plan.json, or remove the folder to start over."
+            )
         atomic_write_json(path, plan.to_json())
         return plan
     stored = read_plan(path)
@@ -305,6 +316,9 @@ def _meta_checked(meta: Any, index: int | None) -> dict[str, Any]:
     for key in ("code_version", "started", "finished"):
         if key in meta and not isinstance(meta[key], str):
             raise ValueError(f"metadata {key}={meta[key]!r} must be a string")
+    digest = meta.get("plan_digest")  # recorded by shards written since CurveBench recorded it
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise ValueError(f"metadata plan_digest={digest!r} must be 64 hex digits (a sha256)")
     return meta
 
 

@@ -14,6 +14,7 @@ every shard is done the sweep merges them into a table (see :mod:`data.merge`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -35,7 +36,7 @@ from benchmarks.cli import (
     hydra_job_errors,
     hydra_overrides,
 )
-from benchmarks.io import code_version, hardware, utc_now
+from benchmarks.io import atomic_write_bytes, code_version, hardware, utc_now
 from benchmarks.protocol import CurveBenchError
 
 from . import projection
@@ -64,6 +65,7 @@ from .shards import (
     SweepStateError,
     clean_stale_tmp,
     done_shards,
+    read_json_file,
     read_shard,
     shard_path,
     write_shard,
@@ -112,6 +114,7 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
         "threads": torch.get_num_threads(),
         "hardware": hardware(),
         "code_version": code_version(),
+        "plan_digest": sw.plan.digest(),
     }
     if not write_shard(sw.folder, index, arrays, meta):
         log.warning(
@@ -121,8 +124,12 @@ def run_shard(sw: Sweep, index: int, device: torch.device, bar=None) -> None:
         )
 
 
+NUMERICS = "numerics.json"
+
+
 def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> None:
-    """Refuse to resume on another device type or thread count than the finished shards used.
+    """Refuse to resume on another device type or thread count than the finished shards used, or than the
+    sweep's first worker recorded in ``numerics.json`` (so workers started together cannot mix them either).
 
     Both change the floating-point rounding, so a table mixing them could not be re-run row by row.
     """
@@ -135,6 +142,23 @@ def _check_same_numerics(sw: Sweep, done: list[int], device: torch.device) -> No
                 f"has device={device.type} threads={torch.get_num_threads()}; resume with the same device and "
                 f"threads (mixing them changes the rounding row by row), or sweep into another sweeps_dir"
             )
+    want = {"device": device.type, "threads": torch.get_num_threads()}
+    path = sw.folder / NUMERICS
+    if not path.exists() and not path.is_symlink():
+        tmp = path.with_name(f".{NUMERICS}.{os.getpid()}.tmp")
+        atomic_write_bytes(tmp, json.dumps(want).encode())
+        try:
+            os.link(tmp, path)  # fails if another worker recorded its numerics first: compared below
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    was = read_json_file(path, "record of the sweep's device and threads")
+    if was != want:
+        raise SweepStateError(
+            f"{path}: this sweep trains with {was}, this worker has {want}; start every worker with the same "
+            f"device and threads (mixing them changes the rounding row by row), or sweep into another sweeps_dir"
+        )
 
 
 @dataclass

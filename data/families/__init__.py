@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..checks import SettingsError
 from .base import Family
 from .cnn import CNN
 from .fcnet import FCNet
@@ -14,7 +15,7 @@ def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]()
     except KeyError:
-        raise ValueError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}") from None
+        raise SettingsError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}") from None
 
 
 __all__ = ["FAMILIES", "Family", "get_family"]

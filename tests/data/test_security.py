@@ -260,6 +260,81 @@ def test_a_merge_refuses_a_shard_with_other_epochs(tiny, tmp_path):
     assert not table_folder(cfg).exists()
 
 
+def test_a_merge_refuses_a_shard_trained_for_another_plan(tiny, tmp_path):
+    tmp = _copy_sweep(tiny, tmp_path)
+    cfg = _cfg(tmp)
+    p0 = shard_path(sweep_folder(cfg), 0)
+    a, meta = read_shard(p0)
+    assert len(meta["plan_digest"]) == 64
+    p0.unlink()
+    write_shard(sweep_folder(cfg), 0, a, {**meta, "plan_digest": "0" * 64})  # copied in from another sweep
+    with pytest.raises(SweepStateError, match=f"{p0}: was trained for another plan"):
+        run_sweep_outcome(cfg)
+    assert not table_folder(cfg).exists()
+
+
+def test_shards_without_their_plan_are_never_given_a_new_one(tiny, tmp_path):
+    # a plan.json lost (or removed) beside finished shards: a new plan with other settings would take them in
+    tmp = _copy_sweep(tiny, tmp_path)
+    (sweep_folder(_cfg(tmp)) / "plan.json").unlink()
+    with pytest.raises(SweepStateError, match=r"holds \d+ shard\(s\) .* but no plan\.json"):
+        run_sweep_outcome(_cfg(tmp, split_seed=1))
+
+
+def test_a_merge_refuses_shards_of_mixed_thread_counts(tiny, tmp_path):
+    tmp = _copy_sweep(tiny, tmp_path)
+    cfg = _cfg(tmp)
+    p1 = shard_path(sweep_folder(cfg), 1)
+    a, meta = read_shard(p1)
+    p1.unlink()
+    write_shard(sweep_folder(cfg), 1, a, {**meta, "threads": 2})
+    with pytest.raises(
+        SweepStateError, match=r"different devices or thread counts \(cpu, 1 thread\(s\), cpu, 2"
+    ):
+        run_sweep_outcome(cfg)
+
+
+def test_workers_of_one_sweep_must_share_device_and_threads(tmp_path):
+    # the first worker records its numerics; a worker started beside it with other threads is refused at once
+    cfg = _cfg(tmp_path, n_workers=2, worker=0, max_shards=0, merge=False)
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        from data.engine import resolve_device
+        from data.sweep import _check_same_numerics, prepare
+
+        sw = prepare(cfg)
+        _check_same_numerics(sw, [], resolve_device("cpu"))
+        assert json.loads((sw.folder / "numerics.json").read_text()) == {"device": "cpu", "threads": 1}
+        torch.set_num_threads(2)
+        with pytest.raises(
+            SweepStateError, match=r"numerics\.json: this sweep trains .*'threads': 1.*'threads': 2"
+        ):
+            _check_same_numerics(sw, [], resolve_device("cpu"))
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_a_dataset_file_changed_with_its_size_and_mtime_kept_is_caught_in_the_same_process(
+    tmp_path, monkeypatch
+):
+    src = Path(os.environ.get("CURVEBENCH_DATA_ROOT", "")) / "pmlb" / "australian"
+    if not (src / "metadata.yaml").is_file():
+        pytest.skip("the australian dataset is not under the data root")
+    dst = tmp_path / "pmlb" / "australian"
+    shutil.copytree(src, dst)
+    monkeypatch.setenv("CURVEBENCH_DATA_ROOT", str(tmp_path))
+    ds.dataset_files("australian")  # checked, and its checksum cached
+    f = dst / "metadata.yaml"
+    st = f.stat()
+    text = f.read_bytes()
+    f.write_bytes(text.replace(b"categorical", b"continuous!", 1)[: len(text)].ljust(len(text), b" "))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # the same size and mtime: only the ctime tells
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(DatasetError, match=r"metadata\.yaml has sha256 .*, expected 5ca9eb51"):
+        ds.dataset_files("australian")
+
+
 # ---------------------------------------------------------------- plan and calibration files
 def test_malformed_plan_and_calibration_files_name_the_file(tiny, tmp_path):
     tmp = _copy_sweep(tiny, tmp_path)
@@ -414,6 +489,7 @@ def test_bad_thread_counts_are_refused_before_torch_sees_them(tmp_path, threads)
         ("seeds", []),
         ("seeds", [0, 0]),
         ("seeds", [2**31]),
+        ("seeds", [-1, 0]),  # a table holds seeds 0..2**31-1: refused before any training, not at the merge
         ("seeds", list(range(1001))),
         ("shard_seconds", float("nan")),
         ("shard_seconds", 1e9),
