@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cli import UsageError, key_field, parse_command, usage_status
-from benchmarks.io import atomic_dir, atomic_write_json, atomic_write_text, code_version, utc_now
+from benchmarks.io import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    code_version,
+    read_json_object,
+    utc_now,
+)
 from benchmarks.protocol import CurveBenchError
 from runners.analysis.load import ResultsFormatError, load_study
 from runners.analysis.render import Section, render_html, render_markdown
@@ -60,6 +67,8 @@ from runners.analysis.sections import (
 from runners.analysis.sections.multiobjective import mo_sections
 
 MARKER = "report.json"
+#: the format its marker records
+REPORT_FORMAT = "curvebench-report"
 
 __all__ = [
     "MARKER",
@@ -82,14 +91,34 @@ def build_report(
     """
     opts = options or ReportOptions(**kw)
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
-        raise FileExistsError(
-            f"{out_dir} exists and is not a CurveBench report (no {MARKER}); refusing to replace it"
-        )
+    _check_replaceable(out_dir)
     study = load_study(study_dir, progress=opts.progress)
     with atomic_dir(out_dir, overwrite=True) as tmp:
         write_report(ReportContext(study, tmp, opts))
+        _check_replaceable(out_dir)  # again just before the swap: reading the study can take minutes
     return out_dir / "index.html"
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """FileExistsError unless ``out_dir`` is missing, an empty folder, or a CurveBench report (its MARKER
+    says so): a report replaces the whole folder, so a folder of anything else is never taken for one."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder; refusing to replace it with a report")
+    if not any(out_dir.iterdir()):
+        return
+    try:
+        marker = read_json_object(
+            out_dir / MARKER, FileExistsError, missing="no marker", what="a report marker"
+        )
+    except FileExistsError:
+        marker = {}
+    if marker.get("format") != REPORT_FORMAT:
+        raise FileExistsError(
+            f"{out_dir} exists and is not a CurveBench report (no {MARKER} of format {REPORT_FORMAT!r}); "
+            "refusing to replace it: choose another out= or empty that folder yourself"
+        )
 
 
 # ---------------------------------------------------------------- the report
@@ -132,7 +161,7 @@ def write_report(ctx: ReportContext) -> None:
     atomic_write_json(
         ctx.out / MARKER,
         {
-            "format": "curvebench-report",
+            "format": REPORT_FORMAT,
             "format_version": 1,
             "study": s.name,
             "generated_utc": utc_now(),

@@ -30,13 +30,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from benchmarks import catalog
 from benchmarks.io import sha256_file
 
 from ..results import experiment_diff, range_info
 from ..results_format import EVENTS_FILE, META_FILE, PLAN_FILE, ResultsFormatError
-from ..simulator import repeated_mask
+from ..simulator import MAX_EVENTS, repeated_mask
 
 _SEED_DIR = re.compile(r"^seed-(\d+)$")
 _WORKERS_DIR = re.compile(r"^workers-(\d+)$")
@@ -179,7 +180,12 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
     metas: dict[tuple[str, str, float, int], dict[str, Any]] = {}
     first: dict[tuple[str, str, float], tuple[Path, dict[str, Any]]] = {}
     for bench, opt, workers, seed, path in it:
-        row, ev, meta = _read_run(bench, opt, workers, seed, path)
+        try:
+            row, ev, meta = _read_run(bench, opt, workers, seed, path)
+        except ResultsFormatError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError) as e:  # malformed values past the checks
+            raise ResultsFormatError(f"{path}: cannot be read as a run ({type(e).__name__}: {e})") from None
         rows.append(row)
         if ev is not None:
             frames.append(ev)
@@ -395,10 +401,9 @@ def _read_run(
     elif meta:
         row["note"] = f"damaged: {meta_path} records no events_sha256; the events cannot be verified"
         return row, None, {}
-    try:
-        raw = pd.read_parquet(events_path)
-    except Exception as e:  # pyarrow raises several types for a truncated file
-        row["note"] = f"{events_path} unreadable ({type(e).__name__}: {e})"
+    raw = _read_events_file(events_path)
+    if isinstance(raw, str):
+        row["note"] = raw
         return row, None, {}
     ev = _standard_events(raw, events_path)
     # position of each evaluation in the order the optimizer asked for them (trial_id, then file order), counting
@@ -430,6 +435,22 @@ def _read_run(
     return row, ev, meta
 
 
+def _read_events_file(path: Path) -> pd.DataFrame | str:
+    """A run's events, or why the file cannot be read (a damaged run); ResultsFormatError for a file of more
+    events than any run records, refused before it is read."""
+    try:
+        n_rows = pq.ParquetFile(path).metadata.num_rows
+        if n_rows > MAX_EVENTS:
+            raise ResultsFormatError(
+                f"{path}: {n_rows:,} events, more than the {MAX_EVENTS:,} a run can record"
+            )
+        return pd.read_parquet(path)
+    except ResultsFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a truncated file
+        return f"{path} unreadable ({type(e).__name__}: {e})"
+
+
 def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     out = {}
     for col, name in _FROM_EVENTS.items():
@@ -451,6 +472,21 @@ def _standard_events(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
             raise ResultsFormatError(
                 f"{path}: column for {col!r} is not numeric ({type(e).__name__}: {e})"
             ) from None
+    # what the runner writes, checked: a NaN or infinite time would move the horizon or drop an evaluation
+    # from every statistic, a negative one put it before the run started (NaN metric values stay: failures)
+    t = ev["t_end"].to_numpy(float)
+    bad = ~(np.isfinite(t) & (t >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ResultsFormatError(f"{path}: t_end must be finite and >= 0; row {i} holds {float(t[i])!r}")
+    for col, what in (("trial_id", "a whole number >= 0 (or missing)"), ("fidelity", "finite (or missing)")):
+        v = ev[col].to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(v) if col == "fidelity" else np.isfinite(v) & (v >= 0) & (v == np.floor(v))
+        bad = ~(ok | np.isnan(v))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ResultsFormatError(f"{path}: {col} must be {what}; row {i} holds {float(v[i])!r}")
     return ev
 
 

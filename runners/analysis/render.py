@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,10 +93,25 @@ def column_chunks(df: pd.DataFrame, max_chars: int = PAGE_CHARS) -> list[pd.Data
     return [df[cols] for cols in chunks if cols] or [df]
 
 
+#: a link target other than the report's own figures and tables, and a link reference definition at a line's start
+_FOREIGN_LINK = re.compile(r"\]\((?!(?:figures|tables)/)")
+_LINK_DEFINITION = re.compile(r"(?m)^(\s{0,3})\[(?=[^\]\n]*\]:)")
+
+
+def md_safe(text: str) -> str:
+    """``text`` for the Markdown report, where names, notes and errors come from results folders that may be
+    someone else's: no raw HTML (``<`` and ``>`` as entities; the report's own Markdown uses none) and no link
+    but to the report's figures and tables (a ``](`` elsewhere, or a ``[x]:`` definition, is escaped), so a
+    name like ``<img onerror=...>`` or a ``[click](javascript:...)`` in a note is shown, never run."""
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return _LINK_DEFINITION.sub(r"\1\\[", _FOREIGN_LINK.sub(r"\\](", text))
+
+
 def markdown_table(df: pd.DataFrame) -> str:
-    """A GitHub Markdown table of ``df`` with its index as the first column (strings as given); a table
-    wider than the page is split into several (``column_chunks``), separated by a blank line."""
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    """A GitHub Markdown table of ``df`` with its index as the first column (strings as given, made
+    :func:`md_safe`); a table wider than the page is split into several (``column_chunks``), separated by a
+    blank line."""
+    esc = lambda s: md_safe(str(s)).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     parts = []
     for part in column_chunks(df):
         cols = [str(part.index.name or "")] + [str(c) for c in part.columns]
@@ -192,16 +208,21 @@ def _html_block(b: str | list[str] | FigureBlock | TableBlock, out_dir: Path) ->
 
 def render_markdown(title: str, meta_line: str, sections: list[Section]) -> str:
     """The same report as Markdown, linking the PNG figures (for viewing on a code host)."""
-    out = [f"# {title}", "", meta_line, ""]
+    out = [f"# {md_safe(title)}", "", md_safe(meta_line), ""]
     for sec in sections:
-        out += [f"## {sec.title}", ""]
+        out += [f"## {md_safe(sec.title)}", ""]
         for b in sec.blocks:
             if isinstance(b, str):
-                out += [b, ""]
+                out += [md_safe(b), ""]
             elif isinstance(b, list):
-                out += [f"- {x}" for x in b] + [""]
+                out += [f"- {md_safe(str(x))}" for x in b] + [""]
             elif isinstance(b, FigureBlock):
-                out += [f"![{b.name}](figures/{b.name}.png)", "", f"*{b.caption}*", ""]
+                out += [f"![{b.name}](figures/{b.name}.png)", "", f"*{md_safe(b.caption)}*", ""]
             elif isinstance(b, TableBlock):
-                out += [f"{b.caption} ([CSV](tables/{b.name}.csv))", "", markdown_table(b.display), ""]
+                out += [
+                    f"{md_safe(b.caption)} ([CSV](tables/{b.name}.csv))",
+                    "",
+                    markdown_table(b.display),
+                    "",
+                ]
     return "\n".join(out).rstrip() + "\n"

@@ -196,3 +196,10 @@ def test_the_report_of_a_multi_objective_study(tmp_path):
     top = hypervolume(mo.normalize(front[np.all(np.isfinite(front), axis=1)]))
     assert (hv[["rs", "asha", "hyperband"]].to_numpy() <= top + 1e-12).all()
     assert "Hypervolume over time" in (out / "report.md").read_text()
+    # objectives recorded in a malformed way (by hand, or by another tool): the benchmark is left out, named
+    for m in (tmp_path / "mo").rglob("meta.json"):
+        d = json.loads(m.read_text())
+        del d["objectives"]["metrics"]
+        m.write_text(json.dumps(d))
+    build_report(tmp_path / "mo", out)
+    assert "its runs record malformed objectives (KeyError" in (out / "report.md").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -327,6 +328,68 @@ def test_report_is_deterministic_and_replaces_only_reports(tmp_path):
     with pytest.raises(FileExistsError, match="not a CurveBench report"):
         build_report(root, other, **FAST)
     assert (other / "keep.txt").read_text() == "x"
+
+
+def test_a_folder_whose_report_json_is_not_a_reports_is_never_replaced(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0,))
+    other = tmp_path / "thesis"
+    other.mkdir()
+    (other / "report.json").write_text('{"tool": "something else"}')
+    (other / "thesis.tex").write_text("x")
+    with pytest.raises(FileExistsError, match="not a CurveBench report"):
+        build_report(root, other, **FAST)
+    assert sorted(p.name for p in other.iterdir()) == ["report.json", "thesis.tex"]
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FileExistsError, match="is not a folder"):
+        build_report(root, tmp_path / "afile", **FAST)
+
+
+def test_the_markdown_report_shows_hostile_names_and_never_runs_them(tmp_path):
+    # names and notes come from results folders that may be someone else's: raw HTML and foreign links are
+    # shown as text in report.md and its tables (the HTML page escapes them too)
+    root = tmp_path / "s"
+    bench, opt = "b<img src=x onerror=alert(1)>", "rs[x](javascript:alert(2))"
+    for seed in (0, 1):
+        write(root, bench, opt, seed, events((1, 0.5, 0.5), (2, 0.3, 0.4)))
+    out = build_report(root, tmp_path / "rep", **FAST).parent
+    for md in [out / "report.md", *(out / "tables").glob("*.md")]:
+        text = md.read_text()
+        assert "<img" not in text and not re.search(r"(?<!\\)\]\(javascript:", text), md.name
+    assert "&lt;img src=x onerror=alert(1)&gt;" in (out / "report.md").read_text()
+    assert "<img src=x" not in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("t_end", math.inf, r"t_end must be finite and >= 0; row 1 holds inf"),
+        ("t_end", math.nan, r"t_end must be finite and >= 0; row 1 holds nan"),
+        ("t_end", -2.0, r"t_end must be finite and >= 0; row 1 holds -2\.0"),
+        ("trial_id", math.inf, r"trial_id must be a whole number >= 0 .*row 1 holds inf"),
+        ("fidelity", -math.inf, r"fidelity must be finite .*row 1 holds -inf"),
+    ],
+)
+def test_event_times_and_ids_past_what_a_run_writes_are_errors_not_other_statistics(
+    tmp_path, column, value, message
+):
+    # an infinite time moved the horizon (and every method's final regret), a NaN one dropped the evaluation
+    root = tmp_path / "s"
+    ev = events((1, 0.5, 0.5), (2, 0.3, 0.4))
+    ev[column] = ev[column].astype(float)
+    ev.loc[1, column] = value
+    write(root, "b", "rs", 0, ev)
+    with pytest.raises(ResultsFormatError, match=rf"events\.parquet: {message}"):
+        load_study(root)
+
+
+def test_an_events_file_past_the_runners_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    import runners.analysis.load as load
+
+    monkeypatch.setattr(load, "MAX_EVENTS", 2)
+    root = tmp_path / "s"
+    write(root, "b", "rs", 0, events((1, 0.5, 0.5), (2, 0.3, 0.4), (3, 0.2, 0.2)))
+    with pytest.raises(ResultsFormatError, match="3 events, more than the 2 a run can record"):
+        load_study(root)
 
 
 def test_report_parallel_scaling_when_workers_vary(tmp_path):

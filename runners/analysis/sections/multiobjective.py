@@ -66,6 +66,54 @@ class MOData:
     anchors: dict[str, tuple[list[Metric], np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
+def _bench_points(
+    ctx: ReportContext,
+    bench: str,
+    paths: dict[tuple[str, str, int], str],
+    names: dict[str, list[str]],
+    fronts: dict[str, tuple[np.ndarray, str]],
+    points: dict[tuple[str, str, int], np.ndarray],
+    times: dict[tuple[str, str, int], np.ndarray],
+    skipped: dict[str, str],
+    anchors: dict[str, tuple[list[Metric], np.ndarray, np.ndarray]],
+) -> None:
+    """One benchmark's objectives, points and front, into the dicts given (or a reason in ``skipped``)."""
+    metas = ctx.study.metas
+    keys = [k for k in metas if k[0] == bench]
+    specs = {_spec_key(metas[k].get("objectives")) for k in keys}
+    if len(specs) != 1 or None in specs:
+        skipped[bench] = "its runs record different objectives or normalizations (or none)"
+        return
+    spec = metas[keys[0]]["objectives"]
+    b = load_benchmark(bench, [metas[k] for k in keys])
+    if b is None:
+        skipped[bench] = "the benchmark does not load here with the checksum its runs recorded"
+        return
+    objs = [Metric.from_dict(d) for d in spec["metrics"]]
+    best, ref = np.asarray(spec["best"], dtype=float), np.asarray(spec["reference"], dtype=float)
+    scale = ref - best
+    names[bench] = [m.name for m in objs]
+    signs = np.array([m.sign for m in objs], dtype=float)  # "lower is better" units back to the metric's own
+    anchors[bench] = (objs, signs * best, signs * ref)
+    top = float(b.fidelity.max)
+    for k in keys:
+        ev = pd.read_parquet(Path(paths[k]) / EVENTS_FILE)
+        pts = (run_objectives(b, objs, ev) - best) / scale  # cumulative costs need every evaluation
+        final = ev["fidelity"].to_numpy(float) == top
+        pts, ev = pts[final], ev[final]
+        ok = np.all(np.isfinite(pts), axis=1)
+        points[k], times[k] = pts[ok], ev["t_end"].to_numpy(float)[ok]
+    held = table_points(b, objs, [top])
+    if held is not None:
+        cand, source = (held - best) / scale, "every point the table holds"
+    else:
+        cand = np.vstack([points[k] for k in keys])
+        source = "the union of the study's points (the benchmark holds no finite set of configurations)"
+    cand = cand[np.all(np.isfinite(cand), axis=1)]
+    cand = cand[np.all(cand < 1.0, axis=1)]
+    fronts[bench] = (cand[nondominated(cand)] if len(cand) else cand, source)
+
+
 def mo_data(ctx: ReportContext) -> MOData | None:
     """The multi-objective data of the study, or None when no complete run records objectives."""
     study = ctx.study
@@ -82,41 +130,14 @@ def mo_data(ctx: ReportContext) -> MOData | None:
     anchors: dict[str, tuple[list[Metric], np.ndarray, np.ndarray]] = {}
     paths = {(r.benchmark, r.method, int(r.seed)): r.path for r in runs.itertuples()}
     for bench in sorted({b for b, _, _ in mo_runs}):
-        keys = [k for k in metas if k[0] == bench]
-        specs = {_spec_key(metas[k].get("objectives")) for k in keys}
-        if len(specs) != 1 or None in specs:
-            skipped[bench] = "its runs record different objectives or normalizations (or none)"
-            continue
-        spec = metas[keys[0]]["objectives"]
-        b = load_benchmark(bench, [metas[k] for k in keys])
-        if b is None:
-            skipped[bench] = "the benchmark does not load here with the checksum its runs recorded"
-            continue
-        objs = [Metric.from_dict(d) for d in spec["metrics"]]
-        best, ref = np.asarray(spec["best"], dtype=float), np.asarray(spec["reference"], dtype=float)
-        scale = ref - best
-        names[bench] = [m.name for m in objs]
-        signs = np.array(
-            [m.sign for m in objs], dtype=float
-        )  # "lower is better" units back to the metric's own
-        anchors[bench] = (objs, signs * best, signs * ref)
-        top = float(b.fidelity.max)
-        for k in keys:
-            ev = pd.read_parquet(Path(paths[k]) / EVENTS_FILE)
-            pts = (run_objectives(b, objs, ev) - best) / scale  # cumulative costs need every evaluation
-            final = ev["fidelity"].to_numpy(float) == top
-            pts, ev = pts[final], ev[final]
-            ok = np.all(np.isfinite(pts), axis=1)
-            points[k], times[k] = pts[ok], ev["t_end"].to_numpy(float)[ok]
-        held = table_points(b, objs, [top])
-        if held is not None:
-            cand, source = (held - best) / scale, "every point the table holds"
-        else:
-            cand = np.vstack([points[k] for k in keys])
-            source = "the union of the study's points (the benchmark holds no finite set of configurations)"
-        cand = cand[np.all(np.isfinite(cand), axis=1)]
-        cand = cand[np.all(cand < 1.0, axis=1)]
-        fronts[bench] = (cand[nondominated(cand)] if len(cand) else cand, source)
+        try:
+            _bench_points(ctx, bench, paths, names, fronts, points, times, skipped, anchors)
+        except (KeyError, TypeError, ValueError) as e:  # a meta.json's objectives malformed past its checks
+            for d in (names, fronts, anchors):
+                d.pop(bench, None)
+            for k in [k for k in points if k[0] == bench]:
+                points.pop(k), times.pop(k, None)
+            skipped[bench] = f"its runs record malformed objectives ({type(e).__name__}: {e})"
     rows = []
     for (bench, meth, seed), pts in points.items():
         if bench not in fronts:
