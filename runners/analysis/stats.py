@@ -10,7 +10,7 @@ import contextlib
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -282,12 +282,17 @@ def cd_blocks(curves: pd.DataFrame, value: str, frac: float, min_blocks: int = 5
     Blocks are benchmarks (each cell the mean over seeds) when there are at
     least ``min_blocks`` of them; otherwise (benchmark, seed) pairs, with seeds
     matched by their rank in each method's seed list. Rows with a missing
-    value are dropped. Returns the data and a sentence saying which blocks were used.
+    value are dropped; a benchmark's mean is missing when any seed's value is (as in
+    :func:`summarize_curves`: a mean over the seeds that happen to have a result is biased).
+    Returns the data and a sentence saying which blocks were used.
     """
     grid = np.sort(curves["frac"].unique())
     at = grid[np.argmin(np.abs(grid - frac))]
     sub = curves[curves["frac"] == at]
-    per_bench = sub.groupby(["benchmark", "method"])[value].mean().unstack("method")
+    keys = [sub["benchmark"], sub["method"]]
+    means = sub[value].groupby(keys).mean()
+    means[sub[value].isna().groupby(keys).any()] = np.nan
+    per_bench = means.unstack("method")
     complete = per_bench.dropna(how="any")
     if len(complete) >= min_blocks:
         return complete, f"blocks: {len(complete)} benchmarks (mean over seeds)"
@@ -407,22 +412,38 @@ def ranks_at(summary: pd.DataFrame, fracs: Sequence[float]) -> pd.DataFrame:
     return r
 
 
+def baselines_by_workers(study: Study, baseline: str | None) -> dict[str, str]:
+    """Each method's baseline: the ``baseline`` optimizer's method at the same worker count (a method at 4 workers
+    is compared with random search at 4 workers, as :func:`speedup_table` does); methods at a worker count the
+    baseline did not run at have none."""
+    if baseline is None:
+        return {}
+    runs = study.complete_runs()
+    workers_of = dict(zip(runs["method"], runs["n_workers"].fillna(-1)))
+    base_at = {workers_of[m]: m for m in sorted(set(runs.loc[runs.optimizer == baseline, "method"]))}
+    return {m: base_at[w] for m, w in workers_of.items() if w in base_at}
+
+
 def ratio_to_baseline(
-    finals: pd.DataFrame, value: str, baseline: str, floor: float = RATIO_FLOOR
+    finals: pd.DataFrame, value: str, baseline: str | Mapping[str, str], floor: float = RATIO_FLOOR
 ) -> pd.DataFrame:
     """Per benchmark and method: median over seeds of the final ``value`` / the baseline's median, both floored.
 
-    ``value`` should be a normalized regret so that ``floor`` means the same on every benchmark (a median below
-    ``floor`` counts as ``floor``: a regret of 0 would make the ratio 0 or undefined). Ratio < 1: better than the
-    baseline. Columns: benchmark, method, median, baseline_median, ratio.
+    ``baseline``: one method, or each method's own (:func:`baselines_by_workers`; methods without one are left
+    out). ``value`` should be a normalized regret so that ``floor`` means the same on every benchmark (a median
+    below ``floor`` counts as ``floor``: a regret of 0 would make the ratio 0 or undefined). Ratio < 1: better
+    than the baseline. Columns: benchmark, method, median, baseline_median, ratio.
     """
     med = finals.groupby(["benchmark", "method"], sort=True)[value].median().unstack("method")
-    if baseline not in med:
+    base_of = {m: baseline for m in med} if isinstance(baseline, str) else dict(baseline)
+    if not any(b in med for b in base_of.values()):
         return pd.DataFrame(columns=["benchmark", "method", "median", "baseline_median", "ratio"])
     rows = []
     for b, r in med.iterrows():
-        base = r[baseline]
         for m, v in r.items():
+            if base_of.get(m) not in med:
+                continue
+            base = r[base_of[m]]
             ok = np.isfinite(v) and np.isfinite(base)
             rows.append(
                 {

@@ -289,11 +289,13 @@ def rank_biserial(d: np.ndarray) -> float:
 
 
 def compare_with_baseline(
-    finals: pd.DataFrame, value: str, baseline: str, alpha: float = 0.05
+    finals: pd.DataFrame, value: str, baseline: str | Mapping[str, str], alpha: float = 0.05
 ) -> pd.DataFrame:
     """Per benchmark and method: is its final ``value`` (a regret, lower is better) below or above the baseline's?
 
-    Runs are paired by seed number (the same seeds run for every method). Two one-sided Wilcoxon signed-rank tests
+    ``baseline``: one method, or each method's own (``stats.baselines_by_workers``: random search at the method's
+    worker count; methods without one, and the baselines themselves, are left out). Runs are paired by seed
+    number (the same seeds run for every method). Two one-sided Wilcoxon signed-rank tests
     per method (``scipy.stats.wilcoxon``; "better": the method's regret is lower, "worse": higher); the p-values of
     all methods and both directions of one benchmark are Holm-corrected together. Effect sizes: the median of the
     paired differences and the matched-pairs rank-biserial correlation. Columns: benchmark, method, n_pairs,
@@ -303,12 +305,12 @@ def compare_with_baseline(
     rows = []
     for b, sub in finals.groupby("benchmark", sort=True):
         wide = sub.pivot_table(index="seed", columns="method", values=value, aggfunc="first")
-        if baseline not in wide:
-            continue
+        base_of = {m: baseline for m in wide.columns} if isinstance(baseline, str) else dict(baseline)
+        bases = set(base_of.values())
         raw: list[tuple[str, int, float, float, float, float]] = []
-        for m in sorted(c for c in wide.columns if c != baseline):
-            pair = wide[[m, baseline]].dropna()
-            d = (pair[m] - pair[baseline]).to_numpy(float)
+        for m in sorted(c for c in wide.columns if c not in bases and base_of.get(c) in wide):
+            pair = wide[[m, base_of[m]]].dropna()
+            d = (pair[m] - pair[base_of[m]]).to_numpy(float)
             raw.append(
                 (
                     m,
@@ -319,6 +321,8 @@ def compare_with_baseline(
                     _signed_rank(d, "greater"),
                 )
             )
+        if not raw:
+            continue
         adj = holm([r[4] for r in raw] + [r[5] for r in raw])
         for i, (m, n, med, rb, _, _) in enumerate(raw):
             pb, pw = adj[i], adj[len(raw) + i]

@@ -430,6 +430,66 @@ def test_a_section_builds_on_its_own(tmp_path):
     assert summary_section(ctx).title == "Summary" and ctx.written["figures"] == []
 
 
+def test_critical_difference_blocks_never_average_only_the_seeds_that_have_a_value():
+    # a method with a seed missing has no mean on that benchmark (as in the curves' means and ranks): the test
+    # falls back to (benchmark, seed) blocks instead of drawing a partial mean as the best
+    rows = [
+        {"benchmark": b, "method": m, "seed": s, "frac": 0.1, "valid_nregret": v}
+        for b in "abcde"
+        for m, vals in {"A": [0.1, np.nan], "B": [0.3, 0.35], "C": [0.5, 0.55]}.items()
+        for s, v in enumerate(vals)
+    ]
+    data, note = stats.cd_blocks(pd.DataFrame(rows), "valid_nregret", 0.1)
+    assert "(benchmark, seed) pairs" in note and len(data) == 5
+    assert (data["A"] == 0.1).all()  # seed 0's pairs only: seed 1 of A has no value
+
+
+def test_each_method_is_set_against_random_search_at_its_own_worker_count(tmp_path):
+    from runners.analysis.sections import performance, trust
+
+    root = write_synthetic_study(
+        tmp_path,
+        "s",
+        benchmarks=("a", "b", "c"),
+        optimizers={"rs": 1, "x": 3},
+        seeds=tuple(range(6)),
+        n_workers=(1, 4),
+    )
+    ctx = ReportContext(load_study(root), tmp_path / "part", ReportOptions(grid=20))
+    performance.cross_section(ctx)
+    r = pd.read_csv(tmp_path / "part" / "tables" / "ratio_to_rs.csv")
+    assert (r.loc[r["method"].str.startswith("rs"), "ratio"] == 1.0).all()  # rs at 4 workers against itself
+    x4 = r[r["method"] == "x (4 workers)"].set_index("benchmark")
+    rs4 = r[r["method"] == "rs (4 workers)"].set_index("benchmark")
+    assert (x4["baseline_median"] == rs4["median"]).all()
+    trust.validity_section(ctx)
+    order = pd.read_csv(tmp_path / "part" / "tables" / "order_vs_rs.csv")
+    assert not order["method"].str.startswith("rs").any()  # random search is never set against itself
+    assert set(order["method"]) == {"x (1 worker)", "x (4 workers)"}
+
+
+def test_random_search_against_its_expectation_takes_each_run_at_its_own_draws(tmp_path):
+    from runners.analysis.sections import trust
+
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0, 1, 2), n_workers=(1, 4)
+    )
+    st = load_study(root)
+    ctx = ReportContext(st, tmp_path / "part", ReportOptions(grid=20))
+    base = ctx.baseline_runs("a")
+    assert base["n_events"].nunique() > 1  # runs of different lengths
+    n = int(base["n_events"].max())
+    curve = np.linspace(1.0, 0.1, n)
+    ctx.rs_expected = lambda b: (curve, False)  # a stand-in for a table's exact curve
+    trust.rs_expected_section(ctx)
+    row = pd.read_csv(tmp_path / "part" / "tables" / "rs_expected.csv").iloc[0]
+    assert row["n_seeds"] == 6  # the runs at 1 and 4 workers are separate runs, not merged by seed number
+    assert row["expected_final_regret"] == pytest.approx(np.mean(curve[base["n_events"].to_numpy(int) - 1]))
+    ev = st.events[st.events["benchmark"] == "a"]
+    want = (ev.groupby(["method", "seed"])["valid"].min() - st.tasks["a"].valid.optimum).mean()
+    assert row["simulated_mean"] == pytest.approx(want)
+
+
 def test_command_line(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CURVEBENCH_TRACEBACK", raising=False)
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)

@@ -330,9 +330,16 @@ def cross_section(ctx: ReportContext) -> Section:
         blocks.append("No ratio to random search: the study has no random search (pass `baseline=NAME`).")
         return Section("Cross-benchmark summary", blocks)
     finals = stats.final_values(ctx.curves)
-    base_methods = sorted(ctx.study.complete_runs().query("optimizer == @ctx.baseline")["method"].unique())
-    base_m = base_methods[0] if base_methods else ctx.baseline
-    ratios = stats.ratio_to_baseline(finals, f"{metric}_nregret", base_m)
+    base_of = stats.baselines_by_workers(
+        ctx.study, ctx.baseline
+    )  # each method against rs at its worker count
+    bases = sorted(set(base_of.values()))
+    base_m = (
+        bases[0]
+        if len(bases) == 1
+        else f"{ctx.baseline}` at the method's worker count (`{'`, `'.join(bases)}"
+    )
+    ratios = stats.ratio_to_baseline(finals, f"{metric}_nregret", base_of)
     geo = stats.geomean_ratio(ratios)
     cells = ratios.pivot(index="method", columns="benchmark", values="ratio").map(lambda x: fmt(x))
     cells.columns.name = None
@@ -351,7 +358,7 @@ def cross_section(ctx: ReportContext) -> Section:
             "ratio_to_rs",
             cells,
             f"Final {ctx.label(metric)} regret relative to `{base_m}`: per benchmark, the median over seeds of "
-            f"the method's normalized regret / the median of `{base_m}`'s (each floored at "
+            f"the method's normalized regret / the median of its baseline's (each floored at "
             f"{stats.RATIO_FLOOR:g}, so that a regret of 0 has a ratio); below 1 is better. Last column: the "
             "geometric mean over benchmarks (`scipy.stats.gmean`) and on how many benchmarks the ratio is below "
             "/ above 1. Sorted by the geometric mean.",

@@ -40,8 +40,19 @@ def rs_expected_section(ctx: ReportContext) -> Section:
         ]
         task = ctx.study.tasks[b]
         n = int(base["n_events"].max())
-        per = []
-        for _, g in ev.groupby("seed", sort=True):
+        # one row per run (a method's seed: runs of rs at several worker counts are separate runs), each run
+        # only as far as its own number of draws (its events, failed ones included): no carried-forward values
+        draws = {(m, int(sd)): int(k) for m, sd, k in zip(base["method"], base["seed"], base["n_events"])}
+        runs_ev = dict(iter(ev.groupby(["method", "seed"], sort=True)))
+        arr = np.full((len(draws), n), np.nan)
+        active = np.zeros((len(draws), n), dtype=bool)
+        n_i = np.zeros(len(draws), dtype=int)
+        for r, (key, k_run) in enumerate(sorted(draws.items())):
+            n_i[r] = k_run
+            active[r, :k_run] = True
+            g = runs_ev.get(key)
+            if g is None:  # a run without any finite value keeps the mean undefined
+                continue
             inc = np.full(n, np.nan)
             d = g["draw"].to_numpy(float)
             loss = task.valid.sign * g["valid"].to_numpy(float)
@@ -49,17 +60,15 @@ def rs_expected_section(ctx: ReportContext) -> Section:
             inc[(d[ok] - 1).astype(int)] = loss[ok]
             best = np.fmin.accumulate(np.where(np.isnan(inc), np.inf, inc))
             best[~np.isfinite(best)] = np.nan
-            per.append(best - task.valid.sign * task.valid.optimum)
-        if len(per) < len(base):  # a run without any finite value keeps the mean undefined
-            per += [np.full(n, np.nan)] * (len(base) - len(per))
-        arr = np.vstack(per)
-        sim = pd.DataFrame(
-            {
-                "k": np.arange(1, n + 1),
-                "mean": arr.mean(axis=0),
-                "se": arr.std(axis=0, ddof=1) / np.sqrt(len(arr)) if len(arr) > 1 else np.nan,
-            }
-        )
+            arr[r] = best - task.valid.sign * task.valid.optimum
+        count = active.sum(axis=0)
+        vals = np.where(active, arr, 0.0)
+        undefined = (active & np.isnan(arr)).any(axis=0) | (count == 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(undefined, np.nan, np.nansum(vals, axis=0) / count)
+            var = np.nansum(np.where(active, (arr - mean) ** 2, 0.0), axis=0) / (count - 1)
+            se = np.where(undefined | (count < 2), np.nan, np.sqrt(var / count))
+        sim = pd.DataFrame({"k": np.arange(1, n + 1), "mean": mean, "se": se, "n_runs": count})
         if exp is None:
             data = ctx.table_data(b)
             why = ctx.rs_skipped.get(b) or (
@@ -78,15 +87,17 @@ def rs_expected_section(ctx: ReportContext) -> Section:
             else "rs, exact expectation (with replacement)"
         )
         panels[b] = (sim, curve, label)
-        fin = arr[:, -1]
+        # each run at its own last draw, against the expectation at that many draws
+        has = n_i >= 1
+        fin = arr[has, n_i[has] - 1]
         rows.append(
             {
                 "benchmark": b,
                 "evaluations": n,
                 "draws": "without replacement" if without else "with replacement",
-                "expected_final_regret": float(curve[-1]),
-                "simulated_mean": float(np.mean(fin)),
-                "simulated_median": float(np.median(fin)),
+                "expected_final_regret": float(np.mean(curve[n_i[has] - 1])) if has.any() else np.nan,
+                "simulated_mean": float(np.mean(fin)) if len(fin) else np.nan,
+                "simulated_median": float(np.median(fin)) if len(fin) else np.nan,
                 "n_seeds": len(fin),
                 "expected_after_1": float(curve[0]),
             }
@@ -99,8 +110,9 @@ def rs_expected_section(ctx: ReportContext) -> Section:
                 ),
                 "rs_expected",
                 "Validation regret of random search's incumbent after k evaluations: the simulated runs (mean over "
-                "seeds ± one standard error) and the exact expectation (dashed). A simulated curve far from the "
-                "dashed one means the seeds were lucky or unlucky, not that the method is good or bad.",
+                "the runs that made at least k evaluations ± one standard error; runs at different worker counts "
+                "count separately) and the exact expectation (dashed). A simulated curve far from the dashed one "
+                "means the seeds were lucky or unlucky, not that the method is good or bad.",
             )
         )
         df = pd.DataFrame(rows)
@@ -121,7 +133,8 @@ def rs_expected_section(ctx: ReportContext) -> Section:
             ctx.table(
                 "rs_expected",
                 disp,
-                "Random search's final validation regret: exact expectation and simulated runs.",
+                "Random search's final validation regret: each run at its own last evaluation, and the exact "
+                "expectation at that many evaluations, averaged over the same runs.",
                 data=df,
             )
         )
@@ -246,11 +259,9 @@ def validity_section(ctx: ReportContext) -> Section:
     if ctx.baseline is None:
         blocks.append("Order against random search not computed: the study has no random search.")
     finals = stats.final_values(ctx.curves)
-    base_methods = (
-        sorted(ctx.study.complete_runs().query("optimizer == @ctx.baseline")["method"].unique())
-        if ctx.baseline
-        else []
-    )
+    base_of = stats.baselines_by_workers(
+        ctx.study, ctx.baseline
+    )  # each method against rs at its worker count
     col = f"{metric}_regret"
     if metric == "test":  # a benchmark without test values (e.g. the published FCNet tables) uses validation
         has_test = finals.groupby("benchmark")["test_regret"].apply(lambda v: bool(np.isfinite(v).any()))
@@ -266,8 +277,8 @@ def validity_section(ctx: ReportContext) -> Section:
                 "values: " + ", ".join(f"`{b}`" for b in no_test) + "."
             )
     order = (
-        validity.compare_with_baseline(finals, col, base_methods[0], alpha)
-        if base_methods
+        validity.compare_with_baseline(finals, col, base_of, alpha)
+        if base_of
         else pd.DataFrame(columns=["benchmark", "method", "verdict", "n_pairs"])
     )
     runs = ctx.study.complete_runs()
