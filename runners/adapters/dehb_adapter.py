@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..optimizer import Optimizer, Trial, TrialResult, snap_fidelity
-from ._common import Checkpoints, library_version, require, scratch_dir
+from ._common import library_version, require, scratch_dir
 
 __all__ = ["DEHBLibrary"]
 
@@ -80,7 +80,11 @@ class DEHBLibrary(Optimizer):
         self.pop_size = int(pop_size)
         self._dir = scratch_dir(self, "curvebench-dehb-")
         space = copy.deepcopy(self.space)
-        self.checkpoints = Checkpoints()
+        # the package's promotions continue the trial of the config_id it promotes (DEHB itself trains every
+        # job from scratch; a checkpoint is this harness's saving, for promotions only): its latest finished
+        # trial, by the package's config_id. A new DE offspring always trains from scratch, even where a table
+        # snaps it onto a configuration trained before
+        self._finished: dict[int, Trial] = {}
         self._jobs: dict[int, dict[str, Any]] = {}
         self._de: _OneFidelityDE | None = None
         self.n_moved = 0  # proposals the projection moved (the package is told the evaluated configuration)
@@ -117,7 +121,14 @@ class DEHBLibrary(Optimizer):
         job = self.dehb.ask()
         proposal = dict(job["config"])
         fid = snap_fidelity(self.fidelity, float(job["fidelity"]))
-        trial = self.checkpoints.trial_for(self, self.sampler.project(proposal), fid, proposal)
+        prev = self._finished.get(job["config_id"])
+        if prev is not None and prev.fidelity < fid:  # a promotion: the package asks for this config_id again
+            del self._finished[job["config_id"]]
+            trial = self.continue_trial(prev, fid)
+        else:
+            trial = self.new_trial(
+                self.sampler.project(proposal, fid if self.sampler.is_finite else None), fid
+            )
         self._jobs[trial.trial_id] = {**job, "asked": proposal}
         return trial
 
@@ -142,7 +153,7 @@ class DEHBLibrary(Optimizer):
             self.dehb.config_repository.configs[job["config_id"]].config = self._vector(evaluated)
             self.n_moved += 1
         self.dehb.tell(job, {"fitness": float(result.loss), "cost": float(result.cost)})
-        self.checkpoints.add(trial)
+        self._finished[job["config_id"]] = trial
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -9,10 +9,11 @@ Here a *step* is a fidelity the benchmark holds (an epoch): every trial is a fre
 uniformly (random search) trained towards the maximum fidelity with a report at every held fidelity
 (``reports="every"``, docs/runner.md "Reports as a trial trains"). At each report the rule compares the
 trial's best loss so far with the median, over the completed trials (those that reached the maximum
-fidelity), of the mean of their losses at the fidelities up to this one. As in Syne Tune's
-``MedianStoppingRule`` (its defaults: ``grace_time=1``, ``min_samples=3``), nothing is stopped before
-``min_samples`` trials have completed or below the fidelity ``grace``. A diverged report ends its trial
-(the simulator's rule); its loss is +inf, worse than any median.
+fidelity), of the mean of their losses at the fidelities up to this one. Nothing is stopped before
+``min_samples`` trials have completed or below the fidelity ``grace``: by default 3 completed trials (Ray
+Tune's ``MedianStoppingRule`` default, ``min_samples_required=3``; Syne Tune's waits for
+``grace_population=5`` values at a resource) and a grace of one step (Syne Tune's ``grace_time=1``).
+A diverged report ends its trial (the simulator's rule); its loss is +inf, worse than any median.
 """
 
 from __future__ import annotations

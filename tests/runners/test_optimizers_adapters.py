@@ -162,6 +162,29 @@ def test_dehb_package_runs_and_continues_promotions(multi_fidelity):
 
 
 @needs("dehb")
+def test_dehb_package_continues_only_its_promotions_never_a_new_offspring(multi_fidelity, monkeypatch):
+    # the DEHB package trains every new DE offspring from scratch: one a table snaps onto a configuration trained
+    # before must not resume that checkpoint (it did, about 8% of a run's epochs free); promotions (the package
+    # asking for a config_id it evaluated) do
+    cls = adapter("dehb-lib")
+    seen: list[tuple[int, bool, bool]] = []
+    asked: set[int] = set()
+    ask = cls._ask
+
+    def logged(self):
+        trial = ask(self)
+        cid = self._jobs[trial.trial_id]["config_id"]
+        seen.append((cid, trial.continues is not None, cid in asked))
+        asked.add(cid)
+        return trial
+
+    monkeypatch.setattr(cls, "_ask", logged)
+    run(multi_fidelity, "dehb-lib", seed=0, n=40, workers=3)
+    continued = [(cid, again) for cid, cont, again in seen if cont]
+    assert continued and all(again for _, again in continued)
+
+
+@needs("dehb")
 def test_dehb_package_on_a_one_fidelity_benchmark_runs_its_de(real):
     # the published FCNet table holds the final epoch only; the DEHB class needs min < max, so the package's DE runs
     r = run(real, "dehb-lib", seed=0, n=30, workers=2)
