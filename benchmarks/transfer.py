@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "configuration_set",
     "greedy_portfolio",
     "related",
+    "same_dataset",
     "shared_families",
     "transfer_sources",
 ]
@@ -55,10 +57,49 @@ def configuration_set(bench: Benchmark) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: what a benchmark's name adds to its dataset's table: a training-set fraction, the data-size family, a
+#: many-seed variant, a surrogate (the fallback of :func:`same_dataset` where a manifest names no dataset)
+_VARIANT = re.compile(r"(-train1of\d+|-datasize|-seeds\d+|-surrogate)$")
+
+
+def _base_name(name: str) -> str:
+    while (short := _VARIANT.sub("", name)) != name:
+        name = short
+    return name
+
+
+def _task(bench: Benchmark) -> dict:
+    task = getattr(bench, "task", None)
+    return task if isinstance(task, dict) else {}
+
+
+def same_dataset(a: Benchmark, b: Benchmark) -> bool:
+    """Whether ``a`` and ``b`` hold (part of) the same dataset, so that neither may be a transfer source of the
+    other: the same data (checksum), the same ``task.dataset`` in their manifests (a training-set fraction of a
+    table, the data-size family built of them), one listed among the other's parts, or, where a manifest names
+    no dataset, the same name once variant suffixes (``-train1of3``, ``-datasize``, ...) are taken off."""
+    ca, cb = getattr(a, "checksum", None), getattr(b, "checksum", None)
+    if ca and ca == cb:
+        return True
+    ta, tb = _task(a), _task(b)
+    da, db = ta.get("dataset"), tb.get("dataset")
+    if da is not None and db is not None:
+        if da == db:
+            return True
+    elif _base_name(a.name) == _base_name(b.name):
+        return True
+    for tx, y in ((ta, b), (tb, a)):
+        parts = tx.get("parts")
+        if isinstance(parts, dict) and (y.name in parts or getattr(y, "checksum", None) in parts.values()):
+            return True
+    return False
+
+
 def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> list[str]:
     """The other available catalog benchmarks of ``kinds`` that hold the configuration set of ``target`` (a catalog
-    name or a loaded benchmark) and have its objective as a metric, sorted by name. Empty when there are none (or
-    ``target`` answers anywhere)."""
+    name or a loaded benchmark) and have its objective as a metric, on another dataset than the target's
+    (:func:`same_dataset`: never the target's own table, a fraction of it, or the same data under another name),
+    sorted by name. Empty when there are none (or ``target`` answers anywhere)."""
     if isinstance(target, str):
         target = catalog.load(target)
     key = configuration_set(target)
@@ -70,7 +111,11 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
             if other == target.name or not catalog.is_available(other)[0]:
                 continue
             bench = catalog.load(other)
-            if target.objective in bench.metrics and configuration_set(bench) == key:
+            if (
+                target.objective in bench.metrics
+                and configuration_set(bench) == key
+                and not same_dataset(target, bench)
+            ):
                 out.append(other)
     return sorted(out)
 
@@ -120,8 +165,11 @@ def transfer_sources(target: Benchmark, names: Sequence[str] | None = None) -> l
     out = []
     for name in names:
         bench = catalog.load(name)
-        if name == target.name:
-            raise UnknownBenchmarkError(f"{name} is the target itself; a source must be another dataset")
+        if name == target.name or same_dataset(target, bench):
+            raise UnknownBenchmarkError(
+                f"{name} holds the dataset of {target.name} (the same data, dataset or a part of it); a source "
+                "must be another dataset"
+            )
         if target.objective not in bench.metrics or configuration_set(bench) != key:
             raise UnknownBenchmarkError(
                 f"{name} does not hold the configurations of {target.name} with its objective "

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from benchmarks import catalog
+from benchmarks.io import shipped_tables_dir
 from benchmarks.protocol import UnknownBenchmarkError
+from benchmarks.tabular import TabularBenchmark
 from benchmarks.transfer import (
     configuration_set,
     greedy_portfolio,
@@ -63,8 +65,26 @@ def test_transfer_sources_leave_the_target_out_and_line_up_with_its_configuratio
         UnknownBenchmarkError, match="fcnet-naval does not hold the configurations of lcbench-car"
     ):
         transfer_sources(target, ["fcnet-naval"])
-    with pytest.raises(UnknownBenchmarkError, match="the target itself"):
+    with pytest.raises(UnknownBenchmarkError, match="lcbench-car holds the dataset of lcbench-car"):
         transfer_sources(target, ["lcbench-car"])
+
+
+def test_a_target_never_learns_from_its_own_dataset_under_another_name_or_a_part_of_it(tmp_path):
+    # leave-one-dataset-out leaves the dataset out, not only the name: the data-size family built of a table,
+    # a training-set fraction of it, and the same table loaded from its folder under another name
+    datasize = catalog.load("lcbench-kr_vs_kp-datasize")
+    assert "lcbench-kr_vs_kp" not in related(datasize)
+    assert related(datasize) and all(not n.startswith("lcbench-kr_vs_kp") for n in related(datasize))
+    part = catalog.load("lcbench-kr_vs_kp-train1of3")
+    wide = related(part, kinds=("table", "datasize"))
+    assert wide and not any(n.startswith("lcbench-kr_vs_kp") for n in wide)
+    copy = TabularBenchmark.from_path(shipped_tables_dir() / "lcbench-car", name="my-car")
+    assert copy.name == "my-car" and "lcbench-car" not in related(copy)
+    assert related(copy) == related("lcbench-car")
+    with pytest.raises(
+        UnknownBenchmarkError, match="lcbench-kr_vs_kp holds the dataset of lcbench-kr_vs_kp-train1of3"
+    ):
+        transfer_sources(part, ["lcbench-kr_vs_kp"])
 
 
 def test_the_greedy_portfolio_picks_complements_not_the_best_on_average():
