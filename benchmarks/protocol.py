@@ -77,7 +77,7 @@ RANGE_NOTE_TABLE = (
 )
 RANGE_NOTE_SAMPLE = (
     f"estimated: optimum to the median finite value at the maximum fidelity over {RANGE_SAMPLES} configurations "
-    f"sampled uniformly (seed {RANGE_SEED}), every seed"
+    f"sampled uniformly (seed {RANGE_SEED}), at each seed the benchmark holds (its default seed when it takes any)"
 )
 
 

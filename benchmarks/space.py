@@ -134,12 +134,37 @@ def check_frame(space: CS.ConfigurationSpace, frame: pd.DataFrame) -> None:
         if held is not None:
             bad = present & ~col.isin(list(held))
         else:
+            # as check_value: numbers only (no bools, no strings a coercion would read), integers for an integer
+            # hyperparameter; a numeric column needs no look at each value
+            if pd.api.types.is_bool_dtype(col):
+                not_number = present
+            elif not pd.api.types.is_numeric_dtype(col):  # object or string columns: each value looked at
+                not_number = present & col.map(
+                    lambda v: (
+                        isinstance(v, (bool, np.bool_))
+                        or not isinstance(v, (int, float, np.integer, np.floating))
+                    )
+                ).astype(bool)
+            else:  # a numeric column: numbers by its dtype
+                not_number = pd.Series(False, index=col.index)
+            if not_number.any():
+                i = int(np.flatnonzero(not_number.to_numpy())[0])
+                raise ConfigError(
+                    f"config row {i}: {name}={_r(col.iloc[i])} is not a number; allowed: {allowed_values(hp)}"
+                )
             vals = pd.to_numeric(col, errors="coerce")
             bad = present & ~((vals >= hp.lower) & (vals <= hp.upper))
+            if column_dtype(hp) == "int64":
+                bad |= present & (vals != np.floor(vals))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
+            what = (
+                "is not an integer"
+                if held is None and vals.iloc[i] == vals.iloc[i] and (hp.lower <= vals.iloc[i] <= hp.upper)
+                else "is outside the space"
+            )
             raise ConfigError(
-                f"config row {i}: {name}={_r(col.iloc[i])} is outside the space; allowed: {allowed_values(hp)}"
+                f"config row {i}: {name}={_r(col.iloc[i])} {what}; allowed: {allowed_values(hp)}"
             )
         if not space.conditions and not present.all():
             i = int(np.flatnonzero(~present.to_numpy())[0])

@@ -242,7 +242,9 @@ class SurrogateBenchmark(Benchmark):
         """
         want = self._mnames if names is None else tuple(names)
         try:
-            key = (tuple(sorted(config.items())), seed)
+            # each value's type too: True == 1 and 2.0 == 2, so a value the encoder refuses would otherwise find
+            # the cached curve of a valid one
+            key = (tuple(sorted((k, v, type(v)) for k, v in config.items())), seed)
             hash(key)
         except (TypeError, AttributeError):
             key = None

@@ -325,7 +325,13 @@ def read_header(path: str | Path, manifest: dict[str, Any]) -> SurrogateHeader:
         metrics = {m["name"]: Metric.from_dict(m) for m in manifest["metrics"]}
         header = SurrogateHeader(
             space=space_from_dict(manifest["space"]),
-            fidelity=Fidelity(fd["name"], tuple(fd["values"]), fd.get("unit", ""), continuous=True),
+            fidelity=Fidelity(
+                fd["name"],
+                tuple(fd["values"]),
+                fd.get("unit", ""),
+                continuous=True,
+                incremental=fd.get("incremental", True),
+            ),
             metrics=metrics,
             objective=manifest["objective"],
             test_objective=manifest.get("test_objective"),

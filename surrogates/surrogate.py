@@ -163,7 +163,11 @@ class CurveSurrogate(BaseEstimator):
         self.space_ = table.space
         self.encoder_ = SpaceEncoder(table.space)
         self.fidelity_ = Fidelity(
-            table.fidelity.name, table.fidelity.values, table.fidelity.unit, continuous=True
+            table.fidelity.name,
+            table.fidelity.values,
+            table.fidelity.unit,
+            continuous=True,
+            incremental=table.fidelity.incremental,  # a training-set size is not: a continuation pays in full
         )
         self.metrics_ = {m.name: m for m in table.metrics}
         self.objective_ = table.manifest["objective"]

@@ -464,3 +464,55 @@ def test_value_range_of_a_surrogate_is_a_fixed_sample(saved):
     assert r.reference == float(np.median(finite)) and r.worst == sign * float(np.max(sign * finite))
     assert sign * r.best == min(float(np.min(sign * finite)), sign * b.optimum())
     assert r.source == "sample" and "sampled uniformly" in r.note
+
+
+def test_a_dataframe_is_checked_as_each_configuration_is():
+    # query refused these; query_batch of a DataFrame coerced them (a blend of 2 and 3 layers, a string read)
+    import pandas as pd
+
+    from benchmarks import catalog
+
+    b = catalog.load("lcbench-car-surrogate")
+    c = dict(catalog.load("lcbench-car").configurations()[0])
+    for change, message in [
+        ({"num_layers": 2.5}, "num_layers=2.5 is not an integer"),
+        ({"momentum": "0.5"}, "momentum='0.5' is not a number"),
+        ({"num_layers": True}, "num_layers=True is not a number"),
+    ]:
+        bad = {**c, **change}
+        with pytest.raises(ConfigError, match=message):
+            b.query_batch(pd.DataFrame([bad]))
+        with pytest.raises(ConfigError):
+            b.query(bad)
+    b.query({**c, "num_layers": 1})  # cached: True == 1 must not find this curve
+    with pytest.raises(ConfigError, match="num_layers=True is not a number"):
+        b.query({**c, "num_layers": True})
+
+
+def test_a_surrogate_keeps_its_tables_fidelity_kind(tmp_path):
+    # a training-set size is not incremental: a continuation pays the full cost, on the surrogate as on the table
+    from benchmarks.protocol import Fidelity
+    from benchmarks.table import TableSpec, write_table
+
+    t = read_table(synthetic_table(tmp_path / "syn", n_configs=30, n_seeds=2, n_epochs=4))
+    spec = TableSpec(
+        name="noninc",
+        space=t.space,
+        fidelity=Fidelity("train_size", t.fidelity.values, "instances", incremental=False),
+        metrics=t.metrics,
+        objective=t.manifest["objective"],
+        test_objective=t.manifest.get("test_objective"),
+        seeds=t.seeds,
+    )
+    configs = t.configs.drop(columns=["config_id"], errors="ignore")
+    p = write_table(
+        tmp_path / "noninc",
+        spec,
+        configs=configs,
+        values={k: t.arrays[k] for k in t.metric_names},
+        cost=t.cost,
+    )
+    sur = CurveSurrogate(model="xgboost", model_params=FAST["xgboost"]).fit(read_table(p))
+    assert sur.fidelity_.incremental is False
+    back = SurrogateBenchmark.from_path(save_surrogate(sur, tmp_path / "sur", table_checksum="abc"))
+    assert back.fidelity.incremental is False
