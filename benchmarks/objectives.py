@@ -306,10 +306,11 @@ def reference_bounds(bench: Benchmark, objectives: Sequence[Metric]) -> tuple[np
     """(best, median) of each objective over the benchmark's configurations at the maximum fidelity, in
     "lower is better" form (``sign * value``): the normalization of hypervolume (module docstring).
 
-    Metric objectives use :meth:`Benchmark.values_at` (the mean over the table's seeds; 1,000 uniform
-    draws of a surrogate's space); ``cost`` is the cost at the maximum fidelity of the same configurations
-    (the default seed), ``n_params`` their parameter counts and ``infer_cost`` their inference seconds.
-    A median equal to the best (a constant objective) is widened by 1 so the scale stays finite.
+    Metric objectives use :meth:`Benchmark.values_at` (every configuration and seed of a table; 1,000
+    uniform draws of a surrogate's space at its default seed); ``cost`` is the cost at the maximum fidelity
+    of the same configurations (the default seed), ``n_params`` their parameter counts and ``infer_cost``
+    their inference seconds. A median equal to the best (a constant objective) is widened by 1 so the scale
+    stays finite.
     """
     configs = bench.configurations()
     if configs is None:  # the configurations values_at ranks

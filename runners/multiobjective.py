@@ -141,20 +141,22 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | None = None) ->
 
 # ---------------------------------------------------------------- from a run's events
 def cumulative_costs(events: pd.DataFrame, incremental: bool = True) -> np.ndarray:
-    """Each evaluation's cumulative training cost: its ``cost`` plus, on an incremental fidelity, the
-    cumulative cost of the trial it continues (the events table records the increment)."""
+    """Each evaluation's cumulative training cost: its ``cost`` (what the events table records: the segment
+    trained since the trial's previous report) plus the cumulative cost of the trial's earlier reports (a
+    trial that reports as it trains writes one row per segment) and, on an incremental fidelity, of the trial
+    it continues."""
     cost = events["cost"].to_numpy(dtype=np.float64)
-    if not incremental:
-        return cost.copy()
     tid = events["trial_id"].to_numpy()
     cont = events["continues"].to_numpy(dtype=np.float64, na_value=np.nan)
     out = cost.copy()
     seen: dict[int, float] = {}
     for i in range(len(out)):
-        c = cont[i]
-        if c == c:
-            out[i] += seen.get(int(c), 0.0)
-        seen[int(tid[i])] = out[i]
+        t = int(tid[i])
+        if t in seen:  # a later report of the same trial
+            out[i] += seen[t]
+        elif incremental and cont[i] == cont[i]:
+            out[i] += seen.get(int(cont[i]), 0.0)
+        seen[t] = out[i]
     return out
 
 
@@ -165,7 +167,7 @@ def run_objectives(benchmark: Benchmark, objectives: Sequence[Metric], events: p
         c[len("metric.") :]: events[c].to_numpy(dtype=np.float64) for c in events if c.startswith("metric.")
     }
     configs = None
-    if any(m.name == N_PARAMS for m in objectives):
+    if any(m.name in (N_PARAMS, INFER_COST) for m in objectives):  # properties of the configuration
         cols = [c for c in events if c.startswith("config.")]
         configs = [
             {c[len("config.") :]: v for c, v in zip(cols, row)}
@@ -221,7 +223,9 @@ def table_points(
         return None
     arch = architecture_of(benchmark) if any(m.name == N_PARAMS for m in objectives) else None
     params = np.array([arch.n_params(c) for c in configs], dtype=np.float64) if arch is not None else None
-    names = [m.name for m in objectives if m.name not in (COST, N_PARAMS)]
+    infer = inference_cost_of(benchmark) if any(m.name == INFER_COST for m in objectives) else None
+    infer_s = np.asarray(infer(configs), dtype=np.float64) if infer is not None else None
+    names = [m.name for m in objectives if m.name not in (COST, N_PARAMS, INFER_COST)]
     seeds = list(benchmark.seeds) if benchmark.seeds else [benchmark.default_seed]
     blocks = []
     for s in seeds:
@@ -233,6 +237,8 @@ def table_points(
                     v = np.asarray(got.cost, dtype=np.float64)
                 elif m.name == N_PARAMS:
                     v = params
+                elif m.name == INFER_COST:
+                    v = infer_s
                 else:
                     v = np.asarray(got[m.name], dtype=np.float64)
                 cols.append(m.sign * v)
