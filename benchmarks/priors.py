@@ -20,10 +20,14 @@ objective at the maximum fidelity, the mean over seeds. The mode is the configur
 the target (the lower id on a tie). Each prior records its measured quality: the mode's rank percentile and its
 normalized regret (:meth:`Benchmark.value_range`), so a study can say how good the prior it used was.
 
-:meth:`Prior.sample` draws around the mode in ConfigSpace's unit space: a numerical hyperparameter (its log scale
-when it has one; an ordinal one by its position) from a normal of standard deviation ``spread`` truncated to
-[0, 1]; a categorical one keeps the mode's value with probability ``1 - spread`` and otherwise takes a uniform
-value. On a table the draws are not held configurations: a sampler projects them (``runners.optimizer``).
+:meth:`Prior.sample` draws around the mode in a unit space: a float hyperparameter (its log scale when it has one)
+in ConfigSpace's, from a normal of standard deviation ``spread`` truncated to [0, 1]; a discrete one, ordinal or
+integer, the same way over equal-width bins, one per value (an ordinal one's positions; an integer one's range
+widened by half a unit each side, on its log scale when it has one, then rounded, as NePS samples integers), so
+that every value, the end ones included, has a bin of the same width, centred on it; a categorical one keeps the
+mode's value with probability ``1 - spread`` and otherwise takes a uniform value. :meth:`Prior.log_density` is the
+density of exactly these draws: the normal's for a float, the bin's mass for a discrete value. On a table the draws
+are not held configurations: a sampler projects them (``runners.optimizer``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from ConfigSpace.hyperparameters import CategoricalHyperparameter, OrdinalHyperparameter
+from ConfigSpace.hyperparameters import (
+    CategoricalHyperparameter,
+    OrdinalHyperparameter,
+    UniformIntegerHyperparameter,
+)
+from scipy.special import ndtr
 
 from .protocol import RANGE_SAMPLES, RANGE_SEED, Benchmark
 from .sampling import sample_configurations
@@ -79,8 +88,10 @@ class Prior:
 
     def log_density(self, configs: list[dict[str, Any]]) -> np.ndarray:
         """The log density of :meth:`sample` at each configuration, up to one constant (what piBO's weighting
-        needs): per numerical hyperparameter the normal's log density in the unit space (its truncation to
-        [0, 1] is a constant), per categorical one the log probability of the value."""
+        needs): per float hyperparameter the normal's log density in the unit space (its truncation to [0, 1]
+        is a constant), per discrete one the log of its bin's mass under that normal (the probability
+        :meth:`sample` draws the value with, up to the same constant), per categorical one the log probability
+        of the value."""
         out = np.zeros(len(configs))
         for name, hp in self.space.items():
             if name not in self.mode:
@@ -92,17 +103,22 @@ class Prior:
                 hit = np.array([v == mode for v in vals])
                 out += np.where(hit, np.log(1.0 - self.spread + self.spread / k), np.log(self.spread / k))
                 continue
-            if isinstance(hp, OrdinalHyperparameter):
-                seq = list(hp.sequence)
-                top = max(len(seq) - 1, 1)
-                u = np.array([seq.index(v) / top if v is not None else np.nan for v in vals])
-                mu = seq.index(mode) / top
-            elif hasattr(hp, "lower"):
-                u = np.array([float(hp.to_vector(v)) if v is not None else np.nan for v in vals])
-                mu = float(hp.to_vector(mode))
-            else:
+            bins = _bins(hp)
+            if bins is not None:
+                edges, mu = bins
+                lo_hi = np.array([edges(v) if v is not None else (np.nan, np.nan) for v in vals], dtype=float)
+                mass = ndtr((lo_hi[:, 1] - mu(mode)) / self.spread) - ndtr(
+                    (lo_hi[:, 0] - mu(mode)) / self.spread
+                )
+                # a bin far in the tail has a mass below float's range: floored, so that its log stays finite
+                # (piBO raises the density to a power that reaches 0)
+                out += np.where(np.isnan(lo_hi[:, 0]), 0.0, np.log(np.maximum(mass, _TINY)))
                 continue
-            out += np.where(np.isnan(u), 0.0, -0.5 * ((u - mu) / self.spread) ** 2)
+            if not hasattr(hp, "lower"):
+                continue
+            u = np.array([float(hp.to_vector(v)) if v is not None else np.nan for v in vals])
+            mu_f = float(hp.to_vector(mode))
+            out += np.where(np.isnan(u), 0.0, -0.5 * ((u - mu_f) / self.spread) ** 2)
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -153,13 +169,48 @@ def _draw(hp: Any, mode: Any, spread: float, n: int, rng: np.random.Generator) -
         return [mode if k else choices[j] for k, j in zip(keep.tolist(), other.tolist(), strict=True)]
     if isinstance(hp, OrdinalHyperparameter):
         seq = list(hp.sequence)
-        top = max(len(seq) - 1, 1)
-        u = _truncated_normal(seq.index(mode) / top, spread, n, rng)
-        return [seq[int(round(x * top))] for x in u.tolist()]
+        k = len(seq)
+        u = _truncated_normal((seq.index(mode) + 0.5) / k, spread, n, rng)
+        return [seq[min(int(x * k), k - 1)] for x in u.tolist()]
+    if isinstance(hp, UniformIntegerHyperparameter):
+        to_unit, to_value = _int_scale(hp)
+        u = _truncated_normal(float(to_unit(float(mode))), spread, n, rng)
+        v = np.clip(np.rint(to_value(u)), hp.lower, hp.upper).astype(np.int64)
+        return [int(x) for x in v.tolist()]
     if not hasattr(hp, "lower"):  # a constant
         return [mode] * n
     u = _truncated_normal(float(hp.to_vector(mode)), spread, n, rng)
     return [_plain(hp.to_value(np.float64(x))) for x in u.tolist()]
+
+
+#: the least bin mass :meth:`Prior.log_density` gives (exp(-690)): a finite log far in the tail
+_TINY = 1e-300
+
+
+def _int_scale(hp: UniformIntegerHyperparameter) -> tuple[Any, Any]:
+    """(value -> unit, unit -> value) over an integer hyperparameter's range widened by half a unit each side, on
+    its log scale when it has one: every integer's bin [v - 1/2, v + 1/2) is then one stretch of [0, 1]."""
+    lo, hi = float(hp.lower) - 0.5, float(hp.upper) + 0.5
+    if getattr(hp, "log", False):
+        a, b = np.log(lo), np.log(hi)
+        return (lambda x: (np.log(x) - a) / (b - a)), (lambda u: np.exp(a + np.asarray(u) * (b - a)))
+    return (lambda x: (x - lo) / (hi - lo)), (lambda u: lo + np.asarray(u) * (hi - lo))
+
+
+def _bins(hp: Any) -> tuple[Any, Any] | None:
+    """For a discrete hyperparameter drawn over bins (ordinal, integer): (value -> its bin's (start, end) in the
+    unit space, value -> the centre a mode there draws around); None for any other."""
+    if isinstance(hp, OrdinalHyperparameter):
+        seq = list(hp.sequence)
+        k = len(seq)
+        return (lambda v: (seq.index(v) / k, (seq.index(v) + 1) / k)), (lambda v: (seq.index(v) + 0.5) / k)
+    if isinstance(hp, UniformIntegerHyperparameter):
+        to_unit, _ = _int_scale(hp)
+        return (
+            (lambda v: (float(to_unit(float(v) - 0.5)), float(to_unit(float(v) + 0.5)))),
+            (lambda v: float(to_unit(float(v)))),
+        )
+    return None
 
 
 def _truncated_normal(mu: float, sigma: float, n: int, rng: np.random.Generator) -> np.ndarray:

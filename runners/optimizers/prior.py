@@ -125,9 +125,10 @@ class PriorBOHB(BOHB):
     """BOHB with the prior, the piBO way (Hvarfner et al., "piBO: Augmenting acquisition functions with
     user beliefs for Bayesian optimization", ICLR 2022): its random configurations are drawn from the prior, and a
     model-based one maximizes BOHB's acquisition ``good / bad`` times ``prior(x) ** (beta / n)``, n the number of
-    model-based proposals so far (this one included), so the prior's pull fades as the model learns. piBO's
-    experiments set beta to a tenth of the number of evaluations; the default 10 is that for the default study's
-    budget of 100.
+    model-based proposals so far (this one included; SMAC's ``PriorAcquisitionFunction`` counts BO iterations
+    alike), so the prior's pull fades as the model learns. ``beta`` is fixed (piBO's experiments set it to a tenth
+    of the BO iterations); how far the pull has faded by the end depends on how many model-based proposals a run
+    makes, so on the benchmark and the budget.
     """
 
     name = "bohb-prior"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ConfigSpace import Configuration
+from ConfigSpace.hyperparameters import UniformIntegerHyperparameter
 
 from benchmarks import catalog
 from benchmarks.__main__ import main as benchmarks_main
@@ -59,6 +60,36 @@ def test_draws_stay_in_the_space_and_concentrate_by_the_spread():
     )
     with pytest.raises(ValueError, match="n=-1"):
         ps["good"].sample(-1, rng)
+
+
+@pytest.mark.parametrize(
+    ("name", "strength", "hp"),
+    [
+        ("lcbench-car", "medium", "num_layers"),
+        ("fcnet-naval", "good", "batch_size"),
+        ("fcnet-naval", "good", "dropout_1"),
+        ("lcbench-car", "good", "batch_size"),
+    ],
+)
+def test_a_discrete_values_density_is_how_often_the_prior_draws_it(name, strength, hp):
+    # piBO weights by log_density: it must be the distribution sample draws from (up to one constant), and the
+    # mode, even at an end of the range, is the value drawn most (each value has a bin of one width)
+    b = catalog.load(name)
+    p = priors(b)[strength]
+    n = 100_000
+    draws = [c[hp] for c in p.sample(n, np.random.default_rng(5))]
+    values, counts = np.unique(draws, return_counts=True)
+    freq = counts / n
+    if not isinstance(b.space[hp], UniformIntegerHyperparameter) or not b.space[hp].log:
+        assert values[np.argmax(freq)] == p.mode[hp]  # (on a log scale a smaller value's bin is wider)
+    dens = p.log_density([{**p.mode, hp: v.item()} for v in values])
+    common = counts >= max(
+        0.05 * counts.max(), 1000
+    )  # the values drawn often enough to measure their frequency
+    assert common.sum() >= 2
+    want = np.log(freq[common] / freq[common].max())
+    got = dens[common] - dens[common].max()
+    np.testing.assert_allclose(got, want, atol=0.12)
 
 
 def test_the_command_line_prints_every_prior_with_its_quality(capsys):

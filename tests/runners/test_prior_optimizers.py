@@ -264,4 +264,11 @@ def test_priorband_scores_every_top_configuration_up_to_max_scored_and_a_stratif
     opt.max_scored = 8
     _forget_scores(opt)
     sub = opt._split(0, configs, losses, inc)
-    assert sub != exact and sub == pytest.approx(exact, abs=0.25)
+    # beyond max_scored: the configurations at 8 evenly spaced ranks of the top, each with its rank's weight
+    pos = ((np.arange(8) + 0.5) * n_top / 8).astype(int)
+    rows, w8 = [top[k] for k in pos], n_top - pos
+    ps8, cs8 = (
+        (w8 * np.exp(opt.prior.log_density(rows))).sum(),
+        (w8 * np.exp(centred.log_density(rows))).sum(),
+    )
+    assert sub != exact and sub == pytest.approx((ps8 / (ps8 + cs8), cs8 / (ps8 + cs8)))
