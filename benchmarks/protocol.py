@@ -35,7 +35,9 @@ Cost policy
 alone, from scratch, to that fidelity took (or is predicted to take) on the
 recording hardware. ``Result.cost_increment`` is the extra seconds from the
 previous fidelity the benchmark holds (from zero at the first one), i.e. what
-continuing a paused run costs. Cost never decreases with fidelity.
+continuing a paused run costs, on an incremental fidelity (epochs); on one that
+is not (a training-set size), continuing is training again from scratch, and the
+increment is the whole cost. Cost never decreases with fidelity.
 """
 
 from __future__ import annotations

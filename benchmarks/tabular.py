@@ -183,7 +183,7 @@ class TabularBenchmark(Benchmark):
         c, s, f = config, self._seed_index[seed], self._fid_index[fidelity]
         row = [a.item(c, s, f) for a in self._arrays]
         cost = row.pop()
-        prev = self._cost.item(c, s, f - 1) if f else 0.0
+        prev = self._cost.item(c, s, f - 1) if f and self.fidelity.incremental else 0.0
         return Result(self._fid_list[f], self.seeds[s], dict(zip(self._mnames, row)), cost, cost - prev, c)
 
     def _curve(self, config: int, seed: int) -> Curve:

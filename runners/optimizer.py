@@ -892,6 +892,12 @@ class Optimizer:
         """The intermediate report fidelities of a trial from ``low`` to ``high``: those strictly between."""
         if reports is None:
             return None
+        if not self.fidelity.incremental:
+            raise FidelityError(
+                f"reports as a trial trains need a fidelity that training continues along; {self.fidelity.name} "
+                "is not incremental (a run at a larger value trains again from scratch, as on a training-set "
+                "size), so there is nothing to report on the way: run this method on an epoch fidelity"
+            )
         if isinstance(reports, str):
             if reports != "every":
                 raise ValueError(f"reports={reports!r}: give None, 'every' or a list of fidelities")

@@ -12,7 +12,8 @@ Differences from a table (everything else is the same protocol):
   One (config, seed) pair always gives the same curve; different seeds differ
   about as much as the table's real seeds (see :mod:`surrogates.targets`);
 * ``cost_increment`` at fidelity f is ``cost(f) - cost(g)`` with g the largest
-  grid value below f (0 when there is none);
+  grid value below f (0 when there is none), or ``cost(f)`` on a fidelity that is
+  not incremental (a training-set size: continuing is training again);
 * ``optimum(metric)`` is an estimate: the best value predicted over
   ``OPTIMUM_SAMPLES`` configurations sampled from the space with a fixed seed
   (the whole space when it is a finite grid of at most ``OPTIMUM_GRID_LIMIT``
@@ -313,7 +314,8 @@ class SurrogateBenchmark(Benchmark):
         metrics = {m: self._interp_one(m, pred[m], at) for m in self._mnames}
         c = self._interp_one("cost", pred["cost"], at)
         below = bisect.bisect_left(self._grid_list, f)  # how many grid values lie below f
-        prev = float(pred["cost"][0, below - 1]) if below else 0.0
+        # on a fidelity that is not incremental (a training-set size) continuing is training again: the whole cost
+        prev = float(pred["cost"][0, below - 1]) if below and self.fidelity.incremental else 0.0
         return Result(fidelity, seed, metrics, c, c - prev, None)
 
     def _curve(self, config: Mapping[str, Any], seed: int) -> Curve:

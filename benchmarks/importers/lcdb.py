@@ -20,9 +20,9 @@ One table per dataset, for what an HPO user needs of it:
   format wants a cost that never decreases along the fidelity, and the published times at neighbouring
   anchors sometimes do (timer noise at small anchors, fewer solver iterations at larger ones), so the
   cost is the running maximum of the published time over the anchors up to this one; the provenance
-  records how many seconds that adds. A run continued from one anchor to a larger one is charged the
-  difference of the two costs, less than the refit it would take: continuation is not meaningful on
-  these tables (docs/data.md, "Published tables: LCDB 1.0").
+  records how many seconds that adds. The fidelity is not incremental, so a run taken from one anchor
+  to a larger one is charged the whole cost at the larger anchor, the refit it takes (docs/data.md,
+  "Published tables: LCDB 1.0").
 
 The catalog lists the datasets of :data:`DATASETS` as ``pub-lcdb-<dataset>``: those where every learner
 has every seed pair at every anchor (complete curves), with at least 12 anchors (a largest training
