@@ -186,6 +186,20 @@ class SyncBracket:
     def is_complete(self, rung: int) -> bool:
         return len(self.results[rung]) == self.sizes[rung]
 
+    def shrink(self, eta: float) -> None:
+        """End round 0 at the configurations it started (a finite table has no new one left), and size the later
+        rounds as successive halving does, the best ``1 / eta`` of each (at least one, at most as planned), so
+        that the bracket still promotes instead of waiting for results that can never come."""
+        n = self.started[0]
+        if n < 1 or self.rung > 0:
+            raise RuntimeError(f"bracket {self.bracket_id}: only a started round 0 can be shrunk")
+        sizes = [n]
+        for planned in self.sizes[1:]:
+            sizes.append(max(1, min(planned, int(sizes[-1] // eta))))
+        self.sizes = tuple(sizes)
+        while self.is_complete(self.rung) and self.rung < self.n_rungs - 1:
+            self.rung += 1
+
     @property
     def is_done(self) -> bool:
         return self.is_complete(self.n_rungs - 1)
@@ -241,6 +255,21 @@ class BracketScheduler:
         self.active.append(b)
         self.brackets[b.bracket_id] = b
         return (b, *b.take_slot())
+
+    def exhausted(self, bracket: SyncBracket, eta: float) -> None:
+        """A finite table had no new configuration for the round-0 slot just taken in ``bracket``: the slot is
+        given back, no new bracket starts, and the bracket goes on with what it started (:meth:`SyncBracket.shrink`;
+        one that started nothing is dropped)."""
+        bracket.started[0] -= 1
+        self.max_brackets = self.n_started
+        if bracket.started[0] == 0:
+            self.active.remove(bracket)
+            del self.brackets[bracket.bracket_id]
+        else:
+            bracket.shrink(eta)
+            if bracket.is_done:
+                self.active.remove(bracket)
+                del self.brackets[bracket.bracket_id]
 
     def record(self, bracket_id: int, rung: int, trial: Trial, loss: float) -> SyncBracket:
         """Store a result; a finished bracket leaves the active list."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..optimizer import Optimizer, Trial, TrialResult
+from ..optimizer import Optimizer, TableExhausted, Trial, TrialResult
 from .brackets import (
     SIZINGS,
     BracketScheduler,
@@ -83,7 +83,17 @@ class BracketOptimizer(Optimizer):
         bracket, rung, index, fid = slot
         info = {"bracket": bracket.bracket_id, "rung": rung}
         if rung == 0:
-            return self.new_trial(self.new_config(bracket, fid), fid, **info)
+            try:
+                config = self.new_config(bracket, fid)
+            except TableExhausted:
+                # a finite table has no new configuration left: the bracket promotes what it started (the slot
+                # taken for this one would otherwise wait forever), and no new bracket starts
+                self.exhausted = True
+                self.scheduler.exhausted(bracket, self.eta)
+                if self.scheduler.finished and not self.pending:
+                    self.done = True
+                return self._ask()  # a promotion this opened, or None: wait
+            return self.new_trial(config, fid, **info)
         return self.continue_trial(bracket.promotion(rung, index).trial, fid, **info)
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:

@@ -227,3 +227,27 @@ def test_asha_heaps_choose_exactly_what_the_sorted_scan_chose(seed, eta):
             for k in range(len(fids)):
                 assert new.n_top(k) == old.n_top(k)
                 assert [e.trial for e in new.ranked(k)] == [e.trial for e in old.rungs[k]]
+
+
+@pytest.mark.parametrize("method", [SuccessiveHalving, Hyperband])
+def test_a_table_smaller_than_the_first_round_still_promotes(tmp_path, method):
+    # 20 configurations where the first round wants 27 (a published LCDB table holds 20 learners): the round
+    # ends at the 20 it started and its best go on, instead of waiting for 7 results that can never come
+    import functools
+
+    from benchmarks.synthetic import make_synthetic_table
+    from benchmarks.tabular import TabularBenchmark
+    from runners.simulator import Budget, simulate
+
+    bench = TabularBenchmark.from_path(
+        make_synthetic_table(tmp_path / "t", n_configs=20, n_seeds=1, n_epochs=27)
+    )
+    run = simulate(
+        bench, functools.partial(method, eta=3), seed=0, n_workers=2, budget=Budget("evaluations", 50)
+    )
+    ev = run.events
+    assert ev["fidelity"].max() == bench.fidelity.max and ev["continues"].notna().any()
+    top = ev[ev["fidelity"] == bench.fidelity.max]
+    assert len(top) >= 1 and run.summary["stop_reason"] == "table_exhausted"
+    first = ev[ev["continues"].isna()]
+    assert first["config_id"].nunique() == len(first)  # no configuration trained twice from scratch
