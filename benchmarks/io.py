@@ -426,7 +426,8 @@ def code_version() -> str:
         )
         if commit.returncode == 0:
             dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no", "--", *_CODE_PATHSPECS],
+                # untracked code counts too: an optimizer or config file added beside the commit changes what runs
+                ["git", "status", "--porcelain", "--untracked-files=normal", "--", *_CODE_PATHSPECS],
                 cwd=_REPO_ROOT,
                 capture_output=True,
                 text=True,

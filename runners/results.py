@@ -41,7 +41,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks import catalog
-from benchmarks.io import atomic_path, atomic_write_json, code_version, read_json_object, sha256_file, utc_now
+from benchmarks.io import (
+    atomic_path,
+    atomic_write_json,
+    code_version,
+    hardware,
+    read_json_object,
+    sha256_file,
+    utc_now,
+)
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import RANGE_CONVENTION, Benchmark, CurveBenchError
 
@@ -374,15 +382,25 @@ def _check_siblings(
         return  # the finished seeds were checked against each other when they ran: one is enough
 
 
+def _machine_now() -> dict[str, Any]:
+    """The hardware and the 1-minute load average now: what a run with measured optimizer overhead depends on."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"hardware": hardware(), "load_average": load}
+
+
 @functools.cache
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in (
+    for dist in (  # every library a run's numbers can depend on (an adapter records its own library too)
         "curvebench",
         "numpy",
         "pandas",
         "pyarrow",
         "scipy",
+        "scikit-learn",
+        "torch",
+        "xgboost",
+        "threadpoolctl",
         "ConfigSpace",
         "hydra-core",
         "omegaconf",
@@ -470,6 +488,8 @@ def build_meta(
         "n_workers": result.n_workers,
         "budget": result.budget.to_dict(),
         "overhead": result.overhead,
+        # measured optimizer seconds enter the simulated clock: the run depends on the machine and its load
+        **({"measured_on": _machine_now()} if result.overhead == "measured" else {}),
         "objective": _metric_info(benchmark, benchmark.objective),
         "test_objective": _metric_info(benchmark, benchmark.test_objective),
         "metrics": [m.to_dict() for m in benchmark.metrics.values()],

@@ -114,7 +114,10 @@ class SMACOptimizer(Optimizer):
             extra = {}
             target = _never_called
         if self.on_table:
-            # the initial design from the held, unevaluated configurations (SMAC's Sobol points are not in a table)
+            # the initial design from the held, unevaluated configurations (SMAC's Sobol points are not in a table),
+            # drawn from the space seeded by the run's seed (SMAC seeds it only later, inside the facade; unseeded,
+            # ConfigSpace draws from the operating system's entropy: another design in every process)
+            space.seed(self.seed)
             drawn = space.sample_configuration(n_init)
             extra["initial_design"] = facade.get_initial_design(
                 scenario, n_configs=0, additional_configs=list(drawn)

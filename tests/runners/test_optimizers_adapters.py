@@ -205,6 +205,17 @@ def test_smac_bo_on_the_real_benchmark_is_reproducible(real):
 
 
 @needs("smac")
+def test_smac_on_a_table_does_not_depend_on_the_spaces_random_state(multi_fidelity):
+    # the initial design was drawn from the benchmark space's own random state, which ConfigSpace seeds from the
+    # operating system: the same run seed gave another run in every process
+    runs = []
+    for state in (1, 2):
+        multi_fidelity.space.seed(state)
+        runs.append(run(multi_fidelity, "smac-hyperband", seed=0, n=3, workers=2))
+    assert same(*runs)
+
+
+@needs("smac")
 def test_smac_hyperband_runs_on_a_multi_fidelity_table(multi_fidelity):
     r = run(multi_fidelity, "smac-hyperband", seed=0, n=4, workers=2)
     ev = r.events
