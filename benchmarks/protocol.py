@@ -260,7 +260,9 @@ class Fidelity:
 
 
 def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+    """A fidelity value as it can be typed back: the integer, or the shortest repr that reads as the same float
+    (1/27 is 0.037037037037037035, not 0.037037, which a query would refuse)."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 # ---------------------------------------------------------------- results

@@ -64,8 +64,11 @@ def test_along_either_axis(parts, bench):
         bench.along("size")
     with pytest.raises(
         FidelityError, match=r"data_fraction=0.5 is not held by this table; allowed: one of 0.037"
-    ):
+    ) as err:
         bench.along("epoch", data_fraction=0.5)
+    # the values the error lists can be typed back (not rounded to 0.037037, which is not held)
+    listed = [float(v) for v in str(err.value).split("allowed: one of ")[1].split(", ")]
+    assert listed == list(bench.fidelity.values)
     with pytest.raises(FidelityError, match="can fix epoch, not seed"):
         bench.along(AXIS, seed=1)
     # a benchmark with one axis answers along it, and names it otherwise
