@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.catalog import load
 from benchmarks.cli import check_config_keys, check_override_keys, cli_errors, hydra_overrides
+from benchmarks.io import code_version
 from benchmarks.protocol import CurveBenchError
 from benchmarks.table import table_checksum
 from benchmarks.tabular import TabularBenchmark
@@ -79,6 +80,8 @@ def fit_benchmark(
     Returns the surrogate folder and the card (None when ``card`` is False).
     """
     check_model(model)
+    # the code that fits, read once: the manifest and the card name the same version (commits may land meanwhile)
+    code = code_version()
     if (Path(benchmark) / "manifest.json").is_file():  # a table folder rather than a catalog name
         bench = TabularBenchmark.from_path(benchmark)
         benchmark = bench.name
@@ -110,7 +113,7 @@ def fit_benchmark(
         sur,
         path,
         table_checksum=table_checksum(table.manifest),
-        extra={"benchmark": benchmark},
+        extra={"benchmark": benchmark, "code_version": code},
         optima=bench.optima_record(),
         overwrite=overwrite,
     )
@@ -126,6 +129,9 @@ def fit_benchmark(
             benchmark=benchmark,
             distill=distill,
             distill_params=dparams,
+            max_components=max_components,
+            noise=noise,
+            code=code,
         )
         result["shipped_fit_seconds"] = round(sur.fit_seconds_, 2)
         result["optimum"] = predicted_optimum(sur, table, bench)

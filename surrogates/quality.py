@@ -220,6 +220,8 @@ def top_holdout_check(
     distill_params: dict[str, Any] | None = None,
     fractions: tuple[float, ...] = CHECK_FRACTIONS,
     surrogate: CurveSurrogate | None = None,
+    max_components: int = 8,
+    noise: bool = True,
 ) -> dict[str, Any]:
     """Calibration beyond the table's range: fit without the top ``TOP_SHARE`` configurations, predict them.
 
@@ -248,6 +250,8 @@ def top_holdout_check(
     sur = surrogate or CurveSurrogate(
         model=model,
         model_params=model_params,
+        max_components=max_components,
+        noise=noise,
         random_state=seed,
         distill=distill,
         distill_params=distill_params,
@@ -343,8 +347,16 @@ def quality_card(
     distill: int = 0,
     distill_params: dict[str, Any] | None = None,
     top_holdout: bool = True,
+    max_components: int = 8,
+    noise: bool = True,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """Fit on training folds of ``table`` and return the card (a JSON-ready dict).
+
+    Every fit uses the shipped surrogate's settings (model and its parameters, ``max_components``,
+    ``noise``, seed, distillation), which the card records (``settings``); ``code``: the code version
+    to record (:func:`surrogates.fit.fit_benchmark` passes the one it read before fitting, the same as
+    the manifest's; default: read now).
 
     ``top_holdout``: also fit once without the best tenth of the configurations and check the
     predictions for them (:func:`top_holdout_check`). The predicted optimum of the shipped surrogate
@@ -374,6 +386,8 @@ def quality_card(
         sur = CurveSurrogate(
             model=model,
             model_params=model_params,
+            max_components=max_components,
+            noise=noise,
             random_state=seed,
             distill=distill,
             distill_params=distill_params,
@@ -401,6 +415,8 @@ def quality_card(
             seed=seed,
             distill=distill,
             distill_params=distill_params,
+            max_components=max_components,
+            noise=noise,
         )
         if top_holdout
         else None
@@ -419,6 +435,13 @@ def quality_card(
         },
         "model": model,
         "distill": {"n_sampled": int(distill), "student": distill_params} if distill else None,
+        "settings": {
+            "model_params": model_params,
+            "max_components": max_components,
+            "noise": noise,
+            "seed": seed,
+            "note": "the card's folds are the ones the model settings were chosen on (docs/surrogates.md)",
+        },
         "split": split,
         "fit_seconds": round(float(np.mean(fit_seconds)), 2),
         "metrics": evals,
@@ -435,7 +458,7 @@ def quality_card(
         "optimum": None,
         "optimizer_ranking": None,
         "created": utc_now(),
-        "code_version": code_version(),
+        "code_version": code if code is not None else code_version(),
     }
 
 
@@ -634,6 +657,8 @@ def add_beyond_range(folder: str | Path, table: Table) -> dict[str, Any]:
         seed=sur.random_state or 0,
         distill=sur.distill,
         distill_params=sur.distill_params,
+        max_components=sur.max_components,
+        noise=sur.noise,
     )
     card["beyond_range_added"] = {"created": utc_now(), "code_version": code_version()}
     write_card(card, folder, "card")

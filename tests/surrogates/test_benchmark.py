@@ -516,3 +516,36 @@ def test_a_surrogate_keeps_its_tables_fidelity_kind(tmp_path):
     assert sur.fidelity_.incremental is False
     back = SurrogateBenchmark.from_path(save_surrogate(sur, tmp_path / "sur", table_checksum="abc"))
     assert back.fidelity.incremental is False
+
+
+def test_a_card_is_measured_with_the_shipped_settings_and_names_the_same_code(
+    table_path, tmp_path, monkeypatch
+):
+    # the card's fold fits used the default components and noise whatever the shipped surrogate had; and the
+    # manifest and card read the code version minutes apart (a commit in between named other code)
+    import json
+
+    import surrogates.quality as quality
+    from surrogates.fit import fit_benchmark
+
+    built = []
+    real = quality.CurveSurrogate
+
+    def spy(**kw):
+        built.append(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(quality, "CurveSurrogate", spy)
+    path, card = fit_benchmark(
+        str(table_path),
+        "xgboost",
+        model_params=FAST["xgboost"],
+        max_components=1,
+        noise=False,
+        out=tmp_path / "s",
+        card_folds=2,
+    )
+    assert built and all(kw["max_components"] == 1 and kw["noise"] is False for kw in built)
+    assert card["settings"]["max_components"] == 1 and card["settings"]["noise"] is False
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert card["code_version"] == manifest["provenance"]["code_version"]
