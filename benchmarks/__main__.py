@@ -15,7 +15,7 @@ from . import catalog
 from .cli import key_field, parse_command, usage_status
 from .importers.published import convert_all
 from .priors import priors
-from .protocol import CurveBenchError
+from .protocol import CurveBenchError, UnknownBenchmarkError
 from .space import describe_hp
 
 #: the actions and what each does
@@ -174,6 +174,12 @@ def _verify(target: str, expect: str | None) -> int:
     """Load a catalog benchmark or a table/surrogate folder with every check, print its checksum."""
     from pathlib import Path
 
+    if (
+        not Path(target).is_dir()
+        and target not in catalog.names()
+        and ("/" in target or target.startswith("."))
+    ):
+        raise UnknownBenchmarkError(f"target={target}: no such folder (nor a catalog benchmark's name)")
     b = catalog.load_folder(target) if Path(target).is_dir() else catalog.load(target, cache=False)
     b.validate()
     print(f"{b.name}: {type(b).__name__}, every file checksummed and every rule of its writer holds")

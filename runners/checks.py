@@ -291,6 +291,12 @@ def check_composed(c: Mapping[str, Any], source: str = "run config") -> None:
             raise _refuse(source, p)
     bench, opt, budget = c["benchmark"], c["optimizer"], c["budget"]
     check_keys(bench, BENCHMARK_KEYS, "benchmark", source)
+    missing = [f"benchmark.{k}" for k in ("name", "path") if bench.get(k) == "???"]
+    if missing:  # a config group that needs values of the command line (benchmark=table)
+        raise RunConfigError(
+            f"{source}: {' and '.join(missing)} must be given: benchmark=table needs "
+            "benchmark.path=FOLDER (a table folder) and benchmark.name=NAME (its name in the results)"
+        )
     if bench.get("_target_", BENCHMARK_LOADER) != BENCHMARK_LOADER:
         raise _refuse(
             f"{source}: benchmark._target_={bench['_target_']!r} (only {BENCHMARK_LOADER})",

@@ -27,6 +27,7 @@ import benchmarks
 from benchmarks.cli import (
     check_override_keys,
     cli_errors,
+    hint,
     hydra_job_errors,
     hydra_overrides,
     parse_override,
@@ -126,6 +127,39 @@ def check_optimizer_key(key: str, optimizers: Sequence[str], source: str) -> Non
             check_hyperparameters([key], str(node.get("name", choice)), str(node["_target_"]), params, source)
 
 
+def _check_group_choices(overrides: list[str]) -> None:
+    """``benchmark=NAME`` must name a catalog benchmark (or ``table``), ``optimizer=NAME`` an optimizer of
+    runners/conf/optimizer (unless the command line adds a search path of its own): RunConfigError naming the
+    value, the nearest choice and the choices, instead of Hydra's page of config search paths."""
+    own_path = any(
+        str(parse_override(t, "command line", RunConfigError).key_or_group).startswith("hydra.searchpath")
+        for t in overrides
+    )
+    allowed = {
+        "benchmark": sorted({*benchmarks.names(), "table"}),
+        "optimizer": None if own_path else optimizer_choices(),
+    }
+    for group, choices in allowed.items():
+        if choices is None:
+            continue
+        for text in overrides:
+            ov = parse_override(text, "command line", RunConfigError)
+            if str(ov.key_or_group) != group or ov.package is not None or ov.is_delete():
+                continue
+            if ov.is_sweep_override():
+                if not hasattr(ov.value(), "list"):  # a glob or range: Hydra expands and checks it
+                    continue
+                values = [str(v) for v in ov.sweep_string_iterator()]
+            else:
+                values = [ov.get_value_element_as_str()]
+            for v in values:
+                if v not in choices:
+                    raise RunConfigError(
+                        f"command line, override {text!r}: unknown {group} {v!r}.{hint(v, choices)} "
+                        f"Allowed: {', '.join(choices)}"
+                    )
+
+
 def check_cli(overrides: list[str]) -> None:
     """Check a ``python -m runners.run`` command line before Hydra composes it.
 
@@ -138,6 +172,7 @@ def check_cli(overrides: list[str]) -> None:
     """
     for o in overrides:
         check_override(o, "command line", study=False)
+    _check_group_choices(overrides)
     optimizers: list[str] | None = None
 
     def open_key(path: list[str], rest: list[str], text: str) -> None:

@@ -371,6 +371,24 @@ def available(item: Any) -> tuple[bool, str]:
     return benchmarks.is_available(_benchmark_name(item))
 
 
+def _check_objectives(cfg: DictConfig, names: list[str]) -> None:
+    """A study's ``objectives`` must be metrics of every benchmark of it that loads here (MetricError naming the
+    benchmark and what is allowed), found before any run instead of in every run's failure."""
+    from benchmarks.objectives import objective_metrics
+
+    for item in cfg.benchmarks:
+        ok, _ = available(item)
+        if not ok:
+            continue
+        if isinstance(item, (DictConfig, dict)) and item.get("path"):
+            from benchmarks.tabular import TabularBenchmark
+
+            bench = TabularBenchmark.from_path(str(item["path"]), name=_benchmark_name(item))
+        else:
+            bench = benchmarks.load(_benchmark_name(item))
+        objective_metrics(bench, names)
+
+
 #: the state of a planned run that belongs to another shard (not checked by this one)
 OTHER_SHARD = "other-shard"
 
@@ -400,6 +418,7 @@ def plan(cfg: DictConfig) -> list[PlannedRun]:
     }
     if cfg.get("objectives") is not None:
         common["objectives"] = [str(n) for n in cfg.objectives]
+        _check_objectives(cfg, common["objectives"])
     composed: dict[tuple[str, ...], dict[str, Any]] = {}  # table entries share one composition per optimizer
     with _own_hydra(), initialize_config_module(config_module="runners.conf", version_base="1.3"):
         for item in cfg.benchmarks:
@@ -469,7 +488,8 @@ def _execute(config: dict[str, Any]) -> dict[str, Any]:
             "path": None,
             "state": "failed",
             "error": f"{type(e).__name__}: {e}",
-            "trace": traceback.format_exc(),
+            # a CurveBench error names what is wrong itself; a traceback is for the unexpected
+            "trace": "" if isinstance(e, CurveBenchError) else traceback.format_exc(),
         }
 
 

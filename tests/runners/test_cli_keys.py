@@ -49,6 +49,14 @@ def _app(module: str, *args: str, cwd: Path, **env: str) -> subprocess.Completed
 # ---------------------------------------------------------------- every app, in a subprocess
 CASES = [
     # (app, arguments, what the message must say)
+    ("runners.run", ["benchmark=nope"], "unknown benchmark 'nope'. Allowed: fcnet-naval"),
+    (
+        "runners.run",
+        ["optimizer=hyperbnd"],
+        "unknown optimizer 'hyperbnd'. Did you mean 'hyperband'? Allowed:",
+    ),
+    ("runners.run", ["optimizer=rs,nope"], "unknown optimizer 'nope'"),
+    ("benchmarks.__main__", ["verify", "target=/no/such/folder"], "target=/no/such/folder: no such folder"),
     ("runners.run", ["+optimizer.etaa=3"], "unknown hyperparameter 'etaa' for optimizer rs"),
     (
         "runners.run",
@@ -130,7 +138,7 @@ def test_a_misspelt_key_fails_with_the_message_alone(tmp_path, monkeypatch, caps
 
 
 #: the cases also run as processes: the exit status and stderr the shell sees (a Hydra app and a study)
-AS_PROCESS = [CASES[2], CASES[8]]
+AS_PROCESS = [CASES[6], CASES[12]]
 
 
 @pytest.mark.parametrize(
@@ -163,6 +171,32 @@ def test_a_bad_value_inside_the_run_prints_the_message_alone(tmp_path):
     )
     assert p.returncode == 2 and p.stderr.startswith("error: ") and "budget.amount=-1.0" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_a_table_benchmark_without_its_folder_or_name_names_what_to_give(tmp_path):
+    p = _app(
+        "runners.run",
+        "benchmark=table",
+        "benchmark.path=/some/folder",
+        f"results_dir={tmp_path / 'res'}",
+        f"hydra.run.dir={tmp_path / 'h'}",
+        cwd=tmp_path,
+    )
+    assert p.returncode == 2 and "benchmark.name must be given: benchmark=table needs" in p.stderr
+    assert "'???'" not in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_study_objective_that_a_benchmark_lacks_is_refused_before_any_run(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(
+        "name: tiny\nbenchmarks: [lcbench-car]\noptimizers: [mo-rs]\nseeds: [0]\nn_workers: [1]\n"
+        f"budget: {{kind: evaluations, amount: 2}}\nresults_dir: {tmp_path / 'res'}\nreport: false\n"
+    )
+    p = _app("runners.study", "run", f"study={study}", "objectives=[foo]", cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.startswith(
+        "error: unknown objective 'foo' for lcbench-car; allowed:"
+    )
+    assert "Traceback" not in p.stderr and not (tmp_path / "res").exists()
 
 
 # ---------------------------------------------------------------- the checks themselves (in process)

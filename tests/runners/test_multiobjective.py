@@ -219,3 +219,27 @@ def test_the_report_of_a_multi_objective_study(tmp_path):
         m.write_text(json.dumps(d))
     build_report(tmp_path / "mo", out)
     assert "its runs record malformed objectives (KeyError" in (out / "report.md").read_text()
+
+
+def test_a_study_of_one_objective_reports_without_fronts(tmp_path):
+    # one to four objectives are allowed; a front of one objective is a point, and drawing it crashed the report
+    from runners.results import build_meta, run_dir, write_run
+
+    bench = catalog.load("lcbench-car")
+    mo = MultiObjective(bench, ["valid_cross_entropy"])
+    for seed in range(2):
+        r = simulate(bench, make_optimizer("mo-rs"), seed=seed, n_workers=2, budget=Budget("evaluations", 3))
+        cfg = {"study": "one", "objectives": ["valid_cross_entropy"], "optimizer": {"name": "mo-rs"}}
+        meta = build_meta(
+            r,
+            bench,
+            study="one",
+            benchmark_name="lcbench-car",
+            optimizer_name="mo-rs",
+            run_config=cfg,
+            started_utc="2026-01-01T00:00:00Z",
+        )
+        meta["objectives"] = mo.describe()
+        write_run(run_dir(tmp_path, "one", "lcbench-car", "mo-rs", 2, seed), r, meta)
+    build_report(tmp_path / "one", tmp_path / "report")
+    assert "their runs record one objective" in (tmp_path / "report" / "report.md").read_text()

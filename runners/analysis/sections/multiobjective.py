@@ -339,8 +339,13 @@ def _fronts_section(ctx: ReportContext, data: MOData) -> Section:
         "the panels show the first two objectives' projection of the non-dominated points."
     ]
     panels = {}
+    one = sorted(b for b, names in data.names.items() if len(names) < 2)
+    if one:  # a front of one objective is a point: nothing to draw
+        blocks.append(
+            "No fronts drawn for " + ", ".join(f"`{b}`" for b in one) + ": their runs record one objective."
+        )
     for bench, names in sorted(data.names.items()):
-        if bench not in data.fronts:
+        if bench not in data.fronts or len(names) < 2:
             continue
         per_method = {}
         for meth in sorted({m for b, m, _ in data.points if b == bench}):
