@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from benchmarks.cli import key_field, parse_command, usage_status
+from benchmarks.cli import hint, key_field, parse_command, usage_status
 from benchmarks.io import atomic_write_bytes, data_root, sha256_file
 from benchmarks.protocol import CurveBenchError
 
@@ -720,6 +720,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     except CurveBenchError as e:
         return usage_status(e)
+    names = list(getattr(args, "names", []) or [])
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown or (action == "download" and not names):
+        bad = (
+            f"unknown dataset {unknown[0]!r}.{hint(unknown[0], list(DATASETS))} Allowed: {', '.join(DATASETS)}"
+            if unknown
+            else f"download needs names=[...]: the datasets to fetch; allowed: {', '.join(DATASETS)}"
+        )
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     try:
         if action == "list":
             for n, s in DATASETS.items():

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import hydra
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from benchmarks.cli import (
     check_config_keys,
@@ -58,6 +58,10 @@ def run_shard(cfg: DictConfig) -> dict:
     check_config_keys(
         cfg, ShardConf, what="runners.shard's settings", source="shard config", error=RunConfigError
     )
+    if OmegaConf.is_missing(cfg, "study"):
+        raise RunConfigError(
+            "which study? pass study=NAME (a study of runners/conf/studies) or study=FILE.yaml"
+        )
     overrides = shlex.split(str(cfg.set))
     for key in ("shard", "n_shards"):
         if any(o.split("=", 1)[0].strip() == key for o in overrides):

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from benchmarks.catalog import entry, is_available, load, names
-from benchmarks.cli import key_field, parse_command, usage_status
+from benchmarks.cli import hint, key_field, parse_command, usage_status
 from benchmarks.io import code_version
 from benchmarks.protocol import CurveBenchError
 from benchmarks.table import table_checksum
@@ -137,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     except CurveBenchError as e:
         return usage_status(e)
+    known = sorted(n for n in names() if not n.endswith("-surrogate"))  # the tables of the catalog
+    unknown = [t for t in args.tables or [] if t not in known]
+    if unknown:
+        print(
+            f"error: tables: {unknown[0]!r} is not a table of the catalog.{hint(unknown[0], known)} "
+            f"Allowed: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return 2
     tables = args.tables or default_tables()
     if action == "optima":
         store_missing_optima(tables, args.model)

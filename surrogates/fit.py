@@ -24,7 +24,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from benchmarks.catalog import load
-from benchmarks.cli import check_config_keys, check_override_keys, cli_errors, hydra_overrides
+from benchmarks.cli import UsageError, check_config_keys, check_override_keys, cli_errors, hydra_overrides
 from benchmarks.io import code_version
 from benchmarks.protocol import CurveBenchError
 from benchmarks.table import table_checksum
@@ -147,9 +147,21 @@ def main(cfg: FitConfig) -> None:
 
 def _fit(cfg: FitConfig) -> None:
     check_config_keys(cfg, FitConfig, what="surrogates.fit's settings", source="fit config")  # `+key` too
+    if OmegaConf.is_missing(cfg, "benchmark"):
+        raise UsageError(
+            "which table? pass benchmark=NAME (a shipped table, e.g. lcbench-car) or benchmark=FOLDER"
+        )
     c = OmegaConf.to_object(cfg)
     if c.model not in MODELS:
-        raise SystemExit(f"model={c.model!r} is not one of {', '.join(MODELS)}")
+        raise UsageError(f"model={c.model!r} is not one of {', '.join(MODELS)}")
+    for key, lo in (("max_components", 1), ("seed", 0), ("distill", 0)):
+        v = getattr(c, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise UsageError(f"{key}={v!r} must be an integer >= {lo}")
+    if c.out and Path(c.out).exists() and not c.overwrite:
+        raise UsageError(
+            f"out={c.out}: the folder exists; pass overwrite=true to replace it, or another out="
+        )
     t0 = time.perf_counter()
     path, card = fit_benchmark(
         c.benchmark,

@@ -102,6 +102,9 @@ CASES = [
         ["benchmark=fcnet-naval", "+modle=knn"],
         "unknown key 'modle' in surrogates.fit's settings",
     ),
+    ("data.datasets", ["download", "names=navel"], "unknown dataset 'navel'. Did you mean 'naval'?"),
+    ("data.datasets", ["download", "names=[]"], "download needs names=[...]"),
+    ("surrogates.build", ["fit", "tables=[nope]"], "'nope' is not a table of the catalog"),
 ]
 
 
@@ -171,6 +174,25 @@ def test_a_bad_value_inside_the_run_prints_the_message_alone(tmp_path):
     )
     assert p.returncode == 2 and p.stderr.startswith("error: ") and "budget.amount=-1.0" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+#: refused inside the Hydra app, once it has composed its settings (its output folder may exist by then)
+IN_APP = [
+    ("surrogates.fit", [], "which table? pass benchmark=NAME"),
+    (
+        "surrogates.fit",
+        ["benchmark=lcbench-car", "max_components=0"],
+        "max_components=0 must be an integer >= 1",
+    ),
+    ("runners.shard", [], "which study? pass study=NAME"),
+]
+
+
+@pytest.mark.parametrize("app, args, message", IN_APP, ids=[f"{c[0]} {' '.join(c[1])}" for c in IN_APP])
+def test_a_missing_or_bad_setting_in_an_app_is_one_error_line(tmp_path, app, args, message):
+    p = _app(app, *args, f"hydra.run.dir={tmp_path / 'h'}", cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.startswith("error: ") and message in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_a_table_benchmark_without_its_folder_or_name_names_what_to_give(tmp_path):
