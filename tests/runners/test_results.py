@@ -356,26 +356,19 @@ def test_read_meta_of_a_run_without_meta_file_is_none(tmp_path):
 
 def test_meta_records_what_a_runs_numbers_depend_on(toy):
     # the libraries whose numbers enter a run, and for measured optimizer overhead the machine and its load
-    r = simulate(toy, RandomSearch, seed=0, n_workers=2, budget=Budget("results", 5), overhead="measured")
-    meta = build_meta(
-        r,
-        toy,
-        study="s",
-        benchmark_name="toy",
-        optimizer_name="rs",
-        run_config={},
-        started_utc="2000-01-01T00:00:00Z",
-    )
-    assert {"numpy", "scikit-learn", "torch", "xgboost", "threadpoolctl"} <= set(meta["versions"])
-    assert meta["measured_on"]["hardware"]["cpu_count"] >= 1 and "load_average" in meta["measured_on"]
-    zero = simulate(toy, RandomSearch, seed=0, n_workers=2, budget=Budget("results", 5))
-    meta0 = build_meta(
-        zero,
-        toy,
-        study="s",
-        benchmark_name="toy",
-        optimizer_name="rs",
-        run_config={},
-        started_utc="2000-01-01T00:00:00Z",
-    )
-    assert "measured_on" not in meta0
+    metas = {}
+    for overhead in ("measured", "zero"):
+        r = simulate(toy, RandomSearch, seed=0, n_workers=2, budget=Budget("results", 5), overhead=overhead)
+        metas[overhead] = build_meta(
+            r,
+            toy,
+            study="s",
+            benchmark_name="toy",
+            optimizer_name="rs",
+            run_config={},
+            started_utc="2000-01-01T00:00:00Z",
+        )
+    assert {"numpy", "scikit-learn", "torch", "xgboost", "threadpoolctl"} <= set(metas["zero"]["versions"])
+    measured = metas["measured"]["measured_on"]
+    assert measured["hardware"]["cpu_count"] >= 1 and "load_average" in measured
+    assert "measured_on" not in metas["zero"]
