@@ -166,6 +166,14 @@ class OptunaOptimizer(Optimizer):
                 f"pruner={pruner!r}: Optuna's pruners do not support multi-objective studies "
                 "(Trial.report and Trial.should_prune raise NotImplementedError there); use pruner='none'"
             )
+        if n_startup_trials is not None and (
+            isinstance(n_startup_trials, bool)
+            or not isinstance(n_startup_trials, int)
+            or n_startup_trials < 0
+        ):
+            raise ValueError(
+                f"n_startup_trials={n_startup_trials!r} must be an integer >= 0 (or null: scaled to the budget)"
+            )
         b = self.budget_evaluations
         self.n_startup_trials: int | None = None
         if optuna_sampler != "nsga2":  # NSGA-II has no random start but its first generation

@@ -123,6 +123,12 @@ def test_optuna_distributions_cover_the_space():
 
 
 @needs("optuna")
+def test_a_negative_number_of_startup_trials_is_refused_naming_it(real):
+    with pytest.raises(ValueError, match=r"n_startup_trials=-5 must be an integer >= 0"):
+        run(real, "optuna-tpe", seed=0, n=2, n_startup_trials=-5)
+
+
+@needs("optuna")
 def test_optuna_tpe_on_the_real_benchmark_is_reproducible(real):
     a, b = run(real, "optuna-tpe", seed=1), run(real, "optuna-tpe", seed=1)
     assert len(a.events) == 10 and same(a, b)
