@@ -160,6 +160,44 @@ def _check_group_choices(overrides: list[str]) -> None:
                     )
 
 
+#: the run config's keys of one plain value: what each must be (for the one error line Hydra does not give)
+_VALUES: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "seed": ("an integer", lambda v: v.lstrip("-").isdigit()),
+    "n_workers": ("an integer", lambda v: v.lstrip("-").isdigit()),
+    "budget.amount": ("a number", lambda v: _is_number(v)),
+    "budget.kind": (
+        "one of " + ", ".join(k.value for k in conf_schema.BudgetKind),
+        lambda v: v in {k.value for k in conf_schema.BudgetKind},
+    ),
+    "overhead": (
+        "one of " + ", ".join(o.value for o in conf_schema.Overhead),
+        lambda v: v in {o.value for o in conf_schema.Overhead},
+    ),
+}
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_simple_values(overrides: list[str]) -> None:
+    """A plain value of the wrong kind (``seed=abc``, ``budget.kind=foo``): RunConfigError naming the key, the
+    value and what it must be (Hydra's own message is a page); ranges are checked on the composed config."""
+    for text in overrides:
+        ov = parse_override(text, "command line", RunConfigError)
+        key = str(ov.key_or_group)
+        if key not in _VALUES or ov.is_delete() or ov.is_sweep_override() or ov.value_type is None:
+            continue
+        value = ov.get_value_element_as_str()
+        what, ok = _VALUES[key]
+        if not ok(value):
+            raise RunConfigError(f"command line, override {text!r}: {key}={value!r} must be {what}")
+
+
 def check_cli(overrides: list[str]) -> None:
     """Check a ``python -m runners.run`` command line before Hydra composes it.
 
@@ -173,6 +211,7 @@ def check_cli(overrides: list[str]) -> None:
     for o in overrides:
         check_override(o, "command line", study=False)
     _check_group_choices(overrides)
+    _check_simple_values(overrides)
     optimizers: list[str] | None = None
 
     def open_key(path: list[str], rest: list[str], text: str) -> None:

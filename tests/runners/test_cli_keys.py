@@ -105,6 +105,12 @@ CASES = [
     ("data.datasets", ["download", "names=navel"], "unknown dataset 'navel'. Did you mean 'naval'?"),
     ("data.datasets", ["download", "names=[]"], "download needs names=[...]"),
     ("surrogates.build", ["fit", "tables=[nope]"], "'nope' is not a table of the catalog"),
+    ("runners.run", ["seed=abc"], "seed='abc' must be an integer"),
+    (
+        "runners.run",
+        ["budget.kind=foo"],
+        "budget.kind='foo' must be one of time, fidelity, evaluations, results",
+    ),
 ]
 
 
