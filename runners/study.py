@@ -39,7 +39,9 @@ import benchmarks
 from benchmarks.catalog import entry as catalog_entry
 from benchmarks.cli import check_key, hint, key_field, override_value, read_command, traceback_wanted
 from benchmarks.io import atomic_write_json, clean_stale_tmp, utc_now
+from benchmarks.objectives import objective_metrics
 from benchmarks.protocol import CurveBenchError, UnknownBenchmarkError
+from benchmarks.tabular import TabularBenchmark
 
 from . import conf_schema
 from .adapters._common import missing_library
@@ -374,15 +376,11 @@ def available(item: Any) -> tuple[bool, str]:
 def _check_objectives(cfg: DictConfig, names: list[str]) -> None:
     """A study's ``objectives`` must be metrics of every benchmark of it that loads here (MetricError naming the
     benchmark and what is allowed), found before any run instead of in every run's failure."""
-    from benchmarks.objectives import objective_metrics
-
     for item in cfg.benchmarks:
         ok, _ = available(item)
         if not ok:
             continue
         if isinstance(item, (DictConfig, dict)) and item.get("path"):
-            from benchmarks.tabular import TabularBenchmark
-
             bench = TabularBenchmark.from_path(str(item["path"]), name=_benchmark_name(item))
         else:
             bench = benchmarks.load(_benchmark_name(item))
