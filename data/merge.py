@@ -29,6 +29,14 @@ from .recipes import TABLES
 from .shards import SweepStateError, done_shards, read_shard, shard_path
 
 
+def _fit_text(model: Mapping[str, Any]) -> str:
+    """How the cost model was fitted: its record says so since relative-error fits; older ones fitted seconds."""
+    fit = model.get("fit")
+    return (
+        str(fit) if fit else "least squares on absolute seconds per epoch, the fit before relative-error fits"
+    )
+
+
 def _cpu_text(got: Mapping[str, Any]) -> str:
     """The card's CPU time, where the shards recorded it (shards written before CurveBench timed CPU did not)."""
     have, n = got["shards_with_cpu"]
@@ -304,11 +312,14 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 - Preprocessing: {_preprocessing_text(d)}
 
 ## Cost
-`cost` is the seconds to train the configuration alone, from scratch, to that epoch, on the recording
+`cost` is the seconds to train the configuration alone, from scratch, to that epoch, evaluating its train, \
+validation and test metrics after each epoch as the sweep did, on the recording
 hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; \
 {prov["recording_hardware"]["threads"]} thread(s)). Runs were trained
-in groups that share kernels, so cost comes from a model fitted on {m["n_calibration_runs"]} configurations timed
-alone ({calib["epochs_timed"]} epochs each, warm-up epoch left out): leave-one-out relative error median
+in groups that share kernels, so cost comes from a model fitted ({_fit_text(m)}) on {m["n_calibration_runs"]} \
+configurations timed alone ({calib["epochs_timed"]} epochs each, \
+{"warm-up epoch left out" if calib["epochs_timed"] > 1 else "the one epoch timed, warm-up included"}): \
+leave-one-out relative error median
 {100 * m["loo_relative_error_median"]:.1f}%, max {100 * m["loo_relative_error_max"]:.1f}%. Timings were taken on a
 shared machine and carry that noise. Compute spent: {got["train_wall_seconds"] / 3600:.2f} h of training wall \
 time{_cpu_text(got)}.{infer}
