@@ -29,6 +29,8 @@ import pandas as pd
 from scipy.optimize import nnls
 
 FEATURES = ["per_epoch", "steps_x_layers", "steps_x_params", "train_rows_x_macs", "eval_rows_x_macs"]
+#: how :func:`fit` fits; a calibration recorded with another fit is refitted from its timings (:func:`refit`)
+FIT = "non-negative least squares on relative error"
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,21 @@ def fit(workloads: Sequence[Workload], seconds: Sequence[float]) -> dict[str, An
     fitted = X @ coef
     return {
         "features": FEATURES,
-        "fit": "non-negative least squares on relative error",
+        "fit": FIT,
         "coefficients": coef.tolist(),
         "n_calibration_runs": int(len(y)),
         "fit_relative_error_median": float(np.median(np.abs(fitted - y) / y)),
         "loo_relative_error_median": float(np.median(loo)),
         "loo_relative_error_max": float(np.max(loo)),
     }
+
+
+def refit(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The model :func:`fit` gives on a calibration's recorded runs (each a workload and its
+    ``seconds_per_epoch``): how a calibration fitted another way is brought to the current fit
+    without timing anything again."""
+    names = list(Workload.__dataclass_fields__)
+    return fit([Workload(**{k: int(r[k]) for k in names}) for r in runs], [float(r["seconds_per_epoch"]) for r in runs])
 
 
 def predict(model: Mapping[str, Any], workloads: Sequence[Workload]) -> np.ndarray:

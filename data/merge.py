@@ -29,12 +29,15 @@ from .recipes import TABLES
 from .shards import SweepStateError, done_shards, read_shard, shard_path
 
 
-def _fit_text(model: Mapping[str, Any]) -> str:
-    """How the cost model was fitted: its record says so since relative-error fits; older ones fitted seconds."""
-    fit = model.get("fit")
-    return (
-        str(fit) if fit else "least squares on absolute seconds per epoch, the fit before relative-error fits"
-    )
+def _fit_text(calib: Mapping[str, Any]) -> str:
+    """How the cost model was fitted: its record says so since relative-error fits; older ones fitted seconds
+    (and a calibration refitted from its timings says when)."""
+    fit = calib["model"].get("fit")
+    text = str(fit) if fit else "least squares on absolute seconds per epoch, the fit before relative-error fits"
+    refit = calib.get("refitted")
+    if isinstance(refit, dict):
+        text += f"; refitted on {str(refit.get('at', '?'))[:10]} from the same timed runs, first fitted on seconds"
+    return text
 
 
 def _cpu_text(got: Mapping[str, Any]) -> str:
@@ -185,6 +188,7 @@ def merge(
             **calib["model"],
             "calibration_runs": calib["runs"],
             "calibration_hardware": calib.get("hardware"),
+            **({"refitted": calib["refitted"]} if "refitted" in calib else {}),
         },
         "diverged_runs": got["diverged"],
         "inference_timing": {k: v for k, v in timing.items() if k != "seconds_per_sample"},
@@ -316,7 +320,7 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 validation and test metrics after each epoch as the sweep did, on the recording
 hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; \
 {prov["recording_hardware"]["threads"]} thread(s)). Runs were trained
-in groups that share kernels, so cost comes from a model fitted ({_fit_text(m)}) on {m["n_calibration_runs"]} \
+in groups that share kernels, so cost comes from a model fitted ({_fit_text(calib)}) on {m["n_calibration_runs"]} \
 configurations timed alone ({calib["epochs_timed"]} epochs each, \
 {"warm-up epoch left out" if calib["epochs_timed"] > 1 else "the one epoch timed, warm-up included"}): \
 leave-one-out relative error median

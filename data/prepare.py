@@ -291,6 +291,8 @@ def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
                 had if isinstance(had, dict) else f"{done['epochs_timed']} epochs timed",
                 asked,
             )
+        if done["model"].get("fit") != costmodel.FIT:
+            done = _refit(path, done)
         return done
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     work = [sw.family.workload(r, sw.data) for r in records]
@@ -326,6 +328,32 @@ def calibrate(sw: Sweep, device: torch.device) -> dict[str, Any]:
     return out
 
 
+def _refit(path: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """Bring a calibration fitted another way (before relative-error fits: least squares on seconds) to
+    the current fit, from its recorded timings; the old model is kept in the file under ``refitted``."""
+    old = done["model"]
+    out = {
+        **done,
+        "model": costmodel.refit(done["runs"]),
+        "refitted": {
+            "at": utc_now(),
+            "why": f"recorded with another fit ({old.get('fit') or 'least squares on absolute seconds per epoch'}); "
+            f"refitted from the same timed runs with {costmodel.FIT!r}",
+            "previous_model": old,
+        },
+    }
+    atomic_write_json(path, out)
+    log.warning(
+        "%s: cost model refitted from its %d timed runs (%s); leave-one-out median relative error %.1f%% -> %.1f%%",
+        path,
+        len(done["runs"]),
+        costmodel.FIT,
+        100 * old["loo_relative_error_median"],
+        100 * out["model"]["loo_relative_error_median"],
+    )
+    return out
+
+
 def read_calibration(path: Path) -> dict[str, Any]:
     """Read and check a sweep's ``calibration.json`` (SweepStateError naming the file when it is malformed)."""
     d = read_json_file(path, "calibration")
@@ -352,6 +380,20 @@ def read_calibration(path: Path) -> dict[str, Any]:
             raise bad(f"model {key}={v!r} must be a number")
     if not is_int(m.get("n_calibration_runs")) or not is_int(d.get("epochs_timed")):
         raise bad("model n_calibration_runs and epochs_timed must be integers")
+    names = list(costmodel.Workload.__dataclass_fields__)
+    for i, r in enumerate(d["runs"]):
+        sec = r.get("seconds_per_epoch") if isinstance(r, dict) else None
+        if (
+            not isinstance(r, dict)
+            or not all(is_int(r.get(k)) and r[k] >= 0 for k in names)
+            or not isinstance(sec, (int, float))
+            or isinstance(sec, bool)
+            or not (math.isfinite(sec) and sec > 0)
+        ):
+            raise bad(
+                f"runs[{i}]={r!r} must hold integers >= 0 for {', '.join(names)} and a finite "
+                "seconds_per_epoch > 0"
+            )
     return d
 
 

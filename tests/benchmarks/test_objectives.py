@@ -45,7 +45,8 @@ def test_lcbench_layers_follow_the_funnel():
 
 
 def test_derived_metrics_and_where_n_params_exists():
-    assert set(derived_metrics(catalog.load("lcbench-car"))) == {COST, N_PARAMS}
+    assert set(derived_metrics(catalog.load("lcbench-car"))) == {COST, N_PARAMS, INFER_COST}
+    assert set(derived_metrics(catalog.load("lcbench-kr_vs_kp"))) == {COST, N_PARAMS}  # merged before timing
     assert set(derived_metrics(catalog.load("fcnet-naval-surrogate"))) == {COST, N_PARAMS}
     assert set(derived_metrics(catalog.load("lcbench-kr_vs_kp-datasize"))) == {COST, N_PARAMS}
     pub = catalog.load("pub-fcnet-naval")
@@ -76,9 +77,9 @@ def test_infer_cost_is_the_measured_column_on_a_timed_table_and_absent_elsewhere
     np.testing.assert_array_equal(got[:, 1], measured[[0, 7, 123]])
     # tables merged before the pipeline timed inference do not offer it, and say why
     with pytest.raises(
-        MetricError, match="'infer_cost' is not available for lcbench-car: its table records no"
+        MetricError, match="'infer_cost' is not available for lcbench-kr_vs_kp: its table records no"
     ):
-        objective_metrics(catalog.load("lcbench-car"), ["objective", "infer_cost"])
+        objective_metrics(catalog.load("lcbench-kr_vs_kp"), ["objective", "infer_cost"])
 
 
 def test_infer_cost_of_an_unheld_configuration_is_a_size_model_of_the_timings():

@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from benchmarks.protocol import CurveBenchError, SeedError, TableFormatError
+from benchmarks.table import read_table
 from data import build, verify
 from data import datasets as ds
 from data.checks import INT_LIMITS, SettingsError
@@ -360,11 +361,40 @@ def test_malformed_plan_and_calibration_files_name_the_file(tiny, tmp_path):
         {**good_calib, "model": {**good_calib["model"], "coefficients": ["1e9"] * 5}},
         {**good_calib, "model": {**good_calib["model"], "coefficients": [-1.0] * 5}},
         {**good_calib, "epochs_timed": "3"},
+        {**good_calib, "runs": [{"config_id": 0, "seconds_per_epoch": 0.1}]},
+        {**good_calib, "runs": [{**r, "seconds_per_epoch": float("nan")} for r in good_calib["runs"]]},
+        {**good_calib, "runs": [{**r, "steps": 1.5} for r in good_calib["runs"]]},
     ]:
         calib.write_text(json.dumps(bad))
         with pytest.raises(SweepStateError, match=str(calib)):
             run_sweep_outcome(_cfg(tmp))
     assert not table_folder(_cfg(tmp)).exists()
+
+
+def test_a_calibration_fitted_the_old_way_is_refitted_from_its_timings_before_a_merge(tiny, tmp_path):
+    """A calibration recorded before relative-error fits (no ``fit``; least squares on seconds) gets the
+    current fit from its own timed runs, not a new timing; the table's costs follow it, the card says so,
+    and the old model is kept beside the new one."""
+    from data import costmodel
+
+    tmp = _copy_sweep(tiny, tmp_path)
+    path = sweep_folder(_cfg(tmp)) / "calibration.json"
+    good = json.loads(path.read_text())
+    old_model = {k: v for k, v in good["model"].items() if k != "fit"}
+    old_model["coefficients"] = [c * 3.0 for c in old_model["coefficients"]]  # not what the timings give
+    path.write_text(json.dumps({**good, "model": old_model}))
+    assert run_sweep_outcome(_cfg(tmp)).status == "written"
+    now = read_calibration(path)
+    assert now["model"] == costmodel.refit(good["runs"]) and now["model"]["fit"] == costmodel.FIT
+    assert now["refitted"]["previous_model"] == old_model and now["runs"] == good["runs"]
+    np.testing.assert_allclose(now["model"]["coefficients"], good["model"]["coefficients"], rtol=1e-9)
+    out = table_folder(_cfg(tmp))
+    t = read_table(out)
+    per_epoch = t.cost[:, 0, 0]
+    again = read_table(table_folder(_cfg(tiny)))
+    np.testing.assert_allclose(per_epoch, again.cost[:, 0, 0], rtol=1e-6)  # the refit, not 3x the old model
+    assert t.manifest["provenance"]["cost_model"]["refitted"]["previous_model"] == old_model
+    assert "refitted on " in (out / "CARD.md").read_text()
 
 
 def test_malformed_inference_timings_name_the_file(tiny, tmp_path):
