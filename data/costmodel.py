@@ -110,7 +110,10 @@ def refit(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``seconds_per_epoch``): how a calibration fitted another way is brought to the current fit
     without timing anything again."""
     names = list(Workload.__dataclass_fields__)
-    return fit([Workload(**{k: int(r[k]) for k in names}) for r in runs], [float(r["seconds_per_epoch"]) for r in runs])
+    return fit(
+        [Workload(**{k: int(r[k]) for k in names}) for r in runs],
+        [float(r["seconds_per_epoch"]) for r in runs],
+    )
 
 
 def predict(model: Mapping[str, Any], workloads: Sequence[Workload]) -> np.ndarray:

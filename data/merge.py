@@ -33,7 +33,9 @@ def _fit_text(calib: Mapping[str, Any]) -> str:
     """How the cost model was fitted: its record says so since relative-error fits; older ones fitted seconds
     (and a calibration refitted from its timings says when)."""
     fit = calib["model"].get("fit")
-    text = str(fit) if fit else "least squares on absolute seconds per epoch, the fit before relative-error fits"
+    text = (
+        str(fit) if fit else "least squares on absolute seconds per epoch, the fit before relative-error fits"
+    )
     refit = calib.get("refitted")
     if isinstance(refit, dict):
         text += f"; refitted on {str(refit.get('at', '?'))[:10]} from the same timed runs, first fitted on seconds"
