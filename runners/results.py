@@ -301,18 +301,30 @@ def should_run(
         return True
     meta = read_meta(path) or {}
     diff, changed = _differences(meta, run_config, benchmark, seed=True)
-    if diff:
-        raise RunConflictError(
-            f"{path} holds a finished run made with a different configuration ({'; '.join(diff[:8])}). Results "
-            "are never overwritten: use another study name or optimizer name, or move that folder away yourself."
-        )
-    if changed:
-        raise RunConflictError(
-            f"{path} holds a finished run made on other data than the benchmark holds now "
-            f"({'; '.join(changed[:8])}). Results are never overwritten or mixed: use another study name, "
-            "or move that folder away yourself to redo it."
-        )
+    _refuse(
+        diff,
+        changed,
+        settings=lambda d: (
+            f"{path} holds a finished run made with a different configuration ({d}). Results are "
+            "never overwritten: use another study name or optimizer name, or move that folder away yourself."
+        ),
+        data=lambda d: (
+            f"{path} holds a finished run made on other data than the benchmark holds now ({d}). "
+            "Results are never overwritten or mixed: use another study name, or move that folder away yourself to "
+            "redo it."
+        ),
+    )
     return False
+
+
+def _refuse(
+    diff: list[str], changed: list[str], *, settings: Callable[[str], str], data: Callable[[str], str]
+) -> None:
+    """RunConflictError with ``settings(d)`` (other settings: ``diff``) or ``data(d)`` (other data: ``changed``),
+    ``d`` the first eight differences; nothing when both are empty."""
+    for found, message in ((diff, settings), (changed, data)):
+        if found:
+            raise RunConflictError(message("; ".join(found[:8])))
 
 
 _SEED_DIR = re.compile(r"seed-\d+")
@@ -368,17 +380,19 @@ def _check_siblings(
         if sib == path or not _SEED_DIR.fullmatch(sib.name) or run_state(sib) != "complete":
             continue
         diff, changed = _differences(read_meta(sib) or {}, run_config, benchmark, seed=False)
-        if diff:
-            raise RunConflictError(
-                f"{path}: the seeds finished beside it were run with other settings ({sib.name}: "
-                f"{'; '.join(diff[:8])}); a report would read them as one method. Use another study or "
-                "optimizer name for these settings, or move the finished seeds away yourself."
-            )
-        if changed:
-            raise RunConflictError(
-                f"{path}: the seeds finished beside it were made on other data than the benchmark holds now "
-                f"({sib.name}: {'; '.join(changed[:8])}). Use another study name, or move them away yourself."
-            )
+        _refuse(
+            diff,
+            changed,
+            settings=lambda d, s=sib.name: (
+                f"{path}: the seeds finished beside it were run with other settings ({s}: "
+                f"{d}); a report would read them as one method. Use another study or optimizer name for these "
+                "settings, or move the finished seeds away yourself."
+            ),
+            data=lambda d, s=sib.name: (
+                f"{path}: the seeds finished beside it were made on other data than the benchmark "
+                f"holds now ({s}: {d}). Use another study name, or move them away yourself."
+            ),
+        )
         return  # the finished seeds were checked against each other when they ran: one is enough
 
 
