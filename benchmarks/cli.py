@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import itertools
 import os
 import sys
@@ -205,6 +206,38 @@ def parse_override(text: str, source: str = "command line", error: type[Exceptio
         raise error(f"{source}: {text!r} is not a valid Hydra override ({msg})") from None
 
 
+def _plain_kind(tp: Any) -> tuple[str, Callable[[Any], bool]] | None:
+    """What a field of one plain value (int, float, bool or an Enum, optionally ``| None``) accepts: its words
+    for the error and the test of a parsed value; None for any other field."""
+    optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+    tp = _value_type(tp)
+
+    def kind(what: str, ok: Callable[[Any], bool]) -> tuple[str, Callable[[Any], bool]]:
+        return (what + (" or null" if optional else ""), lambda v: (optional and v is None) or ok(v))
+
+    if tp is bool:
+        return kind("true or false", lambda v: isinstance(v, bool))
+    if tp is int:
+        return kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool))
+    if tp is float:
+        return kind("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        allowed = [str(m.value) for m in tp]
+        return kind("one of " + ", ".join(allowed), lambda v: isinstance(v, str) and v in allowed)
+    return None
+
+
+def _check_plain_value(tp: Any, value: Any, key: str, where: str, error: type[Exception]) -> None:
+    """A plain value of the wrong kind (``n_configs=abc``): ``error`` naming the key, the value and what it must
+    be, before Hydra answers with a page. Interpolations (``${...}``) are left to the composed config."""
+    kind = _plain_kind(tp)
+    if kind is None or (isinstance(value, str) and "${" in value):
+        return
+    what, ok = kind
+    if not ok(value):
+        raise error(f"{where}: {key}={value!r} must be {what}")
+
+
 def check_override_keys(
     overrides: Sequence[str],
     schema: type,
@@ -240,8 +273,10 @@ def check_override_keys(
             continue
         value = ov.value()
         node: Any = schema
-        for p in path:
+        for p in path[:-1]:
             node = field_schema(schema_fields(node)[p])
+        _check_plain_value(schema_fields(node)[path[-1]], value, key, where, error)
+        node = field_schema(schema_fields(node)[path[-1]])
         if isinstance(value, dict):
             if node == OPEN:
                 if open_key is not None:

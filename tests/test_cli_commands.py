@@ -215,3 +215,30 @@ def test_help_into_a_pipe_closed_early_ends_quietly():
     proc.stdout.close()  # the reader leaves before the rest is written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "module, args, message",
+    [
+        (
+            "data.sweep",
+            ["family=lcbench", "dataset=car", "n_configs=abc"],
+            "n_configs='abc' must be an integer",
+        ),
+        ("surrogates.fit", ["benchmark=lcbench-car", "seed=abc"], "seed='abc' must be an integer"),
+    ],
+    ids=["data.sweep", "surrogates.fit"],
+)
+def test_a_hydra_command_names_a_plain_value_of_the_wrong_kind(module, args, message):
+    """The Hydra commands answer a value of the wrong kind with one line, not Hydra's page, before anything runs."""
+    p = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 2, p.stderr[-3000:]
+    assert p.stderr.startswith("error: ") and message in p.stderr, p.stderr[-3000:]
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]

@@ -550,7 +550,7 @@ def test_build_and_verify_cli_refuse_bad_counts(capsys):
     for arg, message in (
         ("configs=-2", "configs=-2 must be a whole number in 1..500"),
         ("configs=0", "configs=0 must be a whole number in 1..500"),
-        ("configs=1.5", "'configs=1.5': Value '1.5' of type 'float' could not be converted to Integer"),
+        ("configs=1.5", "'configs=1.5': configs=1.5 must be an integer"),
         ("configs=501", "configs=501 must be a whole number in 1..500"),
         ("epochs=0", "epochs=0 must be a whole number in 1..50"),
         ("epochs=51", "epochs=51 must be a whole number in 1..50"),

@@ -8,8 +8,10 @@ not accept fails too, naming the optimizer and its hyperparameters.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -278,6 +280,49 @@ def test_check_config_keys_at_every_depth():
 def test_check_override_keys_every_form(override):
     with pytest.raises(UnknownKeyError, match="alpah|nmae"):
         check_override_keys([override], Outer, what="t")
+
+
+class _Kind(enum.Enum):
+    A = "a"
+    B = "b"
+
+
+@dataclass
+class Plain:
+    n: int = 1
+    x: float = 0.5
+    flag: bool = False
+    maybe: int | None = None
+    kind: _Kind = _Kind.A
+    inner: Inner = field(default_factory=Inner)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("n=abc", "n='abc' must be an integer"),
+        ("n=1.5", "n=1.5 must be an integer"),
+        ("n=true", "n=True must be an integer"),
+        ("x=fast", "x='fast' must be a number"),
+        ("flag=maybe", "flag='maybe' must be true or false"),
+        ("maybe=abc", "maybe='abc' must be an integer or null"),
+        ("kind=c", "kind='c' must be one of a, b"),
+        ("inner.beta=two", "inner.beta='two' must be an integer or null"),
+        ("+inner.alpha=high", "inner.alpha='high' must be a number"),
+    ],
+)
+def test_a_plain_value_of_the_wrong_kind_is_named(override, message):
+    """One error line naming the key, the value and what it must be, instead of Hydra's page."""
+    with pytest.raises(UnknownKeyError, match=re.escape(f"override {override!r}: {message}")):
+        check_override_keys([override], Plain, what="t")
+
+
+def test_plain_values_of_the_right_kind_pass():
+    check_override_keys(
+        ["n=3", "x=2", "x=1e-3", "flag=true", "maybe=null", "maybe=4", "kind=b", "n=${x}", "inner.beta=null"],
+        Plain,
+        what="t",
+    )
 
 
 def test_check_override_keys_leaves_hydra_and_groups_alone():
