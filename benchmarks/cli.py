@@ -221,6 +221,18 @@ def _plain_kind(tp: Any) -> tuple[str, Callable[[Any], bool]] | None:
         return kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool))
     if tp is float:
         return kind("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+    if _is_list(tp):
+        args = typing.get_args(tp)
+        item = _plain_kind(args[0]) if len(args) == 1 and args[0] in (int, float, bool) else None
+        if item is None:
+            return None
+        what, ok = item
+        plural = {"an integer": "integers", "a number": "numbers", "true or false": "true or false values"}[
+            what
+        ]
+        return kind(
+            f"a list of {plural} ([a,b,...])", lambda v: isinstance(v, list) and all(ok(x) for x in v)
+        )
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         allowed = [str(m.value) for m in tp]
         return kind("one of " + ", ".join(allowed), lambda v: isinstance(v, str) and v in allowed)

@@ -295,6 +295,7 @@ class Plain:
     maybe: int | None = None
     kind: _Kind = _Kind.A
     inner: Inner = field(default_factory=Inner)
+    seeds: list[int] = field(default_factory=list)
 
 
 @pytest.mark.parametrize(
@@ -309,6 +310,9 @@ class Plain:
         ("kind=c", "kind='c' must be one of a, b"),
         ("inner.beta=two", "inner.beta='two' must be an integer or null"),
         ("+inner.alpha=high", "inner.alpha='high' must be a number"),
+        ("seeds=abc", "seeds='abc' must be a list of integers ([a,b,...])"),
+        ("seeds=[1,x]", "seeds=[1, 'x'] must be a list of integers ([a,b,...])"),
+        ("seeds=5", "seeds=5 must be a list of integers ([a,b,...])"),
     ],
 )
 def test_a_plain_value_of_the_wrong_kind_is_named(override, message):
@@ -319,7 +323,20 @@ def test_a_plain_value_of_the_wrong_kind_is_named(override, message):
 
 def test_plain_values_of_the_right_kind_pass():
     check_override_keys(
-        ["n=3", "x=2", "x=1e-3", "flag=true", "maybe=null", "maybe=4", "kind=b", "n=${x}", "inner.beta=null"],
+        [
+            "n=3",
+            "x=2",
+            "x=1e-3",
+            "flag=true",
+            "maybe=null",
+            "maybe=4",
+            "kind=b",
+            "n=${x}",
+            "inner.beta=null",
+            "seeds=[1,2]",
+            "seeds=[]",
+            "seeds=range(3)",
+        ],
         Plain,
         what="t",
     )
