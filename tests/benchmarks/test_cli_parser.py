@@ -91,7 +91,7 @@ def test_quoting():
 
 def test_a_bad_value_names_it():
     with pytest.raises(
-        UsageError, match=r"'seeds=abc': Value 'abc' of type 'str' could not be converted to Integer"
+        UsageError, match=r"'seeds=abc': seeds='abc' must be an integer"
     ):
         parse("fit", "seeds=abc")
     with pytest.raises(
