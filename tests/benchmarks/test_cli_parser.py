@@ -90,9 +90,7 @@ def test_quoting():
 
 
 def test_a_bad_value_names_it():
-    with pytest.raises(
-        UsageError, match=r"'seeds=abc': seeds='abc' must be an integer"
-    ):
+    with pytest.raises(UsageError, match=r"'seeds=abc': seeds='abc' must be an integer"):
         parse("fit", "seeds=abc")
     with pytest.raises(
         UsageError, match=r"model=xgbost is not allowed. Did you mean 'xgboost'\? Allowed: xgboost, rf"
