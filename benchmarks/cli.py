@@ -206,9 +206,30 @@ def parse_override(text: str, source: str = "command line", error: type[Exceptio
         raise error(f"{source}: {text!r} is not a valid Hydra override ({msg})") from None
 
 
+def _converts(make: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """Whether OmegaConf's node ``make(value)`` takes a value (``'3'`` for an integer, ``yes`` for a bool):
+    the check refuses only what the composed config would refuse too. An interpolation is left to it."""
+
+    from omegaconf.errors import ValidationError  # imported when a command line is checked
+
+    def ok(v: Any) -> bool:
+        if isinstance(v, str) and "${" in v:
+            return True
+        try:
+            make(v)
+        except ValidationError:
+            return False
+        return True
+
+    return ok
+
+
 def _plain_kind(tp: Any) -> tuple[str, Callable[[Any], bool]] | None:
-    """What a field of one plain value (int, float, bool or an Enum, optionally ``| None``) accepts: its words
-    for the error and the test of a parsed value; None for any other field."""
+    """What a field of one plain value (int, float, bool or an Enum, optionally ``| None``) or of a list of
+    numbers accepts, as OmegaConf converts them: its words for the error and the test of a parsed value; None
+    for any other field. A list field takes one value too (the key=value commands make it a list of one)."""
+    from omegaconf import BooleanNode, EnumNode, FloatNode, IntegerNode  # as OmegaConf converts, when checked
+
     optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
     tp = _value_type(tp)
 
@@ -216,11 +237,11 @@ def _plain_kind(tp: Any) -> tuple[str, Callable[[Any], bool]] | None:
         return (what + (" or null" if optional else ""), lambda v: (optional and v is None) or ok(v))
 
     if tp is bool:
-        return kind("true or false", lambda v: isinstance(v, bool))
+        return kind("true or false", _converts(BooleanNode))
     if tp is int:
-        return kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool))
+        return kind("an integer", _converts(IntegerNode))
     if tp is float:
-        return kind("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+        return kind("a number", _converts(FloatNode))
     if _is_list(tp):
         args = typing.get_args(tp)
         item = _plain_kind(args[0]) if len(args) == 1 and args[0] in (int, float, bool) else None
@@ -231,11 +252,12 @@ def _plain_kind(tp: Any) -> tuple[str, Callable[[Any], bool]] | None:
             what
         ]
         return kind(
-            f"a list of {plural} ([a,b,...])", lambda v: isinstance(v, list) and all(ok(x) for x in v)
+            f"a list of {plural} ([a,b,...]) or {what}",
+            lambda v: all(ok(x) for x in v) if isinstance(v, list) else ok(v),
         )
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        allowed = [str(m.value) for m in tp]
-        return kind("one of " + ", ".join(allowed), lambda v: isinstance(v, str) and v in allowed)
+        names = [m.name for m in tp]
+        return kind("one of " + ", ".join(names), _converts(lambda v: EnumNode(tp, v)))
     return None
 
 
@@ -243,7 +265,7 @@ def _check_plain_value(tp: Any, value: Any, key: str, where: str, error: type[Ex
     """A plain value of the wrong kind (``n_configs=abc``): ``error`` naming the key, the value and what it must
     be, before Hydra answers with a page. Interpolations (``${...}``) are left to the composed config."""
     kind = _plain_kind(tp)
-    if kind is None or (isinstance(value, str) and "${" in value):
+    if kind is None:
         return
     what, ok = kind
     if not ok(value):

@@ -24,9 +24,23 @@ from benchmarks.protocol import CurveBenchError, Fidelity
 from benchmarks.table import TableSpec, read_manifest, write_table
 
 from . import costmodel, inference
-from .prepare import Sweep, SweepConfig, calibrate, prepare, table_folder
+from .prepare import Sweep, SweepConfig, calibrate, prepare, read_calibration, table_folder
 from .recipes import TABLES
 from .shards import SweepStateError, done_shards, read_shard, shard_path
+
+
+def _calibration_of(sw: Sweep, out: Path, prov: Mapping[str, Any]) -> dict[str, Any]:
+    """The sweep's calibration as it is (never refitted here), which must be the cost model ``out``'s costs
+    were made with: a card rewritten alone may not describe another model than its table's."""
+    calib = read_calibration(sw.folder / "calibration.json")
+    used = (prov.get("cost_model") or {}).get("coefficients")
+    if used != calib["model"]["coefficients"]:
+        raise SweepStateError(
+            f"{out}: its costs were made with another cost model than {sw.folder / 'calibration.json'} holds "
+            f"(coefficients {used} against {calib['model']['coefficients']}); re-merge it (overwrite=true) "
+            "rather than rewrite its card alone"
+        )
+    return calib
 
 
 def _fit_text(calib: Mapping[str, Any]) -> str:
@@ -357,9 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.card_only:
             prov = read_manifest(out)["provenance"]
-            atomic_write_text(
-                out / "CARD.md", card(sw, collect(sw), calibrate(sw, torch.device("cpu")), prov)
-            )
+            atomic_write_text(out / "CARD.md", card(sw, collect(sw), _calibration_of(sw, out, prov), prov))
         else:
             merge(sw, device=torch.device("cpu"), out=out, overwrite=args.overwrite)
     except (SweepStateError, FileExistsError) as e:

@@ -380,6 +380,11 @@ def read_calibration(path: Path) -> dict[str, Any]:
             raise bad(f"model {key}={v!r} must be a number")
     if not is_int(m.get("n_calibration_runs")) or not is_int(d.get("epochs_timed")):
         raise bad("model n_calibration_runs and epochs_timed must be integers")
+    if len(d["runs"]) < 2 or len(d["runs"]) != m["n_calibration_runs"]:
+        raise bad(
+            f"{len(d['runs'])} recorded runs for model n_calibration_runs={m['n_calibration_runs']}; a cost model "
+            "is fitted on at least 2"
+        )
     names = list(costmodel.Workload.__dataclass_fields__)
     for i, r in enumerate(d["runs"]):
         sec = r.get("seconds_per_epoch") if isinstance(r, dict) else None

@@ -26,7 +26,7 @@ runners.study      ``status``: as documented (with ``results_dir``). ``run``: fi
                    documented settings as written (every key and value must load), then the run
                    with ``seeds=[0] budget.amount=2 n_jobs=1 report=false results_dir={tmp}/results``;
                    ``stopping=adastop``: ``adastop.batch=1 adastop.n_interims=2 seeds=[0,1]`` (AdaStop takes
-                   n_interims x batch seeds). ``study=bench`` (1,380 runs; 138 even with one seed, 90 s
+                   n_interims x batch seeds). ``study=bench`` (1,290 runs; 129 even with one seed, 90 s
                    here) runs, and loads for ``status``, with ``benchmarks=[fcnet-naval]
                    optimizers=[rs,hyperband]`` (``status study=bench`` as documented plans all of it).
 runners.shard      slurm: ``--cfg hydra`` as for runners.run; joblib: real, its study settings extended
@@ -158,7 +158,7 @@ n_workers: [2]
 budget: {kind: evaluations, amount: 2}
 n_jobs: 1
 """
-#: study=bench cut down for a run (its 1,380 runs are 138 even with one seed)
+#: study=bench cut down for a run (its 1,290 runs are 129 even with one seed)
 BENCH_CUT = ["benchmarks=[fcnet-naval]", "optimizers=[rs,hyperband]"]
 
 

@@ -44,6 +44,11 @@ class One:
     a: int = key_field(0, "a number")
 
 
+@dataclass
+class Cuts:
+    cuts: list[float] = key_field([0.1, 0.2], "fractions")
+
+
 SCHEMAS = {"show": Show, "fit": Fit}
 ACTIONS = {"show": "one benchmark", "fit": "fit the surrogates"}
 
@@ -67,6 +72,18 @@ def test_a_string_key_takes_the_text_as_written():
     assert parse("show", "name=1234")[1].name == "1234"
     assert parse("show", "name=x", "expect=1e5")[1].expect == "1e5"
     assert parse("show", "name=x", "expect=" + "0" * 64)[1].expect == "0" * 64
+
+
+def test_a_list_of_numbers_takes_one_value_too():
+    """As a list of strings does: one value is a list of one; a value of the wrong kind is named."""
+    schemas = {"run": Cuts}
+    assert parse_command(["cuts=0.5"], schemas, module="tool", actions={"run": "r"}, default_action="run")[
+        1
+    ].cuts == [0.5]
+    with pytest.raises(
+        UsageError, match=r"cuts='x' must be a list of numbers \(\[a,b,\.\.\.\]\) or a number"
+    ):
+        parse_command(["cuts=x"], schemas, module="tool", actions={"run": "r"}, default_action="run")
 
 
 def test_lists_one_value_and_sweeps():

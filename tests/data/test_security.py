@@ -364,6 +364,7 @@ def test_malformed_plan_and_calibration_files_name_the_file(tiny, tmp_path):
         {**good_calib, "runs": [{"config_id": 0, "seconds_per_epoch": 0.1}]},
         {**good_calib, "runs": [{**r, "seconds_per_epoch": float("nan")} for r in good_calib["runs"]]},
         {**good_calib, "runs": [{**r, "steps": 1.5} for r in good_calib["runs"]]},
+        {**good_calib, "runs": good_calib["runs"][:1]},  # fewer runs than the model says, and below 2
     ]:
         calib.write_text(json.dumps(bad))
         with pytest.raises(SweepStateError, match=str(calib)):
@@ -395,6 +396,29 @@ def test_a_calibration_fitted_the_old_way_is_refitted_from_its_timings_before_a_
     np.testing.assert_allclose(per_epoch, again.cost[:, 0, 0], rtol=1e-6)  # the refit, not 3x the old model
     assert t.manifest["provenance"]["cost_model"]["refitted"]["previous_model"] == old_model
     assert "refitted on " in (out / "CARD.md").read_text()
+
+
+def test_a_card_rewritten_alone_describes_the_cost_model_its_table_used(tiny, tmp_path):
+    """``data.merge card_only=true`` reads the calibration as it is (no refit) and refuses one that is not
+    the model the table's costs were made with, instead of a card that contradicts its table."""
+    from data.merge import _calibration_of
+    from data.prepare import prepare
+
+    tmp = _copy_sweep(tiny, tmp_path)
+    out = table_folder(_cfg(tiny))
+    prov = read_table(out).manifest["provenance"]
+    sw = prepare(_cfg(tmp))
+    path = sw.folder / "calibration.json"
+    assert _calibration_of(sw, out, prov)["model"]["coefficients"] == prov["cost_model"]["coefficients"]
+    good = json.loads(path.read_text())
+    old = {k: v for k, v in good["model"].items() if k != "fit"}  # recorded with the older fit
+    path.write_text(
+        json.dumps({**good, "model": {**old, "coefficients": [c * 2 for c in old["coefficients"]]}})
+    )
+    before = path.read_bytes()
+    with pytest.raises(SweepStateError, match="another cost model.*re-merge it"):
+        _calibration_of(sw, out, prov)
+    assert path.read_bytes() == before  # not refitted behind the card's back
 
 
 def test_malformed_inference_timings_name_the_file(tiny, tmp_path):

@@ -252,7 +252,9 @@ def test_runs_on_a_surrogate_benchmark():
     d = a.optimizer.describe()
     assert d["n_model"] > 0 and d["kernel"] == "exp-decay-sum"
     fresh = a.events[a.events["continues"].isna()]
-    assert len(fresh) == d["n_new"] and set(a.events["fidelity"]) <= set(a.optimizer.rungs)
+    # every new trial asked is a fresh event, unless the budget ran out while it trained (cancelled, no event)
+    assert len(fresh) <= d["n_new"] <= len(fresh) + a.summary["n_cancelled"]
+    assert set(a.events["fidelity"]) <= set(a.optimizer.rungs)
 
 
 @pytest.mark.parametrize(
