@@ -251,6 +251,18 @@ def names(kind: str | None = None) -> list[str]:
     return [n for n, e in CATALOG.items() if kind is None or e.kind == kind]
 
 
+def withheld_surrogate(name: str) -> str:
+    """Why ``name`` is not in the catalog when it is the surrogate of a shipped table offered without one
+    (:data:`NO_SURROGATE`); empty for any other name."""
+    table = name[: -len("-surrogate")] if isinstance(name, str) and name.endswith("-surrogate") else ""
+    if table not in NO_SURROGATE:
+        return ""
+    return (
+        f"{name!r} is not shipped: its surrogate misses the quality target ({NO_SURROGATE[table]}); "
+        f"the table {table!r} is there (docs/surrogates.md)"
+    )
+
+
 def entry(name: str) -> Entry:
     if not isinstance(name, str):
         raise UnknownBenchmarkError(
@@ -261,6 +273,9 @@ def entry(name: str) -> Entry:
     except KeyError:
         import difflib
 
+        withdrawn = withheld_surrogate(name)
+        if withdrawn:
+            raise UnknownBenchmarkError(withdrawn) from None
         close = difflib.get_close_matches(name, CATALOG, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownBenchmarkError(

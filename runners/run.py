@@ -153,6 +153,9 @@ def _check_group_choices(overrides: list[str]) -> None:
             else:
                 values = [ov.get_value_element_as_str()]
             for v in values:
+                why = benchmarks.catalog.withheld_surrogate(v) if group == "benchmark" else ""
+                if v not in choices and why:
+                    raise RunConfigError(f"command line, override {text!r}: {why}")
                 if v not in choices:
                     raise RunConfigError(
                         f"command line, override {text!r}: unknown {group} {v!r}.{hint(v, choices)} "

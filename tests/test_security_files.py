@@ -404,6 +404,25 @@ def test_two_dimensional_ids_are_an_error(table_bench):
         table_bench.query_batch(np.zeros((2, 2), dtype=np.int64))
 
 
+def test_a_withheld_surrogate_says_why_it_is_not_shipped():
+    """The surrogate of a table in NO_SURROGATE is not in the catalog; asking for it gives the reason and
+    points at the table, in the library and on the runner's command line."""
+    from benchmarks.catalog import NO_SURROGATE
+    from runners.checks import RunConfigError
+    from runners.run import check_cli
+
+    for table in NO_SURROGATE:
+        assert f"{table}-surrogate" not in benchmarks.names() and table in benchmarks.names()
+        with pytest.raises(
+            UnknownBenchmarkError, match=rf"'{table}-surrogate' is not shipped: .*quality target"
+        ):
+            benchmarks.load(f"{table}-surrogate")
+        with pytest.raises(RunConfigError, match=rf"the table '{table}' is there"):
+            check_cli([f"benchmark={table}-surrogate"])
+    with pytest.raises(UnknownBenchmarkError, match="unknown benchmark 'lcbench-nope-surrogate'"):
+        benchmarks.load("lcbench-nope-surrogate")
+
+
 def test_load_with_a_non_string_name_names_the_value():
     with pytest.raises(UnknownBenchmarkError, match=r"a benchmark name is a string, got 3 \(int\)"):
         benchmarks.load(3)
