@@ -94,6 +94,11 @@ def test_a_misspelt_key_returns_2_with_the_message_first(monkeypatch, capsys, mo
 def test_a_misspelt_key_exits_2_with_the_message_first(module, args, message):
     """The same as a process: ``python -m`` exits 2, one line on stderr, no traceback (two commands; the
     others share the code path tested in-process above)."""
+    assert _one_error_line(module, args, message).stdout == ""
+
+
+def _one_error_line(module: str, args: list[str], message: str) -> subprocess.CompletedProcess:
+    """Run ``python -m module args``: it must exit 2 with one ``error:`` line holding ``message``, no traceback."""
     p = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
@@ -105,7 +110,7 @@ def test_a_misspelt_key_exits_2_with_the_message_first(module, args, message):
     assert p.returncode == 2, p.stderr[-3000:]
     assert p.stderr.startswith("error: ") and message in p.stderr.splitlines()[0], p.stderr[-3000:]
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
-    assert p.stdout == ""
+    return p
 
 
 # (module, the main function's old-style arguments, the start of the message)
@@ -231,14 +236,4 @@ def test_help_into_a_pipe_closed_early_ends_quietly():
 )
 def test_a_hydra_command_names_a_plain_value_of_the_wrong_kind(module, args, message):
     """The Hydra commands answer a value of the wrong kind with one line, not Hydra's page, before anything runs."""
-    p = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert p.returncode == 2, p.stderr[-3000:]
-    assert p.stderr.startswith("error: ") and message in p.stderr, p.stderr[-3000:]
-    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr[-3000:]
+    _one_error_line(module, args, message)
