@@ -30,7 +30,6 @@ from benchmarks.cli import (
     hint,
     hydra_job_errors,
     hydra_overrides,
-    parse_override,
 )
 from benchmarks.io import utc_now
 from benchmarks.protocol import Benchmark, CurveBenchError
@@ -92,14 +91,14 @@ def _default_choice(group: str) -> str | None:
     return None
 
 
-def _chosen_optimizers(overrides: list[str]) -> list[str]:
-    """The optimizers a command line chooses (``optimizer=a,b``, ``glob(...)`` expanded), else run.yaml's default."""
+def _chosen_optimizers(parsed: list[tuple[str, Any]]) -> list[str]:
+    """The optimizers a command line chooses (``optimizer=a,b``, ``glob(...)`` expanded), else run.yaml's default;
+    ``parsed`` holds each override's text and its parsed form."""
     from hydra.core.override_parser.types import Glob
 
     group = "optimizer"
     chosen: list[str] | None = None
-    for text in overrides:
-        ov = parse_override(text, "command line", RunConfigError)
+    for _, ov in parsed:
         if str(ov.key_or_group) != group or ov.package is not None or ov.is_delete():
             continue
         value = ov.value()
@@ -127,14 +126,11 @@ def check_optimizer_key(key: str, optimizers: Sequence[str], source: str) -> Non
             check_hyperparameters([key], str(node.get("name", choice)), str(node["_target_"]), params, source)
 
 
-def _check_group_choices(overrides: list[str]) -> None:
+def _check_group_choices(parsed: list[tuple[str, Any]]) -> None:
     """``benchmark=NAME`` must name a catalog benchmark (or ``table``), ``optimizer=NAME`` an optimizer of
     runners/conf/optimizer (unless the command line adds a search path of its own): RunConfigError naming the
     value, the nearest choice and the choices, instead of Hydra's page of config search paths."""
-    own_path = any(
-        str(parse_override(t, "command line", RunConfigError).key_or_group).startswith("hydra.searchpath")
-        for t in overrides
-    )
+    own_path = any(str(ov.key_or_group).startswith("hydra.searchpath") for _, ov in parsed)
     allowed = {
         "benchmark": sorted({*benchmarks.names(), "table"}),
         "optimizer": None if own_path else optimizer_choices(),
@@ -142,8 +138,7 @@ def _check_group_choices(overrides: list[str]) -> None:
     for group, choices in allowed.items():
         if choices is None:
             continue
-        for text in overrides:
-            ov = parse_override(text, "command line", RunConfigError)
+        for text, ov in parsed:
             if str(ov.key_or_group) != group or ov.package is not None or ov.is_delete():
                 continue
             if ov.is_sweep_override():
@@ -187,11 +182,10 @@ def _is_number(v: str) -> bool:
     return True
 
 
-def _check_simple_values(overrides: list[str]) -> None:
+def _check_simple_values(parsed: list[tuple[str, Any]]) -> None:
     """A plain value of the wrong kind (``seed=abc``, ``budget.kind=foo``): RunConfigError naming the key, the
     value and what it must be (Hydra's own message is a page); ranges are checked on the composed config."""
-    for text in overrides:
-        ov = parse_override(text, "command line", RunConfigError)
+    for text, ov in parsed:
         key = str(ov.key_or_group)
         if key not in _VALUES or ov.is_delete() or ov.is_sweep_override() or ov.value_type is None:
             continue
@@ -211,10 +205,9 @@ def check_cli(overrides: list[str]) -> None:
     line chooses (``optimizer=hyperband``, ``optimizer=rs,asha``, the default).
     The composed config is checked again before the run (:func:`execute`).
     """
-    for o in overrides:
-        check_override(o, "command line", study=False)
-    _check_group_choices(overrides)
-    _check_simple_values(overrides)
+    parsed = [(o, check_override(o, "command line", study=False)) for o in overrides]  # each parsed once here
+    _check_group_choices(parsed)
+    _check_simple_values(parsed)
     optimizers: list[str] | None = None
 
     def open_key(path: list[str], rest: list[str], text: str) -> None:
@@ -222,7 +215,7 @@ def check_cli(overrides: list[str]) -> None:
         if path != ["optimizer"]:
             return
         if optimizers is None:
-            optimizers = _chosen_optimizers(overrides)
+            optimizers = _chosen_optimizers(parsed)
         check_optimizer_key(rest[0], optimizers, f"command line, override {text!r}")
 
     check_override_keys(
