@@ -244,8 +244,9 @@ class SurrogateBenchmark(Benchmark):
         want = self._mnames if names is None else tuple(names)
         try:
             # each value's type too: True == 1 and 2.0 == 2, so a value the encoder refuses would otherwise find
-            # the cached curve of a valid one
-            key = (tuple(sorted((k, v, type(v)) for k, v in config.items())), seed)
+            # the cached curve of a valid one. In the mapping's order, unsorted: the same configuration with its
+            # names in another order misses the cache and is predicted again (the same numbers)
+            key = (tuple(config.items()), tuple(map(type, config.values())), seed)
             hash(key)
         except (TypeError, AttributeError):
             key = None
@@ -258,9 +259,10 @@ class SurrogateBenchmark(Benchmark):
         else:
             have, missing = {}, list(want)
         x = self.surrogate.encoder_.encode_one(config)
-        pred = self.surrogate.predict_curves(x, seeds=seed, metrics=missing, cost="cost" not in have)
-        for a in pred.values():
-            a.flags.writeable = False  # callers share these arrays
+        # read-only: callers share these arrays
+        pred = self.surrogate.predict_curves(
+            x, seeds=seed, metrics=missing, cost="cost" not in have, readonly=True
+        )
         pred = {**have, **pred}
         if key is not None:  # only configurations that passed validation get here
             self._cache[key] = pred

@@ -134,7 +134,9 @@ def mlp_forward(
     n = x.shape[0]
     pad = (-n) % NP_MIN_ROWS
     if pad:
-        x = np.concatenate([x, np.zeros((pad, x.shape[1]), dtype=np.float32)])
+        padded = np.zeros((n + pad, x.shape[1]), dtype=np.float32)
+        padded[:n] = x
+        x = padded
     x = x.reshape(-1, NP_MIN_ROWS, x.shape[1])
     if x.shape[0] == 1:
         return _mlp_mean(members, x).reshape(-1, members[0][-1][1].shape[0])[:n]

@@ -478,11 +478,14 @@ class CurveSurrogate(BaseEstimator):
         seeds: np.ndarray | int | None = None,
         metrics: Sequence[str] | None = None,
         cost: bool = True,
+        readonly: bool = False,
     ) -> dict[str, np.ndarray]:
         """Curves at the fidelity grid for encoded configurations ``X`` (see :meth:`encode`).
 
         Returns ``{metric: (n, F) float32, ..., "cost": (n, F) float64}``. ``seeds``: one
-        int or an (n,) array; None gives the seed-mean curves (no noise).
+        int or an (n,) array; None gives the seed-mean curves (no noise). ``readonly``: the arrays
+        come back read-only (for a caller that shares them; on a small batch the metrics' common
+        buffer is locked before it is split, one flag instead of one per metric).
 
         The metric blocks are decoded together (:mod:`surrogates.stacked`; a few dozen numpy calls
         for one configuration and every metric). A big batch (``_BIG_BATCH`` rows or more) runs with
@@ -497,12 +500,17 @@ class CurveSurrogate(BaseEstimator):
             if m not in self.metrics_:
                 raise MetricError(f"unknown metric {m!r}; allowed: {', '.join(self.metrics_)}")
         if X.shape[0] < _BIG_BATCH:
-            return self._predict_curves(X, seeds, names, cost)
+            return self._predict_curves(X, seeds, names, cost, readonly=readonly)
         # big batches: one BLAS thread; on a busy machine more threads than free cores are many times slower
         with threadpool_limits(1, user_api="blas"):
             if self._numpy_model():
-                return self._predict_in_chunks(X, seeds, names, cost)
-            return self._predict_then_decode(X, seeds, names, cost)
+                out = self._predict_in_chunks(X, seeds, names, cost)
+            else:
+                out = self._predict_then_decode(X, seeds, names, cost)
+        if readonly:
+            for a in out.values():
+                a.flags.writeable = False
+        return out
 
     def _shape_rows(self, X: np.ndarray, seeds: Any) -> np.ndarray | None:
         """The noise bank row of each (configuration, seed), or None for seed-mean curves."""
@@ -526,7 +534,13 @@ class CurveSurrogate(BaseEstimator):
         return js
 
     def _predict_curves(
-        self, X: np.ndarray, seeds: Any, names: Sequence[str], cost: bool, limit_blas: bool = True
+        self,
+        X: np.ndarray,
+        seeds: Any,
+        names: Sequence[str],
+        cost: bool,
+        limit_blas: bool = True,
+        readonly: bool = False,
     ) -> dict[str, np.ndarray]:
         """The curves of ``X``: every requested metric block decoded at once (see :mod:`surrogates.stacked`)."""
         js = self._metric_blocks(names)
@@ -534,7 +548,11 @@ class CurveSurrogate(BaseEstimator):
             return {}
         dec = self._stacked(js) if js else None
         if js and dec is None:  # blocks saved before the normal scores
-            return self._predict_curves_blockwise(X, seeds, names, cost)
+            out = self._predict_curves_blockwise(X, seeds, names, cost)
+            if readonly:
+                for a in out.values():
+                    a.flags.writeable = False
+            return out
         shape_idx = self._shape_rows(X, seeds)
         cj = len(self.blocks_) - 1
         t = self._targets_of(js + ((cj,) if cost else ()), X, limit_blas)
@@ -542,9 +560,14 @@ class CurveSurrogate(BaseEstimator):
         width = 0
         if dec is not None:
             width = dec.width
-            out = dict(zip(dec.names, dec.curves(t[:, :width], shape_idx)))
+            g = dec.curves(t[:, :width], shape_idx)
+            if readonly:
+                g.flags.writeable = False  # before the split: the views are read-only too
+            out = dict(zip(dec.names, g))
         if cost:
-            out["cost"] = self._cost_curves().curves(t[:, width:], shape_idx)
+            c = out["cost"] = self._cost_curves().curves(t[:, width:], shape_idx)
+            if readonly:
+                c.flags.writeable = False
         return out
 
     def _numpy_model(self) -> bool:

@@ -235,6 +235,13 @@ def test_cached_curves_are_read_only_and_do_not_skip_validation(saved):
     assert b.query(c, seed=1)["valid_loss"] == cv["valid_loss"][-1]
     with pytest.raises(ValueError, match="read-only"):
         cv["valid_loss"][0] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        cv.cost[0] = 0.0
+    for m in cv.metrics:  # every metric's curve: a view of one locked buffer, or locked itself
+        assert not cv.metrics[m].flags.writeable
+    # the cache key keeps the mapping's order: the names in another order miss it, and get the same numbers
+    again = b.query(dict(reversed(list(c.items()))), seed=1)
+    assert again.metrics == b.query(c, seed=1).metrics and again.cost == b.query(c, seed=1).cost
     with pytest.raises(ConfigError, match="unknown hyperparameter 'extra'"):
         b.query({**c, "extra": 1}, seed=1)
 
