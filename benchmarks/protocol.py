@@ -683,6 +683,16 @@ class Evaluator:
         res = self._query(config, fidelity, seed)
         return res, float(res.metrics[self.metric]), res.cost
 
+    def evaluate_next(
+        self, key: Any, config: Any, fidelity: float, seed: int, row: int | None = None
+    ) -> tuple[Any, float, float]:
+        """:meth:`evaluate` of the configuration and seed of the point ``key`` (which this evaluator returned for
+        ``config`` and ``seed``) at another ``fidelity``: what the simulator asks as a trial that reports
+        continues to its next report. This one calls :meth:`evaluate` (the simulator calls it only where a
+        subclass overrides it); a table's moves along the key instead of looking the configuration up again.
+        The same numbers either way; the protocol's errors for a fidelity not held."""
+        return self.evaluate(config, fidelity, seed)
+
     def reported(self, key: Any) -> Mapping[str, float]:
         """The reported metrics at the point ``key`` names."""
         m = key.metrics

@@ -365,6 +365,19 @@ class TableEvaluator(Evaluator):
         key = (row * self._S + si) * self._F + fi
         return key, self._value[key], self._cost[key]
 
+    def evaluate_next(
+        self, key: int, config: Any, fidelity: float, seed: int, row: int | None = None
+    ) -> tuple[int, float, float]:
+        """:meth:`evaluate` at another fidelity of the (configuration, seed) of ``key``: the flat index moves
+        to that fidelity's column (the configuration was looked up and checked when ``key`` was made)."""
+        fi = self._fid_index.get(fidelity)
+        if fi is None or fidelity is True or fidelity is False:
+            return self.evaluate(
+                config, fidelity, seed, row
+            )  # raises FidelityError naming the allowed values
+        key += fi - key % self._F
+        return key, self._value[key], self._cost[key]
+
     def reported(self, key: int) -> dict[str, float]:
         out = {}
         for name, values in self._reported:  # a loop, not a comprehension: no function object made per call

@@ -340,6 +340,11 @@ class _Simulation:
         told = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
         self.evaluator = benchmark.evaluator(benchmark.objective, told)
         self.evaluate = _evaluate_with_row(self.evaluator)
+        # a continuing trial's next report: the evaluator's own fast path where it has one (a table's), else evaluate
+        nxt = getattr(type(self.evaluator), "evaluate_next", None)
+        self.evaluate_next = (
+            self.evaluator.evaluate_next if nxt is not None and nxt is not Evaluator.evaluate_next else None
+        )
         self.obj_sign = benchmark.objective_metric.sign
         self.draw_seed = _seed_stream(benchmark, seed)
         self.fmax = float(benchmark.fidelity.max)
@@ -415,6 +420,7 @@ class _Simulation:
         #: trial id -> [index of its current segment among its reports, cumulative cost when it started]
         live: dict[int, list] = {}
         evaluate, draw_seed, reported = self.evaluate, self.draw_seed, self.evaluator.reported
+        evaluate_next, opt_report, n_reports = self.evaluate_next, self.opt.report, self.n_reports
         obj_sign, measured, incremental = self.obj_sign, self.measured, self.incremental
         time_budget, per_result, amount = self.kind == "time", self.kind == "results", self.amount
         end_time, meter, seq, opt_seconds = self.end_time, self.meter, self.seq, self.opt_seconds
@@ -485,7 +491,10 @@ class _Simulation:
                     seg = live[trial.trial_id]
                     i = seg[0]
                     reps = trial.reports
-                    fid = reps[i] if i < len(reps) else fid
+                    n_reps = len(reps)
+                    inner = i < n_reps  # an intermediate report (else the trial's end)
+                    if inner:
+                        fid = reps[i]
                     result = make_result(
                         trial,
                         value,
@@ -494,21 +503,24 @@ class _Simulation:
                         cum - seg[1],
                         t,
                         "ok" if ok else "diverged",
-                        fid if i < len(reps) else None,
+                        fid if inner else None,
                     )
                     clock = max(t, opt_clock) if measured else t
                     a0 = perf()
                     decision = "done"
-                    if i < len(reps):
-                        self.n_reports += 1
+                    if inner:
+                        n_reports += 1
                         # a diverged trial ends here; otherwise the optimizer decides
-                        decision = self.opt.report(trial, result) if ok else "stop"
+                        decision = opt_report(trial, result) if ok else "stop"
                     if decision == "continue":
                         dt = perf() - a0
                         i += 1
                         seg[0] = i
-                        nf = reps[i] if i < len(reps) else trial.fidelity
-                        key2, value2, cum2 = evaluate(trial.config, nf, s, trial._row)
+                        nf = reps[i] if i < n_reps else trial.fidelity
+                        if evaluate_next is None:
+                            key2, value2, cum2 = evaluate(trial.config, nf, s, trial._row)
+                        else:  # the same configuration and seed at the next fidelity
+                            key2, value2, cum2 = evaluate_next(key, trial.config, nf, s, trial._row)
                         if cum2 < cum:
                             raise self._cost_decreased(trial, fid, cum, cum2)
                         clock += dt if measured else 0.0
@@ -559,6 +571,7 @@ class _Simulation:
                     idle.sort()
         finally:
             self.end_time, self.meter, self.seq, self.opt_seconds = end_time, meter, seq, opt_seconds
+            self.n_reports = n_reports
 
     def _cost_decreased(self, trial: Trial, ffrom: float, prev_cost: float, cum: float) -> OptimizerError:
         """The error of a continuation whose cumulative cost is below its trial's (the cost policy is broken)."""

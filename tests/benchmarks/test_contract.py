@@ -95,6 +95,25 @@ def test_evaluator_answers_what_query_answers(bench):
         ev.evaluate(_configs(bench, 1)[0], bench.fidelity.max + 1000, _seeds(bench)[0])
 
 
+def test_evaluate_next_is_evaluate_at_another_fidelity(bench):
+    """A continuing trial's next report (the table's fast path moves along the key): the numbers of evaluate at
+    every fidelity from every other, and the protocol's error for a fidelity the benchmark does not hold."""
+    ev = bench.evaluator(bench.objective, [])
+    fids = _fidelities(bench)
+    for c in _configs(bench, 2):
+        for s in _seeds(bench)[:2]:
+            for f0 in fids:
+                key, _, _ = ev.evaluate(c, f0, s)
+                for f in fids:
+                    got, want = ev.evaluate_next(key, c, f, s), ev.evaluate(c, f, s)
+                    assert (got[1] == want[1] or (math.isnan(got[1]) and math.isnan(want[1]))) and got[
+                        2
+                    ] == want[2]
+                    assert ev.config_ids([got[0]]) == ev.config_ids([want[0]])
+    with pytest.raises(FidelityError, match="outside the range"):
+        ev.evaluate_next(key, _configs(bench, 1)[0], bench.fidelity.max + 1000, _seeds(bench)[0])
+
+
 def test_query_batch_checks_are_the_protocol_s(bench):
     """query_batch checks its arguments once, the same way on every benchmark, naming the bad value."""
     c = _configs(bench, 2)
