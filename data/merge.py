@@ -19,20 +19,58 @@ import numpy as np
 import torch
 
 from benchmarks.cli import key_field, parse_command, usage_status
-from benchmarks.io import atomic_write_text, hardware
+from benchmarks.io import atomic_write_text, hardware, sha256_file
 from benchmarks.protocol import CurveBenchError, Fidelity
 from benchmarks.table import TableSpec, read_manifest, write_table
 
 from . import costmodel, inference
 from .prepare import Sweep, SweepConfig, calibrate, prepare, read_calibration, table_folder
-from .recipes import TABLES
+from .recipes import TABLES, cost_pool
 from .shards import SweepStateError, done_shards, read_shard, shard_path
+
+#: what a pooled calibration must share with the sweep's own: timings taken another way are not pooled
+_POOL_SAME = ("device", "threads", "epochs_timed")
+
+
+def _with_pool(sw: Sweep, calib: dict[str, Any]) -> dict[str, Any]:
+    """``calib`` with its model fitted on its runs and those of the sweeps :func:`recipes.cost_pool` names
+    (their ``calibration.json`` beside this sweep's folder, read, never timed again), the sources recorded
+    under ``pooled``; ``calib`` itself for a table that pools nothing."""
+    names = cost_pool(sw.folder.name)
+    if not names:
+        return calib
+    runs = [{**r, "sweep": sw.folder.name} for r in calib["runs"]]
+    sources = []
+    for name in names:
+        path = sw.folder.parent / name / "calibration.json"
+        if not path.is_file():
+            raise SweepStateError(
+                f"{sw.folder.name}: its cost model is fitted on the calibrations of its data-size family "
+                f"({', '.join(names)}), and {path} is missing; start that sweep first (its worker 0 times its "
+                "calibration before training)"
+            )
+        other = read_calibration(path)
+        for k in _POOL_SAME:
+            if other.get(k) != calib.get(k):
+                raise SweepStateError(
+                    f"{path}: {k}={other.get(k)!r}, but {sw.folder / 'calibration.json'} has {calib.get(k)!r}; "
+                    "calibrations timed another way are not pooled"
+                )
+        runs += [{**r, "sweep": name} for r in other["runs"]]
+        sources.append({"sweep": name, "sha256": sha256_file(path), "n_runs": len(other["runs"])})
+    return {
+        **calib,
+        "model": costmodel.refit(runs),
+        "runs": runs,
+        "pooled": {"own_model": calib["model"], "own_runs": len(calib["runs"]), "sweeps": sources},
+    }
 
 
 def _calibration_of(sw: Sweep, out: Path, prov: Mapping[str, Any]) -> dict[str, Any]:
-    """The sweep's calibration as it is (never refitted here), which must be the cost model ``out``'s costs
-    were made with: a card rewritten alone may not describe another model than its table's."""
-    calib = read_calibration(sw.folder / "calibration.json")
+    """The sweep's calibration as it is (never refitted here; pooled as a merge pools it), which must be the
+    cost model ``out``'s costs were made with: a card rewritten alone may not describe another model than its
+    table's."""
+    calib = _with_pool(sw, read_calibration(sw.folder / "calibration.json"))
     used = (prov.get("cost_model") or {}).get("coefficients")
     if used != calib["model"]["coefficients"]:
         raise SweepStateError(
@@ -53,6 +91,13 @@ def _fit_text(calib: Mapping[str, Any]) -> str:
     refit = calib.get("refitted")
     if isinstance(refit, dict):
         text += f"; refitted on {str(refit.get('at', '?'))[:10]} from the same timed runs, first fitted on seconds"
+    pooled = calib.get("pooled")
+    if isinstance(pooled, dict):
+        others = ", ".join(f"`{p['sweep']}`" for p in pooled["sweeps"])
+        text += (
+            f"; pooled: this sweep's {pooled['own_runs']} timed runs and those of its data-size family's other "
+            f"sweeps ({others}), so one model costs every fraction"
+        )
     return text
 
 
@@ -160,7 +205,7 @@ def merge(
             f"{sw.folder}: the shards trained on {shard_types} but the cost model would be "
             f"calibrated on {device.type}; merge on the device the sweep ran on"
         )
-    calib = calibrate(sw, device)
+    calib = _with_pool(sw, calibrate(sw, device))
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     per_epoch = costmodel.predict(calib["model"], [sw.family.workload(r, sw.data) for r in records])
     per_epoch = np.maximum(per_epoch, 1e-6)
@@ -205,6 +250,7 @@ def merge(
             "calibration_runs": calib["runs"],
             "calibration_hardware": calib.get("hardware"),
             **({"refitted": calib["refitted"]} if "refitted" in calib else {}),
+            **({"pooled": calib["pooled"]} if "pooled" in calib else {}),
         },
         "diverged_runs": got["diverged"],
         "inference_timing": {k: v for k, v in timing.items() if k != "seconds_per_sample"},
