@@ -688,9 +688,10 @@ class Evaluator:
     ) -> tuple[Any, float, float]:
         """:meth:`evaluate` of the configuration and seed of the point ``key`` (which this evaluator returned for
         ``config`` and ``seed``) at another ``fidelity``: what the simulator asks as a trial that reports
-        continues to its next report. This one calls :meth:`evaluate` (the simulator calls it only where a
-        subclass overrides it); a table's moves along the key instead of looking the configuration up again.
-        The same numbers either way; the protocol's errors for a fidelity not held."""
+        continues to its next report. This one calls :meth:`evaluate`; a table's moves along the key instead of
+        looking the configuration up again. The same numbers either way; the protocol's errors for a fidelity
+        not held. The simulator uses an override only where it comes with its ``evaluate`` (defined by the
+        class that defines ``evaluate``, or a subclass of it); otherwise it calls ``evaluate``."""
         return self.evaluate(config, fidelity, seed)
 
     def reported(self, key: Any) -> Mapping[str, float]:

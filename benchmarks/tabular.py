@@ -372,9 +372,8 @@ class TableEvaluator(Evaluator):
         to that fidelity's column (the configuration was looked up and checked when ``key`` was made)."""
         fi = self._fid_index.get(fidelity)
         if fi is None or fidelity is True or fidelity is False:
-            return self.evaluate(
-                config, fidelity, seed, row
-            )  # raises FidelityError naming the allowed values
+            self.benchmark.fidelity.check(fidelity)  # raises FidelityError naming the allowed values
+            raise AssertionError("unreachable")
         key += fi - key % self._F
         return key, self._value[key], self._cost[key]
 

@@ -28,20 +28,26 @@ from .prepare import Sweep, SweepConfig, calibrate, prepare, read_calibration, t
 from .recipes import TABLES, cost_pool
 from .shards import SweepStateError, done_shards, read_shard, shard_path
 
-#: what a pooled calibration must share with the sweep's own: timings taken another way are not pooled
+#: what a pooled calibration must share with the sweep's own (``hardware``: its CPU and torch version): timings
+#: taken another way, or on another machine, are not pooled
 _POOL_SAME = ("device", "threads", "epochs_timed")
+_POOL_SAME_HARDWARE = ("cpu", "torch")
 
 
 def _with_pool(sw: Sweep, calib: dict[str, Any]) -> dict[str, Any]:
-    """``calib`` with its model fitted on its runs and those of the sweeps :func:`recipes.cost_pool` names
-    (their ``calibration.json`` beside this sweep's folder, read, never timed again), the sources recorded
-    under ``pooled``; ``calib`` itself for a table that pools nothing."""
+    """``calib`` with its model fitted on the runs of every sweep :func:`recipes.cost_pool` names, in that order
+    (this one's from ``calib``, the others' from their ``calibration.json`` beside this sweep's folder: read,
+    never timed again), the other sweeps' checksums and this one's own model recorded under ``pooled``;
+    ``calib`` itself for a table that pools nothing."""
     names = cost_pool(sw.folder.name)
     if not names:
         return calib
-    runs = [{**r, "sweep": sw.folder.name} for r in calib["runs"]]
+    runs: list[dict[str, Any]] = []
     sources = []
     for name in names:
+        if name == sw.folder.name:
+            runs += [{**r, "sweep": name} for r in calib["runs"]]
+            continue
         path = sw.folder.parent / name / "calibration.json"
         if not path.is_file():
             raise SweepStateError(
@@ -50,11 +56,15 @@ def _with_pool(sw: Sweep, calib: dict[str, Any]) -> dict[str, Any]:
                 "calibration before training)"
             )
         other = read_calibration(path)
-        for k in _POOL_SAME:
-            if other.get(k) != calib.get(k):
+        pairs = [(k, other.get(k), calib.get(k)) for k in _POOL_SAME] + [
+            (f"hardware.{k}", (other.get("hardware") or {}).get(k), (calib.get("hardware") or {}).get(k))
+            for k in _POOL_SAME_HARDWARE
+        ]
+        for k, theirs, ours in pairs:
+            if theirs != ours:
                 raise SweepStateError(
-                    f"{path}: {k}={other.get(k)!r}, but {sw.folder / 'calibration.json'} has {calib.get(k)!r}; "
-                    "calibrations timed another way are not pooled"
+                    f"{path}: {k}={theirs!r}, but {sw.folder / 'calibration.json'} has {ours!r}; calibrations "
+                    "timed another way or on another machine are not pooled"
                 )
         runs += [{**r, "sweep": name} for r in other["runs"]]
         sources.append({"sweep": name, "sha256": sha256_file(path), "n_runs": len(other["runs"])})
@@ -96,9 +106,19 @@ def _fit_text(calib: Mapping[str, Any]) -> str:
         others = ", ".join(f"`{p['sweep']}`" for p in pooled["sweeps"])
         text += (
             f"; pooled: this sweep's {pooled['own_runs']} timed runs and those of its data-size family's other "
-            f"sweeps ({others}), so one model costs every fraction"
+            f"sweeps ({others}), so one model, the same for every fraction, costs them all"
         )
     return text
+
+
+def _timed_text(calib: Mapping[str, Any]) -> str:
+    """What the cost model was fitted on: configurations timed alone (a pooled calibration: runs, some of
+    them the same configuration at several fractions)."""
+    n = calib["model"]["n_calibration_runs"]
+    if "pooled" not in calib:
+        return f"{n} configurations timed alone"
+    k = len({int(r["config_id"]) for r in calib["runs"]})
+    return f"{n} runs timed alone ({k} configurations, some of them at several fractions)"
 
 
 def _cpu_text(got: Mapping[str, Any]) -> str:
@@ -382,8 +402,8 @@ def card(sw: Sweep, got: dict[str, Any], calib: dict[str, Any], prov: dict[str, 
 validation and test metrics after each epoch as the sweep did, on the recording
 hardware ({", ".join(got["cpus"])}; device {", ".join(got["devices"])}; \
 {prov["recording_hardware"]["threads"]} thread(s)). Runs were trained
-in groups that share kernels, so cost comes from a model fitted ({_fit_text(calib)}) on {m["n_calibration_runs"]} \
-configurations timed alone ({calib["epochs_timed"]} epochs each, \
+in groups that share kernels, so cost comes from a model fitted ({_fit_text(calib)}) on {_timed_text(calib)} \
+({calib["epochs_timed"]} epochs each, \
 {"warm-up epoch left out" if calib["epochs_timed"] > 1 else "the one epoch timed, warm-up included"}): \
 leave-one-out relative error median
 {100 * m["loo_relative_error_median"]:.1f}%, max {100 * m["loo_relative_error_max"]:.1f}%. Timings were taken on a

@@ -41,20 +41,20 @@ def recipe(name: str) -> dict[str, Any]:
 
 
 def cost_pool(name: str) -> tuple[str, ...]:
-    """The other sweeps whose timed calibration runs join ``name``'s own in fitting its cost model.
+    """The sweeps whose timed calibration runs are pooled to fit ``name``'s cost model, in pooling order
+    (``name`` among them), or () for a table fitted on its own runs alone.
 
-    For a fraction table of a shipped data-size family: the family's other sweeps (the other fractions and
-    the whole split), so one model, fitted on every timing of the family, costs each fraction and cost
-    grows with the fraction for every configuration (the model's coefficients are non-negative and its
-    features grow with the training rows). Fitted one sweep at a time, on a shared machine, the fractions'
-    models disagreed: on kr-vs-kp the 1/9 table cost more than the 1/3 table for most configurations.
-    None for any other table: the whole-split table keeps its own calibration (its surrogate was fitted on
-    its costs).
+    For a fraction table of a shipped data-size family: every sweep of the family, smallest fraction first
+    and the whole split last (:func:`benchmarks.catalog.datasize_parts`), the same order for each fraction,
+    so every fraction gets the same model, bit for bit, and cost grows with the fraction for every
+    configuration (the model's coefficients are non-negative and its features grow with the training
+    rows). Fitted one sweep at a time, on a shared machine, the fractions' models disagreed: on kr-vs-kp
+    the 1/9 table cost more than the 1/3 table for most configurations. None for any other table: the
+    whole-split table keeps its own calibration (its surrogate was fitted on its costs).
     """
     if name not in DATASIZE_TABLES:
         return ()
-    base = name.rpartition("-train1of")[0]
-    return tuple(p for p in datasize_parts(base) if p != name)
+    return datasize_parts(name.rpartition("-train1of")[0])
 
 
 def _build_order(name: str) -> tuple[int, int, int]:

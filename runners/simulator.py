@@ -133,6 +133,23 @@ def _evaluate_with_row(
     return lambda config, fidelity, seed, row: evaluate(config, fidelity, seed)
 
 
+def _owner(cls: type, name: str) -> type | None:
+    """The class in ``cls``'s method resolution order that defines ``name``."""
+    return next((c for c in cls.__mro__ if name in c.__dict__), None)
+
+
+def _fast_next(evaluator: Any) -> Callable[..., tuple[Any, float, float]] | None:
+    """The evaluator's ``evaluate_next`` where it is a fast path that belongs with its ``evaluate``: defined
+    below :class:`~benchmarks.protocol.Evaluator`, by the class that defines ``evaluate`` or a subclass of it.
+    A subclass that overrides ``evaluate`` alone (to count calls, add noise, inject failures) gets None: the
+    simulator then calls its ``evaluate`` for every report, as it always did."""
+    cls = type(evaluator)
+    nxt, ev = _owner(cls, "evaluate_next"), _owner(cls, "evaluate")
+    if nxt is None or ev is None or nxt is Evaluator or not issubclass(nxt, ev):
+        return None
+    return evaluator.evaluate_next
+
+
 def make_optimizer(
     benchmark: Benchmark,
     optimizer: Optimizer | OptimizerFactory,
@@ -340,11 +357,7 @@ class _Simulation:
         told = tuple(n for n, m in benchmark.metrics.items() if m.split != "test" and n != test)
         self.evaluator = benchmark.evaluator(benchmark.objective, told)
         self.evaluate = _evaluate_with_row(self.evaluator)
-        # a continuing trial's next report: the evaluator's own fast path where it has one (a table's), else evaluate
-        nxt = getattr(type(self.evaluator), "evaluate_next", None)
-        self.evaluate_next = (
-            self.evaluator.evaluate_next if nxt is not None and nxt is not Evaluator.evaluate_next else None
-        )
+        self.evaluate_next = _fast_next(self.evaluator)
         self.obj_sign = benchmark.objective_metric.sign
         self.draw_seed = _seed_stream(benchmark, seed)
         self.fmax = float(benchmark.fidelity.max)

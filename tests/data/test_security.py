@@ -856,9 +856,9 @@ def test_a_shards_link_in_a_shared_sweep_folder_is_refused(tiny, tmp_path):
 
 def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny, tmp_path):
     """A fraction table of a shipped data-size family fits its cost model on every timed run of the family
-    (its own and its sibling sweeps', read, not timed again), recorded with their checksums; the model's
-    non-negative coefficients make cost grow with the training rows. A sibling missing, or timed another way,
-    is refused by name; any other table keeps its own calibration."""
+    (its own and its sibling sweeps', read, not timed again), in one order, so every fraction gets the same
+    model bit for bit; the siblings are recorded with their checksums. A sibling missing, or timed another
+    way or on another machine, is refused by name; any other table keeps its own calibration."""
     from types import SimpleNamespace
 
     from benchmarks.io import sha256_file
@@ -867,46 +867,44 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
     from data.recipes import cost_pool
 
     good = json.loads((sweep_folder(_cfg(tiny)) / "calibration.json").read_text())
-    name = "lcbench-kr_vs_kp-train1of9"
-    family = cost_pool(name)
-    assert family == ("lcbench-kr_vs_kp-train1of27", "lcbench-kr_vs_kp-train1of3", "lcbench-kr_vs_kp")
+    family = cost_pool("lcbench-kr_vs_kp-train1of9")
+    assert family == (
+        "lcbench-kr_vs_kp-train1of27",
+        "lcbench-kr_vs_kp-train1of9",
+        "lcbench-kr_vs_kp-train1of3",
+        "lcbench-kr_vs_kp",
+    )
+    assert cost_pool("lcbench-kr_vs_kp-train1of3") == family
     assert cost_pool("lcbench-kr_vs_kp") == () and cost_pool("lcbench-car") == ()
     root = tmp_path / "sweeps"
-    for k, n in enumerate(family):  # each sibling: the same configurations on more or fewer training rows
+    for k, n in enumerate(family):  # each sweep: the same configurations on more training rows, timed slower
         runs = [
-            {
-                **r,
-                "train_rows": r["train_rows"] * (k + 2),
-                "seconds_per_epoch": r["seconds_per_epoch"] * (k + 2),
-            }
+            {**r, "train_rows": r["train_rows"] * 3**k, "seconds_per_epoch": r["seconds_per_epoch"] * (1 + k)}
             for r in good["runs"]
         ]
         (root / n).mkdir(parents=True)
         (root / n / "calibration.json").write_text(json.dumps({**good, "runs": runs}))
-    sw = SimpleNamespace(folder=root / name)
-    pooled = _with_pool(sw, good)
-    everything = good["runs"] + [
-        r for n in family for r in read_calibration(root / n / "calibration.json")["runs"]
-    ]
-    assert pooled["model"] == costmodel.refit(everything)
-    assert pooled["model"]["n_calibration_runs"] == len(pooled["runs"]) == 4 * len(good["runs"])
-    assert pooled["pooled"]["own_model"] == good["model"] and pooled["pooled"]["own_runs"] == len(
-        good["runs"]
-    )
-    assert [(p["sweep"], p["sha256"]) for p in pooled["pooled"]["sweeps"]] == [
-        (n, sha256_file(root / n / "calibration.json")) for n in family
-    ]
-    w = costmodel.Workload(
-        **{k: int(v) for k, v in good["runs"][0].items() if k in costmodel.Workload.__dataclass_fields__}
-    )
-    more = [costmodel.Workload(**{**w.__dict__, "train_rows": w.train_rows * m}) for m in (1, 3, 9, 27)]
-    assert np.all(np.diff(costmodel.predict(pooled["model"], more)) >= 0)
+    own = {n: read_calibration(root / n / "calibration.json") for n in family}
+    pooled = {n: _with_pool(SimpleNamespace(folder=root / n), own[n]) for n in family[:-1]}
+    everything = [r for n in family for r in own[n]["runs"]]
+    for n, p in pooled.items():
+        assert p["model"] == costmodel.refit(everything)  # the same model for every fraction, bit for bit
+        assert p["model"]["n_calibration_runs"] == len(p["runs"]) == 4 * len(good["runs"])
+        assert p["pooled"]["own_model"] == own[n]["model"] and p["pooled"]["own_runs"] == len(good["runs"])
+        assert [(q["sweep"], q["sha256"]) for q in p["pooled"]["sweeps"]] == [
+            (m, sha256_file(root / m / "calibration.json")) for m in family if m != n
+        ]
     assert _with_pool(SimpleNamespace(folder=root / "lcbench-kr_vs_kp"), good) is good
 
-    other = root / family[1] / "calibration.json"
-    other.write_text(json.dumps({**good, "threads": 2}))
-    with pytest.raises(SweepStateError, match=f"{other}: threads=2.*not pooled"):
-        _with_pool(sw, good)
+    sw = SimpleNamespace(folder=root / family[0])
+    other = root / family[2] / "calibration.json"
+    for bad, what in [
+        ({**good, "threads": 2}, "threads=2"),
+        ({**good, "hardware": {**good["hardware"], "cpu": "another CPU"}}, "hardware.cpu='another CPU'"),
+    ]:
+        other.write_text(json.dumps(bad))
+        with pytest.raises(SweepStateError, match=f"{other}: {what}.*not pooled"):
+            _with_pool(sw, own[family[0]])
     other.unlink()
-    with pytest.raises(SweepStateError, match=f"{family[1]}.*{other} is missing"):
-        _with_pool(sw, good)
+    with pytest.raises(SweepStateError, match=f"{family[2]}.*{other} is missing"):
+        _with_pool(sw, own[family[0]])

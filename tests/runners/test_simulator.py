@@ -438,6 +438,14 @@ def test_the_simulator_asks_the_benchmark_s_evaluator_only(toy):
         r.summary["table_fraction"]
         == run(toy, RandomSearch, budget=Budget("results", 12)).summary["table_fraction"]
     )
+    # trials that report as they train: the subclass's evaluate answers every report too (the table's fast path
+    # for a continuing trial belongs with the table's evaluate, not with an override of evaluate alone)
+    from runners.optimizers.stopping import MedianStopping
+
+    calls["evaluate"] = 0
+    r = run(Watched(toy), MedianStopping, budget=Budget("results", 60))
+    pd.testing.assert_frame_equal(r.events, run(toy, MedianStopping, budget=Budget("results", 60)).events)
+    assert r.summary["n_reports"] > 0 and calls["evaluate"] >= len(r.events)
 
 
 def test_a_continuation_on_a_fidelity_that_is_not_incremental_pays_the_whole_cost(toy):

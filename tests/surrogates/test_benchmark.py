@@ -240,7 +240,9 @@ def test_cached_curves_are_read_only_and_do_not_skip_validation(saved):
     for m in cv.metrics:  # every metric's curve: a view of one locked buffer, or locked itself
         assert not cv.metrics[m].flags.writeable
     # the cache key keeps the mapping's order: the names in another order miss it, and get the same numbers
+    n_cached = len(b._cache)
     again = b.query(dict(reversed(list(c.items()))), seed=1)
+    assert len(b._cache) == n_cached + 1  # a miss: predicted again
     assert again.metrics == b.query(c, seed=1).metrics and again.cost == b.query(c, seed=1).cost
     with pytest.raises(ConfigError, match="unknown hyperparameter 'extra'"):
         b.query({**c, "extra": 1}, seed=1)
