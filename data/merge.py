@@ -34,12 +34,73 @@ _POOL_SAME = ("device", "threads", "epochs_timed")
 _POOL_SAME_HARDWARE = ("cpu", "torch")
 
 
-def _with_pool(sw: Sweep, calib: dict[str, Any]) -> dict[str, Any]:
+#: the settings that make a sweep's plan and calibration: a sweep is its table's shipped recipe when they match
+_RECIPE_FIELDS = (
+    "family",
+    "dataset",
+    "n_configs",
+    "seeds",
+    "sample_seed",
+    "split_seed",
+    "max_train_rows",
+    "train_fraction",
+    "max_group",
+    "shard_runs",
+    "shard_seconds",
+    "calib_configs",
+    "calib_epochs",
+)
+
+
+def _is_recipe(sw: Sweep) -> bool:
+    """Whether ``sw`` is its table's shipped recipe (data/recipes.py), not another sweep of the same name."""
+    name = sw.folder.name
+    if name not in TABLES:
+        return False
+    ref = SweepConfig(name=name, **TABLES[name])
+    same = all(getattr(sw.cfg, k) == getattr(ref, k) for k in _RECIPE_FIELDS)
+    return same and sw.epochs == int(ref.epochs or sw.family.epochs)
+
+
+def _sibling_calibration(sw: Sweep, name: str, device: torch.device | None) -> Path:
+    """The calibration file of ``name``, a sweep of ``sw``'s data-size family beside it; a shipped recipe's
+    sibling not calibrated yet is calibrated now by its recipe when ``device`` is given (what its worker 0
+    does first; its sweep then reuses it), else refused."""
+    path = sw.folder.parent / name / "calibration.json"
+    if path.is_file():
+        return path
+    if device is None:
+        raise SweepStateError(
+            f"{sw.folder.name}: its cost model is fitted on the calibrations of its data-size family "
+            f"({', '.join(cost_pool(sw.folder.name))}), and {path} is missing; start that sweep first (its "
+            "worker 0 times its calibration before training)"
+        )
+    c = sw.cfg
+    calibrate(
+        prepare(
+            SweepConfig(
+                name=name,
+                **TABLES[name],
+                sweeps_dir=str(sw.folder.parent),
+                data_root=c.data_root,
+                device=c.device,
+                threads=c.threads,
+                progress=False,
+            )
+        ),
+        device,
+    )
+    return path
+
+
+def _with_pool(sw: Sweep, calib: dict[str, Any], device: torch.device | None = None) -> dict[str, Any]:
     """``calib`` with its model fitted on the runs of every sweep :func:`recipes.cost_pool` names, in that order
     (this one's from ``calib``, the others' from their ``calibration.json`` beside this sweep's folder: read,
-    never timed again), the other sweeps' checksums and this one's own model recorded under ``pooled``;
-    ``calib`` itself for a table that pools nothing."""
-    names = cost_pool(sw.folder.name)
+    never timed again, unless one is not there yet and ``device`` is given, see :func:`_sibling_calibration`),
+    the other sweeps' checksums and this one's own model recorded under ``pooled``; ``calib`` itself for a table
+    that pools nothing, and for a sweep that is not its table's shipped recipe (another sweep of the same
+    name, e.g. fewer configurations: it has no family to pool with)."""
+    names = cost_pool(sw.folder.name) if _is_recipe(sw) else ()
     if not names:
         return calib
     runs: list[dict[str, Any]] = []
@@ -48,13 +109,7 @@ def _with_pool(sw: Sweep, calib: dict[str, Any]) -> dict[str, Any]:
         if name == sw.folder.name:
             runs += [{**r, "sweep": name} for r in calib["runs"]]
             continue
-        path = sw.folder.parent / name / "calibration.json"
-        if not path.is_file():
-            raise SweepStateError(
-                f"{sw.folder.name}: its cost model is fitted on the calibrations of its data-size family "
-                f"({', '.join(names)}), and {path} is missing; start that sweep first (its worker 0 times its "
-                "calibration before training)"
-            )
+        path = _sibling_calibration(sw, name, device)
         other = read_calibration(path)
         pairs = [(k, other.get(k), calib.get(k)) for k in _POOL_SAME] + [
             (f"hardware.{k}", (other.get("hardware") or {}).get(k), (calib.get("hardware") or {}).get(k))
@@ -225,7 +280,7 @@ def merge(
             f"{sw.folder}: the shards trained on {shard_types} but the cost model would be "
             f"calibrated on {device.type}; merge on the device the sweep ran on"
         )
-    calib = _with_pool(sw, calibrate(sw, device))
+    calib = _with_pool(sw, calibrate(sw, device), device)
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     per_epoch = costmodel.predict(calib["model"], [sw.family.workload(r, sw.data) for r in records])
     per_epoch = np.maximum(per_epoch, 1e-6)

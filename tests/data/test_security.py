@@ -854,7 +854,7 @@ def test_a_shards_link_in_a_shared_sweep_folder_is_refused(tiny, tmp_path):
     assert sorted(p.name for p in outside.iterdir()) == before
 
 
-def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny, tmp_path):
+def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny, tmp_path, monkeypatch):
     """A fraction table of a shipped data-size family fits its cost model on every timed run of the family
     (its own and its sibling sweeps', read, not timed again), in one order, so every fraction gets the same
     model bit for bit; the siblings are recorded with their checksums. A sibling missing, or timed another
@@ -864,7 +864,7 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
     from benchmarks.io import sha256_file
     from data import costmodel
     from data.merge import _with_pool
-    from data.recipes import cost_pool
+    from data.recipes import TABLES, cost_pool
 
     good = json.loads((sweep_folder(_cfg(tiny)) / "calibration.json").read_text())
     family = cost_pool("lcbench-kr_vs_kp-train1of9")
@@ -885,7 +885,14 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
         (root / n).mkdir(parents=True)
         (root / n / "calibration.json").write_text(json.dumps({**good, "runs": runs}))
     own = {n: read_calibration(root / n / "calibration.json") for n in family}
-    pooled = {n: _with_pool(SimpleNamespace(folder=root / n), own[n]) for n in family[:-1]}
+
+    def recipe_sweep(
+        n, **changes
+    ):  # the parts of a Sweep that _with_pool reads: the shipped recipe's settings
+        cfg = SweepConfig(name=n, **{**TABLES[n], **changes})
+        return SimpleNamespace(folder=root / n, cfg=cfg, epochs=50, family=SimpleNamespace(epochs=50))
+
+    pooled = {n: _with_pool(recipe_sweep(n), own[n]) for n in family[:-1]}
     everything = [r for n in family for r in own[n]["runs"]]
     for n, p in pooled.items():
         assert p["model"] == costmodel.refit(everything)  # the same model for every fraction, bit for bit
@@ -894,9 +901,11 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
         assert [(q["sweep"], q["sha256"]) for q in p["pooled"]["sweeps"]] == [
             (m, sha256_file(root / m / "calibration.json")) for m in family if m != n
         ]
-    assert _with_pool(SimpleNamespace(folder=root / "lcbench-kr_vs_kp"), good) is good
+    assert _with_pool(recipe_sweep("lcbench-kr_vs_kp"), good) is good
+    # another sweep of the same name (here 2 configurations, as a quick trial would): no family to pool with
+    assert _with_pool(recipe_sweep(family[0], n_configs=2), own[family[0]]) is own[family[0]]
 
-    sw = SimpleNamespace(folder=root / family[0])
+    sw = recipe_sweep(family[0])
     other = root / family[2] / "calibration.json"
     for bad, what in [
         ({**good, "threads": 2}, "threads=2"),
@@ -907,4 +916,18 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
             _with_pool(sw, own[family[0]])
     other.unlink()
     with pytest.raises(SweepStateError, match=f"{family[2]}.*{other} is missing"):
-        _with_pool(sw, own[family[0]])
+        _with_pool(sw, own[family[0]])  # a card rewritten alone never times anything
+    # a merge (device given) calibrates a sibling not calibrated yet by its recipe, beside this sweep, once
+    import data.merge as merge_module
+
+    timed = []
+
+    def fake_calibrate(sib, device):
+        timed.append((sib.cfg.name, sib.cfg.n_configs, sib.cfg.train_fraction, sib.cfg.sweeps_dir, device))
+        other.write_text(json.dumps(good))
+
+    monkeypatch.setattr(merge_module, "prepare", lambda cfg: SimpleNamespace(cfg=cfg))
+    monkeypatch.setattr(merge_module, "calibrate", fake_calibrate)
+    got = _with_pool(sw, own[family[0]], torch.device("cpu"))
+    assert timed == [(family[2], 500, 1 / 3, str(root), torch.device("cpu"))]
+    assert [q["sweep"] for q in got["pooled"]["sweeps"]] == [m for m in family if m != family[0]]
