@@ -550,7 +550,14 @@ def test_two_studies_with_different_budgets_never_tear_a_folder(tmp_path, table)
     for o in (a, b):
         assert o["ran"] + len(o["conflicts"]) + o["taken"] == 6
         assert all("RunConflictError" in c["error"] for c in o["conflicts"])
-    assert a["ran"] + b["ran"] == 6 and not set(a["ran_paths"]) & set(b["ran_paths"])
+    assert not set(a["ran_paths"]) & set(b["ran_paths"])  # never run twice
+    # every run is run by one of them, or refused by one with a conflict: a run one study claimed and then
+    # found in conflict with the other's finished seeds (which saw it taken meanwhile) is run by neither
+    ran = {Path(p).parent.as_posix() for p in a["ran_paths"] + b["ran_paths"]}
+    refused = " ".join(c["error"] for o in (a, b) for c in o["conflicts"])
+    for r in plan(load_study(str(fa))):
+        rel = r.path.relative_to(tmp_path / "results" / "mini").as_posix()
+        assert rel in ran or f"{r.path}:" in refused or f"{r.path} holds" in refused, rel
     root = tmp_path / "results" / "mini"
     for m in root.rglob(META_FILE):
         assert run_state(m.parent) == "complete"  # meta and events of one and the same run
