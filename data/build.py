@@ -18,7 +18,7 @@ from benchmarks.cli import UsageError, hint, key_field, parse_command, usage_sta
 from benchmarks.protocol import CurveBenchError
 
 from .checks import INT_LIMITS, check_int
-from .recipes import TABLES
+from .recipes import TABLES, cost_pool
 from .shards import done_shards, read_plan
 from .sweep import SweepConfig, run_sweep_outcome, sweep_folder, table_exists, table_folder
 
@@ -97,16 +97,22 @@ def main(argv: list[str] | None = None) -> int:
         if action == "status":
             status(names)
             return 0
-        for name in names:
+        # a data-size fraction's cost model pools its family's calibrations (data.recipes.cost_pool): its sweep
+        # runs in turn, unmerged, and it is merged after every table's sweep has run (a finished sweep run
+        # again trains nothing and merges)
+        pooled = [n for n in names if cost_pool(n)]
+        for name, merge in [*((n, n not in pooled) for n in names), *((n, True) for n in pooled)]:
             cfg = SweepConfig(
                 name=name,
                 threads=args.threads,
                 device=args.device,
                 progress=args.progress,
+                merge=merge,
                 **TABLES[name],
             )
             if table_exists(table_folder(cfg)):
-                print(f"{name}: table already written ({table_folder(cfg)}); skipped")
+                if merge:
+                    print(f"{name}: table already written ({table_folder(cfg)}); skipped")
                 continue
             print(f"{name}: {run_sweep_outcome(cfg).message()}")
     except CurveBenchError as e:

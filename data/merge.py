@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from benchmarks.cli import key_field, parse_command, usage_status
-from benchmarks.io import atomic_write_text, hardware, sha256_file
+from benchmarks.io import atomic_write_text, hardware, sha256_bytes
 from benchmarks.protocol import CurveBenchError, Fidelity
 from benchmarks.table import TableSpec, read_manifest, write_table
 
 from . import costmodel, inference
 from .prepare import Sweep, SweepConfig, calibrate, prepare, read_calibration, table_folder
 from .recipes import TABLES, cost_pool
-from .shards import SweepStateError, done_shards, read_shard, shard_path
+from .shards import SweepStateError, done_shards, read_plan, read_shard, shard_path
 
 #: what a pooled calibration must share with the sweep's own (``hardware``: its CPU and torch version): timings
 #: taken another way, or on another machine, are not pooled
@@ -62,44 +62,38 @@ def _is_recipe(sw: Sweep) -> bool:
     return same and sw.epochs == int(ref.epochs or sw.family.epochs)
 
 
-def _sibling_calibration(sw: Sweep, name: str, device: torch.device | None) -> Path:
-    """The calibration file of ``name``, a sweep of ``sw``'s data-size family beside it; a shipped recipe's
-    sibling not calibrated yet is calibrated now by its recipe when ``device`` is given (what its worker 0
-    does first; its sweep then reuses it), else refused."""
-    path = sw.folder.parent / name / "calibration.json"
-    if path.is_file():
-        return path
-    if device is None:
+def _sibling_calibration(sw: Sweep, name: str) -> Path:
+    """The calibration file of ``name``, a sweep of ``sw``'s data-size family beside it, which must be the same
+    sweep on another fraction (its plan's settings are this one's but for the name and the fraction): else
+    SweepStateError naming what differs, or what is missing. Nothing is timed here (``make tables`` runs a
+    family's sweeps before it merges their tables)."""
+    folder = sw.folder.parent / name
+    path = folder / "calibration.json"
+    if not path.is_file():
         raise SweepStateError(
             f"{sw.folder.name}: its cost model is fitted on the calibrations of its data-size family "
             f"({', '.join(cost_pool(sw.folder.name))}), and {path} is missing; start that sweep first (its "
             "worker 0 times its calibration before training)"
         )
-    c = sw.cfg
-    calibrate(
-        prepare(
-            SweepConfig(
-                name=name,
-                **TABLES[name],
-                sweeps_dir=str(sw.folder.parent),
-                data_root=c.data_root,
-                device=c.device,
-                threads=c.threads,
-                progress=False,
-            )
-        ),
-        device,
-    )
+    skip = {"name", "train_fraction"}
+    ours = {k: v for k, v in sw.plan.settings.items() if k not in skip}
+    theirs = {k: v for k, v in read_plan(folder / "plan.json").settings.items() if k not in skip}
+    if ours != theirs:
+        diff = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        raise SweepStateError(
+            f"{folder}: not the same sweep as {sw.folder} on another fraction (settings differ: "
+            f"{', '.join(diff)}); its calibration is not pooled. Give one of them another name= ."
+        )
     return path
 
 
-def _with_pool(sw: Sweep, calib: dict[str, Any], device: torch.device | None = None) -> dict[str, Any]:
+def _with_pool(sw: Sweep, calib: dict[str, Any]) -> dict[str, Any]:
     """``calib`` with its model fitted on the runs of every sweep :func:`recipes.cost_pool` names, in that order
-    (this one's from ``calib``, the others' from their ``calibration.json`` beside this sweep's folder: read,
-    never timed again, unless one is not there yet and ``device`` is given, see :func:`_sibling_calibration`),
-    the other sweeps' checksums and this one's own model recorded under ``pooled``; ``calib`` itself for a table
-    that pools nothing, and for a sweep that is not its table's shipped recipe (another sweep of the same
-    name, e.g. fewer configurations: it has no family to pool with)."""
+    (this one's from ``calib``, the others' from their ``calibration.json`` beside this sweep's folder, read,
+    never timed again: :func:`_sibling_calibration`), the other sweeps' checksums and this one's own model
+    recorded under ``pooled``; ``calib`` itself for a table that pools nothing, and for a sweep that is not its
+    table's shipped recipe (another sweep of the same name, e.g. fewer configurations: it has no family to pool
+    with)."""
     names = cost_pool(sw.folder.name) if _is_recipe(sw) else ()
     if not names:
         return calib
@@ -109,7 +103,8 @@ def _with_pool(sw: Sweep, calib: dict[str, Any], device: torch.device | None = N
         if name == sw.folder.name:
             runs += [{**r, "sweep": name} for r in calib["runs"]]
             continue
-        path = _sibling_calibration(sw, name, device)
+        path = _sibling_calibration(sw, name)
+        raw = path.read_bytes()
         other = read_calibration(path)
         pairs = [(k, other.get(k), calib.get(k)) for k in _POOL_SAME] + [
             (f"hardware.{k}", (other.get("hardware") or {}).get(k), (calib.get("hardware") or {}).get(k))
@@ -122,7 +117,7 @@ def _with_pool(sw: Sweep, calib: dict[str, Any], device: torch.device | None = N
                     "timed another way or on another machine are not pooled"
                 )
         runs += [{**r, "sweep": name} for r in other["runs"]]
-        sources.append({"sweep": name, "sha256": sha256_file(path), "n_runs": len(other["runs"])})
+        sources.append({"sweep": name, "sha256": sha256_bytes(raw), "n_runs": len(other["runs"])})
     return {
         **calib,
         "model": costmodel.refit(runs),
@@ -280,7 +275,7 @@ def merge(
             f"{sw.folder}: the shards trained on {shard_types} but the cost model would be "
             f"calibrated on {device.type}; merge on the device the sweep ran on"
         )
-    calib = _with_pool(sw, calibrate(sw, device), device)
+    calib = _with_pool(sw, calibrate(sw, device))
     records = [sw.config(c) for c in range(len(sw.plan.configs))]
     per_epoch = costmodel.predict(calib["model"], [sw.family.workload(r, sw.data) for r in records])
     per_epoch = np.maximum(per_epoch, 1e-6)

@@ -854,7 +854,7 @@ def test_a_shards_link_in_a_shared_sweep_folder_is_refused(tiny, tmp_path):
     assert sorted(p.name for p in outside.iterdir()) == before
 
 
-def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny, tmp_path, monkeypatch):
+def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny, tmp_path):
     """A fraction table of a shipped data-size family fits its cost model on every timed run of the family
     (its own and its sibling sweeps', read, not timed again), in one order, so every fraction gets the same
     model bit for bit; the siblings are recorded with their checksums. A sibling missing, or timed another
@@ -877,6 +877,7 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
     assert cost_pool("lcbench-kr_vs_kp-train1of3") == family
     assert cost_pool("lcbench-kr_vs_kp") == () and cost_pool("lcbench-car") == ()
     root = tmp_path / "sweeps"
+    plan = json.loads((sweep_folder(_cfg(tiny)) / "plan.json").read_text())
     for k, n in enumerate(family):  # each sweep: the same configurations on more training rows, timed slower
         runs = [
             {**r, "train_rows": r["train_rows"] * 3**k, "seconds_per_epoch": r["seconds_per_epoch"] * (1 + k)}
@@ -884,13 +885,21 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
         ]
         (root / n).mkdir(parents=True)
         (root / n / "calibration.json").write_text(json.dumps({**good, "runs": runs}))
+        frac = None if n == "lcbench-kr_vs_kp" else 1 / 3 ** (3 - k)
+        settings = {**plan["settings"], "name": n, "train_fraction": frac}
+        (root / n / "plan.json").write_text(json.dumps({**plan, "settings": settings}))
     own = {n: read_calibration(root / n / "calibration.json") for n in family}
 
-    def recipe_sweep(
-        n, **changes
-    ):  # the parts of a Sweep that _with_pool reads: the shipped recipe's settings
+    def recipe_sweep(n, **changes):
+        """The parts of a Sweep that _with_pool reads, with the shipped recipe's settings."""
         cfg = SweepConfig(name=n, **{**TABLES[n], **changes})
-        return SimpleNamespace(folder=root / n, cfg=cfg, epochs=50, family=SimpleNamespace(epochs=50))
+        return SimpleNamespace(
+            folder=root / n,
+            cfg=cfg,
+            epochs=50,
+            family=SimpleNamespace(epochs=50),
+            plan=read_plan(root / n / "plan.json"),
+        )
 
     pooled = {n: _with_pool(recipe_sweep(n), own[n]) for n in family[:-1]}
     everything = [r for n in family for r in own[n]["runs"]]
@@ -914,20 +923,40 @@ def test_a_data_size_fraction_is_costed_by_its_family_s_pooled_calibration(tiny,
         other.write_text(json.dumps(bad))
         with pytest.raises(SweepStateError, match=f"{other}: {what}.*not pooled"):
             _with_pool(sw, own[family[0]])
+    other.write_text(json.dumps(good))
+    # a sibling folder holding another sweep of that name (other settings than this one's, but the fraction)
+    sibling_plan = root / family[2] / "plan.json"
+    kept = sibling_plan.read_text()
+    changed = json.loads(kept)
+    changed["settings"]["n_configs"] = changed["settings"]["n_configs"] + 1
+    sibling_plan.write_text(json.dumps(changed))
+    with pytest.raises(SweepStateError, match=f"{root / family[2]}: not the same sweep.*n_configs"):
+        _with_pool(sw, own[family[0]])
+    sibling_plan.write_text(kept)
     other.unlink()
     with pytest.raises(SweepStateError, match=f"{family[2]}.*{other} is missing"):
-        _with_pool(sw, own[family[0]])  # a card rewritten alone never times anything
-    # a merge (device given) calibrates a sibling not calibrated yet by its recipe, beside this sweep, once
-    import data.merge as merge_module
+        _with_pool(sw, own[family[0]])  # nothing is timed here: make tables runs the family's sweeps first
 
-    timed = []
 
-    def fake_calibrate(sib, device):
-        timed.append((sib.cfg.name, sib.cfg.n_configs, sib.cfg.train_fraction, sib.cfg.sweeps_dir, device))
-        other.write_text(json.dumps(good))
+def test_make_tables_merges_a_data_size_fraction_after_its_family_s_sweeps(monkeypatch):
+    """A fraction's cost model pools its family's calibrations, so ``data.build`` runs every sweep first (a
+    fraction's unmerged) and merges the fractions after: their siblings are calibrated by then."""
+    from types import SimpleNamespace
 
-    monkeypatch.setattr(merge_module, "prepare", lambda cfg: SimpleNamespace(cfg=cfg))
-    monkeypatch.setattr(merge_module, "calibrate", fake_calibrate)
-    got = _with_pool(sw, own[family[0]], torch.device("cpu"))
-    assert timed == [(family[2], 500, 1 / 3, str(root), torch.device("cpu"))]
-    assert [q["sweep"] for q in got["pooled"]["sweeps"]] == [m for m in family if m != family[0]]
+    calls = []
+
+    def fake_run(cfg):
+        calls.append((cfg.name, cfg.merge))
+        return SimpleNamespace(message=lambda: "ok")
+
+    monkeypatch.setattr(build, "run_sweep_outcome", fake_run)
+    monkeypatch.setattr(build, "table_exists", lambda folder: False)
+    names = ["lcbench-kr_vs_kp-train1of27", "lcbench-car", "lcbench-kr_vs_kp-train1of9"]
+    assert build.main([f"tables=[{','.join(names)}]", "progress=false"]) == 0
+    assert calls == [
+        ("lcbench-kr_vs_kp-train1of27", False),
+        ("lcbench-car", True),
+        ("lcbench-kr_vs_kp-train1of9", False),
+        ("lcbench-kr_vs_kp-train1of27", True),
+        ("lcbench-kr_vs_kp-train1of9", True),
+    ]

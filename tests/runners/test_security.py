@@ -551,6 +551,8 @@ def test_two_studies_with_different_budgets_never_tear_a_folder(tmp_path, table)
         assert o["ran"] + len(o["conflicts"]) + o["taken"] == 6
         assert all("RunConflictError" in c["error"] for c in o["conflicts"])
     assert not set(a["ran_paths"]) & set(b["ran_paths"])  # never run twice
+    for o in (a, b):  # every run a study ran holds its result still (none overwritten by the other)
+        assert len(o["ran_paths"]) == o["ran"]
     # every run is run by one of them, or refused by one with a conflict: a run one study claimed and then
     # found in conflict with the other's finished seeds (which saw it taken meanwhile) is run by neither
     ran = {Path(p).parent.as_posix() for p in a["ran_paths"] + b["ran_paths"]}
