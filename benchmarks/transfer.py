@@ -47,10 +47,14 @@ DEFAULT_KINDS = ("table",)
 
 def configuration_set(bench: Benchmark) -> str | None:
     """A sha256 of ``bench``'s space and held configurations in ``config_id`` order; None when it answers for any
-    configuration (a surrogate), which no other benchmark can share."""
+    configuration (a surrogate), which no other benchmark can share.
+
+    Floats enter at 12 significant digits: the same sample drawn on another machine differs in the last bits
+    (numpy's exp and log are not correctly rounded, data.shards.SAMPLE_RTOL), and is still the same set."""
     held = bench.configurations()
     if held is None:
         return None
+    held = [{k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in c.items()} for c in held]
     text = json.dumps(
         {"space": space_to_dict(bench.space), "configurations": held}, sort_keys=True, default=str
     )

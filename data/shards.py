@@ -167,8 +167,34 @@ def make_plan(
     return Plan(dict(settings), configs.reset_index(drop=True), shards)
 
 
+#: the relative difference two sampled float values may have and still be the same draw: numpy's exp and log are
+#: not correctly rounded and differ in the last bit between CPUs (SIMD paths) and versions, so a plan sampled on one
+#: machine is re-sampled on another up to a few ulps (about 2e-16 each) apart
+SAMPLE_RTOL = 1e-12
+
+
+def same_configuration(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two sampled configurations are the same draw: the same names, equal values, floats up to
+    :data:`SAMPLE_RTOL` (the stored one is what a sweep trains)."""
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if x == y:
+            continue
+        if (
+            isinstance(x, float)
+            and isinstance(y, float)
+            and math.isclose(x, y, rel_tol=SAMPLE_RTOL, abs_tol=0.0)
+        ):
+            continue
+        return False
+    return True
+
+
 def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
-    """Write ``plan`` if the folder has none; else check the stored one has the same settings and configs."""
+    """Write ``plan`` if the folder has none; else check the stored one has the same settings and configs (floats up
+    to round-off, :func:`same_configuration`) and return the stored one."""
     path = folder / "plan.json"
     if not path.exists() and not path.is_symlink():
         trained = sorted(folder.glob("shards/shard-*.npz"))
@@ -194,13 +220,16 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     stored_rows, want_rows = (
         json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str)) for p in (stored, plan)
     )
-    if stored_rows != want_rows:
+    if len(stored_rows) != len(want_rows) or not all(map(same_configuration, stored_rows, want_rows)):
         same_prefix = min(len(stored_rows), len(want_rows))  # where they differ when one only adds rows
-        first = next((i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if a != b), same_prefix)
+        first = next(
+            (i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if not same_configuration(a, b)),
+            same_prefix,
+        )
         raise SweepStateError(
             f"{path}: the stored configurations differ from the ones these settings sample "
-            f"(first at config_id {first}); the sampling code changed. Use another name or "
-            f"remove the folder."
+            f"(first at config_id {first}, beyond floating-point round-off); the sampling code changed. Use "
+            f"another name or remove the folder."
         )
     if stored.shards != plan.shards:
         raise SweepStateError(

@@ -33,6 +33,8 @@ SHIPPED = (
 )
 #: numpy and torch round the MLP's float32 sums differently: about 1e-6 on the standardized targets
 MLP_RTOL = 2e-5
+#: xgboost surrogates against numbers made on another CPU: numpy's float64 exp and log differ in the last bits
+XGB_RTOL = 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,8 @@ def _has_mlp(sur):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_predictions_unchanged_without_extrapolation(name, reference, loaded):
-    """Extrapolation 0 is the old rule: xgboost surrogates bit for bit, MLP ones within float32 rounding."""
+    """Extrapolation 0 is the old rule: xgboost surrogates within float64 rounding (1e-12; bit for bit on the CPU that
+    made the reference), MLP ones within float32 rounding."""
     sur = loaded(name)
     x, seeds = reference[f"{name}/x"], reference[f"{name}/seeds"]
     _set(sur, 0.0)
@@ -66,8 +69,8 @@ def test_shipped_predictions_unchanged_without_extrapolation(name, reference, lo
                     np.testing.assert_allclose(
                         v, ref, rtol=MLP_RTOL, atol=1e-12, err_msg=f"{name} {mode} {k}"
                     )
-                else:
-                    np.testing.assert_array_equal(v, ref, err_msg=f"{name} {mode} {k}")
+                else:  # the same trees; float64 decoding differs in the last bits between CPUs
+                    np.testing.assert_allclose(v, ref, rtol=XGB_RTOL, atol=0, err_msg=f"{name} {mode} {k}")
             obj = sur.objective_
             # rankings unchanged: the order of the configurations by the final objective
             np.testing.assert_array_equal(

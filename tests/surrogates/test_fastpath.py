@@ -46,8 +46,13 @@ SHIPPED = (
 MLP_SHIPPED = [n for n in SHIPPED if n.endswith("-ensemble")]
 #: the numpy forward pass against torch's: float32 rounding of the same sums in another order
 NET_RTOL, NET_ATOL = 1e-5, 4e-6
-#: curves and query results of an MLP surrogate against numbers made on another machine or by torch
-CURVE_RTOL = 2e-5
+#: curves and query results of an MLP surrogate against numbers made on another machine or by torch: float32 sums
+#: in another order (one element in 20,000 reached 2.06e-5 on an AVX-512 CPU)
+CURVE_RTOL = 5e-5
+#: an xgboost surrogate's answers against numbers made on another machine: the trees are the same, but numpy's
+#: float64 exp and log (the targets' decoding) are not correctly rounded and differ in the last bits between CPUs
+#: (SIMD paths); 1e-12 is about 5,000 ulps, far below any change of the model or the code
+XGB_RTOL = 1e-12
 
 
 def _configs(space, n, seed):
@@ -312,7 +317,7 @@ def test_shipped_benchmark_answers_unchanged(name, query_reference):
         if name in MLP_SHIPPED:  # the network's float32 sums may round otherwise on another machine's BLAS
             np.testing.assert_allclose(v, ref, rtol=CURVE_RTOL, atol=1e-12, err_msg=f"{name} {k}")
         else:
-            np.testing.assert_array_equal(v, ref, err_msg=f"{name} {k}")
+            np.testing.assert_allclose(v, ref, rtol=XGB_RTOL, atol=0, err_msg=f"{name} {k}")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
