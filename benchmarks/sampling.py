@@ -7,14 +7,48 @@ The one place that turns ConfigSpace's sampling into reproducible plain configur
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from ConfigSpace.hyperparameters import FloatHyperparameter
 from ConfigSpace.hyperparameters.hp_components import ROUND_PLACES
 
-__all__ = ["as_dicts", "draw", "sample_configurations"]
+__all__ = [
+    "SAMPLE_RTOL",
+    "as_dicts",
+    "draw",
+    "same_configuration",
+    "same_configurations",
+    "sample_configurations",
+]
+
+#: the relative difference two sampled float values may have and still be the same draw: numpy's exp and log are
+#: not correctly rounded and differ in the last bit between CPUs (SIMD paths) and versions, so a sample drawn on one
+#: machine is drawn again on another up to a few ulps (about 2e-16 each) apart
+SAMPLE_RTOL = 1e-12
+
+
+def _same_value(x: Any, y: Any) -> bool:
+    if x == y:
+        return True
+    if isinstance(x, (float, np.floating)) and isinstance(y, (float, np.floating)):
+        if x != x and y != y:  # NaN (an inactive hyperparameter) on both sides
+            return True
+        return math.isclose(float(x), float(y), rel_tol=SAMPLE_RTOL, abs_tol=0.0)
+    return False
+
+
+def same_configuration(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two sampled configurations are the same draw: the same names, equal values (NaN equal to NaN),
+    floats up to :data:`SAMPLE_RTOL`."""
+    return a.keys() == b.keys() and all(_same_value(x, b[k]) for k, x in a.items())
+
+
+def same_configurations(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether two lists of configurations are the same draws in the same order (:func:`same_configuration`)."""
+    return len(a) == len(b) and all(map(same_configuration, a, b))
 
 
 def sample_configurations(space: Any, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:

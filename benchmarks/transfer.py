@@ -3,9 +3,11 @@
 Several families evaluate one set of configurations on many datasets (the ``lcbench-*`` tables share 500
 configurations, ``fcnet-naval`` and ``fcnet-parkinsons`` 1,000). For such a benchmark:
 
-* :func:`configuration_set` fingerprints what it holds (its space and its configurations in ``config_id``
-  order), so two benchmarks with equal fingerprints hold the same configurations under the same ids;
-* :func:`related` names the other catalog benchmarks with the same fingerprint and objective (never the
+* :func:`configuration_set` fingerprints what it holds (its space, and its configurations in ``config_id``
+  order with every float value left out), and :func:`same_configuration_set` confirms two benchmarks with
+  equal fingerprints hold the same configurations under the same ids, floats up to round-off (a sample
+  drawn on another CPU differs in the last bits: ``benchmarks.sampling.SAMPLE_RTOL``);
+* :func:`related` names the other catalog benchmarks with the same configuration set and objective (never the
   benchmark itself);
 * :func:`transfer_sources` reads, from each of them, the objective at the maximum fidelity per configuration
   (the mean over the table's seeds): what a transfer method may see. Leaving the target out is the
@@ -28,6 +30,7 @@ import numpy as np
 
 from . import catalog
 from .protocol import Benchmark, UnknownBenchmarkError
+from .sampling import same_configurations
 from .space import space_to_dict
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "configuration_set",
     "greedy_portfolio",
     "related",
+    "same_configuration_set",
     "same_dataset",
     "shared_families",
     "transfer_sources",
@@ -46,19 +50,30 @@ DEFAULT_KINDS = ("table",)
 
 
 def configuration_set(bench: Benchmark) -> str | None:
-    """A sha256 of ``bench``'s space and held configurations in ``config_id`` order; None when it answers for any
-    configuration (a surrogate), which no other benchmark can share.
+    """A sha256 of ``bench``'s space and held configurations in ``config_id`` order, each float value entering as
+    ``"float"`` only; None when it answers for any configuration (a surrogate), which no other benchmark can share.
 
-    Floats enter at 12 significant digits: the same sample drawn on another machine differs in the last bits
-    (numpy's exp and log are not correctly rounded, data.shards.SAMPLE_RTOL), and is still the same set."""
+    Equal fingerprints are necessary, not sufficient: :func:`same_configuration_set` compares the floats too, up
+    to round-off (the same sample drawn on another CPU differs in the last bits, and any rounding of floats into
+    a hash would split some such pairs at a rounding boundary)."""
     held = bench.configurations()
     if held is None:
         return None
-    held = [{k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in c.items()} for c in held]
+    coarse = [{k: "float" if isinstance(v, (float, np.floating)) else v for k, v in c.items()} for c in held]
     text = json.dumps(
-        {"space": space_to_dict(bench.space), "configurations": held}, sort_keys=True, default=str
+        {"space": space_to_dict(bench.space), "configurations": coarse}, sort_keys=True, default=str
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def same_configuration_set(a: Benchmark, b: Benchmark) -> bool:
+    """Whether ``a`` and ``b`` hold the same configurations under the same ids in the same space: equal
+    :func:`configuration_set` fingerprints and every value equal, floats up to round-off
+    (``benchmarks.sampling.same_configurations``). False when either answers for any configuration."""
+    key = configuration_set(a)
+    if key is None or configuration_set(b) != key:
+        return False
+    return same_configurations(a.configurations(), b.configurations())
 
 
 #: what a benchmark's name adds to its dataset's table: a training-set fraction, the data-size family, a
@@ -106,8 +121,7 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
     sorted by name. Empty when there are none (or ``target`` answers anywhere)."""
     if isinstance(target, str):
         target = catalog.load(target)
-    key = configuration_set(target)
-    if key is None:
+    if configuration_set(target) is None:
         return []
     out = []
     for kind in kinds:
@@ -117,7 +131,7 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
             bench = catalog.load(other)
             if (
                 target.objective in bench.metrics
-                and configuration_set(bench) == key
+                and same_configuration_set(target, bench)
                 and not same_dataset(target, bench)
             ):
                 out.append(other)
@@ -126,14 +140,22 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
 
 def shared_families(kinds: Sequence[str] = DEFAULT_KINDS) -> list[str]:
     """The available catalog benchmarks of ``kinds`` that share their configuration set with another one."""
-    keys: dict[str, list[str]] = {}
+    groups: list[
+        list[Benchmark]
+    ] = []  # benchmarks with the same configuration set, the first one standing for it
     for kind in kinds:
         for name in catalog.names(kind):
-            if catalog.is_available(name)[0]:
-                key = configuration_set(catalog.load(name))
-                if key is not None:
-                    keys.setdefault(key, []).append(name)
-    return sorted(n for group in keys.values() if len(group) > 1 for n in group)
+            if not catalog.is_available(name)[0]:
+                continue
+            bench = catalog.load(name)
+            if configuration_set(bench) is None:
+                continue
+            group = next((g for g in groups if same_configuration_set(g[0], bench)), None)
+            if group is None:
+                groups.append([bench])
+            else:
+                group.append(bench)
+    return sorted(b.name for g in groups if len(g) > 1 for b in g)
 
 
 @dataclass(frozen=True)
@@ -152,8 +174,7 @@ def transfer_sources(target: Benchmark, names: Sequence[str] | None = None) -> l
     UnknownBenchmarkError when there is none, or when one of ``names`` does not hold ``target``'s configuration
     set or lacks its objective (its values would not line up with the target's configurations).
     """
-    key = configuration_set(target)
-    if key is None:
+    if configuration_set(target) is None:
         raise UnknownBenchmarkError(
             f"{target.name} answers for any configuration; transfer needs a table whose configurations other "
             "datasets share (e.g. the lcbench-* tables)"
@@ -174,7 +195,7 @@ def transfer_sources(target: Benchmark, names: Sequence[str] | None = None) -> l
                 f"{name} holds the dataset of {target.name} (the same data, dataset or a part of it); a source "
                 "must be another dataset"
             )
-        if target.objective not in bench.metrics or configuration_set(bench) != key:
+        if target.objective not in bench.metrics or not same_configuration_set(target, bench):
             raise UnknownBenchmarkError(
                 f"{name} does not hold the configurations of {target.name} with its objective "
                 f"{target.objective!r}; related ones: {', '.join(related(target)) or 'none'}"

@@ -33,6 +33,7 @@ import pandas as pd
 from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json, npz_headers, sha256_bytes
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import CurveBenchError
+from benchmarks.sampling import same_configuration, same_configurations
 
 PLAN_VERSION = 1
 #: the largest plan.json or calibration.json read (a 100,000-configuration plan is about 40 MB)
@@ -167,34 +168,9 @@ def make_plan(
     return Plan(dict(settings), configs.reset_index(drop=True), shards)
 
 
-#: the relative difference two sampled float values may have and still be the same draw: numpy's exp and log are
-#: not correctly rounded and differ in the last bit between CPUs (SIMD paths) and versions, so a plan sampled on one
-#: machine is re-sampled on another up to a few ulps (about 2e-16 each) apart
-SAMPLE_RTOL = 1e-12
-
-
-def same_configuration(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Whether two sampled configurations are the same draw: the same names, equal values, floats up to
-    :data:`SAMPLE_RTOL` (the stored one is what a sweep trains)."""
-    if a.keys() != b.keys():
-        return False
-    for k, x in a.items():
-        y = b[k]
-        if x == y:
-            continue
-        if (
-            isinstance(x, float)
-            and isinstance(y, float)
-            and math.isclose(x, y, rel_tol=SAMPLE_RTOL, abs_tol=0.0)
-        ):
-            continue
-        return False
-    return True
-
-
 def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     """Write ``plan`` if the folder has none; else check the stored one has the same settings and configs (floats up
-    to round-off, :func:`same_configuration`) and return the stored one."""
+    to round-off, :func:`benchmarks.sampling.same_configuration`) and return the stored one."""
     path = folder / "plan.json"
     if not path.exists() and not path.is_symlink():
         trained = sorted(folder.glob("shards/shard-*.npz"))
@@ -220,7 +196,7 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     stored_rows, want_rows = (
         json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str)) for p in (stored, plan)
     )
-    if len(stored_rows) != len(want_rows) or not all(map(same_configuration, stored_rows, want_rows)):
+    if not same_configurations(stored_rows, want_rows):
         same_prefix = min(len(stored_rows), len(want_rows))  # where they differ when one only adds rows
         first = next(
             (i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if not same_configuration(a, b)),

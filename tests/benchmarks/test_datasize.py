@@ -92,6 +92,18 @@ def test_parts_of_different_sweeps_are_refused_naming_the_difference(parts):
         DataSizeBenchmark([one_seed, parts[3]])
     with pytest.raises(TableFormatError, match="at least two fractions"):
         DataSizeBenchmark([parts[3]])
+    # the same draws a few ulps apart (sampled on another CPU) are the same configurations; 1e-9 apart are not
+    hps = parts[3].table.manifest["hyperparameters"]
+    col = next(h for h in hps if parts[0].table.configs[h].dtype.kind == "f")
+
+    def nudged(scale):
+        configs = parts[0].table.configs.copy()
+        configs.loc[::5, col] *= scale
+        return TabularBenchmark(dataclasses.replace(parts[0].table, configs=configs), name="nudged")
+
+    DataSizeBenchmark([nudged(1 + 4 * np.finfo(float).eps), parts[3]])
+    with pytest.raises(TableFormatError, match="nudged differs from lcbench-digits in its configurations"):
+        DataSizeBenchmark([nudged(1 + 1e-9), parts[3]])
 
 
 def test_the_catalog_serves_the_shipped_families_when_generated():

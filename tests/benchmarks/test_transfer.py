@@ -13,6 +13,7 @@ from benchmarks.transfer import (
     configuration_set,
     greedy_portfolio,
     related,
+    same_configuration_set,
     shared_families,
     transfer_sources,
 )
@@ -45,6 +46,25 @@ def test_a_configuration_set_changes_with_any_configuration_or_their_order():
         {"space": b.space, "configurations": lambda self: [{**held[0], "num_layers": 99}, *held[1:]]},
     )
     assert configuration_set(swapped()) != key and configuration_set(changed()) != key
+
+
+def test_a_configuration_set_drawn_again_on_another_cpu_is_the_same_set_and_a_changed_float_is_not():
+    """numpy's exp and log differ in the last bits between CPUs: the same draws a few ulps apart are one set;
+    a learning rate changed at the 1e-9 level is another (the coarse fingerprint alone cannot tell)."""
+    b = catalog.load("lcbench-car")
+    held = b.configurations()
+
+    def variant(scale):
+        rows = [dict(c) for c in held]
+        for c in rows[::7]:
+            c["learning_rate"] = c["learning_rate"] * scale
+        return type("Variant", (), {"space": b.space, "configurations": lambda self: rows})()
+
+    ulps = variant(1 + 4 * np.finfo(float).eps)
+    assert any(u["learning_rate"] != h["learning_rate"] for u, h in zip(ulps.configurations(), held))
+    assert configuration_set(ulps) == configuration_set(b) and same_configuration_set(ulps, b)
+    other = variant(1 + 1e-9)
+    assert configuration_set(other) == configuration_set(b) and not same_configuration_set(other, b)
 
 
 def test_transfer_sources_leave_the_target_out_and_line_up_with_its_configurations():
