@@ -32,9 +32,7 @@ ACTIONS = {
 class ListArgs:
     """``python -m benchmarks list``."""
 
-    kind: str | None = key_field(
-        None, "only the benchmarks of this kind", choices=("table", "published", "surrogate")
-    )
+    kind: str | None = key_field(None, "only the benchmarks of this kind", choices=catalog.KINDS)
     json: bool = key_field(False, "print JSON")
 
 

@@ -25,9 +25,7 @@ class Entry:
     name: str
     target: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    kind: str = (
-        "table"  # "table" (shipped), "published" (imported), "surrogate", "datasize" (data-size families)
-    )
+    kind: str = "table"  # one of KINDS
     summary: str = ""
     #: the optional extra a published entry's source comes from, as (module, extra): unavailable without it
     requires: tuple[str, str] | None = None
@@ -249,6 +247,11 @@ CATALOG: dict[str, Entry] = {
 
 _cache: dict[tuple, Benchmark] = {}
 _lock = threading.Lock()
+
+
+#: the kinds of catalog entry: shipped tables, imported published ones, surrogates, the data-size families and
+#: their parts, the many-seed tables
+KINDS: tuple[str, ...] = ("table", "published", "surrogate", "datasize", "many-seed")
 
 
 def names(kind: str | None = None) -> list[str]:

@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 
-class RunConflictError(RuntimeError):
+class RunConflictError(CurveBenchError, RuntimeError):
     """A finished run exists in the requested folder but was made with a different configuration."""
 
 

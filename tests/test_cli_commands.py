@@ -5,6 +5,7 @@ with one line ``error: <message>`` first, exit status 2 and no traceback; prints
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -237,3 +238,17 @@ def test_help_into_a_pipe_closed_early_ends_quietly():
 def test_a_hydra_command_names_a_plain_value_of_the_wrong_kind(module, args, message):
     """The Hydra commands answer a value of the wrong kind with one line, not Hydra's page, before anything runs."""
     _one_error_line(module, args, message)
+
+
+def test_benchmarks_list_takes_every_kind_it_prints(capsys):
+    """``python -m benchmarks list kind=K`` accepts every kind the catalog has (the listing prints them all) and
+    lists exactly that kind's entries."""
+    from benchmarks import catalog
+    from benchmarks.__main__ import main
+
+    assert {e.kind for e in catalog.CATALOG.values()} == set(catalog.KINDS)
+    for kind in catalog.KINDS:
+        assert main(["list", f"kind={kind}", "json=true"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        names = {row["name"] for row in listed} if isinstance(listed, list) else set(listed)
+        assert names and names <= set(catalog.names(kind)), kind

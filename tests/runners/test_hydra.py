@@ -151,6 +151,18 @@ def test_cli_misspelt_key_fails(tmp_path):
     assert p.returncode != 0 and "n_worker" in p.stderr
 
 
+def test_cli_run_that_conflicts_with_a_finished_one_is_one_error_line(toy_path, tmp_path):
+    """Asking a finished run's folder for other settings: ``error: ...`` naming the difference, exit 2, no
+    traceback (a conflict is the user's to resolve, not a crash)."""
+    common = ["benchmark=table", f"benchmark.path={toy_path}", "benchmark.name=toy", "optimizer=hyperband"]
+    common += ["budget.amount=5", f"results_dir={tmp_path / 'res'}", f"hydra.run.dir={tmp_path / 'out'}"]
+    assert _cli(*common, cwd=tmp_path).returncode == 0
+    p = _cli(*common, "optimizer.eta=2", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and p.stderr.startswith("error: ")
+    assert "different configuration" in p.stderr and "eta" in p.stderr
+
+
 @pytest.mark.slow  # a launcher's end-to-end run; the run's own tests stay fast
 def test_multirun_with_joblib_launcher(toy_path, tmp_path):
     p = _cli(

@@ -295,6 +295,11 @@ def test_report_has_the_new_sections(tmp_path):
     assert "no `summary.n_repeated`" in md  # older results: counts from the events only
     val = pd.read_csv(out / "tables" / "validity.csv")
     assert "benchmark not loadable" in val["rung_spearman"].iloc[0]
+    # one block of ranks per metric, each row naming its metric: (metric, method, frac) is a key
+    ranks = pd.read_csv(out / "tables" / "mean_rank.csv")
+    assert list(ranks.columns[:3]) == ["metric", "method", "frac"] and ranks["metric"].nunique() == 2
+    assert not ranks.duplicated(["metric", "method", "frac"]).any()
+    assert ranks.duplicated(["method", "frac"]).any()  # without the metric column the key would be ambiguous
     assert set(json.loads((out / "report.json").read_text())["tables"]) >= {"validity", "repeats"}
 
 

@@ -310,7 +310,8 @@ def cross_section(ctx: ReportContext) -> Section:
     for met in ctx.metrics:
         summ = stats.summarize_curves(ctx.curves, f"{met}_regret")
         r = stats.ranks_at(summ, ctx.opts.fractions)
-        r = r.assign(col=f"{ctx.label(met)} @ " + r["frac"].map(lambda f: f"{f:.3g}"))
+        # the metric named in each row: the CSV holds one block per metric (validation, test)
+        r = r.assign(metric=met, col=f"{ctx.label(met)} @ " + r["frac"].map(lambda f: f"{f:.3g}"))
         rows.append(r)
     ranks = pd.concat(rows, ignore_index=True)
     disp = ranks.pivot(index="method", columns="col", values="rank")
@@ -323,7 +324,7 @@ def cross_section(ctx: ReportContext) -> Section:
             f"Mean rank over {int(ranks['n_benchmarks'].max()) if len(ranks) else 0} benchmark(s) at fractions of "
             "the time horizon (1 = final); per benchmark the methods are ranked by their mean regret over seeds "
             "(ties share the average rank). Sorted by the final rank.",
-            data=ranks.drop(columns="col"),
+            data=ranks[["metric", "method", "frac", "rank", "n_benchmarks"]],
         )
     )
     if ctx.baseline is None:
