@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli import UsageError, key_field, parse_command, usage_status
+from benchmarks.cli import UsageError, hint, key_field, parse_command, usage_status
 from benchmarks.io import (
     atomic_dir,
     atomic_write_json,
@@ -240,8 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = report_options(args)
         study_dir = Path(args.study_dir) if args.study_dir else Path(args.results_root) / str(args.study)
         if not study_dir.is_dir():
+            root = study_dir.parent
+            there = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
             raise UsageError(
-                f"no study folder {study_dir} (results_root={study_dir.parent}, study={study_dir.name})"
+                f"no study folder {study_dir} (results_root={root}, study={study_dir.name})."
+                f"{hint(study_dir.name, there)} Studies there: {', '.join(there) or 'none'}"
             )
         out = Path(args.out) if args.out else Path("reports") / (args.study or study_dir.name)
         index = build_report(study_dir, out, opts)

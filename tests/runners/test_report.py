@@ -513,6 +513,11 @@ def test_command_line(tmp_path, capsys, monkeypatch):
         (["study=cli", root, "fractions=[0,1]"], "each must be in (0, 1]"),
         ([root], "which study?"),
         (["study=nope", root], "no study folder"),
+        (["study=clj", root], "Did you mean 'cli'? Studies there: cli"),
+        (
+            ["study=cli", root, f"out={tmp_path / 'r2'}", "baseline=rss", "progress=false"],
+            "baseline='rss' is not",
+        ),
         (["study=cli", root, f"out={tmp_path}"], "is not a CurveBench report"),
     ):
         assert main(argv) == 2, argv

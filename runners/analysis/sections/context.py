@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.cli import UsageError, hint
+
 from .. import plots, validity
 from .. import trajectory as tr
 from ..load import Study, load_benchmark
@@ -162,13 +164,19 @@ class ReportContext:
 
 def resolve_baseline(study: Study, wanted: str) -> str | None:
     """The optimizer the report compares with: ``wanted`` if the study ran it, else the first random-search
-    alias it ran when ``wanted`` is one, else None."""
+    alias it ran when ``wanted`` is one, else None (a study without random search: no ratios). Any other name the
+    study did not run is a UsageError naming it and the study's optimizers (a misspelt baseline would otherwise
+    leave every ratio out without a word)."""
     opts = set(study.complete_runs()["optimizer"])
     if wanted in opts:
         return wanted
     if wanted in BASELINE_ALIASES:
         return next((a for a in BASELINE_ALIASES if a in opts), None)
-    return None
+    ran = sorted(opts)
+    raise UsageError(
+        f"baseline={wanted!r} is not an optimizer of this study's finished runs.{hint(wanted, ran)} "
+        f"Allowed: {', '.join(ran) or 'none (no finished run)'}"
+    )
 
 
 def relative_path(p: str, root: Path) -> str:
