@@ -24,18 +24,19 @@ from .sweep import SweepConfig, run_sweep_outcome, sweep_folder, table_exists, t
 
 
 def status(names: list[str]) -> None:
+    width = max(map(len, names), default=0)  # one column, however long a name
     for name in names:
         cfg = SweepConfig(name=name, **TABLES[name])
         if table_exists(table_folder(cfg)):
-            print(f"{name:22s} table written")
+            print(f"{name:{width}s}  table written")
             continue
         folder = sweep_folder(cfg)
         if not (folder / "plan.json").is_file():
-            print(f"{name:22s} not started")
+            print(f"{name:{width}s}  not started")
             continue
         plan = read_plan(folder / "plan.json")
         n = len(plan.shards)
-        print(f"{name:22s} {len(done_shards(folder, n))}/{n} shards done")
+        print(f"{name:{width}s}  {len(done_shards(folder, n))}/{n} shards done")
 
 
 #: the actions of ``python -m data.build``
