@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,6 +318,12 @@ def run_adaptive(
             c.add(k, scores, seeds)
         write_decisions(out_file, cfg, conf, comps, status="running")
     write_decisions(out_file, cfg, conf, comps, status="finished")
+    verdicts = Counter(row["decision"] for c in comps for row in c.decisions())
+    echo(
+        f"adastop finished: {sum(verdicts.values())} pair(s) of methods, "
+        + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
+        + f" (better/worse: the first method against the second); every decision is in {out_file}"
+    )
     return {
         "file": str(out_file),
         "outcomes": outcomes,

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -104,13 +105,18 @@ def test_bad_adastop_settings_name_the_value(tmp_path, tables):
         load_study(str(f), ["shard=3", "n_shards=2"])
 
 
-def test_an_adaptive_study_runs_interims_writes_its_decisions_and_replays_on_rerun(tmp_path, tables):
+def test_an_adaptive_study_runs_interims_writes_its_decisions_and_replays_on_rerun(tmp_path, tables, capsys):
     cfg = load_study(
         str(study_file(tmp_path, tables)), ["stopping=adastop", "adastop.batch=3", "adastop.permutations=200"]
     )
     out = run_study(cfg, progress=False)
     assert out["failed"] == 0 and out["adastop"]
     data = read_decisions(tmp_path / "results" / "ada")
+    # the last line says what was decided, not only what is left undecided
+    [last] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("adastop finished")]
+    verdicts = Counter(d["decision"] for g in data["groups"] for d in g["decisions"])
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
+    assert last.startswith(f"adastop finished: 2 pair(s) of methods, {counts} (")
     assert data["status"] == "finished" and data["settings"]["n_interims"] == 2
     assert [g["benchmark"] for g in data["groups"]] == ["toy-a", "toy-b"]
     for g in data["groups"]:
