@@ -71,9 +71,12 @@ def same_configuration_set(a: Benchmark, b: Benchmark) -> bool:
     :func:`configuration_set` fingerprints and every value equal, floats up to round-off
     (``benchmarks.sampling.same_configurations``). False when either answers for any configuration."""
     key = configuration_set(a)
-    if key is None or configuration_set(b) != key:
-        return False
-    return same_configurations(a.configurations(), b.configurations())
+    return key is not None and _holds_set(key, a, b)
+
+
+def _holds_set(key: str, a: Benchmark, b: Benchmark) -> bool:
+    """:func:`same_configuration_set` of ``a`` (whose fingerprint ``key`` the caller worked out once) and ``b``."""
+    return configuration_set(b) == key and same_configurations(a.configurations(), b.configurations())
 
 
 #: what a benchmark's name adds to its dataset's table: a training-set fraction, the data-size family, a
@@ -121,7 +124,8 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
     sorted by name. Empty when there are none (or ``target`` answers anywhere)."""
     if isinstance(target, str):
         target = catalog.load(target)
-    if configuration_set(target) is None:
+    key = configuration_set(target)
+    if key is None:
         return []
     out = []
     for kind in kinds:
@@ -131,7 +135,7 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
             bench = catalog.load(other)
             if (
                 target.objective in bench.metrics
-                and same_configuration_set(target, bench)
+                and _holds_set(key, target, bench)
                 and not same_dataset(target, bench)
             ):
                 out.append(other)
@@ -140,22 +144,24 @@ def related(target: str | Benchmark, kinds: Sequence[str] = DEFAULT_KINDS) -> li
 
 def shared_families(kinds: Sequence[str] = DEFAULT_KINDS) -> list[str]:
     """The available catalog benchmarks of ``kinds`` that share their configuration set with another one."""
-    groups: list[
-        list[Benchmark]
-    ] = []  # benchmarks with the same configuration set, the first one standing for it
+    # by fingerprint, then by the floats: each group holds one configuration set, its first benchmark stands for it
+    groups: dict[str, list[list[Benchmark]]] = {}
     for kind in kinds:
         for name in catalog.names(kind):
             if not catalog.is_available(name)[0]:
                 continue
             bench = catalog.load(name)
-            if configuration_set(bench) is None:
+            key = configuration_set(bench)
+            if key is None:
                 continue
-            group = next((g for g in groups if same_configuration_set(g[0], bench)), None)
+            alike = groups.setdefault(key, [])
+            held = bench.configurations()
+            group = next((g for g in alike if same_configurations(g[0].configurations(), held)), None)
             if group is None:
-                groups.append([bench])
+                alike.append([bench])
             else:
                 group.append(bench)
-    return sorted(b.name for g in groups if len(g) > 1 for b in g)
+    return sorted(b.name for same in groups.values() for g in same if len(g) > 1 for b in g)
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,8 @@ def transfer_sources(target: Benchmark, names: Sequence[str] | None = None) -> l
     UnknownBenchmarkError when there is none, or when one of ``names`` does not hold ``target``'s configuration
     set or lacks its objective (its values would not line up with the target's configurations).
     """
-    if configuration_set(target) is None:
+    key = configuration_set(target)
+    if key is None:
         raise UnknownBenchmarkError(
             f"{target.name} answers for any configuration; transfer needs a table whose configurations other "
             "datasets share (e.g. the lcbench-* tables)"
@@ -195,7 +202,7 @@ def transfer_sources(target: Benchmark, names: Sequence[str] | None = None) -> l
                 f"{name} holds the dataset of {target.name} (the same data, dataset or a part of it); a source "
                 "must be another dataset"
             )
-        if target.objective not in bench.metrics or not same_configuration_set(target, bench):
+        if target.objective not in bench.metrics or not _holds_set(key, target, bench):
             raise UnknownBenchmarkError(
                 f"{name} does not hold the configurations of {target.name} with its objective "
                 f"{target.objective!r}; related ones: {', '.join(related(target)) or 'none'}"

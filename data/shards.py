@@ -33,7 +33,7 @@ import pandas as pd
 from benchmarks.io import STALE_TMP_SECONDS, atomic_write_bytes, atomic_write_json, npz_headers, sha256_bytes
 from benchmarks.io import clean_stale_tmp as clean_tmp
 from benchmarks.protocol import CurveBenchError
-from benchmarks.sampling import same_configuration, same_configurations
+from benchmarks.sampling import same_configuration
 
 PLAN_VERSION = 1
 #: the largest plan.json or calibration.json read (a 100,000-configuration plan is about 40 MB)
@@ -196,12 +196,12 @@ def load_or_write_plan(folder: Path, plan: Plan) -> Plan:
     stored_rows, want_rows = (
         json.loads(json.dumps(p.configs.to_dict(orient="records"), default=str)) for p in (stored, plan)
     )
-    if not same_configurations(stored_rows, want_rows):
-        same_prefix = min(len(stored_rows), len(want_rows))  # where they differ when one only adds rows
-        first = next(
-            (i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if not same_configuration(a, b)),
-            same_prefix,
-        )
+    first = next(
+        (i for i, (a, b) in enumerate(zip(stored_rows, want_rows)) if not same_configuration(a, b)), None
+    )
+    if first is None and len(stored_rows) != len(want_rows):
+        first = min(len(stored_rows), len(want_rows))  # the same prefix: one only adds rows
+    if first is not None:
         raise SweepStateError(
             f"{path}: the stored configurations differ from the ones these settings sample "
             f"(first at config_id {first}, beyond floating-point round-off); the sampling code changed. Use "
