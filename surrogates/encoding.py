@@ -55,12 +55,15 @@ class SpaceEncoder:
                 lo, hi = float(hp.lower), float(hp.upper)
                 self._cols.append(("num", log, np.log(lo) if log else lo, np.log(hi) if log else hi))
                 self._quick.append((name, False, (hp.lower, hp.upper, column_dtype(hp) == "int64")))
-        # the numeric columns of encode_one as arrays: (x - lo) / (hi - lo), log first where the scale is
-        self._num = [j for j, c in enumerate(self._cols) if c[0] == "num"]
+        # the numeric columns of encode_one as arrays: (x - lo) / (hi - lo), log first where the scale is; the
+        # log-scaled columns come first (one slice takes their log)
+        num = [j for j, c in enumerate(self._cols) if c[0] == "num"]
+        self._num = sorted(num, key=lambda j: not self._cols[j][1])
         self._num_names = [self.names[j] for j in self._num]
-        self._num_log = np.array([i for i, j in enumerate(self._num) if self._cols[j][1]], dtype=np.intp)
+        self._n_log = sum(1 for j in self._num if self._cols[j][1])
         self._num_lo = np.array([self._cols[j][2] for j in self._num], dtype=np.float64)
         self._num_flat = np.array([not self._cols[j][3] > self._cols[j][2] for j in self._num], dtype=bool)
+        self._any_flat = bool(self._num_flat.any())
         self._num_span = np.array([self._cols[j][3] - self._cols[j][2] for j in self._num], dtype=np.float64)
         self._num_span[self._num_flat] = 1.0  # a one-point range encodes as 0 (set after the division)
         self._choice = [
@@ -104,11 +107,11 @@ class SpaceEncoder:
         row = np.empty((1, len(self.names)), dtype=np.float64)
         if self._num:  # encode_frame's elementwise arithmetic, on every numeric column at once
             a = np.array([config[n] for n in self._num_names], dtype=np.float64)
-            if self._num_log.size:
-                a[self._num_log] = np.log(a[self._num_log])
+            if self._n_log:
+                np.log(a[: self._n_log], out=a[: self._n_log])
             a -= self._num_lo
             a /= self._num_span
-            if self._num_flat.any():
+            if self._any_flat:
                 a[self._num_flat] = 0.0
             row[0, self._num] = a
         for j, name, index in self._choice:
@@ -188,11 +191,18 @@ def _mix_int(h: int) -> int:
 
 def _hash_one(row: list[float], seed: int, salt: int) -> int:
     """:func:`config_seed_hash` of one encoded row and seed, in Python ints."""
-    h = (salt * _GOLDEN_INT + _GOLDEN_INT) & _MASK64
+    mask, m1, m2 = _MASK64, _M1_INT, _M2_INT
+    h = (salt * _GOLDEN_INT + _GOLDEN_INT) & mask
     for v in row:
-        # np.round (half to even) of the same float64 product, then int64 -> uint64 (two's complement)
-        h = _mix_int(h ^ (round(v * 1e9) & _MASK64))
-    return _mix_int(h ^ _mix_int((seed + _GOLDEN_INT) & _MASK64))
+        # np.round (half to even) of the same float64 product, then int64 -> uint64 (two's complement); then
+        # _mix_int, written out (one query hashes every column: the calls cost more than the arithmetic)
+        h ^= round(v * 1e9) & mask
+        h ^= h >> 30
+        h = (h * m1) & mask
+        h ^= h >> 27
+        h = (h * m2) & mask
+        h ^= h >> 31
+    return _mix_int(h ^ _mix_int((seed + _GOLDEN_INT) & mask))
 
 
 def seed_hash_one(row: list[float], seed: int) -> int:

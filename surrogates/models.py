@@ -116,7 +116,8 @@ def _blas_one_thread() -> Any:
 def mlp_forward(
     members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray, limit_blas: bool = True
 ) -> np.ndarray:
-    """The mean of MLPs (Linear, SiLU, ..., Linear) on float32 rows ``x``: numpy, float32, one BLAS thread.
+    """The mean of MLPs (Linear, SiLU, ..., Linear) on rows ``x`` (float32, or float64 cast to float32): numpy,
+    float32, one BLAS thread.
 
     The same arithmetic for a row in any batch: BLAS picks its kernel by the shape of a product (a
     matrix-vector kernel for one row, small-matrix kernels for a few rows), and kernels round their
@@ -133,10 +134,12 @@ def mlp_forward(
     """
     n = x.shape[0]
     pad = (-n) % NP_MIN_ROWS
-    if pad:
+    if pad:  # float64 rows are cast to float32 as they are copied in (astype's rounding)
         padded = np.zeros((n + pad, x.shape[1]), dtype=np.float32)
         padded[:n] = x
         x = padded
+    elif x.dtype != np.float32:
+        x = x.astype(np.float32)
     x = x.reshape(-1, NP_MIN_ROWS, x.shape[1])
     if x.shape[0] == 1:
         return _mlp_mean(members, x).reshape(-1, members[0][-1][1].shape[0])[:n]
@@ -332,9 +335,10 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray, limit_blas: bool = True) -> np.ndarray:
         """The members' mean prediction, by a numpy forward pass (:func:`mlp_forward`), float64 out."""
-        out = mlp_forward(self.numpy_weights(), np.asarray(X, dtype=np.float32), limit_blas).astype(
-            np.float64
-        )
+        x = np.asarray(X)
+        if x.dtype != np.float64:
+            x = x.astype(np.float32)
+        out = mlp_forward(self.numpy_weights(), x, limit_blas).astype(np.float64)
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def predict_torch(self, X: np.ndarray) -> np.ndarray:

@@ -146,9 +146,20 @@ class StackedMetrics:
         self.lower = per_block([np.float32(max(m.lower, float(f32.min))) for m in bounds])
         self.upper = per_block([np.float32(min(m.upper, float(f32.max))) for m in bounds])
 
-    def curves(self, t: np.ndarray, shape_idx: np.ndarray | None) -> np.ndarray:
+    def amplitudes(self, t: np.ndarray) -> np.ndarray:
+        """Each block's seed-noise amplitude (B, n) float32 from targets ``t``: exp(log amplitude) less the floor,
+        at least 0 (:meth:`curves` makes them itself when it is not given them)."""
+        amp = np.exp(t.T.take(self.amp_rows, axis=0))
+        amp -= self.amp_floor
+        np.maximum(amp, 0.0, out=amp)
+        return amp.astype(np.float32)
+
+    def curves(
+        self, t: np.ndarray, shape_idx: np.ndarray | None, amp: np.ndarray | None = None
+    ) -> np.ndarray:
         """Raw curves (B, n, F) float32 of (n, width) float64 targets ``t``; ``shape_idx``: the noise bank rows
-        (None: the mean)."""
+        (None: the mean); ``amp``: the blocks' :meth:`amplitudes`, when the caller made them (with the cost's:
+        one call for all)."""
         n = t.shape[0]
         B, F = self.n_blocks, self.n_fid
         # targets._combine: mu + s_0 c_0 + s_1 c_1 + ... in float32, one pass per component
@@ -175,11 +186,10 @@ class StackedMetrics:
         np.maximum(z, self.mean_lo, out=z)  # MetricBlock.decode: within the range of the training curves
         np.minimum(z, self.mean_hi, out=z)
         if shape_idx is not None:  # CurveSurrogate._predict_curves and MetricBlock.curves: the seed noise
-            amp = np.exp(t.T.take(self.amp_rows, axis=0))
-            amp -= self.amp_floor
-            np.maximum(amp, 0.0, out=amp)
+            if amp is None:
+                amp = self.amplitudes(t)
             shape = self.bank.take(shape_idx, axis=1)
-            shape *= amp.astype(np.float32)[:, :, None]
+            shape *= amp[:, :, None]
             z += shape
             np.maximum(z, self.seed_lo, out=z)
             np.minimum(z, self.seed_hi, out=z)
@@ -205,7 +215,7 @@ class StackedMetrics:
         u = z - self.lut_z0
         u *= self.lut_scale
         nan = np.isnan(u)
-        has_nan = nan.any()
+        has_nan = np.count_nonzero(nan) > 0  # quicker than ndarray.any on a small array (no Python wrapper)
         if has_nan:
             u[nan] = 0
         np.maximum(u, 0, out=u)  # np.clip(u, 0, n - 1), as two ufuncs
@@ -225,7 +235,7 @@ class StackedMetrics:
         """Extrapolation.extend of every block at once: scores beyond the end knots follow the linear tails."""
         for side in (0, 1):
             out = z < self.zk0 if side == 0 else z > self.zk1
-            if not out.any():
+            if not np.count_nonzero(out):
                 continue
             # the tail's value everywhere, kept where the score is beyond the knot:
             # q0 - s_lo (zk0 - z), q1 + s_hi (z - zk1)
@@ -260,17 +270,26 @@ class CostCurves:
             self.comps1 = np.concatenate([self.mu[None], self.comps])
         self.lo, self.hi = block.log_range
         self.amp_floor = block.amp_floor
-        self.noise = np.float32(noise)
-        self.bank = np.ascontiguousarray(bank[:, 0], dtype=np.float32)
+        # the bank rows times the noise factor, the float32 product made once
+        self.bank = np.ascontiguousarray(bank[:, 0], dtype=np.float32) * np.float32(noise)
 
-    def curves(self, t: np.ndarray, shape_idx: np.ndarray | None) -> np.ndarray:
-        """Cumulative cost (n, F) float64 of the block's (n, k + 2) float64 targets ``t``."""
+    def amplitude(self, t: np.ndarray) -> np.ndarray:
+        """The seed-noise amplitude (n,) float32 of targets ``t``: exp(log amplitude) less the floor, at least 0."""
+        amp = np.exp(t[:, -1])
+        amp -= self.amp_floor
+        np.maximum(amp, 0.0, out=amp)
+        return amp.astype(np.float32)
+
+    def curves(
+        self, t: np.ndarray, shape_idx: np.ndarray | None, amp: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Cumulative cost (n, F) float64 of the block's (n, k + 2) float64 targets ``t``; ``amp``: its
+        :meth:`amplitude`, when the caller made it."""
         n, k = t.shape[0], self.k
         if k:
             if n * k * self.n_fid <= SMALL:  # as StackedMetrics.curves: 1 x mu, s_j c_j, one reduction
-                s = np.empty((n, k + 1), dtype=np.float32)
+                s = t[:, : 1 + k].astype(np.float32)  # the log total in column 0 is replaced by mu's score, 1
                 s[:, 0] = 1.0
-                s[:, 1:] = t[:, 1 : 1 + k]
                 share = np.add.reduce(s[:, :, None] * self.comps1, axis=1)
             else:
                 s = t[:, 1 : 1 + k].astype(np.float32)
@@ -282,9 +301,14 @@ class CostCurves:
                     share += tmp
             np.maximum(share, 0, out=share)
             cum = np.add.accumulate(share, axis=1, out=share)  # np.cumsum's sums, without its wrapper
-            empty = cum[:, -1] <= 0
-            if empty.any():  # no positive share predicted: spread the cost evenly
-                cum[empty] = np.arange(1, self.n_fid + 1, dtype=np.float32)
+            # no positive share predicted: spread the cost evenly (one row: a scalar test, the same answer)
+            if n == 1:
+                if cum[0, -1] <= 0:
+                    cum[0] = np.arange(1, self.n_fid + 1, dtype=np.float32)
+            else:
+                empty = cum[:, -1] <= 0
+                if empty.any():
+                    cum[empty] = np.arange(1, self.n_fid + 1, dtype=np.float32)
             cum /= cum[:, -1:]
         else:
             cum = np.ones((n, 1))
@@ -292,10 +316,6 @@ class CostCurves:
         np.minimum(lt, self.hi, out=lt)
         if shape_idx is not None:
             shape = self.bank[shape_idx]
-            shape *= self.noise
-            amp = np.exp(t[:, -1])
-            amp -= self.amp_floor
-            np.maximum(amp, 0.0, out=amp)
-            shape *= amp.astype(np.float32)
+            shape *= self.amplitude(t) if amp is None else amp
             lt = lt + shape
         return np.exp(lt)[:, None] * cum

@@ -41,7 +41,14 @@ _NUMPY_TREE_ROWS = 4
 #: each XGBoost booster's trees as numpy arrays, built on its first small prediction (None: not supported)
 _numpy_trees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: a surrogate's caches of derived objects: never copied or pickled, dropped by fit, remade on use
-_CACHES = ("_bank32_cache", "_stacked_cache", "_columns_cache", "_forest_cache", "_blocks_cache")
+_CACHES = (
+    "_bank32_cache",
+    "_stacked_cache",
+    "_columns_cache",
+    "_forest_cache",
+    "_blocks_cache",
+    "_amp_rows_cache",
+)
 _CPUS = os.cpu_count() or 1
 #: the student network of a distilled surrogate (see CurveSurrogate.distill)
 DISTILL_MLP: dict[str, Any] = {
@@ -557,18 +564,40 @@ class CurveSurrogate(BaseEstimator):
         cj = len(self.blocks_) - 1
         t = self._targets_of(js + ((cj,) if cost else ()), X, limit_blas)
         out: dict[str, np.ndarray] = {}
-        width = 0
+        width = 0 if dec is None else dec.width
+        amp = None
+        if shape_idx is not None and dec is not None and cost:
+            # the metrics' and the cost's seed-noise amplitudes in one pass of numpy calls (the same numbers)
+            rows, floors = self._amplitude_rows(js, dec, t.shape[1])
+            amp = np.exp(t.T.take(rows, axis=0))
+            amp -= floors
+            np.maximum(amp, 0.0, out=amp)
+            amp = amp.astype(np.float32)
         if dec is not None:
-            width = dec.width
-            g = dec.curves(t[:, :width], shape_idx)
+            g = dec.curves(t[:, :width], shape_idx, None if amp is None else amp[:-1])
             if readonly:
                 g.flags.writeable = False  # before the split: the views are read-only too
             out = dict(zip(dec.names, g))
         if cost:
-            c = out["cost"] = self._cost_curves().curves(t[:, width:], shape_idx)
+            c = out["cost"] = self._cost_curves().curves(
+                t[:, width:], shape_idx, None if amp is None else amp[-1]
+            )
             if readonly:
                 c.flags.writeable = False
         return out
+
+    def _amplitude_rows(
+        self, js: tuple[int, ...], dec: StackedMetrics, width: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The targets' columns of the log noise amplitudes of metric blocks ``js`` (decoded by ``dec``) and of
+        the cost (the last of ``width`` columns), and their floors (B + 1, 1): made once per decoder."""
+        cache = self.__dict__.setdefault("_amp_rows_cache", {})
+        cc = self._cost_curves()
+        hit = cache.get(js)
+        if hit is None or hit[0] is not dec or hit[1] is not cc or hit[2] != width:
+            floors = np.append(dec.amp_floor[:, 0], cc.amp_floor).reshape(-1, 1)
+            hit = cache[js] = (dec, cc, width, np.append(dec.amp_rows, width - 1).astype(np.intp), floors)
+        return hit[3], hit[4]
 
     def _numpy_model(self) -> bool:
         """Whether the model is one joint numpy MLP (a distilled surrogate, or model="mlp")."""
@@ -737,8 +766,10 @@ class CurveSurrogate(BaseEstimator):
         cache = self.__dict__.setdefault("_columns_cache", {})
         if blocks not in cache:
             cols = self.block_columns_
+            sel = np.concatenate([np.arange(cols[j], cols[j + 1]) for j in blocks])
             cache[blocks] = (
-                np.concatenate([np.arange(cols[j], cols[j + 1]) for j in blocks]),
+                # None: every output column in order (the model's output is used as it is, no copy)
+                None if np.array_equal(sel, np.arange(cols[-1])) else sel,
                 np.concatenate([self.target_std_[j] for j in blocks]),
                 np.concatenate([self.target_mean_[j] for j in blocks]),
             )
@@ -754,12 +785,15 @@ class CurveSurrogate(BaseEstimator):
         if len(self.regressors_) == 1:
             ((name, regs),) = self.regressors_.items()
             if self.joint_[name]:
-                if isinstance(regs[0], MLPEnsembleRegressor):
+                # a numpy MLP's output is a new array, this call's own
+                fresh = isinstance(regs[0], MLPEnsembleRegressor)
+                if fresh:
                     z = regs[0].predict(X, limit_blas=limit_blas)
                 else:
                     z = self._predict_one(name, regs[0], X)
                 z = z[:, None] if z.ndim == 1 else z
-                t = z[:, sel]
+                # every column in order (sel None): the output itself where it is this call's, else a copy
+                t = z[:, sel] if sel is not None else z if fresh else z.copy()
                 t *= std
                 t += mean
                 return t

@@ -137,13 +137,14 @@ class NumpyTrees:
             seq = np.empty((leaf.shape[0] + 1, self.n_outputs), dtype=np.float32)
             seq[0] = self.base
             seq[1:] = leaf
-            return np.cumsum(seq, axis=0, dtype=np.float32)[-1]
+            # np.cumsum's sums, without its wrapper
+            return np.add.accumulate(seq, axis=0, dtype=np.float32)[-1]
         out = np.empty(self.n_outputs, dtype=np.float32)
         for g, of in enumerate(self._of_group):
             seq = np.empty(len(of) + 1, dtype=np.float32)
             seq[0] = self.base[g]
             seq[1:] = leaf[of, 0]
-            out[g] = np.cumsum(seq, dtype=np.float32)[-1]
+            out[g] = np.add.accumulate(seq, dtype=np.float32)[-1]
         return out
 
     def _flatten(self) -> None:
@@ -207,7 +208,9 @@ class NumpyForest:
             raise ValueError(f"X has shape {x.shape}; expected (n, {self.n_features})")
         kids, feature, threshold = self._kids, self._feature, self._threshold
         outs = [np.empty((x.shape[0], t.n_outputs), dtype=np.float32) for t in self.trees]
-        missing = np.isnan(x).any(axis=1)
+        nan = np.isnan(x)
+        # one row (a query): one C call instead of ndarray.any's Python wrapper
+        missing = (np.count_nonzero(nan) > 0,) if x.shape[0] == 1 else nan.any(axis=1)
         for r in range(x.shape[0]):
             xr = x[r]
             d = self._roots2  # twice the flat index of each tree's current node
