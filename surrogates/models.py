@@ -130,7 +130,8 @@ def mlp_forward(
     members' mean is taken as torch took it: ((m1 + m2) + ...) / n. Compared with the torch forward
     pass it replaces, outputs differ by about 1e-6 (float32 rounding; tested). ``limit_blas=False``: the
     caller already holds BLAS at one thread (threadpoolctl's limit is process-wide; setting it from
-    several threads at once could leave it wrong).
+    several threads at once could leave it wrong). ``members``: per member its layers (W^T, bias), each bias
+    (out,) or repeated over a block, (1, NP_MIN_ROWS, out) (see :meth:`MLPEnsembleRegressor.numpy_weights`).
     """
     n = x.shape[0]
     pad = (-n) % NP_MIN_ROWS
@@ -142,7 +143,7 @@ def mlp_forward(
         x = x.astype(np.float32)
     x = x.reshape(-1, NP_MIN_ROWS, x.shape[1])
     if x.shape[0] == 1:
-        return _mlp_mean(members, x).reshape(-1, members[0][-1][1].shape[0])[:n]
+        return _mlp_mean(members, x).reshape(-1, members[0][-1][1].shape[-1])[:n]
     step = NP_CHUNK // NP_MIN_ROWS
     with _blas_one_thread() if limit_blas else nullcontext():
         parts = [_mlp_mean(members, x[i : i + step]) for i in range(0, x.shape[0], step)]
@@ -150,9 +151,14 @@ def mlp_forward(
     return out.reshape(-1, out.shape[-1])[:n]
 
 
+#: 1 as a read-only 0-d float32 array (as an operand: less per-call work in numpy than a scalar)
+_ONE32 = np.ones((), dtype=np.float32)
+_ONE32.flags.writeable = False
+
+
 def _mlp_mean(members: list[list[tuple[np.ndarray, np.ndarray]]], x: np.ndarray) -> np.ndarray:
     total = None
-    one = np.float32(1.0)
+    one = _ONE32
     with np.errstate(over="ignore"):  # exp(-h) = inf for h << 0 gives h / inf = 0, SiLU's limit
         for layers in members:
             h = x
@@ -352,7 +358,12 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def numpy_weights(self) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-        """Per member, its layers as (W^T (in, out), bias) float32 arrays, exported from torch once and kept."""
+        """Per member, its layers as (W^T (in, out), bias) float32 arrays, exported from torch once and kept.
+
+        Each bias is repeated over a block of ``NP_MIN_ROWS`` rows, (1, NP_MIN_ROWS, out): the shape of
+        :func:`mlp_forward`'s products for one block, so that adding it to one query's block is an add of
+        two arrays of one shape (numpy's quickest loop; the same sums as a broadcast (out,) bias).
+        """
         cached = self.__dict__.get("_np_weights")
         if cached is None or cached[0] is not self.members_:
             import torch
@@ -361,7 +372,12 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
                 [
                     (
                         np.ascontiguousarray(layer.weight.detach().numpy().T, dtype=np.float32),
-                        np.ascontiguousarray(layer.bias.detach().numpy(), dtype=np.float32),
+                        np.ascontiguousarray(
+                            np.broadcast_to(
+                                layer.bias.detach().numpy().astype(np.float32),
+                                (1, NP_MIN_ROWS, layer.bias.shape[0]),
+                            )
+                        ),
                     )
                     for layer in net
                     if isinstance(layer, torch.nn.Linear)

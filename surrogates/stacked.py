@@ -33,6 +33,18 @@ SMALL = 1 << 15
 _ZERO_ONE = np.array([[0.0], [1.0]], dtype=np.float32)
 
 
+def _const(value: float, dtype) -> np.ndarray:
+    """A read-only 0-d array: as an operand, the number a Python scalar would give (its dtype is the other
+    operand's here), with less per-call work in numpy (no scalar conversion; a one-row query makes dozens of
+    small calls)."""
+    a = np.array(value, dtype=dtype)
+    a.flags.writeable = False
+    return a
+
+
+_ZERO32, _ZERO64 = _const(0, np.float32), _const(0, np.float64)
+
+
 def stackable(blocks: Sequence[MetricBlock]) -> bool:
     """Whether :class:`StackedMetrics` can decode these blocks (normal-score knots, one grid, one table size)."""
     if not blocks or any(b.knots is None for b in blocks):
@@ -120,6 +132,7 @@ class StackedMetrics:
         self.lut_z0 = per_block([np.float32(lut.z0) for lut in luts])
         self.lut_scale = per_block([np.float32(1 / lut.step) for lut in luts])
         index = np.int32 if flat.size < 2**31 else np.int64
+        self.lut_top, self.lut_last = _const(self.n_lut - 1, np.float32), _const(self.n_lut - 2, index)
         self.lut_offset = (
             (np.arange(B)[:, None, None] * F + np.arange(F)[None, None, :]) * self.n_lut
         ).astype(index)
@@ -151,7 +164,7 @@ class StackedMetrics:
         at least 0 (:meth:`curves` makes them itself when it is not given them)."""
         amp = np.exp(t.T.take(self.amp_rows, axis=0))
         amp -= self.amp_floor
-        np.maximum(amp, 0.0, out=amp)
+        np.maximum(amp, _ZERO64, out=amp)
         return amp.astype(np.float32)
 
     def curves(
@@ -200,7 +213,7 @@ class StackedMetrics:
         g *= self.sign
         np.exp(g, out=g)
         g -= self.eps
-        np.maximum(g, 0, out=g)
+        np.maximum(g, _ZERO32, out=g)
         g *= self.sign
         g += self.bound
         if keep is not None:
@@ -211,17 +224,16 @@ class StackedMetrics:
 
     def _lookup(self, z: np.ndarray) -> np.ndarray:
         """ScoreTable.inverse of every block at once."""
-        n = self.n_lut
         u = z - self.lut_z0
         u *= self.lut_scale
         nan = np.isnan(u)
         has_nan = np.count_nonzero(nan) > 0  # quicker than ndarray.any on a small array (no Python wrapper)
         if has_nan:
             u[nan] = 0
-        np.maximum(u, 0, out=u)  # np.clip(u, 0, n - 1), as two ufuncs
-        np.minimum(u, n - 1, out=u)
+        np.maximum(u, _ZERO32, out=u)  # np.clip(u, 0, n - 1), as two ufuncs
+        np.minimum(u, self.lut_top, out=u)
         i = u.astype(self.lut_offset.dtype)
-        np.minimum(i, n - 2, out=i)
+        np.minimum(i, self.lut_last, out=i)
         u -= i.astype(np.float32)  # exact in float32 as in float64: u lies in [i, i + 1], i < 2**24
         i += self.lut_offset
         ab = self.lut.take(i).view(np.float32)  # (..., 2F): the value at each knot, then the step to the next
@@ -270,14 +282,17 @@ class CostCurves:
             self.comps1 = np.concatenate([self.mu[None], self.comps])
         self.lo, self.hi = block.log_range
         self.amp_floor = block.amp_floor
+        self.lo0, self.hi0, self.amp_floor0 = (
+            _const(v, np.float64) for v in (self.lo, self.hi, self.amp_floor)
+        )
         # the bank rows times the noise factor, the float32 product made once
         self.bank = np.ascontiguousarray(bank[:, 0], dtype=np.float32) * np.float32(noise)
 
     def amplitude(self, t: np.ndarray) -> np.ndarray:
         """The seed-noise amplitude (n,) float32 of targets ``t``: exp(log amplitude) less the floor, at least 0."""
         amp = np.exp(t[:, -1])
-        amp -= self.amp_floor
-        np.maximum(amp, 0.0, out=amp)
+        amp -= self.amp_floor0
+        np.maximum(amp, _ZERO64, out=amp)
         return amp.astype(np.float32)
 
     def curves(
@@ -299,7 +314,7 @@ class CostCurves:
                 for j in range(k):
                     np.multiply(s[:, j : j + 1], self.comps[j], out=tmp)
                     share += tmp
-            np.maximum(share, 0, out=share)
+            np.maximum(share, _ZERO32, out=share)
             cum = np.add.accumulate(share, axis=1, out=share)  # np.cumsum's sums, without its wrapper
             # no positive share predicted: spread the cost evenly (one row: a scalar test, the same answer)
             if n == 1:
@@ -312,8 +327,8 @@ class CostCurves:
             cum /= cum[:, -1:]
         else:
             cum = np.ones((n, 1))
-        lt = np.maximum(t[:, 0], self.lo)  # np.clip to the log range, as two ufuncs
-        np.minimum(lt, self.hi, out=lt)
+        lt = np.maximum(t[:, 0], self.lo0)  # np.clip to the log range, as two ufuncs
+        np.minimum(lt, self.hi0, out=lt)
         if shape_idx is not None:
             shape = self.bank[shape_idx]
             shape *= self.amplitude(t) if amp is None else amp
