@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
@@ -51,6 +52,11 @@ def test_the_benchmark_group_is_the_catalog():
     assert sorted(p.stem for p in (CONF / "benchmark").glob("*.yaml")) == ["table"]
     with pytest.raises(Exception, match="no-such-bench"):
         cfg_with("benchmark=no-such-bench")
+    # what `--help` lists as benchmark=... options: the catalog and table, nothing else (the schema is not one)
+    with initialize_config_module(config_module="runners.conf", version_base="1.3"):
+        compose("run")  # registers the catalog's nodes
+        options = GlobalHydra.instance().config_loader().get_group_options("benchmark")
+    assert sorted(options) == sorted([*CATALOG, "table"])
 
 
 @pytest.mark.parametrize("name", BUILTIN)
