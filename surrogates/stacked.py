@@ -303,8 +303,11 @@ class CostCurves:
         n, k = t.shape[0], self.k
         if k:
             if n * k * self.n_fid <= SMALL:  # as StackedMetrics.curves: 1 x mu, s_j c_j, one reduction
-                s = t[:, : 1 + k].astype(np.float32)  # the log total in column 0 is replaced by mu's score, 1
+                s = np.empty((n, k + 1), dtype=np.float32)
                 s[:, 0] = 1.0
+                s[:, 1:] = t[
+                    :, 1 : 1 + k
+                ]  # cast as it is copied (an overflow to inf without a warning, as before)
                 share = np.add.reduce(s[:, :, None] * self.comps1, axis=1)
             else:
                 s = t[:, 1 : 1 + k].astype(np.float32)

@@ -506,7 +506,7 @@ class CurveSurrogate(BaseEstimator):
         for m in names:
             if m not in self.metrics_:
                 raise MetricError(f"unknown metric {m!r}; allowed: {', '.join(self.metrics_)}")
-        if X.shape[0] < _BIG_BATCH:
+        if X.shape[0] < _BIG_BATCH or (not names and not cost):  # (nothing asked: {} from _predict_curves)
             return self._predict_curves(X, seeds, names, cost, readonly=readonly)
         # big batches: one BLAS thread; on a busy machine more threads than free cores are many times slower
         with threadpool_limits(1, user_api="blas"):

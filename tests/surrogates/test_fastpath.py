@@ -206,6 +206,9 @@ def test_big_batches_equal_one_blockwise_call_with_one_thread_or_two(name, loade
             sur.predict_curves(x, seeds=seeds, metrics=[sur.objective_], cost=False), want_obj, f"{threads}"
         )
         _assert_same(sur.predict_curves(x, seeds=seeds), want_all, f"{threads} threads, every metric")
+        assert (
+            sur.predict_curves(x, seeds=seeds, metrics=[], cost=False) == {}
+        )  # nothing asked, as a small batch
     rows = [0, 1, 4095, n - 1]
     for i in rows:  # and each row alone
         one = sur.predict_curves(x[i : i + 1], seeds=int(seeds[i]))
