@@ -60,6 +60,7 @@ class SpaceEncoder:
         num = [j for j, c in enumerate(self._cols) if c[0] == "num"]
         self._num = sorted(num, key=lambda j: not self._cols[j][1])
         self._num_names = [self.names[j] for j in self._num]
+        self._num_back = np.argsort(self._num)  # where each column's value lies in that order
         self._n_log = sum(1 for j in self._num if self._cols[j][1])
         self._num_lo = np.array([self._cols[j][2] for j in self._num], dtype=np.float64)
         self._num_flat = np.array([not self._cols[j][3] > self._cols[j][2] for j in self._num], dtype=bool)
@@ -104,7 +105,6 @@ class SpaceEncoder:
             return self.encode([config] if isinstance(config, Mapping) else config)
         if not self._plainly_valid(config):
             check_config(self.space, config)
-        row = np.empty((1, len(self.names)), dtype=np.float64)
         if self._num:  # encode_frame's elementwise arithmetic, on every numeric column at once
             a = np.array([config[n] for n in self._num_names], dtype=np.float64)
             if self._n_log:
@@ -113,7 +113,13 @@ class SpaceEncoder:
             a /= self._num_span
             if self._any_flat:
                 a[self._num_flat] = 0.0
-            row[0, self._num] = a
+            if not self._choice:  # every column numeric: back in the space's order, one gather
+                row = a.take(self._num_back).reshape(1, -1)
+            else:
+                row = np.empty((1, len(self.names)), dtype=np.float64)
+                row[0, self._num] = a
+        else:
+            row = np.empty((1, len(self.names)), dtype=np.float64)
         for j, name, index in self._choice:
             row[0, j] = index[config[name]]
         if not self.onehot:
