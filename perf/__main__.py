@@ -35,8 +35,8 @@ SCRIPTS = [
     "studies",
     "multiobjective",
 ]
-#: each section's share of the full run's wall time (seconds; a 2-core machine beside two busy loops took 31-125 s
-#: per section and 553 s in all, ``python -m perf --busy 2``)
+#: each section's share of the full run's wall time (seconds; 2-core machines beside two busy loops took 31-126 s
+#: per section and 553-590 s in all, ``python -m perf --busy 2``)
 BUDGET_S = {
     "tables": 55,
     "simulator": 50,
