@@ -246,3 +246,11 @@ def test_a_bad_run_prints_the_message_alone():
         cwd=Path(__file__).resolve().parents[2],
     )
     assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def test_help_page_shows_examples_and_lists_the_catalog_as_benchmarks(tmp_path):
+    p = _cli("--help", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "== Examples ==" in p.stdout and "python -m runners.run benchmark=" in p.stdout
+    line = next(x for x in p.stdout.splitlines() if x.startswith("benchmark: "))
+    assert sorted(line[len("benchmark: ") :].split(", ")) == sorted([*CATALOG, "table"])
