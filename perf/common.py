@@ -73,11 +73,20 @@ class Timing:
         return float(statistics.median(known)) if known else float("nan")
 
 
-def alternate(measures: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, Timing]:
+#: a measure that :func:`alternate` stops calling for being slow still has at least this many values
+SLOW_ROUNDS = 3
+
+
+def alternate(
+    measures: Mapping[str, Callable[[], float]], rounds: int, slow: float | None = None
+) -> dict[str, Timing]:
     """Call every measure once per round, in turn, ``rounds`` times; each returns one value.
 
     The order within a round is the mapping's (ours first, then the baselines), so the sides
     alternate: ours, baseline, ours, baseline, ... The load average is read after each call.
+    ``slow``: a measure whose every value so far exceeds it (in the measure's own unit) is not
+    called again once it has :data:`SLOW_ROUNDS` values (its median is then of those; a baseline
+    hundreds of times slower than ours would otherwise take most of a section's budget).
     """
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds={rounds!r}: give a whole number of rounds >= 1")
@@ -86,6 +95,9 @@ def alternate(measures: Mapping[str, Callable[[], float]], rounds: int) -> dict[
     out = {name: Timing() for name in measures}
     for _ in range(rounds):
         for name, fn in measures.items():
+            done = out[name].values
+            if slow is not None and len(done) >= SLOW_ROUNDS and min(done) > slow:
+                continue
             value = float(fn())
             out[name].values.append(value)
             out[name].loads.append(load_average())

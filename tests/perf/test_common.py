@@ -33,6 +33,32 @@ def test_alternate_calls_the_measures_in_turn_and_takes_medians(monkeypatch):
     assert t["base"].load == 1.8
 
 
+def test_alternate_stops_calling_a_slow_measure_after_three_rounds():
+    calls = []
+
+    def measure(name, value):
+        def fn():
+            calls.append(name)
+            return value
+
+        return fn
+
+    # "edge" is slow in one round only (a value at the limit is not over it): it is called every round
+    edge = iter([5.0, 50.0, 50.0, 50.0, 50.0])
+    t = alternate(
+        {
+            "ours": measure("ours", 1.0),
+            "slow": measure("slow", 50.0),
+            "edge": lambda: calls.append("edge") or next(edge),
+        },
+        5,
+        slow=5.0,
+    )
+    assert calls.count("ours") == 5 and calls.count("slow") == common.SLOW_ROUNDS and calls.count("edge") == 5
+    assert t["slow"].median == 50.0 and len(t["slow"].loads) == common.SLOW_ROUNDS
+    assert alternate({"slow": measure("slow", 50.0)}, 5)["slow"].values == [50.0] * 5  # no limit given
+
+
 @pytest.mark.parametrize("rounds", [0, -1, 1.5, True])
 def test_alternate_rejects_bad_rounds(rounds):
     with pytest.raises(ValueError, match="rounds"):
