@@ -113,13 +113,12 @@ class SpaceEncoder:
             a /= self._num_span
             if self._any_flat:
                 a[self._num_flat] = 0.0
-            if not self._choice:  # every column numeric: back in the space's order, one gather
-                row = a.take(self._num_back).reshape(1, -1)
-            else:
-                row = np.empty((1, len(self.names)), dtype=np.float64)
-                row[0, self._num] = a
+        if self._num and not self._choice:  # every column numeric: back in the space's order, one gather
+            row = a.take(self._num_back).reshape(1, -1)
         else:
             row = np.empty((1, len(self.names)), dtype=np.float64)
+            if self._num:
+                row[0, self._num] = a
         for j, name, index in self._choice:
             row[0, j] = index[config[name]]
         if not self.onehot:

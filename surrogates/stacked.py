@@ -45,6 +45,15 @@ def _const(value: float, dtype) -> np.ndarray:
 _ZERO32, _ZERO64 = _const(0, np.float32), _const(0, np.float64)
 
 
+def noise_amplitudes(log_amp: np.ndarray, floors: np.ndarray) -> np.ndarray:
+    """Seed-noise amplitudes (float32) of float64 log amplitudes ``log_amp``: exp less the floors (broadcast),
+    at least 0 (MetricBlock.decode's and CostBlock.decode's numbers)."""
+    amp = np.exp(log_amp)
+    amp -= floors
+    np.maximum(amp, _ZERO64, out=amp)
+    return amp.astype(np.float32)
+
+
 def stackable(blocks: Sequence[MetricBlock]) -> bool:
     """Whether :class:`StackedMetrics` can decode these blocks (normal-score knots, one grid, one table size)."""
     if not blocks or any(b.knots is None for b in blocks):
@@ -162,10 +171,7 @@ class StackedMetrics:
     def amplitudes(self, t: np.ndarray) -> np.ndarray:
         """Each block's seed-noise amplitude (B, n) float32 from targets ``t``: exp(log amplitude) less the floor,
         at least 0 (:meth:`curves` makes them itself when it is not given them)."""
-        amp = np.exp(t.T.take(self.amp_rows, axis=0))
-        amp -= self.amp_floor
-        np.maximum(amp, _ZERO64, out=amp)
-        return amp.astype(np.float32)
+        return noise_amplitudes(t.T.take(self.amp_rows, axis=0), self.amp_floor)
 
     def curves(
         self, t: np.ndarray, shape_idx: np.ndarray | None, amp: np.ndarray | None = None
@@ -290,10 +296,7 @@ class CostCurves:
 
     def amplitude(self, t: np.ndarray) -> np.ndarray:
         """The seed-noise amplitude (n,) float32 of targets ``t``: exp(log amplitude) less the floor, at least 0."""
-        amp = np.exp(t[:, -1])
-        amp -= self.amp_floor0
-        np.maximum(amp, _ZERO64, out=amp)
-        return amp.astype(np.float32)
+        return noise_amplitudes(t[:, -1], self.amp_floor0)
 
     def curves(
         self, t: np.ndarray, shape_idx: np.ndarray | None, amp: np.ndarray | None = None
@@ -305,9 +308,8 @@ class CostCurves:
             if n * k * self.n_fid <= SMALL:  # as StackedMetrics.curves: 1 x mu, s_j c_j, one reduction
                 s = np.empty((n, k + 1), dtype=np.float32)
                 s[:, 0] = 1.0
-                s[:, 1:] = t[
-                    :, 1 : 1 + k
-                ]  # cast as it is copied (an overflow to inf without a warning, as before)
+                # cast as it is copied (an overflow to inf without a warning, as before)
+                s[:, 1:] = t[:, 1 : 1 + k]
                 share = np.add.reduce(s[:, :, None] * self.comps1, axis=1)
             else:
                 s = t[:, 1 : 1 + k].astype(np.float32)

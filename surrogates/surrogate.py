@@ -28,7 +28,7 @@ from benchmarks.table import Table
 
 from .encoding import SpaceEncoder, config_seed_hash, seed_hash_one
 from .models import DEFAULTS, JOINT, MLPEnsembleRegressor, check_model, make_regressor, member_params
-from .stacked import CostCurves, StackedMetrics, stackable
+from .stacked import CostCurves, StackedMetrics, noise_amplitudes, stackable
 from .targets import CostBlock, MetricBlock
 from .trees import NumpyForest, NumpyTrees, UnsupportedModel
 
@@ -506,7 +506,9 @@ class CurveSurrogate(BaseEstimator):
         for m in names:
             if m not in self.metrics_:
                 raise MetricError(f"unknown metric {m!r}; allowed: {', '.join(self.metrics_)}")
-        if X.shape[0] < _BIG_BATCH or (not names and not cost):  # (nothing asked: {} from _predict_curves)
+        if not names and not cost:
+            return {}
+        if X.shape[0] < _BIG_BATCH:
             return self._predict_curves(X, seeds, names, cost, readonly=readonly)
         # big batches: one BLAS thread; on a busy machine more threads than free cores are many times slower
         with threadpool_limits(1, user_api="blas"):
@@ -569,10 +571,7 @@ class CurveSurrogate(BaseEstimator):
         if shape_idx is not None and dec is not None and cost:
             # the metrics' and the cost's seed-noise amplitudes in one pass of numpy calls (the same numbers)
             rows, floors = self._amplitude_rows(js, dec, t.shape[1])
-            amp = np.exp(t.T.take(rows, axis=0))
-            amp -= floors
-            np.maximum(amp, 0.0, out=amp)
-            amp = amp.astype(np.float32)
+            amp = noise_amplitudes(t.T.take(rows, axis=0), floors)
         if dec is not None:
             g = dec.curves(t[:, :width], shape_idx, None if amp is None else amp[:-1])
             if readonly:
