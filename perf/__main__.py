@@ -1,19 +1,25 @@
-"""``python -m perf [NAME ...] [--quick] [--busy N] [--markdown FILE]``; ``python -m perf report [--markdown FILE]``.
+"""``python -m perf [NAME ...] [--quick] [--busy N] [--budget SECONDS] [--markdown FILE]``; ``... report``.
 
 Runs the performance scripts (all by default). Each prints its measures beside a baseline
 measured in the same run and saves them under ``.perf/NAME.json``; the run as a whole is
 recorded in ``.perf/results.json`` (every section, each section's wall time against its
 budget) and written as Markdown to ``.perf/performance.md`` (``--markdown FILE``: there
-instead). ``report`` runs nothing: it writes ``results.json`` and the Markdown page again from
-the saved sections (``make perf-report`` writes docs/performance.md this way).
+instead). ``python -m perf report [--markdown FILE]`` runs nothing: it writes ``results.json`` and
+the Markdown page again from the saved sections (``make perf-report`` writes docs/performance.md this way).
 
-Budget: the full run (``make perf``) is sized to finish within :data:`TOTAL_BUDGET_S` on a
-2-core machine even under load; each section has its share (:data:`BUDGET_S`), and a section
-that overran it is named at the end. ``--quick`` (``make perf-quick``) is the CI smoke test:
-every section at small sizes, one or two minutes in all. ``--busy N`` runs the whole measurement beside
-``N`` busy-loop processes started for it (a machine under load, made the same way on any machine:
-``--busy 2`` on a 2-core machine leaves each process about two thirds of a core); the run's record
-and the Markdown page say so.
+Budget: the full run (``make perf``) must finish within :data:`TOTAL_BUDGET_S` on a 2-core machine even
+under load (``--budget SECONDS``: another). Each section runs on a clock (:class:`perf.common.Clock`): its
+share of the time left, split in proportion to :data:`BUDGET_S`, so a section that ends early leaves its spare
+time to the ones after it and one that overran takes its excess from them. A section spends its clock in parts,
+each allotted a fraction of it; on a machine slower than the sizes assume, a part takes fewer alternating rounds
+(never under two, the single query's never under three), fewer seeds, or stops a run at a smaller size, and says
+what it cut in its notes, in the run's record (``.perf/results.json``: ``cuts``, and each part's seconds against
+its allotment under ``parts``) and at the end of the run. A section run alone (``make perf-simulator``) gets its
+own share; ``python -m perf.simulator`` and the other modules run directly have no clock and cut nothing.
+``--quick`` (``make perf-quick``) is the CI smoke test: every section at small sizes, unclocked, one or two
+minutes in all. ``--busy N`` runs the whole measurement beside ``N`` busy-loop processes started for it (a
+machine under load, made the same way on any machine: ``--busy 2`` on a 2-core machine leaves each process
+about two thirds of a core); the run's record and the Markdown page say so.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import json
 import sys
 import time
 
-from .common import RESULTS_DIR, busy_loops, stop, write_markdown, write_results
+from .common import RESULTS_DIR, busy_loops, section_clock, stop, write_markdown, write_results
 
 SCRIPTS = [
     "tables",
@@ -35,16 +41,17 @@ SCRIPTS = [
     "studies",
     "multiobjective",
 ]
-#: each section's share of the full run's wall time (seconds; 2-core machines beside two busy loops took 31-126 s
-#: per section and 553-590 s in all, ``python -m perf --busy 2``)
+#: each section's share of the full run's wall time (seconds), in proportion to what each takes on a quiet 2-core
+#: machine in a slow spell (430 s in all; beside two busy loops the same sections took 760-960 s, which the
+#: sections' clocks cut to fit)
 BUDGET_S = {
-    "tables": 55,
+    "tables": 70,
     "simulator": 50,
-    "optimizers": 105,
-    "scaling": 110,
+    "optimizers": 120,
+    "scaling": 75,
     "training": 35,
-    "surrogates": 135,
-    "studies": 60,
+    "surrogates": 130,
+    "studies": 70,
     "multiobjective": 50,
 }
 #: the full run's budget (``make perf``): 10 minutes
@@ -61,6 +68,20 @@ def _busy_arg(argv: list[str]) -> tuple[list[str], int]:
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise SystemExit(f"--busy {value!r}: give the number of busy-loop processes, a whole number 1-64")
     return argv[:i] + argv[i + 2 :], int(value)
+
+
+def _budget_arg(argv: list[str]) -> tuple[list[str], float | None]:
+    if "--budget" not in argv:
+        return argv, None
+    i = argv.index("--budget")
+    value = argv[i + 1] if i + 1 < len(argv) else ""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 10 <= seconds <= 86_400:
+        raise SystemExit(f"--budget {value!r}: give the run's budget in seconds, a number from 10 to 86400")
+    return argv[:i] + argv[i + 2 :], seconds
 
 
 def _markdown_arg(argv: list[str]) -> tuple[list[str], str | None]:
@@ -85,22 +106,61 @@ def report(markdown: str | None) -> int:
     return 0
 
 
-def _run_sections(names: list[str], quick: bool, failed: list[str], seconds: dict[str, float]) -> None:
-    """Run each section in turn; one that fails is named in ``failed`` and the others still run."""
-    for name in names:
-        t0 = time.perf_counter()
-        try:
-            mod = importlib.import_module(f"perf.{name}")
-        except ImportError as e:
-            print(f"\n== {name} ==  skipped: {e}")
-            failed.append(name)
-            continue
-        try:
-            mod.main(quick=quick)
-        except Exception as e:  # keep measuring the others, report at the end
-            print(f"\n== {name} ==  FAILED: {type(e).__name__}: {e}")
-            failed.append(name)
-        seconds[name] = round(time.perf_counter() - t0, 1)
+def shares(names: list[str], total: float, spent: float = 0.0) -> dict[str, float]:
+    """Each section's clock (seconds) when ``spent`` of ``total`` is gone: its share of the time left.
+
+    The time left is split in proportion to :data:`BUDGET_S`, so a section that ends early leaves its spare time
+    to the ones after it, and one that overran takes its excess from them.
+    """
+    weight = sum(BUDGET_S[n] for n in names)
+    left = max(total - spent, 0.0)
+    # a section always gets a tenth of its nominal share at least: its minimum rounds are run whatever is left
+    return {n: max(BUDGET_S[n] * left / weight, BUDGET_S[n] / 10) for n in names}
+
+
+def _run_sections(
+    names: list[str],
+    quick: bool,
+    failed: list[str],
+    seconds: dict[str, float],
+    budget: float,
+    cuts: dict[str, list[str]],
+    clocks: dict[str, float],
+    parts: dict[str, list[dict]],
+) -> None:
+    """Run each section in turn on its clock; one that fails is named in ``failed`` and the others still run.
+
+    ``budget``: the seconds for all of ``names`` (inf: no clock, every round and size is run, as ``--quick``).
+    """
+    t_all = time.perf_counter()
+    for k, name in enumerate(names):
+        share = (
+            shares(names[k:], budget, time.perf_counter() - t_all)[name] if budget < float("inf") else budget
+        )
+        with section_clock(share, name) as clock:
+            _run_one(name, quick, failed, seconds)
+        if clock.bounded:
+            clocks[name] = clock.seconds
+        if clock.cuts:
+            cuts[name] = clock.cuts
+        if clock.parts:
+            parts[name] = clock.parts
+
+
+def _run_one(name: str, quick: bool, failed: list[str], seconds: dict[str, float]) -> None:
+    t0 = time.perf_counter()
+    try:
+        mod = importlib.import_module(f"perf.{name}")
+    except ImportError as e:
+        print(f"\n== {name} ==  skipped: {e}")
+        failed.append(name)
+        return
+    try:
+        mod.main(quick=quick)
+    except Exception as e:  # keep measuring the others, report at the end
+        print(f"\n== {name} ==  FAILED: {type(e).__name__}: {e}")
+        failed.append(name)
+    seconds[name] = round(time.perf_counter() - t0, 1)
 
 
 def main(argv: list[str]) -> int:
@@ -108,45 +168,65 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["report"]:
         return report(markdown)
     argv, busy = _busy_arg(argv)
+    argv, given = _budget_arg(argv)
     quick = "--quick" in argv
     flags = [a for a in argv if a.startswith("-") and a != "--quick"]
     if flags:
-        print(f"unknown option(s) {flags}; allowed: --quick, --busy N, --markdown FILE", file=sys.stderr)
+        print(
+            f"unknown option(s) {flags}; allowed: --quick, --busy N, --budget SECONDS, --markdown FILE",
+            file=sys.stderr,
+        )
         return 2
     names = [a for a in argv if not a.startswith("-")] or SCRIPTS
     unknown = [n for n in names if n not in SCRIPTS]
     if unknown:
         print(f"unknown perf script(s) {unknown}; allowed: {', '.join(SCRIPTS)}, report", file=sys.stderr)
         return 2
-    failed, seconds = [], {}
+    if given is not None:
+        budget = given
+    else:
+        budget = (
+            QUICK_BUDGET_S
+            if quick
+            else TOTAL_BUDGET_S
+            if names == SCRIPTS
+            else sum(BUDGET_S[n] for n in names)
+        )
+    failed, seconds, cuts, clocks, parts = [], {}, {}, {}, {}
     procs = busy_loops(busy) if busy else []
     if busy:
         print(f"perf: beside {busy} busy-loop process(es), started for this run")
     t_all = time.perf_counter()
     try:
-        _run_sections(names, quick, failed, seconds)
+        # --quick runs its fixed small sizes unclocked (a smoke test runs the same work everywhere)
+        _run_sections(names, quick, failed, seconds, float("inf") if quick else budget, cuts, clocks, parts)
     finally:
         stop(procs)
     total = time.perf_counter() - t_all
-    over = [n for n, s in seconds.items() if not quick and s > BUDGET_S[n]]
-    budget = (
-        QUICK_BUDGET_S if quick else TOTAL_BUDGET_S if names == SCRIPTS else sum(BUDGET_S[n] for n in names)
-    )
+    over = [n for n, s in seconds.items() if n in clocks and s > clocks[n]]
     print(
-        f"\nperf: {total:.0f} s in all (budget {budget} s); per section: "
+        f"\nperf: {total:.0f} s in all (budget {budget:.0f} s); per section: "
         + ", ".join(
-            f"{n} {s:.0f} s" + (f" (over its {BUDGET_S[n]} s)" if n in over else "")
+            f"{n} {s:.0f} s" + (f" (over its {clocks[n]:.0f} s)" if n in over else "")
             for n, s in seconds.items()
         )
     )
+    if cuts:
+        print(
+            "perf: cut to fit the budget (the machine was slower than the sizes assume): "
+            + "; ".join(f"{n}: {', '.join(c)}" for n, c in cuts.items())
+        )
     print(f"perf results saved under .perf/ ({', '.join(n for n in names if n not in failed)})")
     run = {
         "quick": quick,
         "sections": names,
         "section_seconds": seconds,
+        "section_budget_seconds": {n: round(c, 1) for n, c in clocks.items()},
         "total_seconds": round(total, 1),
         "budget_seconds": budget,
         "over_budget": over + (["total"] if total > budget else []),
+        "cuts": cuts,
+        "parts": parts,
         "failed": failed,
         "busy_loops": busy,
     }

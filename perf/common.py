@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import statistics
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -75,10 +76,145 @@ class Timing:
 
 #: a measure that :func:`alternate` stops calling for being slow still has at least this many values
 SLOW_ROUNDS = 3
+#: the fewest rounds :func:`alternate` takes of a measure when the section's clock runs short (a median of two
+#: alternating rounds still puts a burst of other work on both sides)
+MIN_ROUNDS = 2
+
+
+class Clock:
+    """A section's time budget: how long it has left, and what it cut to stay within it.
+
+    ``python -m perf`` gives each section a clock of its share of the run's budget (:func:`section_clock`);
+    a section run any other way (``python -m perf.simulator``, a test) has an unbounded one, which cuts nothing.
+    A section spends its budget in *parts* (:meth:`part`): one measurement that may take a given share of the
+    section's budget, counted from when it starts, and never past the section's own end. A part that would run
+    over takes fewer rounds or smaller sizes, and says so (:meth:`cut`); its report prints what was cut.
+    """
+
+    def __init__(self, seconds: float = math.inf, name: str = "") -> None:
+        if isinstance(seconds, bool) or not (isinstance(seconds, (int, float)) and seconds > 0):
+            raise ValueError(f"seconds={seconds!r}: give a section's budget in seconds, a number > 0")
+        self.seconds = float(seconds)
+        self.name = name
+        self.start = time.perf_counter()
+        self.cuts: list[str] = []
+        #: each part's record: what it was, the seconds it took and the seconds it was allotted
+        self.parts: list[dict] = []
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.seconds)
+
+    def left(self) -> float:
+        """Seconds left of the section's budget (inf when unbounded; negative once it is spent)."""
+        return self.seconds - (time.perf_counter() - self.start)
+
+    def part(self, share: float, what: str = "") -> Part:
+        """A part of the section that may take ``share`` (0-1] of its budget from now, within the time left.
+
+        Used as a context (``with clock().part(0.3, "cold load") as part:``), it records on exit what it took
+        against what it was allotted (:attr:`parts`, saved with the run).
+        """
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise ValueError(f"share={share!r}: give the part's fraction of the section's budget, in (0, 1]")
+        now = time.perf_counter()
+        return Part(self, now + min(share * self.seconds, max(self.left(), 0.0)), what, now)
+
+    def cut(self, what: str) -> None:
+        """Record that ``what`` was cut to fit the budget (printed in the section's notes)."""
+        self.cuts.append(what)
+
+    def note(self) -> str | None:
+        """The cuts as one note for the section's report (None if nothing was cut)."""
+        if not self.cuts:
+            return None
+        return (
+            f"cut to fit this section's share of the budget ({self.seconds:.0f} s; the machine was slower than "
+            f"the sizes assume): " + "; ".join(self.cuts)
+        )
+
+
+@dataclass
+class Part:
+    """One measurement's share of a section's :class:`Clock` (its ``deadline``, a ``time.perf_counter`` value)."""
+
+    clock: Clock
+    deadline: float
+    what: str = ""
+    start: float = field(default_factory=time.perf_counter)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def affords(self, seconds: float) -> bool:
+        """Whether ``seconds`` more work still ends within this part's share (always, on an unbounded clock)."""
+        return not self.clock.bounded or seconds <= self.left()
+
+    def cut(self, how: str) -> None:
+        """Record on the clock that this part was cut, and ``how`` ("2 of 3 rounds")."""
+        self.clock.cut(f"{self.what}: {how}" if self.what else how)
+
+    def split(self, n: int, what: str = "") -> Part:
+        """A sub-part that may take an ``n``-th of the time this part has left (``n`` parts still to run)."""
+        now = time.perf_counter()
+        return Part(self.clock, now + max(self.deadline - now, 0.0) / max(n, 1), what, now)
+
+    def rounds(
+        self, n: int, least: int = MIN_ROUNDS, cut: Callable[[int], str] | None = None
+    ) -> Iterator[int]:
+        """``range(n)``, ending early once ``least`` rounds are done and one more (the mean round so far) would
+        end past this part's share; the cut is recorded as ``cut(rounds done)`` ("2 of 3 rounds" by default)."""
+        t0 = time.perf_counter()
+        for r in range(n):
+            if r >= least and not self.affords((time.perf_counter() - t0) / r):
+                self.cut(f"{r} of {n} rounds" if cut is None else cut(r))
+                return
+            yield r
+
+    def __enter__(self) -> Part:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()
+
+    def done(self) -> None:
+        """Record on the clock what this part took against what it was allotted (on a bounded clock)."""
+        if self.clock.bounded:
+            self.clock.parts.append(
+                {
+                    "what": self.what,
+                    "seconds": round(time.perf_counter() - self.start, 2),
+                    "allotted": round(self.deadline - self.start, 2),
+                }
+            )
+
+
+_CLOCK = Clock()
+
+
+def clock() -> Clock:
+    """The running section's clock (unbounded outside ``python -m perf``)."""
+    return _CLOCK
+
+
+@contextmanager
+def section_clock(seconds: float, name: str = "") -> Iterator[Clock]:
+    """Run a section on a clock of ``seconds`` (inf: unbounded); the clock in force before is restored after."""
+    global _CLOCK
+    saved, _CLOCK = _CLOCK, Clock(seconds, name)
+    try:
+        yield _CLOCK
+    finally:
+        _CLOCK = saved
 
 
 def alternate(
-    measures: Mapping[str, Callable[[], float]], rounds: int, slow: float | None = None
+    measures: Mapping[str, Callable[[], float]],
+    rounds: int,
+    slow: float | None = None,
+    *,
+    share: float | None = None,
+    what: str = "",
 ) -> dict[str, Timing]:
     """Call every measure once per round, in turn, ``rounds`` times; each returns one value.
 
@@ -87,13 +223,31 @@ def alternate(
     ``slow``: a measure whose every value so far exceeds it (in the measure's own unit) is not
     called again once it has :data:`SLOW_ROUNDS` values (its median is then of those; a baseline
     hundreds of times slower than ours would otherwise take most of a section's budget).
+    ``share``: the fraction of the section's budget (:func:`clock`) these rounds may take; after
+    :data:`MIN_ROUNDS` rounds, a round that would end past it is not begun, and the cut is recorded
+    on the clock under ``what``. Without ``share`` (or on an unbounded clock) every round is taken.
     """
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds={rounds!r}: give a whole number of rounds >= 1")
     if not measures:
         raise ValueError("alternate() needs at least one measure")
     out = {name: Timing() for name in measures}
-    for _ in range(rounds):
+    if share is None:
+        _rounds(measures, rounds, slow, out, None)
+    else:
+        with clock().part(share, what or ", ".join(measures)) as part:
+            _rounds(measures, rounds, slow, out, part)
+    return out
+
+
+def _rounds(
+    measures: Mapping[str, Callable[[], float]],
+    rounds: int,
+    slow: float | None,
+    out: dict[str, Timing],
+    part: Part | None,
+) -> None:
+    for _ in range(rounds) if part is None else part.rounds(rounds):
         for name, fn in measures.items():
             done = out[name].values
             if slow is not None and len(done) >= SLOW_ROUNDS and min(done) > slow:
@@ -101,7 +255,6 @@ def alternate(
             value = float(fn())
             out[name].values.append(value)
             out[name].loads.append(load_average())
-    return out
 
 
 def set_threads(n: int) -> dict[str, int | None]:
@@ -225,6 +378,9 @@ class Report:
         self.notes.append(text)
 
     def print(self) -> None:
+        cut = clock().note()
+        if cut is not None and cut not in self.notes:
+            self.notes.append(cut)
         print(
             f"\n== {self.name} ==  ({platform.processor() or platform.machine()}, "
             f"{hardware().get('cpu_count')} cores, load {load_average():.2f})"
@@ -355,7 +511,14 @@ def markdown(names: list[str], run: Mapping | None = None) -> str:
             + (f" (budget {run['budget_seconds']:.0f} s)" if run.get("budget_seconds") else "")
             + "; per section: "
             + ", ".join(f"{k} {v:.0f} s" for k, v in run.get("section_seconds", {}).items())
-            + ".",
+            + "."
+            + (
+                " Cut to fit the budget (the machine was slower than the sizes assume), in "
+                + ", ".join(run["cuts"])
+                + ": each section's notes say what."
+                if run.get("cuts")
+                else ""
+            ),
         ]
     for name in names:
         saved = load_saved(name)

@@ -90,8 +90,12 @@ def main(quick: bool = False) -> None:
             },
             rounds,
             slow=SLOW_MS,
+            share=0.1 if k == 2 else 0.35,
+            what=f"hypervolume, {k} objectives",
         )
-        few += [f"{b}, hypervolume, {k} objectives" for b, v in t.items() if len(v.values) < rounds]
+        few += [
+            f"{b}, hypervolume, {k} objectives" for b, v in t.items() if len(v.values) < len(t["ours"].values)
+        ]
         setting = f"{n:,} non-dominated points, {k} objectives, 1 thread"
         rep.add_timing(
             f"hypervolume, {k} objectives (ms)", t["ours"], t["pymoo"], "pymoo HV", setting=setting
@@ -116,8 +120,12 @@ def main(quick: bool = False) -> None:
             },
             rounds,
             slow=SLOW_MS,
+            share=0.1 if k == 2 else 0.15,
+            what=f"non-dominated sorting, {k} objectives",
         )
-        few += [f"{b}, sorting, {k} objectives" for b, v in t.items() if len(v.values) < rounds]
+        few += [
+            f"{b}, sorting, {k} objectives" for b, v in t.items() if len(v.values) < len(t["ours"].values)
+        ]
         setting = f"{n:,} uniform points ({ranks.max() + 1} fronts), {k} objectives, 1 thread"
         rep.add_timing(
             f"non-dominated sorting, {k} objectives (ms)",
@@ -150,6 +158,8 @@ def main(quick: bool = False) -> None:
             "naive": partial(_time, naive),
         },
         3 if quick else 5,
+        share=0.15,
+        what="hypervolume trajectory",
     )
     rep.add_timing(
         f"hypervolume after each of {m:,} evaluations (ms)",

@@ -34,7 +34,7 @@ from runners.registry import OPTIMIZERS
 from runners.simulator import Budget, simulate
 from runners.testing import fcnet_like_space
 
-from .common import Report
+from .common import Report, clock
 
 
 def _factories() -> dict[str, Callable[..., Any]]:
@@ -70,6 +70,10 @@ OVERHEAD_BASELINE = {
 #: model-based methods take seconds to tens of seconds per run here, and one run of 100 evaluations gives
 #: their time per ask well enough; the cheap ones get every seed
 SEED_CAP_S = 1.0
+#: the costliest runs, run last in this order (wall seconds of one run on a 2-core machine, quiet: cost-pareto,
+#: parego about 3, moasha and cqr 7-8, freeze-thaw 10, cqr-asha 20, mobster 39): on a bounded clock each first run
+#: may take three equal parts of the time left, so what the cheap runs leave goes to these
+SLOWEST = ("cost-pareto", "parego", "moasha", "cqr", "freeze-thaw", "cqr-asha", "mobster")
 
 
 def main(quick: bool = False) -> Report:
@@ -87,28 +91,61 @@ def main(quick: bool = False) -> Report:
         )
         bench = TabularBenchmark.from_path(path)
         factories = _factories()
-        ms_per_result: dict[str, float] = {}
-        ms_per_ask: dict[str, float] = {}
-        fewer: dict[str, int] = {}
-        for name, factory in factories.items():
-            secs, n = 0.0, 0
-            asks = [0.0, 0]
-            t0 = time.perf_counter()
+        secs = dict.fromkeys(factories, 0.0)  # optimizer seconds, summed over its runs
+        events = dict.fromkeys(factories, 0)  # results told, summed over its runs
+        asks = {name: [0.0, 0] for name in factories}  # seconds inside ask, calls
+        run_wall = dict.fromkeys(factories, 0.0)  # wall seconds of its runs so far
+        fewer: dict[str, int] = {}  # optimizers run on fewer seeds, slow ones: how many
+        short: list[str] = []  # the clock ran out before their next seed
+        # seed by seed over every optimizer (a round each): the first seed of each is the minimum, later seeds
+        # are taken while the optimizer's runs stay under SEED_CAP_S and the section's clock affords one more
+        boxed: dict[str, int] = {}  # first runs the clock stopped early: results told
+        # the costliest last, so that the time the cheap ones leave goes to them
+        order = sorted(factories, key=lambda n: SLOWEST.index(n) + 1 if n in SLOWEST else 0)
+        with clock().part(0.95, "optimizer runs") as part:
             for i, seed in enumerate(seeds):
-                if i and time.perf_counter() - t0 > SEED_CAP_S:
-                    fewer[name] = i
-                    break
-                run = simulate(
-                    bench,
-                    _timing_asks(factory, asks),
-                    seed=seed,
-                    n_workers=4,
-                    budget=Budget("evaluations", evaluations),
+                for k, name in enumerate(order):
+                    factory = factories[name]
+                    if i and name in fewer:
+                        continue
+                    if i and run_wall[name] > SEED_CAP_S:
+                        fewer[name] = i
+                        continue
+                    if i and not part.affords(run_wall[name] / i):
+                        fewer[name] = i
+                        short.append(name)
+                        continue
+                    t0 = time.perf_counter()
+                    # a first run may take three equal parts of the time left to the first runs still to go (the
+                    # cheap ones, first, take far less; what they leave goes to the costliest, last)
+                    deadline = (
+                        t0 + part.left() * min(1.0, 3 / (len(order) - k))
+                        if i == 0 and clock().bounded
+                        else None
+                    )
+                    stopped: list = []
+                    run = simulate(
+                        bench,
+                        _timing_asks(factory, asks[name], deadline, stopped),
+                        seed=seed,
+                        n_workers=4,
+                        budget=Budget("evaluations", evaluations),
+                    )
+                    run_wall[name] += time.perf_counter() - t0
+                    secs[name] += run.summary["optimizer_seconds"]
+                    events[name] += run.summary["n_events"]
+                    if stopped:
+                        boxed[name] = run.summary["n_events"]
+            if boxed:
+                part.cut(
+                    "first runs stopped by the clock before their budget (their times are over the results "
+                    "told, a shorter history): "
+                    + ", ".join(f"{n} after {r:,} results" for n, r in boxed.items())
                 )
-                secs += run.summary["optimizer_seconds"]
-                n += run.summary["n_events"]
-            ms_per_result[name] = 1000 * secs / max(n, 1)
-            ms_per_ask[name] = 1000 * asks[0] / max(asks[1], 1)
+            if short:
+                part.cut("seeds of " + ", ".join(f"{n} ({fewer[n]} of {len(seeds)})" for n in short))
+        ms_per_result = {name: 1000 * secs[name] / max(events[name], 1) for name in factories}
+        ms_per_ask = {name: 1000 * a[0] / max(a[1], 1) for name, a in asks.items()}
         for name in sorted(n for n in factories if n in _builtin_names()):
             base = OVERHEAD_BASELINE.get(name)
             base = base if base in ms_per_result else "rs"
@@ -120,17 +157,28 @@ def main(quick: bool = False) -> Report:
         for name in sorted(n for n in factories if n not in _builtin_names()):
             report.note(f"{name}: {ms_per_result[name]:.3g} ms per result, {ms_per_ask[name]:.3g} ms per ask")
         report.note(f"seeds {seeds}; 4 workers; {evaluations} full-training equivalents per run")
+        slowest = sorted(run_wall, key=run_wall.get, reverse=True)[:5]
+        report.note(
+            f"wall seconds of all runs: {sum(run_wall.values()):.0f}; the slowest: "
+            + ", ".join(f"{n} {run_wall[n]:.1f}" for n in slowest)
+        )
         if fewer:
             report.note(
-                f"fewer seeds where the first runs took over {SEED_CAP_S:g} s (the section's budget): "
+                f"fewer seeds where the first runs took over {SEED_CAP_S:g} s, or the section's clock ran short: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(fewer.items()))
             )
     report.print()
     return report
 
 
-def _timing_asks(factory: Callable[..., Any], acc: list) -> Callable[..., Any]:
-    """``factory`` whose optimizers add the seconds and the number of their ``ask`` calls to ``acc``."""
+def _timing_asks(
+    factory: Callable[..., Any], acc: list, deadline: float | None = None, stopped: list | None = None
+) -> Callable[..., Any]:
+    """``factory`` whose optimizers add the seconds and the number of their ``ask`` calls to ``acc``.
+
+    ``deadline`` (a ``time.perf_counter`` value): from then on the optimizer asks for nothing and says it is
+    done, so the run ends once its running trials are told (``stopped`` gets one entry when that happens).
+    """
 
     @functools.wraps(factory)  # the factory's signature: the simulator passes what it names (priors, ...)
     def build(**kwargs: Any) -> Any:
@@ -138,6 +186,11 @@ def _timing_asks(factory: Callable[..., Any], acc: list) -> Callable[..., Any]:
         ask = opt.ask
 
         def timed_ask() -> Any:
+            if deadline is not None and time.perf_counter() > deadline:
+                if not opt.done and stopped is not None:
+                    stopped.append(True)
+                opt.done = True
+                return None
             t0 = time.perf_counter()
             try:
                 return ask()

@@ -42,7 +42,7 @@ from multiprocessing import get_context
 from runners.registry import OPTIMIZERS, runtime_needs
 from runners.testing import time_ask_tell
 
-from .common import Report
+from .common import Report, clock
 
 #: extra runs, label -> (optimizer, its hyperparameters, last checkpoint, whether the growth target applies)
 VARIANTS: dict[str, tuple[str, dict, int, bool]] = {
@@ -82,10 +82,13 @@ def _checkpoints(label: str, checkpoints: list[int], quick: bool = False, every:
     return checkpoints
 
 
-def _drive(label: str, cps: list[int]) -> tuple[str, dict, str]:
-    """One optimizer's run (in a worker process: its CPU time is its own) and the load average after it."""
+def _drive(label: str, cps: list[int], deadline: float | None = None) -> tuple[str, dict, str]:
+    """One optimizer's run (in a worker process: its CPU time is its own) and the load average after it.
+
+    ``deadline`` (a ``time.time()`` value): the run stops there, keeping the checkpoints it finished.
+    """
     name, hyper, _, _ = VARIANTS.get(label, (label, {}, 0, True))
-    return label, time_ask_tell(name, 0, cps, **hyper), _load()
+    return label, time_ask_tell(name, 0, cps, deadline=deadline, **hyper), _load()
 
 
 def main(quick: bool = False, every: bool = False) -> Report:
@@ -119,15 +122,33 @@ def main(quick: bool = False, every: bool = False) -> Report:
     names += [v for v in VARIANTS if v not in names]
     order = sorted(names, key=lambda n: n not in SLOWEST)
     runs: dict[str, tuple[dict, str]] = {}
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        for name, run, load in pool.map(
-            _drive, order, [_checkpoints(n, checkpoints, quick, every) for n in order]
-        ):
-            runs[name] = (run, load)
+    with clock().part(0.95, "optimizer runs") as part:
+        # on a bounded clock every run stops at the part's end, keeping the checkpoints it finished
+        deadline = time.time() + part.left() if clock().bounded else None
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for name, run, load in pool.map(
+                _drive,
+                order,
+                [_checkpoints(n, checkpoints, quick, every) for n in order],
+                [deadline] * len(order),
+            ):
+                runs[name] = (run, load)
+        stopped = {n: max(r["times"], default=None) for n, (r, _) in runs.items() if r["stop"] == "deadline"}
+        if stopped:
+            part.cut(
+                "stopped at the clock: "
+                + ", ".join(
+                    f"{n} ({'no checkpoint timed' if c is None else f'timed to {c:,} results'} of "
+                    f"{_checkpoints(n, checkpoints, quick, every)[-1]:,})"
+                    for n, c in stopped.items()
+                )
+            )
     for name in names:
-        cps = _checkpoints(name, checkpoints, quick, every)
         run, load = runs[name]
         times = run["times"]
+        cps = [c for c in _checkpoints(name, checkpoints, quick, every) if c in times]
+        if not cps:
+            continue
         base = times[cps[0]]["ask_tell"] * 1e6
         for c in cps:
             us = times[c]["ask_tell"] * 1e6

@@ -44,7 +44,7 @@ from runners.optimizers.asha import ASHA as OurASHA
 from runners.simulator import Budget, simulate
 from runners.testing import write_toy_table
 
-from .common import Report, alternate, set_threads, third_party_to_log, threads_text
+from .common import Report, alternate, clock, set_threads, third_party_to_log, threads_text
 
 N_CONFIGS, N_SEEDS, N_EPOCHS, N_WORKERS = 1000, 4, 100, 4
 #: our CPU per trial may be at most this many times the bare event loop's
@@ -189,7 +189,10 @@ def overhead(rep: Report, bench: TabularBenchmark, n: int, rounds: int) -> None:
         return r["cpu"] / n * 1e6
 
     t = alternate(
-        {"ours": ours_cpu, "bare": lambda: _cpu_of(lambda: bare_event_loop(obj, cost, n)) / n * 1e6}, rounds
+        {"ours": ours_cpu, "bare": lambda: _cpu_of(lambda: bare_event_loop(obj, cost, n)) / n * 1e6},
+        rounds,
+        share=0.15,
+        what=f"RS against the bare loop, {n:,} trials",
     )
     setting = f"random search at the last epoch, {N_WORKERS} workers, {n:,} trials, same table"
     rep.add_timing("CPU us per trial, RS", t["ours"], t["bare"], "bare heapq event loop", setting=setting)
@@ -227,7 +230,7 @@ def overhead(rep: Report, bench: TabularBenchmark, n: int, rounds: int) -> None:
             raise AssertionError(f"the reporting run recorded {r['results']} rows, not {trials * N_EPOCHS}")
         return r["cpu"]
 
-    t = alternate({"every": every_cpu, "plain": plain_cpu}, rounds)
+    t = alternate({"every": every_cpu, "plain": plain_cpu}, rounds, share=0.1, what="the cost of a report")
     n_reports = trials * (N_EPOCHS - 1)
     rep.add(
         "CPU us per intermediate report, on top of an evaluation",
@@ -245,28 +248,37 @@ def scaling(rep: Report, bench: TabularBenchmark, sizes: list[int]) -> None:
     """Section 2 of the module docstring: CPU per trial at each size, ours and the bare loop."""
     obj, cost = _bare_inputs(bench)
     first = None
-    for n in sizes:
-        rounds = 1 if n >= 1_000_000 else 3
-        t = alternate(
-            {
-                "ours": lambda n=n: (
-                    run_ours(bench, RandomSearchWithReplacement, Budget("results", n))["cpu"] / n * 1e6
-                ),
-                "bare": lambda n=n: _cpu_of(lambda: bare_event_loop(obj, cost, n)) / n * 1e6,
-            },
-            rounds,
-        )
-        first = first if first is not None else t["ours"].median
-        rep.add_timing(
-            f"CPU us per trial at {n:,} trials (ours vs bare)",
-            t["ours"],
-            t["bare"],
-            "bare heapq event loop",
-            setting=f"median of {rounds}" + ("; linear if flat across sizes" if n == sizes[0] else ""),
-        )
+    done: list[int] = []
+    round_s = 0.0  # seconds of a round at the size before
+    with clock().part(0.3, "scaling") as part:
+        for n in sizes:
+            rounds = 1 if n >= 1_000_000 else 3
+            if done and not part.affords(round_s * n / done[-1]):  # a linear projection from the size before
+                part.cut(f"{n:,} trials not run (projected {round_s * n / done[-1]:.0f} s a round)")
+                break
+            t0 = time.perf_counter()
+            t = alternate(
+                {
+                    "ours": lambda n=n: (
+                        run_ours(bench, RandomSearchWithReplacement, Budget("results", n))["cpu"] / n * 1e6
+                    ),
+                    "bare": lambda n=n: _cpu_of(lambda: bare_event_loop(obj, cost, n)) / n * 1e6,
+                },
+                rounds,
+            )
+            round_s = (time.perf_counter() - t0) / rounds
+            done.append(n)
+            first = first if first is not None else t["ours"].median
+            rep.add_timing(
+                f"CPU us per trial at {n:,} trials (ours vs bare)",
+                t["ours"],
+                t["bare"],
+                "bare heapq event loop",
+                setting=f"median of {rounds}" + ("; linear if flat across sizes" if n == sizes[0] else ""),
+            )
     rep.note(
         f"scaling: ours {first:.2f} us per trial at {sizes[0]:,} trials; a flat cost per trial across "
-        f"{', '.join(f'{s:,}' for s in sizes)} trials is linear scaling"
+        f"{', '.join(f'{s:,}' for s in done)} trials is linear scaling"
     )
 
 
@@ -357,7 +369,9 @@ def versus_syne_tune(
         runs["native"].append(r)
         return r["wall"] / r["results"] * 1e3
 
-    t = alternate({"ours": ours_rs, "st": st_rs, "native": native_rs}, rounds)
+    t = alternate(
+        {"ours": ours_rs, "st": st_rs, "native": native_rs}, rounds, share=0.2, what="RS against Syne Tune"
+    )
     rep.add_timing(
         f"ms per result, RS, every epoch reported, {n_rs:,} results",
         t["ours"],
@@ -393,7 +407,7 @@ def versus_syne_tune(
         our_runs.append(r)
         return r["wall"] / r["configs"] * 1e3
 
-    t = alternate({"ours": ours_asha, "st": st_asha}, rounds)
+    t = alternate({"ours": ours_asha, "st": st_asha}, rounds, share=0.2, what="ASHA against Syne Tune")
     rep.add_timing(
         f"ms per configuration, ASHA, {n_asha:,} epochs of work",
         t["ours"],

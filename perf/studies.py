@@ -31,7 +31,7 @@ import yaml
 
 from benchmarks.synthetic import make_synthetic_table
 
-from .common import Report
+from .common import Report, clock
 
 OPTIMIZERS = ["rs", "sh", "hyperband", "asha", "re"]
 BUDGET = 20
@@ -118,7 +118,9 @@ def throughput(quick: bool = False) -> Report:
         n_runs = len(tables) * len(OPTIMIZERS) * n_seeds
         load0 = os.getloadavg()[0]
         ours, theirs = [], []
-        for rep in range(1 if quick else 3):  # alternate ours and the baseline, take medians
+        reps = 1 if quick else 3
+        part = clock().part(0.9, "study against one process per run")
+        for rep in part.rounds(reps):  # alternate ours and the baseline, take medians
             sub = root / f"rep{rep}"
             sub.mkdir()
             path = _study_file(sub, "throughput", tables, n_seeds)
@@ -147,6 +149,7 @@ def throughput(quick: bool = False) -> Report:
                 ]
                 subprocess.run(cmd, env=_env(), check=True, capture_output=True)
             theirs.append(n_single / (time.perf_counter() - t))
+        part.done()
         load1 = os.getloadavg()[0]
     report.add(
         "study runs per second, one core",

@@ -61,13 +61,25 @@ from surrogates.store import load_surrogate
 from surrogates.surrogate import PREDICT_THREADS, CurveSurrogate
 from surrogates.synthetic import synthetic_table
 
-from .common import Report, alternate, busy_loops, load_average, runnable, set_threads, stop, threads_text
+from .common import (
+    Report,
+    alternate,
+    busy_loops,
+    clock,
+    load_average,
+    runnable,
+    set_threads,
+    stop,
+    threads_text,
+)
 
 N_PREDICT = 100_000
 N_BASELINE = 10_000
 PREDICT_TARGET_S = 2.0
 FIT_TARGET_S = 120.0
 QUERY_TARGET_MS = 0.2
+#: the fewest rounds of the single-query measures when the section's clock runs short (of 5; see single_query)
+QUERY_MIN_ROUNDS = 3
 OBJECTIVE_TARGET_S = 1.0
 #: the shipped surrogates whose single-configuration speed is measured (an MLP ensemble of each family, an xgboost one)
 QUERY_SURROGATES = ("lcbench-car-ensemble", "fcnet-naval-ensemble", "pub-fcnet-naval-xgboost")
@@ -111,12 +123,19 @@ def single_query(rep: Report, quick: bool = False, frames: dict | None = None) -
     frames = {} if frames is None else frames
     boosters: dict[int, object] = {}
     states = (("as found", 0),) if quick else (("as found", 0), ("+1 busy loop", 1), ("+2 busy loops", 2))
-    for state, n_busy in states:
+    # the single query may take 60 % of the section's clock: each (load, surrogate) pair an equal part of what is
+    # left; on a slow machine a pair takes fewer rounds (never under QUERY_MIN_ROUNDS), and the load states after
+    # the first are left out once one would end past the share
+    whole = clock().part(0.6, "single query")
+    names = QUERY_SURROGATES[:1] if quick else QUERY_SURROGATES
+    n_pairs = len(states) * len(names)
+    for i in whole.rounds(len(states), 1, lambda i: "not measured: " + ", ".join(s for s, _ in states[i:])):
+        state, n_busy = states[i]
         procs = busy_loops(n_busy) if n_busy else []
         try:
             if procs:
                 time.sleep(1.0)  # let them start
-            for name in QUERY_SURROGATES[:1] if quick else QUERY_SURROGATES:
+            for j, name in enumerate(names):
                 path = surrogates_dir() / name
                 if not (path / "manifest.json").is_file():
                     rep.note(f"{name}: not fitted here; single-query speed not measured")
@@ -148,7 +167,8 @@ def single_query(rep: Report, quick: bool = False, frames: dict | None = None) -
                     bench.query(c)
                 q, qcpu, b1, mc, enc, cur, bbig, loads, runq = [], [], [], [], [], [], [], [], []
                 k = 20
-                for _ in range(rounds):  # alternate the measures, take medians
+                part = whole.split(n_pairs - i * len(names) - j, f"{name} query, {state}")
+                for _ in part.rounds(rounds, QUERY_MIN_ROUNDS):  # alternate the measures, take medians
                     t0, c0 = time.perf_counter(), time.process_time()
                     for c in cfgs[k : k + n_q]:
                         bench.query(c)
@@ -175,6 +195,7 @@ def single_query(rep: Report, quick: bool = False, frames: dict | None = None) -
                     big_booster.inplace_predict(x)
                     bbig.append((time.perf_counter() - t0) * (N_PREDICT / n_curves))
                     loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+                part.done()
                 med = float(np.median(loads))
                 run_med = float(np.median(runq))
                 rep.add(
@@ -209,13 +230,14 @@ def single_query(rep: Report, quick: bool = False, frames: dict | None = None) -
                 rep.note(
                     f"{name} {state}: {run_med:.0f} runnable tasks (median of samples after each round, "
                     f"this process included), load average (1 min) {med:.2f} "
-                    f"({rounds} alternating rounds, medians; {n_q} queries per round; 100k curves on "
+                    f"({len(q)} alternating rounds, medians; {n_q} queries per round; 100k curves on "
                     f"{PREDICT_THREADS} worker threads, BLAS at 1"
                     + (f"; timed on {n_curves:,} and scaled" if n_curves != N_PREDICT else "")
                     + ")"
                 )
         finally:
             stop(procs)
+    whole.done()
 
 
 def _best_of(fn, repeat: int) -> float:
@@ -278,6 +300,8 @@ def main(quick: bool = False, fit: bool = False) -> Report:
             "base": lambda: base() * (N_PREDICT / n_base),
         },
         1 if quick else 3,
+        share=0.1,
+        what="100k objective curves against xgboost",
     )
     t_all = _best_of(lambda: sur.predict_curves(x, seeds=seeds), 1) * scale
     t_enc = _best_of(lambda: sur.encode(frame), 1) * scale
@@ -300,7 +324,10 @@ def main(quick: bool = False, fit: bool = False) -> Report:
     )
 
     shipped = [n for n in catalog_names(kind="table") if is_available(n)[0]]
-    for name in shipped[:2] if quick else shipped:
+    shipped = shipped[:2] if quick else shipped
+    part = clock().part(0.2, "shipped surrogates, 100k curves")
+    for i in part.rounds(len(shipped), 1, lambda i: f"not timed: {', '.join(shipped[i:])}"):
+        name = shipped[i]
         # below the quality target: no surrogate is shipped (catalog NO_SURROGATE)
         if withheld_surrogate(f"{name}-surrogate"):
             rep.note(f"{name}: no surrogate is shipped (below the quality target, docs/surrogates.md)")
@@ -326,6 +353,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
             load=load_average(),
         )
         rep.add(f"{name}-surrogate ({model}): 100k every metric + cost (s)", t_am * scale, None, "")
+    part.done()
     if fit:
         _fits(rep, shipped)
     else:

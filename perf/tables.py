@@ -119,7 +119,9 @@ def main(quick: bool = False) -> Report:
             theirs.append(_subprocess_json(_LOAD_PANDAS, str(long_path)))
             return theirs[-1]["seconds"]
 
-        t = alternate({"ours": load_ours, "pandas": load_pandas}, 2 if quick else 3)
+        t = alternate(
+            {"ours": load_ours, "pandas": load_pandas}, 2 if quick else 3, share=0.3, what="cold load"
+        )
         raw = ours[0]["raw_mib"]
         mem = max(r["rss_mib"] for r in ours)
         report.add_timing(
@@ -186,7 +188,9 @@ def main(quick: bool = False) -> Report:
                 lat[k] = clock() - t0
             return float(np.median(lat)) / 1e3
 
-        t = alternate({"ours": ours_lat, "loc": loc_lat, "scan": scan_lat}, 3)
+        t = alternate(
+            {"ours": ours_lat, "loc": loc_lat, "scan": scan_lat}, 3, share=0.15, what="single-query latency"
+        )
         report.add_timing(
             "single query, median (us)",
             t["ours"],
@@ -241,6 +245,8 @@ def main(quick: bool = False) -> Report:
         t = alternate(
             {"ours": ours_rate, "warm": lambda: pandas_rate(False), "cold": lambda: pandas_rate(True)},
             2 if quick else 3,
+            share=0.3,
+            what="batch throughput",
         )
         if not np.allclose(outs["pandas"], outs["ours"][:n_pd], equal_nan=True):
             raise AssertionError("query_batch disagrees with the pandas baseline")

@@ -141,6 +141,7 @@ def time_ask_tell(
     n_workers: int = 4,
     seed: int = 0,
     fidelities: Sequence[float] = tuple(float(f) for f in range(1, 82)),
+    deadline: float | None = None,
     **hyperparameters: Any,
 ) -> dict[str, Any]:
     """Drive an optimizer by ask and tell to ``n_results`` results; time its ask + tell at each checkpoint.
@@ -160,6 +161,10 @@ def time_ask_tell(
     alone); the median over blocks of the mean per result is reported, so a
     block disturbed by the machine's other work, or by a garbage collection,
     does not move it. The run goes on until every window is complete.
+
+    ``deadline`` (a :func:`time.time` value): the run stops once it has passed (checked every
+    1,024 results), with ``stop="deadline"``; only the checkpoints whose every block was timed
+    are reported.
 
     Returns ``{"n_results", "stop", "cpu_seconds", "wall_seconds", "times"}``;
     ``times[h]`` is ``{"ask_tell", "ask", "tell"}`` in seconds per result.
@@ -217,9 +222,12 @@ def time_ask_tell(
         if told in due:
             for c in due.pop(told):
                 marks[c].append((ask_s, tell_s))
+        if deadline is not None and not told & 1023 and time.time() > deadline:
+            stop = "deadline"
+            break
     times: dict[int, dict[str, float]] = {}
     for c, m in marks.items():
-        if len(m) < 2:
+        if len(m) < (n_blocks + 1 if stop == "deadline" else 2):
             continue
         asks = [(b[0] - a[0]) / block for a, b in zip(m, m[1:])]
         tells = [(b[1] - a[1]) / block for a, b in zip(m, m[1:])]

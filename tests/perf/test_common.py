@@ -137,3 +137,80 @@ def test_every_epoch_random_search_reports_each_epoch(tmp_path):
     assert ev["continues"].isna().all() and r.summary["n_reports"] > 0
     for _, g in ev.groupby("trial_id", sort=False):
         assert g["fidelity"].tolist() == list(range(1, len(g) + 1))
+
+
+class _FakeTime:
+    """A clock that moves only when told: ``time.perf_counter`` for perf.common."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fake_time(monkeypatch) -> _FakeTime:
+    fake = _FakeTime()
+    monkeypatch.setattr(common.time, "perf_counter", fake)
+    return fake
+
+
+def test_alternate_cuts_rounds_that_would_end_past_its_share_and_says_so(monkeypatch):
+    fake = _fake_time(monkeypatch)
+
+    def measure(seconds):
+        def fn():
+            fake.now += seconds
+            return seconds
+
+        return fn
+
+    with common.section_clock(100.0, "sec") as clock:
+        # a round takes 20 s; the share is 50 s: two rounds (the least) fit, a third would end at 60 s
+        t = alternate({"ours": measure(5.0), "base": measure(15.0)}, 5, share=0.5, what="the thing")
+        assert t["ours"].values == [5.0, 5.0] and t["base"].values == [15.0, 15.0]
+        assert clock.cuts == ["the thing: 2 of 5 rounds"]
+        assert clock.parts == [{"what": "the thing", "seconds": 40.0, "allotted": 50.0}]
+        # a measure that fits its share runs every round and cuts nothing
+        t = alternate({"ours": measure(1.0)}, 5, share=0.1, what="quick")
+        assert len(t["ours"].values) == 5 and len(clock.cuts) == 1
+        # the share is capped by the time the section has left (100 - 45 s): 3 of 4 rounds of 15 s fit in 55 s
+        t = alternate({"ours": measure(15.0)}, 4, share=1.0, what="last")
+        assert len(t["ours"].values) == 3 and clock.cuts[-1] == "last: 3 of 4 rounds"
+        rep = Report("sec")
+        rep.print()
+        assert rep.notes[-1].startswith("cut to fit this section's share of the budget (100 s")
+        assert "the thing: 2 of 5 rounds; last: 3 of 4 rounds" in rep.notes[-1]
+    # outside a section the clock is unbounded: every round is taken, nothing is recorded
+    t = alternate({"ours": measure(1e6)}, 4, share=0.01, what="x")
+    assert len(t["ours"].values) == 4 and common.clock().cuts == [] and common.clock().parts == []
+
+
+def test_a_part_never_cuts_below_its_least_rounds(monkeypatch):
+    fake = _fake_time(monkeypatch)
+    with common.section_clock(10.0) as clock:
+        part = clock.part(0.1, "slow")
+        done = []
+        for r in part.rounds(5, least=3, cut=lambda r: f"{r} done"):
+            fake.now += 100.0  # every round far past the share
+            done.append(r)
+        assert done == [0, 1, 2] and clock.cuts == ["slow: 3 done"]
+
+
+@pytest.mark.parametrize("share", [0, -0.1, 1.5, True, "0.5"])
+def test_a_part_names_a_bad_share(share):
+    with pytest.raises(ValueError, match="share"):
+        common.Clock(10.0).part(share)
+
+
+@pytest.mark.parametrize("seconds", [0, -1, True, "10"])
+def test_a_clock_names_a_bad_budget(seconds):
+    with pytest.raises(ValueError, match="seconds"):
+        common.Clock(seconds)
+
+
+def test_section_clock_restores_the_clock_before():
+    before = common.clock()
+    with common.section_clock(5.0, "a") as c:
+        assert common.clock() is c and c.bounded and c.name == "a"
+    assert common.clock() is before and not before.bounded

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from perf import common
-from perf.__main__ import BUDGET_S, SCRIPTS, TOTAL_BUDGET_S, _busy_arg
+from perf.__main__ import BUDGET_S, SCRIPTS, TOTAL_BUDGET_S, _budget_arg, _busy_arg, shares
 from perf.common import Report, busy_loops, markdown, stop
 from perf.scaling import NOT_SCALED, TO_1M, VARIANTS, _checkpoints
 from runners.registry import OPTIMIZERS
@@ -94,3 +94,60 @@ def test_scaling_takes_two_methods_to_1m_and_the_others_to_100k_unless_asked_for
         assert _checkpoints(name, cps, every=True) == cps
     assert _checkpoints("bohb (cap 64)", cps) == [1_000, 30_000]  # its own last checkpoint
     assert not set(TO_1M) & set(NOT_SCALED) and not set(TO_1M) & set(VARIANTS)
+
+
+def test_each_section_gets_its_share_of_the_time_left():
+    full = shares(SCRIPTS, TOTAL_BUDGET_S)
+    assert full == pytest.approx({n: BUDGET_S[n] * TOTAL_BUDGET_S / sum(BUDGET_S.values()) for n in SCRIPTS})
+    # the sections after one that overran by 60 s share what is left, in proportion
+    rest = SCRIPTS[1:]
+    late = shares(rest, TOTAL_BUDGET_S, spent=BUDGET_S[SCRIPTS[0]] + 60)
+    assert sum(late.values()) == pytest.approx(TOTAL_BUDGET_S - BUDGET_S[SCRIPTS[0]] - 60)
+    assert late[rest[0]] / late[rest[1]] == pytest.approx(BUDGET_S[rest[0]] / BUDGET_S[rest[1]])
+    # the budget spent: each still gets a tenth of its nominal share (its least rounds)
+    assert shares(rest, TOTAL_BUDGET_S, spent=10 * TOTAL_BUDGET_S) == {n: BUDGET_S[n] / 10 for n in rest}
+
+
+def test_budget_option_is_parsed_and_names_a_bad_value():
+    assert _budget_arg(["tables", "--budget", "300"]) == (["tables"], 300.0)
+    assert _budget_arg(["tables"]) == (["tables"], None)
+    for bad in ([], ["x"], ["5"], ["nan"], ["1e9"]):
+        with pytest.raises(SystemExit, match="--budget .*from 10 to 86400"):
+            _budget_arg(["--budget", *bad])
+
+
+def test_a_run_of_ask_and_tell_stops_at_its_deadline_keeping_whole_checkpoints():
+    import time
+
+    from runners.testing import time_ask_tell
+
+    full = time_ask_tell("rs", 0, [1_000], block=256, n_blocks=2)
+    assert full["stop"] == "n_results" and set(full["times"]) == {1_000}
+    # a deadline already past: the run stops at the first check (1,024 results), before its window is complete
+    cut = time_ask_tell("rs", 0, [1_000], block=256, n_blocks=2, deadline=time.time() - 1)
+    assert cut["stop"] == "deadline" and cut["n_results"] == 1_024 and cut["times"] == {}
+
+
+def test_a_deadline_keeps_the_checkpoints_whose_window_was_complete(monkeypatch):
+    import runners.testing
+    from runners.testing import time_ask_tell
+
+    calls = []
+    # the deadline (5) has passed from the second check on (2,048 results)
+    monkeypatch.setattr(
+        runners.testing.time, "time", lambda: calls.append(1) or (0.0 if len(calls) == 1 else 10.0)
+    )
+    cut = time_ask_tell("rs", 0, [1_000, 10_000], block=256, n_blocks=2, deadline=5.0)
+    # the first checkpoint's window (1,000 to 1,512 results) was complete at the stop; the second never began
+    assert cut["stop"] == "deadline" and cut["n_results"] == 2_048 and set(cut["times"]) == {1_000}
+
+
+def test_the_page_names_the_sections_that_were_cut(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    Report("sec").save()
+    run = {"section_seconds": {"sec": 5.0}, "total_seconds": 5.0, "budget_seconds": 600}
+    assert "Cut to fit" not in markdown(["sec"], run)
+    run["cuts"] = {"sec": ["x: 2 of 3 rounds"]}
+    assert "Cut to fit the budget (the machine was slower than the sizes assume), in sec" in markdown(
+        ["sec"], run
+    )
