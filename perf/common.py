@@ -160,13 +160,20 @@ class Part:
         return Part(self.clock, now + max(self.deadline - now, 0.0) / max(n, 1), what, now)
 
     def rounds(
-        self, n: int, least: int = MIN_ROUNDS, cut: Callable[[int], str] | None = None
+        self,
+        n: int,
+        least: int = MIN_ROUNDS,
+        cut: Callable[[int], str] | None = None,
+        next_round: Callable[[], float] | None = None,
     ) -> Iterator[int]:
-        """``range(n)``, ending early once ``least`` rounds are done and one more (the mean round so far) would
-        end past this part's share; the cut is recorded as ``cut(rounds done)`` ("2 of 3 rounds" by default)."""
+        """``range(n)``, ending early once ``least`` rounds are done and one more would end past this part's
+        share; the cut is recorded as ``cut(rounds done)`` ("2 of 3 rounds" by default). A round is expected to
+        take ``next_round()`` seconds (default: the mean round so far)."""
         t0 = time.perf_counter()
         for r in range(n):
-            if r >= least and not self.affords((time.perf_counter() - t0) / r):
+            if r >= least and not self.affords(
+                (time.perf_counter() - t0) / r if next_round is None else next_round()
+            ):
                 self.cut(f"{r} of {n} rounds" if cut is None else cut(r))
                 return
             yield r
@@ -247,12 +254,22 @@ def _rounds(
     out: dict[str, Timing],
     part: Part | None,
 ) -> None:
-    for _ in range(rounds) if part is None else part.rounds(rounds):
+    seconds: dict[str, list[float]] = {name: [] for name in measures}  # each call's wall time
+
+    def due(name: str) -> bool:
+        done = out[name].values
+        return slow is None or len(done) < SLOW_ROUNDS or min(done) <= slow
+
+    def next_round() -> float:  # the mean call of each measure the next round calls
+        return sum(statistics.fmean(seconds[n]) for n in measures if due(n) and seconds[n])
+
+    for _ in range(rounds) if part is None else part.rounds(rounds, next_round=next_round):
         for name, fn in measures.items():
-            done = out[name].values
-            if slow is not None and len(done) >= SLOW_ROUNDS and min(done) > slow:
+            if not due(name):
                 continue
+            t0 = time.perf_counter()
             value = float(fn())
+            seconds[name].append(time.perf_counter() - t0)
             out[name].values.append(value)
             out[name].loads.append(load_average())
 

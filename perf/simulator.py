@@ -191,7 +191,7 @@ def overhead(rep: Report, bench: TabularBenchmark, n: int, rounds: int) -> None:
     t = alternate(
         {"ours": ours_cpu, "bare": lambda: _cpu_of(lambda: bare_event_loop(obj, cost, n)) / n * 1e6},
         rounds,
-        share=0.15,
+        share=0.12,
         what=f"RS against the bare loop, {n:,} trials",
     )
     setting = f"random search at the last epoch, {N_WORKERS} workers, {n:,} trials, same table"
@@ -230,7 +230,7 @@ def overhead(rep: Report, bench: TabularBenchmark, n: int, rounds: int) -> None:
             raise AssertionError(f"the reporting run recorded {r['results']} rows, not {trials * N_EPOCHS}")
         return r["cpu"]
 
-    t = alternate({"every": every_cpu, "plain": plain_cpu}, rounds, share=0.1, what="the cost of a report")
+    t = alternate({"every": every_cpu, "plain": plain_cpu}, rounds, share=0.08, what="the cost of a report")
     n_reports = trials * (N_EPOCHS - 1)
     rep.add(
         "CPU us per intermediate report, on top of an evaluation",
@@ -250,7 +250,7 @@ def scaling(rep: Report, bench: TabularBenchmark, sizes: list[int]) -> None:
     first = None
     done: list[int] = []
     round_s = 0.0  # seconds of a round at the size before
-    with clock().part(0.3, "scaling") as part:
+    with clock().part(0.5, "scaling") as part:
         for n in sizes:
             rounds = 1 if n >= 1_000_000 else 3
             if done and not part.affords(round_s * n / done[-1]):  # a linear projection from the size before
@@ -370,7 +370,7 @@ def versus_syne_tune(
         return r["wall"] / r["results"] * 1e3
 
     t = alternate(
-        {"ours": ours_rs, "st": st_rs, "native": native_rs}, rounds, share=0.2, what="RS against Syne Tune"
+        {"ours": ours_rs, "st": st_rs, "native": native_rs}, rounds, share=0.15, what="RS against Syne Tune"
     )
     rep.add_timing(
         f"ms per result, RS, every epoch reported, {n_rs:,} results",
@@ -407,7 +407,7 @@ def versus_syne_tune(
         our_runs.append(r)
         return r["wall"] / r["configs"] * 1e3
 
-    t = alternate({"ours": ours_asha, "st": st_asha}, rounds, share=0.2, what="ASHA against Syne Tune")
+    t = alternate({"ours": ours_asha, "st": st_asha}, rounds, share=0.15, what="ASHA against Syne Tune")
     rep.add_timing(
         f"ms per configuration, ASHA, {n_asha:,} epochs of work",
         t["ours"],

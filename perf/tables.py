@@ -120,7 +120,7 @@ def main(quick: bool = False) -> Report:
             return theirs[-1]["seconds"]
 
         t = alternate(
-            {"ours": load_ours, "pandas": load_pandas}, 2 if quick else 3, share=0.3, what="cold load"
+            {"ours": load_ours, "pandas": load_pandas}, 2 if quick else 3, share=0.5, what="cold load"
         )
         raw = ours[0]["raw_mib"]
         mem = max(r["rss_mib"] for r in ours)
@@ -189,7 +189,7 @@ def main(quick: bool = False) -> Report:
             return float(np.median(lat)) / 1e3
 
         t = alternate(
-            {"ours": ours_lat, "loc": loc_lat, "scan": scan_lat}, 3, share=0.15, what="single-query latency"
+            {"ours": ours_lat, "loc": loc_lat, "scan": scan_lat}, 3, share=0.1, what="single-query latency"
         )
         report.add_timing(
             "single query, median (us)",
@@ -245,7 +245,7 @@ def main(quick: bool = False) -> Report:
         t = alternate(
             {"ours": ours_rate, "warm": lambda: pandas_rate(False), "cold": lambda: pandas_rate(True)},
             2 if quick else 3,
-            share=0.3,
+            share=0.15,
             what="batch throughput",
         )
         if not np.allclose(outs["pandas"], outs["ours"][:n_pd], equal_nan=True):

@@ -214,3 +214,21 @@ def test_section_clock_restores_the_clock_before():
     with common.section_clock(5.0, "a") as c:
         assert common.clock() is c and c.bounded and c.name == "a"
     assert common.clock() is before and not before.bounded
+
+
+def test_a_round_is_projected_without_the_measures_it_no_longer_calls(monkeypatch):
+    fake = _fake_time(monkeypatch)
+
+    def measure(seconds):
+        def fn():
+            fake.now += seconds
+            return seconds
+
+        return fn
+
+    with common.section_clock(100.0) as clock:
+        # three rounds of 21 s take 63 of the 70 s share; the slow baseline is then left out (SLOW_ROUNDS),
+        # so the next rounds take 1 s each and fit: none is cut
+        t = alternate({"ours": measure(1.0), "base": measure(20.0)}, 5, slow=10.0, share=0.7, what="x")
+        assert len(t["ours"].values) == 5 and len(t["base"].values) == common.SLOW_ROUNDS
+        assert clock.cuts == []
