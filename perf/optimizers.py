@@ -106,6 +106,9 @@ def main(quick: bool = False) -> Report:
             for i, seed in enumerate(seeds):
                 for k, name in enumerate(order):
                     factory = factories[name]
+                    if i and name in boxed:  # stopped by the clock: no further seeds
+                        fewer[name] = i
+                        continue
                     if i and name in fewer:
                         continue
                     if i and run_wall[name] > SEED_CAP_S:
@@ -140,21 +143,25 @@ def main(quick: bool = False) -> Report:
                 part.cut(
                     "first runs stopped by the clock before their budget (their times are over the results "
                     "told, a shorter history): "
-                    + ", ".join(f"{n} after {r:,} results" for n, r in boxed.items())
+                    + ", ".join(
+                        f"{n} after {r:,} results" + ("" if r else " (no row)") for n, r in boxed.items()
+                    )
                 )
             if short:
                 part.cut("seeds of " + ", ".join(f"{n} ({fewer[n]} of {len(seeds)})" for n in short))
-        ms_per_result = {name: 1000 * secs[name] / max(events[name], 1) for name in factories}
-        ms_per_ask = {name: 1000 * a[0] / max(a[1], 1) for name, a in asks.items()}
-        for name in sorted(n for n in factories if n in _builtin_names()):
+        # a run the clock stopped before its first result measured nothing: no row (the cut names it)
+        timed = [name for name in factories if events[name] and asks[name][1]]
+        ms_per_result = {name: 1000 * secs[name] / events[name] for name in timed}
+        ms_per_ask = {name: 1000 * asks[name][0] / asks[name][1] for name in timed}
+        for name in sorted(n for n in timed if n in _builtin_names()):
             base = OVERHEAD_BASELINE.get(name)
             base = base if base in ms_per_result else "rs"
-            report.add(f"{name}: optimizer ms per result", ms_per_result[name], ms_per_result[base], base)
-        for name in sorted(n for n in factories if n in _builtin_names()):
+            report.add(f"{name}: optimizer ms per result", ms_per_result[name], ms_per_result.get(base), base)
+        for name in sorted(n for n in timed if n in _builtin_names()):
             base = OVERHEAD_BASELINE.get(name)
             base = base if base in ms_per_ask else "rs"
-            report.add(f"{name}: optimizer ms per ask", ms_per_ask[name], ms_per_ask[base], base)
-        for name in sorted(n for n in factories if n not in _builtin_names()):
+            report.add(f"{name}: optimizer ms per ask", ms_per_ask[name], ms_per_ask.get(base), base)
+        for name in sorted(n for n in timed if n not in _builtin_names()):
             report.note(f"{name}: {ms_per_result[name]:.3g} ms per result, {ms_per_ask[name]:.3g} ms per ask")
         report.note(f"seeds {seeds}; 4 workers; {evaluations} full-training equivalents per run")
         slowest = sorted(run_wall, key=run_wall.get, reverse=True)[:5]

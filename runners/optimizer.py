@@ -420,6 +420,26 @@ class ConfigSampler:
             raise TypeError("sample_ids needs a finite sampler (a table's configurations)")
         return rng.integers(0, len(self.configurations), size=n)
 
+    def sample_rows(self, n: int, rng: np.random.Generator, fidelity: float | None = None) -> list[int]:
+        """What :meth:`sample` draws on a finite sampler, as indices into :attr:`configurations` (the same draws
+        from ``rng``)."""
+        if self.configurations is None:
+            raise TypeError("sample_rows needs a finite sampler (a table's configurations)")
+        if n < 0:
+            raise ValueError(f"n={n} must be >= 0")
+        nf = self._n_free
+        free = self._free
+        if n == 1 and nf:
+            return [free[int(rng.integers(nf))]]
+        k = min(n, nf)
+        ids = [free[j] for j in rng.choice(nf, size=k, replace=False).tolist()] if k else []
+        if k < n and fidelity is not None:
+            reached = self._reached
+            rest = np.flatnonzero((reached > -np.inf) & (reached < fidelity))
+            if rest.size:
+                ids += rest[rng.choice(rest.size, size=min(n - k, rest.size), replace=False)].tolist()
+        return ids
+
     def sample(self, n: int, rng: np.random.Generator, fidelity: float | None = None) -> list[dict[str, Any]]:
         """``n`` configurations drawn uniformly.
 
@@ -436,18 +456,7 @@ class ConfigSampler:
             raise ValueError(f"n={n} must be >= 0")
         if self.configurations is not None:
             confs = self.configurations
-            nf = self._n_free
-            free = self._free
-            if n == 1 and nf:
-                return [dict(confs[free[int(rng.integers(nf))]])]
-            k = min(n, nf)
-            ids = [free[j] for j in rng.choice(nf, size=k, replace=False).tolist()] if k else []
-            if k < n and fidelity is not None:
-                reached = self._reached
-                rest = np.flatnonzero((reached > -np.inf) & (reached < fidelity))
-                if rest.size:
-                    ids += rest[rng.choice(rest.size, size=min(n - k, rest.size), replace=False)].tolist()
-            return [dict(confs[i]) for i in ids]
+            return [dict(confs[i]) for i in self.sample_rows(n, rng, fidelity)]
         if n == 0:
             return []
         if self._cs is None:
@@ -774,6 +783,9 @@ class Optimizer:
         #: trial id -> the fidelity a trial ended at when it was stopped or paused below its own (set by tell)
         self.reached_at: dict[int, float] = {}
         self._next_id = 0
+        #: (trial, row): the trial an ``_ask`` of this class made from the finite sampler's row ``row``, so that
+        #: :meth:`ask` need not look the configuration up again (used only when :meth:`ask` gets that very trial)
+        self._row_hint: tuple[Trial, int] | None = None
 
     # -------------------------------------------------- public API (called by the simulator)
     def ask(self) -> Trial | None:
@@ -792,7 +804,12 @@ class Optimizer:
                 )
             sampler = self.sampler
             if sampler.configurations is not None:  # a finite sampler (is_finite, without a property call)
-                i = sampler.index(trial.config)
+                hint = self._row_hint
+                if hint is not None and hint[0] is trial:  # _ask made this very trial from row hint[1]
+                    i = hint[1]
+                    self._row_hint = None
+                else:
+                    i = sampler.index(trial.config)
                 fid = trial.fidelity
                 avoid = self.repeats != "allow"
                 if i is not None and avoid and trial.continues is None and not sampler.reached[i] < fid:
@@ -967,29 +984,42 @@ class RandomSearch(Optimizer):
         if batch < 1:
             raise ValueError(f"batch={batch!r} must be >= 1")
         self.batch = int(batch)
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[Any] = []  # rows of a finite sampler, else configurations
 
     def _ask(self) -> Trial:
         sampler = self.sampler
         if self.repeats != "allow" and sampler.is_finite:
             # a batch of distinct configurations not evaluated yet, in random order; only this optimizer
             # evaluates, so they stay unevaluated until popped (a subclass that interleaves other trials
-            # would have a popped one moved by ask, which never lets a repeat through)
+            # would have a popped one moved by ask, which never lets a repeat through). ConfigSampler's draws
+            # are taken as rows, so that ask need not look each configuration up; a sampler of its own draws
+            # (a prior's) gives configurations
+            rows = type(sampler).sample is ConfigSampler.sample
             if not self._buffer:
-                self._buffer = sampler.sample(min(self.batch, sampler.n_unevaluated), self.rng)
+                n = min(self.batch, sampler.n_unevaluated)
+                self._buffer = sampler.sample_rows(n, self.rng) if rows else sampler.sample(n, self.rng)
                 if not self._buffer:
                     raise TableExhausted(f"random search drew every one of the {len(sampler)} configurations")
                 self._buffer.reverse()
-            return self.new_trial(self._buffer.pop(), self.fidelity_value)
+            if not rows:
+                return self.new_trial(self._buffer.pop(), self.fidelity_value)
+            row = self._buffer.pop()
+            trial = self.new_trial(dict(sampler.configurations[row]), self.fidelity_value)
+            self._row_hint = (trial, row)  # ask() need not look the configuration up
+            return trial
         if not self._buffer:
             # drawn in batches for speed (the draws depend on ``batch``; it is recorded in meta.json)
             if sampler.is_finite:  # repeats allowed: uniformly with replacement
-                confs = sampler.configurations
-                self._buffer = [dict(confs[i]) for i in sampler.sample_ids(self.batch, self.rng).tolist()]
+                self._buffer = sampler.sample_ids(self.batch, self.rng).tolist()
             else:
                 self._buffer = sampler.sample(self.batch, self.rng)
             self._buffer.reverse()
-        return self.new_trial(self._buffer.pop(), self.fidelity_value)
+        if not sampler.is_finite:
+            return self.new_trial(self._buffer.pop(), self.fidelity_value)
+        row = self._buffer.pop()
+        trial = self.new_trial(dict(sampler.configurations[row]), self.fidelity_value)
+        self._row_hint = (trial, row)
+        return trial
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         pass

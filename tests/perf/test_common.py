@@ -155,7 +155,8 @@ def _fake_time(monkeypatch) -> _FakeTime:
     return fake
 
 
-def test_alternate_cuts_rounds_that_would_end_past_its_share_and_says_so(monkeypatch):
+def test_alternate_cuts_rounds_that_would_end_past_its_share_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)  # the report's print saves it
     fake = _fake_time(monkeypatch)
 
     def measure(seconds):

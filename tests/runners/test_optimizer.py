@@ -231,3 +231,30 @@ def test_snap_fidelity_and_rungs():
         rung_fidelities(f, 1)
     with pytest.raises(FidelityError, match="min_fidelity"):
         rung_fidelities(f, 3, min_fidelity=500)
+
+
+@pytest.mark.parametrize("repeats", ["allow", "avoid"])
+def test_random_search_draws_the_same_whether_ask_takes_its_row_or_looks_it_up(tmp_path, repeats):
+    """RandomSearch hands ask() the row it drew, so ask need not look the configuration up; without the hint
+    ask looks it up. The two runs are the same trials, rows and results."""
+    from runners.optimizer import RandomSearch
+    from runners.simulator import Budget, simulate
+
+    class RS(RandomSearch):
+        name = f"rs-{repeats}"
+
+    class LookedUp(RS):
+        def _ask(self):
+            trial = super()._ask()
+            assert self._row_hint is not None and self._row_hint[0] is trial
+            self._row_hint = None  # ask() looks the configuration up
+            return trial
+
+    RS.repeats = repeats
+    bench = toy_benchmark(tmp_path / "toy", n_configs=30)
+    hinted, looked_up = (
+        simulate(bench, cls, seed=3, n_workers=2, budget=Budget("evaluations", 25)).events
+        for cls in (RS, LookedUp)
+    )
+    assert len(hinted) > 10
+    assert hinted.equals(looked_up)
