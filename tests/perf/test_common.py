@@ -148,6 +148,15 @@ class _FakeTime:
     def __call__(self) -> float:
         return self.now
 
+    def measure(self, seconds: float):
+        """A measure that takes ``seconds`` on this clock and returns them."""
+
+        def fn() -> float:
+            self.now += seconds
+            return seconds
+
+        return fn
+
 
 def _fake_time(monkeypatch) -> _FakeTime:
     fake = _FakeTime()
@@ -159,12 +168,7 @@ def test_alternate_cuts_rounds_that_would_end_past_its_share_and_says_so(monkeyp
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)  # the report's print saves it
     fake = _fake_time(monkeypatch)
 
-    def measure(seconds):
-        def fn():
-            fake.now += seconds
-            return seconds
-
-        return fn
+    measure = fake.measure
 
     with common.section_clock(100.0, "sec") as clock:
         # a round takes 20 s; the share is 50 s: two rounds (the least) fit, a third would end at 60 s
@@ -220,12 +224,7 @@ def test_section_clock_restores_the_clock_before():
 def test_a_round_is_projected_without_the_measures_it_no_longer_calls(monkeypatch):
     fake = _fake_time(monkeypatch)
 
-    def measure(seconds):
-        def fn():
-            fake.now += seconds
-            return seconds
-
-        return fn
+    measure = fake.measure
 
     with common.section_clock(100.0) as clock:
         # three rounds of 21 s take 63 of the 70 s share; the slow baseline is then left out (SLOW_ROUNDS),
