@@ -171,7 +171,7 @@ class Part:
         take ``next_round()`` seconds (default: the mean round so far)."""
         t0 = time.perf_counter()
         for r in range(n):
-            if r >= least and not self.affords(
+            if r >= max(least, 1) and not self.affords(
                 (time.perf_counter() - t0) / r if next_round is None else next_round()
             ):
                 self.cut(f"{r} of {n} rounds" if cut is None else cut(r))

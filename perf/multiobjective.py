@@ -27,7 +27,7 @@ import numpy as np
 
 from runners.multiobjective import hypervolume, hypervolume_trajectory, pareto_ranks
 
-from .common import SLOW_ROUNDS, Report, alternate, set_threads, threads_text
+from .common import SLOW_ROUNDS, Report, alternate, clock, set_threads, threads_text
 
 N_POINTS = 10_000
 N_RUN = 2_000
@@ -171,6 +171,7 @@ def main(quick: bool = False) -> None:
     rep.note(threads_text(threads))
     rep.note(
         f"medians of {rounds} alternating rounds"
+        + (" (fewer where the section's clock cut them: see its cuts)" if clock().cuts else "")
         + (f"; in {SLOW_ROUNDS} (over {SLOW_MS / 1e3:g} s a call): " + "; ".join(few) if few else "")
     )
     rep.note(

@@ -72,7 +72,8 @@ OVERHEAD_BASELINE = {
 SEED_CAP_S = 1.0
 #: the costliest runs, run last in this order (wall seconds of one run on a 2-core machine, quiet: cost-pareto,
 #: parego about 3, moasha and cqr 7-8, freeze-thaw 10, cqr-asha 20, mobster 39): on a bounded clock each first run
-#: may take three equal parts of the time left, so what the cheap runs leave goes to these
+#: may take 3 / (first runs still to go) of the time left (all of it for the last three), so what the cheap runs
+#: leave goes to these
 SLOWEST = ("cost-pareto", "parego", "moasha", "cqr", "freeze-thaw", "cqr-asha", "mobster")
 
 
@@ -107,7 +108,7 @@ def main(quick: bool = False) -> Report:
                 for k, name in enumerate(order):
                     factory = factories[name]
                     if i and name in boxed:  # stopped by the clock: no further seeds
-                        fewer[name] = i
+                        fewer.setdefault(name, i)
                         continue
                     if i and name in fewer:
                         continue
@@ -156,11 +157,23 @@ def main(quick: bool = False) -> Report:
         for name in sorted(n for n in timed if n in _builtin_names()):
             base = OVERHEAD_BASELINE.get(name)
             base = base if base in ms_per_result else "rs"
-            report.add(f"{name}: optimizer ms per result", ms_per_result[name], ms_per_result.get(base), base)
+            report.add(
+                f"{name}: optimizer ms per result",
+                ms_per_result[name],
+                ms_per_result.get(base),
+                base,
+                setting=_stopped(boxed, name, base),
+            )
         for name in sorted(n for n in timed if n in _builtin_names()):
             base = OVERHEAD_BASELINE.get(name)
             base = base if base in ms_per_ask else "rs"
-            report.add(f"{name}: optimizer ms per ask", ms_per_ask[name], ms_per_ask.get(base), base)
+            report.add(
+                f"{name}: optimizer ms per ask",
+                ms_per_ask[name],
+                ms_per_ask.get(base),
+                base,
+                setting=_stopped(boxed, name, base),
+            )
         for name in sorted(n for n in timed if n not in _builtin_names()):
             report.note(f"{name}: {ms_per_result[name]:.3g} ms per result, {ms_per_ask[name]:.3g} ms per ask")
         report.note(f"seeds {seeds}; 4 workers; {evaluations} full-training equivalents per run")
@@ -176,6 +189,13 @@ def main(quick: bool = False) -> Report:
             )
     report.print()
     return report
+
+
+def _stopped(boxed: dict[str, int], *names: str) -> str:
+    """The setting of a row one of whose runs the clock stopped early (its history was shorter): "" if none."""
+    return "; ".join(
+        f"{n}'s first run stopped by the clock after {boxed[n]:,} results" for n in names if n in boxed
+    )
 
 
 def _timing_asks(

@@ -784,7 +784,9 @@ class Optimizer:
         self.reached_at: dict[int, float] = {}
         self._next_id = 0
         #: (trial, row): the trial an ``_ask`` of this class made from the finite sampler's row ``row``, so that
-        #: :meth:`ask` need not look the configuration up again (used only when :meth:`ask` gets that very trial)
+        #: :meth:`ask` need not look the configuration up again (used only when :meth:`ask` gets that very trial).
+        #: The row drawn is the row :meth:`ConfigSampler.index` finds whenever the configurations are distinct,
+        #: as a table's are (benchmarks.table refuses duplicates)
         self._row_hint: tuple[Trial, int] | None = None
 
     # -------------------------------------------------- public API (called by the simulator)

@@ -222,7 +222,7 @@ def time_ask_tell(
         if told in due:
             for c in due.pop(told):
                 marks[c].append((ask_s, tell_s))
-        if deadline is not None and not told & 1023 and time.time() > deadline:
+        if deadline is not None and not told & 1023 and told < n_total and time.time() > deadline:
             stop = "deadline"
             break
     times: dict[int, dict[str, float]] = {}

@@ -31,3 +31,12 @@ def test_an_optimizer_run_stops_at_its_deadline_and_says_so(tmp_path):
     )
     assert cut.summary["n_events"] == 0 and stopped == [True] and acc == [0.0, 0]
     assert cut.summary["stop_reason"] == "optimizer_done"
+
+
+def test_rows_of_a_run_the_clock_stopped_say_so():
+    from perf.optimizers import _stopped
+
+    assert _stopped({}, "bohb", "optuna-tpe") == ""
+    assert _stopped({"optuna-tpe": 1234}, "bohb", "optuna-tpe") == (
+        "optuna-tpe's first run stopped by the clock after 1,234 results"
+    )

@@ -151,3 +151,16 @@ def test_the_page_names_the_sections_that_were_cut(tmp_path, monkeypatch):
     assert "Cut to fit the budget (the machine was slower than the sizes assume), in sec" in markdown(
         ["sec"], run
     )
+
+
+def test_a_run_that_ends_on_a_check_is_not_reported_as_stopped_by_its_deadline(monkeypatch):
+    import runners.testing
+    from runners.testing import time_ask_tell
+
+    calls = []
+    # the deadline (5) passes between the check at 1,024 results and the run's end at 2,048
+    monkeypatch.setattr(
+        runners.testing.time, "time", lambda: calls.append(1) or (0.0 if len(calls) == 1 else 10.0)
+    )
+    run = time_ask_tell("rs", 2_048, deadline=5.0)
+    assert run["stop"] == "n_results" and run["n_results"] == 2_048
