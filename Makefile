@@ -38,7 +38,7 @@ help:
 	@echo "make test-slow         the slow tests only; make test-all: every test"
 	@echo "make test-docs         run every command of README.md, docs/ and data/README.md with small budgets (minutes)"
 	@echo "make perf              performance against baselines measured in the same run (every section; 10 min: on a slower machine each section cuts rounds or sizes to fit, and says what)"
-	@echo "make perf-quick        every section in its quick mode (smaller sizes: a CI smoke test, a minute or two)"
+	@echo "make perf-quick        every section in its quick mode (smaller sizes, unclocked: a CI smoke test, a few minutes)"
 	@echo "make perf-tables, make perf-simulator, make perf-optimizers, make perf-training, make perf-surrogates, make perf-studies, make perf-scaling, make perf-multiobjective: one section"
 	@echo "make perf-report       docs/performance.md from the saved results of the last make perf (.perf/)"
 	@echo "make surrogates        fit the shipped surrogates and regenerate their quality cards"

@@ -16,10 +16,10 @@ each allotted a fraction of it; on a machine slower than the sizes assume, a par
 what it cut in its notes, in the run's record (``.perf/results.json``: ``cuts``, and each part's seconds against
 its allotment under ``parts``) and at the end of the run. A section run alone (``make perf-simulator``) gets its
 own share; ``python -m perf.simulator`` and the other modules run directly have no clock and cut nothing.
-``--quick`` (``make perf-quick``) is the CI smoke test: every section at small sizes, unclocked, one or two
-minutes in all. ``--busy N`` runs the whole measurement beside ``N`` busy-loop processes started for it (a
-machine under load, made the same way on any machine: ``--busy 2`` on a 2-core machine leaves each process
-about two thirds of a core); the run's record and the Markdown page say so.
+``--quick`` (``make perf-quick``) is the CI smoke test: every section at small sizes, unclocked (the same work
+on any machine), a few minutes in all. ``--busy N`` runs the whole measurement beside ``N`` busy-loop processes
+started for it (a machine under load, made the same way on any machine: ``--busy 2`` on a 2-core machine leaves
+each process about two thirds of a core); the run's record and the Markdown page say so.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ BUDGET_S = {
 }
 #: the full run's budget (``make perf``): 10 minutes
 TOTAL_BUDGET_S = 600
-#: the quick run's budget (``make perf-quick``)
-QUICK_BUDGET_S = 150
+#: the quick run's budget (``make perf-quick``; unclocked: 205 s on a 2-core machine in a slow spell of its host)
+QUICK_BUDGET_S = 240
 
 
 def _busy_arg(argv: list[str]) -> tuple[list[str], int]:
