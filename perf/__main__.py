@@ -29,7 +29,7 @@ import json
 import sys
 import time
 
-from .common import RESULTS_DIR, busy_loops, section_clock, stop, write_markdown, write_results
+from .common import RESULTS_DIR, Clock, busy_loops, section_clock, stop, write_markdown, write_results
 
 SCRIPTS = [
     "tables",
@@ -119,32 +119,22 @@ def shares(names: list[str], total: float, spent: float = 0.0) -> dict[str, floa
 
 
 def _run_sections(
-    names: list[str],
-    quick: bool,
-    failed: list[str],
-    seconds: dict[str, float],
-    budget: float,
-    cuts: dict[str, list[str]],
-    clocks: dict[str, float],
-    parts: dict[str, list[dict]],
-) -> None:
+    names: list[str], quick: bool, failed: list[str], seconds: dict[str, float], budget: float
+) -> dict[str, Clock]:
     """Run each section in turn on its clock; one that fails is named in ``failed`` and the others still run.
 
     ``budget``: the seconds for all of ``names`` (inf: no clock, every round and size is run, as ``--quick``).
+    Returns each section's clock (its budget, its cuts and its parts' records).
     """
+    clocks: dict[str, Clock] = {}
     t_all = time.perf_counter()
     for k, name in enumerate(names):
         share = (
             shares(names[k:], budget, time.perf_counter() - t_all)[name] if budget < float("inf") else budget
         )
-        with section_clock(share, name) as clock:
+        with section_clock(share, name) as clocks[name]:
             _run_one(name, quick, failed, seconds)
-        if clock.bounded:
-            clocks[name] = clock.seconds
-        if clock.cuts:
-            cuts[name] = clock.cuts
-        if clock.parts:
-            parts[name] = clock.parts
+    return clocks
 
 
 def _run_one(name: str, quick: bool, failed: list[str], seconds: dict[str, float]) -> None:
@@ -192,17 +182,20 @@ def main(argv: list[str]) -> int:
             if names == SCRIPTS
             else sum(BUDGET_S[n] for n in names)
         )
-    failed, seconds, cuts, clocks, parts = [], {}, {}, {}, {}
+    failed, seconds = [], {}
     procs = busy_loops(busy) if busy else []
     if busy:
         print(f"perf: beside {busy} busy-loop process(es), started for this run")
     t_all = time.perf_counter()
     try:
         # --quick runs its fixed small sizes unclocked (a smoke test runs the same work everywhere)
-        _run_sections(names, quick, failed, seconds, float("inf") if quick else budget, cuts, clocks, parts)
+        ran = _run_sections(names, quick, failed, seconds, float("inf") if quick else budget)
     finally:
         stop(procs)
     total = time.perf_counter() - t_all
+    clocks = {n: c.seconds for n, c in ran.items() if c.bounded}
+    cuts = {n: c.cuts for n, c in ran.items() if c.cuts}
+    parts = {n: c.parts for n, c in ran.items() if c.parts}
     over = [n for n, s in seconds.items() if n in clocks and s > clocks[n]]
     print(
         f"\nperf: {total:.0f} s in all (budget {budget:.0f} s); per section: "

@@ -986,42 +986,43 @@ class RandomSearch(Optimizer):
         if batch < 1:
             raise ValueError(f"batch={batch!r} must be >= 1")
         self.batch = int(batch)
-        self._buffer: list[Any] = []  # rows of a finite sampler, else configurations
+        self._buffer: list[
+            Any
+        ] = []  # rows of a finite sampler, else configurations (_buffer_rows says which)
+        self._buffer_rows = False
 
     def _ask(self) -> Trial:
         sampler = self.sampler
-        if self.repeats != "allow" and sampler.is_finite:
-            # a batch of distinct configurations not evaluated yet, in random order; only this optimizer
-            # evaluates, so they stay unevaluated until popped (a subclass that interleaves other trials
-            # would have a popped one moved by ask, which never lets a repeat through). ConfigSampler's draws
-            # are taken as rows, so that ask need not look each configuration up; a sampler of its own draws
-            # (a prior's) gives configurations
-            rows = type(sampler).sample is ConfigSampler.sample
-            if not self._buffer:
-                n = min(self.batch, sampler.n_unevaluated)
-                self._buffer = sampler.sample_rows(n, self.rng) if rows else sampler.sample(n, self.rng)
-                if not self._buffer:
-                    raise TableExhausted(f"random search drew every one of the {len(sampler)} configurations")
-                self._buffer.reverse()
-            if not rows:
-                return self.new_trial(self._buffer.pop(), self.fidelity_value)
-            row = self._buffer.pop()
-            trial = self.new_trial(dict(sampler.configurations[row]), self.fidelity_value)
-            self._row_hint = (trial, row)  # ask() need not look the configuration up
-            return trial
         if not self._buffer:
-            # drawn in batches for speed (the draws depend on ``batch``; it is recorded in meta.json)
-            if sampler.is_finite:  # repeats allowed: uniformly with replacement
-                self._buffer = sampler.sample_ids(self.batch, self.rng).tolist()
-            else:
-                self._buffer = sampler.sample(self.batch, self.rng)
+            self._buffer, self._buffer_rows = self._draw_batch(sampler)
             self._buffer.reverse()
-        if not sampler.is_finite:
+        if not self._buffer_rows:
             return self.new_trial(self._buffer.pop(), self.fidelity_value)
         row = self._buffer.pop()
         trial = self.new_trial(dict(sampler.configurations[row]), self.fidelity_value)
-        self._row_hint = (trial, row)
+        self._row_hint = (trial, row)  # ask() need not look the configuration up
         return trial
+
+    def _draw_batch(self, sampler: ConfigSampler) -> tuple[list[Any], bool]:
+        """The next batch of draws, and whether they are rows of the finite sampler (else configurations).
+
+        Rows wherever the draws are ConfigSampler's own, so that ask need not look each configuration up; a
+        sampler of its own draws (a prior's) gives configurations when repeats are avoided.
+        """
+        if self.repeats != "allow" and sampler.is_finite:
+            # a batch of distinct configurations not evaluated yet, in random order; only this optimizer
+            # evaluates, so they stay unevaluated until popped (a subclass that interleaves other trials
+            # would have a popped one moved by ask, which never lets a repeat through)
+            rows = type(sampler).sample is ConfigSampler.sample
+            n = min(self.batch, sampler.n_unevaluated)
+            batch = sampler.sample_rows(n, self.rng) if rows else sampler.sample(n, self.rng)
+            if not batch:
+                raise TableExhausted(f"random search drew every one of the {len(sampler)} configurations")
+            return batch, rows
+        # drawn in batches for speed (the draws depend on ``batch``; it is recorded in meta.json)
+        if sampler.is_finite:  # repeats allowed: uniformly with replacement
+            return sampler.sample_ids(self.batch, self.rng).tolist(), True
+        return sampler.sample(self.batch, self.rng), False
 
     def _tell(self, trial: Trial, result: TrialResult) -> None:
         pass
