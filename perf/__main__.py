@@ -93,6 +93,17 @@ def _markdown_arg(argv: list[str]) -> tuple[list[str], str | None]:
     return argv[:i] + argv[i + 2 :], argv[i + 1]
 
 
+def _command(names: list[str], quick: bool, busy: int, budget: float | None) -> str:
+    """The command line of a run, as the page names it (the sections when not all, and every option given)."""
+    return " ".join(
+        ["python -m perf"]
+        + (names if names != SCRIPTS else [])
+        + (["--quick"] if quick else [])
+        + ([f"--busy {busy}"] if busy else [])
+        + ([f"--budget {budget:g}"] if budget is not None else [])
+    )
+
+
 def _write(run: dict, markdown: str | None) -> None:
     print(f"written: {write_results(SCRIPTS, run)}")
     print(f"written: {write_markdown(markdown or RESULTS_DIR / 'performance.md', SCRIPTS, run)}")
@@ -172,6 +183,13 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown perf script(s) {unknown}; allowed: {', '.join(SCRIPTS)}, report", file=sys.stderr)
         return 2
+    if quick and given is not None:
+        print(
+            f"--budget {given:g} with --quick: the quick run is unclocked (its fixed small sizes, the same work on "
+            "any machine); give --budget to a full run",
+            file=sys.stderr,
+        )
+        return 2
     if given is not None:
         budget = given
     else:
@@ -211,6 +229,7 @@ def main(argv: list[str]) -> int:
         )
     print(f"perf results saved under .perf/ ({', '.join(n for n in names if n not in failed)})")
     run = {
+        "command": _command(names, quick, busy, given),
         "quick": quick,
         "sections": names,
         "section_seconds": seconds,

@@ -3,8 +3,9 @@
 Every figure of ``make perf`` stands beside a baseline measured in the same run. Timings of
 the two sides are taken *alternately* (ours, baseline, ours, baseline, ...; :func:`alternate`)
 and the median of each side is reported, so a burst of other work on the machine falls on both;
-the 1-minute load average is recorded beside every figure (:func:`load_average`), and a figure
-taken at a load of :data:`UNDER_LOAD` or more is marked "under load". Both sides run at the same
+how busy the machine was is recorded beside every figure (:func:`load_now`: runnable tasks sampled
+after each round, this process included), and a figure taken at a load of :data:`UNDER_LOAD` or more
+is marked "under load". Both sides run at the same
 thread count (:func:`set_threads`, printed with each section).
 """
 
@@ -26,7 +27,7 @@ from benchmarks.io import atomic_write_json, atomic_write_text, code_version, ha
 from runners.testing import fcnet_like_space  # noqa: F401  (re-exported for the perf scripts)
 
 RESULTS_DIR = Path(".perf")
-#: a 1-minute load average at or above this marks a figure "under load" (on any machine: one busy
+#: a load (:func:`load_now`) at or above this marks a figure "under load" (on any machine: one busy
 #: process beside ours already slows a 2-core machine's timings)
 UNDER_LOAD = 1.5
 #: where third-party libraries' log lines go (Syne Tune logs every trial it starts)
@@ -51,14 +52,30 @@ def runnable() -> float:
         return load_average()
 
 
+def load_now(samples: int = 5, gap: float = 0.01) -> float:
+    """How busy the machine is now: the median of ``samples`` :func:`runnable` counts ``gap`` seconds apart
+    (this process included: 1 on an idle machine, 2 beside one busy process).
+
+    What the page's *load* column records, after each round of a measure. The 1-minute load average lags a
+    minute: after a section that ran a process pool or busy loops of its own, it still read 1.5-2.4 on a quiet
+    machine, so rows measured there were marked "under load" and the training section measured one thread only.
+    """
+    values = []
+    for i in range(samples):
+        if i:
+            time.sleep(gap)
+        values.append(runnable())
+    return float(statistics.median(values))
+
+
 def under_load(load: float | None) -> bool:
-    """Whether a figure taken at ``load`` (1-minute load average) is marked "under load"."""
+    """Whether a figure taken at ``load`` (:func:`load_now`'s runnable tasks) is marked "under load"."""
     return load is not None and not math.isnan(load) and load >= UNDER_LOAD
 
 
 @dataclass
 class Timing:
-    """The values of one measure over alternating rounds, and the load average after each."""
+    """The values of one measure over alternating rounds, and the load (:func:`load_now`) after each."""
 
     values: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
@@ -69,7 +86,7 @@ class Timing:
 
     @property
     def load(self) -> float:
-        """The median load average over the rounds (NaN if unknown)."""
+        """The median load over the rounds (NaN if unknown)."""
         known = [x for x in self.loads if not math.isnan(x)]
         return float(statistics.median(known)) if known else float("nan")
 
@@ -226,7 +243,7 @@ def alternate(
     """Call every measure once per round, in turn, ``rounds`` times; each returns one value.
 
     The order within a round is the mapping's (ours first, then the baselines), so the sides
-    alternate: ours, baseline, ours, baseline, ... The load average is read after each call.
+    alternate: ours, baseline, ours, baseline, ... The load (:func:`load_now`) is read after each call.
     ``slow``: a measure whose every value so far exceeds it (in the measure's own unit) is not
     called again once it has :data:`SLOW_ROUNDS` values (its median is then of those; a baseline
     hundreds of times slower than ours would otherwise take most of a section's budget).
@@ -271,7 +288,7 @@ def _rounds(
             value = float(fn())
             seconds[name].append(time.perf_counter() - t0)
             out[name].values.append(value)
-            out[name].loads.append(load_average())
+            out[name].loads.append(load_now())
 
 
 def set_threads(n: int) -> dict[str, int | None]:
@@ -339,7 +356,7 @@ class Report:
     """Rows of (measure, ours, baseline, baseline name, target) printed side by side with their ratio.
 
     A row may state its ``setting`` (how the baseline, or ours, was configured) and the ``load``
-    average it was taken at; a load of :data:`UNDER_LOAD` or more prints "under load".
+    (:func:`load_now`) it was taken at; a load of :data:`UNDER_LOAD` or more prints "under load".
     """
 
     name: str
@@ -386,7 +403,7 @@ class Report:
     def add_timing(
         self, measure: str, ours: Timing, baseline: Timing | None, baseline_name: str, **kw
     ) -> None:
-        """:meth:`add` of two alternating medians, at the higher of their load averages."""
+        """:meth:`add` of two alternating medians, at the higher of their loads."""
         loads = [t.load for t in (ours, baseline) if t is not None and not math.isnan(t.load)]
         kw.setdefault("load", max(loads) if loads else None)
         self.add(measure, ours.median, None if baseline is None else baseline.median, baseline_name, **kw)
@@ -514,15 +531,22 @@ def markdown(names: list[str], run: Mapping | None = None) -> str:
         "measure stands beside a baseline measured in the same run on the same machine, the two timed",
         'alternately (ours, baseline, ours, ...) and each reported as its median; "x better" is the',
         "baseline's time divided by ours (or our rate divided by the baseline's). *setting* says how a",
-        "baseline was configured; *load* is the 1-minute load average while it was measured, and a",
-        f"figure taken at a load of {UNDER_LOAD:g} or more says *under load*. Rerun to reproduce on yours.",
+        "baseline was configured; *load* is how many tasks were runnable (this one included: 1 on an idle",
+        "machine), sampled after each round, the median; the 1-minute load average would lag a minute behind",
+        f"the load. A figure taken at a load of {UNDER_LOAD:g} or more says *under load*. Rerun to reproduce on",
+        "yours.",
     ]
     if run:
         total = run.get("total_seconds")
         lines += [
             "",
-            f"The run: `python -m perf{' --quick' if run.get('quick') else ''}"
-            + (f" --busy {run['busy_loops']}" if run.get("busy_loops") else "")
+            "The run: `"
+            + (
+                run.get("command")
+                # a record saved before runs named their command
+                or f"python -m perf{' --quick' if run.get('quick') else ''}"
+                + (f" --busy {run['busy_loops']}" if run.get("busy_loops") else "")
+            )
             + "`"
             + (f", {total:.0f} s in all" if total is not None else "")
             + (f" (budget {run['budget_seconds']:.0f} s)" if run.get("budget_seconds") else "")

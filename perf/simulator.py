@@ -4,7 +4,7 @@
 
 Table: 1,000 configurations x 4 seeds x 100 epochs (``runners.testing.write_toy_table``), 4
 workers, seed 0. Every timing is the median of alternating rounds (ours, baseline, ours, ...;
-:func:`perf.common.alternate`) with the load average recorded; CPU time is process time.
+:func:`perf.common.alternate`) with the load (:func:`perf.common.load_now`) recorded; CPU time is process time.
 
 1. Overhead per trial, random search at the last epoch (one result per trial, drawn with
    replacement so no table runs out): our simulator (``runners.simulator.simulate``) against a

@@ -67,6 +67,7 @@ from .common import (
     busy_loops,
     clock,
     load_average,
+    load_now,
     runnable,
     set_threads,
     stop,
@@ -350,7 +351,7 @@ def main(quick: bool = False, fit: bool = False) -> Report:
             None,
             "",
             target=PREDICT_TARGET_S,
-            load=load_average(),
+            load=load_now(),
         )
         rep.add(f"{name}-surrogate ({model}): 100k every metric + cost (s)", t_am * scale, None, "")
     part.done()
@@ -381,7 +382,7 @@ def _fits(rep: Report, shipped: list[str]) -> None:
             None,
             "",
             target=FIT_TARGET_S,
-            load=load_average(),
+            load=load_now(),
         )
     if not shipped:
         rep.note(

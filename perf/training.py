@@ -17,11 +17,11 @@ and trains each group's runs for the same epochs:
   the runs, the other way a user without batching fills a multi-core CPU.
 
 Batched and plain runs are timed at each thread count, both sides at the same count (default: 1,
-and all cores too when the machine is idle, load average below ``perf.common.UNDER_LOAD``: beside
+and all cores too when the machine is idle, a load (``perf.common.load_now``) below ``perf.common.UNDER_LOAD``: beside
 other work torch's threads wait on each other and a multi-thread run takes many times longer, a
 figure about the machine's load, not the method). Budget: ``make perf`` times 3 groups of at most
 4 runs each (``--quick``: 1 group of 2 runs, and no side-by-side processes), one epoch, once (a round
-of batched then plain at each thread count; the load average is recorded beside every figure), which
+of batched then plain at each thread count; the load is recorded beside every figure), which
 keeps this section near a minute on a 2-core machine; ``--groups`` and ``--max-runs`` measure more.
 The FLOP projection of the full grid (``--flops``) is not a comparison and is off by default. Prints
 configuration-epochs per second and the ratios: per group, at equal thread counts, and each method at
@@ -49,7 +49,7 @@ from data.projection import epoch_flops
 from data.recipes import TABLES
 from data.rng import run_key
 from data.shards import make_plan
-from perf.common import Report, clock, load_average, under_load
+from perf.common import Report, clock, load_now, under_load
 
 
 def _synthetic_like_naval() -> Splits:
@@ -247,7 +247,7 @@ def _plain_side_by_side(groups: list[list[dict]], data: Splits, epochs: int, wor
 def _thread_counts(text: str | None) -> list[int]:
     cores = os.cpu_count() or 1
     if text is None:
-        return [1] if under_load(load_average()) else sorted({1, cores})
+        return [1] if under_load(load_now()) else sorted({1, cores})
     try:
         out = sorted({int(t) for t in text.split(",")})
     except ValueError:
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
         )
     counts = _thread_counts(args.threads)
     threads = torch.get_num_threads()
-    load = load_average()
+    load = load_now()
     try:
         data = load_splits("naval", split_seed=0)
         note = "naval (real data)"
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
             seconds["plain", t].append(sum(_train_plain(r, data, args.epochs) for r in runs))
         part.done()
         groups = groups[: len(seconds["batched", t])]
-        loads[t] = [load_average()]
+        loads[t] = [load_now()]
     sizes = [len(g) * args.epochs for g in groups]
     n_total = sum(sizes)
     best_b = min(counts, key=lambda t: sum(seconds["batched", t]))
@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
     report.note(
         f"FCNet on {note}; {len(groups)} groups of the fcnet-naval plan (at most {args.max_runs} runs each), "
         f"{args.epochs} epoch(s), one round, cpu, "
-        f"thread counts {counts}; rates in configuration-epochs per second; load average (1 min) at "
-        f"start: {load:.2f} on {os.cpu_count()} CPUs"
+        f"thread counts {counts}; rates in configuration-epochs per second; load (runnable tasks, sampled) at "
+        f"start: {load:.0f} on {os.cpu_count()} CPUs"
     )
     report.note(
         f"per group: batched at {best_b} thread(s) against the plain loop at {best_p} thread(s) "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ def test_alternate_calls_the_measures_in_turn_and_takes_medians(monkeypatch):
     calls = []
     values = {"ours": iter([3.0, 1.0, 2.0]), "base": iter([10.0, 30.0, 20.0])}
     loads = iter([0.5, 0.6, 1.7, 1.8, 2.0, 2.1])
-    monkeypatch.setattr(common, "load_average", lambda: next(loads))
+    monkeypatch.setattr(common, "load_now", lambda: next(loads))
 
     def measure(name):
         def fn():
@@ -31,6 +33,23 @@ def test_alternate_calls_the_measures_in_turn_and_takes_medians(monkeypatch):
     assert t["base"].median == 20.0
     assert t["ours"].loads == [0.5, 1.7, 2.0] and t["ours"].load == 1.7
     assert t["base"].load == 1.8
+
+
+def test_the_load_is_the_median_of_runnable_samples_without_the_minute_average_lag(monkeypatch):
+    samples = iter([1.0, 3.0, 2.0, 1.0, 5.0])
+    monkeypatch.setattr(common, "runnable", lambda: next(samples))
+    monkeypatch.setattr(common, "load_average", lambda: 9.0)  # a lagging minute average is not read
+    assert common.load_now(gap=0.0) == 2.0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="runnable tasks are read from /proc/loadavg")
+def test_the_load_shows_a_busy_process_at_once():
+    procs = common.busy_loops(1)
+    try:
+        time.sleep(0.5)  # started: a busy loop is runnable all the time, beside this process
+        assert common.load_now() >= 2
+    finally:
+        common.stop(procs)
 
 
 def test_alternate_stops_calling_a_slow_measure_after_three_rounds():

@@ -164,3 +164,22 @@ def test_a_run_that_ends_on_a_check_is_not_reported_as_stopped_by_its_deadline(m
     )
     run = time_ask_tell("rs", 2_048, deadline=5.0)
     assert run["stop"] == "n_results" and run["n_results"] == 2_048
+
+
+def test_the_page_names_the_command_of_the_run_with_its_sections_and_options(tmp_path, monkeypatch):
+    from perf.__main__ import _command
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    Report("sec").save()
+    assert _command(SCRIPTS, False, 0, None) == "python -m perf"
+    cmd = _command(["tables", "simulator"], False, 2, 300.0)
+    assert cmd == "python -m perf tables simulator --busy 2 --budget 300"
+    run = {"command": cmd, "section_seconds": {"sec": 5.0}, "total_seconds": 5.0, "budget_seconds": 300}
+    assert f"The run: `{cmd}`, 5 s in all (budget 300 s)" in markdown(["sec"], run)
+
+
+def test_quick_refuses_a_budget_it_would_not_keep(capsys):
+    from perf.__main__ import main
+
+    assert main(["tables", "--quick", "--budget", "100"]) == 2
+    assert "--budget 100 with --quick: the quick run is unclocked" in capsys.readouterr().err
