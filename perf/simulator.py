@@ -191,7 +191,7 @@ def overhead(rep: Report, bench: TabularBenchmark, n: int, rounds: int) -> None:
     t = alternate(
         {"ours": ours_cpu, "bare": lambda: _cpu_of(lambda: bare_event_loop(obj, cost, n)) / n * 1e6},
         rounds,
-        share=0.12,
+        share=0.16,
         what=f"RS against the bare loop, {n:,} trials",
     )
     setting = f"random search at the last epoch, {N_WORKERS} workers, {n:,} trials, same table"
@@ -250,7 +250,7 @@ def scaling(rep: Report, bench: TabularBenchmark, sizes: list[int]) -> None:
     first = None
     done: list[int] = []
     round_s = 0.0  # seconds of a round at the size before
-    with clock().part(0.5, "scaling") as part:
+    with clock().part(0.46, "scaling") as part:
         for n in sizes:
             rounds = 1 if n >= 1_000_000 else 3
             if done and not part.affords(round_s * n / done[-1]):  # a linear projection from the size before
