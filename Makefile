@@ -97,7 +97,7 @@ perf-tables perf-simulator perf-optimizers perf-training perf-surrogates perf-st
 	$(BIN)/python -m perf $(patsubst perf-%,%,$@)
 
 $(VENV)/.installed-perf: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),perf]" || echo "Syne Tune (extra 'perf') did not install: make perf skips its comparison"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),perf]" || echo "the extra 'perf' (Syne Tune, pymoo) did not install: make perf skips the Syne Tune comparison and the multiobjective section"
 	$(if $(findstring dehb,$(EXTRAS)),$(BIN)/python -m pip install --quiet --no-deps "$(DEHB_SPEC)")
 	@touch $@
 

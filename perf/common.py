@@ -4,7 +4,7 @@ Every figure of ``make perf`` stands beside a baseline measured in the same run.
 the two sides are taken *alternately* (ours, baseline, ours, baseline, ...; :func:`alternate`)
 and the median of each side is reported, so a burst of other work on the machine falls on both;
 how busy the machine was is recorded beside every figure (:func:`load_now`: runnable tasks sampled
-after each round, this process included), and a figure taken at a load of :data:`UNDER_LOAD` or more
+after each call of a measure, this process included), and a figure taken at a load of :data:`UNDER_LOAD` or more
 is marked "under load". Both sides run at the same
 thread count (:func:`set_threads`, printed with each section).
 """
@@ -47,16 +47,18 @@ def runnable() -> float:
     load average). A load made on purpose shows here at once, where the 1-minute average lags a minute."""
     try:
         with open("/proc/loadavg") as fh:
-            return float(fh.read().split()[3].split("/")[0])
+            count = float(fh.read().split()[3].split("/")[0])
     except (OSError, IndexError, ValueError):
         return load_average()
+    # the reading process always counts itself: a 0 comes from an emulated /proc (a sandboxed kernel), not a count
+    return count if count >= 1 else load_average()
 
 
 def load_now(samples: int = 5, gap: float = 0.01) -> float:
     """How busy the machine is now: the median of ``samples`` :func:`runnable` counts ``gap`` seconds apart
     (this process included: 1 on an idle machine, 2 beside one busy process).
 
-    What the page's *load* column records, after each round of a measure. The 1-minute load average lags a
+    What the page's *load* column records, after each call of a measure. The 1-minute load average lags a
     minute: after a section that ran a process pool or busy loops of its own, it still read 1.5-2.4 on a quiet
     machine, so rows measured there were marked "under load" and the training section measured one thread only.
     """
@@ -417,7 +419,7 @@ class Report:
             self.notes.append(cut)
         print(
             f"\n== {self.name} ==  ({platform.processor() or platform.machine()}, "
-            f"{hardware().get('cpu_count')} cores, load {load_average():.2f})"
+            f"{hardware().get('cpu_count')} cores, load {load_now():.0f}, 1-minute average {load_average():.2f})"
         )
         head = f"{'measure':<50} {'ours':>10} {'baseline':>10} {'x better':>9} {'target':>10} {'load':>5}  baseline"
         print(head)
@@ -532,9 +534,9 @@ def markdown(names: list[str], run: Mapping | None = None) -> str:
         'alternately (ours, baseline, ours, ...) and each reported as its median; "x better" is the',
         "baseline's time divided by ours (or our rate divided by the baseline's). *setting* says how a",
         "baseline was configured; *load* is how many tasks were runnable (this one included: 1 on an idle",
-        "machine), sampled after each round, the median; the 1-minute load average would lag a minute behind",
-        f"the load. A figure taken at a load of {UNDER_LOAD:g} or more says *under load*. Rerun to reproduce on",
-        "yours.",
+        "machine), sampled after each call of a measure, the median; the 1-minute load average would lag a",
+        f"minute behind. A figure taken at a load of {UNDER_LOAD:g} or more says *under load*. Rerun to",
+        "reproduce on yours.",
     ]
     if run:
         total = run.get("total_seconds")

@@ -183,3 +183,21 @@ def test_quick_refuses_a_budget_it_would_not_keep(capsys):
 
     assert main(["tables", "--quick", "--budget", "100"]) == 2
     assert "--budget 100 with --quick: the quick run is unclocked" in capsys.readouterr().err
+
+
+def test_a_section_without_its_optional_baseline_is_skipped_and_a_missing_core_module_fails(monkeypatch):
+    import types
+
+    import perf.__main__ as driver
+
+    def section(missing):
+        def main(quick):
+            raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+        return types.SimpleNamespace(main=main)
+
+    for missing, fails in (("pymoo.indicators", False), ("syne_tune", False), ("numpy", True)):
+        monkeypatch.setattr(driver.importlib, "import_module", lambda name, m=missing: section(m))
+        failed, seconds = [], {}
+        driver._run_one("multiobjective", True, failed, seconds)
+        assert failed == (["multiobjective"] if fails else []), missing
