@@ -64,37 +64,43 @@ TOTAL_BUDGET_S = 600
 QUICK_BUDGET_S = 240
 
 
+def _option(argv: list[str], flag: str) -> tuple[list[str], str | None]:
+    """``argv`` without ``flag VALUE``, and VALUE ("" when the flag ends ``argv``; None when it is absent)."""
+    if flag not in argv:
+        return argv, None
+    i = argv.index(flag)
+    return argv[:i] + argv[i + 2 :], argv[i + 1] if i + 1 < len(argv) else ""
+
+
 def _busy_arg(argv: list[str]) -> tuple[list[str], int]:
-    if "--busy" not in argv:
+    rest, value = _option(argv, "--busy")
+    if value is None:
         return argv, 0
-    i = argv.index("--busy")
-    value = argv[i + 1] if i + 1 < len(argv) else ""
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise SystemExit(f"--busy {value!r}: give the number of busy-loop processes, a whole number 1-64")
-    return argv[:i] + argv[i + 2 :], int(value)
+    return rest, int(value)
 
 
 def _budget_arg(argv: list[str]) -> tuple[list[str], float | None]:
-    if "--budget" not in argv:
+    rest, value = _option(argv, "--budget")
+    if value is None:
         return argv, None
-    i = argv.index("--budget")
-    value = argv[i + 1] if i + 1 < len(argv) else ""
     try:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
     if not 10 <= seconds <= 86_400:
         raise SystemExit(f"--budget {value!r}: give the run's budget in seconds, a number from 10 to 86400")
-    return argv[:i] + argv[i + 2 :], seconds
+    return rest, seconds
 
 
 def _markdown_arg(argv: list[str]) -> tuple[list[str], str | None]:
-    if "--markdown" not in argv:
+    rest, value = _option(argv, "--markdown")
+    if value is None:
         return argv, None
-    i = argv.index("--markdown")
-    if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+    if not value or value.startswith("-"):
         raise SystemExit("--markdown needs a file name, e.g. --markdown docs/performance.md")
-    return argv[:i] + argv[i + 2 :], argv[i + 1]
+    return rest, value
 
 
 def _command(names: list[str], quick: bool, busy: int, budget: float | None) -> str:
@@ -156,22 +162,14 @@ def _run_sections(
 def _run_one(name: str, quick: bool, failed: list[str], seconds: dict[str, float]) -> None:
     t0 = time.perf_counter()
     try:
-        mod = importlib.import_module(f"perf.{name}")
-    except ImportError as e:
-        print(f"\n== {name} ==  skipped: {e}")
-        failed.append(name)
-        return
-    try:
-        mod.main(quick=quick)
-    except ImportError as e:
-        if (e.name or "").split(".")[0] not in OPTIONAL_BASELINES:
+        importlib.import_module(f"perf.{name}").main(quick=quick)
+    except Exception as e:  # keep measuring the others, report at the end
+        if isinstance(e, ImportError) and (e.name or "").split(".")[0] in OPTIONAL_BASELINES:
+            # a baseline of the optional extra is missing: nothing to compare against, not a failure
+            print(f"\n== {name} ==  skipped: {e} (the optional extra 'perf': pip install 'curvebench[perf]')")
+        else:
             print(f"\n== {name} ==  FAILED: {type(e).__name__}: {e}")
             failed.append(name)
-        else:  # a baseline of the optional extra is missing: nothing to compare against, not a failure
-            print(f"\n== {name} ==  skipped: {e} (the optional extra 'perf': pip install 'curvebench[perf]')")
-    except Exception as e:  # keep measuring the others, report at the end
-        print(f"\n== {name} ==  FAILED: {type(e).__name__}: {e}")
-        failed.append(name)
     seconds[name] = round(time.perf_counter() - t0, 1)
 
 

@@ -124,6 +124,7 @@ def main(quick: bool = False, every: bool = False) -> Report:
         )
     names += [v for v in VARIANTS if v not in names]
     order = sorted(names, key=lambda n: LAST.index(n) + 1 if n in LAST else 0)
+    cps_of = {n: _checkpoints(n, checkpoints, quick, every) for n in names}
     runs: dict[str, tuple[dict, str]] = {}
     with clock().part(0.95, "optimizer runs") as part:
         # on a bounded clock every run stops at the part's end, keeping the checkpoints it finished
@@ -132,7 +133,7 @@ def main(quick: bool = False, every: bool = False) -> Report:
             for name, run, load in pool.map(
                 _drive,
                 order,
-                [_checkpoints(n, checkpoints, quick, every) for n in order],
+                [cps_of[n] for n in order],
                 [deadline] * len(order),
             ):
                 runs[name] = (run, load)
@@ -142,14 +143,14 @@ def main(quick: bool = False, every: bool = False) -> Report:
                 "stopped at the clock: "
                 + ", ".join(
                     f"{n} ({'no checkpoint timed' if c is None else f'timed to {c:,} results'} of "
-                    f"{_checkpoints(n, checkpoints, quick, every)[-1]:,})"
+                    f"{cps_of[n][-1]:,})"
                     for n, c in stopped.items()
                 )
             )
     for name in names:
         run, load = runs[name]
         times = run["times"]
-        cps = [c for c in _checkpoints(name, checkpoints, quick, every) if c in times]
+        cps = [c for c in cps_of[name] if c in times]
         if not cps:
             continue
         base = times[cps[0]]["ask_tell"] * 1e6

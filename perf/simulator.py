@@ -253,8 +253,9 @@ def scaling(rep: Report, bench: TabularBenchmark, sizes: list[int]) -> None:
     with clock().part(0.46, "scaling") as part:
         for n in sizes:
             rounds = 1 if n >= 1_000_000 else 3
-            if done and not part.affords(round_s * n / done[-1]):  # a linear projection from the size before
-                part.cut(f"{n:,} trials not run (projected {round_s * n / done[-1]:.0f} s a round)")
+            projected = round_s * n / done[-1] if done else 0.0  # a linear projection from the size before
+            if done and not part.affords(projected):
+                part.cut(f"{n:,} trials not run (projected {projected:.0f} s a round)")
                 break
             t0 = time.perf_counter()
             t = alternate(

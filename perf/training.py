@@ -313,14 +313,15 @@ def main(argv: list[str] | None = None, *, quick: bool = False):
         seconds["batched", t], seconds["plain", t] = [], []
         # at the first thread count, a group is timed while the section's clock affords one more (at least
         # one); the later measures take the groups timed here, about as long again
-        part = clock().part(0.4 / len(counts), "training groups")
         n = len(groups)
-        for k in part.rounds(n, 1, lambda k, n=n: f"{k} of {n} groups") if i == 0 else range(n):
+        part = clock().part(0.4 / len(counts), "training groups") if i == 0 else None
+        for k in range(n) if part is None else part.rounds(n, 1, lambda k, n=n: f"{k} of {n} groups"):
             runs = groups[k]  # batched, plain, batched, plain, ...: a burst of other work falls on both
             seconds["batched", t].append(_train(fam, runs, data, args.epochs))
             seconds["plain", t].append(sum(_train_plain(r, data, args.epochs) for r in runs))
-        part.done()
-        groups = groups[: len(seconds["batched", t])]
+        if part is not None:
+            part.done()
+            groups = groups[: len(seconds["batched", t])]
         loads[t] = [load_now()]
     sizes = [len(g) * args.epochs for g in groups]
     n_total = sum(sizes)

@@ -986,9 +986,8 @@ class RandomSearch(Optimizer):
         if batch < 1:
             raise ValueError(f"batch={batch!r} must be >= 1")
         self.batch = int(batch)
-        self._buffer: list[
-            Any
-        ] = []  # rows of a finite sampler, else configurations (_buffer_rows says which)
+        # rows of a finite sampler, else configurations (_buffer_rows says which)
+        self._buffer: list[Any] = []
         self._buffer_rows = False
 
     def _ask(self) -> Trial:
