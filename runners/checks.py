@@ -105,7 +105,27 @@ def check_data(obj: Any, source: str) -> None:
         raise _refuse(source, bad[0])
 
 
-_RESOLVER = re.compile(r"\$\{\s*[A-Za-z_][\w.]*\s*:")
+def calls_resolver(text: str) -> bool:
+    """Whether OmegaConf would call a resolver when it resolves ``text``: any ``${name:...}``, a name that is
+    itself an interpolation included (``${oc.${x}:HOME}``, ``${${x}:HOME}``). Read with OmegaConf's own
+    grammar, as it reads a value, not with a pattern; text it cannot parse counts as a call (refused, not
+    guessed at)."""
+    if "${" not in text:
+        return False
+    from omegaconf.grammar.gen.OmegaConfGrammarParser import OmegaConfGrammarParser
+    from omegaconf.grammar_parser import parse
+
+    try:
+        tree = parse(text)
+    except Exception:  # noqa: BLE001 - the grammar raises several types
+        return True
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, OmegaConfGrammarParser.InterpolationResolverContext):
+            return True
+        stack.extend(getattr(node, "children", None) or ())
+    return False
 
 
 def check_no_resolvers(obj: Any, source: str) -> None:
@@ -125,7 +145,7 @@ def check_no_resolvers(obj: Any, source: str) -> None:
             stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in node.items())
         elif isinstance(node, (list, tuple)):
             stack.extend((f"{where}[{i}]", v) for i, v in enumerate(node))
-        elif isinstance(node, str) and _RESOLVER.search(node):
+        elif isinstance(node, str) and calls_resolver(node):
             raise UnsafeConfigError(
                 f"{source}: `{where}` calls a resolver ({node!r}); a study file may interpolate its own keys "
                 "(${name}) but may not call resolvers such as oc.env or oc.create"
@@ -191,7 +211,7 @@ def check_override(text: str, source: str, *, study: bool) -> Any:
             hit = _mentions_reserved(str(v))
             if hit:
                 raise _refuse(f"{source}: the value of override {text!r}", hit)
-            if study and _RESOLVER.search(str(v)):  # as Hydra reads it: escapes such as $\{oc.env\:X\} undone
+            if study and calls_resolver(str(v)):  # as Hydra reads it: escapes such as $\{oc.env\:X\} undone
                 raise UnsafeConfigError(
                     f"{source}: the value of override {text!r} calls a resolver ({str(v)!r}); a study may not "
                     "call resolvers such as oc.env or oc.create"

@@ -268,8 +268,9 @@ def check_study(cfg: DictConfig, source: str = "study") -> None:
                 f"runs in one process pool; n_shards={n_shards} is not allowed with it (use n_jobs)"
             )
     check_budget(cfg.budget.kind, cfg.budget.amount, source)
+    unresolved = OmegaConf.to_container(cfg, resolve=False)  # as written: cfg[key] would come resolved
     for key in ("results_dir", "report_dir"):
-        v = cfg[key]
+        v = unresolved[key]
         if not isinstance(v, str) or not v or "${" in v:
             raise RunConfigError(f"{source}: {key}={v!r} must be a plain folder path")
     n = n_pairs * len(cfg.seeds) * len(cfg.n_workers)
@@ -291,6 +292,8 @@ def _check_benchmark_entry(entry: Any, source: str) -> None:
         item = dict(item)
         if set(item) - ENTRY_KEYS or "name" not in item:
             raise RunConfigError(f"{source}: benchmark entry {item} must be a name or {ENTRY_FORM}")
+        if isinstance(entry, DictConfig):  # as written (item["path"] would come resolved)
+            item["path"] = OmegaConf.to_container(entry, resolve=False).get("path")
         if item.get("path") is not None and (not isinstance(item["path"], str) or "${" in item["path"]):
             raise RunConfigError(f"{source}: benchmark path {item['path']!r} must be a plain folder path")
         has_path = item.get("path") is not None

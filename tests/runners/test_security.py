@@ -25,7 +25,14 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import runners.run as run_mod
-from runners.checks import MAX_BUDGET, MAX_N_JOBS, MAX_N_WORKERS, RunConfigError, UnsafeConfigError
+from runners.checks import (
+    MAX_BUDGET,
+    MAX_N_JOBS,
+    MAX_N_WORKERS,
+    RunConfigError,
+    UnsafeConfigError,
+    calls_resolver,
+)
 from runners.results import (
     RunConflictError,
     is_locked,
@@ -189,6 +196,47 @@ def test_a_study_file_cannot_read_the_environment(tmp_path, table, monkeypatch):
         load_study(str(f))
     f.write_text(study_file(tmp_path, table).read_text() + "description: 'study ${name}'\n")
     assert load_study(str(f)).description.startswith("study ")  # its own keys may still be interpolated
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "token=${oc.${report_dir}:CURVEBENCH_TEST_SECRET}",  # the resolver's name an interpolation
+        "token=${${report_dir}:CURVEBENCH_TEST_SECRET}",
+        "${ oc.env : CURVEBENCH_TEST_SECRET }",
+        "ok ${name} then ${oc.env:CURVEBENCH_TEST_SECRET}",
+    ],
+)
+def test_a_study_file_cannot_read_the_environment_through_a_computed_resolver_name(
+    tmp_path, table, monkeypatch, value
+):
+    monkeypatch.setenv("CURVEBENCH_TEST_SECRET", "s3cret")
+    f = study_file(tmp_path, table, report_dir="oc.env")
+    f.write_text(f.read_text() + f"description: '{value}'\n")
+    with pytest.raises(UnsafeConfigError, match="`description` calls a resolver"):
+        load_study(str(f))
+
+
+@pytest.mark.parametrize("text", ["plain", "${name}", "a ${x.y} b", "\\${oc.env:HOME}", "${[0]}"])
+def test_plain_interpolations_call_no_resolver(text):
+    assert not calls_resolver(text)
+
+
+@pytest.mark.parametrize("key", ["results_dir", "report_dir"])
+def test_a_folder_must_be_plain_as_written_not_only_once_resolved(tmp_path, table, key):
+    # cfg[key] comes resolved: the check reads the value as written
+    f = study_file(tmp_path, table, description=str(tmp_path / "elsewhere"), **{key: "${description}"})
+    with pytest.raises(RunConfigError, match=f"{key}=.*must be a plain folder path"):
+        load_study(str(f))
+
+
+def test_a_benchmark_path_must_be_plain_as_written(tmp_path, table):
+    f = study_file(tmp_path, table, description=str(table))
+    text = f.read_text().replace(f"path: {table}", "path: ${description}")
+    assert "${description}" in text
+    f.write_text(text)
+    with pytest.raises(RunConfigError, match="must be a plain folder path"):
+        load_study(str(f))
 
 
 def test_a_study_override_cannot_read_the_environment_through_hydra_escapes(tmp_path, table, monkeypatch):
