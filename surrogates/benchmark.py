@@ -158,7 +158,9 @@ class SurrogateBenchmark(Benchmark):
         ``lazy``: build the model on the first prediction (or :meth:`validate`), not now; the folder is checked
         again then, and a manifest changed in between is an error.
         """
-        manifest = open_surrogate(path, verify=verify)
+        # built now, the model's own load checks every file (the bytes it builds from); loaded lazily, the files
+        # are checked now as well, so that the benchmark's description is trusted from the start
+        manifest = open_surrogate(path, verify=verify and lazy)
         header = read_header(path, manifest)
         prov = {
             **manifest.get("provenance", {}),
@@ -476,9 +478,9 @@ def surrogate_table_name(path: str | Path) -> str:
 def _load_unchanged(path: Path, manifest: dict[str, Any], verify: bool) -> CurveSurrogate:
     """Build the surrogate of ``path`` for a benchmark loaded lazily from ``manifest``: the folder is opened and
     checked again, and must still hold the same manifest."""
-    now = open_surrogate(path, verify=verify)
+    now = open_surrogate(path, verify=False)  # the build checks the bytes it loads
     if now != manifest:
         raise SurrogateFormatError(
             f"{path / MANIFEST}: changed since the benchmark was loaded; load it again"
         )
-    return build_surrogate(path, now)
+    return build_surrogate(path, now, verify=verify)

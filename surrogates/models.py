@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import pickle
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -401,12 +402,20 @@ class MLPEnsembleRegressor(RegressorMixin, BaseEstimator):
 
     @classmethod
     def load(
-        cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int
+        cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int, data: bytes | None = None
     ) -> MLPEnsembleRegressor:
+        """The ensemble :meth:`save` wrote to ``path`` (``data``: that file's bytes, already read): weights only."""
         import torch
 
         est = cls(**params)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        source = io.BytesIO(data) if data is not None else path
+        try:
+            state = torch.load(source, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
+            # not torch's message: it suggests loading with weights_only=False, which would run the file's code
+            raise ValueError(
+                f"{path}: not a file of torch weights ({type(e).__name__}); refused (it is read as weights only)"
+            ) from None
         est._check_state(path, state, n_features, n_outputs)
         est.n_features_in_, est.n_outputs_ = n_features, n_outputs
         est.members_ = []
@@ -618,14 +627,17 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int) -> GPRegressor:
-        """A GP written by :meth:`save`, checked as untrusted data: the writer's arrays only (headers read
-        before anything is decompressed), their shapes those of ``n_features`` inputs and ``n_outputs``
-        outputs, finite numbers, and a Matern ``nu`` this class computes."""
+    def load(
+        cls, path: Path, params: dict[str, Any], n_features: int, n_outputs: int, data: bytes | None = None
+    ) -> GPRegressor:
+        """A GP written by :meth:`save` to ``path`` (``data``: that file's bytes, already read), checked as
+        untrusted data: the writer's arrays only (headers read before anything is decompressed), their shapes
+        those of ``n_features`` inputs and ``n_outputs`` outputs, finite numbers, and a Matern ``nu`` this class
+        computes."""
         est = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
         if est.nu not in _GP_NU:
             raise ValueError(f"{path}: nu={est.nu!r}; allowed: {', '.join(map(str, _GP_NU))}")
-        with open(path, "rb") as fh:
+        with io.BytesIO(data) if data is not None else open(path, "rb") as fh:
             with zipfile.ZipFile(fh) as zf:
                 headers = npz_headers(zf, MAX_MODEL_BYTES)
             if set(headers) != _GP_ARRAYS:
@@ -710,15 +722,24 @@ def save_regressor(name: str, reg: Any, path: Path) -> None:
         raise ValueError(f"no file format for model {name!r}; allowed: {', '.join(SUFFIX)}")
 
 
-def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: int, n_outputs: int) -> Any:
-    """Read a regressor written by :func:`save_regressor`; no arbitrary code is unpickled."""
+def load_regressor(
+    name: str, path: Path, params: dict[str, Any], n_features: int, n_outputs: int, data: bytes | None = None
+) -> Any:
+    """Read a regressor written by :func:`save_regressor` to ``path``; no arbitrary code is unpickled.
+
+    ``data``: the file's bytes, already read (and checked against its checksum: the model is built from the
+    bytes that were checked); None reads ``path``.
+    """
     check_model(name)
+    path = Path(path)
+    if data is None:
+        data = path.read_bytes()
     if name == "xgboost":
         import xgboost as xgb
 
         reg = xgb.XGBRegressor(**{k: v for k, v in params.items() if k in ("n_jobs",)})
         try:
-            reg.load_model(_gunzip(Path(path)))
+            reg.load_model(_gunzip(data, path))
         except (OSError, EOFError, zlib.error, xgb.core.XGBoostError) as e:
             raise ValueError(f"{path}: not a gzipped XGBoost model ({type(e).__name__}: {e})") from None
         # predictions call the booster directly (CurveSurrogate._predict_one): its own thread count must be set
@@ -729,14 +750,14 @@ def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: in
 
         import skops.io as sio
 
-        untrusted = sio.get_untrusted_types(file=path)
+        untrusted = sio.get_untrusted_types(data=data)
         bad = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
         if bad:
             raise ValueError(
                 f"{path}: refusing to load type(s) {bad}: a {name} model file may hold only "
                 f"skops' defaults and {sorted(SKOPS_ALLOWED_TYPES)}"
             )
-        reg = sio.load(path, trusted=list(untrusted))
+        reg = sio.loads(data, trusted=list(untrusted))
         module, cls = _SKOPS_CLASS[name].rsplit(".", 1)
         if type(reg) is not getattr(importlib.import_module(module), cls):
             raise ValueError(
@@ -744,17 +765,18 @@ def load_regressor(name: str, path: Path, params: dict[str, Any], n_features: in
             )
         return reg
     if name == "gp":
-        return GPRegressor.load(path, params, n_features, n_outputs)
+        return GPRegressor.load(path, params, n_features, n_outputs, data=data)
     if name != "mlp":
         raise ValueError(f"no file format for model {name!r}; allowed: {', '.join(SUFFIX)}")
     p = {k: v for k, v in params.items() if k in MLPEnsembleRegressor().get_params()}
-    return MLPEnsembleRegressor.load(path, p, n_features, n_outputs)
+    return MLPEnsembleRegressor.load(path, p, n_features, n_outputs, data=data)
 
 
-def _gunzip(path: Path, chunk: int = 1 << 20) -> bytearray:
-    """Decompress a one-member gzip file, refusing output beyond MAX_MODEL_BYTES (in chunks: one copy in memory)."""
+def _gunzip(data: bytes, path: Path, chunk: int = 1 << 20) -> bytearray:
+    """Decompress ``data``, a one-member gzip file read from ``path``, refusing output beyond MAX_MODEL_BYTES (in
+    chunks: one copy in memory)."""
     d = zlib.decompressobj(wbits=31)
-    data, out = path.read_bytes(), bytearray()
+    out = bytearray()
     while not d.eof and len(out) <= MAX_MODEL_BYTES:
         piece = d.decompress(data, chunk)
         data = d.unconsumed_tail

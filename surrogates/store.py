@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ from benchmarks.io import (
     member_path,
     npz_headers,
     read_json_object,
+    sha256_bytes,
     sha256_file,
     utc_now,
 )
@@ -375,29 +378,66 @@ def load_surrogate(path: str | Path, *, verify: bool = True) -> tuple[CurveSurro
     through formats that hold no code (XGBoost UBJSON, torch weights only, skops with an exact type
     allow-list). The surrogate is then checked against the writer's rules on a small probe.
     """
-    manifest = open_surrogate(path, verify=verify)
-    return build_surrogate(path, manifest), manifest
+    manifest = open_surrogate(path, verify=False)  # the build checks the bytes it loads
+    return build_surrogate(path, manifest, verify=verify), manifest
 
 
-def build_surrogate(path: str | Path, manifest: dict[str, Any]) -> CurveSurrogate:
-    """The fitted surrogate of a folder whose manifest :func:`open_surrogate` returned, checked on a probe."""
+def build_surrogate(path: str | Path, manifest: dict[str, Any], *, verify: bool = True) -> CurveSurrogate:
+    """The fitted surrogate of a folder whose manifest :func:`open_surrogate` returned, checked on a probe.
+
+    Every file the manifest lists is read once into memory and (``verify``) checked against its size and
+    sha256 there; the model is built from those bytes, so what was checked is what loads (a file replaced
+    in the folder after its check cannot slip in).
+    """
     path = Path(path)
-    arrays = _read_arrays(path / ARRAYS, len(manifest["blocks"]))
+    blobs = {fname: _read_member(path, fname, rec, verify) for fname, rec in manifest["files"].items()}
+    arrays = _read_arrays(blobs[ARRAYS], path / ARRAYS, len(manifest["blocks"]))
     try:
-        sur = _build(path, manifest, arrays)
+        sur = _build(path, manifest, arrays, blobs)
     except SurrogateFormatError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        AttributeError,
+        RuntimeError,
+        EOFError,
+        OSError,
+        zipfile.BadZipFile,
+    ) as e:
         raise SurrogateFormatError(f"{path}: cannot load this surrogate ({type(e).__name__}: {e})") from None
     check_surrogate(path, sur)
     return sur
 
 
-def _read_arrays(apath: Path, n_blocks: int) -> dict[str, np.ndarray]:
-    """arrays.npz as untrusted data: only the writer's array names (of blocks 0..n_blocks-1), each ``.npy``
-    header checked and MAX_ARRAYS_BYTES in all before anything is decompressed, nothing unpickled."""
+def _read_member(path: Path, fname: str, rec: dict[str, Any], verify: bool) -> bytes:
+    """The bytes of ``path / fname``, a plain file (opened without following a link), and (``verify``) checked
+    against the size and sha256 the manifest records for it."""
+    f = member_file(path, fname, SurrogateFormatError)
     try:
-        with open(apath, "rb") as fh:
+        fd = os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        raise SurrogateFormatError(f"{f}: cannot open ({type(e).__name__}: {e})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise SurrogateFormatError(f"{f}: not a plain file (the manifest lists it)")
+        # one byte more than recorded: a file that is longer shows it without reading all of it
+        data = fh.read(rec["bytes"] + 1) if verify else fh.read()
+    if verify and (len(data) != rec["bytes"] or sha256_bytes(data) != rec["sha256"]):
+        raise SurrogateFormatError(
+            f"{f}: checksum mismatch with the manifest: the file is corrupted or foreign"
+        )
+    return data
+
+
+def _read_arrays(data: bytes, apath: Path, n_blocks: int) -> dict[str, np.ndarray]:
+    """arrays.npz (``data``, read from ``apath``) as untrusted data: only the writer's array names (of blocks
+    0..n_blocks-1), each ``.npy`` header checked and MAX_ARRAYS_BYTES in all before anything is decompressed,
+    nothing unpickled."""
+    try:
+        with io.BytesIO(data) as fh:
             with zipfile.ZipFile(fh) as z:
                 headers = npz_headers(z, MAX_ARRAYS_BYTES)
             odd = sorted(
@@ -418,7 +458,9 @@ def _read_arrays(apath: Path, n_blocks: int) -> dict[str, np.ndarray]:
         raise SurrogateFormatError(f"{apath}: cannot read ({type(e).__name__}: {e})") from None
 
 
-def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> CurveSurrogate:
+def _build(
+    path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray], blobs: dict[str, bytes]
+) -> CurveSurrogate:
     mpath = path / MANIFEST
     sur = CurveSurrogate(
         model=manifest["model"],
@@ -455,7 +497,7 @@ def _build(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) 
     for name, rec in manifest["regressors"].items():
         outs = [sum(n_targets)] if sur.joint_[name] else n_targets
         sur.regressors_[name] = [
-            load_regressor(name, path / f, rec["params"], sur.n_features_in_, k)
+            load_regressor(name, path / f, rec["params"], sur.n_features_in_, k, data=blobs[f])
             for f, k in zip(rec["files"], outs, strict=True)
         ]
     _check_parts(mpath, sur, arrays)

@@ -252,6 +252,47 @@ def test_an_mlp_manifest_cannot_make_the_loader_build_networks_its_weights_do_no
         SurrogateBenchmark.from_path(path).validate()
 
 
+class _WritesMarker:
+    path = ""
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "ran"))
+
+
+def test_a_pickle_in_place_of_torch_weights_is_refused_without_torchs_advice(tmp_path):
+    path = tmp_path / "mlp"
+    shutil.copytree(SHIPPED_SURROGATE.parent / "lcbench-car-ensemble", path)
+    marker = tmp_path / "MARKER"
+    payload = _WritesMarker()
+    payload.path = str(marker)
+    (path / "joint.pt").write_bytes(pickle.dumps(payload, protocol=2))
+    _rehash(path, "joint.pt")
+    with pytest.raises(SurrogateFormatError, match=r"joint\.pt: not a file of torch weights") as e:
+        SurrogateBenchmark.from_path(path)
+    assert "weights_only=False" not in str(e.value) and "weights_only set to False" not in str(e.value)
+    assert not marker.exists()
+
+
+def test_a_surrogate_builds_from_the_bytes_it_checked_not_a_file_swapped_after(surrogate_copy, monkeypatch):
+    import surrogates.store as store
+
+    cfgs = [dict(c) for c in SurrogateBenchmark.from_path(surrogate_copy).space.sample_configuration(5)]
+    want = SurrogateBenchmark.from_path(surrogate_copy).query_batch(cfgs, seeds=1).metrics
+    read = store._read_member
+
+    def read_then_swap(path, fname, rec, verify):
+        data = read(path, fname, rec, verify)
+        if fname == "block0.ubj.gz":  # another process replaces the file once it has been checked
+            (path / fname).write_bytes(b"not the model that was checked")
+        return data
+
+    monkeypatch.setattr(store, "_read_member", read_then_swap)
+    got = SurrogateBenchmark.from_path(surrogate_copy).query_batch(cfgs, seeds=1).metrics
+    assert (surrogate_copy / "block0.ubj.gz").read_bytes() == b"not the model that was checked"
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
 def test_a_folder_manifest_nested_too_deep_is_an_unknown_benchmark_not_a_crash(tmp_path):
     from benchmarks.catalog import load_folder
 
