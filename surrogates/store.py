@@ -188,7 +188,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "model": (str,),
     "model_params": (dict,),
     "max_components": (int,),
-    "noise": (bool, str, int, float),
+    "noise": (bool,),
     "random_state": (int, type(None)),
     "table": (dict,),
     "space": (dict,),
@@ -237,6 +237,10 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
     for j, b in enumerate(manifest["blocks"]):
         field(b, dict, f"'blocks'[{j}]")
         field(b.get("n_targets"), int, f"'blocks'[{j}].n_targets")
+        _check_block(mpath, j, b)
+    seeds = field(manifest["table"].get("seeds"), list, "'table'.seeds")
+    if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
+        raise SurrogateFormatError(f"{mpath}: 'table'.seeds is {seeds!r}; expected a list of integers >= 0")
     if manifest["format_version"] == 1:  # one model, one file per block
         manifest["regressors"] = {
             manifest["model"]: {
@@ -259,6 +263,49 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
     if "optima" in manifest:
         check_optima(mpath, manifest["optima"], [m.get("name") for m in manifest["metrics"]])
     return manifest
+
+
+#: the transforms a metric block may name (surrogates.targets.Transform)
+_TRANSFORMS = ("log_lower", "log_upper", "identity")
+
+
+def _check_block(mpath: Path, j: int, b: dict[str, Any]) -> None:
+    """A block's settings as its writer makes them (a wrong one would otherwise decode silently to other curves:
+    an unknown transform read as another, a negative noise floor, numbers given as strings)."""
+    where = f"{mpath}: 'blocks'[{j}]"
+
+    def number(v: Any, what: str, positive: bool = False, at_least_zero: bool = False) -> float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok or (positive and v <= 0) or (at_least_zero and v < 0):
+            rule = " > 0" if positive else " >= 0" if at_least_zero else ""
+            raise SurrogateFormatError(f"{where}.{what} is {v!r}; expected a finite number{rule}")
+        return float(v)
+
+    kind = b.get("kind")
+    if kind not in ("metric", "cost"):
+        raise SurrogateFormatError(f"{where}.kind is {kind!r}; allowed: 'metric', 'cost'")
+    expect(b.get("name"), str, f"{where}.name", SurrogateFormatError)
+    number(b.get("amp_floor"), "amp_floor", at_least_zero=True)
+    if kind == "metric":
+        tr = expect(b.get("transform"), dict, f"{where}.transform", SurrogateFormatError)
+        if set(tr) - {"kind", "bound", "eps"} or tr.get("kind") not in _TRANSFORMS:
+            raise SurrogateFormatError(
+                f"{where}.transform is {tr!r}; expected {{kind, bound, eps}} with kind one of {', '.join(_TRANSFORMS)}"
+            )
+        number(tr.get("bound", 0.0), "transform.bound")
+        number(tr.get("eps", 0.0), "transform.eps", positive=tr["kind"] != "identity", at_least_zero=True)
+    else:
+        n_fid = b.get("n_fid")
+        if not isinstance(n_fid, int) or isinstance(n_fid, bool) or n_fid < 1:
+            raise SurrogateFormatError(f"{where}.n_fid is {n_fid!r}; expected an integer >= 1")
+        lr = b.get("log_range")
+        if not isinstance(lr, list) or len(lr) != 2:
+            raise SurrogateFormatError(
+                f"{where}.log_range is {lr!r}; expected two finite numbers [low, high]"
+            )
+        lo, hi = number(lr[0], "log_range[0]"), number(lr[1], "log_range[1]")
+        if lo > hi:
+            raise SurrogateFormatError(f"{where}.log_range is {lr!r}; its low end is above its high end")
 
 
 def store_optima(path: str | Path, optima: dict[str, Any]) -> None:

@@ -153,6 +153,55 @@ def test_surrogate_manifest_fields_are_checked(surrogate_copy, field, value, mes
         SurrogateBenchmark.from_path(surrogate_copy)
 
 
+def _set_transform_kind(m):
+    m["blocks"][0]["transform"]["kind"] = "log_lowr"
+
+
+def _set_eps_string(m):
+    m["blocks"][0]["transform"]["eps"] = "0.5"
+
+
+def _set_amp_floor_negative(m):
+    m["blocks"][0]["amp_floor"] = -5.0
+
+
+def _set_log_range_strings(m):
+    m["blocks"][-1]["log_range"] = ["0", "1"]
+
+
+def _set_n_fid_bool(m):
+    m["blocks"][-1]["n_fid"] = True
+
+
+def _set_noise_string(m):
+    m["noise"] = "garbage"
+
+
+def _set_seeds_string(m):
+    m["table"]["seeds"] = "0,1"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set_transform_kind, r"'blocks'\[0\]\.transform is .*kind one of log_lower, log_upper, identity"),
+        (_set_eps_string, r"'blocks'\[0\]\.transform\.eps is '0\.5'; expected a finite number > 0"),
+        (_set_amp_floor_negative, r"'blocks'\[0\]\.amp_floor is -5\.0; expected a finite number >= 0"),
+        (_set_log_range_strings, r"log_range\[0\] is '0'; expected a finite number"),
+        (_set_n_fid_bool, r"n_fid is True; expected an integer >= 1"),
+        (_set_noise_string, r"'noise' is 'garbage' \(str\); expected"),
+        (_set_seeds_string, r"'table'.seeds is '0,1' \(str\); expected a list"),
+    ],
+)
+def test_surrogate_block_settings_are_checked_not_decoded_as_something_else(surrogate_copy, edit, message):
+    # each of these loaded before and answered with other curves (an unknown transform was read as another)
+    m = _manifest(surrogate_copy)
+    edit(m)
+    _write_manifest(surrogate_copy, m)
+    with pytest.raises(SurrogateFormatError, match=message):
+        SurrogateBenchmark.from_path(surrogate_copy)
+
+
 def test_surrogate_arrays_must_be_finite_numbers(surrogate_copy):
     with np.load(surrogate_copy / "arrays.npz", allow_pickle=False) as z:
         arrays = {k: np.array(z[k]) for k in z.files}
