@@ -31,6 +31,7 @@ found through a dict, never a scan.
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -578,6 +579,10 @@ def _read_data(path: Path, manifest: dict[str, Any], blobs: Mapping[str, pa.Buff
     return Table(path, manifest, space, fidelity, metrics, seeds, configs, arrays)
 
 
+#: configs.parquet may inflate to at most this many bytes (the full FCNet grid's: a few MiB)
+MAX_CONFIGS_BYTES = 1 << 30
+
+
 def _read_configs(
     path: Path, manifest: dict[str, Any], space: Any, blob: pa.Buffer
 ) -> tuple[Path, pd.DataFrame]:
@@ -586,6 +591,16 @@ def _read_configs(
     names = list(manifest["hyperparameters"])
     C = int(manifest["n_configs"])
     cpath = path / CONFIGS
+    # before anything is decoded: the row count, and the size the pages inflate to as the file's metadata
+    # gives it (a small compressed file could otherwise ask for gigabytes)
+    meta = pq.ParquetFile(pa.BufferReader(blob)).metadata
+    if meta.num_rows != C:
+        raise TableFormatError(f"{cpath}: {meta.num_rows} rows, expected {C} (the manifest's n_configs)")
+    inflated = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if inflated > MAX_CONFIGS_BYTES:
+        raise TableFormatError(
+            f"{cpath}: its data inflates to {inflated:,} bytes; the limit is {MAX_CONFIGS_BYTES:,}"
+        )
     configs = pq.read_table(pa.BufferReader(blob)).to_pandas()
     expected_cols = ["config_id", *names, *manifest.get("attributes", {})]
     if list(configs.columns) != expected_cols:
@@ -629,6 +644,7 @@ def _read_curves(
             raise TableFormatError(
                 f"{upath}: column {col!r} has type {t}, expected fixed_size_list<float32>[{F}]"
             )
+    _check_batches(upath, blob, reader.num_record_batches, C * S)
     curves = reader.read_all()  # zero-copy views of the buffer
     if curves.num_rows != C * S:
         raise TableFormatError(f"{upath}: {curves.num_rows} rows, expected {C} configs x {S} seeds = {C * S}")
@@ -654,6 +670,72 @@ def _read_curves(
         a.flags.writeable = False
         arrays[col] = a
     return upath, arrays
+
+
+def _check_batches(upath: Path, blob: pa.Buffer, n_batches: int, rows: int) -> None:
+    """Before anything is decoded: curves.arrow's record batches (as its footer lists them, which is how the
+    reader finds them) hold ``rows`` rows in all and none is compressed.
+
+    The writer never compresses (the curves are views of the file's bytes), and a compressed batch is
+    inflated in full before its rows can be counted: a file of a hundred kilobytes could ask for gigabytes.
+    Read from the flatbuffers of the footer and of each batch's message (Arrow's IPC format,
+    format/File.fbs and Message.fbs); anything out of bounds is a TableFormatError.
+    """
+    data = memoryview(blob).cast("B")
+
+    def bad(why: str) -> TableFormatError:
+        return TableFormatError(f"{upath}: {why}; this reader reads the uncompressed files the writer writes")
+
+    def table(pos: int) -> tuple[int, int, int]:  # a flatbuffer table at pos: (pos, its vtable, vtable size)
+        vt = pos - struct.unpack_from("<i", data, pos)[0]
+        return pos, vt, struct.unpack_from("<H", data, vt)[0]
+
+    def field(t: tuple[int, int, int], i: int) -> int | None:  # where field i of table t is, None if absent
+        pos, vt, vt_size = t
+        if 4 + 2 * i + 2 > vt_size:
+            return None
+        off = struct.unpack_from("<H", data, vt + 4 + 2 * i)[0]
+        return pos + off if off else None
+
+    try:
+        size = len(data)
+        (flen,) = struct.unpack_from("<i", data, size - 10)
+        start = size - 10 - flen
+        if flen <= 0 or start < 8:
+            raise bad("its footer is malformed")
+        footer = table(start + struct.unpack_from("<I", data, start)[0])
+        at = field(
+            footer, 3
+        )  # recordBatches: a vector of Block {offset: long, metaDataLength: int, bodyLength: long}
+        if at is None:
+            raise bad("its footer lists no record batches")
+        vec = at + struct.unpack_from("<I", data, at)[0]
+        (n,) = struct.unpack_from("<I", data, vec)
+        if n != n_batches:
+            raise bad(f"its footer lists {n} record batches, its reader {n_batches}")
+        total = 0
+        for k in range(n):
+            offset, meta_len = struct.unpack_from("<qi", data, vec + 4 + 24 * k)
+            if not 8 <= offset < start or meta_len <= 8:
+                raise bad(f"record batch {k} is malformed")
+            # the message: a continuation marker (0xFFFFFFFF), its length, then the Message flatbuffer
+            pos = offset + (8 if struct.unpack_from("<I", data, offset)[0] == 0xFFFFFFFF else 4)
+            msg = table(pos + struct.unpack_from("<I", data, pos)[0])
+            kind, header = field(msg, 1), field(msg, 2)
+            if kind is None or data[kind] != 3 or header is None:  # MessageHeader 3: RecordBatch
+                raise bad(f"message {k} of the footer is not a record batch")
+            batch = table(header + struct.unpack_from("<I", data, header)[0])
+            if field(batch, 3) is not None:  # RecordBatch.compression
+                raise bad(f"record batch {k} is compressed")
+            length = field(batch, 0)
+            total += struct.unpack_from("<q", data, length)[0] if length is not None else 0
+            if total > rows:
+                break
+    except (struct.error, IndexError):
+        raise bad("its footer or a record batch's header lies outside the file") from None
+    if total != rows:
+        held = f"more than {rows}" if total > rows else str(total)
+        raise TableFormatError(f"{upath}: its record batches hold {held} rows, expected {rows}")
 
 
 def _column_numpy(tbl: pa.Table, name: str, where: Path) -> np.ndarray:

@@ -405,6 +405,50 @@ def test_table_values_are_validated_on_read(table_copy, column, index, value, me
     assert CURVES in str(e.value)
 
 
+def _rewrite_curves(
+    path: Path, batches: int = 1, compression: str = "uncompressed", extra_rows: int = 0
+) -> None:
+    """curves.arrow written again in ``batches`` record batches (plus ``extra_rows`` repeated rows), checksum redone."""
+    tbl = feather.read_table(path / CURVES)
+    if extra_rows:
+        tbl = pa.concat_tables([tbl, tbl.slice(0, extra_rows)])
+    opts = pa.ipc.IpcWriteOptions(compression=None if compression == "uncompressed" else compression)
+    with pa.OSFile(str(path / CURVES), "wb") as sink, pa.ipc.new_file(sink, tbl.schema, options=opts) as w:
+        for b in tbl.to_batches(max_chunksize=-(-tbl.num_rows // batches)):
+            w.write_batch(b)
+    _rehash(path, CURVES)
+
+
+def test_a_compressed_curves_file_is_refused_before_it_is_inflated(table_copy):
+    # a compressed batch is inflated whole before its rows can be counted: 124 KB once asked for 3.9 GB
+    _rewrite_curves(table_copy, compression="zstd")
+    with pytest.raises(
+        TableFormatError, match=r"curves\.arrow: record batch 0 is compressed; this reader reads"
+    ):
+        read_table(table_copy)
+
+
+def test_curves_with_more_rows_than_the_manifest_are_refused_before_they_are_read(table_copy):
+    _rewrite_curves(table_copy, batches=2, extra_rows=3)
+    with pytest.raises(TableFormatError, match=r"record batches hold more than 80 rows, expected 80"):
+        read_table(table_copy)
+
+
+def test_curves_in_several_uncompressed_batches_still_read(table_copy, table_path):
+    _rewrite_curves(table_copy, batches=3)
+    np.testing.assert_array_equal(read_table(table_copy).cost, read_table(table_path).cost)
+
+
+def test_a_configs_file_that_would_inflate_past_the_limit_is_refused_unread(table_copy, monkeypatch):
+    import benchmarks.table as bt
+
+    monkeypatch.setattr(bt, "MAX_CONFIGS_BYTES", 100)
+    with pytest.raises(
+        TableFormatError, match=r"configs\.parquet: its data inflates to [\d,]+ bytes; the limit is 100"
+    ):
+        read_table(table_copy)
+
+
 def test_nan_metric_is_a_value_not_recorded(table_copy):
     metric = read_table(table_copy).metric_names[0]
     _tamper_curves(table_copy, metric, (0, 0, 4), np.nan)
