@@ -345,7 +345,7 @@ def load_folder(path: str | Any, name: str | None = None) -> Benchmark:
         ).get("format")
     except OSError as e:
         raise UnknownBenchmarkError(f"{mpath}: not a readable table or surrogate manifest ({e})") from None
-    if fmt not in FOLDER_LOADERS:
+    if not isinstance(fmt, str) or fmt not in FOLDER_LOADERS:
         raise UnknownBenchmarkError(f"{mpath}: format {fmt!r} is not one of {', '.join(FOLDER_LOADERS)}")
     loader = Entry(str(path), FOLDER_LOADERS[fmt]).resolve()
     return loader(path, name=name)

@@ -451,6 +451,9 @@ def _check_manifest_types(mpath: Path, m: dict[str, Any]) -> None:
     attrs = field(m.get("attributes", {}), dict, "'attributes'")
     for k, v in attrs.items():
         field(v, str, f"'attributes'.{k}")
+    field(m.get("provenance", {}), dict, "'provenance'")
+    field(m.get("task", {}), dict, "'task'")
+    field(m.get("description", ""), str, "'description'")
     files = check_file_records(mpath, m["files"], TableFormatError)
     for fname in (CONFIGS, CURVES):
         if fname not in files:

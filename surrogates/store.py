@@ -231,6 +231,8 @@ def read_surrogate_manifest(path: str | Path) -> dict[str, Any]:
         raise SurrogateFormatError(f"{mpath}: missing field(s) {missing}")
     for k, types in _FIELDS.items():
         field(manifest[k], types, repr(k))
+    field(manifest.get("provenance", {}), dict, "'provenance'")
+    field(manifest.get("description", ""), str, "'description'")
     files = check_file_records(mpath, manifest["files"], SurrogateFormatError)
     if ARRAYS not in files:
         raise SurrogateFormatError(f"{mpath}: 'files' does not list {ARRAYS}")

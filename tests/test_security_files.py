@@ -143,6 +143,8 @@ def test_surrogate_checksum_covers_its_manifest(surrogate_copy):
         ("noise_scale", float("nan"), "noise_scale nan must be finite"),
         ("n_features", 3, "n_features 3 does not match the space"),
         ("objective", "nope", "objective 'nope' is not a metric"),
+        ("provenance", [1], r"'provenance' is \[1\] \(list\); expected a mapping"),
+        ("description", ["x"], r"'description' is \['x'\] \(list\)"),
     ],
 )
 def test_surrogate_manifest_fields_are_checked(surrogate_copy, field, value, message):
@@ -351,6 +353,9 @@ def test_a_folder_manifest_nested_too_deep_is_an_unknown_benchmark_not_a_crash(t
     (tmp_path / MANIFEST).write_text("[1]")
     with pytest.raises(UnknownBenchmarkError, match="a JSON object, got list"):
         load_folder(tmp_path)
+    (tmp_path / MANIFEST).write_text('{"format": ["curvebench-table"]}')  # unhashable: was a bare TypeError
+    with pytest.raises(UnknownBenchmarkError, match=r"format \['curvebench-table'\] is not one of"):
+        load_folder(tmp_path)
 
 
 # ---------------------------------------------------------------- tables: the checksum covers the manifest
@@ -501,6 +506,9 @@ def test_configurations_outside_the_space_or_repeated_are_refused(table_copy):
         (lambda m: m.update(space=[1, 2]), r"'space' is \[1, 2\] \(list\); expected a mapping"),
         (lambda m: m.update(space={"hyperparameters": "x"}), "'space' is not a valid ConfigSpace space"),
         (lambda m: m.__setitem__("files", []), r"'files' is \[\] \(list\)"),
+        (lambda m: m.update(provenance=[1]), r"'provenance' is \[1\] \(list\); expected a mapping"),
+        (lambda m: m.update(task="x"), r"'task' is 'x' \(str\); expected a mapping"),
+        (lambda m: m.update(description=3), r"'description' is 3 \(int\)"),
     ],
 )
 def test_table_manifest_fields_are_checked(table_copy, edit, message):
