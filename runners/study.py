@@ -28,7 +28,7 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -47,6 +47,7 @@ from . import conf_schema
 from .adapters._common import missing_library
 from .adaptive import AdaStopConf, run_adaptive
 from .adaptive import settings as adastop_settings
+from .analysis.load import read_plan
 from .checks import (
     BENCHMARK_LOADER,
     MAX_N_JOBS,
@@ -66,8 +67,8 @@ from .checks import (
 from .conf_schema import CONF_DIR, BudgetConf, Overhead
 from .registry import optimizer_choices
 from .report import build_report
-from .results import RunConflictError, check_label, is_locked, run_dir, should_run, verify_run
-from .results_format import PLAN_FILE, PLAN_FORMAT, shard_outcome, study_log
+from .results import RunConflictError, check_label, is_locked, run_dir, run_lock, should_run, verify_run
+from .results_format import PLAN_FILE, PLAN_FORMAT, ResultsFormatError, shard_outcome, study_log
 from .run import _to_container, check_optimizer_key, execute, load_benchmark, run_config
 
 log = logging.getLogger(__name__)
@@ -526,11 +527,22 @@ def write_plan(
     unavailable: Sequence[dict[str, str]] = (),
     failures: Sequence[dict[str, Any]] = (),
     status: str = "running",
+    settled: Iterable[tuple[str, str, int, int]] = (),
+    withdrawn: Iterable[tuple[str, str, int, int]] = (),
 ) -> Path:
     """Write ``<results_dir>/<study>/study.json``: every planned run, written atomically (docs/runner.md).
 
     The report reads it to list planned runs that never started (or failed) as
     missing. ``status`` is ``"running"`` before the runs and ``"finished"`` after them.
+
+    The runs and failures are merged into the plan already on disk, never put in its place: a run that an
+    earlier request of the study planned stays planned (a rerun with fewer seeds does not hide the seeds it
+    left out), an entry of this request replaces the one of the same run (benchmark, optimizer, workers,
+    seed), and a failure recorded before stays until the run is ``settled`` (keys of the runs this request
+    ran or found finished) or fails again. ``withdrawn`` names runs this request planned and then decided
+    not to run (AdaStop stopped first): they leave the plan. The other fields describe the latest request.
+    The merge and the write hold the plan's lock (``.study.json.lock``), so shards writing side by side
+    lose nothing; a plan on disk that cannot be read stops the study (nothing is written over it).
     """
     study_dir = Path(cfg.results_dir) / cfg.name
     budget = OmegaConf.to_container(cfg.budget, enum_to_str=True)
@@ -562,9 +574,58 @@ def write_plan(
         ],
         "failures": list(failures),
     }
-    _clean_old_tmp(study_dir)
-    atomic_write_json(study_dir / PLAN_FILE, plan)
+    with run_lock(study_dir / PLAN_FILE, timeout=PLAN_LOCK_SECONDS):
+        _clean_old_tmp(study_dir)
+        old = _read_old_plan(study_dir)
+        if old is not None:
+            plan["runs"], plan["failures"] = _merged_plan(
+                old, plan["runs"], plan["failures"], set(settled), set(withdrawn)
+            )
+        atomic_write_json(study_dir / PLAN_FILE, plan)
     return study_dir / PLAN_FILE
+
+
+#: seconds a study waits for another process (a shard) to finish writing the plan before it gives up
+PLAN_LOCK_SECONDS = 120.0
+
+
+def _plan_key(item: Mapping[str, Any]) -> tuple[str, str, int, int]:
+    """The identity of a run in the plan: (benchmark, optimizer, n_workers, seed)."""
+    return (str(item["benchmark"]), str(item["optimizer"]), int(item["n_workers"]), int(item["seed"]))
+
+
+def _read_old_plan(study_dir: Path) -> dict[str, Any] | None:
+    """The plan already in ``study_dir`` (validated by the report's reader), or None when there is none.
+
+    A plan that cannot be read raises :class:`RunConfigError` naming it: writing over it would lose the runs
+    it lists."""
+    try:
+        return read_plan(study_dir)
+    except ResultsFormatError as e:
+        raise RunConfigError(
+            f"{e}; it lists the runs earlier requests of the study planned, so it is not written over: "
+            f"move it aside (e.g. to {PLAN_FILE}.damaged) and run the study again"
+        ) from None
+
+
+def _merged_plan(
+    old: Mapping[str, Any],
+    runs: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
+    settled: set[tuple[str, str, int, int]],
+    withdrawn: set[tuple[str, str, int, int]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(runs, failures) of the plan on disk merged with this request's (see :func:`write_plan`)."""
+    new = {_plan_key(r): r for r in runs}
+    merged = {k: dict(r) for r in old["runs"] if (k := _plan_key(r)) not in withdrawn}
+    merged.update(new)  # an entry of this request replaces the earlier one of the same run, in place
+    failed = {_plan_key(f) for f in failures}
+    kept = [
+        dict(f)
+        for f in old.get("failures", [])
+        if (k := _plan_key(f)) not in settled and k not in failed and k not in withdrawn
+    ]
+    return list(merged.values()), kept + list(failures)
 
 
 #: a temporary file of the plan older than this was left by a killed process (a live write takes milliseconds)
@@ -623,7 +684,8 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     # plan() marks the other shards' runs OTHER_SHARD
     n_shards, shard = int(cfg.n_shards), int(cfg.shard)
     adaptive = cfg.stopping == "adastop"
-    write_plan(cfg, runs, unavailable=unavailable)
+    finished = {r.key for r in runs if r.state == "complete"}  # an earlier failure of theirs is settled
+    write_plan(cfg, runs, unavailable=unavailable, settled=finished)
     print(
         f"study {cfg.name}: {len(runs)} runs planned, {n_done} already finished, "
         + (
@@ -640,8 +702,11 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
     study_dir = Path(cfg.results_dir) / cfg.name
     log_name = study_log(shard, n_shards)
     bar = _progress_bar(len(todo), progress)
+    planned = [r.key for r in runs]
     with _warnings_to_file(study_dir / log_name), _logs_to_file(study_dir / log_name):
         outcomes, runs, adastop = _run_todo(cfg, runs, todo, study_dir, bar)
+    # the runs AdaStop did not take leave the plan; every other run planned stays in it
+    withdrawn = set(planned) - {r.key for r in runs}
     t_runs = time.perf_counter() - t0
     if bar.total != bar.n:  # AdaStop stopped before every seed: the bar ends where the runs did
         bar.total = bar.n
@@ -681,7 +746,15 @@ def run_study(cfg: DictConfig, *, progress: bool = True) -> dict[str, Any]:
             },
         )
     else:
-        write_plan(cfg, runs, unavailable=unavailable, failures=failures + conflicts, status="finished")
+        write_plan(
+            cfg,
+            runs,
+            unavailable=unavailable,
+            failures=failures + conflicts,
+            status="finished",
+            settled=finished | {k for k, o in outcomes.items() if o["state"] in ("ran", "skipped")},
+            withdrawn=withdrawn,
+        )
     counts = Counter(o["state"] for o in outcomes.values())
     out: dict[str, Any] = {
         "study_dir": str(study_dir),

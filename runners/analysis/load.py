@@ -8,14 +8,18 @@ A study folder holds one folder per run (see docs/runner.md, "Results format")::
 :func:`load_study` returns a :class:`Study`: the runs (complete, partial or
 missing), the events of the complete runs in a fixed column layout, and per
 benchmark the objective's direction, optimum and value range used for regret.
-Nothing is dropped silently: a run without ``meta.json`` is *partial*, a
-(benchmark, method, seed) cell that other methods have but this one lacks is
-*missing*, and both are listed in :attr:`Study.runs` with a note. When the
-study folder holds the plan that ``runners.study`` writes before its runs
-(``study.json``), the plan defines the grid instead: every planned run without
-a folder is *missing*, with the reason the plan gives (its benchmark or
-optimizer was not available, the run failed with the recorded error, or it
-never started).
+Nothing is dropped silently: a run without ``meta.json`` (or whose meta.json
+records no ``"status": "complete"``, names another run than its folder, or is
+a symbolic link) is *partial*, a (benchmark, method, seed) cell that other
+methods have but this one lacks is *missing*, and both are listed in
+:attr:`Study.runs` with a note. When the study folder holds the plan that
+``runners.study`` writes before its runs (``study.json``), the plan defines the
+grid instead, together with the run folders it does not list (their seeds are
+expected of every method of their benchmark): every planned run without a
+folder is *missing*, with the reason the plan gives (its benchmark or optimizer
+was not available, the run failed with the error recorded in the plan or in a
+shard's ``shard-<i>-of-<n>.json``, or it never started). Symbolic links are
+never followed: a run folder reached through one is not read.
 """
 
 from __future__ import annotations
@@ -162,8 +166,10 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
     root = Path(study_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"study folder {root} does not exist")
-    run_dirs = sorted(_find_run_dirs(root))
+    links: list[Path] = []
+    run_dirs = sorted(_find_run_dirs(root, links))
     plan = read_plan(root)
+    failures = read_failures(root, plan)
     if not run_dirs and not plan:
         raise ResultsFormatError(
             f"no run folders under {root}; expected <benchmark>/<optimizer>/seed-<k>/ holding {EVENTS_FILE} "
@@ -192,7 +198,9 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
             metas[(bench, opt, _wkey(row["n_workers"]), seed)] = meta  # re-keyed by method below
             _check_one_experiment(first, (bench, opt, _wkey(row["n_workers"])), path, meta)
 
-    rows = _add_planned(rows, plan)
+    rows = _add_planned(rows, plan, failures)
+    if plan:
+        rows = _add_off_plan(rows, plan)
     runs = pd.DataFrame(rows)
     runs["method"] = _method_labels(runs)
     label_of = dict(
@@ -207,6 +215,7 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
     metas = {(b, label_of[(b, o, w, s)], s): m for (b, o, w, s), m in metas.items()}
     if not plan:  # without a plan the grid is inferred from the folders present
         runs = _add_missing(runs)
+    runs = _note_links(runs, root, links)
     tasks = {
         b: _task_info(
             b,
@@ -237,40 +246,97 @@ def read_plan(root: str | Path) -> dict[str, Any] | None:
         raise ResultsFormatError(f"{f} is not a readable study plan ({type(e).__name__}: {e})") from None
     if not isinstance(plan, Mapping) or not isinstance(plan.get("runs"), list):
         raise ResultsFormatError(f"{f} is not a study plan: it has no list of `runs`")
-    for key, need in (
-        ("runs", ("benchmark", "optimizer", "n_workers", "seed")),
-        ("failures", ("benchmark", "optimizer", "n_workers", "seed")),
-    ):
-        items = plan.get(key, [])
-        if not isinstance(items, list):
-            raise ResultsFormatError(f"{f}: `{key}` must be a list, got {type(items).__name__}")
-        for i, item in enumerate(items):
-            if not isinstance(item, Mapping) or any(k not in item for k in need):
-                raise ResultsFormatError(
-                    f"{f}: {key}[{i}] must be an object with {', '.join(need)}; got {item!r:.200}"
-                )
-            for k in ("n_workers", "seed"):
-                v = item[k]
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise ResultsFormatError(f"{f}: {key}[{i}].{k} must be an integer, got {v!r:.100}")
-            for k in ("benchmark", "optimizer"):
-                if not isinstance(item[k], str):
-                    raise ResultsFormatError(f"{f}: {key}[{i}].{k} must be a string, got {item[k]!r:.100}")
+    for key in ("runs", "failures"):
+        _check_run_list(f, key, plan.get(key, []))
     return dict(plan)
 
 
-def _add_planned(rows: list[dict[str, Any]], plan: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Rows plus a ``missing`` row for every planned run without a folder; failures noted on their rows."""
-    if not plan:
+#: the outcome file of one shard of a sharded study (runners.results_format.shard_outcome)
+_SHARD_FILE = re.compile(r"^shard-(\d+)-of-(\d+)\.json$")
+#: the fields that name one run in a plan's ``runs`` and ``failures`` and a shard's ``failures``
+_RUN_FIELDS = ("benchmark", "optimizer", "n_workers", "seed")
+
+
+def _check_run_list(f: Path, key: str, items: Any) -> None:
+    """ResultsFormatError naming ``f``, the entry and the value unless ``items`` is a list of objects that name a
+    run (:data:`_RUN_FIELDS`: benchmark and optimizer strings, n_workers and seed integers)."""
+    if not isinstance(items, list):
+        raise ResultsFormatError(f"{f}: `{key}` must be a list, got {type(items).__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or any(k not in item for k in _RUN_FIELDS):
+            raise ResultsFormatError(
+                f"{f}: {key}[{i}] must be an object with {', '.join(_RUN_FIELDS)}; got {item!r:.200}"
+            )
+        for k in ("n_workers", "seed"):
+            v = item[k]
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ResultsFormatError(f"{f}: {key}[{i}].{k} must be an integer, got {v!r:.100}")
+        for k in ("benchmark", "optimizer"):
+            if not isinstance(item[k], str):
+                raise ResultsFormatError(f"{f}: {key}[{i}].{k} must be a string, got {item[k]!r:.100}")
+
+
+def read_failures(
+    root: str | Path, plan: Mapping[str, Any] | None = None
+) -> dict[tuple[str, str, int, int], str]:
+    """The recorded error of every failed run of the study, keyed by (benchmark, optimizer, n_workers, seed).
+
+    Read from the plan's ``failures`` and from the outcome of every shard of a sharded study
+    (``shard-<i>-of-<n>.json`` beside the plan, which only the shards write their failures to), each checked like
+    the plan (ResultsFormatError naming the file and the bad value). Different errors recorded for one run are all
+    kept, joined by ``"; "``. A shard file that is a symbolic link is not read (a warning says so).
+    """
+    root = Path(root)
+    errors: dict[tuple[str, str, int, int], list[str]] = {}
+    sources: list[tuple[Path, list[Any]]] = [(root / PLAN_FILE, list((plan or {}).get("failures", [])))]
+    for f in sorted(p for p in root.iterdir() if _SHARD_FILE.match(p.name)):
+        if f.is_symlink() or not f.is_file():
+            import warnings
+
+            warnings.warn(
+                f"{f} is a symbolic link or not a file; not read (a shard's outcome is a plain file in the study "
+                "folder), so the failures it may list are not in the report",
+                stacklevel=2,
+            )
+            continue
+        try:
+            data = json.loads(f.read_bytes())
+        except (OSError, ValueError, RecursionError) as e:
+            raise ResultsFormatError(
+                f"{f} is not a readable shard outcome ({type(e).__name__}: {e})"
+            ) from None
+        if not isinstance(data, Mapping):
+            raise ResultsFormatError(
+                f"{f} is not a shard outcome: a JSON {type(data).__name__}, not an object"
+            )
+        items = data.get("failures", [])
+        _check_run_list(f, "failures", items)
+        sources.append((f, items))
+    for _, items in sources:
+        for item in items:
+            error = str(item.get("error", ""))
+            have = errors.setdefault(_run_key(item), [])
+            if error not in have:
+                have.append(error)
+    return {k: "; ".join(e for e in v if e) for k, v in errors.items()}
+
+
+def _add_planned(
+    rows: list[dict[str, Any]],
+    plan: Mapping[str, Any] | None,
+    failures: Mapping[tuple[str, str, int, int], str] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows plus a ``missing`` row for every planned run without a folder; failures (:func:`read_failures`)
+    noted on their rows. A failed run without a folder is missing even when no plan lists it."""
+    failures = dict(failures or {})
+    if not plan and not failures:
         return rows
-    failures = {
-        (f["benchmark"], f["optimizer"], int(f["n_workers"]), int(f["seed"])): str(f.get("error", ""))
-        for f in plan.get("failures", [])
-    }
     have = {(r["benchmark"], r["optimizer"], _wkey(r["n_workers"]), int(r["seed"])): r for r in rows}
     out = list(rows)
-    for p in plan["runs"]:
-        key = (str(p["benchmark"]), str(p["optimizer"]), int(p["n_workers"]), int(p["seed"]))
+    expected = {_run_key(p): p for p in (plan or {}).get("runs", [])}
+    for b, o, w, s in failures:  # a shard's failed run that no plan lists
+        expected.setdefault((b, o, w, s), {"benchmark": b, "optimizer": o, "n_workers": w, "seed": s})
+    for key, p in expected.items():
         error = failures.get(key)
         row = have.get(key)
         if row is not None:
@@ -301,11 +367,93 @@ def _add_planned(rows: list[dict[str, Any]], plan: Mapping[str, Any] | None) -> 
     return out
 
 
-def _find_run_dirs(root: Path) -> Iterable[tuple[str, str, float, int, Path]]:
-    """Yield (benchmark, optimizer, n_workers or NaN, seed, folder) for every seed folder."""
-    for bench_dir in _subdirs(root):
-        for opt_dir in _subdirs(bench_dir):
-            for sub in _subdirs(opt_dir):
+def _add_off_plan(rows: list[dict[str, Any]], plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows plus a ``missing`` row for every run that the run folders found beside the plan imply.
+
+    A run folder that the plan does not list (a plan written by an older version, which each request replaced
+    with its own, e.g. a rerun with fewer seeds) counts as planned, and so does its seed for every method of its
+    benchmark and worker count (in the plan or on disk): the grid is the union of the plan and the folders.
+    """
+    planned = {_run_key(p) for p in plan["runs"]}
+    key = {id(r): (r["benchmark"], r["optimizer"], _wkey(r["n_workers"]), int(r["seed"])) for r in rows}
+    have = set(key.values())
+    methods: dict[tuple[str, int], set[str]] = {}
+    for b, o, w, _ in (*planned, *have):
+        methods.setdefault((b, w), set()).add(o)
+    seeds: dict[tuple[str, int], set[int]] = {}
+    for r in rows:
+        b, _, w, s = key[id(r)]
+        if r["path"] and key[id(r)] not in planned and w >= 0:
+            seeds.setdefault((b, w), set()).add(s)
+    out = list(rows)
+    for (b, w), ss in sorted(seeds.items()):
+        for s in sorted(ss):
+            for o in sorted(methods[(b, w)]):
+                if (b, o, w, s) in have:
+                    continue
+                out.append(
+                    {
+                        "benchmark": b,
+                        "optimizer": o,
+                        "seed": s,
+                        "n_workers": float(w),
+                        "status": "missing",
+                        "n_events": 0,
+                        "n_failed": 0,
+                        "t_last": np.nan,
+                        "path": "",
+                        "note": (
+                            f"no run folder; seed {s} has run folders on this benchmark that {PLAN_FILE} does "
+                            "not list (planned by an earlier request of the study), so every method is expected "
+                            "at it"
+                        ),
+                    }
+                )
+                have.add((b, o, w, s))
+    return out
+
+
+def _note_links(runs: pd.DataFrame, root: Path, links: list[Path]) -> pd.DataFrame:
+    """Name, on every missing run whose folder would lie under one of ``links`` (benchmark, optimizer or
+    ``workers-<n>`` folders that are symbolic links, not followed), the link; and warn of every link."""
+    if not links:
+        return runs
+    import warnings
+
+    runs = runs.copy()
+    for link in links:
+        parts = link.relative_to(root).parts
+        under = runs["status"].eq("missing") & runs["benchmark"].eq(parts[0])
+        if len(parts) > 1:
+            under &= runs["optimizer"].eq(parts[1])
+        if len(parts) > 2:
+            m = _WORKERS_DIR.match(parts[2])
+            under &= runs["n_workers"].eq(float(m.group(1))) if m else False
+        why = f"its folder lies under {link}, a symbolic link that is not followed"
+        runs.loc[under, "note"] = [f"{why}; {n}" if n else why for n in runs.loc[under, "note"]]
+        warnings.warn(
+            f"{link} is a symbolic link; the report does not follow it (a results folder holds plain folders "
+            f"only), so no run under it is read ({int(under.sum())} planned or expected run(s) there are missing)",
+            stacklevel=2,
+        )
+    return runs
+
+
+def _run_key(item: Mapping[str, Any]) -> tuple[str, str, int, int]:
+    """(benchmark, optimizer, n_workers, seed) of a checked plan or failure entry."""
+    return (str(item["benchmark"]), str(item["optimizer"]), int(item["n_workers"]), int(item["seed"]))
+
+
+def _find_run_dirs(root: Path, links: list[Path]) -> Iterable[tuple[str, str, float, int, Path]]:
+    """Yield (benchmark, optimizer, n_workers or NaN, seed, folder) for every seed folder.
+
+    Symbolic links are never followed (a shared results folder is untrusted: a link would pull runs from
+    outside it into the report): a seed folder that is a link is yielded all the same, and :func:`_read_run`
+    lists it as damaged; a benchmark, optimizer or ``workers-<n>`` folder that is a link is appended to
+    ``links`` instead (its runs are unknown), and :func:`_note_links` names it."""
+    for bench_dir in _subdirs(root, links):
+        for opt_dir in _subdirs(bench_dir, links):
+            for sub in _subdirs(opt_dir, links, keep=_SEED_DIR):
                 m = _SEED_DIR.match(sub.name)
                 if m:  # a layout without the workers level
                     yield bench_dir.name, opt_dir.name, math.nan, int(m.group(1)), sub
@@ -313,7 +461,7 @@ def _find_run_dirs(root: Path) -> Iterable[tuple[str, str, float, int, Path]]:
                 w = _WORKERS_DIR.match(sub.name)
                 if not w:
                     continue
-                for seed_dir in _subdirs(sub):
+                for seed_dir in _subdirs(sub, None, keep=_SEED_DIR):
                     m = _SEED_DIR.match(seed_dir.name)
                     if m:
                         yield bench_dir.name, opt_dir.name, float(w.group(1)), int(m.group(1)), seed_dir
@@ -324,8 +472,21 @@ def _wkey(w: float) -> int:
     return -1 if w != w else int(w)
 
 
-def _subdirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+def _subdirs(path: Path, links: list[Path] | None, keep: re.Pattern[str] | None = None) -> list[Path]:
+    """The folders in ``path`` (not hidden), never through a symbolic link: a link whose name ``keep`` matches is
+    returned (its run is listed as damaged), any other link is appended to ``links`` (when given) and skipped."""
+    out = []
+    for p in path.iterdir():
+        if p.name.startswith((".", "_")):
+            continue
+        if p.is_symlink():
+            if keep is not None and keep.match(p.name):
+                out.append(p)
+            elif links is not None and p.is_dir():
+                links.append(p)
+        elif p.is_dir():
+            out.append(p)
+    return sorted(out)
 
 
 def _check_one_experiment(
@@ -367,24 +528,20 @@ def _read_run(
         **{c: np.nan for c in REPEAT_COLUMNS},
     }
     meta_path, events_path = path / META_FILE, path / EVENTS_FILE
+    for p in (path, meta_path, events_path):
+        if p.is_symlink():  # a shared results folder is untrusted: a link could pull in a file from anywhere
+            row["note"] = (
+                f"damaged: {p} is a symbolic link, not followed (a results folder holds plain folders and "
+                "files only); left out of every statistic"
+            )
+            return row, None, {}
     meta: dict[str, Any] = {}
     if meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_bytes())
-        except (
-            OSError,
-            ValueError,
-            RecursionError,
-        ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            row["note"] = f"damaged: {meta_path} unreadable ({type(e).__name__}: {e})"
-            return row, None, {}
-        if not isinstance(meta, dict):
-            row["note"] = f"damaged: {meta_path} holds a JSON {type(meta).__name__}, not an object"
-            return row, None, {}
+        meta, note = _read_meta(meta_path, bench, opt, workers, seed)
         if row["n_workers"] != row["n_workers"]:
             row["n_workers"] = _num(meta.get("n_workers"))
-        if meta.get("status", "complete") != "complete":
-            row["note"] = f"{META_FILE} says status {meta.get('status')!r}; left out of every statistic"
+        if note:
+            row["note"] = note
             return row, None, {}
     if not events_path.exists():
         row["note"] = f"no {EVENTS_FILE}" + (
@@ -433,6 +590,54 @@ def _read_run(
     ev.insert(0, "optimizer", opt)
     ev.insert(0, "benchmark", bench)
     return row, ev, meta
+
+
+def _read_meta(
+    meta_path: Path, bench: str, opt: str, workers: float, seed: int
+) -> tuple[dict[str, Any], str]:
+    """A run's meta.json and, when the run cannot count as complete by it, why (else ``""``): unreadable, not
+    an object, of another run than its folder names (:func:`_identity_mismatch`), or without ``"status":
+    "complete"`` (as :func:`runners.results.verify_run`: a meta.json with no status is no finished run)."""
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except (
+        OSError,
+        ValueError,
+        RecursionError,
+    ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {}, f"damaged: {meta_path} unreadable ({type(e).__name__}: {e})"
+    if not isinstance(meta, dict):
+        return {}, f"damaged: {meta_path} holds a JSON {type(meta).__name__}, not an object"
+    mismatch = _identity_mismatch(meta, bench, opt, workers, seed)
+    if mismatch:
+        return meta, (
+            f"damaged: {meta_path} is of another run ({'; '.join(mismatch)}): a run folder copied or moved "
+            "from elsewhere (the folder must be <benchmark>/<optimizer>/workers-<n>/seed-<k>); left out of "
+            "every statistic"
+        )
+    if "status" not in meta:
+        return meta, (
+            f"{META_FILE} records no status (a finished run's says 'complete'); left out of every statistic"
+        )
+    if meta["status"] != "complete":
+        return meta, f"{META_FILE} says status {meta['status']!r:.100}; left out of every statistic"
+    return meta, ""
+
+
+def _identity_mismatch(meta: Mapping[str, Any], bench: str, opt: str, workers: float, seed: int) -> list[str]:
+    """How the run that ``meta`` names (its benchmark, optimizer, n_workers and seed, where it records them)
+    differs from the run its folder path names, one phrase each; empty when they agree."""
+    out = []
+    for key, want in (("benchmark", bench), ("optimizer", opt)):
+        if key in meta and meta[key] != want:
+            out.append(f"{key} {meta[key]!r:.100}, but the folder is of {key} {want!r}")
+    for key, want in (("n_workers", workers), ("seed", seed)):
+        if key not in meta or want != want:  # NaN: a layout without the workers level names no count
+            continue
+        v = meta[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != want:
+            out.append(f"{key} {v!r:.100}, but the folder is of {key} {int(want)}")
+    return out
 
 
 def _read_events_file(path: Path) -> pd.DataFrame | str:

@@ -665,6 +665,113 @@ def test_a_plan_without_any_finished_run_still_gives_a_report(tmp_path):
     assert "RuntimeError: no" in (tmp_path / "rep" / "report.md").read_text()
 
 
+def test_run_folders_the_plan_does_not_list_still_set_the_grid(tmp_path):
+    # a plan that a rerun with fewer seeds shrank (older versions replaced it): the folders of seeds 1-3 of rs
+    # still say those seeds were run, so the missing seeds of x are listed, not hidden
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1, 2, 3)
+    )
+    for s in (1, 2, 3):
+        shutil.rmtree(root / "a" / "x" / "workers-1" / f"seed-{s}")
+    write_plan(root, [("a", o, 1, 0, None) for o in ("rs", "x")])
+    st = load_study(root).runs.set_index(["method", "seed"])
+    assert (st["status"] == "complete").sum() == 5 and (st["status"] == "missing").sum() == 3
+    for s in (1, 2, 3):
+        assert st.at[("x", s), "status"] == "missing"
+        assert (
+            f"seed {s} has run folders on this benchmark that study.json does not list"
+            in st.at[("x", s), "note"]
+        )
+    build_report(root, tmp_path / "rep", **FAST)
+    assert "5 complete, 0 partial, 3 missing" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_copied_or_moved_run_folder_is_damaged_not_an_extra_seed(tmp_path):
+    root = write_synthetic_study(
+        tmp_path, "s", benchmarks=("a", "b"), optimizers={"rs": 1, "x": 2}, seeds=(0, 1)
+    )
+    shutil.copytree(root / "a" / "rs" / "workers-1" / "seed-0", root / "a" / "rs" / "workers-1" / "seed-7")
+    shutil.copytree(root / "b" / "x" / "workers-1" / "seed-1", root / "a" / "x" / "workers-2" / "seed-1")
+    study = load_study(root)
+    st = study.runs.set_index(["benchmark", "optimizer", "n_workers", "seed"])
+    copied = st.loc[("a", "rs", 1.0, 7)]
+    assert copied["status"] == "partial"
+    assert "is of another run (seed 0, but the folder is of seed 7)" in copied["note"]
+    moved = st.loc[("a", "x", 2.0, 1)]
+    assert (
+        moved["status"] == "partial" and "benchmark 'b', but the folder is of benchmark 'a'" in moved["note"]
+    )
+    assert "n_workers 1, but the folder is of n_workers 2" in moved["note"]
+    assert not ((study.events["seed"] == 7) | (study.events["n_workers"] == 2)).any()
+    build_report(root, tmp_path / "rep", **FAST)  # the report is still written, naming both
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "but the folder is of seed 7" in md and "but the folder is of benchmark" in md
+
+
+def test_failures_a_shard_recorded_reach_the_report(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1))
+    shutil.rmtree(root / "a" / "x" / "workers-1" / "seed-1")
+    write_plan(root, [("a", o, 1, s, None) for o in ("rs", "x") for s in (0, 1)])
+    fail = {"benchmark": "a", "optimizer": "x", "n_workers": 1, "seed": 1, "error": "ValueError: shard boom"}
+    (root / "shard-1-of-2.json").write_text(json.dumps({"shard": 1, "n_shards": 2, "failures": [fail]}))
+    st = load_study(root).runs.set_index(["method", "seed"])
+    assert (
+        st.at[("x", 1), "status"] == "missing"
+        and st.at[("x", 1), "note"] == "run failed: ValueError: shard boom"
+    )
+    build_report(root, tmp_path / "rep", **FAST)
+    assert "ValueError: shard boom" in (tmp_path / "rep" / "report.md").read_text()
+    # a shard file is checked like the plan: the bad value and what is allowed are named
+    (root / "shard-0-of-2.json").write_text(json.dumps({"failures": [{**fail, "seed": "one"}]}))
+    with pytest.raises(
+        ResultsFormatError, match=r"shard-0-of-2\.json: failures\[0\]\.seed must be an integer, got 'one'"
+    ):
+        load_study(root)
+
+
+def test_a_meta_json_without_status_is_not_a_complete_run(tmp_path):
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0, 1))
+    m = root / "a" / "rs" / "workers-1" / "seed-1" / "meta.json"
+    d = json.loads(m.read_text())
+    del d["status"]
+    m.write_text(json.dumps(d))
+    st = load_study(root).runs.set_index("seed")
+    assert st.at[0, "status"] == "complete"
+    assert st.at[1, "status"] == "partial" and "records no status" in st.at[1, "note"]
+
+
+def test_symbolic_links_in_a_results_folder_are_never_followed(tmp_path):
+    outside = write_synthetic_study(
+        tmp_path, "other", benchmarks=("a", "z"), optimizers={"rs": 1, "x": 2}, seeds=(0, 5)
+    )
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1, "x": 2}, seeds=(0, 1))
+    wdir = root / "a" / "rs" / "workers-1"
+    (wdir / "seed-5").symlink_to(outside / "a" / "rs" / "workers-1" / "seed-5", target_is_directory=True)
+    for name in ("meta.json", "events.parquet"):  # a run whose files are links to another run's
+        (root / "a" / "x" / "workers-1" / "seed-1" / name).unlink()
+        (root / "a" / "x" / "workers-1" / "seed-1" / name).symlink_to(
+            outside / "a" / "x" / "workers-1" / "seed-0" / name
+        )
+    (root / "z").symlink_to(outside / "z", target_is_directory=True)  # a whole benchmark from elsewhere
+    write_plan(root, [(b, o, 1, s, None) for b in ("a", "z") for o in ("rs", "x") for s in (0, 1)])
+    with pytest.warns(UserWarning, match=r"z is a symbolic link; the report does not follow it"):
+        study = load_study(root)
+    st = study.runs.set_index(["benchmark", "method", "seed"])
+    assert (
+        st.at[("a", "rs", 5), "status"] == "partial"
+        and "seed-5 is a symbolic link" in st.at[("a", "rs", 5), "note"]
+    )
+    assert (
+        st.at[("a", "x", 1), "status"] == "partial" and "is a symbolic link" in st.at[("a", "x", 1), "note"]
+    )
+    for o in ("rs", "x"):
+        for s in (0, 1):
+            assert st.at[("z", o, s), "status"] == "missing"
+            assert "a symbolic link that is not followed" in st.at[("z", o, s), "note"]
+    assert set(study.events["benchmark"]) == {"a"} and 5 not in set(study.events["seed"])
+    assert (st["status"] == "complete").sum() == 3
+
+
 def test_an_estimated_range_is_named_in_the_report(tmp_path):
     root = tmp_path / "s"
     how = "estimated from 1000 configurations sampled uniformly (seed 0) at the maximum fidelity"

@@ -265,6 +265,82 @@ def test_unavailable_parts_stay_in_the_plan_and_the_report_lists_their_runs(
     assert {r["benchmark"] for r in missing_runs} == {"toy-a", "toy-missing"}
 
 
+def test_a_rerun_with_fewer_seeds_keeps_every_planned_run_and_the_report_lists_the_missing(tmp_path, tables):
+    import shutil
+
+    from runners.analysis.load import load_study as load_results
+
+    f = study_file(tmp_path, tables[:1], seeds=[0, 1, 2, 3])
+    run_study(load_study(str(f)), progress=False)
+    study_dir = tmp_path / "results" / "mini"
+    for s in (1, 2, 3):  # stands in for a study interrupted before these runs
+        shutil.rmtree(study_dir / "toy-a" / "asha" / "workers-2" / f"seed-{s}")
+    run_study(load_study(str(f), ["seeds=[0]"]), progress=False)
+    planned = {(r["optimizer"], r["seed"]) for r in _plan(tmp_path)["runs"]}
+    assert planned == {(o, s) for o in ("rs", "asha") for s in (0, 1, 2, 3)}
+    st = load_results(study_dir).runs.set_index(["method", "seed"])
+    assert (st["status"] == "complete").sum() == 5
+    assert [st.at[("asha", s), "status"] for s in (1, 2, 3)] == ["missing"] * 3
+
+
+def test_a_failure_stays_in_the_plan_until_its_run_succeeds(tmp_path, tables, monkeypatch):
+    import runners.study as study_mod
+
+    real = study_mod.execute
+    broken = {"on": True}
+
+    def flaky(config, quiet=False):
+        if broken["on"] and config["seed"] == 1 and config["optimizer"]["name"] == "asha":
+            raise ValueError("boom on purpose")
+        return real(config, quiet=quiet)
+
+    monkeypatch.setattr(study_mod, "execute", flaky)
+    f = study_file(tmp_path, tables[:1])
+    run_study(load_study(str(f)), progress=False)
+    run_study(load_study(str(f), ["seeds=[0]"]), progress=False)  # does not touch seed 1: its failure stays
+    assert [(x["optimizer"], x["seed"]) for x in _plan(tmp_path)["failures"]] == [("asha", 1)]
+    broken["on"] = False
+    out = run_study(load_study(str(f)), progress=False)
+    assert out["ran"] == 1 and _plan(tmp_path)["failures"] == []
+
+
+def test_the_plan_is_merged_under_its_lock_and_an_unreadable_plan_is_never_written_over(
+    tmp_path, tables, monkeypatch
+):
+    import threading
+
+    import runners.study as study_mod
+    from runners.results import RunTakenError, run_lock
+
+    cfg = load_study(str(study_file(tmp_path, tables[:1])))
+    runs = plan(cfg)
+    plan_file = tmp_path / "results" / "mini" / "study.json"
+    monkeypatch.setattr(study_mod, "PLAN_LOCK_SECONDS", 0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with run_lock(plan_file):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        held.wait(10)
+        with pytest.raises(RunTakenError, match=r"study\.json is taken by another process"):
+            study_mod.write_plan(cfg, runs)
+    finally:
+        release.set()
+        t.join()
+    assert not plan_file.exists()
+    study_mod.write_plan(cfg, runs)
+    assert len(_plan(tmp_path)["runs"]) == 4
+    plan_file.write_text("{not json")
+    with pytest.raises(RunConfigError, match=r"study\.json is not a readable study plan .* not written over"):
+        study_mod.write_plan(cfg, runs)
+    assert plan_file.read_text() == "{not json"
+
+
 def test_missing_library_is_found_without_importing_it(monkeypatch):
     from runners.adapters import _common
 
