@@ -28,6 +28,7 @@ statistics.
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +42,7 @@ import pandas as pd
 from benchmarks.io import atomic_write_json, read_json_object, utc_now
 
 from .checks import RunConfigError, check_int
-from .results import verify_run
+from .results import RunTakenError, lock_path, run_lock, verify_run
 from .results_format import ADASTOP_FILE, EVENTS_FILE, META_FILE, PLAN_FILE, ResultsFormatError
 
 ADASTOP_FORMAT = "curvebench-adastop"
@@ -112,8 +113,7 @@ def run_score(path: str | Path, metric: str = "valid") -> float:
         raise ValueError(
             f"run {path} is {state}" + (f" ({why})" if why else "") + "; AdaStop needs finished runs"
         )
-    meta = json.loads((path / META_FILE).read_bytes())
-    sign = -1.0 if meta["objective"]["direction"] == "maximize" else 1.0
+    sign = -1.0 if _direction(path / META_FILE) == "maximize" else 1.0
     ev = pd.read_parquet(path / EVENTS_FILE, columns=["t_end", "objective", "test_objective", "status"])
     ok = np.isfinite(ev["objective"].to_numpy(float)) & (ev["status"].astype(str) == "ok").to_numpy()
     ev = ev.loc[ok]
@@ -130,6 +130,26 @@ def run_score(path: str | Path, metric: str = "valid") -> float:
             f"run {path}: its incumbent has no test value (adastop.metric=test needs a test objective)"
         )
     return float(sign * test)
+
+
+def _direction(meta_file: Path) -> str:
+    """The direction of a run's objective as its meta.json records it: ``minimize`` or ``maximize``.
+
+    Anything else (another spelling, no value, no objective) is a :class:`ResultsFormatError` naming the file and
+    the value: a run scored in the wrong direction would turn AdaStop's decisions around.
+    """
+    meta = read_json_object(meta_file, ResultsFormatError, missing="missing", what=f"a run's {META_FILE}")
+    objective = meta.get("objective")
+    if not isinstance(objective, Mapping):
+        raise ResultsFormatError(
+            f"{meta_file}: objective must be an object with a name and a direction, got {objective!r:.100}"
+        )
+    direction = objective.get("direction")
+    if direction not in ("minimize", "maximize"):
+        raise ResultsFormatError(
+            f"{meta_file}: objective direction {direction!r:.100} is not allowed; allowed: minimize, maximize"
+        )
+    return str(direction)
 
 
 @dataclass
@@ -260,6 +280,7 @@ def run_adaptive(
     *,
     study_dir: Path,
     echo: Callable[[str], None] = print,
+    wait: float | None = None,
 ) -> dict[str, Any]:
     """Run a study's seeds interim by interim under AdaStop; return (and write) the decisions.
 
@@ -267,7 +288,13 @@ def run_adaptive(
     ``benchmark``, ``optimizer``, ``n_workers``, ``seed``, ``path``, ``state``);
     ``execute`` runs a list of them (skipping finished ones) and returns their
     outcomes by key. Groups whose runs are unavailable are left out.
+
+    A run that came back taken (another process runs it now) is waited for, up to ``wait`` seconds per interim
+    (:data:`TAKEN_WAIT_SECONDS` when None), before it is scored. A run that cannot be scored (not finished
+    then, failed, no finite value) ends its comparison without decisions, and its outcome is ``failed`` with
+    the reason, so the study reports a failure; the returned runs include it.
     """
+    wait = TAKEN_WAIT_SECONDS if wait is None else float(wait)
     conf = settings(cfg)
     pool = conf["seeds"]
     by_key = {(r.benchmark, r.optimizer, r.n_workers, r.seed): r for r in runs if r.seed in pool}
@@ -284,6 +311,7 @@ def run_adaptive(
     ]
     outcomes: dict[tuple, dict[str, Any]] = {}
     out_file = Path(study_dir) / ADASTOP_FILE
+    unscored: list[Any] = []  # runs whose comparison ended because they could not be scored
     for k in range(conf["n_interims"]):
         seeds = pool[k * conf["batch"] : (k + 1) * conf["batch"]]
         todo = [
@@ -299,25 +327,28 @@ def run_adaptive(
             f"({sum(bool(c.active()) for c in comps)} benchmark(s) undecided)"
         )
         outcomes.update(execute(todo))
+        deadline = time.monotonic() + wait
         for c in comps:
             active = c.active()
             if not active:
                 continue
+            scores: dict[str, list[float]] = {m: [] for m in active}
             try:
-                scores = {
-                    m: [
-                        run_score(by_key[(c.group.benchmark, m, c.group.n_workers, s)].path, conf["metric"])
-                        for s in seeds
-                    ]
-                    for m in active
-                }
-            except (ValueError, OSError, KeyError) as e:
+                for m in active:
+                    for s in seeds:
+                        key = (c.group.benchmark, m, c.group.n_workers, s)
+                        if outcomes.get(key, {}).get("state") == "taken":  # another process runs it now
+                            _wait_for(by_key[key].path, deadline)
+                        scores[m].append(run_score(by_key[key].path, conf["metric"]))
+            except (ValueError, OSError, KeyError) as e:  # TimeoutError (the wait ran out) is an OSError
                 c.error, c.finished = f"{type(e).__name__}: {e}", True
+                _failed(outcomes, key, by_key.get(key), c.error)
+                unscored += [by_key[key]] if key in by_key else []
                 echo(f"adastop: {c.group.benchmark} stopped without decisions: {c.error}")
                 continue
             c.add(k, scores, seeds)
-        write_decisions(out_file, cfg, conf, comps, status="running")
-    write_decisions(out_file, cfg, conf, comps, status="finished")
+        write_decisions(out_file, cfg, conf, comps, status="running", echo=echo)
+    write_decisions(out_file, cfg, conf, comps, status="finished", echo=echo)
     verdicts = Counter(row["decision"] for c in comps for row in c.decisions())
     echo(
         f"adastop finished: {sum(verdicts.values())} pair(s) of methods, "
@@ -333,28 +364,106 @@ def run_adaptive(
             for c in comps
             for m in c.group.methods
             for s in c.seeds[m]
-        ],
+        ]
+        + unscored,
     }
 
 
+#: seconds AdaStop waits, per interim, for the runs another process holds (it runs them now) to be finished
+TAKEN_WAIT_SECONDS = 3600.0
+
+
+def _wait_for(path: str | Path, deadline: float) -> None:
+    """Wait until no process holds the run's lock (its run is finished or given up), at the latest until
+    ``deadline`` (``time.monotonic()``); TimeoutError naming the run and its lock file when it is still held."""
+    left = max(0.0, deadline - time.monotonic())
+    try:
+        with run_lock(path, timeout=left):
+            pass
+    except RunTakenError:
+        raise TimeoutError(
+            f"run {path} was still held by another process (it holds {lock_path(path)}) when AdaStop's wait for "
+            f"it ran out; run the study again once that process is done"
+        ) from None
+
+
+def _failed(outcomes: dict[tuple, dict[str, Any]], key: tuple, run: Any, error: str) -> None:
+    """Record a run AdaStop could not score as failed (the study counts it and exits non-zero), unless its own
+    outcome already says failed or conflicting (already counted, with the run's own error)."""
+    if outcomes.get(key, {}).get("state") in ("failed", "conflict"):
+        return
+    outcomes[key] = {
+        "path": str(run.path) if run is not None else None,
+        "state": "failed",
+        "error": f"AdaStop could not score it, so its comparison stopped without decisions: {error}",
+        "trace": "",
+    }
+
+
+#: seconds a study waits for another process to finish writing ``adastop.json`` before it gives up
+DECISIONS_LOCK_SECONDS = 120.0
+
+
 def write_decisions(
-    path: Path, cfg: Any, conf: Mapping[str, Any], comps: Sequence[Comparison], *, status: str
+    path: Path,
+    cfg: Any,
+    conf: Mapping[str, Any],
+    comps: Sequence[Comparison],
+    *,
+    status: str,
+    echo: Callable[[str], None] = print,
 ) -> None:
-    """Write ``adastop.json`` atomically: the settings, and per group its interims, seeds, scores and decisions."""
-    atomic_write_json(
-        path,
-        {
-            "format": ADASTOP_FORMAT,
-            "format_version": 1,
-            "study": str(cfg.name),
-            "status": status,
-            "written_utc": utc_now(),
-            "settings": {k: v for k, v in conf.items()},
-            "method": "AdaStop (Mathieu et al., TMLR 2024), the adastop package's MultipleAgentsComparator, two-sided, "
-            "beta=0; scores are final incumbent values as losses (lower is better)",
-            "groups": [c.record() for c in comps],
-        },
-    )
+    """Write ``adastop.json`` atomically: the settings, and per group its interims, seeds, scores and decisions.
+
+    Several processes may run one adaptive study. A group whose comparison ended in an error here does not
+    replace the same group written without an error by another process (the same study and settings): that
+    record is kept. The read and the write hold the file's lock (``.adastop.json.lock``).
+    """
+    groups = [c.record() for c in comps]
+    with run_lock(path, timeout=DECISIONS_LOCK_SECONDS):
+        if any(c.error for c in comps):
+            done = _completed_groups(path, cfg, conf)
+            for i, c in enumerate(comps):
+                old = done.get((c.group.benchmark, c.group.n_workers))
+                if c.error and old is not None and old.get("methods") == c.group.methods:
+                    groups[i] = old
+                    if status == "finished":
+                        echo(
+                            f"adastop: {c.group.benchmark} (workers {c.group.n_workers}): kept the decisions "
+                            f"another process wrote in {path}; this one could not finish the comparison"
+                        )
+        atomic_write_json(
+            path,
+            {
+                "format": ADASTOP_FORMAT,
+                "format_version": 1,
+                "study": str(cfg.name),
+                "status": status,
+                "written_utc": utc_now(),
+                "settings": {k: v for k, v in conf.items()},
+                "method": "AdaStop (Mathieu et al., TMLR 2024), the adastop package's MultipleAgentsComparator, "
+                "two-sided, beta=0; scores are final incumbent values as losses (lower is better)",
+                "groups": groups,
+            },
+        )
+
+
+def _completed_groups(path: Path, cfg: Any, conf: Mapping[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The groups of the decisions file at ``path`` that ended without an error, by (benchmark, workers), when
+    it was written for the same study with the same settings; empty otherwise (none, unreadable, or other)."""
+    try:
+        data = read_json_object(path, ResultsFormatError, missing="missing", what="an AdaStop decisions file")
+    except (ResultsFormatError, OSError):
+        return {}
+    if data.get("format") != ADASTOP_FORMAT or data.get("study") != str(cfg.name):
+        return {}
+    if data.get("settings") != json.loads(json.dumps(dict(conf))):
+        return {}
+    out = {}
+    for g in data.get("groups") or []:
+        if isinstance(g, dict) and not g.get("error") and g.get("interims"):
+            out[(g.get("benchmark"), g.get("n_workers"))] = g
+    return out
 
 
 def read_decisions(study_dir: str | Path) -> dict[str, Any] | None:

@@ -20,7 +20,12 @@ rules that make studies resumable and safe:
 * one process at a time writes a run folder: a lock file beside it
   (``.seed-<k>.lock``, :func:`run_lock`) is held from the last completion
   check to the write of meta.json. A process that finds it held reports the run
-  as taken by another process (:class:`RunTakenError`), not as failed.
+  as taken by another process (:class:`RunTakenError`), not as failed;
+* a method's seeds are one experiment: a run is written only when every finished
+  seed beside it has its settings and data (:func:`check_siblings`). One process at
+  a time makes that check and writes its run's meta.json, holding the method's lock
+  (``.seeds.lock`` in the ``workers-<n>`` folder, :func:`seeds_lock`), so two seeds
+  run with different settings at once cannot both be written.
 """
 
 from __future__ import annotations
@@ -68,12 +73,14 @@ __all__ = [
     "RunConflictError",
     "RunTakenError",
     "build_meta",
+    "check_siblings",
     "data_changes",
     "read_events",
     "read_meta",
     "run_dir",
     "run_lock",
     "run_state",
+    "seeds_lock",
     "verify_run",
     "should_run",
     "write_run",
@@ -185,24 +192,68 @@ def run_lock(path: str | Path, *, timeout: float = 0) -> Iterator[Path]:
     ``timeout`` seconds to wait for it (0: do not wait). The lock file is left in
     place afterwards (removing it would race with a process waiting for it).
     """
-    from filelock import FileLock, Timeout
-
     path = Path(path)
     lp = lock_path(path)
+    with _held(lp, timeout, lambda: RunTakenError(f"{path} is taken by another process (it holds {lp})")):
+        yield lp
+
+
+#: the name of a method's lock file, in its ``workers-<n>`` folder beside the seeds' folders (:func:`seeds_lock`)
+SEEDS_LOCK = f".seeds{LOCK_SUFFIX}"
+
+#: seconds a run waits for its method's lock before giving up (the lock is held only to check and write one run)
+SEEDS_LOCK_TIMEOUT = 300.0
+
+
+@contextmanager
+def seeds_lock(path: str | Path, *, timeout: float | None = None) -> Iterator[Path]:
+    """Hold the lock of the method a run folder belongs to: every seed of one study, benchmark, optimizer and
+    number of workers (``.seeds.lock`` in the ``workers-<n>`` folder).
+
+    Held from the last check of the finished seeds beside a run (:func:`check_siblings`) to the write of its
+    meta.json, so that two seeds run at once with different settings cannot both be written. Waits up to
+    ``timeout`` seconds (:data:`SEEDS_LOCK_TIMEOUT` when None), then raises TimeoutError naming the lock file.
+    """
+    path = Path(path)
+    lp = path.parent / SEEDS_LOCK
+    wait = SEEDS_LOCK_TIMEOUT if timeout is None else timeout
+    with _held(
+        lp,
+        wait,
+        lambda: TimeoutError(
+            f"{path}: another process held {lp} (the lock of this method's seeds) for over {wait:g} s; "
+            "the run was not written. Run it again"
+        ),
+    ):
+        yield lp
+
+
+@contextmanager
+def _held(lp: Path, timeout: float, error: Callable[[], Exception]) -> Iterator[None]:
+    """Hold the lock file ``lp`` (``filelock``), waiting up to ``timeout`` seconds; ``error()`` when it is not had.
+
+    Each call opens the file anew, so two threads of one process exclude each other as two processes do.
+    """
+    from filelock import FileLock, Timeout
+
     lp.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lp), timeout=timeout, thread_local=False)
     try:
         lock.acquire()
     except Timeout:
-        raise RunTakenError(f"{path} is taken by another process (it holds {lp})") from None
+        raise error() from None
     try:
-        yield lp
+        yield
     finally:
         lock.release()
 
 
 def is_locked(path: str | Path) -> bool:
-    """Whether another process holds the run folder's lock right now."""
+    """Whether another process holds the run folder's lock right now.
+
+    It takes the lock for an instant to find out; a run waits a moment for its lock
+    (runners.run.LOCK_GRACE_SECONDS) before it reports the run taken, so this probe does not make it skip one.
+    """
     if not lock_path(path).exists():
         return False
     try:
@@ -297,7 +348,7 @@ def should_run(
     if run_state(path) != "complete":
         # missing, partial or damaged: it must run (a damaged folder is moved aside first), with the settings and
         # on the data of the other seeds already finished beside it, which a report reads as one method
-        _check_siblings(path, run_config, benchmark)
+        check_siblings(path, run_config, benchmark)
         return True
     meta = read_meta(path) or {}
     diff, changed = _differences(meta, run_config, benchmark, seed=True)
@@ -367,33 +418,53 @@ def _differences(
     return [], (data_changes(meta, now) if now is not None else [])
 
 
-def _check_siblings(
-    path: Path, run_config: Mapping[str, Any], benchmark: Callable[[], Benchmark] | None
+def check_siblings(
+    path: str | Path, run_config: Mapping[str, Any], benchmark: Callable[[], Benchmark] | None = None
 ) -> None:
     """RunConflictError when a finished run of another seed beside ``path`` (the same study, benchmark, method
     and worker count) was made with other settings than ``run_config`` (its seed aside) or, with
-    ``benchmark``, on other data than the benchmark holds now: a method's seeds must be one experiment."""
+    ``benchmark``, on other data than the benchmark holds now: a method's seeds must be one experiment.
+
+    Every finished seed is compared, not the first one only: seeds written by hand or by an older version
+    (without :func:`seeds_lock`) may disagree among themselves. A seed whose meta.json is unreadable or not
+    complete, or whose events fail their checksum, is redone by its next run, so it is not compared. Call it
+    holding :func:`seeds_lock` right before writing the run, or the seeds written meanwhile are not seen.
+    """
+    path = Path(path)
     parent = path.parent
     if not parent.is_dir():
         return
+    loaded: list[Benchmark] = []
+
+    def now() -> Benchmark:  # loaded once for all the seeds, and only when one of them is compared on data
+        if not loaded:
+            loaded.append(benchmark())
+        return loaded[0]
+
     for sib in sorted(parent.iterdir()):
-        if sib == path or not _SEED_DIR.fullmatch(sib.name) or run_state(sib) != "complete":
+        if sib == path or not _SEED_DIR.fullmatch(sib.name):
             continue
-        diff, changed = _differences(read_meta(sib) or {}, run_config, benchmark, seed=False)
-        _refuse(
-            diff,
-            changed,
-            settings=lambda d, s=sib.name: (
-                f"{path}: the seeds finished beside it were run with other settings ({s}: "
-                f"{d}); a report would read them as one method. Use another study or optimizer name for these "
-                "settings, or move the finished seeds away yourself."
-            ),
-            data=lambda d, s=sib.name: (
-                f"{path}: the seeds finished beside it were made on other data than the benchmark "
-                f"holds now ({s}: {d}). Use another study name, or move them away yourself."
-            ),
-        )
-        return  # the finished seeds were checked against each other when they ran: one is enough
+        try:
+            meta = read_meta(sib)
+        except (RunConflictError, OSError):
+            continue  # damaged: moved aside and redone by its next run
+        if not meta or meta.get("status") != "complete":
+            continue
+        diff, changed = _differences(meta, run_config, now if benchmark is not None else None, seed=False)
+        if (diff or changed) and run_state(sib) == "complete":  # the checksum is verified only for a conflict
+            _refuse(
+                diff,
+                changed,
+                settings=lambda d, s=sib.name: (
+                    f"{path}: the seeds finished beside it were run with other settings ({s}: "
+                    f"{d}); a report would read them as one method. Use another study or optimizer name for "
+                    "these settings, or move the finished seeds away yourself."
+                ),
+                data=lambda d, s=sib.name: (
+                    f"{path}: the seeds finished beside it were made on other data than the benchmark "
+                    f"holds now ({s}: {d}). Use another study name, or move them away yourself."
+                ),
+            )
 
 
 def _machine_now() -> dict[str, Any]:

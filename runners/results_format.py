@@ -10,10 +10,12 @@ the layout::
         study.log                       warnings and library logging of the runs (STUDY_LOG; shard_log for a shard)
         shard-<i>-of-<n>.json           what one shard ran (shard_outcome; a sharded study only)
         adastop.json                    AdaStop's decisions of an adaptive study (ADASTOP_FILE)
+        .study.json.lock, .adastop.json.lock   held while the plan or the decisions are merged and written
         <benchmark>/<optimizer>/workers-<n>/
             seed-<k>/events.parquet     one row per recorded evaluation (EVENTS_FILE, EVENT_COLUMNS)
             seed-<k>/meta.json          written last: the run is finished (META_FILE)
             .seed-<k>.lock              the run's lock file (LOCK_SUFFIX)
+            .seeds.lock                 the method's lock: its seeds compared and a run written (results.SEEDS_LOCK)
             seed-<k>.damaged-<time>/    a damaged run moved aside (DAMAGED_INFIX)
 """
 

@@ -52,9 +52,11 @@ from .registry import (
 from .results import (
     RunTakenError,
     build_meta,
+    check_siblings,
     clean_stale_tmp,
     run_dir,
     run_lock,
+    seeds_lock,
     set_aside,
     should_run,
     verify_run,
@@ -252,6 +254,11 @@ def _to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- one run
+#: seconds a run waits for its lock before it reports the run taken: ``study status`` (results.is_locked) takes
+#: the lock for an instant to see whether a run is held, which must not make a running study skip that run
+LOCK_GRACE_SECONDS = 1.0
+
+
 def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict[str, Any]:
     """Run (or skip) one configured run.
 
@@ -259,8 +266,9 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
     (finished with the same configuration, verified) or ``"taken"`` (another
     process holds the run's lock: it runs it now); ``"note"`` says when a
     damaged folder was moved aside. Raises :class:`RunConflictError` when a
-    finished run there has a different configuration, :class:`RunConfigError`
-    for a configuration that is not allowed.
+    finished run there, or a finished seed of the same method beside it (checked
+    again, under the method's lock, right before the write), has a different
+    configuration, :class:`RunConfigError` for a configuration that is not allowed.
     """
     c = _to_container(cfg)
     check_composed(c)
@@ -276,7 +284,7 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
 
     factory = optimizer_factory(c["optimizer"])
     try:
-        with run_lock(path):
+        with run_lock(path, timeout=LOCK_GRACE_SECONDS):
             # another process may have finished (or damaged) it between the check above and the lock
             if not should_run(path, ident, benchmark=data):
                 return {"path": str(path), "state": "skipped", "summary": None}
@@ -288,7 +296,11 @@ def execute(cfg: DictConfig | Mapping[str, Any], *, quiet: bool = False) -> dict
                 log.warning("%s: %s", path, note)
             clean_stale_tmp(path)
             result, meta = _simulate(c, factory, ident)
-            write_run(path, result, meta)
+            with seeds_lock(path):
+                # another seed of this method may have finished while this one ran (the run lock covers this seed
+                # only): compared again, and written, under the lock of the method's seeds
+                check_siblings(path, ident, data)
+                write_run(path, result, meta)
     except RunTakenError as e:
         if not quiet:
             log.info("%s", e)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from runners.adaptive import Comparison, Group, decisions_table, read_decisions, run_score
 from runners.checks import RunConfigError
 from runners.report import build_report
-from runners.results_format import ADASTOP_FILE, PLAN_FILE
+from runners.results import run_lock, write_run
+from runners.results_format import ADASTOP_FILE, META_FILE, PLAN_FILE, ResultsFormatError
 from runners.study import load_study, run_study
 from runners.testing import write_toy_table
 
@@ -255,3 +260,109 @@ def test_a_damaged_decisions_file_is_an_error_naming_it(tmp_path, text, message)
     (tmp_path / ADASTOP_FILE).write_text(text)
     with pytest.raises(ResultsFormatError, match=rf"{ADASTOP_FILE}: .*{message}"):
         read_decisions(tmp_path)
+
+
+def _scored_run(path, objective):
+    ev = pd.DataFrame(
+        {"t_end": [1.0, 2.0], "objective": [0.2, 0.8], "test_objective": [0.3, 0.7], "status": ["ok", "ok"]}
+    )
+    write_run(path, ev, {"study": "s", **({} if objective is None else {"objective": objective})})
+    return path
+
+
+def test_a_run_is_scored_in_the_direction_its_meta_names_and_no_other(tmp_path):
+    assert run_score(_scored_run(tmp_path / "min", {"name": "loss", "direction": "minimize"})) == 0.2
+    assert run_score(_scored_run(tmp_path / "max", {"name": "acc", "direction": "maximize"})) == -0.8
+    for i, direction in enumerate(["MAXIMIZE", "max", None, ""]):  # each was scored as minimize, silently
+        path = _scored_run(tmp_path / f"bad-{i}", {"name": "acc", "direction": direction})
+        with pytest.raises(
+            ResultsFormatError, match=rf"bad-{i}/{META_FILE}: .*direction {direction!r} .*minimize"
+        ):
+            run_score(path)
+    for i, objective in enumerate([None, "acc"]):  # no objective (was a bare KeyError), or not an object
+        path = _scored_run(tmp_path / f"none-{i}", objective)
+        with pytest.raises(ResultsFormatError, match=rf"none-{i}/{META_FILE}: objective must be an object"):
+            run_score(path)
+
+
+class _HeldRun:
+    """Another process runs one run of the study: a thread holds its lock (each acquisition opens the lock file
+    anew, so a thread excludes the study as a process would) until released, then puts ``finished`` (a copy
+    of the finished run) in its place, if given, before letting go."""
+
+    def __init__(self, path, finished=None):
+        self.path, self.finished = path, finished
+        self.ready, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self):
+        with run_lock(self.path):
+            self.ready.set()
+            self.release.wait(60)
+            if self.finished is not None:
+                time.sleep(1)  # still running it a while after the study got "taken" back
+                shutil.copytree(self.finished, self.path)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.ready.wait(30)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join(30)
+
+
+def _small_adaptive(tmp_path, tables, results):
+    f = study_file(tmp_path, tables[:1], seeds=[0, 1, 2], results_dir=str(tmp_path / results))
+    return load_study(str(f), ["stopping=adastop", "adastop.batch=3", "adastop.permutations=200", "n_jobs=1"])
+
+
+def test_adastop_waits_for_a_run_another_process_holds_and_scores_it_once_finished(
+    tmp_path, tables, monkeypatch
+):
+    import runners.study as study_mod
+
+    done = run_study(_small_adaptive(tmp_path, tables, "elsewhere"), progress=False)
+    assert done["failed"] == 0
+    expected = read_decisions(tmp_path / "elsewhere" / "ada")["groups"]
+    assert not expected[0]["error"] and expected[0]["decisions"]
+    last = Path("toy-a/asha/workers-2/seed-2")  # the interim's last run: scored right after it comes back
+    held = _HeldRun(tmp_path / "results" / "ada" / last, finished=tmp_path / "elsewhere" / "ada" / last)
+    real = study_mod._execute
+
+    def execute(config):  # the held run comes back taken: only then does the other process finish it
+        out = real(config)
+        if out["state"] == "taken":
+            held.release.set()
+        return out
+
+    monkeypatch.setattr(study_mod, "_execute", execute)
+    with held:
+        out = run_study(_small_adaptive(tmp_path, tables, "results"), progress=False)
+    assert (out["ran"], out["taken"], out["failed"]) == (5, 1, 0)
+    assert read_decisions(tmp_path / "results" / "ada")["groups"] == expected
+
+
+def test_a_run_held_past_the_wait_fails_the_study_and_keeps_decisions_another_process_wrote(
+    tmp_path, tables, monkeypatch, capsys
+):
+    import runners.adaptive as adaptive
+
+    run_study(_small_adaptive(tmp_path, tables, "elsewhere"), progress=False)
+    completed = (tmp_path / "elsewhere" / "ada" / ADASTOP_FILE).read_text()
+    study_dir = tmp_path / "results" / "ada"
+    study_dir.mkdir(parents=True)
+    (study_dir / ADASTOP_FILE).write_text(completed)  # another process ran this study to the end
+    monkeypatch.setattr(adaptive, "TAKEN_WAIT_SECONDS", 0.3)
+    with _HeldRun(study_dir / "toy-a" / "rs" / "workers-2" / "seed-1"):  # ... and still holds one run
+        out = run_study(_small_adaptive(tmp_path, tables, "results"), progress=False)
+    # the comparison ended without decisions here: the run is a failure of the study (it exits non-zero), not
+    # "taken" and "0 failed"
+    assert (out["taken"], out["failed"]) == (0, 1)
+    [failure] = out["failures"]
+    assert (failure["optimizer"], failure["seed"]) == ("rs", 1)
+    assert "still held by another process" in failure["error"] and ".seed-1.lock" in failure["error"]
+    assert "stopped without decisions" in capsys.readouterr().out
+    # the decisions the other process completed are not replaced by this process's error
+    assert json.loads((study_dir / ADASTOP_FILE).read_text())["groups"] == json.loads(completed)["groups"]

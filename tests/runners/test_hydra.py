@@ -15,7 +15,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 import runners.run as run_mod
 from benchmarks.catalog import CATALOG
-from runners.results import read_meta, run_state
+from runners.results import RunConflictError, read_meta, run_state
 from runners.run import RunConfigError, check_optimizer_config, execute
 from runners.testing import write_toy_table
 
@@ -144,6 +144,90 @@ def test_execute_through_compose_runs_then_skips(toy_path, tmp_path):
     assert execute(cfg_with(*overrides), quiet=True)["state"] == "skipped"
     with pytest.raises(Exception, match="different configuration"):
         execute(cfg_with(*overrides, "optimizer.eta=2"), quiet=True)
+
+
+def _seed_overrides(toy_path, tmp_path, seed, amount):
+    return [
+        "benchmark=table",
+        f"benchmark.path={toy_path}",
+        "benchmark.name=toy",
+        "optimizer=rs",
+        "budget.kind=evaluations",
+        f"budget.amount={amount}",
+        f"results_dir={tmp_path}",
+        "study=t",
+        f"seed={seed}",
+        "n_workers=2",
+    ]
+
+
+def test_a_seed_finished_with_other_settings_while_another_ran_stops_its_write(
+    toy_path, tmp_path, monkeypatch
+):
+    # two processes run seeds 0 and 1 of one method with different budgets; each seed's lock covers that seed
+    # only, so both passed the check of the finished seeds before either was written. Here seed 0 finishes while
+    # seed 1 is simulated: seed 1 must then be refused, not written beside it
+    real = run_mod._simulate
+    inner = {}
+
+    def simulate_and_finish_seed_0(c, factory, ident):
+        out = real(c, factory, ident)
+        if c["seed"] == 1:
+            inner["seed-0"] = execute(cfg_with(*_seed_overrides(toy_path, tmp_path, 0, 6)), quiet=True)
+        return out
+
+    monkeypatch.setattr(run_mod, "_simulate", simulate_and_finish_seed_0)
+    with pytest.raises(
+        RunConflictError, match=r"seed-1: the seeds finished beside it .*seed-0: budget\.amount"
+    ):
+        execute(cfg_with(*_seed_overrides(toy_path, tmp_path, 1, 5)), quiet=True)
+    folder = tmp_path / "t" / "toy" / "rs" / "workers-2"
+    assert inner["seed-0"]["state"] == "ran" and run_state(folder / "seed-0") == "complete"
+    assert run_state(folder / "seed-1") != "complete" and read_meta(folder / "seed-1") is None
+
+
+def test_a_run_is_written_only_under_the_lock_of_its_methods_seeds(toy_path, tmp_path, monkeypatch):
+    import runners.results as results
+
+    monkeypatch.setattr(results, "SEEDS_LOCK_TIMEOUT", 0.2)
+    overrides = _seed_overrides(toy_path, tmp_path, 1, 5)
+    seed_1 = tmp_path / "t" / "toy" / "rs" / "workers-2" / "seed-1"
+    with results.seeds_lock(seed_1) as held:  # another process checks and writes a seed of this method now
+        assert held == seed_1.parent / ".seeds.lock"
+        with pytest.raises(TimeoutError, match=r"held .*workers-2/\.seeds\.lock .*not written"):
+            execute(cfg_with(*overrides), quiet=True)
+        assert read_meta(seed_1) is None
+    assert execute(cfg_with(*overrides), quiet=True)["state"] == "ran"
+
+
+def test_a_lock_held_for_an_instant_does_not_make_the_run_taken(toy_path, tmp_path, monkeypatch):
+    # `study status` beside a running study takes a run's lock for an instant to see whether it is held
+    # (results.is_locked): the study must not skip that run as taken by another process
+    import threading
+
+    from runners.results import run_lock
+
+    overrides = _seed_overrides(toy_path, tmp_path, 0, 5)
+    path = tmp_path / "t" / "toy" / "rs" / "workers-2" / "seed-0"
+    held, release = threading.Event(), threading.Event()
+
+    def probe():
+        with run_lock(path):
+            held.set()
+            release.wait(0.3)
+
+    real = run_mod.should_run
+
+    def should_run_then_probe(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if not held.is_set():  # the status probe takes the lock right before the run does
+            threading.Thread(target=probe, daemon=True).start()
+            assert held.wait(30)
+        return out
+
+    monkeypatch.setattr(run_mod, "should_run", should_run_then_probe)
+    assert execute(cfg_with(*overrides), quiet=True)["state"] == "ran"
+    assert run_state(path) == "complete"
 
 
 def _cli(*args, cwd):
