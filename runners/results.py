@@ -425,10 +425,13 @@ def check_siblings(
     and worker count) was made with other settings than ``run_config`` (its seed aside) or, with
     ``benchmark``, on other data than the benchmark holds now: a method's seeds must be one experiment.
 
-    Every finished seed is compared, not the first one only: seeds written by hand or by an older version
-    (without :func:`seeds_lock`) may disagree among themselves. A seed whose meta.json is unreadable or not
-    complete, or whose events fail their checksum, is redone by its next run, so it is not compared. Call it
-    holding :func:`seeds_lock` right before writing the run, or the seeds written meanwhile are not seen.
+    The first finished seed that agrees stands for all of them: each was compared, under :func:`seeds_lock`,
+    with those finished before it when it was written, so they agree among themselves (a folder whose seeds
+    disagree, made by hand or by an older version, is refused by the report's reader, naming both). That
+    keeps the check at one or two meta.json reads per run however many seeds a method has. A seed whose
+    meta.json is unreadable or not complete, or that conflicts but whose events fail their checksum, is
+    redone by its next run, so it is not compared. Call it holding :func:`seeds_lock` right before writing
+    the run, or the seeds written meanwhile are not seen.
     """
     path = Path(path)
     parent = path.parent
@@ -451,7 +454,9 @@ def check_siblings(
         if not meta or meta.get("status") != "complete":
             continue
         diff, changed = _differences(meta, run_config, now if benchmark is not None else None, seed=False)
-        if (diff or changed) and run_state(sib) == "complete":  # the checksum is verified only for a conflict
+        if not (diff or changed):
+            return  # one agreeing finished seed stands for all (see above)
+        if run_state(sib) == "complete":  # the checksum is verified only for a conflict
             _refuse(
                 diff,
                 changed,

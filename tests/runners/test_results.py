@@ -142,17 +142,15 @@ def test_a_new_seed_beside_finished_seeds_of_other_settings_or_data_is_a_conflic
         should_run(new, {**cfg, "seed": 1}, benchmark=lambda: rebuilt)
 
 
-def test_a_new_seed_is_compared_with_every_finished_seed_not_the_first_only(toy, tmp_path):
-    # seeds written without the check (by hand, or by an older version) can disagree among themselves: a new seed
-    # that matches seed-0 but not seed-1 must not be added beside both
+def test_a_conflicting_seed_whose_events_are_torn_is_redone_not_compared(toy, tmp_path):
     folder = tmp_path / "s" / "toy" / "rs" / "workers-2"
-    _, cfg = finished_run(toy, folder / "seed-0", seed=0)
-    finished_run(toy, folder / "seed-1", seed=1, amount=12)
-    with pytest.raises(RunConflictError, match=r"seed-2: .*\(seed-1: budget\.amount: 12 -> 10\)"):
-        should_run(folder / "seed-2", {**cfg, "seed": 2}, benchmark=lambda: toy)
+    finished_run(toy, folder / "seed-0", seed=0, amount=12)
+    cfg = {"benchmark": {"name": "toy"}, "seed": 2, "budget": {"kind": "results", "amount": 10}}
+    with pytest.raises(RunConflictError, match=r"seed-2: .*\(seed-0: budget\.amount: 12 -> 10\)"):
+        should_run(folder / "seed-2", cfg, benchmark=lambda: toy)
     # a seed whose events no longer match their checksum is redone by its next run: not compared
-    (folder / "seed-1" / EVENTS_FILE).write_bytes(b"torn")
-    assert should_run(folder / "seed-2", {**cfg, "seed": 2}, benchmark=lambda: toy) is True
+    (folder / "seed-0" / EVENTS_FILE).write_bytes(b"torn")
+    assert should_run(folder / "seed-2", cfg, benchmark=lambda: toy) is True
 
 
 def test_a_study_folder_whose_seeds_mix_settings_is_refused_by_the_reader(toy, tmp_path):
