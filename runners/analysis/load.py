@@ -24,6 +24,7 @@ never followed: a run folder reached through one is not read.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -34,10 +35,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks import catalog
-from benchmarks.io import sha256_file
+from benchmarks.io import sha256_bytes
 
 from ..results import experiment_diff, range_info
 from ..results_format import EVENTS_FILE, META_FILE, PLAN_FILE, ResultsFormatError
@@ -548,9 +550,15 @@ def _read_run(
             "" if meta else f" and no {META_FILE} (run started, nothing recorded)"
         )
         return row, None, {}
+    # read once: the events checked against their checksum are the events the statistics use (a file replaced
+    # between the check and a second read would slip in)
+    data = _events_bytes(events_path)
+    if isinstance(data, str):
+        row["note"] = data
+        return row, None, {}
     want = meta.get("events_sha256")
     if want:
-        if sha256_file(events_path) != want:
+        if sha256_bytes(data) != want:
             row["note"] = (
                 f"damaged: {events_path} does not match the checksum in {META_FILE} (changed after the run)"
             )
@@ -558,7 +566,7 @@ def _read_run(
     elif meta:
         row["note"] = f"damaged: {meta_path} records no events_sha256; the events cannot be verified"
         return row, None, {}
-    raw = _read_events_file(events_path)
+    raw = _read_events_file(events_path, data)
     if isinstance(raw, str):
         row["note"] = raw
         return row, None, {}
@@ -640,16 +648,31 @@ def _identity_mismatch(meta: Mapping[str, Any], bench: str, opt: str, workers: f
     return out
 
 
-def _read_events_file(path: Path) -> pd.DataFrame | str:
-    """A run's events, or why the file cannot be read (a damaged run); ResultsFormatError for a file of more
-    events than any run records, refused before it is read."""
+def _events_bytes(path: Path) -> bytes | str:
+    """The bytes of a run's events file, or why it cannot be read (a damaged run); ResultsFormatError for a file
+    of more events than any run records, refused (from its metadata) before the rest of it is read."""
     try:
         n_rows = pq.ParquetFile(path).metadata.num_rows
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a truncated file
+        return f"{path} unreadable ({type(e).__name__}: {e})"
+    if n_rows > MAX_EVENTS:
+        raise ResultsFormatError(f"{path}: {n_rows:,} events, more than the {MAX_EVENTS:,} a run can record")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        return f"{path} unreadable ({type(e).__name__}: {e})"
+
+
+def _read_events_file(path: Path, data: bytes) -> pd.DataFrame | str:
+    """A run's events from ``data``, the bytes read from ``path`` (:func:`_events_bytes`), or why they cannot be
+    read (a damaged run); ResultsFormatError for more events than any run records."""
+    try:
+        n_rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
         if n_rows > MAX_EVENTS:
             raise ResultsFormatError(
                 f"{path}: {n_rows:,} events, more than the {MAX_EVENTS:,} a run can record"
             )
-        return pd.read_parquet(path)
+        return pd.read_parquet(io.BytesIO(data))
     except ResultsFormatError:
         raise
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a truncated file

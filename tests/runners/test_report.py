@@ -844,3 +844,24 @@ def test_wide_tables_are_split_into_tables_that_fit_the_page_and_keep_every_cell
     assert html_table(df).count("<table>") == len(parts)
     small = df.iloc[:, :2]
     assert len(column_chunks(small)) == 1 and "\n\n" not in markdown_table(small)
+
+
+def test_the_report_reads_the_events_it_checked_not_a_file_swapped_after(tmp_path, monkeypatch):
+    import runners.analysis.load as load_mod
+
+    root = write_synthetic_study(tmp_path, "s", benchmarks=("a",), optimizers={"rs": 1}, seeds=(0, 1))
+    want = load_study(root).events.sort_values(["seed", "t_end"]).reset_index(drop=True)
+    other = (root / "a" / "rs" / "workers-1" / "seed-1" / "events.parquet").read_bytes()
+    read = load_mod._events_bytes
+
+    def read_then_swap(path):
+        data = read(path)
+        if path.parent.name == "seed-0":  # another process replaces the file once it has been read
+            path.write_bytes(other)
+        return data
+
+    monkeypatch.setattr(load_mod, "_events_bytes", read_then_swap)
+    got = load_study(root)
+    assert (root / "a" / "rs" / "workers-1" / "seed-0" / "events.parquet").read_bytes() == other
+    assert set(got.runs["status"]) == {"complete"}
+    pd.testing.assert_frame_equal(got.events.sort_values(["seed", "t_end"]).reset_index(drop=True), want)
