@@ -47,7 +47,7 @@ from . import conf_schema
 from .adapters._common import missing_library
 from .adaptive import AdaStopConf, run_adaptive
 from .adaptive import settings as adastop_settings
-from .analysis.load import read_plan
+from .analysis.load import read_plan, run_key
 from .checks import (
     BENCHMARK_LOADER,
     MAX_N_JOBS,
@@ -589,11 +589,6 @@ def write_plan(
 PLAN_LOCK_SECONDS = 120.0
 
 
-def _plan_key(item: Mapping[str, Any]) -> tuple[str, str, int, int]:
-    """The identity of a run in the plan: (benchmark, optimizer, n_workers, seed)."""
-    return (str(item["benchmark"]), str(item["optimizer"]), int(item["n_workers"]), int(item["seed"]))
-
-
 def _read_old_plan(study_dir: Path) -> dict[str, Any] | None:
     """The plan already in ``study_dir`` (validated by the report's reader), or None when there is none.
 
@@ -616,14 +611,14 @@ def _merged_plan(
     withdrawn: set[tuple[str, str, int, int]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(runs, failures) of the plan on disk merged with this request's (see :func:`write_plan`)."""
-    new = {_plan_key(r): r for r in runs}
-    merged = {k: dict(r) for r in old["runs"] if (k := _plan_key(r)) not in withdrawn}
+    new = {run_key(r): r for r in runs}
+    merged = {k: dict(r) for r in old["runs"] if (k := run_key(r)) not in withdrawn}
     merged.update(new)  # an entry of this request replaces the earlier one of the same run, in place
-    failed = {_plan_key(f) for f in failures}
+    failed = {run_key(f) for f in failures}
     kept = [
         dict(f)
         for f in old.get("failures", [])
-        if (k := _plan_key(f)) not in settled and k not in failed and k not in withdrawn
+        if (k := run_key(f)) not in settled and k not in failed and k not in withdrawn
     ]
     return list(merged.values()), kept + list(failures)
 

@@ -28,6 +28,7 @@ import io
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,19 +234,23 @@ def load_study(study_dir: str | Path, *, progress: bool = False, recompute: bool
     )
 
 
+def _read_json(path: Path) -> tuple[Any, str]:
+    """The JSON value in ``path`` and ``""``, or ``(None, "ErrorType: message")`` when it cannot be read or parsed
+    (JSONDecodeError and UnicodeDecodeError are ValueErrors; a file nested too deep, a RecursionError)."""
+    try:
+        return json.loads(path.read_bytes()), ""
+    except (OSError, ValueError, RecursionError) as e:
+        return None, f"{type(e).__name__}: {e}"
+
+
 def read_plan(root: str | Path) -> dict[str, Any] | None:
     """The study plan ``<root>/study.json`` (see docs/runner.md), or None when the study has none."""
     f = Path(root) / PLAN_FILE
     if not f.is_file():
         return None
-    try:
-        plan = json.loads(f.read_bytes())
-    except (
-        OSError,
-        ValueError,
-        RecursionError,
-    ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ResultsFormatError(f"{f} is not a readable study plan ({type(e).__name__}: {e})") from None
+    plan, why = _read_json(f)
+    if why:
+        raise ResultsFormatError(f"{f} is not a readable study plan ({why})")
     if not isinstance(plan, Mapping) or not isinstance(plan.get("runs"), list):
         raise ResultsFormatError(f"{f} is not a study plan: it has no list of `runs`")
     for key in ("runs", "failures"):
@@ -293,20 +298,15 @@ def read_failures(
     sources: list[tuple[Path, list[Any]]] = [(root / PLAN_FILE, list((plan or {}).get("failures", [])))]
     for f in sorted(p for p in root.iterdir() if _SHARD_FILE.match(p.name)):
         if f.is_symlink() or not f.is_file():
-            import warnings
-
             warnings.warn(
                 f"{f} is a symbolic link or not a file; not read (a shard's outcome is a plain file in the study "
                 "folder), so the failures it may list are not in the report",
                 stacklevel=2,
             )
             continue
-        try:
-            data = json.loads(f.read_bytes())
-        except (OSError, ValueError, RecursionError) as e:
-            raise ResultsFormatError(
-                f"{f} is not a readable shard outcome ({type(e).__name__}: {e})"
-            ) from None
+        data, why = _read_json(f)
+        if why:
+            raise ResultsFormatError(f"{f} is not a readable shard outcome ({why})")
         if not isinstance(data, Mapping):
             raise ResultsFormatError(
                 f"{f} is not a shard outcome: a JSON {type(data).__name__}, not an object"
@@ -317,7 +317,7 @@ def read_failures(
     for _, items in sources:
         for item in items:
             error = str(item.get("error", ""))
-            have = errors.setdefault(_run_key(item), [])
+            have = errors.setdefault(run_key(item), [])
             if error not in have:
                 have.append(error)
     return {k: "; ".join(e for e in v if e) for k, v in errors.items()}
@@ -335,7 +335,7 @@ def _add_planned(
         return rows
     have = {(r["benchmark"], r["optimizer"], _wkey(r["n_workers"]), int(r["seed"])): r for r in rows}
     out = list(rows)
-    expected = {_run_key(p): p for p in (plan or {}).get("runs", [])}
+    expected = {run_key(p): p for p in (plan or {}).get("runs", [])}
     for b, o, w, s in failures:  # a shard's failed run that no plan lists
         expected.setdefault((b, o, w, s), {"benchmark": b, "optimizer": o, "n_workers": w, "seed": s})
     for key, p in expected.items():
@@ -376,7 +376,7 @@ def _add_off_plan(rows: list[dict[str, Any]], plan: Mapping[str, Any]) -> list[d
     with its own, e.g. a rerun with fewer seeds) counts as planned, and so does its seed for every method of its
     benchmark and worker count (in the plan or on disk): the grid is the union of the plan and the folders.
     """
-    planned = {_run_key(p) for p in plan["runs"]}
+    planned = {run_key(p) for p in plan["runs"]}
     key = {id(r): (r["benchmark"], r["optimizer"], _wkey(r["n_workers"]), int(r["seed"])) for r in rows}
     have = set(key.values())
     methods: dict[tuple[str, int], set[str]] = {}
@@ -420,8 +420,6 @@ def _note_links(runs: pd.DataFrame, root: Path, links: list[Path]) -> pd.DataFra
     ``workers-<n>`` folders that are symbolic links, not followed), the link; and warn of every link."""
     if not links:
         return runs
-    import warnings
-
     runs = runs.copy()
     for link in links:
         parts = link.relative_to(root).parts
@@ -441,7 +439,7 @@ def _note_links(runs: pd.DataFrame, root: Path, links: list[Path]) -> pd.DataFra
     return runs
 
 
-def _run_key(item: Mapping[str, Any]) -> tuple[str, str, int, int]:
+def run_key(item: Mapping[str, Any]) -> tuple[str, str, int, int]:
     """(benchmark, optimizer, n_workers, seed) of a checked plan or failure entry."""
     return (str(item["benchmark"]), str(item["optimizer"]), int(item["n_workers"]), int(item["seed"]))
 
@@ -606,14 +604,9 @@ def _read_meta(
     """A run's meta.json and, when the run cannot count as complete by it, why (else ``""``): unreadable, not
     an object, of another run than its folder names (:func:`_identity_mismatch`), or without ``"status":
     "complete"`` (as :func:`runners.results.verify_run`: a meta.json with no status is no finished run)."""
-    try:
-        meta = json.loads(meta_path.read_bytes())
-    except (
-        OSError,
-        ValueError,
-        RecursionError,
-    ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return {}, f"damaged: {meta_path} unreadable ({type(e).__name__}: {e})"
+    meta, why = _read_json(meta_path)
+    if why:
+        return {}, f"damaged: {meta_path} unreadable ({why})"
     if not isinstance(meta, dict):
         return {}, f"damaged: {meta_path} holds a JSON {type(meta).__name__}, not an object"
     mismatch = _identity_mismatch(meta, bench, opt, workers, seed)
